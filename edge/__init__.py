@@ -1,0 +1,1 @@
+"""The ambulance device: card reading (reader, jpki), the case flow, the UI."""

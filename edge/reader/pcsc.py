@@ -1,0 +1,5 @@
+"""PC/SC readers through pyscard (public face of ``_pcsc``)."""
+
+from ._pcsc import PcscConnection, PcscReaders
+
+__all__ = ["PcscConnection", "PcscReaders"]

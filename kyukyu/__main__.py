@@ -1,0 +1,5 @@
+import sys
+
+from kyukyu.cli import main
+
+sys.exit(main())
