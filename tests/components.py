@@ -65,7 +65,9 @@ def running_pcscd(log_dir: Path) -> Iterator[Pcscd]:
             with contextlib.suppress(FileNotFoundError):
                 Path("/run/pcscd/pcscd.comm").unlink()
             with log.open("wb") as fh:
-                proc = subprocess.Popen(["pcscd", "--foreground"], stdout=fh, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    ["pcscd", "--foreground"], stdout=fh, stderr=subprocess.STDOUT
+                )
             deadline = time.monotonic() + 15
             while not port_open(VPCD_HOST, VPCD_PORTS[0]):
                 if proc.poll() is not None or time.monotonic() > deadline:

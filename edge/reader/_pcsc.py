@@ -149,7 +149,9 @@ class PcscReaders:
                     states.append((name, event & ~scard.SCARD_STATE_CHANGED))
                 if rescan:
                     known = {n for n, _ in states}
-                    states += [(n, scard.SCARD_STATE_UNAWARE) for n in self.list() if n not in known]
+                    states += [
+                        (n, scard.SCARD_STATE_UNAWARE) for n in self.list() if n not in known
+                    ]
         finally:
             done.set()
 
