@@ -1,0 +1,61 @@
+"""Start pcscd with the vpcd virtual reader when it is not running (demo, tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+VPCD_HOST = "127.0.0.1"
+VPCD_PORTS = (35963, 35964)
+
+
+class PcscdUnavailable(RuntimeError):
+    """pcscd or vsmartcard-vpcd is missing or did not start."""
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.Popen[bytes] | None:
+    """Make sure a pcscd with vpcd listens on 127.0.0.1:35963.
+
+    Returns the process when this call started it (the caller stops it), else None.
+    """
+    if port_open(VPCD_HOST, VPCD_PORTS[0]):
+        return None
+    if shutil.which("pcscd") is None:
+        raise PcscdUnavailable("pcscd is not installed: run scripts/bootstrap")
+    if not VPCD_DRIVER.exists():
+        raise PcscdUnavailable("vsmartcard-vpcd is not installed: run scripts/bootstrap")
+    # A pcscd without vpcd listening is of no use: replace it.
+    subprocess.run(["pkill", "-x", "pcscd"], check=False)
+    time.sleep(0.2)
+    with contextlib.suppress(FileNotFoundError):
+        Path("/run/pcscd/pcscd.comm").unlink()
+    out = subprocess.DEVNULL if log is None else log.open("wb")
+    proc = subprocess.Popen(["pcscd", "--foreground"], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while not port_open(VPCD_HOST, VPCD_PORTS[0]):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise PcscdUnavailable("pcscd did not start with the vpcd reader")
+        time.sleep(0.05)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
