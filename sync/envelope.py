@@ -1,0 +1,280 @@
+"""The sealed case envelope, format v1 (see docs/envelope.md).
+
+Layout (all integers big-endian)::
+
+    offset   size  field
+    0        4     magic  b"KKSC"
+    4        1     version = 1
+    5        4     H = header length
+    9        H     header: canonical UTF-8 JSON (sorted keys, no spaces)
+    9+H      4     P = payload length
+    13+H     P     payload: AES-256-GCM(content key, nonce, FHIR JSON, aad = bytes[0, 9+H))
+    13+H+P   64    Ed25519 signature of the device over bytes[0, 13+H+P)
+
+The header carries the routing metadata (case id, device id, recipients) in the
+clear so the platform can route without decrypting; everything in it is bound
+by the payload's AAD, each recipient's HPKE info and the device signature.
+
+This module only parses and checks the signature; ``sync.seal`` does the crypto.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from sync._errors import BadSignature, MalformedEnvelope, UnsupportedVersion
+from sync.signing import b64d, b64e
+
+__all__ = [
+    "CONTENT_AEAD",
+    "CONTENT_TYPE",
+    "HPKE_SUITE_NAME",
+    "MAGIC",
+    "MAX_HEADER",
+    "MAX_PAYLOAD",
+    "MAX_RECIPIENTS",
+    "VERSION",
+    "RecipientKey",
+    "SealedCase",
+    "assemble",
+    "encode_header",
+    "hpke_info",
+]
+
+MAGIC = b"KKSC"
+VERSION = 1
+HPKE_SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-128-GCM"
+CONTENT_AEAD = "AES-256-GCM"
+CONTENT_TYPE = "application/fhir+json"
+MAX_HEADER = 64 * 1024
+MAX_PAYLOAD = 16 * 1024 * 1024
+MAX_RECIPIENTS = 64
+SIGNATURE_LEN = 64
+WRAPPED_KEY_LEN = 32 + 32 + 16  # HPKE enc (X25519 public key) + 32-byte key + GCM tag
+NONCE_LEN = 12
+
+_PREFIX = struct.Struct(">4sBI")
+_LEN = struct.Struct(">I")
+# Ids travel in headers, URLs and HPKE info: a tight alphabet keeps them unambiguous.
+_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def hpke_info(case_id: str, device_id: str, recipient_id: str) -> bytes:
+    """HPKE ``info`` for one recipient: binds the wrapped key to case, device and hospital."""
+    return b"\x00".join(
+        [b"kyukyu-case-v1", case_id.encode(), device_id.encode(), recipient_id.encode()]
+    )
+
+
+@dataclass(frozen=True)
+class RecipientKey:
+    """One recipient hospital and the content key wrapped for it (HPKE enc || ct)."""
+
+    id: str
+    wrapped_key: bytes
+
+
+def _check_id(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise MalformedEnvelope(f"bad {what}")
+    return value
+
+
+def encode_header(
+    *,
+    case_id: str,
+    device_id: str,
+    created_at: int,
+    nonce: bytes,
+    recipients: Sequence[RecipientKey],
+) -> bytes:
+    """The canonical header bytes (sorted keys, no whitespace)."""
+    _check_id(case_id, "case_id")
+    _check_id(device_id, "device_id")
+    if not 1 <= len(recipients) <= MAX_RECIPIENTS:
+        raise MalformedEnvelope("recipient count out of range")
+    ids = [_check_id(r.id, "recipient id") for r in recipients]
+    if len(set(ids)) != len(ids):
+        raise MalformedEnvelope("duplicate recipient")
+    header: dict[str, Any] = {
+        "v": VERSION,
+        "case_id": case_id,
+        "device_id": device_id,
+        "created_at": int(created_at),
+        "hpke": HPKE_SUITE_NAME,
+        "aead": CONTENT_AEAD,
+        "content_type": CONTENT_TYPE,
+        "nonce": b64e(nonce),
+        "recipients": [{"id": r.id, "key": b64e(r.wrapped_key)} for r in recipients],
+    }
+    return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def assemble(header: bytes, payload: bytes, device_key: Ed25519PrivateKey) -> bytes:
+    """Frame header and encrypted payload and sign the whole with the device key."""
+    if len(header) > MAX_HEADER or len(payload) > MAX_PAYLOAD:
+        raise MalformedEnvelope("header or payload too large")
+    body = _PREFIX.pack(MAGIC, VERSION, len(header)) + header + _LEN.pack(len(payload)) + payload
+    return body + device_key.sign(body)
+
+
+def aad_for(header: bytes) -> bytes:
+    """The payload AAD: magic, version, header length and header."""
+    return _PREFIX.pack(MAGIC, VERSION, len(header)) + header
+
+
+@dataclass(frozen=True)
+class SealedCase:
+    """A parsed v1 envelope; readable metadata, opaque payload.
+
+    ``SealedCase.from_bytes(b)`` checks the framing and header only; the platform
+    uses it for routing, ``verify_signature`` with the device's public key to
+    check who sealed it. Opening is ``sync.seal.open_case``.
+    """
+
+    version: int
+    case_id: str
+    device_id: str
+    created_at: int
+    nonce: bytes
+    recipients: tuple[RecipientKey, ...]
+    header: bytes
+    payload: bytes
+    signature: bytes
+    raw: bytes
+
+    @property
+    def recipient_ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.recipients)
+
+    @property
+    def signed_bytes(self) -> bytes:
+        return self.raw[:-SIGNATURE_LEN]
+
+    @property
+    def aad(self) -> bytes:
+        return aad_for(self.header)
+
+    def wrapped_key_for(self, recipient_id: str) -> bytes | None:
+        for r in self.recipients:
+            if r.id == recipient_id:
+                return r.wrapped_key
+        return None
+
+    def to_bytes(self) -> bytes:
+        return self.raw
+
+    def verify_signature(self, public_key: Ed25519PublicKey) -> None:
+        """Raise ``BadSignature`` unless the device key signed exactly these bytes."""
+        try:
+            public_key.verify(self.signature, self.signed_bytes)
+        except InvalidSignature:
+            raise BadSignature() from None
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SealedCase:
+        """Parse an envelope; raise ``MalformedEnvelope`` / ``UnsupportedVersion``."""
+        data = bytes(data)
+        if len(data) < _PREFIX.size:
+            raise MalformedEnvelope("truncated")
+        magic, version, hlen = _PREFIX.unpack_from(data, 0)
+        if magic != MAGIC:
+            raise MalformedEnvelope("bad magic")
+        if version != VERSION:
+            raise UnsupportedVersion(f"version {version}")
+        if hlen > MAX_HEADER:
+            raise MalformedEnvelope("header too large")
+        pos = _PREFIX.size
+        header = data[pos : pos + hlen]
+        pos += hlen
+        if len(header) != hlen or len(data) < pos + _LEN.size:
+            raise MalformedEnvelope("truncated")
+        (plen,) = _LEN.unpack_from(data, pos)
+        pos += _LEN.size
+        if plen > MAX_PAYLOAD or len(data) != pos + plen + SIGNATURE_LEN:
+            raise MalformedEnvelope("length mismatch")
+        payload = data[pos : pos + plen]
+        signature = data[pos + plen :]
+        fields = _parse_header(header)
+        return cls(raw=data, header=header, payload=payload, signature=signature, **fields)
+
+
+def _parse_header(header: bytes) -> dict[str, Any]:
+    try:
+        obj = json.loads(header.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedEnvelope("header is not JSON") from None
+    if not isinstance(obj, Mapping):
+        raise MalformedEnvelope("header is not an object")
+    expected = {
+        "v",
+        "case_id",
+        "device_id",
+        "created_at",
+        "hpke",
+        "aead",
+        "content_type",
+        "nonce",
+        "recipients",
+    }
+    if set(obj) != expected:
+        raise MalformedEnvelope("unexpected header fields")
+    if obj["v"] != VERSION:
+        raise UnsupportedVersion("header version")
+    if obj["hpke"] != HPKE_SUITE_NAME or obj["aead"] != CONTENT_AEAD:
+        raise UnsupportedVersion("algorithm")
+    if obj["content_type"] != CONTENT_TYPE:
+        raise UnsupportedVersion("content type")
+    created = obj["created_at"]
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise MalformedEnvelope("bad created_at")
+    nonce = _b64(obj["nonce"], NONCE_LEN, "nonce")
+    raw_recipients = obj["recipients"]
+    if not isinstance(raw_recipients, list) or not 1 <= len(raw_recipients) <= MAX_RECIPIENTS:
+        raise MalformedEnvelope("bad recipients")
+    recipients: list[RecipientKey] = []
+    for entry in raw_recipients:
+        if not isinstance(entry, Mapping) or set(entry) != {"id", "key"}:
+            raise MalformedEnvelope("bad recipient entry")
+        rid = _check_id(entry["id"], "recipient id")
+        recipients.append(RecipientKey(rid, _b64(entry["key"], WRAPPED_KEY_LEN, "wrapped key")))
+    if len({r.id for r in recipients}) != len(recipients):
+        raise MalformedEnvelope("duplicate recipient")
+    # Only the canonical encoding is accepted: one envelope, one byte string.
+    canonical = encode_header(
+        case_id=_check_id(obj["case_id"], "case_id"),
+        device_id=_check_id(obj["device_id"], "device_id"),
+        created_at=created,
+        nonce=nonce,
+        recipients=recipients,
+    )
+    if canonical != header:
+        raise MalformedEnvelope("header is not canonical")
+    return {
+        "version": VERSION,
+        "case_id": obj["case_id"],
+        "device_id": obj["device_id"],
+        "created_at": created,
+        "nonce": nonce,
+        "recipients": tuple(recipients),
+    }
+
+
+def _b64(value: object, length: int, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedEnvelope(f"bad {what}")
+    try:
+        raw = b64d(value)
+    except ValueError:
+        raise MalformedEnvelope(f"bad {what}") from None
+    if len(raw) != length or b64e(raw) != value:
+        raise MalformedEnvelope(f"bad {what}")
+    return raw
