@@ -1,0 +1,350 @@
+"""The case as a FHIR R4B document Bundle (what the hospital receives).
+
+Only what was verified goes into the Patient (the card's text AP attributes
+after their integrity check); nothing is guessed. The 12-digit My Number never
+appears. Vitals use LOINC codes and UCUM units; JCS (Japan Coma Scale) has no
+LOINC code and uses a local code system.
+
+The builder needs no FHIR library; tests validate the output with
+``fhir.resources`` (R4B).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+__all__ = [
+    "JCS_LEVELS",
+    "JCS_SYSTEM",
+    "LOINC",
+    "UCUM",
+    "CaseRecord",
+    "CaseTimes",
+    "CrewMember",
+    "DeviceInfo",
+    "VerifiedPatient",
+    "VitalSigns",
+    "build_case_bundle",
+]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+LOCAL = "https://kyukyu.example.jp/fhir"
+JCS_SYSTEM = f"{LOCAL}/CodeSystem/jcs"
+LOCAL_OBS_SYSTEM = f"{LOCAL}/CodeSystem/observation"
+TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
+# Japan Coma Scale (JCS): 0, I-1..3, II-10/20/30, III-100/200/300.
+JCS_LEVELS = ("0", "1", "2", "3", "10", "20", "30", "100", "200", "300")
+
+Sex = Literal["1", "2", "9"]  # the card's 性別 code: 1 male, 2 female, 9 not applicable
+_GENDER = {"1": "male", "2": "female", "9": "unknown"}
+
+
+@dataclass(frozen=True)
+class VerifiedPatient:
+    """Attributes read from the card and verified (None: not verified, not sent)."""
+
+    name: str | None = None
+    birth_date: date | None = None
+    sex: Sex | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class VitalSigns:
+    """One set of vitals measured at ``observed_at``; absent values are omitted."""
+
+    observed_at: datetime
+    systolic_mmhg: float | None = None
+    diastolic_mmhg: float | None = None
+    heart_rate_per_min: float | None = None
+    respiratory_rate_per_min: float | None = None
+    spo2_percent: float | None = None
+    body_temperature_c: float | None = None
+    gcs_total: int | None = None
+    jcs: str | None = None  # one of JCS_LEVELS
+
+    def __post_init__(self) -> None:
+        if self.jcs is not None and self.jcs not in JCS_LEVELS:
+            raise ValueError("JCS must be one of " + ", ".join(JCS_LEVELS))
+        if self.gcs_total is not None and not 3 <= self.gcs_total <= 15:
+            raise ValueError("GCS total is 3..15")
+
+
+@dataclass(frozen=True)
+class CrewMember:
+    staff_id: str
+    role: str  # e.g. 救急救命士 (emergency life-saving technician), 隊長
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    device_id: str
+    name: str
+    fire_department: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseTimes:
+    """The EMS timeline (覚知, 現着, 接触, 現発); ``patient_contact`` starts the encounter."""
+
+    patient_contact: datetime
+    call_received: datetime | None = None
+    arrived_scene: datetime | None = None
+    departed_scene: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    device: DeviceInfo
+    times: CaseTimes
+    patient: VerifiedPatient = field(default_factory=VerifiedPatient)
+    chief_complaint: str | None = None
+    vitals: Sequence[VitalSigns] = ()
+    crew: Sequence[CrewMember] = ()
+    summary: Mapping[str, Any] | None = None  # the emergency summary Bundle, when fetched
+    composed_at: datetime | None = None
+
+
+def _ts(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return moment.isoformat(timespec="seconds")
+
+
+def _urn() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
+    return {"value": value, "unit": unit, "system": UCUM, "code": code}
+
+
+class _Builder:
+    def __init__(self, record: CaseRecord) -> None:
+        self.record = record
+        self.entries: list[dict[str, Any]] = []
+        self.patient_ref = _urn()
+        self.encounter_ref = _urn()
+        self.device_ref = _urn()
+
+    def add(self, resource: dict[str, Any], full_url: str | None = None) -> str:
+        url = full_url or _urn()
+        self.entries.append({"fullUrl": url, "resource": resource})
+        return url
+
+    def patient(self) -> None:
+        p = self.record.patient
+        res: dict[str, Any] = {"resourceType": "Patient"}
+        if p.name:
+            res["name"] = [{"use": "official", "text": p.name}]
+        if p.sex:
+            res["gender"] = _GENDER[p.sex]
+        if p.birth_date:
+            res["birthDate"] = p.birth_date.isoformat()
+        if p.address:
+            res["address"] = [{"use": "home", "text": p.address}]
+        self.add(res, self.patient_ref)
+
+    def encounter(self, crew_refs: list[str]) -> None:
+        t = self.record.times
+        res: dict[str, Any] = {
+            "resourceType": "Encounter",
+            "identifier": [{"system": f"{LOCAL}/case-id", "value": self.record.case_id}],
+            "status": "in-progress",
+            "class": _coding(ACT_CODE, "EMER", "emergency"),
+            "subject": {"reference": self.patient_ref},
+            "period": {"start": _ts(t.patient_contact)},
+        }
+        ext = [
+            {"url": f"{TIME_EXT}-{name}", "valueDateTime": _ts(moment)}
+            for name, moment in (
+                ("call-received", t.call_received),
+                ("arrived-scene", t.arrived_scene),
+                ("patient-contact", t.patient_contact),
+                ("departed-scene", t.departed_scene),
+            )
+            if moment is not None
+        ]
+        res["extension"] = ext
+        if crew_refs:
+            res["participant"] = [{"individual": {"reference": r}} for r in crew_refs]
+        self.add(res, self.encounter_ref)
+
+    def device(self) -> None:
+        d = self.record.device
+        res: dict[str, Any] = {
+            "resourceType": "Device",
+            "identifier": [{"system": f"{LOCAL}/device-id", "value": d.device_id}],
+            "deviceName": [{"name": d.name, "type": "user-friendly-name"}],
+        }
+        if d.fire_department:
+            res["owner"] = {"display": d.fire_department}
+        self.add(res, self.device_ref)
+
+    def crew(self) -> list[str]:
+        refs = []
+        for member in self.record.crew:
+            res: dict[str, Any] = {
+                "resourceType": "Practitioner",
+                "identifier": [{"system": f"{LOCAL}/staff-id", "value": member.staff_id}],
+                "qualification": [{"code": {"text": member.role}}],
+            }
+            if member.name:
+                res["name"] = [{"text": member.name}]
+            refs.append(self.add(res))
+        return refs
+
+    def observation(
+        self,
+        code: dict[str, Any],
+        moment: datetime,
+        *,
+        vital: bool = True,
+        value: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str:
+        res: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [code]},
+            "subject": {"reference": self.patient_ref},
+            "encounter": {"reference": self.encounter_ref},
+            "effectiveDateTime": _ts(moment),
+            "device": {"reference": self.device_ref},
+        }
+        if vital:
+            cat = _coding(OBS_CATEGORY, "vital-signs", "Vital Signs")
+            res["category"] = [{"coding": [cat]}]
+        if value:
+            res.update(value)
+        if extra:
+            res.update(extra)
+        return self.add(res)
+
+    def chief_complaint(self) -> list[str]:
+        text = self.record.chief_complaint
+        if not text:
+            return []
+        code = _coding(LOINC, "8661-1", "Chief complaint - Reported")
+        moment = self.record.times.patient_contact
+        return [self.observation(code, moment, vital=False, value={"valueString": text})]
+
+    def vitals(self) -> list[str]:
+        refs: list[str] = []
+        for v in self.record.vitals:
+            at = v.observed_at
+            if v.systolic_mmhg is not None or v.diastolic_mmhg is not None:
+                components = []
+                for val, loinc, disp in (
+                    (v.systolic_mmhg, "8480-6", "Systolic blood pressure"),
+                    (v.diastolic_mmhg, "8462-4", "Diastolic blood pressure"),
+                ):
+                    if val is not None:
+                        components.append(
+                            {
+                                "code": {"coding": [_coding(LOINC, loinc, disp)]},
+                                "valueQuantity": _quantity(val, "mmHg", "mm[Hg]"),
+                            }
+                        )
+                code = _coding(LOINC, "85354-9", "Blood pressure panel")
+                refs.append(self.observation(code, at, extra={"component": components}))
+            simple = (
+                (v.heart_rate_per_min, "8867-4", "Heart rate", "/min", "/min"),
+                (v.respiratory_rate_per_min, "9279-1", "Respiratory rate", "/min", "/min"),
+                (v.spo2_percent, "59408-5", "Oxygen saturation by pulse oximetry", "%", "%"),
+                (v.body_temperature_c, "8310-5", "Body temperature", "Cel", "Cel"),
+                (v.gcs_total, "9269-2", "Glasgow coma score total", "{score}", "{score}"),
+            )
+            for val, loinc, disp, unit, ucum in simple:
+                if val is not None:
+                    q = {"valueQuantity": _quantity(val, unit, ucum)}
+                    refs.append(self.observation(_coding(LOINC, loinc, disp), at, value=q))
+            if v.jcs is not None:
+                code = _coding(LOCAL_OBS_SYSTEM, "jcs", "Japan Coma Scale")
+                value = {"valueCodeableConcept": {"coding": [_coding(JCS_SYSTEM, v.jcs)]}}
+                refs.append(self.observation(code, at, value=value))
+        return refs
+
+    def summary(self) -> list[str]:
+        """Copy the emergency summary's resources, re-pointed at our Patient."""
+        bundle = self.record.summary
+        if not bundle:
+            return []
+        refs = []
+        for entry in bundle.get("entry", []):
+            resource = dict(entry.get("resource") or {})
+            kind = resource.get("resourceType")
+            # The verified Patient is ours; the summary's own Patient/Composition are not copied.
+            if kind in (None, "Patient", "Composition", "Bundle"):
+                continue
+            for key in ("subject", "patient"):
+                if key in resource:
+                    resource[key] = {"reference": self.patient_ref}
+            resource.pop("id", None)
+            refs.append(self.add(resource))
+        return refs
+
+
+def build_case_bundle(record: CaseRecord) -> dict[str, Any]:
+    """The case as a FHIR R4B document Bundle (a JSON object)."""
+    b = _Builder(record)
+    composed = record.composed_at or datetime.now(UTC)
+    b.patient()
+    b.device()
+    crew_refs = b.crew()
+    b.encounter(crew_refs)
+    complaint = b.chief_complaint()
+    vitals = b.vitals()
+    summary = b.summary()
+
+    def section(title: str, code: str, display: str, refs: list[str]) -> dict[str, Any]:
+        return {
+            "title": title,
+            "code": {"coding": [_coding(LOINC, code, display)]},
+            "entry": [{"reference": r} for r in refs],
+        }
+
+    sections = [
+        section("主訴", "10154-3", "Chief complaint Narrative - Reported", complaint),
+        section("バイタルサイン", "8716-3", "Vital signs", vitals),
+    ]
+    if summary:
+        sections.append(section("救急時サマリー", "60591-5", "Patient summary Document", summary))
+    sections = [s for s in sections if s["entry"]]
+    composition: dict[str, Any] = {
+        "resourceType": "Composition",
+        "identifier": {"system": f"{LOCAL}/case-id", "value": record.case_id},
+        "status": "final",
+        "type": {"coding": [_coding(LOINC, "67796-3", "EMS patient care report")]},
+        "subject": {"reference": b.patient_ref},
+        "encounter": {"reference": b.encounter_ref},
+        "date": _ts(composed),
+        "author": [{"reference": b.device_ref}, *({"reference": r} for r in crew_refs)],
+        "title": "救急搬送症例",
+    }
+    if sections:
+        composition["section"] = sections
+    entries = [{"fullUrl": _urn(), "resource": composition}, *b.entries]
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": f"{LOCAL}/case-id", "value": record.case_id},
+        "type": "document",
+        "timestamp": _ts(composed),
+        "entry": entries,
+    }

@@ -1,0 +1,109 @@
+"""The case Bundle is valid FHIR R4B and carries the right codes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from sync.fhir_case import JCS_SYSTEM, LOINC, UCUM, VitalSigns, build_case_bundle
+from tests.sync._data import PATIENT_NAME, SUMMARY_TEXT, case_record
+
+
+def resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def by_loinc(bundle: dict[str, Any], code: str) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in resources(bundle, "Observation")
+        if any(c["system"] == LOINC and c["code"] == code for c in o["code"]["coding"])
+    ]
+
+
+def test_full_case_validates_as_r4b_document() -> None:
+    bundle = build_case_bundle(case_record())
+    parsed = Bundle.model_validate(bundle)
+    assert parsed.type == "document"
+    assert parsed.entry[0].resource.get_resource_type() == "Composition"
+    assert bundle["identifier"]["value"] == "case-0001"
+
+
+def test_minimal_case_validates_and_patient_is_empty() -> None:
+    bundle = build_case_bundle(case_record(full=False))
+    Bundle.model_validate(bundle)
+    (patient,) = resources(bundle, "Patient")
+    assert patient == {"resourceType": "Patient"}
+
+
+def test_vitals_have_loinc_and_ucum() -> None:
+    bundle = build_case_bundle(case_record())
+    (bp,) = by_loinc(bundle, "85354-9")
+    comps = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in bp["component"]}
+    assert comps["8480-6"] == {"value": 150, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+    assert comps["8462-4"]["value"] == 92
+    expected = {
+        "8867-4": "/min",
+        "9279-1": "/min",
+        "59408-5": "%",
+        "8310-5": "Cel",
+        "9269-2": "{score}",
+    }
+    for code, unit in expected.items():
+        obs = by_loinc(bundle, code)
+        assert obs, code
+        assert obs[0]["valueQuantity"]["code"] == unit
+        assert obs[0]["category"][0]["coding"][0]["code"] == "vital-signs"
+    assert len(by_loinc(bundle, "8867-4")) == 2  # two vitals sets
+    jcs = [
+        o
+        for o in resources(bundle, "Observation")
+        if o.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("system") == JCS_SYSTEM
+    ]
+    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in jcs] == ["1", "0"]
+
+
+def test_patient_crew_device_summary_and_times() -> None:
+    bundle = build_case_bundle(case_record())
+    (patient,) = resources(bundle, "Patient")
+    assert patient["name"][0]["text"] == PATIENT_NAME
+    assert patient["gender"] == "female"
+    assert patient["birthDate"] == "1951-03-04"
+    assert len(resources(bundle, "Practitioner")) == 2
+    (device,) = resources(bundle, "Device")
+    assert device["identifier"][0]["value"] == "dev-1"
+    (enc,) = resources(bundle, "Encounter")
+    assert enc["class"]["code"] == "EMER"
+    assert len(enc["extension"]) == 4
+    (allergy,) = resources(bundle, "AllergyIntolerance")
+    assert allergy["code"]["text"] == SUMMARY_TEXT
+    patient_url = next(
+        e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    assert allergy["patient"]["reference"] == patient_url
+    (comp,) = resources(bundle, "Composition")
+    titles = [s["title"] for s in comp["section"]]
+    assert titles == ["主訴", "バイタルサイン", "救急時サマリー"]
+    urls = {e["fullUrl"] for e in bundle["entry"]}
+    for s in comp["section"]:
+        for ref in s["entry"]:
+            assert ref["reference"] in urls
+
+
+def test_no_my_number_like_digits() -> None:
+    import json
+    import re
+
+    text = json.dumps(build_case_bundle(case_record()))
+    assert not re.search(r"\d{12}", text)
+
+
+def test_bad_inputs_are_refused() -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        VitalSigns(observed_at=at, jcs="4")
+    with pytest.raises(ValueError):
+        VitalSigns(observed_at=at, gcs_total=2)
