@@ -1,0 +1,288 @@
+"""The virtual card in process: files, access rules, PINs, signatures."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from edge.card_sim import CardImage, VirtualCard
+from edge.reader import (
+    ApduChannel,
+    AuthMethodBlocked,
+    CommandApdu,
+    FileNotFound,
+    IncorrectP1P2,
+    LoopbackConnection,
+    SecurityStatusNotSatisfied,
+    VerificationFailed,
+    WrongOffset,
+)
+
+from .helpers import read, read_der, read_tlv_file, select_ap, select_ef, verify
+
+SHA256_PREFIX = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def channel(card: VirtualCard) -> ApduChannel:
+    return ApduChannel(LoopbackConnection(card))
+
+
+def _sign_apdu(data: bytes, p2: int = 0x80) -> CommandApdu:
+    return CommandApdu(0x80, 0x2A, 0x00, p2, data, le=256)
+
+
+def test_token_info_and_availability(issue: Callable[..., CardImage]) -> None:
+    for profile, label in (
+        ("card", b"JPKIAPICCTOKEN2"),
+        ("android", b"JPKIAPGPSETOKEN"),
+        ("iphone", b"JPKIAPIOSTOKEN"),
+    ):
+        ch = channel(VirtualCard(issue(profile=profile)))
+        select_ap(ch, "jpki")
+        select_ef(ch, 0x0006)
+        info = read(ch, 0, 256).data
+        assert len(info) == 160
+        assert info[:32].rstrip(b" ") == label
+        select_ef(ch, 0x0008)
+        assert read(ch, 0, 3).data == b"\x8f\x8f\x00"
+    ch = channel(VirtualCard(issue(signing_cert=False)))
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x0008)
+    assert read(ch, 0, 3).data[0] != 0x8F
+    with pytest.raises(FileNotFound):
+        select_ef(ch, 0x0001)
+
+
+def test_auth_certificate_shape(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "jpki")
+    der = read_der(ch, 0x000A)
+    assert der == image.auth_certificate_der
+    cert = x509.load_der_x509_certificate(der)
+    ca = x509.load_der_x509_certificate(read_der(ch, 0x000B))
+    cert.verify_directly_issued_by(ca)
+    assert [a.rfc4514_string() for a in cert.subject] == [
+        "C=JP",
+        f"CN={cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value}",
+    ]
+    assert "O=JPKI-TEST" in cert.issuer.rfc4514_string()
+    pub = cert.public_key()
+    assert isinstance(pub, rsa.RSAPublicKey)
+    assert pub.key_size == 2048 and pub.public_numbers().e == 65537
+    ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and not ku.value.content_commitment
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+    pol = cert.extensions.get_extension_for_class(x509.CertificatePolicies)
+    assert pol.critical
+    assert pol.value[0].policy_identifier.dotted_string == "1.2.392.200149.8.5.1.3.30"
+    dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert isinstance(dp[0].full_name[0], x509.DirectoryName)  # type: ignore[index]
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert aia[0].access_method == x509.AuthorityInformationAccessOID.OCSP
+    # 23:59:59 JST = 14:59:59 UTC, on the holder's birthday.
+    end = cert.not_valid_after_utc
+    assert (end.hour, end.minute, end.second) == (14, 59, 59)
+    assert (end.month, end.day) == (image.holder.birth_date.month, image.holder.birth_date.day)
+
+
+def test_select_rules(issue: Callable[..., CardImage]) -> None:
+    ch = channel(VirtualCard(issue()))
+    # SELECT MF after a cold reset: 6A86.
+    assert ch.send(CommandApdu(0, 0xA4, 0, 0), check=False).sw == 0x6A86
+    with pytest.raises(FileNotFound):
+        ch.send(CommandApdu(0, 0xA4, 4, 0x0C, b"\xd3\x92\x00\x00\x00"))
+    with pytest.raises(FileNotFound):
+        select_ef(ch, 0x000A)  # no application selected yet
+    select_ap(ch, "jpki")
+    assert ch.send(CommandApdu(0, 0xA4, 0, 0), check=False).sw == 0x9000
+    select_ef(ch, 0x0006)  # still in the JPKI AP
+    with pytest.raises(FileNotFound):
+        select_ef(ch, 0x1234)
+    with pytest.raises(IncorrectP1P2):
+        ch.send(CommandApdu(0, 0xA4, 8, 0x0C, b"\x3f\x00"))
+
+
+def test_read_binary_edges(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x000A)
+    size = len(image.auth_certificate_der)
+    tail = read(ch, size - 10, 256)
+    assert tail.data == image.auth_certificate_der[-10:] and tail.sw == 0x9000
+    with pytest.raises(WrongOffset):
+        read(ch, size, 16)
+    with pytest.raises(WrongOffset):
+        read(ch, 0x7FFF, 1)
+    # Short-EF form: P1 = 0x80 | SFI.
+    r = ch.send(CommandApdu(0, 0xB0, 0x86, 0, le=32))
+    assert r.data.startswith(b"JPKIAPICCTOKEN2")
+
+
+def test_android_needs_pin_for_auth_cert(issue: Callable[..., CardImage]) -> None:
+    image = issue(profile="android")
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x000A)
+    with pytest.raises(SecurityStatusNotSatisfied):
+        read(ch, 0, 4)
+    select_ef(ch, 0x0018)
+    verify(ch, image.pin, check=True)
+    assert read_der(ch, 0x000A) == image.auth_certificate_der
+    # Logout = select the AP again.
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x000A)
+    with pytest.raises(SecurityStatusNotSatisfied):
+        read(ch, 0, 4)
+
+
+def test_pin_counter_query_block_and_persist(
+    issue: Callable[..., CardImage], tmp_path: pytest.TempPathFactory
+) -> None:
+    path = tmp_path / "card.json"  # type: ignore[operator]
+    image = issue()
+    image.save(path)
+    card = VirtualCard(CardImage.load(path), path=path)
+    ch = channel(card)
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x0018)
+    assert verify(ch, None).sw == 0x63C3
+    assert verify(ch, "0000").sw == 0x63C2
+    # The counter is on disk.
+    assert CardImage.load(path).tries["auth_pin"] == 2
+    # A correct VERIFY resets the counter; the query still answers 63Cx.
+    assert verify(ch, image.pin).sw == 0x9000
+    assert verify(ch, None).sw == 0x63C3
+    for left in (2, 1, 0):
+        assert verify(ch, "9999").sw == 0x63C0 | left
+    assert verify(ch, None).sw == 0x63C0
+    assert verify(ch, image.pin).sw == 0x6984  # blocked, even with the right PIN
+    reloaded = VirtualCard(CardImage.load(path), path=path)
+    ch2 = channel(reloaded)
+    select_ap(ch2, "jpki")
+    select_ef(ch2, 0x0018)
+    with pytest.raises(AuthMethodBlocked):
+        verify(ch2, None, check=True)
+    # The signing password has 5 tries.
+    select_ef(ch2, 0x001B)
+    assert verify(ch2, None).sw == 0x63C5
+    with pytest.raises(VerificationFailed) as err:
+        verify(ch2, "WRONG1", check=True)
+    assert err.value.tries_left == 4
+
+
+def test_auth_signature_needs_pin_and_verifies(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x0017)
+    digest = hashlib.sha256(b"challenge").digest()
+    with pytest.raises(SecurityStatusNotSatisfied):
+        ch.send(_sign_apdu(SHA256_PREFIX + digest))
+    select_ef(ch, 0x0018)
+    verify(ch, image.pin, check=True)
+    select_ef(ch, 0x0017)
+    sig = ch.send(_sign_apdu(SHA256_PREFIX + digest)).data
+    assert len(sig) == 256
+    pub = image.auth_certificate.public_key()
+    assert isinstance(pub, rsa.RSAPublicKey)
+    pub.verify(sig, b"challenge", padding.PKCS1v15(), hashes.SHA256())
+    # P2 = 0x80 | SFI avoids the SELECT.
+    select_ef(ch, 0x0006)
+    sig2 = ch.send(_sign_apdu(SHA256_PREFIX + digest, p2=0x97)).data
+    assert sig2 == sig
+
+
+def test_signing_cert_behind_password_and_change(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x0001)
+    with pytest.raises(SecurityStatusNotSatisfied):
+        read(ch, 0, 4)
+    select_ef(ch, 0x001B)
+    # CHANGE REFERENCE DATA needs a correct VERIFY first.
+    assert ch.send(CommandApdu(0, 0x24, 1, 0x80, b"NEWPW99"), check=False).sw == 0x6982
+    verify(ch, image.sign_password, check=True)
+    cert = x509.load_der_x509_certificate(read_der(ch, 0x0001))
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    oids = {o.type_id.dotted_string for o in san.get_values_for_type(x509.OtherName)}
+    assert "1.2.392.200149.8.5.5.1" in oids and "1.2.392.200149.8.5.5.4" in oids
+    select_ef(ch, 0x001B)
+    assert ch.send(CommandApdu(0, 0x24, 1, 0x80, b"bad"), check=False).sw == 0x6A80
+    ch.send(CommandApdu(0, 0x24, 1, 0x80, b"NEWPW99"))
+    assert image.sign_password == "NEWPW99"
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x001B)
+    assert verify(ch, "ABC123").sw == 0x63C4
+    assert verify(ch, "NEWPW99").sw == 0x9000
+
+
+def test_text_ap_attributes_integrity_presence(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "text")
+    select_ef(ch, 0x0002)
+    with pytest.raises(SecurityStatusNotSatisfied):
+        read(ch, 0, 5)
+    select_ef(ch, 0x0015)
+    assert verify(ch, image.collation_b).sw == 0x9000
+    attrs = read_tlv_file(ch, 0x0002)
+    assert attrs[:2] == b"\xff\x20"
+    assert image.holder.name.encode() in attrs and image.holder.address.encode() in attrs
+    # The My Number file stays closed with 照合番号B.
+    select_ef(ch, 0x0001)
+    assert read(ch, 0, 16, check=False).sw == 0x6982
+    integrity = read_tlv_file(ch, 0x0003)
+    assert integrity[:2] == b"\xff\x30"
+    h2 = integrity[integrity.index(b"\xdf\x32\x20") + 3 :][:32]
+    assert h2 == hashlib.sha256(attrs).digest()
+    h1 = integrity[integrity.index(b"\xdf\x31\x20") + 3 :][:32]
+    sig = integrity[-256:]
+    ap_cert = x509.load_der_x509_certificate(read_der(ch, 0x0004))
+    pub = ap_cert.public_key()
+    assert isinstance(pub, rsa.RSAPublicKey)
+    pub.verify(sig, h1 + h2, padding.PKCS1v15(), hashes.SHA256())
+    # Card-presence signature: no credential.
+    select_ap(ch, "text")
+    digest = hashlib.sha256(b"nonce").digest()
+    psig = ch.send(_sign_apdu(SHA256_PREFIX + digest, p2=0x00)).data
+    pub.verify(psig, b"nonce", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_visual_ap_photo_behind_collation_b(issue: Callable[..., CardImage]) -> None:
+    image = issue()
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "visual")
+    select_ef(ch, 0x0002)
+    assert read(ch, 0, 5, check=False).sw == 0x6982
+    select_ef(ch, 0x0012)
+    assert verify(ch, "0" * 14).sw == 0x63C9
+    verify(ch, image.collation_b, check=True)
+    face = read_tlv_file(ch, 0x0002)
+    assert image.photo in face
+
+
+def test_reset_clears_login(issue: Callable[..., CardImage]) -> None:
+    image = issue(profile="android")
+    card = VirtualCard(image)
+    conn = LoopbackConnection(card)
+    ch = ApduChannel(conn)
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x0018)
+    verify(ch, image.pin, check=True)
+    conn.reset()
+    with pytest.raises(FileNotFound):
+        select_ef(ch, 0x000A)
+    select_ap(ch, "jpki")
+    select_ef(ch, 0x000A)
+    with pytest.raises(SecurityStatusNotSatisfied):
+        read(ch, 0, 4)
