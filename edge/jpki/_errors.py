@@ -1,0 +1,260 @@
+"""Errors of the card applications and of certificate trust.
+
+Every error carries a stable ``code``, a Japanese message for the paramedic and
+an English one for logs. Errors of the reader layer (``CardRemoved``,
+``TransportError``, ``ApduError`` ...) pass through unchanged: they already
+have the same shape. No error message ever contains card data::
+
+    JpkiError
+     ├── NotMyNumberCard          the JPKI AP (or text AP) cannot be selected
+     ├── UnknownToken             EF 0006 holds a label we do not know
+     ├── MalformedData            DER/BER that does not parse, truncated files
+     │    └── MalformedCertificate
+     ├── PinError
+     │    ├── InvalidPinFormat / InvalidCollationNumber  rejected before sending
+     │    ├── PinRequired             6982 / not logged in (Android auth cert)
+     │    ├── WrongPin(tries_left)    63Cx
+     │    ├── PinBlocked              63C0 / 6983 / 6984
+     │    └── LastTryNeedsConfirmation  one try left, not confirmed
+     ├── BadSignature             the card's signature does not verify
+     ├── IntegrityError           text AP integrity record does not match
+     └── TrustError
+          ├── UntrustedIssuer         no trusted root signed it
+          ├── Expired / NotYetValid   validity in JST
+          ├── WrongKeyUsage / WrongExtendedKeyUsage / WrongPolicy
+          ├── Revoked
+          ├── RootNotPinned / TestRootRefused / NoTrustAnchors
+          └── RevocationSnapshotError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadSignature",
+    "Expired",
+    "IntegrityError",
+    "InvalidCollationNumber",
+    "InvalidPinFormat",
+    "JpkiError",
+    "LastTryNeedsConfirmation",
+    "MalformedCertificate",
+    "MalformedData",
+    "NoTrustAnchors",
+    "NotMyNumberCard",
+    "NotYetValid",
+    "PinBlocked",
+    "PinError",
+    "PinRequired",
+    "RevocationSnapshotError",
+    "Revoked",
+    "RootNotPinned",
+    "TestRootRefused",
+    "TrustError",
+    "UnknownToken",
+    "UntrustedIssuer",
+    "WrongExtendedKeyUsage",
+    "WrongKeyUsage",
+    "WrongPin",
+    "WrongPolicy",
+]
+
+
+class JpkiError(Exception):
+    """Base of every error raised by ``edge.jpki``."""
+
+    code = "jpki_error"
+    message_ja = "カードの読み取りでエラーが発生しました。"
+    message_en = "Reading the card failed."
+
+    def __init__(self, detail: str | None = None) -> None:
+        # ``detail`` is for developers: never card data, never a subject name.
+        self.detail = detail
+        super().__init__(self.message_en if detail is None else f"{self.message_en} ({detail})")
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able description, free of card data."""
+        out: dict[str, object] = {
+            "code": self.code,
+            "message_ja": self.message_ja,
+            "message_en": self.message_en,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class NotMyNumberCard(JpkiError):
+    code = "not_my_number_card"
+    message_ja = "マイナンバーカードではありません。カードを確認してください。"
+    message_en = "This is not a My Number card (the JPKI application is missing)."
+
+
+class UnknownToken(JpkiError):
+    code = "unknown_token"
+    message_ja = "対応していない種類のカードまたはスマートフォンです。"
+    message_en = "Unknown token type in the JPKI token information."
+
+
+class MalformedData(JpkiError):
+    code = "malformed_data"
+    message_ja = "カードのデータが壊れています。もう一度カードをタッチしてください。"
+    message_en = "The card returned malformed data."
+
+
+class MalformedCertificate(MalformedData):
+    code = "malformed_certificate"
+    message_ja = "カードの証明書が壊れています。もう一度カードをタッチしてください。"
+    message_en = "The certificate is truncated or malformed."
+
+
+class PinError(JpkiError):
+    code = "pin_error"
+    message_ja = "暗証番号の確認でエラーが発生しました。"
+    message_en = "PIN verification failed."
+
+
+class InvalidPinFormat(PinError):
+    code = "invalid_pin_format"
+    message_ja = "暗証番号は数字4桁です。入力を確認してください。"
+    message_en = "The PIN must be exactly 4 digits (nothing was sent to the card)."
+
+
+class InvalidCollationNumber(PinError):
+    code = "invalid_collation_b"
+    message_ja = (
+        "照合番号Bは14桁の数字（生年月日6桁・有効期限の西暦4桁・セキュリティコード4桁）です。"
+    )
+    message_en = (
+        "Collation number B must be 14 digits: birth date YYMMDD, expiry year, security code "
+        "(nothing was sent to the card)."
+    )
+
+
+class PinRequired(PinError):
+    code = "pin_required"
+    message_ja = "暗証番号（4桁）の入力が必要です。本人に暗証番号を入力してもらってください。"
+    message_en = "This token needs the 4-digit PIN: ask the patient to enter it."
+
+
+class WrongPin(PinError):
+    code = "wrong_pin"
+    message_ja = "暗証番号が違います。"
+    message_en = "Wrong PIN."
+
+    def __init__(self, tries_left: int) -> None:
+        self.tries_left = tries_left
+        super().__init__(f"{tries_left} tries left")
+        self.message_ja = f"暗証番号が違います。残り{tries_left}回です。"
+        self.message_en = f"Wrong PIN: {tries_left} tries left."
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["tries_left"] = self.tries_left
+        return out
+
+
+class PinBlocked(PinError):
+    code = "pin_blocked"
+    message_ja = "暗証番号がロックされています。市区町村窓口での再設定が必要です。"
+    message_en = "The PIN is blocked (no tries left); it must be reset at the municipality."
+
+
+class LastTryNeedsConfirmation(PinError):
+    code = "last_try_needs_confirmation"
+    message_ja = "暗証番号の残り回数があと1回です。間違えるとロックされます。確認のうえ再度実行してください。"
+    message_en = "Only one PIN try is left: confirm before trying (a wrong PIN blocks the card)."
+
+    def __init__(self, tries_left: int = 1) -> None:
+        self.tries_left = tries_left
+        super().__init__(f"{tries_left} try left")
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out["tries_left"] = self.tries_left
+        return out
+
+
+class BadSignature(JpkiError):
+    code = "bad_signature"
+    message_ja = "カードの署名を確認できませんでした。もう一度カードをタッチしてください。"
+    message_en = "The signature returned by the card does not verify against its certificate."
+
+
+class IntegrityError(JpkiError):
+    code = "integrity_error"
+    message_ja = "券面事項の真正性を確認できませんでした。"
+    message_en = "The integrity record of the card attributes does not verify."
+
+
+class TrustError(JpkiError):
+    code = "untrusted_certificate"
+    message_ja = "証明書を確認できませんでした。"
+    message_en = "The certificate is not trusted."
+
+
+class UntrustedIssuer(TrustError):
+    code = "untrusted_issuer"
+    message_ja = (
+        "証明書の発行元を確認できません。正規のマイナンバーカードではない可能性があります。"
+    )
+    message_en = "No trusted root signed this certificate."
+
+
+class Expired(TrustError):
+    code = "certificate_expired"
+    message_ja = "証明書の有効期限が切れています。"
+    message_en = "The certificate has expired."
+
+
+class NotYetValid(TrustError):
+    code = "certificate_not_yet_valid"
+    message_ja = "証明書の有効期間がまだ始まっていません。端末の時刻を確認してください。"
+    message_en = "The certificate is not valid yet (check the device clock)."
+
+
+class WrongKeyUsage(TrustError):
+    code = "wrong_key_usage"
+    message_ja = "利用者証明用の証明書ではありません。"
+    message_en = "The certificate's key usage is not digitalSignature."
+
+
+class WrongExtendedKeyUsage(TrustError):
+    code = "wrong_extended_key_usage"
+    message_ja = "利用者証明用の証明書ではありません。"
+    message_en = "The certificate's extended key usage is not clientAuth."
+
+
+class WrongPolicy(TrustError):
+    code = "wrong_policy"
+    message_ja = "利用者証明用の証明書ではありません。"
+    message_en = "The certificate does not carry the JPKI user-authentication policy."
+
+
+class Revoked(TrustError):
+    code = "certificate_revoked"
+    message_ja = "この証明書は失効しています。"
+    message_en = "The certificate is revoked."
+
+
+class RootNotPinned(TrustError):
+    code = "root_not_pinned"
+    message_ja = "信頼できないルート証明書です。"
+    message_en = "A root certificate does not match any pinned fingerprint."
+
+
+class TestRootRefused(RootNotPinned):
+    code = "test_root_refused"
+    message_ja = "テスト用のルート証明書は本番モードでは使えません。"
+    message_en = "A test root is only accepted in explicit test mode."
+
+
+class NoTrustAnchors(TrustError):
+    code = "no_trust_anchors"
+    message_ja = "ルート証明書が設定されていません。技術担当者に連絡してください。"
+    message_en = "No trusted root is installed: provision the JPKI roots."
+
+
+class RevocationSnapshotError(TrustError):
+    code = "revocation_snapshot_invalid"
+    message_ja = "失効情報のファイルが不正です。"
+    message_en = "The revocation snapshot is malformed."

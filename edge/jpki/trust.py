@@ -1,0 +1,320 @@
+"""Certificate trust: pinned J-LIS roots, chain by signature, validity in JST, usage, policy,
+revocation.
+
+Trust comes from pinned fingerprints only. The roots themselves are installed
+by a technician (``TrustStore.from_directory``) and each one must match a pin;
+a generated root (the test CA, J-LIS's ``O=JPKI-TEST``) is accepted only when
+the device is explicitly in test mode. The CA certificates on the card (EF 000B,
+0002) are never used. All root generations share one subject DN, so the issuer
+is chosen by verifying the signature, not by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from ._errors import (
+    Expired,
+    MalformedCertificate,
+    NoTrustAnchors,
+    NotYetValid,
+    Revoked,
+    TestRootRefused,
+    UntrustedIssuer,
+    WrongExtendedKeyUsage,
+    WrongKeyUsage,
+    WrongPolicy,
+)
+from ._jpki import load_certificate
+from .revocation import RevocationSnapshot
+
+__all__ = [
+    "AUTH_POLICY_OID",
+    "JST",
+    "PINNED_ROOTS",
+    "PinnedRoot",
+    "TrustAnchor",
+    "TrustStore",
+    "Verdict",
+    "fingerprint",
+    "verify_auth_certificate",
+    "verify_text_ap_certificate",
+]
+
+JST = timezone(timedelta(hours=9), "JST")
+# 利用者証明用電子証明書 policy (jpki-card.md).
+AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
+
+Purpose = Literal["auth", "sign", "text", "test"]
+
+
+@dataclass(frozen=True)
+class PinnedRoot:
+    """A production root, known by the SHA-256 of its DER."""
+
+    name: str
+    purpose: Purpose
+    not_after: date
+    sha256: str
+
+
+# From jpki-card.md. The 2019 generation is left out until its fingerprint comes
+# from an official J-LIS source.
+PINNED_ROOTS: Mapping[str, PinnedRoot] = {
+    r.sha256: r
+    for r in (
+        PinnedRoot(
+            "auth-2015",
+            "auth",
+            date(2025, 10, 19),
+            "4DCFC4CA0AAF9FB2A3081B3F0C991C320B3ACC008667A341EEAEC5AF1D58CA7D",
+        ),
+        PinnedRoot(
+            "auth-2023",
+            "auth",
+            date(2033, 7, 15),
+            "64114F29620C24ED2631D46476A040E7EE740D956089C00B036A6A8118C322B5",
+        ),
+        PinnedRoot(
+            "sign-2015",
+            "sign",
+            date(2025, 10, 19),
+            "19645405A1FE14377434BD55957628AC4038557C542403A2243F21C706FC9355",
+        ),
+        PinnedRoot(
+            "sign-2023",
+            "sign",
+            date(2033, 7, 15),
+            "D227F6CDE11D35C5252178F106F843D24651944975413B539FA2FB68DBFA365F",
+        ),
+    )
+}
+
+_DER = Encoding.DER
+_CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
+_PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+
+
+def fingerprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate, upper-case hex (the pin format)."""
+    return hashlib.sha256(der).hexdigest().upper()
+
+
+@dataclass(frozen=True)
+class TrustAnchor:
+    """A root the device trusts: pinned, or a test root in test mode."""
+
+    certificate: x509.Certificate
+    sha256: str
+    name: str
+    purpose: Purpose
+
+    @property
+    def test(self) -> bool:
+        return self.purpose == "test"
+
+
+class TrustStore:
+    """The roots this device trusts (production pins, plus test roots in test mode)."""
+
+    def __init__(self, anchors: Iterable[TrustAnchor], *, allow_test_roots: bool = False) -> None:
+        self.anchors = tuple(anchors)
+        self.allow_test_roots = allow_test_roots
+        if not allow_test_roots and any(a.test for a in self.anchors):
+            raise TestRootRefused("test anchor in a production store")
+
+    @classmethod
+    def from_certificates(
+        cls, certs: Iterable[x509.Certificate | bytes], *, allow_test_roots: bool = False
+    ) -> TrustStore:
+        """Build a store; every root must match a pin unless ``allow_test_roots``."""
+        anchors: dict[str, TrustAnchor] = {}
+        for item in certs:
+            cert = item if isinstance(item, x509.Certificate) else load_certificate(item)
+            der = cert.public_bytes(_DER)
+            fp = fingerprint(der)
+            pinned = PINNED_ROOTS.get(fp)
+            if pinned is not None:
+                anchors[fp] = TrustAnchor(cert, fp, pinned.name, pinned.purpose)
+            elif allow_test_roots:
+                anchors[fp] = TrustAnchor(cert, fp, f"test-{fp[:16]}", "test")
+            else:
+                raise TestRootRefused(f"root {fp} is not pinned")
+        return cls(anchors.values(), allow_test_roots=allow_test_roots)
+
+    @classmethod
+    def from_directory(
+        cls, path: str | os.PathLike[str], *, allow_test_roots: bool = False
+    ) -> TrustStore:
+        """Load every PEM/DER certificate in ``path`` (``.pem .crt .cer .der``)."""
+        d = Path(path)
+        if not d.is_dir():
+            raise NoTrustAnchors(f"{d} is not a directory")
+        certs: list[bytes] = []
+        for f in sorted(d.iterdir()):
+            if f.suffix.lower() not in _CERT_SUFFIXES or not f.is_file():
+                continue
+            certs.extend(_read_certificates(f.read_bytes()))
+        if not certs:
+            raise NoTrustAnchors(f"no certificate in {d}")
+        return cls.from_certificates(certs, allow_test_roots=allow_test_roots)
+
+    def for_purposes(self, *purposes: Purpose) -> list[TrustAnchor]:
+        return [a for a in self.anchors if a.purpose in purposes or a.test]
+
+
+def _read_certificates(data: bytes) -> list[bytes]:
+    if _PEM_BEGIN not in data:
+        return [data]
+    try:
+        return [c.public_bytes(_DER) for c in x509.load_pem_x509_certificates(data)]
+    except ValueError as exc:
+        raise MalformedCertificate("unreadable PEM root") from exc
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a successful check (failures raise a ``TrustError``)."""
+
+    trusted: bool
+    root: str
+    root_sha256: str
+    test_root: bool
+    serial: int
+    not_after_jst: str
+    checked_at_jst: str
+    revocation_checked: bool
+    revocation_sequence: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "trusted": self.trusted,
+            "root": self.root,
+            "root_sha256": self.root_sha256,
+            "test_root": self.test_root,
+            "not_after": self.not_after_jst,
+            "checked_at": self.checked_at_jst,
+            "revocation_checked": self.revocation_checked,
+            "revocation_sequence": self.revocation_sequence,
+        }
+
+
+def _signed_by(cert: x509.Certificate, anchor: TrustAnchor) -> bool:
+    key = anchor.certificate.public_key()
+    algorithm = cert.signature_hash_algorithm
+    if not isinstance(key, rsa.RSAPublicKey) or algorithm is None:
+        return False
+    try:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+        return False
+    return True
+
+
+def _issuer(cert: x509.Certificate, anchors: list[TrustAnchor]) -> TrustAnchor:
+    if not anchors:
+        raise NoTrustAnchors("no root for this purpose in the store")
+    for anchor in anchors:
+        if _signed_by(cert, anchor):
+            return anchor
+    raise UntrustedIssuer("no trusted root verifies the signature")
+
+
+def _check_validity(cert: x509.Certificate, anchor: TrustAnchor, now: datetime) -> None:
+    if now < cert.not_valid_before_utc:
+        raise NotYetValid(f"valid from {cert.not_valid_before_utc.astimezone(JST).isoformat()}")
+    if now > cert.not_valid_after_utc:
+        raise Expired(f"expired {cert.not_valid_after_utc.astimezone(JST).isoformat()}")
+    if now > anchor.certificate.not_valid_after_utc:
+        raise Expired(f"root {anchor.name} expired")
+
+
+def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> object | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+    except ValueError as exc:  # duplicate or undecodable extension
+        raise MalformedCertificate("bad extension") from exc
+
+
+def _check_auth_usage(cert: x509.Certificate) -> None:
+    ku = _extension(cert, x509.KeyUsage)
+    if not isinstance(ku, x509.KeyUsage) or not ku.digital_signature:
+        raise WrongKeyUsage()
+    eku = _extension(cert, x509.ExtendedKeyUsage)
+    if not isinstance(eku, x509.ExtendedKeyUsage) or ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
+        raise WrongExtendedKeyUsage()
+    policies = _extension(cert, x509.CertificatePolicies)
+    if not isinstance(policies, x509.CertificatePolicies) or not any(
+        p.policy_identifier == AUTH_POLICY_OID for p in policies
+    ):
+        raise WrongPolicy()
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def verify_auth_certificate(
+    der: bytes | x509.Certificate,
+    store: TrustStore,
+    *,
+    now: datetime | None = None,
+    revocation: RevocationSnapshot | None = None,
+) -> Verdict:
+    """Check a user-authentication certificate offline; raise a ``TrustError`` if it fails.
+
+    Order: parse, issuer (signature against each auth root), validity (JST),
+    key usage digitalSignature, EKU clientAuth, policy ``1.2.392.200149.8.5.1.3.30``,
+    revocation snapshot.
+    """
+    cert = der if isinstance(der, x509.Certificate) else load_certificate(der)
+    t = _now(now)
+    anchor = _issuer(cert, store.for_purposes("auth"))
+    _check_validity(cert, anchor, t)
+    _check_auth_usage(cert)
+    serial = cert.serial_number
+    if revocation is not None and serial in revocation:
+        raise Revoked()
+    return Verdict(
+        trusted=True,
+        root=anchor.name,
+        root_sha256=anchor.sha256,
+        test_root=anchor.test,
+        serial=serial,
+        not_after_jst=cert.not_valid_after_utc.astimezone(JST).isoformat(),
+        checked_at_jst=t.astimezone(JST).isoformat(timespec="seconds"),
+        revocation_checked=revocation is not None,
+        revocation_sequence=None if revocation is None else revocation.sequence,
+    )
+
+
+def verify_text_ap_certificate(
+    der: bytes | x509.Certificate, store: TrustStore, *, now: datetime | None = None
+) -> TrustAnchor:
+    """Check the text AP's certificate (EF 0004) against a trusted text-AP issuer.
+
+    No production pin exists for it yet (real cards hold a card-verifiable
+    certificate, not X.509), so this succeeds only with a test issuer in test mode.
+    """
+    cert = der if isinstance(der, x509.Certificate) else load_certificate(der)
+    anchor = _issuer(cert, store.for_purposes("text"))
+    _check_validity(cert, anchor, _now(now))
+    return anchor
