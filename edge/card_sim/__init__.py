@@ -22,6 +22,7 @@ from ._holder import Holder, my_number_check_digit
 from ._image import MAX_TRIES, PROFILES, CardImage
 from ._keys import KeyPool, new_rsa_key
 from .ca import AUTH_POLICY_OID, JST, SIGN_POLICY_OID, TestCA, fifth_birthday_after
+from .vpcd import VpcdFrontEnd
 
 __all__ = [
     "AID_JPKI",
@@ -40,6 +41,7 @@ __all__ = [
     "Quirks",
     "TestCA",
     "VirtualCard",
+    "VpcdFrontEnd",
     "fifth_birthday_after",
     "my_number_check_digit",
     "new_rsa_key",

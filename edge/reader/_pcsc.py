@@ -7,6 +7,7 @@ a card reset by another application is reconnected, waiting for a card uses
 
 from __future__ import annotations
 
+import builtins
 import threading
 from types import TracebackType
 
@@ -28,6 +29,7 @@ _PNP = "\\\\?PnP?\\Notification"
 _E_CANCELLED = 0x80100002
 _E_TIMEOUT = 0x8010000A
 _E_NO_SMARTCARD = 0x8010000C
+_E_NOT_TRANSACTED = 0x80100016
 _E_READER_UNAVAILABLE = 0x80100017
 _E_NO_SERVICE = 0x8010001D
 _E_NO_READERS_AVAILABLE = 0x8010002E
@@ -91,7 +93,7 @@ class PcscReaders:
         """Wake up a ``wait_for_card`` / ``wait_for_removal`` in another thread."""
         scard.SCardCancel(self._ctx)
 
-    def _pick(self, reader: str | None) -> list[str]:
+    def _pick(self, reader: str | None) -> builtins.list[str]:
         names = self.list()
         if reader is None:
             return names
@@ -108,7 +110,7 @@ class PcscReaders:
         cancel: threading.Event | None,
     ) -> tuple[str, bytes]:
         names = self._pick(reader)
-        states: list[tuple[str, int]] = [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+        states: builtins.list[tuple[str, int]] = [(n, scard.SCARD_STATE_UNAWARE) for n in names]
         if reader is None:
             states.append((_PNP, scard.SCARD_STATE_UNAWARE))
         ms = scard.INFINITE if timeout is None else max(0, int(timeout * 1000))
@@ -217,8 +219,16 @@ class PcscConnection:
             # Another application reset the card: reconnect; the caller must select again.
             self._reconnect(scard.SCARD_LEAVE_CARD)
             raise CardRemoved("card was reset")
+        if _u32(hresult) == _E_NOT_TRANSACTED:
+            # The exchange with the card broke off: on contactless readers (and vpcd)
+            # that is the card leaving the field, before pcscd's presence poll sees it.
+            raise CardRemoved("SCardTransmit: exchange broke off (0x80100016)")
         if hresult != 0:
             raise _fail(hresult, "SCardTransmit")
+        if len(resp) < 2:
+            # No status word: the card stopped answering mid-exchange (vpcd reports a
+            # vanished card this way). A card never answers without SW1 SW2.
+            raise CardRemoved("SCardTransmit: no response from the card")
         return bytes(resp)
 
     def reset(self) -> bytes:
