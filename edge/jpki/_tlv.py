@@ -92,6 +92,11 @@ def header_total_length(prefix: bytes, *, expected_tag: int | None = None) -> in
     ``expected_tag``. This is how a file is read with the minimum number of
     READ BINARY commands: its first chunk tells its length.
     """
+    if expected_tag is not None:
+        want = expected_tag.to_bytes(max(1, (expected_tag.bit_length() + 7) // 8), "big")
+        n = min(len(want), len(prefix))
+        if bytes(prefix[:n]) != want[:n]:
+            raise MalformedData(f"unexpected tag, expected {expected_tag:X}")
     try:
         tag, i = _tag(prefix, 0)
         if expected_tag is not None and tag != expected_tag:
