@@ -74,9 +74,12 @@ def test_auth_certificate_shape(issue: Callable[..., CardImage]) -> None:
     assert "O=JPKI-TEST" in cert.issuer.rfc4514_string()
     pub = cert.public_key()
     assert isinstance(pub, rsa.RSAPublicKey)
-    assert pub.key_size == 2048 and pub.public_numbers().e == 65537
+    assert pub.key_size == 2048
+    assert pub.public_numbers().e == 65537
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
-    assert ku.critical and ku.value.digital_signature and not ku.value.content_commitment
+    assert ku.critical
+    assert ku.value.digital_signature
+    assert not ku.value.content_commitment
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert list(eku) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]
     pol = cert.extensions.get_extension_for_class(x509.CertificatePolicies)
@@ -116,7 +119,8 @@ def test_read_binary_edges(issue: Callable[..., CardImage]) -> None:
     select_ef(ch, 0x000A)
     size = len(image.auth_certificate_der)
     tail = read(ch, size - 10, 256)
-    assert tail.data == image.auth_certificate_der[-10:] and tail.sw == 0x9000
+    assert tail.data == image.auth_certificate_der[-10:]
+    assert tail.sw == 0x9000
     with pytest.raises(WrongOffset):
         read(ch, size, 16)
     with pytest.raises(WrongOffset):
@@ -215,7 +219,8 @@ def test_signing_cert_behind_password_and_change(issue: Callable[..., CardImage]
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.content_commitment
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     oids = {o.type_id.dotted_string for o in san.get_values_for_type(x509.OtherName)}
-    assert "1.2.392.200149.8.5.5.1" in oids and "1.2.392.200149.8.5.5.4" in oids
+    assert "1.2.392.200149.8.5.5.1" in oids
+    assert "1.2.392.200149.8.5.5.4" in oids
     select_ef(ch, 0x001B)
     assert ch.send(CommandApdu(0, 0x24, 1, 0x80, b"bad"), check=False).sw == 0x6A80
     ch.send(CommandApdu(0, 0x24, 1, 0x80, b"NEWPW99"))
@@ -237,7 +242,8 @@ def test_text_ap_attributes_integrity_presence(issue: Callable[..., CardImage]) 
     assert verify(ch, image.collation_b).sw == 0x9000
     attrs = read_tlv_file(ch, 0x0002)
     assert attrs[:2] == b"\xff\x20"
-    assert image.holder.name.encode() in attrs and image.holder.address.encode() in attrs
+    assert image.holder.name.encode() in attrs
+    assert image.holder.address.encode() in attrs
     # The My Number file stays closed with 照合番号B.
     select_ef(ch, 0x0001)
     assert read(ch, 0, 16, check=False).sw == 0x6982
