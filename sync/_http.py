@@ -1,0 +1,231 @@
+"""Signed HTTP to the platform: one request path, one error mapping, one SSE reader.
+
+Every request is signed with ``sync.signing`` (method, path with query, time,
+nonce, SHA-256 of the body). Lower-layer exceptions (httpx) are mapped to the
+``sync`` tree in ``map_errors`` only; response bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sync._errors import (
+    AuthError,
+    Conflict,
+    HttpStatusError,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    ResponseError,
+    ServerError,
+    Timeout,
+    TransportError,
+)
+from sync._sse import SseEvent, parse_sse
+from sync.signing import sign_request
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STREAM_TIMEOUT",
+    "SignedHttp",
+    "error_for_response",
+    "map_errors",
+    "parse_retry_after",
+    "pinned_tls_context",
+]
+
+log = logging.getLogger("sync.http")
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Streams stay open; the hub sends keep-alive comments, so a long read timeout
+# still notices a dead connection.
+STREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=60.0)
+
+
+def pinned_tls_context(ca_file: str | Path) -> ssl.SSLContext:
+    """A TLS context that trusts only the platform's CA (not the system store)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_for_response(response: httpx.Response) -> HttpStatusError:
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    detail: str | None = None
+    try:
+        body = response.json()
+        if isinstance(body, Mapping):
+            # The hub's errors carry a stable code; nothing else is kept (no echo of input).
+            code = body.get("code")
+            inner = body.get("detail")
+            if code is None and isinstance(inner, Mapping):
+                code = inner.get("code")
+            detail = str(code) if isinstance(code, str) else None
+    except (ValueError, AttributeError, httpx.ResponseNotRead):
+        detail = None
+    cls: type[HttpStatusError]
+    if status in (401, 403):
+        cls = AuthError
+    elif status == 404:
+        cls = NotFound
+    elif status == 409:
+        cls = Conflict
+    elif status == 429:
+        cls = RateLimited
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = HttpStatusError
+    return cls(status, detail, retry_after=retry_after)
+
+
+@contextmanager
+def map_errors() -> Iterator[None]:
+    """The one place where httpx exceptions become ``sync`` errors."""
+    try:
+        yield
+    except PlatformError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise Timeout(type(exc).__name__) from exc
+    except (httpx.TransportError, httpx.StreamError) as exc:
+        raise TransportError(type(exc).__name__) from exc
+    except ssl.SSLError as exc:
+        raise TransportError("tls") from exc
+    except OSError as exc:
+        raise TransportError(type(exc).__name__) from exc
+
+
+class SignedHttp:
+    """An httpx client whose every request is signed with the caller's Ed25519 key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key: Ed25519PrivateKey,
+        key_id: str | None,
+        ca_file: str | Path | None = None,
+        verify: ssl.SSLContext | bool | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._key = key
+        self.key_id = key_id
+        if verify is None:
+            verify = pinned_tls_context(ca_file) if ca_file is not None else True
+        self._http = httpx.Client(
+            base_url=base_url,
+            transport=transport,
+            verify=verify,
+            timeout=timeout,
+            headers={"User-Agent": "kyukyu-sync/1"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> SignedHttp:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _build(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int | float] | None = None,
+        headers: Mapping[str, str] | None = None,
+        signed: bool = True,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Request:
+        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        all_headers = dict(headers or {})
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        request = self._http.build_request(
+            method,
+            path,
+            params=params,
+            content=content,
+            headers=all_headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+        if signed:
+            if self.key_id is None:
+                raise PlatformError("not enrolled: no key id to sign with")
+            path_q = request.url.raw_path.decode("ascii")
+            request.headers.update(sign_request(self._key, self.key_id, method, path_q, content))
+        return request
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str | int | float] | None = None,
+        headers: Mapping[str, str] | None = None,
+        signed: bool = True,
+        ok: tuple[int, ...] = (200, 201),
+    ) -> httpx.Response:
+        """Send one signed request; raise a ``PlatformError`` unless the status is in ``ok``."""
+        with map_errors():
+            request = self._build(
+                method, path, body=body, params=params, headers=headers, signed=signed
+            )
+            response = self._http.send(request)
+        log.debug("%s %s -> %s", method, request.url.path, response.status_code)
+        if response.status_code not in ok:
+            raise error_for_response(response)
+        return response
+
+    def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ResponseError("body is not JSON") from exc
+
+    def events(self, path: str, *, after: int = 0) -> Iterator[SseEvent]:
+        """Stream SSE events after event number ``after`` (until the server closes)."""
+        with map_errors():
+            request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
+            request.headers["Accept"] = "text/event-stream"
+            response = self._http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    response.read()
+                    raise error_for_response(response)
+                yield from parse_sse(response.iter_lines())
+            finally:
+                response.close()

@@ -1,0 +1,229 @@
+"""The device's platform client: every call the ambulance makes to the hub.
+
+Usage::
+
+    client = PlatformClient("https://hub.example", key=device_key, device_id="ab12...",
+                            ca_file="/etc/kyukyu/platform-ca.pem", hub_public_key=pinned)
+    client.post_case(case_id, recipients, sealed, idempotency_key=key)
+
+Requests are signed (``sync.signing``), time-limited, and go over TLS that
+trusts only the pinned platform CA. Errors are the ``PlatformError`` subtree of
+``sync._errors``. The transport is injectable (``httpx.MockTransport``,
+``httpx.ASGITransport`` with a WSGI bridge, or the real network).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from sync._errors import ResponseError
+from sync._http import DEFAULT_TIMEOUT, SignedHttp
+from sync._sse import SseEvent
+from sync.signing import b64d, public_key_to_b64
+
+__all__ = [
+    "DeviceEvent",
+    "DirectoryHospital",
+    "PlatformClient",
+    "canonical_json",
+    "verify_hub_signature",
+]
+
+
+def canonical_json(value: Any) -> bytes:
+    """What the hub signs: sorted keys, no spaces, UTF-8 (same as the hub's helper)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def verify_hub_signature(
+    document: Mapping[str, Any], field: str, hub_key: Ed25519PublicKey
+) -> dict[str, Any]:
+    """Check a hub-signed document ``{field: body, key_id, signature}``; return ``body``.
+
+    The signature is base64url Ed25519 by the hub key over ``canonical_json(body)``.
+    """
+    body = document.get(field)
+    sig = document.get("signature")
+    if not isinstance(body, dict) or not isinstance(sig, str):
+        raise ResponseError("unsigned or malformed document")
+    try:
+        hub_key.verify(b64d(sig), canonical_json(body))
+    except (ValueError, InvalidSignature):
+        raise ResponseError("hub signature does not verify") from None
+    return body
+
+
+@dataclass(frozen=True)
+class DirectoryHospital:
+    id: str
+    name: str
+    lat: float
+    lon: float
+    hpke_public_key: X25519PublicKey
+    distance_km: float | None = None
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    """One event of the device's answer stream (``kind`` e.g. ``answer``)."""
+
+    seq: int
+    kind: str
+    data: dict[str, Any]
+
+
+class PlatformClient:
+    """Every device call to the hub."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        key: Ed25519PrivateKey,
+        device_id: str | None = None,
+        hub_public_key: Ed25519PublicKey | None = None,
+        ca_file: str | Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._key = key
+        self.device_id = device_id
+        self.hub_public_key = hub_public_key
+        self.http = SignedHttp(
+            base_url,
+            key=key,
+            key_id=None if device_id is None else f"device:{device_id}",
+            ca_file=ca_file,
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> PlatformClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- enrollment -------------------------------------------------------------------
+
+    def enroll(self, token: str, name: str) -> str:
+        """Register this device's public key with a one-time token; return the device id."""
+        body = {
+            "token": token,
+            "public_key": public_key_to_b64(self._key.public_key()),
+            "name": name,
+        }
+        out = self.http.request_json("POST", "/v1/devices/enroll", body=body, signed=False)
+        device_id = out.get("device_id") if isinstance(out, dict) else None
+        if not isinstance(device_id, str):
+            raise ResponseError("enrollment answer has no device_id")
+        self.device_id = device_id
+        self.http.key_id = f"device:{device_id}"
+        return device_id
+
+    # -- identity, summaries ----------------------------------------------------------
+
+    def create_challenge(self, **fields: Any) -> dict[str, Any]:
+        """A fresh challenge for the card to sign (``challenge_id``, ``nonce``, ``expires_at``)."""
+        return _obj(self.http.request_json("POST", "/v1/challenges", body=dict(fields)))
+
+    def lookup_summary(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Ask for the emergency summary (certificate, consent, evidence, crew) -> FHIR Bundle."""
+        return _obj(self.http.request_json("POST", "/v1/summaries", body=dict(request)))
+
+    # -- directory, revocation --------------------------------------------------------
+
+    def _signed(self, document: Any, field: str) -> dict[str, Any]:
+        if self.hub_public_key is None:
+            raise ResponseError("no pinned hub key to check the signature with")
+        return verify_hub_signature(_obj(document), field, self.hub_public_key)
+
+    def hospital_directory(self, lat: float, lon: float) -> list[DirectoryHospital]:
+        """Hospitals nearest first; the list's hub signature is checked against the pinned key."""
+        doc = self._signed(
+            self.http.request_json(
+                "GET", "/v1/hospitals/directory", params={"lat": lat, "lon": lon}
+            ),
+            "directory",
+        )
+        out = []
+        try:
+            for h in doc["hospitals"]:
+                out.append(
+                    DirectoryHospital(
+                        id=str(h["id"]),
+                        name=str(h["name"]),
+                        lat=float(h["lat"]),
+                        lon=float(h["lon"]),
+                        hpke_public_key=X25519PublicKey.from_public_bytes(
+                            b64d(h["hpke_public_key"])
+                        ),
+                        distance_km=h.get("distance_km"),
+                    )
+                )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResponseError("malformed directory") from exc
+        return out
+
+    def revocation_snapshot(self, since: int | None = None) -> dict[str, Any]:
+        """The signed revocation snapshot (or the delta since version ``since``)."""
+        params = {} if since is None else {"since": since}
+        doc = self.http.request_json("GET", "/v1/revocation/snapshot", params=params)
+        return self._signed(doc, "snapshot")
+
+    # -- cases ------------------------------------------------------------------------
+
+    def post_case(
+        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Hand a sealed case to the platform (201; a replay of the same key answers the same)."""
+        body = {
+            "case_id": case_id,
+            "recipients": recipients,
+            "envelope": base64.b64encode(envelope).decode("ascii"),
+        }
+        response = self.http.request(
+            "POST", "/v1/cases", body=body, headers={"Idempotency-Key": idempotency_key}
+        )
+        try:
+            return _obj(response.json()) if response.content else {}
+        except ValueError:
+            return {}
+
+    def set_destination(self, case_id: str, hospital_id: str) -> None:
+        self.http.request(
+            "POST", f"/v1/cases/{case_id}/destination", body={"hospital_id": hospital_id}
+        )
+
+    def device_events(self, after: int = 0) -> Iterator[DeviceEvent]:
+        """The answers to this device's cases, after event number ``after``."""
+        for ev in self.http.events("/v1/devices/me/events", after=after):
+            yield _device_event(ev)
+
+
+def _device_event(ev: SseEvent) -> DeviceEvent:
+    try:
+        data = ev.json()
+        seq = int(ev.id) if ev.id is not None else int(data["seq"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ResponseError("malformed event") from exc
+    return DeviceEvent(seq=seq, kind=ev.event, data=_obj(data))
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ResponseError("expected a JSON object")
+    return value

@@ -1,0 +1,372 @@
+"""The device's durable outbox: sealed cases wait here until the platform has them.
+
+SQLite in WAL mode with ``synchronous=FULL`` (a committed case survives ``kill -9``
+and power loss) and ``secure_delete`` (deleted envelopes are overwritten). Only
+sealed envelopes are written: the device cannot read back what waits. Once the
+platform answers 201 the envelope is deleted in the same transaction that
+records the non-personal delivery status (case id, recipients, times, answers).
+
+Storage limit: ``max_bytes`` counts queued envelope bytes plus a fixed cost per
+status row. When a new case does not fit, the operator's ``FullPolicy`` decides:
+``REFUSE_NEW`` raises ``OutboxFull``; ``DROP_OLDEST_STATUS`` first forgets the
+oldest *delivered* status rows and raises ``OutboxFull`` only if that is not
+enough. A queued case is never dropped. A full disk raises ``StorageFull`` and
+leaves every committed case in place.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync._backoff import Backoff
+from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, StorageFull
+from sync.envelope import SealedCase
+
+__all__ = ["STATUS_ROW_BYTES", "DeliveryStatus", "FullPolicy", "Outbox", "PendingCase"]
+
+STATUS_ROW_BYTES = 256
+_SQLITE_FULL = 13
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL UNIQUE,
+    idempotency_key TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS status (
+    case_id TEXT PRIMARY KEY,
+    recipients TEXT NOT NULL,
+    queued_at REAL NOT NULL,
+    delivered_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_status_delivered ON status (delivered_at);
+CREATE TABLE IF NOT EXISTS answers (
+    case_id TEXT NOT NULL,
+    hospital_id TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    at REAL NOT NULL,
+    PRIMARY KEY (case_id, hospital_id)
+);
+"""
+
+
+class FullPolicy(enum.Enum):
+    """What the operator wants when the storage limit is reached."""
+
+    REFUSE_NEW = "refuse_new"
+    DROP_OLDEST_STATUS = "drop_oldest_status"
+
+
+@dataclass(frozen=True)
+class PendingCase:
+    case_id: str
+    idempotency_key: str
+    recipients: tuple[str, ...]
+    envelope: bytes
+    attempts: int
+    next_attempt_at: float
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """Non-personal record of one case's delivery."""
+
+    case_id: str
+    recipients: tuple[str, ...]
+    queued_at: float
+    delivered_at: float | None
+    attempts: int
+    last_error: str | None
+    answers: dict[str, str]
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == _SQLITE_FULL or "database or disk is full" in str(exc)
+
+
+class Outbox:
+    """A durable store-and-forward queue of sealed cases (thread-safe)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int | None = None,
+        policy: FullPolicy = FullPolicy.REFUSE_NEW,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.policy = policy
+        self.backoff = backoff or Backoff()
+        self._clock = clock
+        self._lock = threading.RLock()
+        with self._errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxCorrupt(f"journal mode {mode}")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+
+    def _now(self) -> float:
+        return float(self._clock())
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OutboxError:
+            raise
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise StorageFull(str(exc)) from exc
+            raise OutboxCorrupt(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                raise StorageFull(str(exc)) from exc
+            raise OutboxCorrupt(str(exc)) from exc
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    # SQLite may already have rolled back itself (SQLITE_FULL).
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queueing ---------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        with self._lock, self._errors():
+            return self._used(self._db)
+
+    @staticmethod
+    def _used(db: sqlite3.Connection) -> int:
+        pending = db.execute("SELECT COALESCE(SUM(size), 0) FROM pending").fetchone()[0]
+        rows = db.execute("SELECT COUNT(*) FROM status").fetchone()[0]
+        return int(pending) + int(rows) * STATUS_ROW_BYTES
+
+    def enqueue(self, sealed: bytes) -> PendingCase:
+        """Queue one sealed envelope (``sync.seal.seal_case`` output).
+
+        Idempotent per case id: queuing the same case again returns the waiting entry.
+        Raises ``OutboxFull`` (limit), ``StorageFull`` (disk), ``MalformedEnvelope``.
+        """
+        meta = SealedCase.from_bytes(sealed)
+        recipients = json.dumps(list(meta.recipient_ids))
+        now = self._now()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT case_id FROM pending WHERE case_id = ?", (meta.case_id,)
+            ).fetchone()
+            known = db.execute("SELECT 1 FROM status WHERE case_id = ?", (meta.case_id,)).fetchone()
+            if row is None and known is not None:
+                raise OutboxError(f"case {meta.case_id} was already delivered")
+            if row is None:
+                self._make_room(db, len(sealed) + STATUS_ROW_BYTES)
+                db.execute(
+                    "INSERT INTO pending (case_id, idempotency_key, recipients, envelope, size,"
+                    " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (meta.case_id, str(uuid.uuid4()), recipients, sealed, len(sealed), now),
+                )
+                db.execute(
+                    "INSERT INTO status (case_id, recipients, queued_at) VALUES (?, ?, ?)",
+                    (meta.case_id, recipients, now),
+                )
+        pending = self.get(meta.case_id)
+        assert pending is not None
+        return pending
+
+    def _make_room(self, db: sqlite3.Connection, needed: int) -> None:
+        if self.max_bytes is None:
+            return
+        used = self._used(db)
+        if used + needed <= self.max_bytes:
+            return
+        if self.policy is FullPolicy.DROP_OLDEST_STATUS:
+            over = used + needed - self.max_bytes
+            rows = -(-over // STATUS_ROW_BYTES)
+            delivered = db.execute(
+                "SELECT case_id FROM status WHERE delivered_at IS NOT NULL"
+                " ORDER BY delivered_at LIMIT ?",
+                (rows,),
+            ).fetchall()
+            if len(delivered) == rows:
+                ids = [(r[0],) for r in delivered]
+                db.executemany("DELETE FROM answers WHERE case_id = ?", ids)
+                db.executemany("DELETE FROM status WHERE case_id = ?", ids)
+                return
+        raise OutboxFull(f"{used} of {self.max_bytes} bytes used, {needed} more needed")
+
+    # -- delivery ---------------------------------------------------------------------
+
+    def get(self, case_id: str) -> PendingCase | None:
+        with self._lock, self._errors():
+            row = self._db.execute(
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at"
+                " FROM pending WHERE case_id = ?",
+                (case_id,),
+            ).fetchone()
+        return None if row is None else _pending(row)
+
+    def due(self, limit: int = 64, now: float | None = None) -> list[PendingCase]:
+        """The oldest cases whose next attempt time has come."""
+        at = self._now() if now is None else now
+        with self._lock, self._errors():
+            rows = self._db.execute(
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at"
+                " FROM pending WHERE next_attempt_at <= ? ORDER BY seq LIMIT ?",
+                (at, limit),
+            ).fetchall()
+        return [_pending(r) for r in rows]
+
+    def pending_count(self) -> int:
+        with self._lock, self._errors():
+            return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def pending_ids(self) -> list[str]:
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT case_id FROM pending ORDER BY seq").fetchall()
+        return [r[0] for r in rows]
+
+    def next_due_at(self) -> float | None:
+        with self._lock, self._errors():
+            row = self._db.execute("SELECT MIN(next_attempt_at) FROM pending").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def wake(self) -> None:
+        """Make every waiting case due now (the network came back)."""
+        with self._tx() as db:
+            db.execute("UPDATE pending SET next_attempt_at = ?", (self._now(),))
+
+    def mark_delivered(self, case_id: str, at: float | None = None) -> None:
+        """The platform has the case: delete the envelope, keep the status."""
+        when = self._now() if at is None else at
+        with self._tx() as db:
+            db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
+            db.execute(
+                "UPDATE status SET delivered_at = COALESCE(delivered_at, ?),"
+                " attempts = attempts + 1, last_error = NULL WHERE case_id = ?",
+                (when, case_id),
+            )
+
+    def mark_failed(self, case_id: str, error_code: str, retry_after: float | None = None) -> float:
+        """Record a failed attempt; return the time of the next one."""
+        now = self._now()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT attempts FROM pending WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            if row is None:
+                return now
+            attempts = int(row[0]) + 1
+            next_at = now + self.backoff.delay(attempts, retry_after)
+            db.execute(
+                "UPDATE pending SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                " WHERE case_id = ?",
+                (attempts, next_at, error_code, case_id),
+            )
+            db.execute(
+                "UPDATE status SET attempts = ?, last_error = ? WHERE case_id = ?",
+                (attempts, error_code, case_id),
+            )
+        return next_at
+
+    # -- status -----------------------------------------------------------------------
+
+    def record_answer(self, case_id: str, hospital_id: str, answer: str, at: float) -> None:
+        """Store a hospital's accept/decline (from the device answer stream)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO answers (case_id, hospital_id, answer, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
+                " at = excluded.at",
+                (case_id, hospital_id, answer, at),
+            )
+
+    def status(self, case_id: str) -> DeliveryStatus | None:
+        with self._lock, self._errors():
+            row = self._db.execute(
+                "SELECT case_id, recipients, queued_at, delivered_at, attempts, last_error"
+                " FROM status WHERE case_id = ?",
+                (case_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            answers = self._db.execute(
+                "SELECT hospital_id, answer FROM answers WHERE case_id = ?", (case_id,)
+            ).fetchall()
+        return DeliveryStatus(
+            case_id=row[0],
+            recipients=tuple(json.loads(row[1])),
+            queued_at=row[2],
+            delivered_at=row[3],
+            attempts=row[4],
+            last_error=row[5],
+            answers={h: a for h, a in answers},
+        )
+
+    def statuses(self) -> Sequence[DeliveryStatus]:
+        with self._lock, self._errors():
+            ids = [r[0] for r in self._db.execute("SELECT case_id FROM status ORDER BY queued_at")]
+        return [s for s in (self.status(i) for i in ids) if s is not None]
+
+
+def _pending(row: tuple[object, ...]) -> PendingCase:
+    case_id, key, recipients, envelope, attempts, next_at = row
+    assert isinstance(recipients, str)
+    assert isinstance(envelope, bytes)
+    return PendingCase(
+        case_id=str(case_id),
+        idempotency_key=str(key),
+        recipients=tuple(json.loads(recipients)),
+        envelope=envelope,
+        attempts=int(attempts),  # type: ignore[call-overload]
+        next_attempt_at=float(next_at),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,252 @@
+"""The hospital side: receive sealed cases from the platform stream and open them.
+
+``Receiver`` subscribes to ``GET /v1/hospitals/me/events?after=N`` (SSE, ``id:``
+is the event number), remembers the last number durably (SQLite), and after a
+gap or a restart resumes from it. Each case is opened with the hospital's
+private key (signature checked against the device directory), deduplicated by
+case id, handed to ``on_case`` and then acknowledged
+(``POST /v1/cases/{id}/ack``).
+
+Hand-off is at-least-once and deduplicated: the case is recorded as received
+only after ``on_case`` returns, so a crash inside ``on_case`` replays it once
+more on restart; ``on_case`` should be idempotent by ``case_id`` (the dashboard
+stores by case id).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from sync._backoff import Backoff
+from sync._errors import EnvelopeError, MalformedEnvelope, PlatformError
+from sync._http import DEFAULT_TIMEOUT, SignedHttp
+from sync._sse import SseEvent
+from sync.seal import DeviceKeyLookup, OpenedCase, open_case
+
+__all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState"]
+
+log = logging.getLogger("sync.receiver")
+
+
+class HospitalClient:
+    """The hospital's signed calls: event stream, acknowledgement, answer."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        hospital_id: str,
+        key: Ed25519PrivateKey,
+        ca_file: str | Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.hospital_id = hospital_id
+        self.http = SignedHttp(
+            base_url,
+            key=key,
+            key_id=f"hospital:{hospital_id}",
+            ca_file=ca_file,
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def events(self, after: int) -> Any:
+        return self.http.events("/v1/hospitals/me/events", after=after)
+
+    def ack(self, case_id: str) -> None:
+        self.http.request("POST", f"/v1/cases/{case_id}/ack", body={}, ok=(200, 201, 204))
+
+    def answer(self, case_id: str, answer: str, reason: str | None = None) -> None:
+        body: dict[str, Any] = {"answer": answer}
+        if reason:
+            body["reason"] = reason
+        self.http.request("POST", f"/v1/cases/{case_id}/answers", body=body, ok=(200, 201, 204))
+
+
+@dataclass(frozen=True)
+class ReceivedCase:
+    event_id: int
+    opened: OpenedCase
+
+    @property
+    def case_id(self) -> str:
+        return self.opened.case_id
+
+    def bundle(self) -> dict[str, Any]:
+        return self.opened.bundle()
+
+
+class ReceiverState:
+    """Durable: the last event number and the case ids already handed over."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(
+            "CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 1),"
+            " last_event INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS received (case_id TEXT PRIMARY KEY, event_id INTEGER,"
+            " outcome TEXT NOT NULL, at REAL NOT NULL);"
+        )
+
+    @property
+    def last_event(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT last_event FROM cursor WHERE id = 1").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def seen(self, case_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM received WHERE case_id = ? AND outcome = 'ok'", (case_id,)
+            ).fetchone()
+        return row is not None
+
+    def record(self, event_id: int, case_id: str | None, outcome: str) -> None:
+        """Advance the cursor (never backwards) and remember the case, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if case_id is not None:
+                    self._db.execute(
+                        "INSERT INTO received (case_id, event_id, outcome, at) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (case_id) DO UPDATE SET outcome = excluded.outcome"
+                        " WHERE received.outcome != 'ok'",
+                        (case_id, event_id, outcome, time.time()),
+                    )
+                self._db.execute(
+                    "INSERT INTO cursor (id, last_event) VALUES (1, ?) ON CONFLICT (id)"
+                    " DO UPDATE SET last_event = MAX(last_event, excluded.last_event)",
+                    (event_id,),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def received_ids(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT case_id FROM received WHERE outcome = 'ok' ORDER BY event_id"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Receiver:
+    """Subscribe, catch up, open, deduplicate, hand over, acknowledge."""
+
+    def __init__(
+        self,
+        client: HospitalClient,
+        *,
+        hospital_key: X25519PrivateKey,
+        device_key_for: DeviceKeyLookup,
+        state: ReceiverState,
+        on_case: Callable[[ReceivedCase], None],
+        on_rejected: Callable[[int, str | None, EnvelopeError], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.hospital_id = client.hospital_id
+        self.hospital_key = hospital_key
+        self.device_key_for = device_key_for
+        self.state = state
+        self.on_case = on_case
+        self.on_rejected = on_rejected
+        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+
+    def handle(self, event: SseEvent) -> None:
+        """Process one stream event (cases; other kinds only advance the cursor)."""
+        if event.id is None or not event.id.isdigit():
+            return
+        seq = int(event.id)
+        if seq <= self.state.last_event:
+            return  # already processed (the stream may repeat after a reconnect)
+        try:
+            data = event.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "envelope" not in data:
+            self.state.record(seq, None, "skipped")
+            return
+        case_id = data.get("case_id")
+        case_id = case_id if isinstance(case_id, str) else None
+        if case_id is not None and self.state.seen(case_id):
+            self.client.ack(case_id)  # the ack may have been lost; it is idempotent
+            self.state.record(seq, case_id, "ok")
+            return
+        try:
+            envelope = _b64(data["envelope"])
+            opened = open_case(
+                envelope,
+                hospital_id=self.hospital_id,
+                hospital_key=self.hospital_key,
+                device_key_for=self.device_key_for,
+                expected_case_id=case_id,
+            )
+        except EnvelopeError as exc:
+            # Not retried: a changed byte does not heal. Reported, never handed over.
+            log.warning("rejected case event %s: %s", seq, exc.code)
+            if self.on_rejected is not None:
+                self.on_rejected(seq, case_id, exc)
+            self.state.record(seq, case_id, exc.code)
+            return
+        self.on_case(ReceivedCase(seq, opened))
+        self.client.ack(opened.case_id)
+        self.state.record(seq, opened.case_id, "ok")
+
+    def run_once(self, stop: threading.Event | None = None) -> None:
+        """Read the stream from the stored cursor until it ends or ``stop`` is set."""
+        for event in self.client.events(self.state.last_event):
+            self.handle(event)
+            if stop is not None and stop.is_set():
+                return
+
+    def run(self, stop: threading.Event) -> None:
+        """Forever: reconnect with backoff after any platform error."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.run_once(stop)
+                failures = 0
+            except PlatformError as exc:
+                failures += 1
+                retry_after = getattr(exc, "retry_after", None)
+                log.info("hospital stream interrupted (%s); reconnecting", exc.code)
+                stop.wait(self.backoff.delay(failures, retry_after))
+                continue
+            stop.wait(self.backoff.delay(1))
+
+
+def _b64(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise MalformedEnvelope("envelope is not base64 text")
+    cleaned = value.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedEnvelope("envelope is not base64") from None

@@ -1,0 +1,130 @@
+"""Drain the outbox to the platform: at-least-once sends made exactly-once by the key.
+
+Each waiting case is posted with its stored ``Idempotency-Key``; a 200/201 deletes
+the envelope (``Outbox.mark_delivered``). Any failure (no network, timeout, 5xx,
+429, even 4xx) leaves the case queued with its next attempt set by the backoff
+(full jitter, ``Retry-After`` as a floor). A crash between the platform's 201
+and the local delete only means one more post with the same key, which the
+platform answers without creating a second case.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sync._errors import Conflict, HttpStatusError, PlatformError
+from sync.outbox import Outbox, PendingCase
+
+__all__ = ["CasePoster", "DrainReport", "Sender"]
+
+log = logging.getLogger("sync.sender")
+
+
+class CasePoster(Protocol):
+    def post_case(
+        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    delivered: int
+    failures: int
+    remaining: int
+    seconds: float
+
+
+class Sender:
+    """Posts due cases with ``concurrency`` requests in flight; the outbox stays single-writer."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: CasePoster,
+        *,
+        concurrency: int = 4,
+        batch: int = 64,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.outbox = outbox
+        self.client = client
+        self.concurrency = max(1, concurrency)
+        self.batch = batch
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync-send")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, case: PendingCase) -> PlatformError | None:
+        try:
+            self.client.post_case(
+                case.case_id,
+                list(case.recipients),
+                case.envelope,
+                idempotency_key=case.idempotency_key,
+            )
+        except Conflict as exc:
+            if exc.detail is not None and "case_exists" in exc.detail:
+                return None  # the platform already holds this case (an earlier attempt)
+            return exc
+        except PlatformError as exc:
+            return exc
+        return None
+
+    def send_due(self) -> tuple[int, int]:
+        """One round over the due cases; return (delivered, failed)."""
+        due = self.outbox.due(limit=self.batch, now=self._clock())
+        delivered = failed = 0
+        for case, error in zip(due, self._pool.map(self._post, due), strict=True):
+            if error is None:
+                self.outbox.mark_delivered(case.case_id, self._clock())
+                delivered += 1
+            else:
+                retry_after = error.retry_after if isinstance(error, HttpStatusError) else None
+                self.outbox.mark_failed(case.case_id, error.code, retry_after)
+                log.info("case send failed (%s); will retry", error.code)
+                failed += 1
+        return delivered, failed
+
+    def drain(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        timeout: float | None = None,
+        max_idle_wait: float = 1.0,
+    ) -> DrainReport:
+        """Send until the outbox is empty, ``stop`` is set or ``timeout`` passes."""
+        stop = stop or threading.Event()
+        start = time.monotonic()
+        delivered = failures = 0
+        while not stop.is_set():
+            d, f = self.send_due()
+            delivered += d
+            failures += f
+            if self.outbox.pending_count() == 0:
+                break
+            if timeout is not None and time.monotonic() - start > timeout:
+                break
+            if d == 0 and f == 0:
+                next_at = self.outbox.next_due_at()
+                wait = max_idle_wait if next_at is None else next_at - self._clock()
+                stop.wait(min(max(wait, 0.0), max_idle_wait))
+        return DrainReport(
+            delivered=delivered,
+            failures=failures,
+            remaining=self.outbox.pending_count(),
+            seconds=time.monotonic() - start,
+        )
