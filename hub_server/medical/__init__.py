@@ -1,0 +1,34 @@
+"""The medical-source adapter of the platform and the synthetic source that ships.
+
+The hub asks a :class:`MedicalSource` for a patient's 救急用サマリー by the
+patient key (the subject CN of the user-authentication certificate: an opaque
+id, no name). The synthetic source lives in its own ``med_*`` tables::
+
+    source = open_source("sqlite:///hub.db")
+    bundle = source.summary(patient_key, now=datetime.now(UTC))  # FHIR R4B document
+
+``seed()`` fills it with realistic Japanese patients (optionally with virtual
+cards from ``edge.card_sim``); ``build_summary_bundle()`` is the pure function
+behind ``summary()``. See docs/medical-source.md.
+"""
+
+from __future__ import annotations
+
+from hub_server.medical._bundle import SECTIONS, build_summary_bundle
+from hub_server.medical._seed import SeededCard, SeedReport, seed
+from hub_server.medical._store import MedicalSource, SqlMedicalSource, open_source
+from hub_server.medical._windows import EMERGENCY, FULL, Window
+
+__all__ = [
+    "EMERGENCY",
+    "FULL",
+    "SECTIONS",
+    "MedicalSource",
+    "SeedReport",
+    "SeededCard",
+    "SqlMedicalSource",
+    "Window",
+    "build_summary_bundle",
+    "open_source",
+    "seed",
+]
