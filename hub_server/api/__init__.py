@@ -1,0 +1,1 @@
+"""HTTP layer of the hub: dependencies and one router per resource."""

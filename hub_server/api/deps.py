@@ -1,0 +1,152 @@
+"""FastAPI dependencies: the session, the hub state, and signed-request authentication.
+
+Every call of a device, hospital, operator or technician is signed (``sync.signing``):
+the signature is checked against the key registered with the hub, the timestamp
+against the allowed skew, and the nonce is recorded in the shared ``nonces`` table
+(a replay is refused with 401 on every hub process). A revoked caller gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import timedelta
+from typing import Annotated, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import Session
+
+from hub_server import crud
+from hub_server.core.db import utcnow
+from hub_server.core.errors import HubError
+from hub_server.core.state import HubState
+from sync.signing import SignatureError, check_request
+
+__all__ = [
+    "DeviceDep",
+    "HospitalDep",
+    "HubDep",
+    "OperatorDep",
+    "SessionDep",
+    "SignedDep",
+    "StaffDep",
+    "authenticate",
+    "require",
+]
+
+_SIGNATURE_MESSAGES = {
+    "missing": ("missing_signature", "the request is not signed", "リクエストに署名がありません。"),
+    "malformed": (
+        "malformed_signature",
+        "the signature headers are malformed",
+        "署名の形式が不正です。",
+    ),
+    "stale": (
+        "stale_request",
+        "the request timestamp is outside the allowed window (check the device clock)",
+        "リクエストの時刻がずれています。端末の時計を確認してください。",
+    ),
+    "unknown_key": ("unknown_key", "the signing key is not registered", "登録されていない鍵です。"),
+    "bad_signature": ("bad_signature", "the signature does not verify", "署名を検証できません。"),
+}
+
+
+def get_hub(request: Request) -> HubState:
+    hub: HubState = request.app.state.hub
+    return hub
+
+
+HubDep = Annotated[HubState, Depends(get_hub)]
+
+
+def get_session(hub: HubDep) -> Iterator[Session]:
+    with hub.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _path_and_query(request: Request) -> str:
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1")
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def _check(
+    hub: HubState, headers: dict[str, str], method: str, path: str, body: bytes
+) -> crud.Principal:
+    found: dict[str, crud.Principal] = {}
+    with hub.session() as session:
+
+        def key_for(key_id: str) -> Ed25519PublicKey | None:
+            hit = crud.principal_for(session, key_id)
+            if hit is None:
+                return None
+            found["p"] = hit[0]
+            return hit[1]
+
+        try:
+            signed = check_request(
+                headers, method, path, body, key_for, max_skew=hub.settings.max_skew_seconds
+            )
+        except SignatureError as exc:
+            code, en, ja = _SIGNATURE_MESSAGES.get(exc.code, ("bad_signature", str(exc), ""))
+            raise HubError(401, code, en, ja) from None
+        principal = found["p"]
+        if getattr(principal.row, "revoked", False):
+            raise HubError(
+                403,
+                "revoked",
+                f"this {principal.kind} has been revoked",
+                "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
+            )
+        expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
+        if not crud.record_nonce(
+            session, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
+        ):
+            raise HubError(
+                401,
+                "replayed_request",
+                "this request was already received",
+                "同じリクエストが再送されました。",
+            )
+        session.expunge_all()
+        return principal
+
+
+async def authenticate(request: Request) -> crud.Principal:
+    """The signed caller of this request (401 unsigned/stale/replayed, 403 revoked)."""
+    body = await request.body()
+    hub = get_hub(request)
+    headers = {k: v for k, v in request.headers.items()}
+    return await run_in_threadpool(
+        _check, hub, headers, request.method, _path_and_query(request), body
+    )
+
+
+SignedDep = Annotated[crud.Principal, Depends(authenticate)]
+
+
+def require(*kinds: str) -> Callable[..., Coroutine[Any, Any, crud.Principal]]:
+    """A dependency that admits only callers of the given kinds (else 403)."""
+
+    async def dependency(principal: SignedDep) -> crud.Principal:
+        if principal.kind not in kinds:
+            raise HubError(
+                403,
+                "forbidden",
+                f"a {principal.kind} may not do this (allowed: {', '.join(kinds)})",
+                "この操作は許可されていません。",
+            )
+        return principal
+
+    return dependency
+
+
+DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
+HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
+OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
+StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

@@ -1,0 +1,230 @@
+"""Sealed cases: post (idempotent), status, ack, answers, destination.
+
+The hub stores the ciphertext only and routes by the metadata the device sends
+(case id, recipient hospital ids); if the bytes are a ``sync.envelope`` v1 sealed
+case, its clear header must agree with that metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+from sqlmodel import col, select
+
+from hub_server import crud
+from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, SessionDep
+from hub_server.api.routes._common import ERRORS
+from hub_server.core.audit import append_audit
+from hub_server.core.db import utcnow
+from hub_server.core.errors import HubError
+from hub_server.core.security import b64_any, canonical_json, sha256_hex
+from hub_server.models import Case, CaseRecipient, Device
+from hub_server.schemas import (
+    AckPublic,
+    AnswerCreate,
+    AnswerPublic,
+    CaseCreate,
+    CaseCreated,
+    CaseRecipientStatus,
+    CaseStatus,
+    DestinationCreate,
+    DestinationPublic,
+)
+
+router = APIRouter(tags=["cases"], responses=ERRORS)
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="same key + same payload = same result; other payload = 422; in progress = 409",
+    ),
+]
+
+
+def _check_envelope(body: CaseCreate) -> bytes:
+    try:
+        data = b64_any(body.envelope)
+    except ValueError:
+        raise HubError(
+            422, "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
+        ) from None
+    if data[:4] == b"KKSC":
+        try:
+            from sync.envelope import SealedCase
+
+            sealed = SealedCase.from_bytes(data)
+        except ImportError:
+            return data
+        except Exception:
+            raise HubError(
+                422,
+                "malformed_envelope",
+                "the sealed case cannot be parsed",
+                "送信データが壊れています。",
+            ) from None
+        if sealed.case_id != body.case_id or set(sealed.recipient_ids) != set(body.recipients):
+            raise HubError(
+                422,
+                "envelope_mismatch",
+                "the envelope's case id or recipients differ from the routing metadata",
+                "送信データと送信先の情報が一致しません。",
+            )
+    return data
+
+
+@router.post("/v1/cases", response_model=CaseCreated, status_code=201)
+def post_case(
+    body: CaseCreate,
+    caller: DeviceDep,
+    hub: HubDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey,
+) -> JSONResponse:
+    """Store a sealed case and push a numbered event to every recipient hospital."""
+    now = utcnow()
+    request_hash = sha256_hex(canonical_json(body.model_dump()))
+    existing = crud.begin_idempotent(
+        session, owner=caller.key_id, key=idempotency_key, request_hash=request_hash, now=now
+    )
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise HubError(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different payload",
+                "同じ再送キーで別の内容が送信されました。",
+            )
+        if existing.status != "done" or existing.response_body is None:
+            raise HubError(
+                409, "request_in_progress", "the first request with this key is still in progress"
+            )
+        return JSONResponse(
+            json.loads(existing.response_body),
+            status_code=existing.response_status or 200,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    try:
+        envelope = _check_envelope(body)
+        device = session.get(Device, caller.id)
+        assert device is not None
+        case, events = crud.create_case(
+            session,
+            device=device,
+            case_id=body.case_id,
+            recipients=body.recipients,
+            envelope=envelope,
+            max_recipients=hub.settings.max_recipients,
+            now=now,
+        )
+        append_audit(
+            session,
+            actor=caller.key_id,
+            action="case_created",
+            subject=f"case:{case.id}",
+            details={"recipients": sorted(body.recipients), "size": len(envelope)},
+            now=now,
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        crud.finish_idempotent(
+            session, owner=caller.key_id, key=idempotency_key, status=None, body=None
+        )
+        raise
+    hub.bus.publish(events)
+    out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
+    text = out.model_dump_json()
+    crud.finish_idempotent(session, owner=caller.key_id, key=idempotency_key, status=201, body=text)
+    return JSONResponse(json.loads(text), status_code=201)
+
+
+@router.get("/v1/cases/{case_id}", response_model=CaseStatus)
+def case_status(case_id: str, caller: DeviceDep, session: SessionDep) -> CaseStatus:
+    """Where the device's case stands (acks and answers per hospital)."""
+    case = session.get(Case, case_id)
+    if case is None or case.device_id != caller.id:
+        raise HubError(404, "unknown_case", "no such case for this device")
+    rows = session.exec(
+        select(CaseRecipient)
+        .where(CaseRecipient.case_id == case_id)
+        .order_by(col(CaseRecipient.hospital_id))
+    ).all()
+    return CaseStatus(
+        case_id=case.id,
+        created_at=case.created_at,
+        destination_hospital_id=case.destination_hospital_id,
+        purged=case.purged_at is not None,
+        recipients=[
+            CaseRecipientStatus(
+                hospital_id=r.hospital_id,
+                acked=r.acked_at is not None,
+                answer=r.answer,
+                answered_at=r.answered_at,
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.post("/v1/cases/{case_id}/ack", response_model=AckPublic)
+def ack_case(case_id: str, caller: HospitalDep, session: SessionDep) -> AckPublic:
+    """The hospital has the case (once every recipient has it, it may be purged later)."""
+    row = crud.mark_acked(session, case_id=case_id, hospital_id=caller.id, now=utcnow())
+    session.commit()
+    assert row.acked_at is not None
+    return AckPublic(case_id=case_id, hospital_id=caller.id, acked_at=row.acked_at)
+
+
+@router.post("/v1/cases/{case_id}/answers", response_model=AnswerPublic, status_code=201)
+def answer_case(
+    case_id: str, body: AnswerCreate, caller: HospitalDep, hub: HubDep, session: SessionDep
+) -> AnswerPublic:
+    """Accept or decline; the sending device sees it live on its stream."""
+    now = utcnow()
+    _, events = crud.answer_case(
+        session,
+        case_id=case_id,
+        hospital_id=caller.id,
+        answer=body.answer,
+        reason=body.reason,
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=caller.key_id,
+        action="case_answered",
+        subject=f"case:{case_id}",
+        details={"answer": body.answer},
+        now=now,
+    )
+    session.commit()
+    hub.bus.publish(events)
+    return AnswerPublic(case_id=case_id, hospital_id=caller.id, answer=body.answer, answered_at=now)
+
+
+@router.post("/v1/cases/{case_id}/destination", response_model=DestinationPublic)
+def confirm_destination(
+    case_id: str, body: DestinationCreate, caller: DeviceDep, hub: HubDep, session: SessionDep
+) -> DestinationPublic:
+    """The device confirms where the patient goes; every recipient is told."""
+    now = utcnow()
+    _, events = crud.set_destination(
+        session, case_id=case_id, device_id=caller.id, hospital_id=body.hospital_id, now=now
+    )
+    append_audit(
+        session,
+        actor=caller.key_id,
+        action="destination_confirmed",
+        subject=f"case:{case_id}",
+        details={"hospital_id": body.hospital_id},
+        now=now,
+    )
+    session.commit()
+    hub.bus.publish(events)
+    return DestinationPublic(case_id=case_id, hospital_id=body.hospital_id)

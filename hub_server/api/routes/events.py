@@ -1,0 +1,104 @@
+"""Server-Sent Event streams: a hospital's cases, a device's answers.
+
+Each event carries ``id: N`` (numbered per recipient). A client that reconnects
+with ``?after=N`` or ``Last-Event-ID: N`` first gets everything after N from the
+database, then live events. A stream only ever carries its own recipient's events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from hub_server import crud
+from hub_server.api.deps import DeviceDep, HospitalDep, HubDep
+from hub_server.api.routes._common import ERRORS
+from hub_server.core.events import PendingEvent
+from hub_server.core.state import HubState
+
+router = APIRouter(tags=["events"], responses=ERRORS)
+
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+}
+_BATCH = 200
+
+
+def _format(ev: PendingEvent) -> str:
+    data = json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False)
+    return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n"
+
+
+def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
+    with hub.session() as session:
+        return crud.events_after(session, recipient=recipient, after=after, limit=_BATCH)
+
+
+async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[str]:
+    with hub.bus.subscribe(recipient) as sub:  # subscribe first: no wake-up is lost
+        last = after
+        sub.highest_seen = last
+        yield "retry: 2000\n: connected\n\n"
+        need_db = True
+        while True:
+            while need_db:
+                batch = await run_in_threadpool(_load, hub, recipient, last)
+                for ev in batch:
+                    if ev.seq > last:
+                        last = sub.highest_seen = ev.seq
+                        yield _format(ev)
+                need_db = len(batch) == _BATCH
+            if not await sub.wait(hub.settings.sse_keepalive_seconds):
+                yield ": ping\n\n"
+                continue
+            if not sub.queue:
+                need_db = True  # woken without events: re-read (listener reconnect)
+            while sub.queue:
+                ev = sub.queue.popleft()
+                if ev.seq <= last:
+                    continue
+                if ev.seq == last + 1 and ev.data is not None:
+                    last = sub.highest_seen = ev.seq
+                    yield _format(ev)
+                else:  # a gap, or known only by number from another process
+                    sub.queue.clear()
+                    need_db = True
+
+
+def _start(last_event_id: str | None, after: int) -> int:
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        return max(after, int(last_event_id.strip()))
+    return after
+
+
+def _response(hub: HubState, recipient: str, after: int) -> StreamingResponse:
+    return StreamingResponse(
+        _stream(hub, recipient, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+AfterQuery = Annotated[int, Query(ge=0, le=2**62, description="last event number received")]
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)]
+
+
+@router.get("/v1/hospitals/me/events", response_class=StreamingResponse, responses=_SSE)
+async def hospital_events(
+    caller: HospitalDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    """New cases (``event: case``, data has ``case_id`` and ``envelope``) and destinations."""
+    return _response(hub, f"hospital:{caller.id}", _start(last_event_id, after))
+
+
+@router.get("/v1/devices/me/events", response_class=StreamingResponse, responses=_SSE)
+async def device_events(
+    caller: DeviceDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
+) -> StreamingResponse:
+    """Answers of hospitals to this device's cases (``event: answer``)."""
+    return _response(hub, f"device:{caller.id}", _start(last_event_id, after))

@@ -1,0 +1,84 @@
+"""Hospital registration and the signed directory (nearest first)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from hub_server import crud
+from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
+from hub_server.api.routes._common import ERRORS
+from hub_server.core.audit import append_audit
+from hub_server.core.db import utcnow
+from hub_server.core.errors import HubError
+from hub_server.core.security import canonical_json
+from hub_server.schemas import (
+    DirectoryBody,
+    DirectoryEntry,
+    HospitalCreate,
+    HospitalCreated,
+    SignedDirectory,
+)
+
+router = APIRouter(tags=["hospitals"], responses=ERRORS)
+
+
+@router.post("/v1/hospitals", response_model=HospitalCreated, status_code=201)
+def register_hospital(
+    body: HospitalCreate, caller: OperatorDep, session: SessionDep
+) -> HospitalCreated:
+    now = utcnow()
+    hospital = crud.create_hospital(
+        session,
+        name=body.name,
+        lat=body.lat,
+        lon=body.lon,
+        hpke_public_key=body.hpke_public_key,
+        signing_public_key=body.signing_public_key,
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=caller.key_id,
+        action="hospital_registered",
+        subject=f"hospital:{hospital.id}",
+        details={"name": hospital.name},
+        now=now,
+    )
+    session.commit()
+    return HospitalCreated(hospital_id=hospital.id)
+
+
+@router.get("/v1/hospitals/directory", response_model=SignedDirectory)
+def directory(
+    caller: SignedDep,
+    hub: HubDep,
+    session: SessionDep,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> SignedDirectory:
+    """Hospitals nearest first, signed by the hub key (devices check it offline)."""
+    if caller.kind not in {"device", "operator", "technician"}:
+        raise HubError(403, "forbidden", "only devices and staff read the directory")
+    ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit)
+    body = DirectoryBody(
+        issued_at=utcnow().isoformat(),
+        lat=lat,
+        lon=lon,
+        hospitals=[
+            DirectoryEntry(
+                id=h.id,
+                name=h.name,
+                lat=h.lat,
+                lon=h.lon,
+                distance_km=round(d, 3),
+                hpke_public_key=h.hpke_public_key,
+                signing_public_key=h.signing_public_key,
+            )
+            for h, d in ranked
+        ],
+    )
+    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
+    return SignedDirectory(directory=body, key_id=hub.hub_key.key_id, signature=signature)

@@ -1,0 +1,1 @@
+"""Core of the hub: settings, database, security, events, audit, certificates."""

@@ -1,0 +1,169 @@
+"""Live fan-out of numbered events to SSE streams.
+
+The database is the source of truth (the ``events`` table, numbered per recipient);
+the bus only wakes streams up. In one process a publish hands the rendered event to
+the subscribers directly (no query); across processes on PostgreSQL each
+transaction that appends events also sends ``NOTIFY kyukyu_events`` with
+``recipient#seq`` items, and every process's ``PgListener`` wakes its local streams,
+which then read the new rows. A stream that sees a gap reads from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CHANNEL", "EventBus", "PendingEvent", "PgListener", "Subscription"]
+
+CHANNEL = "kyukyu_events"
+log = logging.getLogger("hub_server.events")
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    recipient: str
+    seq: int
+    kind: str
+    data: dict[str, Any] | None  # None: known only by number (remote); read from the DB
+
+
+@dataclass
+class Subscription:
+    recipient: str
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    queue: deque[PendingEvent] = field(default_factory=lambda: deque(maxlen=1000))
+    highest_seen: int = 0
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a wake-up; False on timeout."""
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        self.ready.clear()
+        return True
+
+
+class EventBus:
+    """In-process registry of live streams; thread-safe ``publish``."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def subscribe(self, recipient: str) -> Iterator[Subscription]:
+        """Register a stream (call from the event loop) for the duration of the block."""
+        self._loop = asyncio.get_running_loop()
+        sub = Subscription(recipient)
+        with self._lock:
+            self._subs.setdefault(recipient, set()).add(sub)
+        try:
+            yield sub
+        finally:
+            with self._lock:
+                subs = self._subs.get(recipient)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[recipient]
+
+    @property
+    def stream_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def publish(self, events: list[PendingEvent]) -> None:
+        """Hand events to local streams; callable from any thread."""
+        loop = self._loop
+        if loop is None or not events or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._deliver(events)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                loop.call_soon_threadsafe(self._deliver, events)
+
+    def wake_all(self) -> None:
+        """Make every stream re-read the database (after a lost notification channel)."""
+        with self._lock:
+            subs = [s for group in self._subs.values() for s in group]
+        for sub in subs:
+            sub.ready.set()
+
+    def _deliver(self, events: list[PendingEvent]) -> None:
+        with self._lock:
+            targets = [(ev, list(self._subs.get(ev.recipient, ()))) for ev in events]
+        for ev, subs in targets:
+            for sub in subs:
+                if ev.seq <= sub.highest_seen:
+                    continue  # already had it (local publish and NOTIFY both arrive)
+                sub.queue.append(ev)
+                sub.ready.set()
+
+
+def parse_notification(payload: str) -> list[PendingEvent]:
+    out: list[PendingEvent] = []
+    for item in payload.split(","):
+        recipient, _, seq = item.rpartition("#")
+        if recipient and seq.isdigit():
+            out.append(PendingEvent(recipient, int(seq), "", None))
+    return out
+
+
+def notification_payload(events: list[PendingEvent]) -> str:
+    return ",".join(f"{ev.recipient}#{ev.seq}" for ev in events)
+
+
+class PgListener:
+    """LISTENs on PostgreSQL and wakes local streams; reconnects on failure."""
+
+    def __init__(self, conninfo: str, bus: EventBus) -> None:
+        self._conninfo = conninfo
+        self._bus = bus
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="kyukyu-pg-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    async def _run(self) -> None:
+        import psycopg
+
+        delay = 0.5
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening.set()
+                    delay = 0.5
+                    # Anything published while we were not listening is in the DB.
+                    self._bus.wake_all()
+                    async for note in conn.notifies():
+                        self._bus.publish(parse_notification(note.payload))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost: retry
+                self.listening.clear()
+                log.warning("event listener lost its connection (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -1,0 +1,271 @@
+"""Operators, technicians, enrollment, devices, hospitals, nonces, challenges."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from hub_server.core.errors import HubError
+from hub_server.core.security import new_id, new_token, sha256_hex
+from hub_server.models import Challenge, Device, EnrollmentToken, Hospital, Nonce, Operator
+from sync.signing import b64d, b64e, public_key_from_b64
+
+__all__ = [
+    "Principal",
+    "consume_challenge",
+    "create_challenge",
+    "create_enrollment_token",
+    "create_hospital",
+    "create_operator",
+    "hospitals_nearest",
+    "principal_for",
+    "purge_expired",
+    "record_nonce",
+    "redeem_enrollment_token",
+    "revoke_device",
+]
+
+ROLES = ("operator", "technician")
+
+
+def _check_key(text: str) -> str:
+    try:
+        public_key_from_b64(text)
+    except ValueError:
+        raise HubError(
+            422, "bad_public_key", "public key must be 32 raw Ed25519 bytes, base64url"
+        ) from None
+    return text
+
+
+def create_operator(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    public_key: str,
+    now: datetime,
+    fire_department: str | None = None,
+) -> Operator:
+    if role not in ROLES:
+        raise HubError(422, "bad_role", f"role must be one of {ROLES}")
+    if role == "technician" and not fire_department:
+        raise HubError(422, "fire_department_required", "a technician belongs to a fire department")
+    op = Operator(
+        id=new_id(),
+        name=name,
+        role=role,
+        fire_department=fire_department,
+        public_key=_check_key(public_key),
+        created_at=now,
+    )
+    session.add(op)
+    return op
+
+
+def create_enrollment_token(
+    session: Session, *, fire_department: str, created_by: str, ttl: timedelta, now: datetime
+) -> tuple[str, EnrollmentToken]:
+    """Return the one-time token (shown once) and its stored row (hash only)."""
+    token = new_token()
+    row = EnrollmentToken(
+        token_hash=sha256_hex(token),
+        fire_department=fire_department,
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    return token, row
+
+
+def redeem_enrollment_token(
+    session: Session, *, token: str, public_key: str, name: str, now: datetime
+) -> Device:
+    """Use a token once; a used, expired or unknown token is refused alike (401)."""
+    _check_key(public_key)
+    row = session.exec(
+        select(EnrollmentToken).where(EnrollmentToken.token_hash == sha256_hex(token))
+    ).first()
+    refused = HubError(
+        401,
+        "invalid_enrollment_token",
+        "the enrollment token is unknown, already used or expired",
+        "登録トークンが無効です(使用済みまたは期限切れ)。技術担当者に新しいトークンを依頼してください。",
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise refused
+    device_id = new_id()
+    # Conditional update: two concurrent redemptions cannot both succeed.
+    result = session.execute(
+        update(EnrollmentToken)
+        .where(col(EnrollmentToken.id) == row.id, col(EnrollmentToken.used_at).is_(None))
+        .values(used_at=now, device_id=device_id)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise refused
+    device = Device(
+        id=device_id,
+        name=name,
+        fire_department=row.fire_department,
+        public_key=public_key,
+        created_at=now,
+    )
+    session.add(device)
+    return device
+
+
+def revoke_device(session: Session, *, device_id: str, now: datetime) -> Device:
+    device = session.get(Device, device_id)
+    if device is None:
+        raise HubError(404, "unknown_device", "no such device")
+    if not device.revoked:
+        device.revoked = True
+        device.revoked_at = now
+        session.add(device)
+    return device
+
+
+def create_hospital(
+    session: Session,
+    *,
+    name: str,
+    lat: float,
+    lon: float,
+    hpke_public_key: str,
+    signing_public_key: str,
+    now: datetime,
+) -> Hospital:
+    try:
+        if len(b64d(hpke_public_key)) != 32:
+            raise ValueError
+    except ValueError:
+        raise HubError(
+            422, "bad_hpke_key", "hpke_public_key must be 32 raw X25519 bytes, base64url"
+        ) from None
+    hospital = Hospital(
+        id=new_id(),
+        name=name,
+        lat=lat,
+        lon=lon,
+        hpke_public_key=hpke_public_key,
+        signing_public_key=_check_key(signing_public_key),
+        created_at=now,
+    )
+    session.add(hospital)
+    return hospital
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def hospitals_nearest(
+    session: Session, *, lat: float, lon: float, limit: int
+) -> list[tuple[Hospital, float]]:
+    rows = session.exec(select(Hospital).where(col(Hospital.revoked).is_(False))).all()
+    ranked = sorted(
+        ((h, _distance_km(lat, lon, h.lat, h.lon)) for h in rows), key=lambda t: (t[1], t[0].id)
+    )
+    return ranked[:limit]
+
+
+class Principal:
+    """Who signed a request: ``kind`` is device, hospital, operator or technician."""
+
+    def __init__(self, key_id: str, kind: str, row: Device | Hospital | Operator) -> None:
+        self.key_id = key_id
+        self.kind = kind
+        self.row = row
+
+    @property
+    def id(self) -> str:
+        return self.row.id
+
+
+def principal_for(session: Session, key_id: str) -> tuple[Principal, Ed25519PublicKey] | None:
+    """The principal and public key for ``key_id``; revoked ones are returned (caller: 403)."""
+    prefix, _, ident = key_id.partition(":")
+    row: Device | Hospital | Operator | None
+    if prefix == "device":
+        row = session.get(Device, ident)
+        kind = "device"
+    elif prefix == "hospital":
+        row = session.get(Hospital, ident)
+        kind = "hospital"
+    elif prefix == "operator":
+        row = session.get(Operator, ident)
+        kind = row.role if row is not None else "operator"
+    else:
+        return None
+    if row is None:
+        return None
+    key = row.signing_public_key if isinstance(row, Hospital) else row.public_key
+    return Principal(key_id, kind, row), public_key_from_b64(key)
+
+
+def record_nonce(session: Session, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
+    """Store a nonce in its own transaction; False if it was seen before (replay)."""
+    session.add(Nonce(key_id=key_id, nonce=nonce, expires_at=expires_at))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
+def create_challenge(
+    session: Session, *, purpose: str, device_id: str | None, ttl: timedelta, now: datetime
+) -> Challenge:
+    import secrets
+
+    ch = Challenge(
+        id=new_id(),
+        nonce=b64e(secrets.token_bytes(32)),
+        purpose=purpose,
+        device_id=device_id,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(ch)
+    return ch
+
+
+def consume_challenge(
+    session: Session, *, challenge_id: str, purpose: str, device_id: str | None, now: datetime
+) -> Challenge:
+    """Use a challenge once (its purpose and device must match); 401 otherwise."""
+    ch = session.get(Challenge, challenge_id)
+    bad = HubError(
+        401,
+        "invalid_challenge",
+        "the challenge is unknown, used, expired or not yours",
+        "チャレンジが無効です。もう一度やり直してください。",
+    )
+    if ch is None or ch.purpose != purpose or ch.device_id != device_id:
+        raise bad
+    if ch.used_at is not None or ch.expires_at <= now:
+        raise bad
+    result = session.execute(
+        update(Challenge)
+        .where(col(Challenge.id) == ch.id, col(Challenge.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise bad
+    return ch
+
+
+def purge_expired(session: Session, *, now: datetime) -> None:
+    """Drop expired nonces and challenges (the replay window is over for them)."""
+    session.execute(delete(Nonce).where(col(Nonce.expires_at) < now))
+    session.execute(delete(Challenge).where(col(Challenge.expires_at) < now - timedelta(hours=1)))

@@ -1,0 +1,172 @@
+"""``create_app(settings)``: builds the engine, state and FastAPI app (nothing at import time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hub_server import crud
+from hub_server.api.routes import (
+    cases,
+    devices,
+    events,
+    hospitals,
+    hub,
+    operators,
+    patients,
+    revocation,
+    summaries,
+)
+from hub_server.core.certs import CertificateVerifier
+from hub_server.core.config import Settings
+from hub_server.core.db import libpq_url, make_engine, migrate, utcnow
+from hub_server.core.errors import HubError
+from hub_server.core.events import EventBus, PgListener
+from hub_server.core.limits import BodyLimitMiddleware
+from hub_server.core.security import HubKey
+from hub_server.core.state import HubState
+
+__all__ = ["build_state", "create_app", "purge_once"]
+
+log = logging.getLogger("hub_server")
+
+
+def build_state(
+    settings: Settings, *, hub_key: HubKey | None = None, medical_source: Any = None
+) -> HubState:
+    """Engine, migrations, keys and verifier for one hub process."""
+    settings.check()
+    if settings.run_migrations:
+        migrate(settings.db_url)
+    engine = make_engine(settings.db_url, pool_size=settings.pool_size)
+    if hub_key is None:
+        hub_key = (
+            HubKey.load_or_create(settings.hub_key_path)
+            if settings.hub_key_path is not None
+            else HubKey.generate()
+        )
+    state = HubState(
+        settings=settings,
+        engine=engine,
+        hub_key=hub_key,
+        bus=EventBus(),
+        medical_source=medical_source,
+    )
+    state.verifier = CertificateVerifier(
+        settings.trust_roots_dir,
+        allow_test_roots=settings.allow_test_roots,
+        revoked_serials=state.revoked_serials,
+    )
+    return state
+
+
+def purge_once(state: HubState) -> int:
+    """Retention: purge delivered sealed cases, expired nonces, challenges, idempotency keys."""
+    s = state.settings
+    with state.session() as session:
+        n = crud.purge_cases(
+            session,
+            now=utcnow(),
+            retention=timedelta(seconds=s.case_retention_seconds),
+            undelivered_retention=timedelta(seconds=s.undelivered_retention_seconds),
+        )
+        crud.purge_expired(session, now=utcnow())
+        session.commit()
+    return n
+
+
+async def _purge_loop(state: HubState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.purge_interval_seconds)
+        try:
+            n = await asyncio.to_thread(purge_once, state)
+            if n:
+                log.info("purged %d delivered sealed cases", n)
+        except Exception as exc:  # keep serving; try again next round
+            log.warning("purge failed: %s", type(exc).__name__)
+
+
+def _error_response(exc: HubError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+
+def create_app(
+    settings: Settings, *, state: HubState | None = None, medical_source: Any = None
+) -> FastAPI:
+    """The hub's ASGI app. ``state`` may be given (tests share one between apps)."""
+    hub_state = state or build_state(settings, medical_source=medical_source)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        listener = None
+        if hub_state.settings.is_postgres:
+            listener = PgListener(libpq_url(hub_state.settings.db_url), hub_state.bus)
+            listener.start()
+        purger = asyncio.create_task(_purge_loop(hub_state))
+        app.state.listener = listener
+        try:
+            yield
+        finally:
+            purger.cancel()
+            if listener is not None:
+                await listener.stop()
+            hub_state.engine.dispose()
+
+    app = FastAPI(
+        title="kyukyu hub",
+        version="1",
+        summary="マイナ救急 platform: enrollment, summary look-up, sealed case routing, audit",
+        description=(
+            "Devices, hospitals and operators sign every request with their Ed25519 key "
+            "(headers X-Kyukyu-Key-Id, X-Kyukyu-Timestamp, X-Kyukyu-Nonce, X-Kyukyu-Signature; "
+            'see docs/interfaces.md). Errors are `{"error": {code, message_ja, message_en}}`.'
+        ),
+        lifespan=lifespan,
+    )
+    app.state.hub = hub_state
+    app.add_middleware(BodyLimitMiddleware, max_bytes=hub_state.settings.max_body_bytes)
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        # The message names the field only: the rejected value may be patient data.
+        return _error_response(
+            HubError(
+                422,
+                "invalid_request",
+                f"invalid request: {where}: {first.get('msg', 'invalid')}",
+                "リクエストの内容が正しくありません。",
+            )
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error_response(HubError(exc.status_code, "http_error", str(exc.detail)))
+
+    for module in (
+        hub,
+        operators,
+        devices,
+        hospitals,
+        summaries,
+        cases,
+        events,
+        patients,
+        revocation,
+    ):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,204 @@
+"""Database tables (SQLModel). API request/response shapes live in ``schemas``.
+
+All datetimes are aware UTC (sqlmodel's UTCDateTime, the same on SQLite and
+PostgreSQL). Sealed cases are stored as ciphertext only; the hub never holds a
+key that opens them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AuditEntry",
+    "AuditHead",
+    "Case",
+    "CaseRecipient",
+    "Challenge",
+    "Device",
+    "EnrollmentToken",
+    "Event",
+    "Hospital",
+    "IdempotencyRecord",
+    "Nonce",
+    "Operator",
+    "RevocationVersion",
+    "RevokedSerial",
+]
+
+
+class EnrollmentToken(SQLModel, table=True):
+    __tablename__ = "enrollment_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    fire_department: str = Field(max_length=200)
+    created_by: str = Field(max_length=80)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    device_id: str | None = Field(default=None, max_length=40)
+
+
+class Device(SQLModel, table=True):
+    __tablename__ = "devices"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    fire_department: str = Field(max_length=200)
+    public_key: str = Field(max_length=64)
+    revoked: bool = False
+    revoked_at: datetime | None = None
+    created_at: datetime
+    event_seq: int = 0
+
+
+class Hospital(SQLModel, table=True):
+    __tablename__ = "hospitals"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    lat: float
+    lon: float
+    hpke_public_key: str = Field(max_length=64)
+    signing_public_key: str = Field(max_length=64)
+    revoked: bool = False
+    created_at: datetime
+    event_seq: int = 0
+
+
+class Operator(SQLModel, table=True):
+    """Platform operators and fire-department technicians (``role``)."""
+
+    __tablename__ = "operators"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=20)
+    fire_department: str | None = Field(default=None, max_length=200)
+    public_key: str = Field(max_length=64)
+    revoked: bool = False
+    created_at: datetime
+
+
+class Nonce(SQLModel, table=True):
+    """Replay store shared by every hub process: the primary key refuses a reuse."""
+
+    __tablename__ = "nonces"
+
+    key_id: str = Field(primary_key=True, max_length=80)
+    nonce: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(index=True)
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=80)
+    device_id: str = Field(max_length=40, index=True)
+    envelope: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    envelope_size: int
+    created_at: datetime = Field(index=True)
+    destination_hospital_id: str | None = Field(default=None, max_length=40)
+    destination_at: datetime | None = None
+    purged_at: datetime | None = None
+
+
+class CaseRecipient(SQLModel, table=True):
+    __tablename__ = "case_recipients"
+
+    case_id: str = Field(primary_key=True, max_length=80, foreign_key="cases.id")
+    hospital_id: str = Field(primary_key=True, max_length=40, foreign_key="hospitals.id")
+    event_seq: int
+    acked_at: datetime | None = None
+    answer: str | None = Field(default=None, max_length=20)
+    answer_reason: str | None = Field(default=None, max_length=500)
+    answered_at: datetime | None = None
+
+
+class Event(SQLModel, table=True):
+    """Per-recipient numbered event log (``recipient`` is ``hospital:<id>``/``device:<id>``)."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("recipient", "seq", name="uq_events_recipient_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    recipient: str = Field(max_length=60)
+    seq: int
+    kind: str = Field(max_length=20)
+    case_id: str = Field(max_length=80, index=True)
+    payload: str = Field(sa_type=Text)
+    created_at: datetime
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+
+    owner: str = Field(primary_key=True, max_length=80)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only, hash-chained: ``hash = sha256(prev_hash || canonical(row))``."""
+
+    __tablename__ = "audit"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    subject: str = Field(max_length=120)
+    patient_ref: str | None = Field(default=None, max_length=64, index=True)
+    details: str = Field(sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """One row: the chain's last sequence number and hash (also the writers' lock)."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class Challenge(SQLModel, table=True):
+    __tablename__ = "challenges"
+
+    id: str = Field(primary_key=True, max_length=40)
+    nonce: str = Field(max_length=64)
+    purpose: str = Field(max_length=20)
+    device_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    used_at: datetime | None = None
+
+
+class RevocationVersion(SQLModel, table=True):
+    __tablename__ = "revocation_versions"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    ingested_at: datetime
+    this_update: datetime | None = None
+    issuer: str = Field(max_length=300)
+    revoked_count: int
+
+
+class RevokedSerial(SQLModel, table=True):
+    __tablename__ = "revoked_serials"
+    __table_args__ = (Index("ix_revoked_serials_versions", "added_version", "removed_version"),)
+
+    issuer: str = Field(primary_key=True, max_length=16)  # sha256(issuer name DER)[:16]
+    serial: str = Field(primary_key=True, max_length=80)  # lowercase hex
+    added_version: int
+    removed_version: int | None = None

@@ -1,0 +1,307 @@
+"""Request and response bodies of the HTTP API (the OpenAPI document is built from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AckPublic",
+    "AnswerCreate",
+    "AnswerPublic",
+    "AuditEntryPublic",
+    "AuditPage",
+    "CaseCreate",
+    "CaseCreated",
+    "CaseRecipientStatus",
+    "CaseStatus",
+    "ChallengePublic",
+    "CrlIngest",
+    "CrlIngested",
+    "DestinationCreate",
+    "DestinationPublic",
+    "DevicePublic",
+    "DirectoryBody",
+    "DirectoryEntry",
+    "EnrollRequest",
+    "EnrollResponse",
+    "EnrollmentTokenCreate",
+    "EnrollmentTokenPublic",
+    "ErrorBody",
+    "ErrorDetail",
+    "Evidence",
+    "HistoryEntry",
+    "HistoryRequest",
+    "HistoryResponse",
+    "HospitalCreate",
+    "HospitalCreated",
+    "HubKeyPublic",
+    "OperatorCreate",
+    "OperatorPublic",
+    "RevocationSnapshotBody",
+    "SignedDirectory",
+    "SignedSnapshot",
+    "SummaryRequest",
+    "SummaryResponse",
+]
+
+Id = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+Ed25519Key = Field(
+    min_length=43,
+    max_length=44,
+    pattern=r"^[A-Za-z0-9_-]{43}=?$",
+    description="32-byte Ed25519 public key, base64url",
+)
+X25519Key = Field(
+    min_length=43,
+    max_length=44,
+    pattern=r"^[A-Za-z0-9_-]{43}=?$",
+    description="32-byte X25519 public key (HPKE), base64url",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message_ja: str
+    message_en: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class OperatorCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["operator", "technician"]
+    public_key: str = Ed25519Key
+    fire_department: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class OperatorPublic(BaseModel):
+    id: str
+    name: str
+    role: str
+    fire_department: str | None
+
+
+class EnrollmentTokenCreate(_Strict):
+    fire_department: str = Field(min_length=1, max_length=200)
+
+
+class EnrollmentTokenPublic(BaseModel):
+    token: str
+    expires_at: datetime
+    fire_department: str
+
+
+class EnrollRequest(_Strict):
+    token: str = Field(min_length=1, max_length=200)
+    public_key: str = Ed25519Key
+    name: str = Field(min_length=1, max_length=200)
+
+
+class EnrollResponse(BaseModel):
+    device_id: str
+    fire_department: str
+
+
+class DevicePublic(BaseModel):
+    id: str
+    name: str
+    fire_department: str
+    revoked: bool
+
+
+class HospitalCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    hpke_public_key: str = X25519Key
+    signing_public_key: str = Ed25519Key
+
+
+class HospitalCreated(BaseModel):
+    hospital_id: str
+
+
+class DirectoryEntry(BaseModel):
+    id: str
+    name: str
+    lat: float
+    lon: float
+    distance_km: float
+    hpke_public_key: str
+    signing_public_key: str
+
+
+class DirectoryBody(BaseModel):
+    issued_at: str
+    lat: float
+    lon: float
+    hospitals: list[DirectoryEntry]
+
+
+class SignedDirectory(BaseModel):
+    """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``directory``."""
+
+    directory: DirectoryBody
+    key_id: str
+    signature: str
+
+
+class HubKeyPublic(BaseModel):
+    key_id: str
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    public_key: str
+
+
+class ChallengePublic(BaseModel):
+    challenge_id: str
+    nonce: str = Field(description="32 random bytes, base64url: the card signs these bytes")
+    expires_at: datetime
+
+
+class Evidence(_Strict):
+    kind: Literal["face_check", "pin_signature", "collation_b"]
+    challenge_id: str | None = Field(default=None, max_length=40)
+    signature: str | None = Field(
+        default=None, max_length=2048, description="card auth-key signature, base64"
+    )
+
+
+class SummaryRequest(_Strict):
+    certificate: str = Field(
+        min_length=1, max_length=8192, description="user-authentication certificate, base64 DER"
+    )
+    consent: Literal["consented", "unconscious", "refused"]
+    evidence: Evidence
+    crew_member: str = Field(min_length=1, max_length=100)
+
+
+class SummaryResponse(BaseModel):
+    status: Literal["found", "not_found", "refused"]
+    assurance: str
+    bundle: dict[str, Any] | None = None
+
+
+class CaseCreate(_Strict):
+    case_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$")
+    recipients: list[str] = Field(min_length=1, max_length=64)
+    envelope: str = Field(min_length=1, description="sealed case bytes, base64 (opaque)")
+
+
+class CaseCreated(BaseModel):
+    case_id: str
+    recipients: list[str]
+    created_at: datetime
+
+
+class CaseRecipientStatus(BaseModel):
+    hospital_id: str
+    acked: bool
+    answer: str | None
+    answered_at: datetime | None
+
+
+class CaseStatus(BaseModel):
+    case_id: str
+    created_at: datetime
+    destination_hospital_id: str | None
+    purged: bool
+    recipients: list[CaseRecipientStatus]
+
+
+class AckPublic(BaseModel):
+    case_id: str
+    hospital_id: str
+    acked_at: datetime
+
+
+class AnswerCreate(_Strict):
+    answer: Literal["accept", "decline"]
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AnswerPublic(BaseModel):
+    case_id: str
+    hospital_id: str
+    answer: str
+    answered_at: datetime
+
+
+class DestinationCreate(_Strict):
+    hospital_id: str = Id
+
+
+class DestinationPublic(BaseModel):
+    case_id: str
+    hospital_id: str
+
+
+class CrlIngest(_Strict):
+    crl: str = Field(min_length=1, description="DER CRL, base64")
+
+
+class CrlIngested(BaseModel):
+    version: int
+    revoked_count: int
+
+
+class RevocationSnapshotBody(BaseModel):
+    format: str
+    version: int
+    since: int
+    full: bool
+    issued_at: str
+    added: list[str]
+    removed: list[str]
+
+
+class SignedSnapshot(BaseModel):
+    """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``snapshot``."""
+
+    snapshot: RevocationSnapshotBody
+    key_id: str
+    signature: str
+
+
+class HistoryRequest(_Strict):
+    certificate: str = Field(min_length=1, max_length=8192)
+    challenge_id: str = Field(min_length=1, max_length=40)
+    signature: str = Field(min_length=1, max_length=2048)
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    action: str
+    device_id: str
+    device_name: str | None
+    fire_department: str | None
+    crew_member: str | None
+    consent: str | None
+    evidence: str | None
+    outcome: str | None
+
+
+class HistoryResponse(BaseModel):
+    entries: list[HistoryEntry]
+
+
+class AuditEntryPublic(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    hash: str
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryPublic]
