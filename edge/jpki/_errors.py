@@ -161,7 +161,10 @@ class PinBlocked(PinError):
 
 class LastTryNeedsConfirmation(PinError):
     code = "last_try_needs_confirmation"
-    message_ja = "暗証番号の残り回数があと1回です。間違えるとロックされます。確認のうえ再度実行してください。"
+    message_ja = (
+        "暗証番号の残り回数があと1回です。間違えるとロックされます。"
+        "確認のうえ再度実行してください。"
+    )
     message_en = "Only one PIN try is left: confirm before trying (a wrong PIN blocks the card)."
 
     def __init__(self, tries_left: int = 1) -> None:
@@ -243,6 +246,7 @@ class RootNotPinned(TrustError):
 
 
 class TestRootRefused(RootNotPinned):
+    __test__ = False  # not a pytest test class
     code = "test_root_refused"
     message_ja = "テスト用のルート証明書は本番モードでは使えません。"
     message_en = "A test root is only accepted in explicit test mode."

@@ -45,7 +45,8 @@ def test_not_a_my_number_card(sw: str) -> None:
     with pytest.raises(NotMyNumberCard) as info:
         JpkiSession(ch).select()
     assert info.value.code == "not_my_number_card"
-    assert info.value.message_ja and info.value.message_en
+    assert info.value.message_ja
+    assert info.value.message_en
 
 
 def test_card_removed_passes_through() -> None:
@@ -127,7 +128,7 @@ def test_read_certificate_card_returning_more_than_asked(card_image: CardImage) 
 
 def test_truncated_certificate_6b00(card_image: CardImage) -> None:
     der = card_image.auth_certificate_der
-    script = _cert_script(der)[:3] + [(read(256, 256), h("6B00"))]
+    script = [*_cert_script(der)[:3], (read(256, 256), h("6B00"))]
     ch, _ = scripted(script)
     with pytest.raises(MalformedCertificate):
         JpkiSession(ch).read_auth_certificate()
@@ -135,7 +136,7 @@ def test_truncated_certificate_6b00(card_image: CardImage) -> None:
 
 def test_truncated_certificate_empty_answer(card_image: CardImage) -> None:
     der = card_image.auth_certificate_der
-    script = _cert_script(der)[:3] + [(read(256, 256), OK)]
+    script = [*_cert_script(der)[:3], (read(256, 256), OK)]
     ch, _ = scripted(script)
     with pytest.raises(MalformedCertificate):
         JpkiSession(ch).read_auth_certificate()
@@ -168,7 +169,9 @@ def test_unexpected_status_words_are_typed(sw: str) -> None:
     with pytest.raises(ApduError) as info:
         JpkiSession(ch).read_auth_certificate()
     assert info.value.sw == int(sw, 16)
-    assert info.value.code and info.value.message_ja and info.value.message_en
+    assert info.value.code
+    assert info.value.message_ja
+    assert info.value.message_en
 
 
 def test_pin_attempts() -> None:
@@ -200,7 +203,8 @@ def test_verify_pin_ok_tracks_login() -> None:
     ch, card = scripted(_verify_script("63C3", "9000"))
     s = JpkiSession(ch)
     s.verify_auth_pin("1234")
-    assert s.logged_in and card.done()
+    assert s.logged_in
+    assert card.done()
 
 
 def test_wrong_pin_reports_tries_left() -> None:

@@ -1,0 +1,239 @@
+"""Trust: pinned roots, issuer by signature, validity in JST, usage, policy, revocation."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from edge.card_sim import CardImage, KeyPool, TestCA
+from edge.jpki import (
+    Expired,
+    MalformedCertificate,
+    NoTrustAnchors,
+    NotYetValid,
+    Revoked,
+    TestRootRefused,
+    TrustError,
+    UntrustedIssuer,
+    WrongExtendedKeyUsage,
+    WrongKeyUsage,
+    WrongPolicy,
+    _errors,
+)
+from edge.jpki.revocation import RevocationSnapshot
+from edge.jpki.trust import (
+    JST,
+    PINNED_ROOTS,
+    TrustStore,
+    fingerprint,
+    verify_auth_certificate,
+    verify_text_ap_certificate,
+)
+
+from .pki import NOW, SIGN_POLICY_OID, make_auth, make_root
+
+PROJECT = Path(__file__).resolve().parents[2]
+DER = serialization.Encoding.DER
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(DER)
+
+
+# -- pinned roots -----------------------------------------------------------------
+
+
+def test_pins_are_the_four_of_the_spec_and_no_2019() -> None:
+    assert sorted(r.name for r in PINNED_ROOTS.values()) == [
+        "auth-2015",
+        "auth-2023",
+        "sign-2015",
+        "sign-2023",
+    ]
+    assert (
+        PINNED_ROOTS["64114F29620C24ED2631D46476A040E7EE740D956089C00B036A6A8118C322B5"].purpose
+        == "auth"
+    )
+
+
+def test_real_roots_load_and_match_the_pins(jpki_roots_dir: Path) -> None:
+    store = TrustStore.from_directory(jpki_roots_dir)
+    assert sorted(a.name for a in store.anchors) == sorted(r.name for r in PINNED_ROOTS.values())
+    assert not any(a.test for a in store.anchors)
+    for a in store.anchors:
+        assert fingerprint(_der(a.certificate)) == a.sha256
+        assert a.certificate.not_valid_after_utc.date() == PINNED_ROOTS[a.sha256].not_after
+
+
+def test_project_tree_holds_no_copy_of_the_real_roots(jpki_roots_dir: Path) -> None:
+    needles: list[bytes] = []
+    for f in jpki_roots_dir.glob("*.pem"):
+        der = _der(x509.load_pem_x509_certificate(f.read_bytes()))
+        needles += [der[:200], base64.b64encode(der)[:64]]
+    skip = {".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    for dirpath, dirnames, filenames in os.walk(PROJECT):
+        dirnames[:] = [d for d in dirnames if d not in skip and not d.endswith(".egg-info")]
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.stat().st_size > 5_000_000:
+                continue
+            data = p.read_bytes()
+            for n in needles:
+                assert n not in data, f"{p} holds a copy of a J-LIS root"
+
+
+def test_generated_root_refused_without_test_mode(test_roots_dir: Path, test_ca: TestCA) -> None:
+    with pytest.raises(TestRootRefused) as info:
+        TrustStore.from_directory(test_roots_dir)
+    assert info.value.code == "test_root_refused"
+    with pytest.raises(TestRootRefused):
+        TrustStore.from_certificates([test_ca.auth_root])
+    store = TrustStore.from_directory(test_roots_dir, allow_test_roots=True)
+    assert len(store.anchors) == len(test_ca.roots)
+    assert all(a.test for a in store.anchors)
+
+
+def test_missing_or_empty_roots_directory(tmp_path: Path) -> None:
+    with pytest.raises(NoTrustAnchors):
+        TrustStore.from_directory(tmp_path / "nope")
+    with pytest.raises(NoTrustAnchors):
+        TrustStore.from_directory(tmp_path)
+    (tmp_path / "bad.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    )
+    with pytest.raises(MalformedCertificate):
+        TrustStore.from_directory(tmp_path, allow_test_roots=True)
+
+
+def test_test_ca_cards_pass_in_test_mode(test_ca: TestCA, card_image: CardImage) -> None:
+    store = TrustStore.from_certificates(test_ca.roots, allow_test_roots=True)
+    v = verify_auth_certificate(card_image.auth_certificate_der, store)
+    assert v.trusted
+    assert v.test_root
+    assert v.root_sha256 == fingerprint(_der(test_ca.auth_root))
+    phone = test_ca.issue_card(profile="android")
+    v = verify_auth_certificate(phone.auth_certificate_der, store)
+    assert v.root_sha256 == fingerprint(_der(test_ca.phone_auth_root))
+    verify_text_ap_certificate(card_image.text_certificate_der, store)
+
+
+def test_test_ca_card_refused_by_real_roots(jpki_roots_dir: Path, card_image: CardImage) -> None:
+    store = TrustStore.from_directory(jpki_roots_dir)
+    with pytest.raises(UntrustedIssuer):
+        verify_auth_certificate(card_image.auth_certificate_der, store)
+    # No production text-AP issuer is pinned: the text AP certificate cannot be trusted.
+    with pytest.raises(NoTrustAnchors):
+        verify_text_ap_certificate(card_image.text_certificate_der, store)
+
+
+# -- crafted certificates ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keys(key_pool: KeyPool) -> list:  # type: ignore[type-arg]
+    return [key_pool() for _ in range(3)]
+
+
+@pytest.fixture(scope="module")
+def crafted(keys: list) -> tuple[x509.Certificate, TrustStore]:  # type: ignore[type-arg]
+    root = make_root(keys[0])
+    return root, TrustStore.from_certificates([root], allow_test_roots=True)
+
+
+def test_issuer_chosen_by_signature_not_name(keys: list) -> None:  # type: ignore[type-arg]
+    # Two generations with the same DN: the right one is found by its signature.
+    old, new = make_root(keys[0]), make_root(keys[1])
+    assert old.subject == new.subject
+    cert = make_auth(keys[1], keys[2])
+    store = TrustStore.from_certificates([old, new], allow_test_roots=True)
+    v = verify_auth_certificate(_der(cert), store, now=NOW)
+    assert v.root_sha256 == fingerprint(_der(new))
+    # Same DN, wrong key: refused.
+    only_old = TrustStore.from_certificates([old], allow_test_roots=True)
+    with pytest.raises(UntrustedIssuer) as info:
+        verify_auth_certificate(_der(cert), only_old, now=NOW)
+    assert info.value.code == "untrusted_issuer"
+
+
+def test_validity_in_jst(keys: list, crafted: tuple) -> None:  # type: ignore[type-arg]
+    _root, store = crafted
+    end = datetime(2027, 3, 13, 23, 59, 59, tzinfo=JST)
+    cert = make_auth(keys[0], keys[2], not_after=end)
+    v = verify_auth_certificate(cert, store, now=end - timedelta(seconds=1))
+    assert v.not_after_jst == "2027-03-13T23:59:59+09:00"
+    with pytest.raises(Expired) as info:
+        verify_auth_certificate(cert, store, now=datetime(2027, 3, 14, 0, 0, 0, tzinfo=JST))
+    assert info.value.code == "certificate_expired"
+    # 2027-03-13 15:00 UTC is already the 14th in Japan.
+    with pytest.raises(Expired):
+        verify_auth_certificate(cert, store, now=datetime(2027, 3, 13, 15, 0, 0, tzinfo=UTC))
+
+
+def test_not_yet_valid(keys: list, crafted: tuple) -> None:  # type: ignore[type-arg]
+    _root, store = crafted
+    cert = make_auth(keys[0], keys[2], not_before=NOW + timedelta(days=2))
+    with pytest.raises(NotYetValid):
+        verify_auth_certificate(cert, store, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"policy": SIGN_POLICY_OID}, WrongPolicy),
+        ({"policy": None}, WrongPolicy),
+        ({"digital_signature": False}, WrongKeyUsage),
+        ({"eku": []}, WrongExtendedKeyUsage),
+        ({"eku": [ExtendedKeyUsageOID.SERVER_AUTH]}, WrongExtendedKeyUsage),
+    ],
+)
+def test_usage_and_policy(keys: list, crafted: tuple, kwargs: dict, error: type) -> None:  # type: ignore[type-arg]
+    _root, store = crafted
+    with pytest.raises(error):
+        verify_auth_certificate(make_auth(keys[0], keys[2], **kwargs), store, now=NOW)
+
+
+def test_revoked(keys: list, crafted: tuple) -> None:  # type: ignore[type-arg]
+    _root, store = crafted
+    cert = make_auth(keys[0], keys[2], serial=0xABCDEF)
+    snap = RevocationSnapshot.from_serials([1, 0xABCDEF, 10**30], sequence=7)
+    with pytest.raises(Revoked) as info:
+        verify_auth_certificate(cert, store, now=NOW, revocation=snap)
+    assert info.value.code == "certificate_revoked"
+    ok = make_auth(keys[0], keys[2], serial=0xABCDEE)
+    v = verify_auth_certificate(ok, store, now=NOW, revocation=snap)
+    assert v.revocation_checked
+    assert v.revocation_sequence == 7
+
+
+def test_test_ca_revocation(test_ca: TestCA, test_store: TrustStore) -> None:
+    image = test_ca.issue_card()
+    serial = image.auth_certificate.serial_number
+    test_ca.revoke(serial)
+    snap = RevocationSnapshot.from_serials(test_ca.revoked_serials)
+    with pytest.raises(Revoked):
+        verify_auth_certificate(image.auth_certificate_der, test_store, revocation=snap)
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x02\x01\x01", b"garbage", bytes(100)])
+def test_malformed_der(crafted: tuple, der: bytes) -> None:  # type: ignore[type-arg]
+    with pytest.raises(MalformedCertificate):
+        verify_auth_certificate(der, crafted[1], now=NOW)
+
+
+def test_every_error_has_code_and_messages() -> None:
+    seen = set()
+    for name in _errors.__all__:
+        cls = getattr(_errors, name)
+        err = cls(1) if name in ("WrongPin", "LastTryNeedsConfirmation") else cls()
+        d = err.to_dict()
+        assert all(d[k] for k in ("code", "message_ja", "message_en")), name
+        assert cls.code not in seen, name
+        seen.add(cls.code)
+    assert issubclass(Revoked, TrustError)
