@@ -22,6 +22,7 @@ from ._holder import Holder, my_number_check_digit
 from ._image import MAX_TRIES, PROFILES, CardImage
 from ._keys import KeyPool, new_rsa_key
 from .ca import AUTH_POLICY_OID, JST, SIGN_POLICY_OID, TestCA, fifth_birthday_after
+from .nfc_udp import NfcUdpFrontEnd
 from .vpcd import VpcdFrontEnd
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Holder",
     "KeyPool",
     "LoopbackConnection",
+    "NfcUdpFrontEnd",
     "Quirks",
     "TestCA",
     "VirtualCard",
