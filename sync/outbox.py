@@ -133,6 +133,9 @@ class Outbox:
                 raise OutboxCorrupt(f"journal mode {mode}")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA secure_delete=ON")
+            # Small WAL: checkpoint often and truncate, so a small disk is not eaten by the log.
+            self._db.execute("PRAGMA wal_autocheckpoint=64")
+            self._db.execute("PRAGMA journal_size_limit=262144")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
 

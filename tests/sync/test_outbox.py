@@ -1,0 +1,164 @@
+"""The outbox: durability settings, delivery bookkeeping, limits, backoff, resume."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from sync import OutboxFull, ServerError, TransportError, seal_case
+from sync._backoff import Backoff
+from sync.outbox import STATUS_ROW_BYTES, FullPolicy, Outbox
+from sync.sender import Sender
+
+DEVICE = Ed25519PrivateKey.generate()
+HOSP = {f"h{i}": X25519PrivateKey.generate().public_key() for i in range(2)}
+
+
+def sealed(case_id: str, size: int = 100) -> bytes:
+    return seal_case(
+        b"x" * size, case_id=case_id, device_id="dev-1", device_key=DEVICE, recipients=HOSP
+    )
+
+
+def test_pragmas_and_permissions(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    assert ob._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ob._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert ob._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert (tmp_path / "o.db").stat().st_mode & 0o077 == 0
+
+
+def test_enqueue_deliver_keeps_only_status(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    env = sealed("c1")
+    p = ob.enqueue(env)
+    assert p.recipients == ("h0", "h1")
+    assert ob.enqueue(env).idempotency_key == p.idempotency_key  # same case: same key
+    assert [c.case_id for c in ob.due()] == ["c1"]
+    ob.mark_delivered("c1", at=123.0)
+    assert ob.pending_count() == 0
+    st = ob.status("c1")
+    assert st is not None
+    assert st.delivered_at == 123.0
+    assert st.recipients == ("h0", "h1")
+    ob.record_answer("c1", "h0", "accept", 130.0)
+    ob.record_answer("c1", "h1", "decline", 131.0)
+    ob.record_answer("c1", "h1", "accept", 132.0)
+    assert ob.status("c1").answers == {"h0": "accept", "h1": "accept"}  # type: ignore[union-attr]
+    rows = ob._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+    assert rows == 0
+    ob.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert env[-64:] not in raw  # the envelope's bytes are gone (secure_delete)
+
+
+def test_resume_after_reopen(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    keys = {ob.enqueue(sealed(f"c{i}")).idempotency_key for i in range(3)}
+    ob.close()
+    again = Outbox(tmp_path / "o.db")
+    assert again.pending_ids() == ["c0", "c1", "c2"]
+    assert {c.idempotency_key for c in again.due()} == keys
+
+
+def test_refuse_new_when_full_never_drops(tmp_path: Path) -> None:
+    size = len(sealed("c0"))
+    ob = Outbox(tmp_path / "o.db", max_bytes=3 * (size + STATUS_ROW_BYTES))
+    for i in range(3):
+        ob.enqueue(sealed(f"c{i}"))
+    with pytest.raises(OutboxFull) as info:
+        ob.enqueue(sealed("c3"))
+    assert info.value.code == "outbox_full"
+    assert info.value.message_ja
+    assert ob.pending_ids() == ["c0", "c1", "c2"]
+    ob.mark_delivered("c0")
+    with pytest.raises(OutboxFull):  # refuse_new keeps history too
+        ob.enqueue(sealed("c3"))
+
+
+def test_drop_oldest_status_policy(tmp_path: Path) -> None:
+    size = len(sealed("c0"))
+    ob = Outbox(
+        tmp_path / "o.db",
+        max_bytes=3 * (size + STATUS_ROW_BYTES),
+        policy=FullPolicy.DROP_OLDEST_STATUS,
+    )
+    for i in range(3):
+        ob.enqueue(sealed(f"c{i}"))
+    with pytest.raises(OutboxFull):  # nothing delivered: no status to forget, no case dropped
+        ob.enqueue(sealed("c3"))
+    ob.mark_delivered("c0", at=1.0)
+    ob.mark_delivered("c1", at=2.0)
+    ob.enqueue(sealed("c3"))  # fits: two envelopes fewer
+    assert ob.status("c0") is not None
+    ob.enqueue(sealed("c4"))  # needs two status rows' room: the two oldest delivered go
+    assert ob.status("c0") is None
+    assert ob.status("c1") is None
+    assert ob.pending_ids() == ["c2", "c3", "c4"]
+    with pytest.raises(OutboxFull):  # only queued cases left: refuse, never drop one
+        ob.enqueue(sealed("c5"))
+    assert ob.pending_ids() == ["c2", "c3", "c4"]
+    assert ob.used_bytes() <= 3 * (size + STATUS_ROW_BYTES)
+
+
+def test_backoff_full_jitter_and_retry_after() -> None:
+    b = Backoff(base=1.0, cap=8.0, max_retry_after=30.0, rng=random.Random(1))
+    for attempt in range(1, 12):
+        for _ in range(50):
+            d = b.delay(attempt)
+            assert 0.0 <= d <= min(8.0, 2 ** (attempt - 1))
+    assert max(b.delay(10) for _ in range(200)) > 4.0  # reaches towards the cap
+    assert all(b.delay(1, retry_after=5) >= 5 for _ in range(50))  # Retry-After is a floor
+    assert all(b.delay(1, retry_after=999) <= 30 for _ in range(50))  # ... capped
+
+
+class FlakyPoster:
+    def __init__(self, errors: list[Exception | None]) -> None:
+        self.errors = errors
+        self.calls: list[tuple[str, str]] = []
+
+    def post_case(
+        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+    ) -> dict[str, Any]:
+        self.calls.append((case_id, idempotency_key))
+        err = self.errors.pop(0) if self.errors else None
+        if err is not None:
+            raise err
+        return {}
+
+
+def test_sender_retries_with_same_key_and_honours_retry_after(tmp_path: Path) -> None:
+    now = [1000.0]
+    ob = Outbox(tmp_path / "o.db", backoff=Backoff(base=0.01, cap=0.02), clock=lambda: now[0])
+    ob.enqueue(sealed("c1"))
+    poster = FlakyPoster([ServerError(503, retry_after=60.0), TransportError("down"), None])
+    sender = Sender(ob, poster, clock=lambda: now[0])
+    assert sender.send_due() == (0, 1)
+    nxt = ob.next_due_at()
+    assert nxt is not None
+    assert nxt >= 1060.0  # Retry-After honoured
+    assert sender.send_due() == (0, 0)  # not due yet
+    now[0] = 1061.0
+    assert sender.send_due() == (0, 1)
+    assert ob.status("c1").last_error == "platform_unreachable"  # type: ignore[union-attr]
+    now[0] = 1062.0
+    assert sender.send_due() == (1, 0)
+    assert ob.pending_count() == 0
+    assert len({k for _, k in poster.calls}) == 1  # one Idempotency-Key for every attempt
+    sender.close()
+
+
+def test_corrupt_database_is_typed(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    path.write_bytes(b"not a database" * 100)
+    from sync import OutboxCorrupt
+
+    with pytest.raises(OutboxCorrupt):
+        Outbox(path)
+    assert isinstance(sqlite3.DatabaseError("x"), Exception)
