@@ -61,7 +61,7 @@ def test_full_disk_is_a_clear_error_and_keeps_queued_cases(tiny_disk: Path) -> N
     assert error.code == "storage_full"
     assert "保持" in error.message_ja
     assert "database or disk is full" in str(error)
-    assert len(queued) > 20
+    assert len(queued) >= 8  # WAL and pages take their share of 416 KiB
     # The connection still works and holds every case queued before the error ...
     assert ob.pending_ids() == queued
     with pytest.raises(StorageFull):  # ... and keeps refusing clearly while the disk is full
