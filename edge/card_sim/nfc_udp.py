@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from edge.reader import CardRemoved
@@ -63,7 +64,19 @@ class NfcUdpFrontEnd:
                 target=self._run, name=f"nfc-udp-{self.port}", daemon=True
             )
             self._thread.start()
+            self.wait_listening(2.0)
         return self
+
+    def wait_listening(self, timeout: float = 2.0) -> bool:
+        """True once the udp socket is bound (a reader's SENSB_REQ is no longer lost)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sock = getattr(getattr(self._clf, "device", None), "socket", None)
+            with contextlib.suppress(OSError, AttributeError):
+                if sock is not None and sock.getsockname()[1] == self.port:
+                    return True
+            time.sleep(0.005)
+        return False
 
     def stop(self) -> None:
         self._stop.set()
@@ -124,7 +137,7 @@ class NfcUdpFrontEnd:
         pending: list[bytes] = []  # response chunks still to send
         while not self._stop.is_set():
             try:
-                frame = clf.exchange(bytearray(answer) if answer is not None else None, 0.5)
+                frame = clf.exchange(bytearray(answer) if answer is not None else None, 0.2)
             except nfc.clf.TimeoutError:
                 answer = None
                 if not self.card.present:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from edge.card_sim import CardImage, KeyPool, TestCA, VirtualCard, VpcdFrontEnd
+from edge.card_sim import CardImage, KeyPool, NfcUdpFrontEnd, TestCA, VirtualCard, VpcdFrontEnd
 from edge.reader.pcsc import PcscReaders
 from tests.components import Pcscd
 
@@ -49,3 +50,21 @@ def vpcd_card(
         fe.stop()
         with PcscReaders() as readers:
             readers.wait_for_removal(name, timeout=10)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def nfc_card(issue: Callable[..., CardImage]) -> Iterator[tuple[VirtualCard, NfcUdpFrontEnd, str]]:
+    """A fresh virtual card served through nfcpy's udp driver; yields the reader path."""
+    card = VirtualCard(issue())
+    port = free_udp_port()
+    fe = NfcUdpFrontEnd(card, "127.0.0.1", port).start()
+    try:
+        yield card, fe, f"udp:127.0.0.1:{port}"
+    finally:
+        fe.stop()
