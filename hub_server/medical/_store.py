@@ -91,7 +91,7 @@ class SqlMedicalSource:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(patients_table)).scalar_one())
 
-    def keys(self, limit: int | None = None) -> list[str]:
+    def patient_keys(self, limit: int | None = None) -> list[str]:
         """Patient keys (for demos and benchmarks), in key order."""
         stmt = select(patients_table.c.patient_key).order_by(patients_table.c.patient_key)
         if limit is not None:
@@ -103,6 +103,9 @@ class SqlMedicalSource:
         """Replaces the whole source with ``(patient_key, json_record)`` rows."""
         n = 0
         with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                # Synthetic data that can be re-seeded: no need to fsync 100k rows.
+                conn.exec_driver_sql("PRAGMA synchronous=OFF")
             conn.execute(delete(patients_table))
             if self.engine.dialect.name == "postgresql":
                 # COPY is several times faster than batched INSERTs for 100k rows.
@@ -116,8 +119,6 @@ class SqlMedicalSource:
                         copy.write_row(row)
                         n += 1
                 return n
-            if self.engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA synchronous=OFF")
             batch: list[dict[str, str]] = []
             for key, rec in rows:
                 batch.append({"patient_key": key, "record": rec})
