@@ -1,10 +1,140 @@
-"""`kyukyu card` (not yet built)."""
+"""``kyukyu card read``: wait for a card, read and verify it, print one JSON object.
+
+Success: exit 0 and the result (token type, certificate summary, trust verdict,
+attributes when opened, proofs of possession, APDU count). Failure: a non-zero
+exit and ``{"error": {"code", "message_ja", "message_en"}}``. Nothing about the
+card is logged; the result goes to stdout only.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge.jpki.read import ReadOptions
+    from edge.reader import Connection
+
+DEFAULT_ROOTS = os.environ.get("KYUKYU_JPKI_ROOTS", "/etc/kyukyu/jpki-roots")
+
+EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing yet: the issue that builds this role adds its commands here."""
+    card = sub.add_parser("card", help="read a My Number card / マイナンバーカードの読み取り")
+    card_sub = card.add_subparsers(dest="card_command", metavar="COMMAND")
+    card.set_defaults(func=lambda _a: card.print_help() or EXIT_CONFIG)
+
+    p = card_sub.add_parser("read", help="wait for a card, read and verify it")
+    p.add_argument("--reader", help="PC/SC reader name (or prefix); default: any reader")
+    p.add_argument("--transport", choices=("pcsc", "nfc"), default="pcsc")
+    p.add_argument(
+        "--nfc-path", default="usb:054c:06c3", help="nfcpy path (usb:054c:06c3, udp:HOST:PORT)"
+    )
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a card")
+    p.add_argument(
+        "--pin-stdin", action="store_true", help="read the 4-digit PIN from stdin (one line)"
+    )
+    p.add_argument(
+        "--collation-b", metavar="DIGITS", help="照合番号B (14 digits): opens attributes"
+    )
+    p.add_argument(
+        "--attributes-with-pin",
+        action="store_true",
+        help="open the four attributes with the PIN (the text AP's PIN)",
+    )
+    p.add_argument(
+        "--allow-last-try",
+        action="store_true",
+        help="confirmed: try the PIN even when only one try is left",
+    )
+    p.add_argument(
+        "--roots", default=DEFAULT_ROOTS, help=f"trusted roots (default {DEFAULT_ROOTS})"
+    )
+    p.add_argument(
+        "--allow-test-roots",
+        action="store_true",
+        help="TEST MODE: accept roots that are not pinned",
+    )
+    p.add_argument("--revoked", metavar="FILE", help="revocation snapshot file")
+    p.add_argument("--json", action="store_true", help="print JSON (the only output format)")
+    p.set_defaults(func=run_read)
+
+
+def _emit(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _error(exc: Any) -> dict[str, Any]:
+    return {"error": exc.to_dict()}
+
+
+def _options(args: argparse.Namespace, pin: str | None) -> ReadOptions:
+    from edge.jpki.read import ReadOptions
+    from edge.jpki.revocation import RevocationSnapshot
+    from edge.jpki.trust import TrustStore
+
+    store = TrustStore.from_directory(args.roots, allow_test_roots=args.allow_test_roots)
+    revocation = RevocationSnapshot.load(args.revoked) if args.revoked else None
+    return ReadOptions(
+        trust=store,
+        revocation=revocation,
+        pin=pin,
+        collation_b=args.collation_b,
+        attributes_with_pin=args.attributes_with_pin,
+        allow_last_try=args.allow_last_try,
+    )
+
+
+def _connect(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[Connection, str]:
+    """Wait for a card on the chosen transport; ``stack`` closes reader and card."""
+    if args.transport == "nfc":
+        from edge.reader.nfc import NfcReader
+
+        nfc_reader = stack.enter_context(NfcReader(args.nfc_path))
+        conn: Connection = nfc_reader.wait_for_card(timeout=args.timeout)
+        stack.callback(conn.close)
+        return conn, args.nfc_path
+    from edge.reader.pcsc import PcscReaders
+
+    readers = stack.enter_context(PcscReaders())
+    pconn = readers.wait_for_card(args.reader, timeout=args.timeout)
+    stack.callback(pconn.close)
+    return pconn, pconn.reader
+
+
+def run_read(args: argparse.Namespace) -> int:
+    """The ``card read`` command; returns the exit code."""
+    from edge.jpki import JpkiError
+    from edge.jpki.read import read_card
+    from edge.reader import ApduChannel, ReaderError
+
+    pin: str | None = None
+    if args.pin_stdin:
+        pin = sys.stdin.readline().rstrip("\r\n")
+    try:
+        options = _options(args, pin)
+    except JpkiError as exc:
+        _emit(_error(exc))
+        return EXIT_CONFIG
+    try:
+        with contextlib.ExitStack() as stack:
+            conn, reader = _connect(args, stack)
+            started = time.perf_counter()
+            result = read_card(ApduChannel(conn), options)
+            elapsed = time.perf_counter() - started
+    except (JpkiError, ReaderError) as exc:
+        _emit(_error(exc))
+        return EXIT_CARD
+    out = result.to_dict()
+    out["transport"] = args.transport
+    out["reader"] = reader
+    out["elapsed_ms"] = round(elapsed * 1000, 1)
+    _emit(out)
+    return EXIT_OK

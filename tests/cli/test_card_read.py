@@ -1,0 +1,246 @@
+"""``kyukyu card read`` through pyscard -> pcscd -> vpcd -> the virtual card (and nfcpy udp)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from edge.card_sim import CardImage, NfcUdpFrontEnd, Quirks, TestCA, VirtualCard
+from edge.jpki.revocation import RevocationSnapshot
+from edge.reader.pcsc import PcscReaders
+from tests.components import Pcscd
+
+from .conftest import Plugged, free_udp_port, run_cli
+
+pytestmark = pytest.mark.pcscd
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _args(reader: str, roots: Path, *extra: str) -> list[str]:
+    return [
+        "card",
+        "read",
+        "--reader",
+        reader,
+        "--roots",
+        str(roots),
+        "--allow-test-roots",
+        "--timeout",
+        "10",
+        "--json",
+        *extra,
+    ]
+
+
+def test_full_read_in_a_subprocess(
+    plug: Callable[[CardImage], Plugged], cli_ca: TestCA, roots_dir: Path
+) -> None:
+    image = cli_ca.issue_card()
+    _card, _fe, name = plug(image)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kyukyu",
+            *_args(name, roots_dir, "--pin-stdin", "--collation-b", image.collation_b),
+        ],
+        input="1234\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    out = json.loads(lines[0])
+    assert out["token_type"] == "card"
+    assert out["transport"] == "pcsc"
+    assert out["reader"] == name
+    cert = image.auth_certificate
+    assert out["certificate"]["serial"] == f"{cert.serial_number:X}"
+    assert out["certificate"]["subject"] == cert.subject.rfc4514_string()
+    assert out["certificate"]["not_after"].endswith("23:59:59+09:00")
+    assert out["verdict"]["trusted"] is True
+    assert out["verdict"]["test_root"] is True
+    assert out["attributes"]["name"] == image.holder.name
+    assert out["attributes"]["birth_date"] == image.holder.birth_date.isoformat()
+    assert out["attributes_integrity"] is True
+    assert [p["kind"] for p in out["proof_of_possession"]] == ["auth_key", "card_presence"]
+    assert out["apdus"] > 0
+    # Nothing about the holder on stderr (logs).
+    assert image.holder.name not in proc.stderr
+    assert "1234" not in proc.stderr
+
+
+def test_certificate_only(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = cli_ca.issue_card()
+    _card, _fe, name = plug(image)
+    rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
+    assert rc == 0
+    assert out["attributes"] is None
+    n = len(image.auth_certificate_der)
+    assert out["apdus"] == 4 + -(-n // 256)
+
+
+def test_test_root_refused_without_test_mode(
+    roots_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = [a for a in _args("Virtual PCD 00 00", roots_dir) if a != "--allow-test-roots"]
+    rc, out = run_cli(args, capsys, monkeypatch)
+    assert rc == 2
+    err = out["error"]
+    assert isinstance(err, dict)
+    assert err["code"] == "test_root_refused"
+    assert err["message_ja"]
+    assert err["message_en"]
+
+
+def test_real_roots_refuse_a_test_card(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    jpki_roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _card, _fe, name = plug(cli_ca.issue_card())
+    args = [a for a in _args(name, jpki_roots_dir) if a != "--allow-test-roots"]
+    rc, out = run_cli(args, capsys, monkeypatch)
+    assert rc == 1
+    assert out["error"]["code"] == "untrusted_issuer"  # type: ignore[index]
+    assert "certificate" not in out
+
+
+def test_removed_mid_read_then_next_tap_works(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    card, fe, name = plug(cli_ca.issue_card())
+    card.quirks = Quirks(remove_after_apdus=5)
+    rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
+    assert rc == 1
+    assert out == {"error": out["error"]}  # no partial result
+    assert out["error"]["code"] == "card_removed"  # type: ignore[index]
+    with PcscReaders() as readers:
+        readers.wait_for_removal(name, timeout=10)
+    fe.insert()  # the next tap
+    rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
+    assert rc == 0
+    assert out["verdict"]["trusted"] is True  # type: ignore[index]
+
+
+def test_wrong_pin_reports_tries_left(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _card, _fe, name = plug(cli_ca.issue_card(pin="1234"))
+    rc, out = run_cli(_args(name, roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="9999\n")
+    assert rc == 1
+    assert out["error"]["code"] == "wrong_pin"  # type: ignore[index]
+    assert out["error"]["tries_left"] == 2  # type: ignore[index]
+
+
+def test_revoked(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = cli_ca.issue_card()
+    _card, _fe, name = plug(image)
+    snap = tmp_path / "revoked.bin"
+    RevocationSnapshot.from_serials([image.auth_certificate.serial_number, 5]).save(snap)
+    rc, out = run_cli(_args(name, roots_dir, "--revoked", str(snap)), capsys, monkeypatch)
+    assert rc == 1
+    assert out["error"]["code"] == "certificate_revoked"  # type: ignore[index]
+
+
+def test_android_without_pin(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _card, _fe, name = plug(cli_ca.issue_card(profile="android"))
+    rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
+    assert rc == 1
+    assert out["error"]["code"] == "pin_required"  # type: ignore[index]
+    rc, out = run_cli(_args(name, roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="1234\n")
+    assert rc == 0
+    assert out["token_type"] == "android"
+
+
+def test_no_card_times_out(
+    pcscd: Pcscd,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = _args(pcscd.readers[1], roots_dir)
+    args[args.index("--timeout") + 1] = "0.5"
+    rc, out = run_cli(args, capsys, monkeypatch)
+    assert rc == 1
+    assert out["error"]["code"] == "no_card"  # type: ignore[index]
+
+
+def test_through_nfcpy_udp(
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = cli_ca.issue_card()
+    port = free_udp_port()
+    with NfcUdpFrontEnd(VirtualCard(image), "127.0.0.1", port):
+        args = [
+            "card",
+            "read",
+            "--transport",
+            "nfc",
+            "--nfc-path",
+            f"udp:127.0.0.1:{port}",
+            "--roots",
+            str(roots_dir),
+            "--allow-test-roots",
+            "--timeout",
+            "10",
+            "--pin-stdin",
+            "--collation-b",
+            image.collation_b,
+            "--json",
+        ]
+        rc, out = run_cli(args, capsys, monkeypatch, stdin="1234\n")
+    assert rc == 0, out
+    assert out["transport"] == "nfc"
+    assert (
+        out["certificate"]["sha256"]
+        == __import__("hashlib")
+        .sha256(  # type: ignore[index]
+            image.auth_certificate_der
+        )
+        .hexdigest()
+    )
+    assert out["attributes"]["address"] == image.holder.address  # type: ignore[index]
