@@ -202,11 +202,14 @@ class TestCA:
     # -- persistence -----------------------------------------------------------
 
     def save(self, directory: str | os.PathLike[str]) -> None:
-        """PEM keys and certificates plus ``revoked.json`` (test material, keys in clear)."""
+        """``<root>.pem`` certificates, ``<root>.key`` PEM keys (test material, in clear)
+        and ``revoked.json``. The directory doubles as a test trust-roots directory."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for attr in _ROOTS:
-            (d / f"{attr}.key.pem").write_text(key_to_pem(self._keys[attr]))
+            # ".key", not ".pem": a trust store loading every *.pem of the directory
+            # then sees the root certificates only.
+            (d / f"{attr}.key").write_text(key_to_pem(self._keys[attr]))
             pem = self._certs[attr].public_bytes(serialization.Encoding.PEM)
             (d / f"{attr}.pem").write_bytes(pem)
         self._save_revoked(d)
@@ -221,7 +224,7 @@ class TestCA:
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> TestCA:
         d = Path(directory)
-        keys = {a: key_from_pem((d / f"{a}.key.pem").read_text()) for a in _ROOTS}
+        keys = {a: key_from_pem((d / f"{a}.key").read_text()) for a in _ROOTS}
         certs = {a: x509.load_pem_x509_certificate((d / f"{a}.pem").read_bytes()) for a in _ROOTS}
         revoked: dict[int, datetime] = {}
         rfile = d / "revoked.json"
