@@ -33,7 +33,7 @@ class PendingEvent:
     data: dict[str, Any] | None  # None: known only by number (remote); read from the DB
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: subscriptions live in sets
 class Subscription:
     recipient: str
     ready: asyncio.Event = field(default_factory=asyncio.Event)

@@ -1,10 +1,243 @@
-"""`kyukyu hub` (not yet built)."""
+"""``kyukyu hub``: the platform server (serve, migrate, init, audit verify, seed, purge, CRLs)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+DEFAULT_DB = "sqlite:///kyukyu-hub.db"
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from hub_server.core.config import Settings
+
+    return Settings.from_env(
+        db_url=args.db,
+        environment=getattr(args, "env", None),
+        hub_key_path=getattr(args, "key", None),
+        trust_roots_dir=getattr(args, "trust_roots", None),
+        allow_test_roots=True if getattr(args, "allow_test_roots", False) else None,
+        **extra,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from hub_server.main import create_app
+
+    settings = _settings(
+        args,
+        run_migrations=not args.no_migrate,
+        case_retention_seconds=args.retention,
+        pool_size=args.pool_size,
+    )
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "hub_server"):
+            logging.getLogger(name).addHandler(handler)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info" if args.verbose_http else "warning",
+        access_log=args.verbose_http,
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from hub_server.core.db import migrate
+
+    migrate(args.db, args.revision)
+    print(f"database at revision {args.revision}")
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    """Create the first operator and write its private key to a file (mode 600)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlmodel import Session
+
+    from hub_server import crud
+    from hub_server.core.audit import append_audit
+    from hub_server.core.db import make_engine, migrate, utcnow
+    from hub_server.core.security import HubKey
+    from sync.signing import b64e, public_key_to_b64
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"{out} exists (use --force to overwrite)", file=sys.stderr)
+        return 1
+    migrate(args.db)
+    if args.key:
+        HubKey.load_or_create(Path(args.key))
+    key = Ed25519PrivateKey.generate()
+    engine = make_engine(args.db, pool_size=1)
+    with Session(engine) as session:
+        op = crud.create_operator(
+            session,
+            name=args.name,
+            role="operator",
+            public_key=public_key_to_b64(key.public_key()),
+            now=utcnow(),
+        )
+        append_audit(
+            session,
+            actor="cli",
+            action="operator_created",
+            subject=f"operator:{op.id}",
+            details={"role": "operator", "via": "kyukyu hub init"},
+            now=utcnow(),
+        )
+        session.commit()
+        key_id = f"operator:{op.id}"
+    engine.dispose()
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"key_id": key_id, "private_key": b64e(raw)}) + "\n")
+    out.chmod(0o600)
+    print(f"operator {key_id}: key written to {out}")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    from sqlmodel import Session
+
+    from hub_server.core.audit import verify_chain
+    from hub_server.core.db import make_engine
+
+    engine = make_engine(args.db, pool_size=1)
+    with Session(engine) as session:
+        verdict = verify_chain(session)
+    engine.dispose()
+    if verdict.ok:
+        print(f"audit trail intact: {verdict.rows} rows")
+        return 0
+    print(
+        f"AUDIT TRAIL TAMPERED at row {verdict.bad_seq}: {verdict.reason} "
+        f"({verdict.rows} rows verified before it)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _seed(args: argparse.Namespace) -> int:
+    from hub_server.medical import seed
+
+    report = seed(
+        args.medical_db or args.db,
+        patients=args.patients,
+        rng_seed=args.seed,
+        cards=args.cards,
+        cards_dir=Path(args.cards_dir) if args.cards_dir else None,
+        ca_dir=Path(args.ca_dir) if args.ca_dir else None,
+    )
+    print(
+        f"seeded {report.patients} patients in {report.seconds:.1f} s"
+        + (f", {len(report.cards)} cards in {args.cards_dir}" if report.cards else "")
+    )
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from hub_server.main import build_state, purge_once
+
+    state = build_state(_settings(args, case_retention_seconds=args.retention))
+    n = purge_once(state)
+    state.engine.dispose()
+    print(f"purged {n} delivered sealed cases")
+    return 0
+
+
+def _ingest_crl(args: argparse.Namespace) -> int:
+    from hub_server.api.routes.revocation import ingest
+    from hub_server.core.errors import HubError
+    from hub_server.main import build_state
+
+    state = build_state(_settings(args))
+    try:
+        with state.session() as session:
+            result = ingest(state, session, crl_der=Path(args.crl).read_bytes(), actor="cli")
+    except HubError as exc:
+        print(f"{exc.code}: {exc.message_en}", file=sys.stderr)
+        return 1
+    finally:
+        state.engine.dispose()
+    print(f"revocation version {result.version}: {result.revoked_count} revoked serials")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, *, trust: bool = False) -> None:
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLAlchemy URL (default {DEFAULT_DB})")
+    if trust:
+        p.add_argument("--env", choices=["dev", "test", "prod"], default=None)
+        p.add_argument("--key", type=Path, default=None, help="hub Ed25519 key (PEM; created)")
+        p.add_argument("--trust-roots", type=Path, default=None, help="JPKI roots directory")
+        p.add_argument("--allow-test-roots", action="store_true", help="accept test CA roots")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing yet: the issue that builds this role adds its commands here."""
+    hub = sub.add_parser("hub", help="the platform server")
+    hs = hub.add_subparsers(dest="hub_command", metavar="SUBCOMMAND")
+
+    p = hs.add_parser("serve", help="run the hub (migrates the database first)")
+    _common(p, trust=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8600)
+    p.add_argument("--no-migrate", action="store_true")
+    p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
+    p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument("--log-file", default=None)
+    p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
+    p.set_defaults(func=_serve)
+
+    p = hs.add_parser("migrate", help="upgrade the database schema")
+    _common(p)
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=_migrate)
+
+    p = hs.add_parser("init", help="create the first operator and write its key to a file")
+    _common(p)
+    p.add_argument("--out", default="operator-key.json")
+    p.add_argument("--name", default="operator")
+    p.add_argument("--key", default=None, help="also create the hub key at this path")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=_init)
+
+    audit = hs.add_parser("audit", help="audit trail")
+    aus = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+    p = aus.add_parser("verify", help="recompute the hash chain; exit 1 if any row was tampered")
+    _common(p)
+    p.set_defaults(func=_audit_verify)
+
+    p = hs.add_parser("seed", help="fill the synthetic medical source")
+    _common(p)
+    p.add_argument("--medical-db", default=None, help="medical source URL (default: --db)")
+    p.add_argument("--patients", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cards", type=int, default=0)
+    p.add_argument("--cards-dir", default=None)
+    p.add_argument("--ca-dir", default=None)
+    p.set_defaults(func=_seed)
+
+    p = hs.add_parser("purge", help="retention: purge delivered sealed cases now")
+    _common(p, trust=True)
+    p.add_argument("--retention", type=int, default=None)
+    p.set_defaults(func=_purge)
+
+    p = hs.add_parser("ingest-crl", help="ingest a DER CRL from the CA")
+    _common(p, trust=True)
+    p.add_argument("crl", help="DER CRL file")
+    p.set_defaults(func=_ingest_crl)
