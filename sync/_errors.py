@@ -175,10 +175,16 @@ class HttpStatusError(PlatformError):
     message_en = "The platform answered with an error status."
 
     def __init__(
-        self, status: int, detail: str | None = None, *, retry_after: float | None = None
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        retry_after: float | None = None,
+        hub_code: str | None = None,
     ) -> None:
         self.status = status
         self.retry_after = retry_after
+        self.hub_code = hub_code
         super().__init__(f"HTTP {status}" + (f": {detail}" if detail else ""))
 
 

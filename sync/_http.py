@@ -80,15 +80,14 @@ def error_for_response(response: httpx.Response) -> HttpStatusError:
     detail: str | None = None
     try:
         body = response.json()
-        if isinstance(body, Mapping):
-            # The hub's errors carry a stable code; nothing else is kept (no echo of input).
-            code = body.get("code")
-            inner = body.get("detail")
-            if code is None and isinstance(inner, Mapping):
-                code = inner.get("code")
-            detail = str(code) if isinstance(code, str) else None
-    except (ValueError, AttributeError, httpx.ResponseNotRead):
-        detail = None
+    except (ValueError, httpx.ResponseNotRead):
+        body = None
+    # The hub's errors carry a stable code ({"error": {"code": ...}}); nothing else is
+    # kept, so no echo of a request (which may hold personal data) reaches a log.
+    if isinstance(body, Mapping):
+        inner = body.get("error", body.get("detail", body))
+        code = inner.get("code") if isinstance(inner, Mapping) else None
+        detail = code if isinstance(code, str) else None
     cls: type[HttpStatusError]
     if status in (401, 403):
         cls = AuthError
@@ -102,7 +101,7 @@ def error_for_response(response: httpx.Response) -> HttpStatusError:
         cls = ServerError
     else:
         cls = HttpStatusError
-    return cls(status, detail, retry_after=retry_after)
+    return cls(status, detail, retry_after=retry_after, hub_code=detail)
 
 
 @contextmanager

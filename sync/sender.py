@@ -77,7 +77,7 @@ class Sender:
                 idempotency_key=case.idempotency_key,
             )
         except Conflict as exc:
-            if exc.detail is not None and "case_exists" in exc.detail:
+            if exc.hub_code == "case_exists":
                 return None  # the platform already holds this case (an earlier attempt)
             return exc
         except PlatformError as exc:

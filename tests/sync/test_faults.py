@@ -1,0 +1,74 @@
+"""1,000 cases through a fault-injecting proxy to the real hub: each arrives once everywhere."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sync._backoff import Backoff
+from sync.client import PlatformClient
+from sync.outbox import Outbox
+from sync.seal import seal_case
+from sync.sender import Sender
+from tests.sync._hubcheck import assert_exactly_once
+from tests.sync._net import World, serve
+from tests.sync._realhub import make_real_hub, populate
+from tests.sync.faultproxy import FaultProxy
+
+N_CASES = 1000
+N_HOSPITALS = 3
+
+
+@pytest.mark.slow
+def test_thousand_cases_through_random_faults(tmp_path: Path) -> None:
+    hub = make_real_hub(tmp_path)
+    world = World()
+    with serve(hub.app) as url:
+        populate(hub, url, world, N_HOSPITALS)
+        port = int(url.rsplit(":", 1)[1])
+        rng = random.Random(4)
+        # Small caps keep the test fast; the production defaults are 0.5 s .. 60 s.
+        backoff = Backoff(base=0.002, cap=0.05, max_retry_after=0.02, rng=rng)
+        outbox = Outbox(tmp_path / "device" / "outbox.db", backoff=backoff)
+        recipients = world.recipients()
+        case_ids = [f"case-{i:05d}" for i in range(N_CASES)]
+        for cid in case_ids:
+            payload = rng.randbytes(rng.randint(200, 1500))
+            outbox.enqueue(
+                seal_case(
+                    payload,
+                    case_id=cid,
+                    device_id=world.device_id,
+                    device_key=world.device_key,
+                    recipients=recipients,
+                )
+            )
+        with FaultProxy(port, seed=11) as proxy:
+            client = PlatformClient(
+                f"http://127.0.0.1:{proxy.port}",
+                key=world.device_key,
+                device_id=world.device_id,
+                timeout=httpx.Timeout(3.0, connect=2.0),
+            )
+            sender = Sender(outbox, client, concurrency=4)
+            t0 = time.monotonic()
+            report = sender.drain(timeout=150)
+            elapsed = time.monotonic() - t0
+            sender.close()
+            client.close()
+        assert report.remaining == 0, f"outbox not empty after {elapsed:.1f}s: {report}"
+        assert outbox.pending_count() == 0
+        assert report.delivered == N_CASES
+        assert report.failures > 200, "the proxy injected too few faults to mean anything"
+        # Every fault kind actually happened.
+        assert all(proxy.counts[m] > 0 for m in proxy.modes), proxy.counts
+        assert_exactly_once(hub.state, [h.id for h in world.hospitals], case_ids)
+        # Only non-personal status is left on the device.
+        statuses = outbox.statuses()
+        assert len(statuses) == N_CASES
+        assert all(s.delivered_at is not None for s in statuses)
+        outbox.close()
