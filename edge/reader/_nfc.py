@@ -33,6 +33,7 @@ else:
 
 # One sense round: the udp driver waits up to 1 s for SENSB_RES; USB readers return at once.
 _SENSE_INTERVAL_S = 0.05
+_FIELD_OFF_S = 0.02
 
 
 def atr_for_type_b(sensb_res: bytes) -> bytes:
@@ -188,7 +189,13 @@ class NfcConnection:
         clf = self._reader._open()
         with _mapped("reset"):
             clf.device.mute()
-        found = self._reader._activate()
+        found = None
+        for _ in range(3):
+            # ISO 14443-3 wants the field off for at least 5 ms before a card re-powers.
+            time.sleep(_FIELD_OFF_S)
+            found = self._reader._activate()
+            if found is not None:
+                break
         if found is None:
             raise CardRemoved("the card did not come back after the reset")
         self._tag, sensb_res = found
