@@ -15,6 +15,11 @@ behind ``summary()``. See docs/medical-source.md.
 from __future__ import annotations
 
 from hub_server.medical._bundle import SECTIONS, build_summary_bundle
+from hub_server.medical._errors import (
+    MedicalRecordUnreadable,
+    MedicalSourceError,
+    MedicalSourceUnavailable,
+)
 from hub_server.medical._seed import SeededCard, SeedReport, seed
 from hub_server.medical._store import MedicalSource, SqlMedicalSource, open_source
 from hub_server.medical._windows import EMERGENCY, FULL, Window
@@ -23,7 +28,10 @@ __all__ = [
     "EMERGENCY",
     "FULL",
     "SECTIONS",
+    "MedicalRecordUnreadable",
     "MedicalSource",
+    "MedicalSourceError",
+    "MedicalSourceUnavailable",
     "SeedReport",
     "SeededCard",
     "SqlMedicalSource",

@@ -50,8 +50,11 @@ _ORG_KIND = {
 _BP = (4, 5)  # HC_FIELDS indices of systolic / diastolic, sent as one 85354-9 panel
 
 
+_CONDITIONS: dict[str, Condition] = {**CHRONIC, **ACUTE, "esrd": ESRD}
+
+
 def _condition(key: str) -> Condition:
-    return CHRONIC.get(key) or ACUTE.get(key) or ESRD
+    return _CONDITIONS[key]
 
 
 def _cc(text: str, system: str | None = None, code: str | None = None) -> dict[str, Any]:

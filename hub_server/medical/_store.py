@@ -9,6 +9,7 @@ migrations, so ``create_all`` on its own MetaData is enough.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -26,11 +27,15 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.exc import DBAPIError
 
 from hub_server.medical._bundle import build_summary_bundle
+from hub_server.medical._errors import MedicalRecordUnreadable, MedicalSourceUnavailable
 from hub_server.medical._record import Record
 
 __all__ = ["MedicalSource", "SqlMedicalSource", "open_source", "patients_table"]
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -69,22 +74,46 @@ class SqlMedicalSource:
         )
 
     def record(self, patient_key: str) -> Record | None:
-        """The stored record of ``patient_key`` (None when unknown)."""
-        with self.engine.connect() as conn:
-            raw = conn.execute(self._lookup, {"key": patient_key}).scalar_one_or_none()
+        """The stored record of ``patient_key`` (None when unknown).
+
+        Raises:
+            MedicalSourceUnavailable: the database cannot be reached.
+            MedicalRecordUnreadable: the stored value is not a record.
+        """
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.execute(self._lookup, {"key": patient_key}).scalar_one_or_none()
+        except DBAPIError as exc:
+            # Only the class name: the driver's message may quote the parameters.
+            log.warning("medical source unavailable: %s", type(exc.orig).__name__)
+            raise MedicalSourceUnavailable() from None
         if raw is None:
             return None
-        rec: Record = json.loads(raw)
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            raise MedicalRecordUnreadable() from None
+        if not isinstance(rec, dict) or rec.get("v") != 1:
+            raise MedicalRecordUnreadable()
         return rec
 
     def summary(
         self, patient_key: str, *, now: datetime, full: bool = False
     ) -> dict[str, Any] | None:
-        """The emergency summary Bundle (``full``: the 5-year view); None if unknown."""
+        """The emergency summary Bundle (``full``: the 5-year view); None if unknown.
+
+        Raises:
+            MedicalSourceUnavailable: the database cannot be reached.
+            MedicalRecordUnreadable: the stored record cannot be turned into a summary.
+        """
         rec = self.record(patient_key)
         if rec is None:
             return None
-        return build_summary_bundle(rec, now=now, full=full)
+        try:
+            return build_summary_bundle(rec, now=now, full=full)
+        except (KeyError, TypeError, ValueError):
+            log.warning("medical record unreadable (format v1 expected)")
+            raise MedicalRecordUnreadable() from None
 
     def count(self) -> int:
         """How many patients the source holds."""

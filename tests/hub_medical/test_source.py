@@ -9,10 +9,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.x509.oid import NameOID
+from sqlalchemy import text
 
 import hub_server.medical as medical
 from edge.card_sim import CardImage, KeyPool, TestCA
-from hub_server.medical import MedicalSource, open_source, seed
+from hub_server.medical import (
+    MedicalRecordUnreadable,
+    MedicalSource,
+    MedicalSourceUnavailable,
+    open_source,
+    seed,
+)
+from hub_server.medical._store import patients_table
 
 from ._helpers import section, validate
 
@@ -158,3 +166,38 @@ def test_bundle_never_carries_my_number_or_key(tmp_path: Path) -> None:
         patient = bundle["entry"][1]["resource"] if bundle else {}
         assert set(patient) <= {"resourceType", "meta", "name", "gender", "birthDate", "address"}
     source.engine.dispose()
+
+
+def test_first_patients_do_not_change_when_more_are_seeded(tmp_path: Path) -> None:
+    small, large = f"sqlite:///{tmp_path / 's.db'}", f"sqlite:///{tmp_path / 'l.db'}"
+    seed(small, patients=10, rng_seed=2, asof=ASOF)
+    seed(large, patients=60, rng_seed=2, asof=ASOF)
+    a, b = open_source(small), open_source(large)
+    assert set(a.patient_keys()) < set(b.patient_keys())
+    assert all(a.record(k) == b.record(k) for k in a.patient_keys())
+    a.engine.dispose()
+    b.engine.dispose()
+
+
+def test_typed_errors_when_the_store_fails(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    seed(db_url, patients=3, rng_seed=1, asof=ASOF)
+    source = open_source(db_url)
+    key = source.patient_keys()[0]
+    with source.engine.begin() as conn:
+        conn.execute(patients_table.insert(), [{"patient_key": "BROKEN", "record": "{not json"}])
+        conn.execute(patients_table.insert(), [{"patient_key": "OLD", "record": '{"v": 0}'}])
+        conn.execute(patients_table.insert(), [{"patient_key": "HALF", "record": '{"v": 1}'}])
+    for bad in ("BROKEN", "OLD", "HALF"):
+        with pytest.raises(MedicalRecordUnreadable) as info:
+            source.summary(bad, now=NOW)
+        assert info.value.code == "medical_record_unreadable"
+    with source.engine.begin() as conn:
+        conn.execute(text("DROP TABLE med_patient"))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(MedicalSourceUnavailable) as err:
+        source.summary(key, now=NOW)
+    assert err.value.status == 503
+    assert err.value.to_dict()["error"]["message_ja"].startswith("医療情報")
+    assert key not in caplog.text
+    source.engine.dispose()
+    open_source(db_url).engine.dispose()  # recreates the table for the next test
