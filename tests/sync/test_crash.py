@@ -1,0 +1,108 @@
+"""kill -9 the sending process 200 times at random points: still exactly once at the hub."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from sync.outbox import Outbox
+from sync.seal import seal_case
+from sync.signing import b64e
+from tests.sync._hubcheck import assert_exactly_once
+from tests.sync._net import World, serve
+from tests.sync._realhub import make_real_hub, populate
+
+ROOT = Path(__file__).resolve().parents[2]
+N_CASES = 400
+N_KILLS = 200
+
+
+@pytest.mark.slow
+def test_kill_9_while_sending(tmp_path: Path) -> None:
+    hub = make_real_hub(tmp_path)
+    world = World()
+    rng = random.Random(9)
+    with serve(hub.app) as url:
+        populate(hub, url, world, 3)
+        db = tmp_path / "device" / "outbox.db"
+        outbox = Outbox(db)
+        case_ids = [f"crash-{i:04d}" for i in range(N_CASES)]
+        for cid in case_ids:
+            outbox.enqueue(
+                seal_case(
+                    rng.randbytes(600),
+                    case_id=cid,
+                    device_id=world.device_id,
+                    device_key=world.device_key,
+                    recipients=world.recipients(),
+                )
+            )
+        outbox.close()
+        raw_key = world.device_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        zygote = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.sync._crash_zygote",
+                str(db),
+                url,
+                world.device_id,
+                b64e(raw_key),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert zygote.stdin is not None
+        assert zygote.stdout is not None
+
+        def cycle(kill_after: float | None) -> int:
+            zygote.stdin.write("go\n")  # type: ignore[union-attr]
+            zygote.stdin.flush()  # type: ignore[union-attr]
+            pid = int(zygote.stdout.readline().split()[1])  # type: ignore[union-attr]
+            if kill_after is not None:
+                time.sleep(kill_after)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            return int(zygote.stdout.readline().split()[1])  # type: ignore[union-attr]
+
+        try:
+            killed = 0
+            t0 = time.monotonic()
+            for _ in range(N_KILLS):
+                status = cycle(rng.uniform(0.002, 0.06))
+                if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+                    killed += 1
+            kill_phase = time.monotonic() - t0
+            mid = Outbox(db)
+            left_after_kills = mid.pending_count()
+            mid.close()
+            final = cycle(None)  # one undisturbed run drains the rest
+        finally:
+            zygote.stdin.write("quit\n")
+            zygote.stdin.flush()
+            zygote.wait(10)
+        assert killed >= N_KILLS * 0.9, f"only {killed} of {N_KILLS} senders were killed"
+        assert left_after_kills > 0, "every case was sent before the kills were done"
+        assert os.WIFEXITED(final)
+        assert os.WEXITSTATUS(final) == 0
+        after = Outbox(db)
+        assert after.pending_count() == 0
+        assert len(after.statuses()) == N_CASES
+        after.close()
+        assert_exactly_once(hub.state, [h.id for h in world.hospitals], case_ids)
+        assert kill_phase < 45
