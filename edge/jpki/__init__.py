@@ -1,6 +1,7 @@
 """The My Number card's applications as plain protocol code over an ``ApduChannel``.
 
-``JpkiSession`` (公的個人認証AP), ``TextSession`` (券面事項入力補助AP), the BER-TLV
+``JpkiSession`` (公的個人認証AP), ``TextSession`` (券面事項入力補助AP), ``VisualSession``
+(券面AP), the BER-TLV
 helper, constants and the error tree; certificate trust lives in
 ``edge.jpki.trust``, the revocation snapshot in ``edge.jpki.revocation`` and the
 one-tap flow in ``edge.jpki.read``. Nothing here imports a driver (pyscard,
@@ -41,6 +42,7 @@ from ._errors import (
 from ._jpki import Availability, JpkiSession, TokenInfo, digest_info_sha256
 from ._text import Attributes, IntegrityRecord, TextSession, check_collation_b, parse_attributes
 from ._tlv import Tlv, encode_tlv, header_total_length, parse_tlv, parse_tlvs
+from ._visual import FaceRecord, VisualSession, parse_face_record
 
 __all__ = [
     "AID_JPKI",
@@ -50,6 +52,7 @@ __all__ = [
     "Availability",
     "BadSignature",
     "Expired",
+    "FaceRecord",
     "IntegrityError",
     "IntegrityRecord",
     "InvalidCollationNumber",
@@ -78,6 +81,7 @@ __all__ = [
     "TrustError",
     "UnknownToken",
     "UntrustedIssuer",
+    "VisualSession",
     "WrongExtendedKeyUsage",
     "WrongKeyUsage",
     "WrongPin",
@@ -87,6 +91,7 @@ __all__ = [
     "encode_tlv",
     "header_total_length",
     "parse_attributes",
+    "parse_face_record",
     "parse_tlv",
     "parse_tlvs",
 ]

@@ -8,6 +8,7 @@ result only.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ from ._constants import TokenType
 from ._errors import PinRequired
 from ._jpki import JpkiSession
 from ._text import Attributes, TextSession, parse_attributes
+from ._visual import FaceRecord, VisualSession
 from .revocation import RevocationSnapshot
 from .trust import JST, TrustStore, Verdict, verify_auth_certificate, verify_text_ap_certificate
 
@@ -41,6 +43,7 @@ class ReadOptions:
     the card face: opens the four attributes. ``attributes_with_pin``: open them
     with the PIN instead (the text AP has its own PIN, usually the same digits).
     ``trust``: ``None`` skips the chain check (diagnostics only; the verdict is then None).
+    ``read_photo``: with ``collation_b``, also read the holder's photo from the visual AP.
     """
 
     trust: TrustStore | None = None
@@ -51,6 +54,7 @@ class ReadOptions:
     allow_last_try: bool = False
     challenge: bytes | None = None
     now: datetime | None = None
+    read_photo: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class CardReadResult:
     verdict: Verdict | None
     attributes: Attributes | None = field(repr=False)
     attributes_integrity: bool
+    face: FaceRecord | None = field(repr=False)
     proofs: tuple[Proof, ...]
     apdus: int
     bytes_sent: int
@@ -112,11 +117,21 @@ class CardReadResult:
             "verdict": None if self.verdict is None else self.verdict.to_dict(),
             "attributes": None if self.attributes is None else self.attributes.to_dict(),
             "attributes_integrity": self.attributes_integrity,
+            "photo": None if self.face is None else _photo_dict(self.face),
             "proof_of_possession": [p.to_dict() for p in self.proofs],
             "apdus": self.apdus,
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
         }
+
+
+def _photo_dict(face: FaceRecord) -> dict[str, object]:
+    return {
+        "format": "jpeg2000" if face.photo_is_jpeg2000 else "unknown",
+        "bytes": len(face.photo),
+        "sha256": hashlib.sha256(face.photo).hexdigest(),
+        "base64": base64.b64encode(face.photo).decode("ascii"),
+    }
 
 
 def summarize(der: bytes) -> CertificateSummary:
@@ -181,6 +196,14 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
         proofs.append(Proof("card_presence", challenge, text.prove_presence(challenge)))
         log.debug("attributes read, integrity and card presence verified")
 
+    face: FaceRecord | None = None
+    if opts.read_photo and opts.collation_b is not None:
+        visual = VisualSession(channel)
+        visual.select()
+        visual.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
+        face = visual.read_face()
+        log.debug("face record read")
+
     stats = channel.stats
     return CardReadResult(
         token_type=info.token_type,
@@ -189,6 +212,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
         verdict=verdict,
         attributes=attributes,
         attributes_integrity=integrity,
+        face=face,
         proofs=tuple(proofs),
         apdus=stats.apdus,
         bytes_sent=stats.bytes_sent,

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--collation-b", metavar="DIGITS", help="照合番号B (14 digits): opens attributes"
     )
     p.add_argument(
+        "--photo", action="store_true", help="with --collation-b: also read the card photo"
+    )
+    p.add_argument(
         "--attributes-with-pin",
         action="store_true",
         help="open the four attributes with the PIN (the text AP's PIN)",
@@ -89,6 +92,7 @@ def _options(args: argparse.Namespace, pin: str | None) -> ReadOptions:
         collation_b=args.collation_b,
         attributes_with_pin=args.attributes_with_pin,
         allow_last_try=args.allow_last_try,
+        read_photo=args.photo,
     )
 
 

@@ -284,3 +284,17 @@ def test_no_trust_store_gives_no_verdict(card_image: CardImage) -> None:
 def test_loopback_connection_is_the_only_transport_needed(card_image: CardImage) -> None:
     with LoopbackConnection(VirtualCard(card_image)) as conn:
         assert conn.atr
+
+
+def test_photo_behind_collation_b(card_image: CardImage, test_store: TrustStore) -> None:
+    rec = RecordingCard(VirtualCard(card_image))
+    r = _read(rec, trust=test_store, collation_b=card_image.collation_b, read_photo=True)
+    assert r.face is not None
+    assert r.face.photo == card_image.photo
+    assert r.face.photo_is_jpeg2000
+    photo = r.to_dict()["photo"]
+    assert isinstance(photo, dict)
+    assert photo["bytes"] == len(card_image.photo)
+    assert my_number_apdus(rec.sent) == []
+    assert any(a.hex().upper() == "00A4020C020012" for a in rec.sent)
+    assert "photo" not in repr(r.face)

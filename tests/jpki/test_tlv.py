@@ -120,3 +120,11 @@ def test_corrupted_attributes_only_typed_errors(
     cut = data.draw(st.integers(0, len(raw)))
     with contextlib.suppress(MalformedData):
         parse_attributes(bytes(raw[:cut]))
+
+
+@given(st.binary(max_size=400))
+def test_face_record_parser_only_typed_errors(data: bytes) -> None:
+    from edge.jpki import parse_face_record
+
+    with contextlib.suppress(MalformedData):
+        parse_face_record(data)
