@@ -17,16 +17,21 @@ class _Body(httpx.AsyncByteStream):
         self._queue = queue
         self._task = task
         self._done = done
+        self._complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
             chunk = await self._queue.get()
             if chunk is None:
+                self._complete = True
                 return
             yield chunk
 
     async def aclose(self) -> None:
         self._done.set()  # the app sees http.disconnect
+        if self._complete:  # let the app finish its clean-up (dependency exits)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
         if not self._task.done():
             self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

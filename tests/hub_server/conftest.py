@@ -36,10 +36,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("test-ca")
+
+
+@pytest.fixture(scope="session")
+def test_ca(ca_dir: Path) -> Any:
     from edge.card_sim import KeyPool, TestCA
 
-    return TestCA.create(key_factory=KeyPool(3))
+    return TestCA.create(ca_dir, key_factory=KeyPool(3))
 
 
 @pytest.fixture(scope="session")
