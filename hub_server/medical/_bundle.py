@@ -135,18 +135,27 @@ def build_summary_bundle(record: Record, *, now: datetime, full: bool = False) -
         ],
     }
     entry: list[dict[str, Any]] = [
-        {"fullUrl": f.new_urn(), "resource": composition},
-        {"fullUrl": f.patient_ref, "resource": f.patient(record["p"])},
+        _entry(f.new_urn(), composition),
+        _entry(f.patient_ref, f.patient(record["p"])),
     ]
     for _, _, _, entries, _ in sections:
-        entry.extend({"fullUrl": urn, "resource": res} for urn, res in entries)
-    entry.extend({"fullUrl": urn, "resource": res} for urn, res in f.org_resources())
+        entry.extend(_entry(urn, res) for urn, res in entries)
+    entry.extend(_entry(urn, res) for urn, res in f.org_resources())
     return {
         "resourceType": "Bundle",
         "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
         "type": "document",
         "timestamp": now_iso,
         "entry": entry,
+    }
+
+
+def _entry(urn: str, res: dict[str, Any]) -> dict[str, Any]:
+    # Resource ids agree with their urn:uuid full URLs (as IPS documents do).
+    body = {k: v for k, v in res.items() if k != "resourceType"}
+    return {
+        "fullUrl": urn,
+        "resource": {"resourceType": res["resourceType"], "id": urn[9:], **body},
     }
 
 

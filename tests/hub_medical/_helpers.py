@@ -21,6 +21,7 @@ def validate(bundle: dict[str, Any]) -> None:
     urls = [e["fullUrl"] for e in entries]
     assert len(set(urls)) == len(urls)
     assert all(u.startswith("urn:uuid:") for u in urls)
+    assert all(e["resource"]["id"] == e["fullUrl"][9:] for e in entries)
     comp = entries[0]["resource"]
     assert comp["resourceType"] == "Composition"
     assert entries[1]["resource"]["resourceType"] == "Patient"

@@ -164,7 +164,15 @@ def test_bundle_never_carries_my_number_or_key(tmp_path: Path) -> None:
         text = json.dumps(bundle, ensure_ascii=False)
         assert key not in text
         patient = bundle["entry"][1]["resource"] if bundle else {}
-        assert set(patient) <= {"resourceType", "meta", "name", "gender", "birthDate", "address"}
+        assert set(patient) <= {
+            "resourceType",
+            "id",
+            "meta",
+            "name",
+            "gender",
+            "birthDate",
+            "address",
+        }
     source.engine.dispose()
 
 
