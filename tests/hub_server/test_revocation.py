@@ -1,0 +1,94 @@
+"""CRL ingestion, signed snapshots with deltas, and revoked certificates refused by the hub."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from edge.card_sim import KeyPool, TestCA
+from hub_server.core.security import canonical_json
+from kyukyu.cli import main as kyukyu
+from sync.signing import b64d
+from tests.hub_server._support import Hub, cert_b64
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def own_ca(tmp_path: Path) -> TestCA:
+    return TestCA.create(tmp_path / "ca", key_factory=KeyPool(2))
+
+
+async def _ingest(hub: Hub, crl: bytes) -> Any:
+    return await hub.call(
+        hub.operator, "POST", "/v1/revocation/crl", {"crl": base64.b64encode(crl).decode()}
+    )
+
+
+async def test_snapshot_full_then_delta_signed(hub: Hub, test_ca: TestCA) -> None:
+    device = await hub.enroll_device()
+    hub_key = (await hub.client.get("/v1/hub-key")).json()
+    key = Ed25519PublicKey.from_public_bytes(b64d(hub_key["public_key"]))
+    a, b, c = (secrets.randbits(63) | 1 << 62 for _ in range(3))  # the CA is shared: fresh serials
+    test_ca.revoke(a)
+    test_ca.revoke(b)
+    r = await _ingest(hub, test_ca.crl())
+    assert r.status_code == 201, r.text
+    v1 = r.json()["version"]
+    snap = (await hub.call(device, "GET", "/v1/revocation/snapshot")).json()
+    key.verify(b64d(snap["signature"]), canonical_json(snap["snapshot"]))
+    assert snap["snapshot"]["full"] and {f"{a:x}", f"{b:x}"} <= set(snap["snapshot"]["added"])
+    test_ca.revoke(c)
+    v2 = (await _ingest(hub, test_ca.crl())).json()["version"]
+    assert v2 == v1 + 1
+    delta = (await hub.call(device, "GET", f"/v1/revocation/snapshot?since={v1}")).json()[
+        "snapshot"
+    ]
+    assert delta["full"] is False and delta["added"] == [f"{c:x}"] and delta["removed"] == []
+    assert delta["version"] == v2
+
+
+async def test_crl_from_an_untrusted_issuer_or_garbage_is_refused(hub: Hub, own_ca: TestCA) -> None:
+    r = await _ingest(hub, own_ca.crl())
+    assert r.status_code == 422 and r.json()["error"]["code"] == "untrusted_crl"
+    r = await _ingest(hub, b"not a crl")
+    assert r.status_code == 422 and r.json()["error"]["code"] == "malformed_crl"
+
+
+async def test_revoked_patient_certificate_is_refused(
+    hub: Hub, test_ca: TestCA, tmp_path: Path
+) -> None:
+    victim = test_ca.issue_card(key_factory=KeyPool(1))
+    device = await hub.enroll_device()
+    body = {
+        "certificate": cert_b64(victim),
+        "consent": "consented",
+        "evidence": {"kind": "face_check"},
+        "crew_member": "A",
+    }
+    assert (await hub.call(device, "POST", "/v1/summaries", body)).status_code == 200
+    test_ca.revoke(victim.auth_certificate.serial_number)
+    crl_file = tmp_path / "auth.crl"
+    crl_file.write_bytes(test_ca.crl())
+    s = hub.state.settings
+    rc = kyukyu(
+        [
+            "hub",
+            "ingest-crl",
+            "--db",
+            s.db_url,
+            "--trust-roots",
+            str(s.trust_roots_dir),
+            "--allow-test-roots",
+            str(crl_file),
+        ]
+    )
+    assert rc == 0
+    hub.state.invalidate_revocation_cache()
+    r = await hub.call(device, "POST", "/v1/summaries", body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "certificate_revoked"
