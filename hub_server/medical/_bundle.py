@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -143,7 +142,7 @@ def build_summary_bundle(record: Record, *, now: datetime, full: bool = False) -
     entry.extend(_entry(urn, res) for urn, res in f.org_resources())
     return {
         "resourceType": "Bundle",
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"},
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": f.new_urn()},
         "type": "document",
         "timestamp": now_iso,
         "entry": entry,

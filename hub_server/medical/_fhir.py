@@ -6,7 +6,7 @@ a millisecond; the tests validate every shape with the R4B models.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -76,12 +76,19 @@ class ResourceFactory:
 
     def __init__(self, today: date) -> None:
         self.today = today.isoformat()
-        self.patient_ref = self.new_urn()
+        # Version-4 UUIDs sharing 74 random bits per bundle plus a counter:
+        # unique across bundles, and a large full view stays cheap to build.
+        h = os.urandom(10).hex()
+        variant = "89ab"[int(h[16], 16) % 4]
+        self._stem = f"urn:uuid:{h[0:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-"
+        self._counter = int.from_bytes(os.urandom(4), "big")
         self.orgs: dict[str, str] = {}
+        self.patient_ref = self.new_urn()
 
-    @staticmethod
-    def new_urn() -> str:
-        return f"urn:uuid:{uuid.uuid4()}"
+    def new_urn(self) -> str:
+        """A fresh ``urn:uuid:`` for one resource (or the bundle identifier)."""
+        self._counter += 1
+        return f"{self._stem}{self._counter:012x}"
 
     def org(self, key: str) -> dict[str, str]:
         """A reference to the Organization ``key`` (added to the bundle once)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -22,6 +23,7 @@ def validate(bundle: dict[str, Any]) -> None:
     assert len(set(urls)) == len(urls)
     assert all(u.startswith("urn:uuid:") for u in urls)
     assert all(e["resource"]["id"] == e["fullUrl"][9:] for e in entries)
+    assert all(uuid.UUID(u[9:]).version == 4 for u in urls)
     comp = entries[0]["resource"]
     assert comp["resourceType"] == "Composition"
     assert entries[1]["resource"]["resourceType"] == "Patient"
