@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -22,7 +23,20 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOTS = os.environ.get("KYUKYU_JPKI_ROOTS", "/etc/kyukyu/jpki-roots")
 
-EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+log = logging.getLogger("kyukyu.card")
+
+_INTERNAL = {
+    "code": "internal_error",
+    "message_ja": "内部エラーが発生しました。もう一度カードをタッチしてください。",
+    "message_en": "Internal error while reading the card.",
+}
+_INTERRUPTED = {
+    "code": "cancelled",
+    "message_ja": "読み取りを中止しました。",
+    "message_en": "The read was cancelled.",
+}
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -136,6 +150,15 @@ def run_read(args: argparse.Namespace) -> int:
     except (JpkiError, ReaderError) as exc:
         _emit(_error(exc))
         return EXIT_CARD
+    except KeyboardInterrupt:
+        _emit({"error": _INTERRUPTED})
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        # A bug, not a card problem: keep the one-JSON-object contract, and log the
+        # exception type only (its message could quote card data).
+        log.error("card read failed with %s", type(exc).__name__)
+        _emit({"error": _INTERNAL})
+        return EXIT_INTERNAL
     out = result.to_dict()
     out["transport"] = args.transport
     out["reader"] = reader

@@ -244,3 +244,51 @@ def test_through_nfcpy_udp(
         .hexdigest()
     )
     assert out["attributes"]["address"] == image.holder.address  # type: ignore[index]
+
+
+def test_internal_error_keeps_the_json_contract(
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge.reader import LoopbackConnection
+    from kyukyu.commands import card as card_cmd
+
+    image = cli_ca.issue_card()
+
+    def fake_connect(args: object, stack: object) -> tuple[LoopbackConnection, str]:
+        return LoopbackConnection(VirtualCard(image)), "loopback"
+
+    def broken(*a: object, **k: object) -> None:
+        raise RuntimeError(image.holder.name)
+
+    monkeypatch.setattr(card_cmd, "_connect", fake_connect)
+    monkeypatch.setattr("edge.jpki.read.read_card", broken)
+    rc, out = run_cli(_args("x", roots_dir), capsys, monkeypatch)
+    assert rc == 3
+    assert out["error"]["code"] == "internal_error"  # type: ignore[index]
+    assert image.holder.name not in json.dumps(out, ensure_ascii=False)
+
+
+def test_loopback_card_read_without_pcscd(
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge.reader import LoopbackConnection
+    from kyukyu.commands import card as card_cmd
+
+    image = cli_ca.issue_card()
+    monkeypatch.setattr(
+        card_cmd, "_connect", lambda a, s: (LoopbackConnection(VirtualCard(image)), "loopback")
+    )
+    rc, out = run_cli(
+        _args("x", roots_dir, "--collation-b", image.collation_b, "--photo"), capsys, monkeypatch
+    )
+    assert rc == 0
+    assert out["photo"]["bytes"] == len(image.photo)  # type: ignore[index]
+    rc, out = run_cli(_args("x", roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="12a4\n")
+    assert rc == 1
+    assert out["error"]["code"] == "invalid_pin_format"  # type: ignore[index]
