@@ -42,6 +42,7 @@ def make_real_hub(tmp_path: Path, **settings: Any) -> RealHub:
     from hub_server.core.db import utcnow
     from hub_server.main import build_state, create_app
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     s = Settings(
         db_url=f"sqlite:///{tmp_path / 'hub.db'}",
         environment="test",
