@@ -45,14 +45,16 @@ async def test_every_kind_of_event_is_audited_and_the_chain_verifies(hub: Hub, c
         assert needed in actions
     with hub.state.session() as s:
         verdict = verify_chain(s)
-    assert verdict.ok and verdict.rows == len(actions)
+    assert verdict.ok
+    assert verdict.rows == len(actions)
     assert kyukyu(["hub", "audit", "verify", "--db", hub.state.settings.db_url]) == 0
 
 
 @pytest.mark.parametrize(
     "tamper",
     [
-        "UPDATE audit SET details = replace(details, 'accept', 'decline') WHERE action = 'case_answered'",
+        "UPDATE audit SET details = replace(details, 'accept', 'decline')"
+        " WHERE action = 'case_answered'",
         "UPDATE audit SET actor = 'operator:someone' WHERE seq = 2",
         "DELETE FROM audit WHERE seq = 3",
         "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
@@ -93,4 +95,5 @@ async def test_rehashing_one_row_still_breaks_the_chain(hub: Hub, card: Any) -> 
         s.add(row)
         s.commit()
         verdict = verify_chain(s)
-    assert not verdict.ok and verdict.bad_seq == 3
+    assert not verdict.ok
+    assert verdict.bad_seq == 3

@@ -16,14 +16,17 @@ pytestmark = pytest.mark.anyio
 
 async def test_unsigned_bad_and_unknown_key_are_401(hub: Hub) -> None:
     r = await hub.client.get("/v1/devices/me")
-    assert r.status_code == 401 and r.json()["error"]["code"] == "missing_signature"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "missing_signature"
     stranger = Signer("device:doesnotexist", new_key())
     r = await hub.call(stranger, "GET", "/v1/devices/me")
-    assert r.status_code == 401 and r.json()["error"]["code"] == "unknown_key"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unknown_key"
     device = await hub.enroll_device()
     forged = Signer(device.key_id, new_key())
     r = await hub.call(forged, "GET", "/v1/devices/me")
-    assert r.status_code == 401 and r.json()["error"]["code"] == "bad_signature"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "bad_signature"
 
 
 async def test_replayed_request_is_refused(hub: Hub) -> None:
@@ -31,13 +34,15 @@ async def test_replayed_request_is_refused(hub: Hub) -> None:
     headers = device.headers("GET", "/v1/devices/me")
     assert (await hub.client.get("/v1/devices/me", headers=headers)).status_code == 200
     again = await hub.client.get("/v1/devices/me", headers=headers)
-    assert again.status_code == 401 and again.json()["error"]["code"] == "replayed_request"
+    assert again.status_code == 401
+    assert again.json()["error"]["code"] == "replayed_request"
 
 
 async def test_stale_request_is_refused(hub: Hub) -> None:
     device = await hub.enroll_device()
     r = await hub.call(device, "GET", "/v1/devices/me", now=time.time() - 3600)
-    assert r.status_code == 401 and r.json()["error"]["code"] == "stale_request"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "stale_request"
     r = await hub.call(device, "GET", "/v1/devices/me", now=time.time() + 3600)
     assert r.status_code == 401
 
@@ -64,7 +69,8 @@ async def test_revoked_device_is_refused_everything(hub: Hub) -> None:
     hid, _ = await hub.register_hospital()
     device_id = device.key_id.split(":")[1]
     r = await hub.call(hub.operator, "POST", f"/v1/devices/{device_id}/revoke")
-    assert r.status_code == 200 and r.json()["revoked"] is True
+    assert r.status_code == 200
+    assert r.json()["revoked"] is True
     for method, path, body in (
         ("GET", "/v1/devices/me", None),
         ("POST", "/v1/challenges", None),
@@ -96,7 +102,8 @@ async def test_enrollment_token_is_single_use_and_expires(hub: Hub) -> None:
         "/v1/devices/enroll",
         {"token": token, "public_key": pub(new_key()), "name": "b"},
     )
-    assert used.status_code == 401 and used.json()["error"]["code"] == "invalid_enrollment_token"
+    assert used.status_code == 401
+    assert used.json()["error"]["code"] == "invalid_enrollment_token"
     r = await hub.call(
         hub.operator, "POST", "/v1/enrollment-tokens", {"fire_department": "横浜市消防局"}
     )
@@ -129,7 +136,8 @@ async def test_tokens_are_stored_hashed(hub: Hub) -> None:
     token = r.json()["token"]
     with hub.state.session() as s:
         rows = s.exec(__import__("sqlmodel").select(EnrollmentToken)).all()
-    assert rows and all(token not in (row.token_hash,) for row in rows)
+    assert rows
+    assert all(token not in (row.token_hash,) for row in rows)
 
 
 async def test_authorization_matrix(hub: Hub) -> None:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 async def test_case_reaches_every_recipient_live_and_only_them(hub: Hub) -> None:
     device = await hub.enroll_device()
     hospitals = [await hub.register_hospital(f"病院{i}") for i in range(3)]
-    (h1, s1), (h2, s2), (h3, s3) = hospitals
+    (h1, s1), (h2, _s2), (h3, s3) = hospitals
     envelope = secrets.token_bytes(4096)
     async with (
         hub.client.stream(
@@ -29,7 +29,8 @@ async def test_case_reaches_every_recipient_live_and_only_them(hub: Hub) -> None
             "GET", "/v1/hospitals/me/events", headers=s3.headers("GET", "/v1/hospitals/me/events")
         ) as r3,
     ):
-        assert r1.status_code == 200 and r1.headers["content-type"].startswith("text/event-stream")
+        assert r1.status_code == 200
+        assert r1.headers["content-type"].startswith("text/event-stream")
         resp = await hub.post_case(device, [h1, h2], case_id="case-A", envelope=envelope)
         assert resp.status_code == 201, resp.text
         [(seq, kind, data)] = await asyncio.wait_for(sse_events(r1, 1), 10)
@@ -71,10 +72,12 @@ async def test_idempotency_key_same_payload_same_result_other_payload_422(hub: H
     assert first.json() == again.json()
     assert again.headers.get("idempotent-replayed") == "true"
     other = await hub.post_case(device, [hid], case_id="idem-2", key="k-1", envelope=env)
-    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
     # The case was stored once, with one event.
     with hub.state.session() as s:
-        assert s.get(Case, "idem-1") is not None and s.get(Case, "idem-2") is None
+        assert s.get(Case, "idem-1") is not None
+        assert s.get(Case, "idem-2") is None
     # Another key for the same case id is a conflict, not a second case.
     dup = await hub.post_case(device, [hid], case_id="idem-1", key="k-2", envelope=env)
     assert dup.status_code == 409
@@ -104,14 +107,16 @@ async def test_in_progress_key_is_409(hub: Hub) -> None:
             is None
         )
     r = await hub.call(device, "POST", "/v1/cases", body, headers={"Idempotency-Key": "busy"})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "request_in_progress"
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "request_in_progress"
 
 
 async def test_recipients_must_be_registered_hospitals(hub: Hub) -> None:
     device = await hub.enroll_device()
     hid, _ = await hub.register_hospital()
     r = await hub.post_case(device, [hid, "nosuchhospital"])
-    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_recipient"
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "unknown_recipient"
     r = await hub.post_case(device, [hid, hid])
     assert r.status_code == 422
 
@@ -147,7 +152,8 @@ async def test_answers_reach_the_sending_device_live(hub: Hub) -> None:
     p = "/v1/hospitals/me/events?after=1"
     async with hub.client.stream("GET", p, headers=s2.headers("GET", p)) as stream:
         [(_, kind, data)] = await asyncio.wait_for(sse_events(stream, 1), 10)
-    assert kind == "destination" and data["chosen"] is True
+    assert kind == "destination"
+    assert data["chosen"] is True
     # Another device cannot set the destination or read the case.
     r = await hub.call(other_device, "POST", "/v1/cases/ans/destination", {"hospital_id": h1})
     assert r.status_code == 404
@@ -190,13 +196,17 @@ async def test_purge_drops_ciphertext_of_delivered_cases_only(hub: Hub) -> None:
     assert purge_once(hub.state) == 1
     with hub.state.session() as s:
         done, half = s.get(Case, "done"), s.get(Case, "half")
-        assert done is not None and done.envelope is None and done.purged_at is not None
-        assert half is not None and half.envelope is not None
+        assert done is not None
+        assert done.envelope is None
+        assert done.purged_at is not None
+        assert half is not None
+        assert half.envelope is not None
     # A hospital catching up later sees the case was purged rather than a broken event.
     p = "/v1/hospitals/me/events"
     async with hub.client.stream("GET", p, headers=s1.headers("GET", p)) as stream:
         got = await asyncio.wait_for(sse_events(stream, 2), 10)
     by_case = {d["case_id"]: d for _, _, d in got}
-    assert by_case["done"]["envelope"] is None and by_case["done"]["purged"] is True
+    assert by_case["done"]["envelope"] is None
+    assert by_case["done"]["purged"] is True
     assert by_case["half"]["envelope"]
     _ = timedelta

@@ -50,14 +50,17 @@ async def test_face_check_returns_a_valid_fhir_bundle_and_is_audited(hub: Hub, s
     r = await hub.call(device, "POST", "/v1/summaries", _request(cert_b64(seeded)))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["status"] == "found" and body["assurance"] == "face_check"
+    assert body["status"] == "found"
+    assert body["assurance"] == "face_check"
     bundle = Bundle.model_validate(body["bundle"])
     assert bundle.type == "document"
     with hub.state.session() as s:
         rows = s.exec(select(AuditEntry).where(AuditEntry.action == "summary_lookup")).all()
-    assert len(rows) == 1 and rows[0].patient_ref
+    assert len(rows) == 1
+    assert rows[0].patient_ref
     details = json.loads(rows[0].details)
-    assert details["consent"] == "consented" and details["outcome"] == "found"
+    assert details["consent"] == "consented"
+    assert details["outcome"] == "found"
     # The audit trail holds a pseudonym, never the certificate subject.
     assert seeded.auth_certificate.subject.rfc4514_string().split("=")[-1] not in rows[0].details
 
@@ -75,7 +78,8 @@ async def test_refused_consent_returns_nothing_but_is_audited(hub: Hub, card: An
 async def test_unknown_patient_is_not_found(hub: Hub, card: Any) -> None:
     device = await hub.enroll_device()
     r = await hub.call(device, "POST", "/v1/summaries", _request(cert_b64(card), "unconscious"))
-    assert r.status_code == 200 and r.json()["status"] == "not_found"
+    assert r.status_code == 200
+    assert r.json()["status"] == "not_found"
 
 
 async def test_pin_proof_against_single_use_challenge(hub: Hub, card: Any) -> None:
@@ -89,12 +93,14 @@ async def test_pin_proof_against_single_use_challenge(hub: Hub, card: Any) -> No
     req["evidence"]["kind"] = "pin_signature"
     # Another device cannot use this device's challenge.
     r = await hub.call(other, "POST", "/v1/summaries", req)
-    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_challenge"
     r = await hub.call(device, "POST", "/v1/summaries", req)
     assert r.status_code == 200, r.text
     assert r.json()["assurance"] == "card_signature"
     r = await hub.call(device, "POST", "/v1/summaries", req)  # used already
-    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_challenge"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "invalid_challenge"
     ch2 = (await hub.call(device, "POST", "/v1/challenges")).json()
     wrong = card_signature(card, ch["nonce"])  # a signature over another nonce
     req2 = {
@@ -106,7 +112,8 @@ async def test_pin_proof_against_single_use_challenge(hub: Hub, card: Any) -> No
         },
     }
     r = await hub.call(device, "POST", "/v1/summaries", req2)
-    assert r.status_code == 401 and r.json()["error"]["code"] == "bad_card_signature"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "bad_card_signature"
 
 
 @pytest.mark.parametrize(
@@ -121,7 +128,9 @@ async def test_malformed_certificates_get_clear_4xx(hub: Hub, certificate: str, 
     r = await hub.call(device, "POST", "/v1/summaries", _request(certificate))
     assert r.status_code == 422
     err = r.json()["error"]
-    assert err["code"] == code and err["message_ja"] and err["message_en"]
+    assert err["code"] == code
+    assert err["message_ja"]
+    assert err["message_en"]
 
 
 async def test_certificate_of_another_ca_is_refused(hub: Hub) -> None:
