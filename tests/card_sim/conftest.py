@@ -68,3 +68,10 @@ def nfc_card(issue: Callable[..., CardImage]) -> Iterator[tuple[VirtualCard, Nfc
         yield card, fe, f"udp:127.0.0.1:{port}"
     finally:
         fe.stop()
+
+
+@pytest.fixture(scope="session")
+def issue_once(test_ca: TestCA) -> Callable[[], CardImage]:
+    """The same card image every call (for property tests that must not issue per example)."""
+    image = test_ca.issue_card(rng=random.Random(99))
+    return lambda: image
