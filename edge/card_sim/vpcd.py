@@ -42,9 +42,16 @@ class VpcdFrontEnd:
     """
 
     def __init__(
-        self, card: VirtualCard, host: str = "127.0.0.1", port: int = VPCD_PORTS[0]
+        self,
+        card: VirtualCard,
+        host: str = "127.0.0.1",
+        port: int = VPCD_PORTS[0],
+        *,
+        low_latency: bool = True,
     ) -> None:
         self.card = card
+        # False only to measure what the socket options save (benchmarks).
+        self.low_latency = low_latency
         self.host = host
         self.port = port
         self._stop = threading.Event()
@@ -125,7 +132,8 @@ class VpcdFrontEnd:
                 self._wake.clear()
                 continue
             sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.low_latency:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._sock_lock:
                 self._sock = sock
             if not self.card.present or self._stop.is_set():
@@ -146,11 +154,10 @@ class VpcdFrontEnd:
         with contextlib.suppress(OSError):
             sock.close()
 
-    @staticmethod
-    def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
+    def _recv_exact(self, sock: socket.socket, n: int) -> bytes | None:
         buf = b""
         while len(buf) < n:
-            if _QUICKACK is not None:
+            if _QUICKACK is not None and self.low_latency:
                 # Linux clears QUICKACK after use: re-arm before every recv.
                 sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             chunk = sock.recv(n - len(buf))
