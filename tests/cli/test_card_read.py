@@ -292,3 +292,34 @@ def test_loopback_card_read_without_pcscd(
     rc, out = run_cli(_args("x", roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="12a4\n")
     assert rc == 1
     assert out["error"]["code"] == "invalid_pin_format"  # type: ignore[index]
+
+
+class ForeignCard(VirtualCard):
+    """Some other contact card in the reader: no My Number applications."""
+
+    def process(self, apdu: bytes) -> bytes:
+        super().process(b"\x00\xa4\x04\x0c\x01\x00")  # keeps presence and quirks behaviour
+        return bytes.fromhex("6A82")
+
+
+def test_not_a_my_number_card_through_pcscd(
+    pcscd: Pcscd,
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge.card_sim import VpcdFrontEnd
+
+    name = pcscd.readers[0]
+    fe = VpcdFrontEnd(ForeignCard(cli_ca.issue_card()), pcscd.host, pcscd.ports[0]).start()
+    try:
+        assert fe.wait_connected(10)
+        rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
+    finally:
+        fe.stop()
+        with PcscReaders() as readers:
+            readers.wait_for_removal(name, timeout=10)
+    assert rc == 1
+    assert out["error"]["code"] == "not_my_number_card"  # type: ignore[index]
+    assert "マイナンバーカード" in out["error"]["message_ja"]  # type: ignore[index]
