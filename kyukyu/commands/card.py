@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--collation-b", metavar="DIGITS", help="照合番号B (14 digits): opens attributes"
     )
     p.add_argument(
+        "--challenge",
+        metavar="HEX",
+        help="with --pin-stdin: the (server) challenge the auth key signs; default random",
+    )
+    p.add_argument(
         "--photo", action="store_true", help="with --collation-b: also read the card photo"
     )
     p.add_argument(
@@ -93,10 +98,17 @@ def _error(exc: Any) -> dict[str, Any]:
 
 
 def _options(args: argparse.Namespace, pin: str | None) -> ReadOptions:
+    from edge.jpki import MalformedData
     from edge.jpki.read import ReadOptions
     from edge.jpki.revocation import RevocationSnapshot
     from edge.jpki.trust import TrustStore
 
+    challenge = None
+    if args.challenge:
+        try:
+            challenge = bytes.fromhex(args.challenge)
+        except ValueError as exc:
+            raise MalformedData("--challenge is not hex") from exc
     store = TrustStore.from_directory(args.roots, allow_test_roots=args.allow_test_roots)
     revocation = RevocationSnapshot.load(args.revoked) if args.revoked else None
     return ReadOptions(
@@ -107,6 +119,7 @@ def _options(args: argparse.Namespace, pin: str | None) -> ReadOptions:
         attributes_with_pin=args.attributes_with_pin,
         allow_last_try=args.allow_last_try,
         read_photo=args.photo,
+        challenge=challenge,
     )
 
 

@@ -323,3 +323,40 @@ def test_not_a_my_number_card_through_pcscd(
     assert rc == 1
     assert out["error"]["code"] == "not_my_number_card"  # type: ignore[index]
     assert "マイナンバーカード" in out["error"]["message_ja"]  # type: ignore[index]
+
+
+@pytest.mark.opensc
+def test_same_bytes_as_opensc(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import base64
+    import hashlib
+    import shutil
+
+    tool = shutil.which("pkcs15-tool")
+    if tool is None:
+        pytest.fail("pkcs15-tool is not installed (Debian package opensc): run scripts/bootstrap")
+    image = cli_ca.issue_card()
+    _card, _fe, name = plug(image)
+    with PcscReaders() as readers:
+        idx = str(readers.list().index(name))
+    res = subprocess.run(
+        [tool, "--reader", idx, "--read-certificate", "01"], capture_output=True, timeout=60
+    )
+    assert res.returncode == 0, res.stderr
+    pem = res.stdout[res.stdout.index(b"-----BEGIN CERTIFICATE-----") :].decode()
+    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
+    opensc_der = base64.b64decode(body)
+    rc, out = run_cli(
+        _args(name, roots_dir, "--pin-stdin", "--challenge", "00ff" * 16),
+        capsys,
+        monkeypatch,
+        stdin="1234\n",
+    )
+    assert rc == 0
+    assert out["certificate"]["sha256"] == hashlib.sha256(opensc_der).hexdigest()  # type: ignore[index]
+    assert out["proof_of_possession"][0]["challenge"] == "00ff" * 16  # type: ignore[index]
