@@ -75,12 +75,16 @@ def test_full_read_in_process(
 ) -> None:
     store = TrustStore.from_certificates(ca.roots, allow_test_roots=True)
     caplog.set_level(logging.DEBUG)  # the root logger: every logger propagates here
-    for name in list(logging.root.manager.loggerDict):
-        logging.getLogger(name).setLevel(logging.DEBUG)
-    opts = ReadOptions(
-        trust=store, pin=PIN, collation_b=image.collation_b, attributes_with_pin=False
-    )
-    result = read_card(ApduChannel(LoopbackConnection(VirtualCard(image))), opts)
+    loggers = [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
+    saved = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    opts = ReadOptions(trust=store, pin=PIN, collation_b=image.collation_b, read_photo=True)
+    try:
+        result = read_card(ApduChannel(LoopbackConnection(VirtualCard(image))), opts)
+    finally:
+        for lg, level in zip(loggers, saved, strict=True):
+            lg.setLevel(level)
     assert result.attributes is not None
     assert result.attributes.name == image.holder.name  # the data is there, in the result only
     assert any(r.name == "edge.reader.apdu" for r in caplog.records)
