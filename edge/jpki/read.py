@@ -12,6 +12,7 @@ import base64
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +56,9 @@ class ReadOptions:
     challenge: bytes | None = None
     now: datetime | None = None
     read_photo: bool = False
+    # Called with a step name ("token", "certificate", "signature", "attributes", "photo")
+    # as each one completes: a touchscreen can show progress. Never given card data.
+    on_step: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,12 @@ def summarize(der: bytes) -> CertificateSummary:
     )
 
 
+def _step(opts: ReadOptions, step: str, message: str, *args: object) -> None:
+    log.debug(message, *args)
+    if opts.on_step is not None:
+        opts.on_step(step)
+
+
 def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardReadResult:
     """Select, detect the token, read and verify the auth certificate, and optionally
     prove the PIN and open the four attributes. Raises a typed error on any failure.
@@ -153,7 +163,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
     jpki = JpkiSession(channel)
     jpki.select()
     info = jpki.token_info()
-    log.debug("token type %s", info.token_type.value)
+    _step(opts, "token", "token type %s", info.token_type.value)
 
     if info.token_type is TokenType.ANDROID:
         # The smartphone credential hides its certificate behind the PIN.
@@ -166,7 +176,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
         verdict = verify_auth_certificate(
             jpki.auth_certificate, opts.trust, now=opts.now, revocation=opts.revocation
         )
-    log.debug("certificate read and checked")
+    _step(opts, "certificate", "certificate read and checked")
 
     proofs: list[Proof] = []
     if opts.pin is not None:
@@ -174,7 +184,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
             jpki.verify_auth_pin(opts.pin, allow_last_try=opts.allow_last_try)
         challenge = opts.challenge or os.urandom(_CHALLENGE_BYTES)
         proofs.append(Proof("auth_key", challenge, jpki.sign_with_auth_key(challenge)))
-        log.debug("auth key signature verified")
+        _step(opts, "signature", "auth key signature verified")
 
     attributes: Attributes | None = None
     integrity = False
@@ -194,7 +204,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
             integrity = True
         challenge = os.urandom(_CHALLENGE_BYTES)
         proofs.append(Proof("card_presence", challenge, text.prove_presence(challenge)))
-        log.debug("attributes read, integrity and card presence verified")
+        _step(opts, "attributes", "attributes read, integrity and card presence verified")
 
     face: FaceRecord | None = None
     if opts.read_photo and opts.collation_b is not None:
@@ -202,7 +212,7 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
         visual.select()
         visual.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
         face = visual.read_face()
-        log.debug("face record read")
+        _step(opts, "photo", "face record read")
 
     stats = channel.stats
     return CardReadResult(

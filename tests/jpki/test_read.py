@@ -298,3 +298,27 @@ def test_photo_behind_collation_b(card_image: CardImage, test_store: TrustStore)
     assert my_number_apdus(rec.sent) == []
     assert any(a.hex().upper() == "00A4020C020012" for a in rec.sent)
     assert "photo" not in repr(r.face)
+
+
+def test_progress_steps(card_image: CardImage, test_store: TrustStore) -> None:
+    steps: list[str] = []
+    _read(
+        VirtualCard(card_image),
+        trust=test_store,
+        pin="1234",
+        collation_b=card_image.collation_b,
+        read_photo=True,
+        on_step=steps.append,
+    )
+    assert steps == ["token", "certificate", "signature", "attributes", "photo"]
+
+
+def test_cancel_between_apdus(card_image: CardImage, test_store: TrustStore) -> None:
+    import threading
+
+    from edge.reader import ApduChannel, Cancelled
+
+    cancel = threading.Event()
+    ch = ApduChannel(LoopbackConnection(VirtualCard(card_image)), cancel=cancel)
+    with pytest.raises(Cancelled):
+        read_card(ch, ReadOptions(trust=test_store, on_step=lambda s: cancel.set()))
