@@ -82,9 +82,12 @@ def test_project_tree_holds_no_copy_of_the_real_roots(jpki_roots_dir: Path) -> N
         dirnames[:] = [d for d in dirnames if d not in skip and not d.endswith(".egg-info")]
         for name in filenames:
             p = Path(dirpath) / name
-            if p.stat().st_size > 5_000_000:
+            try:  # other suites create and delete files meanwhile
+                if not p.is_file() or p.stat().st_size > 5_000_000:
+                    continue
+                data = p.read_bytes()
+            except OSError:
                 continue
-            data = p.read_bytes()
             for n in needles:
                 assert n not in data, f"{p} holds a copy of a J-LIS root"
 
