@@ -171,6 +171,16 @@ class TextSession(ApplicationSession):
         super().select()
         self._attributes_raw = None
 
+    def pin_attempts(self) -> int:
+        """Tries left on the text AP's PIN (0 = blocked), without using one."""
+        self._select_ef(TextFile.PIN)
+        return self._retry_counter()
+
+    def collation_b_attempts(self) -> int:
+        """Tries left on 照合番号B (0 = blocked), without using one."""
+        self._select_ef(TextFile.COLLATION_B)
+        return self._retry_counter()
+
     def unlock_with_pin(self, pin: str, *, allow_last_try: bool = False) -> None:
         """VERIFY the text AP's 4-digit PIN (EF 0011), with the one-try-left guard."""
         secret = check_pin_format(pin, InvalidPinFormat)

@@ -122,3 +122,9 @@ def test_every_text_flow_avoids_the_my_number(card_image: CardImage) -> None:
     s.read_attributes()
     s.verify_integrity()
     assert my_number_apdus(rec.sent) == []
+
+
+def test_attempt_counters(fresh_image: CardImage) -> None:
+    s = TextSession(channel_for(VirtualCard(fresh_image)))
+    assert s.pin_attempts() == 3
+    assert s.collation_b_attempts() == 10
