@@ -37,17 +37,21 @@ def _serve(args: argparse.Namespace) -> int:
         case_retention_seconds=args.retention,
         pool_size=args.pool_size,
     )
+    # One logging set-up for the hub and uvicorn (log_config=None: uvicorn keeps ours).
     if args.log_file:
         handler = logging.FileHandler(args.log_file)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        for name in ("", "uvicorn", "uvicorn.access", "uvicorn.error", "hub_server"):
-            logging.getLogger(name).addHandler(handler)
+        logging.getLogger().addHandler(handler)
+    logging.getLogger("uvicorn").setLevel(logging.INFO)
+    logging.getLogger("uvicorn.access").setLevel(
+        logging.INFO if args.verbose_http else logging.WARNING
+    )
     app = create_app(settings)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
-        log_level="info" if args.verbose_http else "warning",
+        log_config=None,
         access_log=args.verbose_http,
         timeout_graceful_shutdown=2,
     )
