@@ -10,6 +10,7 @@ field), and this is the only module of ``edge.reader`` that imports ``nfc``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +31,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without nfcpy
     _IMPORT_ERROR: ImportError | None = exc
 else:
     _IMPORT_ERROR = None
+    # nfcpy logs every frame in hex at DEBUG (nfc.clf, nfc.tag.tt4, the drivers):
+    # PIN bodies and attribute data would reach the log. nfcpy sets INFO itself;
+    # make sure it stays so even if something lowered it before we were imported.
+    logging.getLogger("nfc").setLevel(logging.INFO)
 
 # One sense round: the udp driver waits up to 1 s for SENSB_RES; USB readers return at once.
 _SENSE_INTERVAL_S = 0.05

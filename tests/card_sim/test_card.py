@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from edge.card_sim import CardImage, VirtualCard
+from edge.card_sim import CardImage, Holder, TestCA, VirtualCard
 from edge.reader import (
     ApduChannel,
     AuthMethodBlocked,
@@ -292,3 +293,23 @@ def test_reset_clears_login(issue: Callable[..., CardImage]) -> None:
     select_ef(ch, 0x000A)
     with pytest.raises(SecurityStatusNotSatisfied):
         read(ch, 0, 4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "form"), [("", 0x60), ("　グランドメゾン千代田" * 4, 0x81), ("　" + "あ" * 120, 0x82)]
+)
+def test_attribute_lengths_short_and_long_form(test_ca: TestCA, extra: str, form: int) -> None:
+    holder = Holder(
+        "佐藤\u3000花子", "東京都千代田区千代田一丁目1番1号" + extra, date(1990, 1, 2), "2", "0001"
+    )
+    image = test_ca.issue_card(holder=holder)
+    ch = channel(VirtualCard(image))
+    select_ap(ch, "text")
+    select_ef(ch, 0x0011)
+    verify(ch, image.text_pin, check=True)
+    attrs = read_tlv_file(ch, 0x0002)
+    if form < 0x80:
+        assert attrs[2] < 0x80
+    else:
+        assert attrs[2] == form
+    assert holder.address.encode() in attrs

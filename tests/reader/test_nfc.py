@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -108,3 +109,29 @@ def test_only_the_nfc_module_imports_nfcpy() -> None:
     pattern = re.compile(r"^\s*(import nfc\b|from nfc\b)", re.MULTILINE)
     importers = sorted(p.name for p in EDGE_READER.glob("*.py") if pattern.search(p.read_text()))
     assert importers == ["_nfc.py"]
+
+
+def test_no_pin_or_card_data_in_debug_logs(
+    nfc_card: NfcPlugged, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.reader import ApduChannel, CommandApdu
+
+    card, _fe, path = nfc_card
+    caplog.set_level(logging.DEBUG)
+    # nfcpy's frame dumps stay off even with the root logger at DEBUG.
+    assert logging.getLogger("nfc.tag.tt4").getEffectiveLevel() >= logging.INFO
+    assert logging.getLogger("nfc.clf").getEffectiveLevel() >= logging.INFO
+    with NfcReader(path) as reader:
+        conn = reader.wait_for_card(timeout=10)
+        ch = ApduChannel(conn)
+        ch.send(CommandApdu(0x00, 0xA4, 0x04, 0x0C, bytes.fromhex("D3921000310001010408")))
+        ch.send(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x11"))
+        ch.send(CommandApdu(0x00, 0x20, 0x00, 0x80, card.image.text_pin.encode()))
+        ch.send(CommandApdu(0x00, 0xA4, 0x02, 0x0C, b"\x00\x02"))
+        data = ch.send(CommandApdu(0x00, 0xB0, 0x00, 0x00, le=256)).data
+        conn.close()
+    assert card.image.holder.name.encode() in data
+    text = caplog.text
+    assert card.image.text_pin.encode().hex() not in text.lower()
+    assert card.image.holder.name.encode().hex() not in text.lower()
+    assert card.image.holder.name not in text
