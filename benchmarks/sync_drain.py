@@ -1,0 +1,233 @@
+"""Seal + queue + drain a backlog of 1,000 cases (5 recipients, 4 KB) to a local hub.
+
+The hub is the real one (``kyukyu hub serve``, SQLite, its own process on
+loopback). The "network comes back" after the backlog is queued: the drain is
+timed from then until the outbox is empty. Prints one JSON line.
+
+    .venv/bin/python benchmarks/sync_drain.py [--cases 1000] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sync._http import SignedHttp  # noqa: E402
+from sync.client import PlatformClient  # noqa: E402
+from sync.outbox import Outbox  # noqa: E402
+from sync.seal import open_case, seal_case  # noqa: E402
+from sync.sender import Sender  # noqa: E402
+from sync.signing import b64d, public_key_to_b64  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--recipients", type=int, default=5)
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--postgres", action="store_true", help="hub on a fresh PostgreSQL database")
+    ap.add_argument(
+        "--fake-hub",
+        action="store_true",
+        help="the in-memory test hub instead (measures the device side's ceiling)",
+    )
+    args = ap.parse_args()
+    if args.fake_hub:
+        run_fake(args)
+    elif args.postgres:
+        from tests.components import fresh_postgres_database
+
+        with fresh_postgres_database() as url:
+            run(args, url, "PostgreSQL")
+    else:
+        run(args, None, "SQLite")
+
+
+def run(args: argparse.Namespace, db_url: str | None, db_kind: str) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="sync-bench-"))
+    db = db_url or f"sqlite:///{tmp / 'hub.db'}"
+    kyukyu = [sys.executable, "-m", "kyukyu.cli"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    subprocess.run(
+        [*kyukyu, "hub", "init", "--db", db, "--out", str(tmp / "op.json")],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    port = free_port()
+    hub = subprocess.Popen(
+        [*kyukyu, "hub", "serve", "--db", db, "--port", str(port), "--env", "test"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        op_info = json.loads((tmp / "op.json").read_text())
+        op = SignedHttp(
+            url,
+            key=Ed25519PrivateKey.from_private_bytes(b64d(op_info["private_key"])),
+            key_id=op_info["key_id"],
+        )
+        hospitals: dict[str, X25519PrivateKey] = {}
+        for i in range(args.recipients):
+            hk = X25519PrivateKey.generate()
+            out = op.request_json(
+                "POST",
+                "/v1/hospitals",
+                body={
+                    "name": f"bench hospital {i}",
+                    "lat": 35.0,
+                    "lon": 139.0 + i / 100,
+                    "hpke_public_key": public_key_to_b64(hk.public_key()),  # type: ignore[arg-type]
+                    "signing_public_key": public_key_to_b64(
+                        Ed25519PrivateKey.generate().public_key()
+                    ),
+                },
+            )
+            hospitals[out["hospital_id"]] = hk
+        token = op.request_json("POST", "/v1/enrollment-tokens", body={"fire_department": "b"})
+        device_key = Ed25519PrivateKey.generate()
+        client = PlatformClient(url, key=device_key, timeout=httpx.Timeout(30.0))
+        device_id = client.enroll(token["token"], "bench ambulance")
+        result = measure(args, tmp, client, device_id, device_key, hospitals)
+        result["hub"] = f"kyukyu hub serve ({db_kind}, separate process, loopback)"
+        print(json.dumps(result))
+        op.close()
+    finally:
+        hub.terminate()
+        hub.wait(10)
+
+
+def measure(
+    args: argparse.Namespace,
+    tmp: Path,
+    client: PlatformClient,
+    device_id: str,
+    device_key: Ed25519PrivateKey,
+    hospitals: dict[str, X25519PrivateKey],
+) -> dict[str, object]:
+    """Seal and queue the backlog (network down), time opening, then drain it."""
+    pubs = {hid: k.public_key() for hid, k in hospitals.items()}
+    outbox = Outbox(tmp / "device" / "outbox.db")
+    seal_times: list[float] = []
+    t_queue = time.perf_counter()
+    sealed_all = []
+    for i in range(args.cases):
+        payload = os.urandom(args.size)
+        t0 = time.perf_counter()
+        sealed = seal_case(
+            payload,
+            case_id=f"bench-{i:05d}",
+            device_id=device_id,
+            device_key=device_key,
+            recipients=pubs,
+        )
+        seal_times.append(time.perf_counter() - t0)
+        outbox.enqueue(sealed)
+        sealed_all.append(sealed)
+    queue_s = time.perf_counter() - t_queue
+
+    hid, hkey = next(iter(hospitals.items()))
+    device_pub = device_key.public_key()
+    open_times = []
+    for sealed in sealed_all:
+        t0 = time.perf_counter()
+        open_case(sealed, hospital_id=hid, hospital_key=hkey, device_key_for=lambda _d: device_pub)
+        open_times.append(time.perf_counter() - t0)
+
+    # The network comes back: drain the backlog.
+    sender = Sender(outbox, client, concurrency=args.concurrency)
+    t0 = time.perf_counter()
+    report = sender.drain(timeout=600)
+    drain_s = time.perf_counter() - t0
+    sender.close()
+    client.close()
+    outbox.close()
+
+    def p95(xs: list[float]) -> float:
+        return round(sorted(xs)[int(len(xs) * 0.95)] * 1000, 3)
+
+    return {
+        "benchmark": "sync_drain",
+        "cases": args.cases,
+        "recipients": args.recipients,
+        "payload_bytes": args.size,
+        "envelope_bytes": len(sealed_all[0]),
+        "concurrency": args.concurrency,
+        "drain_seconds": round(drain_s, 3),
+        "cases_per_second": round(report.delivered / drain_s, 1),
+        "delivered": report.delivered,
+        "retries": report.failures,
+        "outbox_left": report.remaining,
+        "seal_and_queue_seconds": round(queue_s, 3),
+        "seal_ms_median": round(statistics.median(seal_times) * 1000, 3),
+        "seal_ms_p95": p95(seal_times),
+        "open_ms_median": round(statistics.median(open_times) * 1000, 3),
+        "open_ms_p95": p95(open_times),
+        "targets": {"cases_per_second": 200, "seal_ms": 2.0, "open_ms": 1.0},
+    }
+
+
+def run_fake(args: argparse.Namespace) -> None:
+    """Same measurement against tests/sync/fakehub.py (in-memory, its own process)."""
+    tmp = Path(tempfile.mkdtemp(prefix="sync-bench-"))
+    device_key = Ed25519PrivateKey.generate()
+    hospitals = {f"h{i}": X25519PrivateKey.generate() for i in range(args.recipients)}
+    keys = {"device:dev-1": public_key_to_b64(device_key.public_key())}
+    (tmp / "keys.json").write_text(json.dumps(keys))
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    hub = subprocess.Popen(
+        [sys.executable, "-m", "tests.sync.fakehub", str(port), str(tmp / "keys.json")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/v1/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        client = PlatformClient(url, key=device_key, device_id="dev-1")
+        result = measure(args, tmp, client, "dev-1", device_key, hospitals)
+        result["hub"] = "tests/sync/fakehub.py (in-memory, separate process, loopback)"
+        print(json.dumps(result))
+    finally:
+        hub.terminate()
+        hub.wait(10)
+
+
+if __name__ == "__main__":
+    main()
