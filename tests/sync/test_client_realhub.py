@@ -1,0 +1,107 @@
+"""PlatformClient against the real hub (hub_server.create_app under uvicorn on loopback)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from sync import AuthError, Conflict, HttpStatusError, ResponseError
+from sync.client import PlatformClient
+from sync.receiver import HospitalClient
+from sync.seal import seal_case
+from tests.sync._net import World, serve
+from tests.sync._realhub import RealHub, make_real_hub, populate
+
+
+@dataclass
+class Ctx:
+    hub: RealHub
+    url: str
+    world: World
+    client: PlatformClient
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Ctx]:
+    hub = make_real_hub(tmp_path)
+    world = World()
+    with serve(hub.app) as url:
+        populate(hub, url, world, 3)
+        client = PlatformClient(
+            url,
+            key=world.device_key,
+            device_id=world.device_id,
+            hub_public_key=hub.state.hub_key.public_key,
+        )
+        yield Ctx(hub, url, world, client)
+        client.close()
+
+
+def sealed(ctx: Ctx, case_id: str) -> bytes:
+    return seal_case(
+        b'{"resourceType":"Bundle"}',
+        case_id=case_id,
+        device_id=ctx.world.device_id,
+        device_key=ctx.world.device_key,
+        recipients=ctx.world.recipients(),
+    )
+
+
+def test_directory_is_signed_by_the_pinned_hub_key(ctx: Ctx) -> None:
+    hospitals = ctx.client.hospital_directory(35.68, 139.76)
+    assert [h.id for h in hospitals] == [h.id for h in ctx.world.hospitals]  # nearest first
+    assert hospitals[0].distance_km == 0.0
+    other = PlatformClient(
+        ctx.url,
+        key=ctx.world.device_key,
+        device_id=ctx.world.device_id,
+        hub_public_key=Ed25519PrivateKey.generate().public_key(),
+    )
+    with pytest.raises(ResponseError):
+        other.hospital_directory(35.68, 139.76)
+    other.close()
+
+
+def test_revocation_snapshot_and_challenge(ctx: Ctx) -> None:
+    snap = ctx.client.revocation_snapshot()
+    assert "version" in snap
+    ch = ctx.client.create_challenge()
+    assert ch["challenge_id"]
+    assert ch["nonce"]
+
+
+def test_post_case_is_idempotent_and_answers_stream_back(ctx: Ctx) -> None:
+    ids = [h.id for h in ctx.world.hospitals]
+    env = sealed(ctx, "rh-1")
+    first = ctx.client.post_case("rh-1", ids, env, idempotency_key="key-1")
+    again = ctx.client.post_case("rh-1", ids, env, idempotency_key="key-1")
+    assert first == again
+    with pytest.raises(Conflict) as info:
+        ctx.client.post_case("rh-1", ids, env, idempotency_key="key-2")
+    assert info.value.hub_code == "case_exists"
+    with pytest.raises(HttpStatusError) as bad:  # envelope and routing metadata disagree
+        ctx.client.post_case("rh-2", ids, sealed(ctx, "rh-3"), idempotency_key="key-3")
+    assert bad.value.status == 422
+    ctx.client.set_destination("rh-1", ids[0])
+    h = ctx.world.hospitals[1]
+    hc = HospitalClient(ctx.url, hospital_id=h.id, key=h.signing)
+    hc.ack("rh-1")
+    hc.answer("rh-1", "decline", "満床")
+    hc.close()
+    ev = next(iter(ctx.client.device_events(0)))
+    assert ev.seq == 1
+    assert ev.data["case_id"] == "rh-1"
+    assert ev.data["answer"] == "decline"
+
+
+def test_revoked_device_is_refused(ctx: Ctx) -> None:
+    op = ctx.hub.operator(ctx.url)
+    op.request("POST", f"/v1/devices/{ctx.world.device_id}/revoke", body={})
+    op.close()
+    with pytest.raises(AuthError) as info:
+        ctx.client.post_case("rv-1", [ctx.world.hospitals[0].id], b"x", idempotency_key="k")
+    assert info.value.status in (401, 403)
