@@ -18,6 +18,7 @@ import contextlib
 import logging
 import socket
 import threading
+import time
 
 from edge.reader import CardRemoved
 
@@ -30,6 +31,9 @@ log = logging.getLogger("edge.card_sim.vpcd")
 VPCD_PORTS = (35963, 35964)
 _POWER_OFF, _POWER_ON, _RESET, _GET_ATR = 0, 1, 2, 4
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+# pcscd polls vpcd for card presence about every 0.4 s: a card out for less than
+# that would never be seen leaving. Stay out at least this long.
+MIN_ABSENT_S = 0.6
 
 
 class VpcdFrontEnd:
@@ -60,6 +64,7 @@ class VpcdFrontEnd:
         self._sock: socket.socket | None = None
         self._sock_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._gone_at = 0.0
         self.apdus = 0
         card.on_presence(self._presence_changed)
 
@@ -124,6 +129,10 @@ class VpcdFrontEnd:
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
+            absent_for = time.monotonic() - self._gone_at
+            if absent_for < MIN_ABSENT_S:
+                self._stop.wait(MIN_ABSENT_S - absent_for)
+                continue
             try:
                 sock = socket.create_connection((self.host, self.port), timeout=1.0)
             except OSError:
@@ -149,6 +158,7 @@ class VpcdFrontEnd:
 
     def _close(self, sock: socket.socket) -> None:
         self._connected.clear()
+        self._gone_at = time.monotonic()
         with self._sock_lock:
             self._sock = None
         with contextlib.suppress(OSError):
