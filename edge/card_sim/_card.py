@@ -44,6 +44,16 @@ class Quirks:
     apdu_delay_s: float = 0.0
     remove_after_apdus: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("read_chunk", "chain_61xx", "link_kbps"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.remove_after_apdus is not None and self.remove_after_apdus < 0:
+            raise ValueError("remove_after_apdus must not be negative")
+        if self.apdu_delay_s < 0:
+            raise ValueError("apdu_delay_s must not be negative")
+
 
 def _valid_new(counter: str, new: str) -> bool:
     if counter == "sign_password":

@@ -95,3 +95,18 @@ def test_removal_mid_read_then_next_tap(issue: Callable[..., CardImage]) -> None
     select_ap(ch, "jpki")
     assert read_der(ch, 0x000A) == card.image.auth_certificate_der
     assert seen == [False, True]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"read_chunk": 0},
+        {"chain_61xx": 0},
+        {"link_kbps": 0},
+        {"remove_after_apdus": -1},
+        {"apdu_delay_s": -1.0},
+    ],
+)
+def test_bad_quirks_are_refused(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Quirks(**kw)  # type: ignore[arg-type]
