@@ -7,7 +7,6 @@ from collections.abc import Callable
 import pytest
 
 from edge.card_sim import CardImage, Quirks, VirtualCard
-from edge.card_sim import _card as card_module
 from edge.reader import ApduChannel, CardRemoved, LoopbackConnection
 
 from .helpers import read, read_der, select_ap, select_ef
@@ -62,7 +61,7 @@ def test_slow_link_sleeps_per_byte(
     issue: Callable[..., CardImage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(card_module.time, "sleep", slept.append)
+    monkeypatch.setattr("edge.card_sim._card.time.sleep", slept.append)
     card, _der = _card_at_cert(issue, Quirks(link_kbps=212, apdu_delay_s=0.002))
     slept.clear()
     out = card.process(bytes.fromhex("00B0000000"))
