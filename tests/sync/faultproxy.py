@@ -87,8 +87,8 @@ class FaultProxy:
         self.counts[mode] += 1
         try:
             await self._run(mode, reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            _reset(writer)
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            _reset(writer)  # a cancelled handler (proxy stopping) ends quietly too
 
     async def _run(
         self, mode: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from sync._backoff import Backoff
 from sync.client import PlatformClient
 from sync.outbox import Outbox
+from sync.receiver import HospitalClient, Receiver, ReceiverState
 from sync.seal import seal_case
 from sync.sender import Sender
 from tests.sync._hubcheck import assert_exactly_once
@@ -67,6 +70,33 @@ def test_thousand_cases_through_random_faults(tmp_path: Path) -> None:
         # Every fault kind actually happened.
         assert all(proxy.counts[m] > 0 for m in proxy.modes), proxy.counts
         assert_exactly_once(hub.state, [h.id for h in world.hospitals], case_ids)
+        # And at the hospitals themselves: every stream carries each case once (raw
+        # events, before any dedupe); the first hospital's receiver opens, hands over
+        # and acknowledges each once (opening 3,000 would only repeat it).
+        for n, h in enumerate(world.hospitals):
+            handed: Counter[str] = Counter()
+            raw: Counter[str] = Counter()
+            client_h = HospitalClient(url, hospital_id=h.id, key=h.signing)
+            rx = Receiver(
+                client_h,
+                hospital_key=h.hpke,
+                device_key_for=world.device_lookup,
+                state=ReceiverState(tmp_path / f"rx-{h.id}.db"),
+                on_case=lambda c, handed=handed: handed.update([c.case_id]),
+            )
+            for ev in client_h.events(0):
+                raw.update([json.loads(ev.data)["case_id"]])
+                if n == 0:
+                    rx.handle(ev)
+                if len(raw) == N_CASES:
+                    break
+            client_h.close()
+            assert set(raw) == set(case_ids)
+            assert max(raw.values()) == 1
+            if n == 0:
+                assert set(handed) == set(case_ids)
+                assert max(handed.values()) == 1
+                assert sorted(rx.state.received_ids()) == case_ids
         # Only non-personal status is left on the device.
         statuses = outbox.statuses()
         assert len(statuses) == N_CASES
