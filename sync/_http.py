@@ -11,6 +11,7 @@ import email.utils
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -121,6 +122,13 @@ def map_errors() -> Iterator[None]:
         raise TransportError(type(exc).__name__) from exc
 
 
+def _until(lines: Iterator[str], stop: threading.Event | None) -> Iterator[str]:
+    for line in lines:
+        if stop is not None and stop.is_set():
+            return
+        yield line
+
+
 class SignedHttp:
     """An httpx client whose every request is signed with the caller's Ed25519 key."""
 
@@ -215,8 +223,14 @@ class SignedHttp:
         except ValueError as exc:
             raise ResponseError("body is not JSON") from exc
 
-    def events(self, path: str, *, after: int = 0) -> Iterator[SseEvent]:
-        """Stream SSE events after event number ``after`` (until the server closes)."""
+    def events(
+        self, path: str, *, after: int = 0, stop: threading.Event | None = None
+    ) -> Iterator[SseEvent]:
+        """Stream SSE events after event number ``after``.
+
+        Ends when the server closes the stream or, at the next line (the hub's
+        keep-alive comments included), once ``stop`` is set.
+        """
         with map_errors():
             request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
             request.headers["Accept"] = "text/event-stream"
@@ -225,6 +239,6 @@ class SignedHttp:
                 if response.status_code != 200:
                     response.read()
                     raise error_for_response(response)
-                yield from parse_sse(response.iter_lines())
+                yield from parse_sse(_until(response.iter_lines(), stop))
             finally:
                 response.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,9 +209,11 @@ class PlatformClient:
             "POST", f"/v1/cases/{case_id}/destination", body={"hospital_id": hospital_id}
         )
 
-    def device_events(self, after: int = 0) -> Iterator[DeviceEvent]:
+    def device_events(
+        self, after: int = 0, stop: threading.Event | None = None
+    ) -> Iterator[DeviceEvent]:
         """The answers to this device's cases, after event number ``after``."""
-        for ev in self.http.events("/v1/devices/me/events", after=after):
+        for ev in self.http.events("/v1/devices/me/events", after=after, stop=stop):
             yield _device_event(ev)
 
 

@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS status (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_status_delivered ON status (delivered_at);
+CREATE TABLE IF NOT EXISTS meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS answers (
     case_id TEXT NOT NULL,
     hospital_id TEXT NOT NULL,
@@ -331,6 +335,46 @@ class Outbox:
                 " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
                 " at = excluded.at",
                 (case_id, hospital_id, answer, at),
+            )
+
+    @property
+    def answers_after(self) -> int:
+        """The last device event number applied (the answer stream's durable cursor)."""
+        with self._lock, self._errors():
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def apply_answer_event(
+        self, seq: int, case_id: str, hospital_id: str, answer: str, at: float
+    ) -> bool:
+        """Record one answer event and advance the cursor atomically; False if already seen."""
+        if answer not in ("accept", "decline"):
+            raise OutboxError(f"unknown answer {answer!r}")
+        with self._tx() as db:
+            row = db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()
+            if row is not None and int(row[0]) >= seq:
+                return False
+            db.execute(
+                "INSERT INTO answers (case_id, hospital_id, answer, at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
+                " at = excluded.at",
+                (case_id, hospital_id, answer, at),
+            )
+            db.execute(
+                "INSERT INTO meta (k, v) VALUES ('answers_after', ?)"
+                " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                (str(seq),),
+            )
+        return True
+
+    def skip_device_event(self, seq: int) -> None:
+        """Advance the answer cursor past an event that is not an answer."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (k, v) VALUES ('answers_after', ?) ON CONFLICT (k)"
+                " DO UPDATE SET v = excluded.v"
+                " WHERE CAST(meta.v AS INTEGER) < CAST(excluded.v AS INTEGER)",
+                (str(seq),),
             )
 
     def status(self, case_id: str) -> DeliveryStatus | None:

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,9 @@ class HospitalClient:
     def close(self) -> None:
         self.http.close()
 
-    def events(self, after: int) -> Any:
-        return self.http.events("/v1/hospitals/me/events", after=after)
+    def events(self, after: int, stop: threading.Event | None = None) -> Iterator[SseEvent]:
+        """The hospital's stream after event number ``after`` (see ``SignedHttp.events``)."""
+        return self.http.events("/v1/hospitals/me/events", after=after, stop=stop)
 
     def ack(self, case_id: str) -> None:
         self.http.request("POST", f"/v1/cases/{case_id}/ack", body={}, ok=(200, 201, 204))
@@ -221,10 +222,8 @@ class Receiver:
 
     def run_once(self, stop: threading.Event | None = None) -> None:
         """Read the stream from the stored cursor until it ends or ``stop`` is set."""
-        for event in self.client.events(self.state.last_event):
+        for event in self.client.events(self.state.last_event, stop):
             self.handle(event)
-            if stop is not None and stop.is_set():
-                return
 
     def run(self, stop: threading.Event) -> None:
         """Forever: reconnect with backoff after any platform error."""

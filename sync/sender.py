@@ -13,15 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sync._errors import Conflict, HttpStatusError, PlatformError
+from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
 
-__all__ = ["CasePoster", "DrainReport", "Sender"]
+__all__ = ["CasePoster", "DrainReport", "Sender", "follow_answers"]
 
 log = logging.getLogger("sync.sender")
 
@@ -128,3 +130,35 @@ class Sender:
             remaining=self.outbox.pending_count(),
             seconds=time.monotonic() - start,
         )
+
+
+class AnswerSource(Protocol):
+    def device_events(
+        self, after: int = 0, stop: threading.Event | None = None
+    ) -> Iterator[DeviceEvent]: ...
+
+
+def follow_answers(
+    client: AnswerSource, outbox: Outbox, *, stop: threading.Event | None = None
+) -> int:
+    """Apply the device's answer stream to the outbox from its durable cursor.
+
+    Only accept/decline, hospital id and time are kept (a decline's free-text
+    reason is not stored on the device). Returns the number of new answers;
+    returns when the stream ends or soon after ``stop`` is set.
+    """
+    applied = 0
+    for ev in client.device_events(after=outbox.answers_after, stop=stop):
+        if ev.kind == "answer":
+            data = ev.data
+            try:
+                at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
+            except (KeyError, ValueError):
+                at = time.time()
+            if outbox.apply_answer_event(
+                ev.seq, str(data["case_id"]), str(data["hospital_id"]), str(data["answer"]), at
+            ):
+                applied += 1
+        else:
+            outbox.skip_device_event(ev.seq)
+    return applied

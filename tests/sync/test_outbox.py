@@ -11,7 +11,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from sync import OutboxFull, ServerError, TransportError, seal_case
+from sync import (
+    MalformedEnvelope,
+    OutboxError,
+    OutboxFull,
+    ServerError,
+    TransportError,
+    seal_case,
+)
 from sync._backoff import Backoff
 from sync.outbox import STATUS_ROW_BYTES, FullPolicy, Outbox
 from sync.sender import Sender
@@ -162,3 +169,26 @@ def test_corrupt_database_is_typed(tmp_path: Path) -> None:
     with pytest.raises(OutboxCorrupt):
         Outbox(path)
     assert isinstance(sqlite3.DatabaseError("x"), Exception)
+
+
+def test_answer_events_are_applied_once_with_a_durable_cursor(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.enqueue(sealed("c1"))
+    assert ob.answers_after == 0
+    assert ob.apply_answer_event(1, "c1", "h0", "decline", 10.0)
+    assert not ob.apply_answer_event(1, "c1", "h0", "accept", 11.0)  # replayed event
+    ob.skip_device_event(2)
+    assert ob.apply_answer_event(3, "c1", "h1", "accept", 12.0)
+    ob.close()
+    again = Outbox(tmp_path / "o.db")
+    assert again.answers_after == 3
+    assert again.status("c1").answers == {"h0": "decline", "h1": "accept"}  # type: ignore[union-attr]
+    with pytest.raises(OutboxError):
+        again.apply_answer_event(4, "c1", "h0", "maybe", 13.0)
+
+
+def test_only_sealed_envelopes_can_be_queued(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    with pytest.raises(MalformedEnvelope):
+        ob.enqueue(b'{"resourceType": "Bundle"}')
+    assert ob.pending_count() == 0

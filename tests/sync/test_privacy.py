@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from sync.fhir_case import build_case_bundle
 from sync.outbox import Outbox
 from sync.receiver import HospitalClient
 from sync.seal import open_case, seal_json
-from sync.sender import Sender
+from sync.sender import Sender, follow_answers
 from tests.sync._data import SECRET_STRINGS, case_record
 from tests.sync._net import World, serve
 from tests.sync._realhub import make_real_hub, populate
@@ -68,10 +70,20 @@ def test_no_personal_data_left_on_device(tmp_path: Path, caplog: pytest.LogCaptu
         hc.ack("privacy-1")
         hc.answer("privacy-1", "accept")
         hc.close()
-        for dev_ev in device.device_events(0):
-            data = dev_ev.data
-            outbox.record_answer(data["case_id"], data["hospital_id"], data["answer"], 1.0)
-            break
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=follow_answers, args=(device, outbox), kwargs={"stop": stop}, daemon=True
+        )
+        follower.start()
+        for _ in range(500):
+            st = outbox.status("privacy-1")
+            if st is not None and st.answers:
+                break
+            time.sleep(0.01)
+        stop.set()
+        follower.join(10)
+        assert not follower.is_alive()
+        assert outbox.answers_after == 1
         status = outbox.status("privacy-1")
         assert status is not None
         assert status.answers == {h.id: "accept"}
