@@ -35,7 +35,7 @@ from hub_server.core.limits import BodyLimitMiddleware
 from hub_server.core.security import HubKey
 from hub_server.core.state import HubState
 
-__all__ = ["build_state", "create_app", "purge_once"]
+__all__ = ["app_from_env", "build_state", "create_app", "purge_once"]
 
 log = logging.getLogger("hub_server")
 
@@ -170,3 +170,8 @@ def create_app(
     ):
         app.include_router(module.router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for several uvicorn workers: settings from ``KYUKYU_HUB_*`` (migrated already)."""
+    return create_app(Settings.from_env(run_migrations=False))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
 from hub_server.core.security import canonical_json
@@ -60,14 +60,19 @@ def append_audit(
     patient_ref: str | None = None,
 ) -> AuditEntry:
     """Append one row in the caller's transaction (the caller commits)."""
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(seq=AuditHead.seq + 1))
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1)).one()
-    session.refresh(head)
+    # One statement takes the lock and reads the previous link of the chain.
+    row = session.execute(
+        update(AuditHead)
+        .where(col(AuditHead.id) == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(col(AuditHead.seq), col(AuditHead.hash))
+    ).one()
+    seq, prev_hash = int(row[0]), str(row[1])
     text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     at = now  # microsecond precision on both databases, so the hash survives a round trip
     digest = entry_hash(
-        head.hash,
-        seq=head.seq,
+        prev_hash,
+        seq=seq,
         at=at,
         actor=actor,
         action=action,
@@ -76,19 +81,18 @@ def append_audit(
         details=text,
     )
     entry = AuditEntry(
-        seq=head.seq,
+        seq=seq,
         at=at,
         actor=actor,
         action=action,
         subject=subject,
         patient_ref=patient_ref,
         details=text,
-        prev_hash=head.hash,
+        prev_hash=prev_hash,
         hash=digest,
     )
-    session.add(entry)
-    head.hash = digest
-    session.add(head)
+    session.execute(insert(AuditEntry).values(**entry.model_dump()))
+    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(hash=digest))
     return entry
 
 

@@ -38,9 +38,7 @@ def make_engine(db_url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(
-        db_url, pool_size=pool_size, max_overflow=2 * pool_size, pool_pre_ping=True
-    )
+    return create_engine(db_url, pool_size=pool_size, max_overflow=2 * pool_size, pool_recycle=1800)
 
 
 def libpq_url(db_url: str) -> str:

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -39,6 +39,17 @@ def _next_seq(session: Session, recipient: str) -> int:
         .returning(col(table.event_seq))
     )
     return int(result.scalar_one())
+
+
+def _next_hospital_seqs(session: Session, hospital_ids: list[str]) -> dict[str, int]:
+    """Allocate one event number per hospital in a single statement."""
+    rows = session.execute(
+        update(Hospital)
+        .where(col(Hospital.id).in_(hospital_ids))
+        .values(event_seq=Hospital.event_seq + 1)
+        .returning(col(Hospital.id), col(Hospital.event_seq))
+    ).all()
+    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def _append_event(
@@ -131,8 +142,7 @@ def create_case(
         envelope_size=len(envelope),
         created_at=now,
     )
-    session.add(case)
-    session.flush()
+    session.execute(insert(Case).values(**case.model_dump()))
     meta = {
         "type": "case",
         "case_id": case_id,
@@ -140,18 +150,28 @@ def create_case(
         "fire_department": device.fire_department,
         "created_at": now.isoformat(),
     }
-    events = []
-    for hospital_id in unique:
-        ev = _append_event(
-            session,
-            recipient=f"hospital:{hospital_id}",
-            kind="case",
-            case_id=case_id,
-            payload=meta,
-            now=now,
-        )
-        session.add(CaseRecipient(case_id=case_id, hospital_id=hospital_id, event_seq=ev.seq))
-        events.append(PendingEvent(ev.recipient, ev.seq, ev.kind, case_event_data(case, meta)))
+    payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
+    seqs = _next_hospital_seqs(session, unique)
+    session.execute(
+        insert(Event),
+        [
+            {
+                "recipient": f"hospital:{h}",
+                "seq": seqs[h],
+                "kind": "case",
+                "case_id": case_id,
+                "payload": payload,
+                "created_at": now,
+            }
+            for h in unique
+        ],
+    )
+    session.execute(
+        insert(CaseRecipient),
+        [{"case_id": case_id, "hospital_id": h, "event_seq": seqs[h]} for h in unique],
+    )
+    data = case_event_data(case, meta)
+    events = [PendingEvent(f"hospital:{h}", seqs[h], "case", data) for h in unique]
     notify(session, events)
     return case, events
 
@@ -270,6 +290,9 @@ def begin_idempotent(
     session: Session, *, owner: str, key: str, request_hash: str, now: datetime
 ) -> IdempotencyRecord | None:
     """Claim ``key``: None if this request now owns it, else the existing record."""
+    from hub_server.crud.identities import relaxed_commit
+
+    relaxed_commit(session)
     session.add(
         IdempotencyRecord(
             owner=owner, key=key, request_hash=request_hash, status="in_progress", created_at=now
@@ -287,9 +310,19 @@ def begin_idempotent(
 
 
 def finish_idempotent(
-    session: Session, *, owner: str, key: str, status: int | None, body: str | None
+    session: Session,
+    *,
+    owner: str,
+    key: str,
+    status: int | None,
+    body: str | None,
+    commit: bool = True,
 ) -> None:
-    """Store the final response, or forget the key (``status=None``) after a failure."""
+    """Store the final response, or forget the key (``status=None``) after a failure.
+
+    With ``commit=False`` it joins the caller's transaction (the case and its stored
+    response then commit together).
+    """
     record = session.get(IdempotencyRecord, (owner, key))
     if record is None:
         return
@@ -298,7 +331,8 @@ def finish_idempotent(
     else:
         record.status, record.response_status, record.response_body = "done", status, body
         session.add(record)
-    session.commit()
+    if commit:
+        session.commit()
 
 
 def purge_cases(

@@ -46,11 +46,55 @@ def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("uvicorn.access").setLevel(
         logging.INFO if args.verbose_http else logging.WARNING
     )
+    if args.workers > 1:
+        return _serve_workers(args, settings)
     app = create_app(settings)
     uvicorn.run(
         app,
         host=args.host,
         port=args.port,
+        log_config=None,
+        access_log=args.verbose_http,
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
+    """Several uvicorn worker processes; only with PostgreSQL (LISTEN/NOTIFY joins them)."""
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from hub_server.core.db import migrate
+    from hub_server.core.security import HubKey
+
+    if not settings.is_postgres:
+        print("--workers needs PostgreSQL (SQLite has no cross-process push)", file=sys.stderr)
+        return 2
+    settings.check()
+    migrate(settings.db_url)
+    key_path = settings.hub_key_path or Path(tempfile.mkdtemp()) / "hub-key.pem"
+    HubKey.load_or_create(key_path)  # every worker signs with the same key
+    env = {
+        "KYUKYU_HUB_DB": settings.db_url,
+        "KYUKYU_HUB_ENV": settings.environment,
+        "KYUKYU_HUB_KEY": str(key_path),
+        "KYUKYU_HUB_ALLOW_TEST_ROOTS": "1" if settings.allow_test_roots else "0",
+        "KYUKYU_HUB_RETENTION": str(settings.case_retention_seconds),
+    }
+    if settings.trust_roots_dir is not None:
+        env["KYUKYU_HUB_TRUST_ROOTS"] = str(settings.trust_roots_dir)
+    if settings.medical_db_url is not None:
+        env["KYUKYU_HUB_MEDICAL_DB"] = settings.medical_db_url
+    os.environ.update(env)
+    uvicorn.run(
+        "hub_server.main:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
         log_config=None,
         access_log=args.verbose_http,
         timeout_graceful_shutdown=2,
@@ -203,6 +247,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--no-migrate", action="store_true")
     p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
     p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     p.add_argument("--log-file", default=None)
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_serve)

@@ -130,6 +130,11 @@ def post_case(
             details={"recipients": sorted(body.recipients), "size": len(envelope)},
             now=now,
         )
+        out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
+        text = out.model_dump_json()
+        crud.finish_idempotent(
+            session, owner=caller.key_id, key=idempotency_key, status=201, body=text, commit=False
+        )
         session.commit()
     except BaseException:
         session.rollback()
@@ -138,9 +143,6 @@ def post_case(
         )
         raise
     hub.bus.publish(events)
-    out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
-    text = out.model_dump_json()
-    crud.finish_idempotent(session, owner=caller.key_id, key=idempotency_key, status=201, body=text)
     return JSONResponse(json.loads(text), status_code=201)
 
 

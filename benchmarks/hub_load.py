@@ -1,0 +1,434 @@
+"""Hub load: hospital SSE streams, devices posting sealed 4 KB cases to 5 recipients each.
+
+For SQLite and PostgreSQL in one run, against a real ``kyukyu hub serve`` process
+(one uvicorn worker) on this machine:
+
+- ``max``: cases/s sustained by concurrent posters, and POST -> all-5-recipients latency;
+- ``rate``: p50/p99 POST -> all-recipients latency at a fixed 100 cases/s;
+- ``summary``: end-to-end POST /v1/summaries p50/p99 (certificate check, audit, synthetic
+  source) on a 100,000-patient source.
+
+The load generator shares the machine (2 cores) with the hub and the database, and the
+SSE clients are raw asyncio sockets to keep their own cost low. Prints one JSON line.
+
+    .venv/bin/python benchmarks/hub_load.py [--streams 1000] [--seconds 8] [--patients 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
+
+from sync.signing import b64d, b64e, public_key_to_b64, sign_request  # noqa: E402
+
+CASE_ID = re.compile(rb'"case_id":"([^"]+)"')
+
+
+class Signer:
+    def __init__(self, key_id: str, key: Ed25519PrivateKey) -> None:
+        self.key_id, self.key = key_id, key
+
+    def headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        return sign_request(self.key, self.key_id, method, path, body)
+
+
+def _pct(samples: list[float], q: float) -> float | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def hub_process(db_url: str, tmp: Path, roots: Path) -> Iterator[str]:
+    port = _free_port()
+    log = open(tmp / f"hub-{port}.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kyukyu",
+            "hub",
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--env",
+            "test",
+            "--trust-roots",
+            str(roots),
+            "--allow-test-roots",
+            "--pool-size",
+            "20",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "hub did not start: " + (tmp / f"hub-{port}.log").read_text()[-2000:]
+                )
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def operator_for(db_url: str, tmp: Path) -> Signer:
+    out = tmp / f"op-{secrets.token_hex(4)}.json"
+    subprocess.run(
+        [sys.executable, "-m", "kyukyu", "hub", "init", "--db", db_url, "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    creds = json.loads(out.read_text())
+    return Signer(creds["key_id"], Ed25519PrivateKey.from_private_bytes(b64d(creds["private_key"])))
+
+
+async def call(
+    client: httpx.AsyncClient,
+    signer: Signer | None,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+    h = {"content-type": "application/json"} if body is not None else {}
+    if signer is not None:
+        h.update(signer.headers(method, path, raw))
+    h.update(headers or {})
+    return await client.request(method, path, content=raw, headers=h)
+
+
+class Arrivals:
+    def __init__(self) -> None:
+        self.seen: dict[str, list[float]] = {}
+        self.complete: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Event] = {}
+
+    def record(self, case_id: str, need: int) -> None:
+        got = self.seen.setdefault(case_id, [])
+        got.append(time.perf_counter())
+        if len(got) == need:
+            self.complete[case_id] = got[-1]
+
+
+async def sse_stream(
+    host: str, port: int, signer: Signer, arrivals: Arrivals, connected: list[int]
+) -> None:
+    path = "/v1/hospitals/me/events"
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+    head = "".join(f"{k}: {v}\r\n" for k, v in signer.headers("GET", path).items())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n{head}\r\n".encode()
+    )
+    await writer.drain()
+    status = await reader.readline()
+    if b" 200 " not in status:
+        raise RuntimeError(f"stream refused: {status!r}")
+    connected[0] += 1
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            if line.startswith(b"data:"):
+                m = CASE_ID.search(line)
+                if m:
+                    arrivals.record(m.group(1).decode(), 5)
+    finally:
+        writer.close()
+
+
+async def load(
+    url: str, db_url: str, tmp: Path, streams: int, seconds: float, posters: int
+) -> dict[str, Any]:
+    operator = operator_for(db_url, tmp)
+    host, port = url.removeprefix("http://").split(":")
+    limits = httpx.Limits(max_connections=posters + 8, max_keepalive_connections=posters + 8)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        hospitals: list[tuple[str, Signer]] = []
+        sem = asyncio.Semaphore(16)
+
+        async def register(i: int) -> None:
+            key = Ed25519PrivateKey.generate()
+            hpke = (
+                X25519PrivateKey.generate()
+                .public_key()
+                .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            )
+            async with sem:
+                r = await call(
+                    client,
+                    operator,
+                    "POST",
+                    "/v1/hospitals",
+                    {
+                        "name": f"h{i}",
+                        "lat": 35 + i / 1000,
+                        "lon": 139.0,
+                        "hpke_public_key": b64e(hpke),
+                        "signing_public_key": public_key_to_b64(key.public_key()),
+                    },
+                )
+            r.raise_for_status()
+            hid = r.json()["hospital_id"]
+            hospitals.append((hid, Signer(f"hospital:{hid}", key)))
+
+        await asyncio.gather(*(register(i) for i in range(streams)))
+        devices = []
+        for i in range(posters):
+            r = await call(
+                client, operator, "POST", "/v1/enrollment-tokens", {"fire_department": f"fd{i % 4}"}
+            )
+            key = Ed25519PrivateKey.generate()
+            r = await call(
+                client,
+                None,
+                "POST",
+                "/v1/devices/enroll",
+                {
+                    "token": r.json()["token"],
+                    "public_key": public_key_to_b64(key.public_key()),
+                    "name": f"d{i}",
+                },
+            )
+            devices.append(Signer(f"device:{r.json()['device_id']}", key))
+        arrivals = Arrivals()
+        connected = [0]
+        tasks = []
+        for i, (_, signer) in enumerate(hospitals):
+            tasks.append(
+                asyncio.create_task(sse_stream(host, int(port), signer, arrivals, connected))
+            )
+            if i % 50 == 49:
+                await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 60
+        while connected[0] < streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        ids = [h for h, _ in hospitals]
+        envelope = base64.b64encode(secrets.token_bytes(4096)).decode()
+        started: dict[str, float] = {}
+        errors = [0]
+
+        async def post_one(device: Signer) -> None:
+            case_id = secrets.token_hex(8)
+            body = {
+                "case_id": case_id,
+                "recipients": secrets.SystemRandom().sample(ids, 5),
+                "envelope": envelope,
+            }
+            started[case_id] = time.perf_counter()
+            r = await call(client, device, "POST", "/v1/cases", body, {"Idempotency-Key": case_id})
+            if r.status_code != 201:
+                errors[0] += 1
+                started.pop(case_id, None)
+
+        async def settle(case_ids: list[str], timeout: float = 20) -> list[float]:
+            end = time.monotonic() + timeout
+            while time.monotonic() < end and any(c not in arrivals.complete for c in case_ids):
+                await asyncio.sleep(0.05)
+            return [arrivals.complete[c] - started[c] for c in case_ids if c in arrivals.complete]
+
+        # Phase 1: as fast as the posters can go.
+        t0 = time.perf_counter()
+        stop = t0 + seconds
+
+        async def poster(device: Signer) -> None:
+            while time.perf_counter() < stop:
+                await post_one(device)
+
+        await asyncio.gather(*(poster(d) for d in devices))
+        elapsed = time.perf_counter() - t0
+        max_ids = list(started)
+        max_lat = await settle(max_ids)
+        cases_per_s = len(max_ids) / elapsed
+        # Phase 2: a fixed 100 cases/s.
+        started.clear()
+        rate, n = 100.0, int(100 * min(seconds, 5))
+        t1 = time.perf_counter()
+        pending = []
+        for i in range(n):
+            await asyncio.sleep(max(0.0, t1 + i / rate - time.perf_counter()))
+            pending.append(asyncio.create_task(post_one(devices[i % len(devices)])))
+        await asyncio.gather(*pending)
+        rate_ids = list(started)
+        rate_lat = await settle(rate_ids)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "streams": connected[0],
+        "cases_per_s": round(cases_per_s, 1),
+        "max_p50_ms": _pct(max_lat, 0.50),
+        "max_p99_ms": _pct(max_lat, 0.99),
+        "max_delivered": f"{len(max_lat)}/{len(max_ids)}",
+        "rate100_p50_ms": _pct(rate_lat, 0.50),
+        "rate100_p99_ms": _pct(rate_lat, 0.99),
+        "rate100_delivered": f"{len(rate_lat)}/{len(rate_ids)}",
+        "post_errors": errors[0],
+    }
+
+
+async def summaries(url: str, db_url: str, tmp: Path, card: Any, lookups: int) -> dict[str, Any]:
+    operator = operator_for(db_url, tmp)
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        r = await call(client, operator, "POST", "/v1/enrollment-tokens", {"fire_department": "fd"})
+        key = Ed25519PrivateKey.generate()
+        r = await call(
+            client,
+            None,
+            "POST",
+            "/v1/devices/enroll",
+            {
+                "token": r.json()["token"],
+                "public_key": public_key_to_b64(key.public_key()),
+                "name": "s",
+            },
+        )
+        device = Signer(f"device:{r.json()['device_id']}", key)
+        body = {
+            "certificate": base64.b64encode(card.auth_certificate_der).decode(),
+            "consent": "consented",
+            "evidence": {"kind": "face_check"},
+            "crew_member": "A",
+        }
+        times = []
+        for i in range(lookups + 10):
+            t = time.perf_counter()
+            r = await call(client, device, "POST", "/v1/summaries", body)
+            if r.status_code != 200 or r.json()["status"] != "found":
+                raise RuntimeError(f"summary failed: {r.status_code} {r.text[:200]}")
+            if i >= 10:
+                times.append(time.perf_counter() - t)
+    return {
+        "summary_p50_ms": _pct(times, 0.5),
+        "summary_p99_ms": _pct(times, 0.99),
+        "summary_lookups": lookups,
+    }
+
+
+def backend(
+    name: str, db_url: str, tmp: Path, roots: Path, card_setup: Any, args: argparse.Namespace
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    card = None
+    if args.patients:
+        from hub_server.medical import seed
+
+        t = time.perf_counter()
+        report = seed(
+            db_url,
+            patients=args.patients,
+            cards=1,
+            cards_dir=tmp / f"cards-{name}",
+            ca_dir=card_setup,
+            key_factory=_pool(),
+        )
+        out["seed_s"] = round(time.perf_counter() - t, 1)
+        from edge.card_sim import CardImage
+
+        card = CardImage.load(report.cards[0].path)
+    with hub_process(db_url, tmp, roots) as url:
+        out.update(asyncio.run(load(url, db_url, tmp, args.streams, args.seconds, args.posters)))
+        if card is not None:
+            out.update(asyncio.run(summaries(url, db_url, tmp, card, args.lookups)))
+    return out
+
+
+def _pool() -> Any:
+    from edge.card_sim import KeyPool
+
+    return KeyPool(1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--streams", type=int, default=1000)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--posters", type=int, default=32)
+    p.add_argument("--patients", type=int, default=100_000)
+    p.add_argument("--lookups", type=int, default=300)
+    p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    args = p.parse_args()
+    from edge.card_sim import TestCA
+
+    result: dict[str, Any] = {
+        "benchmark": "hub_load",
+        "streams_requested": args.streams,
+        "recipients_per_case": 5,
+        "envelope_bytes": 4096,
+        "posters": args.posters,
+        "hub_processes": 1,
+        "note": "load generator, hub and database share this 2-core machine",
+    }
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ca_dir = tmp / "ca"
+        ca = TestCA.create(ca_dir, key_factory=_pool())
+        roots = tmp / "roots"
+        roots.mkdir()
+        for n, cert in (("auth", ca.auth_root), ("phone", ca.phone_auth_root)):
+            (roots / f"{n}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        if args.only in (None, "sqlite"):
+            result["sqlite"] = backend(
+                "sqlite", f"sqlite:///{tmp / 'hub.db'}", tmp, roots, ca_dir, args
+            )
+        if args.only in (None, "postgres"):
+            from tests.components import fresh_postgres_database
+
+            try:
+                with fresh_postgres_database() as url:
+                    result["postgres"] = backend("postgres", url, tmp, roots, ca_dir, args)
+            except BaseException as exc:  # pytest.fail() when PostgreSQL is absent
+                result["postgres"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
