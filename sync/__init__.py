@@ -38,26 +38,56 @@ from sync._errors import (
     UnsupportedVersion,
 )
 from sync.envelope import SealedCase
+from sync.outbox import DeliveryStatus, FullPolicy, Outbox
 from sync.seal import OpenedCase, open_case, seal_case, seal_json
+
+# The httpx-based parts load on first use, so ``import sync.envelope`` (the hub,
+# the receiver's parsing) stays free of the HTTP stack.
+_LAZY = {
+    "HospitalClient": "sync.receiver",
+    "PlatformClient": "sync.client",
+    "Receiver": "sync.receiver",
+    "ReceiverState": "sync.receiver",
+    "Sender": "sync.sender",
+    "follow_answers": "sync.sender",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sync' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AuthError",
     "BadSignature",
     "Conflict",
     "DecryptionFailed",
+    "DeliveryStatus",
     "EnvelopeError",
+    "FullPolicy",
+    "HospitalClient",
     "HttpStatusError",
     "MalformedEnvelope",
     "NotARecipient",
     "NotFound",
     "OpenedCase",
+    "Outbox",
     "OutboxCorrupt",
     "OutboxError",
     "OutboxFull",
+    "PlatformClient",
     "PlatformError",
     "RateLimited",
+    "Receiver",
+    "ReceiverState",
     "ResponseError",
     "SealedCase",
+    "Sender",
     "ServerError",
     "StorageFull",
     "SyncError",
@@ -65,6 +95,7 @@ __all__ = [
     "TransportError",
     "UnknownDevice",
     "UnsupportedVersion",
+    "follow_answers",
     "open_case",
     "seal_case",
     "seal_json",
