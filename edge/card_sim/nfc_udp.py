@@ -160,6 +160,10 @@ class NfcUdpFrontEnd:
                 except CardRemoved:
                     self._rf_gone(clf)
                     return
+                except Exception:
+                    # A simulator bug must not look like a removed card: answer 6F00.
+                    log.exception("virtual card failed on an APDU")
+                    resp = b"\x6f\x00"
                 self.apdus += 1
                 size = _FSD - 3
                 pending = [resp[i : i + size] for i in range(0, len(resp), size)] or [b""]

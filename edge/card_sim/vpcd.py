@@ -199,5 +199,9 @@ class VpcdFrontEnd:
                 out = card.process(body)
             except CardRemoved:
                 return
+            except Exception:
+                # A simulator bug must not look like a removed card: answer 6F00.
+                log.exception("virtual card failed on an APDU")
+                out = b"\x6f\x00"
             self.apdus += 1
             sock.sendall(len(out).to_bytes(2, "big") + out)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from edge.card_sim import NfcUdpFrontEnd, Quirks, VirtualCard
+from edge.card_sim import CardImage, NfcUdpFrontEnd, Quirks, VirtualCard
 from edge.reader import ApduChannel, CardRemoved, CommandApdu
 from edge.reader.nfc import NfcReader
 
@@ -92,3 +93,27 @@ def test_removal_mid_read_then_next_tap(nfc_card: NfcPlugged) -> None:
         assert read_der(ch, 0x000A) == card.image.auth_certificate_der
         conn.close()
     assert fe.activations >= 2
+
+
+class _BuggyCard(VirtualCard):
+    def process(self, apdu: bytes) -> bytes:
+        if apdu[1:2] == b"\xca":
+            raise RuntimeError("simulated bug")
+        return super().process(apdu)
+
+
+def test_a_simulator_bug_answers_6f00_and_the_card_goes_on(
+    issue_once: Callable[[], CardImage], caplog: pytest.LogCaptureFixture
+) -> None:
+    from .conftest import free_udp_port
+
+    port = free_udp_port()
+    with (
+        NfcUdpFrontEnd(_BuggyCard(issue_once()), "127.0.0.1", port),
+        NfcReader(f"udp:127.0.0.1:{port}") as reader,
+    ):
+        conn = reader.wait_for_card(timeout=10)
+        assert conn.transmit(b"\x00\xca\x00\x00\x00") == b"\x6f\x00"
+        assert conn.transmit(b"\x00\xa4\x00\x00") == b"\x6a\x86"
+        conn.close()
+    assert "virtual card failed" in caplog.text
