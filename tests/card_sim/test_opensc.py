@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from edge.jpki import JpkiSession
+from edge.reader import ApduChannel
 from edge.reader.pcsc import PcscReaders
 
 from .test_vpcd import Plugged
@@ -53,6 +55,14 @@ def test_pkcs15_lists_and_reads_auth_certificate(vpcd_card: Plugged) -> None:
     pem = out[out.index(b"-----BEGIN CERTIFICATE-----") :]
     cert = x509.load_pem_x509_certificate(pem)
     assert cert.public_bytes(Encoding.DER) == card.image.auth_certificate_der
+    # Same bytes as our own read (edge.jpki over pyscard, the same reader).
+    with PcscReaders() as readers:
+        conn = readers.wait_for_card(name, timeout=10)
+        session = JpkiSession(ApduChannel(conn))
+        session.select()
+        ours = session.read_auth_certificate()
+        conn.close()
+    assert ours == cert.public_bytes(Encoding.DER)
     # The CA certificate (ID 03) is the card's EF 000B.
     out = _run(_tool("pkcs15-tool"), "--reader", idx, "--read-certificate", "03").stdout
     ca = x509.load_pem_x509_certificate(out[out.index(b"-----BEGIN CERTIFICATE-----") :])
