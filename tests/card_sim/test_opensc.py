@@ -96,3 +96,24 @@ def test_opensc_tool_sees_jpki(vpcd_card: Plugged) -> None:
     _card, _fe, name = vpcd_card
     out = _run(_tool("opensc-tool"), "--reader", _reader_index(name), "--name").stdout.decode()
     assert "jpki" in out.lower()
+
+
+def test_pkcs11_wrong_pin_costs_a_try(vpcd_card: Plugged, tmp_path: Path) -> None:
+    card, _fe, _name = vpcd_card
+    msg = tmp_path / "msg"
+    msg.write_bytes(b"x")
+    res = subprocess.run(
+        [
+            _tool("pkcs11-tool"),
+            "--module", str(PKCS11_MODULE),
+            "--login", "--pin", "0000",
+            "--sign", "-m", "SHA256-RSA-PKCS", "--id", "01",
+            "-i", str(msg), "-o", str(tmp_path / "sig"),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert res.returncode != 0
+    assert card.image.tries["auth_pin"] == 2
+    assert not (tmp_path / "sig").exists() or (tmp_path / "sig").read_bytes() == b""
