@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ class PlatformClient:
         device_id: str | None = None,
         hub_public_key: Ed25519PublicKey | None = None,
         ca_file: str | Path | None = None,
+        verify: ssl.SSLContext | bool | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
@@ -105,6 +107,7 @@ class PlatformClient:
             key=key,
             key_id=None if device_id is None else f"device:{device_id}",
             ca_file=ca_file,
+            verify=verify,
             transport=transport,
             timeout=timeout,
         )

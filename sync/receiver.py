@@ -20,6 +20,7 @@ import binascii
 import logging
 import os
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ class HospitalClient:
         hospital_id: str,
         key: Ed25519PrivateKey,
         ca_file: str | Path | None = None,
+        verify: ssl.SSLContext | bool | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> None:
@@ -61,6 +63,7 @@ class HospitalClient:
             key=key,
             key_id=f"hospital:{hospital_id}",
             ca_file=ca_file,
+            verify=verify,
             transport=transport,
             timeout=timeout,
         )

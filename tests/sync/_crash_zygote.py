@@ -13,6 +13,7 @@ millisecond, so a ``kill -9`` a few tens of ms later lands while it is sending.
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 
 import httpx
@@ -24,13 +25,17 @@ from sync.outbox import Outbox
 from sync.sender import Sender
 from sync.signing import b64d
 
+# Built once before forking: loading a CA bundle per child would take longer than
+# most of the children live.
+TLS = ssl.create_default_context()
+
 
 def child(db: str, url: str, device_id: str, key_b64: str) -> None:
     key = Ed25519PrivateKey.from_private_bytes(b64d(key_b64))
     outbox = Outbox(db, backoff=Backoff(base=0.001, cap=0.01, max_retry_after=0.01))
     outbox.wake()
     client = PlatformClient(
-        url, key=key, device_id=device_id, timeout=httpx.Timeout(5.0, connect=2.0)
+        url, key=key, device_id=device_id, timeout=httpx.Timeout(5.0, connect=2.0), verify=TLS
     )
     sender = Sender(outbox, client, concurrency=2, batch=8)
     report = sender.drain(timeout=30)
@@ -39,6 +44,8 @@ def child(db: str, url: str, device_id: str, key_b64: str) -> None:
 
 def main() -> None:
     db, url, device_id, key_b64 = sys.argv[1:5]
+    # Warm httpx's lazy imports once, so a forked sender is posting within a few ms.
+    PlatformClient(url, key=Ed25519PrivateKey.generate(), device_id="warm-up", verify=TLS).close()
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "quit":
