@@ -67,9 +67,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def hub_process(db_url: str, tmp: Path, roots: Path) -> Iterator[str]:
+def hub_process(db_url: str, tmp: Path, roots: Path, workers: int = 1) -> Iterator[str]:
     port = _free_port()
-    log = open(tmp / f"hub-{port}.log", "w")  # noqa: SIM115
+    log = open(Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -88,6 +88,8 @@ def hub_process(db_url: str, tmp: Path, roots: Path) -> Iterator[str]:
             "--allow-test-roots",
             "--pool-size",
             "20",
+            "--workers",
+            str(workers),
         ],
         cwd=ROOT,
         stdout=log,
@@ -103,9 +105,8 @@ def hub_process(db_url: str, tmp: Path, roots: Path) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "hub did not start: " + (tmp / f"hub-{port}.log").read_text()[-2000:]
-                )
+                log_path = Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log"
+                raise RuntimeError("hub did not start: " + log_path.read_text()[-2000:])
             time.sleep(0.2)
         yield url
     finally:
@@ -374,7 +375,9 @@ def backend(
         from edge.card_sim import CardImage
 
         card = CardImage.load(report.cards[0].path)
-    with hub_process(db_url, tmp, roots) as url:
+    workers = args.pg_workers if name == "postgres" else 1
+    out["hub_workers"] = workers
+    with hub_process(db_url, tmp, roots, workers) as url:
         out.update(asyncio.run(load(url, db_url, tmp, args.streams, args.seconds, args.posters)))
         if card is not None:
             out.update(asyncio.run(summaries(url, db_url, tmp, card, args.lookups)))
@@ -394,6 +397,7 @@ def main() -> None:
     p.add_argument("--posters", type=int, default=32)
     p.add_argument("--patients", type=int, default=100_000)
     p.add_argument("--lookups", type=int, default=300)
+    p.add_argument("--pg-workers", type=int, default=2, help="uvicorn workers on PostgreSQL")
     p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     args = p.parse_args()
     from edge.card_sim import TestCA
@@ -404,7 +408,6 @@ def main() -> None:
         "recipients_per_case": 5,
         "envelope_bytes": 4096,
         "posters": args.posters,
-        "hub_processes": 1,
         "note": "load generator, hub and database share this 2-core machine",
     }
     with tempfile.TemporaryDirectory() as d:
@@ -426,6 +429,9 @@ def main() -> None:
                 with fresh_postgres_database() as url:
                     result["postgres"] = backend("postgres", url, tmp, roots, ca_dir, args)
             except BaseException as exc:  # pytest.fail() when PostgreSQL is absent
+                import traceback
+
+                traceback.print_exc()
                 result["postgres"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     print(json.dumps(result, ensure_ascii=False))
 

@@ -113,11 +113,14 @@ def create_case(
             f"recipients must be 1 to {max_recipients} distinct hospital ids",
             "送信先病院の指定が正しくありません。",
         )
+    # Lock the recipients' rows in id order (FOR UPDATE; a no-op on SQLite, which locks the
+    # whole database): concurrent cases to overlapping hospitals then never deadlock.
     known = set(
         session.exec(
-            select(Hospital.id).where(
-                col(Hospital.id).in_(unique), col(Hospital.revoked).is_(False)
-            )
+            select(Hospital.id)
+            .where(col(Hospital.id).in_(unique), col(Hospital.revoked).is_(False))
+            .order_by(col(Hospital.id))
+            .with_for_update()
         ).all()
     )
     missing = [r for r in unique if r not in known]
