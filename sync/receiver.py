@@ -7,10 +7,11 @@ private key (signature checked against the device directory), deduplicated by
 case id, handed to ``on_case`` and then acknowledged
 (``POST /v1/cases/{id}/ack``).
 
-Hand-off is at-least-once and deduplicated: the case is recorded as received
-only after ``on_case`` returns, so a crash inside ``on_case`` replays it once
-more on restart; ``on_case`` should be idempotent by ``case_id`` (the dashboard
-stores by case id).
+Hand-off is deduplicated by case id and recorded durably right after
+``on_case`` returns (then acknowledged; a failed ack is retried before the next
+stream). Only a crash between ``on_case`` returning and that record replays a
+case once more, so ``on_case`` should be idempotent by ``case_id`` (the
+dashboard stores by case id).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class ReceiverState:
             "CREATE TABLE IF NOT EXISTS cursor (id INTEGER PRIMARY KEY CHECK (id = 1),"
             " last_event INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS received (case_id TEXT PRIMARY KEY, event_id INTEGER,"
-            " outcome TEXT NOT NULL, at REAL NOT NULL);"
+            " outcome TEXT NOT NULL, at REAL NOT NULL, acked INTEGER NOT NULL DEFAULT 0);"
         )
 
     @property
@@ -148,6 +149,18 @@ class ReceiverState:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def mark_acked(self, case_id: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE received SET acked = 1 WHERE case_id = ?", (case_id,))
+
+    def unacked(self) -> list[str]:
+        """Cases handed over whose acknowledgement has not reached the platform yet."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT case_id FROM received WHERE outcome = 'ok' AND acked = 0 ORDER BY event_id"
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def received_ids(self) -> list[str]:
         with self._lock:
@@ -200,8 +213,8 @@ class Receiver:
         case_id = data.get("case_id")
         case_id = case_id if isinstance(case_id, str) else None
         if case_id is not None and self.state.seen(case_id):
-            self.client.ack(case_id)  # the ack may have been lost; it is idempotent
-            self.state.record(seq, case_id, "ok")
+            self.state.record(seq, case_id, "ok")  # announced again: not handed over twice
+            self._ack(case_id)  # the first ack may have been lost; acks are idempotent
             return
         try:
             envelope = _b64(data["envelope"])
@@ -220,11 +233,27 @@ class Receiver:
             self.state.record(seq, case_id, exc.code)
             return
         self.on_case(ReceivedCase(seq, opened))
-        self.client.ack(opened.case_id)
         self.state.record(seq, opened.case_id, "ok")
+        self._ack(opened.case_id)
+
+    def _ack(self, case_id: str) -> None:
+        try:
+            self.client.ack(case_id)
+        except PlatformError as exc:
+            # Kept in the state; flushed before the next stream is opened.
+            log.info("ack deferred (%s)", exc.code)
+            return
+        self.state.mark_acked(case_id)
+
+    def flush_acks(self) -> None:
+        """Send acknowledgements that failed earlier (raises if the platform is unreachable)."""
+        for case_id in self.state.unacked():
+            self.client.ack(case_id)
+            self.state.mark_acked(case_id)
 
     def run_once(self, stop: threading.Event | None = None) -> None:
         """Read the stream from the stored cursor until it ends or ``stop`` is set."""
+        self.flush_acks()
         for event in self.client.events(self.state.last_event, stop):
             self.handle(event)
 

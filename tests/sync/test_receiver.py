@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sync import EnvelopeError, NotARecipient
+from sync import EnvelopeError, NotARecipient, TransportError
 from sync.client import PlatformClient
 from sync.fhir_case import build_case_bundle
 from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
@@ -164,3 +164,30 @@ def test_duplicate_and_tampered_events(env: Env, tmp_path: Path) -> None:
 test_duplicate_and_tampered_events = pytest.mark.parametrize("env", ["fake"], indirect=True)(
     test_duplicate_and_tampered_events
 )
+
+
+@pytest.mark.parametrize("env", ["fake"], indirect=True)
+def test_lost_ack_is_retried_before_the_next_stream(env: Env, tmp_path: Path) -> None:
+    assert env.fake is not None
+    h = env.world.hospitals[0]
+    env.post("a0")
+    state = ReceiverState(tmp_path / "rx.db")
+    got = Collector()
+    rx = receiver(env, h, state, got)
+    calls: list[str] = []
+
+    def failing_ack(case_id: str) -> None:
+        calls.append(case_id)
+        raise TransportError("down")
+
+    rx.client.ack = failing_ack  # type: ignore[method-assign]
+    read_until(rx, got, 1)
+    assert [c.case_id for c in got.cases] == ["a0"]
+    assert state.unacked() == ["a0"]
+    assert env.fake.acks[(h.id, "a0")] == 0
+    rx2 = receiver(env, h, state, Collector())
+    assert rx2.client.ack is not failing_ack
+    rx2.flush_acks()
+    assert state.unacked() == []
+    assert env.fake.acks[(h.id, "a0")] == 1
+    assert calls == ["a0"]
