@@ -210,3 +210,28 @@ async def test_purge_drops_ciphertext_of_delivered_cases_only(hub: Hub) -> None:
     assert by_case["done"]["purged"] is True
     assert by_case["half"]["envelope"]
     _ = timedelta
+
+
+async def test_concurrent_cases_get_gapless_numbers_per_hospital(hub: Hub) -> None:
+    """Overlapping recipient sets posted at once: no deadlock, numbers 1..n per hospital."""
+    import random
+
+    from sqlmodel import col, select
+
+    from hub_server.models import Event
+
+    devices = [await hub.enroll_device(name=f"d{i}") for i in range(4)]
+    ids = [(await hub.register_hospital(f"h{i}"))[0] for i in range(6)]
+    rng = random.Random(7)
+    plans = [(devices[i % 4], rng.sample(ids, 4)) for i in range(24)]
+    results = await asyncio.gather(*(hub.post_case(d, r) for d, r in plans))
+    assert [r.status_code for r in results] == [201] * len(plans)
+    with hub.state.session() as s:
+        for hid in ids:
+            seqs = s.exec(
+                select(Event.seq)
+                .where(Event.recipient == f"hospital:{hid}")
+                .order_by(col(Event.seq))
+            ).all()
+            expected = sum(hid in r for _, r in plans)
+            assert list(seqs) == list(range(1, expected + 1))
