@@ -17,7 +17,9 @@ _PREFIXES = [
 ]
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(st.sampled_from(_PREFIXES) | st.binary(max_size=270), max_size=12),
     st.sampled_from([Quirks(), Quirks(chain_61xx=50), Quirks(le_correction_at_eof=True)]),

@@ -94,20 +94,20 @@ def test_revoke(issued: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -
 
 @contextmanager
 def _serving(*args: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "kyukyu", "card-sim", "serve", *args, "--duration", "60"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "serving" in line, proc.stderr.read() if proc.stderr else line
-        yield proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert "serving" in line, proc.stderr.read() if proc.stderr else line
+            yield proc
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 @pytest.mark.pcscd

@@ -50,7 +50,7 @@ def test_response_parse_arbitrary(raw: bytes) -> None:
     assert resp.to_bytes() == raw
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.binary(max_size=260), max_size=70), st.binary(min_size=4, max_size=40))
 def test_channel_with_arbitrary_card(answers: list[bytes], command: bytes) -> None:
     """A card answering anything: the channel returns a response or raises a ReaderError."""
