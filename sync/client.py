@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sync._errors import ResponseError
 from sync._http import DEFAULT_TIMEOUT, SignedHttp
 from sync._sse import SseEvent
-from sync.signing import b64d, public_key_to_b64
+from sync.signing import b64d, public_key_from_b64, public_key_to_b64
 
 __all__ = [
     "DeviceEvent",
@@ -137,6 +137,18 @@ class PlatformClient:
         self.device_id = device_id
         self.http.key_id = f"device:{device_id}"
         return device_id
+
+    def fetch_hub_key(self) -> Ed25519PublicKey:
+        """The hub's signing key, for pinning at provisioning (over the pinned-CA TLS).
+
+        Once pinned (``hub_public_key``), directory and revocation answers are
+        checked against the pinned key, never against a freshly fetched one.
+        """
+        out = _obj(self.http.request_json("GET", "/v1/hub-key", signed=False))
+        try:
+            return public_key_from_b64(str(out["public_key"]))
+        except (KeyError, ValueError) as exc:
+            raise ResponseError("malformed hub key") from exc
 
     # -- identity, summaries ----------------------------------------------------------
 

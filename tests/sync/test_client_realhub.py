@@ -13,6 +13,7 @@ from sync import AuthError, Conflict, HttpStatusError, ResponseError
 from sync.client import PlatformClient
 from sync.receiver import HospitalClient
 from sync.seal import seal_case
+from sync.signing import public_key_to_b64
 from tests.sync._net import World, serve
 from tests.sync._realhub import RealHub, make_real_hub, populate
 
@@ -64,6 +65,15 @@ def test_directory_is_signed_by_the_pinned_hub_key(ctx: Ctx) -> None:
     with pytest.raises(ResponseError):
         other.hospital_directory(35.68, 139.76)
     other.close()
+
+
+def test_fetch_hub_key_for_pinning(ctx: Ctx) -> None:
+    fresh = PlatformClient(ctx.url, key=ctx.world.device_key, device_id=ctx.world.device_id)
+    pinned = fresh.fetch_hub_key()
+    assert public_key_to_b64(pinned) == ctx.hub.state.hub_key.public_b64
+    fresh.hub_public_key = pinned
+    assert fresh.hospital_directory(35.68, 139.76)
+    fresh.close()
 
 
 def test_revocation_snapshot_and_challenge(ctx: Ctx) -> None:
