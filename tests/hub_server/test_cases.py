@@ -235,3 +235,16 @@ async def test_concurrent_cases_get_gapless_numbers_per_hospital(hub: Hub) -> No
             ).all()
             expected = sum(hid in r for _, r in plans)
             assert list(seqs) == list(range(1, expected + 1))
+
+
+async def test_stream_of_a_revoked_device_ends(hub: Hub) -> None:
+    device = await hub.enroll_device()
+    hub.state.settings = hub.state.settings.with_(sse_keepalive_seconds=0.2)
+    path = "/v1/devices/me/events"
+    async with hub.client.stream("GET", path, headers=device.headers("GET", path)) as stream:
+        r = await hub.call(
+            hub.operator, "POST", f"/v1/devices/{device.key_id.split(':')[1]}/revoke"
+        )
+        assert r.status_code == 200
+        text = await asyncio.wait_for(stream.aread(), 10)
+    assert b"event: revoked" in text

@@ -98,3 +98,26 @@ async def test_revoked_patient_certificate_is_refused(
     r = await hub.call(device, "POST", "/v1/summaries", body)
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "certificate_revoked"
+
+
+async def test_kkrv_snapshot_for_offline_checks_on_the_device(hub: Hub, test_ca: TestCA) -> None:
+    from edge.jpki.revocation import RevocationSnapshot
+
+    device = await hub.enroll_device()
+    serial = secrets.randbits(63) | 1 << 62
+    test_ca.revoke(serial)
+    assert (await _ingest(hub, test_ca.crl())).status_code == 201
+    r = await hub.call(device, "GET", "/v1/revocation/snapshot.kkrv")
+    assert r.status_code == 200
+    key = Ed25519PublicKey.from_public_bytes(
+        b64d((await hub.client.get("/v1/hub-key")).json()["public_key"])
+    )
+    snap = RevocationSnapshot.from_bytes(r.content, verify_signature=lambda p, s: key.verify(s, p))
+    assert serial in snap
+    assert serial + 1 not in snap
+    tampered = bytearray(r.content)
+    tampered[30] ^= 1
+    with pytest.raises(Exception):
+        RevocationSnapshot.from_bytes(
+            bytes(tampered), verify_signature=lambda p, s: key.verify(s, p)
+        )

@@ -122,6 +122,12 @@ def post_case(
             max_recipients=hub.settings.max_recipients,
             now=now,
         )
+        out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
+        text = out.model_dump_json()
+        crud.finish_idempotent(
+            session, owner=caller.key_id, key=idempotency_key, status=201, body=text, commit=False
+        )
+        # Last before the commit: the audit head is the one lock every case shares.
         append_audit(
             session,
             actor=caller.key_id,
@@ -129,11 +135,6 @@ def post_case(
             subject=f"case:{case.id}",
             details={"recipients": sorted(body.recipients), "size": len(envelope)},
             now=now,
-        )
-        out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
-        text = out.model_dump_json()
-        crud.finish_idempotent(
-            session, owner=caller.key_id, key=idempotency_key, status=201, body=text, commit=False
         )
         session.commit()
     except BaseException:

@@ -34,6 +34,15 @@ def _format(ev: PendingEvent) -> str:
     return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n"
 
 
+def _revoked(hub: HubState, recipient: str) -> bool:
+    from hub_server.models import Device, Hospital
+
+    kind, _, ident = recipient.partition(":")
+    with hub.session() as session:
+        row = session.get(Device, ident) if kind == "device" else session.get(Hospital, ident)
+        return row is None or row.revoked
+
+
 def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
     with hub.session() as session:
         return crud.events_after(session, recipient=recipient, after=after, limit=_BATCH)
@@ -54,6 +63,9 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
                         yield _format(ev)
                 need_db = len(batch) == _BATCH
             if not await sub.wait(hub.settings.sse_keepalive_seconds):
+                if await run_in_threadpool(_revoked, hub, recipient):
+                    yield "event: revoked\ndata: {}\n\n"  # a revoked device hears nothing more
+                    return
                 yield ": ping\n\n"
                 continue
             if not sub.queue:

@@ -9,9 +9,10 @@ version) gives the full list; otherwise only what changed after ``since``.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from hub_server import crud
@@ -23,6 +24,7 @@ from hub_server.core.errors import HubError
 from hub_server.core.security import b64_any, canonical_json
 from hub_server.core.state import HubState
 from hub_server.schemas import CrlIngest, CrlIngested, RevocationSnapshotBody, SignedSnapshot
+from sync.signing import b64d
 
 router = APIRouter(tags=["revocation"], responses=ERRORS)
 
@@ -72,3 +74,28 @@ def revocation_snapshot(
         key_id=hub.hub_key.key_id,
         signature=hub.hub_key.sign(canonical_json(body)),
     )
+
+
+_KKRV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}
+}
+
+
+@router.get("/v1/revocation/snapshot.kkrv", response_class=Response, responses=_KKRV)
+def revocation_snapshot_kkrv(caller: SignedDep, hub: HubDep, session: SessionDep) -> Response:
+    """The full list in ``edge.jpki.revocation.RevocationSnapshot`` bytes (``KKRV``).
+
+    ``sequence`` is the hub's revocation version; the signature is Ed25519 by the hub key
+    (GET /v1/hub-key) over ``signed_payload()``. Check it with
+    ``RevocationSnapshot.from_bytes(data, verify_signature=...)``.
+    """
+    if caller.kind == "hospital":
+        raise HubError(403, "forbidden", "devices and staff fetch revocation snapshots")
+    from edge.jpki.revocation import RevocationSnapshot
+
+    body = crud.snapshot(session, since=0, now=utcnow())
+    snap = RevocationSnapshot.from_serials(
+        (int(s, 16) for s in body["added"]), sequence=body["version"]
+    )
+    signed = snap.with_signature(b64d(hub.hub_key.sign(snap.signed_payload())))
+    return Response(signed.to_bytes(), media_type="application/octet-stream")
