@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--recipients", type=int, default=5)
     ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--postgres", action="store_true", help="hub on a fresh PostgreSQL database")
     ap.add_argument(
         "--fake-hub",
