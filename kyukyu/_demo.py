@@ -1,0 +1,373 @@
+"""``kyukyu demo``: the whole system on one machine, every part real but the card.
+
+A test CA issues a virtual My Number card for one of the synthetic patients; the
+platform runs under uvicorn on SQLite; two hospitals stream cases; the card is
+tapped on the virtual reader of the real pcscd (vpcd) and read and verified; the
+summary is fetched with the card's PIN signature over the platform's challenge; the
+case is sealed for both hospitals, queued and sent; one hospital declines, the
+other accepts; the device forgets the patient.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+Say = Callable[[str], None]
+
+DEMO_PIN = "1234"
+FIRE_DEPARTMENT = "デモ市消防本部"
+SCENE = (35.6812, 139.7671)  # near Tokyo station
+
+
+@dataclass
+class DemoHospital:
+    name: str
+    lat: float
+    lon: float
+    answer: str
+    hpke: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
+    signing: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    id: str = ""
+    received: list[str] = field(default_factory=list)
+
+
+HOSPITALS = (
+    ("デモ中央病院 / Demo Central Hospital", 35.6850, 139.7700, "decline"),
+    ("デモ救命救急センター / Demo Emergency Center", 35.6900, 139.7500, "accept"),
+)
+
+
+@contextmanager
+def _step(say: Say, timings: dict[str, float], key: str, ja: str, en: str) -> Iterator[None]:
+    say(f"▶ {ja} / {en}")
+    t0 = time.perf_counter()
+    yield
+    timings[key] = round((time.perf_counter() - t0) * 1000, 1)
+    say(f"  ✓ {timings[key]:.0f} ms")
+
+
+def run_demo(
+    workdir: Path | None = None, *, say: Say = print, patients: int = 200
+) -> dict[str, Any]:
+    """Run the demo; return a JSON-able report (no patient data in it)."""
+    from edge.card_sim import CardImage, TestCA, VirtualCard, VpcdFrontEnd
+    from edge.jpki.read import ReadOptions, read_card
+    from edge.jpki.trust import TrustStore
+    from edge.reader import ApduChannel
+    from edge.reader.pcsc import PcscReaders
+    from hub_server import crud
+    from hub_server.core.config import Settings
+    from hub_server.core.db import utcnow
+    from hub_server.main import build_state, create_app
+    from hub_server.medical import open_source, seed
+    from kyukyu import _pcscd
+    from kyukyu._serve import serve_in_thread
+    from sync._http import SignedHttp
+    from sync.client import PlatformClient
+    from sync.fhir_case import (
+        CaseRecord,
+        CaseTimes,
+        CrewMember,
+        DeviceInfo,
+        VerifiedPatient,
+        VitalSigns,
+        build_case_bundle,
+    )
+    from sync.outbox import Outbox
+    from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
+    from sync.seal import seal_json
+    from sync.sender import Sender, follow_answers
+    from sync.signing import public_key_to_b64
+
+    timings: dict[str, float] = {}
+    report: dict[str, Any] = {"timings_ms": timings}
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="kyukyu-demo-"))
+            stack.callback(shutil.rmtree, workdir, True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        device_dir = workdir / "device"
+        device_dir.mkdir(exist_ok=True)
+
+        with _step(say, timings, "setup", "準備: テスト認証局・プラットフォーム・病院", "set-up"):
+            ca_dir = workdir / "ca"
+            TestCA.create(ca_dir)
+            settings = Settings(
+                db_url=f"sqlite:///{workdir / 'hub.db'}",
+                environment="dev",
+                trust_roots_dir=ca_dir,
+                allow_test_roots=True,
+                sse_keepalive_seconds=0.5,
+            )
+            state = build_state(settings)
+            seeded = seed(
+                settings.db_url,
+                patients=patients,
+                cards=1,
+                cards_dir=workdir / "cards",
+                ca_dir=ca_dir,
+            )
+            state.medical_source = open_source(settings.db_url)
+            operator_key = Ed25519PrivateKey.generate()
+            with state.session() as session:
+                op = crud.create_operator(
+                    session,
+                    name="demo-operator",
+                    role="operator",
+                    public_key=public_key_to_b64(operator_key.public_key()),
+                    now=utcnow(),
+                )
+                session.commit()
+                operator_id = op.id
+            url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
+            operator = SignedHttp(url, key=operator_key, key_id=f"operator:{operator_id}")
+            stack.callback(operator.close)
+            hospitals = [DemoHospital(n, lat, lon, a) for n, lat, lon, a in HOSPITALS]
+            for h in hospitals:
+                out = operator.request_json(
+                    "POST",
+                    "/v1/hospitals",
+                    body={
+                        "name": h.name,
+                        "lat": h.lat,
+                        "lon": h.lon,
+                        "hpke_public_key": public_key_to_b64(h.hpke.public_key()),  # type: ignore[arg-type]
+                        "signing_public_key": public_key_to_b64(h.signing.public_key()),
+                    },
+                )
+                h.id = out["hospital_id"]
+            token = operator.request_json(
+                "POST", "/v1/enrollment-tokens", body={"fire_department": FIRE_DEPARTMENT}
+            )["token"]
+            device_key = Ed25519PrivateKey.generate()
+            device = PlatformClient(url, key=device_key, hub_public_key=state.hub_key.public_key)
+            stack.callback(device.close)
+            device_id = device.enroll(token, "デモ救急1 / Demo Ambulance 1")
+            say(
+                f"  platform {url}, {seeded.patients} synthetic patients, "
+                f"{len(hospitals)} hospitals, device {device_id}"
+            )
+
+        def device_key_for(did: str) -> Ed25519PublicKey | None:
+            return device_key.public_key() if did == device_id else None
+
+        stop = threading.Event()
+        for h in hospitals:
+            _start_hospital(
+                h,
+                url,
+                stop,
+                stack,
+                workdir,
+                device_key_for,
+                HospitalClient,
+                Receiver,
+                ReceiverState,
+                ReceivedCase,
+                say,
+            )
+
+        with _step(
+            say, timings, "tap", "カードをタッチしてください", "tap the card (virtual reader)"
+        ):
+            proc = _pcscd.ensure_pcscd(workdir / "pcscd.log")
+            stack.callback(_pcscd.stop, proc)
+            image = CardImage.load(seeded.cards[0].path)
+            card = VirtualCard(image, path=seeded.cards[0].path)
+            front = VpcdFrontEnd(card, port=_pcscd.VPCD_PORTS[0])
+            front.start()
+            stack.callback(front.stop)
+            readers = PcscReaders()
+            stack.callback(readers.close)
+            conn = readers.wait_for_card(timeout=20)
+            stack.callback(conn.close)
+            say(f"  reader: {conn.reader}")
+
+        with _step(
+            say,
+            timings,
+            "read_verify",
+            "読み取り・証明書検証・暗証番号署名",
+            "read, verify, PIN proof",
+        ):
+            challenge = device.create_challenge()
+            nonce = base64.urlsafe_b64decode(
+                challenge["nonce"] + "=" * (-len(challenge["nonce"]) % 4)
+            )
+            store = TrustStore.from_directory(ca_dir, allow_test_roots=True)
+            result = read_card(
+                ApduChannel(conn),
+                ReadOptions(
+                    trust=store, pin=DEMO_PIN, collation_b=image.collation_b, challenge=nonce
+                ),
+            )
+            report["card"] = {
+                "token_type": result.token_type.value,
+                "trusted": result.verdict is not None,
+                "attributes_integrity": result.attributes_integrity,
+                "apdus": result.apdus,
+            }
+            say(
+                f"  {result.token_type.value}: 証明書 有効 / certificate valid, "
+                f"{result.apdus} APDUs, 4情報 / attributes: {result.attributes_integrity}"
+            )
+
+        with _step(say, timings, "summary", "救急用サマリー取得", "emergency summary look-up"):
+            auth_proof = next(p for p in result.proofs if p.kind == "auth_key")
+            answer = device.lookup_summary(
+                {
+                    "certificate": base64.b64encode(result.certificate.der).decode(),
+                    "consent": "consented",
+                    "evidence": {
+                        "kind": "pin_signature",
+                        "challenge_id": challenge["challenge_id"],
+                        "signature": base64.b64encode(auth_proof.signature).decode(),
+                    },
+                    "crew_member": "隊員001",
+                }
+            )
+            summary = answer.get("bundle")
+            sections = _section_counts(summary)
+            report["summary"] = {"status": answer["status"], "sections": sections}
+            say("  " + ", ".join(f"{k}: {v}" for k, v in sections.items()))
+
+        with _step(
+            say, timings, "send", "封緘して2病院へ同時送信", "seal for 2 hospitals and send"
+        ):
+            directory = device.hospital_directory(*SCENE)
+            now = datetime.now(UTC)
+            attrs = result.attributes
+            record = CaseRecord(
+                case_id=f"demo-{int(time.time())}",
+                device=DeviceInfo(device_id, "デモ救急1", FIRE_DEPARTMENT),
+                times=CaseTimes(patient_contact=now),
+                patient=VerifiedPatient(
+                    name=attrs.name if attrs else None,
+                    birth_date=attrs.birth_date if attrs else None,
+                    sex=attrs.sex if attrs else None,  # type: ignore[arg-type]
+                    address=attrs.address if attrs else None,
+                ),
+                chief_complaint="胸痛 / chest pain",
+                vitals=(
+                    VitalSigns(
+                        observed_at=now,
+                        systolic_mmhg=92,
+                        diastolic_mmhg=58,
+                        heart_rate_per_min=118,
+                        respiratory_rate_per_min=24,
+                        spo2_percent=91,
+                        body_temperature_c=36.4,
+                        gcs_total=14,
+                        jcs="1",
+                    ),
+                ),
+                crew=(CrewMember("001", "救急救命士"),),
+                summary=summary,
+            )
+            sealed = seal_json(
+                build_case_bundle(record),
+                case_id=record.case_id,
+                device_id=device_id,
+                device_key=device_key,
+                recipients={h.id: h.hpke_public_key for h in directory},
+            )
+            del record, summary, answer, result, attrs
+            outbox = Outbox(device_dir / "outbox.db")
+            stack.callback(outbox.close)
+            outbox.enqueue(sealed)
+            with Sender(outbox, device) as sender:
+                drained = sender.drain(timeout=30)
+            report["case_id"] = outbox.statuses()[0].case_id
+            say(f"  queued sealed, delivered; waiting in outbox: {drained.remaining}")
+
+        with _step(say, timings, "answers", "病院の応答を待つ", "wait for the hospitals' answers"):
+            follow_stop = threading.Event()
+            follower = threading.Thread(
+                target=follow_answers, args=(device, outbox), kwargs={"stop": follow_stop}
+            )
+            follower.start()
+            deadline = time.monotonic() + 20
+            case_id = report["case_id"]
+            while time.monotonic() < deadline:
+                st = outbox.status(case_id)
+                if st is not None and len(st.answers) == len(hospitals):
+                    break
+                time.sleep(0.02)
+            follow_stop.set()
+            follower.join(10)
+            st = outbox.status(case_id)
+            answers = dict(st.answers) if st else {}
+            names = {h.id: h.name for h in hospitals}
+            for hid, ans in answers.items():
+                shown = "受入可 / accept" if ans == "accept" else "受入不可 / decline"
+                say(f"  {names.get(hid, hid)}: {shown}")
+            report["answers"] = {names.get(k, k): v for k, v in answers.items()}
+            accepted = [hid for hid, ans in answers.items() if ans == "accept"]
+            if accepted:
+                device.set_destination(case_id, accepted[0])
+                say(f"  搬送先決定 / destination: {names[accepted[0]]}")
+
+        report["hospitals_received"] = {h.name: len(h.received) for h in hospitals}
+        report["outbox_pending"] = outbox.pending_count()
+        say(
+            "▶ 患者情報を端末から消去しました / the device forgot the patient "
+            f"(sealed cases waiting: {report['outbox_pending']})"
+        )
+    return report
+
+
+def _section_counts(bundle: dict[str, Any] | None) -> dict[str, int]:
+    if not bundle:
+        return {}
+    comp = bundle.get("entry", [{}])[0].get("resource", {})
+    out: dict[str, int] = {}
+    for section in comp.get("section", []):
+        out[str(section.get("title", "?"))] = len(section.get("entry", []))
+    return out
+
+
+def _start_hospital(
+    h: DemoHospital,
+    url: str,
+    stop: threading.Event,
+    stack: ExitStack,
+    workdir: Path,
+    device_key_for: Callable[[str], Ed25519PublicKey | None],
+    hospital_client: Any,
+    receiver_cls: Any,
+    state_cls: Any,
+    case_cls: Any,
+    say: Say,
+) -> None:
+    client = hospital_client(url, hospital_id=h.id, key=h.signing)
+    stack.callback(client.close)
+
+    def on_case(case: Any) -> None:
+        h.received.append(case.case_id)
+        client.answer(case.case_id, h.answer, None if h.answer == "accept" else "満床 / no bed")
+
+    rx = receiver_cls(
+        client,
+        hospital_key=h.hpke,
+        device_key_for=device_key_for,
+        state=state_cls(workdir / f"hospital-{h.id}.db"),
+        on_case=on_case,
+    )
+    thread = threading.Thread(target=rx.run, args=(stop,), daemon=True)
+    thread.start()
+    # LIFO: stop the receiver, wait for it, then close its client.
+    stack.callback(thread.join, 5)
+    stack.callback(stop.set)
