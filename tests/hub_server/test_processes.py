@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import json
 import os
@@ -301,3 +302,87 @@ def test_no_patient_data_in_server_logs(cluster: Cluster) -> None:
     assert card.holder.name.split("\u3000")[0] in bundle_text  # the summary did carry the name
     for what, value in secrets_.items():
         assert value not in text, f"{what} found in the server log"
+
+
+def test_sync_client_and_receiver_end_to_end_across_processes(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The real seam: sync.client seals and posts on hub A; sync.receiver opens it from hub B."""
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from sync.client import PlatformClient
+    from sync.receiver import HospitalClient, Receiver, ReceiverState
+    from sync.seal import seal_json
+
+    async def setup() -> tuple[str, str, Any, Any]:
+        async with httpx.AsyncClient(base_url=cluster.urls[0], timeout=30) as a:
+            r = await _call(
+                a, cluster.operator, "POST", "/v1/enrollment-tokens", {"fire_department": "消防"}
+            )
+            token = r.json()["token"]
+            hkey, hpke = new_key(), X25519PrivateKey.generate()
+            from cryptography.hazmat.primitives import serialization
+
+            raw = hpke.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            from sync.signing import b64e
+
+            body = {
+                "name": "救命センター",
+                "lat": 35.0,
+                "lon": 139.0,
+                "hpke_public_key": b64e(raw),
+                "signing_public_key": pub(hkey),
+            }
+            r = await _call(a, cluster.operator, "POST", "/v1/hospitals", body)
+            return token, r.json()["hospital_id"], hkey, hpke
+
+    token, hid, hkey, hpke = asyncio.run(setup())
+    dkey = new_key()
+    device = PlatformClient(cluster.urls[0], key=dkey)
+    device_id = device.enroll(token, "救急隊")
+    device.hub_public_key = device.fetch_hub_key()
+    directory = device.hospital_directory(35.0, 139.0)
+    assert hid in [h.id for h in directory]
+    recipients = {h.id: h.hpke_public_key for h in directory if h.id == hid}
+    bundle = {"resourceType": "Bundle", "type": "document", "entry": []}
+    envelope = seal_json(
+        bundle, case_id="e2e-1", device_id=device_id, device_key=dkey, recipients=recipients
+    )
+    device.post_case("e2e-1", [hid], envelope, idempotency_key="e2e-key")
+    device.post_case("e2e-1", [hid], envelope, idempotency_key="e2e-key")  # a retry: same answer
+
+    received: list[Any] = []
+    stop = threading.Event()
+
+    def on_case(case: Any) -> None:
+        received.append(case)
+        stop.set()
+
+    receiver = Receiver(
+        HospitalClient(cluster.urls[1], hospital_id=hid, key=hkey),
+        hospital_key=hpke,
+        device_key_for=lambda d: dkey.public_key() if d == device_id else None,
+        state=ReceiverState(tmp_path / "receiver.db"),
+        on_case=on_case,
+    )
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the hub may go away first at teardown
+            receiver.run_once(stop)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()  # it ends at the stream's next line after stop; no need to wait for it
+    deadline = time.monotonic() + 20
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [c.case_id for c in received] == ["e2e-1"]
+    assert received[0].bundle() == bundle
+    receiver.client.answer("e2e-1", "accept")
+    events = device.device_events(after=0, stop=None)
+    first = next(events)
+    assert first.kind == "answer"
+    assert first.data["hospital_id"] == hid
