@@ -8,7 +8,7 @@ against the allowed skew, and the nonce is recorded in the shared ``nonces`` tab
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -52,7 +52,8 @@ _SIGNATURE_MESSAGES = {
 }
 
 
-def get_hub(request: Request) -> HubState:
+async def get_hub(request: Request) -> HubState:
+    # async on purpose: a plain ``def`` dependency costs a thread-pool hop per request.
     hub: HubState = request.app.state.hub
     return hub
 
@@ -60,7 +61,9 @@ def get_hub(request: Request) -> HubState:
 HubDep = Annotated[HubState, Depends(get_hub)]
 
 
-def get_session(hub: HubDep) -> Iterator[Session]:
+async def get_session(hub: HubDep) -> AsyncIterator[Session]:
+    # Creating a session does no I/O (it connects lazily, inside the sync route's thread);
+    # closing it only hands the connection back to the pool.
     with hub.session() as session:
         yield session
 
@@ -120,7 +123,7 @@ def _check(
 async def authenticate(request: Request) -> crud.Principal:
     """The signed caller of this request (401 unsigned/stale/replayed, 403 revoked)."""
     body = await request.body()
-    hub = get_hub(request)
+    hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
     return await run_in_threadpool(
         _check, hub, headers, request.method, _path_and_query(request), body
