@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from hub_server.core.security import canonical_json
@@ -24,6 +24,15 @@ from hub_server.models import AuditEntry, AuditHead
 __all__ = ["AuditVerdict", "append_audit", "entry_hash", "verify_chain"]
 
 GENESIS = "0" * 64
+_HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
+_AUDIT: Table = AuditEntry.__table__  # type: ignore[attr-defined]
+_BUMP_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + 1)
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("h"))
 
 
 def entry_hash(
@@ -61,12 +70,8 @@ def append_audit(
 ) -> AuditEntry:
     """Append one row in the caller's transaction (the caller commits)."""
     # One statement takes the lock and reads the previous link of the chain.
-    row = session.execute(
-        update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=AuditHead.seq + 1)
-        .returning(col(AuditHead.seq), col(AuditHead.hash))
-    ).one()
+    conn = session.connection()
+    row = conn.execute(_BUMP_HEAD).one()
     seq, prev_hash = int(row[0]), str(row[1])
     text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     at = now  # microsecond precision on both databases, so the hash survives a round trip
@@ -91,8 +96,8 @@ def append_audit(
         prev_hash=prev_hash,
         hash=digest,
     )
-    session.execute(insert(AuditEntry).values(**entry.model_dump()))
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(hash=digest))
+    conn.execute(_AUDIT.insert(), entry.model_dump())
+    conn.execute(_SET_HEAD, {"h": digest})
     return entry
 
 

@@ -7,7 +7,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -29,6 +30,26 @@ __all__ = [
 ]
 
 
+_HOSPITALS: Table = Hospital.__table__  # type: ignore[attr-defined]
+_CASES: Table = Case.__table__  # type: ignore[attr-defined]
+_EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
+_RECIPIENTS: Table = CaseRecipient.__table__  # type: ignore[attr-defined]
+_IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_LOCK_RECIPIENTS = (
+    sa_select(_HOSPITALS.c.id)
+    .where(_HOSPITALS.c.id.in_(bindparam("ids", expanding=True)), _HOSPITALS.c.revoked.is_(False))
+    .order_by(_HOSPITALS.c.id)
+    .with_for_update()
+)
+_CASE_EXISTS = sa_select(_CASES.c.id).where(_CASES.c.id == bindparam("id"))
+_NEXT_SEQS = (
+    _HOSPITALS.update()
+    .where(_HOSPITALS.c.id.in_(bindparam("ids", expanding=True)))
+    .values(event_seq=_HOSPITALS.c.event_seq + 1)
+    .returning(_HOSPITALS.c.id, _HOSPITALS.c.event_seq)
+)
+
+
 def _next_seq(session: Session, recipient: str) -> int:
     kind, _, ident = recipient.partition(":")
     table: type[Hospital] | type[Device] = Hospital if kind == "hospital" else Device
@@ -39,17 +60,6 @@ def _next_seq(session: Session, recipient: str) -> int:
         .returning(col(table.event_seq))
     )
     return int(result.scalar_one())
-
-
-def _next_hospital_seqs(session: Session, hospital_ids: list[str]) -> dict[str, int]:
-    """Allocate one event number per hospital in a single statement."""
-    rows = session.execute(
-        update(Hospital)
-        .where(col(Hospital.id).in_(hospital_ids))
-        .values(event_seq=Hospital.event_seq + 1)
-        .returning(col(Hospital.id), col(Hospital.event_seq))
-    ).all()
-    return {str(r[0]): int(r[1]) for r in rows}
 
 
 def _append_event(
@@ -113,16 +123,11 @@ def create_case(
             f"recipients must be 1 to {max_recipients} distinct hospital ids",
             "送信先病院の指定が正しくありません。",
         )
+    # Core statements on the tables, built once: this is the hot path of the hub.
+    conn = session.connection()
     # Lock the recipients' rows in id order (FOR UPDATE; a no-op on SQLite, which locks the
     # whole database): concurrent cases to overlapping hospitals then never deadlock.
-    known = set(
-        session.exec(
-            select(Hospital.id)
-            .where(col(Hospital.id).in_(unique), col(Hospital.revoked).is_(False))
-            .order_by(col(Hospital.id))
-            .with_for_update()
-        ).all()
-    )
+    known = {row[0] for row in conn.execute(_LOCK_RECIPIENTS, {"ids": unique})}
     missing = [r for r in unique if r not in known]
     if missing:
         raise HubError(
@@ -131,7 +136,7 @@ def create_case(
             f"not registered hospitals: {', '.join(missing)}",
             "登録されていない病院が送信先に含まれています。",
         )
-    if session.get(Case, case_id) is not None:
+    if conn.execute(_CASE_EXISTS, {"id": case_id}).first() is not None:
         raise HubError(
             409,
             "case_exists",
@@ -145,7 +150,16 @@ def create_case(
         envelope_size=len(envelope),
         created_at=now,
     )
-    session.execute(insert(Case).values(**case.model_dump()))
+    conn.execute(
+        _CASES.insert(),
+        {
+            "id": case_id,
+            "device_id": device.id,
+            "envelope": envelope,
+            "envelope_size": len(envelope),
+            "created_at": now,
+        },
+    )
     meta = {
         "type": "case",
         "case_id": case_id,
@@ -154,9 +168,9 @@ def create_case(
         "created_at": now.isoformat(),
     }
     payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
-    seqs = _next_hospital_seqs(session, unique)
-    session.execute(
-        insert(Event),
+    seqs = {str(r[0]): int(r[1]) for r in conn.execute(_NEXT_SEQS, {"ids": unique})}
+    conn.execute(
+        _EVENTS.insert(),
         [
             {
                 "recipient": f"hospital:{h}",
@@ -169,8 +183,8 @@ def create_case(
             for h in unique
         ],
     )
-    session.execute(
-        insert(CaseRecipient),
+    conn.execute(
+        _RECIPIENTS.insert(),
         [{"case_id": case_id, "hospital_id": h, "event_seq": seqs[h]} for h in unique],
     )
     data = case_event_data(case, meta)
@@ -296,12 +310,17 @@ def begin_idempotent(
     from hub_server.crud.identities import relaxed_commit
 
     relaxed_commit(session)
-    session.add(
-        IdempotencyRecord(
-            owner=owner, key=key, request_hash=request_hash, status="in_progress", created_at=now
-        )
-    )
     try:
+        session.connection().execute(
+            _IDEMPOTENCY.insert(),
+            {
+                "owner": owner,
+                "key": key,
+                "request_hash": request_hash,
+                "status": "in_progress",
+                "created_at": now,
+            },
+        )
         session.commit()
         return None
     except IntegrityError:
@@ -326,14 +345,16 @@ def finish_idempotent(
     With ``commit=False`` it joins the caller's transaction (the case and its stored
     response then commit together).
     """
-    record = session.get(IdempotencyRecord, (owner, key))
-    if record is None:
-        return
+    t = _IDEMPOTENCY
+    where = (t.c.owner == owner) & (t.c.key == key)
     if status is None:
-        session.delete(record)
+        session.connection().execute(t.delete().where(where))
     else:
-        record.status, record.response_status, record.response_body = "done", status, body
-        session.add(record)
+        session.connection().execute(
+            t.update()
+            .where(where)
+            .values(status="done", response_status=status, response_body=body)
+        )
     if commit:
         session.commit()
 

@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, text, update
+from sqlalchemy import Table, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -32,6 +32,7 @@ __all__ = [
 ]
 
 ROLES = ("operator", "technician")
+_NONCES: Table = Nonce.__table__  # type: ignore[attr-defined]
 
 
 def _check_key(text: str) -> str:
@@ -227,7 +228,9 @@ def record_nonce(session: Session, *, key_id: str, nonce: str, expires_at: datet
     """Store a nonce in its own transaction; False if it was seen before (replay)."""
     relaxed_commit(session)
     try:
-        session.execute(insert(Nonce).values(key_id=key_id, nonce=nonce, expires_at=expires_at))
+        session.connection().execute(
+            _NONCES.insert(), {"key_id": key_id, "nonce": nonce, "expires_at": expires_at}
+        )
         session.commit()
     except IntegrityError:
         session.rollback()
