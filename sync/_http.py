@@ -13,7 +13,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -122,10 +122,16 @@ def map_errors() -> Iterator[None]:
         raise TransportError(type(exc).__name__) from exc
 
 
-def _until(lines: Iterator[str], stop: threading.Event | None) -> Iterator[str]:
+def _until(
+    lines: Iterator[str],
+    stop: threading.Event | None,
+    on_keepalive: Callable[[], None] | None,
+) -> Iterator[str]:
     for line in lines:
         if stop is not None and stop.is_set():
             return
+        if on_keepalive is not None and line.startswith(":"):
+            on_keepalive()
         yield line
 
 
@@ -224,12 +230,18 @@ class SignedHttp:
             raise ResponseError("body is not JSON") from exc
 
     def events(
-        self, path: str, *, after: int = 0, stop: threading.Event | None = None
+        self,
+        path: str,
+        *,
+        after: int = 0,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[SseEvent]:
         """Stream SSE events after event number ``after``.
 
         Ends when the server closes the stream or, at the next line (the hub's
-        keep-alive comments included), once ``stop`` is set.
+        keep-alive comments included), once ``stop`` is set. ``on_keepalive`` is
+        called on each comment line (the hub's pings): idle-time work.
         """
         with map_errors():
             request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
@@ -239,6 +251,6 @@ class SignedHttp:
                 if response.status_code != 200:
                     response.read()
                     raise error_for_response(response)
-                yield from parse_sse(_until(response.iter_lines(), stop))
+                yield from parse_sse(_until(response.iter_lines(), stop, on_keepalive))
             finally:
                 response.close()

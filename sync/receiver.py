@@ -72,9 +72,16 @@ class HospitalClient:
     def close(self) -> None:
         self.http.close()
 
-    def events(self, after: int, stop: threading.Event | None = None) -> Iterator[SseEvent]:
+    def events(
+        self,
+        after: int,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
+    ) -> Iterator[SseEvent]:
         """The hospital's stream after event number ``after`` (see ``SignedHttp.events``)."""
-        return self.http.events("/v1/hospitals/me/events", after=after, stop=stop)
+        return self.http.events(
+            "/v1/hospitals/me/events", after=after, stop=stop, on_keepalive=on_keepalive
+        )
 
     def ack(self, case_id: str) -> None:
         self.http.request("POST", f"/v1/cases/{case_id}/ack", body={}, ok=(200, 201, 204))
@@ -195,6 +202,7 @@ class Receiver:
         self.on_case = on_case
         self.on_rejected = on_rejected
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self._deferred = False
 
     def handle(self, event: SseEvent) -> None:
         """Process one stream event (cases; other kinds only advance the cursor)."""
@@ -240,8 +248,9 @@ class Receiver:
         try:
             self.client.ack(case_id)
         except PlatformError as exc:
-            # Kept in the state; flushed before the next stream is opened.
+            # Kept in the state; retried on the next keep-alive and before the next stream.
             log.info("ack deferred (%s)", exc.code)
+            self._deferred = True
             return
         self.state.mark_acked(case_id)
 
@@ -251,10 +260,20 @@ class Receiver:
             self.client.ack(case_id)
             self.state.mark_acked(case_id)
 
+    def _idle(self) -> None:
+        """On the hub's keep-alive pings: retry deferred acks, quietly."""
+        if self._deferred:
+            try:
+                self.flush_acks()
+                self._deferred = False
+            except PlatformError:
+                pass
+
     def run_once(self, stop: threading.Event | None = None) -> None:
         """Read the stream from the stored cursor until it ends or ``stop`` is set."""
         self.flush_acks()
-        for event in self.client.events(self.state.last_event, stop):
+        self._deferred = False
+        for event in self.client.events(self.state.last_event, stop, self._idle):
             self.handle(event)
 
     def run(self, stop: threading.Event) -> None:

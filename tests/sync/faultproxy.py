@@ -42,8 +42,16 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, *, seed: int = 0, modes: dict[str, float] | None = None):
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        seed: int = 0,
+        modes: dict[str, float] | None = None,
+        response_budget: tuple[int, int] = (300, 3_000),
+    ):
         self.upstream_port = upstream_port
+        self.response_budget = response_budget
         self.rng = random.Random(seed)
         self.modes = modes or MODES
         self.counts: Counter[str] = Counter()
@@ -110,7 +118,7 @@ class FaultProxy:
             await asyncio.sleep(self.rng.uniform(0.0, 0.15))
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         request_budget: int | None = None
-        response_budget: int | None = self.rng.randint(300, 3_000)
+        response_budget: int | None = self.rng.randint(*self.response_budget)
         chunk = 65536
         pause = 0.0
         if mode == "reset_request":
