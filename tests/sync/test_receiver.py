@@ -190,4 +190,4 @@ def test_lost_ack_is_retried_before_the_next_stream(env: Env, tmp_path: Path) ->
     rx2.flush_acks()
     assert state.unacked() == []
     assert env.fake.acks[(h.id, "a0")] == 1
-    assert calls == ["a0"]
+    assert set(calls) == {"a0"}  # tried at once, and again on the stream's keep-alives
