@@ -282,23 +282,51 @@ class _Builder:
         return refs
 
     def summary(self) -> list[str]:
-        """Copy the emergency summary's resources, re-pointed at our Patient."""
+        """Copy the emergency summary's resources, references rewritten to this Bundle.
+
+        The summary's own Patient and Composition are not copied (the verified
+        Patient is ours); references to them point at our Patient, references
+        between copied resources (e.g. to an Organization) follow them.
+        """
         bundle = self.record.summary
         if not bundle:
             return []
-        refs = []
-        for entry in bundle.get("entry", []):
-            resource = dict(entry.get("resource") or {})
+        entries = [e for e in bundle.get("entry", []) if isinstance(e.get("resource"), dict)]
+        renamed: dict[str, str] = {}
+        keep: list[tuple[str, dict[str, Any]]] = []
+        for entry in entries:
+            resource = entry["resource"]
             kind = resource.get("resourceType")
-            # The verified Patient is ours; the summary's own Patient/Composition are not copied.
-            if kind in (None, "Patient", "Composition", "Bundle"):
+            if kind in (None, "Composition", "Bundle"):
                 continue
-            for key in ("subject", "patient"):
-                if key in resource:
-                    resource[key] = {"reference": self.patient_ref}
-            resource.pop("id", None)
-            refs.append(self.add(resource))
+            url = self.patient_ref if kind == "Patient" else _urn()
+            for old in (entry.get("fullUrl"), f"{kind}/{resource.get('id')}"):
+                if old:
+                    renamed[old] = url
+            if kind != "Patient":
+                keep.append((url, resource))
+        refs = []
+        for url, resource in keep:
+            copied = _rewrite(resource, renamed, self.patient_ref)
+            copied.pop("id", None)
+            refs.append(self.add(copied, url))
         return refs
+
+
+def _rewrite(value: Any, renamed: Mapping[str, str], patient_ref: str) -> Any:
+    """Deep copy with every ``reference`` renamed; unknown Patient references -> ours."""
+    if isinstance(value, list):
+        return [_rewrite(v, renamed, patient_ref) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: _rewrite(v, renamed, patient_ref) for k, v in value.items()}
+    ref = out.get("reference")
+    if isinstance(ref, str):
+        if ref in renamed:
+            out["reference"] = renamed[ref]
+        elif ref.startswith("Patient/"):
+            out["reference"] = patient_ref
+    return out
 
 
 def build_case_bundle(record: CaseRecord) -> dict[str, Any]:

@@ -32,6 +32,10 @@ def summary_bundle() -> dict[str, Any]:
         "entry": [
             {"resource": {"resourceType": "Patient", "id": "p1", "name": [{"text": "x"}]}},
             {
+                "fullUrl": "urn:uuid:0b7e6f0e-0000-4000-8000-000000000001",
+                "resource": {"resourceType": "Organization", "name": "テスト病院"},
+            },
+            {
                 "resource": {
                     "resourceType": "AllergyIntolerance",
                     "id": "a1",
@@ -47,6 +51,9 @@ def summary_bundle() -> dict[str, Any]:
                     "status": "active",
                     "subject": {"reference": "Patient/p1"},
                     "medicationCodeableConcept": {"text": "アムロジピン"},
+                    "informationSource": {
+                        "reference": "urn:uuid:0b7e6f0e-0000-4000-8000-000000000001"
+                    },
                 }
             },
         ],

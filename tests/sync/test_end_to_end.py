@@ -27,6 +27,7 @@ from sync.sender import Sender, follow_answers
 from tests.sync._data import T0
 from tests.sync._net import World, serve
 from tests.sync._realhub import make_real_hub, populate
+from tests.sync.test_fhir_case import references
 
 
 def texts(obj: Any) -> set[str]:
@@ -118,6 +119,7 @@ def test_full_case_flow_with_card_and_summary(
         )
         bundle = build_case_bundle(record)
         Bundle.model_validate(bundle)
+        assert set(references(bundle)) <= {e["fullUrl"] for e in bundle["entry"]}
         sealed = seal_json(
             bundle,
             case_id=record.case_id,

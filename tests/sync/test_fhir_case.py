@@ -93,6 +93,27 @@ def test_patient_crew_device_summary_and_times() -> None:
             assert ref["reference"] in urls
 
 
+def references(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [r for v in value for r in references(v)]
+    if isinstance(value, dict):
+        own = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return own + [r for v in value.values() for r in references(v)]
+    return []
+
+
+def test_every_reference_resolves_inside_the_bundle() -> None:
+    bundle = build_case_bundle(case_record())
+    urls = {e["fullUrl"] for e in bundle["entry"]}
+    refs = references(bundle)
+    assert len(refs) > 20
+    assert set(refs) <= urls
+    (med,) = resources(bundle, "MedicationStatement")
+    (org,) = resources(bundle, "Organization")
+    org_url = next(e["fullUrl"] for e in bundle["entry"] if e["resource"] is org)
+    assert med["informationSource"]["reference"] == org_url
+
+
 def test_no_my_number_like_digits() -> None:
     import json
     import re
