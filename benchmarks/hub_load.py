@@ -191,7 +191,10 @@ async def load(
 ) -> dict[str, Any]:
     operator = operator_for(db_url, tmp)
     host, port = url.removeprefix("http://").split(":")
-    limits = httpx.Limits(max_connections=posters + 8, max_keepalive_connections=posters + 8)
+    # keepalive_expiry below uvicorn's 5 s keep-alive: never reuse a connection it is closing.
+    limits = httpx.Limits(
+        max_connections=posters + 8, max_keepalive_connections=posters + 8, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         hospitals: list[tuple[str, Signer]] = []
         sem = asyncio.Semaphore(16)

@@ -174,4 +174,7 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for several uvicorn workers: settings from ``KYUKYU_HUB_*`` (migrated already)."""
+    import sys
+
+    sys.setswitchinterval(0.0005)  # see ``kyukyu hub serve``
     return create_app(Settings.from_env(run_migrations=False))
