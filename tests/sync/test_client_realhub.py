@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -14,6 +17,7 @@ from sync.client import PlatformClient
 from sync.receiver import HospitalClient
 from sync.seal import seal_case
 from sync.signing import public_key_to_b64
+from tests.sync._asgi_bridge import SyncASGITransport
 from tests.sync._net import World, serve
 from tests.sync._realhub import RealHub, make_real_hub, populate
 
@@ -24,21 +28,41 @@ class Ctx:
     url: str
     world: World
     client: PlatformClient
+    transport: httpx.BaseTransport | None
+
+    def device(self, **kwargs: Any) -> PlatformClient:
+        kwargs.setdefault("device_id", self.world.device_id)
+        return PlatformClient(
+            self.url, key=self.world.device_key, transport=self.transport, **kwargs
+        )
 
 
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[Ctx]:
+@contextmanager
+def _base(kind: str, app: Any) -> Iterator[tuple[str, httpx.BaseTransport | None]]:
+    if kind == "uvicorn":
+        with serve(app) as url:
+            yield url, None
+    else:
+        bridge = SyncASGITransport(app)
+        yield "http://hub.test", bridge
+        bridge.shutdown()
+
+
+@pytest.fixture(params=["uvicorn", "asgi"])
+def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ctx]:
+    """The real hub under uvicorn on loopback, or in process through httpx.ASGITransport."""
     hub = make_real_hub(tmp_path)
     world = World()
-    with serve(hub.app) as url:
-        populate(hub, url, world, 3)
+    with _base(request.param, hub.app) as (url, transport):
+        populate(hub, url, world, 3, transport=transport)
         client = PlatformClient(
             url,
             key=world.device_key,
             device_id=world.device_id,
             hub_public_key=hub.state.hub_key.public_key,
+            transport=transport,
         )
-        yield Ctx(hub, url, world, client)
+        yield Ctx(hub, url, world, client, transport)
         client.close()
 
 
@@ -56,19 +80,14 @@ def test_directory_is_signed_by_the_pinned_hub_key(ctx: Ctx) -> None:
     hospitals = ctx.client.hospital_directory(35.68, 139.76)
     assert [h.id for h in hospitals] == [h.id for h in ctx.world.hospitals]  # nearest first
     assert hospitals[0].distance_km == 0.0
-    other = PlatformClient(
-        ctx.url,
-        key=ctx.world.device_key,
-        device_id=ctx.world.device_id,
-        hub_public_key=Ed25519PrivateKey.generate().public_key(),
-    )
+    other = ctx.device(hub_public_key=Ed25519PrivateKey.generate().public_key())
     with pytest.raises(ResponseError):
         other.hospital_directory(35.68, 139.76)
     other.close()
 
 
 def test_fetch_hub_key_for_pinning(ctx: Ctx) -> None:
-    fresh = PlatformClient(ctx.url, key=ctx.world.device_key, device_id=ctx.world.device_id)
+    fresh = ctx.device()
     pinned = fresh.fetch_hub_key()
     assert public_key_to_b64(pinned) == ctx.hub.state.hub_key.public_b64
     fresh.hub_public_key = pinned
@@ -84,7 +103,7 @@ def test_revocation_snapshot_and_challenge(ctx: Ctx) -> None:
     assert ch["nonce"]
 
 
-def test_post_case_is_idempotent_and_answers_stream_back(ctx: Ctx) -> None:
+def test_post_case_is_idempotent(ctx: Ctx) -> None:
     ids = [h.id for h in ctx.world.hospitals]
     env = sealed(ctx, "rh-1")
     first = ctx.client.post_case("rh-1", ids, env, idempotency_key="key-1")
@@ -97,6 +116,12 @@ def test_post_case_is_idempotent_and_answers_stream_back(ctx: Ctx) -> None:
         ctx.client.post_case("rh-2", ids, sealed(ctx, "rh-3"), idempotency_key="key-3")
     assert bad.value.status == 422
     ctx.client.set_destination("rh-1", ids[0])
+
+
+@pytest.mark.parametrize("ctx", ["uvicorn"], indirect=True)  # SSE needs a streaming server
+def test_answers_stream_back(ctx: Ctx) -> None:
+    ids = [h.id for h in ctx.world.hospitals]
+    ctx.client.post_case("rh-1", ids, sealed(ctx, "rh-1"), idempotency_key="key-1")
     h = ctx.world.hospitals[1]
     hc = HospitalClient(ctx.url, hospital_id=h.id, key=h.signing)
     hc.ack("rh-1")
@@ -109,7 +134,7 @@ def test_post_case_is_idempotent_and_answers_stream_back(ctx: Ctx) -> None:
 
 
 def test_revoked_device_is_refused(ctx: Ctx) -> None:
-    op = ctx.hub.operator(ctx.url)
+    op = ctx.hub.operator(ctx.url, ctx.transport)
     op.request("POST", f"/v1/devices/{ctx.world.device_id}/revoke", body={})
     op.close()
     with pytest.raises(AuthError) as info:
