@@ -4,7 +4,7 @@ The database is the source of truth (the ``events`` table, numbered per recipien
 the bus only wakes streams up. In one process a publish hands the rendered event to
 the subscribers directly (no query); across processes on PostgreSQL each
 transaction that appends events also sends ``NOTIFY kyukyu_events`` with
-``recipient#seq`` items, and every process's ``PgListener`` wakes its local streams,
+``origin|recipient#seq,...``, and every process's ``PgListener`` wakes its local streams,
 which then read the new rows. A stream that sees a gap reads from the database.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -54,6 +55,10 @@ class EventBus:
     """In-process registry of live streams; thread-safe ``publish``."""
 
     def __init__(self) -> None:
+        # Tags this bus's NOTIFYs: its own listener skips them (the local hand-over is
+        # faster and carries the data; re-reading them from the database would cost a query
+        # per stream).
+        self.origin = secrets.token_hex(8)
         self._subs: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -113,17 +118,19 @@ class EventBus:
                 sub.ready.set()
 
 
-def parse_notification(payload: str) -> list[PendingEvent]:
+def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
+    """``origin|recipient#seq,...`` -> (origin, events known by number only)."""
+    origin, _, items = payload.rpartition("|")
     out: list[PendingEvent] = []
-    for item in payload.split(","):
+    for item in items.split(","):
         recipient, _, seq = item.rpartition("#")
         if recipient and seq.isdigit():
             out.append(PendingEvent(recipient, int(seq), "", None))
-    return out
+    return origin, out
 
 
-def notification_payload(events: list[PendingEvent]) -> str:
-    return ",".join(f"{ev.recipient}#{ev.seq}" for ev in events)
+def notification_payload(events: list[PendingEvent], origin: str = "") -> str:
+    return origin + "|" + ",".join(f"{ev.recipient}#{ev.seq}" for ev in events)
 
 
 class PgListener:
@@ -159,7 +166,9 @@ class PgListener:
                     # Anything published while we were not listening is in the DB.
                     self._bus.wake_all()
                     async for note in conn.notifies():
-                        self._bus.publish(parse_notification(note.payload))
+                        origin, events = parse_notification(note.payload)
+                        if origin != self._bus.origin:  # our own were handed over directly
+                            self._bus.publish(events)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # connection lost: retry

@@ -85,11 +85,12 @@ def _append_event(
     return PendingEvent(recipient, seq, kind, payload)
 
 
-def notify(session: Session, events: list[PendingEvent]) -> None:
+def notify(session: Session, events: list[PendingEvent], origin: str = "") -> None:
     """On PostgreSQL, wake the other hub processes when this transaction commits."""
     if events and session.get_bind().dialect.name == "postgresql":
         session.execute(
-            text("SELECT pg_notify('kyukyu_events', :p)"), {"p": notification_payload(events)}
+            text("SELECT pg_notify('kyukyu_events', :p)"),
+            {"p": notification_payload(events, origin)},
         )
 
 
@@ -113,6 +114,7 @@ def create_case(
     envelope: bytes,
     max_recipients: int,
     now: datetime,
+    origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
     """Store the ciphertext and append one numbered event per recipient hospital."""
     unique = sorted(set(recipients))  # sorted: row locks always taken in the same order
@@ -189,7 +191,7 @@ def create_case(
     )
     data = case_event_data(case, meta)
     events = [PendingEvent(f"hospital:{h}", seqs[h], "case", data) for h in unique]
-    notify(session, events)
+    notify(session, events, origin)
     return case, events
 
 
@@ -240,6 +242,7 @@ def answer_case(
     answer: str,
     reason: str | None,
     now: datetime,
+    origin: str = "",
 ) -> tuple[CaseRecipient, list[PendingEvent]]:
     """Record accept/decline and push it to the sending device's stream."""
     row = _recipient_row(session, case_id=case_id, hospital_id=hospital_id)
@@ -264,12 +267,18 @@ def answer_case(
         },
         now=now,
     )
-    notify(session, [ev])
+    notify(session, [ev], origin)
     return row, [ev]
 
 
 def set_destination(
-    session: Session, *, case_id: str, device_id: str, hospital_id: str, now: datetime
+    session: Session,
+    *,
+    case_id: str,
+    device_id: str,
+    hospital_id: str,
+    now: datetime,
+    origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
     case = session.get(Case, case_id)
     if case is None or case.device_id != device_id:
@@ -299,7 +308,7 @@ def set_destination(
         )
         for rid in recipients
     ]
-    notify(session, events)
+    notify(session, events, origin)
     return case, events
 
 

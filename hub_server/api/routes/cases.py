@@ -121,6 +121,7 @@ def post_case(
             envelope=envelope,
             max_recipients=hub.settings.max_recipients,
             now=now,
+            origin=hub.bus.origin,
         )
         out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
         text = out.model_dump_json()
@@ -197,6 +198,7 @@ def answer_case(
         answer=body.answer,
         reason=body.reason,
         now=now,
+        origin=hub.bus.origin,
     )
     append_audit(
         session,
@@ -218,7 +220,12 @@ def confirm_destination(
     """The device confirms where the patient goes; every recipient is told."""
     now = utcnow()
     _, events = crud.set_destination(
-        session, case_id=case_id, device_id=caller.id, hospital_id=body.hospital_id, now=now
+        session,
+        case_id=case_id,
+        device_id=caller.id,
+        hospital_id=body.hospital_id,
+        now=now,
+        origin=hub.bus.origin,
     )
     append_audit(
         session,
