@@ -3,15 +3,17 @@
 The database is the source of truth (the ``events`` table, numbered per recipient);
 the bus only wakes streams up. In one process a publish hands the rendered event to
 the subscribers directly (no query); across processes on PostgreSQL each
-transaction that appends events also sends ``NOTIFY kyukyu_events`` with
-``origin|recipient#seq,...``, and every process's ``PgListener`` wakes its local streams,
-which then read the new rows. A stream that sees a gap reads from the database.
+transaction that appends events also sends ``NOTIFY kyukyu_events`` (JSON: origin,
+recipients and numbers, and the event data when it fits in a notification), and every
+other process's ``PgListener`` hands them to its local streams. A stream that sees a gap,
+or an event without its data, reads from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import threading
@@ -118,19 +120,33 @@ class EventBus:
                 sub.ready.set()
 
 
-def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
-    """``origin|recipient#seq,...`` -> (origin, events known by number only)."""
-    origin, _, items = payload.rpartition("|")
-    out: list[PendingEvent] = []
-    for item in items.split(","):
-        recipient, _, seq = item.rpartition("#")
-        if recipient and seq.isdigit():
-            out.append(PendingEvent(recipient, int(seq), "", None))
-    return origin, out
+_MAX_NOTIFY = 7900  # PostgreSQL's payload limit is 8000 bytes
 
 
 def notification_payload(events: list[PendingEvent], origin: str = "") -> str:
-    return origin + "|" + ",".join(f"{ev.recipient}#{ev.seq}" for ev in events)
+    """JSON ``{"o": origin, "e": [[recipient, seq, kind], ...], "d": data}``.
+
+    The event data rides along when it is the same for every event (a case and its
+    recipients) and fits; otherwise the other processes read the rows.
+    """
+    items = [[ev.recipient, ev.seq, ev.kind] for ev in events]
+    first = events[0].data if events else None
+    if first is not None and all(ev.data == first for ev in events):
+        text = json.dumps({"o": origin, "e": items, "d": first}, separators=(",", ":"))
+        if len(text.encode()) <= _MAX_NOTIFY:
+            return text
+    return json.dumps({"o": origin, "e": items}, separators=(",", ":"))
+
+
+def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
+    """The inverse of ``notification_payload``: (origin, events; data None when left out)."""
+    try:
+        doc = json.loads(payload)
+        data = doc.get("d")
+        events = [PendingEvent(str(r), int(q), str(k), data) for r, q, k in doc["e"]]
+        return str(doc.get("o", "")), events
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return "", []
 
 
 class PgListener:

@@ -226,8 +226,20 @@ def test_case_posted_to_one_process_reaches_a_hospital_streaming_from_the_other(
                 r = await _call(a, device, "POST", "/v1/cases", body, {"Idempotency-Key": "xp-1"})
                 assert r.status_code == 201, r.text
                 [(seq, kind, data)] = await asyncio.wait_for(sse_events(stream, 1), 15)
+                # Too big to ride in the notification: process B reads it from the database.
+                big = secrets.token_bytes(12000)
+                body = {
+                    "case_id": "x-big",
+                    "recipients": [hid],
+                    "envelope": base64.b64encode(big).decode(),
+                }
+                r = await _call(a, device, "POST", "/v1/cases", body, {"Idempotency-Key": "xp-2"})
+                assert r.status_code == 201, r.text
+                [(seq2, _, data2)] = await asyncio.wait_for(sse_events(stream, 1), 15)
             assert (seq, kind, data["case_id"]) == (1, "case", "x-proc")
             assert base64.b64decode(data["envelope"]) == envelope
+            assert (seq2, data2["case_id"]) == (2, "x-big")
+            assert base64.b64decode(data2["envelope"]) == big
             # The answer goes the other way: hospital on A, device streaming from B.
             dpath = "/v1/devices/me/events"
             async with b.stream("GET", dpath, headers=device.headers("GET", dpath)) as dstream:
