@@ -21,8 +21,10 @@ def _rules() -> set[tuple[str, str]]:
             continue
         vid = re.search(r'ATTRS\{idVendor\}=="([0-9a-f]{4})"', line)
         pid = re.search(r'ATTRS\{idProduct\}=="([0-9a-f]{4})"', line)
-        assert vid and pid, f"rule without USB ids: {line}"
-        assert 'MODE="0660"' in line and 'GROUP="plugdev"' in line
+        assert vid, f"rule without vendor id: {line}"
+        assert pid, f"rule without product id: {line}"
+        assert 'MODE="0660"' in line
+        assert 'GROUP="plugdev"' in line
         found.add((vid.group(1), pid.group(1)))
     return found
 
