@@ -41,7 +41,6 @@ _LOCK_RECIPIENTS = (
     .order_by(_HOSPITALS.c.id)
     .with_for_update()
 )
-_CASE_EXISTS = sa_select(_CASES.c.id).where(_CASES.c.id == bindparam("id"))
 _NEXT_SEQS = (
     _HOSPITALS.update()
     .where(_HOSPITALS.c.id.in_(bindparam("ids", expanding=True)))
@@ -138,13 +137,6 @@ def create_case(
             f"not registered hospitals: {', '.join(missing)}",
             "登録されていない病院が送信先に含まれています。",
         )
-    if conn.execute(_CASE_EXISTS, {"id": case_id}).first() is not None:
-        raise HubError(
-            409,
-            "case_exists",
-            "a case with this id already exists (use the same Idempotency-Key to retry)",
-            "この事案は既に送信されています。",
-        )
     case = Case(
         id=case_id,
         device_id=device.id,
@@ -152,16 +144,25 @@ def create_case(
         envelope_size=len(envelope),
         created_at=now,
     )
-    conn.execute(
-        _CASES.insert(),
-        {
-            "id": case_id,
-            "device_id": device.id,
-            "envelope": envelope,
-            "envelope_size": len(envelope),
-            "created_at": now,
-        },
-    )
+    # The primary key is the check (no extra round trip); the caller rolls back on error.
+    try:
+        conn.execute(
+            _CASES.insert(),
+            {
+                "id": case_id,
+                "device_id": device.id,
+                "envelope": envelope,
+                "envelope_size": len(envelope),
+                "created_at": now,
+            },
+        )
+    except IntegrityError:
+        raise HubError(
+            409,
+            "case_exists",
+            "a case with this id already exists (use the same Idempotency-Key to retry)",
+            "この事案は既に送信されています。",
+        ) from None
     meta = {
         "type": "case",
         "case_id": case_id,

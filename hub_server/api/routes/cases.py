@@ -111,8 +111,8 @@ def post_case(
         )
     try:
         envelope = _check_envelope(body)
-        device = session.get(Device, caller.id)
-        assert device is not None
+        device = caller.row  # loaded (and checked not revoked) by the authentication
+        assert isinstance(device, Device)
         case, events = crud.create_case(
             session,
             device=device,
