@@ -144,7 +144,7 @@ def main() -> int:
     ossc_t: list[float] = []
     ossc_io: list[tuple[int, int]] = []
     with pcscd_lock():
-        proc = _pcscd.ensure_pcscd()
+        _pcscd.ensure_pcscd()
         fe = VpcdFrontEnd(card, _pcscd.VPCD_HOST, _pcscd.VPCD_PORTS[0]).start()
         try:
             if not fe.wait_connected(10):
@@ -165,7 +165,6 @@ def main() -> int:
                     ossc_io.append((a2[0] - a1[0], a2[1] - a1[1]))
         finally:
             fe.stop()
-            _pcscd.stop(proc)
 
     verify_ms = _verify_ms(der, store, snap)
     ours_med = statistics.median(ours_t) * 1000

@@ -183,8 +183,7 @@ def run_demo(
         with _step(
             say, timings, "tap", "カードをタッチしてください", "tap the card (virtual reader)"
         ):
-            proc = _pcscd.ensure_pcscd(workdir / "pcscd.log")
-            stack.callback(_pcscd.stop, proc)
+            _pcscd.ensure_pcscd(workdir / "pcscd.log")
             image = CardImage.load(seeded.cards[0].path)
             card = VirtualCard(image, path=seeded.cards[0].path)
             front = VpcdFrontEnd(card, port=_pcscd.VPCD_PORTS[0])

@@ -27,7 +27,9 @@ def port_open(host: str, port: int) -> bool:
 def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.Popen[bytes] | None:
     """Make sure a pcscd with vpcd listens on 127.0.0.1:35963.
 
-    Returns the process when this call started it (the caller stops it), else None.
+    Returns the process when this call started it, else None. The daemon is left
+    running afterwards, as a system pcscd would be: other programs on the machine
+    (a second demo, a test run, OpenSC) may be using it.
     """
     if port_open(VPCD_HOST, VPCD_PORTS[0]):
         return None
@@ -41,7 +43,10 @@ def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.P
     with contextlib.suppress(FileNotFoundError):
         Path("/run/pcscd/pcscd.comm").unlink()
     out = subprocess.DEVNULL if log is None else log.open("wb")
-    proc = subprocess.Popen(["pcscd", "--foreground"], stdout=out, stderr=subprocess.STDOUT)
+    # Its own session: it outlives the program that started it (and its Ctrl-C).
+    proc = subprocess.Popen(
+        ["pcscd", "--foreground"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + timeout
     while not port_open(VPCD_HOST, VPCD_PORTS[0]):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -49,13 +54,3 @@ def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.P
             raise PcscdUnavailable("pcscd did not start with the vpcd reader")
         time.sleep(0.05)
     return proc
-
-
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kyukyu._pcscd import VPCD_HOST, VPCD_PORTS, PcscdUnavailable, ensure_pcscd, stop
+from kyukyu._pcscd import VPCD_HOST, VPCD_PORTS, PcscdUnavailable, ensure_pcscd
 
 READER_NAMES = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 # Several test runs on one machine (developers' helpers) share the one pcscd:
@@ -41,16 +40,14 @@ def running_pcscd(log_dir: Path) -> Iterator[Pcscd]:
     PCSCD_LOCK.touch(exist_ok=True)
     lock = PCSCD_LOCK.open("w")
     fcntl.flock(lock, fcntl.LOCK_EX)
-    proc: subprocess.Popen[bytes] | None = None
     log = log_dir / "pcscd.log"
     try:
         try:
-            proc = ensure_pcscd(log)
+            ensure_pcscd(log)
         except PcscdUnavailable as exc:
             pytest.fail(f"{exc}; see {log}")
         yield Pcscd(VPCD_HOST, VPCD_PORTS, READER_NAMES, log)
     finally:
-        stop(proc)
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
