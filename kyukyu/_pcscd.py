@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,10 +17,24 @@ class PcscdUnavailable(RuntimeError):
     """pcscd or vsmartcard-vpcd is missing or did not start."""
 
 
-def port_open(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-        return True
-    return False
+def vpcd_ready() -> bool:
+    """pcscd answers and lists the vpcd virtual reader.
+
+    Connecting to vpcd's TCP port is no probe: vpcd takes any connection for a
+    card, and after a card leaves it listens again only at its next poll.
+    """
+    try:
+        from smartcard import scard
+    except ImportError as exc:
+        raise PcscdUnavailable("pyscard is not installed: run scripts/bootstrap") from exc
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != 0:
+        return False
+    try:
+        hresult, names = scard.SCardListReaders(ctx, [])
+        return hresult == 0 and any(str(n).startswith("Virtual PCD") for n in names)
+    finally:
+        scard.SCardReleaseContext(ctx)
 
 
 def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.Popen[bytes] | None:
@@ -31,13 +44,13 @@ def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.P
     running afterwards, as a system pcscd would be: other programs on the machine
     (a second demo, a test run, OpenSC) may be using it.
     """
-    if port_open(VPCD_HOST, VPCD_PORTS[0]):
+    if vpcd_ready():
         return None
     if shutil.which("pcscd") is None:
         raise PcscdUnavailable("pcscd is not installed: run scripts/bootstrap")
     if not VPCD_DRIVER.exists():
         raise PcscdUnavailable("vsmartcard-vpcd is not installed: run scripts/bootstrap")
-    # A pcscd without vpcd listening is of no use: replace it.
+    # No pcscd, or one without the vpcd reader: (re)start it.
     subprocess.run(["pkill", "-x", "pcscd"], check=False)
     time.sleep(0.2)
     with contextlib.suppress(FileNotFoundError):
@@ -48,7 +61,7 @@ def ensure_pcscd(log: Path | None = None, timeout: float = 15.0) -> subprocess.P
         ["pcscd", "--foreground"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
     )
     deadline = time.monotonic() + timeout
-    while not port_open(VPCD_HOST, VPCD_PORTS[0]):
+    while not vpcd_ready():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             raise PcscdUnavailable("pcscd did not start with the vpcd reader")
