@@ -28,7 +28,13 @@ from hub_server.api.routes import (
 )
 from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
-from hub_server.core.db import libpq_url, make_engine, migrate, utcnow
+from hub_server.core.db import (
+    libpq_url,
+    make_bookkeeping_engine,
+    make_engine,
+    migrate,
+    utcnow,
+)
 from hub_server.core.errors import HubError
 from hub_server.core.events import EventBus, PgListener
 from hub_server.core.limits import BodyLimitMiddleware
@@ -57,6 +63,7 @@ def build_state(
     state = HubState(
         settings=settings,
         engine=engine,
+        bookkeeping=make_bookkeeping_engine(settings.db_url, pool_size=settings.pool_size),
         hub_key=hub_key,
         bus=EventBus(),
         medical_source=medical_source,
@@ -120,6 +127,8 @@ def create_app(
             if listener is not None:
                 await listener.stop()
             hub_state.engine.dispose()
+            if hub_state.bookkeeping is not None:
+                hub_state.bookkeeping.dispose()
 
     app = FastAPI(
         title="kyukyu hub",

@@ -107,9 +107,11 @@ def _check(
                 "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
             )
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
-        if not crud.record_nonce(
-            session, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
-        ):
+        with hub.bookkeeping_connection() as conn:
+            fresh = crud.record_nonce(
+                conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
+            )
+        if not fresh:
             raise HubError(
                 401,
                 "replayed_request",

@@ -10,7 +10,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import create_engine
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "libpq_url", "make_engine", "migrate", "utcnow"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "alembic_config",
+    "libpq_url",
+    "make_bookkeeping_engine",
+    "make_engine",
+    "migrate",
+    "utcnow",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -39,6 +47,20 @@ def make_engine(db_url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     return create_engine(db_url, pool_size=pool_size, max_overflow=2 * pool_size, pool_recycle=1800)
+
+
+def make_bookkeeping_engine(db_url: str, *, pool_size: int = 10) -> Engine | None:
+    """PostgreSQL: autocommit connections with ``synchronous_commit=off`` (None on SQLite)."""
+    if make_url(db_url).get_backend_name() != "postgresql":
+        return None
+    return create_engine(
+        db_url,
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": "-c synchronous_commit=off"},
+    )
 
 
 def libpq_url(db_url: str) -> str:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from hub_server.core.certs import CertificateVerifier
@@ -25,6 +25,7 @@ class HubState:
     engine: Engine
     hub_key: HubKey
     bus: EventBus
+    bookkeeping: Engine | None = None
     verifier: CertificateVerifier | None = None
     medical_source: Any = None
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
@@ -32,6 +33,12 @@ class HubState:
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
+
+    def bookkeeping_connection(self) -> Connection:
+        """An autocommit connection for nonces and idempotency claims (one round trip each;
+        on PostgreSQL without waiting for the WAL flush: bookkeeping, not medical data)."""
+        engine = self.bookkeeping or self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return engine.connect()
 
     def revoked_serials(self) -> frozenset[int]:
         """Revoked serials from the ingested CRLs (cached a few seconds)."""

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Connection, Table, bindparam, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -314,24 +314,32 @@ def set_destination(
 
 
 def begin_idempotent(
-    session: Session, *, owner: str, key: str, request_hash: str, now: datetime
+    session: Session,
+    *,
+    owner: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    conn: Connection | None = None,
 ) -> IdempotencyRecord | None:
-    """Claim ``key``: None if this request now owns it, else the existing record."""
-    from hub_server.crud.identities import relaxed_commit
+    """Claim ``key``: None if this request now owns it, else the existing record.
 
-    relaxed_commit(session)
+    The claim must be visible to other requests at once: it is written on ``conn`` (a
+    bookkeeping autocommit connection) or committed on ``session``.
+    """
+    row = {
+        "owner": owner,
+        "key": key,
+        "request_hash": request_hash,
+        "status": "in_progress",
+        "created_at": now,
+    }
     try:
-        session.connection().execute(
-            _IDEMPOTENCY.insert(),
-            {
-                "owner": owner,
-                "key": key,
-                "request_hash": request_hash,
-                "status": "in_progress",
-                "created_at": now,
-            },
-        )
-        session.commit()
+        if conn is not None:
+            conn.execute(_IDEMPOTENCY.insert(), row)
+        else:
+            session.connection().execute(_IDEMPOTENCY.insert(), row)
+            session.commit()
         return None
     except IntegrityError:
         session.rollback()

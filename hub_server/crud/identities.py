@@ -6,7 +6,7 @@ import math
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Table, text, update
+from sqlalchemy import Connection, Table, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -27,7 +27,6 @@ __all__ = [
     "purge_expired",
     "record_nonce",
     "redeem_enrollment_token",
-    "relaxed_commit",
     "revoke_device",
 ]
 
@@ -214,26 +213,11 @@ def principal_for(session: Session, key_id: str) -> tuple[Principal, Ed25519Publ
     return Principal(key_id, kind, row), public_key_from_b64(key)
 
 
-def relaxed_commit(session: Session) -> None:
-    """On PostgreSQL, don't wait for the WAL flush at this commit (bookkeeping rows only).
-
-    A later durable commit flushes the WAL up to it anyway; a crash can lose at most the
-    last few hundred milliseconds of nonces, well inside the replay window's other checks.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-
-
-def record_nonce(session: Session, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
-    """Store a nonce in its own transaction; False if it was seen before (replay)."""
-    relaxed_commit(session)
+def record_nonce(conn: Connection, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
+    """Store a nonce on a bookkeeping (autocommit) connection; False if seen before (replay)."""
     try:
-        session.connection().execute(
-            _NONCES.insert(), {"key_id": key_id, "nonce": nonce, "expires_at": expires_at}
-        )
-        session.commit()
+        conn.execute(_NONCES.insert(), {"key_id": key_id, "nonce": nonce, "expires_at": expires_at})
     except IntegrityError:
-        session.rollback()
         return False
     return True
 

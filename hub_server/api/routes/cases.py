@@ -89,9 +89,15 @@ def post_case(
     """Store a sealed case and push a numbered event to every recipient hospital."""
     now = utcnow()
     request_hash = sha256_hex(canonical_json(body.model_dump()))
-    existing = crud.begin_idempotent(
-        session, owner=caller.key_id, key=idempotency_key, request_hash=request_hash, now=now
-    )
+    with hub.bookkeeping_connection() as conn:
+        existing = crud.begin_idempotent(
+            session,
+            owner=caller.key_id,
+            key=idempotency_key,
+            request_hash=request_hash,
+            now=now,
+            conn=conn,
+        )
     if existing is not None:
         if existing.request_hash != request_hash:
             raise HubError(
