@@ -27,6 +27,8 @@ SyncError
 
 from __future__ import annotations
 
+from kyukyu.errors import KyukyuError
+
 __all__ = [
     "AuthError",
     "BadSignature",
@@ -53,27 +55,12 @@ __all__ = [
 ]
 
 
-class SyncError(Exception):
+class SyncError(KyukyuError):
     """Base of every error raised by ``sync``. Details never carry patient data."""
 
     code = "sync_error"
     message_ja = "送信処理でエラーが発生しました。"
     message_en = "The case transfer reported an error."
-
-    def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail
-        super().__init__(self.message_en if detail is None else f"{self.message_en} ({detail})")
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-able description."""
-        out: dict[str, object] = {
-            "code": self.code,
-            "message_ja": self.message_ja,
-            "message_en": self.message_en,
-        }
-        if self.detail:
-            out["detail"] = self.detail
-        return out
 
 
 # -- envelope ---------------------------------------------------------------------------

@@ -88,6 +88,18 @@ def test_import_rules(folder: str) -> None:
     assert _violations(folder, RULES[folder]) == []
 
 
+@pytest.mark.parametrize("folder", ["edge", "sync", "hub_server"])
+def test_libraries_take_only_the_error_base_from_the_cli_package(folder: str) -> None:
+    bad = [
+        f"{f.relative_to(ROOT)} imports {name}"
+        for f in sorted((ROOT / folder).rglob("*.py"))
+        for name in imports_of(f)
+        if (name == "kyukyu" or name.startswith("kyukyu."))
+        and name not in ("kyukyu.errors", "kyukyu.errors.KyukyuError")
+    ]
+    assert bad == []
+
+
 def test_the_checker_sees_relative_and_lazy_imports(tmp_path: Path) -> None:
     pkg = ROOT / "edge" / "jpki"
     f = pkg / "_layering_probe.py"

@@ -29,6 +29,8 @@ have the same shape. No error message ever contains card data::
 
 from __future__ import annotations
 
+from kyukyu.errors import KyukyuError
+
 __all__ = [
     "BadSignature",
     "Expired",
@@ -59,28 +61,12 @@ __all__ = [
 ]
 
 
-class JpkiError(Exception):
+class JpkiError(KyukyuError):
     """Base of every error raised by ``edge.jpki``."""
 
     code = "jpki_error"
     message_ja = "カードの読み取りでエラーが発生しました。"
     message_en = "Reading the card failed."
-
-    def __init__(self, detail: str | None = None) -> None:
-        # ``detail`` is for developers: never card data, never a subject name.
-        self.detail = detail
-        super().__init__(self.message_en if detail is None else f"{self.message_en} ({detail})")
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-able description, free of card data."""
-        out: dict[str, object] = {
-            "code": self.code,
-            "message_ja": self.message_ja,
-            "message_en": self.message_en,
-        }
-        if self.detail:
-            out["detail"] = self.detail
-        return out
 
 
 class NotMyNumberCard(JpkiError):

@@ -24,6 +24,8 @@ message for the paramedic and an English one for logs::
 
 from __future__ import annotations
 
+from kyukyu.errors import KyukyuError
+
 __all__ = [
     "ApduError",
     "AuthMethodBlocked",
@@ -46,27 +48,12 @@ __all__ = [
 ]
 
 
-class ReaderError(Exception):
+class ReaderError(KyukyuError):
     """Base of every error raised below ``edge.jpki``."""
 
     code = "reader_error"
     message_ja = "カードリーダーでエラーが発生しました。"
     message_en = "The card reader reported an error."
-
-    def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail
-        super().__init__(self.message_en if detail is None else f"{self.message_en} ({detail})")
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-able description, free of card data."""
-        out: dict[str, object] = {
-            "code": self.code,
-            "message_ja": self.message_ja,
-            "message_en": self.message_en,
-        }
-        if self.detail:
-            out["detail"] = self.detail
-        return out
 
 
 class NoReader(ReaderError):

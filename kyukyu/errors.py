@@ -1,0 +1,34 @@
+"""The one base of the project's typed errors (stdlib only: every layer may import it).
+
+Every error the paramedic, a technician or a log may see carries a stable
+``code`` (JSON output, tests), a Japanese message for the screen and an English
+one for logs and CLIs. ``detail`` is for developers and never holds card or
+patient data.
+"""
+
+from __future__ import annotations
+
+__all__ = ["KyukyuError"]
+
+
+class KyukyuError(Exception):
+    """Base of ``ReaderError``, ``JpkiError``, ``SyncError``."""
+
+    code = "error"
+    message_ja = "エラーが発生しました。"
+    message_en = "An error occurred."
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(self.message_en if detail is None else f"{self.message_en} ({detail})")
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able description, free of card and patient data."""
+        out: dict[str, object] = {
+            "code": self.code,
+            "message_ja": self.message_ja,
+            "message_en": self.message_en,
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
