@@ -103,7 +103,7 @@ async def _purge_loop(state: HubState) -> None:
 
 
 def _error_response(exc: HubError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status)
+    return JSONResponse(exc.to_body(), status_code=exc.status)
 
 
 def create_app(
