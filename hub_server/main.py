@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_server import crud
@@ -159,6 +160,18 @@ def create_app(
                 "invalid_request",
                 f"invalid request: {where}: {first.get('msg', 'invalid')}",
                 "リクエストの内容が正しくありません。",
+            )
+        )
+
+    @app.exception_handler(DataError)
+    async def _data(_request: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold (a NUL character in a path, say): the caller's.
+        return _error_response(
+            HubError(
+                422,
+                "invalid_value",
+                "a value in the request cannot be stored",
+                "入力値が不正です。",
             )
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 Id = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+# Free text: anything but NUL (PostgreSQL text cannot hold it).
+TEXT = r"^[^\x00]*$"
+HospitalId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 Ed25519Key = Field(
     min_length=43,
     max_length=44,
@@ -77,10 +80,10 @@ class ErrorBody(BaseModel):
 
 
 class OperatorCreate(_Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT)
     role: Literal["operator", "technician"]
     public_key: str = Ed25519Key
-    fire_department: str | None = Field(default=None, min_length=1, max_length=200)
+    fire_department: str | None = Field(default=None, min_length=1, max_length=200, pattern=TEXT)
 
 
 class OperatorPublic(BaseModel):
@@ -91,7 +94,7 @@ class OperatorPublic(BaseModel):
 
 
 class EnrollmentTokenCreate(_Strict):
-    fire_department: str = Field(min_length=1, max_length=200)
+    fire_department: str = Field(min_length=1, max_length=200, pattern=TEXT)
 
 
 class EnrollmentTokenPublic(BaseModel):
@@ -101,9 +104,9 @@ class EnrollmentTokenPublic(BaseModel):
 
 
 class EnrollRequest(_Strict):
-    token: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, pattern=TEXT)
     public_key: str = Ed25519Key
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT)
 
 
 class EnrollResponse(BaseModel):
@@ -119,7 +122,7 @@ class DevicePublic(BaseModel):
 
 
 class HospitalCreate(_Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
@@ -169,7 +172,7 @@ class ChallengePublic(BaseModel):
 
 class Evidence(_Strict):
     kind: Literal["face_check", "pin_signature", "collation_b"]
-    challenge_id: str | None = Field(default=None, max_length=40)
+    challenge_id: str | None = Field(default=None, max_length=40, pattern=TEXT)
     signature: str | None = Field(
         default=None, max_length=2048, description="card auth-key signature, base64"
     )
@@ -181,7 +184,7 @@ class SummaryRequest(_Strict):
     )
     consent: Literal["consented", "unconscious", "refused"]
     evidence: Evidence
-    crew_member: str = Field(min_length=1, max_length=100)
+    crew_member: str = Field(min_length=1, max_length=100, pattern=TEXT)
 
 
 class SummaryResponse(BaseModel):
@@ -192,7 +195,7 @@ class SummaryResponse(BaseModel):
 
 class CaseCreate(_Strict):
     case_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$")
-    recipients: list[str] = Field(min_length=1, max_length=64)
+    recipients: list[HospitalId] = Field(min_length=1, max_length=64)
     envelope: str = Field(min_length=1, description="sealed case bytes, base64 (opaque)")
 
 
@@ -225,7 +228,7 @@ class AckPublic(BaseModel):
 
 class AnswerCreate(_Strict):
     answer: Literal["accept", "decline"]
-    reason: str | None = Field(default=None, max_length=500)
+    reason: str | None = Field(default=None, max_length=500, pattern=TEXT)
 
 
 class AnswerPublic(BaseModel):
@@ -273,7 +276,7 @@ class SignedSnapshot(BaseModel):
 
 class HistoryRequest(_Strict):
     certificate: str = Field(min_length=1, max_length=8192)
-    challenge_id: str = Field(min_length=1, max_length=40)
+    challenge_id: str = Field(min_length=1, max_length=40, pattern=TEXT)
     signature: str = Field(min_length=1, max_length=2048)
 
 

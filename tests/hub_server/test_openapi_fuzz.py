@@ -2,7 +2,7 @@
 
 Requests are signed in-process (a small ASGI wrapper picks the role a route expects), so the
 fuzzer reaches the handlers instead of stopping at 401. The SSE streams never end and are
-excluded. SQLite only: the storage behaviour is covered on both databases elsewhere.
+excluded. Runs on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from hub_server.core.config import Settings
 from hub_server.core.security import HubKey
 from hub_server.main import build_state, create_app
+from tests.components import fresh_postgres_database
 from tests.hub_server._support import Signer, make_operator, new_key, pub, x25519_pub
 
 OPERATOR_ROUTES = re.compile(
@@ -82,13 +83,24 @@ class SigningWrapper:
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory, roots_dir: Path) -> Iterator[Any]:
+def fuzz_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'hub.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # fails clearly when PostgreSQL is absent
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_db: str, roots_dir: Path) -> Iterator[Any]:
     from hub_server import crud
     from hub_server.core.db import utcnow
 
-    db = tmp_path_factory.mktemp("fuzz") / "hub.db"
     cfg = Settings(
-        db_url=f"sqlite:///{db}",
+        db_url=fuzz_db,
         environment="test",
         trust_roots_dir=roots_dir,
         allow_test_roots=True,
@@ -126,8 +138,11 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory, roots_dir: Path) -> Ite
     schema = schemathesis.openapi.from_asgi("/openapi.json", SigningWrapper(app, signers))
     yield schema.exclude(path_regex=r".*/events$")
     state.engine.dispose()
+    if state.bookkeeping is not None:
+        state.bookkeeping.dispose()
 
 
+@pytest.mark.parametrize("fuzz_db", ["sqlite", "postgres"], indirect=True, scope="module")
 def test_api_conforms_to_its_openapi_document(api_schema: Any) -> None:
     # schemathesis' pytest integration does not run under pytest 9: drive hypothesis directly.
     failures: list[str] = []
