@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub_server import crud
 from hub_server.api.routes import (
     cases,
+    device_keys,
     devices,
     events,
     hospitals,
@@ -183,6 +184,7 @@ def create_app(
         hub,
         operators,
         devices,
+        device_keys,
         hospitals,
         summaries,
         cases,

@@ -308,3 +308,22 @@ class AuditEntryPublic(BaseModel):
 
 class AuditPage(BaseModel):
     entries: list[AuditEntryPublic]
+
+
+class DeviceKeyBody(BaseModel):
+    """A device's enrolled signing key, as hospitals need it to check sealed cases."""
+
+    device_id: str
+    public_key: str = Field(description="Ed25519, 32 bytes, base64url")
+    fire_department: str
+    revoked: bool
+    revoked_at: datetime | None
+    issued_at: str
+
+
+class SignedDeviceKey(BaseModel):
+    """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``device``."""
+
+    device: DeviceKeyBody
+    key_id: str
+    signature: str

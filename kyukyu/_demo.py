@@ -161,9 +161,6 @@ def run_demo(
                 f"{len(hospitals)} hospitals, device {device_id}"
             )
 
-        def device_key_for(did: str) -> Ed25519PublicKey | None:
-            return device_key.public_key() if did == device_id else None
-
         stop = threading.Event()
         for h in hospitals:
             _start_hospital(
@@ -172,7 +169,7 @@ def run_demo(
                 stop,
                 stack,
                 workdir,
-                device_key_for,
+                state.hub_key.public_key,
                 HospitalClient,
                 Receiver,
                 ReceiverState,
@@ -344,7 +341,7 @@ def _start_hospital(
     stop: threading.Event,
     stack: ExitStack,
     workdir: Path,
-    device_key_for: Callable[[str], Ed25519PublicKey | None],
+    hub_public_key: Ed25519PublicKey,
     hospital_client: Any,
     receiver_cls: Any,
     state_cls: Any,
@@ -358,10 +355,13 @@ def _start_hospital(
         h.received.append(case.case_id)
         client.answer(case.case_id, h.answer, None if h.answer == "accept" else "満床 / no bed")
 
+    from sync.device_keys import HubDeviceKeys
+
     rx = receiver_cls(
         client,
         hospital_key=h.hpke,
-        device_key_for=device_key_for,
+        # The device's key as the platform vouches for it (signed, checked against the pin).
+        device_key_for=HubDeviceKeys(client, hub_public_key),
         state=state_cls(workdir / f"hospital-{h.id}.db"),
         on_case=on_case,
     )

@@ -45,6 +45,7 @@ from sync.seal import OpenedCase, open_case, seal_case, seal_json
 # the receiver's parsing) stays free of the HTTP stack.
 _LAZY = {
     "HospitalClient": "sync.receiver",
+    "HubDeviceKeys": "sync.device_keys",
     "PlatformClient": "sync.client",
     "Receiver": "sync.receiver",
     "ReceiverState": "sync.receiver",
@@ -72,6 +73,7 @@ __all__ = [
     "FullPolicy",
     "HospitalClient",
     "HttpStatusError",
+    "HubDeviceKeys",
     "MalformedEnvelope",
     "NotARecipient",
     "NotFound",

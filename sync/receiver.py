@@ -72,6 +72,12 @@ class HospitalClient:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> HospitalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def events(
         self,
         after: int,

@@ -1,0 +1,52 @@
+"""Device keys for hospitals: the key a sealed case's signature is checked against.
+
+The hub signs the answer with its own key, so a hospital checks it against the
+pinned hub key just like devices check the hospital directory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+from sqlmodel import select
+
+from hub_server import crud
+from hub_server.api.deps import HubDep, SessionDep, require
+from hub_server.api.routes._common import ERRORS
+from hub_server.core.db import utcnow
+from hub_server.core.errors import HubError
+from hub_server.core.security import canonical_json
+from hub_server.models import Device
+from hub_server.schemas import DeviceKeyBody, SignedDeviceKey
+
+router = APIRouter(tags=["devices"], responses=ERRORS)
+
+HospitalOrStaff = Annotated[crud.Principal, Depends(require("hospital", "operator", "technician"))]
+
+
+@router.get("/v1/devices/{device_id}/key", response_model=SignedDeviceKey)
+def device_key(
+    device_id: Annotated[str, Path(min_length=1, max_length=40)],
+    caller: HospitalOrStaff,
+    hub: HubDep,
+    session: SessionDep,
+) -> SignedDeviceKey:
+    """The enrolled Ed25519 key of a device, signed by the hub.
+
+    A revoked device's key is still given (with ``revoked``): cases it sent
+    before it was revoked were accepted by the hub and stay verifiable.
+    """
+    device = session.exec(select(Device).where(Device.id == device_id)).first()
+    if device is None:
+        raise HubError(404, "unknown_device", "no such device", "該当する端末がありません。")
+    body = DeviceKeyBody(
+        device_id=device.id,
+        public_key=device.public_key,
+        fire_department=device.fire_department,
+        revoked=device.revoked,
+        revoked_at=device.revoked_at,
+        issued_at=utcnow().isoformat(),
+    )
+    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
+    return SignedDeviceKey(device=body, key_id=hub.hub_key.key_id, signature=signature)
