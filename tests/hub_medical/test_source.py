@@ -205,7 +205,7 @@ def test_typed_errors_when_the_store_fails(db_url: str, caplog: pytest.LogCaptur
     with pytest.raises(MedicalSourceUnavailable) as err:
         source.summary(key, now=NOW)
     assert err.value.status == 503
-    assert err.value.to_dict()["error"]["message_ja"].startswith("医療情報")
+    assert err.value.to_body()["error"]["message_ja"].startswith("医療情報")
     assert key not in caplog.text
     source.engine.dispose()
     open_source(db_url).engine.dispose()  # recreates the table for the next test
