@@ -25,6 +25,7 @@ from sync.signing import SignatureError, check_request
 
 __all__ = [
     "DeviceDep",
+    "DeviceTxDep",
     "HospitalDep",
     "HubDep",
     "OperatorDep",
@@ -32,6 +33,9 @@ __all__ = [
     "SignedDep",
     "StaffDep",
     "authenticate",
+    "authenticate_deferred",
+    "record_pending_nonce",
+    "replayed_error",
     "require",
 ]
 
@@ -79,7 +83,12 @@ def _path_and_query(request: Request) -> str:
 
 
 def _check(
-    hub: HubState, headers: dict[str, str], method: str, path: str, body: bytes
+    hub: HubState,
+    headers: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    defer_nonce: bool = False,
 ) -> crud.Principal:
     found: dict[str, crud.Principal] = {}
     with hub.session() as session:
@@ -107,6 +116,10 @@ def _check(
                 "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
             )
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
+        if defer_nonce:
+            session.expunge_all()
+            principal.nonce, principal.nonce_expires = signed.nonce, expires
+            return principal
         with hub.bookkeeping_connection() as conn:
             fresh = crud.record_nonce(
                 conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
@@ -132,6 +145,40 @@ async def authenticate(request: Request) -> crud.Principal:
     )
 
 
+async def authenticate_deferred(request: Request) -> crud.Principal:
+    """``authenticate`` without recording the nonce: the route records it in its own
+    transaction (``record_pending_nonce`` / ``crud.record_nonce``), one commit fewer."""
+    body = await request.body()
+    hub: HubState = request.app.state.hub
+    headers = {k: v for k, v in request.headers.items()}
+    return await run_in_threadpool(
+        _check, hub, headers, request.method, _path_and_query(request), body, True
+    )
+
+
+def record_pending_nonce(hub: HubState, principal: crud.Principal) -> None:
+    """Record a deferred nonce on its own (for the paths that did not commit it); 401 on a
+    replay. Idempotent for one principal object."""
+    if principal.nonce is None or principal.nonce_expires is None:
+        return
+    nonce, principal.nonce = principal.nonce, None
+    with hub.bookkeeping_connection() as conn:
+        fresh = crud.record_nonce(
+            conn, key_id=principal.key_id, nonce=nonce, expires_at=principal.nonce_expires
+        )
+    if not fresh:
+        raise replayed_error()
+
+
+def replayed_error() -> HubError:
+    return HubError(
+        401,
+        "replayed_request",
+        "this request was already received",
+        "同じリクエストが再送されました。",
+    )
+
+
 SignedDep = Annotated[crud.Principal, Depends(authenticate)]
 
 
@@ -151,7 +198,25 @@ def require(*kinds: str) -> Callable[..., Coroutine[Any, Any, crud.Principal]]:
     return dependency
 
 
+async def _device_deferred(
+    request: Request,
+    principal: Annotated[crud.Principal, Depends(authenticate_deferred)],
+) -> crud.Principal:
+    if principal.kind != "device":
+        hub: HubState = request.app.state.hub
+        await run_in_threadpool(record_pending_nonce, hub, principal)
+        raise HubError(
+            403,
+            "forbidden",
+            f"a {principal.kind} may not do this (allowed: device)",
+            "この操作は許可されていません。",
+        )
+    return principal
+
+
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
+# A device whose nonce the route must record (``principal.nonce``) in its transaction.
+DeviceTxDep = Annotated[crud.Principal, Depends(_device_deferred)]
 HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
 OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
 StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

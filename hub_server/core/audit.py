@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from hub_server.core.security import canonical_json
 from hub_server.models import AuditEntry, AuditHead
 
-__all__ = ["AuditVerdict", "append_audit", "entry_hash", "verify_chain"]
+__all__ = ["AuditVerdict", "append_audit", "append_audit_conn", "entry_hash", "verify_chain"]
 
 GENESIS = "0" * 64
 _HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
@@ -69,8 +69,29 @@ def append_audit(
     patient_ref: str | None = None,
 ) -> AuditEntry:
     """Append one row in the caller's transaction (the caller commits)."""
+    return append_audit_conn(
+        session.connection(),
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details,
+        now=now,
+        patient_ref=patient_ref,
+    )
+
+
+def append_audit_conn(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+    now: datetime,
+    patient_ref: str | None = None,
+) -> AuditEntry:
+    """``append_audit`` on a Core connection inside the caller's transaction."""
     # One statement takes the lock and reads the previous link of the chain.
-    conn = session.connection()
     row = conn.execute(_BUMP_HEAD).one()
     seq, prev_hash = int(row[0]), str(row[1])
     text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ class HubState:
     medical_source: Any = None
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -39,6 +42,31 @@ class HubState:
         on PostgreSQL without waiting for the WAL flush: bookkeeping, not medical data)."""
         engine = self.bookkeeping or self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return engine.connect()
+
+    @contextlib.contextmanager
+    def write_transaction(self) -> Iterator[Connection]:
+        """One write transaction on a Core connection (commit on exit, rollback on error).
+
+        SQLite has one writer: an in-process lock queues the writers of this process (a
+        fast hand-over instead of SQLite's busy handler, which sleeps in steps of up to
+        100 ms) and ``BEGIN IMMEDIATE`` takes the write lock at once (no read-to-write
+        upgrade that could fail). Other processes still wait through ``busy_timeout``.
+        """
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with (
+            self._write_lock,
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
 
     def revoked_serials(self) -> frozenset[int]:
         """Revoked serials from the ingested CRLs (cached a few seconds)."""

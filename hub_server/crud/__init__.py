@@ -1,8 +1,9 @@
 """Database operations: keyword-only functions, no HTTP in them.
 
-Functions take a ``Session`` and leave committing to the caller unless documented
-(``record_nonce``, ``begin_idempotent`` and ``finish_idempotent`` commit, because
-other requests must see them at once).
+Functions take a ``Session`` (or a Core ``Connection`` on the hot path: ``create_case``,
+``claim_idempotent``, ``record_nonce``) and leave committing to the caller unless
+documented (``begin_idempotent`` and ``finish_idempotent`` commit, because other
+requests must see them at once).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from hub_server.crud.cases import (
     answer_case,
     begin_idempotent,
     case_event_data,
+    claim_idempotent,
     create_case,
     events_after,
     finish_idempotent,
@@ -45,6 +47,7 @@ __all__ = [
     "answer_case",
     "begin_idempotent",
     "case_event_data",
+    "claim_idempotent",
     "consume_challenge",
     "create_case",
     "create_challenge",

@@ -20,6 +20,7 @@ __all__ = [
     "answer_case",
     "begin_idempotent",
     "case_event_data",
+    "claim_idempotent",
     "create_case",
     "events_after",
     "finish_idempotent",
@@ -84,13 +85,14 @@ def _append_event(
     return PendingEvent(recipient, seq, kind, payload)
 
 
-def notify(session: Session, events: list[PendingEvent], origin: str = "") -> None:
+_NOTIFY = text("SELECT pg_notify('kyukyu_events', :p)")
+
+
+def notify(session: Session | Connection, events: list[PendingEvent], origin: str = "") -> None:
     """On PostgreSQL, wake the other hub processes when this transaction commits."""
-    if events and session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_notify('kyukyu_events', :p)"),
-            {"p": notification_payload(events, origin)},
-        )
+    conn = session.connection() if isinstance(session, Session) else session
+    if events and conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"p": notification_payload(events, origin)})
 
 
 def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_case(
-    session: Session,
+    conn: Connection,
     *,
     device: Device,
     case_id: str,
@@ -125,7 +127,6 @@ def create_case(
             "送信先病院の指定が正しくありません。",
         )
     # Core statements on the tables, built once: this is the hot path of the hub.
-    conn = session.connection()
     # Lock the recipients' rows in id order (FOR UPDATE; a no-op on SQLite, which locks the
     # whole database): concurrent cases to overlapping hospitals then never deadlock.
     known = {row[0] for row in conn.execute(_LOCK_RECIPIENTS, {"ids": unique})}
@@ -192,7 +193,7 @@ def create_case(
     )
     data = case_event_data(case, meta)
     events = [PendingEvent(f"hospital:{h}", seqs[h], "case", data) for h in unique]
-    notify(session, events, origin)
+    notify(conn, events, origin)
     return case, events
 
 
@@ -347,6 +348,41 @@ def begin_idempotent(
     if existing is None:  # deleted in between (a failed attempt): let the caller retry
         raise HubError(409, "idempotency_conflict", "the request is being retried; try again")
     return existing
+
+
+def claim_idempotent(
+    conn: Connection,
+    *,
+    owner: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    status: int,
+    body: str,
+) -> bool:
+    """Store the final response of ``key`` inside the caller's transaction; False if the
+    key exists (the transaction is then unusable on PostgreSQL: roll it back).
+
+    The primary key is the claim: a concurrent request with the same key waits on it
+    (PostgreSQL) or on the write lock (SQLite) and then sees the committed response;
+    if this transaction rolls back, nothing of the claim is left.
+    """
+    try:
+        conn.execute(
+            _IDEMPOTENCY.insert(),
+            {
+                "owner": owner,
+                "key": key,
+                "request_hash": request_hash,
+                "status": "done",
+                "response_status": status,
+                "response_body": body,
+                "created_at": now,
+            },
+        )
+    except IntegrityError:
+        return False
+    return True
 
 
 def finish_idempotent(

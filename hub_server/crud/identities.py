@@ -186,6 +186,9 @@ class Principal:
         self.key_id = key_id
         self.kind = kind
         self.row = row
+        # Set when the route records the nonce in its own transaction (see deps).
+        self.nonce: str | None = None
+        self.nonce_expires: datetime | None = None
 
     @property
     def id(self) -> str:

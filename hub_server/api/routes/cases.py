@@ -15,13 +15,22 @@ from fastapi.responses import JSONResponse
 from sqlmodel import col, select
 
 from hub_server import crud
-from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, SessionDep
+from hub_server.api.deps import (
+    DeviceDep,
+    DeviceTxDep,
+    HospitalDep,
+    HubDep,
+    SessionDep,
+    record_pending_nonce,
+    replayed_error,
+)
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit
+from hub_server.core.audit import append_audit, append_audit_conn
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
 from hub_server.core.security import b64_any, canonical_json, sha256_hex
-from hub_server.models import Case, CaseRecipient, Device
+from hub_server.core.state import HubState
+from hub_server.models import Case, CaseRecipient, Device, IdempotencyRecord
 from hub_server.schemas import (
     AckPublic,
     AnswerCreate,
@@ -78,80 +87,103 @@ def _check_envelope(body: CaseCreate) -> bytes:
     return data
 
 
+class _KeyTaken(Exception):
+    """The Idempotency-Key already exists (the transaction is rolled back)."""
+
+
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201)
 def post_case(
     body: CaseCreate,
-    caller: DeviceDep,
+    caller: DeviceTxDep,
     hub: HubDep,
-    session: SessionDep,
     idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
-    """Store a sealed case and push a numbered event to every recipient hospital."""
+    """Store a sealed case and push a numbered event to every recipient hospital.
+
+    One transaction (one commit): the request's nonce, the Idempotency-Key with its final
+    response, the case, its numbered events and the audit row. If anything fails it all
+    rolls back; the nonce is then recorded on its own so the request cannot be replayed.
+    """
     now = utcnow()
     request_hash = sha256_hex(canonical_json(body.model_dump()))
-    with hub.bookkeeping_connection() as conn:
-        existing = crud.begin_idempotent(
-            session,
-            owner=caller.key_id,
-            key=idempotency_key,
-            request_hash=request_hash,
-            now=now,
-            conn=conn,
-        )
-    if existing is not None:
-        if existing.request_hash != request_hash:
-            raise HubError(
-                422,
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different payload",
-                "同じ再送キーで別の内容が送信されました。",
-            )
-        if existing.status != "done" or existing.response_body is None:
-            raise HubError(
-                409, "request_in_progress", "the first request with this key is still in progress"
-            )
-        return JSONResponse(
-            json.loads(existing.response_body),
-            status_code=existing.response_status or 200,
-            headers={"Idempotent-Replayed": "true"},
-        )
     try:
         envelope = _check_envelope(body)
         device = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(device, Device)
-        case, events = crud.create_case(
-            session,
-            device=device,
-            case_id=body.case_id,
-            recipients=body.recipients,
-            envelope=envelope,
-            max_recipients=hub.settings.max_recipients,
-            now=now,
-            origin=hub.bus.origin,
-        )
-        out = CaseCreated(case_id=case.id, recipients=sorted(body.recipients), created_at=now)
-        text = out.model_dump_json()
-        crud.finish_idempotent(
-            session, owner=caller.key_id, key=idempotency_key, status=201, body=text, commit=False
-        )
-        # Last before the commit: the audit head is the one lock every case shares.
-        append_audit(
-            session,
-            actor=caller.key_id,
-            action="case_created",
-            subject=f"case:{case.id}",
-            details={"recipients": sorted(body.recipients), "size": len(envelope)},
-            now=now,
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        crud.finish_idempotent(
-            session, owner=caller.key_id, key=idempotency_key, status=None, body=None
-        )
+        recipients = sorted(body.recipients)
+        text = CaseCreated(
+            case_id=body.case_id, recipients=recipients, created_at=now
+        ).model_dump_json()
+        nonce, nonce_expires = caller.nonce, caller.nonce_expires
+        assert nonce is not None
+        assert nonce_expires is not None
+        with hub.write_transaction() as conn:
+            if not crud.record_nonce(
+                conn, key_id=caller.key_id, nonce=nonce, expires_at=nonce_expires
+            ):
+                caller.nonce = None  # it is recorded: by the first request
+                raise replayed_error()
+            if not crud.claim_idempotent(
+                conn,
+                owner=caller.key_id,
+                key=idempotency_key,
+                request_hash=request_hash,
+                now=now,
+                status=201,
+                body=text,
+            ):
+                raise _KeyTaken
+            _, events = crud.create_case(
+                conn,
+                device=device,
+                case_id=body.case_id,
+                recipients=body.recipients,
+                envelope=envelope,
+                max_recipients=hub.settings.max_recipients,
+                now=now,
+                origin=hub.bus.origin,
+            )
+            # Last before the commit: the audit head is the one lock every case shares.
+            append_audit_conn(
+                conn,
+                actor=caller.key_id,
+                action="case_created",
+                subject=f"case:{body.case_id}",
+                details={"recipients": recipients, "size": len(envelope)},
+                now=now,
+            )
+        caller.nonce = None
+    except _KeyTaken:
+        record_pending_nonce(hub, caller)
+        return _replay(hub, caller.key_id, idempotency_key, request_hash)
+    except Exception:
+        record_pending_nonce(hub, caller)
         raise
     hub.bus.publish(events)
     return JSONResponse(json.loads(text), status_code=201)
+
+
+def _replay(hub: HubState, owner: str, key: str, request_hash: str) -> JSONResponse:
+    with hub.session() as session:
+        existing = session.get(IdempotencyRecord, (owner, key))
+    if existing is None:  # deleted in between (a failed legacy claim): let the caller retry
+        raise HubError(409, "idempotency_conflict", "the request is being retried; try again")
+    if existing.request_hash != request_hash:
+        raise HubError(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different payload",
+            "同じ再送キーで別の内容が送信されました。",
+        )
+    if existing.status != "done" or existing.response_body is None:
+        raise HubError(
+            409, "request_in_progress", "the first request with this key is still in progress"
+        )
+    return JSONResponse(
+        json.loads(existing.response_body),
+        status_code=existing.response_status or 200,
+        headers={"Idempotent-Replayed": "true"},
+    )
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseStatus)
