@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 __all__ = [
     "AuditEntry",
     "AuditHead",
+    "AuditPending",
     "Case",
     "CaseRecipient",
     "Challenge",
@@ -170,6 +171,24 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int
     hash: str = Field(max_length=64)
+
+
+class AuditPending(SQLModel, table=True):
+    """An audit row committed with its action, not yet in the chain (PostgreSQL hot path).
+
+    The chainer (``core.audit.chain_pending``) moves these rows into ``audit`` in batches
+    under the head lock, so concurrent cases do not queue on that lock one by one.
+    """
+
+    __tablename__ = "audit_pending"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    subject: str = Field(max_length=120)
+    patient_ref: str | None = Field(default=None, max_length=64)
+    details: str = Field(sa_type=Text)
 
 
 class Challenge(SQLModel, table=True):

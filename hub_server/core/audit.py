@@ -16,12 +16,21 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from hub_server.core.security import canonical_json
-from hub_server.models import AuditEntry, AuditHead
+from hub_server.models import AuditEntry, AuditHead, AuditPending
 
-__all__ = ["AuditVerdict", "append_audit", "append_audit_conn", "entry_hash", "verify_chain"]
+__all__ = [
+    "AuditVerdict",
+    "append_audit",
+    "append_audit_conn",
+    "chain_pending",
+    "entry_hash",
+    "queue_audit_conn",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 _HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
@@ -33,6 +42,23 @@ _BUMP_HEAD = (
     .returning(_HEAD.c.seq, _HEAD.c.hash)
 )
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("h"))
+_PENDING: Table = AuditPending.__table__  # type: ignore[attr-defined]
+_LOCK_HEAD = sa_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_TAKE_PENDING = (
+    sa_select(
+        _PENDING.c.id,
+        _PENDING.c.at,
+        _PENDING.c.actor,
+        _PENDING.c.action,
+        _PENDING.c.subject,
+        _PENDING.c.patient_ref,
+        _PENDING.c.details,
+    )
+    .order_by(_PENDING.c.id)
+    .limit(bindparam("n"))
+)
+_DROP_PENDING = _PENDING.delete().where(_PENDING.c.id.in_(bindparam("ids", expanding=True)))
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
 
 
 def entry_hash(
@@ -91,6 +117,9 @@ def append_audit_conn(
     patient_ref: str | None = None,
 ) -> AuditEntry:
     """``append_audit`` on a Core connection inside the caller's transaction."""
+    if conn.dialect.name == "postgresql":
+        # Committed pending rows (cases) first, so the chain keeps cause before effect.
+        chain_pending(conn)
     # One statement takes the lock and reads the previous link of the chain.
     row = conn.execute(_BUMP_HEAD).one()
     seq, prev_hash = int(row[0]), str(row[1])
@@ -120,6 +149,81 @@ def append_audit_conn(
     conn.execute(_AUDIT.insert(), entry.model_dump())
     conn.execute(_SET_HEAD, {"h": digest})
     return entry
+
+
+def queue_audit_conn(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    details: dict[str, Any],
+    now: datetime,
+    patient_ref: str | None = None,
+) -> None:
+    """Commit an audit row with the caller's transaction without taking the head lock.
+
+    The row is in ``audit_pending`` (durable with the action it records) until
+    ``chain_pending`` links it into the chain; call that after the commit.
+    """
+    conn.execute(
+        _PENDING.insert(),
+        {
+            "at": now,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "patient_ref": patient_ref,
+            "details": json.dumps(
+                details, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ),
+        },
+    )
+
+
+def chain_pending(conn: Connection, *, batch: int = 1000) -> int:
+    """Link pending rows into the chain (oldest first) in the caller's transaction.
+
+    Takes the head lock once for up to ``batch`` rows; returns how many were chained.
+    Losing this transaction (e.g. an asynchronous commit lost in a database crash) loses
+    nothing: the pending rows and the old head come back together and are chained again.
+    """
+    head = conn.execute(_LOCK_HEAD).one()
+    rows = conn.execute(_TAKE_PENDING, {"n": batch}).all()
+    if not rows:
+        return 0
+    seq, prev = int(head[0]), str(head[1])
+    entries = []
+    for r in rows:
+        seq += 1
+        digest = entry_hash(
+            prev,
+            seq=seq,
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            subject=r.subject,
+            patient_ref=r.patient_ref,
+            details=r.details,
+        )
+        entries.append(
+            {
+                "seq": seq,
+                "at": r.at,
+                "actor": r.actor,
+                "action": r.action,
+                "subject": r.subject,
+                "patient_ref": r.patient_ref,
+                "details": r.details,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(_AUDIT.insert(), entries)
+    conn.execute(_DROP_PENDING, {"ids": [r.id for r in rows]})
+    conn.execute(_MOVE_HEAD, {"s": seq, "h": prev})
+    return len(rows)
 
 
 @dataclass(frozen=True)

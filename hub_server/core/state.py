@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from hub_server.core.security import HubKey
 
 __all__ = ["HubState"]
 
+log = logging.getLogger("hub_server.audit")
+
 
 @dataclass
 class HubState:
@@ -33,6 +36,9 @@ class HubState:
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _chain_lock: threading.Lock = field(default_factory=threading.Lock)
+    _chain_again: bool = False
+    _chainer_running: bool = False
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -67,6 +73,44 @@ class HubState:
                 conn.exec_driver_sql("ROLLBACK")
                 raise
             conn.exec_driver_sql("COMMIT")
+
+    def chain_audit(self) -> int:
+        """Link every pending audit row into the chain now (waits for the head lock)."""
+        from hub_server.core.audit import chain_pending
+
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Safe to lose in a database crash: the pending rows and the old head
+                    # come back together (WAL order) and are chained again.
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                n = chain_pending(conn)
+            total += n
+            if n == 0:
+                return total
+
+    def chain_audit_soon(self) -> None:
+        """Chain pending audit rows on a background thread (one per process at a time,
+        so rows committed meanwhile are chained in one batch under one head lock)."""
+        with self._chain_lock:
+            self._chain_again = True
+            if self._chainer_running:
+                return
+            self._chainer_running = True
+        threading.Thread(target=self._chainer, name="kyukyu-audit-chainer", daemon=True).start()
+
+    def _chainer(self) -> None:
+        while True:
+            with self._chain_lock:
+                if not self._chain_again:
+                    self._chainer_running = False
+                    return
+                self._chain_again = False
+            try:
+                self.chain_audit()
+            except Exception as exc:  # rows stay pending: the next case or reader chains them
+                log.warning("audit chaining failed (%s); will retry", type(exc).__name__)
 
     def revoked_serials(self) -> frozenset[int]:
         """Revoked serials from the ingested CRLs (cached a few seconds)."""

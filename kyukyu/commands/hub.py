@@ -166,10 +166,12 @@ def _init(args: argparse.Namespace) -> int:
 def _audit_verify(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
-    from hub_server.core.audit import verify_chain
+    from hub_server.core.audit import chain_pending, verify_chain
     from hub_server.core.db import make_engine
 
     engine = make_engine(args.db, pool_size=1)
+    with engine.begin() as conn:  # rows committed with their action but not linked yet
+        chain_pending(conn)
     with Session(engine) as session:
         verdict = verify_chain(session)
     engine.dispose()

@@ -25,7 +25,7 @@ from hub_server.api.deps import (
     replayed_error,
 )
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit, append_audit_conn
+from hub_server.core.audit import append_audit, append_audit_conn, queue_audit_conn
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
 from hub_server.core.security import b64_any, canonical_json, sha256_hex
@@ -115,6 +115,7 @@ def post_case(
             case_id=body.case_id, recipients=recipients, created_at=now
         ).model_dump_json()
         nonce, nonce_expires = caller.nonce, caller.nonce_expires
+        pending_audit = hub.settings.is_postgres
         assert nonce is not None
         assert nonce_expires is not None
         with hub.write_transaction() as conn:
@@ -143,8 +144,12 @@ def post_case(
                 now=now,
                 origin=hub.bus.origin,
             )
-            # Last before the commit: the audit head is the one lock every case shares.
-            append_audit_conn(
+            # The audit row commits with the case. PostgreSQL: into audit_pending, chained in
+            # batches right after (concurrent cases would otherwise queue one by one on the
+            # audit head lock until their commit). SQLite has one writer anyway: chain now,
+            # last before the commit.
+            audit = queue_audit_conn if pending_audit else append_audit_conn
+            audit(
                 conn,
                 actor=caller.key_id,
                 action="case_created",
@@ -160,6 +165,8 @@ def post_case(
         record_pending_nonce(hub, caller)
         raise
     hub.bus.publish(events)
+    if pending_audit:
+        hub.chain_audit_soon()
     return JSONResponse(json.loads(text), status_code=201)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from sqlmodel import col, select
 
 from hub_server import crud
-from hub_server.api.deps import OperatorDep, SessionDep
+from hub_server.api.deps import HubDep, OperatorDep, SessionDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
@@ -47,11 +47,13 @@ def create_operator(
 @router.get("/v1/audit", response_model=AuditPage)
 def read_audit(
     caller: OperatorDep,
+    hub: HubDep,
     session: SessionDep,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> AuditPage:
     """The audit trail, oldest first (operators only; patient references are pseudonyms)."""
+    hub.chain_audit()  # rows committed with their action but not yet linked
     rows = session.exec(
         select(AuditEntry)
         .where(col(AuditEntry.seq) > after)
