@@ -138,6 +138,21 @@ def notification_payload(events: list[PendingEvent], origin: str = "") -> str:
     return json.dumps({"o": origin, "e": items}, separators=(",", ":"))
 
 
+def notification_prefix_suffix(
+    data: dict[str, Any] | None, origin: str, count: int
+) -> tuple[str, str]:
+    """The text around the ``[[recipient, seq, kind], ...]`` array of a notification that
+    the database completes (the numbers are known only there); the same JSON as
+    ``notification_payload``, the data included when it fits whatever the numbers."""
+    pre = json.dumps({"o": origin}, separators=(",", ":"))[:-1] + ',"e":'
+    if data is not None:
+        suffix = ',"d":' + json.dumps(data, separators=(",", ":")) + "}"
+        # An item is at most ~85 bytes: ["hospital:<40>", <19 digits>, "case"],
+        if len(pre.encode()) + len(suffix.encode()) + 100 * count <= _MAX_NOTIFY:
+            return pre, suffix
+    return pre, "}"
+
+
 def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
     """The inverse of ``notification_payload``: (origin, events; data None when left out)."""
     try:

@@ -12,6 +12,9 @@ from hub_server.crud.cases import (
     answer_case,
     begin_idempotent,
     case_event_data,
+    case_exists,
+    case_meta,
+    check_recipients,
     claim_idempotent,
     create_case,
     events_after,
@@ -20,6 +23,7 @@ from hub_server.crud.cases import (
     notify,
     purge_cases,
     set_destination,
+    unknown_recipients,
 )
 from hub_server.crud.identities import (
     Principal,
@@ -47,6 +51,9 @@ __all__ = [
     "answer_case",
     "begin_idempotent",
     "case_event_data",
+    "case_exists",
+    "case_meta",
+    "check_recipients",
     "claim_idempotent",
     "consume_challenge",
     "create_case",
@@ -70,4 +77,5 @@ __all__ = [
     "revoked_serials",
     "set_destination",
     "snapshot",
+    "unknown_recipients",
 ]

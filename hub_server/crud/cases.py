@@ -20,6 +20,9 @@ __all__ = [
     "answer_case",
     "begin_idempotent",
     "case_event_data",
+    "case_exists",
+    "case_meta",
+    "check_recipients",
     "claim_idempotent",
     "create_case",
     "events_after",
@@ -28,6 +31,7 @@ __all__ = [
     "notify",
     "purge_cases",
     "set_destination",
+    "unknown_recipients",
 ]
 
 
@@ -106,6 +110,49 @@ def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def check_recipients(recipients: list[str], max_recipients: int) -> list[str]:
+    """The recipients sorted (row locks are always taken in the same order); 422 unless
+    1 to ``max_recipients`` distinct ids."""
+    unique = sorted(set(recipients))
+    if not unique or len(unique) != len(recipients) or len(unique) > max_recipients:
+        raise HubError(
+            422,
+            "bad_recipients",
+            f"recipients must be 1 to {max_recipients} distinct hospital ids",
+            "送信先病院の指定が正しくありません。",
+        )
+    return unique
+
+
+def unknown_recipients(missing: list[str]) -> HubError:
+    return HubError(
+        422,
+        "unknown_recipient",
+        f"not registered hospitals: {', '.join(missing)}",
+        "登録されていない病院が送信先に含まれています。",
+    )
+
+
+def case_exists() -> HubError:
+    return HubError(
+        409,
+        "case_exists",
+        "a case with this id already exists (use the same Idempotency-Key to retry)",
+        "この事案は既に送信されています。",
+    )
+
+
+def case_meta(*, case_id: str, device: Device, now: datetime) -> dict[str, Any]:
+    """The stored part of a case event (the envelope is added when streamed)."""
+    return {
+        "type": "case",
+        "case_id": case_id,
+        "device_id": device.id,
+        "fire_department": device.fire_department,
+        "created_at": now.isoformat(),
+    }
+
+
 def create_case(
     conn: Connection,
     *,
@@ -118,26 +165,14 @@ def create_case(
     origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
     """Store the ciphertext and append one numbered event per recipient hospital."""
-    unique = sorted(set(recipients))  # sorted: row locks always taken in the same order
-    if not unique or len(unique) != len(recipients) or len(unique) > max_recipients:
-        raise HubError(
-            422,
-            "bad_recipients",
-            f"recipients must be 1 to {max_recipients} distinct hospital ids",
-            "送信先病院の指定が正しくありません。",
-        )
+    unique = check_recipients(recipients, max_recipients)
     # Core statements on the tables, built once: this is the hot path of the hub.
     # Lock the recipients' rows in id order (FOR UPDATE; a no-op on SQLite, which locks the
     # whole database): concurrent cases to overlapping hospitals then never deadlock.
     known = {row[0] for row in conn.execute(_LOCK_RECIPIENTS, {"ids": unique})}
     missing = [r for r in unique if r not in known]
     if missing:
-        raise HubError(
-            422,
-            "unknown_recipient",
-            f"not registered hospitals: {', '.join(missing)}",
-            "登録されていない病院が送信先に含まれています。",
-        )
+        raise unknown_recipients(missing)
     case = Case(
         id=case_id,
         device_id=device.id,
@@ -158,19 +193,8 @@ def create_case(
             },
         )
     except IntegrityError:
-        raise HubError(
-            409,
-            "case_exists",
-            "a case with this id already exists (use the same Idempotency-Key to retry)",
-            "この事案は既に送信されています。",
-        ) from None
-    meta = {
-        "type": "case",
-        "case_id": case_id,
-        "device_id": device.id,
-        "fire_department": device.fire_department,
-        "created_at": now.isoformat(),
-    }
+        raise case_exists() from None
+    meta = case_meta(case_id=case_id, device=device, now=now)
     payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
     seqs = {str(r[0]): int(r[1]) for r in conn.execute(_NEXT_SEQS, {"ids": unique})}
     conn.execute(

@@ -7,11 +7,14 @@ case, its clear header must agree with that metadata.
 
 from __future__ import annotations
 
+import base64
 import json
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 from sqlmodel import col, select
 
 from hub_server import crud
@@ -25,11 +28,13 @@ from hub_server.api.deps import (
     replayed_error,
 )
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit, append_audit_conn, queue_audit_conn
+from hub_server.core.audit import append_audit, append_audit_conn
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
+from hub_server.core.events import PendingEvent
 from hub_server.core.security import b64_any, canonical_json, sha256_hex
 from hub_server.core.state import HubState
+from hub_server.crud._case_pg import UniqueTaken, insert_case_pg
 from hub_server.models import Case, CaseRecipient, Device, IdempotencyRecord
 from hub_server.schemas import (
     AckPublic,
@@ -88,7 +93,11 @@ def _check_envelope(body: CaseCreate) -> bytes:
 
 
 class _KeyTaken(Exception):
-    """The Idempotency-Key already exists (the transaction is rolled back)."""
+    """The Idempotency-Key (or the case id) already exists; the transaction rolled back."""
+
+    def __init__(self, *, case_id_taken: bool = False) -> None:
+        super().__init__()
+        self.case_id_taken = case_id_taken
 
 
 @router.post("/v1/cases", response_model=CaseCreated, status_code=201)
@@ -106,61 +115,27 @@ def post_case(
     """
     now = utcnow()
     request_hash = sha256_hex(canonical_json(body.model_dump()))
+    pending_audit = hub.settings.is_postgres
     try:
         envelope = _check_envelope(body)
         device = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(device, Device)
-        recipients = sorted(body.recipients)
+        recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
         text = CaseCreated(
             case_id=body.case_id, recipients=recipients, created_at=now
         ).model_dump_json()
-        nonce, nonce_expires = caller.nonce, caller.nonce_expires
-        pending_audit = hub.settings.is_postgres
-        assert nonce is not None
-        assert nonce_expires is not None
         with hub.write_transaction() as conn:
-            if not crud.record_nonce(
-                conn, key_id=caller.key_id, nonce=nonce, expires_at=nonce_expires
-            ):
-                caller.nonce = None  # it is recorded: by the first request
-                raise replayed_error()
-            if not crud.claim_idempotent(
-                conn,
-                owner=caller.key_id,
-                key=idempotency_key,
-                request_hash=request_hash,
-                now=now,
-                status=201,
-                body=text,
-            ):
-                raise _KeyTaken
-            _, events = crud.create_case(
-                conn,
-                device=device,
-                case_id=body.case_id,
-                recipients=body.recipients,
-                envelope=envelope,
-                max_recipients=hub.settings.max_recipients,
-                now=now,
-                origin=hub.bus.origin,
-            )
-            # The audit row commits with the case. PostgreSQL: into audit_pending, chained in
-            # batches right after (concurrent cases would otherwise queue one by one on the
-            # audit head lock until their commit). SQLite has one writer anyway: chain now,
-            # last before the commit.
-            audit = queue_audit_conn if pending_audit else append_audit_conn
-            audit(
-                conn,
-                actor=caller.key_id,
-                action="case_created",
-                subject=f"case:{body.case_id}",
-                details={"recipients": recipients, "size": len(envelope)},
-                now=now,
-            )
+            insert = _insert_pg if pending_audit else _insert
+            events = insert(
+                conn, hub, caller, device, body, recipients, envelope, idempotency_key,
+                request_hash, text, now,
+            )  # fmt: skip
         caller.nonce = None
-    except _KeyTaken:
+    except _KeyTaken as taken:
         record_pending_nonce(hub, caller)
-        return _replay(hub, caller.key_id, idempotency_key, request_hash)
+        return _replay(
+            hub, caller.key_id, idempotency_key, request_hash, case_id_taken=taken.case_id_taken
+        )
     except Exception:
         record_pending_nonce(hub, caller)
         raise
@@ -170,9 +145,120 @@ def post_case(
     return JSONResponse(json.loads(text), status_code=201)
 
 
-def _replay(hub: HubState, owner: str, key: str, request_hash: str) -> JSONResponse:
+def _nonce(caller: crud.Principal) -> tuple[str, datetime]:
+    assert caller.nonce is not None
+    assert caller.nonce_expires is not None
+    return caller.nonce, caller.nonce_expires
+
+
+def _insert_pg(
+    conn: Connection,
+    hub: HubState,
+    caller: crud.Principal,
+    device: Device,
+    body: CaseCreate,
+    recipients: list[str],
+    envelope: bytes,
+    idempotency_key: str,
+    request_hash: str,
+    text: str,
+    now: datetime,
+) -> list[PendingEvent]:
+    """PostgreSQL: everything in one statement; the audit row goes to audit_pending,
+    chained in batches right after the commit (concurrent cases would otherwise queue one
+    by one on the audit head lock until their commit)."""
+    nonce, expires = _nonce(caller)
+    meta = crud.case_meta(case_id=body.case_id, device=device, now=now)
+    data = {**meta, "envelope": base64.b64encode(envelope).decode("ascii")}
+    try:
+        events = insert_case_pg(
+            conn,
+            key_id=caller.key_id,
+            nonce=nonce,
+            nonce_expires=expires,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            response=text,
+            case_id=body.case_id,
+            device_id=device.id,
+            envelope=envelope,
+            recipients=recipients,
+            payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
+            data=data,
+            details={"recipients": recipients, "size": len(envelope)},
+            now=now,
+            origin=hub.bus.origin,
+        )
+    except UniqueTaken as taken:
+        if taken.table == "nonces":
+            caller.nonce = None  # it is recorded: by the first request
+            raise replayed_error() from None
+        if taken.table in ("idempotency_records", "cases", "case_recipients"):
+            raise _KeyTaken(case_id_taken=taken.table != "idempotency_records") from None
+        raise
+    if len(events) != len(recipients):
+        got = {ev.recipient.removeprefix("hospital:") for ev in events}
+        raise crud.unknown_recipients([r for r in recipients if r not in got])
+    return events
+
+
+def _insert(
+    conn: Connection,
+    hub: HubState,
+    caller: crud.Principal,
+    device: Device,
+    body: CaseCreate,
+    recipients: list[str],
+    envelope: bytes,
+    idempotency_key: str,
+    request_hash: str,
+    text: str,
+    now: datetime,
+) -> list[PendingEvent]:
+    """SQLite (one writer anyway): statement by statement, the audit row chained at once."""
+    nonce, expires = _nonce(caller)
+    if not crud.record_nonce(conn, key_id=caller.key_id, nonce=nonce, expires_at=expires):
+        caller.nonce = None  # it is recorded: by the first request
+        raise replayed_error()
+    if not crud.claim_idempotent(
+        conn,
+        owner=caller.key_id,
+        key=idempotency_key,
+        request_hash=request_hash,
+        now=now,
+        status=201,
+        body=text,
+    ):
+        raise _KeyTaken
+    _, events = crud.create_case(
+        conn,
+        device=device,
+        case_id=body.case_id,
+        recipients=body.recipients,
+        envelope=envelope,
+        max_recipients=hub.settings.max_recipients,
+        now=now,
+        origin=hub.bus.origin,
+    )
+    # Last before the commit: the audit head lock.
+    append_audit_conn(
+        conn,
+        actor=caller.key_id,
+        action="case_created",
+        subject=f"case:{body.case_id}",
+        details={"recipients": recipients, "size": len(envelope)},
+        now=now,
+    )
+    return events
+
+
+def _replay(
+    hub: HubState, owner: str, key: str, request_hash: str, *, case_id_taken: bool = False
+) -> JSONResponse:
     with hub.session() as session:
         existing = session.get(IdempotencyRecord, (owner, key))
+    if existing is None and case_id_taken:
+        raise crud.case_exists()
     if existing is None:  # deleted in between (a failed legacy claim): let the caller retry
         raise HubError(409, "idempotency_conflict", "the request is being retried; try again")
     if existing.request_hash != request_hash:
