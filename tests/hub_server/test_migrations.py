@@ -61,6 +61,7 @@ def test_previous_revision_upgrades_with_its_data(db_url: str) -> None:
         assert conn.execute(text("SELECT event_seq FROM devices WHERE id = 'd1'")).scalar_one() == 3
         assert conn.execute(text("SELECT count(*) FROM revoked_serials")).scalar_one() == 0
         assert conn.execute(text("SELECT seq FROM audit_head WHERE id = 1")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM audit_pending")).scalar_one() == 0
     engine.dispose()
     command.downgrade(alembic_config(db_url), "0001")
     migrate(db_url)
