@@ -91,10 +91,11 @@ def _check(
     defer_nonce: bool = False,
 ) -> crud.Principal:
     found: dict[str, crud.Principal] = {}
-    with hub.session() as session:
+    # An autocommit connection: one round trip for the key, no transaction to end.
+    with hub.bookkeeping_connection() as conn:
 
         def key_for(key_id: str) -> Ed25519PublicKey | None:
-            hit = crud.principal_for(session, key_id)
+            hit = crud.principal_for(conn, key_id)
             if hit is None:
                 return None
             found["p"] = hit[0]
@@ -117,13 +118,11 @@ def _check(
             )
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
         if defer_nonce:
-            session.expunge_all()
             principal.nonce, principal.nonce_expires = signed.nonce, expires
             return principal
-        with hub.bookkeeping_connection() as conn:
-            fresh = crud.record_nonce(
-                conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
-            )
+        fresh = crud.record_nonce(
+            conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
+        )
         if not fresh:
             raise HubError(
                 401,
@@ -131,7 +130,6 @@ def _check(
                 "this request was already received",
                 "同じリクエストが再送されました。",
             )
-        session.expunge_all()
         return principal
 
 

@@ -6,7 +6,8 @@ import math
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Table, update
+from sqlalchemy import Connection, Table, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -195,25 +196,53 @@ class Principal:
         return self.row.id
 
 
-def principal_for(session: Session, key_id: str) -> tuple[Principal, Ed25519PublicKey] | None:
-    """The principal and public key for ``key_id``; revoked ones are returned (caller: 403)."""
+def _table(model: type[Device] | type[Hospital] | type[Operator]) -> Table:
+    table: Table = model.__table__  # type: ignore[union-attr]
+    return table
+
+
+_MODELS: dict[str, type[Device] | type[Hospital] | type[Operator]] = {
+    "device": Device,
+    "hospital": Hospital,
+    "operator": Operator,
+}
+_BY_ID = {
+    prefix: sa_select(table).where(table.c.id == bindparam("id"))
+    for prefix, table in (
+        ("device", _table(Device)),
+        ("hospital", _table(Hospital)),
+        ("operator", _table(Operator)),
+    )
+}
+_KEYS: dict[str, Ed25519PublicKey] = {}  # parsed public keys by their text (immutable)
+
+
+def principal_for(
+    session: Session | Connection, key_id: str
+) -> tuple[Principal, Ed25519PublicKey] | None:
+    """The principal and public key for ``key_id``; revoked ones are returned (caller: 403).
+
+    One Core query (no ORM identity map): this runs for every signed request. The row is
+    a detached model object.
+    """
     prefix, _, ident = key_id.partition(":")
-    row: Device | Hospital | Operator | None
-    if prefix == "device":
-        row = session.get(Device, ident)
-        kind = "device"
-    elif prefix == "hospital":
-        row = session.get(Hospital, ident)
-        kind = "hospital"
-    elif prefix == "operator":
-        row = session.get(Operator, ident)
-        kind = row.role if row is not None else "operator"
-    else:
+    model = _MODELS.get(prefix)
+    if model is None:
         return None
-    if row is None:
+    conn = session.connection() if isinstance(session, Session) else session
+    found = conn.execute(_BY_ID[prefix], {"id": ident}).mappings().first()
+    if found is None:
         return None
-    key = row.signing_public_key if isinstance(row, Hospital) else row.public_key
-    return Principal(key_id, kind, row), public_key_from_b64(key)
+    row = model(**found)
+    kind = row.role if isinstance(row, Operator) else prefix
+    text = row.signing_public_key if isinstance(row, Hospital) else row.public_key
+    key = _KEYS.get(text)
+    if key is None:
+        key = public_key_from_b64(text)
+        if len(_KEYS) > 100_000:
+            _KEYS.clear()
+        _KEYS[text] = key
+    return Principal(key_id, kind, row), key
 
 
 def record_nonce(conn: Connection, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
