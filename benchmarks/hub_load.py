@@ -1,7 +1,8 @@
 """Hub load: hospital SSE streams, devices posting sealed 4 KB cases to 5 recipients each.
 
 For SQLite and PostgreSQL in one run, against a real ``kyukyu hub serve`` process
-(one uvicorn worker) on this machine:
+(one uvicorn worker on SQLite, --pg-workers on PostgreSQL, --threads request threads each) on
+this machine:
 
 - ``max``: cases/s sustained by concurrent posters, and POST -> all-5-recipients latency;
 - ``rate``: p50/p99 POST -> all-recipients latency at a fixed 100 cases/s;
@@ -67,7 +68,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def hub_process(db_url: str, tmp: Path, roots: Path, workers: int = 1) -> Iterator[str]:
+def hub_process(
+    db_url: str, tmp: Path, roots: Path, workers: int = 1, threads: int = 0
+) -> Iterator[str]:
     port = _free_port()
     log = open(Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -87,9 +90,11 @@ def hub_process(db_url: str, tmp: Path, roots: Path, workers: int = 1) -> Iterat
             str(roots),
             "--allow-test-roots",
             "--pool-size",
-            "20",
+            # PostgreSQL's 100 connections are shared by every worker (two pools each).
+            "20" if workers == 1 else "10",
             "--workers",
             str(workers),
+            *(["--threads", str(threads)] if threads else []),
         ],
         cwd=ROOT,
         stdout=log,
@@ -439,7 +444,8 @@ def backend(
         card = CardImage.load(report.cards[0].path)
     workers = args.pg_workers if name == "postgres" else 1
     out["hub_workers"] = workers
-    with hub_process(db_url, tmp, roots, workers) as url:
+    out["hub_threads"] = args.threads or 40
+    with hub_process(db_url, tmp, roots, workers, args.threads) as url:
         out.update(asyncio.run(load(url, db_url, tmp, args.streams, args.seconds, args.posters)))
         if card is not None:
             out.update(asyncio.run(summaries(url, db_url, tmp, card, args.lookups)))
@@ -459,7 +465,8 @@ def main() -> None:
     p.add_argument("--posters", type=int, default=32)
     p.add_argument("--patients", type=int, default=100_000)
     p.add_argument("--lookups", type=int, default=300)
-    p.add_argument("--pg-workers", type=int, default=2, help="uvicorn workers on PostgreSQL")
+    p.add_argument("--pg-workers", type=int, default=3, help="uvicorn workers on PostgreSQL")
+    p.add_argument("--threads", type=int, default=8, help="request threads per hub process")
     p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     args = p.parse_args()
     from edge.card_sim import TestCA

@@ -121,6 +121,11 @@ def create_app(
             listener = PgListener(libpq_url(hub_state.settings.db_url), hub_state.bus)
             listener.start()
         purger = asyncio.create_task(_purge_loop(hub_state))
+        if hub_state.settings.request_threads > 0:
+            import anyio.to_thread
+
+            limiter = anyio.to_thread.current_default_thread_limiter()
+            limiter.total_tokens = hub_state.settings.request_threads
         app.state.listener = listener
         try:
             yield

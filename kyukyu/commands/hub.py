@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         run_migrations=not args.no_migrate,
         case_retention_seconds=args.retention,
         pool_size=args.pool_size,
+        request_threads=args.threads,
     )
     # Request threads hold database row locks while they wait for the GIL: a shorter switch
     # interval (default 5 ms) keeps those waits, and so the lock convoys, short.
@@ -86,6 +87,8 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
         "KYUKYU_HUB_KEY": str(key_path),
         "KYUKYU_HUB_ALLOW_TEST_ROOTS": "1" if settings.allow_test_roots else "0",
         "KYUKYU_HUB_RETENTION": str(settings.case_retention_seconds),
+        "KYUKYU_HUB_POOL_SIZE": str(settings.pool_size),
+        "KYUKYU_HUB_THREADS": str(settings.request_threads),
     }
     if settings.trust_roots_dir is not None:
         env["KYUKYU_HUB_TRUST_ROOTS"] = str(settings.trust_roots_dir)
@@ -252,6 +255,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--no-migrate", action="store_true")
     p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
     p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="request threads per process (default 40; fewer contend less for the GIL)",
+    )
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     p.add_argument("--log-file", default=None)
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
