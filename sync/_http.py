@@ -164,6 +164,10 @@ class SignedHttp:
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     def __enter__(self) -> SignedHttp:
         return self
 
@@ -181,6 +185,9 @@ class SignedHttp:
         signed: bool = True,
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Request:
+        if self._http.is_closed:
+            # A closed client is a transport that is gone, not a programming error.
+            raise TransportError("client closed")
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         all_headers = dict(headers or {})
         if body is not None:

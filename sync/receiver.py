@@ -286,6 +286,8 @@ class Receiver:
         """Forever: reconnect with backoff after any platform error."""
         failures = 0
         while not stop.is_set():
+            if self.client.http.closed:
+                return  # shut down under us: nothing left to reconnect with
             try:
                 self.run_once(stop)
                 failures = 0

@@ -111,3 +111,25 @@ def test_receiver_opens_a_case_with_the_hub_vouched_key(
         )
         rx.run_once(stop)
     assert [c.case_id for c in got] == ["keys-0001"]
+
+
+def test_a_closed_client_ends_the_receiver_quietly(tmp_path: Path) -> None:
+    from sync import TransportError
+    from tests.sync._net import Hospital
+
+    h = Hospital(id="h-closed")
+    client = HospitalClient("http://127.0.0.1:9", hospital_id=h.id, key=h.signing)
+    client.close()
+    with pytest.raises(TransportError):
+        client.ack("case-x")
+    rx = Receiver(
+        client,
+        hospital_key=h.hpke,
+        device_key_for=lambda _d: None,
+        state=ReceiverState(tmp_path / "rx.db"),
+        on_case=lambda _c: None,
+    )
+    done = threading.Thread(target=rx.run, args=(threading.Event(),))
+    done.start()
+    done.join(5)
+    assert not done.is_alive()
