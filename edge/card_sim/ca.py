@@ -103,6 +103,21 @@ def _serial() -> int:
     return secrets.randbelow(1 << 40) + 1
 
 
+def _leaf_key_usage(*, non_repudiation: bool) -> x509.KeyUsage:
+    """KeyUsage of an end-entity certificate: digitalSignature (+ nonRepudiation for 署名用)."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 class TestCA:
     """J-LIS-shaped test roots and the issuer of virtual cards.
 
@@ -378,17 +393,7 @@ class TestCA:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=signing,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                _leaf_key_usage(non_repudiation=signing),
                 critical=True,
             )
             .add_extension(
@@ -455,17 +460,7 @@ class TestCA:
             .not_valid_before(issued)
             .not_valid_after(_end_of_day_jst(card_expiry))
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                _leaf_key_usage(non_repudiation=False),
                 critical=True,
             )
             .sign(self._keys["text_ap_issuer"], hashes.SHA256())
