@@ -29,8 +29,9 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", **config: Any) -> Iterato
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
+    scheme = "https" if config.get("ssl_certfile") else "http"
     try:
-        yield f"http://{host}:{port}"
+        yield f"{scheme}://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -10,7 +10,6 @@ reports the first row that does not match (edited, deleted, reordered or truncat
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,7 +122,7 @@ def append_audit_conn(
     # One statement takes the lock and reads the previous link of the chain.
     row = conn.execute(_BUMP_HEAD).one()
     seq, prev_hash = int(row[0]), str(row[1])
-    text = json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = canonical_json(details).decode()
     at = now  # microsecond precision on both databases, so the hash survives a round trip
     digest = entry_hash(
         prev_hash,
@@ -174,9 +173,7 @@ def queue_audit_conn(
             "action": action,
             "subject": subject,
             "patient_ref": patient_ref,
-            "details": json.dumps(
-                details, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ),
+            "details": canonical_json(details).decode(),
         },
     )
 

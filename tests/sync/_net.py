@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-
-def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted sockets inherit this; without it each answer waits ~40 ms (Nagle vs delayed ACK).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+from kyukyu._serve import serve_in_thread
 
 
-@contextmanager
-def serve(app: Any, **config: Any) -> Iterator[str]:
+def serve(app: Any, **config: Any) -> AbstractContextManager[str]:
     """Run ``app`` under uvicorn on a loopback port in a thread; yield its base URL."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    cfg = uvicorn.Config(app, log_level="warning", lifespan="auto", **config)
-    server = uvicorn.Server(cfg)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    scheme = "https" if config.get("ssl_certfile") else "http"
-    try:
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    return serve_in_thread(app, **config)
 
 
 @dataclass
