@@ -27,7 +27,7 @@ SyncError
 
 from __future__ import annotations
 
-from kyukyu.errors import KyukyuError
+from errbase import KyukyuError
 
 __all__ = [
     "AuthError",

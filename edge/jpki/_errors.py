@@ -29,7 +29,7 @@ have the same shape. No error message ever contains card data::
 
 from __future__ import annotations
 
-from kyukyu.errors import KyukyuError
+from errbase import KyukyuError
 
 __all__ = [
     "BadSignature",

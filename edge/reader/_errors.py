@@ -24,7 +24,7 @@ message for the paramedic and an English one for logs::
 
 from __future__ import annotations
 
-from kyukyu.errors import KyukyuError
+from errbase import KyukyuError
 
 __all__ = [
     "ApduError",

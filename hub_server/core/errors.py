@@ -1,6 +1,6 @@
 """The hub's typed errors: a stable ``code``, Japanese and English messages, an HTTP status.
 
-``HubError`` is a ``kyukyu.errors.KyukyuError`` (the project's one error base). Every
+``HubError`` is a ``errbase.KyukyuError`` (the project's one error base). Every
 error answer has the body ``{"error": {"code", "message_ja", "message_en"}}``.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kyukyu.errors import KyukyuError
+from errbase import KyukyuError
 
 __all__ = ["HubError"]
 

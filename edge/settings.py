@@ -1,0 +1,138 @@
+"""The device's settings and identity: one object, read from a file and the environment.
+
+Where things live on a device (``/var/lib/kyukyu-edge`` by default, systemd's
+``StateDirectory``), which platform it talks to and which keys it pins. The
+case flow, the UI wiring and the technician commands all read this one object.
+
+Precedence, highest first: keyword arguments, ``KYUKYU_EDGE_*`` environment
+variables, the settings file (``KYUKYU_EDGE_CONFIG``, default
+``/etc/kyukyu/edge.env``; ``KEY=value`` lines), the defaults below. Secrets
+(the device key) are files, never values: under systemd they come through
+``LoadCredential=`` into ``$CREDENTIALS_DIRECTORY``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errbase import KyukyuError
+
+__all__ = ["DEFAULT_CONFIG", "DeviceSettings", "SettingsError", "load_device_settings"]
+
+DEFAULT_CONFIG = Path("/etc/kyukyu/edge.env")
+
+
+class SettingsError(KyukyuError):
+    """The device's settings are missing or malformed (one clear line, no traceback)."""
+
+    code = "settings_invalid"
+    message_ja = "端末の設定に誤りがあります。技術担当者に連絡してください。"
+    message_en = "The device settings are invalid; contact the technician."
+
+
+class DeviceSettings(BaseSettings):
+    """Everything the device needs to know about itself and its platform."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KYUKYU_EDGE_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    data_dir: Path = Field(
+        Path("/var/lib/kyukyu-edge"),
+        description="State directory: outbox, cursor, pinned documents (no plain patient data).",
+    )
+    hub_url: str | None = Field(
+        None, description="The platform's base URL, e.g. https://hub.example"
+    )
+    device_id: str | None = Field(None, description="This device's id from enrollment.")
+    device_key_file: Path | None = Field(
+        None, description="Ed25519 private key (PEM, 0600). Default: <data_dir>/device-key.pem."
+    )
+    hub_public_key: str | None = Field(
+        None, description="The platform's pinned Ed25519 key (base64url raw), set at enrollment."
+    )
+    hub_ca_file: Path | None = Field(
+        None, description="PEM CA that the platform's TLS certificate must chain to (pinned)."
+    )
+    roots_dir: Path | None = Field(
+        None, description="JPKI roots directory (installed by `kyukyu provision trust install`)."
+    )
+    test_roots: bool = Field(False, description="Accept test roots (development and demo only).")
+    base_lat: float = Field(35.6812, description="Latitude used to sort hospitals nearest first.")
+    base_lon: float = Field(139.7671, description="Longitude used to sort hospitals nearest first.")
+    reader: Literal["pcsc", "nfc"] = Field("pcsc", description="pcsc (pcscd) or nfc (nfcpy).")
+    reader_name: str | None = Field(None, description="PC/SC reader name or nfcpy path.")
+    idle_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Idle seconds before the screen forgets the patient.",
+    )
+    language: Literal["ja", "en"] = Field("ja", description="Screen language.")
+    theme: Literal["day", "night"] = Field("day", description="Screen theme.")
+
+    @property
+    def key_file(self) -> Path:
+        """Where the device key is (the explicit setting, else inside ``data_dir``)."""
+        return self.device_key_file or self.data_dir / "device-key.pem"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.data_dir / "outbox.sqlite3"
+
+    @property
+    def directory_path(self) -> Path:
+        """The hub-signed hospital directory, as received (verified on every load)."""
+        return self.data_dir / "directory.json"
+
+    @property
+    def revocation_path(self) -> Path:
+        """The hub-signed revocation snapshot, as received (verified on every load)."""
+        return self.data_dir / "revocation.json"
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.hub_url and self.device_id and self.hub_public_key)
+
+
+def _read_env_file(path: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if key.startswith("KYUKYU_EDGE_"):
+            values[key.removeprefix("KYUKYU_EDGE_").lower()] = value.strip().strip('"')
+    return values
+
+
+def load_device_settings(config: Path | None = None, **overrides: Any) -> DeviceSettings:
+    """Settings from ``config`` (or ``KYUKYU_EDGE_CONFIG``), the environment and ``overrides``.
+
+    Raises:
+        SettingsError: a value does not parse, or the file cannot be read.
+    """
+    path = config or Path(os.environ.get("KYUKYU_EDGE_CONFIG", str(DEFAULT_CONFIG)))
+    file_values: dict[str, Any] = {}
+    try:
+        if path.is_file():
+            file_values = _read_env_file(path)
+    except OSError as exc:
+        raise SettingsError(f"{path}: {exc.strerror}") from None
+    env_keys = {
+        k.removeprefix("KYUKYU_EDGE_").lower() for k in os.environ if k.startswith("KYUKYU_EDGE_")
+    }
+    merged = {k: v for k, v in file_values.items() if k not in env_keys}
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return DeviceSettings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"{where}: {first['msg']}") from None
