@@ -26,6 +26,7 @@ from ._errors import (
     NotYetValid,
     PinBlocked,
     PinError,
+    PinNotTried,
     PinRequired,
     RevocationSnapshotError,
     Revoked,
@@ -40,6 +41,7 @@ from ._errors import (
     WrongPolicy,
 )
 from ._jpki import Availability, JpkiSession, TokenInfo, digest_info_sha256
+from ._outcome import CertificateCheck, CertificateStatus, Check, CheckStatus
 from ._text import Attributes, IntegrityRecord, TextSession, check_collation_b, parse_attributes
 from ._tlv import Tlv, encode_tlv, header_total_length, parse_tlv, parse_tlvs
 from ._visual import FaceRecord, VisualSession, parse_face_record
@@ -51,6 +53,10 @@ __all__ = [
     "Attributes",
     "Availability",
     "BadSignature",
+    "CertificateCheck",
+    "CertificateStatus",
+    "Check",
+    "CheckStatus",
     "Expired",
     "FaceRecord",
     "IntegrityError",
@@ -68,6 +74,7 @@ __all__ = [
     "NotYetValid",
     "PinBlocked",
     "PinError",
+    "PinNotTried",
     "PinRequired",
     "RevocationSnapshotError",
     "Revoked",

@@ -13,6 +13,7 @@ have the same shape. No error message ever contains card data::
      ├── PinError
      │    ├── InvalidPinFormat / InvalidCollationNumber  rejected before sending
      │    ├── PinRequired             6982 / not logged in (Android auth cert)
+     │    ├── PinNotTried             not sent: the same PIN was just refused elsewhere
      │    ├── WrongPin(tries_left)    63Cx
      │    ├── PinBlocked              63C0 / 6983 / 6984
      │    └── LastTryNeedsConfirmation  one try left, not confirmed
@@ -46,6 +47,7 @@ __all__ = [
     "NotYetValid",
     "PinBlocked",
     "PinError",
+    "PinNotTried",
     "PinRequired",
     "RevocationSnapshotError",
     "Revoked",
@@ -120,6 +122,17 @@ class PinRequired(PinError):
     code = "pin_required"
     message_ja = "暗証番号（4桁）の入力が必要です。本人に暗証番号を入力してもらってください。"
     message_en = "This token needs the 4-digit PIN: ask the patient to enter it."
+
+
+class PinNotTried(PinError):
+    code = "pin_not_tried"
+    message_ja = (
+        "暗証番号が違うため、券面事項の読み取りは行いませんでした。照合番号Bで読み取れます。"
+    )
+    message_en = (
+        "The PIN was refused by the JPKI AP, so it was not tried on the text AP "
+        "(its tries are kept); use collation number B instead."
+    )
 
 
 class WrongPin(PinError):

@@ -1,9 +1,25 @@
-"""The read-and-verify flow: one tap, one complete result or one typed error.
+"""The read-and-verify flow: one tap, one result that says per part what was verified.
 
-Used by ``kyukyu card read``, the demo and the UI. All or nothing: any error
-raises, and no partial ``CardReadResult`` exists. Nothing here is logged
-except step names: the subject, attributes and PIN stay in the returned
-result only.
+Used by ``kyukyu card read``, the demo and the case flow. ``read_card`` raises
+only when nothing usable was read: the card is not a My Number card, the
+certificate cannot be read (card removed, Android token without PIN, malformed
+DER), or the read was cancelled. Once the certificate is read, every other
+outcome is recorded in the result, part by part (see ``edge.jpki._outcome``):
+
+========================  ==================================================
+``certificate_check``     trusted / untrusted (code) / not verified on the
+                          device (issuer not pinned here: ask the platform) /
+                          not checked (no trust store)
+``pin_proof``             the auth key's signature over the challenge (PIN)
+``attributes_check``      the four attributes: verified / not verified (code,
+                          values shown marked) / tampered (refused, values
+                          withheld) / failed (wrong 照合番号B, card removed ...)
+``card_presence``         the text AP's own signature over a fresh challenge
+``photo``                 read (nothing to verify it against) / failed
+========================  ==================================================
+
+Nothing here is logged except step names: the subject, attributes and PIN stay
+in the returned result only.
 """
 
 from __future__ import annotations
@@ -18,21 +34,47 @@ from datetime import datetime
 
 from cryptography import x509
 
-from edge.reader import ApduChannel
+from edge.reader import ApduChannel, Cancelled, ReaderError
+from errbase import KyukyuError
 
+from ._base import check_pin_format
 from ._constants import TokenType
-from ._errors import PinRequired
+from ._errors import (
+    IntegrityError,
+    InvalidPinFormat,
+    JpkiError,
+    NoTrustAnchors,
+    PinError,
+    PinNotTried,
+    PinRequired,
+    TrustError,
+    UntrustedIssuer,
+)
 from ._jpki import JpkiSession
-from ._text import Attributes, TextSession, parse_attributes
+from ._outcome import NOT_REQUESTED, CertificateCheck, CertificateStatus, Check, CheckStatus
+from ._text import Attributes, TextSession, check_collation_b, parse_attributes
 from ._visual import FaceRecord, VisualSession
 from .revocation import RevocationSnapshot
 from .trust import JST, TrustStore, Verdict, verify_auth_certificate, verify_text_ap_certificate
 
-__all__ = ["CardReadResult", "CertificateSummary", "ReadOptions", "read_card"]
+__all__ = [
+    "CardReadResult",
+    "CertificateCheck",
+    "CertificateStatus",
+    "CertificateSummary",
+    "Check",
+    "CheckStatus",
+    "Proof",
+    "ReadOptions",
+    "read_card",
+]
 
 log = logging.getLogger("edge.jpki.read")
 
 _CHALLENGE_BYTES = 32
+# What a part may fail with and still leave the rest of the read standing. Cancelled is
+# a ReaderError too, but a cancel stops the whole read: it is re-raised.
+_PART_ERRORS = (JpkiError, ReaderError)
 
 
 @dataclass(frozen=True)
@@ -43,8 +85,12 @@ class ReadOptions:
     needs it even to read the certificate). ``collation_b``: 照合番号B keyed from
     the card face: opens the four attributes. ``attributes_with_pin``: open them
     with the PIN instead (the text AP has its own PIN, usually the same digits).
-    ``trust``: ``None`` skips the chain check (diagnostics only; the verdict is then None).
+    ``trust``: ``None`` skips the chain checks (diagnostics only: the certificate
+    is then ``not_checked`` and the attributes ``not_verified``).
     ``read_photo``: with ``collation_b``, also read the holder's photo from the visual AP.
+
+    A malformed PIN or 照合番号B raises ``InvalidPinFormat`` / ``InvalidCollationNumber``
+    here, before any card is touched.
     """
 
     trust: TrustStore | None = None
@@ -59,6 +105,13 @@ class ReadOptions:
     # Called with a step name ("token", "certificate", "signature", "attributes", "photo")
     # as each one completes: a touchscreen can show progress. Never given card data.
     on_step: Callable[[str], None] | None = None
+
+    def __post_init__(self) -> None:
+        # A malformed entry is refused before the card is touched (nothing is sent).
+        if self.pin is not None:
+            check_pin_format(self.pin, InvalidPinFormat)
+        if self.collation_b is not None:
+            check_collation_b(self.collation_b)
 
 
 @dataclass(frozen=True)
@@ -82,7 +135,7 @@ class CertificateSummary:
 
 @dataclass(frozen=True)
 class Proof:
-    """A signature by the card over a host challenge, checked against a certificate."""
+    """A signature by the card over a host challenge, verified (chain included)."""
 
     kind: str  # "auth_key" (JPKI PIN) or "card_presence" (text AP key)
     challenge: bytes
@@ -99,34 +152,102 @@ class Proof:
 
 @dataclass(frozen=True)
 class CardReadResult:
-    """A complete, verified read."""
+    """One tap's read, part by part.
+
+    ``attributes`` holds the values when they may be shown: verified, or
+    ``not_verified`` (shown marked as such); it is ``None`` when tampered,
+    failed or not requested. ``proofs`` lists only verified proofs.
+    """
 
     token_type: TokenType
     token_label: str
     certificate: CertificateSummary
-    verdict: Verdict | None
+    certificate_check: CertificateCheck
+    pin_proof: Check
     attributes: Attributes | None = field(repr=False)
-    attributes_integrity: bool
+    attributes_check: Check
+    card_presence: Check
     face: FaceRecord | None = field(repr=False)
+    photo: Check
     proofs: tuple[Proof, ...]
     apdus: int
     bytes_sent: int
     bytes_received: int
 
+    @property
+    def verdict(self) -> Verdict | None:
+        """The device's trust verdict, when the certificate is trusted on the device."""
+        return self.certificate_check.verdict
+
+    @property
+    def attributes_integrity(self) -> bool:
+        """True only when the attributes are verified (hash, signature, pinned CA key)."""
+        return self.attributes_check.verified
+
+    def proof(self, kind: str) -> Proof | None:
+        """The verified proof of ``kind`` ("auth_key", "card_presence"), if any."""
+        return next((p for p in self.proofs if p.kind == kind), None)
+
+    @property
+    def complete(self) -> bool:
+        """Every part that was asked for is verified (the certificate trusted)."""
+        parts = (self.pin_proof, self.attributes_check, self.card_presence)
+        return (
+            self.certificate_check.trusted
+            and all(p.verified for p in parts if p.requested)
+            and self.photo.status in (CheckStatus.READ, CheckStatus.NOT_REQUESTED)
+        )
+
+    @property
+    def tampered(self) -> bool:
+        """Some part was proved wrong and refused."""
+        parts = (self.pin_proof, self.attributes_check, self.card_presence)
+        return any(p.status is CheckStatus.TAMPERED for p in parts)
+
+    def first_error(self) -> KyukyuError | None:
+        """The most important reason the read is not complete (tampered first)."""
+        parts = (self.attributes_check, self.card_presence, self.pin_proof)
+        for p in parts:
+            if p.status is CheckStatus.TAMPERED:
+                return p.error
+        if not self.certificate_check.trusted and self.certificate_check.error is not None:
+            return self.certificate_check.error
+        for p in (*parts, self.photo):
+            if p.error is not None:
+                return p.error
+        return None
+
     def to_dict(self) -> dict[str, object]:
+        show = self.attributes is not None
         return {
             "token_type": self.token_type.value,
             "token_label": self.token_label,
-            "certificate": self.certificate.to_dict(),
+            "certificate": {**self.certificate.to_dict(), **self.certificate_check.to_dict()},
             "verdict": None if self.verdict is None else self.verdict.to_dict(),
-            "attributes": None if self.attributes is None else self.attributes.to_dict(),
+            "pin_proof": _proof_dict(self.pin_proof, self.proof("auth_key")),
+            "attributes": {
+                **self.attributes_check.to_dict(),
+                "values": self.attributes.to_dict() if show and self.attributes else None,
+            },
+            "card_presence": _proof_dict(self.card_presence, self.proof("card_presence")),
+            "photo": {
+                **self.photo.to_dict(),
+                **({} if self.face is None else _photo_dict(self.face)),
+            },
             "attributes_integrity": self.attributes_integrity,
-            "photo": None if self.face is None else _photo_dict(self.face),
             "proof_of_possession": [p.to_dict() for p in self.proofs],
             "apdus": self.apdus,
             "bytes_sent": self.bytes_sent,
             "bytes_received": self.bytes_received,
         }
+
+
+def _proof_dict(check: Check, proof: Proof | None) -> dict[str, object]:
+    out = check.to_dict()
+    if proof is not None:
+        out["challenge"] = proof.challenge.hex()
+        out["signature_sha256"] = hashlib.sha256(proof.signature).hexdigest()
+    return out
 
 
 def _photo_dict(face: FaceRecord) -> dict[str, object]:
@@ -155,9 +276,131 @@ def _step(opts: ReadOptions, step: str, message: str, *args: object) -> None:
         opts.on_step(step)
 
 
+def _failed(exc: KyukyuError) -> Check:
+    if isinstance(exc, Cancelled):
+        raise exc
+    return Check(CheckStatus.FAILED, exc)
+
+
+def _check_certificate(jpki: JpkiSession, opts: ReadOptions) -> CertificateCheck:
+    if opts.trust is None:
+        return CertificateCheck(CertificateStatus.NOT_CHECKED)
+    try:
+        verdict = verify_auth_certificate(
+            jpki.auth_certificate, opts.trust, now=opts.now, revocation=opts.revocation
+        )
+    except UntrustedIssuer as exc:
+        return CertificateCheck(CertificateStatus.NOT_VERIFIED_ON_DEVICE, error=exc)
+    except TrustError as exc:
+        return CertificateCheck(CertificateStatus.UNTRUSTED, error=exc)
+    return CertificateCheck(CertificateStatus.TRUSTED, verdict=verdict)
+
+
+def _prove_pin(jpki: JpkiSession, opts: ReadOptions) -> tuple[Check, Proof | None]:
+    if opts.pin is None:
+        return NOT_REQUESTED, None
+    try:
+        if not jpki.logged_in:
+            jpki.verify_auth_pin(opts.pin, allow_last_try=opts.allow_last_try)
+        challenge = opts.challenge or os.urandom(_CHALLENGE_BYTES)
+        proof = Proof("auth_key", challenge, jpki.sign_with_auth_key(challenge))
+    except _PART_ERRORS as exc:
+        return _failed(exc), None
+    return Check(CheckStatus.VERIFIED), proof
+
+
+@dataclass
+class _TextOutcome:
+    attributes: Attributes | None = None
+    check: Check = NOT_REQUESTED
+    presence: Check = NOT_REQUESTED
+    proof: Proof | None = None
+
+
+def _open_text_ap(channel: ApduChannel, opts: ReadOptions, pin_check: Check) -> _TextOutcome:
+    with_pin = opts.attributes_with_pin and opts.pin is not None
+    if opts.collation_b is None and not with_pin:
+        return _TextOutcome()
+    if opts.collation_b is None and isinstance(pin_check.error, PinError):
+        # The JPKI AP refused this PIN: do not spend a try of the text AP's own PIN on it.
+        skipped = _failed(PinNotTried("the JPKI AP refused the PIN"))
+        return _TextOutcome(check=skipped, presence=skipped)
+    text = TextSession(channel)
+    try:
+        text.select()
+        if opts.collation_b is not None:
+            text.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
+        else:
+            assert opts.pin is not None
+            text.unlock_with_pin(opts.pin, allow_last_try=opts.allow_last_try)
+        raw = text.read_attributes_raw()
+        attributes = parse_attributes(raw)
+    except _PART_ERRORS as exc:
+        failed = _failed(exc)
+        return _TextOutcome(check=failed, presence=failed)
+    out = _TextOutcome(attributes=attributes)
+    out.check = _verify_attributes(text, raw, opts)
+    if out.check.status is CheckStatus.TAMPERED:
+        out.attributes = None  # refused: never shown
+    out.presence, out.proof = _prove_presence(text, opts)
+    return out
+
+
+def _verify_attributes(text: TextSession, raw: bytes, opts: ReadOptions) -> Check:
+    try:
+        text.verify_integrity(raw)
+    except IntegrityError as exc:
+        return Check(CheckStatus.TAMPERED, exc)
+    except _PART_ERRORS as exc:
+        return _failed(exc)
+    if opts.trust is None:
+        return Check(CheckStatus.NOT_VERIFIED, NoTrustAnchors("no trust store given"))
+    try:
+        verify_text_ap_certificate(text.read_certificate(), opts.trust, now=opts.now)
+    except TrustError as exc:
+        return Check(CheckStatus.NOT_VERIFIED, exc)
+    except _PART_ERRORS as exc:
+        return _failed(exc)
+    return Check(CheckStatus.VERIFIED)
+
+
+def _prove_presence(text: TextSession, opts: ReadOptions) -> tuple[Check, Proof | None]:
+    challenge = os.urandom(_CHALLENGE_BYTES)
+    try:
+        signature = text.prove_presence(challenge)
+    except _PART_ERRORS as exc:
+        return _failed(exc), None
+    if opts.trust is None:
+        return Check(CheckStatus.NOT_VERIFIED, NoTrustAnchors("no trust store given")), None
+    try:
+        verify_text_ap_certificate(text.read_certificate(), opts.trust, now=opts.now)
+    except TrustError as exc:
+        return Check(CheckStatus.NOT_VERIFIED, exc), None
+    return Check(CheckStatus.VERIFIED), Proof("card_presence", challenge, signature)
+
+
+def _read_photo(channel: ApduChannel, opts: ReadOptions) -> tuple[Check, FaceRecord | None]:
+    if not opts.read_photo or opts.collation_b is None:
+        return NOT_REQUESTED, None
+    try:
+        visual = VisualSession(channel)
+        visual.select()
+        visual.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
+        face = visual.read_face()
+    except _PART_ERRORS as exc:
+        return _failed(exc), None
+    return Check(CheckStatus.READ), face
+
+
 def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardReadResult:
-    """Select, detect the token, read and verify the auth certificate, and optionally
-    prove the PIN and open the four attributes. Raises a typed error on any failure.
+    """Read one tap: token, certificate (checked), then the optional parts.
+
+    Raises only when no certificate could be read (``NotMyNumberCard``,
+    ``UnknownToken``, ``PinRequired`` / ``WrongPin`` on an Android token whose
+    certificate needs the PIN, ``MalformedCertificate``, ``CardRemoved`` ...) or on
+    ``Cancelled``. Everything after that is recorded per part in the result:
+    check ``result.certificate_check.trusted`` before using the certificate for the
+    summary, and ``result.attributes_check`` before showing attributes as verified.
     """
     opts = options or ReadOptions()
     jpki = JpkiSession(channel)
@@ -171,59 +414,35 @@ def read_card(channel: ApduChannel, options: ReadOptions | None = None) -> CardR
             raise PinRequired("Android token without PIN")
         jpki.verify_auth_pin(opts.pin, allow_last_try=opts.allow_last_try)
     der = jpki.read_auth_certificate()
-    verdict = None
-    if opts.trust is not None:
-        verdict = verify_auth_certificate(
-            jpki.auth_certificate, opts.trust, now=opts.now, revocation=opts.revocation
-        )
-    _step(opts, "certificate", "certificate read and checked")
+    cert_check = _check_certificate(jpki, opts)
+    _step(opts, "certificate", "certificate read, check: %s", cert_check.status.value)
 
-    proofs: list[Proof] = []
-    if opts.pin is not None:
-        if not jpki.logged_in:
-            jpki.verify_auth_pin(opts.pin, allow_last_try=opts.allow_last_try)
-        challenge = opts.challenge or os.urandom(_CHALLENGE_BYTES)
-        proofs.append(Proof("auth_key", challenge, jpki.sign_with_auth_key(challenge)))
-        _step(opts, "signature", "auth key signature verified")
+    pin_check, pin_proof = _prove_pin(jpki, opts)
+    if pin_check.requested:
+        _step(opts, "signature", "auth key signature: %s", pin_check.status.value)
 
-    attributes: Attributes | None = None
-    integrity = False
-    if opts.collation_b is not None or (opts.attributes_with_pin and opts.pin is not None):
-        text = TextSession(channel)
-        text.select()
-        if opts.collation_b is not None:
-            text.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
-        else:
-            assert opts.pin is not None
-            text.unlock_with_pin(opts.pin, allow_last_try=opts.allow_last_try)
-        raw = text.read_attributes_raw()
-        attributes = parse_attributes(raw)
-        text.verify_integrity(raw)
-        if opts.trust is not None:
-            verify_text_ap_certificate(text.read_certificate(), opts.trust, now=opts.now)
-            integrity = True
-        challenge = os.urandom(_CHALLENGE_BYTES)
-        proofs.append(Proof("card_presence", challenge, text.prove_presence(challenge)))
-        _step(opts, "attributes", "attributes read, integrity and card presence verified")
+    text = _open_text_ap(channel, opts, pin_check)
+    if text.check.requested:
+        _step(opts, "attributes", "attributes: %s", text.check.status.value)
 
-    face: FaceRecord | None = None
-    if opts.read_photo and opts.collation_b is not None:
-        visual = VisualSession(channel)
-        visual.select()
-        visual.unlock_with_collation_b(opts.collation_b, allow_last_try=opts.allow_last_try)
-        face = visual.read_face()
-        _step(opts, "photo", "face record read")
+    photo_check, face = _read_photo(channel, opts)
+    if photo_check.requested:
+        _step(opts, "photo", "face record: %s", photo_check.status.value)
 
     stats = channel.stats
+    proofs = tuple(p for p in (pin_proof, text.proof) if p is not None)
     return CardReadResult(
         token_type=info.token_type,
         token_label=info.label,
         certificate=summarize(der),
-        verdict=verdict,
-        attributes=attributes,
-        attributes_integrity=integrity,
+        certificate_check=cert_check,
+        pin_proof=pin_check,
+        attributes=text.attributes,
+        attributes_check=text.check,
+        card_presence=text.presence,
         face=face,
-        proofs=tuple(proofs),
+        photo=photo_check,
+        proofs=proofs,
         apdus=stats.apdus,
         bytes_sent=stats.bytes_sent,
         bytes_received=stats.bytes_received,

@@ -1,9 +1,28 @@
 """``kyukyu card read``: wait for a card, read and verify it, print one JSON object.
 
-Success: exit 0 and the result (token type, certificate summary, trust verdict,
-attributes when opened, proofs of possession, APDU count). Failure: a non-zero
-exit and ``{"error": {"code", "message_ja", "message_en"}}``. Nothing about the
-card is logged; the result goes to stdout only.
+The object says per part what was verified and why not (``certificate.status``,
+``pin_proof``, ``attributes``, ``card_presence``, ``photo``: see
+``edge.jpki.read``). Every non-zero exit carries ``{"error": {"code",
+"message_ja", "message_en"}}`` (the most important reason); a read that got as
+far as the certificate prints the whole result beside it. Exit codes:
+
+==  ======================================================================
+0   everything asked for is verified (certificate trusted)
+1   nothing usable was read (not a My Number card, card removed before the
+    certificate, no card, Android token without PIN ...): ``error`` only
+2   configuration (roots directory, revocation snapshot, arguments)
+3   internal error (a bug): ``error`` only
+4   the certificate is not trusted: ``certificate.status`` is ``untrusted``
+    (expired, revoked, wrong policy ...) or ``not_verified_on_device`` (its
+    root is not pinned on this device: the platform can check it)
+5   the certificate is trusted but a part asked for is not verified: wrong
+    PIN (``pin_proof.status`` ``failed``), attributes ``not_verified`` (e.g.
+    EF 0004 from a CA key that is not pinned) or ``failed`` ...
+6   a part was proved wrong and refused: ``attributes.status`` ``tampered``
+130 cancelled
+==  ======================================================================
+
+Nothing about the card is logged; the result goes to stdout only.
 """
 
 from __future__ import annotations
@@ -18,12 +37,23 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edge.jpki.read import ReadOptions
+    from edge.jpki.read import CardReadResult, ReadOptions
     from edge.reader import Connection
 
 DEFAULT_ROOTS = os.environ.get("KYUKYU_JPKI_ROOTS", "/etc/kyukyu/jpki-roots")
 
 EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_UNTRUSTED, EXIT_PARTIAL, EXIT_TAMPERED = 4, 5, 6
+
+EXIT_CODES_HELP = """exit codes:
+  0  everything asked for is verified (certificate trusted)
+  1  nothing usable was read (error only)
+  2  configuration error
+  3  internal error
+  4  certificate not trusted (untrusted, or not_verified_on_device: root not pinned here)
+  5  certificate trusted, a part asked for not verified (wrong PIN, unpinned EF 0004 CA ...)
+  6  a part was proved wrong and refused (attributes tampered)
+  130 cancelled"""
 
 log = logging.getLogger("kyukyu.card")
 
@@ -44,7 +74,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     card_sub = card.add_subparsers(dest="card_command", metavar="COMMAND")
     card.set_defaults(func=lambda _a: card.print_help() or EXIT_CONFIG)
 
-    p = card_sub.add_parser("read", help="wait for a card, read and verify it")
+    p = card_sub.add_parser(
+        "read",
+        help="wait for a card, read and verify it",
+        description="Wait for a card, read and verify it; print one JSON object saying per "
+        "part what was verified.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--reader", help="PC/SC reader name (or prefix); default: any reader")
     p.add_argument("--transport", choices=("pcsc", "nfc"), default="pcsc")
     p.add_argument(
@@ -176,5 +213,20 @@ def run_read(args: argparse.Namespace) -> int:
     out["transport"] = args.transport
     out["reader"] = reader
     out["elapsed_ms"] = round(elapsed * 1000, 1)
+    rc = exit_code(result)
+    error = result.first_error()
+    if rc != EXIT_OK and error is not None:
+        out["error"] = error.to_dict()
     _emit(out)
+    return rc
+
+
+def exit_code(result: CardReadResult) -> int:
+    """The documented exit code of a read that got as far as the certificate."""
+    if result.tampered:
+        return EXIT_TAMPERED
+    if not result.certificate_check.trusted:
+        return EXIT_UNTRUSTED
+    if not result.complete:
+        return EXIT_PARTIAL
     return EXIT_OK

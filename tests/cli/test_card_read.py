@@ -71,9 +71,14 @@ def test_full_read_in_a_subprocess(
     assert out["certificate"]["not_after"].endswith("23:59:59+09:00")
     assert out["verdict"]["trusted"] is True
     assert out["verdict"]["test_root"] is True
-    assert out["attributes"]["name"] == image.holder.name
-    assert out["attributes"]["birth_date"] == image.holder.birth_date.isoformat()
+    assert out["certificate"]["status"] == "trusted"
+    assert out["pin_proof"]["status"] == "verified"
+    assert out["attributes"]["status"] == "verified"
+    assert out["attributes"]["values"]["name"] == image.holder.name
+    assert out["attributes"]["values"]["birth_date"] == image.holder.birth_date.isoformat()
+    assert out["card_presence"]["status"] == "verified"
     assert out["attributes_integrity"] is True
+    assert "error" not in out
     assert [p["kind"] for p in out["proof_of_possession"]] == ["auth_key", "card_presence"]
     assert out["apdus"] > 0
     # Nothing about the holder on stderr (logs).
@@ -92,7 +97,8 @@ def test_certificate_only(
     _card, _fe, name = plug(image)
     rc, out = run_cli(_args(name, roots_dir), capsys, monkeypatch)
     assert rc == 0
-    assert out["attributes"] is None
+    assert out["attributes"]["status"] == "not_requested"  # type: ignore[index]
+    assert out["attributes"]["values"] is None  # type: ignore[index]
     n = len(image.auth_certificate_der)
     assert out["apdus"] == 4 + -(-n // 256)
 
@@ -120,9 +126,11 @@ def test_real_roots_refuse_a_test_card(
     _card, _fe, name = plug(cli_ca.issue_card())
     args = [a for a in _args(name, jpki_roots_dir) if a != "--allow-test-roots"]
     rc, out = run_cli(args, capsys, monkeypatch)
-    assert rc == 1
+    assert rc == 4  # certificate not trusted on this device
     assert out["error"]["code"] == "untrusted_issuer"  # type: ignore[index]
-    assert "certificate" not in out
+    assert out["certificate"]["status"] == "not_verified_on_device"  # type: ignore[index]
+    assert out["certificate"]["trusted"] is False  # type: ignore[index]
+    assert out["verdict"] is None
 
 
 def test_removed_mid_read_then_next_tap_works(
@@ -155,9 +163,12 @@ def test_wrong_pin_reports_tries_left(
 ) -> None:
     _card, _fe, name = plug(cli_ca.issue_card(pin="1234"))
     rc, out = run_cli(_args(name, roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="9999\n")
-    assert rc == 1
+    assert rc == 5  # certificate trusted, the PIN proof not
     assert out["error"]["code"] == "wrong_pin"  # type: ignore[index]
     assert out["error"]["tries_left"] == 2  # type: ignore[index]
+    assert out["pin_proof"]["status"] == "failed"  # type: ignore[index]
+    assert out["pin_proof"]["error"]["tries_left"] == 2  # type: ignore[index]
+    assert out["certificate"]["status"] == "trusted"  # type: ignore[index]
 
 
 def test_revoked(
@@ -173,8 +184,9 @@ def test_revoked(
     snap = tmp_path / "revoked.bin"
     RevocationSnapshot.from_serials([image.auth_certificate.serial_number, 5]).save(snap)
     rc, out = run_cli(_args(name, roots_dir, "--revoked", str(snap)), capsys, monkeypatch)
-    assert rc == 1
+    assert rc == 4
     assert out["error"]["code"] == "certificate_revoked"  # type: ignore[index]
+    assert out["certificate"]["status"] == "untrusted"  # type: ignore[index]
 
 
 def test_android_without_pin(
@@ -243,7 +255,7 @@ def test_through_nfcpy_udp(
         )
         .hexdigest()
     )
-    assert out["attributes"]["address"] == image.holder.address  # type: ignore[index]
+    assert out["attributes"]["values"]["address"] == image.holder.address  # type: ignore[index]
 
 
 def test_internal_error_keeps_the_json_contract(
@@ -290,7 +302,7 @@ def test_loopback_card_read_without_pcscd(
     assert rc == 0
     assert out["photo"]["bytes"] == len(image.photo)  # type: ignore[index]
     rc, out = run_cli(_args("x", roots_dir, "--pin-stdin"), capsys, monkeypatch, stdin="12a4\n")
-    assert rc == 1
+    assert rc == 2  # refused before waiting for a card
     assert out["error"]["code"] == "invalid_pin_format"  # type: ignore[index]
 
 

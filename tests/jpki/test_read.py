@@ -19,6 +19,7 @@ from edge.jpki import (
     NotMyNumberCard,
     NotYetValid,
     PinBlocked,
+    PinNotTried,
     PinRequired,
     Revoked,
     TokenType,
@@ -26,7 +27,13 @@ from edge.jpki import (
     WrongPin,
     WrongPolicy,
 )
-from edge.jpki.read import CardReadResult, ReadOptions, read_card
+from edge.jpki.read import (
+    CardReadResult,
+    CertificateStatus,
+    CheckStatus,
+    ReadOptions,
+    read_card,
+)
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import TrustStore
 from edge.reader import ApduError, CardRemoved, LoopbackConnection
@@ -67,6 +74,13 @@ def test_full_read_under_every_quirk(
         h.sex,
     )
     assert r.attributes_integrity
+    assert r.attributes_check.status is CheckStatus.VERIFIED
+    assert r.certificate_check.status is CertificateStatus.TRUSTED
+    assert r.pin_proof.verified
+    assert r.card_presence.verified
+    assert r.complete
+    assert not r.tampered
+    assert r.first_error() is None
     assert [p.kind for p in r.proofs] == ["auth_key", "card_presence"]
     assert r.apdus == len(rec.sent)
     assert my_number_apdus(rec.sent) == []
@@ -86,7 +100,15 @@ def test_certificate_read_uses_minimum_apdus(card_image: CardImage, test_store: 
     ]
     d = r.to_dict()
     assert d["apdus"] == r.apdus
-    assert d["attributes"] is None
+    assert d["attributes"] == {
+        "status": "not_requested",
+        "verified": False,
+        "error": None,
+        "values": None,
+    }
+    assert d["pin_proof"]["status"] == "not_requested"  # type: ignore[index]
+    assert d["card_presence"]["status"] == "not_requested"  # type: ignore[index]
+    assert d["certificate"]["status"] == "trusted"  # type: ignore[index]
     assert d["proof_of_possession"] == []
 
 
@@ -157,22 +179,41 @@ def test_unexpected_status_word(card_image: CardImage, test_store: TrustStore) -
     assert info.value.code == "unexpected_status"
 
 
+def _pin_error(r: CardReadResult) -> object:
+    assert r.pin_proof.status is CheckStatus.FAILED
+    assert r.certificate_check.trusted  # the certificate stays verified
+    assert r.proof("auth_key") is None
+    return r.pin_proof.error
+
+
 def test_pin_tries_and_blocking(fresh_image: CardImage, test_store: TrustStore) -> None:
     card = VirtualCard(fresh_image)
-    with pytest.raises(WrongPin) as info:
-        _read(card, trust=test_store, pin="9999")
-    assert info.value.tries_left == 2
-    with pytest.raises(WrongPin) as info:
-        _read(card, trust=test_store, pin="9999")
-    assert info.value.tries_left == 1
+    err = _pin_error(_read(card, trust=test_store, pin="9999"))
+    assert isinstance(err, WrongPin)
+    assert err.tries_left == 2
+    err = _pin_error(_read(card, trust=test_store, pin="9999"))
+    assert isinstance(err, WrongPin)
+    assert err.tries_left == 1
     # One try left: refused without confirmation, nothing spent.
-    with pytest.raises(LastTryNeedsConfirmation):
-        _read(card, trust=test_store, pin="1234")
+    assert isinstance(
+        _pin_error(_read(card, trust=test_store, pin="1234")), LastTryNeedsConfirmation
+    )
     assert fresh_image.tries["auth_pin"] == 1
-    with pytest.raises(PinBlocked):
-        _read(card, trust=test_store, pin="0000", allow_last_try=True)
-    with pytest.raises(PinBlocked):
-        _read(card, trust=test_store, pin="1234", allow_last_try=True)
+    err = _pin_error(_read(card, trust=test_store, pin="0000", allow_last_try=True))
+    assert isinstance(err, PinBlocked)
+    err = _pin_error(_read(card, trust=test_store, pin="1234", allow_last_try=True))
+    assert isinstance(err, PinBlocked)
+
+
+def test_wrong_pin_is_not_spent_on_the_text_ap(
+    fresh_image: CardImage, test_store: TrustStore
+) -> None:
+    r = _read(VirtualCard(fresh_image), trust=test_store, pin="9999", attributes_with_pin=True)
+    assert isinstance(r.pin_proof.error, WrongPin)
+    assert r.attributes_check.status is CheckStatus.FAILED
+    assert isinstance(r.attributes_check.error, PinNotTried)
+    assert fresh_image.tries["text_pin"] == 3
+    assert r.attributes is None
 
 
 def test_correct_last_try_resets(fresh_image: CardImage, test_store: TrustStore) -> None:
@@ -184,9 +225,14 @@ def test_correct_last_try_resets(fresh_image: CardImage, test_store: TrustStore)
 def test_wrong_collation_b(fresh_image: CardImage, test_store: TrustStore) -> None:
     good = fresh_image.collation_b
     wrong = good[:-4] + ("0000" if good[-4:] != "0000" else "1111")
-    with pytest.raises(WrongPin) as info:
-        _read(VirtualCard(fresh_image), trust=test_store, collation_b=wrong)
-    assert info.value.tries_left == 9
+    r = _read(VirtualCard(fresh_image), trust=test_store, collation_b=wrong)
+    assert r.attributes_check.status is CheckStatus.FAILED
+    assert isinstance(r.attributes_check.error, WrongPin)
+    assert r.attributes_check.error.tries_left == 9
+    assert r.card_presence.status is CheckStatus.FAILED
+    assert r.attributes is None
+    assert r.certificate_check.trusted
+    assert r.to_dict()["attributes"]["error"]["tries_left"] == 9  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -199,33 +245,48 @@ def test_collation_b_checked_before_sending(
     rec = RecordingCard(VirtualCard(card_image))
     with pytest.raises(InvalidCollationNumber):
         _read(rec, trust=test_store, collation_b=digits)
-    assert not any(a[1] == 0x20 and len(a) > 5 for a in rec.sent)
+    assert rec.sent == []  # refused before the card was touched
+
+
+def _untrusted(r: CardReadResult, kind: type) -> None:
+    assert r.certificate_check.status is CertificateStatus.UNTRUSTED
+    assert isinstance(r.certificate_check.error, kind)
+    assert not r.certificate_check.trusted
+    assert r.verdict is None
+    assert r.first_error() is r.certificate_check.error
+    d = r.to_dict()["certificate"]
+    assert d["status"] == "untrusted"
+    assert d["trusted"] is False
+    assert d["error"]["code"] == r.certificate_check.error.code  # type: ignore[index,union-attr]
 
 
 def test_validity_and_revocation(card_image: CardImage, test_store: TrustStore) -> None:
     cert = card_image.auth_certificate
-    with pytest.raises(Expired):
-        _read(
-            VirtualCard(card_image),
-            trust=test_store,
-            now=cert.not_valid_after_utc + timedelta(seconds=1),
-        )
-    with pytest.raises(NotYetValid):
-        _read(
-            VirtualCard(card_image),
-            trust=test_store,
-            now=cert.not_valid_before_utc - timedelta(seconds=1),
-        )
+    r = _read(
+        VirtualCard(card_image),
+        trust=test_store,
+        now=cert.not_valid_after_utc + timedelta(seconds=1),
+    )
+    _untrusted(r, Expired)
+    r = _read(
+        VirtualCard(card_image),
+        trust=test_store,
+        now=cert.not_valid_before_utc - timedelta(seconds=1),
+    )
+    _untrusted(r, NotYetValid)
     snap = RevocationSnapshot.from_serials([cert.serial_number])
-    with pytest.raises(Revoked):
-        _read(VirtualCard(card_image), trust=test_store, revocation=snap)
+    _untrusted(_read(VirtualCard(card_image), trust=test_store, revocation=snap), Revoked)
 
 
 def test_wrong_root(card_image: CardImage, key_pool: KeyPool) -> None:
     other = TestCA.create(key_factory=KeyPool(1))
     store = TrustStore.from_certificates(other.roots, allow_test_roots=True)
-    with pytest.raises(UntrustedIssuer):
-        _read(VirtualCard(card_image), trust=store)
+    r = _read(VirtualCard(card_image), trust=store)
+    assert r.certificate_check.status is CertificateStatus.NOT_VERIFIED_ON_DEVICE
+    assert r.certificate_check.platform_checkable
+    assert isinstance(r.certificate_check.error, UntrustedIssuer)
+    assert not r.certificate_check.trusted
+    assert r.verdict is None
 
 
 def test_wrong_policy(card_image: CardImage, key_pool: KeyPool) -> None:
@@ -240,8 +301,7 @@ def test_wrong_policy(card_image: CardImage, key_pool: KeyPool) -> None:
     )
     image.auth_certificate_der = cert.public_bytes(serialization.Encoding.DER)
     store = TrustStore.from_certificates([make_root(root_key)], allow_test_roots=True)
-    with pytest.raises(WrongPolicy):
-        _read(VirtualCard(image), trust=store)
+    _untrusted(_read(VirtualCard(image), trust=store), WrongPolicy)
 
 
 def test_tampered_attributes(card_image: CardImage, test_store: TrustStore) -> None:
@@ -259,12 +319,21 @@ def test_tampered_attributes(card_image: CardImage, test_store: TrustStore) -> N
             return resp[:-3] + other + resp[-2:]
         return resp
 
-    with pytest.raises(IntegrityError):
-        _read(
-            TamperingCard(VirtualCard(card_image), tamper),
-            trust=test_store,
-            collation_b=card_image.collation_b,
-        )
+    r = _read(
+        TamperingCard(VirtualCard(card_image), tamper),
+        trust=test_store,
+        collation_b=card_image.collation_b,
+    )
+    assert r.attributes_check.status is CheckStatus.TAMPERED
+    assert isinstance(r.attributes_check.error, IntegrityError)
+    assert r.attributes is None  # refused: never shown
+    assert r.tampered
+    assert not r.attributes_integrity
+    assert r.certificate_check.trusted
+    d = r.to_dict()
+    assert d["attributes"]["status"] == "tampered"  # type: ignore[index]
+    assert d["attributes"]["values"] is None  # type: ignore[index]
+    assert card_image.holder.name not in repr(d)
 
 
 def test_bad_auth_signature(card_image: CardImage, test_store: TrustStore) -> None:
@@ -272,13 +341,24 @@ def test_bad_auth_signature(card_image: CardImage, test_store: TrustStore) -> No
         # What OpenSC 0.23 does with 61 00: 256 zero bytes as a "signature".
         return bytes(256) + b"\x90\x00" if cmd[:2] == b"\x80\x2a" else resp
 
-    with pytest.raises(BadSignature):
-        _read(TamperingCard(VirtualCard(card_image), zero_signature), trust=test_store, pin="1234")
+    r = _read(TamperingCard(VirtualCard(card_image), zero_signature), trust=test_store, pin="1234")
+    assert r.pin_proof.status is CheckStatus.FAILED
+    assert isinstance(r.pin_proof.error, BadSignature)
+    assert r.proofs == ()
 
 
 def test_no_trust_store_gives_no_verdict(card_image: CardImage) -> None:
-    r = read_card(channel_for(VirtualCard(card_image)))
+    r = read_card(
+        channel_for(VirtualCard(card_image)), ReadOptions(collation_b=card_image.collation_b)
+    )
     assert r.verdict is None
+    assert r.certificate_check.status is CertificateStatus.NOT_CHECKED
+    # Read, but nothing to check the chain against: shown, never as verified.
+    assert r.attributes is not None
+    assert r.attributes_check.status is CheckStatus.NOT_VERIFIED
+    assert r.card_presence.status is CheckStatus.NOT_VERIFIED
+    assert not r.attributes_integrity
+    assert not r.complete
 
 
 def test_loopback_connection_is_the_only_transport_needed(card_image: CardImage) -> None:
@@ -322,3 +402,24 @@ def test_cancel_between_apdus(card_image: CardImage, test_store: TrustStore) -> 
     ch = ApduChannel(LoopbackConnection(VirtualCard(card_image)), cancel=cancel)
     with pytest.raises(Cancelled):
         read_card(ch, ReadOptions(trust=test_store, on_step=lambda s: cancel.set()))
+
+
+def test_removed_in_the_text_ap_keeps_the_certificate(
+    card_image: CardImage, test_store: TrustStore
+) -> None:
+    n_cert = 4 + -(-len(card_image.auth_certificate_der) // 256)
+    card = VirtualCard(copy.deepcopy(card_image), quirks=Quirks(remove_after_apdus=n_cert + 2))
+    r = _read(card, trust=test_store, collation_b=card_image.collation_b)
+    assert r.certificate_check.trusted
+    assert r.certificate.der == card_image.auth_certificate_der
+    assert r.attributes_check.status is CheckStatus.FAILED
+    assert isinstance(r.attributes_check.error, CardRemoved)
+    assert r.attributes is None
+    assert r.first_error() is r.attributes_check.error
+
+
+def test_malformed_pin_refused_before_the_card(card_image: CardImage) -> None:
+    from edge.jpki import InvalidPinFormat
+
+    with pytest.raises(InvalidPinFormat):
+        ReadOptions(pin="12a4")
