@@ -9,18 +9,21 @@ Public API (the rest is private)::
     sync.client     PlatformClient: every device call of the hub
     sync.receiver   Receiver: the hospital side of the stream
     sync.signing    signed requests (both ends)
+    sync.signed     hub-signed documents: RFC 8785 JSON, Ed25519, base64 (docs/envelope.md)
 """
 
 from __future__ import annotations
 
 from sync._errors import (
     AuthError,
+    BadHubSignature,
     BadSignature,
     Conflict,
     DecryptionFailed,
     EnvelopeError,
     HttpStatusError,
     MalformedEnvelope,
+    MalformedEvent,
     NotARecipient,
     NotFound,
     OutboxCorrupt,
@@ -30,6 +33,7 @@ from sync._errors import (
     RateLimited,
     ResponseError,
     ServerError,
+    SnapshotRollback,
     StorageFull,
     SyncError,
     Timeout,
@@ -65,6 +69,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AuthError",
+    "BadHubSignature",
     "BadSignature",
     "Conflict",
     "DecryptionFailed",
@@ -75,6 +80,7 @@ __all__ = [
     "HttpStatusError",
     "HubDeviceKeys",
     "MalformedEnvelope",
+    "MalformedEvent",
     "NotARecipient",
     "NotFound",
     "OpenedCase",
@@ -91,6 +97,7 @@ __all__ = [
     "SealedCase",
     "Sender",
     "ServerError",
+    "SnapshotRollback",
     "StorageFull",
     "SyncError",
     "Timeout",

@@ -22,7 +22,10 @@ SyncError
       │    ├── RateLimited        429 (``retry_after``)
       │    └── ServerError        5xx (``retry_after`` when given)
       └── ResponseError          the answer is not what the contract says (bad JSON,
-                                 directory signature wrong)
+           │                     directory signature wrong)
+           ├── MalformedEvent     a stream event cannot be parsed (reported, retried)
+           ├── BadHubSignature    a hub-signed document does not verify
+           └── SnapshotRollback   a revocation snapshot older than the last one accepted
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from errbase import KyukyuError
 
 __all__ = [
     "AuthError",
+    "BadHubSignature",
     "BadSignature",
     "Conflict",
     "DecryptionFailed",
     "EnvelopeError",
     "HttpStatusError",
     "MalformedEnvelope",
+    "MalformedEvent",
     "NotARecipient",
     "NotFound",
     "OutboxCorrupt",
@@ -46,6 +51,7 @@ __all__ = [
     "RateLimited",
     "ResponseError",
     "ServerError",
+    "SnapshotRollback",
     "StorageFull",
     "SyncError",
     "Timeout",
@@ -209,3 +215,31 @@ class ResponseError(PlatformError):
     code = "platform_bad_response"
     message_ja = "プラットフォームの応答が正しくありません。"
     message_en = "The platform's answer does not follow the contract."
+
+
+class MalformedEvent(ResponseError):
+    """A stream event that cannot be parsed or whose number is not the one inside its data.
+
+    Reported and retried (the stream is read again from the last event handed over);
+    never skipped, and the position never moves past it.
+    """
+
+    code = "platform_bad_event"
+    message_ja = "プラットフォームからの通知を読み取れません。自動で再接続します。"
+    message_en = "A platform stream event cannot be parsed; reconnecting."
+
+
+class BadHubSignature(ResponseError):
+    """A hub-signed document (directory, revocation snapshot, device key) does not verify."""
+
+    code = "hub_signature_invalid"
+    message_ja = "プラットフォームの署名を確認できません。"
+    message_en = "The hub signature of a signed document does not verify."
+
+
+class SnapshotRollback(ResponseError):
+    """A revocation snapshot older than the last one accepted (rollback refused)."""
+
+    code = "revocation_rollback"
+    message_ja = "失効情報が以前のものより古いため受け付けません。"
+    message_en = "The revocation snapshot is older than the last one accepted."

@@ -3,6 +3,13 @@
 Every request is signed with ``sync.signing`` (method, path with query, time,
 nonce, SHA-256 of the body). Lower-layer exceptions (httpx) are mapped to the
 ``sync`` tree in ``map_errors`` only; response bodies are never logged.
+
+Event streams are read with ``httpx-sse`` (WHATWG event-stream parsing: lines end
+at CR, LF or CRLF only, never at U+2028 and the other ``str.splitlines`` breaks).
+``stream_event`` is the one check of a platform event before anything acts on it:
+its ``id`` must be a number and its data a JSON object carrying the same number
+as ``seq`` (the hub writes both from the same row, in one line); anything else is
+a ``MalformedEvent``, reported and retried, never skipped.
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from sync._errors import (
     AuthError,
     Conflict,
     HttpStatusError,
+    MalformedEvent,
     NotFound,
     PlatformError,
     RateLimited,
@@ -33,17 +43,19 @@ from sync._errors import (
     Timeout,
     TransportError,
 )
-from sync._sse import SseEvent, parse_sse
 from sync.signing import sign_request
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "STREAM_TIMEOUT",
+    "ServerSentEvent",
     "SignedHttp",
+    "StreamEvent",
     "error_for_response",
     "map_errors",
     "parse_retry_after",
     "pinned_tls_context",
+    "stream_event",
 ]
 
 log = logging.getLogger("sync.http")
@@ -122,17 +134,41 @@ def map_errors() -> Iterator[None]:
         raise TransportError(type(exc).__name__) from exc
 
 
-def _until(
-    lines: Iterator[str],
-    stop: threading.Event | None,
-    on_keepalive: Callable[[], None] | None,
-) -> Iterator[str]:
-    for line in lines:
-        if stop is not None and stop.is_set():
-            return
-        if on_keepalive is not None and line.startswith(":"):
-            on_keepalive()
-        yield line
+#: Event types the hub sends that carry no numbered data.
+KEEPALIVE = "ping"
+REVOKED = "revoked"
+_MAX_SEQ_DIGITS = 19
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A platform event whose number was checked against its data (``stream_event``)."""
+
+    seq: int
+    kind: str
+    data: dict[str, Any]
+
+
+def stream_event(sse: ServerSentEvent) -> StreamEvent:
+    """Check a numbered platform event; raise ``MalformedEvent`` unless it is whole.
+
+    Whole means: ``id`` is a decimal number, ``data`` parses as one JSON object, and
+    that object's ``seq`` is the same number. A line break smuggled into a field
+    could only ever forge an ``id`` with data that does not carry it.
+    """
+    ident = sse.id
+    if not (ident.isascii() and ident.isdigit()) or len(ident) > _MAX_SEQ_DIGITS:
+        raise MalformedEvent(f"{sse.event} event without a valid id")
+    try:
+        data = json.loads(sse.data)
+    except ValueError:
+        raise MalformedEvent(f"{sse.event} event {ident}: data is not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"{sse.event} event {ident}: data is not an object")
+    seq = data.get("seq")
+    if type(seq) is not int or seq != int(ident):
+        raise MalformedEvent(f"{sse.event} event {ident}: id and data disagree")
+    return StreamEvent(seq, sse.event, data)
 
 
 class SignedHttp:
@@ -243,12 +279,13 @@ class SignedHttp:
         after: int = 0,
         stop: threading.Event | None = None,
         on_keepalive: Callable[[], None] | None = None,
-    ) -> Iterator[SseEvent]:
-        """Stream SSE events after event number ``after``.
+    ) -> Iterator[ServerSentEvent]:
+        """Stream SSE events after event number ``after`` (``httpx-sse``).
 
-        Ends when the server closes the stream or, at the next line (the hub's
-        keep-alive comments included), once ``stop`` is set. ``on_keepalive`` is
-        called on each comment line (the hub's pings): idle-time work.
+        Ends when the server closes the stream or, at the next event (the hub's
+        keep-alive pings included), once ``stop`` is set. ``on_keepalive`` is called
+        on each ping (idle-time work); pings are not yielded. A ``revoked`` event is
+        yielded. Nothing is checked here: see ``stream_event``.
         """
         with map_errors():
             request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
@@ -258,6 +295,16 @@ class SignedHttp:
                 if response.status_code != 200:
                     response.read()
                     raise error_for_response(response)
-                yield from parse_sse(_until(response.iter_lines(), stop, on_keepalive))
+                for sse in EventSource(response).iter_sse():
+                    if stop is not None and stop.is_set():
+                        return
+                    # httpx-sse also dispatches a data-less block (a comment, ``retry:``).
+                    if sse.event == KEEPALIVE or (sse.event == "message" and not sse.data):
+                        if on_keepalive is not None:
+                            on_keepalive()
+                        continue
+                    yield sse
+            except SSEError as exc:
+                raise MalformedEvent(str(exc)) from None
             finally:
                 response.close()

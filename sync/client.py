@@ -15,36 +15,28 @@ trusts only the pinned platform CA. Errors are the ``PlatformError`` subtree of
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sync._errors import ResponseError
-from sync._http import DEFAULT_TIMEOUT, SignedHttp
-from sync._sse import SseEvent
-from sync.signing import b64d, public_key_from_b64, public_key_to_b64
+from sync._http import DEFAULT_TIMEOUT, REVOKED, SignedHttp, stream_event
+from sync.signed import b64d, verify_document
+from sync.signing import public_key_from_b64, public_key_to_b64
 
 __all__ = [
     "DeviceEvent",
     "DirectoryHospital",
     "PlatformClient",
-    "canonical_json",
     "verify_hub_signature",
 ]
-
-
-def canonical_json(value: Any) -> bytes:
-    """What the hub signs: sorted keys, no spaces, UTF-8 (same as the hub's helper)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def verify_hub_signature(
@@ -52,17 +44,10 @@ def verify_hub_signature(
 ) -> dict[str, Any]:
     """Check a hub-signed document ``{field: body, key_id, signature}``; return ``body``.
 
-    The signature is base64url Ed25519 by the hub key over ``canonical_json(body)``.
+    ``sync.signed.verify_document``: Ed25519 by the hub key over the RFC 8785 bytes of
+    ``body`` (docs/envelope.md). Raises ``BadHubSignature`` (a ``ResponseError``).
     """
-    body = document.get(field)
-    sig = document.get("signature")
-    if not isinstance(body, dict) or not isinstance(sig, str):
-        raise ResponseError("unsigned or malformed document")
-    try:
-        hub_key.verify(b64d(sig), canonical_json(body))
-    except (ValueError, InvalidSignature):
-        raise ResponseError("hub signature does not verify") from None
-    return body
+    return verify_document(document, field, hub_key)
 
 
 @dataclass(frozen=True)
@@ -225,20 +210,25 @@ class PlatformClient:
         )
 
     def device_events(
-        self, after: int = 0, stop: threading.Event | None = None
+        self,
+        after: int = 0,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[DeviceEvent]:
-        """The answers to this device's cases, after event number ``after``."""
-        for ev in self.http.events("/v1/devices/me/events", after=after, stop=stop):
-            yield _device_event(ev)
+        """The answers to this device's cases, after event number ``after``.
 
-
-def _device_event(ev: SseEvent) -> DeviceEvent:
-    try:
-        data = ev.json()
-        seq = int(ev.id) if ev.id is not None else int(data["seq"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ResponseError("malformed event") from exc
-    return DeviceEvent(seq=seq, kind=ev.event, data=_obj(data))
+        Every event is checked by ``stream_event`` first: one that cannot be parsed
+        raises ``MalformedEvent`` (the caller reconnects from its stored position, which
+        has not moved past it). Ends at a ``revoked`` event (the next call is refused).
+        """
+        events = self.http.events(
+            "/v1/devices/me/events", after=after, stop=stop, on_keepalive=on_keepalive
+        )
+        for sse in events:
+            if sse.event == REVOKED:
+                return
+            ev = stream_event(sse)
+            yield DeviceEvent(seq=ev.seq, kind=ev.kind, data=ev.data)
 
 
 def _obj(value: Any) -> dict[str, Any]:

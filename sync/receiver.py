@@ -1,8 +1,11 @@
 """The hospital side: receive sealed cases from the platform stream and open them.
 
 ``Receiver`` subscribes to ``GET /v1/hospitals/me/events?after=N`` (SSE, ``id:``
-is the event number), remembers the last number durably (SQLite), and after a
-gap or a restart resumes from it. Each case is opened with the hospital's
+is the event number, repeated as ``seq`` inside the JSON data), remembers the last
+number durably (SQLite), and after a gap or a restart resumes from it. An event
+that does not parse, or whose ``id`` and ``seq`` disagree, is a ``MalformedEvent``:
+reported (log, ``on_error``) and retried after a reconnect; the position never
+moves past it. Each case is opened with the hospital's
 private key (signature checked against the device directory), deduplicated by
 case id, handed to ``on_case`` and then acknowledged
 (``POST /v1/cases/{id}/ack``).
@@ -16,8 +19,6 @@ dashboard stores by case id).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import os
 import sqlite3
@@ -34,10 +35,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync._backoff import Backoff
-from sync._errors import EnvelopeError, MalformedEnvelope, PlatformError
-from sync._http import DEFAULT_TIMEOUT, SignedHttp
-from sync._sse import SseEvent
+from sync._errors import EnvelopeError, MalformedEnvelope, MalformedEvent, PlatformError
+from sync._http import DEFAULT_TIMEOUT, REVOKED, ServerSentEvent, SignedHttp, stream_event
 from sync.seal import DeviceKeyLookup, OpenedCase, open_case
+from sync.signed import b64d
 
 __all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState"]
 
@@ -83,7 +84,7 @@ class HospitalClient:
         after: int,
         stop: threading.Event | None = None,
         on_keepalive: Callable[[], None] | None = None,
-    ) -> Iterator[SseEvent]:
+    ) -> Iterator[ServerSentEvent]:
         """The hospital's stream after event number ``after`` (see ``SignedHttp.events``)."""
         return self.http.events(
             "/v1/hospitals/me/events", after=after, stop=stop, on_keepalive=on_keepalive
@@ -199,6 +200,7 @@ class Receiver:
         on_case: Callable[[ReceivedCase], None],
         on_rejected: Callable[[int, str | None, EnvelopeError], None] | None = None,
         backoff: Backoff | None = None,
+        on_error: Callable[[PlatformError], None] | None = None,
     ) -> None:
         self.client = client
         self.hospital_id = client.hospital_id
@@ -208,30 +210,34 @@ class Receiver:
         self.on_case = on_case
         self.on_rejected = on_rejected
         self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.on_error = on_error
+        self.last_error: PlatformError | None = None
         self._deferred = False
 
-    def handle(self, event: SseEvent) -> None:
-        """Process one stream event (cases; other kinds only advance the cursor)."""
-        if event.id is None or not event.id.isdigit():
-            return
-        seq = int(event.id)
+    def handle(self, event: ServerSentEvent) -> None:
+        """Process one stream event: a case is opened and handed over; a well-formed event
+        of another kind (``destination``) only advances the cursor.
+
+        Raises:
+            MalformedEvent: the event cannot be parsed (``stream_event``), or a case
+                event has no case id; the cursor stays where it was.
+        """
+        ev = stream_event(event)
+        seq, data = ev.seq, ev.data
         if seq <= self.state.last_event:
             return  # already processed (the stream may repeat after a reconnect)
-        try:
-            data = event.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or "envelope" not in data:
-            self.state.record(seq, None, "skipped")
+        if ev.kind != "case":
+            self.state.record(seq, None, ev.kind)
             return
         case_id = data.get("case_id")
-        case_id = case_id if isinstance(case_id, str) else None
+        if not isinstance(case_id, str) or "envelope" not in data:
+            raise MalformedEvent(f"case event {seq} without case_id or envelope")
         if case_id is not None and self.state.seen(case_id):
             self.state.record(seq, case_id, "ok")  # announced again: not handed over twice
             self._ack(case_id)  # the first ack may have been lost; acks are idempotent
             return
         try:
-            envelope = _b64(data["envelope"])
+            envelope = _envelope_bytes(data["envelope"])
             opened = open_case(
                 envelope,
                 hospital_id=self.hospital_id,
@@ -280,6 +286,8 @@ class Receiver:
         self.flush_acks()
         self._deferred = False
         for event in self.client.events(self.state.last_event, stop, self._idle):
+            if event.event == REVOKED:
+                return  # this hospital was revoked: the next connection is refused
             self.handle(event)
 
     def run(self, stop: threading.Event) -> None:
@@ -294,17 +302,23 @@ class Receiver:
             except PlatformError as exc:
                 failures += 1
                 retry_after = getattr(exc, "retry_after", None)
-                log.info("hospital stream interrupted (%s); reconnecting", exc.code)
+                self.last_error = exc
+                if isinstance(exc, MalformedEvent):
+                    # Not skipped: reported, and read again from the last handed-over event.
+                    log.warning("unreadable event on the hospital stream (%s); retrying", exc.code)
+                else:
+                    log.info("hospital stream interrupted (%s); reconnecting", exc.code)
+                if self.on_error is not None:
+                    self.on_error(exc)
                 stop.wait(self.backoff.delay(failures, retry_after))
                 continue
             stop.wait(self.backoff.delay(1))
 
 
-def _b64(value: object) -> bytes:
+def _envelope_bytes(value: object) -> bytes:
     if not isinstance(value, str):
         raise MalformedEnvelope("envelope is not base64 text")
-    cleaned = value.replace("-", "+").replace("_", "/")
     try:
-        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        return b64d(value)
+    except ValueError:
         raise MalformedEnvelope("envelope is not base64") from None

@@ -13,7 +13,6 @@ The server checks the skew and that the nonce was not seen before (replay).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from sync.signed import b64d, b64e
 
 __all__ = [
     "HEADER_KEY_ID",
@@ -53,20 +54,6 @@ class SignatureError(Exception):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
-
-
-def b64e(data: bytes) -> str:
-    """base64url without padding."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64d(text: str) -> bytes:
-    """Inverse of ``b64e`` (accepts padding); raises ``ValueError`` on bad input."""
-    text = text.strip()
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except Exception as exc:  # binascii.Error, UnicodeEncodeError
-        raise ValueError("invalid base64url") from exc
 
 
 def public_key_to_b64(key: Ed25519PublicKey) -> str:

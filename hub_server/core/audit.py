@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from hub_server.core.security import canonical_json
 from hub_server.models import AuditEntry, AuditHead, AuditPending
+from sync.signed import canonical_json
 
 __all__ = [
     "AuditVerdict",

@@ -22,7 +22,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CHANNEL", "EventBus", "PendingEvent", "PgListener", "Subscription"]
+__all__ = [
+    "CHANNEL",
+    "KEEPALIVE",
+    "EventBus",
+    "PendingEvent",
+    "PgListener",
+    "Subscription",
+    "format_sse",
+    "sse_json",
+]
 
 CHANNEL = "kyukyu_events"
 log = logging.getLogger("hub_server.events")
@@ -34,6 +43,32 @@ class PendingEvent:
     seq: int
     kind: str
     data: dict[str, Any] | None  # None: known only by number (remote); read from the DB
+
+
+# Code points that some line splitters (``str.splitlines``, JavaScript's line terminators)
+# take as line breaks although JSON allows them raw in strings. The others that
+# ``str.splitlines`` knows (CR, LF, VT, FF, FS, GS, RS) are below U+0020, which JSON always
+# escapes.
+_RAW_BREAKS = str.maketrans({"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+#: An event that carries nothing: the stream's keep-alive (also its first event).
+KEEPALIVE = "event: ping\ndata:\n\n"
+
+
+def sse_json(data: object) -> str:
+    """Compact JSON with no line break of any kind in it (UTF-8 text stays raw otherwise)."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_RAW_BREAKS)
+    if any(c in text for c in "\r\n"):  # json.dumps never emits them; a cheap guard
+        raise ValueError("line break in event JSON")
+    return text
+
+
+def format_sse(ev: PendingEvent) -> str:
+    """One WHATWG event-stream event: ``id`` is the number, repeated inside the data as
+    ``seq`` (receivers take a position only when the two agree), and the data is one line."""
+    if ev.data is None:
+        raise ValueError("an event is written with its data")
+    return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {sse_json(dict(ev.data, seq=ev.seq))}\n\n"
 
 
 @dataclass(eq=False)  # identity semantics: subscriptions live in sets

@@ -1,11 +1,12 @@
-"""Small security helpers: canonical JSON, the hub's signing key, token hashing."""
+"""Small security helpers: the hub's signing key, token hashing.
+
+Canonical JSON, document signatures and base64 are ``sync.signed`` (one module for
+the platform, the device and the hospital).
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import secrets
 from pathlib import Path
 from typing import Any
@@ -13,21 +14,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.signing import b64e
+from sync.signed import b64e, signed_document
 
 __all__ = [
     "HubKey",
-    "b64_any",
-    "canonical_json",
     "new_id",
     "new_token",
     "sha256_hex",
 ]
-
-
-def canonical_json(value: Any) -> bytes:
-    """The bytes the hub signs and hashes: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sha256_hex(data: bytes | str) -> str:
@@ -42,16 +36,6 @@ def new_id() -> str:
 def new_token() -> str:
     """A one-time enrollment token (only its SHA-256 is stored)."""
     return secrets.token_urlsafe(32)
-
-
-def b64_any(text: str) -> bytes:
-    """Decode standard or URL-safe base64, padded or not; ``ValueError`` on bad input."""
-    cleaned = "".join(text.split())
-    try:
-        alt = cleaned.replace("-", "+").replace("_", "/")
-        return base64.b64decode(alt + "=" * (-len(alt) % 4), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("invalid base64") from exc
 
 
 class HubKey:
@@ -96,3 +80,7 @@ class HubKey:
     def sign(self, data: bytes) -> str:
         """base64url Ed25519 signature of ``data``."""
         return b64e(self._key.sign(data))
+
+    def sign_document(self, field: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``{field: body, key_id, signature}`` (``sync.signed``; docs/envelope.md)."""
+        return signed_document(field, body, self._key, self.key_id)

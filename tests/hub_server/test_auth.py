@@ -201,7 +201,7 @@ async def test_authorization_matrix(hub: Hub) -> None:
 async def test_directory_is_signed_and_nearest_first(hub: Hub) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from hub_server.core.security import canonical_json
+    from sync.signed import canonical_json
     from sync.signing import b64d
 
     device = await hub.enroll_device()

@@ -86,7 +86,8 @@ async def test_idempotency_key_same_payload_same_result_other_payload_422(hub: H
 async def test_in_progress_key_is_409(hub: Hub) -> None:
     from hub_server import crud
     from hub_server.core.db import utcnow
-    from hub_server.core.security import canonical_json, sha256_hex
+    from hub_server.core.security import sha256_hex
+    from sync.signed import canonical_json
 
     device = await hub.enroll_device()
     hid, _ = await hub.register_hospital()

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.card_sim import KeyPool, TestCA
-from hub_server.core.security import canonical_json
 from kyukyu.cli import main as kyukyu
+from sync.signed import canonical_json
 from sync.signing import b64d
 from tests.hub_server._support import Hub, cert_b64
 

@@ -44,7 +44,7 @@ def make_real_hub(tmp_path: Path, **settings: Any) -> RealHub:
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     s = Settings(
-        db_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        db_url=settings.pop("db_url", None) or f"sqlite:///{tmp_path / 'hub.db'}",
         environment="test",
         sse_keepalive_seconds=settings.pop("sse_keepalive_seconds", 0.5),
         **settings,

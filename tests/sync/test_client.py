@@ -22,7 +22,8 @@ from sync import (
     TransportError,
 )
 from sync._http import parse_retry_after
-from sync.client import PlatformClient, canonical_json
+from sync.client import PlatformClient
+from sync.signed import canonical_json
 from sync.signing import b64e, check_request, public_key_to_b64
 
 DEVICE = Ed25519PrivateKey.generate()
@@ -196,9 +197,11 @@ def test_challenge_summary_destination() -> None:
 
 def test_device_event_stream() -> None:
     stream = (
-        ": hello\n\n"
-        'id: 1\nevent: answer\ndata: {"case_id": "c1", "hospital_id": "h1", "answer": "accept"}\n\n'
-        'id: 2\nevent: answer\ndata: {"case_id": "c1",\ndata: "hospital_id": "h2"}\n\n'
+        ": hello\n\nretry: 2000\nevent: ping\ndata:\n\n"
+        'id: 1\nevent: answer\ndata: {"seq": 1, "case_id": "c1", "hospital_id": "h1",'
+        ' "answer": "accept"}\n\n'
+        'id: 2\nevent: answer\ndata: {"case_id": "c1",\r\ndata: "hospital_id": "h2",\r'
+        'data: "seq": 2}\r\n\r\n: ping\n\n'
     )
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -212,3 +215,27 @@ def test_device_event_stream() -> None:
     assert events[1].data["hospital_id"] == "h2"
     with pytest.raises(AuthError):
         list(client(lambda r: httpx.Response(401)).device_events())
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        'id: 3\nevent: answer\ndata: {"case_id": "c1"}\n\n',  # no seq inside
+        'id: 3\nevent: answer\ndata: {"seq": 4}\n\n',  # id and seq disagree
+        'id: 3\nevent: answer\ndata: {"seq": 3, "x": "\u2028\n\n',  # cut in two
+        'event: answer\ndata: {"seq": 3}\n\n',  # no id
+        "id: 3\nevent: answer\ndata: [3]\n\n",  # not an object
+    ],
+)
+def test_device_event_that_does_not_parse_is_an_error(bad: str) -> None:
+    from sync import MalformedEvent
+
+    good = 'id: 2\nevent: answer\ndata: {"seq": 2, "answer": "accept"}\n\n'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=good + bad, headers={"Content-Type": "text/event-stream"})
+
+    events = client(handler).device_events(after=1)
+    assert next(events).seq == 2
+    with pytest.raises(MalformedEvent):
+        next(events)

@@ -191,3 +191,43 @@ def test_lost_ack_is_retried_before_the_next_stream(env: Env, tmp_path: Path) ->
     assert state.unacked() == []
     assert env.fake.acks[(h.id, "a0")] == 1
     assert set(calls) == {"a0"}  # tried at once, and again on the stream's keep-alives
+
+
+@pytest.mark.parametrize("env", ["fake"], indirect=True)
+def test_unreadable_event_is_reported_and_retried_never_skipped(env: Env, tmp_path: Path) -> None:
+    from sync import MalformedEvent
+
+    assert env.fake is not None
+    h = env.world.hospitals[0]
+    env.post("m0")
+    events = env.fake.events[h.id]
+    good = dict(events[0])
+    events.append({"seq": 2, "case_id": "m1"})  # a case event without its envelope
+    state = ReceiverState(tmp_path / "rx.db")
+    got = Collector()
+    rx = receiver(env, h, state, got)
+    errors: list[Exception] = []
+    rx.on_error = errors.append
+    with pytest.raises(MalformedEvent):
+        rx.run_once()
+    assert [c.case_id for c in got.cases] == ["m0"]
+    assert state.last_event == 1  # not moved past the event that was not handed over
+    stop = threading.Event()
+    t = threading.Thread(target=rx.run, args=(stop,), daemon=True)
+    t.start()
+    for _ in range(200):
+        if errors:
+            break
+        threading.Event().wait(0.02)
+    assert errors
+    assert isinstance(errors[0], MalformedEvent)  # reported, and retried (reconnect)
+    events[1] = dict(good, seq=2)  # the platform repairs it: handed over at the retry
+    for _ in range(400):
+        if state.last_event == 2:
+            break
+        threading.Event().wait(0.02)
+    stop.set()
+    rx.client.close()
+    t.join(5)
+    assert state.last_event == 2
+    assert state.received_ids() == ["m0"]  # the repaired event repeats m0: not twice

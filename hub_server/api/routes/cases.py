@@ -32,7 +32,7 @@ from hub_server.core.audit import append_audit, append_audit_conn
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
 from hub_server.core.events import PendingEvent
-from hub_server.core.security import b64_any, canonical_json, sha256_hex
+from hub_server.core.security import sha256_hex
 from hub_server.core.state import HubState
 from hub_server.crud._case_pg import UniqueTaken, insert_case_pg
 from hub_server.models import Case, CaseRecipient, Device, IdempotencyRecord
@@ -47,6 +47,7 @@ from hub_server.schemas import (
     DestinationCreate,
     DestinationPublic,
 )
+from sync.signed import b64d, canonical_json
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
 
@@ -63,7 +64,7 @@ IdempotencyKey = Annotated[
 
 def _check_envelope(body: CaseCreate) -> bytes:
     try:
-        data = b64_any(body.envelope)
+        data = b64d(body.envelope)
     except ValueError:
         raise HubError(
             422, "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"

@@ -16,9 +16,9 @@ from hub_server.api.deps import HubDep, SessionDep, require
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
-from hub_server.core.security import canonical_json
 from hub_server.models import Device
 from hub_server.schemas import DeviceKeyBody, SignedDeviceKey
+from sync.signed import canonical_json
 
 router = APIRouter(tags=["devices"], responses=ERRORS)
 

@@ -1,13 +1,14 @@
 """Server-Sent Event streams: a hospital's cases, a device's answers.
 
-Each event carries ``id: N`` (numbered per recipient). A client that reconnects
+Each event carries ``id: N`` (numbered per recipient) and the same number as ``seq`` in
+its one-line JSON data (``format_sse``: no line break of any kind, U+2028 & co. escaped).
+Keep-alives are ``event: ping`` with empty data. A client that reconnects
 with ``?after=N`` or ``Last-Event-ID: N`` first gets everything after N from the
 database, then live events. A stream only ever carries its own recipient's events.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -18,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from hub_server import crud
 from hub_server.api.deps import DeviceDep, HospitalDep, HubDep
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.events import PendingEvent
+from hub_server.core.events import KEEPALIVE, PendingEvent, format_sse
 from hub_server.core.state import HubState
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -27,11 +28,6 @@ _SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
 }
 _BATCH = 200
-
-
-def _format(ev: PendingEvent) -> str:
-    data = json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n"
 
 
 def _revoked(hub: HubState, recipient: str) -> bool:
@@ -52,7 +48,7 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
     with hub.bus.subscribe(recipient) as sub:  # subscribe first: no wake-up is lost
         last = after
         sub.highest_seen = last
-        yield "retry: 2000\n: connected\n\n"
+        yield "retry: 2000\n" + KEEPALIVE
         need_db = True
         while True:
             while need_db:
@@ -60,13 +56,13 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
                 for ev in batch:
                     if ev.seq > last:
                         last = sub.highest_seen = ev.seq
-                        yield _format(ev)
+                        yield format_sse(ev)
                 need_db = len(batch) == _BATCH
             if not await sub.wait(hub.settings.sse_keepalive_seconds):
                 if await run_in_threadpool(_revoked, hub, recipient):
                     yield "event: revoked\ndata: {}\n\n"  # a revoked device hears nothing more
                     return
-                yield ": ping\n\n"
+                yield KEEPALIVE
                 continue
             if not sub.queue:
                 need_db = True  # woken without events: re-read (listener reconnect)
@@ -76,7 +72,7 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
                     continue
                 if ev.seq == last + 1 and ev.data is not None:
                     last = sub.highest_seen = ev.seq
-                    yield _format(ev)
+                    yield format_sse(ev)
                 else:  # a gap, or known only by number from another process
                     sub.queue.clear()
                     need_db = True

@@ -12,7 +12,6 @@ from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
-from hub_server.core.security import canonical_json
 from hub_server.schemas import (
     DirectoryBody,
     DirectoryEntry,
@@ -20,6 +19,7 @@ from hub_server.schemas import (
     HospitalCreated,
     SignedDirectory,
 )
+from sync.signed import canonical_json
 
 router = APIRouter(tags=["hospitals"], responses=ERRORS)
 

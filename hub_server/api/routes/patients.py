@@ -21,9 +21,9 @@ from hub_server.core.audit import append_audit
 from hub_server.core.certs import verify_card_signature
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
-from hub_server.core.security import b64_any
 from hub_server.models import AuditEntry
 from hub_server.schemas import ChallengePublic, HistoryEntry, HistoryRequest, HistoryResponse
+from sync.signed import b64d
 
 router = APIRouter(tags=["patients"], responses=ERRORS)
 
@@ -52,10 +52,10 @@ def viewing_history(body: HistoryRequest, hub: HubDep, session: SessionDep) -> H
     )
     session.commit()
     try:
-        signature = b64_any(body.signature)
+        signature = b64d(body.signature)
     except ValueError:
         raise HubError(422, "bad_signature_encoding", "signature must be base64") from None
-    verify_card_signature(cert, b64_any(ch.nonce), signature)
+    verify_card_signature(cert, b64d(ch.nonce), signature)
     rows = session.exec(
         select(AuditEntry)
         .where(AuditEntry.patient_ref == cert.patient_ref, AuditEntry.action == "summary_lookup")

@@ -21,10 +21,9 @@ from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
-from hub_server.core.security import b64_any, canonical_json
 from hub_server.core.state import HubState
 from hub_server.schemas import CrlIngest, CrlIngested, RevocationSnapshotBody, SignedSnapshot
-from sync.signing import b64d
+from sync.signed import b64d, canonical_json
 
 router = APIRouter(tags=["revocation"], responses=ERRORS)
 
@@ -52,7 +51,7 @@ def ingest_crl(
     body: CrlIngest, caller: OperatorDep, hub: HubDep, session: SessionDep
 ) -> CrlIngested:
     try:
-        der = b64_any(body.crl)
+        der = b64d(body.crl)
     except ValueError:
         raise HubError(422, "malformed_crl", "crl must be base64 DER") from None
     return ingest(hub, session, crl_der=der, actor=caller.key_id)

@@ -21,10 +21,10 @@ from hub_server.core.audit import append_audit
 from hub_server.core.certs import PatientCertificate, verify_card_signature
 from hub_server.core.db import utcnow
 from hub_server.core.errors import HubError
-from hub_server.core.security import b64_any
 from hub_server.core.state import HubState
 from hub_server.models import Device
 from hub_server.schemas import ChallengePublic, SummaryRequest, SummaryResponse
+from sync.signed import b64d
 
 router = APIRouter(tags=["summaries"], responses=ERRORS)
 
@@ -37,7 +37,7 @@ ASSURANCE = {
 
 def decode_certificate(text: str) -> bytes:
     try:
-        return b64_any(text)
+        return b64d(text)
     except ValueError:
         raise HubError(
             422,
@@ -121,10 +121,10 @@ def lookup_summary(
             )
             session.commit()
             try:
-                signature = b64_any(body.evidence.signature)
+                signature = b64d(body.evidence.signature)
             except ValueError:
                 raise HubError(422, "bad_signature_encoding", "signature must be base64") from None
-            verify_card_signature(cert, b64_any(ch.nonce), signature)
+            verify_card_signature(cert, b64d(ch.nonce), signature)
     except HubError as exc:
         session.rollback()
         _audit_lookup(session, caller, body, outcome=f"rejected:{exc.code}", patient_ref=None)

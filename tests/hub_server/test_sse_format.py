@@ -1,0 +1,36 @@
+"""The hub's event writer: whatever the data, one event is exactly three lines for any
+line splitter (WHATWG CR/LF, ``str.splitlines``, JavaScript line terminators)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hub_server.core.events import KEEPALIVE, PendingEvent, format_sse
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=6), st.integers(1, 2**62))
+def test_an_event_is_three_lines_whatever_its_data(data: dict[str, object], seq: int) -> None:
+    out = format_sse(PendingEvent("hospital:h", seq, "case", data))
+    assert out.endswith("\n\n")
+    lines = out[:-2].splitlines()  # the widest splitter there is
+    assert lines == out[:-2].split("\n")
+    assert len(lines) == 3
+    assert lines[0] == f"id: {seq}"
+    assert lines[1] == "event: case"
+    assert lines[2].startswith("data: ")
+    for c in "\x85\u2028\u2029":
+        assert c not in out
+    assert json.loads(lines[2][len("data: ") :]) == dict(data, seq=seq)
+
+
+def test_keepalive_is_an_event_without_data() -> None:
+    assert KEEPALIVE == "event: ping\ndata:\n\n"
