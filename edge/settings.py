@@ -72,6 +72,12 @@ class DeviceSettings(BaseSettings):
         gt=0,
         description="Idle seconds before the screen forgets the patient.",
     )
+    device_name: str = Field("救急隊", description="This ambulance's name as hospitals see it.")
+    fire_department: str | None = Field(None, description="The fire department (消防本部).")
+    crew_member: str = Field(
+        "隊員", description="Staff id of the crew member on duty (audit trail of look-ups)."
+    )
+    web_port: int = Field(8765, ge=0, le=65535, description="`kyukyu edge --web` port.")
     language: Literal["ja", "en"] = Field("ja", description="Screen language.")
     theme: Literal["day", "night"] = Field("day", description="Screen theme.")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ._apdu import SW, CommandApdu, ResponseApdu
 from ._channel import ApduChannel, ChannelStats
-from ._connection import CardHandler, Connection, LoopbackConnection
+from ._connection import CardHandler, CardWaiter, Connection, LoopbackConnection
 from ._errors import (
     ApduError,
     AuthMethodBlocked,
@@ -40,6 +40,7 @@ __all__ = [
     "Cancelled",
     "CardHandler",
     "CardRemoved",
+    "CardWaiter",
     "ChannelStats",
     "ClaNotSupported",
     "CommandApdu",

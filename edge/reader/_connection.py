@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["CardHandler", "Connection", "LoopbackConnection"]
+__all__ = ["CardHandler", "CardWaiter", "Connection", "LoopbackConnection"]
 
 
 @runtime_checkable
@@ -26,6 +27,24 @@ class Connection(Protocol):
     def reset(self) -> bytes:
         """Reset the card (cold/warm as the transport allows); returns the new ATR."""
         ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CardWaiter(Protocol):
+    """A reader the case flow waits on: PC/SC (``PcscReaders``) and nfcpy (``NfcReader``) alike.
+
+    ``wait_for_card`` blocks until a card (or phone) is in the field and returns
+    its connection; it raises ``NoCard`` on timeout and ``Cancelled`` when
+    ``cancel`` is set or ``cancel()`` is called from another thread.
+    """
+
+    def wait_for_card(
+        self, *, timeout: float | None = None, cancel: threading.Event | None = None
+    ) -> Connection: ...
+
+    def cancel(self) -> None: ...
 
     def close(self) -> None: ...
 

@@ -59,10 +59,16 @@ def _fail(hresult: int, what: str) -> TransportError | CardRemoved | NoReader:
 
 
 class PcscReaders:
-    """The PC/SC readers of this machine; waits for a card to arrive or leave."""
+    """The PC/SC readers of this machine; waits for a card to arrive or leave.
 
-    def __init__(self) -> None:
+    ``reader``: the reader (name or name prefix) ``wait_for_card`` watches when
+    it is given none; ``None`` watches every reader. With it, ``PcscReaders``
+    is a ``CardWaiter``, as ``NfcReader`` is.
+    """
+
+    def __init__(self, reader: str | None = None) -> None:
         _require()
+        self.reader = reader
         hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != 0:
             raise _fail(hresult, "SCardEstablishContext")
@@ -164,8 +170,8 @@ class PcscReaders:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> PcscConnection:
-        """Block until a card is present (in ``reader`` or any reader) and connect to it."""
-        name, _ = self._wait(reader, True, timeout, cancel)
+        """Block until a card is present (in ``reader``, the default reader or any) and connect."""
+        name, _ = self._wait(reader or self.reader, True, timeout, cancel)
         return PcscConnection(self._ctx, name)
 
     def wait_for_removal(

@@ -1,0 +1,70 @@
+"""The case flow: one patient case as a state machine, independent of the UI.
+
+``CaseFlow`` (``_flow``) holds the case in memory and moves it through the
+stages of ``Stage``; the UI renders its ``CaseView`` and calls its intents.
+It reaches the card layer, the platform and the outbox only through the
+Protocols of ``_ports``: ``JpkiCardReading`` is the one adapter over
+``edge.jpki.read``; ``open_flow(settings)`` wires the real parts from
+``edge.settings.DeviceSettings``.
+"""
+
+from __future__ import annotations
+
+from ._card import JpkiCardReading
+from ._flow import CaseFlow, DeviceIdentity
+from ._model import (
+    ASSURANCE_TEXT,
+    CHIEF_COMPLAINTS,
+    CONSENT_TEXT,
+    JCS_CHOICES,
+    PLAUSIBLE,
+    REFUSAL_REASONS,
+    VITAL_LABELS,
+    VITAL_UNITS,
+    CaseView,
+    Consent,
+    Evidence,
+    HospitalRow,
+    IdentityMethod,
+    Notice,
+    Stage,
+    SummarySection,
+    Text,
+    VitalsDraft,
+    out_of_range,
+)
+from ._ports import AttributesSeen, CardFacts, CardReading, CardRequest, CaseOutbox, Platform
+from ._wiring import open_card_waiter, open_flow
+
+__all__ = [
+    "ASSURANCE_TEXT",
+    "CHIEF_COMPLAINTS",
+    "CONSENT_TEXT",
+    "JCS_CHOICES",
+    "PLAUSIBLE",
+    "REFUSAL_REASONS",
+    "VITAL_LABELS",
+    "VITAL_UNITS",
+    "AttributesSeen",
+    "CardFacts",
+    "CardReading",
+    "CardRequest",
+    "CaseFlow",
+    "CaseOutbox",
+    "CaseView",
+    "Consent",
+    "DeviceIdentity",
+    "Evidence",
+    "HospitalRow",
+    "IdentityMethod",
+    "JpkiCardReading",
+    "Notice",
+    "Platform",
+    "Stage",
+    "SummarySection",
+    "Text",
+    "VitalsDraft",
+    "open_card_waiter",
+    "open_flow",
+    "out_of_range",
+]

@@ -1,0 +1,108 @@
+"""Background work of the flow: sealed cases leave the outbox, answers come back.
+
+Two daemon threads: the sender posts due cases (``sync.sender.Sender``: backoff,
+Idempotency-Key) and the follower applies the device's answer stream to the
+outbox. Both report to the flow through callbacks; neither touches patient data
+(the outbox holds sealed envelopes and non-personal statuses only).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sync._errors import PlatformError
+from sync.sender import Sender
+
+from ._ports import CaseOutbox, Platform
+
+__all__ = ["Delivery"]
+
+log = logging.getLogger("edge.flow.delivery")
+
+
+class Delivery:
+    """Sends waiting cases and follows answers until ``close``."""
+
+    def __init__(
+        self,
+        outbox: CaseOutbox,
+        platform: Platform,
+        *,
+        on_sent: Callable[[bool], None],
+        on_answer: Callable[[], None],
+        retry_s: float = 1.0,
+    ) -> None:
+        self.outbox = outbox
+        self.platform = platform
+        self._on_sent = on_sent
+        self._on_answer = on_answer
+        self._retry_s = retry_s
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for target, name in ((self._send_loop, "flow-send"), (self._follow_loop, "flow-answers")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def kick(self) -> None:
+        """A case was queued (or the network may be back): try now."""
+        self._kick.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        for t in self._threads:
+            t.join(5)
+
+    def _send_loop(self) -> None:
+        sender = Sender(self.outbox, self.platform, concurrency=2)  # type: ignore[arg-type]
+        try:
+            while not self._stop.is_set():
+                self._kick.wait(self._retry_s)
+                self._kick.clear()
+                if self._stop.is_set() or self.outbox.pending_count() == 0:
+                    continue
+                delivered, failed = sender.send_due()
+                if delivered:
+                    self._on_sent(True)
+                elif failed:
+                    self._on_sent(False)
+        except Exception:  # a broken outbox must not take the screen down
+            log.exception("sender stopped")
+        finally:
+            sender.close()
+
+    def _follow_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for ev in self.platform.device_events(
+                    after=self.outbox.answers_after, stop=self._stop
+                ):
+                    if ev.kind == "answer":
+                        data = ev.data
+                        try:
+                            at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
+                        except (KeyError, ValueError):
+                            at = time.time()
+                        if self.outbox.apply_answer_event(
+                            ev.seq,
+                            str(data["case_id"]),
+                            str(data["hospital_id"]),
+                            str(data["answer"]),
+                            at,
+                        ):
+                            self._on_answer()
+                    else:
+                        self.outbox.skip_device_event(ev.seq)
+            except PlatformError as exc:
+                log.info("answer stream interrupted (%s); reconnecting", exc.code)
+            except Exception:
+                log.exception("answer stream failed; reconnecting")
+            self._stop.wait(self._retry_s)

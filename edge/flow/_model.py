@@ -1,0 +1,245 @@
+"""What the case flow shows: stages, choices and one immutable view of the case.
+
+The UI renders a ``CaseView`` and nothing else; every word it needs comes as a
+``Text`` (Japanese first, English for trainers). Values stay in memory only.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "CHIEF_COMPLAINTS",
+    "JCS_CHOICES",
+    "PLAUSIBLE",
+    "REFUSAL_REASONS",
+    "CaseView",
+    "Consent",
+    "Evidence",
+    "HospitalRow",
+    "IdentityMethod",
+    "Notice",
+    "Stage",
+    "SummarySection",
+    "Text",
+    "VitalsDraft",
+    "out_of_range",
+]
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message in both languages (Japanese first)."""
+
+    ja: str
+    en: str
+
+    def pick(self, language: str) -> str:
+        return self.en if language == "en" else self.ja
+
+
+class Stage(enum.StrEnum):
+    """Where the case stands (one screen each)."""
+
+    STANDBY = "standby"  # カードをタッチしてください (also "take a card later" in a case)
+    READING = "reading"  # card detected, reading and checking (progress by step)
+    CARD_PROBLEM = "card_problem"  # removed mid-read, not a My Number card: re-tap or go on
+    CONSENT = "consent"
+    IDENTITY = "identity"
+    PIN = "pin"  # 暗証番号 (phones, signature proof)
+    COLLATION_B = "collation_b"  # 照合番号B keyed from the card face
+    LOOKING_UP = "looking_up"  # asking the platform for the summary
+    SUMMARY = "summary"
+    VITALS = "vitals"  # 主訴 and バイタル
+    HOSPITALS = "hospitals"  # selection, send to all, live answers
+    CONFIRMED = "confirmed"  # 搬送先決定; "done" forgets the patient and returns to standby
+
+
+class Consent(enum.StrEnum):
+    CONSENTED = "consented"  # 口頭同意あり
+    UNCONSCIOUS = "unconscious"  # 意識障害等により同意取得困難（生命・身体保護のため閲覧）
+    REFUSED = "refused"  # 同意なし（閲覧しない）
+
+
+CONSENT_TEXT = {
+    Consent.CONSENTED: Text("口頭同意あり", "Oral consent given"),
+    Consent.UNCONSCIOUS: Text(
+        "意識障害等により同意取得困難（生命・身体保護のため閲覧）",
+        "Cannot consent (unconscious): viewing to protect life",
+    ),
+    Consent.REFUSED: Text("同意なし（閲覧しない）", "Refused: nothing is viewed"),
+}
+
+
+class IdentityMethod(enum.StrEnum):
+    FACE = "face_check"
+    PIN = "pin"
+    COLLATION_B = "collation_b"
+
+
+class Evidence(enum.StrEnum):
+    """The platform's evidence kinds (its assurance levels follow from them)."""
+
+    FACE_CHECK = "face_check"
+    PIN_SIGNATURE = "pin_signature"
+    COLLATION_B = "collation_b"
+
+
+ASSURANCE_TEXT = {
+    "face_check": Text("顔写真で確認", "face check"),
+    "card_signature": Text("暗証番号＋カード署名", "PIN + card signature"),
+    "collation_b_device_attested": Text("照合番号B＋券面事項", "collation number B + attributes"),
+}
+
+# 主訴: the short list a Japanese crew knows; その他 is the exception.
+CHIEF_COMPLAINTS: tuple[Text, ...] = (
+    Text("意識障害", "altered consciousness"),
+    Text("胸痛", "chest pain"),
+    Text("呼吸困難", "dyspnoea"),
+    Text("腹痛", "abdominal pain"),
+    Text("頭痛", "headache"),
+    Text("痙攣", "seizure"),
+    Text("麻痺・しびれ", "paralysis / numbness"),
+    Text("めまい", "dizziness"),
+    Text("発熱", "fever"),
+    Text("嘔吐・吐血", "vomiting / haematemesis"),
+    Text("外傷", "trauma"),
+    Text("熱傷", "burn"),
+    Text("中毒", "poisoning"),
+    Text("心肺停止", "cardiac arrest"),
+    Text("その他", "other"),
+)
+
+# JCS (Japan Coma Scale) as shown and as coded in the case (sync.fhir_case.JCS_LEVELS).
+JCS_CHOICES: tuple[tuple[str, str], ...] = (
+    ("0", "0"),
+    ("I-1", "1"),
+    ("I-2", "2"),
+    ("I-3", "3"),
+    ("II-10", "10"),
+    ("II-20", "20"),
+    ("II-30", "30"),
+    ("III-100", "100"),
+    ("III-200", "200"),
+    ("III-300", "300"),
+)
+
+REFUSAL_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
+
+# Plausible ranges: outside them a value is flagged (usually a typing error), never refused.
+PLAUSIBLE: dict[str, tuple[float, float]] = {
+    "systolic": (40, 280),
+    "diastolic": (20, 180),
+    "pulse": (20, 250),
+    "respiration": (4, 60),
+    "spo2": (50, 100),
+    "temperature": (30.0, 43.0),
+}
+
+VITAL_LABELS: dict[str, Text] = {
+    "systolic": Text("血圧(上)", "BP systolic"),
+    "diastolic": Text("血圧(下)", "BP diastolic"),
+    "pulse": Text("脈拍", "Pulse"),
+    "respiration": Text("呼吸数", "Resp. rate"),
+    "spo2": Text("SpO2", "SpO2"),
+    "temperature": Text("体温", "Temp."),
+    "jcs": Text("意識 JCS", "JCS"),
+}
+VITAL_UNITS = {
+    "systolic": "mmHg",
+    "diastolic": "mmHg",
+    "pulse": "/分",
+    "respiration": "/分",
+    "spo2": "%",
+    "temperature": "℃",
+    "jcs": "",
+}
+
+
+def out_of_range(name: str, value: float | None) -> bool:
+    """True when ``value`` is outside the plausible range of vital ``name``."""
+    if value is None or name not in PLAUSIBLE:
+        return False
+    lo, hi = PLAUSIBLE[name]
+    return not lo <= value <= hi
+
+
+@dataclass(frozen=True)
+class VitalsDraft:
+    """One set of vitals as keyed (any may be missing)."""
+
+    systolic: float | None = None
+    diastolic: float | None = None
+    pulse: float | None = None
+    respiration: float | None = None
+    spo2: float | None = None
+    temperature: float | None = None
+    jcs: str | None = None  # JCS code, one of sync.fhir_case.JCS_LEVELS
+    observed_at: datetime | None = None
+
+    def flagged(self) -> tuple[str, ...]:
+        """The names of values outside their plausible range."""
+        return tuple(n for n in PLAUSIBLE if out_of_range(n, getattr(self, n)))
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, n) is None for n in (*PLAUSIBLE, "jcs"))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the paramedic must know, with the next step in the text."""
+
+    text: Text
+    level: str = "warning"  # "info" | "warning" | "error"
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class SummarySection:
+    key: str
+    title: Text
+    lines: tuple[str, ...]  # empty: "no data" (記録なし) is shown, never a blank
+
+
+@dataclass(frozen=True)
+class HospitalRow:
+    id: str
+    name: str
+    distance_km: float | None
+    selected: bool = False
+    sent: bool = False
+    answer: str | None = None  # None (応答待ち once sent), "accept", "decline"
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Everything a screen may show, at one moment. No card data beyond what is verified."""
+
+    stage: Stage
+    case_open: bool = False
+    card_used: bool = False
+    progress: tuple[str, ...] = ()  # reading steps done: token, certificate, signature, attributes
+    token_type: str | None = None  # card | android | iphone
+    identity_options: tuple[IdentityMethod, ...] = ()
+    pin_tries_left: int | None = None
+    pin_needs_confirmation: bool = False
+    consent: Consent | None = None
+    assurance: str | None = None
+    certificate_ok: bool | None = None
+    summary_status: str | None = None  # found | not_found | refused | unavailable | none
+    summary: tuple[SummarySection, ...] = ()
+    patient_label: str | None = None  # verified attributes (照合番号B), shown only then
+    chief_complaint: str | None = None
+    vitals: tuple[VitalsDraft, ...] = ()  # newest first
+    hospitals: tuple[HospitalRow, ...] = ()
+    destination: str | None = None
+    notice: Notice | None = None
+    busy: bool = False
+    # Status bar
+    reader_ok: bool | None = None
+    network_ok: bool | None = None
+    platform_ok: bool | None = None
+    waiting_sealed: int = 0
+    errors: tuple[str, ...] = field(default=())

@@ -1,0 +1,50 @@
+"""The emergency summary Bundle as screen sections (allergies and conditions first)."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._model import SummarySection, Text
+
+__all__ = ["SECTION_ORDER", "summary_sections"]
+
+# The order on screen: allergies and conditions first, then the 救急用サマリー windows.
+SECTION_ORDER: tuple[tuple[str, Text], ...] = (
+    ("allergies", Text("アレルギー・副作用", "Allergies / adverse reactions")),
+    ("conditions", Text("傷病名", "Conditions")),
+    ("medications", Text("薬剤情報", "Medications")),
+    ("eprescriptions", Text("電子処方箋", "e-Prescriptions")),
+    ("visits", Text("受診歴", "Visits")),
+    ("surgeries", Text("手術", "Surgeries")),
+    ("treatments", Text("診療行為（処置）", "Treatments")),
+    ("dialysis", Text("人工透析", "Dialysis")),
+    ("checks", Text("特定健診", "Latest health check")),
+)
+_LI = re.compile(r"<li>(.*?)</li>", re.S)
+_NO_DATA = "記録なし"
+
+
+def _key(section: Mapping[str, Any]) -> str | None:
+    for coding in section.get("code", {}).get("coding", []):
+        code = coding.get("code")
+        if isinstance(code, str) and any(code == k for k, _ in SECTION_ORDER):
+            return code
+    return None
+
+
+def summary_sections(bundle: Mapping[str, Any] | None) -> tuple[SummarySection, ...]:
+    """Every known section in screen order; an absent or empty one has no lines ("no data")."""
+    found: dict[str, tuple[str, ...]] = {}
+    entries = (bundle or {}).get("entry") or [{}]
+    composition = entries[0].get("resource", {})
+    for section in composition.get("section", []):
+        key = _key(section)
+        if key is None:
+            continue
+        div = section.get("text", {}).get("div", "")
+        lines = tuple(html.unescape(m).strip() for m in _LI.findall(div))
+        found[key] = tuple(line for line in lines if line and line != _NO_DATA)
+    return tuple(SummarySection(k, title, found.get(k, ())) for k, title in SECTION_ORDER)

@@ -1,0 +1,80 @@
+"""What the flow tells the paramedic: each failure says what happened and what to do next."""
+
+from __future__ import annotations
+
+from ._model import Text
+
+CARD_REMOVED = Text(
+    "カードが離れました。もう一度カードをタッチしてください。",
+    "The card left the reader. Tap it again.",
+)
+NO_READER = Text(
+    "カードリーダーが見つかりません。カードなしで続けられます。",
+    "No card reader found. You can go on without the card.",
+)
+CERT_PROBLEM = Text(
+    "{problem} サマリーなしで続けます。",
+    "{problem} Going on without the summary.",
+)
+PHONE_NEEDS_PIN = Text(
+    "スマートフォンは暗証番号が必要です。本人に暗証番号（4桁）を入力してもらってください。",
+    "A phone needs the PIN: ask the patient to key the 4-digit PIN.",
+)
+PHONE_UNCONSCIOUS = Text(
+    "スマートフォンは暗証番号なしでは読めません。サマリーなしで続けます。",
+    "A phone cannot be read without its PIN. Going on without the summary.",
+)
+REFUSED = Text(
+    "同意なし: 医療情報は閲覧しません。主訴・バイタルの入力に進みます。",
+    "Consent refused: nothing is viewed. Go on with complaint and vitals.",
+)
+PIN_LAST_TRY = Text(
+    "次に間違えるとロックされます（残り1回）。本人に確認のうえ、もう一度入力して「確定」を押してください。",
+    "One try left: a wrong PIN locks the card. Check with the patient, key it again and confirm.",
+)
+PIN_BLOCKED = Text(
+    "暗証番号がロックされています。顔写真による確認で続けてください。",
+    "The PIN is locked. Go on with the face check.",
+)
+PIN_OFFLINE = Text(
+    "通信できないため暗証番号による確認はできません。顔写真で確認してください。",
+    "The platform is unreachable: the PIN proof needs it. Use the face check.",
+)
+SUMMARY_UNAVAILABLE = Text(
+    "プラットフォームに接続できないため、サマリーを表示できません。主訴・バイタルの入力を続けてください。",
+    "The platform is unreachable: no summary. Go on with complaint and vitals.",
+)
+SUMMARY_REJECTED = Text(
+    "サマリーを取得できませんでした（{what}）。主訴・バイタルの入力を続けてください。",
+    "The summary could not be fetched ({what}). Go on with complaint and vitals.",
+)
+SUMMARY_NOT_FOUND = Text(
+    "この方の医療情報は登録されていません。",
+    "No medical record is registered for this person.",
+)
+DIRECTORY_UNAVAILABLE = Text(
+    "病院一覧を取得できません。通信回復後にもう一度押してください。",
+    "The hospital list is unavailable. Try again when the network is back.",
+)
+QUEUED_OFFLINE = Text(
+    "通信できません。事案は封緘して端末に保存しました。通信が回復すると自動で送信します。",
+    "Unreachable: the case is sealed and queued; it leaves when the network returns.",
+)
+SENT = Text("送信しました。病院の応答を待っています。", "Sent. Waiting for the hospitals' answers.")
+ALL_DECLINED = Text(
+    "受入可の病院がありません。他の病院を選んで再送信してください。",
+    "No hospital accepts. Select others and send again.",
+)
+OUTBOX_FULL = Text(
+    "端末の保存領域が一杯です。技術担当者に連絡し、電話で病院に連絡してください。",
+    "The device storage is full. Call the hospitals by phone; contact the technician.",
+)
+DESTINATION_NOT_SENT = Text(
+    "搬送先は決定しましたが、プラットフォームへの通知は送れませんでした。電話で病院に連絡してください。",
+    "Destination set, but the platform was not told. Call the hospital by phone.",
+)
+NOTHING_SELECTED = Text("送信先の病院を選んでください。", "Select at least one hospital.")
+FORGOTTEN = Text(
+    "事案を終了し、患者情報を端末から消去しました。",
+    "Case closed: the device forgot the patient.",
+)

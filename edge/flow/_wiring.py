@@ -1,0 +1,94 @@
+"""Build a ``CaseFlow`` from the device's settings: the real reader, platform and outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from edge.jpki.revocation import RevocationSnapshot
+from edge.jpki.trust import TrustStore
+from edge.reader import CardWaiter, ReaderError
+from edge.settings import DeviceSettings, SettingsError
+from sync.client import PlatformClient
+from sync.outbox import Outbox
+from sync.signing import public_key_from_b64
+
+from ._card import JpkiCardReading
+from ._flow import CaseFlow, DeviceIdentity
+
+__all__ = ["open_card_waiter", "open_flow"]
+
+
+def open_card_waiter(settings: DeviceSettings) -> CardWaiter | None:
+    """The configured reader (pcscd or nfcpy), or None when it cannot be opened."""
+    try:
+        if settings.reader == "nfc":
+            from edge.reader.nfc import NfcReader
+
+            return NfcReader(settings.reader_name or "usb")
+        from edge.reader.pcsc import PcscReaders
+
+        return PcscReaders(settings.reader_name)
+    except ReaderError:
+        return None
+
+
+def _device_key(settings: DeviceSettings) -> Ed25519PrivateKey:
+    try:
+        key = load_pem_private_key(settings.key_file.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"device key {settings.key_file}: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SettingsError(f"device key {settings.key_file}: not Ed25519")
+    return key
+
+
+def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> CaseFlow:
+    """The device's flow: enrolled identity, platform client, outbox, trust store, reader.
+
+    Raises:
+        SettingsError: the device is not enrolled or its key is unreadable.
+    """
+    if not settings.enrolled or settings.hub_url is None or settings.device_id is None:
+        raise SettingsError("the device is not enrolled (hub_url, device_id, hub_public_key)")
+    key = _device_key(settings)
+    hub_key = public_key_from_b64(str(settings.hub_public_key))
+    platform = PlatformClient(
+        settings.hub_url,
+        key=key,
+        device_id=settings.device_id,
+        hub_public_key=hub_key,
+        ca_file=settings.hub_ca_file,
+    )
+    outbox = Outbox(settings.outbox_path)
+    trust = None
+    if settings.roots_dir is not None:
+        trust = TrustStore.from_directory(settings.roots_dir, allow_test_roots=settings.test_roots)
+    revocation = None
+    if settings.revocation_path.is_file():
+        try:
+            revocation = RevocationSnapshot.load(settings.revocation_path)
+        except Exception:  # a bad snapshot is the technician's to fix; reading still works
+            revocation = None
+    if cards is None:
+        cards = open_card_waiter(settings)
+    closers: list[Callable[[], None]] = [platform.close, outbox.close]
+    if cards is not None:
+        closers.append(cards.close)
+    return CaseFlow(
+        cards=cards,
+        card_reading=JpkiCardReading(trust, revocation),
+        platform=platform,
+        outbox=outbox,
+        device=DeviceIdentity(
+            device_id=settings.device_id,
+            key=key,
+            name=settings.device_name,
+            fire_department=settings.fire_department,
+            crew_member=settings.crew_member,
+        ),
+        base=(settings.base_lat, settings.base_lon),
+        closers=closers,
+    )

@@ -1,0 +1,240 @@
+"""A real platform for the flow and UI tests: hub under uvicorn, synthetic patients with
+virtual cards, three hospitals, an enrolled device; and a tap-able in-process reader."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from edge.card_sim import CardImage, KeyPool, LoopbackConnection, TestCA, VirtualCard
+from edge.flow import CaseFlow, DeviceIdentity, JpkiCardReading
+from edge.jpki.trust import TrustStore
+from edge.reader import Cancelled, Connection, NoCard
+
+PIN = "1234"
+SCENE = (35.6812, 139.7671)
+
+
+@dataclass
+class WorldHospital:
+    name: str
+    lat: float
+    lon: float
+    hpke: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
+    signing: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    id: str = ""
+
+
+@dataclass
+class World:
+    url: str
+    ca_dir: Path
+    ca: TestCA
+    state: Any
+    hospitals: list[WorldHospital]
+    device_id: str
+    device_key: Ed25519PrivateKey
+    patient_card: Path
+    keys: KeyPool
+
+    @property
+    def hub_public_key(self) -> Any:
+        return self.state.hub_key.public_key
+
+    def trust(self) -> TrustStore:
+        return TrustStore.from_directory(self.ca_dir, allow_test_roots=True)
+
+    def patient(self) -> CardImage:
+        """A fresh copy of the seeded patient's card (PIN counters in memory only)."""
+        return CardImage.load(self.patient_card)
+
+    def card(self, profile: str = "card", **kw: Any) -> CardImage:
+        return self.ca.issue_card(profile=profile, key_factory=self.keys, **kw)
+
+    def platform(self) -> Any:
+        from sync.client import PlatformClient
+
+        return PlatformClient(
+            self.url,
+            key=self.device_key,
+            device_id=self.device_id,
+            hub_public_key=self.hub_public_key,
+        )
+
+    def hospital_client(self, h: WorldHospital) -> Any:
+        from sync.receiver import HospitalClient
+
+        return HospitalClient(self.url, hospital_id=h.id, key=h.signing)
+
+
+HOSPITALS = (  # nearest first from SCENE: 2, 0, 1
+    ("テスト中央病院", 35.6850, 139.7700),
+    ("テスト救命救急センター", 35.7000, 139.7500),
+    ("テスト駅前クリニック", 35.6815, 139.7675),
+)
+
+
+@contextmanager
+def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
+    """Start the hub (uvicorn, SQLite, synthetic source), register hospitals, enroll."""
+    from hub_server import crud
+    from hub_server.core.config import Settings
+    from hub_server.core.db import utcnow
+    from hub_server.main import build_state, create_app
+    from hub_server.medical import open_source, seed
+    from kyukyu._serve import serve_in_thread
+    from sync._http import SignedHttp
+    from sync.client import PlatformClient
+    from sync.signing import public_key_to_b64
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    ca_dir = workdir / "ca"
+    keys = KeyPool(3)
+    TestCA.create(ca_dir)
+    settings = Settings(
+        db_url=f"sqlite:///{workdir / 'hub.db'}",
+        environment="dev",
+        trust_roots_dir=ca_dir,
+        allow_test_roots=True,
+        sse_keepalive_seconds=0.3,
+    )
+    state = build_state(settings)
+    seeded = seed(
+        settings.db_url,
+        patients=patients,
+        cards=1,
+        cards_dir=workdir / "cards",
+        ca_dir=ca_dir,
+        key_factory=keys,
+    )
+    state.medical_source = open_source(settings.db_url)
+    op_key = Ed25519PrivateKey.generate()
+    with state.session() as session:
+        op = crud.create_operator(
+            session,
+            name="edge-test-operator",
+            role="operator",
+            public_key=public_key_to_b64(op_key.public_key()),
+            now=utcnow(),
+        )
+        session.commit()
+        op_id = op.id
+    with ExitStack() as stack:
+        url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
+        operator = SignedHttp(url, key=op_key, key_id=f"operator:{op_id}")
+        stack.callback(operator.close)
+        hospitals = [WorldHospital(n, lat, lon) for n, lat, lon in HOSPITALS]
+        for h in hospitals:
+            h.id = operator.request_json(
+                "POST",
+                "/v1/hospitals",
+                body={
+                    "name": h.name,
+                    "lat": h.lat,
+                    "lon": h.lon,
+                    "hpke_public_key": public_key_to_b64(h.hpke.public_key()),  # type: ignore[arg-type]
+                    "signing_public_key": public_key_to_b64(h.signing.public_key()),
+                },
+            )["hospital_id"]
+        token = operator.request_json(
+            "POST", "/v1/enrollment-tokens", body={"fire_department": "テスト消防本部"}
+        )["token"]
+        device_key = Ed25519PrivateKey.generate()
+        with PlatformClient(url, key=device_key) as device:
+            device_id = device.enroll(token, "テスト救急1")
+        yield World(
+            url=url,
+            ca_dir=ca_dir,
+            ca=TestCA.load(ca_dir),
+            state=state,
+            hospitals=hospitals,
+            device_id=device_id,
+            device_key=device_key,
+            patient_card=seeded.cards[0].path,
+            keys=keys,
+        )
+
+
+class TapReader:
+    """A ``CardWaiter`` over in-process virtual cards: ``tap(card)`` puts one in the field."""
+
+    def __init__(self) -> None:
+        self._cards: queue.Queue[VirtualCard] = queue.Queue()
+        self._cancelled = threading.Event()
+        self.waiting = threading.Event()
+
+    def tap(self, card: VirtualCard) -> None:
+        self._cards.put(card)
+
+    def wait_for_card(
+        self, *, timeout: float | None = None, cancel: threading.Event | None = None
+    ) -> Connection:
+        self._cancelled.clear()
+        self.waiting.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                if self._cancelled.is_set() or (cancel is not None and cancel.is_set()):
+                    raise Cancelled()
+                try:
+                    card = self._cards.get(timeout=0.02)
+                except queue.Empty:
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise NoCard("timeout") from None
+                    continue
+                card.insert()
+                return LoopbackConnection(card)
+        finally:
+            self.waiting.clear()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def close(self) -> None:
+        self._cancelled.set()
+
+
+def make_flow(
+    world: World,
+    data_dir: Path,
+    *,
+    cards: Any = None,
+    platform: Any = None,
+    revocation: Any = None,
+    background: bool = True,
+) -> CaseFlow:
+    from sync.outbox import Outbox
+
+    platform = platform or world.platform()
+    outbox = Outbox(data_dir / "outbox.sqlite3")
+    flow = CaseFlow(
+        cards=cards,
+        card_reading=JpkiCardReading(world.trust(), revocation),
+        platform=platform,
+        outbox=outbox,
+        device=DeviceIdentity(world.device_id, world.device_key, "テスト救急1", "テスト消防本部"),
+        base=SCENE,
+        background=background,
+        closers=[outbox.close],
+    )
+    flow.start()
+    return flow
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,40 @@
+"""The one "wait for a card" protocol: PC/SC and nfcpy readers both satisfy it, and the
+flow reads a virtual card through the real pcscd (vpcd) with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.card_sim import VirtualCard, VpcdFrontEnd
+from edge.flow import Consent, Stage
+from edge.reader import CardWaiter
+from edge.reader.nfc import NfcReader
+from edge.reader.pcsc import PcscReaders
+from tests.components import Pcscd
+from tests.edge._world import World, make_flow
+
+
+def test_both_readers_are_card_waiters(pcscd: Pcscd) -> None:
+    with PcscReaders(pcscd.readers[0]) as readers:
+        assert isinstance(readers, CardWaiter)
+        assert readers.reader == pcscd.readers[0]
+    nfc = NfcReader("udp:127.0.0.1:1")
+    assert isinstance(nfc, CardWaiter)
+
+
+def test_flow_reads_through_pcscd(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
+    front = VpcdFrontEnd(VirtualCard(world.patient()), port=pcscd.ports[0])
+    front.start()
+    readers = PcscReaders(pcscd.readers[0])
+    flow = make_flow(world, tmp_path, cards=readers)
+    try:
+        assert flow.wait_for_card(timeout=20)
+        v = flow.view()
+        assert v.stage is Stage.CONSENT, v.notice
+        assert v.reader_ok is True
+        flow.choose_consent(Consent.UNCONSCIOUS)
+        assert flow.view().summary_status == "found"
+    finally:
+        flow.close()
+        readers.close()
+        front.stop()
