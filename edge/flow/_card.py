@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge.jpki import TokenType, TrustError
-from edge.jpki.read import ReadOptions, read_card
+from edge.jpki import IntegrityError
+from edge.jpki.read import CertificateStatus, ReadOptions, read_card
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import TrustStore
 from edge.reader import ApduChannel, Connection
@@ -43,25 +43,32 @@ class JpkiCardReading:
             allow_last_try=request.allow_last_try,
             on_step=on_step,
         )
-        try:
-            result = read_card(ApduChannel(connection), options)
-        except TrustError as exc:
-            # The certificate is there but not good (expired, revoked, untrusted):
+        result = read_card(ApduChannel(connection), options)
+        cert = result.certificate_check
+        if cert.status is CertificateStatus.UNTRUSTED:
+            # The certificate is there but not good (expired, revoked, wrong policy):
             # the case goes on without the summary.
             return CardFacts(
-                token_type=TokenType.CARD.value, certificate_ok=False, certificate_problem=exc
+                token_type=result.token_type.value,
+                certificate_ok=False,
+                certificate_problem=cert.error,
             )
-        signature = next((p.signature for p in result.proofs if p.kind == "auth_key"), None)
-        present = any(p.kind == "card_presence" for p in result.proofs)
+        # A requested part that is not verified stops the step with its typed error
+        # (WrongPin with tries left, LastTryNeedsConfirmation, CardRemoved, tampered ...).
+        for part in (result.pin_proof, result.attributes_check):
+            if part.requested and not part.verified:
+                raise part.error or IntegrityError("part not verified")
         attrs = None
-        if result.attributes is not None and result.attributes_integrity:
+        if result.attributes is not None and result.attributes_check.verified:
             a = result.attributes
             attrs = AttributesSeen(a.name, a.birth_date, a.sex, a.address)
+        proof = result.proof("auth_key")
         return CardFacts(
             token_type=result.token_type.value,
             certificate_der=result.certificate.der,
-            certificate_ok=self.trust is not None and result.verdict is not None,
-            auth_signature=signature,
-            card_present=present,
+            # Trusted here, or left to the platform (issuer not pinned on this device).
+            certificate_ok=True,
+            auth_signature=None if proof is None else proof.signature,
+            card_present=result.card_presence.verified,
             attributes=attrs,
         )

@@ -388,6 +388,17 @@ class Switchable:
         self.inner = inner
         self.down = True
 
+    def device_events(self, after: int = 0, stop: Any = None) -> Any:
+        # An open stream breaks too when the network goes down.
+        if self.down:
+            raise TransportError("network down (test)")
+        for ev in self.inner.device_events(after=after, stop=stop):
+            if self.down:
+                raise TransportError("network down (test)")
+            yield ev
+        if self.down:
+            raise TransportError("network down (test)")
+
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.inner, name)
         if not callable(attr):
