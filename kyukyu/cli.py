@@ -19,6 +19,8 @@ COMMAND_MODULES = (
     "hub",
     "hospital",
     "demo",
+    "provision",
+    "doctor",
 )
 
 

@@ -1,45 +1,90 @@
-"""The reader rules and blacklists a technician installs."""
+"""The reader rules, module blacklist and pcscd socket limit a technician installs."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+HW = ROOT / "hardware"
 
-# Readers that nfcpy drives from user space (jpki-card.md, "Readers").
+# jpki-card.md, "Readers".
 NFCPY_READERS = {("054c", "06c1"), ("054c", "06c3"), ("072f", "2200")}
+PCSC_READERS = {("054c", "0dc8"), ("054c", "0dc9"), ("072f", "223b")}
 BLACKLISTED = {"port100", "pn533", "pn533_usb", "nfc"}
 
 
-def _rules() -> set[tuple[str, str]]:
-    text = (ROOT / "hardware/udev/60-kyukyu-nfc-readers.rules").read_text()
-    found = set()
+def _rules() -> dict[tuple[str, str], str]:
+    text = (HW / "udev/60-kyukyu-readers.rules").read_text()
+    found: dict[tuple[str, str], str] = {}
     for line in text.splitlines():
-        if line.startswith("#") or not line.strip():
+        if line.startswith("#") or not line.strip() or "idVendor" not in line:
             continue
-        vid = re.search(r'ATTRS\{idVendor\}=="([0-9a-f]{4})"', line)
-        pid = re.search(r'ATTRS\{idProduct\}=="([0-9a-f]{4})"', line)
+        vid = re.search(r'ATTR\{idVendor\}=="([0-9a-f]{4})"', line)
+        pid = re.search(r'ATTR\{idProduct\}=="([0-9a-f]{4})"', line)
         assert vid, f"rule without vendor id: {line}"
         assert pid, f"rule without product id: {line}"
-        assert 'MODE="0660"' in line
-        assert 'GROUP="plugdev"' in line
-        found.add((vid.group(1), pid.group(1)))
+        found[(vid.group(1), pid.group(1))] = line
     return found
 
 
-def test_every_nfcpy_reader_has_a_rule() -> None:
-    assert _rules() == NFCPY_READERS
+def test_every_supported_reader_has_exactly_one_rule() -> None:
+    assert set(_rules()) == NFCPY_READERS | PCSC_READERS
+
+
+def test_only_the_service_user_reaches_nfcpy_readers() -> None:
+    rules = _rules()
+    for ids in NFCPY_READERS:
+        assert 'MODE="0660"' in rules[ids]
+        assert 'GROUP="kyukyu-edge"' in rules[ids]
+
+
+def test_pcsc_readers_belong_to_pcscd_alone() -> None:
+    rules = _rules()
+    for ids in PCSC_READERS:
+        assert 'MODE="0600"' in rules[ids]
+        assert 'OWNER="root"' in rules[ids]
+
+
+def test_no_seat_access_for_the_kiosk_user() -> None:
+    text = (HW / "udev/60-kyukyu-readers.rules").read_text()
+    code = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    assert "uaccess" not in code
+    assert "plugdev" not in code
+    # The rules only touch USB devices: the GOTO guard comes before any match.
+    assert code.index('SUBSYSTEM!="usb"') < code.index("idVendor")
 
 
 def test_kernel_drivers_that_steal_the_readers_are_blacklisted() -> None:
-    text = (ROOT / "hardware/modprobe/kyukyu-nfc-blacklist.conf").read_text()
+    text = (HW / "modprobe/kyukyu-nfc-blacklist.conf").read_text()
     names = {ln.split()[1] for ln in text.splitlines() if ln.startswith("blacklist ")}
     assert names == BLACKLISTED
 
 
-def test_installer_writes_into_a_staging_root(tmp_path: Path) -> None:
-    subprocess.run([str(ROOT / "hardware/install.sh"), "--root", str(tmp_path)], check=True)
-    assert (tmp_path / "etc/udev/rules.d/60-kyukyu-nfc-readers.rules").is_file()
-    assert (tmp_path / "etc/modprobe.d/kyukyu-nfc-blacklist.conf").is_file()
+def test_pcscd_socket_is_limited_to_the_service_group() -> None:
+    text = (HW / "systemd/pcscd.socket.d/kyukyu.conf").read_text()
+    assert "SocketGroup=kyukyu-edge" in text
+    assert "SocketMode=0660" in text
+
+
+def test_every_service_is_hardened() -> None:
+    for unit in sorted((HW / "systemd").glob("*.service")):
+        text = unit.read_text()
+        for directive in (
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "CapabilityBoundingSet=\n",
+            "StateDirectory=",
+            "UMask=0077",
+        ):
+            assert directive in text, f"{unit.name} lacks {directive.strip()}"
+        user = re.search(r"^User=(\S+)$", text, re.M)
+        assert user, unit.name
+        assert user.group(1).startswith("kyukyu-"), unit.name
+        sysusers = "\n".join(p.read_text() for p in (HW / "sysusers.d").glob("*.conf"))
+        assert re.search(rf"^u\s+{user.group(1)}\s", sysusers, re.M), unit.name
+        if unit.name != "kyukyu-kiosk.service":  # the browser holds no key
+            assert re.search(r"^LoadCredential=\S+:/etc/kyukyu/credentials/", text, re.M)
+            assert "%d/" in text

@@ -1,0 +1,90 @@
+"""``kyukyu provision``: set a device up (install, trust, enroll) and retire it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name, default)
+
+
+def _print_error(exc: Any, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"ok": False, "error": exc.to_dict()}, ensure_ascii=False))
+    else:
+        print(f"error: {exc} / {exc.message_ja}", file=sys.stderr)
+    return 1
+
+
+def _install(args: argparse.Namespace) -> int:
+    from edge.provision import ProvisionError, install
+
+    try:
+        report = install(
+            Path(args.root),
+            roles=args.role or ["edge"],
+            kyukyu_bin=args.kyukyu_bin,
+            hardware=Path(args.hardware_dir) if args.hardware_dir else None,
+            enable=not args.no_enable,
+        )
+    except ProvisionError as exc:
+        return _print_error(exc, args.json)
+    if args.json:
+        print(json.dumps({"ok": True, **report.to_dict()}, ensure_ascii=False))
+    elif report.changed:
+        for path in report.changed:
+            print(f"installed {path}")
+    else:
+        print(f"nothing to change under {args.root} / 変更はありません")
+    return 0
+
+
+def _root_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--root",
+        default=_env("KYUKYU_PROVISION_ROOT", "/"),
+        help="the device's file tree: / on the device, a directory for a staging image "
+        "(default: %(default)s; env KYUKYU_PROVISION_ROOT)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON (default: off)")
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    prov = sub.add_parser(
+        "provision", help="set a device up and retire it (technicians) / 端末の設定と廃止"
+    )
+    ps = prov.add_subparsers(dest="provision_command", metavar="SUBCOMMAND")
+
+    p = ps.add_parser(
+        "install",
+        help="install udev rules, module blacklist, systemd units and service users",
+    )
+    _root_option(p)
+    p.add_argument(
+        "--role",
+        action="append",
+        choices=["edge", "hub", "hospital"],
+        help="what this machine runs; repeat for several (default: edge)",
+    )
+    p.add_argument(
+        "--kyukyu-bin",
+        default=_env("KYUKYU_BIN"),
+        help="absolute path of the kyukyu executable the units run "
+        "(default: this environment's kyukyu; env KYUKYU_BIN)",
+    )
+    p.add_argument(
+        "--hardware-dir",
+        default=_env("KYUKYU_HARDWARE_DIR"),
+        help="the project's hardware/ folder (default: found next to the code; "
+        "env KYUKYU_HARDWARE_DIR)",
+    )
+    p.add_argument(
+        "--no-enable", action="store_true", help="install the units without enabling them"
+    )
+    p.set_defaults(func=_install)
