@@ -37,13 +37,22 @@ from hub_server.core.db import (
     migrate,
     utcnow,
 )
-from hub_server.core.errors import HubError
+from hub_server.core.errors import (
+    Conflict,
+    HubError,
+    InvalidInput,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    Unavailable,
+    UpstreamUnreadable,
+)
 from hub_server.core.events import EventBus, PgListener
 from hub_server.core.limits import BodyLimitMiddleware
 from hub_server.core.security import HubKey
 from hub_server.core.state import HubState
 
-__all__ = ["app_from_env", "build_state", "create_app", "purge_once"]
+__all__ = ["HTTP_STATUS", "app_from_env", "build_state", "create_app", "http_status", "purge_once"]
 
 log = logging.getLogger("hub_server")
 
@@ -82,12 +91,14 @@ def purge_once(state: HubState) -> int:
     """Retention: purge delivered sealed cases, expired nonces, challenges, idempotency keys."""
     s = state.settings
     with state.session() as session:
+        now = utcnow()
         n = crud.purge_cases(
             session,
-            now=utcnow(),
+            now=now,
             retention=timedelta(seconds=s.case_retention_seconds),
             undelivered_retention=timedelta(seconds=s.undelivered_retention_seconds),
         )
+        crud.purge_idempotency(session, now=now, retention=timedelta(days=1))
         crud.purge_expired(session, now=utcnow())
         session.commit()
     return n
@@ -104,8 +115,28 @@ async def _purge_loop(state: HubState) -> None:
             log.warning("purge failed: %s", type(exc).__name__)
 
 
-def _error_response(exc: HubError) -> JSONResponse:
-    return JSONResponse(exc.to_body(), status_code=exc.status)
+# The one mapping of the hub's domain errors to HTTP (the most specific class wins).
+HTTP_STATUS: dict[type[HubError], int] = {
+    InvalidInput: 422,
+    NotAuthenticated: 401,
+    NotAllowed: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Unavailable: 503,
+    UpstreamUnreadable: 502,
+}
+
+
+def http_status(exc: HubError) -> int:
+    """The HTTP status that answers ``exc`` (500 for a kind nobody mapped)."""
+    for kind in type(exc).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return 500
+
+
+def _error_response(exc: HubError, status: int | None = None) -> JSONResponse:
+    return JSONResponse(exc.to_body(), status_code=status or http_status(exc))
 
 
 def create_app(
@@ -161,8 +192,7 @@ def create_app(
         where = ".".join(str(p) for p in first.get("loc", ()))
         # The message names the field only: the rejected value may be patient data.
         return _error_response(
-            HubError(
-                422,
+            InvalidInput(
                 "invalid_request",
                 f"invalid request: {where}: {first.get('msg', 'invalid')}",
                 "リクエストの内容が正しくありません。",
@@ -173,8 +203,7 @@ def create_app(
     async def _data(_request: Request, exc: DataError) -> JSONResponse:
         # A value the database cannot hold (a NUL character in a path, say): the caller's.
         return _error_response(
-            HubError(
-                422,
+            InvalidInput(
                 "invalid_value",
                 "a value in the request cannot be stored",
                 "入力値が不正です。",
@@ -183,7 +212,7 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error_response(HubError(exc.status_code, "http_error", str(exc.detail)))
+        return _error_response(HubError("http_error", str(exc.detail)), exc.status_code)
 
     for module in (
         hub,

@@ -19,8 +19,9 @@ from sqlmodel import Session
 
 from hub_server import crud
 from hub_server.core.db import utcnow
-from hub_server.core.errors import HubError
+from hub_server.core.errors import NotAllowed, NotAuthenticated, RequestReplayed
 from hub_server.core.state import HubState
+from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "StaffDep",
     "authenticate",
     "authenticate_deferred",
-    "record_pending_nonce",
-    "replayed_error",
     "require",
 ]
 
@@ -107,11 +106,10 @@ def _check(
             )
         except SignatureError as exc:
             code, en, ja = _SIGNATURE_MESSAGES.get(exc.code, ("bad_signature", str(exc), ""))
-            raise HubError(401, code, en, ja) from None
+            raise NotAuthenticated(code, en, ja) from None
         principal = found["p"]
         if getattr(principal.row, "revoked", False):
-            raise HubError(
-                403,
+            raise NotAllowed(
                 "revoked",
                 f"this {principal.kind} has been revoked",
                 "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
@@ -124,12 +122,7 @@ def _check(
             conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
         )
         if not fresh:
-            raise HubError(
-                401,
-                "replayed_request",
-                "this request was already received",
-                "同じリクエストが再送されました。",
-            )
+            raise RequestReplayed
         return principal
 
 
@@ -145,35 +138,13 @@ async def authenticate(request: Request) -> crud.Principal:
 
 async def authenticate_deferred(request: Request) -> crud.Principal:
     """``authenticate`` without recording the nonce: the route records it in its own
-    transaction (``record_pending_nonce`` / ``crud.record_nonce``), one commit fewer."""
+    transaction (``crud.record_nonce``; on failure ``services.nonces.record_pending_nonce``),
+    one commit fewer."""
     body = await request.body()
     hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
     return await run_in_threadpool(
         _check, hub, headers, request.method, _path_and_query(request), body, True
-    )
-
-
-def record_pending_nonce(hub: HubState, principal: crud.Principal) -> None:
-    """Record a deferred nonce on its own (for the paths that did not commit it); 401 on a
-    replay. Idempotent for one principal object."""
-    if principal.nonce is None or principal.nonce_expires is None:
-        return
-    nonce, principal.nonce = principal.nonce, None
-    with hub.bookkeeping_connection() as conn:
-        fresh = crud.record_nonce(
-            conn, key_id=principal.key_id, nonce=nonce, expires_at=principal.nonce_expires
-        )
-    if not fresh:
-        raise replayed_error()
-
-
-def replayed_error() -> HubError:
-    return HubError(
-        401,
-        "replayed_request",
-        "this request was already received",
-        "同じリクエストが再送されました。",
     )
 
 
@@ -185,8 +156,7 @@ def require(*kinds: str) -> Callable[..., Coroutine[Any, Any, crud.Principal]]:
 
     async def dependency(principal: SignedDep) -> crud.Principal:
         if principal.kind not in kinds:
-            raise HubError(
-                403,
+            raise NotAllowed(
                 "forbidden",
                 f"a {principal.kind} may not do this (allowed: {', '.join(kinds)})",
                 "この操作は許可されていません。",
@@ -203,8 +173,7 @@ async def _device_deferred(
     if principal.kind != "device":
         hub: HubState = request.app.state.hub
         await run_in_threadpool(record_pending_nonce, hub, principal)
-        raise HubError(
-            403,
+        raise NotAllowed(
             "forbidden",
             f"a {principal.kind} may not do this (allowed: device)",
             "この操作は許可されていません。",

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from hub_server.core.errors import HubError
+from hub_server.core.errors import InvalidInput, NotAuthenticated, Unavailable
 
 __all__ = [
     "AUTH_POLICY_OID",
@@ -39,8 +39,8 @@ PINNED_AUTH_ROOTS = frozenset(
 )
 
 
-def _cert_error(code: str, en: str, ja: str) -> HubError:
-    return HubError(422, code, en, ja)
+def _cert_error(code: str, en: str, ja: str) -> InvalidInput:
+    return InvalidInput(code, en, ja)
 
 
 @dataclass(frozen=True)
@@ -148,13 +148,13 @@ class CertificateVerifier:
         return _load_roots(self._dir)
 
     def verify(self, der: bytes, *, now: datetime | None = None) -> PatientCertificate:
-        """Verify ``der``; raise ``HubError`` (422) with a clear code when it is not acceptable."""
+        """Verify ``der``; raise ``InvalidInput`` with a clear code when it is not acceptable
+        (``Unavailable`` when the hub has no usable trust roots)."""
         cert = parse_certificate(der)
         when = now or datetime.now(UTC)
         revoked = self._revoked()
         if self._jpki_store is _UNUSABLE:
-            raise HubError(
-                503,
+            raise Unavailable(
                 "no_trust_roots",
                 "the hub's trust roots are missing or not allowed (test roots outside test mode)",
                 "サーバーに有効な信頼済みルート証明書がありません。",
@@ -169,8 +169,7 @@ class CertificateVerifier:
         self, cert: x509.Certificate, now: datetime, revoked: Collection[int]
     ) -> None:
         if not self._roots:
-            raise HubError(
-                503,
+            raise Unavailable(
                 "no_trust_roots",
                 "the hub has no trust roots configured",
                 "サーバーに信頼済みルート証明書が設定されていません。",
@@ -275,8 +274,7 @@ def verify_card_signature(cert: PatientCertificate, message: bytes, signature: b
         else:
             raise InvalidSignature
     except (InvalidSignature, ValueError):
-        raise HubError(
-            401,
+        raise NotAuthenticated(
             "bad_card_signature",
             "the card signature over the challenge does not verify",
             "カードの署名を確認できません。もう一度カードをタッチしてください。",

@@ -1,7 +1,20 @@
-"""The hub's typed errors: a stable ``code``, Japanese and English messages, an HTTP status.
+"""The hub's domain errors: a stable ``code``, Japanese and English messages.
 
-``HubError`` is a ``errbase.KyukyuError`` (the project's one error base). Every
-error answer has the body ``{"error": {"code", "message_ja", "message_en"}}``.
+The class says what went wrong; which HTTP status answers it is decided in one place,
+the app factory's exception handler (``hub_server.main.HTTP_STATUS``). Every error
+answer has the body ``{"error": {"code", "message_ja", "message_en"}}``.
+
+``HubError`` (an ``errbase.KyukyuError``)
+ ├── ``InvalidInput``       the request's data cannot be used
+ │    └── ``UnknownRecipients``  a recipient is not a registered hospital
+ ├── ``NotAuthenticated``   unsigned, stale or badly signed; a bad challenge or card proof
+ │    └── ``RequestReplayed``    this signed request was already received
+ ├── ``NotAllowed``         a revoked caller, or a role that may not do this
+ ├── ``NotFound``           no such thing (or not the caller's)
+ ├── ``Conflict``           it exists already, or another request holds it
+ │    └── ``CaseExists``         a case with this id was stored by another request
+ ├── ``Unavailable``        something the hub needs is missing or down
+ └── ``UpstreamUnreadable`` a source the hub reads gave data it cannot read
 """
 
 from __future__ import annotations
@@ -10,14 +23,25 @@ from typing import Any
 
 from errbase import KyukyuError
 
-__all__ = ["HubError"]
+__all__ = [
+    "CaseExists",
+    "Conflict",
+    "HubError",
+    "InvalidInput",
+    "NotAllowed",
+    "NotAuthenticated",
+    "NotFound",
+    "RequestReplayed",
+    "Unavailable",
+    "UnknownRecipients",
+    "UpstreamUnreadable",
+]
 
 
 class HubError(KyukyuError):
     """An error the API reports as-is to the caller (never with patient data in it)."""
 
-    def __init__(self, status: int, code: str, message_en: str, message_ja: str = "") -> None:
-        self.status = status
+    def __init__(self, code: str, message_en: str, message_ja: str = "") -> None:
         self.code = code
         self.message_en = message_en
         self.message_ja = message_ja or message_en
@@ -32,3 +56,58 @@ class HubError(KyukyuError):
                 "message_en": self.message_en,
             }
         }
+
+
+class InvalidInput(HubError):
+    """The request's data cannot be used (malformed, inconsistent, not allowed values)."""
+
+
+class NotAuthenticated(HubError):
+    """The caller or the card did not prove who it is."""
+
+
+class NotAllowed(HubError):
+    """The caller is known but may not do this (revoked, or the wrong role)."""
+
+
+class NotFound(HubError):
+    """No such thing, or not the caller's (the same answer either way)."""
+
+
+class Conflict(HubError):
+    """It exists already, or another request is working on it."""
+
+
+class Unavailable(HubError):
+    """Something the hub needs (trust roots, the medical source) is missing or down."""
+
+
+class UpstreamUnreadable(HubError):
+    """A source the hub reads from returned data the hub cannot read."""
+
+
+class UnknownRecipients(InvalidInput):
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            "unknown_recipient",
+            f"not registered hospitals: {', '.join(missing)}",
+            "登録されていない病院が送信先に含まれています。",
+        )
+
+
+class RequestReplayed(NotAuthenticated):
+    def __init__(self) -> None:
+        super().__init__(
+            "replayed_request",
+            "this request was already received",
+            "同じリクエストが再送されました。",
+        )
+
+
+class CaseExists(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "case_exists",
+            "a case with this id already exists (use the same Idempotency-Key to retry)",
+            "この事案は既に送信されています。",
+        )

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
-from hub_server.core.errors import HubError
+from hub_server.core.errors import Unavailable
 from hub_server.core.events import EventBus
 from hub_server.core.security import HubKey
 
@@ -137,8 +137,7 @@ class HubState:
                     medical = None  # type: ignore[assignment]
                 open_source = getattr(medical, "open_source", None)
                 if open_source is None:
-                    raise HubError(
-                        503,
+                    raise Unavailable(
                         "medical_source_unavailable",
                         "no medical source is installed",
                         "医療情報の取得先が利用できません。",

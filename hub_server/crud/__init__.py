@@ -1,29 +1,38 @@
 """Database operations: keyword-only functions, no HTTP in them.
 
-Functions take a ``Session`` (or a Core ``Connection`` on the hot path: ``create_case``,
-``claim_idempotent``, ``record_nonce``) and leave committing to the caller unless
-documented (``begin_idempotent`` and ``finish_idempotent`` commit, because other
-requests must see them at once).
+They raise the hub's domain errors (``hub_server.core.errors``); the app factory maps
+those to HTTP. Functions take a ``Session`` (or a Core ``Connection`` on the hot path:
+``create_case``, ``claim_idempotent``, ``record_nonce``, ``insert_case_in_one_statement``)
+and leave committing to the caller unless documented (``begin_idempotent`` and
+``finish_idempotent`` commit, because other requests must see them at once).
+
+Modules: ``cases`` (sealed cases and their recipients), ``events`` (numbered events per
+recipient), ``idempotency`` (retried writes), ``case_statement`` (a new case in one
+PostgreSQL statement), ``identities`` (callers, enrollment, nonces, challenges),
+``revocation`` (CRLs and snapshots).
 """
 
 from __future__ import annotations
 
+from hub_server.crud.case_statement import UniqueTaken, insert_case_in_one_statement
 from hub_server.crud.cases import (
     answer_case,
-    begin_idempotent,
-    case_event_data,
-    case_exists,
     case_meta,
+    case_recipients,
     check_recipients,
-    claim_idempotent,
     create_case,
-    events_after,
-    finish_idempotent,
+    device_case,
     mark_acked,
-    notify,
     purge_cases,
     set_destination,
-    unknown_recipients,
+)
+from hub_server.crud.events import append_event, case_event_data, events_after, notify
+from hub_server.crud.idempotency import (
+    begin_idempotent,
+    claim_idempotent,
+    finish_idempotent,
+    idempotency_record,
+    purge_idempotency,
 )
 from hub_server.crud.identities import (
     Principal,
@@ -48,11 +57,13 @@ from hub_server.crud.revocation import (
 
 __all__ = [
     "Principal",
+    "UniqueTaken",
     "answer_case",
+    "append_event",
     "begin_idempotent",
     "case_event_data",
-    "case_exists",
     "case_meta",
+    "case_recipients",
     "check_recipients",
     "claim_idempotent",
     "consume_challenge",
@@ -62,20 +73,23 @@ __all__ = [
     "create_hospital",
     "create_operator",
     "current_revocation_version",
+    "device_case",
     "events_after",
     "finish_idempotent",
     "hospitals_nearest",
+    "idempotency_record",
     "ingest_crl",
+    "insert_case_in_one_statement",
     "mark_acked",
     "notify",
     "principal_for",
     "purge_cases",
     "purge_expired",
+    "purge_idempotency",
     "record_nonce",
     "redeem_enrollment_token",
     "revoke_device",
     "revoked_serials",
     "set_destination",
     "snapshot",
-    "unknown_recipients",
 ]

@@ -1,37 +1,32 @@
-"""Sealed cases, per-recipient events, answers, idempotency records, retention purge."""
+"""Sealed cases and their recipients: store, acknowledge, answer, destination, purge."""
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, text, update
+from sqlalchemy import Connection, Table, bindparam, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
-from hub_server.core.errors import HubError
-from hub_server.core.events import PendingEvent, notification_payload
-from hub_server.models import Case, CaseRecipient, Device, Event, Hospital, IdempotencyRecord
+from hub_server.core.errors import CaseExists, InvalidInput, NotFound, UnknownRecipients
+from hub_server.core.events import PendingEvent
+from hub_server.crud.events import append_event, case_event_data, notify
+from hub_server.models import Case, CaseRecipient, Device, Event, Hospital
 
 __all__ = [
     "answer_case",
-    "begin_idempotent",
-    "case_event_data",
-    "case_exists",
     "case_meta",
+    "case_recipients",
     "check_recipients",
-    "claim_idempotent",
     "create_case",
-    "events_after",
-    "finish_idempotent",
+    "device_case",
     "mark_acked",
-    "notify",
     "purge_cases",
     "set_destination",
-    "unknown_recipients",
 ]
 
 
@@ -39,7 +34,6 @@ _HOSPITALS: Table = Hospital.__table__  # type: ignore[attr-defined]
 _CASES: Table = Case.__table__  # type: ignore[attr-defined]
 _EVENTS: Table = Event.__table__  # type: ignore[attr-defined]
 _RECIPIENTS: Table = CaseRecipient.__table__  # type: ignore[attr-defined]
-_IDEMPOTENCY: Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
 _LOCK_RECIPIENTS = (
     sa_select(_HOSPITALS.c.id)
     .where(_HOSPITALS.c.id.in_(bindparam("ids", expanding=True)), _HOSPITALS.c.revoked.is_(False))
@@ -54,92 +48,17 @@ _NEXT_SEQS = (
 )
 
 
-def _next_seq(session: Session, recipient: str) -> int:
-    kind, _, ident = recipient.partition(":")
-    table: type[Hospital] | type[Device] = Hospital if kind == "hospital" else Device
-    result = session.execute(
-        update(table)
-        .where(col(table.id) == ident)
-        .values(event_seq=table.event_seq + 1)
-        .returning(col(table.event_seq))
-    )
-    return int(result.scalar_one())
-
-
-def _append_event(
-    session: Session,
-    *,
-    recipient: str,
-    kind: str,
-    case_id: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> PendingEvent:
-    seq = _next_seq(session, recipient)
-    session.add(
-        Event(
-            recipient=recipient,
-            seq=seq,
-            kind=kind,
-            case_id=case_id,
-            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
-            created_at=now,
-        )
-    )
-    return PendingEvent(recipient, seq, kind, payload)
-
-
-_NOTIFY = text("SELECT pg_notify('kyukyu_events', :p)")
-
-
-def notify(session: Session | Connection, events: list[PendingEvent], origin: str = "") -> None:
-    """On PostgreSQL, wake the other hub processes when this transaction commits."""
-    conn = session.connection() if isinstance(session, Session) else session
-    if events and conn.dialect.name == "postgresql":
-        conn.execute(_NOTIFY, {"p": notification_payload(events, origin)})
-
-
-def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
-    """The case event as streamed: the stored metadata plus the envelope (standard base64)."""
-    data = dict(payload)
-    if case.envelope is None:
-        data["envelope"] = None
-        data["purged"] = True
-    else:
-        data["envelope"] = base64.b64encode(case.envelope).decode("ascii")
-    return data
-
-
 def check_recipients(recipients: list[str], max_recipients: int) -> list[str]:
-    """The recipients sorted (row locks are always taken in the same order); 422 unless
-    1 to ``max_recipients`` distinct ids."""
+    """The recipients sorted (row locks are always taken in the same order);
+    ``InvalidInput`` unless 1 to ``max_recipients`` distinct ids."""
     unique = sorted(set(recipients))
     if not unique or len(unique) != len(recipients) or len(unique) > max_recipients:
-        raise HubError(
-            422,
+        raise InvalidInput(
             "bad_recipients",
             f"recipients must be 1 to {max_recipients} distinct hospital ids",
             "送信先病院の指定が正しくありません。",
         )
     return unique
-
-
-def unknown_recipients(missing: list[str]) -> HubError:
-    return HubError(
-        422,
-        "unknown_recipient",
-        f"not registered hospitals: {', '.join(missing)}",
-        "登録されていない病院が送信先に含まれています。",
-    )
-
-
-def case_exists() -> HubError:
-    return HubError(
-        409,
-        "case_exists",
-        "a case with this id already exists (use the same Idempotency-Key to retry)",
-        "この事案は既に送信されています。",
-    )
 
 
 def case_meta(*, case_id: str, device: Device, now: datetime) -> dict[str, Any]:
@@ -172,7 +91,7 @@ def create_case(
     known = {row[0] for row in conn.execute(_LOCK_RECIPIENTS, {"ids": unique})}
     missing = [r for r in unique if r not in known]
     if missing:
-        raise unknown_recipients(missing)
+        raise UnknownRecipients(missing)
     case = Case(
         id=case_id,
         device_id=device.id,
@@ -193,7 +112,7 @@ def create_case(
             },
         )
     except IntegrityError:
-        raise case_exists() from None
+        raise CaseExists from None
     meta = case_meta(case_id=case_id, device=device, now=now)
     payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
     seqs = {str(r[0]): int(r[1]) for r in conn.execute(_NEXT_SEQS, {"ids": unique})}
@@ -221,34 +140,28 @@ def create_case(
     return case, events
 
 
-def events_after(
-    session: Session, *, recipient: str, after: int, limit: int = 200
-) -> list[PendingEvent]:
-    rows = session.exec(
-        select(Event)
-        .where(Event.recipient == recipient, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-        .limit(limit)
+def device_case(session: Session, *, case_id: str, device_id: str) -> Case:
+    """The case if ``device_id`` sent it; ``NotFound`` otherwise (whether or not it exists)."""
+    case = session.get(Case, case_id)
+    if case is None or case.device_id != device_id:
+        raise NotFound("unknown_case", "no such case for this device")
+    return case
+
+
+def case_recipients(session: Session, *, case_id: str) -> Sequence[CaseRecipient]:
+    """The case's recipient rows (acks and answers), by hospital id."""
+    return session.exec(
+        select(CaseRecipient)
+        .where(CaseRecipient.case_id == case_id)
+        .order_by(col(CaseRecipient.hospital_id))
     ).all()
-    out = []
-    cases: dict[str, Case | None] = {}
-    for row in rows:
-        data = json.loads(row.payload)
-        if row.kind == "case":
-            if row.case_id not in cases:
-                cases[row.case_id] = session.get(Case, row.case_id)
-            case = cases[row.case_id]
-            if case is not None:
-                data = case_event_data(case, data)
-        out.append(PendingEvent(row.recipient, row.seq, row.kind, data))
-    return out
 
 
 def _recipient_row(session: Session, *, case_id: str, hospital_id: str) -> CaseRecipient:
     row = session.get(CaseRecipient, (case_id, hospital_id))
     if row is None:
         # Same answer whether the case exists or not: a hospital learns nothing of others' cases.
-        raise HubError(404, "unknown_case", "no such case for this hospital")
+        raise NotFound("unknown_case", "no such case for this hospital")
     return row
 
 
@@ -278,7 +191,7 @@ def answer_case(
     if row.acked_at is None:
         row.acked_at = now  # answering implies it was received
     session.add(row)
-    ev = _append_event(
+    ev = append_event(
         session,
         recipient=f"device:{case.device_id}",
         kind="answer",
@@ -306,12 +219,9 @@ def set_destination(
     now: datetime,
     origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
-    case = session.get(Case, case_id)
-    if case is None or case.device_id != device_id:
-        raise HubError(404, "unknown_case", "no such case for this device")
+    case = device_case(session, case_id=case_id, device_id=device_id)
     if session.get(CaseRecipient, (case_id, hospital_id)) is None:
-        raise HubError(
-            422,
+        raise InvalidInput(
             "not_a_recipient",
             "the destination must be one of the case's recipients",
             "搬送先は送信先の病院から選んでください。",
@@ -324,7 +234,7 @@ def set_destination(
         .order_by(col(CaseRecipient.hospital_id))
     ).all()
     events = [
-        _append_event(
+        append_event(
             session,
             recipient=f"hospital:{rid}",
             kind="destination",
@@ -338,112 +248,12 @@ def set_destination(
     return case, events
 
 
-def begin_idempotent(
-    session: Session,
-    *,
-    owner: str,
-    key: str,
-    request_hash: str,
-    now: datetime,
-    conn: Connection | None = None,
-) -> IdempotencyRecord | None:
-    """Claim ``key``: None if this request now owns it, else the existing record.
-
-    The claim must be visible to other requests at once: it is written on ``conn`` (a
-    bookkeeping autocommit connection) or committed on ``session``.
-    """
-    row = {
-        "owner": owner,
-        "key": key,
-        "request_hash": request_hash,
-        "status": "in_progress",
-        "created_at": now,
-    }
-    try:
-        if conn is not None:
-            conn.execute(_IDEMPOTENCY.insert(), row)
-        else:
-            session.connection().execute(_IDEMPOTENCY.insert(), row)
-            session.commit()
-        return None
-    except IntegrityError:
-        session.rollback()
-    existing = session.get(IdempotencyRecord, (owner, key))
-    if existing is None:  # deleted in between (a failed attempt): let the caller retry
-        raise HubError(409, "idempotency_conflict", "the request is being retried; try again")
-    return existing
-
-
-def claim_idempotent(
-    conn: Connection,
-    *,
-    owner: str,
-    key: str,
-    request_hash: str,
-    now: datetime,
-    status: int,
-    body: str,
-) -> bool:
-    """Store the final response of ``key`` inside the caller's transaction; False if the
-    key exists (the transaction is then unusable on PostgreSQL: roll it back).
-
-    The primary key is the claim: a concurrent request with the same key waits on it
-    (PostgreSQL) or on the write lock (SQLite) and then sees the committed response;
-    if this transaction rolls back, nothing of the claim is left.
-    """
-    try:
-        conn.execute(
-            _IDEMPOTENCY.insert(),
-            {
-                "owner": owner,
-                "key": key,
-                "request_hash": request_hash,
-                "status": "done",
-                "response_status": status,
-                "response_body": body,
-                "created_at": now,
-            },
-        )
-    except IntegrityError:
-        return False
-    return True
-
-
-def finish_idempotent(
-    session: Session,
-    *,
-    owner: str,
-    key: str,
-    status: int | None,
-    body: str | None,
-    commit: bool = True,
-) -> None:
-    """Store the final response, or forget the key (``status=None``) after a failure.
-
-    With ``commit=False`` it joins the caller's transaction (the case and its stored
-    response then commit together).
-    """
-    t = _IDEMPOTENCY
-    where = (t.c.owner == owner) & (t.c.key == key)
-    if status is None:
-        session.connection().execute(t.delete().where(where))
-    else:
-        session.connection().execute(
-            t.update()
-            .where(where)
-            .values(status="done", response_status=status, response_body=body)
-        )
-    if commit:
-        session.commit()
-
-
 def purge_cases(
     session: Session,
     *,
     now: datetime,
     retention: timedelta,
     undelivered_retention: timedelta,
-    idempotency_retention: timedelta = timedelta(days=1),
 ) -> int:
     """Drop the ciphertext of delivered cases older than ``retention`` (and of any case
     older than ``undelivered_retention``); return how many were purged."""
@@ -465,9 +275,4 @@ def purge_cases(
         session.execute(
             update(Case).where(col(Case.id).in_(ids)).values(envelope=None, purged_at=now)
         )
-    session.execute(
-        delete(IdempotencyRecord).where(
-            col(IdempotencyRecord.created_at) < now - idempotency_retention
-        )
-    )
     return len(ids)

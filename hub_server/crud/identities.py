@@ -11,7 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from hub_server.core.errors import HubError
+from hub_server.core.errors import InvalidInput, NotAuthenticated, NotFound
 from hub_server.core.security import new_id, new_token, sha256_hex
 from hub_server.models import Challenge, Device, EnrollmentToken, Hospital, Nonce, Operator
 from sync.signing import b64d, b64e, public_key_from_b64
@@ -39,8 +39,8 @@ def _check_key(text: str) -> str:
     try:
         public_key_from_b64(text)
     except ValueError:
-        raise HubError(
-            422, "bad_public_key", "public key must be 32 raw Ed25519 bytes, base64url"
+        raise InvalidInput(
+            "bad_public_key", "public key must be 32 raw Ed25519 bytes, base64url"
         ) from None
     return text
 
@@ -55,9 +55,9 @@ def create_operator(
     fire_department: str | None = None,
 ) -> Operator:
     if role not in ROLES:
-        raise HubError(422, "bad_role", f"role must be one of {ROLES}")
+        raise InvalidInput("bad_role", f"role must be one of {ROLES}")
     if role == "technician" and not fire_department:
-        raise HubError(422, "fire_department_required", "a technician belongs to a fire department")
+        raise InvalidInput("fire_department_required", "a technician belongs to a fire department")
     op = Operator(
         id=new_id(),
         name=name,
@@ -94,8 +94,7 @@ def redeem_enrollment_token(
     row = session.exec(
         select(EnrollmentToken).where(EnrollmentToken.token_hash == sha256_hex(token))
     ).first()
-    refused = HubError(
-        401,
+    refused = NotAuthenticated(
         "invalid_enrollment_token",
         "the enrollment token is unknown, already used or expired",
         "登録トークンが無効です(使用済みまたは期限切れ)。技術担当者に新しいトークンを依頼してください。",
@@ -125,7 +124,7 @@ def redeem_enrollment_token(
 def revoke_device(session: Session, *, device_id: str, now: datetime) -> Device:
     device = session.get(Device, device_id)
     if device is None:
-        raise HubError(404, "unknown_device", "no such device")
+        raise NotFound("unknown_device", "no such device")
     if not device.revoked:
         device.revoked = True
         device.revoked_at = now
@@ -147,8 +146,8 @@ def create_hospital(
         if len(b64d(hpke_public_key)) != 32:
             raise ValueError
     except ValueError:
-        raise HubError(
-            422, "bad_hpke_key", "hpke_public_key must be 32 raw X25519 bytes, base64url"
+        raise InvalidInput(
+            "bad_hpke_key", "hpke_public_key must be 32 raw X25519 bytes, base64url"
         ) from None
     hospital = Hospital(
         id=new_id(),
@@ -276,8 +275,7 @@ def consume_challenge(
 ) -> Challenge:
     """Use a challenge once (its purpose and device must match); 401 otherwise."""
     ch = session.get(Challenge, challenge_id)
-    bad = HubError(
-        401,
+    bad = NotAuthenticated(
         "invalid_challenge",
         "the challenge is unknown, used, expired or not yours",
         "チャレンジが無効です。もう一度やり直してください。",

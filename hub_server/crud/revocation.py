@@ -11,7 +11,7 @@ from cryptography import x509
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from hub_server.core.errors import HubError
+from hub_server.core.errors import InvalidInput
 from hub_server.models import RevocationVersion, RevokedSerial
 
 __all__ = ["current_revocation_version", "ingest_crl", "revoked_serials", "snapshot"]
@@ -35,9 +35,9 @@ def ingest_crl(
     try:
         crl = x509.load_der_x509_crl(crl_der)
     except ValueError:
-        raise HubError(422, "malformed_crl", "the CRL is not a DER X.509 CRL") from None
+        raise InvalidInput("malformed_crl", "the CRL is not a DER X.509 CRL") from None
     if not any(_crl_signed_by(crl, root) for root in roots):
-        raise HubError(422, "untrusted_crl", "the CRL is not signed by a trusted root")
+        raise InvalidInput("untrusted_crl", "the CRL is not signed by a trusted root")
     issuer = hashlib.sha256(crl.issuer.public_bytes()).hexdigest()[:16]
     listed = {format(entry.serial_number, "x") for entry in crl}
     active_rows = session.exec(

@@ -1,13 +1,14 @@
 """Errors of the medical source: the hub's typed errors (code, message_ja, message_en).
 
 ``MedicalSourceError`` (a ``HubError``, so the API answers it as-is)
- ├── ``MedicalSourceUnavailable``  503: the source's database cannot be reached
- └── ``MedicalRecordUnreadable``   502: a stored record is not in a known format
+ ├── ``MedicalSourceUnavailable``  (also ``Unavailable``): the source's database cannot be reached
+ └── ``MedicalRecordUnreadable``   (also ``UpstreamUnreadable``): a stored record is not in a
+                                   known format
 """
 
 from __future__ import annotations
 
-from hub_server.core.errors import HubError
+from hub_server.core.errors import HubError, Unavailable, UpstreamUnreadable
 
 __all__ = ["MedicalRecordUnreadable", "MedicalSourceError", "MedicalSourceUnavailable"]
 
@@ -18,10 +19,9 @@ class MedicalSourceError(HubError):
     """The summary could not be produced; the paramedic continues without it."""
 
 
-class MedicalSourceUnavailable(MedicalSourceError):
+class MedicalSourceUnavailable(MedicalSourceError, Unavailable):
     def __init__(self) -> None:
         super().__init__(
-            503,
             "medical_source_unavailable",
             "The medical information source cannot be reached right now; "
             "continue with the card face and what the patient or family say.",
@@ -29,10 +29,9 @@ class MedicalSourceUnavailable(MedicalSourceError):
         )
 
 
-class MedicalRecordUnreadable(MedicalSourceError):
+class MedicalRecordUnreadable(MedicalSourceError, UpstreamUnreadable):
     def __init__(self) -> None:
         super().__init__(
-            502,
             "medical_record_unreadable",
             "The patient's medical record could not be read; "
             "continue with the card face and what the patient or family say.",

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 import hub_server.medical as medical
 from edge.card_sim import CardImage, KeyPool, TestCA
+from hub_server.main import http_status
 from hub_server.medical import (
     MedicalRecordUnreadable,
     MedicalSource,
@@ -204,7 +205,7 @@ def test_typed_errors_when_the_store_fails(db_url: str, caplog: pytest.LogCaptur
     caplog.set_level(logging.DEBUG)
     with pytest.raises(MedicalSourceUnavailable) as err:
         source.summary(key, now=NOW)
-    assert err.value.status == 503
+    assert http_status(err.value) == 503
     assert err.value.to_body()["error"]["message_ja"].startswith("医療情報")
     assert key not in caplog.text
     source.engine.dispose()

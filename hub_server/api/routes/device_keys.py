@@ -15,7 +15,7 @@ from hub_server import crud
 from hub_server.api.deps import HubDep, SessionDep, require
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.db import utcnow
-from hub_server.core.errors import HubError
+from hub_server.core.errors import NotFound
 from hub_server.models import Device
 from hub_server.schemas import DeviceKeyBody, SignedDeviceKey
 from sync.signed import canonical_json
@@ -39,7 +39,7 @@ def device_key(
     """
     device = session.exec(select(Device).where(Device.id == device_id)).first()
     if device is None:
-        raise HubError(404, "unknown_device", "no such device", "該当する端末がありません。")
+        raise NotFound("unknown_device", "no such device", "該当する端末がありません。")
     body = DeviceKeyBody(
         device_id=device.id,
         public_key=device.public_key,

@@ -11,7 +11,7 @@ from hub_server.api.deps import DeviceDep, HubDep, SessionDep, StaffDep
 from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
-from hub_server.core.errors import HubError
+from hub_server.core.errors import NotAllowed, NotFound
 from hub_server.models import Device
 from hub_server.schemas import (
     DevicePublic,
@@ -33,9 +33,7 @@ def create_enrollment_token(
         caller.kind == "technician"
         and getattr(caller.row, "fire_department", None) != body.fire_department
     ):
-        raise HubError(
-            403, "forbidden", "a technician enrolls devices of their own fire department"
-        )
+        raise NotAllowed("forbidden", "a technician enrolls devices of their own fire department")
     now = utcnow()
     token, row = crud.create_enrollment_token(
         session,
@@ -87,7 +85,7 @@ def revoke_device(device_id: str, caller: StaffDep, session: SessionDep) -> Devi
         caller.kind == "technician"
         and getattr(caller.row, "fire_department", None) != device.fire_department
     ):
-        raise HubError(404, "unknown_device", "no such device")
+        raise NotFound("unknown_device", "no such device")
     now = utcnow()
     crud.revoke_device(session, device_id=device_id, now=now)
     append_audit(

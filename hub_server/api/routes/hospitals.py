@@ -11,7 +11,7 @@ from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
-from hub_server.core.errors import HubError
+from hub_server.core.errors import NotAllowed
 from hub_server.schemas import (
     DirectoryBody,
     DirectoryEntry,
@@ -61,7 +61,7 @@ def directory(
 ) -> SignedDirectory:
     """Hospitals nearest first, signed by the hub key (devices check it offline)."""
     if caller.kind not in {"device", "operator", "technician"}:
-        raise HubError(403, "forbidden", "only devices and staff read the directory")
+        raise NotAllowed("forbidden", "only devices and staff read the directory")
     ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit)
     body = DirectoryBody(
         issued_at=utcnow().isoformat(),

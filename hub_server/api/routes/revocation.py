@@ -20,7 +20,7 @@ from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
-from hub_server.core.errors import HubError
+from hub_server.core.errors import InvalidInput, NotAllowed
 from hub_server.core.state import HubState
 from hub_server.schemas import CrlIngest, CrlIngested, RevocationSnapshotBody, SignedSnapshot
 from sync.signed import b64d, canonical_json
@@ -53,7 +53,7 @@ def ingest_crl(
     try:
         der = b64d(body.crl)
     except ValueError:
-        raise HubError(422, "malformed_crl", "crl must be base64 DER") from None
+        raise InvalidInput("malformed_crl", "crl must be base64 DER") from None
     return ingest(hub, session, crl_der=der, actor=caller.key_id)
 
 
@@ -66,7 +66,7 @@ def revocation_snapshot(
 ) -> SignedSnapshot:
     """Revoked certificate serials for offline checks, signed by the hub."""
     if caller.kind == "hospital":
-        raise HubError(403, "forbidden", "devices and staff fetch revocation snapshots")
+        raise NotAllowed("forbidden", "devices and staff fetch revocation snapshots")
     body = crud.snapshot(session, since=since, now=utcnow())
     return SignedSnapshot(
         snapshot=RevocationSnapshotBody(**body),
@@ -89,7 +89,7 @@ def revocation_snapshot_kkrv(caller: SignedDep, hub: HubDep, session: SessionDep
     ``RevocationSnapshot.from_bytes(data, verify_signature=...)``.
     """
     if caller.kind == "hospital":
-        raise HubError(403, "forbidden", "devices and staff fetch revocation snapshots")
+        raise NotAllowed("forbidden", "devices and staff fetch revocation snapshots")
     from edge.jpki.revocation import RevocationSnapshot
 
     body = crud.snapshot(session, since=0, now=utcnow())

@@ -1,4 +1,4 @@
-"""POST /v1/cases on PostgreSQL in one statement (one round trip before the commit).
+"""A new case in one PostgreSQL statement (one round trip before the commit).
 
 Data-modifying CTEs record the request's nonce, the Idempotency-Key with its final
 response, the case, the pending audit row, the recipients' next event numbers (rows
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub_server.core.events import CHANNEL, PendingEvent, notification_prefix_suffix
 
-__all__ = ["UniqueTaken", "insert_case_pg"]
+__all__ = ["UniqueTaken", "insert_case_in_one_statement"]
 
 _SQL = """
 WITH n AS (
@@ -63,7 +63,7 @@ class UniqueTaken(Exception):
         self.table = table
 
 
-def insert_case_pg(
+def insert_case_in_one_statement(
     conn: Connection,
     *,
     key_id: str,

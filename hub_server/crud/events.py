@@ -1,0 +1,98 @@
+"""Numbered events per recipient (hospital or device): append, read after a number, notify."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text, update
+from sqlmodel import Session, col, select
+
+from hub_server.core.events import PendingEvent, notification_payload
+from hub_server.models import Case, Device, Event, Hospital
+
+__all__ = ["append_event", "case_event_data", "events_after", "notify"]
+
+_NOTIFY = text("SELECT pg_notify('kyukyu_events', :p)")
+
+
+def _next_seq(session: Session, recipient: str) -> int:
+    kind, _, ident = recipient.partition(":")
+    table: type[Hospital] | type[Device] = Hospital if kind == "hospital" else Device
+    result = session.execute(
+        update(table)
+        .where(col(table.id) == ident)
+        .values(event_seq=table.event_seq + 1)
+        .returning(col(table.event_seq))
+    )
+    return int(result.scalar_one())
+
+
+def append_event(
+    session: Session,
+    *,
+    recipient: str,
+    kind: str,
+    case_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> PendingEvent:
+    """Append the recipient's next numbered event (``recipient`` is ``hospital:<id>`` or
+    ``device:<id>``); the caller commits and publishes it."""
+    seq = _next_seq(session, recipient)
+    session.add(
+        Event(
+            recipient=recipient,
+            seq=seq,
+            kind=kind,
+            case_id=case_id,
+            payload=json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
+            created_at=now,
+        )
+    )
+    return PendingEvent(recipient, seq, kind, payload)
+
+
+def notify(session: Session | Connection, events: list[PendingEvent], origin: str = "") -> None:
+    """On PostgreSQL, wake the other hub processes when this transaction commits."""
+    conn = session.connection() if isinstance(session, Session) else session
+    if events and conn.dialect.name == "postgresql":
+        conn.execute(_NOTIFY, {"p": notification_payload(events, origin)})
+
+
+def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
+    """The case event as streamed: the stored metadata plus the envelope (standard base64)."""
+    data = dict(payload)
+    if case.envelope is None:
+        data["envelope"] = None
+        data["purged"] = True
+    else:
+        data["envelope"] = base64.b64encode(case.envelope).decode("ascii")
+    return data
+
+
+def events_after(
+    session: Session, *, recipient: str, after: int, limit: int = 200
+) -> list[PendingEvent]:
+    """The recipient's events numbered above ``after``, oldest first (case events carry
+    their envelope, or ``purged``)."""
+    rows = session.exec(
+        select(Event)
+        .where(Event.recipient == recipient, col(Event.seq) > after)
+        .order_by(col(Event.seq))
+        .limit(limit)
+    ).all()
+    out = []
+    cases: dict[str, Case | None] = {}
+    for row in rows:
+        data = json.loads(row.payload)
+        if row.kind == "case":
+            if row.case_id not in cases:
+                cases[row.case_id] = session.get(Case, row.case_id)
+            case = cases[row.case_id]
+            if case is not None:
+                data = case_event_data(case, data)
+        out.append(PendingEvent(row.recipient, row.seq, row.kind, data))
+    return out

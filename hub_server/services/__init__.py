@@ -1,0 +1,12 @@
+"""The hub's work behind the routes: each module one job, no HTTP in them.
+
+Routes parse, call one of these, and respond; the services raise the hub's domain
+errors (``hub_server.core.errors``), which the app factory maps to HTTP.
+
+- ``case_submission``: a sealed case in one idempotent transaction, then the push
+- ``case_progress``: a case's status, acks, answers and chosen destination
+- ``summary_lookup``: the emergency summary look-up (audited)
+- ``viewing_history``: the patient's own viewing history
+- ``patient_proof``: the patient's certificate and card signature over a challenge
+- ``nonces``: recording a deferred request nonce
+"""

@@ -1,0 +1,244 @@
+"""Submitting a sealed case: one transaction, idempotent, then the push.
+
+One commit holds the request's nonce, the Idempotency-Key with its final response, the
+case, its numbered events and the audit row. If anything fails it all rolls back; the
+nonce is then recorded on its own so the request cannot be replayed. A retry with the
+same key gets the first answer again (``Submission.replayed``).
+
+The hub stores the ciphertext only and routes by the metadata the device sends (case
+id, recipient hospital ids); if the bytes are a ``sync.envelope`` v1 sealed case, its
+clear header must agree with that metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from hub_server import crud
+from hub_server.core.audit import append_audit_conn
+from hub_server.core.db import utcnow
+from hub_server.core.errors import (
+    CaseExists,
+    Conflict,
+    InvalidInput,
+    RequestReplayed,
+    UnknownRecipients,
+)
+from hub_server.core.events import PendingEvent
+from hub_server.core.security import sha256_hex
+from hub_server.core.state import HubState
+from hub_server.models import Device
+from hub_server.schemas import CaseCreate, CaseCreated
+from hub_server.services.nonces import record_pending_nonce
+from sync.signed import b64d, canonical_json
+
+__all__ = ["Submission", "submit_case"]
+
+
+@dataclass(frozen=True)
+class Submission:
+    """The answer to a submitted case: HTTP-free status and JSON body text."""
+
+    status: int
+    body: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _Request:
+    caller: crud.Principal
+    device: Device
+    body: CaseCreate
+    recipients: list[str]
+    envelope: bytes
+    idempotency_key: str
+    request_hash: str
+    response: str
+    now: datetime
+
+
+class _KeyTaken(Exception):
+    """The Idempotency-Key (or the case id) already exists; the transaction rolled back."""
+
+    def __init__(self, *, case_id_taken: bool = False) -> None:
+        super().__init__()
+        self.case_id_taken = case_id_taken
+
+
+def _check_envelope(body: CaseCreate) -> bytes:
+    try:
+        data = b64d(body.envelope)
+    except ValueError:
+        raise InvalidInput(
+            "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
+        ) from None
+    if data[:4] == b"KKSC":
+        try:
+            from sync.envelope import SealedCase
+
+            sealed = SealedCase.from_bytes(data)
+        except ImportError:
+            return data
+        except Exception:
+            raise InvalidInput(
+                "malformed_envelope",
+                "the sealed case cannot be parsed",
+                "送信データが壊れています。",
+            ) from None
+        if sealed.case_id != body.case_id or set(sealed.recipient_ids) != set(body.recipients):
+            raise InvalidInput(
+                "envelope_mismatch",
+                "the envelope's case id or recipients differ from the routing metadata",
+                "送信データと送信先の情報が一致しません。",
+            )
+    return data
+
+
+def submit_case(
+    hub: HubState, caller: crud.Principal, body: CaseCreate, *, idempotency_key: str
+) -> Submission:
+    """Store a sealed case and push a numbered event to every recipient hospital.
+
+    ``caller`` is a device whose nonce is still to be recorded (``caller.nonce``).
+    """
+    now = utcnow()
+    request_hash = sha256_hex(canonical_json(body.model_dump()))
+    pending_audit = hub.settings.is_postgres
+    try:
+        envelope = _check_envelope(body)
+        device = caller.row  # loaded (and checked not revoked) by the authentication
+        assert isinstance(device, Device)
+        recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
+        response = CaseCreated(
+            case_id=body.case_id, recipients=recipients, created_at=now
+        ).model_dump_json()
+        req = _Request(
+            caller, device, body, recipients, envelope, idempotency_key, request_hash,
+            response, now,
+        )  # fmt: skip
+        with hub.write_transaction() as conn:
+            store = _store_in_one_statement if pending_audit else _store
+            events = store(conn, hub, req)
+        caller.nonce = None
+    except _KeyTaken as taken:
+        record_pending_nonce(hub, caller)
+        return _replay(
+            hub, caller.key_id, idempotency_key, request_hash, case_id_taken=taken.case_id_taken
+        )
+    except Exception:
+        record_pending_nonce(hub, caller)
+        raise
+    hub.bus.publish(events)
+    if pending_audit:
+        hub.chain_audit_soon()
+    return Submission(201, response)
+
+
+def _nonce(caller: crud.Principal) -> tuple[str, datetime]:
+    assert caller.nonce is not None
+    assert caller.nonce_expires is not None
+    return caller.nonce, caller.nonce_expires
+
+
+def _store_in_one_statement(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]:
+    """PostgreSQL: everything in one statement; the audit row goes to audit_pending,
+    chained in batches right after the commit (concurrent cases would otherwise queue one
+    by one on the audit head lock until their commit)."""
+    nonce, expires = _nonce(req.caller)
+    meta = crud.case_meta(case_id=req.body.case_id, device=req.device, now=req.now)
+    data = {**meta, "envelope": base64.b64encode(req.envelope).decode("ascii")}
+    try:
+        events = crud.insert_case_in_one_statement(
+            conn,
+            key_id=req.caller.key_id,
+            nonce=nonce,
+            nonce_expires=expires,
+            idempotency_key=req.idempotency_key,
+            request_hash=req.request_hash,
+            response=req.response,
+            case_id=req.body.case_id,
+            device_id=req.device.id,
+            envelope=req.envelope,
+            recipients=req.recipients,
+            payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
+            data=data,
+            details={"recipients": req.recipients, "size": len(req.envelope)},
+            now=req.now,
+            origin=hub.bus.origin,
+        )
+    except crud.UniqueTaken as taken:
+        if taken.table == "nonces":
+            req.caller.nonce = None  # it is recorded: by the first request
+            raise RequestReplayed from None
+        if taken.table in ("idempotency_records", "cases", "case_recipients"):
+            raise _KeyTaken(case_id_taken=taken.table != "idempotency_records") from None
+        raise
+    if len(events) != len(req.recipients):
+        got = {ev.recipient.removeprefix("hospital:") for ev in events}
+        raise UnknownRecipients([r for r in req.recipients if r not in got])
+    return events
+
+
+def _store(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]:
+    """SQLite (one writer anyway): statement by statement, the audit row chained at once."""
+    nonce, expires = _nonce(req.caller)
+    if not crud.record_nonce(conn, key_id=req.caller.key_id, nonce=nonce, expires_at=expires):
+        req.caller.nonce = None  # it is recorded: by the first request
+        raise RequestReplayed
+    if not crud.claim_idempotent(
+        conn,
+        owner=req.caller.key_id,
+        key=req.idempotency_key,
+        request_hash=req.request_hash,
+        now=req.now,
+        status=201,
+        body=req.response,
+    ):
+        raise _KeyTaken
+    _, events = crud.create_case(
+        conn,
+        device=req.device,
+        case_id=req.body.case_id,
+        recipients=req.body.recipients,
+        envelope=req.envelope,
+        max_recipients=hub.settings.max_recipients,
+        now=req.now,
+        origin=hub.bus.origin,
+    )
+    # Last before the commit: the audit head lock.
+    append_audit_conn(
+        conn,
+        actor=req.caller.key_id,
+        action="case_created",
+        subject=f"case:{req.body.case_id}",
+        details={"recipients": req.recipients, "size": len(req.envelope)},
+        now=req.now,
+    )
+    return events
+
+
+def _replay(
+    hub: HubState, owner: str, key: str, request_hash: str, *, case_id_taken: bool = False
+) -> Submission:
+    with hub.session() as session:
+        existing = crud.idempotency_record(session, owner=owner, key=key)
+    if existing is None and case_id_taken:
+        raise CaseExists
+    if existing is None:  # deleted in between (a failed legacy claim): let the caller retry
+        raise Conflict("idempotency_conflict", "the request is being retried; try again")
+    if existing.request_hash != request_hash:
+        raise InvalidInput(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different payload",
+            "同じ再送キーで別の内容が送信されました。",
+        )
+    if existing.status != "done" or existing.response_body is None:
+        raise Conflict(
+            "request_in_progress", "the first request with this key is still in progress"
+        )
+    return Submission(existing.response_status or 200, existing.response_body, replayed=True)
