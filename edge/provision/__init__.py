@@ -7,6 +7,7 @@ directory for a staging image or a test). The CLI is ``kyukyu provision``.
 
 from __future__ import annotations
 
+from ._config import read_settings, update_config
 from ._install import ROLES, InstallReport, Role, default_kyukyu_bin, install
 from ._layout import (
     CONFIG,
@@ -19,6 +20,7 @@ from ._layout import (
     ProvisionError,
     hardware_dir,
 )
+from ._trust import RootOutcome, TrustReport, install_roots
 
 __all__ = [
     "CONFIG",
@@ -32,7 +34,12 @@ __all__ = [
     "InstallReport",
     "ProvisionError",
     "Role",
+    "RootOutcome",
+    "TrustReport",
     "default_kyukyu_bin",
     "hardware_dir",
     "install",
+    "install_roots",
+    "read_settings",
+    "update_config",
 ]

@@ -45,6 +45,33 @@ def _install(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust_install(args: argparse.Namespace) -> int:
+    from edge.provision import DeviceLayout, ProvisionError, install_roots
+
+    try:
+        report = install_roots(DeviceLayout(Path(args.root)), args.files, allow_test=args.test_ca)
+    except ProvisionError as exc:
+        return _print_error(exc, args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for o in report.outcomes:
+            fp = (o.sha256 or "")[:16]
+            label = o.name or "-"
+            if o.status == "refused":
+                print(f"REFUSED {o.source} {fp}: {o.reason} / 登録できません", file=sys.stderr)
+            elif o.status == "expired":
+                print(f"skipped {label} {fp}: {o.reason} / 期限切れのため登録しません")
+            else:
+                kind = " (TEST root)" if o.test else ""
+                print(f"{o.status} {label}{kind} {fp} / 登録しました")
+        if not report.ok:
+            print("nothing installed / 何も登録していません", file=sys.stderr)
+        elif report.test_mode:
+            print("device is in TEST mode: test roots are accepted / テストモード")
+    return 0 if report.ok else 1
+
+
 def _root_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--root",
@@ -88,3 +115,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--no-enable", action="store_true", help="install the units without enabling them"
     )
     p.set_defaults(func=_install)
+
+    trust = ps.add_parser("trust", help="JPKI trust anchors / JPKIルート証明書")
+    ts = trust.add_subparsers(dest="trust_command", metavar="SUBCOMMAND")
+    p = ts.add_parser(
+        "install",
+        help="install J-LIS root certificates that match the pinned fingerprints",
+    )
+    _root_option(p)
+    p.add_argument("files", nargs="+", metavar="FILE", help="PEM or DER certificate files")
+    p.add_argument(
+        "--test-ca",
+        action="store_true",
+        help="also accept an unpinned self-signed CA as a test root and put the device in "
+        "test mode (development and demo only; default: off)",
+    )
+    p.set_defaults(func=_trust_install)

@@ -1,0 +1,215 @@
+"""``kyukyu provision trust install``: JPKI roots into the device's trust store.
+
+A certificate is installed only when the SHA-256 of its DER matches a pinned
+production fingerprint (``edge.jpki.trust.PINNED_ROOTS``); a generated root with
+the same subject does not match. With ``allow_test`` (development, demo,
+integration rigs) an unpinned self-signed CA is installed as a *test* root and
+the device is put in test mode (``KYUKYU_EDGE_TEST_ROOTS=true``).
+
+Expired roots: J-LIS's 2015 generation matches its pins but expired on
+2025-10-19, and every certificate it issued has expired with it. Such a root is
+reported as ``expired`` and skipped (nothing to install, not an error): the
+command still succeeds when the rest is good. Any refused file (unreadable, not
+a CA, unpinned without the test flag) fails the whole command and installs
+nothing, so a store is never left half-written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from edge.jpki import JpkiError
+from edge.jpki.trust import PINNED_ROOTS, TrustStore, fingerprint
+
+from ._config import update_config
+from ._layout import ROOTS_DIR, DeviceLayout, ProvisionError, ensure_dir, write_if_changed
+
+__all__ = ["RootOutcome", "TrustReport", "install_roots"]
+
+Status = Literal["installed", "unchanged", "expired", "refused"]
+
+
+@dataclass(frozen=True)
+class RootOutcome:
+    """What happened to one certificate (no subject: only the pin name and fingerprint)."""
+
+    source: str
+    sha256: str | None
+    name: str | None
+    status: Status
+    test: bool = False
+    not_after: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass
+class TrustReport:
+    outcomes: list[RootOutcome] = field(default_factory=list)
+    test_mode: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.status == "refused" for o in self.outcomes)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "test_mode": self.test_mode,
+            "roots": [o.to_dict() for o in self.outcomes],
+        }
+
+
+def _certificates(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    if b"-----BEGIN" in data:
+        return list(x509.load_pem_x509_certificates(data))
+    return [x509.load_der_x509_certificate(data)]
+
+
+def _self_signed_ca(cert: x509.Certificate) -> str | None:
+    """None when ``cert`` is a self-signed CA certificate, else why not."""
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return "not a CA certificate (no basicConstraints)"
+    if not bc.ca:
+        return "not a CA certificate"
+    key = cert.public_key()
+    algorithm = cert.signature_hash_algorithm
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return "unsupported key type"
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+        return "not self-signed (a root must sign itself)"
+    return None
+
+
+def _classify(
+    source: str, cert: x509.Certificate, allow_test: bool, now: datetime
+) -> tuple[RootOutcome, bytes | None, str | None]:
+    der = cert.public_bytes(Encoding.DER)
+    fp = fingerprint(der)
+    not_after = cert.not_valid_after_utc
+    pin = PINNED_ROOTS.get(fp)
+    if pin is not None:
+        if now > not_after:
+            reason = f"expired {not_after.date().isoformat()}: no certificate under it is valid"
+            return (
+                RootOutcome(source, fp, pin.name, "expired", False, not_after.isoformat(), reason),
+                None,
+                None,
+            )
+        return (
+            RootOutcome(source, fp, pin.name, "installed", False, not_after.isoformat()),
+            der,
+            pin.name,
+        )
+    why = _self_signed_ca(cert)
+    if not allow_test:
+        reason = "fingerprint matches no pinned J-LIS root"
+        return (
+            RootOutcome(source, fp, None, "refused", False, not_after.isoformat(), reason),
+            None,
+            None,
+        )
+    if why is not None:
+        return (
+            RootOutcome(source, fp, None, "refused", True, not_after.isoformat(), why),
+            None,
+            None,
+        )
+    if now > not_after:
+        reason = f"expired {not_after.date().isoformat()}"
+        return (
+            RootOutcome(source, fp, None, "refused", True, not_after.isoformat(), reason),
+            None,
+            None,
+        )
+    name = f"test-{fp[:16].lower()}"
+    return RootOutcome(source, fp, name, "installed", True, not_after.isoformat()), der, name
+
+
+def install_roots(
+    layout: DeviceLayout,
+    files: Iterable[str | os.PathLike[str]],
+    *,
+    allow_test: bool = False,
+    now: datetime | None = None,
+) -> TrustReport:
+    """Check every certificate in ``files``; install them all, or nothing if one is refused."""
+    t = now or datetime.now(UTC)
+    report = TrustReport()
+    to_write: dict[str, bytes] = {}
+    for f in files:
+        path = Path(f)
+        try:
+            certs = _certificates(path)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not an X.509 certificate"
+            report.outcomes.append(RootOutcome(str(path), None, None, "refused", reason=reason))
+            continue
+        for cert in certs:
+            outcome, der, name = _classify(str(path), cert, allow_test, t)
+            report.outcomes.append(outcome)
+            if der is not None and name is not None:
+                to_write[name] = der
+    if not report.ok:
+        return report
+    if not to_write:
+        return report
+    directory = layout.host(ROOTS_DIR)
+    ensure_dir(directory, mode=0o755, uid=0, gid=0)
+    for i, outcome in enumerate(report.outcomes):
+        if outcome.status != "installed" or outcome.name is None:
+            continue
+        cert = x509.load_der_x509_certificate(to_write[outcome.name])
+        pem = cert.public_bytes(Encoding.PEM)
+        changed = write_if_changed(directory / f"{outcome.name}.pem", pem, mode=0o644, uid=0, gid=0)
+        if not changed:
+            report.outcomes[i] = RootOutcome(
+                outcome.source,
+                outcome.sha256,
+                outcome.name,
+                "unchanged",
+                outcome.test,
+                outcome.not_after,
+            )
+    test_mode = allow_test and any(o.test for o in report.outcomes if o.status != "refused")
+    report.test_mode = test_mode
+    settings: dict[str, object | None] = {"roots_dir": str(ROOTS_DIR)}
+    if test_mode:
+        settings["test_roots"] = True
+    update_config(layout, settings)
+    try:  # the device must be able to load what was installed
+        TrustStore.from_directory(directory, allow_test_roots=test_mode or _in_test_mode(layout))
+    except JpkiError as exc:
+        raise ProvisionError(f"installed roots do not load: {exc.code}") from None
+    return report
+
+
+def _in_test_mode(layout: DeviceLayout) -> bool:
+    try:
+        text = layout.config.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return any(
+        ln.strip().lower() in {"kyukyu_edge_test_roots=true", "kyukyu_edge_test_roots=1"}
+        for ln in text.splitlines()
+    )
