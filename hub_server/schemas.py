@@ -267,7 +267,7 @@ class RevocationSnapshotBody(BaseModel):
 
 
 class SignedSnapshot(BaseModel):
-    """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``snapshot``."""
+    """``signature`` = base64url Ed25519 by the hub key over RFC 8785 JSON of ``snapshot``."""
 
     snapshot: RevocationSnapshotBody
     key_id: str
