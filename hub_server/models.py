@@ -44,6 +44,21 @@ class EnrollmentToken(SQLModel, table=True):
     device_id: str | None = Field(default=None, max_length=40)
 
 
+class HospitalEnrollmentToken(SQLModel, table=True):
+    """A one-time token an operator issues for one hospital (name fixed by the operator)."""
+
+    __tablename__ = "hospital_enrollment_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    created_by: str = Field(max_length=80)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    hospital_id: str | None = Field(default=None, max_length=40)
+
+
 class Device(SQLModel, table=True):
     __tablename__ = "devices"
 

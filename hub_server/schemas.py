@@ -133,6 +133,31 @@ class HospitalCreated(BaseModel):
     hospital_id: str
 
 
+class HospitalTokenCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT)
+
+
+class HospitalTokenPublic(BaseModel):
+    token: str
+    expires_at: datetime
+    name: str
+
+
+class HospitalEnrollRequest(_Strict):
+    """A hospital registers itself with an operator's one-time token (unsigned: no key yet)."""
+
+    token: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    hpke_public_key: str = X25519Key
+    signing_public_key: str = Ed25519Key
+
+
+class HospitalEnrolled(BaseModel):
+    hospital_id: str
+    name: str
+
+
 class DirectoryEntry(BaseModel):
     id: str
     name: str

@@ -35,8 +35,9 @@ class HubDeviceKeys:
     """``device_id -> Ed25519PublicKey | None``, from the hub, signature-checked, cached.
 
     Unknown devices give ``None`` (the case is then refused as from an unknown
-    device). Network failures raise ``PlatformError``: the receiver does not
-    record the event and takes it again after reconnecting.
+    device); with ``refuse_revoked`` so do devices the hub marks revoked.
+    Network failures raise ``PlatformError``: the receiver does not record the
+    event and takes it again after reconnecting.
     """
 
     def __init__(
@@ -46,12 +47,14 @@ class HubDeviceKeys:
         *,
         ttl_seconds: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
+        refuse_revoked: bool = False,
     ) -> None:
         self._client = client
         self._hub_key = hub_public_key
         self._ttl = ttl_seconds
         self._clock = clock
-        self._cache: dict[str, tuple[float, Ed25519PublicKey]] = {}
+        self._refuse_revoked = refuse_revoked
+        self._cache: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, device_id: str) -> Ed25519PublicKey | None:
@@ -71,6 +74,11 @@ class HubDeviceKeys:
         body = verify_hub_signature(doc, "device", self._hub_key)
         if body.get("device_id") != device_id:
             raise ResponseError("device key answer is for another device")
+        if self._refuse_revoked and body.get("revoked"):
+            # The platform vouches that this device is revoked: its cases are refused.
+            with self._lock:
+                self._cache[device_id] = (now, None)
+            return None
         try:
             key = public_key_from_b64(str(body["public_key"]))
         except (KeyError, ValueError) as exc:

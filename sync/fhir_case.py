@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 __all__ = [
+    "ASSURANCE_EXT",
+    "CONSENT_EXT",
     "JCS_LEVELS",
     "JCS_SYSTEM",
     "LOINC",
@@ -39,6 +41,8 @@ LOCAL = "https://kyukyu.example.jp/fhir"
 JCS_SYSTEM = f"{LOCAL}/CodeSystem/jcs"
 LOCAL_OBS_SYSTEM = f"{LOCAL}/CodeSystem/observation"
 TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
+CONSENT_EXT = f"{LOCAL}/StructureDefinition/consent"
+ASSURANCE_EXT = f"{LOCAL}/StructureDefinition/identity-assurance"
 # Japan Coma Scale (JCS): 0, I-1..3, II-10/20/30, III-100/200/300.
 JCS_LEVELS = ("0", "1", "2", "3", "10", "20", "30", "100", "200", "300")
 
@@ -82,6 +86,7 @@ class CrewMember:
     staff_id: str
     role: str  # e.g. 救急救命士 (emergency life-saving technician), 隊長
     name: str | None = None
+    phone: str | None = None  # how the hospital reaches the crew
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class DeviceInfo:
     device_id: str
     name: str
     fire_department: str | None = None
+    phone: str | None = None  # the ambulance's phone
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,10 @@ class CaseRecord:
     crew: Sequence[CrewMember] = ()
     summary: Mapping[str, Any] | None = None  # the emergency summary Bundle, when fetched
     composed_at: datetime | None = None
+    # How the summary was viewed: "consented" | "unconscious" (the platform's consent
+    # values) and the platform's assurance level ("face_check", "card_signature", ...).
+    consent: str | None = None
+    assurance: str | None = None
 
 
 def _ts(moment: datetime) -> str:
@@ -181,6 +191,10 @@ class _Builder:
             )
             if moment is not None
         ]
+        if self.record.consent:
+            ext.append({"url": CONSENT_EXT, "valueCode": self.record.consent})
+        if self.record.assurance:
+            ext.append({"url": ASSURANCE_EXT, "valueCode": self.record.assurance})
         res["extension"] = ext
         if crew_refs:
             res["participant"] = [{"individual": {"reference": r}} for r in crew_refs]
@@ -195,6 +209,8 @@ class _Builder:
         }
         if d.fire_department:
             res["owner"] = {"display": d.fire_department}
+        if d.phone:
+            res["contact"] = [{"system": "phone", "value": d.phone}]
         self.add(res, self.device_ref)
 
     def crew(self) -> list[str]:
@@ -207,6 +223,8 @@ class _Builder:
             }
             if member.name:
                 res["name"] = [{"text": member.name}]
+            if member.phone:
+                res["telecom"] = [{"system": "phone", "value": member.phone}]
             refs.append(self.add(res))
         return refs
 

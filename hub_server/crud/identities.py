@@ -13,7 +13,15 @@ from sqlmodel import Session, col, delete, select
 
 from hub_server.core.errors import InvalidInput, NotAuthenticated, NotFound
 from hub_server.core.security import new_id, new_token, sha256_hex
-from hub_server.models import Challenge, Device, EnrollmentToken, Hospital, Nonce, Operator
+from hub_server.models import (
+    Challenge,
+    Device,
+    EnrollmentToken,
+    Hospital,
+    HospitalEnrollmentToken,
+    Nonce,
+    Operator,
+)
 from sync.signing import b64d, b64e, public_key_from_b64
 
 __all__ = [
@@ -159,6 +167,69 @@ def create_hospital(
         created_at=now,
     )
     session.add(hospital)
+    return hospital
+
+
+def create_hospital_token(
+    session: Session, *, name: str, created_by: str, ttl: timedelta, now: datetime
+) -> tuple[str, HospitalEnrollmentToken]:
+    """A one-time token for one hospital; the operator fixes its name (shown once)."""
+    token = new_token()
+    row = HospitalEnrollmentToken(
+        token_hash=sha256_hex(token),
+        name=name,
+        created_by=created_by,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(row)
+    return token, row
+
+
+def redeem_hospital_token(
+    session: Session,
+    *,
+    token: str,
+    lat: float,
+    lon: float,
+    hpke_public_key: str,
+    signing_public_key: str,
+    now: datetime,
+) -> Hospital:
+    """Register the hospital with its own keys; a used, expired or unknown token is 401."""
+    row = session.exec(
+        select(HospitalEnrollmentToken).where(
+            HospitalEnrollmentToken.token_hash == sha256_hex(token)
+        )
+    ).first()
+    refused = HubError(
+        401,
+        "invalid_enrollment_token",
+        "the enrollment token is unknown, already used or expired",
+        "登録トークンが無効です(使用済みまたは期限切れ)。運用者に新しいトークンを依頼してください。",
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise refused
+    hospital = create_hospital(
+        session,
+        name=row.name,
+        lat=lat,
+        lon=lon,
+        hpke_public_key=hpke_public_key,
+        signing_public_key=signing_public_key,
+        now=now,
+    )
+    # Conditional update: two concurrent redemptions cannot both succeed.
+    result = session.execute(
+        update(HospitalEnrollmentToken)
+        .where(
+            col(HospitalEnrollmentToken.id) == row.id,
+            col(HospitalEnrollmentToken.used_at).is_(None),
+        )
+        .values(used_at=now, hospital_id=hospital.id)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise refused
     return hospital
 
 

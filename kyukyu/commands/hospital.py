@@ -1,10 +1,205 @@
-"""`kyukyu hospital` (not yet built)."""
+"""``kyukyu hospital``: the hospital's receiving service and its staff accounts."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import json
+import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    from hospital.settings import load_hospital_settings
+
+    return load_hospital_settings(
+        data_dir=getattr(args, "data_dir", None),
+        db_url=getattr(args, "db", None),
+        platform_url=getattr(args, "platform", None),
+        platform_ca_file=getattr(args, "platform_ca", None),
+        listen_host=getattr(args, "host", None),
+        listen_port=getattr(args, "port", None),
+        retention_seconds=getattr(args, "retention", None),
+        fhir_export_dir=getattr(args, "fhir_dir", None),
+        fhir_endpoint=getattr(args, "fhir_endpoint", None),
+    )
+
+
+def _fail(exc: Exception) -> int:
+    code = getattr(exc, "code", type(exc).__name__)
+    print(f"error: {code}: {exc}", file=sys.stderr)
+    return 1
+
+
+def _init(args: argparse.Namespace) -> int:
+    from errbase import KyukyuError
+    from hospital.identity import init_hospital
+
+    settings = _settings(args)
+    if not settings.platform_url:
+        print("error: --platform URL is required", file=sys.stderr)
+        return 2
+    token = args.token or getpass.getpass("enrollment token: ")
+    try:
+        ident = init_hospital(
+            settings.data_dir,
+            platform_url=settings.platform_url,
+            token=token,
+            lat=args.lat,
+            lon=args.lon,
+            ca_file=settings.platform_ca_file,
+            expected_hub_key=args.hub_key,
+        )
+    except KyukyuError as exc:
+        return _fail(exc)
+    doc = ident.public_doc()
+    print(json.dumps(doc, ensure_ascii=False))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from errbase import KyukyuError
+    from hospital.main import HospitalRuntime
+
+    settings = _settings(args)
+    try:
+        runtime = HospitalRuntime(settings)
+    except KyukyuError as exc:
+        return _fail(exc)
+    logging.getLogger("hospital").setLevel(logging.INFO)
+    print(
+        f"kyukyu hospital {runtime.identity.name} ({runtime.identity.hospital_id}) "
+        f"on http://{settings.listen_host}:{settings.listen_port}",
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(
+            runtime.app,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        runtime.close()
+    return 0
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from errbase import KyukyuError
+    from hospital.auth import add_user
+    from hospital.identity import load_identity
+    from hospital.store import HospitalStore
+
+    settings = _settings(args)
+    password = args.password if args.password is not None else getpass.getpass("password: ")
+    try:
+        ident = load_identity(settings.data_dir)
+        store = HospitalStore(settings.resolved_db_url(), ident.keys.storage)
+        try:
+            secret, uri = add_user(
+                store, args.username, args.display_name or args.username, password
+            )
+        finally:
+            store.close()
+    except KyukyuError as exc:
+        return _fail(exc)
+    # The secret is shown once: enter it (or the URI as a QR code) in an authenticator app.
+    print(json.dumps({"username": args.username, "totp_secret": secret, "otpauth_uri": uri}))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from errbase import KyukyuError
+    from hospital.identity import load_identity
+    from hospital.store import HospitalStore
+
+    settings = _settings(args)
+    try:
+        ident = load_identity(settings.data_dir)
+    except KyukyuError as exc:
+        return _fail(exc)
+    store = HospitalStore(settings.resolved_db_url(), ident.keys.storage)
+    try:
+        n = store.purge(settings.retention_seconds, actor="cli")
+    finally:
+        store.close()
+    print(json.dumps({"purged": n, "retention_seconds": settings.retention_seconds}))
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    """For the platform operator: issue a one-time registration token for one hospital."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sync import PlatformError
+    from sync._http import SignedHttp
+    from sync.signing import b64d
+
+    doc = json.loads(Path(args.operator_key).read_text())
+    key = Ed25519PrivateKey.from_private_bytes(b64d(doc["private_key"]))
+    http = SignedHttp(args.platform, key=key, key_id=doc["key_id"], ca_file=args.platform_ca)
+    try:
+        out = http.request_json("POST", "/v1/hospital-enrollment-tokens", body={"name": args.name})
+    except PlatformError as exc:
+        return _fail(exc)
+    finally:
+        http.close()
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, default=None, help="default ./hospital-data")
+    p.add_argument("--db", default=None, help="database URL (default SQLite in --data-dir)")
+
+
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    """Nothing yet: the issue that builds this role adds its commands here."""
+    hosp = sub.add_parser("hospital", help="the hospital's receiving service and dashboard")
+    hs = hosp.add_subparsers(dest="hospital_command", metavar="SUBCOMMAND")
+
+    p = hs.add_parser("init", help="create keys, register with the platform, pin its key")
+    _common(p)
+    p.add_argument("--platform", required=True, help="the platform's base URL")
+    p.add_argument("--platform-ca", type=Path, default=None, help="PEM CA to pin for TLS")
+    p.add_argument("--token", default=None, help="enrollment token (asked for when absent)")
+    p.add_argument("--lat", type=float, required=True)
+    p.add_argument("--lon", type=float, required=True)
+    p.add_argument("--hub-key", default=None, help="expected platform key (base64url)")
+    p.set_defaults(func=_init)
+
+    p = hs.add_parser("serve", help="receive cases and serve the dashboard")
+    _common(p)
+    p.add_argument("--platform", default=None, help="override the stored platform URL")
+    p.add_argument("--platform-ca", type=Path, default=None)
+    p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="listen port (default 8600)")
+    p.add_argument("--retention", type=int, default=None, help="seconds to keep opened cases")
+    p.add_argument("--fhir-dir", type=Path, default=None, help="export each case Bundle here")
+    p.add_argument("--fhir-endpoint", default=None, help="POST each case Bundle to this FHIR base")
+    p.set_defaults(func=_serve)
+
+    users = hs.add_parser("user", help="staff accounts")
+    us = users.add_subparsers(dest="user_command", metavar="SUBCOMMAND")
+    p = us.add_parser("add", help="add a staff account (prints the TOTP secret once)")
+    _common(p)
+    p.add_argument("username")
+    p.add_argument("--display-name", default=None)
+    p.add_argument("--password", default=None, help="(asked for when absent)")
+    p.set_defaults(func=_user_add)
+
+    p = hs.add_parser("purge", help="retention: delete opened cases older than --retention now")
+    _common(p)
+    p.add_argument("--retention", type=int, default=None, help="seconds (default: settings)")
+    p.set_defaults(func=_purge)
+
+    p = hs.add_parser("token", help="(operator) issue a hospital enrollment token")
+    p.add_argument("--platform", required=True)
+    p.add_argument("--platform-ca", type=Path, default=None)
+    p.add_argument("--operator-key", required=True, help="operator-key.json")
+    p.add_argument("--name", required=True, help="the hospital's name")
+    p.set_defaults(func=_token)

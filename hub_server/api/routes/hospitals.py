@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from hub_server import crud
 from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
-from hub_server.api.routes._common import ERRORS
+from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
@@ -17,6 +18,10 @@ from hub_server.schemas import (
     DirectoryEntry,
     HospitalCreate,
     HospitalCreated,
+    HospitalEnrolled,
+    HospitalEnrollRequest,
+    HospitalTokenCreate,
+    HospitalTokenPublic,
     SignedDirectory,
 )
 from sync.signed import canonical_json
@@ -48,6 +53,61 @@ def register_hospital(
     )
     session.commit()
     return HospitalCreated(hospital_id=hospital.id)
+
+
+@router.post("/v1/hospital-enrollment-tokens", response_model=HospitalTokenPublic, status_code=201)
+def create_hospital_token(
+    body: HospitalTokenCreate, caller: OperatorDep, hub: HubDep, session: SessionDep
+) -> HospitalTokenPublic:
+    """A one-time token with which one hospital registers its own keys and location."""
+    now = utcnow()
+    token, row = crud.create_hospital_token(
+        session,
+        name=body.name,
+        created_by=caller.key_id,
+        ttl=timedelta(seconds=hub.settings.enrollment_token_ttl_seconds),
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=caller.key_id,
+        action="hospital_token_created",
+        subject=f"hospital_name:{body.name}"[:120],
+        details={"expires_at": row.expires_at.isoformat()},
+        now=now,
+    )
+    session.commit()
+    return HospitalTokenPublic(token=token, expires_at=row.expires_at, name=row.name)
+
+
+@router.post(
+    "/v1/hospitals/enroll",
+    response_model=HospitalEnrolled,
+    status_code=201,
+    responses=PUBLIC_ERRORS,
+)
+def enroll_hospital(body: HospitalEnrollRequest, session: SessionDep) -> HospitalEnrolled:
+    """Redeem an operator's token once with the hospital's own public keys (unsigned)."""
+    now = utcnow()
+    hospital = crud.redeem_hospital_token(
+        session,
+        token=body.token,
+        lat=body.lat,
+        lon=body.lon,
+        hpke_public_key=body.hpke_public_key,
+        signing_public_key=body.signing_public_key,
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=f"hospital:{hospital.id}",
+        action="hospital_enrolled",
+        subject=f"hospital:{hospital.id}",
+        details={"name": hospital.name},
+        now=now,
+    )
+    session.commit()
+    return HospitalEnrolled(hospital_id=hospital.id, name=hospital.name)
 
 
 @router.get("/v1/hospitals/directory", response_model=SignedDirectory)

@@ -1,0 +1,50 @@
+"""The hospital side's typed errors (Japanese for staff, English for logs and the CLI)."""
+
+from __future__ import annotations
+
+from errbase import KyukyuError
+
+__all__ = [
+    "AlreadyInitialised",
+    "HospitalError",
+    "NotInitialised",
+    "PlatformUnreachable",
+    "RegistrationRefused",
+    "UserExists",
+]
+
+
+class HospitalError(KyukyuError):
+    code = "hospital_error"
+    message_ja = "病院システムでエラーが発生しました。"
+    message_en = "The hospital service failed."
+
+
+class NotInitialised(HospitalError):
+    code = "hospital_not_initialised"
+    message_ja = "病院の初期設定がまだです。`kyukyu hospital init` を実行してください。"
+    message_en = "The hospital is not initialised: run `kyukyu hospital init` first."
+
+
+class AlreadyInitialised(HospitalError):
+    code = "hospital_already_initialised"
+    message_ja = "この病院はすでに初期設定済みです。"
+    message_en = "This data directory already holds a hospital identity."
+
+
+class RegistrationRefused(HospitalError):
+    code = "hospital_registration_refused"
+    message_ja = "プラットフォームが病院の登録を拒否しました(トークンを確認してください)。"
+    message_en = "The platform refused the hospital's registration."
+
+
+class PlatformUnreachable(HospitalError):
+    code = "platform_unreachable"
+    message_ja = "プラットフォームに接続できません。ネットワークを確認してください。"
+    message_en = "The platform cannot be reached."
+
+
+class UserExists(HospitalError):
+    code = "user_exists"
+    message_ja = "そのユーザー名はすでに登録されています。"
+    message_en = "A staff account with this user name exists already."

@@ -1,0 +1,179 @@
+"""The hospital's identity: its key pair, its registration, the platform key it pins.
+
+``data_dir/hospital-key.json`` (mode 0600) holds the private keys: X25519 (cases
+are sealed to it), Ed25519 (signs the hospital's requests) and the storage key
+(AES-256-GCM of opened cases at rest). ``data_dir/identity.json`` holds the
+public part: hospital id and name, the platform URL and the platform's key,
+pinned at ``init`` (trust on first use over the pinned TLS, or checked against
+``expected_hub_key`` when the operator hands it over out of band).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from hospital.errors import (
+    AlreadyInitialised,
+    NotInitialised,
+    PlatformUnreachable,
+    RegistrationRefused,
+)
+from sync import AuthError, HttpStatusError, PlatformError
+from sync.signing import b64d, b64e, public_key_from_b64, public_key_to_b64
+
+__all__ = ["HospitalIdentity", "HospitalKeys", "init_hospital", "load_identity"]
+
+KEY_FILE = "hospital-key.json"
+IDENTITY_FILE = "identity.json"
+
+
+def _raw_private(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+
+
+@dataclass(frozen=True)
+class HospitalKeys:
+    hpke: X25519PrivateKey
+    signing: Ed25519PrivateKey
+    storage: bytes  # 32 bytes, AES-256-GCM for opened cases at rest
+
+    @classmethod
+    def generate(cls) -> HospitalKeys:
+        return cls(X25519PrivateKey.generate(), Ed25519PrivateKey.generate(), os.urandom(32))
+
+    def hpke_public_b64(self) -> str:
+        raw = self.hpke.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return b64e(raw)
+
+    def save(self, path: Path) -> None:
+        doc = {
+            "hpke_private_key": b64e(_raw_private(self.hpke)),
+            "signing_private_key": b64e(_raw_private(self.signing)),
+            "storage_key": b64e(self.storage),
+        }
+        data = json.dumps(doc, indent=2).encode()
+        # Created 0600 from the start: never readable by others, not even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+
+    @classmethod
+    def load(cls, path: Path) -> HospitalKeys:
+        if not path.exists():
+            raise NotInitialised(str(path))
+        mode = path.stat().st_mode & 0o077
+        if mode:
+            raise NotInitialised(f"{path} is readable by others (chmod 600)")
+        doc = json.loads(path.read_text())
+        return cls(
+            X25519PrivateKey.from_private_bytes(b64d(doc["hpke_private_key"])),
+            Ed25519PrivateKey.from_private_bytes(b64d(doc["signing_private_key"])),
+            b64d(doc["storage_key"]),
+        )
+
+
+@dataclass(frozen=True)
+class HospitalIdentity:
+    hospital_id: str
+    name: str
+    platform_url: str
+    hub_key_id: str
+    hub_public_key: Ed25519PublicKey
+    keys: HospitalKeys
+
+    def public_doc(self) -> dict[str, Any]:
+        return {
+            "hospital_id": self.hospital_id,
+            "name": self.name,
+            "platform_url": self.platform_url,
+            "hub_key_id": self.hub_key_id,
+            "hub_public_key": public_key_to_b64(self.hub_public_key),
+            "hpke_public_key": self.keys.hpke_public_b64(),
+            "signing_public_key": public_key_to_b64(self.keys.signing.public_key()),
+        }
+
+
+def load_identity(data_dir: Path, platform_url: str | None = None) -> HospitalIdentity:
+    """The stored identity; ``platform_url`` overrides the stored URL (the key stays pinned)."""
+    ident = data_dir / IDENTITY_FILE
+    if not ident.exists():
+        raise NotInitialised(str(ident))
+    doc = json.loads(ident.read_text())
+    return HospitalIdentity(
+        hospital_id=doc["hospital_id"],
+        name=doc["name"],
+        platform_url=platform_url or doc["platform_url"],
+        hub_key_id=doc["hub_key_id"],
+        hub_public_key=public_key_from_b64(doc["hub_public_key"]),
+        keys=HospitalKeys.load(data_dir / KEY_FILE),
+    )
+
+
+def init_hospital(
+    data_dir: Path,
+    *,
+    platform_url: str,
+    token: str,
+    lat: float,
+    lon: float,
+    ca_file: Path | None = None,
+    expected_hub_key: str | None = None,
+) -> HospitalIdentity:
+    """Create the key pair, pin the platform's key, register with the operator's token."""
+    from sync._http import SignedHttp
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    key_path, ident_path = data_dir / KEY_FILE, data_dir / IDENTITY_FILE
+    if ident_path.exists():
+        raise AlreadyInitialised(str(ident_path))
+    # A key file left by an interrupted init (registration failed) is reused, never replaced.
+    keys = HospitalKeys.load(key_path) if key_path.exists() else HospitalKeys.generate()
+    if not key_path.exists():
+        keys.save(key_path)
+    http = SignedHttp(platform_url, key=keys.signing, key_id="", ca_file=ca_file)
+    try:
+        hub = http.request_json("GET", "/v1/hub-key", signed=False)
+        if not isinstance(hub, dict) or "public_key" not in hub:
+            raise PlatformUnreachable("the platform's key answer is malformed")
+        if expected_hub_key is not None and hub["public_key"] != expected_hub_key:
+            raise RegistrationRefused("the platform's key is not the expected one")
+        hub_public = public_key_from_b64(str(hub["public_key"]))
+        body = {
+            "token": token,
+            "lat": lat,
+            "lon": lon,
+            "hpke_public_key": keys.hpke_public_b64(),
+            "signing_public_key": public_key_to_b64(keys.signing.public_key()),
+        }
+        out = http.request_json("POST", "/v1/hospitals/enroll", body=body, signed=False)
+    except (AuthError, HttpStatusError) as exc:
+        raise RegistrationRefused(getattr(exc, "code", None)) from exc
+    except PlatformError as exc:
+        raise PlatformUnreachable(getattr(exc, "code", None)) from exc
+    finally:
+        http.close()
+    identity = HospitalIdentity(
+        hospital_id=str(out["hospital_id"]),
+        name=str(out["name"]),
+        platform_url=platform_url,
+        hub_key_id=str(hub.get("key_id", "")),
+        hub_public_key=hub_public,
+        keys=keys,
+    )
+    ident_path.write_text(json.dumps(identity.public_doc(), ensure_ascii=False, indent=2))
+    return identity

@@ -1,0 +1,224 @@
+"""The receiving service: the platform stream in a thread, cases into the store, live news.
+
+``sync.receiver.Receiver`` does the stream (catch-up by event number after any
+gap, deduplication, acknowledgement); ``sync.device_keys.HubDeviceKeys`` gives
+the device key the platform vouches for (signed by the pinned hub key). A case
+that does not open (sealed for another hospital, tampered, unknown or revoked
+device) is recorded as a rejection with its error code only and shown to
+nobody; the stream goes on. ``destination`` events mark the confirmed
+destination. Every change is announced to the dashboard's live streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from hospital.identity import HospitalIdentity
+from hospital.settings import HospitalSettings
+from hospital.store import HospitalStore
+from sync import EnvelopeError
+from sync.device_keys import HubDeviceKeys
+from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
+
+__all__ = ["Broadcaster", "ReceivingService"]
+
+log = logging.getLogger("hospital.service")
+
+
+class Broadcaster:
+    """Thread-safe fan-out of small notices to the dashboard's async live streams."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subs: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[str]]] = []
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        q: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+        with self._lock:
+            self._subs.append((asyncio.get_running_loop(), q))
+        return q
+
+    def unsubscribe(self, q: asyncio.Queue[str]) -> None:
+        with self._lock:
+            self._subs = [(lp, s) for lp, s in self._subs if s is not q]
+
+    def publish(self, notice: str) -> None:
+        with self._lock:
+            subs = list(self._subs)
+        for loop, q in subs:
+
+            def put(q: asyncio.Queue[str] = q) -> None:
+                if not q.full():
+                    q.put_nowait(notice)
+
+            with contextlib.suppress(RuntimeError):  # that loop is closed
+                loop.call_soon_threadsafe(put)
+
+
+class _PosterCheckedKeys:
+    """The device key the platform vouches for, only for the device that posted the case.
+
+    The hub routes an envelope posted by device A even when its header names
+    device B; a key of B (lost, revoked, never enrolled) must not open a way in
+    through A. The event's ``device_id`` (the platform's routing metadata) must
+    be the envelope's; otherwise the case is refused as from an unknown device.
+    """
+
+    def __init__(self, keys: HubDeviceKeys) -> None:
+        self.keys = keys
+        self.poster: str | None = None
+
+    def __call__(self, device_id: str) -> Ed25519PublicKey | None:
+        if self.poster is not None and self.poster != device_id:
+            log.warning("case refused: sealed by another device than the one that posted it")
+            return None
+        return self.keys(device_id)
+
+
+class _HospitalReceiver(Receiver):
+    """The library receiver, plus the platform's ``destination`` notices."""
+
+    def __init__(
+        self,
+        *args: Any,
+        on_destination: Callable[[str, bool], None],
+        poster_keys: _PosterCheckedKeys,
+        **kw: Any,
+    ) -> None:
+        super().__init__(*args, **kw)
+        self._on_destination = on_destination
+        self._poster_keys = poster_keys
+
+    def handle(self, event: Any) -> None:
+        try:
+            data = event.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            data = {}
+        if getattr(event, "event", None) == "destination" and isinstance(data.get("case_id"), str):
+            self._on_destination(data["case_id"], bool(data.get("chosen")))
+        poster = data.get("device_id")
+        self._poster_keys.poster = poster if isinstance(poster, str) else None
+        try:
+            super().handle(event)  # a non-case event only advances the cursor
+        finally:
+            self._poster_keys.poster = None
+
+
+class ReceivingService:
+    def __init__(
+        self,
+        settings: HospitalSettings,
+        identity: HospitalIdentity,
+        store: HospitalStore,
+        *,
+        broadcaster: Broadcaster | None = None,
+        exporter: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.identity = identity
+        self.store = store
+        self.news = broadcaster or Broadcaster()
+        self.exporter = exporter
+        self.client = HospitalClient(
+            identity.platform_url,
+            hospital_id=identity.hospital_id,
+            key=identity.keys.signing,
+            ca_file=settings.platform_ca_file,
+        )
+        # Revoked devices' cases are refused; a revocation reaches us within a minute.
+        self.device_keys = HubDeviceKeys(
+            self.client, identity.hub_public_key, ttl_seconds=60, refuse_revoked=True
+        )
+        poster_keys = _PosterCheckedKeys(self.device_keys)
+        self.state = ReceiverState(settings.data_dir / "stream-state.db")
+        self.receiver = _HospitalReceiver(
+            self.client,
+            hospital_key=identity.keys.hpke,
+            device_key_for=poster_keys,
+            state=self.state,
+            on_case=self._on_case,
+            on_rejected=self._on_rejected,
+            on_destination=self._on_destination,
+            poster_keys=poster_keys,
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- receiver callbacks (stream thread) -----------------------------------------
+
+    def _on_case(self, case: ReceivedCase) -> None:
+        bundle = case.bundle()
+        opened = case.opened
+        added = self.store.add_case(
+            case_id=opened.case_id,
+            event_id=case.event_id,
+            device_id=opened.device_id,
+            sealed_at=opened.created_at,
+            bundle=bundle,
+        )
+        log.info("case received (event %s)", case.event_id)
+        self.news.publish("case")
+        if added and self.exporter is not None:
+            try:
+                self.exporter(opened.case_id, bundle)
+            except Exception as exc:  # the export must never stop the stream
+                log.warning("FHIR export failed: %s", type(exc).__name__)
+
+    def _on_rejected(self, event_id: int, case_id: str | None, exc: EnvelopeError) -> None:
+        # The error code only: no content, no patient data (nothing was opened).
+        log.warning("case event %s refused: %s", event_id, exc.code)
+        self.store.add_rejection(event_id=event_id, case_id=case_id, code=exc.code)
+
+    def _on_destination(self, case_id: str, chosen: bool) -> None:
+        if self.store.set_destination(case_id, chosen):
+            self.news.publish("destination")
+
+    # -- answers (dashboard threads) --------------------------------------------------
+
+    def answer(self, case_id: str, answer: str, reason: str | None, by: str) -> None:
+        """Send the answer through the platform, then record it (raises PlatformError)."""
+        self.client.answer(case_id, answer, reason)
+        self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
+        self.news.publish("answer")
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def _purge_loop(self) -> None:
+        while not self._stop.wait(self.settings.purge_interval_seconds):
+            try:
+                n = self.store.purge(self.settings.retention_seconds)
+                if n:
+                    log.info("retention: purged %d cases", n)
+                    self.news.publish("purge")
+            except Exception as exc:
+                log.warning("retention purge failed: %s", type(exc).__name__)
+
+    def start(self) -> None:
+        for target, name in ((self.receiver.run, "stream"), (self._purge_loop, "purge")):
+            args = (self._stop,) if target == self.receiver.run else ()
+            t = threading.Thread(target=target, args=args, name=f"hospital-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(2)
+        # A stream waiting for the hub's next ping: closing the client ends it now.
+        self.client.close()
+        for t in self._threads:
+            t.join(10)
+        self.state.close()
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)

@@ -1,0 +1,58 @@
+"""The hospital's one settings object (pydantic-settings; ``KYUKYU_HOSPITAL_*`` variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["HospitalSettings", "load_hospital_settings"]
+
+
+class HospitalSettings(BaseSettings):
+    """Everything ``kyukyu hospital`` needs; command-line flags override the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="KYUKYU_HOSPITAL_", extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("hospital-data"),
+        description="keys (0600), identity, stream cursor; the SQLite database by default",
+    )
+    db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/hospital.db"
+    )
+    platform_url: str | None = Field(
+        default=None, description="the platform's base URL (init stores it; this overrides)"
+    )
+    platform_ca_file: Path | None = Field(
+        default=None, description="PEM CA to pin for the platform's TLS (default: system CAs)"
+    )
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8600, ge=0, le=65535)
+    session_ttl_seconds: int = Field(default=12 * 3600, ge=60, description="absolute limit")
+    session_idle_seconds: int = Field(default=30 * 60, ge=60, description="idle limit")
+    login_max_failures: int = Field(default=5, ge=1, description="failures before a lockout")
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    retention_seconds: int = Field(
+        default=7 * 24 * 3600, ge=0, description="opened cases are purged after this"
+    )
+    purge_interval_seconds: int = Field(default=300, ge=1)
+    fhir_export_dir: Path | None = Field(
+        default=None, description="write each case as a FHIR Bundle JSON file here"
+    )
+    fhir_endpoint: str | None = Field(
+        default=None, description="POST each case Bundle to this FHIR server base URL"
+    )
+    cookie_secure: bool = Field(
+        default=False, description="mark session cookies Secure (set when served over HTTPS)"
+    )
+
+    def resolved_db_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'hospital.db'}"
+
+
+def load_hospital_settings(**overrides: Any) -> HospitalSettings:
+    """Environment first, then the non-None ``overrides`` (command-line flags)."""
+    return HospitalSettings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,342 @@
+"""The hospital's own database: opened cases (encrypted at rest), staff, sessions, audit.
+
+SQLModel on SQLite (default) or PostgreSQL (by URL). The tables live in their own
+metadata (not the hub's). Opened case Bundles are stored AES-256-GCM encrypted
+with the storage key of ``hospital-key.json`` (the case id is the AAD); the
+clear columns are routing and workflow facts only (no patient data). Audit rows
+name who did what to which case, never what the case says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Engine, LargeBinary, event
+from sqlalchemy.orm import registry
+from sqlmodel import Column, Field, Session, SQLModel, col, create_engine, delete, select
+
+__all__ = [
+    "AuditRow",
+    "CaseRow",
+    "HospitalStore",
+    "Rejection",
+    "StaffSession",
+    "StaffUser",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Base(SQLModel, registry=registry()):
+    pass
+
+
+class CaseRow(_Base, table=True):
+    __tablename__ = "cases"
+
+    case_id: str = Field(primary_key=True, max_length=128)
+    event_id: int
+    device_id: str = Field(max_length=128)
+    sealed_at: int  # the envelope's created_at (unix seconds)
+    received_at: datetime = Field(index=True)
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # nonce || AES-GCM
+    answer: str | None = Field(default=None, max_length=16)  # accept | decline
+    answer_reason: str | None = Field(default=None, max_length=40)
+    answered_by: str | None = Field(default=None, max_length=80)
+    answered_at: datetime | None = None
+    destination: str | None = Field(default=None, max_length=16)  # chosen | elsewhere
+    exported_at: datetime | None = None
+
+
+class Rejection(_Base, table=True):
+    """A case event that was refused: the error code only, never content."""
+
+    __tablename__ = "rejections"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    event_id: int
+    case_id: str | None = Field(default=None, max_length=128)
+    code: str = Field(max_length=60)
+
+
+class StaffUser(_Base, table=True):
+    __tablename__ = "staff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=80, unique=True)
+    display_name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=200)
+    totp_secret: str = Field(max_length=64)
+    last_totp_step: int = 0  # a TOTP code is accepted once (replays are refused)
+    failures: int = 0
+    locked_until: datetime | None = None
+    disabled: bool = False
+    created_at: datetime
+
+
+class StaffSession(_Base, table=True):
+    __tablename__ = "sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(index=True)
+    csrf: str = Field(max_length=64)
+    created_at: datetime
+    last_seen: datetime
+    expires_at: datetime
+
+
+class AuditRow(_Base, table=True):
+    """Who did what, when (sign-in, failures, every case view, answers, exports, purges)."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(index=True)
+    actor: str = Field(max_length=80)
+    action: str = Field(max_length=40)
+    case_id: str | None = Field(default=None, max_length=128, index=True)
+    detail: str = Field(default="", max_length=400)
+    client: str | None = Field(default=None, max_length=64)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive: they were stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class HospitalStore:
+    def __init__(self, db_url: str, storage_key: bytes) -> None:
+        kwargs: dict[str, Any] = {}
+        if db_url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine: Engine = create_engine(db_url, **kwargs)
+        if db_url.startswith("sqlite"):
+            path = db_url.split("///", 1)[-1]
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA secure_delete=ON")
+                cur.close()
+
+            if path and path != ":memory:":
+                # The file holds ciphertext and workflow rows only, still: staff-only.
+                fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+                os.close(fd)
+        _Base.metadata.create_all(self.engine)
+        self._aead = AESGCM(storage_key)
+        self._write_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    # -- cases --------------------------------------------------------------------------
+
+    def _seal(self, case_id: str, bundle: dict[str, Any]) -> bytes:
+        nonce = os.urandom(12)
+        data = json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
+        return nonce + self._aead.encrypt(nonce, data, case_id.encode())
+
+    def bundle_of(self, row: CaseRow) -> dict[str, Any]:
+        raw = self._aead.decrypt(row.blob[:12], row.blob[12:], row.case_id.encode())
+        out: dict[str, Any] = json.loads(raw)
+        return out
+
+    def add_case(
+        self,
+        *,
+        case_id: str,
+        event_id: int,
+        device_id: str,
+        sealed_at: int,
+        bundle: dict[str, Any],
+    ) -> bool:
+        """Store an opened case; False if it was stored already (idempotent by case id)."""
+        with self._write_lock, self.session() as s:
+            if s.get(CaseRow, case_id) is not None:
+                return False
+            s.add(
+                CaseRow(
+                    case_id=case_id,
+                    event_id=event_id,
+                    device_id=device_id,
+                    sealed_at=sealed_at,
+                    received_at=utcnow(),
+                    blob=self._seal(case_id, bundle),
+                )
+            )
+            s.add(AuditRow(at=utcnow(), actor="receiver", action="case_received", case_id=case_id))
+            s.commit()
+        return True
+
+    def add_rejection(self, *, event_id: int, case_id: str | None, code: str) -> None:
+        with self._write_lock, self.session() as s:
+            s.add(Rejection(at=utcnow(), event_id=event_id, case_id=case_id, code=code[:60]))
+            s.add(
+                AuditRow(
+                    at=utcnow(),
+                    actor="receiver",
+                    action="case_rejected",
+                    case_id=case_id,
+                    detail=code[:60],
+                )
+            )
+            s.commit()
+
+    def rejections(self) -> list[Rejection]:
+        with self.session() as s:
+            return list(s.exec(select(Rejection).order_by(col(Rejection.id))).all())
+
+    def cases(self, limit: int = 100) -> list[CaseRow]:
+        """Newest first."""
+        with self.session() as s:
+            rows = s.exec(
+                select(CaseRow).order_by(col(CaseRow.received_at).desc()).limit(limit)
+            ).all()
+        for r in rows:
+            r.received_at = _aware(r.received_at) or r.received_at
+            r.answered_at = _aware(r.answered_at)
+        return list(rows)
+
+    def case(self, case_id: str) -> CaseRow | None:
+        with self.session() as s:
+            row = s.get(CaseRow, case_id)
+        if row is not None:
+            row.received_at = _aware(row.received_at) or row.received_at
+            row.answered_at = _aware(row.answered_at)
+        return row
+
+    def set_answer(self, case_id: str, *, answer: str, reason: str | None, by: str) -> None:
+        with self._write_lock, self.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is None:
+                return
+            row.answer, row.answer_reason = answer, reason
+            row.answered_by, row.answered_at = by, utcnow()
+            s.add(row)
+            s.add(
+                AuditRow(
+                    at=utcnow(),
+                    actor=by,
+                    action="case_answered",
+                    case_id=case_id,
+                    detail=answer if reason is None else f"{answer}:{reason}",
+                )
+            )
+            s.commit()
+
+    def set_destination(self, case_id: str, chosen: bool) -> bool:
+        with self._write_lock, self.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is None:
+                return False
+            row.destination = "chosen" if chosen else "elsewhere"
+            s.add(row)
+            s.add(
+                AuditRow(
+                    at=utcnow(),
+                    actor="platform",
+                    action="destination",
+                    case_id=case_id,
+                    detail=row.destination,
+                )
+            )
+            s.commit()
+        return True
+
+    def mark_exported(self, case_id: str, where: str) -> None:
+        with self._write_lock, self.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is None:
+                return
+            row.exported_at = utcnow()
+            s.add(row)
+            s.add(
+                AuditRow(
+                    at=utcnow(),
+                    actor="exporter",
+                    action="case_exported",
+                    case_id=case_id,
+                    detail=where[:400],
+                )
+            )
+            s.commit()
+
+    def purge(self, older_than_seconds: int, *, actor: str = "retention") -> int:
+        """Delete opened cases received more than ``older_than_seconds`` ago; return how many."""
+        cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+        with self._write_lock, self.session() as s:
+            ids = list(
+                s.exec(select(CaseRow.case_id).where(col(CaseRow.received_at) <= cutoff)).all()
+            )
+            if ids:
+                s.exec(delete(CaseRow).where(col(CaseRow.case_id).in_(ids)))
+                for cid in ids:
+                    s.add(AuditRow(at=utcnow(), actor=actor, action="case_purged", case_id=cid))
+                s.commit()
+        return len(ids)
+
+    # -- audit ------------------------------------------------------------------------
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        case_id: str | None = None,
+        detail: str = "",
+        client: str | None = None,
+        session: Session | None = None,
+    ) -> None:
+        row = AuditRow(
+            at=utcnow(),
+            actor=actor[:80],
+            action=action,
+            case_id=case_id,
+            detail=detail[:400],
+            client=(client or None) and client[:64],
+        )
+        if session is not None:
+            session.add(row)
+            return
+        with self.session() as s:
+            s.add(row)
+            s.commit()
+
+    def audit_views(self, actor: str, case_ids: list[str], client: str | None) -> None:
+        if not case_ids:
+            return
+        with self.session() as s:
+            now = utcnow()
+            for cid in case_ids:
+                s.add(
+                    AuditRow(at=now, actor=actor, action="case_viewed", case_id=cid, client=client)
+                )
+            s.commit()
+
+    def audit_rows(self, action: str | None = None) -> list[AuditRow]:
+        with self.session() as s:
+            q = select(AuditRow).order_by(col(AuditRow.id))
+            if action is not None:
+                q = q.where(AuditRow.action == action)
+            return list(s.exec(q).all())

@@ -1,0 +1,309 @@
+"""The emergency department's dashboard (FastAPI, server-rendered HTML, one small JS file).
+
+Every page and API needs a signed-in staff session except the sign-in page and
+the two static files; every state change needs the session's CSRF token; every
+case shown is audited with who and when. Live updates: ``GET /live`` is a
+Server-Sent Events stream of short notices; the page then re-fetches the list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from hospital.auth import Authenticator, LoginLocked, LoginRefused, SessionInfo
+from hospital.casefile import RANGES, CaseView, read_case
+from hospital.service import ReceivingService
+from hospital.store import CaseRow
+from sync import PlatformError
+
+__all__ = ["DECLINE_REASONS", "create_app"]
+
+log = logging.getLogger("hospital.web")
+
+DECLINE_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
+SESSION_COOKIE = "kk_session"
+LOGIN_COOKIE = "kk_login"
+_STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+class _NeedLogin(Exception):
+    pass
+
+
+class _Headers(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if "cache-control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _staff(request: Request) -> SessionInfo:
+    auth: Authenticator = request.app.state.auth
+    info = auth.session(request.cookies.get(SESSION_COOKIE))
+    if info is None:
+        raise _NeedLogin()
+    return info
+
+
+Staff = Annotated[SessionInfo, Depends(_staff)]
+
+
+def _since(start: datetime | None, now: datetime) -> str:
+    if start is None:
+        return "—"
+    minutes = max(0, int((now - start).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes}分"
+    return f"{minutes // 60}時間{minutes % 60}分"
+
+
+def _jst(moment: datetime | None) -> str:
+    if moment is None:
+        return "—"
+    from datetime import timedelta, timezone
+
+    return moment.astimezone(timezone(timedelta(hours=9))).strftime("%H:%M")
+
+
+def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
+    store = service.store
+    settings = service.settings
+    templates = Jinja2Templates(directory=str(resources.files("hospital") / "templates"))
+    templates.env.globals.update(
+        reasons=DECLINE_REASONS, ranges=RANGES, hospital_name=service.identity.name
+    )
+    templates.env.filters["jst"] = _jst
+    static = {n: (resources.files("hospital") / "static" / n).read_bytes() for n in _STATIC}
+
+    app = FastAPI(title="kyukyu hospital", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(_Headers)
+    app.state.auth = auth
+
+    @app.exception_handler(_NeedLogin)
+    async def need_login(request: Request, exc: _NeedLogin) -> Response:
+        if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/login", status_code=303)
+        return JSONResponse(
+            {"error": {"code": "not_signed_in", "message_ja": "サインインしてください。"}},
+            status_code=401,
+        )
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "?"
+
+    def views(rows: list[CaseRow]) -> list[tuple[CaseRow, CaseView]]:
+        out = []
+        for row in rows:
+            view = read_case(row.case_id, store.bundle_of(row))
+            if view.call_at is None and view.contact_at is None:
+                view.call_at = datetime.fromtimestamp(row.sealed_at, UTC)
+            out.append((row, view))
+        return out
+
+    def list_context(request: Request, who: SessionInfo) -> dict[str, Any]:
+        rows = store.cases()
+        store.audit_views(who.username, [r.case_id for r in rows], client_of(request))
+        now = datetime.now(UTC)
+        return {
+            "cases": views(rows),
+            "now": now,
+            "since": lambda v: _since(v.started_at(), now),
+            "csrf": who.csrf,
+            "who": who,
+        }
+
+    # -- static --------------------------------------------------------------------
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static_file(name: str) -> Response:
+        if name not in _STATIC:
+            return Response(status_code=404)
+        return Response(
+            static[name], media_type=_STATIC[name], headers={"Cache-Control": "max-age=300"}
+        )
+
+    # -- sign-in -------------------------------------------------------------------
+
+    def login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+        token = secrets.token_urlsafe(24)
+        response = templates.TemplateResponse(
+            request, "login.html", {"login_csrf": token, "error": error}, status_code=status
+        )
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=settings.cookie_secure,
+            max_age=1800,
+        )
+        return response
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        return login_page(request)
+
+    @app.post("/login")
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=80)],
+        password: Annotated[str, Form(max_length=200)],
+        totp: Annotated[str, Form(max_length=12)],
+        csrf: Annotated[str, Form(max_length=100)],
+    ) -> Response:
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not secrets.compare_digest(expected, csrf):
+            return login_page(
+                request, "ページの有効期限が切れました。もう一度入力してください。", 400
+            )
+        try:
+            token, _ = auth.login(username, password, totp, client_of(request))
+        except LoginLocked as exc:
+            return login_page(request, exc.message_ja, 429)
+        except LoginRefused as exc:
+            return login_page(request, exc.message_ja, 401)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=settings.cookie_secure,
+            max_age=settings.session_ttl_seconds,
+        )
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.post("/logout")
+    def logout(
+        request: Request, who: Staff, csrf: Annotated[str, Form(max_length=100)]
+    ) -> Response:
+        if not auth.csrf_ok(who, csrf):
+            return Response("CSRF", status_code=403)
+        auth.logout(request.cookies.get(SESSION_COOKIE))
+        store.audit(who.username, "logout", client=client_of(request))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # -- dashboard -----------------------------------------------------------------
+
+    @app.get("/", response_class=HTMLResponse)
+    def dashboard(request: Request, who: Staff) -> Response:
+        return templates.TemplateResponse(request, "dashboard.html", list_context(request, who))
+
+    @app.get("/cases/list", response_class=HTMLResponse)
+    def case_list(request: Request, who: Staff) -> Response:
+        return templates.TemplateResponse(request, "_cases.html", list_context(request, who))
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    def case_detail(request: Request, case_id: str, who: Staff) -> Response:
+        row = store.case(case_id)
+        if row is None:
+            return Response("not found", status_code=404)
+        store.audit_views(who.username, [case_id], client_of(request))
+        now = datetime.now(UTC)
+        ctx = {
+            "cases": views([row]),
+            "now": now,
+            "since": lambda v: _since(v.started_at(), now),
+            "csrf": who.csrf,
+            "who": who,
+            "detail": True,
+        }
+        return templates.TemplateResponse(request, "dashboard.html", ctx)
+
+    @app.post("/cases/{case_id}/answer")
+    def answer(
+        request: Request,
+        case_id: str,
+        who: Staff,
+        csrf: Annotated[str, Form(max_length=100)],
+        answer: Annotated[str | None, Form(pattern="^(accept|decline)$")] = None,
+        reason: Annotated[str | None, Form(max_length=40)] = None,
+    ) -> Response:
+        # Without JavaScript a reason button submits only the reason: that is a decline.
+        answer = answer or ("decline" if reason else None)
+        if answer is None:
+            return JSONResponse({"error": {"code": "answer_required"}}, status_code=422)
+        fetch = request.headers.get("x-requested-with") == "fetch"
+        if not auth.csrf_ok(who, csrf):
+            store.audit(who.username, "csrf_refused", case_id=case_id, client=client_of(request))
+            return JSONResponse({"error": {"code": "csrf"}}, status_code=403)
+        if answer == "decline" and reason not in DECLINE_REASONS:
+            return JSONResponse({"error": {"code": "reason_required"}}, status_code=422)
+        if store.case(case_id) is None:
+            return JSONResponse({"error": {"code": "unknown_case"}}, status_code=404)
+        try:
+            service.answer(
+                case_id, answer, reason if answer == "decline" else None, by=who.username
+            )
+        except PlatformError as exc:
+            log.warning("answer not delivered: %s", exc.code)
+            body = {
+                "error": {
+                    "code": exc.code,
+                    "message_ja": (
+                        "プラットフォームに応答を送れませんでした。電話で連絡してください。"
+                    ),
+                }
+            }
+            return JSONResponse(body, status_code=502)
+        if fetch:
+            return JSONResponse({"ok": True})
+        return RedirectResponse("/", status_code=303)
+
+    @app.get("/live")
+    async def live(request: Request, who: Staff) -> StreamingResponse:
+        async def stream() -> AsyncIterator[bytes]:
+            q = service.news.subscribe()
+            try:
+                yield b"retry: 1000\n\n"
+                while True:
+                    try:
+                        notice = await asyncio.wait_for(q.get(), timeout=15)
+                    except TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        if auth.session(request.cookies.get(SESSION_COOKIE)) is None:
+                            yield b"event: signed-out\ndata: 1\n\n"
+                            return
+                        yield b": ping\n\n"
+                        continue
+                    yield f"event: cases\ndata: {notice}\n\n".encode()
+            finally:
+                service.news.unsubscribe(q)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    return app

@@ -1,0 +1,261 @@
+"""A real platform (hub under uvicorn), hospitals set up with the real CLI, a real device.
+
+Hospitals register with ``kyukyu hospital init`` and an operator's one-time token;
+staff accounts come from ``kyukyu hospital user add``; the receiving service is
+``HospitalRuntime`` under a real uvicorn (``kyukyu._serve``) on a loopback port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hospital.main import HospitalRuntime
+from hospital.settings import HospitalSettings
+from kyukyu._serve import serve_in_thread
+from kyukyu.cli import main as kyukyu_main
+from sync._http import SignedHttp
+from sync.client import PlatformClient
+from sync.fhir_case import (
+    CaseRecord,
+    CaseTimes,
+    CrewMember,
+    DeviceInfo,
+    VerifiedPatient,
+    VitalSigns,
+    build_case_bundle,
+)
+from sync.seal import seal_json
+from tests.sync._realhub import make_real_hub
+
+SCENE = (35.6812, 139.7671)
+PASSWORD = "correct horse battery staple"
+
+
+def cli(*args: str) -> dict[str, Any]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = kyukyu_main(list(args))
+    assert rc == 0, (args, out.getvalue())
+    doc: dict[str, Any] = json.loads(out.getvalue().strip().splitlines()[-1])
+    return doc
+
+
+@dataclass
+class Device:
+    client: PlatformClient
+    key: Ed25519PrivateKey
+    id: str
+
+    def send(self, recipients: list[str], **record: Any) -> str:
+        """Seal a case for ``recipients`` (keys from the signed directory) and post it."""
+        case_id = record.pop("case_id", None) or str(uuid.uuid4())
+        bundle = make_bundle(case_id, self.id, **record)
+        directory = {h.id: h for h in self.client.hospital_directory(*SCENE)}
+        sealed = seal_json(
+            bundle,
+            case_id=case_id,
+            device_id=self.id,
+            device_key=self.key,
+            recipients={r: directory[r].hpke_public_key for r in recipients},
+        )
+        self.client.post_case(case_id, recipients, sealed, idempotency_key=str(uuid.uuid4()))
+        return case_id
+
+
+def make_bundle(case_id: str, device_id: str, **kw: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    vitals = kw.pop(
+        "vitals",
+        (
+            VitalSigns(
+                observed_at=now,
+                systolic_mmhg=300,  # out of range: flagged, never refused
+                diastolic_mmhg=58,
+                heart_rate_per_min=118,
+                respiratory_rate_per_min=24,
+                spo2_percent=91,
+                body_temperature_c=36.4,
+                gcs_total=14,
+                jcs="1",
+            ),
+        ),
+    )
+    record = CaseRecord(
+        case_id=case_id,
+        device=DeviceInfo(device_id, "テスト救急1", "テスト市消防本部", phone="090-0000-1111"),
+        times=CaseTimes(patient_contact=now, call_received=now - timedelta(minutes=12)),
+        patient=kw.pop("patient", VerifiedPatient(name="救急 太郎", sex="1")),
+        chief_complaint=kw.pop("chief_complaint", "胸痛"),
+        vitals=vitals,
+        crew=(CrewMember("001", "救急救命士", "隊長 一郎", phone="090-0000-2222"),),
+        summary=kw.pop("summary", SUMMARY),
+        consent=kw.pop("consent", "consented"),
+        assurance=kw.pop("assurance", "card_signature"),
+    )
+    assert not kw, kw
+    return build_case_bundle(record)
+
+
+SUMMARY: dict[str, Any] = {
+    "resourceType": "Bundle",
+    "type": "document",
+    "entry": [
+        {
+            "fullUrl": "urn:uuid:a1",
+            "resource": {
+                "resourceType": "AllergyIntolerance",
+                "code": {"text": "ペニシリン系"},
+                "patient": {"reference": "Patient/p"},
+                "reaction": [{"manifestation": [{"text": "発疹"}]}],
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:c1",
+            "resource": {
+                "resourceType": "Condition",
+                "clinicalStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                            "code": "active",
+                        }
+                    ]
+                },
+                "code": {"text": "2型糖尿病"},
+                "subject": {"reference": "Patient/p"},
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:m1",
+            "resource": {
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "medicationCodeableConcept": {"text": "メトホルミン塩酸塩錠250mg"},
+                "subject": {"reference": "Patient/p"},
+                "dosage": [{"text": "1日2回朝夕食後"}],
+            },
+        },
+    ],
+}
+
+
+@dataclass
+class HospitalSite:
+    id: str
+    name: str
+    data_dir: Path
+    runtime: HospitalRuntime | None = None
+    url: str = ""
+    users: dict[str, str] = field(default_factory=dict)  # username -> TOTP secret
+
+    def settings(self, **kw: Any) -> HospitalSettings:
+        return HospitalSettings(data_dir=self.data_dir, purge_interval_seconds=3600, **kw)
+
+
+@dataclass
+class Platform:
+    url: str
+    hub: Any
+    operator: SignedHttp
+    stack: ExitStack
+    devices: list[Device] = field(default_factory=list)
+
+    def new_device(self) -> Device:
+        token = self.operator.request_json(
+            "POST", "/v1/enrollment-tokens", body={"fire_department": "テスト市消防本部"}
+        )["token"]
+        key = Ed25519PrivateKey.generate()
+        client = PlatformClient(self.url, key=key, hub_public_key=self.hub.state.hub_key.public_key)
+        self.stack.callback(client.close)
+        device = Device(client, key, client.enroll(token, "テスト救急1"))
+        self.devices.append(device)
+        return device
+
+    def new_hospital(self, tmp: Path, name: str, lat: float, lon: float) -> HospitalSite:
+        token = self.operator.request_json(
+            "POST", "/v1/hospital-enrollment-tokens", body={"name": name}
+        )["token"]
+        data_dir = tmp / f"hospital-{uuid.uuid4().hex[:6]}"
+        doc = cli(
+            "hospital", "init", "--data-dir", str(data_dir), "--platform", self.url,
+            "--token", token, "--lat", str(lat), "--lon", str(lon),
+        )  # fmt: skip
+        return HospitalSite(doc["hospital_id"], doc["name"], data_dir)
+
+    def add_user(self, site: HospitalSite, username: str) -> str:
+        doc = cli(
+            "hospital", "user", "add", username, "--data-dir", str(site.data_dir),
+            "--password", PASSWORD, "--display-name", f"{username} 医師",
+        )  # fmt: skip
+        site.users[username] = doc["totp_secret"]
+        return str(doc["totp_secret"])
+
+    def start(self, site: HospitalSite, **settings: Any) -> HospitalSite:
+        site.runtime = HospitalRuntime(site.settings(**settings))
+        self.stack.callback(site.runtime.close)
+        site.url = self.stack.enter_context(serve_in_thread(site.runtime.app))
+        return site
+
+
+@contextmanager
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with ExitStack() as stack:
+        hub = make_real_hub(tmp_path / "hub", sse_keepalive_seconds=0.5)
+        url = stack.enter_context(serve_in_thread(hub.app))
+        op = hub.operator(url)
+        stack.callback(op.close)
+        yield Platform(url, hub, op, stack)
+
+
+def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def totp_now(secret: str, offset_steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(time.time() + 30 * offset_steps)
+
+
+def sign_in(
+    url: str, username: str, password: str, code: str, client: httpx.Client | None = None
+) -> tuple[httpx.Client, httpx.Response]:
+    """Sign in over HTTP like the browser's form does; return the client (cookies) and answer."""
+    c = client or httpx.Client(base_url=url, follow_redirects=False, timeout=10)
+    page = c.get("/login")
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, page.text
+    r = c.post(
+        "/login",
+        data={"username": username, "password": password, "totp": code, "csrf": m.group(1)},
+    )
+    return c, r
+
+
+@contextlib.contextmanager
+def signed_in(site: HospitalSite, username: str) -> Iterator[httpx.Client]:
+    c, r = sign_in(site.url, username, PASSWORD, totp_now(site.users[username]))
+    assert r.status_code == 303, r.text
+    try:
+        yield c
+    finally:
+        c.close()

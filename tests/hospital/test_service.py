@@ -1,0 +1,227 @@
+"""The receiving service without a browser: receive, refuse bad cases, isolation, answers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sync.envelope import SealedCase
+from sync.seal import seal_json
+from tests.hospital._world import (
+    PASSWORD,
+    make_bundle,
+    platform,
+    sign_in,
+    signed_in,
+    totp_now,
+    wait_for,
+)
+
+
+def test_receive_answer_and_isolation(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        b = p.new_hospital(tmp_path, "テスト第二病院", 35.69, 139.75)
+        for site in (a, b):
+            p.add_user(site, "alice")
+            p.start(site)
+        device = p.new_device()
+        case_a = device.send([a.id])
+        case_b = device.send([b.id], chief_complaint="腹痛")
+        ra, rb = a.runtime, b.runtime
+        assert ra is not None
+        assert rb is not None
+        wait_for(lambda: ra.store.case(case_a), what="case at A")
+        wait_for(lambda: rb.store.case(case_b), what="case at B")
+        # A second hospital never receives (nor could open) the first one's case.
+        assert ra.store.case(case_b) is None
+        assert rb.store.case(case_a) is None
+        assert [r.case_id for r in ra.store.cases()] == [case_a]
+        assert [r.case_id for r in rb.store.cases()] == [case_b]
+        # At rest the Bundle is ciphertext.
+        row = ra.store.case(case_a)
+        assert row is not None
+        assert "胸痛".encode() not in row.blob
+
+        with signed_in(a, "alice") as c:
+            page = c.get("/")
+            assert page.status_code == 200
+            assert case_a in page.text
+            assert case_b not in page.text
+            assert "胸痛" in page.text
+            assert "ペニシリン系" in page.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf
+            # Without the CSRF token: refused, nothing sent.
+            r = c.post(f"/cases/{case_a}/answer", data={"answer": "accept", "csrf": "x"})
+            assert r.status_code == 403
+            r = c.post(
+                f"/cases/{case_a}/answer",
+                data={"answer": "decline", "reason": "満床", "csrf": csrf.group(1)},
+                headers={"X-Requested-With": "fetch"},
+            )
+            assert r.status_code == 200, r.text
+        events = device.client.device_events(0)
+        ev = next(e for e in events if e.kind == "answer")
+        assert ev.data["case_id"] == case_a
+        assert ev.data["answer"] == "decline"
+        assert ev.data["reason"] == "満床"
+        # Views are audited with who and when.
+        views = ra.store.audit_rows("case_viewed")
+        assert views
+        assert all(v.actor == "alice" and v.case_id == case_a for v in views)
+        device.client.set_destination(case_a, a.id)
+        wait_for(lambda: (ra.store.case(case_a) or None) and ra.store.case(case_a).destination,
+                 what="destination")  # fmt: skip
+    text = caplog.text
+    assert "胸痛" not in text
+    assert "救急 太郎" not in text
+
+
+def test_bad_cases_refused_and_stream_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        b = p.new_hospital(tmp_path, "テスト第二病院", 35.69, 139.75)
+        device = p.new_device()
+        revoked = p.new_device()
+        directory = {h.id: h for h in device.client.hospital_directory(35.68, 139.76)}
+        posted: dict[str, str] = {}
+
+        def post(envelope: bytes, recipients: list[str], poster=device) -> str:  # type: ignore[no-untyped-def]
+            cid = SealedCase.from_bytes(envelope).case_id
+            poster.client.post_case(cid, recipients, envelope, idempotency_key=str(uuid.uuid4()))
+            return cid
+
+        def sealed(case_id: str, keys: dict, device_id: str, key) -> bytes:  # type: ignore[no-untyped-def]
+            return seal_json(
+                make_bundle(case_id, device_id, chief_complaint="秘密の主訴"),
+                case_id=case_id,
+                device_id=device_id,
+                device_key=key,
+                recipients=keys,
+            )
+
+        # 1. Revoked device: posted before the revocation, the hospital is down meanwhile.
+        posted["revoked"] = revoked.send([a.id], chief_complaint="秘密の主訴")
+        p.operator.request_json("POST", f"/v1/devices/{revoked.id}/revoke", body={})
+        # 2. Sealed for another hospital: A named in the header, the key wrapped for B.
+        cid = str(uuid.uuid4())
+        posted["other"] = post(
+            sealed(cid, {a.id: directory[b.id].hpke_public_key}, device.id, device.key), [a.id]
+        )
+        # 3. Tampered: one payload byte changed after sealing.
+        cid = str(uuid.uuid4())
+        env = bytearray(sealed(cid, {a.id: directory[a.id].hpke_public_key}, device.id, device.key))
+        env[-70] ^= 0x01
+        posted["tampered"] = post(bytes(env), [a.id])
+        # 4. Unknown device: sealed under a device id the platform never enrolled.
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        cid = str(uuid.uuid4())
+        ghost = Ed25519PrivateKey.generate()
+        posted["unknown"] = post(
+            sealed(cid, {a.id: directory[a.id].hpke_public_key}, "ghost-device", ghost), [a.id]
+        )
+        # 5. Another device's key through this device's account (a stolen, revoked key).
+        cid = str(uuid.uuid4())
+        posted["cross"] = post(
+            sealed(cid, {a.id: directory[a.id].hpke_public_key}, revoked.id, revoked.key), [a.id]
+        )
+        # 6. A good one after all of them: the stream goes on.
+        good = device.send([a.id])
+
+        p.add_user(a, "alice")
+        p.start(a)  # catches up from event 0
+        ra = a.runtime
+        assert ra is not None
+        wait_for(lambda: ra.store.case(good), what="the good case")
+        assert [r.case_id for r in ra.store.cases()] == [good]
+        codes = {r.case_id: r.code for r in ra.store.rejections()}
+        assert codes == {
+            posted["revoked"]: "envelope_unknown_device",
+            posted["other"]: "envelope_decryption_failed",
+            posted["tampered"]: "envelope_bad_signature",
+            posted["unknown"]: "envelope_unknown_device",
+            posted["cross"]: "envelope_unknown_device",
+        }, codes
+        with signed_in(a, "alice") as c:
+            page = c.get("/").text
+        assert good in page
+        for cid in posted.values():
+            assert cid not in page
+    assert "秘密の主訴" not in caplog.text
+
+
+def test_no_page_without_session_and_sign_in_rules(tmp_path: Path) -> None:
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        secret = p.add_user(a, "bob")
+        p.start(a, login_max_failures=3)
+        import httpx
+
+        anon = httpx.Client(base_url=a.url, timeout=10)
+        for method, path in (
+            ("GET", "/"),
+            ("GET", "/cases/list"),
+            ("GET", "/cases/x"),
+            ("GET", "/live"),
+            ("POST", "/cases/x/answer"),
+            ("POST", "/logout"),
+        ):
+            r = anon.request(method, path)
+            assert r.status_code in (401, 303), (method, path, r.status_code)
+            if r.status_code == 303:
+                assert r.headers["location"] == "/login"
+        assert anon.get("/", headers={"Accept": "text/html"}).status_code == 303
+        anon.close()
+
+        # Wrong password, wrong TOTP: refused.
+        c, r = sign_in(a.url, "bob", "wrong password!", totp_now(secret))
+        assert r.status_code == 401
+        assert "kk_session" not in c.cookies
+        c, r = sign_in(
+            a.url, "bob", PASSWORD, "000000" if totp_now(secret) != "000000" else "111111"
+        )
+        assert r.status_code == 401
+        # Right: in. The same code again (a replay): refused even with the right password.
+        code = totp_now(secret)
+        c, r = sign_in(a.url, "bob", PASSWORD, code)
+        assert r.status_code == 303
+        assert "kk_session" in c.cookies
+        assert c.get("/").status_code == 200
+        c2, r = sign_in(a.url, "bob", PASSWORD, code)
+        assert r.status_code == 401
+        assert "kk_session" not in c2.cookies
+        # Three failures in a row (login_max_failures=3): locked, even with a fresh, right code.
+        sign_in(a.url, "bob", "wrong again!!", totp_now(secret, 1), c2)
+        sign_in(a.url, "bob", PASSWORD, "12345x", c2)
+        c3, r = sign_in(a.url, "bob", PASSWORD, totp_now(secret, 1))
+        assert r.status_code == 429
+        assert "kk_session" not in c3.cookies
+        rt = a.runtime
+        assert rt is not None
+        reasons = [row.detail for row in rt.store.audit_rows("login_failed")]
+        assert reasons == [
+            "bad_password",
+            "bad_totp",
+            "replayed_totp",
+            "bad_password",
+            "bad_totp",
+            "locked",
+        ], reasons
+        # Sign-out ends the session.
+        page = c.get("/").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf
+        assert c.post("/logout", data={"csrf": csrf.group(1)}).status_code == 303
+        assert c.get("/").status_code in (401, 303)
+        for cl in (c, c2, c3):
+            cl.close()
