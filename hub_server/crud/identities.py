@@ -30,12 +30,14 @@ __all__ = [
     "create_challenge",
     "create_enrollment_token",
     "create_hospital",
+    "create_hospital_token",
     "create_operator",
     "hospitals_nearest",
     "principal_for",
     "purge_expired",
     "record_nonce",
     "redeem_enrollment_token",
+    "redeem_hospital_token",
     "revoke_device",
 ]
 
@@ -202,8 +204,7 @@ def redeem_hospital_token(
             HospitalEnrollmentToken.token_hash == sha256_hex(token)
         )
     ).first()
-    refused = HubError(
-        401,
+    refused = NotAuthenticated(
         "invalid_enrollment_token",
         "the enrollment token is unknown, already used or expired",
         "登録トークンが無効です(使用済みまたは期限切れ)。運用者に新しいトークンを依頼してください。",
