@@ -56,6 +56,15 @@ class DeviceSettings(BaseSettings):
     hub_public_key: str | None = Field(
         None, description="The platform's pinned Ed25519 key (base64url raw), set at enrollment."
     )
+    enrolled_at: str | None = Field(
+        None, description="When this device enrolled (ISO 8601 UTC; `kyukyu provision enroll`)."
+    )
+    device_key_max_age_days: int = Field(
+        730, gt=0, description="Rotate (re-enroll) the device key after this many days."
+    )
+    revocation_max_age_hours: float = Field(
+        72.0, gt=0, description="A revocation snapshot older than this is expired."
+    )
     hub_ca_file: Path | None = Field(
         None, description="PEM CA that the platform's TLS certificate must chain to (pinned)."
     )

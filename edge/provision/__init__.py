@@ -8,6 +8,7 @@ directory for a staging image or a test). The CLI is ``kyukyu provision``.
 from __future__ import annotations
 
 from ._config import read_settings, update_config
+from ._enroll import EnrollReport, RetireReport, enroll, load_device_key, retire, unsent_cases
 from ._install import ROLES, InstallReport, Role, default_kyukyu_bin, install
 from ._layout import (
     CONFIG,
@@ -31,15 +32,21 @@ __all__ = [
     "ROOTS_DIR",
     "SERVICE_USER",
     "DeviceLayout",
+    "EnrollReport",
     "InstallReport",
     "ProvisionError",
+    "RetireReport",
     "Role",
     "RootOutcome",
     "TrustReport",
     "default_kyukyu_bin",
+    "enroll",
     "hardware_dir",
     "install",
     "install_roots",
+    "load_device_key",
     "read_settings",
+    "retire",
+    "unsent_cases",
     "update_config",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,64 @@ def _trust_install(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _enroll(args: argparse.Namespace) -> int:
+    from edge.provision import DeviceLayout, ProvisionError, enroll
+    from edge.settings import SettingsError
+
+    if not args.hub or not args.token:
+        print(
+            "error: --hub and --token are required (or KYUKYU_EDGE_HUB_URL, KYUKYU_ENROLL_TOKEN)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = enroll(
+            DeviceLayout(Path(args.root)),
+            hub_url=args.hub,
+            token=args.token,
+            name=args.name,
+            ca_file=Path(args.ca) if args.ca else None,
+            expect_hub_key=args.expect_hub_key,
+            force=args.force,
+        )
+    except (ProvisionError, SettingsError) as exc:
+        return _print_error(exc, args.json)
+    if args.json:
+        print(json.dumps({"ok": True, **report.to_dict()}, ensure_ascii=False))
+    else:
+        print(f"enrolled as device {report.device_id} with {report.hub_url} / 登録しました")
+        print(
+            f"pinned hub key {report.hub_key_id}; {report.hospitals} hospitals in the directory; "
+            f"revocation snapshot version {report.revocation_version}"
+        )
+    return 0
+
+
+def _retire(args: argparse.Namespace) -> int:
+    from edge.provision import DeviceLayout, ProvisionError, retire
+    from edge.settings import SettingsError
+
+    try:
+        report = retire(
+            DeviceLayout(Path(args.root)),
+            staff_key_file=Path(args.staff_key) if args.staff_key else None,
+            force=args.force,
+        )
+    except (ProvisionError, SettingsError) as exc:
+        return _print_error(exc, args.json)
+    if args.json:
+        print(json.dumps({"ok": True, **report.to_dict()}, ensure_ascii=False))
+    else:
+        if report.revoked_on_platform:
+            print(f"device {report.device_id} revoked on the platform / 失効しました")
+        if report.warning:
+            print(f"WARNING: {report.warning} / プラットフォームで失効させてください")
+        if report.unsent_discarded:
+            print(f"discarded {report.unsent_discarded} unsent sealed case(s) (--force)")
+        print(f"wiped {len(report.wiped)} files (keys, outbox, state) / 消去しました")
+    return 0
+
+
 def _root_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--root",
@@ -131,3 +190,58 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "test mode (development and demo only; default: off)",
     )
     p.set_defaults(func=_trust_install)
+
+    p = ps.add_parser(
+        "enroll",
+        help="create the device key, enroll with the platform, pin its key and CA, "
+        "fetch the hospital directory and revocation snapshot",
+    )
+    _root_option(p)
+    p.add_argument(
+        "--hub",
+        default=_env("KYUKYU_EDGE_HUB_URL"),
+        help="the platform's base URL, https:// (default: none; env KYUKYU_EDGE_HUB_URL)",
+    )
+    p.add_argument(
+        "--token",
+        default=_env("KYUKYU_ENROLL_TOKEN"),
+        help="one-time enrollment token from the platform (default: none; env KYUKYU_ENROLL_TOKEN)",
+    )
+    p.add_argument(
+        "--ca",
+        default=_env("KYUKYU_PLATFORM_CA"),
+        help="PEM CA the platform's TLS certificate chains to; pinned (default: none, "
+        "allowed only for http on this machine; env KYUKYU_PLATFORM_CA)",
+    )
+    p.add_argument(
+        "--name",
+        default=_env("KYUKYU_DEVICE_NAME", socket.gethostname()),
+        help="the device's name on the platform (default: %(default)s, the host name; "
+        "env KYUKYU_DEVICE_NAME)",
+    )
+    p.add_argument(
+        "--expect-hub-key",
+        default=_env("KYUKYU_EXPECT_HUB_KEY"),
+        help="the platform signing key given out of band (base64url); enrollment stops if "
+        "the platform presents another (default: none; env KYUKYU_EXPECT_HUB_KEY)",
+    )
+    p.add_argument("--force", action="store_true", help="enroll again over an existing enrollment")
+    p.set_defaults(func=_enroll)
+
+    p = ps.add_parser(
+        "retire",
+        help="revoke the device on the platform and wipe its keys, outbox and state",
+    )
+    _root_option(p)
+    p.add_argument(
+        "--staff-key",
+        default=_env("KYUKYU_STAFF_KEY"),
+        help="a technician's or operator's key file (`kyukyu hub init` format) that signs "
+        "the revocation (default: none; env KYUKYU_STAFF_KEY)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="wipe even with unsent sealed cases or when the platform cannot be reached",
+    )
+    p.set_defaults(func=_retire)
