@@ -39,7 +39,7 @@ from edge.jpki.revocation import RevocationSnapshot  # noqa: E402
 from edge.jpki.trust import TrustStore, verify_auth_certificate  # noqa: E402
 from edge.reader import ApduChannel  # noqa: E402
 from edge.reader.pcsc import PcscReaders  # noqa: E402
-from kyukyu import _pcscd  # noqa: E402
+from kyukyu import testing  # noqa: E402
 
 LINK_KBPS = 212
 PCSCD_LOCK = Path("/tmp/kyukyu-pcscd.lock")  # shared with the test fixtures
@@ -144,8 +144,8 @@ def main() -> int:
     ossc_t: list[float] = []
     ossc_io: list[tuple[int, int]] = []
     with pcscd_lock():
-        _pcscd.ensure_pcscd()
-        fe = VpcdFrontEnd(card, _pcscd.VPCD_HOST, _pcscd.VPCD_PORTS[0]).start()
+        testing.ensure_pcscd()
+        fe = VpcdFrontEnd(card, testing.VPCD_HOST, testing.VPCD_PORTS[0]).start()
         try:
             if not fe.wait_connected(10):
                 raise SystemExit("vpcd did not accept the virtual card")

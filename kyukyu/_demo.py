@@ -72,9 +72,9 @@ def run_demo(
     from hub_server.core.config import Settings
     from hub_server.core.db import utcnow
     from hub_server.main import build_state, create_app
-    from hub_server.medical import open_source, seed
-    from kyukyu import _pcscd
-    from kyukyu._serve import serve_in_thread
+    from hub_server.medical import open_source
+    from kyukyu import testing
+    from kyukyu.testing import seed_with_cards, serve_in_thread
     from sync._http import SignedHttp
     from sync.client import PlatformClient
     from sync.fhir_case import (
@@ -113,7 +113,7 @@ def run_demo(
                 sse_keepalive_seconds=0.5,
             )
             state = build_state(settings)
-            seeded = seed(
+            seeded = seed_with_cards(
                 settings.db_url,
                 patients=patients,
                 cards=1,
@@ -180,10 +180,10 @@ def run_demo(
         with _step(
             say, timings, "tap", "カードをタッチしてください", "tap the card (virtual reader)"
         ):
-            _pcscd.ensure_pcscd(workdir / "pcscd.log")
+            testing.ensure_pcscd(workdir / "pcscd.log")
             image = CardImage.load(seeded.cards[0].path)
             card = VirtualCard(image, path=seeded.cards[0].path)
-            front = VpcdFrontEnd(card, port=_pcscd.VPCD_PORTS[0])
+            front = VpcdFrontEnd(card, port=testing.VPCD_PORTS[0])
             front.start()
             stack.callback(front.stop)
             readers = PcscReaders()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kyukyu._pcscd import VPCD_HOST, VPCD_PORTS, PcscdUnavailable, ensure_pcscd
+from kyukyu.testing import VPCD_HOST, VPCD_PORTS, PcscdUnavailable, ensure_pcscd
 
 READER_NAMES = ("Virtual PCD 00 00", "Virtual PCD 00 01")
 # Several test runs on one machine (developers' helpers) share the one pcscd:

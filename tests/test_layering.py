@@ -77,7 +77,8 @@ RULES = {
     # edge/ui renders state: no APDUs, no drivers, no network.
     "edge/ui": ("smartcard", "nfc", "httpx", "edge.reader"),
     # The hub routes sealed cases as opaque bytes: it can never open one.
-    "hub_server": ("sync.receiver", "sync.seal"),
+    # The demo's virtual cards are issued on the demo side (kyukyu.testing), not here.
+    "hub_server": ("sync.receiver", "sync.seal", "edge.card_sim"),
     # Transports know nothing about the card's applications.
     "edge/reader": ("edge.jpki", "edge.card_sim", "edge.ui"),
 }

@@ -7,8 +7,9 @@ id, no name). The synthetic source lives in its own ``med_*`` tables::
     source = open_source("sqlite:///hub.db")
     bundle = source.summary(patient_key, now=datetime.now(UTC))  # FHIR R4B document
 
-``seed()`` fills it with realistic Japanese patients (optionally with virtual
-cards from ``edge.card_sim``); ``build_summary_bundle()`` is the pure function
+``seed()`` fills it with realistic Japanese patients (a caller may link some of
+them to an identity it makes, such as the demo's virtual cards:
+``kyukyu.testing.seed_with_cards``); ``build_summary_bundle()`` is the pure function
 behind ``summary()``. See docs/medical-source.md.
 """
 
@@ -20,7 +21,7 @@ from hub_server.medical._errors import (
     MedicalSourceError,
     MedicalSourceUnavailable,
 )
-from hub_server.medical._seed import SeededCard, SeedReport, seed
+from hub_server.medical._seed import LinkPatient, SeedReport, seed
 from hub_server.medical._store import MedicalSource, SqlMedicalSource, open_source
 from hub_server.medical._windows import EMERGENCY, FULL, Window
 
@@ -28,12 +29,12 @@ __all__ = [
     "EMERGENCY",
     "FULL",
     "SECTIONS",
+    "LinkPatient",
     "MedicalRecordUnreadable",
     "MedicalSource",
     "MedicalSourceError",
     "MedicalSourceUnavailable",
     "SeedReport",
-    "SeededCard",
     "SqlMedicalSource",
     "Window",
     "build_summary_bundle",

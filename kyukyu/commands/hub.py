@@ -190,9 +190,9 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    from hub_server.medical import seed
+    from kyukyu.testing import seed_with_cards
 
-    report = seed(
+    report = seed_with_cards(
         args.medical_db or args.db,
         patients=args.patients,
         rng_seed=args.seed,

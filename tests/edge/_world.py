@@ -90,8 +90,8 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
     from hub_server.core.config import Settings
     from hub_server.core.db import utcnow
     from hub_server.main import build_state, create_app
-    from hub_server.medical import open_source, seed
-    from kyukyu._serve import serve_in_thread
+    from hub_server.medical import open_source
+    from kyukyu.testing import seed_with_cards, serve_in_thread
     from sync._http import SignedHttp
     from sync.client import PlatformClient
     from sync.signing import public_key_to_b64
@@ -108,7 +108,7 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
         sse_keepalive_seconds=0.3,
     )
     state = build_state(settings)
-    seeded = seed(
+    seeded = seed_with_cards(
         settings.db_url,
         patients=patients,
         cards=1,

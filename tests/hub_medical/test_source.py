@@ -22,6 +22,7 @@ from hub_server.medical import (
     seed,
 )
 from hub_server.medical._store import patients_table
+from kyukyu.testing import seed_with_cards
 
 from ._helpers import section, validate
 
@@ -97,7 +98,7 @@ def test_population_is_realistic(tmp_path: Path) -> None:
 def test_seed_issues_cards_linked_to_patients(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cards.db'}"
     cards_dir, ca_dir = tmp_path / "cards", tmp_path / "ca"
-    report = seed(
+    report = seed_with_cards(
         url,
         patients=40,
         rng_seed=1,
@@ -129,12 +130,35 @@ def test_seed_issues_cards_linked_to_patients(tmp_path: Path) -> None:
     source.engine.dispose()
 
 
+def test_seed_links_patients_it_is_given_keys_for(tmp_path: Path) -> None:
+    """The source makes no identity itself: the caller's ``link`` names the key."""
+    url = f"sqlite:///{tmp_path / 'linked.db'}"
+    people: list[dict[str, object]] = []
+
+    def link(person: object, rng: object) -> str:
+        assert isinstance(person, dict)
+        people.append(person)
+        return f"LINKED-{len(people)}"
+
+    report = seed(url, patients=30, rng_seed=2, asof=ASOF, linked=2, link=link)
+    assert report.linked_keys == ("LINKED-1", "LINKED-2")
+    assert {"family", "given", "birth_date", "sex"} <= set(people[0])
+    source = open_source(url)
+    assert source.summary("LINKED-1", now=NOW) is not None
+    assert source.count() == 30
+    source.engine.dispose()
+
+
 def test_seed_refuses_bad_arguments(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     with pytest.raises(ValueError):
-        seed(url, patients=1, cards=2, cards_dir=tmp_path)
+        seed_with_cards(url, patients=1, cards=2, cards_dir=tmp_path)
     with pytest.raises(ValueError):
-        seed(url, patients=3, cards=1)
+        seed_with_cards(url, patients=3, cards=1)
+    with pytest.raises(ValueError):
+        seed(url, patients=3, linked=1)
+    with pytest.raises(ValueError):
+        seed(url, patients=1, linked=2, link=lambda person, rng: "K")
     with pytest.raises(ValueError):
         seed(url, patients=-1)
 

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from kyukyu._serve import serve_in_thread
+from kyukyu.testing import serve_in_thread
 
 
 def serve(app: Any, **config: Any) -> AbstractContextManager[str]:

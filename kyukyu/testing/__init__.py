@@ -1,0 +1,35 @@
+"""Test and demo infrastructure: not the product, the bench it is tried on.
+
+Used by ``kyukyu demo``, the test suite (``tests/components.py``) and the benchmarks;
+no library imports it.
+
+- ``serve_in_thread``: an ASGI app under a real uvicorn on a free loopback port
+- ``ensure_pcscd`` (``VPCD_HOST``, ``VPCD_PORTS``, ``PcscdUnavailable``, ``vpcd_ready``):
+  pcscd with the vpcd virtual reader
+- ``seed_with_cards`` (``CardSeedReport``, ``SeededCard``): the synthetic medical source
+  with virtual My Number cards for some of its patients
+"""
+
+from __future__ import annotations
+
+from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
+from kyukyu.testing._pcscd import (
+    VPCD_HOST,
+    VPCD_PORTS,
+    PcscdUnavailable,
+    ensure_pcscd,
+    vpcd_ready,
+)
+from kyukyu.testing._serve import serve_in_thread
+
+__all__ = [
+    "VPCD_HOST",
+    "VPCD_PORTS",
+    "CardSeedReport",
+    "PcscdUnavailable",
+    "SeededCard",
+    "ensure_pcscd",
+    "seed_with_cards",
+    "serve_in_thread",
+    "vpcd_ready",
+]
