@@ -427,10 +427,10 @@ def backend(
     out: dict[str, Any] = {}
     card = None
     if args.patients:
-        from hub_server.medical import seed
+        from kyukyu.testing import seed_with_cards
 
         t = time.perf_counter()
-        report = seed(
+        report = seed_with_cards(
             db_url,
             patients=args.patients,
             cards=1,

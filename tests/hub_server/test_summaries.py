@@ -29,9 +29,10 @@ def _request(cert: str, consent: str = "consented", **evidence: Any) -> dict[str
 def seeded(hub: Hub, ca_dir: Path, test_ca: Any, tmp_path: Path) -> Any:
     """The real synthetic source with one patient holding a virtual card of the test CA."""
     from edge.card_sim import CardImage, KeyPool
-    from hub_server.medical import open_source, seed
+    from hub_server.medical import open_source
+    from kyukyu.testing import seed_with_cards
 
-    report = seed(
+    report = seed_with_cards(
         hub.state.settings.db_url,
         patients=30,
         cards=1,

@@ -49,7 +49,8 @@ def test_full_case_flow_with_card_and_summary(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from edge.card_sim import CardImage, KeyPool, TestCA
-    from hub_server.medical import open_source, seed
+    from hub_server.medical import open_source
+    from kyukyu.testing import seed_with_cards
 
     caplog.set_level(logging.DEBUG)
     ca_dir = tmp_path / "ca"
@@ -60,7 +61,7 @@ def test_full_case_flow_with_card_and_summary(
         (roots / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     hub = make_real_hub(tmp_path / "hub", trust_roots_dir=roots, allow_test_roots=True)
     db_url = hub.state.settings.db_url
-    report = seed(
+    report = seed_with_cards(
         db_url,
         patients=10,
         cards=1,
