@@ -10,7 +10,6 @@ other accepts; the device forgets the patient.
 
 from __future__ import annotations
 
-import base64
 import shutil
 import tempfile
 import threading
@@ -18,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +62,15 @@ def run_demo(
 ) -> dict[str, Any]:
     """Run the demo; return a JSON-able report (no patient data in it)."""
     from edge.card_sim import CardImage, TestCA, VirtualCard, VpcdFrontEnd
-    from edge.jpki.read import ReadOptions, read_card
+    from edge.flow import (
+        CaseFlow,
+        Consent,
+        DeviceIdentity,
+        IdentityMethod,
+        JpkiCardReading,
+        Stage,
+    )
     from edge.jpki.trust import TrustStore
-    from edge.reader import ApduChannel
     from edge.reader.pcsc import PcscReaders
     from hub_server import crud
     from hub_server.core.config import Settings
@@ -77,19 +81,8 @@ def run_demo(
     from kyukyu.testing import seed_with_cards, serve_in_thread
     from sync._http import SignedHttp
     from sync.client import PlatformClient
-    from sync.fhir_case import (
-        CaseRecord,
-        CaseTimes,
-        CrewMember,
-        DeviceInfo,
-        VerifiedPatient,
-        VitalSigns,
-        build_case_bundle,
-    )
     from sync.outbox import Outbox
     from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
-    from sync.seal import seal_json
-    from sync.sender import Sender, follow_answers
     from sync.signing import public_key_to_b64
 
     timings: dict[str, float] = {}
@@ -188,134 +181,96 @@ def run_demo(
             stack.callback(front.stop)
             readers = PcscReaders()
             stack.callback(readers.close)
-            conn = readers.wait_for_card(timeout=20)
-            stack.callback(conn.close)
-            say(f"  reader: {conn.reader}")
+            outbox = Outbox(device_dir / "outbox.db")
+            stack.callback(outbox.close)
+            # The device's case flow (the same one the touchscreen drives), scripted here.
+            flow = CaseFlow(
+                cards=readers,
+                card_reading=JpkiCardReading(
+                    TrustStore.from_directory(ca_dir, allow_test_roots=True)
+                ),
+                platform=device,
+                outbox=outbox,
+                device=DeviceIdentity(
+                    device_id, device_key, "デモ救急1", FIRE_DEPARTMENT, "隊員001"
+                ),
+                base=SCENE,
+            )
+            flow.start()
+            stack.callback(flow.close)
+            if not flow.wait_for_card(timeout=20):
+                raise RuntimeError("no card on the virtual reader")
+            view = flow.view()
+            say(f"  {view.token_type}: {'/'.join(view.progress)}")
 
         with _step(
             say,
             timings,
             "read_verify",
-            "読み取り・証明書検証・暗証番号署名",
-            "read, verify, PIN proof",
+            "同意・暗証番号署名・照合番号B・救急用サマリー",
+            "consent, PIN proof, collation number B, summary",
         ):
-            challenge = device.create_challenge()
-            nonce = base64.urlsafe_b64decode(
-                challenge["nonce"] + "=" * (-len(challenge["nonce"]) % 4)
-            )
-            store = TrustStore.from_directory(ca_dir, allow_test_roots=True)
-            result = read_card(
-                ApduChannel(conn),
-                ReadOptions(
-                    trust=store, pin=DEMO_PIN, collation_b=image.collation_b, challenge=nonce
-                ),
-            )
+            flow.choose_consent(Consent.CONSENTED)
+            flow.choose_identity(IdentityMethod.PIN)
+            flow.submit_pin(DEMO_PIN, collation_b=image.collation_b)
+            view = flow.view()
+            if view.stage is not Stage.SUMMARY:
+                raise RuntimeError(f"the flow stopped at {view.stage}: {view.notice}")
             report["card"] = {
-                "token_type": result.token_type.value,
-                "trusted": result.verdict is not None,
-                "attributes_integrity": result.attributes_integrity,
-                "apdus": result.apdus,
+                "token_type": view.token_type,
+                "trusted": bool(view.certificate_ok),
+                "attributes_integrity": view.patient_label is not None,
+                "assurance": view.assurance,
             }
-            say(
-                f"  {result.token_type.value}: 証明書 有効 / certificate valid, "
-                f"{result.apdus} APDUs, 4情報 / attributes: {result.attributes_integrity}"
-            )
-
-        with _step(say, timings, "summary", "救急用サマリー取得", "emergency summary look-up"):
-            auth_proof = next(p for p in result.proofs if p.kind == "auth_key")
-            answer = device.lookup_summary(
-                {
-                    "certificate": base64.b64encode(result.certificate.der).decode(),
-                    "consent": "consented",
-                    "evidence": {
-                        "kind": "pin_signature",
-                        "challenge_id": challenge["challenge_id"],
-                        "signature": base64.b64encode(auth_proof.signature).decode(),
-                    },
-                    "crew_member": "隊員001",
-                }
-            )
-            summary = answer.get("bundle")
-            sections = _section_counts(summary)
-            report["summary"] = {"status": answer["status"], "sections": sections}
+            sections = {s.title.ja: len(s.lines) for s in view.summary}
+            report["summary"] = {"status": view.summary_status, "sections": sections}
             say("  " + ", ".join(f"{k}: {v}" for k, v in sections.items()))
 
         with _step(
             say, timings, "send", "封緘して2病院へ同時送信", "seal for 2 hospitals and send"
         ):
-            directory = device.hospital_directory(*SCENE)
-            now = datetime.now(UTC)
-            attrs = result.attributes
-            record = CaseRecord(
-                case_id=f"demo-{int(time.time())}",
-                device=DeviceInfo(device_id, "デモ救急1", FIRE_DEPARTMENT),
-                times=CaseTimes(patient_contact=now),
-                patient=VerifiedPatient(
-                    name=attrs.name if attrs else None,
-                    birth_date=attrs.birth_date if attrs else None,
-                    sex=attrs.sex if attrs else None,  # type: ignore[arg-type]
-                    address=attrs.address if attrs else None,
-                ),
-                chief_complaint="胸痛 / chest pain",
-                vitals=(
-                    VitalSigns(
-                        observed_at=now,
-                        systolic_mmhg=92,
-                        diastolic_mmhg=58,
-                        heart_rate_per_min=118,
-                        respiratory_rate_per_min=24,
-                        spo2_percent=91,
-                        body_temperature_c=36.4,
-                        gcs_total=14,
-                        jcs="1",
-                    ),
-                ),
-                crew=(CrewMember("001", "救急救命士"),),
-                summary=summary,
-            )
-            sealed = seal_json(
-                build_case_bundle(record),
-                case_id=record.case_id,
-                device_id=device_id,
-                device_key=device_key,
-                recipients={h.id: h.hpke_public_key for h in directory},
-            )
-            del record, summary, answer, result, attrs
-            outbox = Outbox(device_dir / "outbox.db")
-            stack.callback(outbox.close)
-            outbox.enqueue(sealed)
-            with Sender(outbox, device) as sender:
-                drained = sender.drain(timeout=30)
-            report["case_id"] = outbox.statuses()[0].case_id
-            say(f"  queued sealed, delivered; waiting in outbox: {drained.remaining}")
+            flow.to_vitals()
+            flow.set_chief_complaint("胸痛")
+            for name, value in (
+                ("systolic", 92),
+                ("diastolic", 58),
+                ("pulse", 118),
+                ("respiration", 24),
+                ("spo2", 91),
+                ("temperature", 36.4),
+                ("jcs", "1"),
+            ):
+                flow.set_vital(name, value)
+            flow.to_hospitals()
+            for row in flow.view().hospitals:
+                flow.toggle_hospital(row.id)
+            flow.send_selected()
+            (case_id,) = flow.sent_case_ids()
+            report["case_id"] = case_id
+            deadline = time.monotonic() + 30
+            while flow.view().waiting_sealed and time.monotonic() < deadline:
+                time.sleep(0.02)
+            say(f"  queued sealed, delivered; waiting in outbox: {flow.view().waiting_sealed}")
 
         with _step(say, timings, "answers", "病院の応答を待つ", "wait for the hospitals' answers"):
-            follow_stop = threading.Event()
-            follower = threading.Thread(
-                target=follow_answers, args=(device, outbox), kwargs={"stop": follow_stop}
-            )
-            follower.start()
             deadline = time.monotonic() + 20
-            case_id = report["case_id"]
             while time.monotonic() < deadline:
-                st = outbox.status(case_id)
-                if st is not None and len(st.answers) == len(hospitals):
+                rows = flow.view().hospitals
+                if all(r.answer for r in rows if r.sent):
                     break
                 time.sleep(0.02)
-            follow_stop.set()
-            follower.join(10)
-            st = outbox.status(case_id)
-            answers = dict(st.answers) if st else {}
             names = {h.id: h.name for h in hospitals}
+            answers = {r.id: r.answer for r in flow.view().hospitals if r.answer}
             for hid, ans in answers.items():
                 shown = "受入可 / accept" if ans == "accept" else "受入不可 / decline"
                 say(f"  {names.get(hid, hid)}: {shown}")
             report["answers"] = {names.get(k, k): v for k, v in answers.items()}
             accepted = [hid for hid, ans in answers.items() if ans == "accept"]
             if accepted:
-                device.set_destination(case_id, accepted[0])
+                flow.confirm_destination(accepted[0])
                 say(f"  搬送先決定 / destination: {names[accepted[0]]}")
 
+        flow.finish()
         report["hospitals_received"] = {h.name: len(h.received) for h in hospitals}
         report["outbox_pending"] = outbox.pending_count()
         say(

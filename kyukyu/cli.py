@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "demo",
     "provision",
     "doctor",
+    "edge",
 )
 
 

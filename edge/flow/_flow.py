@@ -167,6 +167,7 @@ class CaseFlow:
         self._listeners: list[Callable[[CaseView], None]] = []
         self._directory: list[_Hospital] = []
         self._cancel_wait: threading.Event | None = None
+        self._await_removal = False
         self._reader_ok: bool | None = None
         self._network_ok: bool | None = None
         self._platform_ok: bool | None = None
@@ -331,6 +332,10 @@ class CaseFlow:
                 return False
             self._cancel_wait = cancel
         try:
+            if self._await_removal:
+                # The last case's card may still lie on the reader: not a new tap.
+                self._cards.wait_for_removal(timeout=timeout, cancel=cancel)
+                self._await_removal = False
             conn = self._cards.wait_for_card(timeout=timeout, cancel=cancel)
         except (Cancelled, NoCard):
             return False
@@ -520,8 +525,14 @@ class CaseFlow:
             self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
         return conn
 
-    def submit_pin(self, pin: str, *, confirm_last_try: bool = False) -> None:
-        """The PIN proof: the card signs the platform's challenge; then the summary."""
+    def submit_pin(
+        self, pin: str, *, confirm_last_try: bool = False, collation_b: str | None = None
+    ) -> None:
+        """The PIN proof: the card signs the platform's challenge; then the summary.
+
+        With ``collation_b`` (照合番号B keyed too) the same read also opens and verifies
+        the four attributes: the strongest identity the card offers.
+        """
         c = self._case
         conn = self._reconnect_or_fail()
         if conn is None:
@@ -542,7 +553,11 @@ class CaseFlow:
         allow = confirm_last_try and c.pin_confirm
         try:
             facts = self._reading.read(
-                conn, CardRequest(pin=pin, challenge=nonce, allow_last_try=allow), self._step
+                conn,
+                CardRequest(
+                    pin=pin, collation_b=collation_b, challenge=nonce, allow_last_try=allow
+                ),
+                self._step,
             )
         except WrongPin as exc:
             with self._lock:
@@ -685,6 +700,10 @@ class CaseFlow:
             return
         self._go(Stage.HOSPITALS)
 
+    def to_hospitals_view(self) -> None:
+        """Back to the hospital list (after a destination, to watch the other answers)."""
+        self._go(Stage.HOSPITALS)
+
     def toggle_hospital(self, hospital_id: str) -> None:
         with self._lock:
             sel = self._case.selected
@@ -790,6 +809,8 @@ class CaseFlow:
     def forget(self) -> None:
         """Drop everything about the patient (done, idle timeout); back to standby."""
         with self._lock:
+            if self._case.card_used:
+                self._await_removal = True
             self._drop_connection()
             self._case = _Case()
             self._stage = Stage.STANDBY

@@ -69,6 +69,7 @@ class PcscReaders:
     def __init__(self, reader: str | None = None) -> None:
         _require()
         self.reader = reader
+        self._last_reader: str | None = None
         hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
         if hresult != 0:
             raise _fail(hresult, "SCardEstablishContext")
@@ -172,17 +173,21 @@ class PcscReaders:
     ) -> PcscConnection:
         """Block until a card is present (in ``reader``, the default reader or any) and connect."""
         name, _ = self._wait(reader or self.reader, True, timeout, cancel)
+        self._last_reader = name
         return PcscConnection(self._ctx, name)
 
     def wait_for_removal(
         self,
-        reader: str,
+        reader: str | None = None,
         *,
         timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        """Block until ``reader`` has no card."""
-        self._wait(reader, False, timeout, cancel)
+        """Block until ``reader`` (default: the one the last card came in) has no card."""
+        name = reader or self._last_reader or self.reader
+        if name is None:
+            return
+        self._wait(name, False, timeout, cancel)
 
 
 class PcscConnection:
@@ -192,6 +197,7 @@ class PcscConnection:
 
     def __init__(self, ctx: int, reader: str) -> None:
         self.reader = reader
+        self._last_reader: str | None = None
         self._ctx = ctx
         protocols = scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1
         hresult, card, proto = scard.SCardConnect(ctx, reader, scard.SCARD_SHARE_SHARED, protocols)

@@ -1,0 +1,33 @@
+"""The paramedic's touchscreen (Textual): screens for each stage of ``edge.flow``.
+
+``make_app(settings, flow=...)`` builds the app; without a flow it wires the
+device's own from its settings (``edge.flow.open_flow``). The UI holds no
+protocol or network code: it renders the flow's view and sends it intents.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.flow import CaseFlow
+from edge.settings import DeviceSettings
+
+from .app import EdgeApp
+
+__all__ = ["EdgeApp", "make_app"]
+
+
+def make_app(settings: DeviceSettings, *, flow: CaseFlow | None = None, **options: Any) -> EdgeApp:
+    """The edge app for ``settings`` (language, theme, idle timeout) around ``flow``."""
+    if flow is None:
+        from edge.flow import open_flow
+
+        flow = open_flow(settings)
+        flow.start()
+    return EdgeApp(
+        flow,
+        language=settings.language,
+        theme=settings.theme,
+        idle_timeout_s=settings.idle_timeout_s,
+        **options,
+    )

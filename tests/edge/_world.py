@@ -171,6 +171,7 @@ class TapReader:
         self._cards: queue.Queue[VirtualCard] = queue.Queue()
         self._cancelled = threading.Event()
         self.waiting = threading.Event()
+        self.removals = 0
 
     def tap(self, card: VirtualCard) -> None:
         self._cards.put(card)
@@ -195,6 +196,11 @@ class TapReader:
                 return LoopbackConnection(card)
         finally:
             self.waiting.clear()
+
+    def wait_for_removal(
+        self, *, timeout: float | None = None, cancel: threading.Event | None = None
+    ) -> None:
+        self.removals += 1  # in-process cards leave the field when the test says so
 
     def cancel(self) -> None:
         self._cancelled.set()

@@ -3,6 +3,8 @@ flow reads a virtual card through the real pcscd (vpcd) with it."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 from edge.card_sim import VirtualCard, VpcdFrontEnd
@@ -34,6 +36,20 @@ def test_flow_reads_through_pcscd(pcscd: Pcscd, world: World, tmp_path: Path) ->
         assert v.reader_ok is True
         flow.choose_consent(Consent.UNCONSCIOUS)
         assert flow.view().summary_status == "found"
+        flow.finish()
+        # The card still lies on the reader: that is no new tap.
+        assert not flow.wait_for_card(timeout=0.8)
+        assert flow.view().stage is Stage.STANDBY
+        got: list[bool] = []
+        waiter = threading.Thread(target=lambda: got.append(flow.wait_for_card(timeout=20)))
+        waiter.start()
+        time.sleep(0.3)
+        front.remove()  # handed back ...
+        time.sleep(1.0)
+        front.insert()  # ... and tapped again
+        waiter.join(25)
+        assert got == [True]
+        assert flow.view().stage is Stage.CONSENT
     finally:
         flow.close()
         readers.close()

@@ -1,0 +1,196 @@
+"""The edge app: renders the case flow's state and sends it the crew's intents.
+
+No protocol or network code here: the flow (``edge.flow``) does the work. Blocking
+intents run in thread workers; the flow's changes come back as ``FlowChanged``
+messages (``post_message`` is thread-safe) and the app re-reads the flow's view.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.theme import Theme
+
+from edge.flow import CaseFlow, CaseView, Stage
+
+from .screens import FlowScreen, screen_for
+
+__all__ = ["EdgeApp"]
+
+DAY = Theme(
+    name="kyukyu-day",
+    primary="#0046AD",
+    secondary="#005A32",
+    warning="#8A4B00",
+    error="#B00020",
+    success="#006B2E",
+    accent="#0046AD",
+    foreground="#000000",
+    background="#FFFFFF",
+    surface="#F2F2F2",
+    panel="#E0E6F0",
+    dark=False,
+)
+NIGHT = Theme(
+    name="kyukyu-night",
+    primary="#FFB000",
+    secondary="#7FD1FF",
+    warning="#FFB000",
+    error="#FF5C5C",
+    success="#5CFF8A",
+    accent="#FFB000",
+    foreground="#FFFFFF",
+    background="#000000",
+    surface="#101010",
+    panel="#202020",
+    dark=True,
+)
+THEMES = {"day": DAY, "night": NIGHT}
+
+
+@dataclass
+class FlowChanged(Message):
+    """The flow moved on (sent from whichever thread changed it)."""
+
+    view: CaseView
+
+
+class EdgeApp(App[None]):
+    """The paramedic's touchscreen."""
+
+    CSS_PATH = "edge.tcss"
+    TITLE = "マイナ救急"
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("f2", "toggle_language", "日本語/English"),
+        Binding("f3", "toggle_theme", "昼/夜"),
+    ]
+
+    def __init__(
+        self,
+        flow: CaseFlow,
+        *,
+        language: str = "ja",
+        theme: str = "day",
+        idle_timeout_s: float = 300.0,
+        watch_cards: bool = True,
+    ) -> None:
+        super().__init__()
+        self.flow = flow
+        self.language = language
+        self.theme_name = theme
+        self.idle_timeout_s = idle_timeout_s
+        self.watch_cards = watch_cards
+        self.last_input = time.monotonic()
+        self._busy = threading.Event()
+        self._stop = threading.Event()
+        self._flow_screen: FlowScreen | None = None
+        self.standby_shown = threading.Event()
+
+    # -- life -------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        for theme in THEMES.values():
+            self.register_theme(theme)
+        self.theme = THEMES[self.theme_name].name
+        self.flow.subscribe(self._flow_changed)
+        self._show(self.flow.view())
+        if self.watch_cards:
+            self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
+        self.set_interval(1.0, self._idle_check)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self.flow.cancel_wait()
+
+    def _watch_cards(self) -> None:
+        """Card watcher: while the flow stands by, wait for a tap (cancelled by any intent)."""
+        while not self._stop.is_set():
+            if self.flow.view().stage is Stage.STANDBY and not self._busy.is_set():
+                self.flow.wait_for_card(timeout=2.0)
+            else:
+                self._stop.wait(0.05)
+
+    # -- flow -> screen ---------------------------------------------------------------
+
+    def _flow_changed(self, view: CaseView) -> None:
+        self.post_message(FlowChanged(view))
+
+    def on_flow_changed(self, message: FlowChanged) -> None:
+        self._show(self.flow.view())  # the newest, whatever order messages came in
+
+    def _show(self, view: CaseView) -> None:
+        current = self._flow_screen
+        if current is not None and current.STAGE is view.stage:
+            current.view = view
+            return
+        while isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        screen = screen_for(view)
+        if current is None:
+            self.push_screen(screen)
+        else:
+            self.switch_screen(screen)
+        self._flow_screen = screen
+        if view.stage is Stage.STANDBY:
+            self.standby_shown.set()
+
+    def rerender(self) -> None:
+        if self._flow_screen is not None:
+            self._flow_screen.view = self.flow.view()
+
+    # -- intents ----------------------------------------------------------------------
+
+    def intent(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run a blocking intent in a thread worker; one at a time (a double tap is one tap)."""
+        if self._busy.is_set():
+            return
+        self._busy.set()
+        self.flow.cancel_wait()
+
+        def run() -> None:
+            try:
+                fn(*args, **kwargs)
+            finally:
+                self._busy.clear()
+
+        self.run_worker(run, thread=True, group="flow", name=getattr(fn, "__name__", "intent"))
+
+    def now(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A quick intent (no card, no network): run it here."""
+        if self._busy.is_set():
+            return
+        fn(*args, **kwargs)
+
+    # -- input, idle, toggles ---------------------------------------------------------
+
+    def on_event(self, event: Any) -> Any:
+        from textual import events
+
+        if isinstance(event, (events.Key, events.MouseDown)):
+            self.last_input = time.monotonic()
+        return super().on_event(event)
+
+    def _idle_check(self) -> None:
+        view = self.flow.view()
+        if not view.case_open or self._busy.is_set():
+            return
+        if time.monotonic() - self.last_input >= self.idle_timeout_s:
+            # Nothing about the patient stays on screen.
+            self.flow.forget()
+
+    def action_toggle_language(self) -> None:
+        self.language = "en" if self.language == "ja" else "ja"
+        self.rerender()
+
+    def action_toggle_theme(self) -> None:
+        self.theme_name = "night" if self.theme_name == "day" else "day"
+        self.theme = THEMES[self.theme_name].name
+        self.rerender()

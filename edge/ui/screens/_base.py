@@ -1,0 +1,96 @@
+"""The frame every flow screen shares: title, notice, body, action bar, status bar.
+
+A screen renders one ``CaseView`` (``self.view``; a new view recomposes it) and
+turns button presses into the flow's intents through the app: blocking intents
+run in a thread worker (``app.intent``), quick ones at once (``app.now``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Static
+
+from edge.flow import CaseView, Stage
+
+from ..widgets import ActionBar, NoticeLine, StatusBar
+
+if TYPE_CHECKING:
+    from ..app import EdgeApp
+
+_BUSY = ("処理中…", "Working…")
+
+
+class FlowScreen(Screen[None]):
+    """One stage of the flow."""
+
+    STAGE: ClassVar[Stage]
+    TITLE_JA: ClassVar[str] = ""
+    TITLE_EN: ClassVar[str] = ""
+
+    view: reactive[CaseView] = reactive(CaseView(Stage.STANDBY), recompose=True, always_update=True)
+
+    def __init__(self, view: CaseView) -> None:
+        super().__init__(classes=f"stage-{self.STAGE.value}")
+        self.set_reactive(FlowScreen.view, view)
+
+    @property
+    def edge(self) -> EdgeApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def lang(self) -> str:
+        return self.edge.language
+
+    def t(self, ja: str, en: str) -> str:
+        return en if self.lang == "en" else ja
+
+    # -- what a screen fills in ------------------------------------------------------
+
+    def body(self) -> Iterable[Widget]:
+        return ()
+
+    def secondary(self) -> list[Button]:
+        return []
+
+    def primary(self) -> Button | None:
+        return None
+
+    def title_text(self) -> str:
+        return self.t(self.TITLE_JA, self.TITLE_EN)
+
+    # -- the frame -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title_text(), id="title")
+        if self.view.busy:
+            yield Static(self.t(*_BUSY), id="notice", classes="info")
+        else:
+            yield NoticeLine(self.view.notice, self.lang)
+        with VerticalScroll(id="body"):
+            yield from self.body()
+        primary = self.primary()
+        if primary is not None and self.view.busy:
+            primary.disabled = True
+        yield ActionBar(*self.secondary(), primary=primary)
+        yield StatusBar(self.view, self.lang)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        handler: Callable[[], Any] | None = getattr(self, "press_" + bid.replace("-", "_"), None)
+        if handler is not None:
+            event.stop()
+            handler()
+        elif "-" in bid:
+            # Rows of choices: "cc-3", "h-1", "dest-0", "jcs-10" ... -> press_cc("3")
+            kind, _, arg = bid.partition("-")
+            indexed: Callable[[str], Any] | None = getattr(self, "press_" + kind, None)
+            if indexed is not None:
+                event.stop()
+                indexed(arg)

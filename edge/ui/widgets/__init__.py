@@ -1,0 +1,8 @@
+"""Reusable widgets of the edge screen: numeric pad, status bar, notice line, action bar."""
+
+from __future__ import annotations
+
+from ._bars import ActionBar, NoticeLine, StatusBar
+from ._numpad import NumPad
+
+__all__ = ["ActionBar", "NoticeLine", "NumPad", "StatusBar"]

@@ -1,0 +1,261 @@
+"""Every path of the edge screen driven by clicks (Textual Pilot), against the virtual card
+and a real hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.card_sim import VirtualCard
+from edge.flow import Stage
+from edge.ui import EdgeApp
+from tests.edge._world import PIN, TapReader, World, make_flow, wait_until
+from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
+
+pytestmark = pytest.mark.anyio
+
+
+def app_for(world: World, tmp_path: Path, reader: TapReader | None = None) -> EdgeApp:
+    flow = make_flow(world, tmp_path, cards=reader or TapReader())
+    return EdgeApp(flow, idle_timeout_s=300)
+
+
+async def test_conscious_card_case_by_clicks(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    image = world.patient()
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        assert "カードをタッチしてください" in screen_text(app)
+        reader.tap(VirtualCard(image))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        touches = 0
+        await pilot.click("#primary")  # 口頭同意あり
+        touches += 1
+        await wait_stage(pilot, app, Stage.IDENTITY)
+        await pilot.click("#primary")  # 顔写真で本人確認済み
+        touches += 1
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert touches <= 2
+        text = screen_text(app)
+        assert "アレルギー・副作用" in text
+        assert text.index("アレルギー") < text.index("傷病名") < text.index("薬剤情報")
+        assert "口頭同意あり" in text
+        assert "顔写真で確認" in text
+
+        await pilot.click("#primary")  # 主訴・バイタルへ
+        await wait_stage(pilot, app, Stage.VITALS)
+        await pilot.click("#cc-1")  # 胸痛
+        await pilot.click("#vital-systolic")
+        for key in ("3", "0", "0"):
+            await pilot.click(f"#key-{key}")
+        await wait_text(pilot, app, "範囲外")
+        await pilot.click("#pad-ok")
+        await pilot.pause()
+        await wait_text(pilot, app, "⚠ 血圧(上) 300")  # flagged, not refused
+        await pilot.click("#vital-jcs")
+        await pilot.click("#jcs-10")
+        await wait_text(pilot, app, "意識 JCS II-10")
+        assert app.flow.view().chief_complaint == "胸痛"
+
+        await pilot.click("#primary")  # 病院選択へ
+        await wait_stage(pilot, app, Stage.HOSPITALS)
+        await pilot.click("#h-0")
+        await pilot.click("#h-1")
+        await wait_text(pilot, app, "選択した2病院へ一斉送信")
+        await pilot.click("#primary")
+        await wait_text(pilot, app, "応答待ち")
+        (case_id,) = app.flow.sent_case_ids()
+        wait_until(lambda: app.flow.view().waiting_sealed == 0)
+        rows = app.flow.view().hospitals
+        by_id = {h.id: h for h in world.hospitals}
+        with world.hospital_client(by_id[rows[0].id]) as c:
+            c.answer(case_id, "decline", "満床")
+        with world.hospital_client(by_id[rows[1].id]) as c:
+            c.answer(case_id, "accept")
+        await wait_text(pilot, app, "受入可")
+        await wait_text(pilot, app, "受入不可")
+        await pilot.click("#dest-1")
+        await wait_stage(pilot, app, Stage.CONFIRMED)
+        assert rows[1].name in screen_text(app)
+        await pilot.click("#primary")  # 事案終了
+        await wait_stage(pilot, app, Stage.STANDBY)
+        text = screen_text(app)
+        assert "消去しました" in text
+        for secret in (rows[1].name, "胸痛", "300", "アレルギー"):
+            assert secret not in text
+
+
+async def test_unconscious_is_one_touch(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#consent-unconscious")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert "意識障害等により同意取得困難" in screen_text(app)
+
+
+async def test_refused_then_no_summary(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#consent-refused")
+        await wait_stage(pilot, app, Stage.VITALS)
+        await wait_text(pilot, app, "閲覧しません")
+        await pilot.click("#show-summary")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        text = screen_text(app)
+        assert "同意なし" in text
+        assert "アレルギー" not in text
+
+
+async def test_pin_path_with_wrong_pin_and_last_try(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.IDENTITY)
+        await pilot.click("#identity-pin")
+        await wait_stage(pilot, app, Stage.PIN)
+        for pin in ("9999", "9998"):
+            for d in pin:
+                await pilot.click(f"#key-{d}")
+            assert "●●●●" in screen_text(app)  # masked
+            await pilot.click("#primary")
+            await wait_stage(pilot, app, Stage.PIN)
+        await wait_text(pilot, app, "残り1回")
+        for d in PIN:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#primary")
+        await wait_text(pilot, app, "最後の1回: 確定")
+        for d in PIN:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert "暗証番号＋カード署名" in screen_text(app)
+
+
+async def test_collation_b_shows_verified_name(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    image = world.patient()
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(image))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.IDENTITY)
+        await pilot.click("#identity-collation_b")
+        await wait_stage(pilot, app, Stage.COLLATION_B)
+        for d in image.collation_b:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert image.holder.name in screen_text(app)
+
+
+async def test_card_removed_then_retap(world: World, tmp_path: Path) -> None:
+    from edge.card_sim import Quirks
+
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient(), Quirks(remove_after_apdus=3)))
+        await wait_stage(pilot, app, Stage.CARD_PROBLEM)
+        assert "もう一度カードをタッチ" in screen_text(app)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+
+
+async def test_no_card_case_and_card_later(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        await pilot.click("#primary")  # カードなしで開始
+        await wait_stage(pilot, app, Stage.VITALS)
+        await pilot.click("#cc-10")  # 外傷
+        await pilot.click("#take-card")
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#consent-unconscious")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.VITALS)
+        assert "✓ 外傷" in screen_text(app)
+
+
+async def test_language_and_theme_toggle(world: World, tmp_path: Path) -> None:
+    app = app_for(world, tmp_path)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        await pilot.click("#lang")
+        await wait_text(pilot, app, "Tap the card or phone")
+        await pilot.click("#theme")
+        await pilot.pause()
+        assert app.theme == "kyukyu-night"
+        await pilot.click("#lang")
+        await wait_text(pilot, app, "カードをタッチしてください")
+
+
+async def test_idle_timeout_forgets_the_patient(world: World, tmp_path: Path) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    app.idle_timeout_s = 1.0
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#consent-unconscious")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert "アレルギー" in screen_text(app)
+        await wait_stage(pilot, app, Stage.STANDBY, timeout=5)
+        assert "アレルギー" not in screen_text(app)
+        assert not app.flow.view().case_open
+
+
+async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
+    app = app_for(world, tmp_path)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.VITALS)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.HOSPITALS)
+        await pilot.click("#h-0")
+        await pilot.click("#primary")
+        await wait_text(pilot, app, "応答待ち")
+        (case_id,) = app.flow.sent_case_ids()
+        wait_until(lambda: app.flow.view().waiting_sealed == 0)
+        row = app.flow.view().hospitals[0]
+        with world.hospital_client({h.id: h for h in world.hospitals}[row.id]) as c:
+            c.answer(case_id, "decline", "専門外")
+        await wait_text(pilot, app, "再送信")
+        await pilot.click("#h-2")
+        await pilot.click("#primary")
+        await wait_until_async(pilot, lambda: len(app.flow.sent_case_ids()) == 2)
+
+
+async def wait_until_async(pilot: object, pred: object, timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return
+        await pilot.pause(0.05)  # type: ignore[attr-defined]
+    raise AssertionError("timed out")
