@@ -1,0 +1,137 @@
+"""End to end in a real browser: hub under uvicorn, two hospital services, a device.
+
+Debian's Chromium (headless, driven by Playwright for Python) signs in with password
+and TOTP, sees the sealed case arrive live (no reload), accepts it in one click;
+the device sees the answer on its stream; the confirmed destination is marked live.
+Screenshots go to the test's tmp directory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hospital._world import PASSWORD, platform, totp_now, wait_for
+
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Free text as crews type it, and as nobody should: separators, emoji, RTL marks, length.
+UNICODE_TEXT = (
+    "胸痛\u2028行区切り\u2029段落区切り 🚑🫀 \u200fעברית\u200e \u202eRTL override\u202c "
+    + "長文" * 3000
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=BROWSER_ARGS
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any]:
+    """The device's own stream (as the ambulance sees it) until this case's answer."""
+    stop = threading.Event()
+    found: dict[str, Any] = {}
+
+    def follow() -> None:
+        for ev in device.client.device_events(0, stop):
+            if ev.kind == "answer" and ev.data.get("case_id") == case_id:
+                found.update(ev.data)
+                return
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    t.join(timeout)
+    stop.set()
+    assert found, "the device did not see the answer"
+    return found
+
+
+@pytest.mark.slow
+def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        b = p.new_hospital(tmp_path, "テスト第二病院", 35.69, 139.75)
+        secret = p.add_user(a, "alice")
+        p.add_user(b, "bob")
+        p.start(a)
+        p.start(b)
+        device = p.new_device()
+
+        page = browser.new_page(viewport={"width": 1600, "height": 1000}, locale="ja-JP")
+        page.goto(a.url + "/")
+        assert page.url.endswith("/login")  # no session: the sign-in page, nothing else
+        page.fill("#username", "alice")
+        page.fill("#password", PASSWORD)
+        page.fill("#totp", totp_now(secret))
+        page.click("#sign-in")
+        page.wait_for_selector("#cases")
+        page.wait_for_selector("#live-state[data-state='live']")
+        page.screenshot(path=str(shots / "01-empty.png"))
+        page.evaluate("window.__noReload = 'still here'")
+
+        case_a = device.send([a.id])
+        case_b = device.send([b.id], chief_complaint="腹痛")
+        card = page.locator(f"[data-case-id='{case_a}']")
+        card.wait_for(timeout=10_000)
+        # Live: the same document, no reload.
+        assert page.evaluate("window.__noReload") == "still here"
+        assert card.locator(".cc").text_content() == "胸痛"
+        assert card.locator("[data-status='waiting']").count() == 1
+        # Out-of-range systolic (300) is flagged, not refused.
+        assert card.locator(".vitals .flag").count() == 1
+        assert "ペニシリン系" in (card.locator(".allergy").text_content() or "")
+        assert "口頭同意あり" in (card.text_content() or "")
+        assert "090-0000-2222" in (card.locator(".crew").text_content() or "")
+        assert page.locator(f"[data-case-id='{case_b}']").count() == 0
+        page.screenshot(path=str(shots / "02-incoming.png"), full_page=True)
+
+        card.locator("button.accept").click()
+        card.locator("[data-status='accepted']").wait_for(timeout=10_000)
+        seen = _answer_seen(device, case_a)
+        assert seen["answer"] == "accept"
+        assert seen["hospital_id"] == a.id
+        page.screenshot(path=str(shots / "03-accepted.png"), full_page=True)
+
+        device.client.set_destination(case_a, a.id)
+        card.locator("[data-status='destination']").wait_for(timeout=10_000)
+        assert "dest" in (card.get_attribute("class") or "")
+        page.screenshot(path=str(shots / "04-destination.png"), full_page=True)
+
+        # Free text with any Unicode arrives intact, in the browser too.
+        case_u = device.send([a.id], chief_complaint=UNICODE_TEXT)
+        ucard = page.locator(f"[data-case-id='{case_u}']")
+        ucard.wait_for(timeout=10_000)
+        assert ucard.locator(".cc").text_content() == UNICODE_TEXT
+        page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
+        page.screenshot(path=str(shots / "05-tablet.png"))
+
+        # The second hospital never got the first one's case; it got its own.
+        rb = b.runtime
+        assert rb is not None
+        wait_for(lambda: rb.store.case(case_b), what="B's own case")
+        assert rb.store.case(case_a) is None
+        assert rb.store.case(case_u) is None
+        assert rb.store.rejections() == []
+        page.close()
+    for name in ("01-empty", "02-incoming", "03-accepted", "04-destination", "05-tablet"):
+        assert (shots / f"{name}.png").stat().st_size > 10_000
