@@ -153,31 +153,42 @@ def _dt(text: Any) -> datetime | None:
     return out if out.tzinfo else out.replace(tzinfo=UTC)
 
 
+def _l(value: Any) -> list[Any]:
+    """A list, or nothing (the Bundle is signed, not necessarily well-formed)."""
+    return value if isinstance(value, list) else []
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _s(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _codes(concept: Any) -> list[tuple[str, str]]:
-    if not isinstance(concept, dict):
-        return []
     return [
         (str(c.get("system", "")), str(c.get("code", "")))
-        for c in concept.get("coding", [])
+        for c in _l(_d(concept).get("coding"))
         if isinstance(c, dict)
     ]
 
 
 def _text(concept: Any) -> str | None:
-    if not isinstance(concept, dict):
-        return None
+    concept = _d(concept)
     if isinstance(concept.get("text"), str):
         return str(concept["text"])
-    for c in concept.get("coding", []):
+    for c in _l(concept.get("coding")):
         if isinstance(c, dict) and isinstance(c.get("display"), str):
             return str(c["display"])
     return None
 
 
 def _qty(res: dict[str, Any]) -> float | None:
-    q = res.get("valueQuantity")
-    if isinstance(q, dict) and isinstance(q.get("value"), int | float):
-        return float(q["value"])
+    q = _d(res.get("valueQuantity"))
+    value = q.get("value")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     return None
 
 
@@ -198,55 +209,46 @@ def _age(birth: Any, today: date) -> int | None:
     return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
 
 
+def _has_id(res: dict[str, Any], system: str) -> bool:
+    return any(_d(i).get("system") == system for i in _l(res.get("identifier")))
+
+
 def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
     view = CaseView(case_id=case_id)
-    entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
+    entries = [e for e in _l(_d(bundle).get("entry")) if isinstance(e, dict)]
     by_url: dict[str, dict[str, Any]] = {
         str(e.get("fullUrl")): e["resource"] for e in entries if isinstance(e.get("resource"), dict)
     }
     sections: dict[str, list[str]] = {}
     for res in by_url.values():
         if res.get("resourceType") == "Composition":
-            for s in res.get("section", []) or []:
-                if not isinstance(s, dict):
-                    continue
-                codes = [c for _, c in _codes(s.get("code"))]
-                refs = [
-                    str(r.get("reference")) for r in s.get("entry", []) or [] if isinstance(r, dict)
-                ]
-                for c in codes:
-                    sections.setdefault(c, []).extend(refs)
-    complaint_refs = set(sections.get("10154-3", []))
-    vital_refs = sections.get("8716-3", [])
-    summary_refs = sections.get("60591-5", [])
+            for sec in _l(res.get("section")):
+                sec = _d(sec)
+                refs = [str(_d(r).get("reference")) for r in _l(sec.get("entry"))]
+                for _, code in _codes(sec.get("code")):
+                    sections.setdefault(code, []).extend(refs)
 
-    for url in complaint_refs:
-        cres = by_url.get(url, {})
-        if isinstance(cres.get("valueString"), str):
-            view.chief_complaint = cres["valueString"]
+    for url in sections.get("10154-3", []):
+        text = _s(by_url.get(url, {}).get("valueString"))
+        if text is not None:
+            view.chief_complaint = text
 
     sets: dict[str, VitalSet] = {}
-    for url in vital_refs:
-        vres = by_url.get(url)
-        if not vres or vres.get("resourceType") != "Observation":
+    for url in sections.get("8716-3", []):
+        res = by_url.get(url, {})
+        if res.get("resourceType") != "Observation":
             continue
-        res = vres
         when = str(res.get("effectiveDateTime", ""))
         vs = sets.setdefault(when, VitalSet(_dt(when)))
         vcode = {c for _, c in _codes(res.get("code"))}
         if "85354-9" in vcode:
-            for comp in res.get("component", []) or []:
+            for comp in _l(res.get("component")):
+                comp = _d(comp)
                 ccodes = {c for _, c in _codes(comp.get("code"))}
                 val = _qty(comp)
-                key = (
-                    "systolic"
-                    if "8480-6" in ccodes
-                    else "diastolic"
-                    if "8462-4" in ccodes
-                    else None
-                )
-                if key:
-                    vs.values[key] = Vital(key, val, _flag(key, val))
+                for loinc, key in (("8480-6", "systolic"), ("8462-4", "diastolic")):
+                    if loinc in ccodes:
+                        vs.values[key] = Vital(key, val, _flag(key, val))
         elif "jcs" in vcode:
             vcodes = _codes(res.get("valueCodeableConcept"))
             if vcodes:
@@ -260,18 +262,15 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
         sets.values(), key=lambda v: v.at or datetime.min.replace(tzinfo=UTC), reverse=True
     )
 
-    for url in summary_refs:
-        sres = by_url.get(url)
-        if not sres:
-            continue
-        res = sres
+    for url in sections.get("60591-5", []):
+        res = by_url.get(url, {})
         kind = res.get("resourceType")
         if kind == "AllergyIntolerance":
             text = _text(res.get("code")) or "（名称不明）"
             reactions = [
                 t
-                for r in res.get("reaction", []) or []
-                for m in (r.get("manifestation", []) or [])
+                for r in _l(res.get("reaction"))
+                for m in _l(_d(r).get("manifestation"))
                 if (t := _text(m))
             ]
             view.allergies.append(f"{text}（{'、'.join(reactions)}）" if reactions else text)
@@ -283,8 +282,8 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
             view.conditions.append(text)
         elif kind in ("MedicationStatement", "MedicationRequest"):
             text = _text(res.get("medicationCodeableConcept")) or "（薬剤名不明）"
-            dosage = res.get("dosage") or res.get("dosageInstruction") or []
-            sig = dosage[0].get("text") if dosage and isinstance(dosage[0], dict) else None
+            dosage = _l(res.get("dosage")) or _l(res.get("dosageInstruction"))
+            sig = _s(_d(dosage[0]).get("text")) if dosage else None
             line = f"{text} {sig}" if sig else text
             if line not in view.medications:
                 view.medications.append(line)
@@ -292,49 +291,39 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
     today = today or datetime.now(UTC).date()
     for res in by_url.values():
         kind = res.get("resourceType")
-        if kind == "Encounter" and any(
-            isinstance(i, dict) and i.get("system") == f"{LOCAL}/case-id"
-            for i in res.get("identifier", []) or []
-        ):
-            for ext in res.get("extension", []) or []:
+        if kind == "Encounter" and _has_id(res, f"{LOCAL}/case-id"):
+            for ext in _l(res.get("extension")):
+                ext = _d(ext)
                 url = ext.get("url")
                 if url == CONSENT_EXT:
-                    view.consent = ext.get("valueCode")
+                    view.consent = _s(ext.get("valueCode"))
                 elif url == ASSURANCE_EXT:
-                    view.assurance = ext.get("valueCode")
+                    view.assurance = _s(ext.get("valueCode"))
                 elif url == f"{TIME_EXT}-call-received":
                     view.call_at = _dt(ext.get("valueDateTime"))
                 elif url == f"{TIME_EXT}-patient-contact":
                     view.contact_at = _dt(ext.get("valueDateTime"))
             if view.contact_at is None:
-                view.contact_at = _dt((res.get("period") or {}).get("start"))
-        elif kind == "Device" and any(
-            isinstance(i, dict) and i.get("system") == f"{LOCAL}/device-id"
-            for i in res.get("identifier", []) or []
-        ):
-            names = res.get("deviceName") or []
-            if names and isinstance(names[0], dict):
-                view.ambulance = names[0].get("name")
-            owner = res.get("owner")
-            if isinstance(owner, dict):
-                view.fire_department = owner.get("display")
-            for c in res.get("contact", []) or []:
-                if isinstance(c, dict) and c.get("value"):
-                    view.crew_phones.append(str(c["value"]))
-        elif kind == "Practitioner" and any(
-            isinstance(i, dict) and i.get("system") == f"{LOCAL}/staff-id"
-            for i in res.get("identifier", []) or []
-        ):
-            role = next((_text(q.get("code")) for q in res.get("qualification", []) or []), None)
-            name = next((n.get("text") for n in res.get("name", []) or []), None)
-            view.crew.append(" ".join(str(x) for x in (role, name) if x) or "隊員")
-            for t in res.get("telecom", []) or []:
-                if isinstance(t, dict) and t.get("value"):
-                    view.crew_phones.append(str(t["value"]))
+                view.contact_at = _dt(_d(res.get("period")).get("start"))
+        elif kind == "Device" and _has_id(res, f"{LOCAL}/device-id"):
+            names = _l(res.get("deviceName"))
+            if names:
+                view.ambulance = _s(_d(names[0]).get("name"))
+            view.fire_department = _s(_d(res.get("owner")).get("display"))
+            view.crew_phones += [
+                str(_d(c)["value"]) for c in _l(res.get("contact")) if _d(c).get("value")
+            ]
+        elif kind == "Practitioner" and _has_id(res, f"{LOCAL}/staff-id"):
+            role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
+            name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
+            view.crew.append(" ".join(x for x in (role, name) if x) or "隊員")
+            view.crew_phones += [
+                str(_d(t)["value"]) for t in _l(res.get("telecom")) if _d(t).get("value")
+            ]
         elif kind == "Patient" and view.patient_name is None:
-            names = res.get("name") or []
-            if names and isinstance(names[0], dict):
-                view.patient_name = names[0].get("text")
+            names = _l(res.get("name"))
+            if names:
+                view.patient_name = _s(_d(names[0]).get("text"))
             view.patient_age = _age(res.get("birthDate"), today)
             view.patient_sex = GENDER_JA.get(str(res.get("gender")))
     return view

@@ -1,0 +1,71 @@
+"""FHIR export (folder and a FHIR server over HTTP) and retention (`kyukyu hospital purge`)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fhir.resources.R4B.bundle import Bundle
+
+from kyukyu._serve import serve_in_thread
+from tests.hospital._world import cli, platform, signed_in, wait_for
+
+
+def _fhir_server() -> tuple[FastAPI, list[dict[str, Any]]]:
+    """A minimal FHIR endpoint that records what it is sent (a real HTTP server)."""
+    got: list[dict[str, Any]] = []
+    app = FastAPI()
+
+    @app.post("/fhir/Bundle", status_code=201)
+    async def create(request: Request) -> dict[str, str]:
+        assert request.headers["content-type"].startswith("application/fhir+json")
+        got.append(json.loads(await request.body()))
+        return {"resourceType": "OperationOutcome"}
+
+    return app, got
+
+
+def test_export_to_folder_and_endpoint_then_purge(tmp_path: Path) -> None:
+    fhir_app, got = _fhir_server()
+    with platform(tmp_path) as p, serve_in_thread(fhir_app) as fhir_url:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        p.add_user(a, "alice")
+        out = tmp_path / "fhir-out"
+        p.start(a, fhir_export_dir=out, fhir_endpoint=f"{fhir_url}/fhir")
+        device = p.new_device()
+        case_id = device.send([a.id])
+        rt = a.runtime
+        assert rt is not None
+        wait_for(lambda: rt.store.case(case_id) and rt.store.case(case_id).exported_at,
+                 what="export")  # fmt: skip
+        files = list(out.glob("*.json"))
+        assert [f.stem for f in files] == [case_id]
+        assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
+        doc = json.loads(files[0].read_text())
+        assert got == [doc]
+        Bundle.model_validate(doc)  # valid R4(B) document Bundle
+        profiles = {
+            (e["resource"]["resourceType"], prof)
+            for e in doc["entry"]
+            for prof in e["resource"].get("meta", {}).get("profile", [])
+        }
+        assert ("Patient", "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient") in profiles
+        assert ("Observation", "http://hl7.org/fhir/StructureDefinition/bp") in profiles
+        assert ("Observation", "http://hl7.org/fhir/StructureDefinition/heartrate") in profiles
+        assert any(a == "Observation" and b.endswith("/bodytemp") for a, b in profiles)
+
+        # Retention: purged now from the command line; the dashboard shows nothing any more.
+        doc = cli("hospital", "purge", "--data-dir", str(a.data_dir), "--retention", "0")
+        assert doc["purged"] == 1
+        assert rt.store.case(case_id) is None
+        with signed_in(a, "alice") as c:
+            assert case_id not in c.get("/").text
+        actions = [r.action for r in rt.store.audit_rows() if r.case_id == case_id]
+        assert actions[0] == "case_received"
+        assert "case_exported" in actions
+        assert actions[-1] == "case_purged"
+        # The stream does not hand it over again (the receiver remembers the case id).
+        assert rt.store.cases() == []

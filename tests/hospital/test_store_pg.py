@@ -1,0 +1,61 @@
+"""The hospital's own database on PostgreSQL (by URL) and SQLite: same behaviour."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from hospital.auth import Authenticator, LoginRefused, add_user
+from hospital.settings import HospitalSettings
+from hospital.store import HospitalStore
+from tests.components import fresh_postgres_database
+from tests.hospital._world import make_bundle
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HospitalStore]:
+    key = os.urandom(32)
+    if request.param == "sqlite":
+        s = HospitalStore(f"sqlite:///{tmp_path / 'h.db'}", key)
+        yield s
+        s.close()
+        return
+    with fresh_postgres_database() as url:
+        s = HospitalStore(url, key)
+        yield s
+        s.close()
+
+
+def test_cases_answers_purge_and_sign_in(store: HospitalStore, tmp_path: Path) -> None:
+    bundle = make_bundle("c-1", "d-1", chief_complaint="呼吸困難\u2028🚑")
+    assert store.add_case(case_id="c-1", event_id=1, device_id="d-1", sealed_at=1, bundle=bundle)
+    assert not store.add_case(
+        case_id="c-1", event_id=2, device_id="d-1", sealed_at=1, bundle=bundle
+    )
+    row = store.case("c-1")
+    assert row is not None
+    assert store.bundle_of(row) == bundle
+    store.set_answer("c-1", answer="decline", reason="手術中", by="alice")
+    assert store.set_destination("c-1", False)
+    row = store.case("c-1")
+    assert row is not None
+    assert (row.answer, row.answer_reason, row.destination) == ("decline", "手術中", "elsewhere")
+    assert row.answered_at is not None
+    assert row.answered_at.tzinfo is not None
+
+    secret, _ = add_user(store, "alice", "Alice", "long enough password")
+    auth = Authenticator(store, HospitalSettings(data_dir=tmp_path))
+    token, info = auth.login("alice", "long enough password", pyotp.TOTP(secret).now(), "t")
+    assert auth.session(token) == info
+    with pytest.raises(LoginRefused):
+        auth.login("alice", "long enough password", pyotp.TOTP(secret).now(), "t")
+
+    assert store.purge(3600) == 0
+    time.sleep(0.01)
+    assert store.purge(0) == 1
+    assert store.cases() == []
