@@ -294,14 +294,14 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
         if kind == "Encounter" and _has_id(res, f"{LOCAL}/case-id"):
             for ext in _l(res.get("extension")):
                 ext = _d(ext)
-                url = ext.get("url")
-                if url == CONSENT_EXT:
+                ext_url = ext.get("url")
+                if ext_url == CONSENT_EXT:
                     view.consent = _s(ext.get("valueCode"))
-                elif url == ASSURANCE_EXT:
+                elif ext_url == ASSURANCE_EXT:
                     view.assurance = _s(ext.get("valueCode"))
-                elif url == f"{TIME_EXT}-call-received":
+                elif ext_url == f"{TIME_EXT}-call-received":
                     view.call_at = _dt(ext.get("valueDateTime"))
-                elif url == f"{TIME_EXT}-patient-contact":
+                elif ext_url == f"{TIME_EXT}-patient-contact":
                     view.contact_at = _dt(ext.get("valueDateTime"))
             if view.contact_at is None:
                 view.contact_at = _dt(_d(res.get("period")).get("start"))

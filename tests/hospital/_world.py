@@ -2,7 +2,7 @@
 
 Hospitals register with ``kyukyu hospital init`` and an operator's one-time token;
 staff accounts come from ``kyukyu hospital user add``; the receiving service is
-``HospitalRuntime`` under a real uvicorn (``kyukyu._serve``) on a loopback port.
+``HospitalRuntime`` under a real uvicorn (``kyukyu.testing``) on a loopback port.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hospital.main import HospitalRuntime
 from hospital.settings import HospitalSettings
-from kyukyu._serve import serve_in_thread
 from kyukyu.cli import main as kyukyu_main
+from kyukyu.testing import serve_in_thread
 from sync._http import SignedHttp
 from sync.client import PlatformClient
 from sync.fhir_case import (

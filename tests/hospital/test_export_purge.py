@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fhir.resources.R4B.bundle import Bundle
 
-from kyukyu._serve import serve_in_thread
+from kyukyu.testing import serve_in_thread
 from tests.hospital._world import cli, platform, signed_in, wait_for
 
 
