@@ -10,8 +10,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from kyukyu._serve import serve_in_thread
 
+from kyukyu.testing import serve_in_thread
 from sync._http import SignedHttp
 from sync.signed import b64e
 from sync.signing import public_key_to_b64
