@@ -225,6 +225,8 @@ class RevocationVersion(SQLModel, table=True):
     ingested_at: datetime
     this_update: datetime | None = None
     issuer: str = Field(max_length=300)
+    # The CRLNumber extension (up to 20 octets, so decimal text); None when absent.
+    crl_number: str | None = Field(default=None, max_length=50)
     revoked_count: int
 
 

@@ -20,13 +20,13 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from sync._errors import ResponseError
+from sync._errors import ResponseError, SnapshotRollback
 from sync._http import DEFAULT_TIMEOUT, REVOKED, SignedHttp, stream_event
 from sync.signed import b64d, verify_document
 from sync.signing import public_key_from_b64, public_key_to_b64
@@ -34,7 +34,9 @@ from sync.signing import public_key_from_b64, public_key_to_b64
 __all__ = [
     "DeviceEvent",
     "DirectoryHospital",
+    "MemoryRevocationFloor",
     "PlatformClient",
+    "RevocationFloor",
     "verify_hub_signature",
 ]
 
@@ -48,6 +50,34 @@ def verify_hub_signature(
     ``body`` (docs/envelope.md). Raises ``BadHubSignature`` (a ``ResponseError``).
     """
     return verify_document(document, field, hub_key)
+
+
+class RevocationFloor(Protocol):
+    """Where a device keeps the last revocation snapshot version it accepted (durably:
+    ``sync.outbox.Outbox`` is one)."""
+
+    def revocation_version(self) -> int: ...
+
+    def accept_revocation_version(self, version: int) -> None:
+        """Store ``version``; raise ``SnapshotRollback`` if it is lower than the stored one."""
+        ...
+
+
+class MemoryRevocationFloor:
+    """A ``RevocationFloor`` for one process (tests, tools): forgets on exit."""
+
+    def __init__(self, version: int = 0) -> None:
+        self._version = version
+        self._lock = threading.Lock()
+
+    def revocation_version(self) -> int:
+        return self._version
+
+    def accept_revocation_version(self, version: int) -> None:
+        with self._lock:
+            if version < self._version:
+                raise SnapshotRollback(f"version {version} < {self._version}")
+            self._version = version
 
 
 @dataclass(frozen=True)
@@ -83,10 +113,12 @@ class PlatformClient:
         verify: ssl.SSLContext | bool | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        revocation_floor: RevocationFloor | None = None,
     ) -> None:
         self._key = key
         self.device_id = device_id
         self.hub_public_key = hub_public_key
+        self.revocation_floor: RevocationFloor = revocation_floor or MemoryRevocationFloor()
         self.http = SignedHttp(
             base_url,
             key=key,
@@ -180,10 +212,22 @@ class PlatformClient:
         return out
 
     def revocation_snapshot(self, since: int | None = None) -> dict[str, Any]:
-        """The signed revocation snapshot (or the delta since version ``since``)."""
+        """The signed revocation snapshot (or the delta since version ``since``).
+
+        Its ``version`` must not be lower than the last one accepted
+        (``revocation_floor``): an older snapshot, even correctly signed, would
+        un-revoke certificates, so it raises ``SnapshotRollback`` and is not returned.
+        """
         params = {} if since is None else {"since": since}
         doc = self.http.request_json("GET", "/v1/revocation/snapshot", params=params)
-        return self._signed(doc, "snapshot")
+        body = self._signed(doc, "snapshot")
+        version = body.get("version")
+        if type(version) is not int or version < 0:
+            raise ResponseError("revocation snapshot without a version")
+        if since is not None and version < since:
+            raise SnapshotRollback(f"version {version} < since {since}")
+        self.revocation_floor.accept_revocation_version(version)
+        return body
 
     # -- cases ------------------------------------------------------------------------
 

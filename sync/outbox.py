@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sync._backoff import Backoff
-from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, StorageFull
+from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, SnapshotRollback, StorageFull
 from sync.envelope import SealedCase
 
 __all__ = ["STATUS_ROW_BYTES", "DeliveryStatus", "FullPolicy", "Outbox", "PendingCase"]
@@ -366,6 +366,26 @@ class Outbox:
                 (str(seq),),
             )
         return True
+
+    # -- the revocation snapshot's number (``sync.client.RevocationFloor``) ---------------
+
+    def revocation_version(self) -> int:
+        """The highest revocation snapshot version accepted so far (0: none)."""
+        with self._lock, self._errors():
+            row = self._db.execute("SELECT v FROM meta WHERE k = 'revocation_version'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def accept_revocation_version(self, version: int) -> None:
+        """Remember ``version``; ``SnapshotRollback`` (nothing stored) if lower than the last."""
+        with self._tx() as db:
+            row = db.execute("SELECT v FROM meta WHERE k = 'revocation_version'").fetchone()
+            if row is not None and int(row[0]) > version:
+                raise SnapshotRollback(f"version {version} < {int(row[0])}")
+            db.execute(
+                "INSERT INTO meta (k, v) VALUES ('revocation_version', ?)"
+                " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                (str(version),),
+            )
 
     def skip_device_event(self, seq: int) -> None:
         """Advance the answer cursor past an event that is not an answer."""

@@ -76,9 +76,21 @@ RULES = {
     ),
     # edge/ui renders state: no APDUs, no drivers, no network.
     "edge/ui": ("smartcard", "nfc", "httpx", "edge.reader"),
-    # The hub routes sealed cases as opaque bytes: it can never open one.
-    # The demo's virtual cards are issued on the demo side (kyukyu.testing), not here.
-    "hub_server": ("sync.receiver", "sync.seal", "edge.card_sim"),
+    # The hub routes sealed cases as opaque bytes: it can never open one. It may use
+    # edge.jpki (certificate trust, the revocation format: one verifier for both ends),
+    # never the device's drivers, UI or flow, nor the virtual card (the demo's virtual
+    # cards are issued on the demo side, kyukyu.testing).
+    "hub_server": (
+        "sync.receiver",
+        "sync.seal",
+        "edge.card_sim",
+        "edge.reader",
+        "edge.ui",
+        "edge.flow",
+        "smartcard",
+        "nfc",
+        "textual",
+    ),
     # Transports know nothing about the card's applications.
     "edge/reader": ("edge.jpki", "edge.card_sim", "edge.ui"),
 }
@@ -87,6 +99,21 @@ RULES = {
 @pytest.mark.parametrize("folder", sorted(RULES))
 def test_import_rules(folder: str) -> None:
     assert _violations(folder, RULES[folder]) == []
+
+
+def test_hub_server_uses_edge_jpki_and_nothing_else_of_edge() -> None:
+    bad = []
+    for f in sorted((ROOT / "hub_server").rglob("*.py")):
+        rel = str(f.relative_to(ROOT))
+        for name in imports_of(f):
+            if name != "edge" and not name.startswith("edge."):
+                continue
+            if name.startswith("edge.jpki"):
+                continue
+            bad.append(f"{rel} imports {name}")
+    assert bad == []
+    certs = imports_of(ROOT / "hub_server" / "core" / "certs.py")
+    assert "edge.jpki.trust.verify_auth_certificate" in certs  # the one verifier
 
 
 @pytest.mark.parametrize("folder", ["errbase", "edge", "sync", "hub_server", "hospital"])

@@ -51,6 +51,8 @@ from hub_server.crud.identities import (
     revoke_device,
 )
 from hub_server.crud.revocation import (
+    CrlExpired,
+    CrlNotNewer,
     current_revocation_version,
     ingest_crl,
     revoked_serials,
@@ -58,6 +60,8 @@ from hub_server.crud.revocation import (
 )
 
 __all__ = [
+    "CrlExpired",
+    "CrlNotNewer",
     "Principal",
     "UniqueTaken",
     "answer_case",

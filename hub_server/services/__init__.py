@@ -9,4 +9,5 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 - ``viewing_history``: the patient's own viewing history
 - ``patient_proof``: the patient's certificate and card signature over a challenge
 - ``nonces``: recording a deferred request nonce
+- ``crl_ingestion``: a CA's CRL into the revocation set (refuses older and expired CRLs)
 """

@@ -218,9 +218,9 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _ingest_crl(args: argparse.Namespace) -> int:
-    from hub_server.api.routes.revocation import ingest
     from hub_server.core.errors import HubError
     from hub_server.main import build_state
+    from hub_server.services.crl_ingestion import ingest
 
     state = build_state(_settings(args))
     try:

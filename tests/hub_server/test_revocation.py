@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.card_sim import KeyPool, TestCA
@@ -24,6 +28,28 @@ def own_ca(tmp_path: Path) -> TestCA:
     return TestCA.create(tmp_path / "ca", key_factory=KeyPool(2))
 
 
+_CLOCK = itertools.count(1)
+
+
+def fresh(ca: TestCA) -> bytes:
+    """A CRL of ``ca`` newer than any before it (thisUpdate a second later each time)."""
+    return ca.crl(now=datetime.now(UTC) + timedelta(seconds=next(_CLOCK)))
+
+
+def crl_with_number(ca: TestCA, number: int | None, this_update: datetime) -> bytes:
+    """A CRL signed by the test CA's auth root, with a CRLNumber (the CA's key is private)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.auth_root.subject)
+        .last_update(this_update)
+        .next_update(this_update + timedelta(days=1))
+    )
+    if number is not None:
+        builder = builder.add_extension(x509.CRLNumber(number), critical=False)
+    key = ca._keys["auth_root"]
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
 async def _ingest(hub: Hub, crl: bytes) -> Any:
     return await hub.call(
         hub.operator, "POST", "/v1/revocation/crl", {"crl": base64.b64encode(crl).decode()}
@@ -37,7 +63,7 @@ async def test_snapshot_full_then_delta_signed(hub: Hub, test_ca: TestCA) -> Non
     a, b, c = (secrets.randbits(63) | 1 << 62 for _ in range(3))  # the CA is shared: fresh serials
     test_ca.revoke(a)
     test_ca.revoke(b)
-    r = await _ingest(hub, test_ca.crl())
+    r = await _ingest(hub, fresh(test_ca))
     assert r.status_code == 201, r.text
     v1 = r.json()["version"]
     snap = (await hub.call(device, "GET", "/v1/revocation/snapshot")).json()
@@ -45,7 +71,7 @@ async def test_snapshot_full_then_delta_signed(hub: Hub, test_ca: TestCA) -> Non
     assert snap["snapshot"]["full"]
     assert {f"{a:x}", f"{b:x}"} <= set(snap["snapshot"]["added"])
     test_ca.revoke(c)
-    v2 = (await _ingest(hub, test_ca.crl())).json()["version"]
+    v2 = (await _ingest(hub, fresh(test_ca))).json()["version"]
     assert v2 == v1 + 1
     delta = (await hub.call(device, "GET", f"/v1/revocation/snapshot?since={v1}")).json()[
         "snapshot"
@@ -79,7 +105,7 @@ async def test_revoked_patient_certificate_is_refused(
     assert (await hub.call(device, "POST", "/v1/summaries", body)).status_code == 200
     test_ca.revoke(victim.auth_certificate.serial_number)
     crl_file = tmp_path / "auth.crl"
-    crl_file.write_bytes(test_ca.crl())
+    crl_file.write_bytes(fresh(test_ca))
     s = hub.state.settings
     rc = kyukyu(
         [
@@ -106,7 +132,7 @@ async def test_kkrv_snapshot_for_offline_checks_on_the_device(hub: Hub, test_ca:
     device = await hub.enroll_device()
     serial = secrets.randbits(63) | 1 << 62
     test_ca.revoke(serial)
-    assert (await _ingest(hub, test_ca.crl())).status_code == 201
+    assert (await _ingest(hub, fresh(test_ca))).status_code == 201
     r = await hub.call(device, "GET", "/v1/revocation/snapshot.kkrv")
     assert r.status_code == 200
     key = Ed25519PublicKey.from_public_bytes(
@@ -121,3 +147,49 @@ async def test_kkrv_snapshot_for_offline_checks_on_the_device(hub: Hub, test_ca:
         RevocationSnapshot.from_bytes(
             bytes(tampered), verify_signature=lambda p, s: key.verify(s, p)
         )
+
+
+async def test_older_or_equal_crl_is_refused_and_revokes_nothing_back(
+    hub: Hub, test_ca: TestCA, tmp_path: Path
+) -> None:
+    device = await hub.enroll_device()
+    serial = secrets.randbits(63) | 1 << 62
+    old = fresh(test_ca)  # before the revocation
+    test_ca.revoke(serial)
+    new = fresh(test_ca)
+    first = await _ingest(hub, new)
+    assert first.status_code == 201, first.text
+    for replay in (old, new):  # older, and the same one again
+        r = await _ingest(hub, replay)
+        assert r.status_code == 422
+        assert r.json()["error"]["code"] == "crl_not_newer"
+    snap = (await hub.call(device, "GET", "/v1/revocation/snapshot")).json()["snapshot"]
+    assert f"{serial:x}" in snap["added"]
+    assert snap["version"] == first.json()["version"]
+    # The CLI says the same in one line, exit 1.
+    crl_file = tmp_path / "old.crl"
+    crl_file.write_bytes(old)
+    s = hub.state.settings
+    args = ["hub", "ingest-crl", "--db", s.db_url, "--trust-roots", str(s.trust_roots_dir)]
+    assert kyukyu([*args, "--allow-test-roots", str(crl_file)]) == 1
+
+
+async def test_crl_past_next_update_is_refused(hub: Hub, test_ca: TestCA) -> None:
+    stale = test_ca.crl(now=datetime.now(UTC) - timedelta(days=2))  # nextUpdate: a day ago
+    r = await _ingest(hub, stale)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "crl_expired"
+
+
+async def test_crl_number_must_grow(hub: Hub, test_ca: TestCA) -> None:
+    t = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    assert (await _ingest(hub, crl_with_number(test_ca, 5, t))).status_code == 201
+    later_same_number = crl_with_number(test_ca, 5, t + timedelta(seconds=1))
+    r = await _ingest(hub, later_same_number)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "crl_not_newer"
+    assert "CRLNumber" in r.json()["error"]["message_en"]
+    no_number = crl_with_number(test_ca, None, t + timedelta(seconds=2))
+    assert (await _ingest(hub, no_number)).json()["error"]["code"] == "crl_not_newer"
+    r = await _ingest(hub, crl_with_number(test_ca, 6, t + timedelta(seconds=3)))
+    assert r.status_code == 201, r.text

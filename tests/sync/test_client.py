@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -174,6 +175,41 @@ def test_revocation_snapshot_signature() -> None:
         return httpx.Response(200, json=doc)
 
     assert client(handler).revocation_snapshot(since=2)["version"] == 3
+
+
+def test_revocation_snapshot_rollback_is_refused(tmp_path: Path) -> None:
+    from sync import Outbox, SnapshotRollback
+
+    def snapshot(version: int) -> dict[str, object]:
+        body = {"format": "kyukyu-revocation-v1", "version": version, "since": 0}
+        body |= {"full": True, "issued_at": "x", "added": [], "removed": []}
+        return {
+            "snapshot": body,
+            "key_id": "hub:1",
+            "signature": b64e(HUB.sign(canonical_json(body))),
+        }
+
+    served = [snapshot(5)]
+    outbox = Outbox(tmp_path / "outbox.db")
+    c = client(lambda r: httpx.Response(200, json=served[0]))
+    c.revocation_floor = outbox
+    assert c.revocation_snapshot()["version"] == 5
+    served[0] = snapshot(4)  # an older snapshot, correctly signed: a replay
+    with pytest.raises(SnapshotRollback):
+        c.revocation_snapshot()
+    outbox.close()
+    # The floor is durable: a restarted device still refuses it.
+    again = Outbox(tmp_path / "outbox.db")
+    c.revocation_floor = again
+    assert again.revocation_version() == 5
+    with pytest.raises(SnapshotRollback):
+        c.revocation_snapshot()
+    served[0] = snapshot(5)
+    assert c.revocation_snapshot()["version"] == 5  # the same one again is fine
+    served[0] = snapshot(6)
+    assert c.revocation_snapshot()["version"] == 6
+    assert again.revocation_version() == 6
+    again.close()
 
 
 def test_challenge_summary_destination() -> None:

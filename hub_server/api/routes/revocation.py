@@ -2,9 +2,11 @@
 
 Snapshot (``kyukyu-revocation-v1``): ``{"snapshot": {format, version, since, full,
 issued_at, added, removed}, "key_id", "signature"}``; serials are lowercase hex;
-``signature`` is base64url Ed25519 (GET /v1/hub-key) over the canonical JSON
-(sorted keys, no spaces, UTF-8) of ``snapshot``. ``since=0`` (or an unknown
-version) gives the full list; otherwise only what changed after ``since``.
+``signature`` is base64url Ed25519 (GET /v1/hub-key) over the RFC 8785 canonical
+JSON of ``snapshot`` (docs/envelope.md, ``sync.signed``). ``version`` only grows (one
+per accepted CRL; older or expired CRLs are refused); devices refuse to go back.
+``since=0`` (or an unknown version) gives the full list; otherwise only what changed
+after ``since``.
 """
 
 from __future__ import annotations
@@ -13,37 +15,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlmodel import Session
 
 from hub_server import crud
 from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import InvalidInput, NotAllowed
-from hub_server.core.state import HubState
 from hub_server.schemas import CrlIngest, CrlIngested, RevocationSnapshotBody, SignedSnapshot
-from sync.signed import b64d, canonical_json
+from hub_server.services import crl_ingestion
+from sync.signed import b64d
 
 router = APIRouter(tags=["revocation"], responses=ERRORS)
-
-
-def ingest(hub: HubState, session: Session, *, crl_der: bytes, actor: str) -> CrlIngested:
-    """Shared by the route and ``kyukyu hub ingest-crl``."""
-    roots = hub.verifier.roots if hub.verifier is not None else []
-    now = utcnow()
-    version = crud.ingest_crl(session, crl_der=crl_der, roots=roots, now=now)
-    append_audit(
-        session,
-        actor=actor,
-        action="crl_ingested",
-        subject=f"revocation:{version.version}",
-        details={"issuer": version.issuer, "revoked": version.revoked_count},
-        now=now,
-    )
-    session.commit()
-    hub.invalidate_revocation_cache()
-    return CrlIngested(version=version.version, revoked_count=version.revoked_count)
 
 
 @router.post("/v1/revocation/crl", response_model=CrlIngested, status_code=201)
@@ -54,7 +36,7 @@ def ingest_crl(
         der = b64d(body.crl)
     except ValueError:
         raise InvalidInput("malformed_crl", "crl must be base64 DER") from None
-    return ingest(hub, session, crl_der=der, actor=caller.key_id)
+    return crl_ingestion.ingest(hub, session, crl_der=der, actor=caller.key_id)
 
 
 @router.get("/v1/revocation/snapshot", response_model=SignedSnapshot)
@@ -67,12 +49,8 @@ def revocation_snapshot(
     """Revoked certificate serials for offline checks, signed by the hub."""
     if caller.kind == "hospital":
         raise NotAllowed("forbidden", "devices and staff fetch revocation snapshots")
-    body = crud.snapshot(session, since=since, now=utcnow())
-    return SignedSnapshot(
-        snapshot=RevocationSnapshotBody(**body),
-        key_id=hub.hub_key.key_id,
-        signature=hub.hub_key.sign(canonical_json(body)),
-    )
+    body = RevocationSnapshotBody(**crud.snapshot(session, since=since, now=utcnow()))
+    return SignedSnapshot(**hub.hub_key.sign_document("snapshot", body.model_dump(mode="json")))
 
 
 _KKRV: dict[int | str, dict[str, Any]] = {
