@@ -1,7 +1,7 @@
 """revocation versions remember the CRL's CRLNumber (older CRLs are refused)
 
-Revision ID: 0004_crl_number
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 19:00:00
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0004_crl_number'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
