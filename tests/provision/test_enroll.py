@@ -56,8 +56,7 @@ def _enroll(
         str(root),
         "--hub",
         hub.url,
-        "--token",
-        hub.token(),
+        f"--token={hub.token()}",  # tokens may start with "-"
         "--name",
         "救急車1号",
         *extra,
@@ -120,7 +119,7 @@ def test_wrong_hub_key_or_used_token_enrolls_nothing(
     assert "signing key" in out["error"]["detail"]  # type: ignore[index]
     assert not (root / "etc/kyukyu/credentials/edge-device-key.pem").exists()
     token = hub.token()
-    argv = ["provision", "enroll", "--root", str(root), "--hub", hub.url, "--token", token]
+    argv = ["provision", "enroll", "--root", str(root), "--hub", hub.url, f"--token={token}"]
     assert run_json(capsys, *argv)[0] == 0
     rc, out = run_json(capsys, *argv, "--force")
     assert rc == 1, "a one-time token works once"

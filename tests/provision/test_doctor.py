@@ -1,0 +1,299 @@
+"""``kyukyu doctor`` on healthy and broken devices: the expected line and exit code each."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from edge.card_sim import TestCA
+from edge.doctor import DoctorContext, DoctorReport, run_doctor
+from edge.provision import DeviceLayout, load_device_key, update_config
+from edge.settings import load_device_settings
+from sync.outbox import Outbox
+from sync.seal import seal_case
+from tests.cli.conftest import Plugged, cli_ca, plug  # noqa: F401  (fixtures)
+from tests.components import Pcscd
+from tests.provision._hub import LiveHub, live_hub
+from tests.provision.conftest import KYUKYU_BIN, run_cli, run_json
+
+OTHER_READER = "SONY FeliCa RC-S300/P"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    with live_hub(tmp_path_factory.mktemp("hub")) as h:
+        yield h
+
+
+@pytest.fixture
+def device(
+    tmp_path: Path, hub: LiveHub, jpki_roots_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """A healthy device image: installed, J-LIS roots, enrolled with the live hub."""
+    root = tmp_path / "root"
+    root.mkdir()
+    roots = sorted(str(p) for p in jpki_roots_dir.glob("*-2023.pem"))
+    steps = [
+        ["provision", "install", "--root", str(root), "--kyukyu-bin", KYUKYU_BIN],
+        ["provision", "trust", "install", "--root", str(root), *roots],
+        ["provision", "enroll", "--root", str(root), "--hub", hub.url, f"--token={hub.token()}"],
+    ]
+    for argv in steps:
+        rc, out = run_json(capsys, *argv)
+        assert rc == 0, out
+    return root
+
+
+def _doctor(capsys: pytest.CaptureFixture[str], root: Path, *extra: str) -> tuple[int, str]:
+    rc, out, _ = run_cli(capsys, "doctor", "--root", str(root), "--no-card-test", *extra)
+    return rc, out
+
+
+def _line(text: str, check: str) -> str:
+    hits = [ln for ln in text.splitlines() if ln[5:].split(" ", 1)[0] == check]
+    assert len(hits) == 1, text
+    return hits[0]
+
+
+def _statuses(report: DoctorReport) -> dict[str, str]:
+    return {c.id: c.status for c in report.checks}
+
+
+def test_healthy_device_every_check_ok(
+    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, text = _doctor(capsys, device)
+    assert rc == 0, text
+    lines = text.splitlines()
+    assert len(lines) == 13
+    for ln in lines:
+        assert ln.startswith("OK   "), ln
+        assert " / " in ln  # English / Japanese on the one line
+    assert "Virtual PCD 00 00" in _line(text, "pcscd")
+    assert "enrolled as device" in _line(text, "enrollment")
+    assert "auth-2023" in _line(text, "roots")
+    rc, out = run_json(capsys, "doctor", "--root", str(device), "--no-card-test")
+    assert rc == 0
+    assert out["ok"] is True
+    checks = out["checks"]
+    assert isinstance(checks, list)
+    assert {c["id"] for c in checks} == {
+        "pcscd",
+        "nfcpy",
+        "udev",
+        "blacklist",
+        "card",
+        "platform",
+        "enrollment",
+        "clock",
+        "device_key",
+        "roots",
+        "revocation",
+        "disk",
+        "outbox",
+    }
+    assert all(c["status"] == "ok" and c["message_ja"] for c in checks)
+
+
+def test_no_pcscd(device: Path) -> None:
+    """pcscd's client library pointed at a socket that does not exist."""
+    env = dict(os.environ, PCSCLITE_CSOCK_NAME=str(device / "no-such-pcscd.comm"))
+    proc = subprocess.run(
+        [str(Path(sys.prefix) / "bin/kyukyu"), "doctor", "--root", str(device), "--no-card-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout
+    line = _line(proc.stdout, "pcscd")
+    assert line.startswith("FAIL pcscd")
+    assert "pcscd not reachable" in line
+    assert "systemctl start pcscd.socket" in line
+    assert "pcscd に接続できません" in line
+
+
+def test_no_reader(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+    update_config(DeviceLayout(device), {"reader_name": OTHER_READER})
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    line = _line(text, "pcscd")
+    assert line.startswith("FAIL pcscd")
+    assert f"reader '{OTHER_READER}' not seen by pcscd" in line
+    assert "plug the reader in" in line
+    # nfcpy device configured, none on USB.
+    update_config(DeviceLayout(device), {"reader": "nfc", "reader_name": None})
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    assert _line(text, "nfcpy").startswith("FAIL nfcpy")
+    assert _line(text, "pcscd").startswith("OK ")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_platform_down(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+    update_config(DeviceLayout(device), {"hub_url": f"http://127.0.0.1:{_closed_port()}"})
+    rc, text = _doctor(capsys, device, "--timeout", "2")
+    assert rc == 1
+    line = _line(text, "platform")
+    assert line.startswith("FAIL platform")
+    assert "unreachable" in line
+    assert "check the network" in line
+    assert _line(text, "enrollment").startswith("WARN enrollment")
+    assert _line(text, "clock").startswith("WARN clock")
+    # Offline, the device's own state still checks out.
+    for check in ("device_key", "roots", "revocation", "outbox"):
+        assert _line(text, check).startswith("OK "), check
+
+
+def test_revoked_device(
+    device: Path, hub: LiveHub, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    device_id = load_device_settings(device / "etc/kyukyu/edge.env").device_id
+    with hub.operator() as op:
+        op.request_json("POST", f"/v1/devices/{device_id}/revoke", body={})
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    line = _line(text, "enrollment")
+    assert line.startswith("FAIL enrollment")
+    assert "REVOKED" in line
+    assert "kyukyu provision enroll" in line
+    assert _line(text, "platform").startswith("OK ")
+
+
+def test_expired_revocation_snapshot(
+    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The device's policy: a snapshot older than 1.8 s is expired; wait that long.
+    update_config(DeviceLayout(device), {"revocation_max_age_hours": 0.0005})
+    time.sleep(2.0)
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    line = _line(text, "revocation")
+    assert line.startswith("FAIL revocation")
+    assert "EXPIRED revocation snapshot" in line
+    assert "失効情報の有効期限が切れています" in line
+
+
+def test_tampered_revocation_snapshot(
+    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = device / "var/lib/kyukyu-edge/revocation.json"
+    doc = json.loads(path.read_text())
+    doc["snapshot"]["issued_at"] = datetime.now(UTC).isoformat()
+    doc["snapshot"]["added"] = []
+    doc["snapshot"]["version"] = 999
+    path.write_text(json.dumps(doc))
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    assert "not signed by the platform" in _line(text, "revocation")
+
+
+def _ctx(device: Path, **kw: Any) -> DoctorContext:
+    return DoctorContext(layout=DeviceLayout(device), card_test=False, **kw)
+
+
+def test_clock_skewed(device: Path, pcscd: Pcscd) -> None:
+    def skewed(seconds: float) -> Callable[[], datetime]:
+        return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+    report = run_doctor(_ctx(device, clock=skewed(600)))
+    assert report.exit_code == 1
+    clock = report.by_id("clock")
+    assert clock.status == "fail"
+    # HTTP Date has whole seconds (and uvicorn refreshes it once a second): +-2 s.
+    seen = re.match(r"FAIL clock       clock \+(\d+) s from the platform", clock.line())
+    assert seen, clock.line()
+    assert 598 <= int(seen.group(1)) <= 602
+    assert "timedatectl set-ntp true" in clock.line()
+    assert [c for c, s in _statuses(report).items() if s != "ok"] == ["clock"]
+
+    report = run_doctor(_ctx(device, clock=skewed(-30)))
+    assert report.exit_code == 0
+    assert report.by_id("clock").status == "warn"
+    assert re.search(r"clock -(28|29|30|31|32) s", report.by_id("clock").line())
+
+
+def test_disk_nearly_full(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+    free_mb = shutil.disk_usage(device).free / 2**20
+    rc, text = _doctor(capsys, device, "--disk-fail-mb", str(free_mb + 64))
+    assert rc == 1
+    line = _line(text, "disk")
+    assert line.startswith("FAIL disk")
+    assert "空き容量が不足しています" in line
+    rc, text = _doctor(capsys, device, "--disk-warn-mb", str(free_mb + 64), "--disk-fail-mb", "1")
+    assert rc == 0
+    assert _line(text, "disk").startswith("WARN disk")
+
+
+def test_sealed_cases_waiting(
+    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = load_device_settings(device / "etc/kyukyu/edge.env")
+    layout = DeviceLayout(device)
+    key = load_device_key(layout.host(s.key_file))
+    with Outbox(layout.host(s.outbox_path)) as outbox:
+        for _ in range(2):
+            outbox.enqueue(
+                seal_case(
+                    b"{}",
+                    case_id=str(uuid.uuid4()),
+                    device_id=s.device_id or "",
+                    device_key=key,
+                    recipients={"h": X25519PrivateKey.generate().public_key()},
+                )
+            )
+    rc, text = _doctor(capsys, device)
+    assert rc == 0
+    assert _line(text, "outbox").startswith("WARN outbox      2 sealed case(s) waiting")
+
+
+def test_missing_rules_and_not_enrolled(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, text = _doctor(capsys, tmp_path)  # a blank machine
+    assert rc == 1
+    for check in ("udev", "blacklist", "platform", "enrollment", "device_key", "roots"):
+        assert _line(text, check).startswith("FAIL "), check
+    assert "kyukyu provision install" in _line(text, "udev")
+
+
+def test_card_on_the_reader_is_read_and_checked(
+    device: Path,
+    pcscd: Pcscd,
+    cli_ca: TestCA,  # noqa: F811
+    plug: Callable[[Any], Plugged],  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    layout = DeviceLayout(device)
+    update_config(layout, {"reader_name": pcscd.readers[0], "test_roots": True})
+    roots = device / "etc/kyukyu/jpki-roots"
+    for i, cert in enumerate(cli_ca.roots):
+        (roots / f"test-{i}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    rc, out, _ = run_cli(capsys, "doctor", "--root", str(device))
+    assert "no card on the reader" in _line(out, "card")
+    plug(cli_ca.issue_card())
+    rc, out, _ = run_cli(capsys, "doctor", "--root", str(device))
+    line = _line(out, "card")
+    assert line.startswith("OK   card"), line
+    assert "certificate trusted under test-" in line
+    assert _line(out, "roots").startswith("WARN roots")  # test mode is flagged
+    assert rc == 0
