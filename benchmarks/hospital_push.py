@@ -1,0 +1,164 @@
+"""From the device's POST to the case rendered in the hospital's browser: p50 / p99.
+
+The platform is the real hub under uvicorn (SQLite); the hospital is a real
+``kyukyu hospital serve`` process (its own SQLite); the dashboard is open in
+Debian's Chromium (headless, Playwright), signed in with password and TOTP. Each
+case is sealed first; the clock starts right before ``POST /v1/cases`` and stops
+when a MutationObserver in the page sees the case's card (``Date.now()``, the same
+machine's clock). Cases are sent one after the other. Prints one JSON line.
+
+    .venv/bin/python benchmarks/hospital_push.py [--cases 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sync.seal import seal_json  # noqa: E402
+from tests.hospital._world import PASSWORD, SCENE, make_bundle, platform, totp_now  # noqa: E402
+
+OBSERVER = """
+() => {
+  window.__seen = {};
+  const mark = () => {
+    const now = Date.now();
+    for (const el of document.querySelectorAll('[data-case-id]')) {
+      const id = el.getAttribute('data-case-id');
+      if (!(id in window.__seen)) window.__seen[id] = now;
+    }
+  };
+  new MutationObserver(mark).observe(document.getElementById('cases'),
+                                     {childList: true, subtree: true});
+  mark();
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=50)
+    ap.add_argument("--gap", type=float, default=0.05, help="seconds between cases")
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="kyukyu-hospital-bench-") as tmp:
+        tmp_path = Path(tmp)
+        with platform(tmp_path) as p:
+            site = p.new_hospital(tmp_path, "ベンチ病院", 35.685, 139.77)
+            secret = p.add_user(site, "bench")
+            device = p.new_device()
+            port = _free_port()
+            log = (tmp_path / "hospital.log").open("w")
+            proc = subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "kyukyu"),
+                    "hospital",
+                    "serve",
+                    "--data-dir",
+                    str(site.data_dir),
+                    "--port",
+                    str(port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if httpx.get(url + "/login", timeout=1).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SystemExit("hospital serve did not start: see " + log.name)
+                    time.sleep(0.1)
+                directory = {h.id: h for h in device.client.hospital_directory(*SCENE)}
+                key = directory[site.id].hpke_public_key
+                with sync_playwright() as pw:
+                    browser = pw.chromium.launch(
+                        executable_path="/usr/bin/chromium",
+                        headless=True,
+                        args=[
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-background-networking",
+                            "--disable-component-update",
+                            "--disable-sync",
+                        ],
+                    )
+                    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                    page.goto(url + "/login")
+                    page.fill("#username", "bench")
+                    page.fill("#password", PASSWORD)
+                    page.fill("#totp", totp_now(secret))
+                    page.click("#sign-in")
+                    page.wait_for_selector("#live-state[data-state='live']")
+                    page.evaluate(OBSERVER)
+                    latencies: list[float] = []
+                    for _ in range(args.cases):
+                        case_id = str(uuid.uuid4())
+                        sealed = seal_json(
+                            make_bundle(case_id, device.id),
+                            case_id=case_id,
+                            device_id=device.id,
+                            device_key=device.key,
+                            recipients={site.id: key},
+                        )
+                        t0 = time.time() * 1000
+                        device.client.post_case(
+                            case_id, [site.id], sealed, idempotency_key=str(uuid.uuid4())
+                        )
+                        seen = page.wait_for_function(
+                            f"() => window.__seen[{json.dumps(case_id)}]", timeout=30_000
+                        ).json_value()
+                        latencies.append(float(seen) - t0)
+                        time.sleep(args.gap)
+                    browser.close()
+            finally:
+                proc.terminate()
+                proc.wait(10)
+                log.close()
+    latencies.sort()
+    p99_index = min(len(latencies) - 1, max(0, round(0.99 * len(latencies)) - 1))
+    out = {
+        "benchmark": "hospital_push",
+        "cases": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(latencies[p99_index], 1),
+        "max_ms": round(latencies[-1], 1),
+        "mean_ms": round(statistics.fmean(latencies), 1),
+        "target_p99_ms": 1000,
+        "hub_db": "sqlite",
+        "hospital_db": "sqlite",
+        "browser": "chromium-headless",
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""`kyukyu hospital init / serve` as an operator runs them: files, pinning, refusals, process."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import httpx
+
+from kyukyu.cli import main as kyukyu_main
+from sync.signing import public_key_to_b64
+from tests.hospital._world import platform
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = kyukyu_main(list(args))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
+    with platform(tmp_path) as p:
+        token = p.operator.request_json(
+            "POST", "/v1/hospital-enrollment-tokens", body={"name": "CLI病院"}
+        )["token"]
+        data = tmp_path / "h"
+        args = ["--platform", p.url, "--lat", "35.7", "--lon", "139.7"]
+        rc, out, _ = _run("hospital", "init", "--data-dir", str(data), "--token", token, *args)
+        assert rc == 0
+        doc = json.loads(out)
+        assert doc["name"] == "CLI病院"
+        assert doc["hub_public_key"] == public_key_to_b64(p.hub.state.hub_key.public_key)
+        key_file = data / "hospital-key.json"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        private = json.loads(key_file.read_text())
+        assert private["hpke_private_key"] not in (data / "identity.json").read_text()
+        # The platform lists the hospital with the key it generated.
+        directory = p.devices or [p.new_device()]
+        listed = {h.id: h for h in directory[0].client.hospital_directory(35.7, 139.7)}
+        assert doc["hospital_id"] in listed
+
+        # Again in the same directory: refused. A used token: refused (exit 1, typed code).
+        rc, _, err = _run("hospital", "init", "--data-dir", str(data), "--token", token, *args)
+        assert rc == 1
+        assert "hospital_already_initialised" in err
+        rc, _, err = _run(
+            "hospital", "init", "--data-dir", str(tmp_path / "h2"), "--token", token, *args
+        )
+        assert rc == 1
+        assert "hospital_registration_refused" in err
+        # A platform whose key is not the one the operator handed over: refused.
+        token2 = p.operator.request_json(
+            "POST", "/v1/hospital-enrollment-tokens", body={"name": "CLI病院2"}
+        )["token"]
+        rc, _, err = _run(
+            "hospital", "init", "--data-dir", str(tmp_path / "h3"), "--token", token2,
+            "--hub-key", "A" * 43, *args,
+        )  # fmt: skip
+        assert rc == 1
+        assert "hospital_registration_refused" in err
+
+        serve_dir = data
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "kyukyu"), "hospital", "serve",
+             "--data-dir", str(serve_dir), "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    r = httpx.get(url + "/login", timeout=1)
+                    if r.status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert "サインイン" in r.text
+            assert httpx.get(url + "/", timeout=5).status_code == 401
+            assert httpx.get(url + "/live", timeout=5).status_code == 401
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        # A key file others may read is not used.
+        os.chmod(key_file, 0o644)
+        rc, _, err = _run("hospital", "purge", "--data-dir", str(data))
+        assert rc == 1
+        assert "hospital_not_initialised" in err
