@@ -8,14 +8,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from ._ber import tlv
+from ._holder import Holder
 from ._image import CardImage
 from ._visual import face_record
 
 __all__ = [
     "TOKEN_LABELS",
+    "attributes_bytes",
     "attributes_file",
     "availability_file",
-    "integrity_file",
+    "my_number_bytes",
     "my_number_file",
     "token_info_file",
     "visual_face_file",
@@ -40,40 +42,42 @@ def availability_file(image: CardImage) -> bytes:
 
 
 def my_number_file(image: CardImage) -> bytes:
-    """Text AP EF 0001: ``FF 40 0F { DF10 0C <12 ASCII digits> }``. Never read by the project."""
-    return tlv(b"\xff\x40", tlv(b"\xdf\x10", image.my_number.encode("ascii")))
+    """Text AP EF 0001: ``FF10 0C`` + 12 ASCII digits + 2 filler bytes (17 bytes).
+
+    Never read by the project; only its SHA-256 (DF31 of EF 0003) is ever seen.
+    """
+    return my_number_bytes(image.my_number)
+
+
+def my_number_bytes(digits: str) -> bytes:
+    return b"\xff\x10\x0c" + digits.encode("ascii") + b"\xff\xff"
 
 
 def attributes_file(image: CardImage) -> bytes:
+    """Text AP EF 0002 of ``image`` (see ``attributes_bytes``)."""
+    return attributes_bytes(image.holder)
+
+
+def attributes_bytes(h: Holder) -> bytes:
     """Text AP EF 0002: ``FF 20 L { DF21 offsets, DF22 name, DF23 address, DF24 birth, DF25 sex }``.
 
-    DF21 holds four 2-byte big-endian offsets of the DF22..DF25 TLVs, counted from
-    the start of the FF20 value (the DF21 TLV itself is 11 bytes long).
+    DF21 holds four 2-byte big-endian offsets of the DF22..DF25 objects, counted
+    from the start of the file (jpki-card.md).
     """
-    h = image.holder
     fields = [
         tlv(b"\xdf\x22", h.name.encode("utf-8")),
         tlv(b"\xdf\x23", h.address.encode("utf-8")),
         tlv(b"\xdf\x24", h.birth_date.strftime("%Y%m%d").encode("ascii")),
         tlv(b"\xdf\x25", h.sex.encode("ascii")),
     ]
-    offsets, pos = [], 11
+    df21_len = 2 + 1 + 8
+    body_len = df21_len + sum(len(f) for f in fields)
+    header = len(tlv(b"\xff\x20", bytes(body_len))) - body_len
+    offsets, pos = [], header + df21_len
     for f in fields:
         offsets.append(pos.to_bytes(2, "big"))
         pos += len(f)
     return tlv(b"\xff\x20", tlv(b"\xdf\x21", b"".join(offsets)) + b"".join(fields))
-
-
-def integrity_file(image: CardImage) -> bytes:
-    """Text AP EF 0003: ``FF 30 L { DF31 H(EF 0001), DF32 H(EF 0002), DF33 signature }``.
-
-    DF33 = RSASSA-PKCS1-v1_5 with SHA-256, by the text AP key (certified in EF 0004),
-    over the 64 bytes DF31-value || DF32-value.
-    """
-    h1 = hashlib.sha256(my_number_file(image)).digest()
-    h2 = hashlib.sha256(attributes_file(image)).digest()
-    sig = image.text_key.sign(h1 + h2, padding.PKCS1v15(), hashes.SHA256())
-    return tlv(b"\xff\x30", tlv(b"\xdf\x31", h1) + tlv(b"\xdf\x32", h2) + tlv(b"\xdf\x33", sig))
 
 
 def visual_face_file(image: CardImage) -> bytes:

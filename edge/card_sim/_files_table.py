@@ -10,7 +10,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from ._files import (
     attributes_file,
     availability_file,
-    integrity_file,
     my_number_file,
     token_info_file,
     visual_face_file,
@@ -106,8 +105,11 @@ def build_applications(image: CardImage) -> list[Application]:
     text.files = {
         0x0001: Ef("bin", _cached(lambda: my_number_file(image)), frozenset({T_PIN, T_A})),
         0x0002: Ef("bin", _cached(lambda: attributes_file(image)), frozenset({T_PIN, T_B})),
-        0x0003: Ef("bin", _cached(lambda: integrity_file(image)), frozenset({T_PIN, T_A, T_B})),
-        0x0004: Ef("bin", lambda: image.text_certificate_der),
+        # EF 0003, 0004, 0005 and 0007 were written at issue time (signed by the issuer).
+        0x0003: Ef("bin", lambda: image.text_integrity, frozenset({T_PIN, T_A, T_B})),
+        0x0004: Ef("bin", lambda: image.text_cvc),
+        0x0005: Ef("bin", lambda: image.text_key_info),
+        0x0007: Ef("bin", lambda: image.text_card_key, frozenset({T_PIN, T_A, T_B})),
         0x0011: Ef(
             "pin",
             counter="text_pin",

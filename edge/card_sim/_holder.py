@@ -6,7 +6,27 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["Holder", "municipality_of", "my_number_check_digit", "random_my_number"]
+__all__ = ["Holder", "era_yymmdd", "municipality_of", "my_number_check_digit", "random_my_number"]
+
+# First day of each era (Gregorian). The simulator keeps its own table on purpose: the
+# reader's conversion (edge.jpki.era) is tested against it and against fixed examples,
+# so one mistake cannot make both sides agree with each other and not with the card.
+_ERA_STARTS = (
+    (date(2019, 5, 1), 2019),  # 令和
+    (date(1989, 1, 8), 1989),  # 平成
+    (date(1926, 12, 25), 1926),  # 昭和
+    (date(1912, 7, 30), 1912),  # 大正
+    (date(1868, 10, 23), 1868),  # 明治
+)
+
+
+def era_yymmdd(d: date) -> str:
+    """The birth date as printed on the card face, in the Japanese era: YYMMDD."""
+    for start, first_year in _ERA_STARTS:
+        if d >= start:
+            return f"{d.year - first_year + 1:02d}{d.month:02d}{d.day:02d}"
+    raise ValueError("date before the Meiji era")
+
 
 _FAMILY = (
     "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",

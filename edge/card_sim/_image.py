@@ -19,12 +19,14 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ._holder import Holder
+from ._holder import Holder, era_yymmdd
 from ._keys import key_from_pem, key_to_pem
 
 __all__ = ["MAX_TRIES", "PROFILES", "CardImage"]
 
-FORMAT = "kyukyu-virtual-card/1"
+# /2: the text AP in the real layouts (CVC in EF 0004, EF 0003 over the attribute
+# objects, EF 0005, EF 0007). /1 images held an X.509 EF 0004 and are not loaded.
+FORMAT = "kyukyu-virtual-card/2"
 PROFILES = ("card", "android", "iphone")
 
 # Retry counters: name -> tries when fresh. The JPKI numbers are in jpki-card.md;
@@ -80,8 +82,11 @@ class CardImage:
     pin: str
     sign_ca_der: bytes
     sign_password: str
-    text_key: rsa.RSAPrivateKey
-    text_certificate_der: bytes
+    text_key: rsa.RSAPrivateKey  # the card's own key (EF 0013: never readable)
+    text_cvc: bytes  # EF 0004
+    text_integrity: bytes  # EF 0003
+    text_key_info: bytes  # EF 0005
+    text_card_key: bytes  # EF 0007
     text_pin: str
     photo: bytes
     sign_key: rsa.RSAPrivateKey | None = None
@@ -99,9 +104,11 @@ class CardImage:
 
     @property
     def collation_b(self) -> str:
-        """照合番号B: birth date YYMMDD + card expiry year + security code (14 digits)."""
+        """照合番号B as printed on the card face: the birth date in the Japanese era
+        (YYMMDD, e.g. 昭和55年2月17日 -> ``550217``) + the card's expiry year (4 digits)
+        + the security code (4 digits)."""
         return (
-            self.holder.birth_date.strftime("%y%m%d")
+            era_yymmdd(self.holder.birth_date)
             + f"{self.card_expiry.year:04d}"
             + self.holder.security_code
         )
@@ -140,7 +147,10 @@ class CardImage:
             },
             "text": {
                 "key": key_to_pem(self.text_key),
-                "certificate": _b64(self.text_certificate_der),
+                "ef0003": _b64(self.text_integrity),
+                "ef0004": _b64(self.text_cvc),
+                "ef0005": _b64(self.text_key_info),
+                "ef0007": _b64(self.text_card_key),
                 "pin": self.text_pin,
             },
             "visual": {"photo": _b64(self.photo)},
@@ -150,7 +160,7 @@ class CardImage:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CardImage:
         if d.get("format") != FORMAT:
-            raise ValueError("not a virtual card file")
+            raise ValueError(f"not a virtual card file of format {FORMAT}: issue the card again")
         auth, sign, text = d["auth"], d["sign"], d["text"]
         return cls(
             profile=d["profile"],
@@ -169,7 +179,10 @@ class CardImage:
             sign_ca_der=_unb64(sign["ca_certificate"]),
             sign_password=sign["password"],
             text_key=key_from_pem(text["key"]),
-            text_certificate_der=_unb64(text["certificate"]),
+            text_integrity=_unb64(text["ef0003"]),
+            text_cvc=_unb64(text["ef0004"]),
+            text_key_info=_unb64(text["ef0005"]),
+            text_card_key=_unb64(text["ef0007"]),
             text_pin=text["pin"],
             photo=_unb64(d["visual"]["photo"]),
             tries={k: int(v) for k, v in d.get("tries", {}).items()},

@@ -20,9 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
+from ._files import attributes_bytes, my_number_bytes
 from ._holder import Holder, municipality_of, random_my_number
 from ._image import ATR_CARD, ATR_PHONE, PROFILES, CardImage
 from ._keys import KeyFactory, key_from_pem, key_to_pem, new_rsa_key
+from ._text_ap import card_key_file, cvc_file, integrity_file, key_info_file
 from ._visual import placeholder_photo
 
 __all__ = [
@@ -49,8 +51,15 @@ _ROOTS = {
     "auth_root": ("JPKI for user authentication", "ocspauth"),
     "sign_root": ("JPKI for digital signature", "ocspsign"),
     "phone_auth_root": ("JPKI for smartphone user authentication", "ocspspauth"),
-    "text_ap_issuer": ("JPKI for card application", "ocspcardap"),
 }
+# The text AP's chain is not X.509: a CVC CA key (named by a 16-byte key id, never on
+# the card) certifies an issuer key in EF 0004; the issuer key signs EF 0003 and
+# certifies each card's own key in EF 0007. Test key ids look like J-LIS's
+# ("5000033" 08 05 "001" + 4 bytes) with a first digit no real hierarchy uses, and
+# 4 random bytes so that two test CAs never share a key id.
+_CVC_CA_PREFIX = b"9000033\x08\x05001"
+_CVC_ISSUER_PREFIX = b"9100033\x08\x05001"
+_CVC_FILE = "text_cvc.json"
 
 
 def _name(ou: str, *extra: x509.NameAttribute[str]) -> x509.Name:
@@ -122,8 +131,11 @@ class TestCA:
     """J-LIS-shaped test roots and the issuer of virtual cards.
 
     ``auth_root`` (利用者証明用), ``sign_root`` (署名用), ``phone_auth_root``
-    (smartphone user certificates have their own CA) and ``text_ap_issuer``
-    (certifies the text AP's key, EF 0004). RSA key generation is slow: pass a
+    (smartphone user certificates have their own CA), and the text AP's CVC chain:
+    ``text_cvc_ca`` (the CA key, pinned by key id; saved as
+    ``cvc-ca-<key id hex>.pem`` so the CA directory doubles as a test roots
+    directory) and ``text_issuer`` (certified in EF 0004; signs EF 0003 and
+    certifies each card's own key in EF 0007). RSA key generation is slow: pass a
     ``key_factory`` (e.g. ``KeyPool``) to reuse keys in tests.
     """
 
@@ -136,9 +148,19 @@ class TestCA:
         revoked: dict[int, datetime] | None = None,
         directory: Path | None = None,
         key_factory: KeyFactory = new_rsa_key,
+        cvc_ids: dict[str, bytes] | None = None,
     ) -> None:
         self._keys = keys
         self._certs = certs
+        if cvc_ids is None:
+            cvc_ids = {
+                "text_cvc_ca": _CVC_CA_PREFIX + secrets.token_bytes(4),
+                "text_issuer": _CVC_ISSUER_PREFIX + secrets.token_bytes(4),
+            }
+        self.cvc_ids = cvc_ids
+        for attr in cvc_ids:
+            if attr not in self._keys:
+                self._keys[attr] = key_factory()
         self._revoked: dict[int, datetime] = dict(revoked or {})
         self.directory = directory
         self.key_factory = key_factory
@@ -158,8 +180,34 @@ class TestCA:
         return self._certs["phone_auth_root"]
 
     @property
-    def text_ap_issuer(self) -> x509.Certificate:
-        return self._certs["text_ap_issuer"]
+    def cvc_ca_key_id(self) -> bytes:
+        """The 16-byte key id of the test CVC CA key (EF 0004's certifier)."""
+        return self.cvc_ids["text_cvc_ca"]
+
+    @property
+    def cvc_ca_public_key(self) -> rsa.RSAPublicKey:
+        return self._keys["text_cvc_ca"].public_key()
+
+    @property
+    def cvc_ca_filename(self) -> str:
+        """``cvc-ca-<key id as 32 hex digits>.pem``: the name a roots directory expects."""
+        return f"cvc-ca-{self.cvc_ca_key_id.hex().upper()}.pem"
+
+    def cvc_ca_pem(self) -> bytes:
+        return self.cvc_ca_public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def write_roots(self, directory: str | os.PathLike[str]) -> Path:
+        """A test roots directory: the root certificates and the CVC CA public key."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for attr in _ROOTS:
+            (d / f"{attr}.pem").write_bytes(
+                self._certs[attr].public_bytes(serialization.Encoding.PEM)
+            )
+        (d / self.cvc_ca_filename).write_bytes(self.cvc_ca_pem())
+        return d
 
     @property
     def roots(self) -> list[x509.Certificate]:
@@ -227,6 +275,11 @@ class TestCA:
             (d / f"{attr}.key").write_text(key_to_pem(self._keys[attr]))
             pem = self._certs[attr].public_bytes(serialization.Encoding.PEM)
             (d / f"{attr}.pem").write_bytes(pem)
+        for attr in self.cvc_ids:
+            (d / f"{attr}.key").write_text(key_to_pem(self._keys[attr]))
+        ids = {attr: key_id.hex().upper() for attr, key_id in self.cvc_ids.items()}
+        (d / _CVC_FILE).write_text(json.dumps(ids, indent=1))
+        (d / self.cvc_ca_filename).write_bytes(self.cvc_ca_pem())
         self._save_revoked(d)
         self.directory = d
 
@@ -240,6 +293,11 @@ class TestCA:
     def load(cls, directory: str | os.PathLike[str]) -> TestCA:
         d = Path(directory)
         keys = {a: key_from_pem((d / f"{a}.key").read_text()) for a in _ROOTS}
+        cvc_ids: dict[str, bytes] | None = None
+        if (d / _CVC_FILE).exists():
+            ids = json.loads((d / _CVC_FILE).read_text())
+            cvc_ids = {a: bytes.fromhex(h) for a, h in ids.items()}
+            keys.update({a: key_from_pem((d / f"{a}.key").read_text()) for a in cvc_ids})
         certs = {a: x509.load_pem_x509_certificate((d / f"{a}.pem").read_bytes()) for a in _ROOTS}
         revoked: dict[int, datetime] = {}
         rfile = d / "revoked.json"
@@ -247,7 +305,10 @@ class TestCA:
             revoked = {
                 int(s): datetime.fromisoformat(t) for s, t in json.loads(rfile.read_text()).items()
             }
-        return cls(keys, certs, revoked, directory=d)
+        ca = cls(keys, certs, revoked, directory=d, cvc_ids=cvc_ids)
+        if cvc_ids is None:  # a directory from before the CVC chain: add it
+            ca.save(d)
+        return ca
 
     @classmethod
     def open_or_create(cls, directory: str | os.PathLike[str]) -> TestCA:
@@ -335,12 +396,12 @@ class TestCA:
                 signing=True, holder=holder,
             )  # fmt: skip
         text_key = factory()
-        text_cert = self._issue_text_ap_cert(text_key, issued, card_expiry, rng)
+        my_number = random_my_number(rng)
         der = serialization.Encoding.DER
         return CardImage(
             profile=profile,
             holder=holder,
-            my_number=random_my_number(rng),
+            my_number=my_number,
             card_expiry=card_expiry,
             atr=ATR_PHONE if phone else ATR_CARD,
             auth_key=auth_key,
@@ -352,7 +413,12 @@ class TestCA:
             sign_ca_der=self.sign_root.public_bytes(der),
             sign_password=sign_password,
             text_key=text_key,
-            text_certificate_der=text_cert.public_bytes(der),
+            text_cvc=self.cvc_file(),
+            text_integrity=integrity_file(
+                self._keys["text_issuer"], my_number_bytes(my_number), attributes_bytes(holder)
+            ),
+            text_key_info=key_info_file(self.cvc_ids["text_issuer"]),
+            text_card_key=card_key_file(self._keys["text_issuer"], text_key.public_key()),
             text_pin=text_pin or pin,
             photo=placeholder_photo(rng),
         )
@@ -440,28 +506,11 @@ class TestCA:
             )  # fmt: skip
         return builder.sign(self._keys[root], hashes.SHA256())
 
-    def _issue_text_ap_cert(
-        self, key: rsa.RSAPrivateKey, issued: datetime, card_expiry: date, rng: random.Random
-    ) -> x509.Certificate:
-        # Real cards certify this key with a card-verifiable certificate (ISO 7816-8 CVC);
-        # the simulator uses X.509 from the text-AP issuer instead (see docs/card-sim.md).
-        issuer = self._certs["text_ap_issuer"]
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _ORG),
-            x509.NameAttribute(NameOID.COMMON_NAME, "Card AP " + self._opaque_id(issued, rng)),
-        ])  # fmt: skip
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer.subject)
-            .public_key(key.public_key())
-            .serial_number(_serial())
-            .not_valid_before(issued)
-            .not_valid_after(_end_of_day_jst(card_expiry))
-            .add_extension(
-                _leaf_key_usage(non_repudiation=False),
-                critical=True,
-            )
-            .sign(self._keys["text_ap_issuer"], hashes.SHA256())
+    def cvc_file(self) -> bytes:
+        """EF 0004 as every card of this CA carries it: the issuer key's CVC."""
+        return cvc_file(
+            self._keys["text_cvc_ca"],
+            self.cvc_ca_key_id,
+            self._keys["text_issuer"].public_key(),
+            self.cvc_ids["text_issuer"],
         )

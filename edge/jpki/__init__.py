@@ -11,8 +11,11 @@ nfcpy): the transport is whatever ``Connection`` the channel wraps.
 from __future__ import annotations
 
 from ._constants import AID_JPKI, AID_TEXT, AID_VISUAL, JpkiFile, TextFile, TokenType
+from ._cvc import CardKeyCertificate, CardVerifiableCertificate, parse_card_key, parse_cvc
 from ._errors import (
     BadSignature,
+    CvcCaNotPinned,
+    CvcSignatureInvalid,
     Expired,
     IntegrityError,
     InvalidCollationNumber,
@@ -42,8 +45,15 @@ from ._errors import (
 )
 from ._jpki import Availability, JpkiSession, TokenInfo, digest_info_sha256
 from ._outcome import CertificateCheck, CertificateStatus, Check, CheckStatus
-from ._text import Attributes, IntegrityRecord, TextSession, check_collation_b, parse_attributes
-from ._tlv import Tlv, encode_tlv, header_total_length, parse_tlv, parse_tlvs
+from ._text import (
+    Attributes,
+    IntegrityRecord,
+    TextSession,
+    check_collation_b,
+    parse_attributes,
+    parse_integrity,
+)
+from ._tlv import Tlv, encode_tlv, header_total_length, parse_tlv, parse_tlvs, split_tlvs
 from ._visual import FaceRecord, VisualSession, parse_face_record
 
 __all__ = [
@@ -53,10 +63,14 @@ __all__ = [
     "Attributes",
     "Availability",
     "BadSignature",
+    "CardKeyCertificate",
+    "CardVerifiableCertificate",
     "CertificateCheck",
     "CertificateStatus",
     "Check",
     "CheckStatus",
+    "CvcCaNotPinned",
+    "CvcSignatureInvalid",
     "Expired",
     "FaceRecord",
     "IntegrityError",
@@ -98,7 +112,11 @@ __all__ = [
     "encode_tlv",
     "header_total_length",
     "parse_attributes",
+    "parse_card_key",
+    "parse_cvc",
     "parse_face_record",
+    "parse_integrity",
     "parse_tlv",
     "parse_tlvs",
+    "split_tlvs",
 ]

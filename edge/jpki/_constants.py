@@ -65,8 +65,10 @@ class TextFile:
     PIN = 0x0011
     COLLATION_B = 0x0015  # 照合番号B
     ATTRIBUTES = 0x0002
-    INTEGRITY = 0x0003
-    CERTIFICATE = 0x0004
+    INTEGRITY = 0x0003  # FF30 { DF31 h(EF 0001), DF32 h(DF22-DF25), DF33 sig }
+    CERTIFICATE = 0x0004  # the issuer key's CVC: 7F21 { 5F4E body, 5F37 sig }
+    KEY_INFO = 0x0005  # FF40 { DF41, DF42 key id, DF43 }
+    CARD_KEY = 0x0007  # FF50 { DF51 { 90, 91 }, DF52 sig by the EF 0004 key }
 
 
 class VisualFile:

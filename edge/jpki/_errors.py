@@ -18,13 +18,15 @@ have the same shape. No error message ever contains card data::
      │    ├── PinBlocked              63C0 / 6983 / 6984
      │    └── LastTryNeedsConfirmation  one try left, not confirmed
      ├── BadSignature             the card's signature does not verify
-     ├── IntegrityError           text AP integrity record does not match
+     ├── IntegrityError           text AP integrity record does not match (tampered)
+     │    └── CvcSignatureInvalid     EF 0004 does not verify under its pinned CA key
      └── TrustError
           ├── UntrustedIssuer         no trusted root signed it
           ├── Expired / NotYetValid   validity in JST
           ├── WrongKeyUsage / WrongExtendedKeyUsage / WrongPolicy
           ├── Revoked
           ├── RootNotPinned / TestRootRefused / NoTrustAnchors
+          ├── CvcCaNotPinned          EF 0004's CA key id is not pinned on this device
           └── RevocationSnapshotError
 """
 
@@ -34,6 +36,8 @@ from errbase import KyukyuError
 
 __all__ = [
     "BadSignature",
+    "CvcCaNotPinned",
+    "CvcSignatureInvalid",
     "Expired",
     "IntegrityError",
     "InvalidCollationNumber",
@@ -110,11 +114,13 @@ class InvalidPinFormat(PinError):
 class InvalidCollationNumber(PinError):
     code = "invalid_collation_b"
     message_ja = (
-        "照合番号Bは14桁の数字（生年月日6桁・有効期限の西暦4桁・セキュリティコード4桁）です。"
+        "照合番号Bはカード券面のとおり14桁の数字です：生年月日（和暦の年・月・日の6桁。"
+        "例 昭和55年2月17日→550217）、有効期限の西暦4桁、セキュリティコード4桁。"
     )
     message_en = (
-        "Collation number B must be 14 digits: birth date YYMMDD, expiry year, security code "
-        "(nothing was sent to the card)."
+        "Collation number B is 14 digits as printed on the card: the birth date in the "
+        "Japanese era, YYMMDD (Showa 55-02-17, i.e. 1980-02-17, is 550217), the card's expiry "
+        "year (4 digits) and the security code (4 digits). Nothing was sent to the card."
     )
 
 
@@ -188,6 +194,14 @@ class IntegrityError(JpkiError):
     message_en = "The integrity record of the card attributes does not verify."
 
 
+class CvcSignatureInvalid(IntegrityError):
+    code = "cvc_signature_invalid"
+    message_ja = "券面事項の発行者証明書が改ざんされています。この券面事項は使えません。"
+    message_en = (
+        "The text AP's issuer certificate (EF 0004) does not verify under its pinned CA key."
+    )
+
+
 class TrustError(JpkiError):
     code = "untrusted_certificate"
     message_ja = "証明書を確認できませんでした。"
@@ -249,6 +263,12 @@ class TestRootRefused(RootNotPinned):
     code = "test_root_refused"
     message_ja = "テスト用のルート証明書は本番モードでは使えません。"
     message_en = "A test root is only accepted in explicit test mode."
+
+
+class CvcCaNotPinned(TrustError):
+    code = "cvc_ca_not_pinned"
+    message_ja = "券面事項の発行元をこの端末では確認できません。券面事項は未検証として表示します。"
+    message_en = "The CA key of the text AP's issuer certificate (EF 0004) is not pinned here."
 
 
 class NoTrustAnchors(TrustError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ._errors import MalformedData
 
-__all__ = ["Tlv", "encode_tlv", "header_total_length", "parse_tlv", "parse_tlvs"]
+__all__ = ["Tlv", "encode_tlv", "header_total_length", "parse_tlv", "parse_tlvs", "split_tlvs"]
 
 _MAX_TAG_BYTES = 4
 _MAX_LENGTH_BYTES = 4
@@ -126,6 +126,22 @@ def _iter(buf: bytes) -> Iterator[Tlv]:
 def parse_tlvs(buf: bytes) -> list[Tlv]:
     """Parse a concatenation of TLVs filling ``buf`` exactly."""
     return list(_iter(bytes(buf)))
+
+
+def split_tlvs(buf: bytes) -> list[tuple[Tlv, bytes]]:
+    """Like ``parse_tlvs``, with each object's bytes as stored (tag, length and value).
+
+    What a signature or hash "over the objects" covers: the card's own encoding,
+    never a re-encoding (a long-form length stays long-form).
+    """
+    data = bytes(buf)
+    out: list[tuple[Tlv, bytes]] = []
+    i = 0
+    while i < len(data):
+        tlv, end = parse_tlv(data, i)
+        out.append((tlv, data[i:end]))
+        i = end
+    return out
 
 
 def encode_tlv(tag: int, value: bytes) -> bytes:

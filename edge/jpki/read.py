@@ -40,6 +40,8 @@ from errbase import KyukyuError
 from ._base import check_pin_format
 from ._constants import TokenType
 from ._errors import (
+    BadSignature,
+    CvcCaNotPinned,
     IntegrityError,
     InvalidPinFormat,
     JpkiError,
@@ -55,7 +57,7 @@ from ._outcome import NOT_REQUESTED, CertificateCheck, CertificateStatus, Check,
 from ._text import Attributes, TextSession, check_collation_b, parse_attributes
 from ._visual import FaceRecord, VisualSession
 from .revocation import RevocationSnapshot
-from .trust import JST, TrustStore, Verdict, verify_auth_certificate, verify_text_ap_certificate
+from .trust import JST, TrustStore, Verdict, verify_auth_certificate, verify_text_ap_issuer
 
 __all__ = [
     "CardReadResult",
@@ -339,43 +341,52 @@ def _open_text_ap(channel: ApduChannel, opts: ReadOptions, pin_check: Check) -> 
         failed = _failed(exc)
         return _TextOutcome(check=failed, presence=failed)
     out = _TextOutcome(attributes=attributes)
-    out.check = _verify_attributes(text, raw, opts)
-    if out.check.status is CheckStatus.TAMPERED:
+    chain = _issuer_chain(text, opts)
+    out.check = _verify_attributes(text, raw, chain)
+    if out.check.status in (CheckStatus.TAMPERED, CheckStatus.FAILED):
         out.attributes = None  # refused: never shown
-    out.presence, out.proof = _prove_presence(text, opts)
+    out.presence, out.proof = _prove_presence(text, chain)
     return out
 
 
-def _verify_attributes(text: TextSession, raw: bytes, opts: ReadOptions) -> Check:
+def _issuer_chain(text: TextSession, opts: ReadOptions) -> Check:
+    """EF 0004 against the CA keys pinned by key id: the root of the text AP's chain."""
+    if opts.trust is None:
+        return Check(CheckStatus.NOT_VERIFIED, NoTrustAnchors("no trust store given"))
+    try:
+        verify_text_ap_issuer(text.read_issuer_certificate(), opts.trust)
+    except CvcCaNotPinned as exc:
+        return Check(CheckStatus.NOT_VERIFIED, exc)
+    except IntegrityError as exc:
+        return Check(CheckStatus.TAMPERED, exc)
+    except _PART_ERRORS as exc:
+        return _failed(exc)
+    return Check(CheckStatus.VERIFIED)
+
+
+def _verify_attributes(text: TextSession, raw: bytes, chain: Check) -> Check:
+    """DF32 over DF22-DF25, DF33 under the EF 0004 key, then the chain of EF 0004."""
     try:
         text.verify_integrity(raw)
     except IntegrityError as exc:
         return Check(CheckStatus.TAMPERED, exc)
     except _PART_ERRORS as exc:
         return _failed(exc)
-    if opts.trust is None:
-        return Check(CheckStatus.NOT_VERIFIED, NoTrustAnchors("no trust store given"))
-    try:
-        verify_text_ap_certificate(text.read_certificate(), opts.trust, now=opts.now)
-    except TrustError as exc:
-        return Check(CheckStatus.NOT_VERIFIED, exc)
-    except _PART_ERRORS as exc:
-        return _failed(exc)
-    return Check(CheckStatus.VERIFIED)
+    return chain
 
 
-def _prove_presence(text: TextSession, opts: ReadOptions) -> tuple[Check, Proof | None]:
+def _prove_presence(text: TextSession, chain: Check) -> tuple[Check, Proof | None]:
+    """The card's signature under EF 0007's key, EF 0007 under EF 0004's, then the chain."""
     challenge = os.urandom(_CHALLENGE_BYTES)
     try:
         signature = text.prove_presence(challenge)
+        text.verify_card_key_chain()
+    except (BadSignature, IntegrityError) as exc:
+        return Check(CheckStatus.TAMPERED, exc), None
     except _PART_ERRORS as exc:
         return _failed(exc), None
-    if opts.trust is None:
-        return Check(CheckStatus.NOT_VERIFIED, NoTrustAnchors("no trust store given")), None
-    try:
-        verify_text_ap_certificate(text.read_certificate(), opts.trust, now=opts.now)
-    except TrustError as exc:
-        return Check(CheckStatus.NOT_VERIFIED, exc), None
+    if not chain.verified:
+        return chain, None
     return Check(CheckStatus.VERIFIED), Proof("card_presence", challenge, signature)
 
 

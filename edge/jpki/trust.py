@@ -1,5 +1,5 @@
 """Certificate trust: pinned J-LIS roots, chain by signature, validity in JST, usage, policy,
-revocation.
+revocation; and the text AP's card-verifiable certificates, by pinned CA key id.
 
 Trust comes from pinned fingerprints only. The roots themselves are installed
 by a technician (``TrustStore.from_directory``) and each one must match a pin;
@@ -7,12 +7,19 @@ a generated root (the test CA, J-LIS's ``O=JPKI-TEST``) is accepted only when
 the device is explicitly in test mode. The CA certificates on the card (EF 000B,
 0002) are never used. All root generations share one subject DN, so the issuer
 is chosen by verifying the signature, not by name.
+
+The text AP's EF 0004 is a card-verifiable certificate whose CA key is not on
+the card: production CA keys are pinned here by key id (``PINNED_CVC_CA_KEYS``);
+a roots directory may add CVC CA keys as ``cvc-ca-<key id as 32 hex digits>.pem``
+(a PEM SubjectPublicKeyInfo), and any key id that is not a pinned production one
+is a test key, accepted in test mode only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -25,7 +32,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ._cvc import (
+    PINNED_CVC_CA_KEYS,
+    CardVerifiableCertificate,
+    CvcCaKey,
+    cvc_ca_key,
+    cvc_ca_key_from_pem,
+)
 from ._errors import (
+    BadSignature,
+    CvcCaNotPinned,
+    CvcSignatureInvalid,
     Expired,
     MalformedCertificate,
     NoTrustAnchors,
@@ -43,21 +60,24 @@ from .revocation import RevocationSnapshot
 __all__ = [
     "AUTH_POLICY_OID",
     "JST",
+    "PINNED_CVC_CA_KEYS",
     "PINNED_ROOTS",
+    "CvcCaKey",
     "PinnedRoot",
     "TrustAnchor",
     "TrustStore",
     "Verdict",
+    "cvc_ca_key",
     "fingerprint",
     "verify_auth_certificate",
-    "verify_text_ap_certificate",
+    "verify_text_ap_issuer",
 ]
 
 JST = timezone(timedelta(hours=9), "JST")
 # 利用者証明用電子証明書 policy (jpki-card.md).
 AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
 
-Purpose = Literal["auth", "sign", "text", "test"]
+Purpose = Literal["auth", "sign", "test"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +90,10 @@ class PinnedRoot:
     sha256: str
 
 
-# From jpki-card.md. The 2019 generation is left out until its fingerprint comes
-# from an official J-LIS source.
+# From jpki-card.md. The 2019 signing root's fingerprint is stated by three independent
+# public repositories citing J-LIS's sign_fingerprint.pdf; the 2019 user-authentication
+# root's fingerprint is not available here (a trust bundle from the platform can add it,
+# and a certificate under it is checked by the platform meanwhile).
 PINNED_ROOTS: Mapping[str, PinnedRoot] = {
     r.sha256: r
     for r in (
@@ -94,6 +116,12 @@ PINNED_ROOTS: Mapping[str, PinnedRoot] = {
             "19645405A1FE14377434BD55957628AC4038557C542403A2243F21C706FC9355",
         ),
         PinnedRoot(
+            "sign-2019",
+            "sign",
+            date(2029, 9, 14),
+            "79679C33E4CC9319440F1AD120A597FF1844E2EF217063ADB176966FD5E6FBEB",
+        ),
+        PinnedRoot(
             "sign-2023",
             "sign",
             date(2033, 7, 15),
@@ -105,6 +133,7 @@ PINNED_ROOTS: Mapping[str, PinnedRoot] = {
 _DER = Encoding.DER
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
+_CVC_CA_FILE = re.compile(r"cvc-ca-([0-9A-Fa-f]{32})\.pem")
 
 
 def fingerprint(der: bytes) -> str:
@@ -127,17 +156,37 @@ class TrustAnchor:
 
 
 class TrustStore:
-    """The roots this device trusts (production pins, plus test roots in test mode)."""
+    """The roots this device trusts (production pins, plus test roots in test mode).
 
-    def __init__(self, anchors: Iterable[TrustAnchor], *, allow_test_roots: bool = False) -> None:
+    ``cvc_keys``: CA keys for the text AP's EF 0004, by key id. The pinned
+    production keys are always in; test keys (any other key id) need test mode.
+    """
+
+    def __init__(
+        self,
+        anchors: Iterable[TrustAnchor],
+        *,
+        allow_test_roots: bool = False,
+        cvc_keys: Iterable[CvcCaKey] = (),
+    ) -> None:
         self.anchors = tuple(anchors)
         self.allow_test_roots = allow_test_roots
         if not allow_test_roots and any(a.test for a in self.anchors):
             raise TestRootRefused("test anchor in a production store")
+        keys = dict(PINNED_CVC_CA_KEYS)
+        for k in cvc_keys:
+            if k.test and not allow_test_roots:
+                raise TestRootRefused(f"CVC CA key {k.key_id_hex} is not pinned")
+            keys[k.key_id] = k
+        self.cvc_keys: Mapping[bytes, CvcCaKey] = keys
 
     @classmethod
     def from_certificates(
-        cls, certs: Iterable[x509.Certificate | bytes], *, allow_test_roots: bool = False
+        cls,
+        certs: Iterable[x509.Certificate | bytes],
+        *,
+        allow_test_roots: bool = False,
+        cvc_keys: Iterable[CvcCaKey] = (),
     ) -> TrustStore:
         """Build a store; every root must match a pin unless ``allow_test_roots``."""
         anchors: dict[str, TrustAnchor] = {}
@@ -152,24 +201,30 @@ class TrustStore:
                 anchors[fp] = TrustAnchor(cert, fp, f"test-{fp[:16]}", "test")
             else:
                 raise TestRootRefused(f"root {fp} is not pinned")
-        return cls(anchors.values(), allow_test_roots=allow_test_roots)
+        return cls(anchors.values(), allow_test_roots=allow_test_roots, cvc_keys=cvc_keys)
 
     @classmethod
     def from_directory(
         cls, path: str | os.PathLike[str], *, allow_test_roots: bool = False
     ) -> TrustStore:
-        """Load every PEM/DER certificate in ``path`` (``.pem .crt .cer .der``)."""
+        """Load every PEM/DER certificate in ``path`` (``.pem .crt .cer .der``), and the
+        CVC CA keys named ``cvc-ca-<key id hex>.pem``."""
         d = Path(path)
         if not d.is_dir():
             raise NoTrustAnchors(f"{d} is not a directory")
         certs: list[bytes] = []
+        cvc_keys: list[CvcCaKey] = []
         for f in sorted(d.iterdir()):
             if f.suffix.lower() not in _CERT_SUFFIXES or not f.is_file():
+                continue
+            m = _CVC_CA_FILE.fullmatch(f.name)
+            if m is not None:
+                cvc_keys.append(cvc_ca_key_from_pem(bytes.fromhex(m.group(1)), f.read_bytes()))
                 continue
             certs.extend(_read_certificates(f.read_bytes()))
         if not certs:
             raise NoTrustAnchors(f"no certificate in {d}")
-        return cls.from_certificates(certs, allow_test_roots=allow_test_roots)
+        return cls.from_certificates(certs, allow_test_roots=allow_test_roots, cvc_keys=cvc_keys)
 
     def for_purposes(self, *purposes: Purpose) -> list[TrustAnchor]:
         return [a for a in self.anchors if a.purpose in purposes or a.test]
@@ -306,15 +361,18 @@ def verify_auth_certificate(
     )
 
 
-def verify_text_ap_certificate(
-    der: bytes | x509.Certificate, store: TrustStore, *, now: datetime | None = None
-) -> TrustAnchor:
-    """Check the text AP's certificate (EF 0004) against a trusted text-AP issuer.
+def verify_text_ap_issuer(cvc: CardVerifiableCertificate, store: TrustStore) -> CvcCaKey:
+    """Check EF 0004 (the issuer key's CVC) against the CA keys pinned by key id.
 
-    No production pin exists for it yet (real cards hold a card-verifiable
-    certificate, not X.509), so this succeeds only with a test issuer in test mode.
+    Raises ``CvcCaNotPinned`` (a ``TrustError``: the attributes can be shown, marked
+    not verified) when its CA key id is not in the store, and ``CvcSignatureInvalid``
+    (an ``IntegrityError``: tampered, refused) when a pinned CA key does not verify it.
     """
-    cert = der if isinstance(der, x509.Certificate) else load_certificate(der)
-    anchor = _issuer(cert, store.for_purposes("text"))
-    _check_validity(cert, anchor, _now(now))
-    return anchor
+    ca = store.cvc_keys.get(cvc.ca_key_id)
+    if ca is None:
+        raise CvcCaNotPinned(f"CA key id {cvc.ca_key_id.hex().upper()}")
+    try:
+        cvc.verify_under(ca.public_key)
+    except BadSignature as exc:
+        raise CvcSignatureInvalid(f"under {ca.name}") from exc
+    return ca

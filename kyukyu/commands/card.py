@@ -92,7 +92,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--pin-stdin", action="store_true", help="read the 4-digit PIN from stdin (one line)"
     )
     p.add_argument(
-        "--collation-b", metavar="DIGITS", help="照合番号B (14 digits): opens attributes"
+        "--collation-b",
+        metavar="DIGITS",
+        help="照合番号B, 14 digits as printed on the card: the birth date in the Japanese era "
+        "YYMMDD (昭和55年2月17日 -> 550217; `kyukyu card era 1980-02-17` converts a Western "
+        "date), the card's expiry year (4 digits), the security code (4 digits). Opens the "
+        "four attributes without the PIN",
     )
     p.add_argument(
         "--challenge",
@@ -123,6 +128,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--revoked", metavar="FILE", help="revocation snapshot file")
     p.add_argument("--json", action="store_true", help="print JSON (the only output format)")
     p.set_defaults(func=run_read)
+
+    e = card_sub.add_parser(
+        "era",
+        help="convert a Western birth date to the era form of 照合番号B (1980-02-17 -> 550217)",
+    )
+    e.add_argument("date", help="the birth date, YYYY-MM-DD")
+    e.set_defaults(func=run_era)
 
 
 def _emit(obj: dict[str, Any]) -> None:
@@ -219,6 +231,38 @@ def run_read(args: argparse.Namespace) -> int:
         out["error"] = error.to_dict()
     _emit(out)
     return rc
+
+
+def run_era(args: argparse.Namespace) -> int:
+    """``card era YYYY-MM-DD``: the birth-date part of 照合番号B, as printed on the card."""
+    from datetime import date
+
+    from edge.jpki.era import to_era
+
+    try:
+        era = to_era(date.fromisoformat(args.date))
+    except ValueError:
+        _emit(
+            {
+                "error": {
+                    "code": "invalid_date",
+                    "message_ja": "生年月日は西暦 YYYY-MM-DD（例 1980-02-17）で入力してください。",
+                    "message_en": "Give the birth date as YYYY-MM-DD (1868-10-23 or later).",
+                }
+            }
+        )
+        return EXIT_CONFIG
+    _emit(
+        {
+            "date": args.date,
+            "era": era.era.kanji,
+            "era_romaji": era.era.romaji,
+            "era_year": era.year,
+            "printed": str(era),
+            "collation_b_birth": era.yymmdd,
+        }
+    )
+    return EXIT_OK
 
 
 def exit_code(result: CardReadResult) -> int:

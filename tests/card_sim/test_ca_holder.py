@@ -76,8 +76,9 @@ def test_validity_ends_2359_jst(test_ca: TestCA) -> None:
     assert (end.year, end.month, end.day, end.hour, end.minute, end.second) == (
         2028, 12, 31, 23, 59, 59,
     )  # fmt: skip
-    # 照合番号B: YYMMDD + card expiry year (10th birthday for adults) + security code.
-    assert img.collation_b == "801231" + "2033" + "1234"
+    # 照合番号B: the era birth date as printed (昭和55年12月31日) + card expiry year (10th
+    # birthday for adults) + security code.
+    assert img.collation_b == "551231" + "2033" + "1234"
 
 
 def test_my_number_check_digit() -> None:

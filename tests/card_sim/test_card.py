@@ -232,7 +232,9 @@ def test_signing_cert_behind_password_and_change(issue: Callable[..., CardImage]
     assert verify(ch, "NEWPW99").sw == 0x9000
 
 
-def test_text_ap_attributes_integrity_presence(issue: Callable[..., CardImage]) -> None:
+def test_text_ap_attributes_integrity_presence(
+    issue: Callable[..., CardImage], test_ca: TestCA
+) -> None:
     image = issue()
     ch = channel(VirtualCard(image))
     select_ap(ch, "text")
@@ -248,21 +250,53 @@ def test_text_ap_attributes_integrity_presence(issue: Callable[..., CardImage]) 
     # The My Number file stays closed with 照合番号B.
     select_ef(ch, 0x0001)
     assert read(ch, 0, 16, check=False).sw == 0x6982
+    # DF21: four offsets from the start of the file; DF22..DF25 run to its end.
+    assert attrs[3:5] == b"\xdf\x21"
+    offsets = [int.from_bytes(attrs[6 + 2 * i : 8 + 2 * i], "big") for i in range(4)]
+    assert [attrs[o : o + 2] for o in offsets] == [
+        b"\xdf\x22",
+        b"\xdf\x23",
+        b"\xdf\x24",
+        b"\xdf\x25",
+    ]
+    # EF 0003: FF30 82 014B { DF31 20 h1, DF32 20 h2, DF33 82 0100 sig }, 336 bytes.
     integrity = read_tlv_file(ch, 0x0003)
-    assert integrity[:2] == b"\xff\x30"
-    h2 = integrity[integrity.index(b"\xdf\x32\x20") + 3 :][:32]
-    assert h2 == hashlib.sha256(attrs).digest()
-    h1 = integrity[integrity.index(b"\xdf\x31\x20") + 3 :][:32]
-    sig = integrity[-256:]
-    ap_cert = x509.load_der_x509_certificate(read_der(ch, 0x0004))
-    pub = ap_cert.public_key()
-    assert isinstance(pub, rsa.RSAPublicKey)
-    pub.verify(sig, h1 + h2, padding.PKCS1v15(), hashes.SHA256())
-    # Card-presence signature: no credential.
+    assert len(integrity) == 336
+    assert integrity[:5] == bytes.fromhex("FF3082014B")
+    assert integrity[5:8] == bytes.fromhex("DF3120")
+    assert integrity[40:43] == bytes.fromhex("DF3220")
+    assert integrity[75:80] == bytes.fromhex("DF33820100")
+    h1, h2, sig = integrity[8:40], integrity[43:75], integrity[80:]
+    assert h1 == hashlib.sha256(b"\xff\x10\x0c" + image.my_number.encode() + b"\xff\xff").digest()
+    assert h2 == hashlib.sha256(attrs[offsets[0] :]).digest()  # DF22..DF25, not DF21
+    # EF 0004 (free): 7F21 82 0233 { 5F4E 82 0129 body, 5F37 82 0100 sig }.
+    cvc = read_tlv_file(ch, 0x0004)
+    assert cvc[:10] == bytes.fromhex("7F218202335F4E820129")
+    body = cvc[10:307]
+    assert body[:16] == test_ca.cvc_ca_key_id
+    assert body[32:41] == bytes.fromhex("900301000191820100")
+    assert cvc[307:312] == bytes.fromhex("5F37820100")
+    test_ca.cvc_ca_public_key.verify(cvc[312:], body, padding.PKCS1v15(), hashes.SHA256())
+    issuer = rsa.RSAPublicNumbers(65537, int.from_bytes(body[41:], "big")).public_key()
+    issuer.verify(sig, integrity[5:75], padding.PKCS1v15(), hashes.SHA256())
+    # EF 0007 (behind PIN, A or B): FF50 { DF51 { 90, 91 }, DF52 sig over the DF51 object }.
+    ef7 = read_tlv_file(ch, 0x0007)
+    assert ef7[:10] == bytes.fromhex("FF50820213DF51820109")
+    df51 = ef7[5:275]
+    assert ef7[275:280] == bytes.fromhex("DF52820100")
+    issuer.verify(ef7[280:], df51, padding.PKCS1v15(), hashes.SHA256())
+    card_key = rsa.RSAPublicNumbers(65537, int.from_bytes(df51[14:], "big")).public_key()
+    assert card_key.public_numbers() == image.text_key.public_key().public_numbers()
+    # EF 0005 (free): FF40 { DF41, DF42 issuer key id, DF43 }.
+    assert body[16:32] in read_tlv_file(ch, 0x0005)
+    # Card-presence signature: no credential; verifies under EF 0007's key.
     select_ap(ch, "text")
     digest = hashlib.sha256(b"nonce").digest()
     psig = ch.send(_sign_apdu(SHA256_PREFIX + digest, p2=0x00)).data
-    pub.verify(psig, b"nonce", padding.PKCS1v15(), hashes.SHA256())
+    card_key.verify(psig, b"nonce", padding.PKCS1v15(), hashes.SHA256())
+    # EF 0007 is closed before a credential.
+    select_ef(ch, 0x0007)
+    assert read(ch, 0, 5, check=False).sw == 0x6982
 
 
 def test_visual_ap_photo_behind_collation_b(issue: Callable[..., CardImage]) -> None:

@@ -49,10 +49,12 @@ def test_issue_writes_card_and_ca(
     phone = CardImage.load(out)
     phone.auth_certificate.verify_directly_issued_by(ca.phone_auth_root)
     assert summary["auth_serial"] == phone.auth_certificate.serial_number
-    # The CA directory holds certificates as *.pem and keys as *.key only.
+    # The CA directory holds certificates and the CVC CA public key as *.pem (a test
+    # roots directory), keys as *.key only.
     assert sorted(p.name for p in ca_dir.glob("*.pem")) == [
-        "auth_root.pem", "phone_auth_root.pem", "sign_root.pem", "text_ap_issuer.pem",
+        "auth_root.pem", ca.cvc_ca_filename, "phone_auth_root.pem", "sign_root.pem",
     ]  # fmt: skip
+    assert ca.cvc_ca_filename == f"cvc-ca-{ca.cvc_ca_key_id.hex().upper()}.pem"
 
 
 def test_issue_rejects_bad_pin(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from edge.card_sim import CardImage, KeyPool, TestCA, VirtualCard, VpcdFrontEnd
 from edge.reader.pcsc import PcscReaders
@@ -27,10 +26,8 @@ def cli_ca() -> TestCA:
 
 @pytest.fixture(scope="session")
 def roots_dir(cli_ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("roots")
-    for i, cert in enumerate(cli_ca.roots):
-        (d / f"test-root-{i}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return d
+    # The roots and the CVC CA key (cvc-ca-<key id>.pem), as a technician installs them.
+    return cli_ca.write_roots(tmp_path_factory.mktemp("roots"))
 
 
 @pytest.fixture

@@ -372,3 +372,123 @@ def test_same_bytes_as_opensc(
     assert rc == 0
     assert out["certificate"]["sha256"] == hashlib.sha256(opensc_der).hexdigest()  # type: ignore[index]
     assert out["proof_of_possession"][0]["challenge"] == "00ff" * 16  # type: ignore[index]
+
+
+def _era_collation_b(image: CardImage) -> str:
+    """照合番号B as a paramedic reads it off the card face: the era year, not the Western one."""
+    from edge.jpki.era import collation_b_birth_part
+
+    h = image.holder
+    return collation_b_birth_part(h.birth_date) + f"{image.card_expiry.year}" + h.security_code
+
+
+def test_collation_b_reads_everything_verified(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = cli_ca.issue_card()
+    _card, _fe, name = plug(image)
+    rc, out = run_cli(
+        _args(name, roots_dir, "--collation-b", _era_collation_b(image)), capsys, monkeypatch
+    )
+    assert rc == 0, out
+    assert out["certificate"]["status"] == "trusted"  # type: ignore[index]
+    attrs = out["attributes"]
+    assert attrs["status"] == "verified"  # type: ignore[index]
+    assert attrs["values"] == {  # type: ignore[index]
+        "name": image.holder.name,
+        "address": image.holder.address,
+        "birth_date": image.holder.birth_date.isoformat(),
+        "sex": image.holder.sex,
+    }
+    assert out["card_presence"]["status"] == "verified"  # type: ignore[index]
+    assert out["attributes_integrity"] is True
+
+
+def test_tampered_attribute_is_refused_as_tampered(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+
+    image = cli_ca.issue_card()
+    # The card's EF 0002 changed after issue (its EF 0003 was signed over the old one).
+    image.holder = dataclasses.replace(image.holder, address=image.holder.address + "X")
+    _card, _fe, name = plug(image)
+    rc, out = run_cli(
+        _args(name, roots_dir, "--collation-b", image.collation_b), capsys, monkeypatch
+    )
+    assert rc == 6
+    assert out["attributes"]["status"] == "tampered"  # type: ignore[index]
+    assert out["attributes"]["values"] is None  # type: ignore[index]
+    assert out["error"]["code"] == "integrity_error"  # type: ignore[index]
+    assert out["certificate"]["status"] == "trusted"  # type: ignore[index]
+    assert image.holder.address not in json.dumps(out, ensure_ascii=False)
+
+
+def test_ef0004_from_an_unpinned_ca(
+    plug: Callable[[CardImage], Plugged],
+    cli_ca: TestCA,
+    roots_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from edge.card_sim import KeyPool
+
+    trusted = cli_ca.issue_card()
+    other = TestCA.create(key_factory=KeyPool(2))  # its CVC CA key id is in no roots dir
+    image = other.issue_card(key_factory=cli_ca.key_factory)
+    # The JPKI AP from a card the device trusts; the text AP under the unpinned CVC CA.
+    image.auth_key, image.auth_certificate_der = trusted.auth_key, trusted.auth_certificate_der
+    image.auth_ca_der = trusted.auth_ca_der
+    _card, _fe, name = plug(image)
+    rc, out = run_cli(
+        _args(name, roots_dir, "--collation-b", image.collation_b), capsys, monkeypatch
+    )
+    assert rc == 5  # certificate trusted, a part asked for not verified
+    assert out["certificate"]["status"] == "trusted"  # type: ignore[index]
+    assert out["attributes"]["status"] == "not_verified"  # type: ignore[index]
+    assert out["attributes"]["error"]["code"] == "cvc_ca_not_pinned"  # type: ignore[index]
+    # Shown, marked not verified (never as verified).
+    assert out["attributes"]["values"]["name"] == image.holder.name  # type: ignore[index]
+    assert out["attributes"]["verified"] is False  # type: ignore[index]
+    assert out["attributes_integrity"] is False
+    assert out["card_presence"]["status"] == "not_verified"  # type: ignore[index]
+    assert out["error"]["code"] == "cvc_ca_not_pinned"  # type: ignore[index]
+
+
+def test_malformed_collation_b_says_japanese_era(
+    roots_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rc, out = run_cli(_args("x", roots_dir, "--collation-b", "19800217203012"), capsys, monkeypatch)
+    assert rc == 2  # refused before waiting for a card
+    assert out["error"]["code"] == "invalid_collation_b"  # type: ignore[index]
+    assert "和暦" in out["error"]["message_ja"]  # type: ignore[index]
+    assert "Japanese era" in out["error"]["message_en"]  # type: ignore[index]
+
+
+def test_era_helper(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    rc, out = run_cli(["card", "era", "1980-02-17"], capsys, monkeypatch)
+    assert rc == 0
+    assert out["collation_b_birth"] == "550217"
+    assert out["printed"] == "昭和55年2月17日"
+    rc, out = run_cli(["card", "era", "1980-02-30"], capsys, monkeypatch)
+    assert rc == 2
+    assert out["error"]["code"] == "invalid_date"  # type: ignore[index]
+
+
+def test_help_says_japanese_era(capsys: pytest.CaptureFixture[str]) -> None:
+    from kyukyu.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["card", "read", "--help"])
+    text = capsys.readouterr().out
+    assert "Japanese era" in text
+    assert "550217" in text
+    assert "exit codes" in text

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from edge.card_sim import CardImage, KeyPool, TestCA
-from edge.jpki.trust import TrustStore
+from edge.jpki.trust import TrustStore, cvc_ca_key
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +31,20 @@ def fresh_image(test_ca: TestCA) -> CardImage:
     return test_ca.issue_card(profile="card", pin="1234")
 
 
+def store_of(ca: TestCA) -> TrustStore:
+    """A test-mode store with ``ca``'s roots and its CVC CA key (by key id)."""
+    return TrustStore.from_certificates(
+        ca.roots,
+        allow_test_roots=True,
+        cvc_keys=[cvc_ca_key(ca.cvc_ca_key_id, ca.cvc_ca_public_key)],
+    )
+
+
 @pytest.fixture(scope="session")
 def test_store(test_ca: TestCA) -> TrustStore:
-    return TrustStore.from_certificates(test_ca.roots, allow_test_roots=True)
+    return store_of(test_ca)
 
 
 @pytest.fixture(scope="session")
 def test_roots_dir(test_ca: TestCA, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("test-roots")
-    for i, cert in enumerate(test_ca.roots):
-        (d / f"root{i}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return d
+    return test_ca.write_roots(tmp_path_factory.mktemp("test-roots"))

@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from edge.card_sim import CardImage, KeyPool, TestCA
 from edge.jpki import (
+    CvcCaNotPinned,
     Expired,
     MalformedCertificate,
     NoTrustAnchors,
@@ -26,6 +27,7 @@ from edge.jpki import (
     WrongKeyUsage,
     WrongPolicy,
     _errors,
+    parse_cvc,
 )
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import (
@@ -34,9 +36,10 @@ from edge.jpki.trust import (
     TrustStore,
     fingerprint,
     verify_auth_certificate,
-    verify_text_ap_certificate,
+    verify_text_ap_issuer,
 )
 
+from .conftest import store_of
 from .pki import NOW, SIGN_POLICY_OID, make_auth, make_root
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -50,13 +53,18 @@ def _der(cert: x509.Certificate) -> bytes:
 # -- pinned roots -----------------------------------------------------------------
 
 
-def test_pins_are_the_four_of_the_spec_and_no_2019() -> None:
+def test_pins_are_the_five_of_the_spec_with_the_2019_signing_root() -> None:
     assert sorted(r.name for r in PINNED_ROOTS.values()) == [
         "auth-2015",
         "auth-2023",
         "sign-2015",
+        "sign-2019",
         "sign-2023",
     ]
+    # Written out from jpki-card.md's root table, not from the code under test.
+    sign_2019 = PINNED_ROOTS["79679C33E4CC9319440F1AD120A597FF1844E2EF217063ADB176966FD5E6FBEB"]
+    assert (sign_2019.name, sign_2019.purpose) == ("sign-2019", "sign")
+    assert sign_2019.not_after.isoformat() == "2029-09-14"
     assert (
         PINNED_ROOTS["64114F29620C24ED2631D46476A040E7EE740D956089C00B036A6A8118C322B5"].purpose
         == "auth"
@@ -65,7 +73,10 @@ def test_pins_are_the_four_of_the_spec_and_no_2019() -> None:
 
 def test_real_roots_load_and_match_the_pins(jpki_roots_dir: Path) -> None:
     store = TrustStore.from_directory(jpki_roots_dir)
-    assert sorted(a.name for a in store.anchors) == sorted(r.name for r in PINNED_ROOTS.values())
+    # ../shared/jpki-roots holds the 2015 and 2023 roots; the 2019 one is pinned only.
+    assert sorted(a.name for a in store.anchors) == sorted(
+        r.name for r in PINNED_ROOTS.values() if r.name != "sign-2019"
+    )
     assert not any(a.test for a in store.anchors)
     for a in store.anchors:
         assert fingerprint(_der(a.certificate)) == a.sha256
@@ -124,16 +135,18 @@ def test_test_ca_cards_pass_in_test_mode(test_ca: TestCA, card_image: CardImage)
     phone = test_ca.issue_card(profile="android")
     v = verify_auth_certificate(phone.auth_certificate_der, store)
     assert v.root_sha256 == fingerprint(_der(test_ca.phone_auth_root))
-    verify_text_ap_certificate(card_image.text_certificate_der, store)
+    with pytest.raises(CvcCaNotPinned):  # roots only: the test CVC CA key is not in
+        verify_text_ap_issuer(parse_cvc(card_image.text_cvc), store)
+    assert verify_text_ap_issuer(parse_cvc(card_image.text_cvc), store_of(test_ca)).test
 
 
 def test_test_ca_card_refused_by_real_roots(jpki_roots_dir: Path, card_image: CardImage) -> None:
     store = TrustStore.from_directory(jpki_roots_dir)
     with pytest.raises(UntrustedIssuer):
         verify_auth_certificate(card_image.auth_certificate_der, store)
-    # No production text-AP issuer is pinned: the text AP certificate cannot be trusted.
-    with pytest.raises(NoTrustAnchors):
-        verify_text_ap_certificate(card_image.text_certificate_der, store)
+    # The production CVC CA key is pinned, the test CA's key id is not.
+    with pytest.raises(CvcCaNotPinned):
+        verify_text_ap_issuer(parse_cvc(card_image.text_cvc), store)
 
 
 # -- crafted certificates ------------------------------------------------------------
