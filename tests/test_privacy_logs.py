@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from edge.card_sim import CardImage, KeyPool, TestCA, VirtualCard, VpcdFrontEnd
@@ -98,10 +97,7 @@ def test_full_read_in_process(
 def test_cli_read_with_debug_logs(
     image: CardImage, ca: TestCA, pcscd: Pcscd, tmp_path: Path
 ) -> None:
-    roots = tmp_path / "roots"
-    roots.mkdir()
-    for i, cert in enumerate(ca.roots):
-        (roots / f"r{i}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    roots = ca.write_roots(tmp_path / "roots")  # roots and the CVC CA key
     name = pcscd.readers[0]
     fe = VpcdFrontEnd(VirtualCard(image), pcscd.host, pcscd.ports[0]).start()
     try:
