@@ -25,6 +25,12 @@ SECTION_ORDER: tuple[tuple[str, Text], ...] = (
 )
 _LI = re.compile(r"<li>(.*?)</li>", re.S)
 _NO_DATA = "記録なし"
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def _dates(line: str) -> str:
+    """Dates as the crews read them: YYYY/MM/DD."""
+    return _ISO_DATE.sub(r"\1/\2/\3", line)
 
 
 def _key(section: Mapping[str, Any]) -> str | None:
@@ -45,6 +51,6 @@ def summary_sections(bundle: Mapping[str, Any] | None) -> tuple[SummarySection, 
         if key is None:
             continue
         div = section.get("text", {}).get("div", "")
-        lines = tuple(html.unescape(m).strip() for m in _LI.findall(div))
+        lines = tuple(_dates(html.unescape(m).strip()) for m in _LI.findall(div))
         found[key] = tuple(line for line in lines if line and line != _NO_DATA)
     return tuple(SummarySection(k, title, found.get(k, ())) for k, title in SECTION_ORDER)

@@ -7,10 +7,13 @@ messages (``post_message`` is thread-safe) and the app re-reads the flow's view.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -18,6 +21,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
+from textual.widgets import Button
 
 from edge.flow import CaseFlow, CaseView, Stage
 
@@ -81,6 +85,7 @@ class EdgeApp(App[None]):
         theme: str = "day",
         idle_timeout_s: float = 300.0,
         watch_cards: bool = True,
+        layout_file: Path | None = None,
     ) -> None:
         super().__init__()
         self.flow = flow
@@ -93,6 +98,8 @@ class EdgeApp(App[None]):
         self._stop = threading.Event()
         self._flow_screen: FlowScreen | None = None
         self.standby_shown = threading.Event()
+        # Kiosk calibration and browser tests: where each button is, in cells (no text).
+        self.layout_file = layout_file
 
     # -- life -------------------------------------------------------------------------
 
@@ -105,6 +112,8 @@ class EdgeApp(App[None]):
         if self.watch_cards:
             self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
         self.set_interval(1.0, self._idle_check)
+        if self.layout_file is not None:
+            self.set_interval(0.2, self._write_layout)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -117,6 +126,25 @@ class EdgeApp(App[None]):
                 self.flow.wait_for_card(timeout=2.0)
             else:
                 self._stop.wait(0.05)
+
+    def _write_layout(self) -> None:
+        """Stage, size and button regions of what is on screen; ids and numbers only."""
+        assert self.layout_file is not None
+        buttons = {}
+        for b in self.screen.query(Button):
+            r = b.region
+            if b.id and r.width and r.height:
+                buttons[b.id] = [r.x, r.y, r.width, r.height]
+        doc = {
+            "stage": self.flow.view().stage.value,
+            "busy": self._busy.is_set(),
+            "modal": isinstance(self.screen, ModalScreen),
+            "size": [self.size.width, self.size.height],
+            "buttons": buttons,
+        }
+        tmp = self.layout_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        os.replace(tmp, self.layout_file)
 
     # -- flow -> screen ---------------------------------------------------------------
 

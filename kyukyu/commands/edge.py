@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -62,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from edge.ui import make_app
 
+    layout = os.environ.get("KYUKYU_EDGE_LAYOUT_FILE")
     try:
-        app = make_app(settings)
+        app = make_app(settings, layout_file=Path(layout) if layout else None)
     except SettingsError as exc:
         print(f"kyukyu edge: {exc.message_en} ({exc}) / {exc.message_ja}", file=sys.stderr)
         return 2

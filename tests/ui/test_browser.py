@@ -1,0 +1,175 @@
+"""The browser kiosk: ``kyukyu edge --web`` (textual-serve, our own page) in Debian's
+Chromium driven by Playwright, a full case clicked as a finger would at 800x480 and
+1280x800. Screenshots go to the test's output directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.card_sim import VirtualCard, VpcdFrontEnd
+from tests.components import Pcscd
+from tests.edge._world import World, newest_case_id, wait_until, write_device_config
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Kiosk:
+    """One browser page on the served app; clicks land in the middle of a button's cells."""
+
+    def __init__(self, page: Any, layout: Path, shots: Path) -> None:
+        self.page = page
+        self.layout = layout
+        self.shots = shots
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self.layout.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            return {}
+
+    def wait_stage(self, stage: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.state()
+            if st.get("stage") == stage and not st.get("busy") and not st.get("modal"):
+                time.sleep(0.3)  # drawn in the browser too
+                return self.state()
+            time.sleep(0.1)
+        raise AssertionError(f"stage {stage} not reached: {self.state()}")
+
+    def wait_button(self, bid: str, timeout: float = 30) -> None:
+        wait_until(lambda: bid in self.state().get("buttons", {}), timeout, f"button {bid}")
+        time.sleep(0.3)
+
+    def tap(self, bid: str) -> None:
+        self.wait_button(bid)
+        st = self.state()
+        x, y, w, h = st["buttons"][bid]
+        cols, rows = st["size"]
+        box = self.page.locator(".xterm-screen").bounding_box()
+        assert box is not None
+        px = box["x"] + (x + w / 2) * box["width"] / cols
+        py = box["y"] + (y + h / 2) * box["height"] / rows
+        self.page.mouse.click(px, py)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{name}.png"))
+
+
+def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    data = tmp_path / "device"
+    config = write_device_config(world, data, reader_name=pcscd.readers[0])
+    layout = tmp_path / "layout.json"
+    port = _free_port()
+    env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
+    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    requests: list[str] = []
+    try:
+        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                for w, h in ((800, 480), (1280, 800)):
+                    layout.unlink(missing_ok=True)
+                    page = browser.new_page(viewport={"width": w, "height": h})
+                    page.on("request", lambda r: requests.append(r.url))
+                    page.goto(f"http://127.0.0.1:{port}/")
+                    _one_case(Kiosk(page, layout, shots), world, pcscd, f"{w}x{h}")
+                    page.close()
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(10)
+    # The kiosk page loads nothing from the internet (no web fonts).
+    outside = [u for u in requests if not u.startswith((f"http://127.0.0.1:{port}", "ws://"))]
+    assert outside == []
+    assert len(list(shots.glob("*.png"))) >= 8
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _one_case(k: Kiosk, world: World, pcscd: Pcscd, tag: str) -> None:
+    k.wait_stage("standby")
+    k.shot(f"{tag}-1-standby")
+    front = VpcdFrontEnd(VirtualCard(world.patient()), port=pcscd.ports[0])
+    front.start()  # the tap
+    try:
+        k.wait_stage("consent")
+        k.shot(f"{tag}-2-consent")
+        k.tap("primary")  # 口頭同意あり
+        k.wait_stage("identity")
+        k.tap("primary")  # 顔写真で本人確認済み
+        k.wait_stage("summary")
+        k.shot(f"{tag}-3-summary")
+        k.tap("primary")
+        k.wait_stage("vitals")
+        k.tap("cc-1")  # 胸痛
+        k.tap("vital-pulse")
+        for key in ("1", "2", "0"):
+            k.tap(f"key-{key}")
+        k.tap("pad-ok")
+        k.wait_stage("vitals")
+        k.shot(f"{tag}-4-vitals")
+        k.tap("primary")
+        k.wait_stage("hospitals")
+        before = newest_case_id(world)
+        k.tap("h-0")
+        time.sleep(0.3)
+        k.tap("primary")  # send to the selected
+        case_id = wait_until(
+            lambda: (c := newest_case_id(world)) != before and c, what="the case at the hub"
+        )
+        nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
+        with world.hospital_client(nearest) as c:
+            c.answer(case_id, "accept")
+        k.wait_button("dest-0")
+        time.sleep(1.0)
+        k.shot(f"{tag}-5-answers")
+        k.tap("dest-0")
+        k.wait_stage("confirmed")
+        k.tap("primary")  # 事案終了
+        k.wait_stage("standby")
+        k.shot(f"{tag}-6-done")
+    finally:
+        front.stop()
+
+
+pytestmark = pytest.mark.slow
