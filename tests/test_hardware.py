@@ -85,6 +85,17 @@ def test_every_service_is_hardened() -> None:
         assert user.group(1).startswith("kyukyu-"), unit.name
         sysusers = "\n".join(p.read_text() for p in (HW / "sysusers.d").glob("*.conf"))
         assert re.search(rf"^u\s+{user.group(1)}\s", sysusers, re.M), unit.name
-        if unit.name != "kyukyu-kiosk.service":  # the browser holds no key
+        # The browser holds no key; the hospital keeps its keys in its own state directory.
+        if unit.name not in {"kyukyu-kiosk.service", "kyukyu-hospital.service"}:
             assert re.search(r"^LoadCredential=\S+:/etc/kyukyu/credentials/", text, re.M)
             assert "%d/" in text
+
+
+def test_kiosk_opens_the_edge_services_web_port() -> None:
+    from edge.settings import DeviceSettings
+
+    port = DeviceSettings.model_fields["web_port"].default
+    kiosk = (HW / "systemd/kyukyu-kiosk.service").read_text()
+    assert f"http://127.0.0.1:{port}/" in kiosk
+    edge = (HW / "systemd/kyukyu-edge.service").read_text()
+    assert "ExecStart=@KYUKYU@ edge --web\n" in edge

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge.provision import DeviceLayout, load_device_key
@@ -200,3 +201,51 @@ def test_retire_when_the_platform_cannot_revoke(
     assert rc == 0
     assert "NOT revoked on the platform" in text
     assert not (root / "etc/kyukyu/credentials/edge-device-key.pem").exists()
+
+
+def test_enroll_over_tls_pins_the_platform_ca(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kyukyu.testing import serve_in_thread
+    from tests.provision._hub import live_hub
+    from tests.sync.test_tls import make_ca, pem, server_cert
+
+    ca_key, ca = make_ca("Kyukyu Platform Test CA")
+    _, other = make_ca("Some Other CA")
+    key, cert = server_cert(ca_key, ca)
+    (tmp_path / "ca.pem").write_bytes(pem(ca))
+    (tmp_path / "other.pem").write_bytes(pem(other))
+    (tmp_path / "server.pem").write_bytes(pem(cert))
+    (tmp_path / "server.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with (
+        live_hub(tmp_path / "plain", hospitals=1) as hub,
+        serve_in_thread(
+            hub.real.app,
+            ssl_certfile=str(tmp_path / "server.pem"),
+            ssl_keyfile=str(tmp_path / "server.key"),
+        ) as url,
+    ):
+        assert url.startswith("https://")
+        argv = ["provision", "enroll", "--root", str(root), "--hub", url]
+        rc, out = run_json(
+            capsys, *argv, f"--token={hub.token()}", "--ca", str(tmp_path / "other.pem")
+        )
+        assert rc == 1, "a platform certificate from another CA is refused"
+        assert not (root / "etc/kyukyu/credentials/edge-device-key.pem").exists()
+        rc, out = run_json(
+            capsys, *argv, f"--token={hub.token()}", "--ca", str(tmp_path / "ca.pem")
+        )
+        assert rc == 0, out
+        pinned = root / "etc/kyukyu/platform-ca.pem"
+        assert pinned.read_bytes() == pem(ca)
+        s = load_device_settings(root / "etc/kyukyu/edge.env")
+        assert s.hub_ca_file == Path("/etc/kyukyu/platform-ca.pem")
+        rc, text, _ = run_cli(capsys, "doctor", "--root", str(root), "--no-card-test")
+        assert "OK   platform" in text
+        assert "OK   enrollment" in text
