@@ -107,8 +107,13 @@ class HospitalIdentity:
         }
 
 
-def load_identity(data_dir: Path, platform_url: str | None = None) -> HospitalIdentity:
-    """The stored identity; ``platform_url`` overrides the stored URL (the key stays pinned)."""
+def load_identity(
+    data_dir: Path, platform_url: str | None = None, key_file: Path | None = None
+) -> HospitalIdentity:
+    """The stored identity; ``platform_url`` overrides the stored URL (the key stays pinned).
+
+    ``key_file`` is where the private keys are (default ``data_dir/hospital-key.json``).
+    """
     ident = data_dir / IDENTITY_FILE
     if not ident.exists():
         raise NotInitialised(str(ident))
@@ -119,7 +124,7 @@ def load_identity(data_dir: Path, platform_url: str | None = None) -> HospitalId
         platform_url=platform_url or doc["platform_url"],
         hub_key_id=doc["hub_key_id"],
         hub_public_key=public_key_from_b64(doc["hub_public_key"]),
-        keys=HospitalKeys.load(data_dir / KEY_FILE),
+        keys=HospitalKeys.load(key_file or data_dir / KEY_FILE),
     )
 
 

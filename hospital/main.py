@@ -26,7 +26,9 @@ __all__ = ["HospitalRuntime"]
 class HospitalRuntime:
     def __init__(self, settings: HospitalSettings) -> None:
         self.settings = settings
-        self.identity = load_identity(settings.data_dir, settings.platform_url)
+        self.identity = load_identity(
+            settings.data_dir, settings.platform_url, settings.resolved_key_file()
+        )
         self.store = HospitalStore(settings.resolved_db_url(), self.identity.keys.storage)
         self.exporter: FhirExporter | None = None
         if settings.fhir_export_dir is not None or settings.fhir_endpoint is not None:

@@ -20,6 +20,11 @@ class HospitalSettings(BaseSettings):
         default=Path("hospital-data"),
         description="keys (0600), identity, stream cursor; the SQLite database by default",
     )
+    key_file: Path | None = Field(
+        default=None,
+        description="the private key file (default <data_dir>/hospital-key.json; a systemd"
+        " credential in production)",
+    )
     db_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/hospital.db"
     )
@@ -48,6 +53,9 @@ class HospitalSettings(BaseSettings):
     cookie_secure: bool = Field(
         default=False, description="mark session cookies Secure (set when served over HTTPS)"
     )
+
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "hospital-key.json"
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'hospital.db'}"

@@ -98,7 +98,7 @@ def _user_add(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = args.password if args.password is not None else getpass.getpass("password: ")
     try:
-        ident = load_identity(settings.data_dir)
+        ident = load_identity(settings.data_dir, key_file=settings.resolved_key_file())
         store = HospitalStore(settings.resolved_db_url(), ident.keys.storage)
         try:
             secret, uri = add_user(
@@ -120,7 +120,7 @@ def _purge(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     try:
-        ident = load_identity(settings.data_dir)
+        ident = load_identity(settings.data_dir, key_file=settings.resolved_key_file())
     except KyukyuError as exc:
         return _fail(exc)
     store = HospitalStore(settings.resolved_db_url(), ident.keys.storage)

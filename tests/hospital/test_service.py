@@ -225,3 +225,27 @@ def test_no_page_without_session_and_sign_in_rules(tmp_path: Path) -> None:
         assert c.get("/").status_code in (401, 303)
         for cl in (c, c2, c3):
             cl.close()
+
+
+def test_down_then_back_catches_up_once(tmp_path: Path) -> None:
+    """Cases sent while the hospital is down arrive when it is back; none twice, none lost."""
+    from hospital.main import HospitalRuntime
+    from kyukyu.testing import serve_in_thread
+
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        device = p.new_device()
+        first = HospitalRuntime(a.settings())
+        with serve_in_thread(first.app):
+            c1 = device.send([a.id])
+            wait_for(lambda: first.store.case(c1), what="c1")
+        first.close()
+        later = [device.send([a.id]) for _ in range(3)]  # the hospital is down
+        second = HospitalRuntime(a.settings())
+        try:
+            with serve_in_thread(second.app):
+                wait_for(lambda: len(second.store.cases()) == 4, what="catch-up")
+                received = [r.case_id for r in second.store.audit_rows("case_received")]
+                assert sorted(received) == sorted([c1, *later])
+        finally:
+            second.close()
