@@ -1,27 +1,98 @@
-"""Hub settings: one frozen dataclass, built explicitly (nothing is read at import time).
+"""Hub settings: one typed, validated object for the platform role (pydantic-settings).
 
-``Settings.from_env()`` reads ``KYUKYU_HUB_*`` variables; ``check()`` refuses the
-development conveniences (ephemeral hub key, test trust roots, SQLite) outside
-``environment="dev"``/``"test"``.
+Nothing is read at import time. ``load_hub_settings()`` (and ``Settings.from_env()``)
+reads, highest precedence first:
+
+1. keyword arguments (the CLI's options that were given; an option left out never
+   overrides anything),
+2. ``KYUKYU_HUB_*`` environment variables (names below),
+3. the settings file ``KYUKYU_HUB_CONFIG`` (default ``/etc/kyukyu/hub.env``;
+   ``KYUKYU_HUB_*=value`` lines, the same names),
+4. secrets as files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``), one
+   file per setting named like its variable (e.g. ``KYUKYU_HUB_DB`` holding a
+   PostgreSQL URL with its password); a credential ``hub-key.pem`` there is the hub
+   key when ``KYUKYU_HUB_KEY`` is not set,
+5. the defaults below.
+
+Names: ``KYUKYU_HUB_DB``, ``_ENV``, ``_KEY``, ``_TRUST_ROOTS``, ``_ALLOW_TEST_ROOTS``,
+``_MEDICAL_DB``, ``_RETENTION``, ``_THREADS``, ``_LISTEN_HOST``, ``_LISTEN_PORT``; every
+other field is ``KYUKYU_HUB_`` + its name in capitals (``KYUKYU_HUB_POOL_SIZE``).
+Booleans read ``1/0``, ``true/false`` in any case, ``yes/no``, ``on/off``.
+
+A value that does not parse is a ``HubSettingsError`` naming the variable in one line;
+``check()`` refuses the development conveniences (ephemeral hub key, test trust roots,
+SQLite) outside ``environment="dev"``/``"test"`` with ``InsecureSettings``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-__all__ = ["InsecureSettings", "Settings"]
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from errbase import KyukyuError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_DB_URL",
+    "HubSettingsError",
+    "InsecureSettings",
+    "Settings",
+    "env_name",
+    "load_hub_settings",
+]
 
 DEFAULT_DB_URL = "sqlite:///kyukyu-hub.db"
+DEFAULT_CONFIG = Path("/etc/kyukyu/hub.env")
+PREFIX = "KYUKYU_HUB_"
+# Fields whose variable is not PREFIX + NAME (kept from before pydantic-settings).
+_NAMES = {
+    "db_url": "KYUKYU_HUB_DB",
+    "environment": "KYUKYU_HUB_ENV",
+    "hub_key_path": "KYUKYU_HUB_KEY",
+    "trust_roots_dir": "KYUKYU_HUB_TRUST_ROOTS",
+    "medical_db_url": "KYUKYU_HUB_MEDICAL_DB",
+    "case_retention_seconds": "KYUKYU_HUB_RETENTION",
+    "request_threads": "KYUKYU_HUB_THREADS",
+}
 
 
-class InsecureSettings(ValueError):
+def env_name(field: str) -> str:
+    """The environment variable of a settings field."""
+    return _NAMES.get(field, PREFIX + field.upper())
+
+
+def _env(field: str) -> Any:
+    return AliasChoices(env_name(field))
+
+
+class HubSettingsError(KyukyuError):
+    """The hub's settings are missing or malformed (one clear line, no traceback)."""
+
+    code = "hub_settings_invalid"
+    message_ja = "プラットフォームの設定に誤りがあります。"
+    message_en = "The hub settings are invalid"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+    def __str__(self) -> str:
+        return f"{self.message_en}: {self.detail}"
+
+
+class InsecureSettings(HubSettingsError, ValueError):
     """The settings are only acceptable for development."""
 
+    code = "hub_settings_insecure"
+    message_ja = "本番環境では使えない設定です。"
+    message_en = "The hub settings are for development only"
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(BaseSettings):
     """Everything a hub process needs to know.
 
     Attributes:
@@ -34,27 +105,42 @@ class Settings:
         medical_db_url: where the medical source lives (defaults to ``db_url``).
     """
 
-    db_url: str = DEFAULT_DB_URL
-    environment: str = "dev"
-    hub_key_path: Path | None = None
-    trust_roots_dir: Path | None = None
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        extra="ignore",
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        validate_default=True,
+    )
+
+    db_url: str = Field(default=DEFAULT_DB_URL, min_length=1, validation_alias=_env("db_url"))
+    environment: Literal["dev", "test", "prod"] = Field(
+        default="dev", validation_alias=_env("environment")
+    )
+    hub_key_path: Path | None = Field(default=None, validation_alias=_env("hub_key_path"))
+    trust_roots_dir: Path | None = Field(default=None, validation_alias=_env("trust_roots_dir"))
     allow_test_roots: bool = False
-    medical_db_url: str | None = None
-    max_body_bytes: int = 256 * 1024
-    max_skew_seconds: int = 300
-    enrollment_token_ttl_seconds: int = 15 * 60
-    challenge_ttl_seconds: int = 120
-    case_retention_seconds: int = 24 * 3600
-    undelivered_retention_seconds: int = 7 * 24 * 3600
-    purge_interval_seconds: float = 300.0
-    sse_keepalive_seconds: float = 15.0
-    max_recipients: int = 20
+    medical_db_url: str | None = Field(default=None, validation_alias=_env("medical_db_url"))
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    max_skew_seconds: int = Field(default=300, gt=0)
+    enrollment_token_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    challenge_ttl_seconds: int = Field(default=120, gt=0)
+    case_retention_seconds: int = Field(
+        default=24 * 3600, ge=0, validation_alias=_env("case_retention_seconds")
+    )
+    undelivered_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    purge_interval_seconds: float = Field(default=300.0, gt=0)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    max_recipients: int = Field(default=20, gt=0)
     run_migrations: bool = True
-    pool_size: int = 10
+    pool_size: int = Field(default=10, gt=0)
     # Threads for sync routes and database calls (0: anyio's default, 40). Fewer threads
     # per process contend less for the GIL while they hold row locks.
-    request_threads: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    request_threads: int = Field(default=0, ge=0, validation_alias=_env("request_threads"))
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8600, ge=0, le=65535)
+    extra: dict[str, str] = Field(default_factory=dict)
 
     @property
     def is_postgres(self) -> bool:
@@ -65,13 +151,13 @@ class Settings:
         return self.medical_db_url or self.db_url
 
     def with_(self, **changes: object) -> Settings:
-        """A copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with some fields changed (validated again)."""
+        values = self.model_dump()
+        values.update(changes)
+        return _build(values, env=False)
 
     def check(self) -> Settings:
         """Refuse insecure defaults outside development; returns ``self``."""
-        if self.environment not in {"dev", "test", "prod"}:
-            raise InsecureSettings(f"unknown environment {self.environment!r}")
         if self.environment == "prod":
             problems = []
             if self.hub_key_path is None:
@@ -84,32 +170,49 @@ class Settings:
                 problems.append("prod runs on PostgreSQL")
             if problems:
                 raise InsecureSettings("; ".join(problems))
-        if self.max_body_bytes <= 0 or self.max_skew_seconds <= 0:
-            raise InsecureSettings("limits must be positive")
         return self
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from ``KYUKYU_HUB_*`` variables, then ``overrides`` (non-None only)."""
-        env = dict(os.environ if environ is None else environ)
-        values: dict[str, object] = {}
-        if "KYUKYU_HUB_DB" in env:
-            values["db_url"] = env["KYUKYU_HUB_DB"]
-        if "KYUKYU_HUB_ENV" in env:
-            values["environment"] = env["KYUKYU_HUB_ENV"]
-        if "KYUKYU_HUB_KEY" in env:
-            values["hub_key_path"] = Path(env["KYUKYU_HUB_KEY"])
-        if "KYUKYU_HUB_TRUST_ROOTS" in env:
-            values["trust_roots_dir"] = Path(env["KYUKYU_HUB_TRUST_ROOTS"])
-        if "KYUKYU_HUB_ALLOW_TEST_ROOTS" in env:
-            values["allow_test_roots"] = env["KYUKYU_HUB_ALLOW_TEST_ROOTS"] in {"1", "true"}
-        if "KYUKYU_HUB_MEDICAL_DB" in env:
-            values["medical_db_url"] = env["KYUKYU_HUB_MEDICAL_DB"]
-        if "KYUKYU_HUB_RETENTION" in env:
-            values["case_retention_seconds"] = int(env["KYUKYU_HUB_RETENTION"])
-        if "KYUKYU_HUB_POOL_SIZE" in env:
-            values["pool_size"] = int(env["KYUKYU_HUB_POOL_SIZE"])
-        if "KYUKYU_HUB_THREADS" in env:
-            values["request_threads"] = int(env["KYUKYU_HUB_THREADS"])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(cls, **overrides: object) -> Settings:
+        """``load_hub_settings(**overrides)``: environment, file, secrets, then overrides."""
+        return load_hub_settings(None, **overrides)
+
+
+def _build(values: Mapping[str, Any], *, env: bool, **sources: Any) -> Settings:
+    try:
+        if env:
+            return Settings(**sources, **values)
+        return Settings.model_validate(dict(values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = env_name(field) if field in Settings.model_fields else field
+        value = first.get("input")
+        shown = "" if field == "db_url" or isinstance(value, dict) else f" (got {value!r})"
+        raise HubSettingsError(f"{name}: {first['msg']}{shown}") from None
+
+
+def load_hub_settings(config: Path | None = None, **overrides: object) -> Settings:
+    """The hub's settings from every source (see the module docstring).
+
+    ``overrides`` are keyword arguments by field name; ``None`` values are ignored.
+
+    Raises:
+        HubSettingsError: a value does not parse, or the settings file cannot be read.
+    """
+    path = config or Path(os.environ.get("KYUKYU_HUB_CONFIG", str(DEFAULT_CONFIG)))
+    sources: dict[str, Any] = {}
+    try:
+        if path.is_file():
+            sources["_env_file"] = path
+            path.read_bytes()  # unreadable: a clear error now, not a silent default
+    except OSError as exc:
+        raise HubSettingsError(f"{path}: {exc.strerror}") from None
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if credentials and Path(credentials).is_dir():
+        sources["_secrets_dir"] = credentials
+        key = Path(credentials) / "hub-key.pem"
+        if key.is_file() and "hub_key_path" not in values and "KYUKYU_HUB_KEY" not in os.environ:
+            values.setdefault("hub_key_path", key)
+    return _build(values, env=True, **sources)

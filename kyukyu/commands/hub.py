@@ -1,10 +1,18 @@
-"""``kyukyu hub``: the platform server (serve, migrate, init, audit verify, seed, purge, CRLs)."""
+"""``kyukyu hub``: the platform server (serve, migrate, init, audit verify, seed, purge, CRLs).
+
+Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
+environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
+the command line wins, an option left out changes nothing. Bad settings: one line on
+stderr, exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +20,37 @@ DEFAULT_DB = "sqlite:///kyukyu-hub.db"
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
-    from hub_server.core.config import Settings
+    from hub_server.core.config import load_hub_settings
 
-    return Settings.from_env(
-        db_url=args.db,
+    return load_hub_settings(
+        db_url=getattr(args, "db", None),
         environment=getattr(args, "env", None),
-        hub_key_path=getattr(args, "key", None),
+        hub_key_path=getattr(args, "key", None) if getattr(args, "trust", False) else None,
         trust_roots_dir=getattr(args, "trust_roots", None),
         allow_test_roots=True if getattr(args, "allow_test_roots", False) else None,
         **extra,
     )
+
+
+def _db(args: argparse.Namespace) -> str:
+    """The database URL: ``--db``, else the settings (``KYUKYU_HUB_DB``, file, default)."""
+    return str(_settings(args).db_url)
+
+
+def _settings_errors(func: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Bad settings (``HubSettingsError``, ``InsecureSettings``): one line, exit code 2."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        from hub_server.core.config import HubSettingsError
+
+        try:
+            return func(args)
+        except HubSettingsError as exc:
+            print(f"kyukyu hub: {exc}", file=sys.stderr)
+            return 2
+
+    return run
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -33,11 +62,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _settings(
         args,
-        run_migrations=not args.no_migrate,
+        run_migrations=False if args.no_migrate else None,
         case_retention_seconds=args.retention,
         pool_size=args.pool_size,
         request_threads=args.threads,
-    )
+        listen_host=args.host,
+        listen_port=args.port,
+    ).check()
     # Request threads hold database row locks while they wait for the GIL: a shorter switch
     # interval (default 5 ms) keeps those waits, and so the lock convoys, short.
     sys.setswitchinterval(0.0005)
@@ -55,8 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        host=settings.listen_host,
+        port=settings.listen_port,
         log_config=None,
         access_log=args.verbose_http,
         timeout_graceful_shutdown=2,
@@ -81,25 +112,21 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
     migrate(settings.db_url)
     key_path = settings.hub_key_path or Path(tempfile.mkdtemp()) / "hub-key.pem"
     HubKey.load_or_create(key_path)  # every worker signs with the same key
-    env = {
-        "KYUKYU_HUB_DB": settings.db_url,
-        "KYUKYU_HUB_ENV": settings.environment,
-        "KYUKYU_HUB_KEY": str(key_path),
-        "KYUKYU_HUB_ALLOW_TEST_ROOTS": "1" if settings.allow_test_roots else "0",
-        "KYUKYU_HUB_RETENTION": str(settings.case_retention_seconds),
-        "KYUKYU_HUB_POOL_SIZE": str(settings.pool_size),
-        "KYUKYU_HUB_THREADS": str(settings.request_threads),
-    }
-    if settings.trust_roots_dir is not None:
-        env["KYUKYU_HUB_TRUST_ROOTS"] = str(settings.trust_roots_dir)
-    if settings.medical_db_url is not None:
-        env["KYUKYU_HUB_MEDICAL_DB"] = settings.medical_db_url
+    # Every worker reads the same settings from the environment (app_from_env).
+    from hub_server.core.config import env_name
+
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None or isinstance(value, dict):
+            continue
+        env[env_name(name)] = str(value).lower() if isinstance(value, bool) else str(value)
+    env[env_name("hub_key_path")] = str(key_path)
     os.environ.update(env)
     uvicorn.run(
         "hub_server.main:app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=settings.listen_host,
+        port=settings.listen_port,
         workers=args.workers,
         log_config=None,
         access_log=args.verbose_http,
@@ -111,7 +138,7 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from hub_server.core.db import migrate
 
-    migrate(args.db, args.revision)
+    migrate(_db(args), args.revision)
     print(f"database at revision {args.revision}")
     return 0
 
@@ -132,11 +159,12 @@ def _init(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"{out} exists (use --force to overwrite)", file=sys.stderr)
         return 1
-    migrate(args.db)
+    db = _db(args)
+    migrate(db)
     if args.key:
         HubKey.load_or_create(Path(args.key))
     key = Ed25519PrivateKey.generate()
-    engine = make_engine(args.db, pool_size=1)
+    engine = make_engine(db, pool_size=1)
     with Session(engine) as session:
         op = crud.create_operator(
             session,
@@ -172,7 +200,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
     from hub_server.core.audit import chain_pending, verify_chain
     from hub_server.core.db import make_engine
 
-    engine = make_engine(args.db, pool_size=1)
+    engine = make_engine(_db(args), pool_size=1)
     with engine.begin() as conn:  # rows committed with their action but not linked yet
         chain_pending(conn)
     with Session(engine) as session:
@@ -193,7 +221,7 @@ def _seed(args: argparse.Namespace) -> int:
     from kyukyu.testing import seed_with_cards
 
     report = seed_with_cards(
-        args.medical_db or args.db,
+        args.medical_db or _settings(args).medical_url,
         patients=args.patients,
         rng_seed=args.seed,
         cards=args.cards,
@@ -236,7 +264,10 @@ def _ingest_crl(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, *, trust: bool = False) -> None:
-    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLAlchemy URL (default {DEFAULT_DB})")
+    p.add_argument(
+        "--db", default=None, help=f"SQLAlchemy URL (default: $KYUKYU_HUB_DB, else {DEFAULT_DB})"
+    )
+    p.set_defaults(trust=trust)
     if trust:
         p.add_argument("--env", choices=["dev", "test", "prod"], default=None)
         p.add_argument("--key", type=Path, default=None, help="hub Ed25519 key (PEM; created)")
@@ -250,8 +281,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = hs.add_parser("serve", help="run the hub (migrates the database first)")
     _common(p, trust=True)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8600)
+    p.add_argument("--host", default=None, help="default: $KYUKYU_HUB_LISTEN_HOST, 127.0.0.1")
+    p.add_argument("--port", type=int, default=None, help="default: $KYUKYU_HUB_LISTEN_PORT, 8600")
     p.add_argument("--no-migrate", action="store_true")
     p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
     p.add_argument("--pool-size", type=int, default=None)
@@ -264,12 +295,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     p.add_argument("--log-file", default=None)
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
-    p.set_defaults(func=_serve)
+    p.set_defaults(func=_settings_errors(_serve))
 
     p = hs.add_parser("migrate", help="upgrade the database schema")
     _common(p)
     p.add_argument("--revision", default="head")
-    p.set_defaults(func=_migrate)
+    p.set_defaults(func=_settings_errors(_migrate))
 
     p = hs.add_parser("init", help="create the first operator and write its key to a file")
     _common(p)
@@ -277,13 +308,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--name", default="operator")
     p.add_argument("--key", default=None, help="also create the hub key at this path")
     p.add_argument("--force", action="store_true")
-    p.set_defaults(func=_init)
+    p.set_defaults(func=_settings_errors(_init))
 
     audit = hs.add_parser("audit", help="audit trail")
     aus = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
     p = aus.add_parser("verify", help="recompute the hash chain; exit 1 if any row was tampered")
     _common(p)
-    p.set_defaults(func=_audit_verify)
+    p.set_defaults(func=_settings_errors(_audit_verify))
 
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)
@@ -293,14 +324,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--cards", type=int, default=0)
     p.add_argument("--cards-dir", default=None)
     p.add_argument("--ca-dir", default=None)
-    p.set_defaults(func=_seed)
+    p.set_defaults(func=_settings_errors(_seed))
 
     p = hs.add_parser("purge", help="retention: purge delivered sealed cases now")
     _common(p, trust=True)
     p.add_argument("--retention", type=int, default=None)
-    p.set_defaults(func=_purge)
+    p.set_defaults(func=_settings_errors(_purge))
 
     p = hs.add_parser("ingest-crl", help="ingest a DER CRL from the CA")
     _common(p, trust=True)
     p.add_argument("crl", help="DER CRL file")
-    p.set_defaults(func=_ingest_crl)
+    p.set_defaults(func=_settings_errors(_ingest_crl))
