@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sync._http import SignedHttp  # noqa: E402
+from sync import SignedHttp  # noqa: E402
 from sync.client import PlatformClient  # noqa: E402
 from sync.outbox import Outbox  # noqa: E402
 from sync.seal import open_case, seal_case  # noqa: E402

@@ -139,7 +139,7 @@ def init_hospital(
     expected_hub_key: str | None = None,
 ) -> HospitalIdentity:
     """Create the key pair, pin the platform's key, register with the operator's token."""
-    from sync._http import SignedHttp
+    from sync import SignedHttp
 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)

@@ -32,7 +32,7 @@ from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
 from hub_server.core.db import (
     libpq_url,
-    make_bookkeeping_engine,
+    make_autocommit_engine,
     make_engine,
     migrate,
     utcnow,
@@ -74,7 +74,7 @@ def build_state(
     state = HubState(
         settings=settings,
         engine=engine,
-        bookkeeping=make_bookkeeping_engine(settings.db_url, pool_size=settings.pool_size),
+        autocommit=make_autocommit_engine(settings.db_url, pool_size=settings.pool_size),
         hub_key=hub_key,
         bus=EventBus(),
         medical_source=medical_source,
@@ -165,8 +165,8 @@ def create_app(
             if listener is not None:
                 await listener.stop()
             hub_state.engine.dispose()
-            if hub_state.bookkeeping is not None:
-                hub_state.bookkeeping.dispose()
+            if hub_state.autocommit is not None:
+                hub_state.autocommit.dispose()
 
     app = FastAPI(
         title="kyukyu hub",

@@ -23,7 +23,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-Say = Callable[[str], None]
+# Prints one line of the demo's narration (Japanese and English).
+Narrator = Callable[[str], None]
 
 DEMO_PIN = "1234"
 FIRE_DEPARTMENT = "デモ市消防本部"
@@ -49,7 +50,7 @@ HOSPITALS = (
 
 
 @contextmanager
-def _step(say: Say, timings: dict[str, float], key: str, ja: str, en: str) -> Iterator[None]:
+def _step(say: Narrator, timings: dict[str, float], key: str, ja: str, en: str) -> Iterator[None]:
     say(f"▶ {ja} / {en}")
     t0 = time.perf_counter()
     yield
@@ -58,7 +59,7 @@ def _step(say: Say, timings: dict[str, float], key: str, ja: str, en: str) -> It
 
 
 def run_demo(
-    workdir: Path | None = None, *, say: Say = print, patients: int = 200
+    workdir: Path | None = None, *, say: Narrator = print, patients: int = 200
 ) -> dict[str, Any]:
     """Run the demo; return a JSON-able report (no patient data in it)."""
     from edge.card_sim import CardImage, TestCA, VirtualCard, VpcdFrontEnd
@@ -79,7 +80,7 @@ def run_demo(
     from hub_server.medical import open_source
     from kyukyu import testing
     from kyukyu.testing import seed_with_cards, serve_in_thread
-    from sync._http import SignedHttp
+    from sync import SignedHttp
     from sync.client import PlatformClient
     from sync.outbox import Outbox
     from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
@@ -301,7 +302,7 @@ def _start_hospital(
     receiver_cls: Any,
     state_cls: Any,
     case_cls: Any,
-    say: Say,
+    say: Narrator,
 ) -> None:
     client = hospital_client(url, hospital_id=h.id, key=h.signing)
     stack.callback(client.close)

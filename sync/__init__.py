@@ -8,11 +8,13 @@ Public API (the rest is private)::
     sync.outbox     Outbox: durable SQLite store-and-forward queue
     sync.client     PlatformClient: every device call of the hub
     sync.receiver   Receiver: the hospital side of the stream
-    sync.signing    signed requests (both ends)
+    sync.signing    signed requests (both ends); ``sync.SignedHttp``: a signed JSON client
     sync.signed     hub-signed documents: RFC 8785 JSON, Ed25519, base64 (docs/envelope.md)
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from sync._errors import (
     AuthError,
@@ -45,6 +47,13 @@ from sync.envelope import SealedCase
 from sync.outbox import DeliveryStatus, FullPolicy, Outbox
 from sync.seal import OpenedCase, open_case, seal_case, seal_json
 
+if TYPE_CHECKING:  # the lazy names below, for type checkers
+    from sync._http import SignedHttp
+    from sync.client import PlatformClient
+    from sync.device_keys import HubDeviceKeys
+    from sync.receiver import HospitalClient, Receiver, ReceiverState
+    from sync.sender import Sender, follow_answers
+
 # The httpx-based parts load on first use, so ``import sync.envelope`` (the hub,
 # the receiver's parsing) stays free of the HTTP stack.
 _LAZY = {
@@ -54,6 +63,7 @@ _LAZY = {
     "Receiver": "sync.receiver",
     "ReceiverState": "sync.receiver",
     "Sender": "sync.sender",
+    "SignedHttp": "sync._http",
     "follow_answers": "sync.sender",
 }
 
@@ -97,6 +107,7 @@ __all__ = [
     "SealedCase",
     "Sender",
     "ServerError",
+    "SignedHttp",
     "SnapshotRollback",
     "StorageFull",
     "SyncError",

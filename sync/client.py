@@ -161,7 +161,7 @@ class PlatformClient:
         Once pinned (``hub_public_key``), directory and revocation answers are
         checked against the pinned key, never against a freshly fetched one.
         """
-        out = _obj(self.http.request_json("GET", "/v1/hub-key", signed=False))
+        out = _json_object(self.http.request_json("GET", "/v1/hub-key", signed=False))
         try:
             return public_key_from_b64(str(out["public_key"]))
         except (KeyError, ValueError) as exc:
@@ -171,18 +171,18 @@ class PlatformClient:
 
     def create_challenge(self, **fields: Any) -> dict[str, Any]:
         """A fresh challenge for the card to sign (``challenge_id``, ``nonce``, ``expires_at``)."""
-        return _obj(self.http.request_json("POST", "/v1/challenges", body=dict(fields)))
+        return _json_object(self.http.request_json("POST", "/v1/challenges", body=dict(fields)))
 
     def lookup_summary(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Ask for the emergency summary (certificate, consent, evidence, crew) -> FHIR Bundle."""
-        return _obj(self.http.request_json("POST", "/v1/summaries", body=dict(request)))
+        return _json_object(self.http.request_json("POST", "/v1/summaries", body=dict(request)))
 
     # -- directory, revocation --------------------------------------------------------
 
     def _signed(self, document: Any, field: str) -> dict[str, Any]:
         if self.hub_public_key is None:
             raise ResponseError("no pinned hub key to check the signature with")
-        return verify_hub_signature(_obj(document), field, self.hub_public_key)
+        return verify_hub_signature(_json_object(document), field, self.hub_public_key)
 
     def hospital_directory(self, lat: float, lon: float) -> list[DirectoryHospital]:
         """Hospitals nearest first; the list's hub signature is checked against the pinned key."""
@@ -244,7 +244,7 @@ class PlatformClient:
             "POST", "/v1/cases", body=body, headers={"Idempotency-Key": idempotency_key}
         )
         try:
-            return _obj(response.json()) if response.content else {}
+            return _json_object(response.json()) if response.content else {}
         except ValueError:
             return {}
 
@@ -275,7 +275,7 @@ class PlatformClient:
             yield DeviceEvent(seq=ev.seq, kind=ev.kind, data=ev.data)
 
 
-def _obj(value: Any) -> dict[str, Any]:
+def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ResponseError("expected a JSON object")
     return value

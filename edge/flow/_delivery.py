@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from sync._errors import PlatformError
+from sync import PlatformError
 from sync.sender import Sender
 
 from ._ports import CaseOutbox, Platform

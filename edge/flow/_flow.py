@@ -34,7 +34,7 @@ from edge.jpki import (
 )
 from edge.reader import Cancelled, CardRemoved, CardWaiter, Connection, NoCard, ReaderError
 from errbase import KyukyuError
-from sync._errors import OutboxError, PlatformError, TransportError
+from sync import OutboxError, PlatformError, TransportError
 from sync.fhir_case import (
     CaseRecord,
     CaseTimes,

@@ -29,8 +29,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync import PlatformError
-from sync._http import SignedHttp
+from sync import PlatformError, SignedHttp
 from sync.client import PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
 from sync.signed import b64d

@@ -91,7 +91,7 @@ def _check(
 ) -> crud.Principal:
     found: dict[str, crud.Principal] = {}
     # An autocommit connection: one round trip for the key, no transaction to end.
-    with hub.bookkeeping_connection() as conn:
+    with hub.autocommit_connection() as conn:
 
         def key_for(key_id: str) -> Ed25519PublicKey | None:
             hit = crud.principal_for(conn, key_id)

@@ -14,7 +14,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "alembic_config",
     "libpq_url",
-    "make_bookkeeping_engine",
+    "make_autocommit_engine",
     "make_engine",
     "migrate",
     "utcnow",
@@ -49,7 +49,7 @@ def make_engine(db_url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(db_url, pool_size=pool_size, max_overflow=2 * pool_size, pool_recycle=1800)
 
 
-def make_bookkeeping_engine(db_url: str, *, pool_size: int = 10) -> Engine | None:
+def make_autocommit_engine(db_url: str, *, pool_size: int = 10) -> Engine | None:
     """PostgreSQL: autocommit connections with ``synchronous_commit=off`` (None on SQLite)."""
     if make_url(db_url).get_backend_name() != "postgresql":
         return None

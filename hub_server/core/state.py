@@ -30,7 +30,7 @@ class HubState:
     engine: Engine
     hub_key: HubKey
     bus: EventBus
-    bookkeeping: Engine | None = None
+    autocommit: Engine | None = None
     verifier: CertificateVerifier | None = None
     medical_source: Any = None
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
@@ -43,10 +43,10 @@ class HubState:
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
 
-    def bookkeeping_connection(self) -> Connection:
+    def autocommit_connection(self) -> Connection:
         """An autocommit connection for nonces and idempotency claims (one round trip each;
         on PostgreSQL without waiting for the WAL flush: bookkeeping, not medical data)."""
-        engine = self.bookkeeping or self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        engine = self.autocommit or self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return engine.connect()
 
     @contextlib.contextmanager

@@ -317,7 +317,7 @@ def principal_for(
 
 
 def record_nonce(conn: Connection, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
-    """Store a nonce on a bookkeeping (autocommit) connection; False if seen before (replay)."""
+    """Store a nonce on an autocommit connection; False if seen before (replay)."""
     try:
         conn.execute(_NONCES.insert(), {"key_id": key_id, "nonce": nonce, "expires_at": expires_at})
     except IntegrityError:

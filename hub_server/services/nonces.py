@@ -16,7 +16,7 @@ def record_pending_nonce(hub: HubState, principal: crud.Principal) -> None:
     if principal.nonce is None or principal.nonce_expires is None:
         return
     nonce, principal.nonce = principal.nonce, None
-    with hub.bookkeeping_connection() as conn:
+    with hub.autocommit_connection() as conn:
         fresh = crud.record_nonce(
             conn, key_id=principal.key_id, nonce=nonce, expires_at=principal.nonce_expires
         )

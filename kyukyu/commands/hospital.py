@@ -136,8 +136,7 @@ def _token(args: argparse.Namespace) -> int:
     """For the platform operator: issue a one-time registration token for one hospital."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from sync import PlatformError
-    from sync._http import SignedHttp
+    from sync import PlatformError, SignedHttp
     from sync.signing import b64d
 
     doc = json.loads(Path(args.operator_key).read_text())

@@ -92,7 +92,7 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
     from hub_server.main import build_state, create_app
     from hub_server.medical import open_source
     from kyukyu.testing import seed_with_cards, serve_in_thread
-    from sync._http import SignedHttp
+    from sync import SignedHttp
     from sync.client import PlatformClient
     from sync.signing import public_key_to_b64
 

@@ -13,7 +13,7 @@ import pytest
 from edge.card_sim import Quirks, VirtualCard
 from edge.flow import CaseFlow, Consent, IdentityMethod, Stage
 from edge.jpki.revocation import RevocationSnapshot
-from sync._errors import TransportError
+from sync import TransportError
 from tests.edge._world import PIN, TapReader, World, make_flow, wait_until
 
 

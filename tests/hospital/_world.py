@@ -28,7 +28,7 @@ from hospital.main import HospitalRuntime
 from hospital.settings import HospitalSettings
 from kyukyu.cli import main as kyukyu_main
 from kyukyu.testing import serve_in_thread
-from sync._http import SignedHttp
+from sync import SignedHttp
 from sync.client import PlatformClient
 from sync.fhir_case import (
     CaseRecord,

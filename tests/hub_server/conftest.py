@@ -92,5 +92,5 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     ) as client:
         yield Hub(client=client, state=state, operator=operator)
     state.engine.dispose()
-    if state.bookkeeping is not None:
-        state.bookkeeping.dispose()
+    if state.autocommit is not None:
+        state.autocommit.dispose()

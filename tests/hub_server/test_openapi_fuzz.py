@@ -138,8 +138,8 @@ def api_schema(fuzz_db: str, roots_dir: Path) -> Iterator[Any]:
     schema = schemathesis.openapi.from_asgi("/openapi.json", SigningWrapper(app, signers))
     yield schema.exclude(path_regex=r".*/events$")
     state.engine.dispose()
-    if state.bookkeeping is not None:
-        state.bookkeeping.dispose()
+    if state.autocommit is not None:
+        state.autocommit.dispose()
 
 
 @pytest.mark.parametrize("fuzz_db", ["sqlite", "postgres"], indirect=True, scope="module")

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from kyukyu.testing import serve_in_thread
-from sync._http import SignedHttp
+from sync import SignedHttp
 from sync.signed import b64e
 from sync.signing import public_key_to_b64
 from tests.sync._realhub import RealHub, make_real_hub

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync._http import SignedHttp
+from sync import SignedHttp
 from sync.client import PlatformClient
 from sync.signing import public_key_to_b64
 from tests.sync._net import Hospital, World
