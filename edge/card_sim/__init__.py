@@ -18,7 +18,7 @@ from edge.reader import LoopbackConnection
 from ._card import Quirks, VirtualCard
 from ._files import TOKEN_LABELS
 from ._files_table import AID_JPKI, AID_TEXT, AID_VISUAL
-from ._holder import Holder, my_number_check_digit
+from ._holder import Holder, era_yymmdd, my_number_check_digit
 from ._image import MAX_TRIES, PROFILES, CardImage
 from ._keys import KeyPool, new_rsa_key
 from .ca import AUTH_POLICY_OID, JST, SIGN_POLICY_OID, TestCA, fifth_birthday_after
@@ -44,6 +44,7 @@ __all__ = [
     "TestCA",
     "VirtualCard",
     "VpcdFrontEnd",
+    "era_yymmdd",
     "fifth_birthday_after",
     "my_number_check_digit",
     "new_rsa_key",

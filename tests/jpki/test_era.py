@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge.card_sim._holder import era_yymmdd as simulator_era
+from edge.card_sim import era_yymmdd as simulator_era
 from edge.jpki.era import collation_b_birth_part, from_era_yymmdd, to_era
 
 
