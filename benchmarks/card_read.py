@@ -8,7 +8,10 @@ OpenSC's traffic is measured the same way as ours.
 - ours: timed in process from card connect to the trust verdict (chain, policy,
   validity, revocation lookup in a 1,000,000-serial snapshot); interpreter start excluded;
 - OpenSC: the whole ``pkcs15-tool`` process (it only reads; it verifies nothing);
-- verify step alone: ``verify_auth_certificate`` with the 1,000,000-serial snapshot.
+- verify step alone: ``verify_auth_certificate`` with the 1,000,000-serial snapshot;
+- the 照合番号B path (``collation_b``): the same read plus the text AP opened by
+  照合番号B: four attributes, EF 0003 over them, EF 0004 against the pinned CVC CA
+  key, EF 0007 and the card-presence signature; every part verified.
 
 Prints exactly one JSON line. Usage: ``.venv/bin/python benchmarks/card_read.py [--rounds N]``.
 """
@@ -36,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from edge.card_sim import KeyPool, Quirks, TestCA, VirtualCard, VpcdFrontEnd  # noqa: E402
 from edge.jpki.read import ReadOptions, read_card  # noqa: E402
 from edge.jpki.revocation import RevocationSnapshot  # noqa: E402
-from edge.jpki.trust import TrustStore, verify_auth_certificate  # noqa: E402
+from edge.jpki.trust import TrustStore, cvc_ca_key, verify_auth_certificate  # noqa: E402
 from edge.reader import ApduChannel  # noqa: E402
 from edge.reader.pcsc import PcscReaders  # noqa: E402
 from kyukyu import testing  # noqa: E402
@@ -89,6 +92,10 @@ def _ours(readers: PcscReaders, options: ReadOptions) -> float:
     elapsed = time.perf_counter() - t0
     assert result.verdict is not None
     assert result.verdict.trusted
+    assert result.complete, result.first_error()
+    if options.collation_b is not None:
+        assert result.attributes_integrity
+        assert result.card_presence.verified
     return elapsed
 
 
@@ -126,7 +133,11 @@ def main() -> int:
     ca = TestCA.create(key_factory=KeyPool(3))
     image = ca.issue_card(profile="card")
     der = image.auth_certificate_der
-    store = TrustStore.from_certificates(ca.roots, allow_test_roots=True)
+    store = TrustStore.from_certificates(
+        ca.roots,
+        allow_test_roots=True,
+        cvc_keys=[cvc_ca_key(ca.cvc_ca_key_id, ca.cvc_ca_public_key)],
+    )
     rng = random.Random(7)
     serial = image.auth_certificate.serial_number
     serials = {rng.getrandbits(40) + 1 for _ in range(SNAPSHOT_SERIALS + 100)}
@@ -137,12 +148,15 @@ def main() -> int:
         RevocationSnapshot.from_serials(serials_list, sequence=1).save(path)
         snap = RevocationSnapshot.load(path)
     options = ReadOptions(trust=store, revocation=snap)
+    options_b = ReadOptions(trust=store, revocation=snap, collation_b=image.collation_b)
 
     card = CountingCard(image, quirks=Quirks(link_kbps=LINK_KBPS))
     ours_t: list[float] = []
     ours_io: list[tuple[int, int]] = []
     ossc_t: list[float] = []
     ossc_io: list[tuple[int, int]] = []
+    b_t: list[float] = []
+    b_io: list[tuple[int, int]] = []
     with pcscd_lock():
         testing.ensure_pcscd()
         fe = VpcdFrontEnd(card, testing.VPCD_HOST, testing.VPCD_PORTS[0]).start()
@@ -154,6 +168,7 @@ def main() -> int:
                 index = str(readers.list().index(READER))
                 # Warm-up (first connection, OpenSC's cache files), not measured.
                 _ours(readers, options)
+                _ours(readers, options_b)
                 _opensc(tool, index, der)
                 for _ in range(args.rounds):
                     a0 = card.snapshot()
@@ -161,8 +176,11 @@ def main() -> int:
                     a1 = card.snapshot()
                     ossc_t.append(_opensc(tool, index, der))
                     a2 = card.snapshot()
+                    b_t.append(_ours(readers, options_b))
+                    a3 = card.snapshot()
                     ours_io.append((a1[0] - a0[0], a1[1] - a0[1]))
                     ossc_io.append((a2[0] - a1[0], a2[1] - a1[1]))
+                    b_io.append((a3[0] - a2[0], a3[1] - a2[1]))
         finally:
             fe.stop()
 
@@ -183,6 +201,11 @@ def main() -> int:
             "apdus": statistics.median(a for a, _ in ossc_io),
             "bytes": statistics.median(b for _, b in ossc_io),
             "median_ms": round(ossc_med, 1),
+        },
+        "collation_b": {
+            "apdus": statistics.median(a for a, _ in b_io),
+            "bytes": statistics.median(b for _, b in b_io),
+            "median_ms": round(statistics.median(b_t) * 1000, 1),
         },
         "ratio_ours_over_opensc": round(ours_med / ossc_med, 3),
         "ratio_target": 0.7,
