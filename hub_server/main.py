@@ -27,6 +27,7 @@ from hub_server.api.routes import (
     patients,
     revocation,
     summaries,
+    trust,
 )
 from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
@@ -225,6 +226,7 @@ def create_app(
         events,
         patients,
         revocation,
+        trust,
     ):
         app.include_router(module.router)
     return app

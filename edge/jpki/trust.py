@@ -13,11 +13,19 @@ the card: production CA keys are pinned here by key id (``PINNED_CVC_CA_KEYS``);
 a roots directory may add CVC CA keys as ``cvc-ca-<key id as 32 hex digits>.pem``
 (a PEM SubjectPublicKeyInfo), and any key id that is not a pinned production one
 is a test key, accepted in test mode only.
+
+Pins grow without a release in two ways, never by a file a device reads on its
+own: the platform's operator lists extra pins in ``pins.json`` of the platform's
+roots directory (``from_directory(..., operator_pins=True)``, the hub only), and a
+device adds the entries of a trust bundle the platform signed
+(``TrustStore.extended``; see ``edge.trust_bundle``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -45,6 +53,7 @@ from ._errors import (
     CvcSignatureInvalid,
     Expired,
     MalformedCertificate,
+    MalformedData,
     NoTrustAnchors,
     NotYetValid,
     Revoked,
@@ -62,13 +71,16 @@ __all__ = [
     "JST",
     "PINNED_CVC_CA_KEYS",
     "PINNED_ROOTS",
+    "PINS_FILE",
     "CvcCaKey",
+    "OperatorPins",
     "PinnedRoot",
     "TrustAnchor",
     "TrustStore",
     "Verdict",
     "cvc_ca_key",
     "fingerprint",
+    "read_operator_pins",
     "verify_auth_certificate",
     "verify_text_ap_issuer",
 ]
@@ -134,6 +146,7 @@ _DER = Encoding.DER
 _CERT_SUFFIXES = frozenset({".pem", ".crt", ".cer", ".der"})
 _PEM_BEGIN = b"-----BEGIN CERTIFICATE-----"
 _CVC_CA_FILE = re.compile(r"cvc-ca-([0-9A-Fa-f]{32})\.pem")
+PINS_FILE = "pins.json"
 
 
 def fingerprint(der: bytes) -> str:
@@ -180,6 +193,15 @@ class TrustStore:
             keys[k.key_id] = k
         self.cvc_keys: Mapping[bytes, CvcCaKey] = keys
 
+    def extended(
+        self, anchors: Iterable[TrustAnchor] = (), cvc_keys: Iterable[CvcCaKey] = ()
+    ) -> TrustStore:
+        """A new store with more anchors and CVC CA keys (a platform-signed trust bundle's)."""
+        merged = {a.sha256: a for a in self.anchors}
+        merged.update({a.sha256: a for a in anchors})
+        keys = [*self.cvc_keys.values(), *cvc_keys]
+        return TrustStore(merged.values(), allow_test_roots=self.allow_test_roots, cvc_keys=keys)
+
     @classmethod
     def from_certificates(
         cls,
@@ -187,14 +209,17 @@ class TrustStore:
         *,
         allow_test_roots: bool = False,
         cvc_keys: Iterable[CvcCaKey] = (),
+        extra_pins: Iterable[PinnedRoot] = (),
     ) -> TrustStore:
-        """Build a store; every root must match a pin unless ``allow_test_roots``."""
+        """Build a store; every root must match a pin (built in, or ``extra_pins``) unless
+        ``allow_test_roots``."""
+        pins = {**PINNED_ROOTS, **{p.sha256: p for p in extra_pins}}
         anchors: dict[str, TrustAnchor] = {}
         for item in certs:
             cert = item if isinstance(item, x509.Certificate) else load_certificate(item)
             der = cert.public_bytes(_DER)
             fp = fingerprint(der)
-            pinned = PINNED_ROOTS.get(fp)
+            pinned = pins.get(fp)
             if pinned is not None:
                 anchors[fp] = TrustAnchor(cert, fp, pinned.name, pinned.purpose)
             elif allow_test_roots:
@@ -205,13 +230,26 @@ class TrustStore:
 
     @classmethod
     def from_directory(
-        cls, path: str | os.PathLike[str], *, allow_test_roots: bool = False
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        allow_test_roots: bool = False,
+        operator_pins: bool = False,
     ) -> TrustStore:
         """Load every PEM/DER certificate in ``path`` (``.pem .crt .cer .der``), and the
-        CVC CA keys named ``cvc-ca-<key id hex>.pem``."""
+        CVC CA keys named ``cvc-ca-<key id hex>.pem``.
+
+        ``operator_pins`` (the platform only): also honour ``pins.json`` in ``path``, the
+        operator's extra pins (``read_operator_pins``).
+        """
         d = Path(path)
         if not d.is_dir():
             raise NoTrustAnchors(f"{d} is not a directory")
+        extra: list[PinnedRoot] = []
+        extra_cvc: frozenset[bytes] = frozenset()
+        if operator_pins and (d / PINS_FILE).is_file():
+            pins = read_operator_pins((d / PINS_FILE).read_bytes())
+            extra, extra_cvc = pins.roots, pins.cvc_key_ids
         certs: list[bytes] = []
         cvc_keys: list[CvcCaKey] = []
         for f in sorted(d.iterdir()):
@@ -219,15 +257,72 @@ class TrustStore:
                 continue
             m = _CVC_CA_FILE.fullmatch(f.name)
             if m is not None:
-                cvc_keys.append(cvc_ca_key_from_pem(bytes.fromhex(m.group(1)), f.read_bytes()))
+                key = cvc_ca_key_from_pem(bytes.fromhex(m.group(1)), f.read_bytes())
+                if key.key_id in extra_cvc:
+                    key = dataclasses.replace(key, test=False, name=f"operator-{key.key_id_hex}")
+                cvc_keys.append(key)
                 continue
             certs.extend(_read_certificates(f.read_bytes()))
         if not certs:
             raise NoTrustAnchors(f"no certificate in {d}")
-        return cls.from_certificates(certs, allow_test_roots=allow_test_roots, cvc_keys=cvc_keys)
+        return cls.from_certificates(
+            certs, allow_test_roots=allow_test_roots, cvc_keys=cvc_keys, extra_pins=extra
+        )
 
     def for_purposes(self, *purposes: Purpose) -> list[TrustAnchor]:
         return [a for a in self.anchors if a.purpose in purposes or a.test]
+
+
+@dataclass(frozen=True)
+class OperatorPins:
+    """``pins.json`` of the platform's roots directory: what its operator added."""
+
+    version: int
+    roots: list[PinnedRoot]
+    cvc_key_ids: frozenset[bytes]
+
+
+def read_operator_pins(data: bytes) -> OperatorPins:
+    """Parse ``{"version": N, "roots": [{name, purpose, sha256, not_after}],
+    "cvc_ca_keys": [{"key_id": <32 hex>}]}``; ``MalformedData`` otherwise.
+
+    ``version`` numbers the platform's trust bundle (it only grows).
+    """
+    try:
+        doc = json.loads(data)
+        version = doc.get("version", 0)
+        if type(version) is not int or version < 0:
+            raise ValueError("version")
+        roots = [
+            PinnedRoot(
+                str(r["name"]),
+                _purpose(r["purpose"]),
+                date.fromisoformat(r["not_after"]),
+                _sha256_hex(r["sha256"]),
+            )
+            for r in doc.get("roots", [])
+        ]
+        ids = frozenset(bytes.fromhex(k["key_id"]) for k in doc.get("cvc_ca_keys", []))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise MalformedData(f"{PINS_FILE} is not a pins file") from exc
+    if any(len(i) != 16 for i in ids):
+        raise MalformedData("a CVC CA key id is not 16 bytes")
+    return OperatorPins(version, roots, ids)
+
+
+def _purpose(value: object) -> Purpose:
+    if value == "auth":
+        return "auth"
+    if value == "sign":
+        return "sign"
+    raise ValueError("purpose")
+
+
+def _sha256_hex(value: object) -> str:
+    text = str(value).upper()
+    if not re.fullmatch(r"[0-9A-F]{64}", text):
+        raise ValueError("sha256")
+    return text
 
 
 def _read_certificates(data: bytes) -> list[bytes]:

@@ -92,8 +92,9 @@ class CertificateVerifier:
         self.problem = "the hub has no trust roots configured"
         if trust_roots_dir is not None:
             try:
+                # pins.json: roots the operator added (a generation not pinned in code yet).
                 self.store = TrustStore.from_directory(
-                    trust_roots_dir, allow_test_roots=allow_test_roots
+                    trust_roots_dir, allow_test_roots=allow_test_roots, operator_pins=True
                 )
             except JpkiError as exc:  # NoTrustAnchors, TestRootRefused, RootNotPinned
                 self.problem = f"the hub's trust roots are not usable ({exc.code})"
