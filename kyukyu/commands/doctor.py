@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
-    env = os.environ.get
     p = sub.add_parser(
         "doctor",
         help="check the device: readers, rules, platform, enrollment, clock, keys, roots, "
@@ -39,33 +37,31 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--root",
-        default=env("KYUKYU_PROVISION_ROOT", "/"),
-        help="the device's file tree (default: %(default)s; env KYUKYU_PROVISION_ROOT)",
+        default="/",
+        help="the device's file tree: / on the device, a directory for a staging image",
     )
-    p.add_argument("--json", action="store_true", help="print JSON for fleet tools (default: off)")
+    p.add_argument("--json", action="store_true", help="print JSON for fleet tools")
     p.add_argument(
         "--no-card-test",
         action="store_true",
-        help="do not read a card that is on the reader (default: read it)",
+        help="do not read a card that is on the reader",
     )
     p.add_argument(
         "--timeout",
         type=float,
-        default=float(env("KYUKYU_DOCTOR_TIMEOUT", "5")),
-        help="seconds to wait for the platform (default: %(default)s; env KYUKYU_DOCTOR_TIMEOUT)",
+        default=5.0,
+        help="seconds to wait for the platform",
     )
     p.add_argument(
         "--disk-warn-mb",
         type=float,
-        default=float(env("KYUKYU_DOCTOR_DISK_WARN_MB", "500")),
-        help="warn below this much free space, MB (default: %(default)s; "
-        "env KYUKYU_DOCTOR_DISK_WARN_MB)",
+        default=500.0,
+        help="warn below this much free space, MB",
     )
     p.add_argument(
         "--disk-fail-mb",
         type=float,
-        default=float(env("KYUKYU_DOCTOR_DISK_FAIL_MB", "50")),
-        help="fail below this much free space, MB (default: %(default)s; "
-        "env KYUKYU_DOCTOR_DISK_FAIL_MB)",
+        default=50.0,
+        help="fail below this much free space, MB",
     )
     p.set_defaults(func=run)

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import sys
 from pathlib import Path
 from typing import Any
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
 
 
 def _print_error(exc: Any, as_json: bool) -> int:
@@ -79,7 +74,8 @@ def _enroll(args: argparse.Namespace) -> int:
 
     if not args.hub or not args.token:
         print(
-            "error: --hub and --token are required (or KYUKYU_EDGE_HUB_URL, KYUKYU_ENROLL_TOKEN)",
+            "error: --hub and --token are required "
+            "(or KYUKYU_PROVISION_HUB, KYUKYU_PROVISION_TOKEN)",
             file=sys.stderr,
         )
         return 2
@@ -134,11 +130,10 @@ def _retire(args: argparse.Namespace) -> int:
 def _root_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--root",
-        default=_env("KYUKYU_PROVISION_ROOT", "/"),
-        help="the device's file tree: / on the device, a directory for a staging image "
-        "(default: %(default)s; env KYUKYU_PROVISION_ROOT)",
+        default="/",
+        help="the device's file tree: / on the device, a directory for a staging image",
     )
-    p.add_argument("--json", action="store_true", help="print JSON (default: off)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -160,15 +155,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument(
         "--kyukyu-bin",
-        default=_env("KYUKYU_BIN"),
+        default=None,
         help="absolute path of the kyukyu executable the units run "
-        "(default: this environment's kyukyu; env KYUKYU_BIN)",
+        "(default: this environment's kyukyu)",
     )
     p.add_argument(
         "--hardware-dir",
-        default=_env("KYUKYU_HARDWARE_DIR"),
-        help="the project's hardware/ folder (default: found next to the code; "
-        "env KYUKYU_HARDWARE_DIR)",
+        default=None,
+        help="the project's hardware/ folder (default: found next to the code)",
     )
     p.add_argument(
         "--no-enable", action="store_true", help="install the units without enabling them"
@@ -187,7 +181,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--test-ca",
         action="store_true",
         help="also accept an unpinned self-signed CA as a test root and put the device in "
-        "test mode (development and demo only; default: off)",
+        "test mode (development and demo only)",
     )
     p.set_defaults(func=_trust_install)
 
@@ -199,31 +193,30 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _root_option(p)
     p.add_argument(
         "--hub",
-        default=_env("KYUKYU_EDGE_HUB_URL"),
-        help="the platform's base URL, https:// (default: none; env KYUKYU_EDGE_HUB_URL)",
+        default=None,
+        help="the platform's base URL, https://",
     )
     p.add_argument(
         "--token",
-        default=_env("KYUKYU_ENROLL_TOKEN"),
-        help="one-time enrollment token from the platform (default: none; env KYUKYU_ENROLL_TOKEN)",
+        default=None,
+        help="one-time enrollment token from the platform (write --token=T)",
     )
     p.add_argument(
         "--ca",
-        default=_env("KYUKYU_PLATFORM_CA"),
+        default=None,
         help="PEM CA the platform's TLS certificate chains to; pinned (default: none, "
-        "allowed only for http on this machine; env KYUKYU_PLATFORM_CA)",
+        "allowed only for http on this machine)",
     )
     p.add_argument(
         "--name",
-        default=_env("KYUKYU_DEVICE_NAME", socket.gethostname()),
-        help="the device's name on the platform (default: %(default)s, the host name; "
-        "env KYUKYU_DEVICE_NAME)",
+        default=socket.gethostname(),
+        help="the device's name on the platform (default: the host name, %(default)s)",
     )
     p.add_argument(
         "--expect-hub-key",
-        default=_env("KYUKYU_EXPECT_HUB_KEY"),
+        default=None,
         help="the platform signing key given out of band (base64url); enrollment stops if "
-        "the platform presents another (default: none; env KYUKYU_EXPECT_HUB_KEY)",
+        "the platform presents another",
     )
     p.add_argument("--force", action="store_true", help="enroll again over an existing enrollment")
     p.set_defaults(func=_enroll)
@@ -235,9 +228,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _root_option(p)
     p.add_argument(
         "--staff-key",
-        default=_env("KYUKYU_STAFF_KEY"),
+        default=None,
         help="a technician's or operator's key file (`kyukyu hub init` format) that signs "
-        "the revocation (default: none; env KYUKYU_STAFF_KEY)",
+        "the revocation",
     )
     p.add_argument(
         "--force",
