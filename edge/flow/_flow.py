@@ -745,6 +745,9 @@ class CaseFlow:
             vitals=vitals,
             crew=(CrewMember(d.crew_member, d.crew_role),),
             summary=c.bundle,
+            # What the hospital's dashboard shows as 同意 and 本人確認.
+            consent=c.consent.value if c.consent is not None else None,
+            assurance=c.assurance,
         )
 
     def send_selected(self) -> None:
