@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -45,11 +46,12 @@ from hub_server.core.errors import (
     NotAllowed,
     NotAuthenticated,
     NotFound,
+    TooManyRequests,
     Unavailable,
     UpstreamUnreadable,
 )
 from hub_server.core.events import EventBus, PgListener
-from hub_server.core.limits import BodyLimitMiddleware
+from hub_server.core.limits import BodyLimitMiddleware, RateLimitMiddleware
 from hub_server.core.security import HubKey
 from hub_server.core.state import HubState
 
@@ -123,6 +125,7 @@ HTTP_STATUS: dict[type[HubError], int] = {
     NotAllowed: 403,
     NotFound: 404,
     Conflict: 409,
+    TooManyRequests: 429,
     Unavailable: 503,
     UpstreamUnreadable: 502,
 }
@@ -137,7 +140,10 @@ def http_status(exc: HubError) -> int:
 
 
 def _error_response(exc: HubError, status: int | None = None) -> JSONResponse:
-    return JSONResponse(exc.to_body(), status_code=status or http_status(exc))
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return JSONResponse(exc.to_body(), status_code=status or http_status(exc), headers=headers)
 
 
 def create_app(
@@ -182,6 +188,8 @@ def create_app(
     )
     app.state.hub = hub_state
     app.add_middleware(BodyLimitMiddleware, max_bytes=hub_state.settings.max_body_bytes)
+    # Added last: runs first, before the body is read.
+    app.add_middleware(RateLimitMiddleware, limiter=hub_state.rates.unsigned, fastapi_app=app)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:

@@ -134,7 +134,7 @@ def check_request(
         )
     except KeyError as exc:
         raise SignatureError("missing", f"missing header {exc.args[0]}") from None
-    if not got.timestamp.isdigit() or len(got.timestamp) > 12:
+    if not (got.timestamp.isascii() and got.timestamp.isdigit()) or len(got.timestamp) > 12:
         raise SignatureError("malformed", "bad timestamp")
     if not 16 <= len(got.nonce) <= 64:
         raise SignatureError("malformed", "bad nonce length")

@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from hub_server import crud
 from hub_server.core.db import utcnow
-from hub_server.core.errors import NotAllowed, NotAuthenticated, RequestReplayed
+from hub_server.core.errors import NotAllowed, NotAuthenticated, RequestReplayed, TooManyRequests
 from hub_server.core.state import HubState
 from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
@@ -33,6 +33,7 @@ __all__ = [
     "SessionDep",
     "SignedDep",
     "StaffDep",
+    "ascii_decimal",
     "authenticate",
     "authenticate_deferred",
     "require",
@@ -53,6 +54,30 @@ _SIGNATURE_MESSAGES = {
     "unknown_key": ("unknown_key", "the signing key is not registered", "登録されていない鍵です。"),
     "bad_signature": ("bad_signature", "the signature does not verify", "署名を検証できません。"),
 }
+
+
+def ascii_decimal(text: str | None, *, max_digits: int = 18) -> int | None:
+    """A header's number: 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` alone accepts "²" or "٣" (which ``int`` then refuses or reads), and
+    ``int`` reads any length: every number the hub takes from a header goes through here.
+    """
+    if text is None or not 0 < len(text) <= max_digits or not text.isascii():
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _slow_down(wait: float, what: str) -> TooManyRequests:
+    return TooManyRequests(
+        "rate_limited",
+        f"too many {what}; retry later",
+        "リクエストが多すぎます。しばらくしてから再試行してください。",
+        retry_after=wait,
+    )
 
 
 async def get_hub(request: Request) -> HubState:
@@ -87,8 +112,35 @@ def _check(
     method: str,
     path: str,
     body: bytes,
+    client: str,
     defer_nonce: bool = False,
 ) -> crud.Principal:
+    """Authenticate; failures (401, 403) are counted per client address, and an address
+    past its budget gets 429 before its signature is even looked at."""
+    rates = hub.rates
+    wait = rates.auth_failures.empty(client)
+    if wait > 0:
+        raise _slow_down(wait, "failed signature checks from this address")
+    try:
+        principal = _verify(hub, headers, method, path, body, defer_nonce)
+    except (NotAuthenticated, NotAllowed):
+        rates.auth_failures.take(client)
+        raise
+    return principal
+
+
+def _verify(
+    hub: HubState,
+    headers: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    defer_nonce: bool,
+) -> crud.Principal:
+    stamp = headers.get("x-kyukyu-timestamp")
+    if stamp is not None and ascii_decimal(stamp, max_digits=12) is None:
+        code, en, ja = _SIGNATURE_MESSAGES["malformed"]
+        raise NotAuthenticated(code, en, ja)
     found: dict[str, crud.Principal] = {}
     # An autocommit connection: one round trip for the key, no transaction to end.
     with hub.autocommit_connection() as conn:
@@ -114,6 +166,9 @@ def _check(
                 f"this {principal.kind} has been revoked",
                 "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
             )
+        wait = hub.rates.identity.take(signed.key_id)
+        if wait > 0:
+            raise _slow_down(wait, f"requests of this {principal.kind}")
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
         if defer_nonce:
             principal.nonce, principal.nonce_expires = signed.nonce, expires
@@ -132,7 +187,7 @@ async def authenticate(request: Request) -> crud.Principal:
     hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
     return await run_in_threadpool(
-        _check, hub, headers, request.method, _path_and_query(request), body
+        _check, hub, headers, request.method, _path_and_query(request), body, _client(request)
     )
 
 
@@ -144,7 +199,14 @@ async def authenticate_deferred(request: Request) -> crud.Principal:
     hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
     return await run_in_threadpool(
-        _check, hub, headers, request.method, _path_and_query(request), body, True
+        _check,
+        hub,
+        headers,
+        request.method,
+        _path_and_query(request),
+        body,
+        _client(request),
+        True,
     )
 
 

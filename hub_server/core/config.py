@@ -140,11 +140,45 @@ class Settings(BaseSettings):
     request_threads: int = Field(default=0, ge=0, validation_alias=_env("request_threads"))
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8600, ge=0, le=65535)
+    # Limits that hold with no proxy in front (docs/hub.md, "Threat model"). The
+    # connection limits apply under ``kyukyu hub serve`` (hub_server.core.server).
+    max_header_bytes: int = Field(default=16 * 1024, gt=0)  # request line and headers
+    max_headers: int = Field(default=64, gt=0)
+    max_request_line_bytes: int = Field(default=8 * 1024, gt=0)
+    # From the connection (or a request's first byte) to the end of its headers.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)  # end of headers to end of body
+    keepalive_timeout_seconds: float = Field(default=5.0, gt=0)  # idle between requests
+    max_connections: int = Field(default=4096, gt=0)  # per process (<= open files - 64)
+    max_connections_per_client: int = Field(default=64, gt=0)  # per address, per process
+    max_streams_per_identity: int = Field(default=4, gt=0)  # event streams, per process
+    unsigned_rate: float = Field(default=10.0, gt=0)  # unsigned requests/s per address
+    unsigned_burst: int = Field(default=50, ge=1)
+    auth_failure_rate: float = Field(default=1.0, gt=0)  # failed signatures/s per address
+    auth_failure_burst: int = Field(default=30, ge=1)
+    identity_rate: float = Field(default=200.0, gt=0)  # signed requests/s per key id
+    identity_burst: int = Field(default=400, ge=1)
+    challenge_purge_seconds: float = Field(default=60.0, gt=0)  # expired challenges dropped
+    revocation_poll_seconds: float = Field(default=0.5, gt=0)  # see core/revocation_watch
+    # Signed audit checkpoints (the chain head signed with the hub key): how often, and
+    # where to (a file of JSON lines; syslog: "host:port" or a socket path like /dev/log).
+    audit_checkpoint_seconds: float = Field(default=300.0, gt=0)
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_syslog: str | None = None
+    # Envelopes that are not sealed cases (KKSC): None = refused in prod, accepted in
+    # dev/test (some tests and tools post opaque bytes).
+    opaque_envelopes: bool | None = None
     extra: dict[str, str] = Field(default_factory=dict)
 
     @property
     def is_postgres(self) -> bool:
         return self.db_url.startswith("postgresql")
+
+    @property
+    def accepts_opaque_envelopes(self) -> bool:
+        if self.opaque_envelopes is None:
+            return self.environment != "prod"
+        return self.opaque_envelopes
 
     @property
     def medical_url(self) -> str:
@@ -168,6 +202,8 @@ class Settings(BaseSettings):
                 problems.append("trust_roots_dir is required in prod")
             if not self.is_postgres:
                 problems.append("prod runs on PostgreSQL")
+            if self.opaque_envelopes:
+                problems.append("opaque_envelopes must be off in prod")
             if problems:
                 raise InsecureSettings("; ".join(problems))
         return self

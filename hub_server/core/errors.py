@@ -32,6 +32,7 @@ __all__ = [
     "NotAuthenticated",
     "NotFound",
     "RequestReplayed",
+    "TooManyRequests",
     "Unavailable",
     "UnknownRecipients",
     "UpstreamUnreadable",
@@ -80,6 +81,16 @@ class Conflict(HubError):
 
 class Unavailable(HubError):
     """Something the hub needs (trust roots, the medical source) is missing or down."""
+
+
+class TooManyRequests(HubError):
+    """The caller sends faster than its limit (429 with ``Retry-After``)."""
+
+    def __init__(
+        self, code: str, message_en: str, message_ja: str = "", *, retry_after: float = 1.0
+    ) -> None:
+        super().__init__(code, message_en, message_ja)
+        self.retry_after = retry_after
 
 
 class UpstreamUnreadable(HubError):

@@ -1,63 +1,102 @@
-"""A pure ASGI middleware that refuses bodies over the limit with a JSON 413."""
+"""Pure ASGI middlewares at the door: the body limit (413) and the unsigned rate limit (429).
+
+``BodyLimitMiddleware`` refuses a body over the limit with 413 ``body_too_large``
+whether it announces its length (``Content-Length``) or not (chunked): the count is
+kept while the body is read and the 413 goes out the moment the limit is passed,
+whatever the application then makes of the interrupted read.
+
+``RateLimitMiddleware`` charges every request that is not a signed request to a signed
+route to a token bucket of its client address (``hub_server.core.ratelimit``): the
+unsigned routes (enrollment, patient challenges and history, hub key, health, the
+OpenAPI pages) and anything that does not even carry a signature. Signed requests are
+limited after their signature verified, per key id, and failed signature checks per
+address (``hub_server.api.deps``).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimitMiddleware"]
+from hub_server.core.ratelimit import RateLimiter
+
+__all__ = ["BodyLimitMiddleware", "RateLimitMiddleware", "error_body", "signed_route_matcher"]
 
 
 class _TooLarge(Exception):
     pass
 
 
-def _body(limit: int) -> bytes:
+def error_body(code: str, message_en: str, message_ja: str) -> bytes:
+    """The hub's error JSON (``{"error": {code, message_ja, message_en}}``) as bytes."""
     return json.dumps(
-        {
-            "error": {
-                "code": "body_too_large",
-                "message_ja": "送信データが大きすぎます。",
-                "message_en": f"the request body is larger than {limit} bytes",
-            }
-        }
+        {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}},
+        ensure_ascii=False,
     ).encode()
+
+
+async def _send_error(
+    send: Send, status: int, body: bytes, *, close: bool, extra: list[Any] | None = None
+) -> None:
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    headers.extend(extra or [])
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body = error_body(
+            "body_too_large",
+            f"the request body is larger than {max_bytes} bytes",
+            "送信データが大きすぎます。",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.max_bytes
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await self._refuse(send)
-                    return
+            # The server checked the syntax (ASCII digits); too long to be a number we
+            # accept is too large.
+            if name == b"content-length" and (
+                len(value) > 18 or not value.isdigit() or int(value) > self.max_bytes
+            ):
+                await _send_error(send, 413, self.body, close=True)
+                return
         seen = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused, started
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    if not started:
+                        # Answer now: whatever the application does with the interrupted
+                        # read (FastAPI turns it into a 400) is dropped below.
+                        started = refused = True
+                        await _send_error(send, 413, self.body, close=True)
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -65,15 +104,66 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            pass
+        except Exception:
+            if not refused:
+                raise
 
-    async def _refuse(self, send: Send) -> None:
-        body = _body(self.max_bytes)
-        headers: list[Any] = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+
+# Signed routes: the router's path patterns of the routes that authenticate their caller.
+def signed_route_matcher(app: Any) -> tuple[frozenset[str], list[re.Pattern[str]]]:
+    """(static paths, patterns) of the routes of ``app`` that require a signed caller."""
+    from fastapi.routing import APIRoute
+
+    from hub_server.api.deps import authenticate, authenticate_deferred
+
+    auth = {authenticate, authenticate_deferred}
+
+    def signed(dep: Any) -> bool:
+        return dep.call in auth or any(signed(d) for d in dep.dependencies)
+
+    static: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and signed(route.dependant):
+            if "{" in route.path:
+                patterns.append(route.path_regex)
+            else:
+                static.add(route.path)
+    return frozenset(static), patterns
+
+
+class RateLimitMiddleware:
+    """429 ``rate_limited`` (with ``Retry-After``) for a client address that sends unsigned
+    requests faster than its bucket allows."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, fastapi_app: Any) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.fastapi_app = fastapi_app
+        self._signed: tuple[frozenset[str], list[re.Pattern[str]]] | None = None
+
+    def _is_signed_route(self, path: str) -> bool:
+        if self._signed is None:
+            self._signed = signed_route_matcher(self.fastapi_app)
+        static, patterns = self._signed
+        return path in static or any(p.match(path) for p in patterns)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        has_signature = any(name == b"x-kyukyu-signature" for name, _ in scope["headers"])
+        if not (has_signature and self._is_signed_route(scope["path"])):
+            client = scope.get("client")
+            wait = self.limiter.take(client[0] if client else "")
+            if wait > 0:
+                body = error_body(
+                    "rate_limited",
+                    "too many requests from this address; retry later",
+                    "リクエストが多すぎます。しばらくしてから再試行してください。",
+                )
+                retry = str(max(1, math.ceil(wait))).encode()
+                await _send_error(send, 429, body, close=False, extra=[(b"retry-after", retry)])
+                return
+        await self.app(scope, receive, send)

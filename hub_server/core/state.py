@@ -17,6 +17,7 @@ from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
 from hub_server.core.errors import Unavailable
 from hub_server.core.events import EventBus
+from hub_server.core.ratelimit import RateLimiter, Rates
 from hub_server.core.security import HubKey
 
 __all__ = ["HubState"]
@@ -33,12 +34,21 @@ class HubState:
     autocommit: Engine | None = None
     verifier: CertificateVerifier | None = None
     medical_source: Any = None
+    rates: Rates = field(init=False)
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)
     _chain_lock: threading.Lock = field(default_factory=threading.Lock)
     _chain_again: bool = False
     _chainer_running: bool = False
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.rates = Rates(
+            unsigned=RateLimiter(s.unsigned_rate, s.unsigned_burst),
+            auth_failures=RateLimiter(s.auth_failure_rate, s.auth_failure_burst),
+            identity=RateLimiter(s.identity_rate, s.identity_burst),
+        )
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)

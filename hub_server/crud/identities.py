@@ -261,6 +261,8 @@ class Principal:
         # Set when the route records the nonce in its own transaction (see deps).
         self.nonce: str | None = None
         self.nonce_expires: datetime | None = None
+        # The verified signing key (set by ``principal_for``).
+        self.public_key: Ed25519PublicKey | None = None
 
     @property
     def id(self) -> str:
@@ -313,7 +315,9 @@ def principal_for(
         if len(_KEYS) > 100_000:
             _KEYS.clear()
         _KEYS[text] = key
-    return Principal(key_id, kind, row), key
+    principal = Principal(key_id, kind, row)
+    principal.public_key = key
+    return principal, key
 
 
 def record_nonce(conn: Connection, *, key_id: str, nonce: str, expires_at: datetime) -> bool:

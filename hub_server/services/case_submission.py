@@ -35,7 +35,9 @@ from hub_server.core.state import HubState
 from hub_server.models import Device
 from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.nonces import record_pending_nonce
+from sync.envelope import SealedCase
 from sync.signed import b64d, canonical_json
+from sync.signing import public_key_from_b64
 
 __all__ = ["Submission", "submit_case"]
 
@@ -70,32 +72,59 @@ class _KeyTaken(Exception):
         self.case_id_taken = case_id_taken
 
 
-def _check_envelope(body: CaseCreate) -> bytes:
+def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed: bool) -> bytes:
+    """The envelope's bytes, refused unless they are a sealed case of the caller.
+
+    A ``sync.envelope`` v1 sealed case (``KKSC``) must name the caller as its device,
+    carry the caller's Ed25519 signature (one verification, ~50 µs), and route to exactly
+    the recipients of the metadata. Other bytes are refused unless the settings accept
+    opaque envelopes (dev and test only).
+    """
     try:
         data = b64d(body.envelope)
     except ValueError:
         raise InvalidInput(
             "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
         ) from None
-    if data[:4] == b"KKSC":
-        try:
-            from sync.envelope import SealedCase
-
-            sealed = SealedCase.from_bytes(data)
-        except ImportError:
+    if data[:4] != b"KKSC":
+        if opaque_allowed:
             return data
-        except Exception:
-            raise InvalidInput(
-                "malformed_envelope",
-                "the sealed case cannot be parsed",
-                "送信データが壊れています。",
-            ) from None
-        if sealed.case_id != body.case_id or set(sealed.recipient_ids) != set(body.recipients):
-            raise InvalidInput(
-                "envelope_mismatch",
-                "the envelope's case id or recipients differ from the routing metadata",
-                "送信データと送信先の情報が一致しません。",
-            )
+        raise InvalidInput(
+            "not_sealed",
+            "the envelope is not a sealed case (sync.envelope v1)",
+            "送信データが封緘された事案ではありません。",
+        )
+    try:
+        sealed = SealedCase.from_bytes(data)
+    except Exception:
+        raise InvalidInput(
+            "malformed_envelope",
+            "the sealed case cannot be parsed",
+            "送信データが壊れています。",
+        ) from None
+    if sealed.device_id != caller.id:
+        raise InvalidInput(
+            "envelope_not_yours",
+            "the sealed case names another device than the caller",
+            "送信データの端末が送信元と一致しません。",
+        )
+    key = caller.public_key
+    if key is None:  # always set by the authentication; parse it otherwise
+        key = public_key_from_b64(caller.row.public_key)  # type: ignore[union-attr]
+    try:
+        sealed.verify_signature(key)
+    except Exception:
+        raise InvalidInput(
+            "bad_envelope_signature",
+            "the sealed case is not signed by the caller's key",
+            "送信データの署名を検証できません。",
+        ) from None
+    if sealed.case_id != body.case_id or set(sealed.recipient_ids) != set(body.recipients):
+        raise InvalidInput(
+            "envelope_mismatch",
+            "the envelope's case id or recipients differ from the routing metadata",
+            "送信データと送信先の情報が一致しません。",
+        )
     return data
 
 
@@ -110,7 +139,9 @@ def submit_case(
     request_hash = sha256_hex(canonical_json(body.model_dump()))
     pending_audit = hub.settings.is_postgres
     try:
-        envelope = _check_envelope(body)
+        envelope = _check_envelope(
+            body, caller, opaque_allowed=hub.settings.accepts_opaque_envelopes
+        )
         device = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(device, Device)
         recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)

@@ -13,6 +13,13 @@ PUBLIC_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_ERR, "description": "bad request"},
     413: {**_ERR, "description": "body too large"},
     422: {**_ERR, "description": "invalid request"},
+    429: {
+        **_ERR,
+        "description": "too many requests (rate limit; see Retry-After)",
+        "headers": {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        },
+    },
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
     **PUBLIC_ERRORS,

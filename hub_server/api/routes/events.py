@@ -17,8 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from hub_server import crud
-from hub_server.api.deps import DeviceDep, HospitalDep, HubDep
+from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, ascii_decimal
 from hub_server.api.routes._common import ERRORS
+from hub_server.core.errors import InvalidInput
 from hub_server.core.events import KEEPALIVE, PendingEvent, format_sse
 from hub_server.core.state import HubState
 
@@ -78,10 +79,20 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
                     need_db = True
 
 
+_MAX_SEQ = 2**62
+
+
 def _start(last_event_id: str | None, after: int) -> int:
-    if last_event_id is not None and last_event_id.strip().isdigit():
-        return max(after, int(last_event_id.strip()))
-    return after
+    if last_event_id is None or not last_event_id.strip():
+        return after
+    seen = ascii_decimal(last_event_id.strip(), max_digits=19)
+    if seen is None or seen > _MAX_SEQ:
+        raise InvalidInput(
+            "invalid_last_event_id",
+            "Last-Event-ID must be an event number (ASCII digits, at most 2**62)",
+            "再接続の位置(Last-Event-ID)が不正です。",
+        )
+    return max(after, seen)
 
 
 def _response(hub: HubState, recipient: str, after: int) -> StreamingResponse:
