@@ -157,7 +157,7 @@ class EdgeApp(App[None]):
     def _show(self, view: CaseView) -> None:
         current = self._flow_screen
         if current is not None and current.STAGE is view.stage:
-            current.view = view
+            current.view = view  # recomposes only when something shown changed
             return
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()
@@ -171,8 +171,9 @@ class EdgeApp(App[None]):
             self.standby_shown.set()
 
     def rerender(self) -> None:
+        """Language or theme changed: draw the same view again."""
         if self._flow_screen is not None:
-            self._flow_screen.view = self.flow.view()
+            self._flow_screen.mutate_reactive(FlowScreen.view)
 
     # -- intents ----------------------------------------------------------------------
 

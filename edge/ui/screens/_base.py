@@ -34,7 +34,7 @@ class FlowScreen(Screen[None]):
     TITLE_JA: ClassVar[str] = ""
     TITLE_EN: ClassVar[str] = ""
 
-    view: reactive[CaseView] = reactive(CaseView(Stage.STANDBY), recompose=True, always_update=True)
+    view: reactive[CaseView] = reactive(CaseView(Stage.STANDBY), recompose=True)
 
     def __init__(self, view: CaseView) -> None:
         super().__init__(classes=f"stage-{self.STAGE.value}")
