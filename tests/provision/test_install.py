@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -188,3 +189,40 @@ def test_unknown_hardware_dir_is_a_typed_error(
     )
     assert rc == 1
     assert out["error"]["code"] == "provision_failed"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("unit", "threshold"),
+    [
+        ("kyukyu-edge.service", 2.0),
+        ("kyukyu-hub.service", 2.0),
+        ("kyukyu-hospital.service", 2.0),
+        ("kyukyu-kiosk.service", 4.5),  # a browser at the seat; its own sandbox does the rest
+    ],
+)
+def test_systemd_analyze_security_exposure(
+    unit: str, threshold: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """systemd's own hardening score (0 best .. 10 worst), offline on the staging root."""
+    root = tmp_path / "root"
+    root.mkdir()
+    os_binaries(root)
+    _install(capsys, root, *ALL)
+    proc = subprocess.run(
+        [
+            "/usr/bin/systemd-analyze",
+            "security",
+            "--offline=true",
+            f"--root={root}",
+            f"--threshold={round(threshold * 10)}",  # exposure x 10, an integer
+            "--no-pager",
+            unit,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    level = re.search(rf"Overall exposure level for {unit}: ([0-9.]+)", proc.stdout)
+    assert level, proc.stdout[-500:]
+    assert float(level.group(1)) <= threshold
