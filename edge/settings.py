@@ -110,6 +110,11 @@ class DeviceSettings(BaseSettings):
         return self.data_dir / "revocation.json"
 
     @property
+    def trust_bundle_path(self) -> Path:
+        """The platform-signed trust bundle, as accepted (verified on every load; never older)."""
+        return self.data_dir / "trust-bundle.json"
+
+    @property
     def enrolled(self) -> bool:
         return bool(self.hub_url and self.device_id and self.hub_public_key)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -40,9 +41,11 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from edge.jpki import CertificateCheck, CertificateStatus, TrustError
 from edge.jpki.read import CardReadResult
 from edge.jpki.trust import CvcCaKey, TrustAnchor, TrustStore, fingerprint
+from edge.settings import DeviceSettings
 from errbase import KyukyuError
 from sync._errors import BadHubSignature, SyncError
 from sync.signed import b64d, b64e, verify_document
+from sync.signing import public_key_from_b64
 
 __all__ = [
     "BUNDLE_FORMAT",
@@ -53,11 +56,13 @@ __all__ = [
     "TrustBundleRollback",
     "apply_bundle",
     "check_with_platform",
+    "device_trust_store",
     "fetch_trust_bundle",
     "parse_trust_bundle",
 ]
 
 BUNDLE_FORMAT = "kyukyu-trust-bundle-v1"
+log = logging.getLogger("edge.trust_bundle")
 _FIELD = "trust_bundle"
 
 
@@ -265,3 +270,28 @@ def check_with_platform(platform: PlatformLike, result: CardReadResult) -> CardR
         code = str(error.get("code", "")) if isinstance(error, dict) else ""
         check = CertificateCheck(CertificateStatus.UNTRUSTED, error=PlatformRefused(code))
     return dataclasses.replace(result, certificate_check=check)
+
+
+def device_trust_store(settings: DeviceSettings) -> TrustStore | None:
+    """The device's trust: its roots directory plus the trust bundle it accepted last.
+
+    ``None`` without a roots directory. The stored bundle is re-verified under the
+    pinned hub key (``settings.hub_public_key``); without a pinned key, or when it no
+    longer verifies (changed on disk), it is ignored with a warning: cards are still read
+    against the pinned roots.
+    """
+    if settings.roots_dir is None:
+        return None
+    store = TrustStore.from_directory(settings.roots_dir, allow_test_roots=settings.test_roots)
+    if settings.hub_public_key is None:
+        return store
+    hub_key = public_key_from_b64(settings.hub_public_key)
+    try:
+        bundle = TrustBundleFile(settings.trust_bundle_path, hub_key).load(
+            allow_test=settings.test_roots
+        )
+    except TrustBundleError as exc:
+        # Reading cards must go on: the pinned roots still work; the technician is told.
+        log.warning("stored trust bundle ignored: %s", exc.code)
+        return store
+    return apply_bundle(store, bundle)

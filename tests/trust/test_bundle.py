@@ -269,3 +269,32 @@ def test_operator_pins_file() -> None:
     for bad in (b"[]", b'{"version": -1}', b'{"roots": [{"name": "x"}]}', b"{"):
         with pytest.raises(MalformedData):
             read_operator_pins(bad)
+
+
+def test_device_trust_store_applies_the_accepted_bundle(
+    scene: Scene, jpki_roots_dir: Path, tmp_path: Path
+) -> None:
+    from edge.settings import DeviceSettings
+    from edge.trust_bundle import device_trust_store
+    from sync.signing import public_key_to_b64
+
+    settings = DeviceSettings(
+        data_dir=tmp_path, roots_dir=jpki_roots_dir, hub_public_key=public_key_to_b64(scene.hub_key)
+    )
+    before = device_trust_store(settings)
+    assert before is not None
+    assert _read(scene.image, before).certificate_check.platform_checkable
+    with scene.client() as platform:
+        fetch_trust_bundle(platform, TrustBundleFile(settings.trust_bundle_path, scene.hub_key))
+    after = device_trust_store(settings)
+    assert after is not None
+    assert _read(scene.image, after).certificate_check.trusted
+    # A bundle file changed on the device's disk is refused; the pinned roots still work.
+    doc = json.loads(settings.trust_bundle_path.read_text())
+    doc["trust_bundle"]["version"] = 99
+    settings.trust_bundle_path.write_text(json.dumps(doc))
+    with pytest.raises(TrustBundleError):
+        TrustBundleFile(settings.trust_bundle_path, scene.hub_key).load()
+    fallback = device_trust_store(settings)
+    assert fallback is not None
+    assert fallback.anchors == before.anchors
