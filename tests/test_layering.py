@@ -96,6 +96,136 @@ RULES = {
 }
 
 
+# The whole table of ../shared/docs/architecture.md: which layers of the project each
+# layer may import (besides itself and the stdlib). Anything else runs back up (or
+# sideways) and fails. A file belongs to the longest layer name that prefixes it.
+LAYERS: dict[str, frozenset[str]] = {
+    "errbase": frozenset(),
+    "edge.reader": frozenset({"errbase"}),
+    "edge.jpki": frozenset({"edge.reader", "errbase"}),
+    "edge.card_sim": frozenset({"edge.reader", "errbase"}),
+    "edge": frozenset({"edge.reader", "edge.jpki", "sync", "errbase"}),  # the core
+    "edge.ui": frozenset({"edge", "errbase"}),
+    "sync": frozenset({"errbase"}),
+    "hub_server": frozenset({"sync", "edge.jpki", "errbase"}),
+    "hospital": frozenset({"sync", "errbase"}),
+    "kyukyu": frozenset(
+        {"edge", "edge.reader", "edge.jpki", "edge.card_sim", "edge.ui", "sync", "hub_server"}
+        | {"hospital", "errbase"}
+    ),
+}
+
+# Third-party packages each layer may import (stdlib is always allowed). The column
+# "may import" of the table, with the libraries those packages stand on.
+THIRD_PARTY: dict[str, frozenset[str]] = {
+    "errbase": frozenset(),
+    "edge.reader": frozenset({"smartcard", "nfc"}),
+    "edge.jpki": frozenset({"cryptography"}),
+    "edge.card_sim": frozenset({"cryptography", "nfc"}),  # nfc: the udp driver front end
+    "edge": frozenset({"cryptography", "pydantic", "pydantic_settings"}),
+    "edge.ui": frozenset({"textual", "textual_serve", "rich"}),
+    "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
+    "hub_server": frozenset(
+        {"fastapi", "starlette", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy"}
+        | {"alembic", "psycopg", "anyio", "uvicorn", "cryptography"}
+    ),
+}
+# The technician's commands in the edge core talk to the hub and probe readers directly.
+THIRD_PARTY_EXTRA: dict[str, frozenset[str]] = {
+    "edge.doctor": frozenset({"httpx", "nfc"}),
+    "edge.provision": frozenset({"httpx"}),
+}
+PROJECT = frozenset({"errbase", "edge", "sync", "hub_server", "hospital", "kyukyu"})
+
+
+def layer_of(module: str) -> str | None:
+    """The layer a module belongs to (``edge.flow`` is the edge core: ``edge``)."""
+    best = None
+    for name in LAYERS:
+        if (module == name or module.startswith(name + ".")) and (
+            best is None or len(name) > len(best)
+        ):
+            best = name
+    return best
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _library_files() -> list[tuple[Path, str, str]]:
+    out = []
+    for top in ("errbase", "edge", "sync", "hub_server", "hospital", "kyukyu"):
+        for f in sorted((ROOT / top).rglob("*.py")):
+            module = _module_name(f)
+            layer = layer_of(module)
+            assert layer is not None, module
+            out.append((f, module, layer))
+    return out
+
+
+def table_violations() -> list[str]:
+    bad = []
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    for f, module, layer in _library_files():
+        for name in sorted(imports_of(f)):
+            top = name.split(".")[0]
+            if top in PROJECT:
+                target = layer_of(name)
+                if target in (None, layer) or target in LAYERS[layer]:
+                    continue
+                bad.append(f"{module} ({layer}) imports {name} ({target})")
+            elif top not in stdlib and layer in THIRD_PARTY:
+                allowed = THIRD_PARTY[layer].union(
+                    *(v for k, v in THIRD_PARTY_EXTRA.items() if _within(module, k))
+                )
+                if top not in allowed:
+                    bad.append(f"{module} ({layer}) imports third-party {top}")
+    return bad
+
+
+def test_every_import_follows_the_architecture_table() -> None:
+    assert table_violations() == []
+
+
+def test_the_table_says_what_the_architecture_says() -> None:
+    assert "edge.jpki" in LAYERS["hub_server"]  # certificate trust, revocation format
+    assert "edge.card_sim" not in LAYERS["hub_server"]
+    assert LAYERS["edge.ui"] == {"edge", "errbase"}
+    assert "textual" in THIRD_PARTY["edge.ui"]
+    assert LAYERS["hospital"] == {"sync", "errbase"}
+    assert LAYERS["edge"] == {"edge.reader", "edge.jpki", "sync", "errbase"}
+    assert all("kyukyu" not in allowed for allowed in LAYERS.values())
+    assert layer_of("edge.flow._flow") == "edge"
+    assert layer_of("edge.ui.app") == "edge.ui"
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("edge/reader/_probe_up.py", "import edge.jpki\n"),
+        ("edge/jpki/_probe_up.py", "from edge.flow import CaseFlow\n"),
+        ("edge/ui/_probe_up.py", "def f():\n    from edge.reader import pcsc\n"),
+        ("edge/ui/_probe_up.py", "import sync\n"),
+        ("sync/_probe_up.py", "from hub_server import crud\n"),
+        ("hub_server/_probe_up.py", "from edge.card_sim import TestCA\n"),
+        ("hospital/_probe_up.py", "import hub_server.main\n"),
+        ("errbase/_probe_up.py", "import edge\n"),
+        ("edge/flow/_probe_up.py", "from edge.ui import app\n"),
+        ("edge/reader/_probe_up.py", "import httpx\n"),
+    ],
+)
+def test_an_import_back_up_fails(module: str, line: str) -> None:
+    f = ROOT / module
+    assert not f.exists()
+    f.write_text(line)
+    try:
+        found = table_violations()
+    finally:
+        f.unlink()
+    assert any("_probe_up" in v for v in found), found
+
+
 @pytest.mark.parametrize("folder", sorted(RULES))
 def test_import_rules(folder: str) -> None:
     assert _violations(folder, RULES[folder]) == []

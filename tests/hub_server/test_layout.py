@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.test_layering import ROOT, imports_of
 
 ROUTES = ROOT / "hub_server" / "api" / "routes"
@@ -29,8 +31,11 @@ def _importers_of_routes(folder: Path) -> list[str]:
     return out
 
 
-def test_only_the_app_factory_imports_route_modules() -> None:
-    assert _importers_of_routes(ROOT / "hub_server") == []
+@pytest.mark.parametrize(
+    "folder", ["hub_server", "kyukyu", "edge", "sync", "hospital", "benchmarks", "tests"]
+)
+def test_only_the_app_factory_imports_route_modules(folder: str) -> None:
+    assert _importers_of_routes(ROOT / folder) == []
 
 
 def test_crud_and_services_speak_no_http() -> None:
