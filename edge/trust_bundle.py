@@ -43,7 +43,7 @@ from edge.jpki.read import CardReadResult
 from edge.jpki.trust import CvcCaKey, TrustAnchor, TrustStore, fingerprint
 from edge.settings import DeviceSettings
 from errbase import KyukyuError
-from sync._errors import BadHubSignature, SyncError
+from sync import BadHubSignature, SyncError
 from sync.signed import b64d, b64e, verify_document
 from sync.signing import public_key_from_b64
 
