@@ -224,6 +224,7 @@ def enroll(
             "enrolled_at": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
+    _systemctl(layout, "try-restart", "kyukyu-edge.service")  # picks up the new identity
     hospitals = directory.get("directory", {}).get("hospitals", [])
     return EnrollReport(
         device_id=device_id,
@@ -233,6 +234,15 @@ def enroll(
         revocation_version=snapshot.get("snapshot", {}).get("version"),
         files=files,
     )
+
+
+def _systemctl(layout: DeviceLayout, verb: str, *units: str) -> None:
+    """On the running device only (never for a staging root); failures are not fatal."""
+    if not layout.is_live or not Path("/run/systemd/system").is_dir():
+        return
+    import subprocess
+
+    subprocess.run(["systemctl", verb, *units], check=False, capture_output=True, timeout=60)
 
 
 def _staff_http(
@@ -294,6 +304,8 @@ def retire(
                 f"device {settings.device_id} is NOT revoked on the platform ({problem}): "
                 "revoke it there"
             )
+    # On the device itself the service must not hold the outbox while it goes.
+    _systemctl(layout, "stop", "kyukyu-kiosk.service", "kyukyu-edge.service")
     # Wipe: the key, then every state file (outbox, directory, snapshot, cursors).
     key = layout.host(settings.key_file)
     for path in (key, layout.host(HUB_CA)):
