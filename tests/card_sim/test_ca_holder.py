@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
@@ -110,3 +111,17 @@ def test_card_image_json_round_trip(tmp_path: Path, issue: Callable[..., CardIma
     assert back.collation_b == image.collation_b
     assert back.signing_certificate_der is None
     assert not list(tmp_path.glob(".card-*"))  # no temp file left behind
+
+
+def test_old_card_files_are_refused_with_a_reason(test_ca: TestCA, tmp_path: Path) -> None:
+    import json
+
+    from edge.card_sim import CardImage
+
+    path = tmp_path / "old.json"
+    test_ca.issue_card().save(path)
+    doc = json.loads(path.read_text())
+    doc["format"] = "kyukyu-virtual-card/1"  # the X.509 EF 0004 of before
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="issue the card again"):
+        CardImage.load(path)

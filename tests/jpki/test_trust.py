@@ -253,3 +253,52 @@ def test_every_error_has_code_and_messages() -> None:
         assert cls.code not in seen, name
         seen.add(cls.code)
     assert issubclass(Revoked, TrustError)
+
+
+# -- CVC CA keys (the text AP's EF 0004) -------------------------------------------------------
+
+PRODUCTION_CVC_ID = "35303030303333080530303100000000"  # "5000033" 08 05 "001" 00000000
+
+
+def test_production_cvc_ca_key_is_pinned() -> None:
+    from edge.jpki.trust import PINNED_CVC_CA_KEYS
+
+    key = PINNED_CVC_CA_KEYS[bytes.fromhex(PRODUCTION_CVC_ID)]
+    n = key.public_key.public_numbers()
+    # First and last bytes of the published modulus (soltia48/myna-card src/ca.rs).
+    assert n.n.to_bytes(256, "big")[:4] == bytes.fromhex("D24615F6")
+    assert n.n.to_bytes(256, "big")[-4:] == bytes.fromhex("4F41597F")
+    assert n.e == 65537
+    assert not key.test
+    assert TrustStore([]).cvc_keys[bytes.fromhex(PRODUCTION_CVC_ID)] is key
+
+
+def test_cvc_ca_files_in_a_roots_directory(
+    tmp_path: Path, jpki_roots_dir: Path, test_ca: TestCA
+) -> None:
+    import shutil
+
+    from edge.jpki import RootNotPinned
+    from edge.jpki.trust import PINNED_CVC_CA_KEYS
+
+    for f in jpki_roots_dir.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    pinned = PINNED_CVC_CA_KEYS[bytes.fromhex(PRODUCTION_CVC_ID)]
+    # The production key installed under its id: fine without test mode.
+    (tmp_path / f"cvc-ca-{PRODUCTION_CVC_ID}.pem").write_bytes(pinned.public_pem())
+    assert not TrustStore.from_directory(tmp_path).cvc_keys[pinned.key_id].test
+    # Another key under the production id: refused.
+    (tmp_path / f"cvc-ca-{PRODUCTION_CVC_ID}.pem").write_bytes(test_ca.cvc_ca_pem())
+    with pytest.raises(RootNotPinned):
+        TrustStore.from_directory(tmp_path)
+    (tmp_path / f"cvc-ca-{PRODUCTION_CVC_ID}.pem").unlink()
+    # A test CA's key: test mode only.
+    (tmp_path / test_ca.cvc_ca_filename).write_bytes(test_ca.cvc_ca_pem())
+    with pytest.raises(TestRootRefused):
+        TrustStore.from_directory(tmp_path)
+    store = TrustStore.from_directory(tmp_path, allow_test_roots=True)
+    assert store.cvc_keys[test_ca.cvc_ca_key_id].test
+    # Not a public key: malformed.
+    (tmp_path / test_ca.cvc_ca_filename).write_text("-----BEGIN PUBLIC KEY-----\nAA\n")
+    with pytest.raises(MalformedCertificate):
+        TrustStore.from_directory(tmp_path, allow_test_roots=True)
