@@ -118,6 +118,33 @@ async def _purge_loop(state: HubState) -> None:
             log.warning("purge failed: %s", type(exc).__name__)
 
 
+def purge_challenges_once(state: HubState) -> int:
+    """Drop expired challenges (unsigned callers create them: they must not pile up)."""
+    with state.session() as session:
+        n = crud.purge_expired_challenges(session, now=utcnow())
+        session.commit()
+    return n
+
+
+async def _challenge_purge_loop(state: HubState) -> None:
+    while True:
+        await asyncio.sleep(state.settings.challenge_purge_seconds)
+        try:
+            await asyncio.to_thread(purge_challenges_once, state)
+        except Exception as exc:  # keep serving; try again next round
+            log.warning("challenge purge failed: %s", type(exc).__name__)
+
+
+def _guard_tasks(state: HubState) -> list[asyncio.Task[None]]:
+    """Background work of issue 10: challenge purge, SQLite revocation watch, checkpoints."""
+    from hub_server.core.revocation_watch import RevocationWatch
+
+    tasks = [asyncio.create_task(_challenge_purge_loop(state))]
+    if not state.settings.is_postgres:
+        tasks.append(asyncio.create_task(RevocationWatch(state).run()))
+    return tasks
+
+
 # The one mapping of the hub's domain errors to HTTP (the most specific class wins).
 HTTP_STATUS: dict[type[HubError], int] = {
     InvalidInput: 422,
@@ -159,6 +186,7 @@ def create_app(
             listener = PgListener(libpq_url(hub_state.settings.db_url), hub_state.bus)
             listener.start()
         purger = asyncio.create_task(_purge_loop(hub_state))
+        guards = _guard_tasks(hub_state)
         if hub_state.settings.request_threads > 0:
             import anyio.to_thread
 
@@ -169,6 +197,8 @@ def create_app(
             yield
         finally:
             purger.cancel()
+            for task in guards:
+                task.cancel()
             if listener is not None:
                 await listener.stop()
             hub_state.engine.dispose()

@@ -38,9 +38,11 @@ __all__ = [
     "HospitalCreate",
     "HospitalCreated",
     "HubKeyPublic",
+    "IdentityRevoked",
     "OperatorCreate",
     "OperatorPublic",
     "RevocationSnapshotBody",
+    "RevokeRequest",
     "SignedDirectory",
     "SignedSnapshot",
     "SummaryRequest",
@@ -118,6 +120,16 @@ class DevicePublic(BaseModel):
     id: str
     name: str
     fire_department: str
+    revoked: bool
+
+
+class RevokeRequest(_Strict):
+    reason: str | None = Field(default=None, max_length=200, pattern=TEXT)
+
+
+class IdentityRevoked(BaseModel):
+    key_id: str
+    kind: str
     revoked: bool
 
 

@@ -25,15 +25,19 @@ from typing import Any
 __all__ = [
     "CHANNEL",
     "KEEPALIVE",
+    "REVOKED_CHANNEL",
     "EventBus",
     "PendingEvent",
     "PgListener",
     "Subscription",
+    "TooManyStreams",
     "format_sse",
     "sse_json",
 ]
 
 CHANNEL = "kyukyu_events"
+#: ``NOTIFY kyukyu_revoked, '<recipient>'``: every process closes that identity's streams.
+REVOKED_CHANNEL = "kyukyu_revoked"
 log = logging.getLogger("hub_server.events")
 
 
@@ -77,6 +81,7 @@ class Subscription:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     queue: deque[PendingEvent] = field(default_factory=lambda: deque(maxlen=1000))
     highest_seen: int = 0
+    revoked: bool = False  # set by ``EventBus.revoke``: the stream ends at once
 
     async def wait(self, timeout: float) -> bool:
         """Wait for a wake-up; False on timeout."""
@@ -88,8 +93,12 @@ class Subscription:
         return True
 
 
+class TooManyStreams(Exception):
+    """The recipient already has as many open streams as it may."""
+
+
 class EventBus:
-    """In-process registry of live streams; thread-safe ``publish``."""
+    """In-process registry of live streams; thread-safe ``publish`` and ``revoke``."""
 
     def __init__(self) -> None:
         # Tags this bus's NOTIFYs: its own listener skips them (the local hand-over is
@@ -101,12 +110,16 @@ class EventBus:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def subscribe(self, recipient: str) -> Iterator[Subscription]:
-        """Register a stream (call from the event loop) for the duration of the block."""
+    def subscribe(self, recipient: str, *, limit: int | None = None) -> Iterator[Subscription]:
+        """Register a stream (call from the event loop) for the duration of the block;
+        ``TooManyStreams`` if ``recipient`` already has ``limit`` of them."""
         self._loop = asyncio.get_running_loop()
         sub = Subscription(recipient)
         with self._lock:
-            self._subs.setdefault(recipient, set()).add(sub)
+            group = self._subs.setdefault(recipient, set())
+            if limit is not None and len(group) >= limit:
+                raise TooManyStreams(recipient)
+            group.add(sub)
         try:
             yield sub
         finally:
@@ -121,6 +134,36 @@ class EventBus:
     def stream_count(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._subs.values())
+
+    def streams_of(self, recipient: str) -> int:
+        with self._lock:
+            return len(self._subs.get(recipient, ()))
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return list(self._subs)
+
+    def revoke(self, recipient: str) -> None:
+        """End every local stream of ``recipient`` (callable from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._end(recipient)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                loop.call_soon_threadsafe(self._end, recipient)
+
+    def _end(self, recipient: str) -> None:
+        with self._lock:
+            subs = list(self._subs.get(recipient, ()))
+        for sub in subs:
+            sub.revoked = True
+            sub.ready.set()
 
     def publish(self, events: list[PendingEvent]) -> None:
         """Hand events to local streams; callable from any thread."""
@@ -227,11 +270,15 @@ class PgListener:
                     self._conninfo, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
                     self.listening.set()
                     delay = 0.5
                     # Anything published while we were not listening is in the DB.
                     self._bus.wake_all()
                     async for note in conn.notifies():
+                        if note.channel == REVOKED_CHANNEL:
+                            self._bus.revoke(note.payload)
+                            continue
                         origin, events = parse_notification(note.payload)
                         if origin != self._bus.origin:  # our own were handed over directly
                             self._bus.publish(events)

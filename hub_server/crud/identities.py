@@ -35,6 +35,7 @@ __all__ = [
     "hospitals_nearest",
     "principal_for",
     "purge_expired",
+    "purge_expired_challenges",
     "record_nonce",
     "redeem_enrollment_token",
     "redeem_hospital_token",
@@ -373,4 +374,10 @@ def consume_challenge(
 def purge_expired(session: Session, *, now: datetime) -> None:
     """Drop expired nonces and challenges (the replay window is over for them)."""
     session.execute(delete(Nonce).where(col(Nonce.expires_at) < now))
-    session.execute(delete(Challenge).where(col(Challenge.expires_at) < now - timedelta(hours=1)))
+    purge_expired_challenges(session, now=now)
+
+
+def purge_expired_challenges(session: Session, *, now: datetime) -> int:
+    """Drop challenges past their expiry (used or not: nothing refers to them after)."""
+    result = session.execute(delete(Challenge).where(col(Challenge.expires_at) <= now))
+    return int(getattr(result, "rowcount", 0) or 0)

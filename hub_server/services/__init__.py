@@ -9,5 +9,7 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 - ``viewing_history``: the patient's own viewing history
 - ``patient_proof``: the patient's certificate and card signature over a challenge
 - ``nonces``: recording a deferred request nonce
+- ``identity_revocation``: revoking a device, hospital, operator or technician (audited;
+  its open streams end in every process)
 - ``crl_ingestion``: a CA's CRL into the revocation set (refuses older and expired CRLs)
 """

@@ -1,4 +1,4 @@
-"""``kyukyu hub``: the platform server (serve, migrate, init, audit verify, seed, purge, CRLs).
+"""``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs).
 
 Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
 environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
@@ -263,6 +263,35 @@ def _ingest_crl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revoke(args: argparse.Namespace) -> int:
+    """Revoke a device, hospital, operator or technician (audited as ``cli``); running hub
+    processes end its open streams (PostgreSQL: at once; SQLite: within the poll)."""
+    from sqlmodel import Session
+
+    from hub_server.core.db import make_engine, utcnow
+    from hub_server.core.errors import HubError
+    from hub_server.services.identity_revocation import revoke_identity
+
+    engine = make_engine(_db(args), pool_size=1)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            key_id = revoke_identity(
+                session,
+                kind=args.kind,
+                ident=args.id.split(":", 1)[-1],
+                actor="cli",
+                now=utcnow(),
+                reason=args.reason,
+            )
+    except HubError as exc:
+        print(f"{exc.code}: {exc.message_en}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"revoked {args.kind} {key_id}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, *, trust: bool = False) -> None:
     p.add_argument(
         "--db", default=None, help=f"SQLAlchemy URL (default: $KYUKYU_HUB_DB, else {DEFAULT_DB})"
@@ -315,6 +344,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = aus.add_parser("verify", help="recompute the hash chain; exit 1 if any row was tampered")
     _common(p)
     p.set_defaults(func=_settings_errors(_audit_verify))
+
+    p = hs.add_parser("revoke", help="revoke a device, hospital, operator or technician (audited)")
+    _common(p)
+    p.add_argument("kind", choices=["device", "hospital", "operator", "technician"])
+    p.add_argument("id", help="its id (or key id, e.g. device:<id>)")
+    p.add_argument("--reason", default=None, help="recorded in the audit trail")
+    p.set_defaults(func=_settings_errors(_revoke))
 
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)

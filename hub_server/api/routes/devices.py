@@ -11,7 +11,7 @@ from hub_server.api.deps import DeviceDep, HubDep, SessionDep, StaffDep
 from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
-from hub_server.core.errors import NotAllowed, NotFound
+from hub_server.core.errors import NotAllowed
 from hub_server.models import Device
 from hub_server.schemas import (
     DevicePublic,
@@ -20,6 +20,7 @@ from hub_server.schemas import (
     EnrollRequest,
     EnrollResponse,
 )
+from hub_server.services import identity_revocation
 
 router = APIRouter(tags=["devices"], responses=ERRORS)
 
@@ -78,25 +79,24 @@ def enroll_device(body: EnrollRequest, session: SessionDep) -> EnrollResponse:
 
 
 @router.post("/v1/devices/{device_id}/revoke", response_model=DevicePublic)
-def revoke_device(device_id: str, caller: StaffDep, session: SessionDep) -> DevicePublic:
-    """Revoke a device: nothing it sends is accepted any more."""
-    device = session.get(Device, device_id)
-    if device is None or (
-        caller.kind == "technician"
-        and getattr(caller.row, "fire_department", None) != device.fire_department
-    ):
-        raise NotFound("unknown_device", "no such device")
-    now = utcnow()
-    crud.revoke_device(session, device_id=device_id, now=now)
-    append_audit(
+def revoke_device(
+    device_id: str, caller: StaffDep, hub: HubDep, session: SessionDep
+) -> DevicePublic:
+    """Revoke a device: nothing it sends is accepted any more, its streams end at once."""
+    fire_department = None
+    if caller.kind == "technician":
+        fire_department = getattr(caller.row, "fire_department", None) or "\x00"
+    key_id = identity_revocation.revoke_identity(
         session,
+        kind="device",
+        ident=device_id,
         actor=caller.key_id,
-        action="device_revoked",
-        subject=f"device:{device_id}",
-        details={"fire_department": device.fire_department},
-        now=now,
+        now=utcnow(),
+        fire_department=fire_department,
     )
-    session.commit()
+    hub.bus.revoke(key_id)
+    device = session.get(Device, device_id)
+    assert device is not None
     return DevicePublic(
         id=device.id, name=device.name, fire_department=device.fire_department, revoked=True
     )

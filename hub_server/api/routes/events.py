@@ -19,8 +19,8 @@ from fastapi.responses import StreamingResponse
 from hub_server import crud
 from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, ascii_decimal
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.errors import InvalidInput
-from hub_server.core.events import KEEPALIVE, PendingEvent, format_sse
+from hub_server.core.errors import InvalidInput, TooManyRequests
+from hub_server.core.events import KEEPALIVE, PendingEvent, TooManyStreams, format_sse
 from hub_server.core.state import HubState
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -45,29 +45,65 @@ def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
         return crud.events_after(session, recipient=recipient, after=after, limit=_BATCH)
 
 
+_REVOKED = "event: revoked\ndata: {}\n\n"
+
+
+def _load_first(hub: HubState, recipient: str, after: int) -> list[PendingEvent] | None:
+    """The first batch, or None if the recipient was revoked between its authentication
+    and its subscription (a revocation broadcast in that gap reached no stream)."""
+    if _revoked(hub, recipient):
+        return None
+    return _load(hub, recipient, after)
+
+
 async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[str]:
-    with hub.bus.subscribe(recipient) as sub:  # subscribe first: no wake-up is lost
+    try:
+        subscription = hub.bus.subscribe(recipient, limit=hub.settings.max_streams_per_identity)
+        sub = subscription.__enter__()  # subscribe first: no wake-up is lost
+    except TooManyStreams:  # opened concurrently past the limit the route checked
+        yield "event: too_many_streams\ndata: {}\n\n"
+        return
+    try:
         last = after
         sub.highest_seen = last
         yield "retry: 2000\n" + KEEPALIVE
-        need_db = True
+        first = await run_in_threadpool(_load_first, hub, recipient, last)
+        if first is None:
+            yield _REVOKED
+            return
+        batch: list[PendingEvent] = first
         while True:
-            while need_db:
-                batch = await run_in_threadpool(_load, hub, recipient, last)
-                for ev in batch:
-                    if ev.seq > last:
-                        last = sub.highest_seen = ev.seq
-                        yield format_sse(ev)
-                need_db = len(batch) == _BATCH
-            if not await sub.wait(hub.settings.sse_keepalive_seconds):
-                if await run_in_threadpool(_revoked, hub, recipient):
-                    yield "event: revoked\ndata: {}\n\n"  # a revoked device hears nothing more
+            for ev in batch:
+                if sub.revoked:  # revoked while this batch was going out
+                    yield _REVOKED
                     return
-                yield KEEPALIVE
+                if ev.seq > last:
+                    last = sub.highest_seen = ev.seq
+                    yield format_sse(ev)
+            need_db = len(batch) == _BATCH
+            batch = []
+            if need_db:
+                batch = await run_in_threadpool(_load, hub, recipient, last)
                 continue
-            if not sub.queue:
-                need_db = True  # woken without events: re-read (listener reconnect)
+            woken = await sub.wait(hub.settings.sse_keepalive_seconds)
+            if sub.revoked:  # EventBus.revoke: the revocation route or NOTIFY kyukyu_revoked
+                yield _REVOKED
+                return
+            if not woken or not sub.queue:
+                # Keep-alive, or woken without events (the listener reconnected: anything
+                # missed, a revocation included, is in the database).
+                if await run_in_threadpool(_revoked, hub, recipient):
+                    yield _REVOKED  # a revoked device hears nothing more
+                    return
+                if not woken:
+                    yield KEEPALIVE
+                    continue
+                batch = await run_in_threadpool(_load, hub, recipient, last)
+                continue
             while sub.queue:
+                if sub.revoked:
+                    yield _REVOKED
+                    return
                 ev = sub.queue.popleft()
                 if ev.seq <= last:
                     continue
@@ -76,7 +112,10 @@ async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[st
                     yield format_sse(ev)
                 else:  # a gap, or known only by number from another process
                     sub.queue.clear()
-                    need_db = True
+                    batch = await run_in_threadpool(_load, hub, recipient, last)
+                    break
+    finally:
+        subscription.__exit__(None, None, None)
 
 
 _MAX_SEQ = 2**62
@@ -96,6 +135,13 @@ def _start(last_event_id: str | None, after: int) -> int:
 
 
 def _response(hub: HubState, recipient: str, after: int) -> StreamingResponse:
+    if hub.bus.streams_of(recipient) >= hub.settings.max_streams_per_identity:
+        raise TooManyRequests(
+            "too_many_streams",
+            f"this caller already has {hub.settings.max_streams_per_identity} open streams",
+            "同時に開ける受信接続の上限に達しています。",
+            retry_after=hub.settings.sse_keepalive_seconds,
+        )
     return StreamingResponse(
         _stream(hub, recipient, after),
         media_type="text/event-stream",

@@ -22,8 +22,11 @@ from hub_server.schemas import (
     HospitalEnrollRequest,
     HospitalTokenCreate,
     HospitalTokenPublic,
+    IdentityRevoked,
+    RevokeRequest,
     SignedDirectory,
 )
+from hub_server.services import identity_revocation
 from sync.signed import canonical_json
 
 router = APIRouter(tags=["hospitals"], responses=ERRORS)
@@ -108,6 +111,28 @@ def enroll_hospital(body: HospitalEnrollRequest, session: SessionDep) -> Hospita
     )
     session.commit()
     return HospitalEnrolled(hospital_id=hospital.id, name=hospital.name)
+
+
+@router.post("/v1/hospitals/{hospital_id}/revoke", response_model=IdentityRevoked)
+def revoke_hospital(
+    hospital_id: str,
+    caller: OperatorDep,
+    hub: HubDep,
+    session: SessionDep,
+    body: RevokeRequest | None = None,
+) -> IdentityRevoked:
+    """Revoke a hospital: refused on its next request, its streams end at once, and it
+    leaves the directory."""
+    key_id = identity_revocation.revoke_identity(
+        session,
+        kind="hospital",
+        ident=hospital_id,
+        actor=caller.key_id,
+        now=utcnow(),
+        reason=body.reason if body else None,
+    )
+    hub.bus.revoke(key_id)
+    return IdentityRevoked(key_id=key_id, kind="hospital", revoked=True)
 
 
 @router.get("/v1/hospitals/directory", response_model=SignedDirectory)
