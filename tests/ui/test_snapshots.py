@@ -1,0 +1,120 @@
+"""Snapshots of the main screens at the panel's size, in the day and the night theme.
+
+The screens render a fixed ``CaseView`` (a frozen flow), so the pictures do not move
+with the date or the network. Update after an intended change with
+``pytest tests/ui/test_snapshots.py --snapshot-update`` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from edge.flow import (
+    CaseView,
+    Consent,
+    HospitalRow,
+    IdentityMethod,
+    Notice,
+    Stage,
+    SummarySection,
+    Text,
+    VitalsDraft,
+)
+from edge.flow._summary import SECTION_ORDER
+from edge.ui import EdgeApp
+
+PANEL = (100, 30)
+STATUS: dict[str, Any] = {
+    "reader_ok": True,
+    "network_ok": True,
+    "platform_ok": True,
+    "waiting_sealed": 0,
+}
+LINES = {
+    "conditions": ("慢性心不全（I50.9） 2003/02/28〜", "2型糖尿病（E11） 2009/02/02〜"),
+    "medications": ("2026/11/26 フロセミド錠20mg 1日1回朝食後 1回1錠 42日分",),
+    "visits": ("2026/11/20 外来 内科（デモ中央病院）",),
+}
+SUMMARY = tuple(SummarySection(k, t, LINES.get(k, ())) for k, t in SECTION_ORDER)
+HOSPITALS = (
+    HospitalRow("h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept"),
+    HospitalRow("h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline"),
+    HospitalRow("h3", "テスト救命救急センター", 2.3, selected=True),
+)
+
+VIEWS = {
+    "standby": CaseView(Stage.STANDBY, **STATUS),
+    "consent": CaseView(
+        Stage.CONSENT,
+        case_open=True,
+        card_used=True,
+        token_type="card",
+        identity_options=tuple(IdentityMethod),
+        **STATUS,
+    ),
+    "pin": CaseView(
+        Stage.PIN,
+        case_open=True,
+        card_used=True,
+        token_type="card",
+        pin_tries_left=2,
+        notice=Notice(Text("暗証番号が違います。残り2回です。", "Wrong PIN: 2 left")),
+        **STATUS,
+    ),
+    "summary": CaseView(
+        Stage.SUMMARY,
+        case_open=True,
+        card_used=True,
+        token_type="card",
+        consent=Consent.CONSENTED,
+        assurance="face_check",
+        summary_status="found",
+        summary=SUMMARY,
+        **STATUS,
+    ),
+    "vitals": CaseView(
+        Stage.VITALS,
+        case_open=True,
+        card_used=True,
+        chief_complaint="胸痛",
+        summary_status="found",
+        vitals=(VitalsDraft(300, 60, 118, 24, 91, 36.4, "10", datetime(2026, 1, 1, tzinfo=UTC)),),
+        **STATUS,
+    ),
+    "hospitals": CaseView(
+        Stage.HOSPITALS,
+        case_open=True,
+        hospitals=HOSPITALS,
+        **{**STATUS, "network_ok": False, "platform_ok": False, "waiting_sealed": 1},
+    ),
+}
+
+
+class FrozenFlow:
+    """Stands still at one view (rendering only; intents do nothing)."""
+
+    def __init__(self, view: CaseView) -> None:
+        self._view = view
+
+    def view(self) -> CaseView:
+        return self._view
+
+    def subscribe(self, listener: Callable[[CaseView], None]) -> None:
+        pass
+
+    def cancel_wait(self) -> None:
+        pass
+
+    def forget(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("theme", ["day", "night"])
+@pytest.mark.parametrize("screen", sorted(VIEWS))
+def test_screen_snapshot(snap_compare: Any, screen: str, theme: str) -> None:
+    app = EdgeApp(FrozenFlow(VIEWS[screen]), theme=theme, watch_cards=False)  # type: ignore[arg-type]
+    assert snap_compare(app, terminal_size=PANEL)
