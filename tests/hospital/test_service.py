@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -227,21 +228,27 @@ def test_no_page_without_session_and_sign_in_rules(tmp_path: Path) -> None:
             cl.close()
 
 
-def test_down_then_back_catches_up_once(tmp_path: Path) -> None:
-    """Cases sent while the hospital is down arrive when it is back; none twice, none lost."""
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_down_then_back_catches_up_once(tmp_path: Path, db: str) -> None:
+    """Cases sent while the hospital is down arrive when it is back; none twice, none lost.
+
+    The hospital's database is SQLite (default) or PostgreSQL (by URL).
+    """
     from hospital.main import HospitalRuntime
     from kyukyu.testing import serve_in_thread
+    from tests.components import fresh_postgres_database
 
-    with platform(tmp_path) as p:
+    with contextlib.ExitStack() as dbs, platform(tmp_path) as p:
+        db_url = dbs.enter_context(fresh_postgres_database()) if db == "postgres" else None
         a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
         device = p.new_device()
-        first = HospitalRuntime(a.settings())
+        first = HospitalRuntime(a.settings(db_url=db_url))
         with serve_in_thread(first.app):
             c1 = device.send([a.id])
             wait_for(lambda: first.store.case(c1), what="c1")
         first.close()
         later = [device.send([a.id]) for _ in range(3)]  # the hospital is down
-        second = HospitalRuntime(a.settings())
+        second = HospitalRuntime(a.settings(db_url=db_url))
         try:
             with serve_in_thread(second.app):
                 wait_for(lambda: len(second.store.cases()) == 4, what="catch-up")
