@@ -234,7 +234,43 @@ def test_clock_skewed(device: Path, pcscd: Pcscd) -> None:
     assert re.search(r"clock -(28|29|30|31|32) s", report.by_id("clock").line())
 
 
-def test_disk_nearly_full(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+def test_disk_nearly_full_on_a_small_filesystem(
+    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The state directory on a real 8 MB tmpfs: below the default 50 MB floor."""
+    data = device / "var/lib/kyukyu-edge"
+    st = data.stat()
+    saved = device / "saved-state"
+    shutil.copytree(data, saved)
+    subprocess.run(
+        [
+            "mount",
+            "-t",
+            "tmpfs",
+            "-o",
+            f"size=8m,mode=0700,uid={st.st_uid},gid={st.st_gid}",
+            "kyukyu-test",
+            str(data),
+        ],
+        check=True,
+    )
+    try:
+        for f in saved.iterdir():
+            shutil.copy2(f, data / f.name)
+            os.chown(data / f.name, st.st_uid, st.st_gid)
+        rc, text = _doctor(capsys, device)
+        assert rc == 1, text
+        line = _line(text, "disk")
+        assert line.startswith("FAIL disk")
+        assert "(< 50 MB)" in line
+        assert "空き容量が不足しています" in line
+        others = [ln for ln in text.splitlines() if not ln.startswith("OK ")]
+        assert others == [line]
+    finally:
+        subprocess.run(["umount", str(data)], check=True)
+
+
+def test_disk_thresholds(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
     free_mb = shutil.disk_usage(device).free / 2**20
     rc, text = _doctor(capsys, device, "--disk-fail-mb", str(free_mb + 64))
     assert rc == 1
