@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 COMMAND_MODULES = (
     "readers",
@@ -46,6 +46,8 @@ ENV_NAMES: dict[str, str] = {
     "hospital --fhir-dir": "KYUKYU_HOSPITAL_FHIR_EXPORT_DIR",
     "edge --host": "KYUKYU_EDGE_WEB_HOST",
     "edge --port": "KYUKYU_EDGE_WEB_PORT",
+    "hub --host": "KYUKYU_HUB_LISTEN_HOST",
+    "hub --port": "KYUKYU_HUB_LISTEN_PORT",
 }
 # Options that must be typed each time: an environment variable could make them stick.
 NO_ENV = frozenset({"--force", "--help", "--version"})
@@ -113,36 +115,41 @@ def env_name(path: tuple[str, ...], action: argparse.Action) -> str | None:
     return prefix + stem
 
 
+def _bad(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """A bad environment value: one line on stderr, exit code 2 (no usage text)."""
+    parser.exit(2, f"{parser.prog}: {message}\n")
+
+
 def _from_env(parser: argparse.ArgumentParser, action: argparse.Action, raw: str) -> Any:
     name = getattr(action, "env_var", "")
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         low = raw.strip().lower()
         if low not in _TRUE | _FALSE:
-            parser.error(f"{name}={raw!r}: use 1 or 0")
+            _bad(parser, f"{name}={raw!r}: use 1 or 0")
         on = low in _TRUE
         return on if isinstance(action, argparse._StoreTrueAction) else not on
     if isinstance(action, argparse._CountAction):
         try:
             return int(raw)
         except ValueError:
-            parser.error(f"{name}={raw!r}: not a number")
+            _bad(parser, f"{name}={raw!r}: not a number")
     convert = action.type if callable(action.type) else str
     if isinstance(action, argparse._AppendAction) or action.nargs in ("+", "*"):
         items = [s.strip() for s in raw.split(",") if s.strip()]
         try:
             values = [convert(s) for s in items]
         except (TypeError, ValueError):
-            parser.error(f"{name}={raw!r}: invalid value")
+            _bad(parser, f"{name}={raw!r}: invalid value")
         for v in values:
             if action.choices is not None and v not in action.choices:
-                parser.error(f"{name}={raw!r}: {v!r} is not one of {sorted(action.choices)}")
+                _bad(parser, f"{name}={raw!r}: {v!r} is not one of {sorted(action.choices)}")
         return values
     try:
         value = convert(raw)
     except (TypeError, ValueError):
-        parser.error(f"{name}={raw!r}: invalid value")
+        _bad(parser, f"{name}={raw!r}: invalid value")
     if action.choices is not None and value not in action.choices:
-        parser.error(f"{name}={raw!r}: not one of {sorted(action.choices)}")
+        _bad(parser, f"{name}={raw!r}: not one of {sorted(action.choices)}")
     return value
 
 

@@ -151,6 +151,10 @@ def _kyukyu(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProce
     ("env", "needle"),
     [
         ({"KYUKYU_HUB_POOL_SIZE": "abc"}, "KYUKYU_HUB_POOL_SIZE"),
+        ({"KYUKYU_HUB_POOL_SIZE": "0"}, "KYUKYU_HUB_POOL_SIZE"),
+        ({"KYUKYU_HUB_ENV": "production"}, "KYUKYU_HUB_ENV"),
+        ({"KYUKYU_HUB_ALLOW_TEST_ROOTS": "maybe"}, "KYUKYU_HUB_ALLOW_TEST_ROOTS"),
+        ({"KYUKYU_HUB_SSE_KEEPALIVE_SECONDS": "-1"}, "KYUKYU_HUB_SSE_KEEPALIVE_SECONDS"),
         ({"KYUKYU_HUB_ENV": "prod"}, "hub_key_path is required"),
         (  # "True" reads as true: the test roots are refused in prod
             {
