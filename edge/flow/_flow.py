@@ -653,7 +653,8 @@ class CaseFlow:
         with self._lock:
             c.summary_status = str(answer.get("status"))
             c.assurance = str(answer.get("assurance"))
-            c.bundle = answer.get("bundle")
+            bundle = answer.get("bundle")
+            c.bundle = bundle if isinstance(bundle, dict) else None
             c.sections = summary_sections(c.bundle) if c.bundle else ()
         notice = _notice(T.SUMMARY_NOT_FOUND, "info") if c.summary_status == "not_found" else None
         self._go(Stage.SUMMARY, notice)

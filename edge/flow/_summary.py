@@ -33,24 +33,39 @@ def _dates(line: str) -> str:
     return _ISO_DATE.sub(r"\1/\2/\3", line)
 
 
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _key(section: Mapping[str, Any]) -> str | None:
-    for coding in section.get("code", {}).get("coding", []):
-        code = coding.get("code")
-        if isinstance(code, str) and any(code == k for k, _ in SECTION_ORDER):
+    known = {k for k, _ in SECTION_ORDER}
+    for coding in _list(_dict(section.get("code")).get("coding")):
+        code = _dict(coding).get("code")
+        if isinstance(code, str) and code in known:
             return code
     return None
 
 
 def summary_sections(bundle: Mapping[str, Any] | None) -> tuple[SummarySection, ...]:
-    """Every known section in screen order; an absent or empty one has no lines ("no data")."""
+    """Every known section in screen order; an absent or empty one has no lines ("no data").
+
+    The Bundle comes from the platform: anything malformed in it is skipped, never raised.
+    """
     found: dict[str, tuple[str, ...]] = {}
-    entries = (bundle or {}).get("entry") or [{}]
-    composition = entries[0].get("resource", {})
-    for section in composition.get("section", []):
+    entries = _list(_dict(bundle).get("entry"))
+    composition = _dict(_dict(entries[0]).get("resource")) if entries else {}
+    for raw in _list(composition.get("section")):
+        section = _dict(raw)
         key = _key(section)
         if key is None:
             continue
-        div = section.get("text", {}).get("div", "")
+        div = _dict(section.get("text")).get("div")
+        if not isinstance(div, str):
+            div = ""
         lines = tuple(_dates(html.unescape(m).strip()) for m in _LI.findall(div))
         found[key] = tuple(line for line in lines if line and line != _NO_DATA)
     return tuple(SummarySection(k, title, found.get(k, ())) for k, title in SECTION_ORDER)
