@@ -15,7 +15,6 @@ Messages carry no patient or certificate-subject data.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -680,7 +679,7 @@ def check_roots(ctx: DoctorContext, s: DeviceSettings) -> Check:
 
 
 def check_revocation(ctx: DoctorContext, s: DeviceSettings) -> Check:
-    from sync.client import verify_hub_signature
+    from edge.provision._enroll import load_snapshot
     from sync.signing import public_key_from_b64
 
     fix_en = "bring the device online; the edge service refreshes it (or re-run provision enroll)"
@@ -695,13 +694,10 @@ def check_revocation(ctx: DoctorContext, s: DeviceSettings) -> Check:
             "kyukyu provision enroll を実行する",
         )
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        body = verify_hub_signature(doc, "snapshot", public_key_from_b64(s.hub_public_key))
-        issued = datetime.fromisoformat(str(body["issued_at"]))
-        version = body.get("version")
+        snapshot = load_snapshot(path.read_bytes(), public_key_from_b64(s.hub_public_key))
     except FileNotFoundError:
         return _fail("revocation", "no revocation snapshot", "失効情報がありません", fix_en, fix_ja)
-    except (KyukyuError, ValueError, KeyError, TypeError):
+    except (KyukyuError, OSError, ValueError):
         return _fail(
             "revocation",
             "revocation snapshot damaged or not signed by the platform",
@@ -709,12 +705,10 @@ def check_revocation(ctx: DoctorContext, s: DeviceSettings) -> Check:
             fix_en,
             fix_ja,
         )
-    if issued.tzinfo is None:
-        issued = issued.replace(tzinfo=UTC)
-    age = ctx.clock() - issued
-    hours = age.total_seconds() / 3600
+    issued = datetime.fromtimestamp(snapshot.issued_at, UTC)
+    hours = (ctx.clock() - issued).total_seconds() / 3600
     limit = s.revocation_max_age_hours
-    text = f"revocation snapshot v{version}, {hours:.1f} h old (limit {limit:g} h)"
+    text = f"revocation snapshot #{snapshot.sequence}, {hours:.1f} h old (limit {limit:g} h)"
     if hours > limit:
         return _fail(
             "revocation", "EXPIRED " + text, "失効情報の有効期限が切れています", fix_en, fix_ja

@@ -106,8 +106,9 @@ class DeviceSettings(BaseSettings):
 
     @property
     def revocation_path(self) -> Path:
-        """The hub-signed revocation snapshot, as received (verified on every load)."""
-        return self.data_dir / "revocation.json"
+        """The hub-signed revocation snapshot: ``edge.jpki.revocation`` KKRV bytes as received
+        from ``/v1/revocation/snapshot.kkrv`` (check the signature with the pinned hub key)."""
+        return self.data_dir / "revocation.kkrv"
 
     @property
     def trust_bundle_path(self) -> Path:

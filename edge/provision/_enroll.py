@@ -26,9 +26,12 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge.jpki import JpkiError
+from edge.jpki.revocation import RevocationSnapshot
 from sync import PlatformError, SignedHttp
 from sync.client import PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
@@ -53,6 +56,7 @@ __all__ = [
     "RetireReport",
     "enroll",
     "load_device_key",
+    "load_snapshot",
     "retire",
     "unsent_cases",
 ]
@@ -112,6 +116,21 @@ def _pem_key(key: Ed25519PrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
+
+
+def load_snapshot(data: bytes, hub_key: Ed25519PublicKey) -> RevocationSnapshot:
+    """A KKRV revocation snapshot whose signature is the pinned hub key's (else ProvisionError)."""
+
+    def check(payload: bytes, signature: bytes) -> None:
+        try:
+            hub_key.verify(signature, payload)
+        except InvalidSignature:
+            raise ProvisionError("revocation snapshot not signed by the platform") from None
+
+    try:
+        return RevocationSnapshot.from_bytes(data, verify_signature=check)
+    except JpkiError as exc:
+        raise ProvisionError(f"revocation snapshot unreadable ({exc.code})") from None
 
 
 def load_device_key(path: Path) -> Ed25519PrivateKey:
@@ -197,20 +216,21 @@ def enroll(
                 lat=settings.base_lat,
                 lon=settings.base_lon,
             )
-            snapshot = _signed_json(client, "/v1/revocation/snapshot", "snapshot")
+            kkrv = client.http.request("GET", "/v1/revocation/snapshot.kkrv").content
+            snapshot = load_snapshot(kkrv, hub_key)
     except PlatformError as exc:
         raise ProvisionError(f"platform: {exc.code}: {exc}") from None
 
     data = layout.host(DATA_DIR)
     ensure_dir(data, mode=0o700, uid=user.uid, gid=user.gid)
-    for fname, doc in (("directory.json", directory), ("revocation.json", snapshot)):
-        write_if_changed(
-            data / fname,
-            json.dumps(doc, ensure_ascii=False, sort_keys=True).encode(),
-            mode=0o600,
-            uid=user.uid,
-            gid=user.gid,
-        )
+    stored: dict[str, bytes] = {
+        settings.directory_path.name: json.dumps(
+            directory, ensure_ascii=False, sort_keys=True
+        ).encode(),
+        settings.revocation_path.name: kkrv,
+    }
+    for fname, raw in stored.items():
+        write_if_changed(data / fname, raw, mode=0o600, uid=user.uid, gid=user.gid)
         files.append(f"{DATA_DIR}/{fname}")
     update_config(
         layout,
@@ -231,7 +251,7 @@ def enroll(
         hub_url=hub_url.rstrip("/"),
         hub_key_id=str(directory.get("key_id")) if directory.get("key_id") else None,
         hospitals=len(hospitals) if isinstance(hospitals, list) else 0,
-        revocation_version=snapshot.get("snapshot", {}).get("version"),
+        revocation_version=snapshot.sequence,
         files=files,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -198,15 +197,17 @@ def test_expired_revocation_snapshot(
 def test_tampered_revocation_snapshot(
     device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = device / "var/lib/kyukyu-edge/revocation.json"
-    doc = json.loads(path.read_text())
-    doc["snapshot"]["issued_at"] = datetime.now(UTC).isoformat()
-    doc["snapshot"]["added"] = []
-    doc["snapshot"]["version"] = 999
-    path.write_text(json.dumps(doc))
+    path = device / "var/lib/kyukyu-edge/revocation.kkrv"
+    data = bytearray(path.read_bytes())
+    data[12:20] = (2**40).to_bytes(8, "big")  # a forged, newer sequence number
+    path.write_bytes(bytes(data))
     rc, text = _doctor(capsys, device)
     assert rc == 1
     assert "not signed by the platform" in _line(text, "revocation")
+    path.write_bytes(b"KKRV")
+    rc, text = _doctor(capsys, device)
+    assert rc == 1
+    assert "damaged" in _line(text, "revocation")
 
 
 def _ctx(device: Path, **kw: Any) -> DoctorContext:

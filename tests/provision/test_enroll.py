@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from edge.jpki.revocation import RevocationSnapshot
 from edge.provision import DeviceLayout, load_device_key
 from edge.settings import load_device_settings
 from sync import AuthError
@@ -92,11 +93,20 @@ def test_enroll_creates_key_pins_hub_and_fetches_documents(
     assert (cfg.st_mode & 0o777, cfg.st_gid) == (0o640, gid)
 
     pinned = public_key_from_b64(s.hub_public_key)
-    for name, field in (("directory.json", "directory"), ("revocation.json", "snapshot")):
-        f = root / "var/lib/kyukyu-edge" / name
+    state = root / "var/lib/kyukyu-edge"
+    for name in ("directory.json", "revocation.kkrv"):
+        f = state / name
         assert (f.stat().st_mode & 0o777, f.stat().st_uid) == (0o600, uid)
-        body = verify_hub_signature(json.loads(f.read_text()), field, pinned)
-        assert body
+    assert verify_hub_signature(
+        json.loads((state / "directory.json").read_text()), "directory", pinned
+    )
+    # The snapshot is what the edge flow loads (settings.revocation_path), hub-signed.
+    snap = RevocationSnapshot.from_bytes(
+        (state / "revocation.kkrv").read_bytes(),
+        verify_signature=lambda payload, sig: pinned.verify(sig, payload),
+    )
+    assert snap.sequence == out["revocation_version"]
+    assert DeviceLayout(root).host(s.revocation_path) == state / "revocation.kkrv"
     # The platform knows the key on disk: a signed call as the device works.
     with _device(root, hub) as dev:
         me = dev.http.request_json("GET", "/v1/devices/me")
