@@ -192,15 +192,27 @@ class ReceivingService:
 
     # -- life cycle -----------------------------------------------------------------
 
+    def housekeeping(self) -> None:
+        """Retention purge, expired sessions, and exports that failed before (retried)."""
+        n = self.store.purge(self.settings.retention_seconds)
+        if n:
+            log.info("retention: purged %d cases", n)
+            self.news.publish("purge")
+        self.store.drop_expired_sessions()
+        if self.exporter is not None:
+            for row in self.store.unexported():
+                try:
+                    self.exporter(row.case_id, self.store.bundle_of(row))
+                except Exception as exc:
+                    log.warning("FHIR export retry failed: %s", type(exc).__name__)
+                    break  # the endpoint is down: next round
+
     def _purge_loop(self) -> None:
         while not self._stop.wait(self.settings.purge_interval_seconds):
             try:
-                n = self.store.purge(self.settings.retention_seconds)
-                if n:
-                    log.info("retention: purged %d cases", n)
-                    self.news.publish("purge")
+                self.housekeeping()
             except Exception as exc:
-                log.warning("retention purge failed: %s", type(exc).__name__)
+                log.warning("housekeeping failed: %s", type(exc).__name__)
 
     def start(self) -> None:
         for target, name in ((self.receiver.run, "stream"), (self._purge_loop, "purge")):

@@ -51,8 +51,12 @@ class HospitalSettings(BaseSettings):
         default=None, description="POST each case Bundle to this FHIR server base URL"
     )
     cookie_secure: bool = Field(
-        default=False, description="mark session cookies Secure (set when served over HTTPS)"
+        default=False, description="mark session cookies Secure (implied by tls_certfile)"
     )
+    tls_certfile: Path | None = Field(
+        default=None, description="serve the dashboard over HTTPS with this PEM certificate"
+    )
+    tls_keyfile: Path | None = Field(default=None, description="its PEM private key")
 
     def resolved_key_file(self) -> Path:
         return self.key_file or self.data_dir / "hospital-key.json"

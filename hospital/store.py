@@ -296,6 +296,26 @@ class HospitalStore:
                 s.commit()
         return len(ids)
 
+    def unexported(self, limit: int = 100) -> list[CaseRow]:
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(CaseRow)
+                    .where(col(CaseRow.exported_at).is_(None))
+                    .order_by(col(CaseRow.received_at))
+                    .limit(limit)
+                ).all()
+            )
+
+    def drop_expired_sessions(self) -> int:
+        now = utcnow()
+        with self._write_lock, self.session() as s:
+            rows = s.exec(select(StaffSession).where(col(StaffSession.expires_at) <= now)).all()
+            for row in rows:
+                s.delete(row)
+            s.commit()
+        return len(rows)
+
     # -- audit ------------------------------------------------------------------------
 
     def audit(

@@ -94,6 +94,7 @@ def _jst(moment: datetime | None) -> str:
 def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
     store = service.store
     settings = service.settings
+    secure_cookies = settings.cookie_secure or settings.tls_certfile is not None
     templates = Jinja2Templates(directory=str(resources.files("hospital") / "templates"))
     templates.env.globals.update(
         reasons=DECLINE_REASONS, ranges=RANGES, hospital_name=service.identity.name
@@ -160,7 +161,7 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
             token,
             httponly=True,
             samesite="strict",
-            secure=settings.cookie_secure,
+            secure=secure_cookies,
             max_age=1800,
         )
         return response
@@ -194,7 +195,7 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
             token,
             httponly=True,
             samesite="strict",
-            secure=settings.cookie_secure,
+            secure=secure_cookies,
             max_age=settings.session_ttl_seconds,
         )
         response.delete_cookie(LOGIN_COOKIE)

@@ -24,6 +24,8 @@ def _settings(args: argparse.Namespace) -> Any:
         retention_seconds=getattr(args, "retention", None),
         fhir_export_dir=getattr(args, "fhir_dir", None),
         fhir_endpoint=getattr(args, "fhir_endpoint", None),
+        tls_certfile=getattr(args, "tls_cert", None),
+        tls_keyfile=getattr(args, "tls_key", None),
     )
 
 
@@ -71,9 +73,10 @@ def _serve(args: argparse.Namespace) -> int:
     except KyukyuError as exc:
         return _fail(exc)
     logging.getLogger("hospital").setLevel(logging.INFO)
+    scheme = "https" if settings.tls_certfile else "http"
     print(
         f"kyukyu hospital {runtime.identity.name} ({runtime.identity.hospital_id}) "
-        f"on http://{settings.listen_host}:{settings.listen_port}",
+        f"on {scheme}://{settings.listen_host}:{settings.listen_port}",
         file=sys.stderr,
     )
     try:
@@ -83,6 +86,8 @@ def _serve(args: argparse.Namespace) -> int:
             port=settings.listen_port,
             log_level="warning",
             access_log=False,
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
     finally:
         runtime.close()
@@ -180,6 +185,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--retention", type=int, default=None, help="seconds to keep opened cases")
     p.add_argument("--fhir-dir", type=Path, default=None, help="export each case Bundle here")
     p.add_argument("--fhir-endpoint", default=None, help="POST each case Bundle to this FHIR base")
+    p.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate: serve HTTPS")
+    p.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
     p.set_defaults(func=_serve)
 
     users = hs.add_parser("user", help="staff accounts")

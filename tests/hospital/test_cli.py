@@ -6,6 +6,7 @@ import io
 import json
 import os
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -18,6 +19,46 @@ import httpx
 from kyukyu.cli import main as kyukyu_main
 from sync.signing import public_key_to_b64
 from tests.hospital._world import platform
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hospital.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "dashboard.pem", tmp / "dashboard.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -73,17 +114,20 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
+        cert, key = _self_signed(tmp_path)
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "kyukyu"), "hospital", "serve",
-             "--data-dir", str(serve_dir), "--port", str(port)],
+             "--data-dir", str(serve_dir), "--port", str(port),
+             "--tls-cert", str(cert), "--tls-key", str(key)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
         )  # fmt: skip
         try:
-            url = f"http://127.0.0.1:{port}"
+            url = f"https://127.0.0.1:{port}"
+            tls = ssl.create_default_context(cafile=str(cert))
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    r = httpx.get(url + "/login", timeout=1)
+                    r = httpx.get(url + "/login", timeout=1, verify=tls)
                     if r.status_code == 200:
                         break
                 except httpx.HTTPError:
@@ -92,8 +136,10 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
             assert "サインイン" in r.text
-            assert httpx.get(url + "/", timeout=5).status_code == 401
-            assert httpx.get(url + "/live", timeout=5).status_code == 401
+            # Over HTTPS the cookies are Secure by themselves.
+            assert "secure" in r.headers["set-cookie"].lower()
+            assert httpx.get(url + "/", timeout=5, verify=tls).status_code == 401
+            assert httpx.get(url + "/live", timeout=5, verify=tls).status_code == 401
         finally:
             proc.terminate()
             proc.wait(15)

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from fhir.resources.R4B.bundle import Bundle
 
 from kyukyu.testing import serve_in_thread
 from tests.hospital._world import cli, platform, signed_in, wait_for
 
 
-def _fhir_server() -> tuple[FastAPI, list[dict[str, Any]]]:
+def _fhir_server(down: list[bool] | None = None) -> tuple[FastAPI, list[dict[str, Any]]]:
     """A minimal FHIR endpoint that records what it is sent (a real HTTP server)."""
     got: list[dict[str, Any]] = []
     app = FastAPI()
 
     @app.post("/fhir/Bundle", status_code=201)
-    async def create(request: Request) -> dict[str, str]:
+    async def create(request: Request) -> Any:
+        if down and down[0]:
+            return JSONResponse({"resourceType": "OperationOutcome"}, status_code=503)
         assert request.headers["content-type"].startswith("application/fhir+json")
         got.append(json.loads(await request.body()))
         return {"resourceType": "OperationOutcome"}
@@ -69,3 +73,26 @@ def test_export_to_folder_and_endpoint_then_purge(tmp_path: Path) -> None:
         assert actions[-1] == "case_purged"
         # The stream does not hand it over again (the receiver remembers the case id).
         assert rt.store.cases() == []
+
+
+def test_failed_export_is_retried(tmp_path: Path) -> None:
+    down = [True]
+    fhir_app, got = _fhir_server(down)
+    with platform(tmp_path) as p, serve_in_thread(fhir_app) as fhir_url:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        p.start(a, fhir_endpoint=f"{fhir_url}/fhir")
+        rt = a.runtime
+        assert rt is not None
+        case_id = p.new_device().send([a.id])
+        wait_for(lambda: rt.store.case(case_id), what="case")
+        time.sleep(0.3)
+        row = rt.store.case(case_id)
+        assert row is not None
+        assert row.exported_at is None
+        assert got == []
+        rt.service.housekeeping()  # the endpoint is still down: stays pending
+        assert rt.store.unexported()
+        down[0] = False
+        rt.service.housekeeping()
+        assert [b["identifier"]["value"] for b in got] == [case_id]
+        assert rt.store.unexported() == []
