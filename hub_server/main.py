@@ -167,7 +167,7 @@ def http_status(exc: HubError) -> int:
 
 
 def _error_response(exc: HubError, status: int | None = None) -> JSONResponse:
-    headers = None
+    headers = getattr(exc, "headers", None)  # e.g. Retry-After of a 503 (admission)
     if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
     return JSONResponse(exc.to_body(), status_code=status or http_status(exc), headers=headers)

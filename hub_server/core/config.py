@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     undelivered_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     purge_interval_seconds: float = Field(default=300.0, gt=0)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # Events a stream may have waiting for its reader; past that it is closed ("behind")
+    # and its client catches up by event number (bounds the memory of a stalled reader).
+    sse_max_queued: int = Field(default=256, gt=0)
+    # Case submissions admitted at once per process (waiting for a request thread or in
+    # the database); past that POST /v1/cases answers 503 + Retry-After at once. 0: auto
+    # (16 per request thread).
+    max_pending_cases: int = Field(default=0, ge=0)
     max_recipients: int = Field(default=20, gt=0)
     run_migrations: bool = True
     pool_size: int = Field(default=10, gt=0)
@@ -179,6 +186,13 @@ class Settings(BaseSettings):
         if self.opaque_envelopes is None:
             return self.environment != "prod"
         return self.opaque_envelopes
+
+    @property
+    def pending_case_limit(self) -> int:
+        """``max_pending_cases``, or 16 per request thread (anyio's 40 when unset)."""
+        if self.max_pending_cases > 0:
+            return self.max_pending_cases
+        return 16 * (self.request_threads or 40)
 
     @property
     def medical_url(self) -> str:

@@ -17,6 +17,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "CHANNEL",
+    "DEFAULT_MAX_QUEUED",
     "KEEPALIVE",
     "REVOKED_CHANNEL",
     "EventBus",
@@ -75,13 +77,28 @@ def format_sse(ev: PendingEvent) -> str:
     return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {sse_json(dict(ev.data, seq=ev.seq))}\n\n"
 
 
+#: Events a stream may have waiting before it counts as fallen behind and is closed.
+DEFAULT_MAX_QUEUED = 256
+
+
 @dataclass(eq=False)  # identity semantics: subscriptions live in sets
 class Subscription:
+    """One open stream's inbox: bounded. When a stream's reader falls so far behind that
+    ``max_queued`` events wait, the stream is closed (``closed == "behind"``) instead of
+    buffering more: the client reconnects with ``Last-Event-ID`` and catches up from the
+    database, and nobody else waits for it."""
+
     recipient: str
+    max_queued: int = DEFAULT_MAX_QUEUED
     ready: asyncio.Event = field(default_factory=asyncio.Event)
-    queue: deque[PendingEvent] = field(default_factory=lambda: deque(maxlen=1000))
+    queue: deque[PendingEvent] = field(default_factory=deque)
+    #: When each queued event was published (``time.monotonic()``), in step with ``queue``.
+    stamps: deque[float] = field(default_factory=deque)
     highest_seen: int = 0
     revoked: bool = False  # set by ``EventBus.revoke``: the stream ends at once
+    closed: str | None = None  # why the stream must end ("behind", "revoked")
+    #: The task writing this stream, while it is blocked handing bytes to the socket.
+    blocked_writer: asyncio.Task[Any] | None = None
 
     async def wait(self, timeout: float) -> bool:
         """Wait for a wake-up; False on timeout."""
@@ -91,6 +108,38 @@ class Subscription:
             return False
         self.ready.clear()
         return True
+
+    def offer(self, ev: PendingEvent, stamp: float = 0.0) -> None:
+        """Queue an event (event loop only); past ``max_queued`` the stream is closed."""
+        if self.closed is not None:
+            return
+        if len(self.queue) >= self.max_queued:
+            self.close("behind")
+            return
+        self.queue.append(ev)
+        self.stamps.append(stamp)
+        self.ready.set()
+
+    def take(self) -> tuple[PendingEvent, float]:
+        """The oldest queued event and when it was published."""
+        return self.queue.popleft(), (self.stamps.popleft() if self.stamps else 0.0)
+
+    def drop_queued(self) -> None:
+        self.queue.clear()
+        self.stamps.clear()
+
+    def close(self, reason: str) -> None:
+        """End the stream (event loop only): the writer says why if it can, and a writer
+        stuck on a socket nobody reads is cancelled (the connection is then dropped)."""
+        if reason == "revoked":
+            self.revoked = True
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self.drop_queued()
+        self.ready.set()
+        if self.blocked_writer is not None:
+            self.blocked_writer.cancel()
 
 
 class TooManyStreams(Exception):
@@ -110,11 +159,17 @@ class EventBus:
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
-    def subscribe(self, recipient: str, *, limit: int | None = None) -> Iterator[Subscription]:
+    def subscribe(
+        self,
+        recipient: str,
+        *,
+        limit: int | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+    ) -> Iterator[Subscription]:
         """Register a stream (call from the event loop) for the duration of the block;
         ``TooManyStreams`` if ``recipient`` already has ``limit`` of them."""
         self._loop = asyncio.get_running_loop()
-        sub = Subscription(recipient)
+        sub = Subscription(recipient, max_queued=max_queued)
         with self._lock:
             group = self._subs.setdefault(recipient, set())
             if limit is not None and len(group) >= limit:
@@ -162,8 +217,7 @@ class EventBus:
         with self._lock:
             subs = list(self._subs.get(recipient, ()))
         for sub in subs:
-            sub.revoked = True
-            sub.ready.set()
+            sub.close("revoked")
 
     def publish(self, events: list[PendingEvent]) -> None:
         """Hand events to local streams; callable from any thread."""
@@ -174,11 +228,12 @@ class EventBus:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        stamp = time.monotonic()
         if running is loop:
-            self._deliver(events)
+            self._deliver(events, stamp)
         else:
             with contextlib.suppress(RuntimeError):  # loop shutting down
-                loop.call_soon_threadsafe(self._deliver, events)
+                loop.call_soon_threadsafe(self._deliver, events, stamp)
 
     def wake_all(self) -> None:
         """Make every stream re-read the database (after a lost notification channel)."""
@@ -187,15 +242,14 @@ class EventBus:
         for sub in subs:
             sub.ready.set()
 
-    def _deliver(self, events: list[PendingEvent]) -> None:
+    def _deliver(self, events: list[PendingEvent], stamp: float = 0.0) -> None:
         with self._lock:
             targets = [(ev, list(self._subs.get(ev.recipient, ()))) for ev in events]
         for ev, subs in targets:
             for sub in subs:
                 if ev.seq <= sub.highest_seen:
                     continue  # already had it (local publish and NOTIFY both arrive)
-                sub.queue.append(ev)
-                sub.ready.set()
+                sub.offer(ev, stamp)
 
 
 _MAX_NOTIFY = 7900  # PostgreSQL's payload limit is 8000 bytes

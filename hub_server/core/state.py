@@ -17,6 +17,7 @@ from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
 from hub_server.core.errors import Unavailable
 from hub_server.core.events import EventBus
+from hub_server.core.metrics import HubMetrics
 from hub_server.core.ratelimit import RateLimiter, Rates
 from hub_server.core.security import HubKey
 
@@ -35,6 +36,11 @@ class HubState:
     verifier: CertificateVerifier | None = None
     medical_source: Any = None
     rates: Rates = field(init=False)
+    metrics: HubMetrics = field(default_factory=HubMetrics)
+    #: Case submissions admitted and not yet answered (admission control, event loop only).
+    pending_cases: int = 0
+    case_rate: Any = None  # services.admission's answer-rate tracker
+    stream_revocations: Any = None  # api.routes.events' per-process revocation cache
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)

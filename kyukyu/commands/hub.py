@@ -72,6 +72,13 @@ def _serve(args: argparse.Namespace) -> int:
     # Request threads hold database row locks while they wait for the GIL: a shorter switch
     # interval (default 5 ms) keeps those waits, and so the lock convoys, short.
     sys.setswitchinterval(0.0005)
+    from hub_server.core.capacity import raise_open_file_limit
+
+    before, after = raise_open_file_limit()  # one descriptor per stream (workers inherit)
+    if after != before:
+        print(f"kyukyu hub: open files limit raised from {before} to {after}", file=sys.stderr)
+    else:
+        print(f"kyukyu hub: open files limit {after}", file=sys.stderr)
     # One logging set-up for the hub and uvicorn (log_config=None: uvicorn keeps ours).
     if args.log_file:
         handler = logging.FileHandler(args.log_file)

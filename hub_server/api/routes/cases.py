@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
 from hub_server.api.deps import DeviceDep, DeviceTxDep, HospitalDep, HubDep, SessionDep
@@ -21,6 +21,7 @@ from hub_server.schemas import (
     DestinationPublic,
 )
 from hub_server.services import case_progress
+from hub_server.services.admission import admit_case
 from hub_server.services.case_submission import submit_case
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
@@ -36,15 +37,41 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/v1/cases", response_model=CaseCreated, status_code=201)
+OutboxDepth = Annotated[
+    int | None,
+    Header(
+        alias="X-Kyukyu-Outbox-Depth",
+        ge=0,
+        le=1_000_000,
+        description="unsent cases in the device's outbox, this one included (metrics only)",
+    ),
+]
+
+
+@router.post(
+    "/v1/cases",
+    response_model=CaseCreated,
+    status_code=201,
+    dependencies=[Depends(admit_case)],  # first: a surge is refused before any work
+    responses={503: {"description": "overloaded: send again after Retry-After seconds"}},
+)
 def post_case(
-    body: CaseCreate, caller: DeviceTxDep, hub: HubDep, idempotency_key: IdempotencyKey
+    body: CaseCreate,
+    caller: DeviceTxDep,
+    hub: HubDep,
+    idempotency_key: IdempotencyKey,
+    outbox_depth: OutboxDepth = None,
 ) -> JSONResponse:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
     One transaction: nonce, Idempotency-Key with its response, case, events and audit row.
+    Refused with 503 ``overloaded`` and ``Retry-After`` when too many are being handled.
     """
+    if outbox_depth is not None:
+        hub.metrics.outbox_depth.observe(outbox_depth)
     done = submit_case(hub, caller, body, idempotency_key=idempotency_key)
+    if done.status == 201 and not done.replayed:
+        hub.metrics.cases.inc()
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
     return JSONResponse(json.loads(done.body), status_code=done.status, headers=headers)
 

@@ -9,18 +9,27 @@ database, then live events. A stream only ever carries its own recipient's event
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from hub_server import crud
 from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, ascii_decimal
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.errors import InvalidInput, TooManyRequests
-from hub_server.core.events import KEEPALIVE, PendingEvent, TooManyStreams, format_sse
+from hub_server.core.events import (
+    KEEPALIVE,
+    PendingEvent,
+    Subscription,
+    TooManyStreams,
+    format_sse,
+)
 from hub_server.core.state import HubState
 
 router = APIRouter(tags=["events"], responses=ERRORS)
@@ -29,6 +38,7 @@ _SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
 }
 _BATCH = 200
+log = logging.getLogger("hub_server.events")
 
 
 def _revoked(hub: HubState, recipient: str) -> bool:
@@ -56,66 +66,203 @@ def _load_first(hub: HubState, recipient: str, after: int) -> list[PendingEvent]
     return _load(hub, recipient, after)
 
 
-async def _stream(hub: HubState, recipient: str, after: int) -> AsyncIterator[str]:
-    try:
-        subscription = hub.bus.subscribe(recipient, limit=hub.settings.max_streams_per_identity)
-        sub = subscription.__enter__()  # subscribe first: no wake-up is lost
-    except TooManyStreams:  # opened concurrently past the limit the route checked
-        yield "event: too_many_streams\ndata: {}\n\n"
-        return
-    try:
-        last = after
-        sub.highest_seen = last
-        yield "retry: 2000\n" + KEEPALIVE
-        first = await run_in_threadpool(_load_first, hub, recipient, last)
-        if first is None:
-            yield _REVOKED
+def _revoked_ids(hub: HubState) -> frozenset[str]:
+    from sqlmodel import col, select
+
+    from hub_server.models import Device, Hospital
+
+    with hub.session() as session:
+        devices = session.exec(select(Device.id).where(col(Device.revoked))).all()
+        hospitals = session.exec(select(Hospital.id).where(col(Hospital.revoked))).all()
+    return frozenset([f"device:{d}" for d in devices] + [f"hospital:{h}" for h in hospitals])
+
+
+class _RevokedCache:
+    """The revoked identities, read once per keep-alive interval per process (not once
+    per stream: 10,000 streams would otherwise cost 10,000 queries per interval). A
+    missing identity (deleted row) is found when the stream reconnects."""
+
+    def __init__(self) -> None:
+        self.at = -1e9
+        self.ids: frozenset[str] = frozenset()
+        self.lock = asyncio.Lock()
+
+    async def get(self, hub: HubState) -> frozenset[str]:
+        ttl = min(hub.settings.sse_keepalive_seconds, 5.0)
+        if time.monotonic() - self.at < ttl:
+            return self.ids
+        async with self.lock:
+            if time.monotonic() - self.at >= ttl:
+                self.ids = await run_in_threadpool(_revoked_ids, hub)
+                self.at = time.monotonic()
+        return self.ids
+
+
+def _closing_event(reason: str, last: int) -> str:
+    if reason == "revoked":
+        return _REVOKED  # a revoked identity hears nothing more
+    # A comment (every SSE reader skips it), then the end of the stream: the client
+    # reconnects with Last-Event-ID as after any drop, and nothing after ``last`` is lost.
+    return f": closed: {reason}; reconnect with Last-Event-ID: {last}\n\n"
+
+
+class EventStreamResponse(Response):
+    """The SSE response of one recipient, written by its own task.
+
+    A stream never holds anything up for the others: the bus hands it events without
+    waiting (a bounded inbox, ``Settings.sse_max_queued``), and a reader that falls that
+    far behind gets its stream closed (a last comment ``: closed: behind; reconnect with
+    Last-Event-ID: N`` if the socket still takes bytes, else the connection is dropped:
+    its stuck write is cancelled, so its buffers stay bounded); it reconnects with
+    ``Last-Event-ID`` and reads what it missed from the database. Keep-alives cost one
+    timer per stream; revocation is read once per interval per process.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, hub: HubState, recipient: str, after: int) -> None:
+        super().__init__(status_code=200, media_type=self.media_type)
+        self.hub = hub
+        self.recipient = recipient
+        self.after = after
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        hub = self.hub
+        metrics = hub.metrics
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-store"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
+        # Subscribe before the first read: no wake-up is lost.
+        try:
+            subscription = hub.bus.subscribe(
+                self.recipient,
+                limit=hub.settings.max_streams_per_identity,
+                max_queued=hub.settings.sse_max_queued,
+            )
+            sub = subscription.__enter__()
+        except TooManyStreams:  # opened concurrently past the limit the route checked
+            await self._finish(send, "event: too_many_streams\ndata: {}\n\n")
             return
-        batch: list[PendingEvent] = first
+        with contextlib.ExitStack() as stack:
+            stack.callback(subscription.__exit__, None, None, None)
+            metrics.streams_open.inc()
+            writer = asyncio.ensure_future(self._write(sub, send))
+            listener = asyncio.ensure_future(_disconnected(receive))
+            reason = "disconnected"
+            try:
+                await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
+                if writer.done() and not writer.cancelled() and writer.exception() is None:
+                    reason = sub.closed or "disconnected"
+                elif writer.cancelled() and sub.closed is not None:
+                    reason = sub.closed  # dropped: the socket took no more bytes
+                    log.info("stream dropped (%s)", reason)
+                elif writer.done() and not writer.cancelled():
+                    exc = writer.exception()
+                    log.warning("stream failed (%s)", type(exc).__name__)
+            except asyncio.CancelledError:
+                reason = "shutdown"
+                raise
+            finally:
+                for task in (writer, listener):
+                    task.cancel()
+                await asyncio.gather(writer, listener, return_exceptions=True)
+                metrics.streams_open.dec()
+                metrics.streams_closed.labels(reason=reason).inc()
+
+    async def _send(self, sub: Subscription, send: Any, text: str) -> None:
+        """Send a piece of the stream; a stream being closed sends nothing more but its
+        last words (``_finish``). A send stuck on a full socket is cancelled by
+        ``Subscription.close``."""
+        if sub.closed is not None:
+            return
+        sub.blocked_writer = asyncio.current_task()
+        try:
+            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+        finally:
+            sub.blocked_writer = None
+
+    async def _finish(self, send: Any, text: str) -> None:
+        message = {"type": "http.response.body", "body": text.encode(), "more_body": False}
+        with contextlib.suppress(TimeoutError):  # nobody reads: the connection is dropped
+            await asyncio.wait_for(send(message), self.hub.settings.sse_keepalive_seconds)
+
+    async def _write(self, sub: Subscription, send: Any) -> None:
+        hub = self.hub
+        push = hub.metrics.push_seconds
+        last = self.after
+        sub.highest_seen = last
+        await self._send(sub, send, "retry: 2000\n" + KEEPALIVE)
+        need_db = True
+        first = True
         while True:
-            for ev in batch:
-                if sub.revoked:  # revoked while this batch was going out
-                    yield _REVOKED
-                    return
-                if ev.seq > last:
-                    last = sub.highest_seen = ev.seq
-                    yield format_sse(ev)
-            need_db = len(batch) == _BATCH
-            batch = []
-            if need_db:
-                batch = await run_in_threadpool(_load, hub, recipient, last)
-                continue
-            woken = await sub.wait(hub.settings.sse_keepalive_seconds)
-            if sub.revoked:  # EventBus.revoke: the revocation route or NOTIFY kyukyu_revoked
-                yield _REVOKED
-                return
-            if not woken or not sub.queue:
+            while need_db and sub.closed is None:
+                if first:  # revoked between its authentication and its subscription?
+                    loaded = await run_in_threadpool(_load_first, hub, self.recipient, last)
+                    first = False
+                    if loaded is None:
+                        sub.close("revoked")
+                        break
+                    batch = loaded
+                else:
+                    batch = await run_in_threadpool(_load, hub, self.recipient, last)
+                chunk = []
+                for ev in batch:
+                    if ev.seq > last:
+                        last = sub.highest_seen = ev.seq
+                        chunk.append(format_sse(ev))
+                if chunk:
+                    await self._send(sub, send, "".join(chunk))
+                need_db = len(batch) == _BATCH
+            woken = True
+            if sub.closed is None and not sub.queue:
+                woken = await sub.wait(hub.settings.sse_keepalive_seconds)
+            if sub.closed is None and not sub.queue:
                 # Keep-alive, or woken without events (the listener reconnected: anything
                 # missed, a revocation included, is in the database).
-                if await run_in_threadpool(_revoked, hub, recipient):
-                    yield _REVOKED  # a revoked device hears nothing more
-                    return
-                if not woken:
-                    yield KEEPALIVE
+                cache = hub.stream_revocations
+                if cache is None:
+                    cache = hub.stream_revocations = _RevokedCache()
+                if self.recipient in await cache.get(hub):
+                    sub.close("revoked")
+                elif not woken:
+                    await self._send(sub, send, KEEPALIVE)
                     continue
-                batch = await run_in_threadpool(_load, hub, recipient, last)
-                continue
+            if sub.closed is not None:
+                await self._finish(send, _closing_event(sub.closed, last))
+                return
+            if not sub.queue:
+                need_db = True  # woken without events: re-read (listener reconnect)
+            chunk = []
+            now = time.monotonic()
             while sub.queue:
-                if sub.revoked:
-                    yield _REVOKED
-                    return
-                ev = sub.queue.popleft()
+                ev, stamp = sub.take()
                 if ev.seq <= last:
                     continue
                 if ev.seq == last + 1 and ev.data is not None:
                     last = sub.highest_seen = ev.seq
-                    yield format_sse(ev)
+                    chunk.append(format_sse(ev))
+                    if stamp:
+                        push.observe(now - stamp)
                 else:  # a gap, or known only by number from another process
-                    sub.queue.clear()
-                    batch = await run_in_threadpool(_load, hub, recipient, last)
-                    break
-    finally:
-        subscription.__exit__(None, None, None)
+                    sub.drop_queued()
+                    need_db = True
+            if chunk:
+                await self._send(sub, send, "".join(chunk))
+
+
+async def _disconnected(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 _MAX_SEQ = 2**62
@@ -134,7 +281,7 @@ def _start(last_event_id: str | None, after: int) -> int:
     return max(after, seen)
 
 
-def _response(hub: HubState, recipient: str, after: int) -> StreamingResponse:
+def _response(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
     if hub.bus.streams_of(recipient) >= hub.settings.max_streams_per_identity:
         raise TooManyRequests(
             "too_many_streams",
@@ -142,11 +289,7 @@ def _response(hub: HubState, recipient: str, after: int) -> StreamingResponse:
             "同時に開ける受信接続の上限に達しています。",
             retry_after=hub.settings.sse_keepalive_seconds,
         )
-    return StreamingResponse(
-        _stream(hub, recipient, after),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return EventStreamResponse(hub, recipient, after)
 
 
 AfterQuery = Annotated[int, Query(ge=0, le=2**62, description="last event number received")]
@@ -156,7 +299,7 @@ LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)
 @router.get("/v1/hospitals/me/events", response_class=StreamingResponse, responses=_SSE)
 async def hospital_events(
     caller: HospitalDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
-) -> StreamingResponse:
+) -> Response:
     """New cases (``event: case``, data has ``case_id`` and ``envelope``) and destinations."""
     return _response(hub, f"hospital:{caller.id}", _start(last_event_id, after))
 
@@ -164,6 +307,6 @@ async def hospital_events(
 @router.get("/v1/devices/me/events", response_class=StreamingResponse, responses=_SSE)
 async def device_events(
     caller: DeviceDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
-) -> StreamingResponse:
+) -> Response:
     """Answers of hospitals to this device's cases (``event: answer``)."""
     return _response(hub, f"device:{caller.id}", _start(last_event_id, after))
