@@ -41,6 +41,12 @@ def real_hub(tmp_path: Path, roots_dir: Path) -> Iterator[tuple[str, Any]]:
         environment="test",
         trust_roots_dir=roots_dir,
         allow_test_roots=True,
+        # One loopback address and few keys stand for many devices: no per-caller limits.
+        unsigned_rate=1e6,
+        unsigned_burst=10**6,
+        identity_rate=1e6,
+        identity_burst=10**6,
+        max_connections_per_client=10**6,
         sse_max_queued=4,
         sse_keepalive_seconds=60,
     )
