@@ -127,7 +127,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
     "hub_server": frozenset(
         {"fastapi", "starlette", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy"}
-        | {"alembic", "psycopg", "anyio", "uvicorn", "cryptography"}
+        | {"alembic", "psycopg", "anyio", "uvicorn", "cryptography", "prometheus_client"}
     ),
 }
 # The technician's commands in the edge core talk to the hub and probe readers directly.
