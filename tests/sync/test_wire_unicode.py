@@ -44,6 +44,9 @@ char = st.one_of(
 )
 text = st.text(char, min_size=1, max_size=40)
 EXAMPLES = 30
+# One address enrolls a device and opens two streams per example: lift the hub's
+# per-address and per-identity limits (their own tests are in tests/hub_server).
+LIMITS = {"unsigned_rate": 1000.0, "unsigned_burst": 1000, "max_streams_per_identity": 1000}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -51,14 +54,14 @@ def hubs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, 
     """(hub, URL the device and the operator use, URL the hospital streams from)."""
     with ExitStack() as stack:
         if request.param == "sqlite":
-            hub = make_real_hub(tmp_path)
+            hub = make_real_hub(tmp_path, **LIMITS)
             url = stack.enter_context(serve(hub.app))
             yield hub, url, url
             return
         from hub_server.main import build_state, create_app
 
         db = stack.enter_context(fresh_postgres_database())
-        hub = make_real_hub(tmp_path, db_url=db)
+        hub = make_real_hub(tmp_path, db_url=db, **LIMITS)
         other = create_app(hub.state.settings, state=build_state(hub.state.settings))
         yield hub, stack.enter_context(serve(hub.app)), stack.enter_context(serve(other))
 
