@@ -16,13 +16,17 @@ from kyukyu.testing import serve_in_thread
 from tests.hospital._world import cli, platform, signed_in, wait_for
 
 
-def _fhir_server(down: list[bool] | None = None) -> tuple[FastAPI, list[dict[str, Any]]]:
+def _fhir_server(
+    down: list[bool] | None = None, attempts: list[int] | None = None
+) -> tuple[FastAPI, list[dict[str, Any]]]:
     """A minimal FHIR endpoint that records what it is sent (a real HTTP server)."""
     got: list[dict[str, Any]] = []
     app = FastAPI()
 
     @app.post("/fhir/Bundle", status_code=201)
     async def create(request: Request) -> Any:
+        if attempts is not None:
+            attempts.append(1)
         if down and down[0]:
             return JSONResponse({"resourceType": "OperationOutcome"}, status_code=503)
         assert request.headers["content-type"].startswith("application/fhir+json")
@@ -76,16 +80,16 @@ def test_export_to_folder_and_endpoint_then_purge(tmp_path: Path) -> None:
 
 
 def test_failed_export_is_retried(tmp_path: Path) -> None:
-    down = [True]
-    fhir_app, got = _fhir_server(down)
+    down, attempts = [True], []
+    fhir_app, got = _fhir_server(down, attempts)
     with platform(tmp_path) as p, serve_in_thread(fhir_app) as fhir_url:
         a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
         p.start(a, fhir_endpoint=f"{fhir_url}/fhir")
         rt = a.runtime
         assert rt is not None
         case_id = p.new_device().send([a.id])
-        wait_for(lambda: rt.store.case(case_id), what="case")
-        time.sleep(0.3)
+        wait_for(lambda: attempts, what="the first export attempt")
+        time.sleep(0.2)  # its failure handled
         row = rt.store.case(case_id)
         assert row is not None
         assert row.exported_at is None
