@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     # the database); past that POST /v1/cases answers 503 + Retry-After at once. 0: auto
     # (16 per request thread).
     max_pending_cases: int = Field(default=0, ge=0)
+    # Prometheus metrics on 127.0.0.1:<port> (hub_server.core.metrics); None: not served.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     max_recipients: int = Field(default=20, gt=0)
     run_migrations: bool = True
     pool_size: int = Field(default=10, gt=0)

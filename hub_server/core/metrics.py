@@ -28,7 +28,7 @@ __all__ = ["AuditLagCollector", "HubMetrics", "serve_metrics"]
 
 log = logging.getLogger("hub_server.metrics")
 
-#: Seconds from a case's commit to its event written to a stream.
+#: Seconds from an event's hand-over (commit, or NOTIFY arrival) to its stream write.
 PUSH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTBOX_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000)
 
@@ -73,8 +73,8 @@ class HubMetrics:
         )
         self.push_seconds = Histogram(
             "kyukyu_hub_push_seconds",
-            "Seconds from a case's commit to its event written to a recipient's stream "
-            "(events handed over in this process)",
+            "Seconds from an event's hand-over in this process (its commit here, or its "
+            "NOTIFY from another worker) to its bytes given to the recipient's socket",
             buckets=PUSH_BUCKETS,
             registry=r,
         )

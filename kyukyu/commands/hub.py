@@ -68,6 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         request_threads=args.threads,
         listen_host=args.host,
         listen_port=args.port,
+        metrics_port=args.metrics_port,
     ).check()
     # Request threads hold database row locks while they wait for the GIL: a shorter switch
     # interval (default 5 ms) keeps those waits, and so the lock convoys, short.
@@ -91,6 +92,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_workers(args, settings)
     app = create_app(settings)
+    if settings.metrics_port is not None:
+        from hub_server.core.metrics import serve_metrics
+
+        serve_metrics(
+            settings.metrics_port, db_url=settings.db_url, registry=app.state.hub.metrics.registry
+        )
     uvicorn.run(
         app,
         host=settings.listen_host,
@@ -128,6 +135,13 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
             continue
         env[env_name(name)] = str(value).lower() if isinstance(value, bool) else str(value)
     env[env_name("hub_key_path")] = str(key_path)
+    if settings.metrics_port is not None:
+        # The workers count in shared files; this process serves their sum.
+        from hub_server.core.metrics import serve_metrics
+
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kyukyu-hub-metrics-")
+        os.environ.update(env)
+        serve_metrics(settings.metrics_port, db_url=settings.db_url)
     os.environ.update(env)
     uvicorn.run(
         "hub_server.main:app_from_env",
@@ -319,6 +333,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(p, trust=True)
     p.add_argument("--host", default=None, help="default: $KYUKYU_HUB_LISTEN_HOST, 127.0.0.1")
     p.add_argument("--port", type=int, default=None, help="default: $KYUKYU_HUB_LISTEN_PORT, 8600")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics on 127.0.0.1:PORT (default: $KYUKYU_HUB_METRICS_PORT, off)",
+    )
     p.add_argument("--no-migrate", action="store_true")
     p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
     p.add_argument("--pool-size", type=int, default=None)
