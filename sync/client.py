@@ -14,7 +14,6 @@ trusts only the pinned platform CA. Errors are the ``PlatformError`` subtree of
 
 from __future__ import annotations
 
-import base64
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sync._errors import ResponseError, SnapshotRollback
 from sync._http import DEFAULT_TIMEOUT, REVOKED, SignedHttp, stream_event
+from sync.envelope import SealedCase, envelope_to_text
 from sync.signed import b64d, verify_document
 from sync.signing import public_key_from_b64, public_key_to_b64
 
@@ -232,13 +232,18 @@ class PlatformClient:
     # -- cases ------------------------------------------------------------------------
 
     def post_case(
-        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+        self,
+        case_id: str,
+        recipients: list[str],
+        envelope: bytes | SealedCase,
+        *,
+        idempotency_key: str,
     ) -> dict[str, Any]:
         """Hand a sealed case to the platform (201; a replay of the same key answers the same)."""
         body = {
             "case_id": case_id,
             "recipients": recipients,
-            "envelope": base64.b64encode(envelope).decode("ascii"),
+            "envelope": envelope_to_text(envelope),
         }
         response = self.http.request(
             "POST", "/v1/cases", body=body, headers={"Idempotency-Key": idempotency_key}

@@ -15,11 +15,16 @@ The header carries the routing metadata (case id, device id, recipients) in the
 clear so the platform can route without decrypting; everything in it is bound
 by the payload's AAD, each recipient's HPKE info and the device signature.
 
+In JSON (the device's post, the hub's case event) a sealed case travels as standard
+base64 text: ``envelope_to_text`` writes it, ``envelope_from_text`` and
+``SealedCase.from_text`` read it (one decoder: ``sync.signed.b64d``).
+
 This module only parses and checks the signature; ``sync.seal`` does the crypto.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -31,7 +36,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sync._errors import BadSignature, MalformedEnvelope, UnsupportedVersion
-from sync.signing import b64d, b64e
+from sync.signed import b64d, b64e
 
 __all__ = [
     "CONTENT_AEAD",
@@ -46,6 +51,8 @@ __all__ = [
     "SealedCase",
     "assemble",
     "encode_header",
+    "envelope_from_text",
+    "envelope_to_text",
     "hpke_info",
 ]
 
@@ -172,6 +179,16 @@ class SealedCase:
     def to_bytes(self) -> bytes:
         return self.raw
 
+    def to_text(self) -> str:
+        """The envelope as it travels in JSON (``envelope_to_text``)."""
+        return envelope_to_text(self.raw)
+
+    @classmethod
+    def from_text(cls, text: object) -> SealedCase:
+        """Decode and parse an envelope from JSON text; ``MalformedEnvelope`` /
+        ``UnsupportedVersion`` when it is not one."""
+        return cls.from_bytes(envelope_from_text(text))
+
     def verify_signature(self, public_key: Ed25519PublicKey) -> None:
         """Raise ``BadSignature`` unless the device key signed exactly these bytes."""
         try:
@@ -205,6 +222,23 @@ class SealedCase:
         signature = data[pos + plen :]
         fields = _parse_header(header)
         return cls(raw=data, header=header, payload=payload, signature=signature, **fields)
+
+
+def envelope_to_text(data: bytes | SealedCase) -> str:
+    """Envelope bytes as JSON text: standard base64, padded."""
+    raw = data.raw if isinstance(data, SealedCase) else data
+    return base64.b64encode(raw).decode("ascii")
+
+
+def envelope_from_text(text: object) -> bytes:
+    """The envelope bytes of JSON text (any base64 ``sync.signed.b64d`` reads);
+    ``MalformedEnvelope`` when it is not base64 text."""
+    if not isinstance(text, str):
+        raise MalformedEnvelope("envelope is not base64 text")
+    try:
+        return b64d(text)
+    except ValueError:
+        raise MalformedEnvelope("envelope is not base64") from None
 
 
 def _parse_header(header: bytes) -> dict[str, Any]:

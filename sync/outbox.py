@@ -199,13 +199,15 @@ class Outbox:
         rows = db.execute("SELECT COUNT(*) FROM status").fetchone()[0]
         return int(pending) + int(rows) * STATUS_ROW_BYTES
 
-    def enqueue(self, sealed: bytes) -> PendingCase:
-        """Queue one sealed envelope (``sync.seal.seal_case`` output).
+    def enqueue(self, sealed: bytes | SealedCase) -> PendingCase:
+        """Queue one sealed envelope (``sync.seal.seal_case`` output; parsed here unless it
+        is a ``SealedCase`` already).
 
         Idempotent per case id: queuing the same case again returns the waiting entry.
         Raises ``OutboxFull`` (limit), ``StorageFull`` (disk), ``MalformedEnvelope``.
         """
-        meta = SealedCase.from_bytes(sealed)
+        meta = sealed if isinstance(sealed, SealedCase) else SealedCase.from_bytes(sealed)
+        sealed = meta.raw
         recipients = json.dumps(list(meta.recipient_ids))
         now = self._now()
         with self._tx() as db:

@@ -35,10 +35,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync._backoff import Backoff
-from sync._errors import EnvelopeError, MalformedEnvelope, MalformedEvent, PlatformError
+from sync._errors import EnvelopeError, MalformedEvent, PlatformError
 from sync._http import DEFAULT_TIMEOUT, REVOKED, ServerSentEvent, SignedHttp, stream_event
+from sync.envelope import SealedCase
 from sync.seal import DeviceKeyLookup, OpenedCase, open_case
-from sync.signed import b64d
 
 __all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState"]
 
@@ -237,9 +237,9 @@ class Receiver:
             self._ack(case_id)  # the first ack may have been lost; acks are idempotent
             return
         try:
-            envelope = _envelope_bytes(data["envelope"])
+            sealed = SealedCase.from_text(data["envelope"])  # the one parse of this hop
             opened = open_case(
-                envelope,
+                sealed,
                 hospital_id=self.hospital_id,
                 hospital_key=self.hospital_key,
                 device_key_for=self.device_key_for,
@@ -313,12 +313,3 @@ class Receiver:
                 stop.wait(self.backoff.delay(failures, retry_after))
                 continue
             stop.wait(self.backoff.delay(1))
-
-
-def _envelope_bytes(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedEnvelope("envelope is not base64 text")
-    try:
-        return b64d(value)
-    except ValueError:
-        raise MalformedEnvelope("envelope is not base64") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from hub_server.core.events import PendingEvent, notification_payload
 from hub_server.models import Case, Device, Event, Hospital
+from sync.envelope import envelope_to_text
 
 __all__ = ["append_event", "case_event_data", "events_after", "notify"]
 
@@ -63,13 +63,13 @@ def notify(session: Session | Connection, events: list[PendingEvent], origin: st
 
 
 def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
-    """The case event as streamed: the stored metadata plus the envelope (standard base64)."""
+    """The case event as streamed: the stored metadata plus the envelope (its JSON text)."""
     data = dict(payload)
     if case.envelope is None:
         data["envelope"] = None
         data["purged"] = True
     else:
-        data["envelope"] = base64.b64encode(case.envelope).decode("ascii")
+        data["envelope"] = envelope_to_text(case.envelope)
     return data
 
 

@@ -12,7 +12,6 @@ clear header must agree with that metadata.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +34,9 @@ from hub_server.core.state import HubState
 from hub_server.models import Device
 from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.nonces import record_pending_nonce
-from sync.envelope import SealedCase
-from sync.signed import b64d, canonical_json
+from sync import MalformedEnvelope
+from sync.envelope import SealedCase, envelope_from_text, envelope_to_text
+from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
 __all__ = ["Submission", "submit_case"]
@@ -81,8 +81,8 @@ def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed:
     opaque envelopes (dev and test only).
     """
     try:
-        data = b64d(body.envelope)
-    except ValueError:
+        data = envelope_from_text(body.envelope)
+    except MalformedEnvelope:
         raise InvalidInput(
             "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
         ) from None
@@ -182,7 +182,7 @@ def _store_in_one_statement(conn: Connection, hub: HubState, req: _Request) -> l
     by one on the audit head lock until their commit)."""
     nonce, expires = _nonce(req.caller)
     meta = crud.case_meta(case_id=req.body.case_id, device=req.device, now=req.now)
-    data = {**meta, "envelope": base64.b64encode(req.envelope).decode("ascii")}
+    data = {**meta, "envelope": envelope_to_text(req.envelope)}
     try:
         events = crud.insert_case_in_one_statement(
             conn,

@@ -196,3 +196,43 @@ def test_error_has_codes() -> None:
     assert d["code"] == "envelope_not_recipient"
     assert d["message_ja"]
     assert d["message_en"]
+
+
+def test_json_text_round_trip_is_one_codec() -> None:
+    """The device's post, the hub's event and the receiver read the same text form."""
+    from sync.envelope import envelope_from_text, envelope_to_text
+
+    parsed = SealedCase.from_bytes(SEALED)
+    text = envelope_to_text(SEALED)
+    assert text == parsed.to_text()
+    assert envelope_from_text(text) == SEALED
+    assert SealedCase.from_text(text) == parsed
+    # URL-safe and unpadded text (sync.signed.b64d) is read as well.
+    urlsafe = text.replace("+", "-").replace("/", "_").rstrip("=")
+    assert SealedCase.from_text(urlsafe).raw == SEALED
+    opened = open_case(
+        SealedCase.from_text(text), hospital_id="h1", hospital_key=HOSPITALS["h1"],
+        device_key_for=lookup,
+    )  # fmt: skip
+    assert opened.payload == PAYLOAD
+
+
+@pytest.mark.parametrize("bad", [None, 3, b"S0tTQw==", "not base64!", "QQ"])
+def test_envelope_text_that_is_not_base64_is_malformed(bad: object) -> None:
+    with pytest.raises(MalformedEnvelope):
+        SealedCase.from_text(bad)
+
+
+def test_the_outbox_takes_a_parsed_case_without_parsing_again(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from sync import Outbox
+
+    assert isinstance(tmp_path, Path)
+    outbox = Outbox(tmp_path / "outbox.db")
+    try:
+        pending = outbox.enqueue(SealedCase.from_bytes(SEALED))
+        again = outbox.enqueue(SEALED)
+        assert pending.case_id == again.case_id == "case-1"
+    finally:
+        outbox.close()
