@@ -12,4 +12,8 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 - ``identity_revocation``: revoking a device, hospital, operator or technician (audited;
   its open streams end in every process)
 - ``crl_ingestion``: a CA's CRL into the revocation set (refuses older and expired CRLs)
+- ``hospital_registry``: hospital registration, enrollment tokens, the signed directory
+- ``trust_bundle``: the signed trust bundle (pinned roots and CVC CA keys)
+
+Admission control for case posts is an HTTP dependency: ``hub_server.api.admission``.
 """

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header
 from fastapi.responses import JSONResponse
 
+from hub_server.api.admission import admit_case
 from hub_server.api.deps import DeviceDep, DeviceTxDep, HospitalDep, HubDep, SessionDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.schemas import (
@@ -21,7 +22,6 @@ from hub_server.schemas import (
     DestinationPublic,
 )
 from hub_server.services import case_progress
-from hub_server.services.admission import admit_case
 from hub_server.services.case_submission import submit_case
 
 router = APIRouter(tags=["cases"], responses=ERRORS)

@@ -1,21 +1,16 @@
-"""Hospital registration and the signed directory (nearest first)."""
+"""Hospital registration, enrollment tokens, revocation and the signed directory."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hub_server import crud
 from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
-from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
 from hub_server.schemas import (
-    DirectoryBody,
-    DirectoryEntry,
     HospitalCreate,
     HospitalCreated,
     HospitalEnrolled,
@@ -26,8 +21,7 @@ from hub_server.schemas import (
     RevokeRequest,
     SignedDirectory,
 )
-from hub_server.services import identity_revocation
-from sync.signed import canonical_json
+from hub_server.services import hospital_registry, identity_revocation
 
 router = APIRouter(tags=["hospitals"], responses=ERRORS)
 
@@ -36,26 +30,7 @@ router = APIRouter(tags=["hospitals"], responses=ERRORS)
 def register_hospital(
     body: HospitalCreate, caller: OperatorDep, session: SessionDep
 ) -> HospitalCreated:
-    now = utcnow()
-    hospital = crud.create_hospital(
-        session,
-        name=body.name,
-        lat=body.lat,
-        lon=body.lon,
-        hpke_public_key=body.hpke_public_key,
-        signing_public_key=body.signing_public_key,
-        now=now,
-    )
-    append_audit(
-        session,
-        actor=caller.key_id,
-        action="hospital_registered",
-        subject=f"hospital:{hospital.id}",
-        details={"name": hospital.name},
-        now=now,
-    )
-    session.commit()
-    return HospitalCreated(hospital_id=hospital.id)
+    return hospital_registry.register_hospital(session, actor=caller.key_id, body=body)
 
 
 @router.post("/v1/hospital-enrollment-tokens", response_model=HospitalTokenPublic, status_code=201)
@@ -63,24 +38,7 @@ def create_hospital_token(
     body: HospitalTokenCreate, caller: OperatorDep, hub: HubDep, session: SessionDep
 ) -> HospitalTokenPublic:
     """A one-time token with which one hospital registers its own keys and location."""
-    now = utcnow()
-    token, row = crud.create_hospital_token(
-        session,
-        name=body.name,
-        created_by=caller.key_id,
-        ttl=timedelta(seconds=hub.settings.enrollment_token_ttl_seconds),
-        now=now,
-    )
-    append_audit(
-        session,
-        actor=caller.key_id,
-        action="hospital_token_created",
-        subject=f"hospital_name:{body.name}"[:120],
-        details={"expires_at": row.expires_at.isoformat()},
-        now=now,
-    )
-    session.commit()
-    return HospitalTokenPublic(token=token, expires_at=row.expires_at, name=row.name)
+    return hospital_registry.create_hospital_token(hub, session, actor=caller.key_id, body=body)
 
 
 @router.post(
@@ -91,26 +49,7 @@ def create_hospital_token(
 )
 def enroll_hospital(body: HospitalEnrollRequest, session: SessionDep) -> HospitalEnrolled:
     """Redeem an operator's token once with the hospital's own public keys (unsigned)."""
-    now = utcnow()
-    hospital = crud.redeem_hospital_token(
-        session,
-        token=body.token,
-        lat=body.lat,
-        lon=body.lon,
-        hpke_public_key=body.hpke_public_key,
-        signing_public_key=body.signing_public_key,
-        now=now,
-    )
-    append_audit(
-        session,
-        actor=f"hospital:{hospital.id}",
-        action="hospital_enrolled",
-        subject=f"hospital:{hospital.id}",
-        details={"name": hospital.name},
-        now=now,
-    )
-    session.commit()
-    return HospitalEnrolled(hospital_id=hospital.id, name=hospital.name)
+    return hospital_registry.enroll_hospital(session, body)
 
 
 @router.post("/v1/hospitals/{hospital_id}/revoke", response_model=IdentityRevoked)
@@ -147,23 +86,4 @@ def directory(
     """Hospitals nearest first, signed by the hub key (devices check it offline)."""
     if caller.kind not in {"device", "operator", "technician"}:
         raise NotAllowed("forbidden", "only devices and staff read the directory")
-    ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit)
-    body = DirectoryBody(
-        issued_at=utcnow().isoformat(),
-        lat=lat,
-        lon=lon,
-        hospitals=[
-            DirectoryEntry(
-                id=h.id,
-                name=h.name,
-                lat=h.lat,
-                lon=h.lon,
-                distance_km=round(d, 3),
-                hpke_public_key=h.hpke_public_key,
-                signing_public_key=h.signing_public_key,
-            )
-            for h, d in ranked
-        ],
-    )
-    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
-    return SignedDirectory(directory=body, key_id=hub.hub_key.key_id, signature=signature)
+    return hospital_registry.signed_directory(hub, session, lat=lat, lon=lon, limit=limit)

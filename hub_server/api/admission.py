@@ -1,4 +1,5 @@
-"""Admission control for case submissions: a surge is answered, never left to time out.
+"""Admission control for case posts (a FastAPI dependency): a surge is answered, never
+left to time out.
 
 Each process admits at most ``Settings.pending_case_limit`` case submissions at once
 (waiting for a request thread or in the database). Past that, ``POST /v1/cases`` is

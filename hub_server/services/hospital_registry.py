@@ -1,0 +1,125 @@
+"""The hospitals the hub knows: registration (by an operator or with a one-time token)
+and the signed directory devices choose from (nearest first). Each write is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from hub_server import crud
+from hub_server.core.audit import append_audit
+from hub_server.core.db import utcnow
+from hub_server.core.state import HubState
+from hub_server.schemas import (
+    DirectoryBody,
+    DirectoryEntry,
+    HospitalCreate,
+    HospitalCreated,
+    HospitalEnrolled,
+    HospitalEnrollRequest,
+    HospitalTokenCreate,
+    HospitalTokenPublic,
+    SignedDirectory,
+)
+from sync.signed import canonical_json
+
+__all__ = ["create_hospital_token", "enroll_hospital", "register_hospital", "signed_directory"]
+
+
+def register_hospital(session: Session, *, actor: str, body: HospitalCreate) -> HospitalCreated:
+    """An operator registers a hospital with its public keys and location."""
+    now = utcnow()
+    hospital = crud.create_hospital(
+        session,
+        name=body.name,
+        lat=body.lat,
+        lon=body.lon,
+        hpke_public_key=body.hpke_public_key,
+        signing_public_key=body.signing_public_key,
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=actor,
+        action="hospital_registered",
+        subject=f"hospital:{hospital.id}",
+        details={"name": hospital.name},
+        now=now,
+    )
+    session.commit()
+    return HospitalCreated(hospital_id=hospital.id)
+
+
+def create_hospital_token(
+    hub: HubState, session: Session, *, actor: str, body: HospitalTokenCreate
+) -> HospitalTokenPublic:
+    """A one-time token with which one hospital registers its own keys and location."""
+    now = utcnow()
+    token, row = crud.create_hospital_token(
+        session,
+        name=body.name,
+        created_by=actor,
+        ttl=timedelta(seconds=hub.settings.enrollment_token_ttl_seconds),
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=actor,
+        action="hospital_token_created",
+        subject=f"hospital_name:{body.name}"[:120],
+        details={"expires_at": row.expires_at.isoformat()},
+        now=now,
+    )
+    session.commit()
+    return HospitalTokenPublic(token=token, expires_at=row.expires_at, name=row.name)
+
+
+def enroll_hospital(session: Session, body: HospitalEnrollRequest) -> HospitalEnrolled:
+    """Redeem an operator's token once with the hospital's own public keys."""
+    now = utcnow()
+    hospital = crud.redeem_hospital_token(
+        session,
+        token=body.token,
+        lat=body.lat,
+        lon=body.lon,
+        hpke_public_key=body.hpke_public_key,
+        signing_public_key=body.signing_public_key,
+        now=now,
+    )
+    append_audit(
+        session,
+        actor=f"hospital:{hospital.id}",
+        action="hospital_enrolled",
+        subject=f"hospital:{hospital.id}",
+        details={"name": hospital.name},
+        now=now,
+    )
+    session.commit()
+    return HospitalEnrolled(hospital_id=hospital.id, name=hospital.name)
+
+
+def signed_directory(
+    hub: HubState, session: Session, *, lat: float, lon: float, limit: int
+) -> SignedDirectory:
+    """Hospitals nearest first, signed by the hub key (devices check it offline)."""
+    ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit)
+    body = DirectoryBody(
+        issued_at=utcnow().isoformat(),
+        lat=lat,
+        lon=lon,
+        hospitals=[
+            DirectoryEntry(
+                id=h.id,
+                name=h.name,
+                lat=h.lat,
+                lon=h.lon,
+                distance_km=round(d, 3),
+                hpke_public_key=h.hpke_public_key,
+                signing_public_key=h.signing_public_key,
+            )
+            for h, d in ranked
+        ],
+    )
+    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
+    return SignedDirectory(directory=body, key_id=hub.hub_key.key_id, signature=signature)
