@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sync import PlatformError
 from sync.sender import Sender
@@ -80,29 +81,38 @@ class Delivery:
             sender.close()
 
     def _follow_loop(self) -> None:
+        failures = 0
         while not self._stop.is_set():
+            wait = self._retry_s
             try:
                 for ev in self.platform.device_events(
                     after=self.outbox.answers_after, stop=self._stop
                 ):
-                    if ev.kind == "answer":
-                        data = ev.data
-                        try:
-                            at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
-                        except (KeyError, ValueError):
-                            at = time.time()
-                        if self.outbox.apply_answer_event(
-                            ev.seq,
-                            str(data["case_id"]),
-                            str(data["hospital_id"]),
-                            str(data["answer"]),
-                            at,
-                        ):
-                            self._on_answer()
-                    else:
-                        self.outbox.skip_device_event(ev.seq)
+                    failures = 0
+                    self._apply(ev)
             except PlatformError as exc:
-                log.info("answer stream interrupted (%s); reconnecting", exc.code)
+                failures += 1
+                # Back off (the platform rate-limits reconnects); honour its Retry-After.
+                wait = min(30.0, self._retry_s * 2 ** min(failures - 1, 5))
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, (int, float)) and retry_after > 0:
+                    wait = max(wait, float(retry_after))
+                log.info("answer stream interrupted (%s); reconnecting in %.1fs", exc.code, wait)
             except Exception:
+                failures += 1
                 log.exception("answer stream failed; reconnecting")
-            self._stop.wait(self._retry_s)
+            self._stop.wait(wait)
+
+    def _apply(self, ev: Any) -> None:
+        if ev.kind != "answer":
+            self.outbox.skip_device_event(ev.seq)
+            return
+        data = ev.data
+        try:
+            at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
+        except (KeyError, ValueError):
+            at = time.time()
+        if self.outbox.apply_answer_event(
+            ev.seq, str(data["case_id"]), str(data["hospital_id"]), str(data["answer"]), at
+        ):
+            self._on_answer()

@@ -173,7 +173,7 @@ class EdgeApp(App[None]):
     def rerender(self) -> None:
         """Language or theme changed: draw the same view again."""
         if self._flow_screen is not None:
-            self._flow_screen.mutate_reactive(FlowScreen.view)
+            self._flow_screen.redraw()
 
     # -- intents ----------------------------------------------------------------------
 

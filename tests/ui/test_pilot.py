@@ -3,6 +3,7 @@ and a real hub."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,21 @@ from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
 pytestmark = pytest.mark.anyio
 
 
+_open: list[EdgeApp] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_flows() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().flow.close()
+
+
 def app_for(world: World, tmp_path: Path, reader: TapReader | None = None) -> EdgeApp:
     flow = make_flow(world, tmp_path, cards=reader or TapReader())
-    return EdgeApp(flow, idle_timeout_s=300)
+    app = EdgeApp(flow, idle_timeout_s=300)
+    _open.append(app)
+    return app
 
 
 async def test_conscious_card_case_by_clicks(world: World, tmp_path: Path) -> None:

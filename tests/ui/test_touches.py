@@ -34,6 +34,13 @@ class Finger:
 async def _to_summary(world: World, tmp_path: Path, conscious: bool) -> int:
     reader = TapReader()
     app = EdgeApp(make_flow(world, tmp_path, cards=reader))
+    try:
+        return await _count(app, reader, world, conscious)
+    finally:
+        app.flow.close()
+
+
+async def _count(app: EdgeApp, reader: TapReader, world: World, conscious: bool) -> int:
     async with app.run_test(size=PANEL) as pilot:
         await wait_stage(pilot, app, Stage.STANDBY)
         reader.tap(VirtualCard(world.patient()))
@@ -77,4 +84,5 @@ async def test_primary_action_is_always_in_the_same_place(world: World, tmp_path
         await wait_stage(pilot, app, Stage.HOSPITALS)
         r = app.screen.query_one("#primary").region
         places.add((r.right, r.bottom))
+    app.flow.close()
     assert len(places) == 1

@@ -8,6 +8,7 @@ run in a thread worker (``app.intent``), quick ones at once (``app.now``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -20,6 +21,7 @@ from textual.widgets import Button, Static
 from edge.flow import CaseView, Stage
 
 from ..widgets import ActionBar, NoticeLine, StatusBar
+from ..widgets._bars import status_text
 
 if TYPE_CHECKING:
     from ..app import EdgeApp
@@ -34,7 +36,7 @@ class FlowScreen(Screen[None]):
     TITLE_JA: ClassVar[str] = ""
     TITLE_EN: ClassVar[str] = ""
 
-    view: reactive[CaseView] = reactive(CaseView(Stage.STANDBY), recompose=True)
+    view: reactive[CaseView] = reactive(CaseView(Stage.STANDBY))
 
     def __init__(self, view: CaseView) -> None:
         super().__init__(classes=f"stage-{self.STAGE.value}")
@@ -50,6 +52,33 @@ class FlowScreen(Screen[None]):
 
     def t(self, ja: str, en: str) -> str:
         return en if self.lang == "en" else ja
+
+    # -- updates: in place when only live values changed ------------------------------
+
+    def structure(self, view: CaseView) -> CaseView:
+        """The view without its live values (status bar; a screen may drop more).
+
+        When two views have the same structure the screen is updated in place, so a
+        tap that is under way is never lost to a rebuilt button.
+        """
+        return replace(view, reader_ok=None, network_ok=None, platform_ok=None, waiting_sealed=0)
+
+    def watch_view(self, old: CaseView, new: CaseView) -> None:
+        if not self.is_mounted:
+            return
+        if self.structure(old) != self.structure(new):
+            self.refresh(recompose=True)
+            return
+        for bar in self.query(StatusBar):
+            bar.update(status_text(new, self.lang))
+        self.update_in_place(new)
+
+    def update_in_place(self, view: CaseView) -> None:
+        """Show the live values of ``view`` without rebuilding (override per screen)."""
+
+    def redraw(self) -> None:
+        """Language or theme changed: rebuild."""
+        self.refresh(recompose=True)
 
     # -- what a screen fills in ------------------------------------------------------
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import HospitalRow, Stage
+from edge.flow import CaseView, HospitalRow, Stage
 
 from ._base import FlowScreen
 
@@ -28,6 +29,20 @@ class HospitalsScreen(FlowScreen):
     STAGE = Stage.HOSPITALS
     TITLE_JA = "病院選択 — 近い順"
     TITLE_EN = "Hospitals — nearest first"
+
+    def structure(self, view: CaseView) -> CaseView:
+        # Answers arrive live: they change labels, not the buttons under a finger.
+        rows = tuple(replace(h, answer=None) for h in view.hospitals)
+        return replace(super().structure(view), hospitals=rows)
+
+    def update_in_place(self, view: CaseView) -> None:
+        for i, row in enumerate(view.hospitals):
+            text, cls = answer_text(row, self.lang)
+            for label in self.query(f"#answer-{i}").results(Static):
+                label.update(text)
+                label.set_classes(f"answer {cls}")
+            for dest in self.query(f"#dest-{i}").results(Button):
+                dest.variant = "success" if row.answer == "accept" else "default"
 
     def body(self) -> Iterable[Widget]:
         for i, row in enumerate(self.view.hospitals):
