@@ -28,13 +28,21 @@ from datetime import datetime, timedelta
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlmodel import col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from hospital.errors import HospitalError, UserExists
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore, StaffSession, StaffUser, _aware, utcnow
 
-__all__ = ["Authenticator", "LoginRefused", "SessionInfo", "add_user"]
+__all__ = [
+    "Authenticator",
+    "LoginRefused",
+    "SessionInfo",
+    "add_user",
+    "list_users",
+    "reset_totp",
+    "set_disabled",
+]
 
 _HASHER = PasswordHasher()
 # Verified against when the user name is unknown: the same work, no timing oracle.
@@ -92,6 +100,56 @@ def add_user(
     return secret, uri
 
 
+def list_users(store: HospitalStore) -> list[dict[str, object]]:
+    with store.session() as s:
+        rows = s.exec(select(StaffUser).order_by(col(StaffUser.username))).all()
+    now = utcnow()
+    return [
+        {
+            "username": u.username,
+            "display_name": u.display_name,
+            "disabled": u.disabled,
+            "locked": bool((locked := _aware(u.locked_until)) and locked > now),
+            "created_at": (_aware(u.created_at) or u.created_at).isoformat(),
+        }
+        for u in rows
+    ]
+
+
+def _user(s: Session, username: str) -> StaffUser:
+    user = s.exec(select(StaffUser).where(StaffUser.username == username)).first()
+    if user is None:
+        raise HospitalError(f"no staff account {username!r}")
+    return user
+
+
+def set_disabled(store: HospitalStore, username: str, disabled: bool) -> None:
+    """Disable (sessions end at once) or enable an account; enabling also lifts a lockout."""
+    with store.session() as s:
+        user = _user(s, username)
+        user.disabled = disabled
+        user.failures, user.locked_until = 0, None
+        s.add(user)
+        if disabled:
+            s.exec(delete(StaffSession).where(col(StaffSession.user_id) == user.id))
+        store.audit("admin", "user_disabled" if disabled else "user_enabled", detail=username,
+                    session=s)  # fmt: skip
+        s.commit()
+
+
+def reset_totp(store: HospitalStore, username: str) -> tuple[str, str]:
+    """A new TOTP secret (a lost phone); the account's sessions end."""
+    secret = pyotp.random_base32()
+    with store.session() as s:
+        user = _user(s, username)
+        user.totp_secret, user.last_totp_step = secret, 0
+        s.add(user)
+        s.exec(delete(StaffSession).where(col(StaffSession.user_id) == user.id))
+        store.audit("admin", "totp_reset", detail=username, session=s)
+        s.commit()
+    return secret, pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
+
+
 class Authenticator:
     def __init__(self, store: HospitalStore, settings: HospitalSettings) -> None:
         self.store = store
@@ -143,7 +201,7 @@ class Authenticator:
             if user is None or user.disabled:
                 with contextlib.suppress(VerificationError):
                     _HASHER.verify(_DUMMY_HASH, password)
-                raise refuse("unknown_user")
+                raise refuse("unknown_user" if user is None else "disabled")
             locked = _aware(user.locked_until)
             if locked is not None and locked > now:
                 raise refuse("locked", LoginLocked)

@@ -118,6 +118,60 @@ def _user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> Any:
+    from hospital.identity import load_identity
+    from hospital.store import HospitalStore
+
+    settings = _settings(args)
+    ident = load_identity(settings.data_dir, key_file=settings.resolved_key_file())
+    return HospitalStore(settings.resolved_db_url(), ident.keys.storage)
+
+
+def _user_admin(args: argparse.Namespace) -> int:
+    from errbase import KyukyuError
+    from hospital import auth
+
+    try:
+        store = _store(args)
+    except KyukyuError as exc:
+        return _fail(exc)
+    try:
+        if args.user_command == "list":
+            for row in auth.list_users(store):
+                print(json.dumps(row, ensure_ascii=False))
+        elif args.user_command in ("disable", "enable"):
+            auth.set_disabled(store, args.username, args.user_command == "disable")
+        elif args.user_command == "reset-totp":
+            secret, uri = auth.reset_totp(store, args.username)
+            print(
+                json.dumps({"username": args.username, "totp_secret": secret, "otpauth_uri": uri})
+            )
+    except KyukyuError as exc:
+        return _fail(exc)
+    finally:
+        store.close()
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """The hospital's audit trail as JSON lines (who viewed or answered which case, when)."""
+    from errbase import KyukyuError
+
+    try:
+        store = _store(args)
+    except KyukyuError as exc:
+        return _fail(exc)
+    try:
+        for row in store.audit_rows(args.action):
+            if args.case and row.case_id != args.case:
+                continue
+            doc = row.model_dump(mode="json")
+            print(json.dumps(doc, ensure_ascii=False))
+    finally:
+        store.close()
+    return 0
+
+
 def _purge(args: argparse.Namespace) -> int:
     from errbase import KyukyuError
     from hospital.identity import load_identity
@@ -197,6 +251,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--display-name", default=None)
     p.add_argument("--password", default=None, help="(asked for when absent)")
     p.set_defaults(func=_user_add)
+
+    for name, help_text in (
+        ("list", "list staff accounts (JSON lines)"),
+        ("disable", "disable an account (its sessions end)"),
+        ("enable", "enable an account (and lift a lockout)"),
+        ("reset-totp", "new TOTP secret for an account (prints it once)"),
+    ):
+        p = us.add_parser(name, help=help_text)
+        _common(p)
+        if name != "list":
+            p.add_argument("username")
+        p.set_defaults(func=_user_admin)
+
+    p = hs.add_parser("audit", help="the audit trail as JSON lines (no case content)")
+    _common(p)
+    p.add_argument("--action", default=None, help="e.g. case_viewed, login_failed")
+    p.add_argument("--case", default=None, help="one case id")
+    p.set_defaults(func=_audit)
 
     p = hs.add_parser("purge", help="retention: delete opened cases older than --retention now")
     _common(p)

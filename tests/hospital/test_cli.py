@@ -148,3 +148,50 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
         rc, _, err = _run("hospital", "purge", "--data-dir", str(data))
         assert rc == 1
         assert "hospital_not_initialised" in err
+
+
+def test_user_admin_and_audit(tmp_path: Path) -> None:
+    from tests.hospital._world import PASSWORD, sign_in, signed_in, totp_now
+
+    with platform(tmp_path) as p:
+        a = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        p.add_user(a, "carol")
+        p.add_user(a, "dave")
+        p.start(a)
+        d = ["--data-dir", str(a.data_dir)]
+        rc, out, _ = _run("hospital", "user", "list", *d)
+        assert rc == 0
+        assert [json.loads(line)["username"] for line in out.splitlines()] == ["carol", "dave"]
+        rc, _, err = _run("hospital", "user", "add", "carol", "--password", "x" * 12, *d)
+        assert rc == 1
+        assert "user_exists" in err
+
+        with signed_in(a, "carol") as c:
+            assert c.get("/").status_code == 200
+            assert _run("hospital", "user", "disable", "carol", *d)[0] == 0
+            assert c.get("/").status_code in (303, 401)  # the session ended with it
+        _, r = sign_in(a.url, "carol", PASSWORD, totp_now(a.users["carol"], 1))
+        assert r.status_code == 401
+        assert _run("hospital", "user", "enable", "carol", *d)[0] == 0
+
+        old = a.users["dave"]
+        rc, out, _ = _run("hospital", "user", "reset-totp", "dave", *d)
+        assert rc == 0
+        new = json.loads(out)["totp_secret"]
+        assert new != old
+        _, r = sign_in(a.url, "dave", PASSWORD, totp_now(old))
+        assert r.status_code == 401
+        _, r = sign_in(a.url, "dave", PASSWORD, totp_now(new))
+        assert r.status_code == 303
+
+        rc, out, _ = _run("hospital", "audit", "--action", "login_failed", *d)
+        assert rc == 0
+        failed = [json.loads(line) for line in out.splitlines()]
+        assert [(f["actor"], f["detail"]) for f in failed] == [
+            ("carol", "disabled"),
+            ("dave", "bad_totp"),
+        ]
+        rc, out, _ = _run("hospital", "audit", *d)
+        actions = [json.loads(line)["action"] for line in out.splitlines()]
+        for action in ("user_added", "login", "user_disabled", "user_enabled", "totp_reset"):
+            assert action in actions
