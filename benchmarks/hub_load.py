@@ -7,12 +7,20 @@ this machine:
 - ``max``: cases/s sustained by concurrent posters, and POST -> all-5-recipients latency;
 - ``rate``: p50/p99 POST -> all-recipients latency at a fixed 100 cases/s;
 - ``summary``: end-to-end POST /v1/summaries p50/p99 (certificate check, audit, synthetic
-  source) on a 100,000-patient source.
+  source) on a 100,000-patient source;
+- ``rss_per_1000_streams_mb``: the hub's resident memory (all its processes) with the
+  streams open, minus before they opened, per 1,000 streams;
+- ``db_limit`` (PostgreSQL): the same statement the hub runs for a case (the one-statement
+  CTE of ``hub_server.crud.case_statement`` with a 4 KB envelope and 5 recipients, then a
+  durable commit), driven by a psycopg loop on N connections with no web layer, on the
+  same database right after the hub's run (hub stopped); ``hub_to_db_ratio`` = hub
+  cases/s / DB cases/s.
 
 The load generator shares the machine (2 cores) with the hub and the database, and the
 SSE clients are raw asyncio sockets to keep their own cost low. Prints one JSON line.
 
     .venv/bin/python benchmarks/hub_load.py [--streams 1000] [--seconds 8] [--patients 100000]
+        [--profile DIR]   # py-spy flame graphs of the hub during the max phase
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import re
 import secrets
 import socket
@@ -67,14 +76,65 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _raise_nofile() -> int:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return int(hard)
+
+
+# One loopback address and a few keys stand for thousands of hospitals and devices: the
+# per-address and per-key limits of issue 10 would otherwise throttle the load generator.
+BENCH_ENV = {
+    "KYUKYU_HUB_MAX_CONNECTIONS": "30000",
+    "KYUKYU_HUB_MAX_CONNECTIONS_PER_CLIENT": "30000",
+    "KYUKYU_HUB_UNSIGNED_RATE": "1000000",
+    "KYUKYU_HUB_UNSIGNED_BURST": "1000000",
+    "KYUKYU_HUB_IDENTITY_RATE": "1000000",
+    "KYUKYU_HUB_IDENTITY_BURST": "1000000",
+}
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants (MB)."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for t in Path(f"/proc/{p}/task").iterdir():
+                kids = (t / "children").read_text().split()
+                todo.extend(int(k) for k in kids)
+        except (OSError, ValueError):
+            continue
+    return total / 1024
+
+
 @contextlib.contextmanager
 def hub_process(
-    db_url: str, tmp: Path, roots: Path, workers: int = 1, threads: int = 0
-) -> Iterator[str]:
+    db_url: str,
+    tmp: Path,
+    roots: Path,
+    workers: int = 1,
+    threads: int = 0,
+    profile: Path | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     log = open(Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log", "w")  # noqa: SIM115
+    prefix: list[str] = []
+    if profile is not None:  # the hub runs under py-spy (a child may always be traced)
+        prefix = [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
+            "--rate", "50", "--format", "speedscope", "-o", str(profile), "--",
+        ]  # fmt: skip
     proc = subprocess.Popen(
         [
+            *prefix,
             sys.executable,
             "-m",
             "kyukyu",
@@ -99,6 +159,7 @@ def hub_process(
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
+        env={**os.environ, **BENCH_ENV},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -113,11 +174,16 @@ def hub_process(
                 log_path = Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log"
                 raise RuntimeError("hub did not start: " + log_path.read_text()[-2000:])
             time.sleep(0.2)
-        yield url
+        yield url, proc
     finally:
-        proc.terminate()
+        if profile is not None:
+            import signal
+
+            proc.send_signal(signal.SIGINT)  # py-spy writes its profile and stops the hub
+        else:
+            proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
@@ -247,7 +313,14 @@ async def sse_stream(
 
 
 async def load(
-    url: str, db_url: str, tmp: Path, streams: int, seconds: float, posters: int
+    url: str,
+    db_url: str,
+    tmp: Path,
+    streams: int,
+    seconds: float,
+    posters: int,
+    hub_pid: int,
+    hospital_ids: list[str],
 ) -> dict[str, Any]:
     operator = operator_for(db_url, tmp)
     host, port = url.removeprefix("http://").split(":")
@@ -306,19 +379,25 @@ async def load(
         arrivals = Arrivals()
         connected = [0]
         tasks = []
+        await asyncio.sleep(1.0)
+        rss_before = rss_mb(hub_pid)
         for i, (_, signer) in enumerate(hospitals):
             tasks.append(
                 asyncio.create_task(sse_stream(host, int(port), signer, arrivals, connected))
             )
             if i % 50 == 49:
                 await asyncio.sleep(0.05)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + streams / 100
         while connected[0] < streams and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        rss_after = rss_mb(hub_pid)
         ids = [h for h, _ in hospitals]
+        hospital_ids.extend(ids)
         envelope = base64.b64encode(secrets.token_bytes(4096)).decode()
         started: dict[str, float] = {}
         errors = [0]
+        refused = [0]
 
         pool = RawPool(host, int(port), posters)
         await pool.start()
@@ -334,6 +413,8 @@ async def load(
             status = await pool.post("/v1/cases", body, headers)
             if status != 201:
                 errors[0] += 1
+                if status == 503:
+                    refused[0] += 1
                 started.pop(case_id, None)
 
         async def settle(case_ids: list[str], timeout: float = 20) -> list[float]:
@@ -380,7 +461,79 @@ async def load(
         "rate100_p99_ms": _pct(rate_lat, 0.99),
         "rate100_delivered": f"{len(rate_lat)}/{len(rate_ids)}",
         "post_errors": errors[0],
+        "post_503": refused[0],
+        "hub_rss_mb_idle": round(rss_before, 1),
+        "hub_rss_mb_streams": round(rss_after, 1),
+        "rss_per_1000_streams_mb": round((rss_after - rss_before) * 1000 / max(1, connected[0]), 1),
     }
+
+
+def db_limit(
+    db_url: str, hospital_ids: list[str], seconds: float, connections: int
+) -> dict[str, Any]:
+    """The database alone: the hub's case statement + durable commit on ``connections``
+    psycopg connections (threads; psycopg releases the GIL while it waits)."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    import psycopg
+
+    from hub_server.core.db import libpq_url
+    from hub_server.core.events import notification_prefix_suffix
+    from hub_server.crud.case_statement import _SQL
+
+    conninfo = libpq_url(db_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        device_id = conn.execute("SELECT id FROM devices LIMIT 1").fetchone()[0]
+    envelope = secrets.token_bytes(4096)
+    env_b64 = base64.b64encode(envelope).decode()
+    rng = secrets.SystemRandom()
+    counts = [0] * connections
+    stop = time.perf_counter() + seconds
+    errors: list[str] = []
+
+    def params() -> dict[str, Any]:
+        case_id = "db-" + secrets.token_hex(8)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        recipients = sorted(rng.sample(hospital_ids, 5))
+        meta = {"type": "case", "case_id": case_id, "device_id": device_id,
+                "fire_department": "fd0", "created_at": now.isoformat()}  # fmt: skip
+        pre, suf = notification_prefix_suffix({**meta, "envelope": env_b64}, "bench", 5)
+        return {
+            "key_id": f"device:{device_id}", "nonce": secrets.token_urlsafe(16),
+            "expires": now + timedelta(minutes=10), "idem": case_id,
+            "hash": secrets.token_hex(32), "response": json.dumps(meta), "now": now,
+            "case_id": case_id, "device_id": device_id, "envelope": envelope,
+            "size": len(envelope), "subject": f"case:{case_id}",
+            "details": json.dumps({"recipients": recipients, "size": 4096}),
+            "ids": recipients, "payload": json.dumps(meta), "pre": pre, "suf": suf,
+        }  # fmt: skip
+
+    def worker(i: int) -> None:
+        try:
+            with psycopg.connect(conninfo) as conn:
+                while time.perf_counter() < stop:
+                    p = params()
+                    conn.execute(_SQL, p).fetchone()
+                    conn.commit()  # synchronous_commit=on, as the hub's case transaction
+                    counts[i] += 1
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    out: dict[str, Any] = {
+        "db_limit_cases_per_s": round(sum(counts) / elapsed, 1),
+        "db_limit_connections": connections,
+    }
+    if errors:
+        out["db_limit_errors"] = errors[:3]
+    return out
 
 
 async def summaries(url: str, db_url: str, tmp: Path, card: Any, lookups: int) -> dict[str, Any]:
@@ -445,10 +598,25 @@ def backend(
     workers = args.pg_workers if name == "postgres" else 1
     out["hub_workers"] = workers
     out["hub_threads"] = args.threads or 40
-    with hub_process(db_url, tmp, roots, workers, args.threads) as url:
-        out.update(asyncio.run(load(url, db_url, tmp, args.streams, args.seconds, args.posters)))
+    profile = None
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile = args.profile / f"hub-{name}.speedscope.json"
+    hospital_ids: list[str] = []
+    with hub_process(db_url, tmp, roots, workers, args.threads, profile) as (url, proc):
+        out.update(
+            asyncio.run(
+                load(
+                    url, db_url, tmp, args.streams, args.seconds, args.posters, proc.pid,
+                    hospital_ids,
+                )
+            )
+        )  # fmt: skip
         if card is not None:
             out.update(asyncio.run(summaries(url, db_url, tmp, card, args.lookups)))
+    if name == "postgres" and hospital_ids:
+        out.update(db_limit(db_url, hospital_ids, min(args.seconds, 8), args.db_connections))
+        out["hub_to_db_ratio"] = round(out["cases_per_s"] / out["db_limit_cases_per_s"], 2)
     return out
 
 
@@ -468,7 +636,14 @@ def main() -> None:
     p.add_argument("--pg-workers", type=int, default=3, help="uvicorn workers on PostgreSQL")
     p.add_argument("--threads", type=int, default=8, help="request threads per hub process")
     p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    p.add_argument("--profile", type=Path, default=None, help="py-spy profiles of the hub here")
+    p.add_argument(
+        "--db-connections", type=int, default=16, help="connections of the DB-limit driver"
+    )
     args = p.parse_args()
+    nofile = _raise_nofile()
+    if nofile < args.streams + 1000:
+        print(f"open files limit {nofile} is below --streams + 1000", file=sys.stderr)
     try:  # the load generator's own event loop: uvloop leaves more of the shared CPU to the hub
         import uvloop
 

@@ -74,7 +74,29 @@ def format_sse(ev: PendingEvent) -> str:
     ``seq`` (receivers take a position only when the two agree), and the data is one line."""
     if ev.data is None:
         raise ValueError("an event is written with its data")
-    return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {sse_json(dict(ev.data, seq=ev.seq))}\n\n"
+    if "seq" in ev.data:
+        body = sse_json(dict(ev.data, seq=ev.seq))
+    else:  # the same JSON as above: ``seq`` goes last
+        shared = _shared_json(ev.data)
+        body = f'{shared[:-1]}{"," if len(shared) > 2 else ""}"seq":{ev.seq}}}'
+    return f"id: {ev.seq}\nevent: {ev.kind}\ndata: {body}\n\n"
+
+
+# The recipients of a case share one data dict (with its 4 KB envelope): it is encoded
+# once, not once per stream. Keyed by identity; the entry keeps the dict alive, so an id
+# is never reused while cached. Event loop only; the data of an event is never mutated.
+_ENCODED: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _shared_json(data: dict[str, Any]) -> str:
+    hit = _ENCODED.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    text = sse_json(data)
+    if len(_ENCODED) >= 256:
+        _ENCODED.clear()
+    _ENCODED[id(data)] = (data, text)
+    return text
 
 
 #: Events a stream may have waiting before it counts as fallen behind and is closed.

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hub_server.core.config import Settings
 from hub_server.core.metrics import families
@@ -203,3 +205,19 @@ def test_hub_serve_raises_its_open_file_limit(tmp_path: Path, roots_dir: Path) -
         proc.terminate()
         out = proc.communicate(timeout=20)[0].decode()
     assert f"open files limit raised from {low} to {hard}" in out
+
+
+@given(
+    data=st.dictionaries(st.text(max_size=8), st.text(max_size=40) | st.integers(), max_size=5),
+    seqs=st.lists(st.integers(min_value=1, max_value=2**62), min_size=1, max_size=4),
+)
+def test_an_event_encoded_once_for_its_recipients_reads_as_encoded_for_each(
+    data: dict[str, Any], seqs: list[int]
+) -> None:
+    """format_sse encodes a case's shared data once; the text is the same as before."""
+    from hub_server.core.events import PendingEvent, format_sse, sse_json
+
+    for seq in seqs:
+        ev = PendingEvent("hospital:h", seq, "case", data)
+        body = sse_json(dict(data, seq=seq))
+        assert format_sse(ev) == f"id: {seq}\nevent: case\ndata: {body}\n\n"

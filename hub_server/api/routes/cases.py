@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from hub_server.api.admission import admit_case
 from hub_server.api.deps import DeviceDep, DeviceTxDep, HospitalDep, HubDep, SessionDep
@@ -61,7 +60,7 @@ def post_case(
     hub: HubDep,
     idempotency_key: IdempotencyKey,
     outbox_depth: OutboxDepth = None,
-) -> JSONResponse:
+) -> Response:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
     One transaction: nonce, Idempotency-Key with its response, case, events and audit row.
@@ -73,7 +72,10 @@ def post_case(
     if done.status == 201 and not done.replayed:
         hub.metrics.cases.inc()
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
-    return JSONResponse(json.loads(done.body), status_code=done.status, headers=headers)
+    # The body is JSON already (stored with the Idempotency-Key): sent as it is.
+    return Response(
+        done.body, status_code=done.status, headers=headers, media_type="application/json"
+    )
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseStatus)
