@@ -682,8 +682,8 @@ def check_revocation(ctx: DoctorContext, s: DeviceSettings) -> Check:
     from edge.provision._enroll import load_snapshot
     from sync.signing import public_key_from_b64
 
-    fix_en = "bring the device online; the edge service refreshes it (or re-run provision enroll)"
-    fix_ja = "通信できる状態にして更新する"
+    fix_en = "bring the device online and run kyukyu provision refresh (the timer does it hourly)"
+    fix_ja = "通信できる状態で kyukyu provision refresh を実行する"
     path = ctx.layout.host(s.revocation_path)
     if not s.hub_public_key:
         return _fail(

@@ -8,7 +8,17 @@ directory for a staging image or a test). The CLI is ``kyukyu provision``.
 from __future__ import annotations
 
 from ._config import read_settings, update_config
-from ._enroll import EnrollReport, RetireReport, enroll, load_device_key, retire, unsent_cases
+from ._enroll import (
+    EnrollReport,
+    RefreshReport,
+    RetireReport,
+    enroll,
+    load_device_key,
+    load_snapshot,
+    refresh,
+    retire,
+    unsent_cases,
+)
 from ._install import ROLES, InstallReport, Role, default_kyukyu_bin, install
 from ._layout import (
     CONFIG,
@@ -35,6 +45,7 @@ __all__ = [
     "EnrollReport",
     "InstallReport",
     "ProvisionError",
+    "RefreshReport",
     "RetireReport",
     "Role",
     "RootOutcome",
@@ -45,7 +56,9 @@ __all__ = [
     "install",
     "install_roots",
     "load_device_key",
+    "load_snapshot",
     "read_settings",
+    "refresh",
     "retire",
     "unsent_cases",
     "update_config",

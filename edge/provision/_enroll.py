@@ -36,7 +36,7 @@ from sync import PlatformError, SignedHttp
 from sync.client import PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
 from sync.signed import b64d
-from sync.signing import public_key_to_b64
+from sync.signing import public_key_from_b64, public_key_to_b64
 
 from ._config import read_settings, update_config
 from ._layout import (
@@ -53,10 +53,12 @@ from ._layout import (
 
 __all__ = [
     "EnrollReport",
+    "RefreshReport",
     "RetireReport",
     "enroll",
     "load_device_key",
     "load_snapshot",
+    "refresh",
     "retire",
     "unsent_cases",
 ]
@@ -253,6 +255,75 @@ def enroll(
         hospitals=len(hospitals) if isinstance(hospitals, list) else 0,
         revocation_version=snapshot.sequence,
         files=files,
+    )
+
+
+@dataclass
+class RefreshReport:
+    hospitals: int
+    revocation_version: int
+    previous_version: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def refresh(layout: DeviceLayout, *, transport: httpx.BaseTransport | None = None) -> RefreshReport:
+    """Fetch the hospital directory and revocation snapshot again (the kyukyu-refresh timer).
+
+    Both must carry the pinned hub key's signature; a snapshot older than the one on
+    the device (a lower sequence number) is refused, so a replayed answer cannot
+    un-revoke a certificate.
+    """
+    settings = read_settings(layout)
+    if not settings.enrolled or settings.hub_url is None or settings.hub_public_key is None:
+        raise ProvisionError("not enrolled: run `kyukyu provision enroll` first")
+    hub_key = public_key_from_b64(settings.hub_public_key)
+    key = load_device_key(layout.host(settings.key_file))
+    ca = layout.host(settings.hub_ca_file) if settings.hub_ca_file else None
+    snap_path = layout.host(settings.revocation_path)
+    previous: int | None = None
+    try:
+        previous = load_snapshot(snap_path.read_bytes(), hub_key).sequence
+    except (OSError, ProvisionError):
+        previous = None
+    client = PlatformClient(
+        settings.hub_url,
+        key=key,
+        device_id=settings.device_id,
+        hub_public_key=hub_key,
+        ca_file=ca,
+        transport=transport,
+    )
+    try:
+        with client:
+            directory = _signed_json(
+                client,
+                "/v1/hospitals/directory",
+                "directory",
+                lat=settings.base_lat,
+                lon=settings.base_lon,
+            )
+            kkrv = client.http.request("GET", "/v1/revocation/snapshot.kkrv").content
+    except PlatformError as exc:
+        raise ProvisionError(f"platform: {exc.code}: {exc}") from None
+    snapshot = load_snapshot(kkrv, hub_key)
+    if previous is not None and snapshot.sequence < previous:
+        raise ProvisionError(
+            f"revocation snapshot #{snapshot.sequence} is older than the device's #{previous}"
+        )
+    user = layout.user(SERVICE_USER)
+    data = layout.host(settings.data_dir)
+    raw = json.dumps(directory, ensure_ascii=False, sort_keys=True).encode()
+    write_if_changed(
+        data / settings.directory_path.name, raw, mode=0o600, uid=user.uid, gid=user.gid
+    )
+    write_if_changed(snap_path, kkrv, mode=0o600, uid=user.uid, gid=user.gid)
+    hospitals = directory.get("directory", {}).get("hospitals", [])
+    return RefreshReport(
+        hospitals=len(hospitals) if isinstance(hospitals, list) else 0,
+        revocation_version=snapshot.sequence,
+        previous_version=previous,
     )
 
 

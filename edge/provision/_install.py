@@ -84,13 +84,19 @@ ROLE_FILES: dict[Role, RoleFiles] = {
                 template=True,
             ),
             FileSpec("systemd/kyukyu-kiosk.service", "/etc/systemd/system/kyukyu-kiosk.service"),
+            FileSpec(
+                "systemd/kyukyu-refresh.service",
+                "/etc/systemd/system/kyukyu-refresh.service",
+                template=True,
+            ),
+            FileSpec("systemd/kyukyu-refresh.timer", "/etc/systemd/system/kyukyu-refresh.timer"),
         ),
         dirs=(
             *_ETC_DIRS,
             DirSpec(str(ROOTS_DIR), 0o755),
             DirSpec(str(DATA_DIR), 0o700, SERVICE_USER),
         ),
-        units=("kyukyu-edge.service", "kyukyu-kiosk.service"),
+        units=("kyukyu-edge.service", "kyukyu-kiosk.service", "kyukyu-refresh.timer"),
     ),
     "hub": RoleFiles(
         files=(

@@ -102,6 +102,24 @@ def _enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refresh(args: argparse.Namespace) -> int:
+    from edge.provision import DeviceLayout, ProvisionError, refresh
+    from edge.settings import SettingsError
+
+    try:
+        report = refresh(DeviceLayout(Path(args.root)))
+    except (ProvisionError, SettingsError) as exc:
+        return _print_error(exc, args.json)
+    if args.json:
+        print(json.dumps({"ok": True, **report.to_dict()}, ensure_ascii=False))
+    else:
+        print(
+            f"revocation snapshot #{report.revocation_version} (was "
+            f"#{report.previous_version}); {report.hospitals} hospitals / 更新しました"
+        )
+    return 0
+
+
 def _retire(args: argparse.Namespace) -> int:
     from edge.provision import DeviceLayout, ProvisionError, retire
     from edge.settings import SettingsError
@@ -220,6 +238,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--force", action="store_true", help="enroll again over an existing enrollment")
     p.set_defaults(func=_enroll)
+
+    p = ps.add_parser(
+        "refresh",
+        help="fetch the hub-signed revocation snapshot and hospital directory again "
+        "(kyukyu-refresh.timer runs it hourly)",
+    )
+    _root_option(p)
+    p.set_defaults(func=_refresh)
 
     p = ps.add_parser(
         "retire",

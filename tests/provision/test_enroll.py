@@ -259,3 +259,31 @@ def test_enroll_over_tls_pins_the_platform_ca(
         rc, text, _ = run_cli(capsys, "doctor", "--root", str(root), "--no-card-test")
         assert "OK   platform" in text
         assert "OK   enrollment" in text
+
+
+def test_refresh_fetches_again_and_refuses_a_rollback(
+    root: Path, hub: LiveHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sync.signed import b64d
+
+    assert _enroll(capsys, root, hub)[0] == 0
+    state = root / "var/lib/kyukyu-edge"
+    (state / "revocation.kkrv").unlink()
+    (state / "directory.json").unlink()
+    rc, out = run_json(capsys, "provision", "refresh", "--root", str(root))
+    assert rc == 0, out
+    assert out["hospitals"] == 2
+    assert out["previous_version"] is None
+    uid, _ = _uid(root, "kyukyu-edge")
+    for name in ("revocation.kkrv", "directory.json"):
+        st = (state / name).stat()
+        assert (st.st_mode & 0o777, st.st_uid) == (0o600, uid)
+    # A snapshot newer than the platform's on the device (hub-signed): the platform's
+    # answer is then a rollback and is refused; the device keeps what it had.
+    newer = RevocationSnapshot.from_serials([7], sequence=int(out["revocation_version"]) + 5)
+    signed = newer.with_signature(b64d(hub.real.state.hub_key.sign(newer.signed_payload())))
+    (state / "revocation.kkrv").write_bytes(signed.to_bytes())
+    rc, out = run_json(capsys, "provision", "refresh", "--root", str(root))
+    assert rc == 1
+    assert "older than the device's" in out["error"]["detail"]  # type: ignore[index]
+    assert (state / "revocation.kkrv").read_bytes() == signed.to_bytes()

@@ -23,6 +23,8 @@ FILES = {  # device path -> mode (all owned by root)
     "etc/systemd/system/pcscd.socket.d/kyukyu.conf": 0o644,
     "etc/systemd/system/kyukyu-edge.service": 0o644,
     "etc/systemd/system/kyukyu-kiosk.service": 0o644,
+    "etc/systemd/system/kyukyu-refresh.service": 0o644,
+    "etc/systemd/system/kyukyu-refresh.timer": 0o644,
     "etc/systemd/system/kyukyu-hub.service": 0o644,
     "etc/systemd/system/kyukyu-hospital.service": 0o644,
 }
@@ -37,6 +39,7 @@ DIRS = {  # device path -> (mode, owner)
 LINKS = {
     "etc/systemd/system/multi-user.target.wants/kyukyu-edge.service",
     "etc/systemd/system/graphical.target.wants/kyukyu-kiosk.service",
+    "etc/systemd/system/timers.target.wants/kyukyu-refresh.timer",
     "etc/systemd/system/multi-user.target.wants/kyukyu-hub.service",
     "etc/systemd/system/multi-user.target.wants/kyukyu-hospital.service",
 }
@@ -151,6 +154,8 @@ def test_systemd_analyze_verify_accepts_the_units(
         "kyukyu-kiosk.service",
         "kyukyu-hub.service",
         "kyukyu-hospital.service",
+        "kyukyu-refresh.service",
+        "kyukyu-refresh.timer",
         "pcscd.socket",
     ]
     proc = subprocess.run(
@@ -195,6 +200,7 @@ def test_unknown_hardware_dir_is_a_typed_error(
     ("unit", "threshold"),
     [
         ("kyukyu-edge.service", 2.0),
+        ("kyukyu-refresh.service", 2.0),
         ("kyukyu-hub.service", 2.0),
         ("kyukyu-hospital.service", 2.0),
         ("kyukyu-kiosk.service", 4.5),  # a browser at the seat; its own sandbox does the rest
