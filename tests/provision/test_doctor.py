@@ -16,21 +16,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge.card_sim import TestCA
 from edge.doctor import DoctorContext, DoctorReport, run_doctor
 from edge.provision import DeviceLayout, load_device_key, update_config
 from edge.settings import load_device_settings
 from sync.outbox import Outbox
 from sync.seal import seal_case
-from tests.cli.conftest import Plugged, cli_ca, plug  # noqa: F401  (fixtures)
-from tests.components import Pcscd
 from tests.provision._hub import LiveHub, live_hub
 from tests.provision.conftest import KYUKYU_BIN, run_cli, run_json
 
 OTHER_READER = "SONY FeliCa RC-S300/P"
+
+
+@pytest.fixture(scope="module")
+def pcscd() -> None:
+    """pcscd with its virtual readers must be running; only listing them, no card slot is
+    used, so the machine-wide vpcd lock is not needed (another session may hold it)."""
+    from kyukyu.testing._pcscd import vpcd_ready
+
+    deadline = time.monotonic() + 60
+    while not vpcd_ready():
+        if time.monotonic() > deadline:
+            pytest.fail("pcscd with vpcd is not running: run tests/cli or scripts/bootstrap")
+        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +83,7 @@ def _statuses(report: DoctorReport) -> dict[str, str]:
 
 
 def test_healthy_device_every_check_ok(
-    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc, text = _doctor(capsys, device)
     assert rc == 0, text
@@ -128,7 +137,7 @@ def test_no_pcscd(device: Path) -> None:
     assert "pcscd に接続できません" in line
 
 
-def test_no_reader(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_reader(device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]) -> None:
     update_config(DeviceLayout(device), {"reader_name": OTHER_READER})
     rc, text = _doctor(capsys, device)
     assert rc == 1
@@ -150,7 +159,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_platform_down(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+def test_platform_down(device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]) -> None:
     update_config(DeviceLayout(device), {"hub_url": f"http://127.0.0.1:{_closed_port()}"})
     rc, text = _doctor(capsys, device, "--timeout", "2")
     assert rc == 1
@@ -166,7 +175,7 @@ def test_platform_down(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture
 
 
 def test_revoked_device(
-    device: Path, hub: LiveHub, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, hub: LiveHub, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     device_id = load_device_settings(device / "etc/kyukyu/edge.env").device_id
     with hub.operator() as op:
@@ -181,7 +190,7 @@ def test_revoked_device(
 
 
 def test_expired_revocation_snapshot(
-    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The device's policy: a snapshot older than 1.8 s is expired; wait that long.
     update_config(DeviceLayout(device), {"revocation_max_age_hours": 0.0005})
@@ -195,7 +204,7 @@ def test_expired_revocation_snapshot(
 
 
 def test_tampered_revocation_snapshot(
-    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = device / "var/lib/kyukyu-edge/revocation.kkrv"
     data = bytearray(path.read_bytes())
@@ -214,7 +223,7 @@ def _ctx(device: Path, **kw: Any) -> DoctorContext:
     return DoctorContext(layout=DeviceLayout(device), card_test=False, **kw)
 
 
-def test_clock_skewed(device: Path, pcscd: Pcscd) -> None:
+def test_clock_skewed(device: Path, pcscd: None) -> None:
     def skewed(seconds: float) -> Callable[[], datetime]:
         return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
 
@@ -236,7 +245,7 @@ def test_clock_skewed(device: Path, pcscd: Pcscd) -> None:
 
 
 def test_disk_nearly_full_on_a_small_filesystem(
-    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The state directory on a real 8 MB tmpfs: below the default 50 MB floor."""
     data = device / "var/lib/kyukyu-edge"
@@ -271,7 +280,7 @@ def test_disk_nearly_full_on_a_small_filesystem(
         subprocess.run(["umount", str(data)], check=True)
 
 
-def test_disk_thresholds(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]) -> None:
+def test_disk_thresholds(device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]) -> None:
     free_mb = shutil.disk_usage(device).free / 2**20
     rc, text = _doctor(capsys, device, "--disk-fail-mb", str(free_mb + 64))
     assert rc == 1
@@ -284,7 +293,7 @@ def test_disk_thresholds(device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixtu
 
 
 def test_sealed_cases_waiting(
-    device: Path, pcscd: Pcscd, capsys: pytest.CaptureFixture[str]
+    device: Path, pcscd: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s = load_device_settings(device / "etc/kyukyu/edge.env")
     layout = DeviceLayout(device)
@@ -311,26 +320,3 @@ def test_missing_rules_and_not_enrolled(tmp_path: Path, capsys: pytest.CaptureFi
     for check in ("udev", "blacklist", "platform", "enrollment", "device_key", "roots"):
         assert _line(text, check).startswith("FAIL "), check
     assert "kyukyu provision install" in _line(text, "udev")
-
-
-def test_card_on_the_reader_is_read_and_checked(
-    device: Path,
-    pcscd: Pcscd,
-    cli_ca: TestCA,  # noqa: F811
-    plug: Callable[[Any], Plugged],  # noqa: F811
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    layout = DeviceLayout(device)
-    update_config(layout, {"reader_name": pcscd.readers[0], "test_roots": True})
-    roots = device / "etc/kyukyu/jpki-roots"
-    for i, cert in enumerate(cli_ca.roots):
-        (roots / f"test-{i}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    rc, out, _ = run_cli(capsys, "doctor", "--root", str(device))
-    assert "no card on the reader" in _line(out, "card")
-    plug(cli_ca.issue_card())
-    rc, out, _ = run_cli(capsys, "doctor", "--root", str(device))
-    line = _line(out, "card")
-    assert line.startswith("OK   card"), line
-    assert "certificate trusted under test-" in line
-    assert _line(out, "roots").startswith("WARN roots")  # test mode is flagged
-    assert rc == 0
