@@ -21,6 +21,13 @@
     return m < 60 ? m + "分" : Math.floor(m / 60) + "時間" + (m % 60) + "分";
   }
 
+  const baseTitle = document.title;
+  function title() {
+    const el = document.getElementById("waiting-count");
+    const n = el ? Number(el.dataset.count || 0) : 0;
+    document.title = n > 0 ? "(" + n + ") 応答待ち — " + baseTitle : baseTitle;
+  }
+
   function tick() {
     for (const el of document.querySelectorAll(".since[data-started]")) {
       const iso = el.getAttribute("data-started");
@@ -43,6 +50,7 @@
         if (!r.ok) { say("一覧を更新できませんでした（" + r.status + "）"); continue; }
         cases.innerHTML = await r.text();
         tick();
+        title();
       } while (again);
     } catch (e) {
       say("病院サーバーに接続できません。");
@@ -86,11 +94,13 @@
       liveState.dataset.state = "down"; liveState.textContent = "再接続中…";
       if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); refresh(); }
     });
-    // Anything that arrived while the stream was down.
-    es.addEventListener("open", () => refresh(), { once: true });
+    // Anything that arrived while the stream was down (the list; a detail page reloads
+    // only when something changed).
+    if (!detail) es.addEventListener("open", () => refresh(), { once: true });
   }
 
   connect();
   tick();
+  title();
   setInterval(tick, 15000);
 })();

@@ -103,10 +103,12 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert "口頭同意あり" in (card.text_content() or "")
         assert "090-0000-2222" in (card.locator(".crew").text_content() or "")
         assert page.locator(f"[data-case-id='{case_b}']").count() == 0
+        assert page.title().startswith("(1) 応答待ち")  # a tab or wall screen shows the count
         page.screenshot(path=str(shots / "02-incoming.png"), full_page=True)
 
         card.locator("button.accept").click()
         card.locator("[data-status='accepted']").wait_for(timeout=10_000)
+        assert not page.title().startswith("(")
         seen = _answer_seen(device, case_a)
         assert seen["answer"] == "accept"
         assert seen["hospital_id"] == a.id
@@ -116,6 +118,15 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         card.locator("[data-status='destination']").wait_for(timeout=10_000)
         assert "dest" in (card.get_attribute("class") or "")
         page.screenshot(path=str(shots / "04-destination.png"), full_page=True)
+        # The detail page of the case (also a view, audited).
+        detail = browser.new_page(viewport={"width": 1200, "height": 900})
+        detail.context.add_cookies(page.context.cookies())
+        detail.goto(f"{a.url}/cases/{case_a}")
+        detail.locator(f"[data-case-id='{case_a}'] [data-status='destination']").wait_for()
+        detail.wait_for_timeout(500)
+        assert detail.url.endswith(f"/cases/{case_a}")  # stays put (no reload loop)
+        assert detail.evaluate("performance.getEntriesByType('navigation')[0].type") == "navigate"
+        detail.close()
 
         # Free text with any Unicode arrives intact, in the browser too.
         case_u = device.send([a.id], chief_complaint=UNICODE_TEXT)
