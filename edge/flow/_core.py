@@ -1,0 +1,313 @@
+"""The state the case flow's steps share: the case in memory, the view, notices, bookkeeping.
+
+``FlowCore`` holds everything; the steps live in ``_identity`` (consent and identity),
+``_sending`` (hospitals, sending, destination) and ``_flow`` (``CaseFlow``: standby,
+the card, the case, forgetting).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge.jpki import TokenType
+from edge.reader import CardWaiter, Connection
+from errbase import KyukyuError
+from sync import PlatformError, TransportError
+from sync.fhir_case import VerifiedPatient
+
+from . import _texts as T
+from ._delivery import Delivery
+from ._model import (
+    CaseView,
+    Consent,
+    HospitalRow,
+    IdentityMethod,
+    Notice,
+    Stage,
+    SummarySection,
+    Text,
+    VitalsDraft,
+)
+from ._ports import CardFacts, CardReading, CaseOutbox, Platform
+
+__all__ = ["DeviceIdentity", "FlowCore"]
+
+log = logging.getLogger("edge.flow")
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """Who sends: the enrolled device, its key and the crew member on duty."""
+
+    device_id: str
+    key: Ed25519PrivateKey = field(repr=False)
+    name: str = "救急隊"
+    fire_department: str | None = None
+    crew_member: str = "隊員"
+    crew_role: str = "救急救命士"
+
+
+@dataclass
+class _Hospital:
+    id: str
+    name: str
+    distance_km: float | None
+    hpke_public_key: Any
+
+
+@dataclass
+class _Case:
+    """The one open case (memory only)."""
+
+    open: bool = False
+    card_used: bool = False
+    contact: datetime | None = None
+    connection: Connection | None = None
+    progress: list[str] = field(default_factory=list)
+    token_type: str | None = None
+    certificate_der: bytes | None = None
+    certificate_ok: bool | None = None
+    consent: Consent | None = None
+    options: tuple[IdentityMethod, ...] = ()
+    pin_tries_left: int | None = None
+    pin_confirm: bool = False
+    assurance: str | None = None
+    summary_status: str | None = None
+    bundle: dict[str, Any] | None = None
+    sections: tuple[SummarySection, ...] = ()
+    patient: VerifiedPatient = field(default_factory=VerifiedPatient)
+    chief_complaint: str | None = None
+    vitals: list[VitalsDraft] = field(default_factory=list)
+    selected: set[str] = field(default_factory=set)
+    sent: dict[str, str] = field(default_factory=dict)  # hospital id -> case id
+    answers: dict[str, str] = field(default_factory=dict)
+    destination: str | None = None
+
+
+def _options(token_type: str) -> tuple[IdentityMethod, ...]:
+    if token_type == TokenType.ANDROID:
+        return (IdentityMethod.PIN,)
+    if token_type == TokenType.IPHONE:
+        return (IdentityMethod.FACE, IdentityMethod.PIN)
+    return (IdentityMethod.FACE, IdentityMethod.PIN, IdentityMethod.COLLATION_B)
+
+
+def _notice(text: Text, level: str = "warning", code: str = "", **fmt: str) -> Notice:
+    if fmt:
+        text = Text(text.ja.format(**fmt), text.en.format(**fmt))
+    return Notice(text, level, code)
+
+
+def _error_notice(exc: KyukyuError, level: str = "error") -> Notice:
+    return Notice(Text(exc.message_ja, exc.message_en), level, exc.code)
+
+
+class FlowCore:
+    """The case in memory, its view and the platform bookkeeping."""
+
+    def __init__(
+        self,
+        *,
+        cards: CardWaiter | None,
+        card_reading: CardReading,
+        platform: Platform,
+        outbox: CaseOutbox,
+        device: DeviceIdentity,
+        base: tuple[float, float] = (35.6812, 139.7671),
+        background: bool = True,
+        closers: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self._closers = list(closers or ())
+        self._cards = cards
+        self._reading = card_reading
+        self._platform = platform
+        self._outbox = outbox
+        self._device = device
+        self._base = base
+        self._lock = threading.RLock()
+        self._stage = Stage.STANDBY
+        self._case = _Case()
+        self._notice: Notice | None = None
+        self._busy = False
+        self._listeners: list[Callable[[CaseView], None]] = []
+        self._directory: list[_Hospital] = []
+        self._cancel_wait: threading.Event | None = None
+        self._await_removal = False
+        self._reader_ok: bool | None = None
+        self._network_ok: bool | None = None
+        self._platform_ok: bool | None = None
+        self._waiting = outbox.pending_count()
+        self._delivery: Delivery | None = None
+        if background:
+            self._delivery = Delivery(
+                outbox, platform, on_sent=self._on_sent, on_answer=self._on_answer
+            )
+
+    def start(self) -> None:
+        """Start sending waiting cases and following answers (background threads)."""
+        if self._delivery is not None:
+            self._delivery.start()
+            self._delivery.kick()
+
+    def subscribe(self, listener: Callable[[CaseView], None]) -> None:
+        self._listeners.append(listener)
+
+    # -- the view ---------------------------------------------------------------------
+
+    def view(self) -> CaseView:
+        with self._lock:
+            c = self._case
+            rows = tuple(
+                HospitalRow(
+                    id=h.id,
+                    name=h.name,
+                    distance_km=h.distance_km,
+                    selected=h.id in c.selected,
+                    sent=h.id in c.sent,
+                    answer=c.answers.get(h.id),
+                )
+                for h in self._directory
+            )
+            label = None
+            if c.patient.name:
+                born = c.patient.birth_date
+                label = c.patient.name + (f"（{born:%Y/%m/%d}生）" if born else "")
+            return CaseView(
+                stage=self._stage,
+                case_open=c.open,
+                card_used=c.card_used,
+                progress=tuple(c.progress),
+                token_type=c.token_type,
+                identity_options=c.options,
+                pin_tries_left=c.pin_tries_left,
+                pin_needs_confirmation=c.pin_confirm,
+                consent=c.consent,
+                assurance=c.assurance,
+                certificate_ok=c.certificate_ok,
+                summary_status=c.summary_status,
+                summary=c.sections,
+                patient_label=label,
+                chief_complaint=c.chief_complaint,
+                vitals=tuple(reversed(c.vitals)),
+                hospitals=rows,
+                destination=c.destination,
+                notice=self._notice,
+                busy=self._busy,
+                reader_ok=self._reader_ok,
+                network_ok=self._network_ok,
+                platform_ok=self._platform_ok,
+                waiting_sealed=self._waiting,
+            )
+
+    def _changed(self) -> None:
+        view = self.view()
+        for listener in list(self._listeners):
+            try:
+                listener(view)
+            except Exception:  # a listener's bug must not break the case
+                log.exception("flow listener failed")
+
+    def _go(self, stage: Stage, notice: Notice | None = None) -> None:
+        with self._lock:
+            self._stage = stage
+            self._notice = notice
+            self._busy = False
+        self._changed()
+
+    def _set_busy(self) -> None:
+        with self._lock:
+            self._busy = True
+            self._notice = None
+        self._changed()
+
+    # -- platform bookkeeping ---------------------------------------------------------
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            out = fn(*args, **kwargs)
+        except TransportError:
+            self._network_ok, self._platform_ok = False, False
+            raise
+        except PlatformError:
+            self._network_ok, self._platform_ok = True, False
+            raise
+        self._network_ok, self._platform_ok = True, True
+        return out
+
+    def _on_sent(self, ok: bool) -> None:
+        self._network_ok = self._platform_ok = ok
+        self._waiting = self._outbox.pending_count()
+        self._changed()
+
+    def _on_answer(self) -> None:
+        with self._lock:
+            c = self._case
+            for hid, case_id in c.sent.items():
+                status = self._outbox.status(case_id)
+                if status is not None and hid in status.answers:
+                    c.answers[hid] = status.answers[hid]
+            if (
+                self._stage is Stage.HOSPITALS
+                and c.sent
+                and all(c.answers.get(h) == "decline" for h in c.sent)
+            ):
+                self._notice = _notice(T.ALL_DECLINED)
+        self._network_ok = self._platform_ok = True
+        self._changed()
+
+    def refresh_directory(self) -> bool:
+        """Fetch the signed hospital directory (nearest first). Blocks; False if unreachable."""
+        try:
+            hospitals = self._call(self._platform.hospital_directory, *self._base)
+        except PlatformError:
+            self._changed()
+            return False
+        with self._lock:
+            self._directory = [
+                _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in hospitals
+            ]
+        self._changed()
+        return True
+
+    def _open_case(self) -> None:
+        c = self._case
+        if not c.open:
+            c.open = True
+            c.contact = datetime.now(UTC)
+
+    def _step(self, name: str) -> None:
+        with self._lock:
+            self._case.progress.append(name)
+        self._changed()
+
+    def _drop_connection(self) -> None:
+        conn, self._case.connection = self._case.connection, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing the card connection failed", exc_info=True)
+
+    def _take_facts(self, facts: CardFacts) -> None:
+        with self._lock:
+            c = self._case
+            c.token_type = facts.token_type
+            c.options = _options(facts.token_type)
+            if facts.certificate_der is not None:
+                c.certificate_der = facts.certificate_der
+            c.certificate_ok = facts.certificate_ok
+            if facts.attributes is not None:
+                a = facts.attributes
+                c.patient = VerifiedPatient(a.name, a.birth_date, a.sex, a.address)  # type: ignore[arg-type]
+
+    def _card_problem(self, notice: Notice) -> None:
+        with self._lock:
+            self._drop_connection()
+        self._go(Stage.CARD_PROBLEM, notice)
