@@ -174,6 +174,11 @@ def enroll(
         raise ProvisionError(
             f"already enrolled as {settings.device_id}: run `kyukyu provision retire` first"
         )
+    if settings.enrolled and unsent_cases(layout):
+        raise ProvisionError(
+            "sealed cases of the current enrollment are not sent yet: let them leave, or "
+            "`kyukyu provision retire --force` first"
+        )
     _check_url(hub_url, ca_file)
     user = layout.user(SERVICE_USER)
     files: list[str] = []

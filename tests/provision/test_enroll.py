@@ -182,6 +182,21 @@ def test_retire_refuses_unsent_cases_then_revokes_and_wipes(
     with device:  # still enrolled
         assert device.http.request_json("GET", "/v1/devices/me")["revoked"] is False
 
+    # Enrolling again over it would orphan the sealed case: refused too.
+    rc, out = run_json(
+        capsys,
+        "provision",
+        "enroll",
+        "--root",
+        str(root),
+        "--hub",
+        hub.url,
+        f"--token={hub.token()}",
+        "--force",
+    )
+    assert rc == 1
+    assert "not sent yet" in out["error"]["detail"]  # type: ignore[index]
+
     rc, out = run_json(capsys, *retire, "--force")
     assert rc == 0, out
     assert out["revoked_on_platform"] is True
