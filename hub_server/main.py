@@ -178,6 +178,9 @@ def create_app(
 ) -> FastAPI:
     """The hub's ASGI app. ``state`` may be given (tests share one between apps)."""
     hub_state = state or build_state(settings, medical_source=medical_source)
+    from hub_server.core import server
+
+    server.configure(hub_state.settings)  # the limits of `kyukyu hub serve`'s protocol
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -91,6 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     if args.workers > 1:
         return _serve_workers(args, settings)
+    from hub_server.core.server import uvicorn_options
+
     app = create_app(settings)
     if settings.metrics_port is not None:
         from hub_server.core.metrics import serve_metrics
@@ -105,6 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=args.verbose_http,
         timeout_graceful_shutdown=2,
+        **uvicorn_options(settings),  # header, timeout and connection limits (issue 10)
     )
     return 0
 
@@ -118,6 +121,7 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
 
     from hub_server.core.db import migrate
     from hub_server.core.security import HubKey
+    from hub_server.core.server import uvicorn_options
 
     if not settings.is_postgres:
         print("--workers needs PostgreSQL (SQLite has no cross-process push)", file=sys.stderr)
@@ -152,6 +156,7 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
         log_config=None,
         access_log=args.verbose_http,
         timeout_graceful_shutdown=2,
+        **uvicorn_options(settings),
     )
     return 0
 

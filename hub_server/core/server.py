@@ -1,0 +1,280 @@
+"""The hub's HTTP server: uvicorn's httptools protocol with limits that hold without a proxy.
+
+uvicorn itself bounds only the idle keep-alive (``timeout_keep_alive``) and, globally,
+concurrent connections and tasks (``limit_concurrency``, answered with 503 after the
+request was read). httptools buffers a header of any size, and nothing times out a
+connection that sends its request slowly or not at all. This subclass adds, per
+connection:
+
+- a byte budget for the request line and headers (``max_header_bytes``: 431 once passed,
+  before the parser buffers more), a request-line limit (``max_request_line_bytes``:
+  414) and a header count (``max_headers``: 431);
+- a header timeout (``header_timeout_seconds`` from the connection, or from a request's
+  first byte on a kept-alive connection, to the end of its headers) and a body timeout
+  (``body_timeout_seconds`` from the end of the headers to the end of the body): 408 and
+  the connection closes;
+- connection caps: per client address (``max_connections_per_client``: 429) and per
+  process (``max_connections``, lowered to the open-file limit minus 64: 503), answered
+  at once and closed, so a flood of half-open connections neither holds a file
+  descriptor for long nor starves other clients.
+
+Hand-written on purpose: uvicorn exposes no hook for these, and the protocol class is
+the one place that sees bytes before the parser buffers them. ``kyukyu hub serve`` runs
+uvicorn with ``uvicorn_options(settings)``; the limits come from the settings of the app
+the process serves (``configure``, called by ``create_app``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import resource
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from hub_server.core.config import Settings
+
+__all__ = ["GuardedHttpToolsProtocol", "configure", "connections_by_client", "uvicorn_options"]
+
+_SPARE_FILES = 64
+
+
+class _Limits:
+    def __init__(self, settings: Settings) -> None:
+        self.max_header_bytes = settings.max_header_bytes
+        self.max_headers = settings.max_headers
+        self.max_request_line = settings.max_request_line_bytes
+        self.header_timeout = settings.header_timeout_seconds
+        self.body_timeout = settings.body_timeout_seconds
+        self.per_client = settings.max_connections_per_client
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        cap = settings.max_connections
+        if soft != resource.RLIM_INFINITY:
+            cap = min(cap, max(16, soft - _SPARE_FILES))
+        self.max_connections = cap
+
+
+_limits = _Limits(Settings())
+_per_client: dict[str, int] = {}
+
+
+def configure(settings: Settings) -> None:
+    """Take the limits of these settings (first raising the open-file limit to its maximum)."""
+    global _limits
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    _limits = _Limits(settings)
+
+
+def connections_by_client() -> dict[str, int]:
+    """Open connections per client address in this process (for tests and metrics)."""
+    return dict(_per_client)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options of ``kyukyu hub serve``: this protocol and the keep-alive."""
+    return {
+        "http": GuardedHttpToolsProtocol,
+        "timeout_keep_alive": max(1, round(settings.keepalive_timeout_seconds)),
+    }
+
+
+class _Refused(Exception):
+    pass
+
+
+_PHRASES = {
+    408: b"Request Timeout",
+    413: b"Content Too Large",
+    414: b"URI Too Long",
+    429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+def _response(status: int, code: str, message_en: str, message_ja: str) -> bytes:
+    body = json.dumps(
+        {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}},
+        ensure_ascii=False,
+    ).encode()
+    extra = b"retry-after: 1\r\n" if status in (429, 503) else b""
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"%sconnection: close\r\n\r\n" % (status, _PHRASES[status], len(body), extra)
+    ) + body
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` with header, timeout and connection limits (module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lim = _limits
+        self._in_head = True
+        self._head_bytes = 0
+        self._header_count = 0
+        self._refusal: tuple[int, str, str, str] | None = None
+        self._done = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._ip: str | None = None
+
+    # -- connection ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ip = self.client[0] if self.client else ""
+        self._ip = ip
+        count = _per_client.get(ip, 0) + 1
+        _per_client[ip] = count
+        if count > self._lim.per_client:
+            self._refuse(
+                429,
+                "too_many_connections",
+                "too many open connections from this address",
+                "この送信元からの接続が多すぎます。",
+            )
+            return
+        if len(self.connections) > self._lim.max_connections:
+            self._refuse(
+                503, "server_busy", "the server is at its connection limit", "混雑しています。"
+            )
+            return
+        self._arm(self._lim.header_timeout, self._head_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._ip is not None:
+            left = _per_client.get(self._ip, 1) - 1
+            if left > 0:
+                _per_client[self._ip] = left
+            else:
+                _per_client.pop(self._ip, None)
+            self._ip = None
+        super().connection_lost(exc)
+
+    # -- bytes in --------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if self._done:
+            return
+        if self._in_head:
+            budget = self._lim.max_header_bytes - self._head_bytes
+            if len(data) > budget:
+                # Feed what the budget allows; if the headers have not ended by then, refuse.
+                head, rest = data[:budget], data[budget:]
+                self._head_bytes += len(head)
+                self._feed(head)
+                if self._done or self.transport.is_closing():
+                    return
+                if self._in_head:
+                    self._refuse(
+                        431,
+                        "headers_too_large",
+                        f"request line and headers exceed {self._lim.max_header_bytes} bytes",
+                        "ヘッダーが大きすぎます。",
+                    )
+                    return
+                if rest:
+                    self.data_received(rest)
+                return
+            self._head_bytes += len(data)
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+        except httptools.HttpParserError:
+            if self._refusal is not None:
+                self._refuse(*self._refusal)
+            else:
+                msg = "Invalid HTTP request received."
+                self.logger.warning(msg)
+                self.send_400_response(msg)
+
+    # -- parser callbacks -------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._header_count = 0
+        if self._timer is None:  # a kept-alive connection: the first byte starts the clock
+            self._arm(self._lim.header_timeout, self._head_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self._lim.max_request_line:
+            self._refusal = (414, "uri_too_long", "the request target is too long", "URL過長")
+            raise _Refused
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self._lim.max_headers:
+            self._refusal = (
+                431,
+                "too_many_headers",
+                f"more than {self._lim.max_headers} header fields",
+                "ヘッダーが多すぎます。",
+            )
+            raise _Refused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm()
+        super().on_headers_complete()
+        self._arm(self._lim.body_timeout, self._body_timeout)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        self._in_head = True
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    # -- timers ------------------------------------------------------------------------
+    def _arm(self, seconds: float, callback: Any) -> None:
+        self._disarm()
+        self._timer = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _head_timeout(self) -> None:
+        self._timer = None
+        self._refuse(408, "header_timeout", "the request headers came too slowly", "タイムアウト")
+
+    def _body_timeout(self) -> None:
+        self._timer = None
+        started = self.cycle is not None and self.cycle.response_started
+        if started:
+            self._close()
+        else:
+            self._refuse(408, "body_timeout", "the request body came too slowly", "タイムアウト")
+
+    # -- answers -----------------------------------------------------------------------
+    def _refuse(self, status: int, code: str, message_en: str, message_ja: str) -> None:
+        """Answer with the hub's error JSON and close (nothing more is read)."""
+        if self._done:
+            return
+        started = self.cycle is not None and self.cycle.response_started
+        if not started and not self.transport.is_closing():
+            self.transport.write(_response(status, code, message_en, message_ja))
+        self._close()
+
+    def _close(self) -> None:
+        self._done = True
+        self._disarm()
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+        if not self.transport.is_closing():
+            self.transport.close()
