@@ -24,6 +24,7 @@ from hub_server.api.routes import (
     events,
     hospitals,
     hub,
+    identities,
     operators,
     patients,
     revocation,
@@ -258,6 +259,7 @@ def create_app(
 
     for module in (
         hub,
+        identities,
         operators,
         devices,
         device_keys,

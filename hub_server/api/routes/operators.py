@@ -13,16 +13,13 @@ from hub_server.api.deps import HubDep, OperatorDep, SessionDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
-from hub_server.models import AuditEntry, Operator
+from hub_server.models import AuditEntry
 from hub_server.schemas import (
     AuditEntryPublic,
     AuditPage,
-    IdentityRevoked,
     OperatorCreate,
     OperatorPublic,
-    RevokeRequest,
 )
-from hub_server.services import identity_revocation
 
 router = APIRouter(tags=["operators"], responses=ERRORS)
 
@@ -50,27 +47,6 @@ def create_operator(
     )
     session.commit()
     return OperatorPublic(id=op.id, name=op.name, role=op.role, fire_department=op.fire_department)
-
-
-@router.post("/v1/operators/{operator_id}/revoke", response_model=IdentityRevoked)
-def revoke_operator(
-    operator_id: str,
-    caller: OperatorDep,
-    session: SessionDep,
-    body: RevokeRequest | None = None,
-) -> IdentityRevoked:
-    """Revoke an operator or a technician (not oneself): refused on its next request."""
-    row = session.get(Operator, operator_id)
-    kind = row.role if row is not None else "operator"
-    key_id = identity_revocation.revoke_identity(
-        session,
-        kind=kind,
-        ident=operator_id,
-        actor=caller.key_id,
-        now=utcnow(),
-        reason=body.reason if body else None,
-    )
-    return IdentityRevoked(key_id=key_id, kind=kind, revoked=True)
 
 
 @router.get("/v1/audit", response_model=AuditPage)
