@@ -27,7 +27,6 @@ the process serves (``configure``, called by ``create_app``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import resource
 from typing import Any
@@ -62,12 +61,9 @@ _per_client: dict[str, int] = {}
 
 
 def configure(settings: Settings) -> None:
-    """Take the limits of these settings (first raising the open-file limit to its maximum)."""
+    """Take the limits of these settings (``max_connections`` capped below the open-file
+    limit, which ``kyukyu hub serve`` raises first: ``core.capacity``)."""
     global _limits
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     _limits = _Limits(settings)
 
 
