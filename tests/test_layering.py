@@ -127,7 +127,15 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
     "hub_server": frozenset(
         {"fastapi", "starlette", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy"}
-        | {"alembic", "psycopg", "anyio", "uvicorn", "cryptography", "prometheus_client"}
+        | {
+            "alembic",
+            "psycopg",
+            "anyio",
+            "uvicorn",
+            "httptools",
+            "cryptography",
+            "prometheus_client",
+        }
     ),
 }
 # The technician's commands in the edge core talk to the hub and probe readers directly.
