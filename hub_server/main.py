@@ -138,11 +138,15 @@ async def _challenge_purge_loop(state: HubState) -> None:
 
 def _guard_tasks(state: HubState) -> list[asyncio.Task[None]]:
     """Background work of issue 10: challenge purge, SQLite revocation watch, checkpoints."""
+    from hub_server.core.checkpoints import CheckpointExporter
     from hub_server.core.revocation_watch import RevocationWatch
 
     tasks = [asyncio.create_task(_challenge_purge_loop(state))]
     if not state.settings.is_postgres:
         tasks.append(asyncio.create_task(RevocationWatch(state).run()))
+    exporter = CheckpointExporter(state)
+    if exporter.enabled:
+        tasks.append(asyncio.create_task(exporter.run()))
     return tasks
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "CaseRecipientStatus",
     "CaseStatus",
     "ChallengePublic",
+    "CheckpointBody",
     "CrlIngest",
     "CrlIngested",
     "DestinationCreate",
@@ -43,6 +44,7 @@ __all__ = [
     "OperatorPublic",
     "RevocationSnapshotBody",
     "RevokeRequest",
+    "SignedCheckpoint",
     "SignedDirectory",
     "SignedSnapshot",
     "SummaryRequest",
@@ -343,8 +345,25 @@ class AuditEntryPublic(BaseModel):
     hash: str
 
 
+class CheckpointBody(BaseModel):
+    format: str
+    seq: int
+    hash: str
+    at: str
+
+
+class SignedCheckpoint(BaseModel):
+    """The audit chain's head signed with the hub key (``kyukyu hub audit verify
+    --checkpoint``); keep it outside the database."""
+
+    checkpoint: CheckpointBody
+    key_id: str
+    signature: str
+
+
 class AuditPage(BaseModel):
     entries: list[AuditEntryPublic]
+    checkpoint: SignedCheckpoint | None = None
 
 
 class DeviceKeyBody(BaseModel):

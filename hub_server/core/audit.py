@@ -22,12 +22,16 @@ from hub_server.models import AuditEntry, AuditHead, AuditPending
 from sync.signed import canonical_json
 
 __all__ = [
+    "CHECKPOINT_FORMAT",
     "AuditVerdict",
     "append_audit",
     "append_audit_conn",
     "chain_pending",
     "entry_hash",
     "queue_audit_conn",
+    "read_checkpoints",
+    "signed_checkpoint",
+    "verify_against_checkpoints",
     "verify_chain",
 ]
 
@@ -270,3 +274,90 @@ def verify_chain(session: Session, *, batch: int = 1000) -> AuditVerdict:
     if head is None or head.seq != count or head.hash != prev:
         return AuditVerdict(False, count, count + 1, "rows missing at the end (head mismatch)")
     return AuditVerdict(True, count)
+
+
+# -- signed checkpoints ------------------------------------------------------------------
+#
+# The chain alone proves nothing against someone who can write the database: deleting
+# the last rows and moving ``audit_head`` back, or rewriting a row and every hash after
+# it, leaves a chain that verifies. A checkpoint is the head (seq, hash) signed with the
+# hub key; kept outside the database (a file, syslog), it pins the chain: the rows up to
+# its seq must still exist with exactly that hash at that seq.
+
+CHECKPOINT_FIELD = "checkpoint"
+CHECKPOINT_FORMAT = "kyukyu-audit-checkpoint-v1"
+_HEAD_NOW = sa_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_HASH_AT = sa_select(_AUDIT.c.hash).where(_AUDIT.c.seq == bindparam("s"))
+
+
+def signed_checkpoint(conn: Connection, hub_key: Any, *, now: datetime) -> dict[str, Any]:
+    """The current chain head signed with ``hub_key`` (a ``HubKey``):
+    ``{"checkpoint": {format, seq, hash, at}, "key_id", "signature"}`` (sync.signed)."""
+    row = conn.execute(_HEAD_NOW).one()
+    body = {
+        "format": CHECKPOINT_FORMAT,
+        "seq": int(row[0]),
+        "hash": str(row[1]),
+        "at": now.isoformat(timespec="microseconds"),
+    }
+    document: dict[str, Any] = hub_key.sign_document(CHECKPOINT_FIELD, body)
+    return document
+
+
+def read_checkpoints(text: str) -> list[dict[str, Any]]:
+    """Checkpoints from a file's text: JSON lines, or one JSON document or list."""
+    import json
+
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped.startswith("["):
+        docs = json.loads(stripped)
+    else:
+        docs = [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    if not all(isinstance(d, dict) for d in docs):
+        raise ValueError("a checkpoint is a JSON object")
+    return list(docs)
+
+
+def verify_against_checkpoints(
+    session: Session, checkpoints: list[dict[str, Any]], public_key: Any
+) -> AuditVerdict:
+    """The chain must verify, and hold every checkpoint: a row at its seq with its hash.
+
+    ``public_key`` (Ed25519) is the hub's pinned key: a checkpoint it did not sign is
+    refused (``bad checkpoint signature``).
+    """
+    from sync.signed import BadHubSignature, verify_document
+
+    verdict = verify_chain(session)
+    if not verdict.ok:
+        return verdict
+    conn = session.connection()
+    for doc in checkpoints:
+        try:
+            body = verify_document(doc, CHECKPOINT_FIELD, public_key)
+        except BadHubSignature:
+            return AuditVerdict(False, verdict.rows, None, "bad checkpoint signature")
+        if body.get("format") != CHECKPOINT_FORMAT:
+            return AuditVerdict(False, verdict.rows, None, "not an audit checkpoint")
+        seq, digest = int(body["seq"]), str(body["hash"])
+        if seq > verdict.rows:
+            return AuditVerdict(
+                False,
+                verdict.rows,
+                seq,
+                f"truncated: a checkpoint of {body['at']} saw {seq} rows, "
+                f"the chain has {verdict.rows}",
+            )
+        if seq == 0:
+            continue
+        found = conn.execute(_HASH_AT, {"s": seq}).scalar()
+        if found != digest:
+            return AuditVerdict(
+                False,
+                verdict.rows,
+                seq,
+                f"rewritten: row {seq} differs from the checkpoint of {body['at']}",
+            )
+    return verdict

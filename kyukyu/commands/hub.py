@@ -220,27 +220,85 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_public_key(args: argparse.Namespace) -> Any:
+    """The hub's public key for checkpoint signatures: ``--hub-key`` (the hub's PEM key
+    file, or a file holding the base64url public key), else the settings' hub key."""
+    from hub_server.core.security import HubKey
+    from sync.signing import public_key_from_b64
+
+    path = args.hub_key or _settings(args).hub_key_path
+    if path is None:
+        raise SystemExit("kyukyu hub: --checkpoint needs --hub-key (or KYUKYU_HUB_KEY)")
+    text = Path(path).read_text().strip()
+    if text.startswith("-----BEGIN"):
+        return HubKey.load(Path(path)).public_key
+    return public_key_from_b64(text)
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     from sqlmodel import Session
 
-    from hub_server.core.audit import chain_pending, verify_chain
+    from hub_server.core.audit import (
+        chain_pending,
+        read_checkpoints,
+        verify_against_checkpoints,
+        verify_chain,
+    )
     from hub_server.core.db import make_engine
 
+    checkpoints = []
+    key = None
+    if args.checkpoint:
+        key = _hub_public_key(args)
+        for path in args.checkpoint:
+            try:
+                checkpoints.extend(read_checkpoints(Path(path).read_text()))
+            except (OSError, ValueError) as exc:
+                print(f"kyukyu hub: {path}: cannot read checkpoints ({exc})", file=sys.stderr)
+                return 2
     engine = make_engine(_db(args), pool_size=1)
     with engine.begin() as conn:  # rows committed with their action but not linked yet
         chain_pending(conn)
     with Session(engine) as session:
-        verdict = verify_chain(session)
+        if args.checkpoint:
+            verdict = verify_against_checkpoints(session, checkpoints, key)
+        else:
+            verdict = verify_chain(session)
     engine.dispose()
     if verdict.ok:
-        print(f"audit trail intact: {verdict.rows} rows")
+        held = f", {len(checkpoints)} checkpoints hold" if args.checkpoint else ""
+        print(f"audit trail intact: {verdict.rows} rows{held}")
         return 0
+    where = f"at row {verdict.bad_seq}: " if verdict.bad_seq is not None else ""
     print(
-        f"AUDIT TRAIL TAMPERED at row {verdict.bad_seq}: {verdict.reason} "
-        f"({verdict.rows} rows verified before it)",
+        f"AUDIT TRAIL TAMPERED {where}{verdict.reason} ({verdict.rows} rows verified before it)",
         file=sys.stderr,
     )
     return 1
+
+
+def _audit_checkpoint(args: argparse.Namespace) -> int:
+    """Sign the chain head with the hub key; print it and append it to ``--out``."""
+    from hub_server.core.audit import chain_pending, signed_checkpoint
+    from hub_server.core.db import make_engine, utcnow
+    from hub_server.core.security import HubKey
+
+    path = args.hub_key or _settings(args).hub_key_path
+    if path is None:
+        print("kyukyu hub: needs --hub-key (or KYUKYU_HUB_KEY)", file=sys.stderr)
+        return 2
+    hub_key = HubKey.load(Path(path))
+    engine = make_engine(_db(args), pool_size=1)
+    with engine.begin() as conn:
+        chain_pending(conn)
+        doc = signed_checkpoint(conn, hub_key, now=utcnow())
+    engine.dispose()
+    line = json.dumps(doc, separators=(",", ":"), sort_keys=True)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    print(line)
+    return 0
 
 
 def _seed(args: argparse.Namespace) -> int:
@@ -375,7 +433,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     aus = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
     p = aus.add_parser("verify", help="recompute the hash chain; exit 1 if any row was tampered")
     _common(p)
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="signed checkpoints (JSON lines): fail if the chain is shorter or differs",
+    )
+    p.add_argument(
+        "--hub-key", default=None, help="hub key (PEM) or its base64url public key, in a file"
+    )
     p.set_defaults(func=_settings_errors(_audit_verify))
+    p = aus.add_parser("checkpoint", help="sign the chain head with the hub key (export it)")
+    _common(p)
+    p.add_argument("--hub-key", default=None, help="the hub's key (PEM); default KYUKYU_HUB_KEY")
+    p.add_argument("--out", default=None, help="append the checkpoint to this file")
+    p.set_defaults(func=_settings_errors(_audit_checkpoint))
 
     p = hs.add_parser("revoke", help="revoke a device, hospital, operator or technician (audited)")
     _common(p)

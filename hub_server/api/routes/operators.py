@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from hub_server import crud
 from hub_server.api.deps import HubDep, OperatorDep, SessionDep
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit
+from hub_server.core.audit import append_audit, signed_checkpoint
 from hub_server.core.db import utcnow
 from hub_server.models import AuditEntry
 from hub_server.schemas import (
@@ -19,6 +19,7 @@ from hub_server.schemas import (
     AuditPage,
     OperatorCreate,
     OperatorPublic,
+    SignedCheckpoint,
 )
 
 router = APIRouter(tags=["operators"], responses=ERRORS)
@@ -59,6 +60,8 @@ def read_audit(
 ) -> AuditPage:
     """The audit trail, oldest first (operators only; patient references are pseudonyms)."""
     hub.chain_audit()  # rows committed with their action but not yet linked
+    # The signed head first, in the page's transaction: every page pins the chain.
+    checkpoint = signed_checkpoint(session.connection(), hub.hub_key, now=utcnow())
     rows = session.exec(
         select(AuditEntry)
         .where(col(AuditEntry.seq) > after)
@@ -77,5 +80,6 @@ def read_audit(
                 hash=r.hash,
             )
             for r in rows
-        ]
+        ],
+        checkpoint=SignedCheckpoint.model_validate(checkpoint),
     )
