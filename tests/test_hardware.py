@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HW = ROOT / "hardware"
@@ -99,3 +102,26 @@ def test_kiosk_opens_the_edge_services_web_port() -> None:
     assert f"http://127.0.0.1:{port}/" in kiosk
     edge = (HW / "systemd/kyukyu-edge.service").read_text()
     assert "ExecStart=@KYUKYU@ edge --web\n" in edge
+
+
+def _unit_environment(unit: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in (HW / "systemd" / unit).read_text().splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line.removeprefix("Environment=").partition("=")
+            env[key] = value.replace("%d", f"/run/credentials/{unit}")
+    return env
+
+
+def test_hub_unit_passes_the_hubs_production_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit's environment is what `kyukyu hub serve` sees: prod must accept it."""
+    from hub_server.core.config import Settings
+
+    for key in [k for k in os.environ if k.startswith("KYUKYU_HUB_")]:
+        monkeypatch.delenv(key)
+    for key, value in _unit_environment("kyukyu-hub.service").items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env().check()
+    assert settings.environment == "prod"
+    assert settings.is_postgres
+    assert str(settings.hub_key_path) == "/run/credentials/kyukyu-hub.service/hub-key.pem"
