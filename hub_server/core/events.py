@@ -123,11 +123,27 @@ class Subscription:
     blocked_writer: asyncio.Task[Any] | None = None
 
     async def wait(self, timeout: float) -> bool:
-        """Wait for a wake-up; False on timeout."""
-        try:
-            await asyncio.wait_for(self.ready.wait(), timeout)
-        except TimeoutError:
-            return False
+        """Wait for a wake-up; False on timeout (the queue may still hold events).
+
+        A timer handle, not ``asyncio.wait_for``: no extra task per idle stream (Python
+        3.11's ``wait_for`` wraps the wait in one), which 10,000 streams would each hold.
+        """
+        if not self.ready.is_set():
+            timed_out = False
+
+            def fire() -> None:
+                nonlocal timed_out
+                timed_out = True
+                self.ready.set()
+
+            timer = asyncio.get_running_loop().call_later(timeout, fire)
+            try:
+                await self.ready.wait()
+            finally:
+                timer.cancel()
+            if timed_out:
+                self.ready.clear()
+                return False
         self.ready.clear()
         return True
 
