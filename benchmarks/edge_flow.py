@@ -168,6 +168,7 @@ async def run_cases(world: dict[str, Any], cases: int) -> dict[str, Any]:
             await pilot.click("#primary")
             await until(Stage.VITALS)
             await pilot.click("#cc-1")
+            await pilot.pause(0.1)
             await pilot.click("#primary")
             await until(Stage.HOSPITALS)
             await pilot.click("#h-0")
@@ -192,6 +193,18 @@ async def run_cases(world: dict[str, Any], cases: int) -> dict[str, Any]:
             front.remove()  # the card is handed back
             await asyncio.sleep(0.3)
             rss.append(rss_mb())
+            if os.environ.get("EDGE_BENCH_TRACEMALLOC"):
+                import tracemalloc
+
+                if i == 2:
+                    tracemalloc.start(8)
+                    snap0 = tracemalloc.take_snapshot()
+                elif i == cases - 1 and tracemalloc.is_tracing():
+                    top = tracemalloc.take_snapshot().compare_to(snap0, "traceback")[:8]
+                    for stat in top:
+                        print(stat, file=sys.stderr)
+                        for line in stat.traceback.format()[-6:]:
+                            print("   ", line, file=sys.stderr)
     front.stop()
     hospital.close()
     flow.close()

@@ -45,7 +45,9 @@ def test_flow_reads_through_pcscd(pcscd: Pcscd, world: World, tmp_path: Path) ->
         waiter.start()
         time.sleep(0.3)
         front.remove()  # handed back ...
-        time.sleep(1.0)
+        with PcscReaders() as probe:  # (pcscd has seen it leave)
+            probe.wait_for_removal(pcscd.readers[0], timeout=15)
+        time.sleep(0.3)
         front.insert()  # ... and tapped again
         waiter.join(25)
         assert got == [True]
