@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,6 +18,7 @@ from edge.flow import (
     PLAUSIBLE,
     VITAL_LABELS,
     VITAL_UNITS,
+    CaseView,
     Stage,
     VitalsDraft,
     out_of_range,
@@ -100,53 +102,64 @@ class VitalsScreen(FlowScreen):
     TITLE_JA = "主訴・バイタル"
     TITLE_EN = "Chief complaint & vitals"
 
+    def structure(self, view: CaseView) -> CaseView:
+        # Complaint and values change labels in place: quick taps are never lost.
+        return replace(super().structure(view), chief_complaint=None, vitals=())
+
+    def _cc_face(self, i: int, view: CaseView) -> tuple[str, str]:
+        text = CHIEF_COMPLAINTS[i]
+        chosen = view.chief_complaint == text.ja
+        return ("✓ " if chosen else "") + text.pick(self.lang), "success" if chosen else "default"
+
+    def _tile_face(self, name: str, current: VitalsDraft) -> tuple[str, str]:
+        if name == "jcs":
+            return f"{VITAL_LABELS['jcs'].pick(self.lang)} {_jcs_label(current.jcs)}", "default"
+        warn = name in current.flagged()
+        label = f"{VITAL_LABELS[name].pick(self.lang)} {_fmt(getattr(current, name))}"
+        return ("⚠ " + label if warn else label), "warning" if warn else "default"
+
+    def _flag_text(self, current: VitalsDraft) -> str:
+        if not current.flagged():
+            return ""
+        return self.t(
+            "⚠ 範囲外の値があります。入力を確認してください（送信は可能です）。",
+            "⚠ Values out of range: check them (the case can still be sent).",
+        )
+
+    def _sets_text(self, view: CaseView) -> str:
+        n = len(view.vitals)
+        return self.t("バイタル", "Vitals") + (f"  ({n}{self.t('回目', ' sets')})" if n > 1 else "")
+
     def body(self) -> Iterable[Widget]:
         v = self.view
         current = v.vitals[0] if v.vitals else VitalsDraft()
-        flagged = set(current.flagged())
         yield Static(self.t("主訴", "Chief complaint"), classes="section-title")
         buttons = []
-        for i, text in enumerate(CHIEF_COMPLAINTS):
-            chosen = v.chief_complaint == text.ja
-            buttons.append(
-                Button(
-                    ("✓ " if chosen else "") + text.pick(self.lang),
-                    id=f"cc-{i}",
-                    variant="success" if chosen else "default",
-                )
-            )
+        for i in range(len(CHIEF_COMPLAINTS)):
+            label, variant = self._cc_face(i, v)
+            buttons.append(Button(label, id=f"cc-{i}", variant=variant))  # type: ignore[arg-type]
         yield Grid(*buttons, id="cc-grid")
-        yield Static(
-            self.t("バイタル", "Vitals")
-            + (f"  ({len(v.vitals)}{self.t('回目', ' sets')})" if len(v.vitals) > 1 else ""),
-            classes="section-title",
-        )
+        yield Static(self._sets_text(v), classes="section-title", id="vitals-title")
         tiles = []
-        for name in VITALS:
-            value = getattr(current, name)
-            warn = name in flagged
-            label = f"{VITAL_LABELS[name].pick(self.lang)} {_fmt(value)}"
-            if warn:
-                label = "⚠ " + label
-            tiles.append(
-                Button(label, id=f"vital-{name}", variant="warning" if warn else "default")
-            )
-        tiles.append(
-            Button(
-                f"{VITAL_LABELS['jcs'].pick(self.lang)} {_jcs_label(current.jcs)}", id="vital-jcs"
-            )
-        )
+        for name in (*VITALS, "jcs"):
+            label, variant = self._tile_face(name, current)
+            tiles.append(Button(label, id=f"vital-{name}", variant=variant))  # type: ignore[arg-type]
         tiles.append(Button(self.t("＋新しい測定", "+ New set"), id="new-set"))
         yield Grid(*tiles, id="vitals-grid")
-        if flagged:
-            yield Static(
-                self.t(
-                    "⚠ 範囲外の値があります。入力を確認してください（送信は可能です）。",
-                    "⚠ Values out of range: check them (the case can still be sent).",
-                ),
-                classes="warning",
-                id="vitals-flag",
-            )
+        yield Static(self._flag_text(current), classes="warning", id="vitals-flag")
+
+    def update_in_place(self, view: CaseView) -> None:
+        current = view.vitals[0] if view.vitals else VitalsDraft()
+        for i in range(len(CHIEF_COMPLAINTS)):
+            for b in self.query(f"#cc-{i}").results(Button):
+                b.label, b.variant = self._cc_face(i, view)
+        for name in (*VITALS, "jcs"):
+            for b in self.query(f"#vital-{name}").results(Button):
+                b.label, b.variant = self._tile_face(name, current)
+        for st in self.query("#vitals-flag").results(Static):
+            st.update(self._flag_text(current))
+        for st in self.query("#vitals-title").results(Static):
+            st.update(self._sets_text(view))
 
     def secondary(self) -> list[Button]:
         out = []
