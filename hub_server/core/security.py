@@ -34,8 +34,12 @@ def new_id() -> str:
 
 
 def new_token() -> str:
-    """A one-time enrollment token (only its SHA-256 is stored)."""
-    return secrets.token_urlsafe(32)
+    """A one-time enrollment token (only its SHA-256 is stored).
+
+    Hex, so that it never starts with "-": a technician pastes it after ``--token``
+    and a command line would read a leading dash as an option.
+    """
+    return secrets.token_hex(32)
 
 
 class HubKey:
