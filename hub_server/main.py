@@ -52,7 +52,7 @@ from hub_server.core.errors import (
     UpstreamUnreadable,
 )
 from hub_server.core.events import EventBus, PgListener
-from hub_server.core.limits import BodyLimitMiddleware, RateLimitMiddleware
+from hub_server.core.limits import BodyLimitMiddleware, Door, RateLimitMiddleware
 from hub_server.core.security import HubKey
 from hub_server.core.state import HubState
 
@@ -183,9 +183,6 @@ def create_app(
 ) -> FastAPI:
     """The hub's ASGI app. ``state`` may be given (tests share one between apps)."""
     hub_state = state or build_state(settings, medical_source=medical_source)
-    from hub_server.core import server
-
-    server.configure(hub_state.settings)  # the limits of `kyukyu hub serve`'s protocol
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -227,7 +224,12 @@ def create_app(
     app.state.hub = hub_state
     app.add_middleware(BodyLimitMiddleware, max_bytes=hub_state.settings.max_body_bytes)
     # Added last: runs first, before the body is read.
-    app.add_middleware(RateLimitMiddleware, limiter=hub_state.rates.unsigned, fastapi_app=app)
+    door = Door(hub_state.rates, app)
+    app.add_middleware(RateLimitMiddleware, door=door)
+    from hub_server.core import server
+
+    # The limits of `kyukyu hub serve`'s protocol; it asks the door itself (cheaper).
+    server.configure(hub_state.settings, door=door)
 
     @app.exception_handler(HubError)
     async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:

@@ -22,9 +22,17 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub_server.core.ratelimit import RateLimiter
+from hub_server.core.ratelimit import Rates
 
-__all__ = ["BodyLimitMiddleware", "RateLimitMiddleware", "error_body", "signed_route_matcher"]
+__all__ = [
+    "DOOR_CHECKED",
+    "RATE_LIMITED",
+    "BodyLimitMiddleware",
+    "Door",
+    "RateLimitMiddleware",
+    "error_body",
+    "signed_route_matcher",
+]
 
 
 class _TooLarge(Exception):
@@ -124,22 +132,34 @@ def signed_route_matcher(app: Any) -> tuple[frozenset[str], list[re.Pattern[str]
 
     static: set[str] = set()
     patterns: list[re.Pattern[str]] = []
-    for route in app.routes:
-        if isinstance(route, APIRoute) and signed(route.dependant):
-            if "{" in route.path:
-                patterns.append(route.path_regex)
-            else:
-                static.add(route.path)
+
+    def walk(routes: Any) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                if signed(route.dependant):
+                    if "{" in route.path:
+                        patterns.append(route.path_regex)
+                    else:
+                        static.add(route.path)
+                continue
+            # Included routers (FastAPI >= 0.16x keeps them as branches; no prefixes here).
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                walk(inner.routes)
+
+    walk(app.routes)
     return frozenset(static), patterns
 
 
-class RateLimitMiddleware:
-    """429 ``rate_limited`` (with ``Retry-After``) for a client address that sends unsigned
-    requests faster than its bucket allows."""
+class Door:
+    """Who pays for a request, before any work: unsigned requests (and anything sent to a
+    route that is not a signed route) the unsigned bucket of their address; signed
+    requests nothing here, unless their address has used up its failed-signature budget.
+    Called by ``RateLimitMiddleware`` and, under ``kyukyu hub serve``, by the protocol
+    itself (``core.server``: a refusal there costs no ASGI task at all)."""
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, fastapi_app: Any) -> None:
-        self.app = app
-        self.limiter = limiter
+    def __init__(self, rates: Rates, fastapi_app: Any) -> None:
+        self.rates = rates
         self.fastapi_app = fastapi_app
         self._signed: tuple[frozenset[str], list[re.Pattern[str]]] | None = None
 
@@ -149,21 +169,40 @@ class RateLimitMiddleware:
         static, patterns = self._signed
         return path in static or any(p.match(path) for p in patterns)
 
+    def wait(self, path: str, headers: list[tuple[bytes, bytes]], client: str) -> float:
+        """0.0: go ahead; else the seconds until this client may send again (429)."""
+        has_signature = any(name == b"x-kyukyu-signature" for name, _ in headers)
+        if has_signature and self._is_signed_route(path):
+            return self.rates.auth_failures.empty(client)
+        return self.rates.unsigned.take(client)
+
+
+RATE_LIMITED = (
+    "rate_limited",
+    "too many requests from this address; retry later",
+    "リクエストが多すぎます。しばらくしてから再試行してください。",
+)
+#: Set in the scope by a server that already let the request through its ``Door``.
+DOOR_CHECKED = "kyukyu.door_checked"
+
+
+class RateLimitMiddleware:
+    """429 ``rate_limited`` (with ``Retry-After``) for a client address that sends unsigned
+    requests faster than its bucket allows (``Door``)."""
+
+    def __init__(self, app: ASGIApp, *, door: Door) -> None:
+        self.app = app
+        self.door = door
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(DOOR_CHECKED):
             await self.app(scope, receive, send)
             return
-        has_signature = any(name == b"x-kyukyu-signature" for name, _ in scope["headers"])
-        if not (has_signature and self._is_signed_route(scope["path"])):
-            client = scope.get("client")
-            wait = self.limiter.take(client[0] if client else "")
-            if wait > 0:
-                body = error_body(
-                    "rate_limited",
-                    "too many requests from this address; retry later",
-                    "リクエストが多すぎます。しばらくしてから再試行してください。",
-                )
-                retry = str(max(1, math.ceil(wait))).encode()
-                await _send_error(send, 429, body, close=False, extra=[(b"retry-after", retry)])
-                return
+        client = scope.get("client")
+        wait = self.door.wait(scope["path"], scope["headers"], client[0] if client else "")
+        if wait > 0:
+            body = error_body(*RATE_LIMITED)
+            retry = str(max(1, math.ceil(wait))).encode()
+            await _send_error(send, 429, body, close=False, extra=[(b"retry-after", retry)])
+            return
         await self.app(scope, receive, send)

@@ -35,6 +35,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub_server.core.config import Settings
+from hub_server.core.limits import DOOR_CHECKED, RATE_LIMITED, Door
 
 __all__ = ["GuardedHttpToolsProtocol", "configure", "connections_by_client", "uvicorn_options"]
 
@@ -57,14 +58,20 @@ class _Limits:
 
 
 _limits = _Limits(Settings())
+_door: Door | None = None
+#: A refused request over its rate is answered after up to this long (the connection is
+#: not read meanwhile, then closed): a flooding client waits instead of spinning.
+TARPIT_SECONDS = 1.0
 _per_client: dict[str, int] = {}
 
 
-def configure(settings: Settings) -> None:
+def configure(settings: Settings, *, door: Door | None = None) -> None:
     """Take the limits of these settings (``max_connections`` capped below the open-file
-    limit, which ``kyukyu hub serve`` raises first: ``core.capacity``)."""
-    global _limits
+    limit, which ``kyukyu hub serve`` raises first: ``core.capacity``) and the app's
+    rate-limit ``door`` (asked for every request once its headers are in)."""
+    global _limits, _door
     _limits = _Limits(settings)
+    _door = door
 
 
 def connections_by_client() -> dict[str, int]:
@@ -116,6 +123,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._refusal: tuple[int, str, str, str] | None = None
+        self._delay = 0.0
         self._done = False
         self._timer: asyncio.TimerHandle | None = None
         self._ip: str | None = None
@@ -167,6 +175,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 if self._done or self.transport.is_closing():
                     return
                 if self._in_head:
+                    self._delay = TARPIT_SECONDS  # within the per-address connection cap
                     self._refuse(
                         431,
                         "headers_too_large",
@@ -209,6 +218,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_url(url)
         if len(self.url) > self._lim.max_request_line:
             self._refusal = (414, "uri_too_long", "the request target is too long", "URL過長")
+            self._delay = TARPIT_SECONDS
             raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -220,12 +230,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 f"more than {self._lim.max_headers} header fields",
                 "ヘッダーが多すぎます。",
             )
+            self._delay = TARPIT_SECONDS
             raise _Refused
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        door = _door
+        if door is not None:
+            path = httptools.parse_url(self.url).path.decode("latin-1")
+            wait = door.wait(path, self.headers, self._ip or "")
+            if wait > 0:
+                self._refusal = (429, *RATE_LIMITED)
+                self._delay = min(wait, TARPIT_SECONDS)
+                raise _Refused
+            self.scope[DOOR_CHECKED] = True  # type: ignore[literal-required]
         super().on_headers_complete()
         self._arm(self._lim.body_timeout, self._body_timeout)
 
@@ -251,7 +271,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_timeout(self) -> None:
         self._timer = None
-        started = self.cycle is not None and self.cycle.response_started
+        started = self._answering()
         if started:
             self._close()
         else:
@@ -259,13 +279,32 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- answers -----------------------------------------------------------------------
     def _refuse(self, status: int, code: str, message_en: str, message_ja: str) -> None:
-        """Answer with the hub's error JSON and close (nothing more is read)."""
+        """Answer with the hub's error JSON and close (nothing more is read); after
+        ``self._delay`` seconds if set (the tarpit of a client over its rate)."""
         if self._done:
             return
-        started = self.cycle is not None and self.cycle.response_started
+        if self._delay > 0:
+            delay, self._delay = self._delay, 0.0
+            self._done = True  # read nothing more meanwhile
+            self.transport.pause_reading()
+            self._disarm()
+
+            def later() -> None:
+                self._done = False
+                self._refuse(status, code, message_en, message_ja)
+
+            self._timer = self.loop.call_later(delay, later)
+            return
+        started = self._answering()
         if not started and not self.transport.is_closing():
             self.transport.write(_response(status, code, message_en, message_ja))
         self._close()
+
+    def _answering(self) -> bool:
+        """A response is on its way on this connection (writing another would corrupt it);
+        a finished one of an earlier request on a kept-alive connection does not count."""
+        cycle = self.cycle
+        return cycle is not None and cycle.response_started and not cycle.response_complete
 
     def _close(self) -> None:
         self._done = True

@@ -160,3 +160,24 @@ async def test_opaque_envelopes_are_refused_where_not_accepted(hub: Hub) -> None
     r = await hub.post_case(device, [hid], case_id="c-4", envelope=env)
     assert r.status_code == 201, r.text
     assert base64.b64encode(env)  # stored as sent (checked by the other suites)
+
+
+async def test_signed_requests_are_not_charged_to_the_unsigned_bucket(hub: Hub) -> None:
+    """Devices behind one address (a fire department's NAT) are limited per key id, not
+    by the unsigned bucket of their address."""
+    device, _ = await _world(hub)
+    bucket = hub.state.rates.unsigned
+    bucket.rate, bucket.burst = 0.01, 2.0
+    bucket._buckets.clear()
+    for _ in range(6):
+        r = await hub.call(device, "GET", "/v1/devices/me")
+        assert r.status_code == 200, r.text
+    for _ in range(3):  # a route with a path parameter (matched by its pattern)
+        r = await hub.call(device, "GET", "/v1/cases/nope")
+        assert r.status_code == 404, r.text
+    codes = [(await hub.client.get("/v1/health")).status_code for _ in range(3)]
+    assert codes[:2] == [200, 200]
+    assert codes[2] == 429
+    # A forged signature header on an unsigned route does not get past the bucket.
+    r = await hub.client.get("/v1/health", headers={"X-Kyukyu-Signature": "x"})
+    assert r.status_code == 429
