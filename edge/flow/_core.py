@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -123,6 +123,7 @@ class FlowCore:
         base: tuple[float, float] = (35.6812, 139.7671),
         background: bool = True,
         closers: list[Callable[[], None]] | None = None,
+        directory: Sequence[Any] = (),
     ) -> None:
         self._closers = list(closers or ())
         self._cards = cards
@@ -137,7 +138,10 @@ class FlowCore:
         self._notice: Notice | None = None
         self._busy = False
         self._listeners: list[Callable[[CaseView], None]] = []
-        self._directory: list[_Hospital] = []
+        # The hub-signed directory stored at provisioning: hospitals work offline from boot.
+        self._directory: list[_Hospital] = [
+            _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in directory
+        ]
         self._cancel_wait: threading.Event | None = None
         self._await_removal = False
         self._reader_ok: bool | None = None
@@ -243,7 +247,10 @@ class FlowCore:
 
     def _on_sent(self, ok: bool) -> None:
         self._network_ok = self._platform_ok = ok
-        self._waiting = self._outbox.pending_count()
+        with self._lock:
+            self._waiting = self._outbox.pending_count()
+            if ok and self._notice is not None and self._notice.code == "queued":
+                self._notice = _notice(T.SENT, "info", "sent")
         self._changed()
 
     def _on_answer(self) -> None:

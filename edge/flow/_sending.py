@@ -115,8 +115,12 @@ class HospitalSteps(FlowCore):
             self._waiting = self._outbox.pending_count()
         if self._delivery is not None:
             self._delivery.kick()
-        offline = self._network_ok is False or self._platform_ok is False
-        self._go(Stage.HOSPITALS, _notice(T.QUEUED_OFFLINE if offline else T.SENT, "info"))
+        offline = self._network_ok is not True or self._platform_ok is not True
+        if offline:
+            # Until the platform has it: a delivery updates this to "sent".
+            self._go(Stage.HOSPITALS, _notice(T.QUEUED_OFFLINE, "info", "queued"))
+        else:
+            self._go(Stage.HOSPITALS, _notice(T.SENT, "info", "sent"))
 
     def sent_case_ids(self) -> tuple[str, ...]:
         with self._lock:

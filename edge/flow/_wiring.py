@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import TrustStore
 from edge.reader import CardWaiter, ReaderError
 from edge.settings import DeviceSettings, SettingsError
-from sync.client import PlatformClient
+from sync import PlatformError
+from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
-from sync.signing import public_key_from_b64
+from sync.signing import b64d, public_key_from_b64
 
 from ._card import JpkiCardReading
 from ._flow import CaseFlow, DeviceIdentity
 
-__all__ = ["open_card_waiter", "open_flow"]
+__all__ = ["load_directory", "open_card_waiter", "open_flow"]
 
 
 def open_card_waiter(settings: DeviceSettings) -> CardWaiter | None:
@@ -33,6 +37,27 @@ def open_card_waiter(settings: DeviceSettings) -> CardWaiter | None:
         return PcscReaders(settings.reader_name)
     except ReaderError:
         return None
+
+
+def load_directory(path: Path, hub_key: Ed25519PublicKey) -> list[DirectoryHospital]:
+    """The hub-signed hospital directory stored at provisioning, checked against the pinned
+    key on every load; empty when missing or not genuine (the platform is asked instead)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        body = verify_hub_signature(doc, "directory", hub_key)
+        return [
+            DirectoryHospital(
+                id=str(h["id"]),
+                name=str(h["name"]),
+                lat=float(h["lat"]),
+                lon=float(h["lon"]),
+                hpke_public_key=X25519PublicKey.from_public_bytes(b64d(h["hpke_public_key"])),
+                distance_km=h.get("distance_km"),
+            )
+            for h in body["hospitals"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError, PlatformError):
+        return []
 
 
 def _device_key(settings: DeviceSettings) -> Ed25519PrivateKey:
@@ -91,4 +116,5 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         ),
         base=(settings.base_lat, settings.base_lon),
         closers=closers,
+        directory=load_directory(settings.directory_path, hub_key),
     )
