@@ -1,34 +1,47 @@
 """``kyukyu demo``: the whole system on one machine, every part real but the card.
 
-A test CA issues a virtual My Number card for one of the synthetic patients; the
-platform runs under uvicorn on SQLite; two hospitals stream cases; the card is
-tapped on the virtual reader of the real pcscd (vpcd) and read and verified; the
-summary is fetched with the card's PIN signature over the platform's challenge; the
-case is sealed for both hospitals, queued and sent; one hospital declines, the
-other accepts; the device forgets the patient.
+A test CA issues virtual My Number cards for some of the synthetic patients; the
+platform runs under uvicorn on SQLite; two hospitals run their real receiving
+service and dashboard (``hospital.main.HospitalRuntime``, registered like
+``kyukyu hospital init`` does, one demo staff account each); the card is tapped on
+the virtual reader of the real pcscd (vpcd).
+
+- ``run_interactive``: the paramedic screen (``edge.ui``) in this terminal, or served
+  to a browser (``--web``); ``kyukyu demo tap`` puts the next card on the reader.
+- ``run_demo`` (``--headless``): the case flow scripted: read and verify the card,
+  fetch the summary with the card's PIN signature, seal the case for both
+  hospitals; the hospitals answer through their dashboards (signed-in staff: the
+  demo itself, or a person / test with ``--wait-for-staff``); the device forgets
+  the patient.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 # Prints one line of the demo's narration (Japanese and English).
 Narrator = Callable[[str], None]
 
 DEMO_PIN = "1234"
 FIRE_DEPARTMENT = "デモ市消防本部"
+DEVICE_NAME = "デモ救急1 / Demo Ambulance 1"
 SCENE = (35.6812, 139.7671)  # near Tokyo station
+STAFF_USER = "demo"
+TAP_REQUEST = "tap-request"  # a file in the work directory: `kyukyu demo tap` creates it
 
 
 @dataclass
@@ -36,17 +49,38 @@ class DemoHospital:
     name: str
     lat: float
     lon: float
-    answer: str
-    hpke: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
-    signing: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    answer: str  # what the demo's own staff answers in the headless run
     id: str = ""
-    received: list[str] = field(default_factory=list)
+    url: str = ""
+    data_dir: Path = Path()
+    password: str = ""
+    totp_secret: str = ""
+    otpauth_uri: str = ""
+    runtime: Any = None
+
+    def received(self) -> int:
+        return len(self.runtime.store.cases())
 
 
 HOSPITALS = (
     ("デモ中央病院 / Demo Central Hospital", 35.6850, 139.7700, "decline"),
     ("デモ救命救急センター / Demo Emergency Center", 35.6900, 139.7500, "accept"),
 )
+
+
+@dataclass
+class DemoWorld:
+    workdir: Path
+    url: str
+    ca_dir: Path
+    cards: list[Path]
+    device_id: str
+    device_key: Ed25519PrivateKey
+    hub_public_key: Any
+    hospitals: list[DemoHospital]
+    patients: int
+    stack: ExitStack
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @contextmanager
@@ -58,11 +92,201 @@ def _step(say: Narrator, timings: dict[str, float], key: str, ja: str, en: str) 
     say(f"  ✓ {timings[key]:.0f} ms")
 
 
+def totp_now(secret: str) -> str:
+    """The current sign-in code for a staff account's TOTP secret (``kyukyu demo totp``)."""
+    import pyotp
+
+    return str(pyotp.TOTP(secret).now())
+
+
+@contextmanager
+def demo_world(
+    workdir: Path | None, *, say: Narrator, patients: int, cards: int = 1
+) -> Iterator[DemoWorld]:
+    """Platform, two hospital services with dashboards, an enrolled device; torn down after."""
+    from edge.card_sim import TestCA
+    from hub_server import crud
+    from hub_server.core.config import Settings
+    from hub_server.core.db import utcnow
+    from hub_server.main import build_state, create_app
+    from hub_server.medical import open_source
+    from kyukyu.testing import seed_with_cards, serve_in_thread
+    from sync import SignedHttp
+    from sync.client import PlatformClient
+    from sync.signing import public_key_to_b64
+
+    with ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="kyukyu-demo-"))
+            stack.callback(shutil.rmtree, workdir, True)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "device").mkdir(exist_ok=True)
+        ca_dir = workdir / "ca"
+        TestCA.create(ca_dir)
+        settings = Settings(
+            db_url=f"sqlite:///{workdir / 'hub.db'}",
+            environment="dev",
+            trust_roots_dir=ca_dir,
+            allow_test_roots=True,
+            sse_keepalive_seconds=0.5,
+        )
+        state = build_state(settings)
+        seeded = seed_with_cards(
+            settings.db_url,
+            patients=patients,
+            cards=cards,
+            cards_dir=workdir / "cards",
+            ca_dir=ca_dir,
+        )
+        state.medical_source = open_source(settings.db_url)
+        operator_key = Ed25519PrivateKey.generate()
+        with state.session() as session:
+            op = crud.create_operator(
+                session,
+                name="demo-operator",
+                role="operator",
+                public_key=public_key_to_b64(operator_key.public_key()),
+                now=utcnow(),
+            )
+            session.commit()
+            operator_id = op.id
+        url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
+        operator = SignedHttp(url, key=operator_key, key_id=f"operator:{operator_id}")
+        stack.callback(operator.close)
+
+        hospitals = [DemoHospital(n, lat, lon, a) for n, lat, lon, a in HOSPITALS]
+        for i, h in enumerate(hospitals, 1):
+            _start_hospital(h, workdir / f"hospital-{i}", url, operator, stack)
+
+        token = operator.request_json(
+            "POST", "/v1/enrollment-tokens", body={"fire_department": FIRE_DEPARTMENT}
+        )["token"]
+        device_key = Ed25519PrivateKey.generate()
+        device = PlatformClient(url, key=device_key, hub_public_key=state.hub_key.public_key)
+        device_id = device.enroll(token, DEVICE_NAME)
+        device.close()
+        say(
+            f"  platform {url}, {seeded.patients} synthetic patients, "
+            f"{len(hospitals)} hospitals, device {device_id}"
+        )
+        yield DemoWorld(
+            workdir=workdir,
+            url=url,
+            ca_dir=ca_dir,
+            cards=[c.path for c in seeded.cards],
+            device_id=device_id,
+            device_key=device_key,
+            hub_public_key=state.hub_key.public_key,
+            hospitals=hospitals,
+            patients=seeded.patients,
+            stack=stack,
+        )
+
+
+def _start_hospital(
+    h: DemoHospital, data_dir: Path, url: str, operator: Any, stack: ExitStack
+) -> None:
+    """What ``kyukyu hospital init`` + ``user add`` + ``serve`` do, on a loopback port."""
+    from hospital.auth import add_user
+    from hospital.identity import init_hospital
+    from hospital.main import HospitalRuntime
+    from hospital.settings import HospitalSettings
+    from kyukyu.testing import serve_in_thread
+
+    token = operator.request_json("POST", "/v1/hospital-enrollment-tokens", body={"name": h.name})[
+        "token"
+    ]
+    ident = init_hospital(data_dir, platform_url=url, token=token, lat=h.lat, lon=h.lon)
+    h.id = ident.hospital_id
+    h.data_dir = data_dir
+    runtime = HospitalRuntime(
+        HospitalSettings(data_dir=data_dir, platform_url=url, purge_interval_seconds=3600)
+    )
+    stack.callback(runtime.close)
+    h.password = secrets.token_urlsafe(9)
+    h.totp_secret, h.otpauth_uri = add_user(
+        runtime.store, STAFF_USER, f"デモ医師 ({h.name.split(' / ')[0]})", h.password
+    )
+    h.runtime = runtime
+    h.url = stack.enter_context(serve_in_thread(runtime.app))
+
+
+def print_sign_in(world: DemoWorld, say: Narrator) -> None:
+    """How a person signs in to each hospital's dashboard."""
+    say("▶ 病院ダッシュボード / hospital dashboards (sign in with these):")
+    for h in world.hospitals:
+        say(f"  {h.name}")
+        say(f"    dashboard: {h.url}/")
+        say(f"    user: {STAFF_USER}  password: {h.password}  totp_secret: {h.totp_secret}")
+        say(f"    current code: kyukyu demo totp {h.totp_secret}   (or add {h.otpauth_uri})")
+
+
+class DashboardStaff:
+    """A signed-in member of a hospital's staff, using the dashboard over HTTP like the form."""
+
+    def __init__(self, h: DemoHospital) -> None:
+        import httpx
+
+        self.client = httpx.Client(base_url=h.url, follow_redirects=False, timeout=10)
+        page = self.client.get("/login")
+        m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        if not m:
+            raise RuntimeError("no sign-in form on the dashboard")
+        r = self.client.post(
+            "/login",
+            data={
+                "username": STAFF_USER,
+                "password": h.password,
+                "totp": totp_now(h.totp_secret),
+                "csrf": m.group(1),
+            },
+        )
+        if r.status_code != 303:
+            raise RuntimeError(f"dashboard sign-in refused ({r.status_code})")
+
+    def case_page(self, case_id: str) -> str | None:
+        r = self.client.get(f"/cases/{case_id}")
+        return r.text if r.status_code == 200 else None
+
+    def answer(self, case_id: str, answer: str, reason: str | None = None) -> None:
+        page = self.case_page(case_id) or ""
+        m = re.search(r'name="csrf" value="([^"]+)"', page)
+        if not m:
+            raise RuntimeError("no answer form on the case page")
+        data = {"csrf": m.group(1), "answer": answer}
+        if reason:
+            data["reason"] = reason
+        r = self.client.post(f"/cases/{case_id}/answer", data=data)
+        if r.status_code != 303:
+            raise RuntimeError(f"the dashboard did not take the answer ({r.status_code})")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _wait(pred: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    return None
+
+
 def run_demo(
-    workdir: Path | None = None, *, say: Narrator = print, patients: int = 200
+    workdir: Path | None = None,
+    *,
+    say: Narrator = print,
+    patients: int = 200,
+    wait_for_staff: float | None = None,
 ) -> dict[str, Any]:
-    """Run the demo; return a JSON-able report (no patient data in it)."""
-    from edge.card_sim import CardImage, TestCA, VirtualCard, VpcdFrontEnd
+    """The scripted (headless) run; return a JSON-able report (no patient data in it).
+
+    ``wait_for_staff``: seconds to wait for a person (or a test) to accept the case on a
+    dashboard; None: the demo's own staff answer on both dashboards (one declines).
+    """
+    from edge.card_sim import CardImage, VirtualCard, VpcdFrontEnd
     from edge.flow import (
         CaseFlow,
         Consent,
@@ -73,110 +297,25 @@ def run_demo(
     )
     from edge.jpki.trust import TrustStore
     from edge.reader.pcsc import PcscReaders
-    from hub_server import crud
-    from hub_server.core.config import Settings
-    from hub_server.core.db import utcnow
-    from hub_server.main import build_state, create_app
-    from hub_server.medical import open_source
     from kyukyu import testing
-    from kyukyu.testing import seed_with_cards, serve_in_thread
-    from sync import SignedHttp
     from sync.client import PlatformClient
     from sync.outbox import Outbox
-    from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
-    from sync.signing import public_key_to_b64
 
     timings: dict[str, float] = {}
     report: dict[str, Any] = {"timings_ms": timings}
     with ExitStack() as stack:
-        if workdir is None:
-            workdir = Path(tempfile.mkdtemp(prefix="kyukyu-demo-"))
-            stack.callback(shutil.rmtree, workdir, True)
-        workdir.mkdir(parents=True, exist_ok=True)
-        device_dir = workdir / "device"
-        device_dir.mkdir(exist_ok=True)
-
         with _step(say, timings, "setup", "準備: テスト認証局・プラットフォーム・病院", "set-up"):
-            ca_dir = workdir / "ca"
-            TestCA.create(ca_dir)
-            settings = Settings(
-                db_url=f"sqlite:///{workdir / 'hub.db'}",
-                environment="dev",
-                trust_roots_dir=ca_dir,
-                allow_test_roots=True,
-                sse_keepalive_seconds=0.5,
-            )
-            state = build_state(settings)
-            seeded = seed_with_cards(
-                settings.db_url,
-                patients=patients,
-                cards=1,
-                cards_dir=workdir / "cards",
-                ca_dir=ca_dir,
-            )
-            state.medical_source = open_source(settings.db_url)
-            operator_key = Ed25519PrivateKey.generate()
-            with state.session() as session:
-                op = crud.create_operator(
-                    session,
-                    name="demo-operator",
-                    role="operator",
-                    public_key=public_key_to_b64(operator_key.public_key()),
-                    now=utcnow(),
-                )
-                session.commit()
-                operator_id = op.id
-            url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
-            operator = SignedHttp(url, key=operator_key, key_id=f"operator:{operator_id}")
-            stack.callback(operator.close)
-            hospitals = [DemoHospital(n, lat, lon, a) for n, lat, lon, a in HOSPITALS]
-            for h in hospitals:
-                out = operator.request_json(
-                    "POST",
-                    "/v1/hospitals",
-                    body={
-                        "name": h.name,
-                        "lat": h.lat,
-                        "lon": h.lon,
-                        "hpke_public_key": public_key_to_b64(h.hpke.public_key()),  # type: ignore[arg-type]
-                        "signing_public_key": public_key_to_b64(h.signing.public_key()),
-                    },
-                )
-                h.id = out["hospital_id"]
-            token = operator.request_json(
-                "POST", "/v1/enrollment-tokens", body={"fire_department": FIRE_DEPARTMENT}
-            )["token"]
-            device_key = Ed25519PrivateKey.generate()
-            device = PlatformClient(url, key=device_key, hub_public_key=state.hub_key.public_key)
-            stack.callback(device.close)
-            device_id = device.enroll(token, "デモ救急1 / Demo Ambulance 1")
-            say(
-                f"  platform {url}, {seeded.patients} synthetic patients, "
-                f"{len(hospitals)} hospitals, device {device_id}"
-            )
-
-        stop = threading.Event()
-        for h in hospitals:
-            _start_hospital(
-                h,
-                url,
-                stop,
-                stack,
-                workdir,
-                state.hub_key.public_key,
-                HospitalClient,
-                Receiver,
-                ReceiverState,
-                ReceivedCase,
-                say,
-            )
+            world = stack.enter_context(demo_world(workdir, say=say, patients=patients))
+        print_sign_in(world, say)
+        device_dir = world.workdir / "device"
+        hospitals = world.hospitals
 
         with _step(
             say, timings, "tap", "カードをタッチしてください", "tap the card (virtual reader)"
         ):
-            testing.ensure_pcscd(workdir / "pcscd.log")
-            image = CardImage.load(seeded.cards[0].path)
-            card = VirtualCard(image, path=seeded.cards[0].path)
+            testing.ensure_pcscd(world.workdir / "pcscd.log")
+            image = CardImage.load(world.cards[0])
+            card = VirtualCard(image, path=world.cards[0])
             front = VpcdFrontEnd(card, port=testing.VPCD_PORTS[0])
             front.start()
             stack.callback(front.stop)
@@ -184,16 +323,23 @@ def run_demo(
             stack.callback(readers.close)
             outbox = Outbox(device_dir / "outbox.db")
             stack.callback(outbox.close)
+            device = PlatformClient(
+                world.url,
+                key=world.device_key,
+                device_id=world.device_id,
+                hub_public_key=world.hub_public_key,
+            )
+            stack.callback(device.close)
             # The device's case flow (the same one the touchscreen drives), scripted here.
             flow = CaseFlow(
                 cards=readers,
                 card_reading=JpkiCardReading(
-                    TrustStore.from_directory(ca_dir, allow_test_roots=True)
+                    TrustStore.from_directory(world.ca_dir, allow_test_roots=True)
                 ),
                 platform=device,
                 outbox=outbox,
                 device=DeviceIdentity(
-                    device_id, device_key, "デモ救急1", FIRE_DEPARTMENT, "隊員001"
+                    world.device_id, world.device_key, "デモ救急1", FIRE_DEPARTMENT, "隊員001"
                 ),
                 base=SCENE,
             )
@@ -248,31 +394,57 @@ def run_demo(
             flow.send_selected()
             (case_id,) = flow.sent_case_ids()
             report["case_id"] = case_id
-            deadline = time.monotonic() + 30
-            while flow.view().waiting_sealed and time.monotonic() < deadline:
-                time.sleep(0.02)
-            say(f"  queued sealed, delivered; waiting in outbox: {flow.view().waiting_sealed}")
+            _wait(lambda: not flow.view().waiting_sealed, 30)
+            waiting = flow.view().waiting_sealed
+            say(f"  case {case_id}: sealed, delivered; waiting in outbox: {waiting}")
+
+        with _step(
+            say,
+            timings,
+            "dashboards",
+            "病院ダッシュボードに表示",
+            "the case on both hospitals' dashboards",
+        ):
+            staff = [DashboardStaff(h) for h in hospitals]
+            for s in staff:
+                stack.callback(s.close)
+            for h, s in zip(hospitals, staff, strict=True):
+                page = _wait(partial(s.case_page, case_id), 20)
+                if page is None or "胸痛" not in page:
+                    raise RuntimeError(f"the case did not reach {h.url}")
+                say(f"  {h.url}/cases/{case_id}")
 
         with _step(say, timings, "answers", "病院の応答を待つ", "wait for the hospitals' answers"):
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                rows = flow.view().hospitals
-                if all(r.answer for r in rows if r.sent):
-                    break
-                time.sleep(0.02)
+            if wait_for_staff is None:
+                for h, s in zip(hospitals, staff, strict=True):
+                    s.answer(case_id, h.answer, None if h.answer == "accept" else "満床")
+            else:
+                say(
+                    f"  ダッシュボードで受入可を押してください / accept the case on a dashboard "
+                    f"(waiting {wait_for_staff:.0f} s)"
+                )
+
+            def answered() -> bool:
+                rows = [r for r in flow.view().hospitals if r.sent]
+                if wait_for_staff is not None:
+                    return any(r.answer == "accept" for r in rows)
+                return all(r.answer for r in rows)
+
+            _wait(answered, 20 if wait_for_staff is None else wait_for_staff)
             names = {h.id: h.name for h in hospitals}
             answers = {r.id: r.answer for r in flow.view().hospitals if r.answer}
             for hid, ans in answers.items():
                 shown = "受入可 / accept" if ans == "accept" else "受入不可 / decline"
-                say(f"  {names.get(hid, hid)}: {shown}")
+                say(f"  救急車の画面 / the ambulance sees: {names.get(hid, hid)}: {shown}")
             report["answers"] = {names.get(k, k): v for k, v in answers.items()}
             accepted = [hid for hid, ans in answers.items() if ans == "accept"]
             if accepted:
                 flow.confirm_destination(accepted[0])
+                report["destination"] = names[accepted[0]]
                 say(f"  搬送先決定 / destination: {names[accepted[0]]}")
 
         flow.finish()
-        report["hospitals_received"] = {h.name: len(h.received) for h in hospitals}
+        report["hospitals_received"] = {h.name: h.received() for h in hospitals}
         report["outbox_pending"] = outbox.pending_count()
         say(
             "▶ 患者情報を端末から消去しました / the device forgot the patient "
@@ -281,48 +453,171 @@ def run_demo(
     return report
 
 
-def _section_counts(bundle: dict[str, Any] | None) -> dict[str, int]:
-    if not bundle:
-        return {}
-    comp = bundle.get("entry", [{}])[0].get("resource", {})
-    out: dict[str, int] = {}
-    for section in comp.get("section", []):
-        out[str(section.get("title", "?"))] = len(section.get("entry", []))
-    return out
+def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
+    """The device's settings file and key, as ``kyukyu provision enroll`` leaves them."""
+    from cryptography.hazmat.primitives import serialization
 
+    from sync.signing import public_key_to_b64
 
-def _start_hospital(
-    h: DemoHospital,
-    url: str,
-    stop: threading.Event,
-    stack: ExitStack,
-    workdir: Path,
-    hub_public_key: Ed25519PublicKey,
-    hospital_client: Any,
-    receiver_cls: Any,
-    state_cls: Any,
-    case_cls: Any,
-    say: Narrator,
-) -> None:
-    client = hospital_client(url, hospital_id=h.id, key=h.signing)
-    stack.callback(client.close)
-
-    def on_case(case: Any) -> None:
-        h.received.append(case.case_id)
-        client.answer(case.case_id, h.answer, None if h.answer == "accept" else "満床 / no bed")
-
-    from sync.device_keys import HubDeviceKeys
-
-    rx = receiver_cls(
-        client,
-        hospital_key=h.hpke,
-        # The device's key as the platform vouches for it (signed, checked against the pin).
-        device_key_for=HubDeviceKeys(client, hub_public_key),
-        state=state_cls(workdir / f"hospital-{h.id}.db"),
-        on_case=on_case,
+    data_dir = world.workdir / "device"
+    key_file = data_dir / "device-key.pem"
+    key_file.write_bytes(
+        world.device_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
-    thread = threading.Thread(target=rx.run, args=(stop,), daemon=True)
-    thread.start()
-    # LIFO: stop the receiver, wait for it, then close its client.
-    stack.callback(thread.join, 5)
-    stack.callback(stop.set)
+    key_file.chmod(0o600)
+    values = {
+        "data_dir": str(data_dir),
+        "hub_url": world.url,
+        "device_id": world.device_id,
+        "hub_public_key": public_key_to_b64(world.hub_public_key),
+        "device_key_file": str(key_file),
+        "roots_dir": str(world.ca_dir),
+        "test_roots": "true",
+        "base_lat": str(SCENE[0]),
+        "base_lon": str(SCENE[1]),
+        "reader": reader,
+        "device_name": "デモ救急1",
+        "fire_department": FIRE_DEPARTMENT,
+    }
+    config = data_dir / "edge.env"
+    config.write_text(
+        "".join(f"KYUKYU_EDGE_{k.upper()}={v}\n" for k, v in values.items()), encoding="utf-8"
+    )
+    return config
+
+
+class CardTapper:
+    """The virtual card on the virtual reader: ``tap()`` takes the card away and puts the
+    next patient's card on (``kyukyu demo tap`` asks for it through a file)."""
+
+    def __init__(self, world: DemoWorld) -> None:
+        from kyukyu import testing
+
+        self.world = world
+        self.port = testing.VPCD_PORTS[0]
+        self.index = -1
+        self.front: Any = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def tap(self) -> int:
+        from edge.card_sim import CardImage, VirtualCard, VpcdFrontEnd
+
+        with self.lock:
+            if self.front is not None:
+                self.front.stop()
+                time.sleep(1.0)  # the reader sees the card leave
+            self.index = (self.index + 1) % len(self.world.cards)
+            path = self.world.cards[self.index]
+            self.front = VpcdFrontEnd(VirtualCard(CardImage.load(path), path=path), port=self.port)
+            self.front.start()
+            return self.index
+
+    def _watch(self) -> None:
+        request = self.world.workdir / TAP_REQUEST
+        while not self.stop.wait(0.2):
+            if request.exists():
+                request.unlink(missing_ok=True)
+                self.tap()
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        with self.lock:
+            if self.front is not None:
+                self.front.stop()
+
+
+def request_tap(workdir: Path) -> None:
+    (workdir / TAP_REQUEST).touch()
+
+
+def run_interactive(
+    workdir: Path | None,
+    *,
+    say: Narrator = print,
+    patients: int = 200,
+    web: bool = False,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    cards: int = 3,
+) -> int:
+    """The whole system, the paramedic screen for a person (terminal, or ``--web``)."""
+    from kyukyu import testing
+
+    keep = workdir
+    if workdir is None:
+        # The tap command needs a stable place: a temporary one, shown on screen.
+        workdir = Path(tempfile.mkdtemp(prefix="kyukyu-demo-"))
+    try:
+        say("▶ 準備中 / setting up (platform, 2 hospitals, virtual cards)…")
+        with demo_world(workdir, say=say, patients=patients, cards=cards) as world:
+            testing.ensure_pcscd(world.workdir / "pcscd.log")
+            config = write_device_config(world)
+            tapper = CardTapper(world)
+            world.stack.callback(tapper.close)
+            tapper.start()
+            print_sign_in(world, say)
+            tap_cmd = f"kyukyu demo tap --workdir {world.workdir}"
+            say(f"▶ 仮想カード / virtual cards: {len(world.cards)} patients, PIN {DEMO_PIN}")
+            say(f"  次のカードをタッチ / tap the next card:  {tap_cmd}")
+            say(f"  the device's settings: {config}")
+            (world.workdir / "demo.txt").write_text(
+                f"dashboards and sign-in: see the demo's output\ntap: {tap_cmd}\n",
+                encoding="utf-8",
+            )
+            if web:
+                return _serve_web(config, host, port, tapper, say)
+            return _run_terminal(config, tapper, say)
+    finally:
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _serve_web(config: Path, host: str, port: int | None, tapper: CardTapper, say: Narrator) -> int:
+    import shlex
+
+    from textual_serve.server import Server
+
+    import edge.ui
+    from edge.settings import load_device_settings
+
+    settings = load_device_settings(config)
+    port = port if port is not None else settings.web_port
+    tapper.tap()  # the first patient's card is on the reader when the screen opens
+    say(f"▶ 救急隊の端末画面 / the paramedic screen: open http://{host}:{port}/ (Ctrl-C ends)")
+    sys.stdout.flush()
+    server = Server(
+        shlex.join([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)]),
+        host=host,
+        port=port,
+        title="マイナ救急 デモ",
+        templates_path=Path(edge.ui.__file__).parent / "web",
+    )
+    server.serve()
+    return 0
+
+
+def _run_terminal(config: Path, tapper: CardTapper, say: Narrator) -> int:
+    from edge.settings import load_device_settings
+    from edge.ui import make_app
+
+    settings = load_device_settings(config)
+    if sys.stdin.isatty():
+        say("  Enter で端末画面を開く / press Enter to open the paramedic screen (q/Ctrl-C ends)")
+        sys.stdin.readline()
+    app = make_app(settings)
+    tapper.tap()
+    try:
+        app.run()
+    finally:
+        app.flow.close()
+    return 0

@@ -18,6 +18,7 @@ def test_demo_runs_the_whole_flow(pcscd: Pcscd, tmp_path: Path) -> None:
             "-m",
             "kyukyu",
             "demo",
+            "--headless",
             "--json",
             "--workdir",
             str(work),
