@@ -41,6 +41,7 @@ FIRE_DEPARTMENT = "デモ市消防本部"
 DEVICE_NAME = "デモ救急1 / Demo Ambulance 1"
 SCENE = (35.6812, 139.7671)  # near Tokyo station
 STAFF_USER = "demo"
+BOT_USER = "demo-script"
 TAP_REQUEST = "tap-request"  # a file in the work directory: `kyukyu demo tap` creates it
 
 
@@ -57,6 +58,9 @@ class DemoHospital:
     totp_secret: str = ""
     otpauth_uri: str = ""
     runtime: Any = None
+    # The account the headless run's own staff answers with (a person's code is not used up).
+    bot_password: str = ""
+    bot_totp_secret: str = ""
 
     def received(self) -> int:
         return len(self.runtime.store.cases())
@@ -207,6 +211,8 @@ def _start_hospital(
     h.totp_secret, h.otpauth_uri = add_user(
         runtime.store, STAFF_USER, f"デモ医師 ({h.name.split(' / ')[0]})", h.password
     )
+    h.bot_password = secrets.token_urlsafe(9)
+    h.bot_totp_secret, _ = add_user(runtime.store, BOT_USER, "デモ台本", h.bot_password)
     h.runtime = runtime
     h.url = stack.enter_context(serve_in_thread(runtime.app))
 
@@ -222,7 +228,8 @@ def print_sign_in(world: DemoWorld, say: Narrator) -> None:
 
 
 class DashboardStaff:
-    """A signed-in member of a hospital's staff, using the dashboard over HTTP like the form."""
+    """The demo's own staff, signed in to a dashboard over HTTP as the form does (its own
+    account: a TOTP code is taken once, so a person signing in as ``demo`` is not refused)."""
 
     def __init__(self, h: DemoHospital) -> None:
         import httpx
@@ -235,9 +242,9 @@ class DashboardStaff:
         r = self.client.post(
             "/login",
             data={
-                "username": STAFF_USER,
-                "password": h.password,
-                "totp": totp_now(h.totp_secret),
+                "username": BOT_USER,
+                "password": h.bot_password,
+                "totp": totp_now(h.bot_totp_secret),
                 "csrf": m.group(1),
             },
         )
@@ -612,7 +619,7 @@ def _run_terminal(config: Path, tapper: CardTapper, say: Narrator) -> int:
 
     settings = load_device_settings(config)
     if sys.stdin.isatty():
-        say("  Enter で端末画面を開く / press Enter to open the paramedic screen (q/Ctrl-C ends)")
+        say("  Enter で端末画面を開く / press Enter to open the paramedic screen (Ctrl-Q ends)")
         sys.stdin.readline()
     app = make_app(settings)
     tapper.tap()

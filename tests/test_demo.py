@@ -50,3 +50,104 @@ def test_demo_runs_the_whole_flow(pcscd: Pcscd, tmp_path: Path) -> None:
         assert holder.address.encode() not in blob
     assert holder.name not in proc.stdout + proc.stderr
     assert holder.address not in proc.stdout + proc.stderr
+
+
+def test_demo_case_accepted_by_signed_in_staff_on_a_dashboard(pcscd: Pcscd, tmp_path: Path) -> None:
+    """The way the README says: start the demo, sign in to a printed dashboard with the
+    printed account, see the tapped card's case there, accept it; the ambulance sees it."""
+    import queue
+    import re
+    import threading
+    import time
+
+    import httpx
+    import pyotp
+
+    cmd = [sys.executable, "-m", "kyukyu", "demo", "--headless", "--json"]
+    cmd += ["--wait-for-staff", "45", "--workdir", str(tmp_path / "demo"), "--patients", "50"]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def until(pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                assert proc.poll() is None, "\n".join(seen)
+                continue
+            seen.append(line)
+            if m := re.search(pattern, line):
+                return m
+        raise AssertionError(f"no {pattern!r} in:\n" + "\n".join(seen))
+
+    try:
+        sites = []
+        for _ in range(2):
+            name = until(r"^  (\S.*/ .*)$").group(1)
+            url = until(r"dashboard: (http://127\.0\.0\.1:\d+)/").group(1)
+            m = until(r"user: (\S+)  password: (\S+)  totp_secret: ([A-Z2-7]+)")
+            sites.append((name, url, m.group(1), m.group(2), m.group(3)))
+        until(r"救急用サマリー")
+        summary = until(r"アレルギー・副作用: \d+, 傷病名: \d+").group(0)
+        assert summary
+        until(r"accept the case on a dashboard")
+
+        name, url, user, password, secret = sites[1]
+        with httpx.Client(base_url=url, timeout=10) as c:
+            login = c.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+            assert csrf
+            r = c.post(
+                "/login",
+                data={
+                    "username": user,
+                    "password": password,
+                    "totp": pyotp.TOTP(secret).now(),
+                    "csrf": csrf.group(1),
+                },
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text
+            board = c.get("/")
+            assert board.status_code == 200
+            found = re.search(r'href="/cases/(case-[0-9a-f]+)"', board.text)
+            assert found, board.text
+            case_id = found.group(1)
+            page = c.get(f"/cases/{case_id}")
+            assert "胸痛" in page.text  # the chief complaint the crew entered
+            form_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert form_csrf
+            r = c.post(
+                f"/cases/{case_id}/answer",
+                data={"csrf": form_csrf.group(1), "answer": "accept"},
+                follow_redirects=False,
+            )
+            assert r.status_code == 303, r.text
+
+        until(re.escape(f"the ambulance sees: {name}: 受入可"), 30)
+        until(re.escape(f"destination: {name}"), 10)
+        report = json.loads(until(r"^\{.*\}$", 30).group(0))
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert report["case_id"] == case_id
+    assert report["answers"] == {name: "accept"}
+    assert report["destination"] == name
+    assert report["outbox_pending"] == 0
+    assert all(n == 1 for n in report["hospitals_received"].values())
