@@ -88,3 +88,26 @@ def test_hardware_dir_is_found(tmp_path: Path) -> None:
     from edge.provision import hardware_dir
 
     assert (hardware_dir() / "systemd/kyukyu-edge.service").is_file()
+
+
+def test_every_option_of_every_command_has_help_with_default_and_variable() -> None:
+    parser = build_parser()
+    missing: list[str] = []
+    for path, sub, action in walk(parser):
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            continue
+        name = f"kyukyu {' '.join(path)} {max(action.option_strings, key=len, default=action.dest)}"
+        if not action.help or action.help == argparse.SUPPRESS:
+            missing.append(name)
+            continue
+        if not action.option_strings:
+            continue  # a positional: its help says what it is
+        formatter = sub._get_formatter()
+        shown = formatter._expand_help(action) if hasattr(formatter, "_expand_help") else ""
+        shown = " ".join(shown.split())
+        var = env_name(path, action)
+        if "default" not in shown.lower():
+            missing.append(f"{name}: no default shown")
+        if var is not None and var not in shown:
+            missing.append(f"{name}: {var} not shown")
+    assert missing == []

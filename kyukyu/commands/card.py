@@ -83,7 +83,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--reader", help="PC/SC reader name (or prefix); default: any reader")
-    p.add_argument("--transport", choices=("pcsc", "nfc"), default="pcsc")
+    p.add_argument(
+        "--transport",
+        choices=("pcsc", "nfc"),
+        default="pcsc",
+        help="pcsc (pcscd readers) or nfc (nfcpy)",
+    )
     p.add_argument(
         "--nfc-path", default="usb:054c:06c3", help="nfcpy path (usb:054c:06c3, udp:HOST:PORT)"
     )

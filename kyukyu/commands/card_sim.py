@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = top_sub.add_parser("issue", help="issue a virtual card from a test CA (created if missing)")
     p.add_argument("--ca", required=True, type=Path, help="test CA directory")
     p.add_argument("--out", required=True, type=Path, help="card file to write (JSON)")
-    p.add_argument("--profile", choices=("card", "android", "iphone"), default="card")
+    p.add_argument(
+        "--profile",
+        choices=("card", "android", "iphone"),
+        default="card",
+        help="token profile of the virtual card",
+    )
     p.add_argument("--pin", default="1234", help="user-auth PIN (4 digits)")
     p.add_argument("--sign-password", default="ABC123", help="signing password (6-16 A-Z0-9)")
     p.add_argument("--text-pin", help="text AP PIN (default: the same as --pin)")
@@ -45,7 +50,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--vpcd", action="store_true", help="connect to vpcd (pcscd)")
     how.add_argument("--nfc-udp", type=int, metavar="PORT", help="nfcpy udp driver port")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="host of vpcd (or of the nfcpy udp driver)")
     p.add_argument("--port", type=int, default=35963, help="vpcd port (35963 or 35964)")
     p.add_argument(
         "--quirk",
@@ -66,7 +71,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=run_serve)
 
     p = top_sub.add_parser("revoke", help="revoke a certificate serial in the test CA")
-    p.add_argument("--ca", required=True, type=Path)
+    p.add_argument("--ca", required=True, type=Path, help="test CA directory")
     p.add_argument("serial", help="serial number (decimal, or hex with 0x)")
     p.set_defaults(func=run_revoke)
 

@@ -225,18 +225,29 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--platform", required=True, help="the platform's base URL")
     p.add_argument("--platform-ca", type=Path, default=None, help="PEM CA to pin for TLS")
     p.add_argument("--token", default=None, help="enrollment token (asked for when absent)")
-    p.add_argument("--lat", type=float, required=True)
-    p.add_argument("--lon", type=float, required=True)
+    p.add_argument("--lat", type=float, required=True, help="the hospital's latitude")
+    p.add_argument("--lon", type=float, required=True, help="the hospital's longitude")
     p.add_argument("--hub-key", default=None, help="expected platform key (base64url)")
     p.set_defaults(func=_init)
 
     p = hs.add_parser("serve", help="receive cases and serve the dashboard")
     _common(p)
-    p.add_argument("--platform", default=None, help="override the stored platform URL")
-    p.add_argument("--platform-ca", type=Path, default=None)
+    p.add_argument(
+        "--platform",
+        default=None,
+        help="override the stored platform URL (default: the stored one)",
+    )
+    p.add_argument(
+        "--platform-ca", type=Path, default=None, help="PEM CA to pin for the platform's TLS"
+    )
     p.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="listen port (default 8600)")
-    p.add_argument("--retention", type=int, default=None, help="seconds to keep opened cases")
+    p.add_argument(
+        "--retention",
+        type=int,
+        default=None,
+        help="seconds to keep opened cases (default: 7 days)",
+    )
     p.add_argument("--fhir-dir", type=Path, default=None, help="export each case Bundle here")
     p.add_argument("--fhir-endpoint", default=None, help="POST each case Bundle to this FHIR base")
     p.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate: serve HTTPS")
@@ -247,8 +258,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     us = users.add_subparsers(dest="user_command", metavar="SUBCOMMAND")
     p = us.add_parser("add", help="add a staff account (prints the TOTP secret once)")
     _common(p)
-    p.add_argument("username")
-    p.add_argument("--display-name", default=None)
+    p.add_argument("username", help="the staff member's sign-in name")
+    p.add_argument("--display-name", default=None, help="name shown on the dashboard")
     p.add_argument("--password", default=None, help="(asked for when absent)")
     p.set_defaults(func=_user_add)
 
@@ -261,7 +272,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         p = us.add_parser(name, help=help_text)
         _common(p)
         if name != "list":
-            p.add_argument("username")
+            p.add_argument("username", help="the staff member's sign-in name")
         p.set_defaults(func=_user_admin)
 
     p = hs.add_parser("audit", help="the audit trail as JSON lines (no case content)")
@@ -276,8 +287,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_purge)
 
     p = hs.add_parser("token", help="(operator) issue a hospital enrollment token")
-    p.add_argument("--platform", required=True)
-    p.add_argument("--platform-ca", type=Path, default=None)
+    p.add_argument("--platform", required=True, help="the platform's base URL")
+    p.add_argument(
+        "--platform-ca", type=Path, default=None, help="PEM CA to pin for the platform's TLS"
+    )
     p.add_argument("--operator-key", required=True, help="operator-key.json")
     p.add_argument("--name", required=True, help="the hospital's name")
     p.set_defaults(func=_token)

@@ -382,7 +382,12 @@ def _common(p: argparse.ArgumentParser, *, trust: bool = False) -> None:
     )
     p.set_defaults(trust=trust)
     if trust:
-        p.add_argument("--env", choices=["dev", "test", "prod"], default=None)
+        p.add_argument(
+            "--env",
+            choices=["dev", "test", "prod"],
+            default=None,
+            help="deployment environment (default: dev; prod refuses test roots and defaults)",
+        )
         p.add_argument("--key", type=Path, default=None, help="hub Ed25519 key (PEM; created)")
         p.add_argument("--trust-roots", type=Path, default=None, help="JPKI roots directory")
         p.add_argument("--allow-test-roots", action="store_true", help="accept test CA roots")
@@ -402,9 +407,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="serve Prometheus /metrics on 127.0.0.1:PORT (default: $KYUKYU_HUB_METRICS_PORT, off)",
     )
-    p.add_argument("--no-migrate", action="store_true")
-    p.add_argument("--retention", type=int, default=None, help="seconds to keep delivered cases")
-    p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument(
+        "--no-migrate", action="store_true", help="do not upgrade the database schema first"
+    )
+    p.add_argument(
+        "--retention",
+        type=int,
+        default=None,
+        help="seconds to keep delivered cases (default: 86400)",
+    )
+    p.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="database connections per process (default: the hub's setting)",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -412,21 +429,23 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="request threads per process (default 40; fewer contend less for the GIL)",
     )
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
-    p.add_argument("--log-file", default=None)
+    p.add_argument("--log-file", default=None, help="also write the log to this file")
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_settings_errors(_serve))
 
     p = hs.add_parser("migrate", help="upgrade the database schema")
     _common(p)
-    p.add_argument("--revision", default="head")
+    p.add_argument("--revision", default="head", help="alembic revision to upgrade to")
     p.set_defaults(func=_settings_errors(_migrate))
 
     p = hs.add_parser("init", help="create the first operator and write its key to a file")
     _common(p)
-    p.add_argument("--out", default="operator-key.json")
-    p.add_argument("--name", default="operator")
+    p.add_argument(
+        "--out", default="operator-key.json", help="where to write the operator's key (0600)"
+    )
+    p.add_argument("--name", default="operator", help="the first operator's name")
     p.add_argument("--key", default=None, help="also create the hub key at this path")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.set_defaults(func=_settings_errors(_init))
 
     audit = hs.add_parser("audit", help="audit trail")
@@ -452,7 +471,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
     p = hs.add_parser("revoke", help="revoke a device, hospital, operator or technician (audited)")
     _common(p)
-    p.add_argument("kind", choices=["device", "hospital", "operator", "technician"])
+    p.add_argument(
+        "kind",
+        choices=["device", "hospital", "operator", "technician"],
+        help="what to revoke",
+    )
     p.add_argument("id", help="its id (or key id, e.g. device:<id>)")
     p.add_argument("--reason", default=None, help="recorded in the audit trail")
     p.set_defaults(func=_settings_errors(_revoke))
@@ -460,16 +483,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)
     p.add_argument("--medical-db", default=None, help="medical source URL (default: --db)")
-    p.add_argument("--patients", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cards", type=int, default=0)
-    p.add_argument("--cards-dir", default=None)
-    p.add_argument("--ca-dir", default=None)
+    p.add_argument("--patients", type=int, default=1000, help="synthetic patients to create")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same data)")
+    p.add_argument("--cards", type=int, default=0, help="virtual cards to issue for patients")
+    p.add_argument("--cards-dir", default=None, help="where to write the virtual cards")
+    p.add_argument("--ca-dir", default=None, help="test CA directory that issues the cards")
     p.set_defaults(func=_settings_errors(_seed))
 
     p = hs.add_parser("purge", help="retention: purge delivered sealed cases now")
     _common(p, trust=True)
-    p.add_argument("--retention", type=int, default=None)
+    p.add_argument(
+        "--retention",
+        type=int,
+        default=None,
+        help="seconds to keep delivered cases (default: the hub's setting)",
+    )
     p.set_defaults(func=_settings_errors(_purge))
 
     p = hs.add_parser("ingest-crl", help="ingest a DER CRL from the CA")
