@@ -93,7 +93,7 @@ class Delivery:
             except PlatformError as exc:
                 failures += 1
                 # Back off (the platform rate-limits reconnects); honour its Retry-After.
-                wait = min(30.0, self._retry_s * 2 ** min(failures - 1, 5))
+                wait = min(10.0, self._retry_s * 2 ** min(failures - 1, 4))
                 retry_after = getattr(exc, "retry_after", None)
                 if isinstance(retry_after, (int, float)) and retry_after > 0:
                     wait = max(wait, float(retry_after))

@@ -106,6 +106,8 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
         trust_roots_dir=ca_dir,
         allow_test_roots=True,
         sse_keepalive_seconds=0.3,
+        # One device identity serves every flow of a test session (several at once).
+        max_streams_per_identity=64,
     )
     state = build_state(settings)
     seeded = seed_with_cards(
