@@ -564,23 +564,32 @@ def run_interactive(
     if workdir is None:
         # The tap command needs a stable place: a temporary one, shown on screen.
         workdir = Path(tempfile.mkdtemp(prefix="kyukyu-demo-"))
+    printed: list[str] = []
+
+    def say_and_keep(line: str) -> None:
+        printed.append(line)
+        say(line)
+
     try:
-        say("▶ 準備中 / setting up (platform, 2 hospitals, virtual cards)…")
-        with demo_world(workdir, say=say, patients=patients, cards=cards) as world:
+        say_and_keep("▶ 準備中 / setting up (platform, 2 hospitals, virtual cards)…")
+        with demo_world(workdir, say=say_and_keep, patients=patients, cards=cards) as world:
             testing.ensure_pcscd(world.workdir / "pcscd.log")
             config = write_device_config(world)
             tapper = CardTapper(world)
             world.stack.callback(tapper.close)
             tapper.start()
-            print_sign_in(world, say)
+            print_sign_in(world, say_and_keep)
             tap_cmd = f"kyukyu demo tap --workdir {world.workdir}"
-            say(f"▶ 仮想カード / virtual cards: {len(world.cards)} patients, PIN {DEMO_PIN}")
-            say(f"  次のカードをタッチ / tap the next card:  {tap_cmd}")
-            say(f"  the device's settings: {config}")
-            (world.workdir / "demo.txt").write_text(
-                f"dashboards and sign-in: see the demo's output\ntap: {tap_cmd}\n",
-                encoding="utf-8",
+            say_and_keep(
+                f"▶ 仮想カード / virtual cards: {len(world.cards)} patients, PIN {DEMO_PIN}"
             )
+            say_and_keep(f"  次のカードをタッチ / tap the next card:  {tap_cmd}")
+            say_and_keep(f"  the device's settings: {config}")
+            # The terminal screen covers these lines: keep them where a person finds them.
+            notes = world.workdir / "demo.txt"
+            notes.write_text("\n".join(printed) + "\n", encoding="utf-8")
+            notes.chmod(0o600)  # passwords and TOTP secrets of the demo accounts
+            say(f"  (all of the above: {notes})")
             if web:
                 return _serve_web(config, host, port, tapper, say)
             return _run_terminal(config, tapper, say)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.components import Pcscd
@@ -60,9 +61,6 @@ def test_demo_case_accepted_by_signed_in_staff_on_a_dashboard(pcscd: Pcscd, tmp_
     import threading
     import time
 
-    import httpx
-    import pyotp
-
     cmd = [sys.executable, "-m", "kyukyu", "demo", "--headless", "--json"]
     cmd += ["--wait-for-staff", "45", "--workdir", str(tmp_path / "demo"), "--patients", "50"]
     proc = subprocess.Popen(
@@ -107,37 +105,7 @@ def test_demo_case_accepted_by_signed_in_staff_on_a_dashboard(pcscd: Pcscd, tmp_
         until(r"accept the case on a dashboard")
 
         name, url, user, password, secret = sites[1]
-        with httpx.Client(base_url=url, timeout=10) as c:
-            login = c.get("/login")
-            csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
-            assert csrf
-            r = c.post(
-                "/login",
-                data={
-                    "username": user,
-                    "password": password,
-                    "totp": pyotp.TOTP(secret).now(),
-                    "csrf": csrf.group(1),
-                },
-                follow_redirects=False,
-            )
-            assert r.status_code == 303, r.text
-            board = c.get("/")
-            assert board.status_code == 200
-            found = re.search(r'href="/cases/(case-[0-9a-f]+)"', board.text)
-            assert found, board.text
-            case_id = found.group(1)
-            page = c.get(f"/cases/{case_id}")
-            assert "胸痛" in page.text  # the chief complaint the crew entered
-            form_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-            assert form_csrf
-            r = c.post(
-                f"/cases/{case_id}/answer",
-                data={"csrf": form_csrf.group(1), "answer": "accept"},
-                follow_redirects=False,
-            )
-            assert r.status_code == 303, r.text
-
+        case_id = accept_on_dashboard(url, user, password, secret)
         until(re.escape(f"the ambulance sees: {name}: 受入可"), 30)
         until(re.escape(f"destination: {name}"), 10)
         report = json.loads(until(r"^\{.*\}$", 30).group(0))
@@ -151,3 +119,97 @@ def test_demo_case_accepted_by_signed_in_staff_on_a_dashboard(pcscd: Pcscd, tmp_
     assert report["destination"] == name
     assert report["outbox_pending"] == 0
     assert all(n == 1 for n in report["hospitals_received"].values())
+
+
+def accept_on_dashboard(url: str, user: str, password: str, secret: str) -> str:
+    """Sign in like the login form (a current TOTP code), find the new case on the
+    dashboard, check the crew's chief complaint on its page, accept it; its id."""
+    import re
+
+    import httpx
+    import pyotp
+
+    with httpx.Client(base_url=url, timeout=10) as c:
+        login = c.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+        assert csrf
+        r = c.post(
+            "/login",
+            data={
+                "username": user,
+                "password": password,
+                "totp": pyotp.TOTP(secret).now(),
+                "csrf": csrf.group(1),
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        found = None
+        for _ in range(100):
+            board = c.get("/")
+            assert board.status_code == 200
+            found = re.search(r'href="/cases/(case-[0-9a-f]+)"', board.text)
+            if found:
+                break
+            time.sleep(0.1)
+        assert found, board.text
+        case_id = found.group(1)
+        page = c.get(f"/cases/{case_id}")
+        assert "胸痛" in page.text  # the chief complaint the crew entered
+        form_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert form_csrf
+        r = c.post(
+            f"/cases/{case_id}/answer",
+            data={"csrf": form_csrf.group(1), "answer": "accept"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+        return case_id
+
+
+def test_demo_interactive_in_a_terminal(pcscd: Pcscd, tmp_path: Path) -> None:
+    """`kyukyu demo` in a real terminal (tmux): the first card is on the reader, the crew
+    goes to the summary and sends; a person signs in with the printed account (the
+    terminal screen covers it: demo.txt keeps it) and accepts; the screen shows it."""
+    import os
+    import re
+
+    from tests.ui._terminal import Tmux
+
+    work = tmp_path / "demo"
+    term = Tmux(tmp_path, size=(110, 32))
+    env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    cmd = [sys.executable, "-m", "kyukyu", "demo", "--workdir", str(work), "--patients", "30"]
+    try:
+        term.start(cmd, env)
+        term.wait_for("press Enter to open the paramedic screen", 60)
+        notes = (work / "demo.txt").read_text(encoding="utf-8")
+        assert "kyukyu demo tap --workdir" in notes
+        term.key("Enter")
+        term.wait_for("同意の確認", 30)  # the first card was read from the virtual reader
+        term.click_text("口頭同意あり")
+        term.wait_for("顔写真で本人確認済み")
+        term.click_text("顔写真で本人確認済み")
+        term.wait_for("アレルギー・副作用")  # the summary
+        term.click_text("主訴・バイタルへ")
+        term.wait_for("主訴・バイタル")
+        term.click_text("胸痛")
+        term.wait_for("✓ 胸痛")
+        term.click_text("病院選択へ")
+        term.wait_for("デモ救命救急センター")
+        term.click_text("デモ救命救急センター")
+        term.wait_for("選択した1病院へ一斉送信")
+        term.click_text("一斉送信")
+        term.wait_for("応答待ち")
+
+        blocks = notes.split("デモ救命救急センター / Demo Emergency Center")[1]
+        url = re.search(r"dashboard: (http://127\.0\.0\.1:\d+)/", blocks)
+        acct = re.search(r"user: (\S+)  password: (\S+)  totp_secret: ([A-Z2-7]+)", blocks)
+        assert url, notes
+        assert acct, notes
+        accept_on_dashboard(url.group(1), acct.group(1), acct.group(2), acct.group(3))
+        term.wait_for("受入可", 20)  # the ambulance sees the answer
+        term.click_text("搬送先に決定")
+        term.wait_for("搬送先決定")
+    finally:
+        term.kill()
