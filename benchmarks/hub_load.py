@@ -512,7 +512,7 @@ def db_limit(
 
     from hub_server.core.db import libpq_url
     from hub_server.core.events import notification_prefix_suffix
-    from hub_server.crud.case_statement import _SQL
+    from hub_server.crud.case_statement import CASE_STATEMENT_SQL
 
     conninfo = libpq_url(db_url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -546,7 +546,7 @@ def db_limit(
             with psycopg.connect(conninfo) as conn:
                 while time.perf_counter() < stop:
                     p = params()
-                    conn.execute(_SQL, p).fetchone()
+                    conn.execute(CASE_STATEMENT_SQL, p).fetchone()
                     conn.commit()  # synchronous_commit=on, as the hub's case transaction
                     counts[i] += 1
         except Exception as exc:
@@ -571,7 +571,7 @@ def db_limit(
 def _pgbench_script(n_hospitals: int) -> str:
     """The hub's case statement for pgbench: the same CTE, its parameters made in SQL from
     a random case number, five random registered hospitals and a random 4 KB envelope."""
-    from hub_server.crud.case_statement import _SQL
+    from hub_server.crud.case_statement import CASE_STATEMENT_SQL
 
     cid = "('db-' || :cid)"
     env = "(SELECT {} FROM bench_env)"
@@ -596,7 +596,7 @@ def _pgbench_script(n_hospitals: int) -> str:
         "pre": "'{\"o\":\"bench\",\"e\":'",
         "suf": env.format("suffix"),
     }  # fmt: skip
-    sql = _SQL
+    sql = CASE_STATEMENT_SQL
     for name, expr in subs.items():
         sql = sql.replace(f"%({name})s", expr)
     head = "\\set cid random(1, 9000000000000000000)\n" + "".join(

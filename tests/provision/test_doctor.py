@@ -33,7 +33,7 @@ OTHER_READER = "SONY FeliCa RC-S300/P"
 def pcscd() -> None:
     """pcscd with its virtual readers must be running; only listing them, no card slot is
     used, so the machine-wide vpcd lock is not needed (another session may hold it)."""
-    from kyukyu.testing._pcscd import vpcd_ready
+    from kyukyu.testing import vpcd_ready
 
     deadline = time.monotonic() + 60
     while not vpcd_ready():
