@@ -6,7 +6,9 @@ the device key the platform vouches for (signed by the pinned hub key). A case
 that does not open (sealed for another hospital, tampered, unknown or revoked
 device) is recorded as a rejection with its error code only and shown to
 nobody; the stream goes on. ``destination`` events mark the confirmed
-destination. Every change is announced to the dashboard's live streams.
+destination, once the library has checked them whole (``Receiver.handle_other``:
+a malformed one is reported and read again, never acted on).
+Every change is announced to the dashboard's live streams.
 """
 
 from __future__ import annotations
@@ -23,9 +25,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hospital.identity import HospitalIdentity
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
-from sync import EnvelopeError
+from sync import EnvelopeError, MalformedEvent
 from sync.device_keys import HubDeviceKeys
-from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
+from sync.receiver import (
+    HospitalClient,
+    ReceivedCase,
+    Receiver,
+    ReceiverState,
+    StreamEvent,
+)
 
 __all__ = ["Broadcaster", "ReceivingService"]
 
@@ -96,19 +104,20 @@ class _HospitalReceiver(Receiver):
         self._on_destination = on_destination
         self._poster_keys = poster_keys
 
-    def handle(self, event: Any) -> None:
-        try:
-            data = event.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            data = {}
-        if getattr(event, "event", None) == "destination" and isinstance(data.get("case_id"), str):
-            self._on_destination(data["case_id"], bool(data.get("chosen")))
-        poster = data.get("device_id")
+    def handle_other(self, ev: StreamEvent) -> None:
+        """A ``destination`` notice, already checked whole by ``sync.stream_event``."""
+        if ev.kind != "destination":
+            return
+        case_id, chosen = ev.data.get("case_id"), ev.data.get("chosen")
+        if not isinstance(case_id, str) or not isinstance(chosen, bool):
+            raise MalformedEvent(f"destination event {ev.seq} without case_id or chosen")
+        self._on_destination(case_id, chosen)
+
+    def handle_case(self, ev: StreamEvent) -> None:
+        poster = ev.data.get("device_id")
         self._poster_keys.poster = poster if isinstance(poster, str) else None
         try:
-            super().handle(event)  # a non-case event only advances the cursor
+            super().handle_case(ev)
         finally:
             self._poster_keys.poster = None
 

@@ -36,11 +36,18 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync._backoff import Backoff
 from sync._errors import EnvelopeError, MalformedEvent, PlatformError
-from sync._http import DEFAULT_TIMEOUT, REVOKED, ServerSentEvent, SignedHttp, stream_event
+from sync._http import (
+    DEFAULT_TIMEOUT,
+    REVOKED,
+    ServerSentEvent,
+    SignedHttp,
+    StreamEvent,
+    stream_event,
+)
 from sync.envelope import SealedCase
 from sync.seal import DeviceKeyLookup, OpenedCase, open_case
 
-__all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState"]
+__all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState", "StreamEvent"]
 
 log = logging.getLogger("sync.receiver")
 
@@ -223,12 +230,24 @@ class Receiver:
                 event has no case id; the cursor stays where it was.
         """
         ev = stream_event(event)
-        seq, data = ev.seq, ev.data
-        if seq <= self.state.last_event:
+        if ev.seq <= self.state.last_event:
             return  # already processed (the stream may repeat after a reconnect)
         if ev.kind != "case":
-            self.state.record(seq, None, ev.kind)
+            self.handle_other(ev)
+            self.state.record(ev.seq, None, ev.kind)
             return
+        self.handle_case(ev)
+
+    def handle_other(self, ev: StreamEvent) -> None:
+        """A checked, new event of another kind than ``case`` (a subclass acts on it).
+
+        Runs before the cursor moves past ``ev``: raise ``MalformedEvent`` to have it
+        reported and read again instead.
+        """
+
+    def handle_case(self, ev: StreamEvent) -> None:
+        """A checked, new ``case`` event: open, hand over, record, acknowledge."""
+        seq, data = ev.seq, ev.data
         case_id = data.get("case_id")
         if not isinstance(case_id, str) or "envelope" not in data:
             raise MalformedEvent(f"case event {seq} without case_id or envelope")

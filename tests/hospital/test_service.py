@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +274,59 @@ def test_down_then_back_catches_up_once(tmp_path: Path, db: str) -> None:
                 assert sorted(received) == sorted([c1, *later])
         finally:
             second.close()
+
+
+def test_malformed_destination_is_never_acted_on(tmp_path: Path) -> None:
+    """A ``destination`` event goes through the library's check first (``stream_event``):
+    one that is not whole is a ``MalformedEvent`` (reported, read again), changes nothing
+    in the store and never moves the stored position; the real one then applies."""
+    import json
+
+    from httpx_sse import ServerSentEvent
+
+    from hospital.main import HospitalRuntime
+    from sync import MalformedEvent
+
+    with platform(tmp_path) as p:
+        site = p.new_hospital(tmp_path, "テスト中央病院", 35.685, 139.77)
+        device = p.new_device()
+        case_id = device.send([site.id])
+        rt = HospitalRuntime(site.settings())  # not served: the test drives the receiver
+        p.stack.callback(rt.close)
+        service = rt.service
+        stop = threading.Event()
+
+        def read_until(done: Any) -> None:
+            for sse in service.client.events(service.state.last_event, stop):
+                service.receiver.handle(sse)
+                if done():
+                    return
+
+        read_until(lambda: rt.store.case(case_id) is not None)
+        position = service.state.last_event
+        seq = position + 1
+        good = {"type": "destination", "case_id": case_id, "chosen": True, "seq": seq}
+        forged = [
+            ServerSentEvent("destination", json.dumps({**good, "seq": seq + 1}), str(seq)),
+            ServerSentEvent("destination", json.dumps(good), f"{seq}\u2028"),
+            ServerSentEvent("destination", json.dumps(good)[:-1], str(seq)),
+            ServerSentEvent("destination", json.dumps([good]), str(seq)),
+            ServerSentEvent("destination", json.dumps({**good, "chosen": "yes"}), str(seq)),
+            ServerSentEvent("destination", json.dumps({**good, "case_id": None}), str(seq)),
+            ServerSentEvent("destination", json.dumps({**good, "case_id": 7}), str(seq)),
+        ]
+        for sse in forged:
+            with pytest.raises(MalformedEvent):
+                service.receiver.handle(sse)
+            row = rt.store.case(case_id)
+            assert row is not None
+            assert not row.destination
+            assert service.state.last_event == position
+        assert not rt.store.audit_rows("destination")
+        # The platform's own notice, through the stream: applied, the position moves on.
+        device.client.set_destination(case_id, site.id)
+        read_until(lambda: (rt.store.case(case_id) or None) and rt.store.case(case_id).destination)
+        row = rt.store.case(case_id)
+        assert row is not None
+        assert row.destination == "chosen"
+        assert service.state.last_event > position
