@@ -14,6 +14,7 @@ from ._card import JpkiCardReading
 from ._flow import CaseFlow, DeviceIdentity
 from ._model import (
     ASSURANCE_TEXT,
+    CERTIFICATE_TEXT,
     CHIEF_COMPLAINTS,
     CONSENT_TEXT,
     JCS_CHOICES,
@@ -38,6 +39,7 @@ from ._wiring import open_card_waiter, open_flow
 
 __all__ = [
     "ASSURANCE_TEXT",
+    "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
     "CONSENT_TEXT",
     "JCS_CHOICES",

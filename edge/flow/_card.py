@@ -15,6 +15,7 @@ from edge.jpki.read import CertificateStatus, ReadOptions, read_card
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import TrustStore
 from edge.reader import ApduChannel, Connection
+from edge.trust_bundle import PlatformLike, check_with_platform
 
 from ._ports import AttributesSeen, CardFacts, CardRequest
 
@@ -23,10 +24,17 @@ __all__ = ["JpkiCardReading"]
 
 @dataclass
 class JpkiCardReading:
-    """Reads with ``edge.jpki.read.read_card`` against the device's trust store."""
+    """Reads with ``edge.jpki.read.read_card`` against the device's trust store.
+
+    With ``platform``, a certificate whose issuer this device does not pin
+    (``not_verified_on_device``) is sent to the platform for the check (it runs in the
+    caller's thread: the flow's worker, never the UI's). Offline it stays
+    ``not_verified_on_device`` and the case goes on, marked.
+    """
 
     trust: TrustStore | None
     revocation: RevocationSnapshot | None = None
+    platform: PlatformLike | None = None
 
     def read(
         self,
@@ -44,14 +52,17 @@ class JpkiCardReading:
             on_step=on_step,
         )
         result = read_card(ApduChannel(connection), options)
+        if self.platform is not None:
+            result = check_with_platform(self.platform, result)
         cert = result.certificate_check
         if cert.status is CertificateStatus.UNTRUSTED:
-            # The certificate is there but not good (expired, revoked, wrong policy):
-            # the case goes on without the summary.
+            # The certificate is there but not good (expired, revoked, wrong policy, or
+            # refused by the platform): the case goes on without the summary.
             return CardFacts(
                 token_type=result.token_type.value,
                 certificate_ok=False,
                 certificate_problem=cert.error,
+                certificate_status=cert.status.value,
             )
         # A requested part that is not verified stops the step with its typed error
         # (WrongPin with tries left, LastTryNeedsConfirmation, CardRemoved, tampered ...).
@@ -68,6 +79,7 @@ class JpkiCardReading:
             certificate_der=result.certificate.der,
             # Trusted here, or left to the platform (issuer not pinned on this device).
             certificate_ok=True,
+            certificate_status=cert.status.value,
             auth_signature=None if proof is None else proof.signature,
             card_present=result.card_presence.verified,
             attributes=attrs,

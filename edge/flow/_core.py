@@ -74,6 +74,7 @@ class _Case:
     token_type: str | None = None
     certificate_der: bytes | None = None
     certificate_ok: bool | None = None
+    certificate_status: str | None = None
     consent: Consent | None = None
     options: tuple[IdentityMethod, ...] = ()
     pin_tries_left: int | None = None
@@ -195,6 +196,7 @@ class FlowCore:
                 consent=c.consent,
                 assurance=c.assurance,
                 certificate_ok=c.certificate_ok,
+                certificate_status=c.certificate_status,
                 summary_status=c.summary_status,
                 summary=c.sections,
                 patient_label=label,
@@ -310,6 +312,8 @@ class FlowCore:
             if facts.certificate_der is not None:
                 c.certificate_der = facts.certificate_der
             c.certificate_ok = facts.certificate_ok
+            if facts.certificate_status is not None:
+                c.certificate_status = facts.certificate_status
             if facts.attributes is not None:
                 a = facts.attributes
                 c.patient = VerifiedPatient(a.name, a.birth_date, a.sex, a.address)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from edge.jpki import (
 )
 from edge.reader import CardRemoved, Connection, ReaderError
 from sync import PlatformError, TransportError
+from sync.signed import b64d
 
 from . import _texts as T
 from ._core import FlowCore, _error_notice, _notice
@@ -89,9 +90,7 @@ class IdentitySteps(FlowCore):
         self._set_busy()
         try:
             challenge = self._call(self._platform.create_challenge)
-            nonce = base64.urlsafe_b64decode(
-                challenge["nonce"] + "=" * (-len(challenge["nonce"]) % 4)
-            )
+            nonce = b64d(challenge["nonce"])
         except (PlatformError, KeyError, ValueError):
             if c.token_type == TokenType.ANDROID:
                 c.summary_status = "unavailable"

@@ -93,6 +93,15 @@ ASSURANCE_TEXT = {
     "collation_b_device_attested": Text("照合番号B＋券面事項", "collation number B + attributes"),
 }
 
+# Who verified the card's certificate (edge.jpki's CertificateStatus values).
+CERTIFICATE_TEXT = {
+    "trusted": Text("端末で検証済み", "verified on the device"),
+    "verified_by_platform": Text("プラットフォームで検証済み", "verified by the platform"),
+    "not_verified_on_device": Text("端末では未検証", "not verified on the device"),
+    "untrusted": Text("証明書に問題あり", "certificate not valid"),
+    "not_checked": Text("未検証", "not checked"),
+}
+
 # 主訴: the short list a Japanese crew knows; その他 is the exception.
 CHIEF_COMPLAINTS: tuple[Text, ...] = (
     Text("意識障害", "altered consciousness"),
@@ -228,6 +237,7 @@ class CaseView:
     consent: Consent | None = None
     assurance: str | None = None
     certificate_ok: bool | None = None
+    certificate_status: str | None = None  # key of CERTIFICATE_TEXT (who verified it)
     summary_status: str | None = None  # found | not_found | refused | unavailable | none
     summary: tuple[SummarySection, ...] = ()
     patient_label: str | None = None  # verified attributes (照合番号B), shown only then

@@ -51,15 +51,19 @@ class CardFacts:
 
     ``certificate_ok``: chain, validity, key usage, policy and revocation all
     checked; ``certificate_problem`` the typed error when not (expired, revoked,
-    untrusted). ``auth_signature``: the card's signature over the request's
-    challenge (PIN proof). ``card_present``: the text AP's key proved this card
-    is in the field. ``attributes``: only when their integrity was verified.
+    untrusted); ``certificate_status`` who verified it. ``auth_signature``: the
+    card's signature over the request's challenge (PIN proof). ``card_present``: the
+    text AP's key proved this card is in the field. ``attributes``: only when their
+    integrity was verified.
     """
 
     token_type: str  # card | android | iphone
     certificate_der: bytes | None = field(default=None, repr=False)
     certificate_ok: bool = False
     certificate_problem: Exception | None = None
+    # edge.jpki's CertificateStatus value: trusted | verified_by_platform |
+    # not_verified_on_device | untrusted | not_checked (None: not read).
+    certificate_status: str | None = None
     auth_signature: bytes | None = field(default=None, repr=False)
     card_present: bool = False
     attributes: AttributesSeen | None = None

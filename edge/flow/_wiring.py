@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from edge.jpki.revocation import RevocationSnapshot
-from edge.jpki.trust import TrustStore
 from edge.reader import CardWaiter, ReaderError
 from edge.settings import DeviceSettings, SettingsError
+from edge.trust_bundle import device_trust_store
 from sync import PlatformError
 from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
@@ -88,9 +88,8 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         ca_file=settings.hub_ca_file,
     )
     outbox = Outbox(settings.outbox_path)
-    trust = None
-    if settings.roots_dir is not None:
-        trust = TrustStore.from_directory(settings.roots_dir, allow_test_roots=settings.test_roots)
+    # The pinned roots plus the trust bundle last accepted from the platform.
+    trust = device_trust_store(settings)
     revocation = None
     if settings.revocation_path.is_file():
         try:
@@ -104,7 +103,7 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         closers.append(cards.close)
     return CaseFlow(
         cards=cards,
-        card_reading=JpkiCardReading(trust, revocation),
+        card_reading=JpkiCardReading(trust, revocation, platform=platform),
         platform=platform,
         outbox=outbox,
         device=DeviceIdentity(

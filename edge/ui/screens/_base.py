@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import CaseView, Stage
+from edge.flow import CERTIFICATE_TEXT, CaseView, Stage
 
 from ..widgets import ActionBar, NoticeLine, StatusBar
 from ..widgets._bars import status_text
@@ -90,6 +90,19 @@ class FlowScreen(Screen[None]):
 
     def primary(self) -> Button | None:
         return None
+
+    def certificate_mark(self) -> Static | None:
+        """Who verified the card's certificate (端末で検証済み / プラットフォームで検証済み /
+        端末では未検証 ...); None before a card was read."""
+        text = CERTIFICATE_TEXT.get(self.view.certificate_status or "")
+        if text is None:
+            return None
+        warn = self.view.certificate_status in ("not_verified_on_device", "untrusted")
+        return Static(
+            f"{self.t('証明書', 'Certificate')}: {text.pick(self.lang)}",
+            id="certificate-state",
+            classes="warning" if warn else None,
+        )
 
     def title_text(self) -> str:
         return self.t(self.TITLE_JA, self.TITLE_EN)

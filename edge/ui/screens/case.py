@@ -133,6 +133,9 @@ class VitalsScreen(FlowScreen):
     def body(self) -> Iterable[Widget]:
         v = self.view
         current = v.vitals[0] if v.vitals else VitalsDraft()
+        mark = self.certificate_mark()
+        if mark is not None:
+            yield mark
         yield Static(self.t("主訴", "Chief complaint"), classes="section-title")
         buttons = []
         for i in range(len(CHIEF_COMPLAINTS)):

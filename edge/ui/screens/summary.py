@@ -37,6 +37,9 @@ class SummaryScreen(FlowScreen):
             Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
             id="summary-head",
         )
+        mark = self.certificate_mark()
+        if mark is not None:
+            yield mark
         if v.patient_label:
             yield Static(v.patient_label, id="patient-label")
         status = v.summary_status or "none"
