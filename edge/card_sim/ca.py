@@ -60,6 +60,7 @@ _ROOTS = {
 _CVC_CA_PREFIX = b"9000033\x08\x05001"
 _CVC_ISSUER_PREFIX = b"9100033\x08\x05001"
 _CVC_FILE = "text_cvc.json"
+_CRL_NUMBER_FILE = "crl-number"  # the last CRLNumber written (TestCA.crl)
 
 
 def _name(ou: str, *extra: x509.NameAttribute[str]) -> x509.Name:
@@ -164,6 +165,7 @@ class TestCA:
         self._revoked: dict[int, datetime] = dict(revoked or {})
         self.directory = directory
         self.key_factory = key_factory
+        self._crl_number = 0  # the last CRLNumber written (see _next_crl_number)
 
     # -- the roots -------------------------------------------------------------
 
@@ -335,6 +337,7 @@ class TestCA:
             .issuer_name(self._certs[root].subject)
             .last_update(now)
             .next_update(now + timedelta(days=1))
+            .add_extension(x509.CRLNumber(self._next_crl_number()), critical=False)
         )
         for serial, when in sorted(self._revoked.items()):
             builder = builder.add_revoked_certificate(
@@ -343,6 +346,20 @@ class TestCA:
         return builder.sign(self._keys[root], hashes.SHA256()).public_bytes(
             serialization.Encoding.DER
         )
+
+    def _next_crl_number(self) -> int:
+        """One more than the last CRLNumber this CA wrote (persisted in its directory,
+        so CRLs stay ordered across processes and within the same second)."""
+        last = self._crl_number
+        if self.directory is not None:
+            path = self.directory / _CRL_NUMBER_FILE
+            if path.exists():
+                last = max(last, int(path.read_text().strip() or 0))
+            tmp = self.directory / f"{_CRL_NUMBER_FILE}.tmp"
+            tmp.write_text(f"{last + 1}\n")
+            os.replace(tmp, path)
+        self._crl_number = last + 1
+        return self._crl_number
 
     # -- issuing -------------------------------------------------------------------
 

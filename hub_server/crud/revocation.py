@@ -135,10 +135,18 @@ def _check_fresh(
     ).first()
     if last is None:
         return
-    if last.this_update is not None and crl.last_update_utc <= _aware(last.this_update):
-        raise CrlNotNewer("thisUpdate")
     if last.crl_number is not None and (number is None or number <= int(last.crl_number)):
         raise CrlNotNewer("CRLNumber")
+    if last.this_update is not None:
+        # Both numbered: the CRLNumber orders them (two CRLs may be issued within the
+        # same second, the resolution of thisUpdate); thisUpdate may only not go back.
+        # Otherwise thisUpdate alone must be newer.
+        ordered = last.crl_number is not None and number is not None
+        last_update = _aware(last.this_update)
+        if crl.last_update_utc < last_update or (
+            not ordered and crl.last_update_utc == last_update
+        ):
+            raise CrlNotNewer("thisUpdate")
 
 
 def _aware(moment: datetime) -> datetime:

@@ -193,3 +193,34 @@ async def test_crl_number_must_grow(hub: Hub, test_ca: TestCA) -> None:
     assert (await _ingest(hub, no_number)).json()["error"]["code"] == "crl_not_newer"
     r = await _ingest(hub, crl_with_number(test_ca, 6, t + timedelta(seconds=3)))
     assert r.status_code == 201, r.text
+
+
+def _crl_number_of(crl: bytes) -> int:
+    ext = x509.load_der_x509_crl(crl).extensions.get_extension_for_class(x509.CRLNumber)
+    return int(ext.value.crl_number)
+
+
+async def test_two_crls_within_one_second_ingest_in_order(hub: Hub, test_ca: TestCA) -> None:
+    """TestCA.crl() numbers its CRLs (persisted in the CA directory): two issued within
+    the same second (the same thisUpdate) are still ordered; they ingest in order, and
+    the older one is refused afterwards."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    first, second = test_ca.crl(now=now), test_ca.crl(now=now)
+    assert _crl_number_of(first) < _crl_number_of(second)
+    assert test_ca.directory is not None
+    # Another process loading the same CA directory goes on from the last number.
+    third = TestCA.load(test_ca.directory).crl(now=now)
+    assert _crl_number_of(third) > _crl_number_of(second)
+    for crl in (first, second):
+        r = await _ingest(hub, crl)
+        assert r.status_code == 201, r.text
+    r = await _ingest(hub, first)
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "crl_not_newer"
+    assert "CRLNumber" in r.json()["error"]["message_en"]
+    assert (await _ingest(hub, third)).status_code == 201
+    # Numbered but older by thisUpdate: refused (the number does not turn back the clock).
+    older = test_ca.crl(now=now - timedelta(seconds=1))
+    r = await _ingest(hub, older)
+    assert r.status_code == 422
+    assert "thisUpdate" in r.json()["error"]["message_en"]
