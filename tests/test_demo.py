@@ -213,3 +213,39 @@ def test_demo_interactive_in_a_terminal(pcscd: Pcscd, tmp_path: Path) -> None:
         term.wait_for("搬送先決定")
     finally:
         term.kill()
+
+
+def test_demo_web_serves_the_paramedic_screen(pcscd: Pcscd, tmp_path: Path) -> None:
+    """`kyukyu demo --web --port N` prints what to open, and that address serves the screen."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "kyukyu", "demo", "--web", "--port", str(port)]
+    cmd += ["--workdir", str(tmp_path / "demo"), "--patients", "30"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if "the paramedic screen: open" in line:
+                break
+        assert f"open http://127.0.0.1:{port}/" in "".join(out), "".join(out)
+        page = None
+        for _ in range(100):
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert page is not None
+        assert page.status_code == 200
+        assert "マイナ救急" in page.text
+        assert "dashboard: http://127.0.0.1:" in "".join(out)
+    finally:
+        proc.terminate()
+        proc.wait(20)
