@@ -40,7 +40,7 @@ class HubState:
     #: Case submissions admitted and not yet answered (admission control, event loop only).
     pending_cases: int = 0
     case_rate: Any = None  # api.admission's answer-rate tracker
-    stream_revocations: Any = None  # api.routes.events' per-process revocation cache
+    stream_revocations: Any = None  # api.event_streams' per-process revocation cache
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)

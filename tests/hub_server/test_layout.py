@@ -11,18 +11,13 @@ from tests.test_layering import ROOT, imports_of
 ROUTES = ROOT / "hub_server" / "api" / "routes"
 
 
-# The SSE writer is being reworked by its owner (issue 7 and the stream-scale work); the
-# lead decides its split. Listed here by name so nothing else can grow past the limit.
-KNOWN_LONG = {"events.py"}
-
-
 def test_no_route_module_over_150_lines() -> None:
     long = {
         f.name: n
         for f in sorted(ROUTES.glob("*.py"))
         if (n := len(f.read_text(encoding="utf-8").splitlines())) > 150
     }
-    assert set(long) <= KNOWN_LONG, long
+    assert long == {}
 
 
 def _importers_of_routes(folder: Path) -> list[str]:

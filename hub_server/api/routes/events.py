@@ -1,268 +1,27 @@
 """Server-Sent Event streams: a hospital's cases, a device's answers.
 
-Each event carries ``id: N`` (numbered per recipient) and the same number as ``seq`` in
-its one-line JSON data (``format_sse``: no line break of any kind, U+2028 & co. escaped).
-Keep-alives are ``event: ping`` with empty data. A client that reconnects
-with ``?after=N`` or ``Last-Event-ID: N`` first gets everything after N from the
-database, then live events. A stream only ever carries its own recipient's events.
+Thin routes: the caller, the position (``?after=N`` or ``Last-Event-ID: N``), then the
+stream itself from ``hub_server.api.event_streams`` (format, catch-up, keep-alives,
+revocation close are described there).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from hub_server import crud
 from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, ascii_decimal
+from hub_server.api.event_streams import open_stream
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.errors import InvalidInput, TooManyRequests
-from hub_server.core.events import (
-    KEEPALIVE,
-    PendingEvent,
-    Subscription,
-    TooManyStreams,
-    format_sse,
-)
-from hub_server.core.state import HubState
+from hub_server.core.errors import InvalidInput
 
 router = APIRouter(tags=["events"], responses=ERRORS)
 
 _SSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
 }
-_BATCH = 200
-log = logging.getLogger("hub_server.events")
-
-
-def _revoked(hub: HubState, recipient: str) -> bool:
-    from hub_server.models import Device, Hospital
-
-    kind, _, ident = recipient.partition(":")
-    with hub.session() as session:
-        row = session.get(Device, ident) if kind == "device" else session.get(Hospital, ident)
-        return row is None or row.revoked
-
-
-def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
-    with hub.session() as session:
-        return crud.events_after(session, recipient=recipient, after=after, limit=_BATCH)
-
-
-_REVOKED = "event: revoked\ndata: {}\n\n"
-
-
-def _load_first(hub: HubState, recipient: str, after: int) -> list[PendingEvent] | None:
-    """The first batch, or None if the recipient was revoked between its authentication
-    and its subscription (a revocation broadcast in that gap reached no stream)."""
-    if _revoked(hub, recipient):
-        return None
-    return _load(hub, recipient, after)
-
-
-def _revoked_ids(hub: HubState) -> frozenset[str]:
-    from sqlmodel import col, select
-
-    from hub_server.models import Device, Hospital
-
-    with hub.session() as session:
-        devices = session.exec(select(Device.id).where(col(Device.revoked))).all()
-        hospitals = session.exec(select(Hospital.id).where(col(Hospital.revoked))).all()
-    return frozenset([f"device:{d}" for d in devices] + [f"hospital:{h}" for h in hospitals])
-
-
-class _RevokedCache:
-    """The revoked identities, read once per keep-alive interval per process (not once
-    per stream: 10,000 streams would otherwise cost 10,000 queries per interval). A
-    missing identity (deleted row) is found when the stream reconnects."""
-
-    def __init__(self) -> None:
-        self.at = -1e9
-        self.ids: frozenset[str] = frozenset()
-        self.lock = asyncio.Lock()
-
-    async def get(self, hub: HubState) -> frozenset[str]:
-        ttl = min(hub.settings.sse_keepalive_seconds, 5.0)
-        if time.monotonic() - self.at < ttl:
-            return self.ids
-        async with self.lock:
-            if time.monotonic() - self.at >= ttl:
-                self.ids = await run_in_threadpool(_revoked_ids, hub)
-                self.at = time.monotonic()
-        return self.ids
-
-
-def _closing_event(reason: str, last: int) -> str:
-    if reason == "revoked":
-        return _REVOKED  # a revoked identity hears nothing more
-    # A comment (every SSE reader skips it), then the end of the stream: the client
-    # reconnects with Last-Event-ID as after any drop, and nothing after ``last`` is lost.
-    return f": closed: {reason}; reconnect with Last-Event-ID: {last}\n\n"
-
-
-class EventStreamResponse(Response):
-    """The SSE response of one recipient, written by its own task.
-
-    A stream never holds anything up for the others: the bus hands it events without
-    waiting (a bounded inbox, ``Settings.sse_max_queued``), and a reader that falls that
-    far behind gets its stream closed (a last comment ``: closed: behind; reconnect with
-    Last-Event-ID: N`` if the socket still takes bytes, else the connection is dropped:
-    its stuck write is cancelled, so its buffers stay bounded); it reconnects with
-    ``Last-Event-ID`` and reads what it missed from the database. Keep-alives cost one
-    timer per stream; revocation is read once per interval per process.
-    """
-
-    media_type = "text/event-stream"
-
-    def __init__(self, hub: HubState, recipient: str, after: int) -> None:
-        super().__init__(status_code=200, media_type=self.media_type)
-        self.hub = hub
-        self.recipient = recipient
-        self.after = after
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        hub = self.hub
-        metrics = hub.metrics
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream; charset=utf-8"),
-                    (b"cache-control", b"no-store"),
-                    (b"x-accel-buffering", b"no"),
-                ],
-            }
-        )
-        # Subscribe before the first read: no wake-up is lost.
-        try:
-            subscription = hub.bus.subscribe(
-                self.recipient,
-                limit=hub.settings.max_streams_per_identity,
-                max_queued=hub.settings.sse_max_queued,
-            )
-            sub = subscription.__enter__()
-        except TooManyStreams:  # opened concurrently past the limit the route checked
-            await self._finish(send, "event: too_many_streams\ndata: {}\n\n")
-            return
-        with contextlib.ExitStack() as stack:
-            stack.callback(subscription.__exit__, None, None, None)
-            metrics.streams_open.inc()
-            writer = asyncio.ensure_future(self._write(sub, send))
-            listener = asyncio.ensure_future(_disconnected(receive))
-            reason = "disconnected"
-            try:
-                await asyncio.wait({writer, listener}, return_when=asyncio.FIRST_COMPLETED)
-                if writer.done() and not writer.cancelled() and writer.exception() is None:
-                    reason = sub.closed or "disconnected"
-                elif writer.cancelled() and sub.closed is not None:
-                    reason = sub.closed  # dropped: the socket took no more bytes
-                    log.info("stream dropped (%s)", reason)
-                elif writer.done() and not writer.cancelled():
-                    exc = writer.exception()
-                    log.warning("stream failed (%s)", type(exc).__name__)
-            except asyncio.CancelledError:
-                reason = "shutdown"
-                raise
-            finally:
-                for task in (writer, listener):
-                    task.cancel()
-                await asyncio.gather(writer, listener, return_exceptions=True)
-                metrics.streams_open.dec()
-                metrics.streams_closed.labels(reason=reason).inc()
-
-    async def _send(self, sub: Subscription, send: Any, text: str) -> None:
-        """Send a piece of the stream; a stream being closed sends nothing more but its
-        last words (``_finish``). A send stuck on a full socket is cancelled by
-        ``Subscription.close``."""
-        if sub.closed is not None:
-            return
-        sub.blocked_writer = asyncio.current_task()
-        try:
-            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
-        finally:
-            sub.blocked_writer = None
-
-    async def _finish(self, send: Any, text: str) -> None:
-        message = {"type": "http.response.body", "body": text.encode(), "more_body": False}
-        with contextlib.suppress(TimeoutError):  # nobody reads: the connection is dropped
-            await asyncio.wait_for(send(message), self.hub.settings.sse_keepalive_seconds)
-
-    async def _write(self, sub: Subscription, send: Any) -> None:
-        hub = self.hub
-        push = hub.metrics.push_seconds
-        last = self.after
-        sub.highest_seen = last
-        await self._send(sub, send, "retry: 2000\n" + KEEPALIVE)
-        need_db = True
-        first = True
-        while True:
-            while need_db and sub.closed is None:
-                if first:  # revoked between its authentication and its subscription?
-                    loaded = await run_in_threadpool(_load_first, hub, self.recipient, last)
-                    first = False
-                    if loaded is None:
-                        sub.close("revoked")
-                        break
-                    batch = loaded
-                else:
-                    batch = await run_in_threadpool(_load, hub, self.recipient, last)
-                chunk = []
-                for ev in batch:
-                    if ev.seq > last:
-                        last = sub.highest_seen = ev.seq
-                        chunk.append(format_sse(ev))
-                if chunk:
-                    await self._send(sub, send, "".join(chunk))
-                need_db = len(batch) == _BATCH
-            woken = True
-            if sub.closed is None and not sub.queue:
-                woken = await sub.wait(hub.settings.sse_keepalive_seconds)
-            if sub.closed is None and not sub.queue:
-                # Keep-alive, or woken without events (the listener reconnected: anything
-                # missed, a revocation included, is in the database).
-                cache = hub.stream_revocations
-                if cache is None:
-                    cache = hub.stream_revocations = _RevokedCache()
-                if self.recipient in await cache.get(hub):
-                    sub.close("revoked")
-                elif not woken:
-                    await self._send(sub, send, KEEPALIVE)
-                    continue
-            if sub.closed is not None:
-                await self._finish(send, _closing_event(sub.closed, last))
-                return
-            if not sub.queue:
-                need_db = True  # woken without events: re-read (listener reconnect)
-            chunk = []
-            now = time.monotonic()
-            while sub.queue:
-                ev, stamp = sub.take()
-                if ev.seq <= last:
-                    continue
-                if ev.seq == last + 1 and ev.data is not None:
-                    last = sub.highest_seen = ev.seq
-                    chunk.append(format_sse(ev))
-                    if stamp:
-                        push.observe(now - stamp)
-                else:  # a gap, or known only by number from another process
-                    sub.drop_queued()
-                    need_db = True
-            if chunk:
-                await self._send(sub, send, "".join(chunk))
-
-
-async def _disconnected(receive: Any) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 _MAX_SEQ = 2**62
@@ -281,17 +40,6 @@ def _start(last_event_id: str | None, after: int) -> int:
     return max(after, seen)
 
 
-def _response(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
-    if hub.bus.streams_of(recipient) >= hub.settings.max_streams_per_identity:
-        raise TooManyRequests(
-            "too_many_streams",
-            f"this caller already has {hub.settings.max_streams_per_identity} open streams",
-            "同時に開ける受信接続の上限に達しています。",
-            retry_after=hub.settings.sse_keepalive_seconds,
-        )
-    return EventStreamResponse(hub, recipient, after)
-
-
 AfterQuery = Annotated[int, Query(ge=0, le=2**62, description="last event number received")]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=20)]
 
@@ -301,7 +49,7 @@ async def hospital_events(
     caller: HospitalDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
 ) -> Response:
     """New cases (``event: case``, data has ``case_id`` and ``envelope``) and destinations."""
-    return _response(hub, f"hospital:{caller.id}", _start(last_event_id, after))
+    return open_stream(hub, f"hospital:{caller.id}", _start(last_event_id, after))
 
 
 @router.get("/v1/devices/me/events", response_class=StreamingResponse, responses=_SSE)
@@ -309,4 +57,4 @@ async def device_events(
     caller: DeviceDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
 ) -> Response:
     """Answers of hospitals to this device's cases (``event: answer``)."""
-    return _response(hub, f"device:{caller.id}", _start(last_event_id, after))
+    return open_stream(hub, f"device:{caller.id}", _start(last_event_id, after))
