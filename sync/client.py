@@ -238,16 +238,23 @@ class PlatformClient:
         envelope: bytes | SealedCase,
         *,
         idempotency_key: str,
+        outbox_depth: int | None = None,
     ) -> dict[str, Any]:
-        """Hand a sealed case to the platform (201; a replay of the same key answers the same)."""
+        """Hand a sealed case to the platform (201; a replay of the same key answers the same).
+
+        ``outbox_depth``: the unsent cases in the device's outbox, this one included, sent
+        as ``X-Kyukyu-Outbox-Depth`` for the platform's metrics (a count, nothing more).
+        """
         body = {
             "case_id": case_id,
             "recipients": recipients,
             "envelope": envelope_to_text(envelope),
         }
-        response = self.http.request(
-            "POST", "/v1/cases", body=body, headers={"Idempotency-Key": idempotency_key}
-        )
+        headers = {"Idempotency-Key": idempotency_key}
+        if outbox_depth is not None:
+            # The platform takes 0..1,000,000 (a larger header would refuse the case).
+            headers["X-Kyukyu-Outbox-Depth"] = str(min(max(0, outbox_depth), 1_000_000))
+        response = self.http.request("POST", "/v1/cases", body=body, headers=headers)
         try:
             return _json_object(response.json()) if response.content else {}
         except ValueError:

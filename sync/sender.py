@@ -30,7 +30,13 @@ log = logging.getLogger("sync.sender")
 
 class CasePoster(Protocol):
     def post_case(
-        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+        self,
+        case_id: str,
+        recipients: list[str],
+        envelope: bytes,
+        *,
+        idempotency_key: str,
+        outbox_depth: int | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -70,13 +76,14 @@ class Sender:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, case: PendingCase) -> PlatformError | None:
+    def _post(self, case: PendingCase, depth: int) -> PlatformError | None:
         try:
             self.client.post_case(
                 case.case_id,
                 list(case.recipients),
                 case.envelope,
                 idempotency_key=case.idempotency_key,
+                outbox_depth=depth,
             )
         except Conflict as exc:
             if exc.hub_code == "case_exists":
@@ -89,8 +96,14 @@ class Sender:
     def send_due(self) -> tuple[int, int]:
         """One round over the due cases; return (delivered, failed)."""
         due = self.outbox.due(limit=self.batch, now=self._clock())
+        if not due:
+            return 0, 0
+        # Reported to the platform's metrics (X-Kyukyu-Outbox-Depth): the unsent cases at
+        # the start of this round, each case of the round included. Read here, in the
+        # outbox's own thread, not in the posting threads.
+        depths = [self.outbox.pending_count()] * len(due)
         delivered = failed = 0
-        for case, error in zip(due, self._pool.map(self._post, due), strict=True):
+        for case, error in zip(due, self._pool.map(self._post, due, depths), strict=True):
             if error is None:
                 self.outbox.mark_delivered(case.case_id, self._clock())
                 delivered += 1

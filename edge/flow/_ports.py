@@ -93,7 +93,13 @@ class Platform(Protocol):
     def hospital_directory(self, lat: float, lon: float) -> Sequence[Any]: ...
 
     def post_case(
-        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+        self,
+        case_id: str,
+        recipients: list[str],
+        envelope: bytes,
+        *,
+        idempotency_key: str,
+        outbox_depth: int | None = None,
     ) -> dict[str, Any]: ...
 
     def set_destination(self, case_id: str, hospital_id: str) -> None: ...

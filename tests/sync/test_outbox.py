@@ -131,7 +131,13 @@ class FlakyPoster:
         self.calls: list[tuple[str, str]] = []
 
     def post_case(
-        self, case_id: str, recipients: list[str], envelope: bytes, *, idempotency_key: str
+        self,
+        case_id: str,
+        recipients: list[str],
+        envelope: bytes,
+        *,
+        idempotency_key: str,
+        outbox_depth: int | None = None,
     ) -> dict[str, Any]:
         self.calls.append((case_id, idempotency_key))
         err = self.errors.pop(0) if self.errors else None
