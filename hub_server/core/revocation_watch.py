@@ -54,13 +54,36 @@ class RevocationWatch:
         return [str(r[0]) for r in rows]
 
     async def run(self) -> None:
-        await asyncio.to_thread(self.poll_once)
+        loop = asyncio.get_running_loop()
+        polls = 0
         while True:
-            await asyncio.sleep(self.hub.settings.revocation_poll_seconds)
-            if self.hub.bus.stream_count == 0:
-                continue  # nobody to tell; the rows stay until a stream is open
+            if polls:
+                await asyncio.sleep(self.hub.settings.revocation_poll_seconds)
+                if self.hub.bus.stream_count == 0:
+                    continue  # nobody to tell; the rows stay until a stream is open
+            polls += 1
             try:
-                for key_id in await asyncio.to_thread(self.poll_once):
+                poll = loop.run_in_executor(None, self.poll_once)
+            except RuntimeError:
+                # No worker thread can start: the loop's executor is shut down, e.g. a
+                # hub left serving in a daemon thread while the interpreter exits (tests,
+                # the demo). The process is going away; nothing to watch for. Not an error.
+                log.debug("revocation watch ends: the executor is shut down")
+                return
+            try:
+                for key_id in await poll:
                     self.hub.bus.revoke(key_id)
             except Exception as exc:  # keep watching; the keep-alive check is the backstop
-                log.warning("revocation watch failed: %s", type(exc).__name__)
+                _log_failure(exc)
+
+
+def _log_failure(exc: BaseException) -> None:
+    # The cause, not only its class: SQL errors here name tables and sequence numbers,
+    # never patient data (the watch reads the audit trail's numbers and key ids only).
+    cause = exc.__cause__ or exc.__context__
+    log.warning(
+        "revocation watch failed: %s: %s%s",
+        type(exc).__name__,
+        exc,
+        f" (caused by {type(cause).__name__}: {cause})" if cause is not None else "",
+    )
