@@ -35,6 +35,9 @@ class JpkiCardReading:
     trust: TrustStore | None
     revocation: RevocationSnapshot | None = None
     platform: PlatformLike | None = None
+    # After the platform verified a certificate the device could not (a root generation
+    # new to this device): fetch the platform's trust bundle and return the new store.
+    on_platform_verified: Callable[[], TrustStore | None] | None = None
 
     def read(
         self,
@@ -54,6 +57,11 @@ class JpkiCardReading:
         result = read_card(ApduChannel(connection), options)
         if self.platform is not None:
             result = check_with_platform(self.platform, result)
+            if (
+                result.certificate_check.status is CertificateStatus.VERIFIED_BY_PLATFORM
+                and self.on_platform_verified is not None
+            ):
+                self.trust = self.on_platform_verified() or self.trust
         cert = result.certificate_check
         if cert.status is CertificateStatus.UNTRUSTED:
             # The certificate is there but not good (expired, revoked, wrong policy, or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +12,16 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from edge.jpki.revocation import RevocationSnapshot
+from edge.jpki.trust import TrustStore
 from edge.reader import CardWaiter, ReaderError
 from edge.settings import DeviceSettings, SettingsError
-from edge.trust_bundle import device_trust_store
-from sync import PlatformError
+from edge.trust_bundle import (
+    TrustBundleError,
+    TrustBundleFile,
+    device_trust_store,
+    fetch_trust_bundle,
+)
+from sync import PlatformError, SyncError
 from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
 from sync.signing import b64d, public_key_from_b64
@@ -23,6 +30,8 @@ from ._card import JpkiCardReading
 from ._flow import CaseFlow, DeviceIdentity
 
 __all__ = ["load_directory", "open_card_waiter", "open_flow"]
+
+log = logging.getLogger("edge.flow")
 
 
 def open_card_waiter(settings: DeviceSettings) -> CardWaiter | None:
@@ -58,6 +67,29 @@ def load_directory(path: Path, hub_key: Ed25519PublicKey) -> list[DirectoryHospi
         ]
     except (OSError, ValueError, KeyError, TypeError, PlatformError):
         return []
+
+
+def _trust_refresher(
+    settings: DeviceSettings, platform: PlatformClient, hub_key: Ed25519PublicKey
+) -> Callable[[], TrustStore | None]:
+    """GET /v1/trust-bundle, keep it (never rolled back), and rebuild the device's store.
+
+    Called from the flow's worker (the card read), never the UI thread. A refused bundle or
+    no network leaves the store as it is (None)."""
+    state = TrustBundleFile(settings.trust_bundle_path, hub_key)
+
+    def refresh() -> TrustStore | None:
+        try:
+            fetch_trust_bundle(platform, state, allow_test=settings.test_roots)
+        except (SyncError, TrustBundleError) as exc:
+            log.info("trust bundle not updated (%s)", exc.code)
+            return None
+        except OSError as exc:  # the bundle file could not be written: keep reading cards
+            log.warning("trust bundle not stored (%s)", type(exc).__name__)
+            return None
+        return device_trust_store(settings)
+
+    return refresh
 
 
 def _device_key(settings: DeviceSettings) -> Ed25519PrivateKey:
@@ -103,7 +135,12 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         closers.append(cards.close)
     return CaseFlow(
         cards=cards,
-        card_reading=JpkiCardReading(trust, revocation, platform=platform),
+        card_reading=JpkiCardReading(
+            trust,
+            revocation,
+            platform=platform,
+            on_platform_verified=_trust_refresher(settings, platform, hub_key),
+        ),
         platform=platform,
         outbox=outbox,
         device=DeviceIdentity(

@@ -22,9 +22,8 @@ def _dead_url() -> str:
 
 
 def _device(world: World, data_dir: Path, jpki_roots_dir: Path, **extra: str) -> CaseFlow:
-    config = write_device_config(
-        world, data_dir, roots_dir=str(jpki_roots_dir), test_roots="false", **extra
-    )
+    extra = {"test_roots": "false", **extra}
+    config = write_device_config(world, data_dir, roots_dir=str(jpki_roots_dir), **extra)
     return open_flow(load_device_settings(config), cards=TapReader())
 
 
@@ -80,6 +79,34 @@ def test_offline_not_verified_on_the_device_and_the_case_goes_on(
 def test_a_pinned_root_is_verified_on_the_device(world: World, tmp_path: Path) -> None:
     config = write_device_config(world, tmp_path / "device")  # pins the world's root
     flow = open_flow(load_device_settings(config), cards=TapReader())
+    try:
+        _tap(flow, world)
+        assert flow.view().certificate_status == "trusted"
+    finally:
+        flow.close()
+
+
+def test_the_trust_bundle_is_fetched_and_the_next_tap_is_verified_on_the_device(
+    world: World, tmp_path: Path, jpki_roots_dir: Path
+) -> None:
+    """After the platform verified a generation new to the device, the device fetches the
+    platform's signed trust bundle (GET /v1/trust-bundle, kept on disk) and its trust store
+    takes it: the next card of that generation is verified on the device itself.
+    (A test-mode device: the world's platform lists its generated root as a test root.)"""
+    data_dir = tmp_path / "device"
+    flow = _device(world, data_dir, jpki_roots_dir, test_roots="true")
+    try:
+        _tap(flow, world)
+        assert flow.view().certificate_status == "verified_by_platform"
+        settings = load_device_settings(data_dir / "edge.env")
+        assert settings.trust_bundle_path.is_file()  # accepted and kept
+        flow.finish()
+        _tap(flow, world)
+        assert flow.view().certificate_status == "trusted"
+    finally:
+        flow.close()
+    # A device started later has it too (open_flow's store includes the kept bundle).
+    flow = _device(world, data_dir, jpki_roots_dir, test_roots="true", hub_url=_dead_url())
     try:
         _tap(flow, world)
         assert flow.view().certificate_status == "trusted"
