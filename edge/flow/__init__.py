@@ -35,7 +35,7 @@ from ._model import (
     out_of_range,
 )
 from ._ports import AttributesSeen, CardFacts, CardReading, CardRequest, CaseOutbox, Platform
-from ._wiring import open_card_waiter, open_flow
+from ._wiring import load_revocation, open_card_waiter, open_flow
 
 __all__ = [
     "ASSURANCE_TEXT",
@@ -66,6 +66,7 @@ __all__ = [
     "SummarySection",
     "Text",
     "VitalsDraft",
+    "load_revocation",
     "open_card_waiter",
     "open_flow",
     "out_of_range",

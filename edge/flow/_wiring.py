@@ -7,10 +7,12 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from edge.jpki import JpkiError
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import TrustStore
 from edge.reader import CardWaiter, ReaderError
@@ -45,6 +47,26 @@ def open_card_waiter(settings: DeviceSettings) -> CardWaiter | None:
 
         return PcscReaders(settings.reader_name)
     except ReaderError:
+        return None
+
+
+def load_revocation(path: Path, hub_key: Ed25519PublicKey) -> RevocationSnapshot | None:
+    """The revocation snapshot stored at provisioning, if the pinned hub key signed it.
+
+    A missing, unreadable, forged or tampered file gives None (logged, no card data):
+    reading still works, the offline check only lacks the revocation list, and
+    ``kyukyu doctor`` tells the technician. A snapshot is never used unchecked.
+    """
+
+    def check(payload: bytes, signature: bytes) -> None:
+        hub_key.verify(signature, payload)
+
+    if not path.is_file():
+        return None
+    try:
+        return RevocationSnapshot.load(path, verify_signature=check)
+    except (JpkiError, InvalidSignature) as exc:
+        log.warning("revocation snapshot %s not used: %s", path, type(exc).__name__)
         return None
 
 
@@ -122,12 +144,7 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
     outbox = Outbox(settings.outbox_path)
     # The pinned roots plus the trust bundle last accepted from the platform.
     trust = device_trust_store(settings)
-    revocation = None
-    if settings.revocation_path.is_file():
-        try:
-            revocation = RevocationSnapshot.load(settings.revocation_path)
-        except Exception:  # a bad snapshot is the technician's to fix; reading still works
-            revocation = None
+    revocation = load_revocation(settings.revocation_path, hub_key)
     if cards is None:
         cards = open_card_waiter(settings)
     closers: list[Callable[[], None]] = [platform.close, outbox.close]
