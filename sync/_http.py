@@ -243,6 +243,16 @@ class SignedHttp:
             request.headers.update(sign_request(self._key, self.key_id, method, path_q, content))
         return request
 
+    def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        try:
+            return self._http.send(request, stream=stream)
+        except RuntimeError:
+            if self._http.is_closed:
+                # Closed by another thread between building and sending (a receiver
+                # stopping): the transport is gone, as when it was closed before.
+                raise TransportError("client closed") from None
+            raise
+
     def request(
         self,
         method: str,
@@ -259,7 +269,7 @@ class SignedHttp:
             request = self._build(
                 method, path, body=body, params=params, headers=headers, signed=signed
             )
-            response = self._http.send(request)
+            response = self._send(request)
         log.debug("%s %s -> %s", method, request.url.path, response.status_code)
         if response.status_code not in ok:
             raise error_for_response(response)
@@ -290,7 +300,7 @@ class SignedHttp:
         with map_errors():
             request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
             request.headers["Accept"] = "text/event-stream"
-            response = self._http.send(request, stream=True)
+            response = self._send(request, stream=True)
             try:
                 if response.status_code != 200:
                     response.read()
