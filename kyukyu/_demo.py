@@ -462,39 +462,21 @@ def run_demo(
 
 def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
     """The device's settings file and key, as ``kyukyu provision enroll`` leaves them."""
-    from cryptography.hazmat.primitives import serialization
+    from kyukyu import testing
 
-    from sync.signing import public_key_to_b64
-
-    data_dir = world.workdir / "device"
-    key_file = data_dir / "device-key.pem"
-    key_file.write_bytes(
-        world.device_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+    return testing.write_device_settings(
+        world.workdir / "device",
+        device_key=world.device_key,
+        hub_public_key=world.hub_public_key,
+        hub_url=world.url,
+        device_id=world.device_id,
+        roots_dir=world.ca_dir,
+        base_lat=SCENE[0],
+        base_lon=SCENE[1],
+        reader=reader,
+        device_name="デモ救急1",
+        fire_department=FIRE_DEPARTMENT,
     )
-    key_file.chmod(0o600)
-    values = {
-        "data_dir": str(data_dir),
-        "hub_url": world.url,
-        "device_id": world.device_id,
-        "hub_public_key": public_key_to_b64(world.hub_public_key),
-        "device_key_file": str(key_file),
-        "roots_dir": str(world.ca_dir),
-        "test_roots": "true",
-        "base_lat": str(SCENE[0]),
-        "base_lon": str(SCENE[1]),
-        "reader": reader,
-        "device_name": "デモ救急1",
-        "fire_department": FIRE_DEPARTMENT,
-    }
-    config = data_dir / "edge.env"
-    config.write_text(
-        "".join(f"KYUKYU_EDGE_{k.upper()}={v}\n" for k, v in values.items()), encoding="utf-8"
-    )
-    return config
 
 
 class CardTapper:

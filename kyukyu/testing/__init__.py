@@ -8,11 +8,13 @@ no library imports it.
   pcscd with the vpcd virtual reader
 - ``seed_with_cards`` (``CardSeedReport``, ``SeededCard``): the synthetic medical source
   with virtual My Number cards for some of its patients
+- ``write_device_settings``: a device's settings file and key, as enrollment leaves them
 """
 
 from __future__ import annotations
 
 from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
+from kyukyu.testing._device import write_device_settings
 from kyukyu.testing._pcscd import (
     VPCD_HOST,
     VPCD_PORTS,
@@ -32,4 +34,5 @@ __all__ = [
     "seed_with_cards",
     "serve_in_thread",
     "vpcd_ready",
+    "write_device_settings",
 ]

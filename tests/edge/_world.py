@@ -250,37 +250,19 @@ def wait_until(pred: Callable[[], Any], timeout: float = 15.0, what: str = "cond
 
 def write_device_config(world: World, data_dir: Path, **extra: str) -> Path:
     """A device's settings file (``KYUKYU_EDGE_*`` lines) and key, as provisioning leaves them."""
-    from cryptography.hazmat.primitives import serialization
+    from kyukyu.testing import write_device_settings
 
-    from sync.signing import public_key_to_b64
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key_file = data_dir / "device-key.pem"
-    key_file.write_bytes(
-        world.device_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    values = {
-        "data_dir": str(data_dir),
+    settings: dict[str, object] = {
         "hub_url": world.url,
         "device_id": world.device_id,
-        "hub_public_key": public_key_to_b64(world.hub_public_key),
-        "device_key_file": str(key_file),
-        "roots_dir": str(world.ca_dir),
-        "test_roots": "true",
-        "base_lat": str(SCENE[0]),
-        "base_lon": str(SCENE[1]),
+        "roots_dir": world.ca_dir,
+        "base_lat": SCENE[0],
+        "base_lon": SCENE[1],
         **extra,
     }
-    config = data_dir / "edge.env"
-    config.write_text(
-        "".join(f"KYUKYU_EDGE_{k.upper()}={v}\n" for k, v in values.items()), encoding="utf-8"
+    return write_device_settings(
+        data_dir, device_key=world.device_key, hub_public_key=world.hub_public_key, **settings
     )
-    return config
 
 
 def newest_case_id(world: World) -> str | None:
