@@ -268,7 +268,9 @@ class FlowCore:
                 and all(c.answers.get(h) == "decline" for h in c.sent)
             ):
                 self._notice = _notice(T.ALL_DECLINED)
-        self._network_ok = self._platform_ok = True
+        # Network flags stay with the calls that just succeeded or failed: an answer read
+        # from the stream a moment ago says nothing about the network now (setting them
+        # here let a late answer mark a dead platform reachable, and "sent" be claimed).
         self._changed()
 
     def refresh_directory(self) -> bool:
