@@ -128,19 +128,11 @@ def hub_process(
     roots: Path,
     workers: int = 1,
     threads: int = 0,
-    profile: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     log = open(Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log", "w")  # noqa: SIM115
-    prefix: list[str] = []
-    if profile is not None:  # the hub runs under py-spy (a child may always be traced)
-        prefix = [
-            str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
-            "--rate", "50", "--format", "speedscope", "-o", str(profile), "--",
-        ]  # fmt: skip
     proc = subprocess.Popen(
         [
-            *prefix,
             sys.executable,
             "-m",
             "kyukyu",
@@ -182,17 +174,25 @@ def hub_process(
             time.sleep(0.2)
         yield url, proc
     finally:
-        if profile is not None:
-            import signal
-
-            proc.send_signal(signal.SIGINT)  # py-spy writes its profile and stops the hub
-        else:
-            proc.terminate()
+        proc.terminate()
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def _profile_phase(hub_pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy on the hub (its worker processes too) for the max phase only."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(hub_pid),
+            "--subprocesses", "--rate", "100", "--duration", str(max(1, int(seconds))),
+            "--format", "speedscope", "-o", str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def operator_for(db_url: str, tmp: Path) -> Signer:
@@ -344,6 +344,7 @@ async def load(
     posters: int,
     hub_pid: int,
     hospital_ids: list[str],
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     operator = operator_for(db_url, tmp)
     host, port = url.removeprefix("http://").split(":")
@@ -454,6 +455,7 @@ async def load(
             return [arrivals.complete[c] - started[c] for c in case_ids if c in arrivals.complete]
 
         # Phase 1: as fast as the posters can go.
+        spy = _profile_phase(hub_pid, seconds, profile) if profile is not None else None
         t0 = time.perf_counter()
         stop = t0 + seconds
 
@@ -464,6 +466,8 @@ async def load(
         await asyncio.gather(*(poster(d) for d in devices))
         elapsed = time.perf_counter() - t0
         max_ids = list(started)
+        if spy is not None:
+            await asyncio.to_thread(spy.wait)
         max_lat = await settle(max_ids)
         cases_per_s = len(max_ids) / elapsed
         # Phase 2: a fixed 100 cases/s.
@@ -725,12 +729,12 @@ def backend(
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"hub-{name}.speedscope.json"
     hospital_ids: list[str] = []
-    with hub_process(db_url, tmp, roots, workers, args.threads, profile) as (url, proc):
+    with hub_process(db_url, tmp, roots, workers, args.threads) as (url, proc):
         out.update(
             asyncio.run(
                 load(
                     url, db_url, tmp, args.streams, args.seconds, args.posters, proc.pid,
-                    hospital_ids,
+                    hospital_ids, profile,
                 )
             )
         )  # fmt: skip

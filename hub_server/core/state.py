@@ -41,6 +41,7 @@ class HubState:
     pending_cases: int = 0
     case_rate: Any = None  # api.admission's answer-rate tracker
     stream_revocations: Any = None  # api.event_streams' per-process revocation cache
+    case_writer: Any = None  # services.case_writer's group commit (PostgreSQL, made on use)
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -12,7 +12,9 @@ clear header must agree with that metadata.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,8 +33,10 @@ from hub_server.core.errors import (
 from hub_server.core.events import PendingEvent
 from hub_server.core.security import sha256_hex
 from hub_server.core.state import HubState
+from hub_server.crud.case_batch import CaseRow
 from hub_server.models import Device
 from hub_server.schemas import CaseCreate, CaseCreated
+from hub_server.services.case_writer import CaseWriter
 from hub_server.services.nonces import record_pending_nonce
 from sync import MalformedEnvelope
 from sync.envelope import SealedCase, envelope_from_text, envelope_to_text
@@ -152,9 +156,12 @@ def submit_case(
             caller, device, body, recipients, envelope, idempotency_key, request_hash,
             response, now,
         )  # fmt: skip
-        with hub.write_transaction() as conn:
-            store = _store_in_one_statement if pending_audit else _store
-            events = store(conn, hub, req)
+        if pending_audit:  # PostgreSQL: group commit with the cases arriving meanwhile
+            row = _case_row(hub, req)
+            events = _writer(hub).store(row, lambda conn: _store_in_one_statement(conn, req, row))
+        else:
+            with hub.write_transaction() as conn:
+                events = _store(conn, hub, req)
         caller.nonce = None
     except _KeyTaken as taken:
         record_pending_nonce(hub, caller)
@@ -170,38 +177,52 @@ def submit_case(
     return Submission(201, response)
 
 
+_WRITER_LOCK = threading.Lock()
+
+
+def _writer(hub: HubState) -> CaseWriter:
+    if hub.case_writer is None:
+        with _WRITER_LOCK:
+            if hub.case_writer is None:
+                hub.case_writer = CaseWriter(hub.engine)
+    writer: CaseWriter = hub.case_writer
+    return writer
+
+
 def _nonce(caller: crud.Principal) -> tuple[str, datetime]:
     assert caller.nonce is not None
     assert caller.nonce_expires is not None
     return caller.nonce, caller.nonce_expires
 
 
-def _store_in_one_statement(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]:
+def _case_row(hub: HubState, req: _Request) -> CaseRow:
+    nonce, expires = _nonce(req.caller)
+    meta = crud.case_meta(case_id=req.body.case_id, device=req.device, now=req.now)
+    return CaseRow(
+        key_id=req.caller.key_id,
+        nonce=nonce,
+        nonce_expires=expires,
+        idempotency_key=req.idempotency_key,
+        request_hash=req.request_hash,
+        response=req.response,
+        case_id=req.body.case_id,
+        device_id=req.device.id,
+        envelope=req.envelope,
+        recipients=req.recipients,
+        payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
+        data={**meta, "envelope": envelope_to_text(req.envelope)},
+        details={"recipients": req.recipients, "size": len(req.envelope)},
+        now=req.now,
+        origin=hub.bus.origin,
+    )
+
+
+def _store_in_one_statement(conn: Connection, req: _Request, row: CaseRow) -> list[PendingEvent]:
     """PostgreSQL: everything in one statement; the audit row goes to audit_pending,
     chained in batches right after the commit (concurrent cases would otherwise queue one
     by one on the audit head lock until their commit)."""
-    nonce, expires = _nonce(req.caller)
-    meta = crud.case_meta(case_id=req.body.case_id, device=req.device, now=req.now)
-    data = {**meta, "envelope": envelope_to_text(req.envelope)}
     try:
-        events = crud.insert_case_in_one_statement(
-            conn,
-            key_id=req.caller.key_id,
-            nonce=nonce,
-            nonce_expires=expires,
-            idempotency_key=req.idempotency_key,
-            request_hash=req.request_hash,
-            response=req.response,
-            case_id=req.body.case_id,
-            device_id=req.device.id,
-            envelope=req.envelope,
-            recipients=req.recipients,
-            payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
-            data=data,
-            details={"recipients": req.recipients, "size": len(req.envelope)},
-            now=req.now,
-            origin=hub.bus.origin,
-        )
+        events = crud.insert_case_in_one_statement(conn, **dataclasses.asdict(row))
     except crud.UniqueTaken as taken:
         if taken.table == "nonces":
             req.caller.nonce = None  # it is recorded: by the first request

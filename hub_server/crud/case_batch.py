@@ -1,0 +1,140 @@
+"""Several new cases in one PostgreSQL statement: the group commit of case submissions.
+
+The same rows as ``case_statement`` (nonce, Idempotency-Key with its final response,
+case, pending audit row, numbered events, recipient rows, one ``NOTIFY`` per case), for
+a batch of cases given as parallel arrays. The recipients' rows are locked once, in id
+order, and each hospital's counter moves by the number of its events in the batch; the
+batch's cases are numbered in batch order. Any unique violation, or a recipient that is
+not a registered hospital, fails the whole statement: the caller then stores the cases
+one by one (``case_statement``), which names the culprit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from hub_server.core.events import CHANNEL, PendingEvent, notification_prefix_suffix
+
+__all__ = ["BatchRefused", "CaseRow", "insert_cases_in_one_statement"]
+
+assert CHANNEL == "kyukyu_events"
+
+_SQL = """
+WITH b AS (
+  SELECT * FROM unnest(
+    %(key_id)s::text[], %(nonce)s::text[], %(expires)s::timestamptz[], %(idem)s::text[],
+    %(hash)s::text[], %(response)s::text[], %(now)s::timestamptz[], %(case_id)s::text[],
+    %(device_id)s::text[], %(envelope)s::bytea[], %(size)s::int[], %(details)s::text[],
+    %(payload)s::text[], %(pre)s::text[], %(suf)s::text[]
+  ) WITH ORDINALITY AS t(key_id, nonce, expires, idem, hash, response, now, case_id,
+                         device_id, envelope, size, details, payload, pre, suf, ord)
+), n AS (
+  INSERT INTO nonces (key_id, nonce, expires_at) SELECT key_id, nonce, expires FROM b
+), i AS (
+  INSERT INTO idempotency_records
+    (owner, key, request_hash, status, response_status, response_body, created_at)
+  SELECT key_id, idem, hash, 'done', 201, response, now FROM b
+), c AS (
+  INSERT INTO cases (id, device_id, envelope, envelope_size, created_at)
+  SELECT case_id, device_id, envelope, size, now FROM b
+), a AS (
+  INSERT INTO audit_pending (at, actor, action, subject, patient_ref, details)
+  SELECT now, key_id, 'case_created', 'case:' || case_id, NULL, details FROM b ORDER BY ord
+), rr AS (
+  SELECT * FROM unnest(%(r_ord)s::bigint[], %(r_hid)s::text[]) AS t(ord, hid)
+), k AS (
+  SELECT hid, count(*) AS k FROM rr GROUP BY hid
+), l AS (
+  SELECT h.id FROM hospitals h WHERE h.id IN (SELECT hid FROM k) AND h.revoked = false
+  ORDER BY h.id FOR UPDATE
+), u AS (
+  UPDATE hospitals h SET event_seq = h.event_seq + k.k FROM l, k
+  WHERE h.id = l.id AND k.hid = l.id
+  RETURNING h.id, h.event_seq AS top, k.k
+), num AS (
+  SELECT rr.ord, rr.hid, u.top - u.k + row_number() OVER (PARTITION BY rr.hid ORDER BY rr.ord)
+         AS seq
+  FROM rr JOIN u ON u.id = rr.hid
+), e AS (
+  INSERT INTO events (recipient, seq, kind, case_id, payload, created_at)
+  SELECT 'hospital:' || num.hid, num.seq, 'case', b.case_id, b.payload, b.now
+  FROM num JOIN b ON b.ord = num.ord
+), r AS (
+  INSERT INTO case_recipients (case_id, hospital_id, event_seq)
+  SELECT b.case_id, num.hid, num.seq FROM num JOIN b ON b.ord = num.ord
+), j AS (
+  SELECT b.ord, b.pre, b.suf,
+         coalesce((SELECT json_agg(json_build_array('hospital:' || num.hid, num.seq, 'case')
+                                   ORDER BY num.hid)::text
+                   FROM num WHERE num.ord = b.ord), '[]') AS items
+  FROM b
+)
+SELECT j.ord, j.items, pg_notify('kyukyu_events', j.pre || j.items || j.suf) FROM j
+ORDER BY j.ord
+"""
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case of a batch: what ``case_statement.insert_case_in_one_statement`` takes."""
+
+    key_id: str
+    nonce: str
+    nonce_expires: datetime
+    idempotency_key: str
+    request_hash: str
+    response: str
+    case_id: str
+    device_id: str
+    envelope: bytes
+    recipients: list[str]
+    payload: str
+    data: dict[str, Any]
+    details: dict[str, Any]
+    now: datetime
+    origin: str
+
+
+class BatchRefused(Exception):
+    """A case of the batch names a recipient that is not a registered, unrevoked hospital;
+    the transaction must be rolled back (and the cases stored one by one)."""
+
+
+def insert_cases_in_one_statement(
+    conn: Connection, rows: list[CaseRow]
+) -> list[list[PendingEvent]]:
+    """Every case of ``rows`` in one statement; each case's events, in ``rows`` order.
+
+    Raises ``sqlalchemy.exc.IntegrityError`` on a unique violation and ``BatchRefused``
+    when a case has fewer events than recipients; either way nothing may be committed.
+    """
+    names = ("key_id", "nonce", "expires", "idem", "hash", "response", "now", "case_id",
+             "device_id", "envelope", "size", "details", "payload", "pre", "suf")  # fmt: skip
+    cols: dict[str, list[Any]] = {name: [] for name in (*names, "r_ord", "r_hid")}
+    for ord_, row in enumerate(rows, 1):
+        pre, suf = notification_prefix_suffix(row.data, row.origin, len(row.recipients))
+        values = (
+            row.key_id, row.nonce, row.nonce_expires, row.idempotency_key, row.request_hash,
+            row.response, row.now, row.case_id, row.device_id, row.envelope, len(row.envelope),
+            json.dumps(row.details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+            row.payload, pre, suf,
+        )  # fmt: skip
+        for name, value in zip(names, values, strict=True):
+            cols[name].append(value)
+        for hid in row.recipients:
+            cols["r_ord"].append(ord_)
+            cols["r_hid"].append(hid)
+    result = conn.exec_driver_sql(_SQL, cols).all()
+    out: list[list[PendingEvent]] = []
+    for (ord_, items, _), row in zip(result, rows, strict=True):
+        assert ord_ == len(out) + 1
+        events = [PendingEvent(str(r), int(q), str(k), row.data) for r, q, k in json.loads(items)]
+        if len(events) != len(row.recipients):
+            raise BatchRefused
+        out.append(events)
+    return out

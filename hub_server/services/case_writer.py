@@ -1,0 +1,104 @@
+"""Group commit of case submissions (PostgreSQL): one durable transaction for every case
+that arrived while the previous one was being written.
+
+Each hub process has one writer thread. A request thread hands its case over and waits;
+the writer takes every case waiting at that moment (up to ``max_batch``), stores them in
+one statement (``crud.case_batch``) and commits once, then answers each waiting thread.
+The guarantee is the one of a single case: a 201 only after the commit that holds the
+case, its events and its audit row. If the batch fails for any reason (a replayed nonce,
+a reused Idempotency-Key, an unknown recipient, a lost connection), it is rolled back
+and each case is then stored on its own (``store_one``), so every case gets its own
+answer and one bad case never fails another.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from sqlalchemy import Connection, Engine
+
+from hub_server.core.events import PendingEvent
+from hub_server.crud.case_batch import CaseRow, insert_cases_in_one_statement
+
+__all__ = ["CaseWriter"]
+
+log = logging.getLogger("hub_server.cases")
+
+StoreOne = Callable[[Connection], list[PendingEvent]]
+_Item = tuple[CaseRow, StoreOne, "Future[list[PendingEvent]]"]
+
+
+class CaseWriter:
+    def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        #: Batches written and cases in them (for tests and the benchmark).
+        self.batches = 0
+        self.cases = 0
+
+    def store(self, row: CaseRow, store_one: StoreOne) -> list[PendingEvent]:
+        """Store one case durably (blocks until its commit); its recipients' events.
+
+        ``store_one(conn)`` stores this case alone in the open transaction ``conn``; it
+        is used when the batch could not be written and raises the case's own error.
+        """
+        done: Future[list[PendingEvent]] = Future()
+        self._queue.put((row, store_one, done))
+        self._start()
+        return done.result()
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="kyukyu-case-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._write(batch)
+            except BaseException as exc:  # never leave a request waiting
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+
+    def _write(self, batch: list[_Item]) -> None:
+        if len(batch) > 1:
+            try:
+                with self._engine.begin() as conn:
+                    results = insert_cases_in_one_statement(conn, [row for row, _, _ in batch])
+            except Exception as exc:  # one by one below: each case gets its own answer
+                log.debug("case batch of %d rolled back (%s)", len(batch), type(exc).__name__)
+            else:
+                self.batches += 1
+                self.cases += len(batch)
+                for (_, _, done), events in zip(batch, results, strict=True):
+                    done.set_result(events)
+                return
+        for _, store_one, done in batch:
+            try:
+                with self._engine.begin() as conn:
+                    events = store_one(conn)
+            except BaseException as exc:
+                done.set_exception(exc)
+            else:
+                self.batches += 1
+                self.cases += 1
+                done.set_result(events)
