@@ -121,6 +121,24 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of a process and its descendants (seconds)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            user += int(fields[11]) / tick
+            system += int(fields[12]) / tick
+            for t in Path(f"/proc/{p}/task").iterdir():
+                todo.extend(int(k) for k in (t / "children").read_text().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return user, system
+
+
 @contextlib.contextmanager
 def hub_process(
     db_url: str,
@@ -187,7 +205,7 @@ def _profile_phase(hub_pid: int, seconds: float, out: Path) -> subprocess.Popen[
     return subprocess.Popen(
         [
             str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(hub_pid),
-            "--subprocesses", "--rate", "100", "--duration", str(max(1, int(seconds))),
+            "--subprocesses", "--gil", "--rate", "100", "--duration", str(max(1, int(seconds))),
             "--format", "speedscope", "-o", str(out),
         ],
         stdout=subprocess.DEVNULL,
@@ -456,6 +474,7 @@ async def load(
 
         # Phase 1: as fast as the posters can go.
         spy = _profile_phase(hub_pid, seconds, profile) if profile is not None else None
+        cpu0 = cpu_seconds(hub_pid)
         t0 = time.perf_counter()
         stop = t0 + seconds
 
@@ -465,6 +484,8 @@ async def load(
 
         await asyncio.gather(*(poster(d) for d in devices))
         elapsed = time.perf_counter() - t0
+        cpu1 = cpu_seconds(hub_pid)
+        hub_user, hub_sys = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         max_ids = list(started)
         if spy is not None:
             await asyncio.to_thread(spy.wait)
@@ -488,6 +509,9 @@ async def load(
     return {
         "streams": connected[0],
         "cases_per_s": round(cases_per_s, 1),
+        # The hub's own CPU per case in the max phase (all its processes, push included).
+        "hub_cpu_ms_per_case": round(1000 * (hub_user + hub_sys) / max(1, len(max_ids)), 2),
+        "hub_cpu_system_share": round(hub_sys / max(1e-9, hub_user + hub_sys), 2),
         "max_p50_ms": _pct(max_lat, 0.50),
         "max_p99_ms": _pct(max_lat, 0.99),
         "max_delivered": f"{len(max_lat)}/{len(max_ids)}",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_server import crud
+from hub_server.api.case_post import CasePostMiddleware
 from hub_server.api.routes import (
     cases,
     device_keys,
@@ -178,6 +179,21 @@ def _error_response(exc: HubError, status: int | None = None) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=status or http_status(exc), headers=headers)
 
 
+# A value the database cannot hold (a NUL character in a path, say): the caller's.
+_INVALID_VALUE = InvalidInput(
+    "invalid_value", "a value in the request cannot be stored", "入力値が不正です。"
+)
+
+
+def _known_error_response(exc: Exception) -> JSONResponse | None:
+    """The answer to an error the app's handlers answer (for ``api.case_post``), or None."""
+    if isinstance(exc, HubError):
+        return _error_response(exc)
+    if isinstance(exc, DataError):
+        return _error_response(_INVALID_VALUE)
+    return None
+
+
 def create_app(
     settings: Settings, *, state: HubState | None = None, medical_source: Any = None
 ) -> FastAPI:
@@ -222,6 +238,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.hub = hub_state
+    # Innermost: the hot path of POST /v1/cases, inside the body limit and the door.
+    app.add_middleware(CasePostMiddleware, hub=hub_state, render_error=_known_error_response)
     app.add_middleware(BodyLimitMiddleware, max_bytes=hub_state.settings.max_body_bytes)
     # Added last: runs first, before the body is read.
     door = Door(hub_state.rates, app)
@@ -250,14 +268,7 @@ def create_app(
 
     @app.exception_handler(DataError)
     async def _data(_request: Request, exc: DataError) -> JSONResponse:
-        # A value the database cannot hold (a NUL character in a path, say): the caller's.
-        return _error_response(
-            InvalidInput(
-                "invalid_value",
-                "a value in the request cannot be stored",
-                "入力値が不正です。",
-            )
-        )
+        return _error_response(_INVALID_VALUE)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -282,8 +293,6 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """Factory for several uvicorn workers: settings from ``KYUKYU_HUB_*`` (migrated already)."""
-    import sys
-
-    sys.setswitchinterval(0.0005)  # see ``kyukyu hub serve``
+    """Factory for several uvicorn workers (PostgreSQL): settings from ``KYUKYU_HUB_*``
+    (migrated already); the default GIL switch interval (see ``kyukyu hub serve``)."""
     return create_app(Settings.from_env(run_migrations=False))

@@ -12,16 +12,17 @@ after the pause, with the same Idempotency-Key. An admitted case is handled as u
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from fastapi import Request
 
 from hub_server.core.errors import Unavailable
 from hub_server.core.state import HubState
 
-__all__ = ["Overloaded", "admit_case"]
+__all__ = ["Overloaded", "admit_case", "admitted"]
 
 
 class Overloaded(Unavailable):
@@ -60,9 +61,9 @@ def _retry_after(hub: HubState, rate: _Rate) -> int:
     return max(1, min(30, math.ceil(hub.pending_cases / rate.rate)))
 
 
-async def admit_case(request: Request) -> AsyncIterator[None]:
-    """FastAPI dependency (first of the route): admit the submission or refuse it."""
-    hub: HubState = request.app.state.hub
+@contextlib.contextmanager
+def admitted(hub: HubState) -> Iterator[None]:
+    """Admit one case submission for the block (event loop only), or raise ``Overloaded``."""
     rate: _Rate | None = hub.case_rate
     if rate is None:
         rate = hub.case_rate = _Rate()
@@ -77,3 +78,9 @@ async def admit_case(request: Request) -> AsyncIterator[None]:
         hub.pending_cases -= 1
         hub.metrics.cases_inflight.dec()
         rate.done()
+
+
+async def admit_case(request: Request) -> AsyncIterator[None]:
+    """FastAPI dependency (first of the route): admit the submission or refuse it."""
+    with admitted(request.app.state.hub):
+        yield

@@ -36,6 +36,7 @@ __all__ = [
     "ascii_decimal",
     "authenticate",
     "authenticate_deferred",
+    "authenticate_device",
     "require",
 ]
 
@@ -228,6 +229,14 @@ def require(*kinds: str) -> Callable[..., Coroutine[Any, Any, crud.Principal]]:
     return dependency
 
 
+def _only_devices(principal: crud.Principal) -> NotAllowed:
+    return NotAllowed(
+        "forbidden",
+        f"a {principal.kind} may not do this (allowed: device)",
+        "この操作は許可されていません。",
+    )
+
+
 async def _device_deferred(
     request: Request,
     principal: Annotated[crud.Principal, Depends(authenticate_deferred)],
@@ -235,11 +244,20 @@ async def _device_deferred(
     if principal.kind != "device":
         hub: HubState = request.app.state.hub
         await run_in_threadpool(record_pending_nonce, hub, principal)
-        raise NotAllowed(
-            "forbidden",
-            f"a {principal.kind} may not do this (allowed: device)",
-            "この操作は許可されていません。",
-        )
+        raise _only_devices(principal)
+    return principal
+
+
+def authenticate_device(
+    hub: HubState, headers: dict[str, str], method: str, path: str, body: bytes, client: str
+) -> crud.Principal:
+    """``DeviceTxDep`` as a plain function (request thread): the signed device whose nonce
+    the caller records in its transaction; 401, 403 (revoked, or not a device) as the
+    dependency. Used by the hot path of ``POST /v1/cases`` (``api.case_post``)."""
+    principal = _check(hub, headers, method, path, body, client, True)
+    if principal.kind != "device":
+        record_pending_nonce(hub, principal)
+        raise _only_devices(principal)
     return principal
 
 

@@ -1,0 +1,126 @@
+"""The hot path of POST /v1/cases (``api.case_post``) answers exactly as the FastAPI
+route does: the same requests, sent to an app with the hot path and to one without it,
+get the same status, error code and headers; and the hot path really answers the plain
+ones (the route is not reached)."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from hub_server.api.case_post import CasePostMiddleware
+from hub_server.api.routes import cases as case_routes
+from hub_server.core.config import Settings
+from hub_server.core.security import HubKey
+from hub_server.main import build_state, create_app
+from tests.hub_server._asgi import StreamingASGITransport
+from tests.hub_server._support import Hub, encode, make_operator
+
+pytestmark = pytest.mark.anyio
+
+
+async def _hub(settings: Settings, *, hot_path: bool) -> AsyncIterator[Hub]:
+    state = build_state(settings, hub_key=HubKey.generate())
+    app = create_app(settings, state=state)
+    if not hot_path:  # before the first request builds the middleware stack
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not CasePostMiddleware]
+    async with httpx.AsyncClient(
+        transport=StreamingASGITransport(app), base_url="http://hub"
+    ) as client:
+        yield Hub(client=client, state=state, operator=make_operator(state))
+    state.engine.dispose()
+    if state.autocommit is not None:
+        state.autocommit.dispose()
+
+
+def _envelope() -> str:
+    return base64.b64encode(secrets.token_bytes(200)).decode()
+
+
+async def _answers(hub: Hub, run: str) -> list[tuple[str, int, str | None, str | None]]:
+    """The same story on one hub: (what, status, error code, Idempotent-Replayed)."""
+    device = await hub.enroll_device()
+    other = await hub.enroll_device(name="救急2")
+    hid, hospital = await hub.register_hospital()
+    out: list[tuple[str, int, str | None, str | None]] = []
+
+    async def post(what: str, signer: Any, body: Any, headers: dict[str, str]) -> None:
+        if isinstance(body, dict):  # case ids are global: each run has its own
+            body = {**body, "case_id": run + body["case_id"]}
+        raw = body if isinstance(body, bytes) else encode(body)
+        h = {"content-type": "application/json", **headers}
+        if signer is not None:
+            h.update(signer.headers("POST", "/v1/cases", raw))
+        r = await hub.client.post("/v1/cases", content=raw, headers=h)
+        code = r.json().get("error", {}).get("code") if r.status_code >= 400 else None
+        out.append((what, r.status_code, code, r.headers.get("idempotent-replayed")))
+
+    good = {"case_id": "p-1", "recipients": [hid], "envelope": _envelope()}
+    await post("stored", device, good, {"Idempotency-Key": "k1"})
+    await post("retried", device, good, {"Idempotency-Key": "k1"})
+    await post("key reused", device, {**good, "envelope": _envelope()}, {"Idempotency-Key": "k1"})
+    await post("case id taken", other, good, {"Idempotency-Key": "k2"})
+    await post("unsigned", None, {**good, "case_id": "p-2"}, {"Idempotency-Key": "k3"})
+    await post("hospital", hospital, {**good, "case_id": "p-3"}, {"Idempotency-Key": "k4"})
+    await post("no key", device, {**good, "case_id": "p-4"}, {})
+    await post("long key", device, {**good, "case_id": "p-5"}, {"Idempotency-Key": "k" * 201})
+    await post("bad depth", device, {**good, "case_id": "p-6"},
+               {"Idempotency-Key": "k6", "X-Kyukyu-Outbox-Depth": "-1"})  # fmt: skip
+    await post("depth", device, {**good, "case_id": "p-7"},
+               {"Idempotency-Key": "k7", "X-Kyukyu-Outbox-Depth": "3"})  # fmt: skip
+    await post("bad json", device, b'{"case_id": "p-8", ', {"Idempotency-Key": "k8"})
+    await post("no recipients", device, {**good, "case_id": "p-9", "recipients": []},
+               {"Idempotency-Key": "k9"})  # fmt: skip
+    await post("unknown recipient", device, {**good, "case_id": "p-10", "recipients": ["nope"]},
+               {"Idempotency-Key": "k10"})  # fmt: skip
+    await post("not base64", device, {**good, "case_id": "p-11", "envelope": "@@@"},
+               {"Idempotency-Key": "k11"})  # fmt: skip
+    await post("NUL in case id", device, {**good, "case_id": "p-\u0000"},
+               {"Idempotency-Key": "k12"})  # fmt: skip
+    device_id = device.key_id.split(":")[1]
+    r = await hub.call(hub.operator, "POST", f"/v1/devices/{device_id}/revoke", {})
+    assert r.status_code == 200, r.text
+    await post("revoked", device, {**good, "case_id": "p-13"}, {"Idempotency-Key": "k13"})
+    return out
+
+
+async def test_the_hot_path_answers_as_the_route(settings: Settings) -> None:
+    answers = []
+    for hot in (True, False):
+        async for hub in _hub(settings, hot_path=hot):
+            answers.append(await _answers(hub, "hot-" if hot else "route-"))
+    with_hot, route_only = answers
+    assert with_hot == route_only
+    statuses = {what: (status, code) for what, status, code, _ in with_hot}
+    assert statuses["stored"] == (201, None)
+    assert statuses["retried"] == (201, None)
+    assert with_hot[1][3] == "true"
+    assert statuses["revoked"] == (403, "revoked")
+    assert statuses["bad json"][0] == 422
+
+
+async def test_plain_posts_never_reach_the_route(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reached: list[str] = []
+    original = case_routes.submit_case
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        reached.append(kwargs["idempotency_key"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(case_routes, "submit_case", spy)
+    async for hub in _hub(settings, hot_path=True):
+        device = await hub.enroll_device()
+        hid, _ = await hub.register_hospital()
+        r = await hub.post_case(device, [hid], key="plain")
+        assert r.status_code == 201, r.text
+        body = {"case_id": "q", "recipients": [hid], "envelope": _envelope()}
+        r = await hub.call(device, "POST", "/v1/cases?x=1", body, headers={"Idempotency-Key": "q"})
+        assert r.status_code == 201, r.text  # a query string: the route answers
+    assert reached == ["q"]
