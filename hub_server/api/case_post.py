@@ -13,6 +13,7 @@ validate) goes on to that route untouched, body included, so the route's answers
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,12 +27,25 @@ from hub_server.api.admission import admitted
 from hub_server.api.deps import ascii_decimal, authenticate_device
 from hub_server.core.errors import HubError
 from hub_server.core.state import HubState
+from hub_server.crud import DeviceKeyCache
 from hub_server.schemas import CaseCreate
 from hub_server.services.case_submission import Submission, submit_case
 
 __all__ = ["CasePostMiddleware"]
 
 _PATH = "/v1/cases"
+
+
+_KEYS_LOCK = threading.Lock()
+
+
+def _device_keys(hub: HubState) -> DeviceKeyCache:
+    if hub.device_keys is None:
+        with _KEYS_LOCK:
+            if hub.device_keys is None:
+                hub.device_keys = DeviceKeyCache()
+    keys: DeviceKeyCache = hub.device_keys
+    return keys
 
 
 def _authenticated_submit(
@@ -42,7 +56,9 @@ def _authenticated_submit(
     idempotency_key: str,
     client: str,
 ) -> Submission:
-    caller = authenticate_device(hub, headers, "POST", _PATH, body, client)
+    # PostgreSQL: devices' keys from a cache; the case writer reads revocation per batch.
+    keys = _device_keys(hub) if hub.settings.is_postgres else None
+    caller = authenticate_device(hub, headers, "POST", _PATH, body, client, keys)
     return submit_case(hub, caller, case, idempotency_key=idempotency_key)
 
 

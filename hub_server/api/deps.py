@@ -8,6 +8,7 @@ against the allowed skew, and the nonce is recorded in the shared ``nonces`` tab
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
@@ -15,11 +16,18 @@ from typing import Annotated, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from hub_server import crud
 from hub_server.core.db import utcnow
-from hub_server.core.errors import NotAllowed, NotAuthenticated, RequestReplayed, TooManyRequests
+from hub_server.core.errors import (
+    NotAllowed,
+    NotAuthenticated,
+    RequestReplayed,
+    TooManyRequests,
+    revoked_caller,
+)
 from hub_server.core.state import HubState
 from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
@@ -115,6 +123,7 @@ def _check(
     body: bytes,
     client: str,
     defer_nonce: bool = False,
+    keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     """Authenticate; failures (401, 403) are counted per client address, and an address
     past its budget gets 429 before its signature is even looked at."""
@@ -123,7 +132,7 @@ def _check(
     if wait > 0:
         raise _slow_down(wait, "failed signature checks from this address")
     try:
-        principal = _verify(hub, headers, method, path, body, defer_nonce)
+        principal = _verify(hub, headers, method, path, body, defer_nonce, keys)
     except (NotAuthenticated, NotAllowed):
         rates.auth_failures.take(client)
         raise
@@ -137,19 +146,31 @@ def _verify(
     path: str,
     body: bytes,
     defer_nonce: bool,
+    keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     stamp = headers.get("x-kyukyu-timestamp")
     if stamp is not None and ascii_decimal(stamp, max_digits=12) is None:
         code, en, ja = _SIGNATURE_MESSAGES["malformed"]
         raise NotAuthenticated(code, en, ja)
     found: dict[str, crud.Principal] = {}
-    # An autocommit connection: one round trip for the key, no transaction to end.
-    with hub.autocommit_connection() as conn:
+    # An autocommit connection, opened when needed: one round trip for the key (none for
+    # a device key known to ``keys``), no transaction to end.
+    with contextlib.ExitStack() as stack:
+        opened: list[Connection] = []
+
+        def conn() -> Connection:
+            if not opened:
+                opened.append(stack.enter_context(hub.autocommit_connection()))
+            return opened[0]
 
         def key_for(key_id: str) -> Ed25519PublicKey | None:
-            hit = crud.principal_for(conn, key_id)
+            hit = keys.get(key_id) if keys is not None else None
             if hit is None:
-                return None
+                hit = crud.principal_for(conn(), key_id)
+                if hit is None:
+                    return None
+                if keys is not None and not getattr(hit[0].row, "revoked", False):
+                    keys.put(key_id, *hit)
             found["p"] = hit[0]
             return hit[1]
 
@@ -162,11 +183,7 @@ def _verify(
             raise NotAuthenticated(code, en, ja) from None
         principal = found["p"]
         if getattr(principal.row, "revoked", False):
-            raise NotAllowed(
-                "revoked",
-                f"this {principal.kind} has been revoked",
-                "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
-            )
+            raise revoked_caller(principal.kind)
         wait = hub.rates.identity.take(signed.key_id)
         if wait > 0:
             raise _slow_down(wait, f"requests of this {principal.kind}")
@@ -175,7 +192,7 @@ def _verify(
             principal.nonce, principal.nonce_expires = signed.nonce, expires
             return principal
         fresh = crud.record_nonce(
-            conn, key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
+            conn(), key_id=signed.key_id, nonce=signed.nonce, expires_at=expires
         )
         if not fresh:
             raise RequestReplayed
@@ -249,12 +266,20 @@ async def _device_deferred(
 
 
 def authenticate_device(
-    hub: HubState, headers: dict[str, str], method: str, path: str, body: bytes, client: str
+    hub: HubState,
+    headers: dict[str, str],
+    method: str,
+    path: str,
+    body: bytes,
+    client: str,
+    keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     """``DeviceTxDep`` as a plain function (request thread): the signed device whose nonce
     the caller records in its transaction; 401, 403 (revoked, or not a device) as the
-    dependency. Used by the hot path of ``POST /v1/cases`` (``api.case_post``)."""
-    principal = _check(hub, headers, method, path, body, client, True)
+    dependency. Used by the hot path of ``POST /v1/cases`` (``api.case_post``). With
+    ``keys``, a known device's key is taken from there, and its revocation must be
+    checked where the request is stored (``services.case_writer`` does, per batch)."""
+    principal = _check(hub, headers, method, path, body, client, True, keys)
     if principal.kind != "device":
         record_pending_nonce(hub, principal)
         raise _only_devices(principal)

@@ -122,6 +122,7 @@ class EventStreamResponse(Response):
         self.hub = hub
         self.recipient = recipient
         self.after = after
+        self._task: asyncio.Task[Any] | None = None  # the writer task (``_write``)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         hub = self.hub
@@ -180,7 +181,7 @@ class EventStreamResponse(Response):
         ``Subscription.close``."""
         if sub.closed is not None:
             return
-        sub.blocked_writer = asyncio.current_task()
+        sub.blocked_writer = self._task
         try:
             await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
         finally:
@@ -192,6 +193,7 @@ class EventStreamResponse(Response):
             await asyncio.wait_for(send(message), self.hub.settings.sse_keepalive_seconds)
 
     async def _write(self, sub: Subscription, send: Any) -> None:
+        self._task = asyncio.current_task()
         hub = self.hub
         push = hub.metrics.push_seconds
         last = self.after

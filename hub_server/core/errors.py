@@ -36,6 +36,7 @@ __all__ = [
     "Unavailable",
     "UnknownRecipients",
     "UpstreamUnreadable",
+    "revoked_caller",
 ]
 
 
@@ -69,6 +70,15 @@ class NotAuthenticated(HubError):
 
 class NotAllowed(HubError):
     """The caller is known but may not do this (revoked, or the wrong role)."""
+
+
+def revoked_caller(kind: str) -> NotAllowed:
+    """403 ``revoked``: the caller's identity was revoked."""
+    return NotAllowed(
+        "revoked",
+        f"this {kind} has been revoked",
+        "この端末(または利用者)は失効しています。技術担当者に連絡してください。",
+    )
 
 
 class NotFound(HubError):

@@ -75,14 +75,22 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        has_body = False
         for name, value in scope.get("headers", []):
             # The server checked the syntax (ASCII digits); too long to be a number we
             # accept is too large.
-            if name == b"content-length" and (
-                len(value) > 18 or not value.isdigit() or int(value) > self.max_bytes
-            ):
-                await _send_error(send, 413, self.body, close=True)
-                return
+            if name == b"content-length":
+                if len(value) > 18 or not value.isdigit() or int(value) > self.max_bytes:
+                    await _send_error(send, 413, self.body, close=True)
+                    return
+                has_body = has_body or value != b"0"
+            elif name == b"transfer-encoding":
+                has_body = True
+        if not has_body:
+            # No Content-Length and no Transfer-Encoding: no body (RFC 9112, 6.3). Nothing
+            # to count, and an event stream's every send skips a wrapper.
+            await self.app(scope, receive, send)
+            return
         seen = 0
         started = False
         refused = False

@@ -35,6 +35,7 @@ from hub_server.crud.idempotency import (
     purge_idempotency,
 )
 from hub_server.crud.identities import (
+    DeviceKeyCache,
     Principal,
     consume_challenge,
     create_challenge,
@@ -50,6 +51,7 @@ from hub_server.crud.identities import (
     redeem_enrollment_token,
     redeem_hospital_token,
     revoke_device,
+    revoked_devices,
 )
 from hub_server.crud.revocation import (
     CrlExpired,
@@ -63,6 +65,7 @@ from hub_server.crud.revocation import (
 __all__ = [
     "CrlExpired",
     "CrlNotNewer",
+    "DeviceKeyCache",
     "Principal",
     "UniqueTaken",
     "answer_case",
@@ -99,6 +102,7 @@ __all__ = [
     "redeem_enrollment_token",
     "redeem_hospital_token",
     "revoke_device",
+    "revoked_devices",
     "revoked_serials",
     "set_destination",
     "snapshot",

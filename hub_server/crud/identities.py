@@ -321,6 +321,38 @@ def principal_for(
     return principal, key
 
 
+class DeviceKeyCache:
+    """Devices' rows and public keys by key id, for the hot path of case posts (a device's
+    key and fire department never change). Whether a device is revoked is never taken
+    from here: the case writer reads it for each batch (``revoked_devices``)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._hits: dict[str, tuple[Device, Ed25519PublicKey]] = {}
+
+    def get(self, key_id: str) -> tuple[Principal, Ed25519PublicKey] | None:
+        hit = self._hits.get(key_id)
+        if hit is None:
+            return None
+        principal = Principal(key_id, "device", hit[0])  # its own: nonces are per request
+        principal.public_key = hit[1]
+        return principal, hit[1]
+
+    def put(self, key_id: str, principal: Principal, key: Ed25519PublicKey) -> None:
+        if principal.kind == "device" and isinstance(principal.row, Device):
+            if len(self._hits) >= self._limit:
+                self._hits.clear()
+            self._hits[key_id] = (principal.row, key)
+
+
+def revoked_devices(conn: Connection, device_ids: set[str]) -> set[str]:
+    """Those of ``device_ids`` that are revoked (one query)."""
+    rows = conn.exec_driver_sql(
+        "SELECT id FROM devices WHERE id = ANY(%(ids)s) AND revoked", {"ids": list(device_ids)}
+    ).all()
+    return {str(r[0]) for r in rows}
+
+
 def record_nonce(conn: Connection, *, key_id: str, nonce: str, expires_at: datetime) -> bool:
     """Store a nonce on an autocommit connection; False if seen before (replay)."""
     try:

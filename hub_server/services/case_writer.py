@@ -5,7 +5,8 @@ Each hub process has one writer thread. A request thread hands its case over and
 the writer takes every case waiting at that moment (up to ``max_batch``), stores them in
 one statement (``crud.case_batch``) and commits once, then answers each waiting thread.
 The guarantee is the one of a single case: a 201 only after the commit that holds the
-case, its events and its audit row. If the batch fails for any reason (a replayed nonce,
+case, its events and its audit row; a device revoked before its batch is written gets
+403 ``revoked`` (read for each batch). If the batch fails for any reason (a replayed nonce,
 a reused Idempotency-Key, an unknown recipient, a lost connection), it is rolled back
 and each case is then stored on its own (``store_one``), so every case gets its own
 answer and one bad case never fails another.
@@ -21,8 +22,10 @@ from concurrent.futures import Future
 
 from sqlalchemy import Connection, Engine
 
+from hub_server.core.errors import revoked_caller
 from hub_server.core.events import PendingEvent
 from hub_server.crud.case_batch import CaseRow, insert_cases_in_one_statement
+from hub_server.crud.identities import revoked_devices
 
 __all__ = ["CaseWriter"]
 
@@ -80,6 +83,15 @@ class CaseWriter:
                         done.set_exception(exc)
 
     def _write(self, batch: list[_Item]) -> None:
+        # Revocation is read here for every batch, not taken from the authentication: the
+        # hot path of case posts knows devices' keys from a cache (``DeviceKeyCache``).
+        with self._engine.connect() as conn:
+            gone = revoked_devices(conn, {row.device_id for row, _, _ in batch})
+        if gone:
+            for row, _, done in batch:
+                if row.device_id in gone:
+                    done.set_exception(revoked_caller("device"))
+            batch = [item for item in batch if item[0].device_id not in gone]
         if len(batch) > 1:
             try:
                 with self._engine.begin() as conn:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from starlette.middleware import Middleware
 
 from hub_server.api.case_post import CasePostMiddleware
-from hub_server.api.routes import cases as case_routes
 from hub_server.core.config import Settings
 from hub_server.core.security import HubKey
 from hub_server.main import build_state, create_app
@@ -104,18 +104,30 @@ async def test_the_hot_path_answers_as_the_route(settings: Settings) -> None:
     assert statuses["bad json"][0] == 422
 
 
-async def test_plain_posts_never_reach_the_route(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    reached: list[str] = []
-    original = case_routes.submit_case
+class _RouteSpy:
+    """Innermost middleware: sees what the hot path passed on to the router."""
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        reached.append(kwargs["idempotency_key"])
-        return original(*args, **kwargs)
+    reached: ClassVar[list[str]] = []
 
-    monkeypatch.setattr(case_routes, "submit_case", spy)
-    async for hub in _hub(settings, hot_path=True):
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/v1/cases":
+            self.reached.append(scope["query_string"].decode())
+        await self.app(scope, receive, send)
+
+
+async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
+    _RouteSpy.reached = []
+    state = build_state(settings, hub_key=HubKey.generate())
+    app = create_app(settings, state=state)
+    assert app.user_middleware[-1].cls is CasePostMiddleware
+    app.user_middleware.append(Middleware(_RouteSpy))
+    async with httpx.AsyncClient(
+        transport=StreamingASGITransport(app), base_url="http://hub"
+    ) as client:
+        hub = Hub(client=client, state=state, operator=make_operator(state))
         device = await hub.enroll_device()
         hid, _ = await hub.register_hospital()
         r = await hub.post_case(device, [hid], key="plain")
@@ -123,4 +135,7 @@ async def test_plain_posts_never_reach_the_route(
         body = {"case_id": "q", "recipients": [hid], "envelope": _envelope()}
         r = await hub.call(device, "POST", "/v1/cases?x=1", body, headers={"Idempotency-Key": "q"})
         assert r.status_code == 201, r.text  # a query string: the route answers
-    assert reached == ["q"]
+    state.engine.dispose()
+    if state.autocommit is not None:
+        state.autocommit.dispose()
+    assert _RouteSpy.reached == ["x=1"]
