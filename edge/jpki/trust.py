@@ -79,6 +79,7 @@ __all__ = [
     "TrustStore",
     "Verdict",
     "cvc_ca_key",
+    "cvc_ca_key_from_pem",
     "fingerprint",
     "read_operator_pins",
     "verify_auth_certificate",

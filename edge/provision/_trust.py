@@ -6,6 +6,12 @@ the same subject does not match. With ``allow_test`` (development, demo,
 integration rigs) an unpinned self-signed CA is installed as a *test* root and
 the device is put in test mode (``KYUKYU_EDGE_TEST_ROOTS=true``).
 
+The text AP's card-verifiable certificates chain to CA public keys, not to X.509
+roots: a file named ``cvc-ca-<key id as 32 hex digits>.pem`` (a PEM public key) is
+such a key. A pinned production key id must carry exactly the pinned key; any other
+key id is a test key, installed only with ``allow_test`` (and puts the device in test
+mode), as ``edge.jpki.trust`` reads it.
+
 Expired roots: J-LIS's 2015 generation matches its pins but expired on
 2025-10-19, and every certificate it issued has expired with it. Such a root is
 reported as ``expired`` and skipped (nothing to install, not an error): the
@@ -16,7 +22,9 @@ nothing, so a store is never left half-written.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from edge.jpki import JpkiError
-from edge.jpki.trust import PINNED_ROOTS, TrustStore, fingerprint
+from edge.jpki.trust import PINNED_ROOTS, TrustStore, cvc_ca_key_from_pem, fingerprint
 
 from ._config import update_config
 from ._layout import ROOTS_DIR, DeviceLayout, ProvisionError, ensure_dir, write_if_changed
@@ -146,6 +154,26 @@ def _classify(
     return RootOutcome(source, fp, name, "installed", True, not_after.isoformat()), der, name
 
 
+_CVC_CA_FILE = re.compile(r"cvc-ca-([0-9A-Fa-f]{32})\.pem")
+
+
+def _classify_cvc(
+    source: str, key_id_hex: str, data: bytes, allow_test: bool
+) -> tuple[RootOutcome, bytes | None]:
+    """A text-AP CVC CA public key (``cvc-ca-<key id>.pem``): a pinned production key
+    installs as itself; any other key id is a test key, for test mode only."""
+    name = f"cvc-ca-{key_id_hex.upper()}"
+    try:
+        key = cvc_ca_key_from_pem(bytes.fromhex(key_id_hex), data)
+    except JpkiError as exc:
+        return RootOutcome(source, None, None, "refused", reason=exc.code), None
+    fp = hashlib.sha256(key.public_pem()).hexdigest().upper()
+    if key.test and not allow_test:
+        reason = "CVC CA key id matches no pinned J-LIS key"
+        return RootOutcome(source, fp, None, "refused", True, reason=reason), None
+    return RootOutcome(source, fp, name, "installed", key.test), key.public_pem()
+
+
 def install_roots(
     layout: DeviceLayout,
     files: Iterable[str | os.PathLike[str]],
@@ -157,8 +185,23 @@ def install_roots(
     t = now or datetime.now(UTC)
     report = TrustReport()
     to_write: dict[str, bytes] = {}
+    keys_to_write: dict[str, bytes] = {}
     for f in files:
         path = Path(f)
+        cvc = _CVC_CA_FILE.fullmatch(path.name)
+        if cvc is not None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.outcomes.append(
+                    RootOutcome(str(path), None, None, "refused", reason=exc.strerror)
+                )
+                continue
+            outcome, pem = _classify_cvc(str(path), cvc.group(1), data, allow_test)
+            report.outcomes.append(outcome)
+            if pem is not None and outcome.name is not None:
+                keys_to_write[outcome.name] = pem
+            continue
         try:
             certs = _certificates(path)
         except (OSError, ValueError) as exc:
@@ -172,15 +215,17 @@ def install_roots(
                 to_write[name] = der
     if not report.ok:
         return report
-    if not to_write:
+    if not to_write and not keys_to_write:
         return report
     directory = layout.host(ROOTS_DIR)
     ensure_dir(directory, mode=0o755, uid=0, gid=0)
     for i, outcome in enumerate(report.outcomes):
         if outcome.status != "installed" or outcome.name is None:
             continue
-        cert = x509.load_der_x509_certificate(to_write[outcome.name])
-        pem = cert.public_bytes(Encoding.PEM)
+        if outcome.name in keys_to_write:
+            pem = keys_to_write[outcome.name]
+        else:
+            pem = x509.load_der_x509_certificate(to_write[outcome.name]).public_bytes(Encoding.PEM)
         changed = write_if_changed(directory / f"{outcome.name}.pem", pem, mode=0o644, uid=0, gid=0)
         if not changed:
             report.outcomes[i] = RootOutcome(

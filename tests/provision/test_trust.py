@@ -172,3 +172,42 @@ def test_files_that_are_not_root_certificates_are_refused(
     assert reasons[0] == "not an X.509 certificate"
     assert "not a CA" in reasons[1]
     assert "No such file" in reasons[2]
+
+
+def test_cvc_ca_keys_install_as_the_device_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text-AP CVC CA key file: a test key only with --test-ca; a pinned key id with
+    another key is refused; the installed file is what TrustStore loads."""
+    from edge.card_sim import KeyPool, TestCA
+    from edge.jpki.trust import PINNED_CVC_CA_KEYS
+
+    ca = TestCA.create(tmp_path / "ca", key_factory=KeyPool(1))
+    key_file = tmp_path / ca.cvc_ca_filename
+    key_file.write_bytes(ca.cvc_ca_pem())
+    pinned_id = next(iter(PINNED_CVC_CA_KEYS)).hex().upper()
+    forged = tmp_path / f"cvc-ca-{pinned_id}.pem"
+    forged.write_bytes(ca.cvc_ca_pem())  # the test key under a production key id
+    root = tmp_path / "root"
+    root.mkdir()
+    args = ("provision", "trust", "install", "--root", str(root))
+    rc, out = run_json(capsys, *args, str(key_file))
+    assert rc == 1
+    assert out["roots"][0]["status"] == "refused"  # type: ignore[index]
+    assert not (root / "etc/kyukyu/jpki-roots").exists()
+    rc, out = run_json(capsys, *args, "--test-ca", str(forged))
+    assert rc == 1
+    assert out["roots"][0]["reason"] == "root_not_pinned"  # type: ignore[index]
+    test_root = tmp_path / "test-root.pem"
+    test_root.write_bytes(ca.auth_root.public_bytes(serialization.Encoding.PEM))
+    rc, out = run_json(capsys, *args, "--test-ca", str(test_root), str(key_file))
+    assert rc == 0, out
+    assert out["test_mode"] is True
+    names = [r["name"] for r in out["roots"]]  # type: ignore[union-attr]
+    assert names[1] == ca.cvc_ca_filename.removesuffix(".pem")
+    assert _roots(root) == {f"{names[0]}.pem", ca.cvc_ca_filename}
+    store = TrustStore.from_directory(root / "etc/kyukyu/jpki-roots", allow_test_roots=True)
+    assert ca.cvc_ca_key_id in store.cvc_keys
+    rc, out = run_json(capsys, *args, "--test-ca", str(test_root), str(key_file))
+    assert rc == 0
+    assert [r["status"] for r in out["roots"]] == ["unchanged", "unchanged"]  # type: ignore[union-attr]
