@@ -316,14 +316,28 @@ async def sse_stream(
     arrivals: Arrivals,
     connected: list[int],
     failures: dict[str, int],
+    retries: dict[str, int],
 ) -> None:
-    try:
-        await _sse_stream(host, port, signer, arrivals, connected)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # counted: why a stream was not held
-        key = str(exc)[:40] if isinstance(exc, RuntimeError) else type(exc).__name__
-        failures[key] = failures.get(key, 0) + 1
+    """One hospital's stream. A connection refused or reset before its 200 is tried
+    again after a pause, up to three times, as the receivers do (``stream_retries``
+    counts why); ``stream_failures`` counts the streams never held."""
+    for attempt in range(4):
+        try:
+            await _sse_stream(host, port, signer, arrivals, connected)
+            return
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            if attempt < 3 and not getattr(exc, "held", False):
+                retries[type(exc).__name__] = retries.get(type(exc).__name__, 0) + 1
+                await asyncio.sleep(1.0 + attempt + secrets.randbelow(1000) / 1000)
+                continue
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+            return
+        except Exception as exc:  # counted: why a stream was not held
+            key = str(exc)[:40] if isinstance(exc, RuntimeError) else type(exc).__name__
+            failures[key] = failures.get(key, 0) + 1
+            return
 
 
 async def _sse_stream(
@@ -337,6 +351,8 @@ async def _sse_stream(
     )
     await writer.drain()
     status = await reader.readline()
+    if not status:
+        raise ConnectionResetError("closed before the status line")
     if b" 200 " not in status:
         raise RuntimeError(f"refused {status.decode(errors='replace').strip()}")
     connected[0] += 1
@@ -349,6 +365,9 @@ async def _sse_stream(
                 m = CASE_ID.search(line)
                 if m:
                     arrivals.record(m.group(1).decode(), 5)
+    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+        exc.held = True  # type: ignore[union-attr]  # lost after its 200: not tried again
+        raise
     finally:
         writer.close()
 
@@ -421,13 +440,14 @@ async def load(
         arrivals = Arrivals()
         connected = [0]
         failures: dict[str, int] = {}
+        retries: dict[str, int] = {}
         tasks = []
         await asyncio.sleep(1.0)
         rss_before = rss_mb(hub_pid)
         for i, (_, signer) in enumerate(hospitals):
             tasks.append(
                 asyncio.create_task(
-                    sse_stream(host, int(port), signer, arrivals, connected, failures)
+                    sse_stream(host, int(port), signer, arrivals, connected, failures, retries)
                 )
             )
             if i % 50 == 49:
@@ -439,7 +459,15 @@ async def load(
                 break
             await asyncio.sleep(0.1)
         connect_s = time.monotonic() - t_connect
-        await asyncio.sleep(1.0)
+        # Steady state: the hub has read every new stream's backlog (none here) once its
+        # CPU is back near idle (at most 60 s).
+        t_settle = time.monotonic()
+        while time.monotonic() - t_settle < 60:
+            before = sum(cpu_seconds(hub_pid))
+            await asyncio.sleep(1.0)
+            if sum(cpu_seconds(hub_pid)) - before < 0.25:
+                break
+        settle_s = time.monotonic() - t_settle
         rss_after = rss_mb(hub_pid)
         ids = [h for h, _ in hospitals]
         hospital_ids.extend(ids)
@@ -521,7 +549,9 @@ async def load(
         "post_errors": errors[0],
         "post_503": refused[0],
         "stream_failures": failures,
+        "stream_retries": retries,
         "stream_connect_s": round(connect_s, 1),
+        "stream_settle_s": round(settle_s, 1),
         "hub_rss_mb_idle": round(rss_before, 1),
         "hub_rss_mb_streams": round(rss_after, 1),
         "rss_per_1000_streams_mb": round((rss_after - rss_before) * 1000 / max(1, connected[0]), 1),

@@ -16,8 +16,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+import weakref
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -34,17 +39,10 @@ from hub_server.core.state import HubState
 
 __all__ = ["EventStreamResponse", "open_stream"]
 
+T = TypeVar("T")
+
 _BATCH = 200
 log = logging.getLogger("hub_server.events")
-
-
-def _revoked(hub: HubState, recipient: str) -> bool:
-    from hub_server.models import Device, Hospital
-
-    kind, _, ident = recipient.partition(":")
-    with hub.session() as session:
-        row = session.get(Device, ident) if kind == "device" else session.get(Hospital, ident)
-        return row is None or row.revoked
 
 
 def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
@@ -53,12 +51,28 @@ def _load(hub: HubState, recipient: str, after: int) -> list[PendingEvent]:
 
 
 _REVOKED = "event: revoked\ndata: {}\n\n"
+_STREAM_THREADS = 2
+_stream_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _in_stream_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Streams read the database on threads of their own (two per process): thousands
+    of streams (re)connecting at once then wait for each other, not the case posts'
+    request threads."""
+    loop = asyncio.get_running_loop()
+    limiter = _stream_limiters.get(loop)
+    if limiter is None:
+        limiter = _stream_limiters[loop] = anyio.CapacityLimiter(_STREAM_THREADS)
+    return await anyio.to_thread.run_sync(partial(fn, *args), limiter=limiter)
 
 
 def _load_first(hub: HubState, recipient: str, after: int) -> list[PendingEvent] | None:
     """The first batch, or None if the recipient was revoked between its authentication
-    and its subscription (a revocation broadcast in that gap reached no stream)."""
-    if _revoked(hub, recipient):
+    and its subscription (a revocation broadcast in that gap reached no stream; the bus
+    remembers it)."""
+    if hub.bus.was_revoked(recipient):
         return None
     return _load(hub, recipient, after)
 
@@ -204,14 +218,14 @@ class EventStreamResponse(Response):
         while True:
             while need_db and sub.closed is None:
                 if first:  # revoked between its authentication and its subscription?
-                    loaded = await run_in_threadpool(_load_first, hub, self.recipient, last)
+                    loaded = await _in_stream_thread(_load_first, hub, self.recipient, last)
                     first = False
                     if loaded is None:
                         sub.close("revoked")
                         break
                     batch = loaded
                 else:
-                    batch = await run_in_threadpool(_load, hub, self.recipient, last)
+                    batch = await _in_stream_thread(_load, hub, self.recipient, last)
                 chunk = []
                 for ev in batch:
                     if ev.seq > last:

@@ -41,6 +41,7 @@ CHANNEL = "kyukyu_events"
 #: ``NOTIFY kyukyu_revoked, '<recipient>'``: every process closes that identity's streams.
 REVOKED_CHANNEL = "kyukyu_revoked"
 log = logging.getLogger("hub_server.events")
+_MAX_REMEMBERED_REVOCATIONS = 100_000
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ class EventBus:
         self._subs: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
+        #: Every recipient this process heard revoked (insertion order; bounded).
+        self._revoked: dict[str, None] = {}
 
     @contextlib.contextmanager
     def subscribe(
@@ -237,7 +240,12 @@ class EventBus:
             return list(self._subs)
 
     def revoke(self, recipient: str) -> None:
-        """End every local stream of ``recipient`` (callable from any thread)."""
+        """End every local stream of ``recipient`` (callable from any thread), and
+        remember it: a stream subscribed after this call sees it (``was_revoked``)."""
+        with self._lock:
+            self._revoked[recipient] = None
+            if len(self._revoked) > _MAX_REMEMBERED_REVOCATIONS:
+                del self._revoked[next(iter(self._revoked))]
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -250,6 +258,14 @@ class EventBus:
         else:
             with contextlib.suppress(RuntimeError):  # loop shutting down
                 loop.call_soon_threadsafe(self._end, recipient)
+
+    def was_revoked(self, recipient: str) -> bool:
+        """Whether this process heard ``recipient`` revoked (locally, or by the other
+        processes' broadcast): what a new stream checks right after subscribing, instead
+        of a query, so that a broadcast in the gap between its authentication and its
+        subscription is not missed."""
+        with self._lock:
+            return recipient in self._revoked
 
     def _end(self, recipient: str) -> None:
         with self._lock:

@@ -79,11 +79,18 @@ def connections_by_client() -> dict[str, int]:
     return dict(_per_client)
 
 
+LISTEN_BACKLOG = 16384
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn options of ``kyukyu hub serve``: this protocol and the keep-alive."""
     return {
         "http": GuardedHttpToolsProtocol,
         "timeout_keep_alive": max(1, round(settings.keepalive_timeout_seconds)),
+        # Thousands of hospitals and ambulances reconnect at once after a network or hub
+        # restart: a deeper accept queue than uvicorn's 2048 (the kernel caps it at
+        # net.core.somaxconn, 4096 by default).
+        "backlog": LISTEN_BACKLOG,
     }
 
 
