@@ -295,4 +295,7 @@ def create_app(
 def app_from_env() -> FastAPI:
     """Factory for several uvicorn workers (PostgreSQL): settings from ``KYUKYU_HUB_*``
     (migrated already); the default GIL switch interval (see ``kyukyu hub serve``)."""
+    from hub_server.core.capacity import tune_gc
+
+    tune_gc()  # a fresh worker process
     return create_app(Settings.from_env(run_migrations=False))

@@ -75,7 +75,9 @@ def _serve(args: argparse.Namespace) -> int:
         # shorter switch interval (default 5 ms) keeps those waits short. On PostgreSQL
         # only the group-commit writer holds row locks, and the default costs less CPU.
         sys.setswitchinterval(0.0005)
-    from hub_server.core.capacity import raise_open_file_limit
+    from hub_server.core.capacity import raise_open_file_limit, tune_gc
+
+    tune_gc()
 
     before, after = raise_open_file_limit()  # one descriptor per stream (workers inherit)
     if after != before:
