@@ -139,6 +139,25 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return user, system
 
 
+def others_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of this load generator and of every PostgreSQL process."""
+    import resource
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    tick = os.sysconf("SC_CLK_TCK")
+    db = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name in ("postgres", "postmaster"):
+            fields = text.rsplit(")", 1)[1].split()
+            db += (int(fields[11]) + int(fields[12])) / tick
+    return {"load": me.ru_utime + me.ru_stime, "db": db}
+
+
 @contextlib.contextmanager
 def hub_process(
     db_url: str,
@@ -503,6 +522,7 @@ async def load(
         # Phase 1: as fast as the posters can go.
         spy = _profile_phase(hub_pid, seconds, profile) if profile is not None else None
         cpu0 = cpu_seconds(hub_pid)
+        others0 = others_cpu_seconds()
         t0 = time.perf_counter()
         stop = t0 + seconds
 
@@ -513,6 +533,7 @@ async def load(
         await asyncio.gather(*(poster(d) for d in devices))
         elapsed = time.perf_counter() - t0
         cpu1 = cpu_seconds(hub_pid)
+        others1 = others_cpu_seconds()
         hub_user, hub_sys = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
         max_ids = list(started)
         if spy is not None:
@@ -540,6 +561,15 @@ async def load(
         # The hub's own CPU per case in the max phase (all its processes, push included).
         "hub_cpu_ms_per_case": round(1000 * (hub_user + hub_sys) / max(1, len(max_ids)), 2),
         "hub_cpu_system_share": round(hub_sys / max(1e-9, hub_user + hub_sys), 2),
+        # Where the rest of the two cores went in the max phase (per case): this load
+        # generator (posters and every stream's reader) and PostgreSQL (every process).
+        "load_generator_cpu_ms_per_case": round(
+            1000 * (others1["load"] - others0["load"]) / max(1, len(max_ids)), 2
+        ),
+        "postgres_cpu_ms_per_case": round(
+            1000 * (others1["db"] - others0["db"]) / max(1, len(max_ids)), 2
+        ),
+        "max_phase_s": round(elapsed, 1),
         "max_p50_ms": _pct(max_lat, 0.50),
         "max_p99_ms": _pct(max_lat, 0.99),
         "max_delivered": f"{len(max_lat)}/{len(max_ids)}",
