@@ -132,3 +132,28 @@ async def test_streams_per_identity_are_capped(hub: Hub) -> None:
     finally:
         for cm in streams:
             await cm.__aexit__(None, None, None)
+
+
+async def test_a_revocation_heard_before_the_subscription_ends_the_new_stream(hub: Hub) -> None:
+    """The gap between a stream's authentication and its subscription: the revocation
+    broadcast (another process's NOTIFY, or the SQLite watch) arrives in between. The
+    database still says 'not revoked' when the stream authenticates here; the bus
+    remembers the broadcast, and the new stream ends at once with ``event: revoked``."""
+    hid, hs = await hub.register_hospital()
+    other, os_ = await hub.register_hospital(name="別")
+    hub.state.bus.revoke(f"hospital:{hid}")  # heard, not (yet) in this database
+    path = "/v1/hospitals/me/events"
+    started = time.monotonic()
+    async with hub.client.stream("GET", path, headers=hs.headers("GET", path)) as stream:
+        assert stream.status_code == 200
+        with anyio.fail_after(2):
+            await _until_revoked(stream, started)
+    # Nobody else is affected.
+    async with hub.client.stream("GET", path, headers=os_.headers("GET", path)) as stream:
+        assert stream.status_code == 200
+        device = await hub.enroll_device()
+        assert (await hub.post_case(device, [other])).status_code == 201
+        with anyio.fail_after(2):
+            async for line in stream.aiter_lines():
+                if line.startswith("data:") and '"case_id"' in line:
+                    break
