@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hub_server import crud
+from hub_server.core.config import Settings
 from hub_server.core.db import utcnow
 from hub_server.core.state import HubState
 from sync.signing import b64e, public_key_to_b64, sign_request
@@ -200,3 +202,31 @@ async def sse_events(response: httpx.Response, count: int) -> list[tuple[int, st
 async def aiter_none() -> AsyncIterator[None]:  # pragma: no cover - typing helper
     if False:
         yield None
+
+
+@contextlib.asynccontextmanager
+async def hub_in_process(
+    settings: Settings,
+    *,
+    medical_source: Any = None,
+    adjust_app: Callable[[Any], None] | None = None,
+) -> AsyncIterator[Hub]:
+    """A hub app in this process (its own state, a fresh hub key) with a signed client;
+    ``adjust_app`` may change the app before its first request builds the middleware."""
+    from hub_server.core.security import HubKey
+    from hub_server.main import build_state, create_app
+    from tests.hub_server._asgi import StreamingASGITransport
+
+    state = build_state(settings, hub_key=HubKey.generate(), medical_source=medical_source)
+    app = create_app(settings, state=state)
+    if adjust_app is not None:
+        adjust_app(app)
+    try:
+        async with httpx.AsyncClient(
+            transport=StreamingASGITransport(app), base_url="http://hub"
+        ) as client:
+            yield Hub(client=client, state=state, operator=make_operator(state))
+    finally:
+        state.engine.dispose()
+        if state.autocommit is not None:
+            state.autocommit.dispose()

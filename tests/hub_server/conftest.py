@@ -7,16 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from hub_server.core.config import Settings
-from hub_server.core.security import HubKey
-from hub_server.main import build_state, create_app
 from tests.components import fresh_postgres_database
-from tests.hub_server._asgi import StreamingASGITransport
-from tests.hub_server._support import Hub, make_operator
+from tests.hub_server._support import Hub, hub_in_process
 
 
 @pytest.fixture
@@ -83,14 +79,5 @@ def settings(db_url: str, roots_dir: Path) -> Settings:
 
 @pytest.fixture
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
-    medical = FakeMedical()
-    state = build_state(settings, hub_key=HubKey.generate(), medical_source=medical)
-    app = create_app(settings, state=state)
-    operator = make_operator(state)
-    async with httpx.AsyncClient(
-        transport=StreamingASGITransport(app), base_url="http://hub"
-    ) as client:
-        yield Hub(client=client, state=state, operator=operator)
-    state.engine.dispose()
-    if state.autocommit is not None:
-        state.autocommit.dispose()
+    async with hub_in_process(settings, medical_source=FakeMedical()) as served:
+        yield served

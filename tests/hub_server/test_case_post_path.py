@@ -7,35 +7,20 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
-import httpx
 import pytest
 from starlette.middleware import Middleware
 
 from hub_server.api.case_post import CasePostMiddleware
 from hub_server.core.config import Settings
-from hub_server.core.security import HubKey
-from hub_server.main import build_state, create_app
-from tests.hub_server._asgi import StreamingASGITransport
-from tests.hub_server._support import Hub, encode, make_operator
+from tests.hub_server._support import Hub, encode, hub_in_process
 
 pytestmark = pytest.mark.anyio
 
 
-async def _hub(settings: Settings, *, hot_path: bool) -> AsyncIterator[Hub]:
-    state = build_state(settings, hub_key=HubKey.generate())
-    app = create_app(settings, state=state)
-    if not hot_path:  # before the first request builds the middleware stack
-        app.user_middleware = [m for m in app.user_middleware if m.cls is not CasePostMiddleware]
-    async with httpx.AsyncClient(
-        transport=StreamingASGITransport(app), base_url="http://hub"
-    ) as client:
-        yield Hub(client=client, state=state, operator=make_operator(state))
-    state.engine.dispose()
-    if state.autocommit is not None:
-        state.autocommit.dispose()
+def _without_hot_path(app: Any) -> None:
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not CasePostMiddleware]
 
 
 def _envelope() -> str:
@@ -92,7 +77,8 @@ async def _answers(hub: Hub, run: str) -> list[tuple[str, int, str | None, str |
 async def test_the_hot_path_answers_as_the_route(settings: Settings) -> None:
     answers = []
     for hot in (True, False):
-        async for hub in _hub(settings, hot_path=hot):
+        adjust = None if hot else _without_hot_path
+        async with hub_in_process(settings, adjust_app=adjust) as hub:
             answers.append(await _answers(hub, "hot-" if hot else "route-"))
     with_hot, route_only = answers
     assert with_hot == route_only
@@ -118,16 +104,14 @@ class _RouteSpy:
         await self.app(scope, receive, send)
 
 
-async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
-    _RouteSpy.reached = []
-    state = build_state(settings, hub_key=HubKey.generate())
-    app = create_app(settings, state=state)
+def _spy_on_the_route(app: Any) -> None:
     assert app.user_middleware[-1].cls is CasePostMiddleware
     app.user_middleware.append(Middleware(_RouteSpy))
-    async with httpx.AsyncClient(
-        transport=StreamingASGITransport(app), base_url="http://hub"
-    ) as client:
-        hub = Hub(client=client, state=state, operator=make_operator(state))
+
+
+async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
+    _RouteSpy.reached = []
+    async with hub_in_process(settings, adjust_app=_spy_on_the_route) as hub:
         device = await hub.enroll_device()
         hid, _ = await hub.register_hospital()
         r = await hub.post_case(device, [hid], key="plain")
@@ -135,7 +119,4 @@ async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
         body = {"case_id": "q", "recipients": [hid], "envelope": _envelope()}
         r = await hub.call(device, "POST", "/v1/cases?x=1", body, headers={"Idempotency-Key": "q"})
         assert r.status_code == 201, r.text  # a query string: the route answers
-    state.engine.dispose()
-    if state.autocommit is not None:
-        state.autocommit.dispose()
     assert _RouteSpy.reached == ["x=1"]

@@ -17,17 +17,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import text
 
 from hub_server.core.audit import verify_chain
 from hub_server.core.config import Settings
-from hub_server.core.security import HubKey
-from hub_server.main import build_state, create_app
 from tests.components import fresh_postgres_database
-from tests.hub_server._asgi import StreamingASGITransport
-from tests.hub_server._support import Hub, make_operator
+from tests.hub_server._support import Hub, hub_in_process
 
 pytestmark = pytest.mark.anyio
 
@@ -47,15 +43,8 @@ async def pg_hub(pg_url: str, roots_dir: Path) -> AsyncIterator[Hub]:
         allow_test_roots=True,
         pool_size=5,
     )
-    state = build_state(settings, hub_key=HubKey.generate())
-    app = create_app(settings, state=state)
-    async with httpx.AsyncClient(
-        transport=StreamingASGITransport(app), base_url="http://hub"
-    ) as client:
-        yield Hub(client=client, state=state, operator=make_operator(state))
-    state.engine.dispose()
-    if state.autocommit is not None:
-        state.autocommit.dispose()
+    async with hub_in_process(settings) as hub:
+        yield hub
 
 
 def _rows(hub: Hub, sql: str, **params: Any) -> list[Any]:
