@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -106,12 +107,16 @@ class FhirExporter:
             os.replace(tmp, path)
             where.append(str(path))
         if self._http is not None and self.endpoint is not None:
-            # A document Bundle is POSTed to [base]/Bundle (FHIR RESTful create).
-            r = self._http.post(
-                f"{self.endpoint}/Bundle",
-                content=data,
-                headers={"Content-Type": "application/fhir+json; charset=utf-8"},
-            )
+            # A document Bundle is POSTed to [base]/Bundle (FHIR RESTful create), as a
+            # conditional create on the Bundle's identifier (the case id): an export that
+            # is retried after a lost answer finds the first one and creates nothing.
+            headers = {"Content-Type": "application/fhir+json; charset=utf-8"}
+            ident = doc.get("identifier") or {}
+            if ident.get("system") and ident.get("value"):
+                headers["If-None-Exist"] = urlencode(
+                    {"identifier": f"{ident['system']}|{ident['value']}"}
+                )
+            r = self._http.post(f"{self.endpoint}/Bundle", content=data, headers=headers)
             r.raise_for_status()
             where.append(f"{self.endpoint}/Bundle")
         return where

@@ -100,3 +100,36 @@ def test_failed_export_is_retried(tmp_path: Path) -> None:
         rt.service.housekeeping()
         assert [b["identifier"]["value"] for b in got] == [case_id]
         assert rt.store.unexported() == []
+
+
+def test_a_retried_export_creates_one_bundle(tmp_path: Path) -> None:
+    """The POST is a FHIR conditional create on the Bundle's identifier (If-None-Exist):
+    a server that honours it keeps one Bundle however often the export is retried."""
+    from urllib.parse import parse_qs
+
+    import httpx
+
+    from hospital.fhir_export import FhirExporter
+    from sync.fhir_case import build_case_bundle
+    from tests.sync._data import case_record
+
+    stored: dict[str, dict[str, Any]] = {}
+    conditions: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        condition = request.headers.get("if-none-exist", "")
+        conditions.append(condition)
+        (wanted,) = parse_qs(condition)["identifier"]
+        if wanted in stored:
+            return httpx.Response(200, json={"resourceType": "OperationOutcome"})
+        stored[wanted] = json.loads(request.content)
+        return httpx.Response(201, json={"resourceType": "OperationOutcome"})
+
+    exporter = FhirExporter(endpoint="http://fhir.test/fhir", transport=httpx.MockTransport(server))
+    bundle = build_case_bundle(case_record())
+    for _ in range(3):
+        assert exporter.export("case-0001", bundle) == ["http://fhir.test/fhir/Bundle"]
+    exporter.close()
+    system, value = bundle["identifier"]["system"], bundle["identifier"]["value"]
+    assert list(stored) == [f"{system}|{value}"]
+    assert len(conditions) == 3
