@@ -55,10 +55,13 @@ def _authenticated_submit(
     case: CaseCreate,
     idempotency_key: str,
     client: str,
+    outbox_depth: int | None,
 ) -> Submission:
     # PostgreSQL: devices' keys from a cache; the case writer reads revocation per batch.
     keys = _device_keys(hub) if hub.settings.is_postgres else None
     caller = authenticate_device(hub, headers, "POST", _PATH, body, client, keys)
+    if outbox_depth is not None:  # as the route: counted once the device is known
+        hub.metrics.outbox_depth.observe(outbox_depth)
     return submit_case(hub, caller, case, idempotency_key=idempotency_key)
 
 
@@ -103,11 +106,9 @@ class CasePostMiddleware:
                 except ValidationError:
                     case = None
                 if case is not None:
-                    if depth is not None:
-                        self.hub.metrics.outbox_depth.observe(depth)
                     client = scope["client"][0] if scope.get("client") else ""
                     done = await run_in_threadpool(
-                        _authenticated_submit, self.hub, headers, body, case, key, client
+                        _authenticated_submit, self.hub, headers, body, case, key, client, depth
                     )
         except (HubError, DataError) as exc:
             response = self.render_error(exc)
