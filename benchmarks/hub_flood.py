@@ -40,6 +40,7 @@ import httpx  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 
+from kyukyu.testing import wait_until_serving  # noqa: E402
 from sync.seal import seal_case  # noqa: E402
 from sync.signing import b64d, b64e, public_key_to_b64, sign_request  # noqa: E402
 
@@ -231,16 +232,7 @@ def main() -> None:
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit("hub did not start")
-            time.sleep(0.2)
+        wait_until_serving(url, proc)
         with httpx.Client(base_url=url, timeout=30) as c:
             r = _signed(c, *operator, "POST", "/v1/enrollment-tokens", {"fire_department": "FD"})
             dkey = Ed25519PrivateKey.generate()

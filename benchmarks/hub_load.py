@@ -53,6 +53,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 
+from kyukyu.testing import wait_until_serving  # noqa: E402
 from sync.signing import b64d, b64e, public_key_to_b64, sign_request  # noqa: E402
 
 CASE_ID = re.compile(rb'"case_id":"([^"]+)"')
@@ -198,17 +199,8 @@ def hub_process(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log_path = Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log"
-                raise RuntimeError("hub did not start: " + log_path.read_text()[-2000:])
-            time.sleep(0.2)
+        log_path = Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log"
+        wait_until_serving(url, proc, why=lambda: log_path.read_text()[-2000:])
         yield url, proc
     finally:
         proc.terminate()

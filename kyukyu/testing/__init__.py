@@ -3,7 +3,8 @@
 Used by ``kyukyu demo``, the test suite (``tests/components.py``) and the benchmarks;
 no library imports it.
 
-- ``serve_in_thread``: an ASGI app under a real uvicorn on a free loopback port
+- ``serve_in_thread``: an ASGI app under a real uvicorn on a free loopback port;
+  ``wait_until_serving``: until a server in another process answers
 - ``ensure_pcscd`` (``VPCD_HOST``, ``VPCD_PORTS``, ``PcscdUnavailable``, ``vpcd_ready``):
   pcscd with the vpcd virtual reader
 - ``seed_with_cards`` (``CardSeedReport``, ``SeededCard``): the synthetic medical source
@@ -22,7 +23,7 @@ from kyukyu.testing._pcscd import (
     ensure_pcscd,
     vpcd_ready,
 )
-from kyukyu.testing._serve import serve_in_thread
+from kyukyu.testing._serve import serve_in_thread, wait_until_serving
 
 __all__ = [
     "VPCD_HOST",
@@ -34,5 +35,6 @@ __all__ = [
     "seed_with_cards",
     "serve_in_thread",
     "vpcd_ready",
+    "wait_until_serving",
     "write_device_settings",
 ]

@@ -1,11 +1,13 @@
-"""Run an ASGI app under uvicorn on a loopback port, in a thread (demo, benchmarks)."""
+"""Run an ASGI app under uvicorn on a loopback port, in a thread (demo, benchmarks); wait
+for a server started in another process."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,3 +38,27 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", **config: Any) -> Iterato
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def wait_until_serving(
+    url: str,
+    proc: subprocess.Popen[Any] | None = None,
+    *,
+    timeout: float = 60.0,
+    path: str = "/v1/health",
+    why: Callable[[], str] = lambda: "",
+) -> None:
+    """Wait until ``url + path`` answers 200; ``RuntimeError`` (with ``why()``, e.g. the
+    tail of the server's log) if ``proc`` exits first or ``timeout`` seconds pass."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not start: {why()}")
+        time.sleep(0.2)

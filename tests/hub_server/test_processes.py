@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kyukyu.testing import wait_until_serving
 from sync.signing import b64d
 from tests.components import fresh_postgres_database
 from tests.hub_server._support import (
@@ -133,20 +134,12 @@ def cluster(
             urls.append(f"http://127.0.0.1:{port}")
             logs.extend([log, log.with_suffix(".err")])
         try:
-            deadline = time.monotonic() + 60
-            for url in urls:
-                while True:
-                    try:
-                        if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    if time.monotonic() > deadline:
-                        pytest.fail(
-                            "hub processes did not start: "
-                            + " ".join(p.read_text()[-2000:] for p in logs if p.exists())
-                        )
-                    time.sleep(0.2)
+            for url, proc in zip(urls, procs, strict=True):
+                wait_until_serving(
+                    url,
+                    proc,
+                    why=lambda: " ".join(p.read_text()[-2000:] for p in logs if p.exists()),
+                )
             yield Cluster(urls, logs, db_url, operator, card)
         finally:
             for p in procs:

@@ -12,7 +12,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kyukyu.testing import wait_until_serving
 from tests.components import fresh_postgres_database
 from tests.hub_server._support import Signer, encode, new_key, pub, x25519_pub
 
@@ -52,14 +52,7 @@ def _serve(db_url: str, roots: Path, tmp: Path, workers: int) -> Iterator[tuple[
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                    break
-            assert proc.poll() is None, (tmp / "hub.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "hub did not start"
-            time.sleep(0.2)
+        wait_until_serving(url, proc, timeout=90, why=lambda: (tmp / "hub.log").read_text()[-3000:])
         yield url, f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
         proc.terminate()

@@ -14,7 +14,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from hub_server.core.config import Settings
 from hub_server.core.metrics import families
 from hub_server.core.security import HubKey
 from hub_server.main import build_state, create_app
-from kyukyu.testing import serve_in_thread
+from kyukyu.testing import serve_in_thread, wait_until_serving
 from tests.hub_server._support import Hub, Signer, make_operator
 
 pytestmark = pytest.mark.anyio
@@ -186,20 +185,15 @@ def test_hub_serve_raises_its_open_file_limit(tmp_path: Path, roots_dir: Path) -
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=2)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "hub did not start"
-            time.sleep(0.2)
+        wait_until_serving(
+            f"http://127.0.0.1:{port}",
+            proc,
+            why=lambda: proc.stdout.read().decode(errors="replace") if proc.stdout else "",
+        )
         limits = Path(f"/proc/{proc.pid}/limits").read_text()
         line = next(x for x in limits.splitlines() if x.startswith("Max open files"))
         assert line.split()[3:5] == [str(hard), str(hard)], line
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
         assert json.loads(r.text)["status"] == "ok"
     finally:
         proc.terminate()

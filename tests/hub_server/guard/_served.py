@@ -13,10 +13,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kyukyu.testing import wait_until_serving
 from sync.signing import b64d
 from tests.hub_server._support import Signer
 
@@ -98,16 +97,7 @@ def serve(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("hub did not start: " + (tmp / "hub.err").read_text()[-3000:])
-            time.sleep(0.2)
+        wait_until_serving(url, proc, why=lambda: (tmp / "hub.err").read_text()[-3000:])
         yield Served(url, port, db_url, operator, log, tmp / "hub.key")
     finally:
         proc.terminate()
