@@ -233,8 +233,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--expect-hub-key",
         default=None,
+        metavar="KEY",
         help="the platform signing key given out of band (base64url); enrollment stops if "
-        "the platform presents another",
+        "the platform presents another. Write --expect-hub-key=KEY: a base64url key may "
+        "start with '-'",
     )
     p.add_argument("--force", action="store_true", help="enroll again over an existing enrollment")
     p.set_defaults(func=_enroll)

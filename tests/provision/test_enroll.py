@@ -74,7 +74,7 @@ def _device(root: Path, hub: LiveHub) -> PlatformClient:
 def test_enroll_creates_key_pins_hub_and_fetches_documents(
     root: Path, hub: LiveHub, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rc, out = _enroll(capsys, root, hub, "--expect-hub-key", hub.hub_key_b64)
+    rc, out = _enroll(capsys, root, hub, f"--expect-hub-key={hub.hub_key_b64}")
     assert rc == 0, out
     assert out["hospitals"] == 2
     uid, gid = _uid(root, "kyukyu-edge")
@@ -125,7 +125,7 @@ def test_wrong_hub_key_or_used_token_enrolls_nothing(
     root: Path, hub: LiveHub, capsys: pytest.CaptureFixture[str]
 ) -> None:
     other = "A" * 43
-    rc, out = _enroll(capsys, root, hub, "--expect-hub-key", other)
+    rc, out = _enroll(capsys, root, hub, f"--expect-hub-key={other}")
     assert rc == 1
     assert "signing key" in out["error"]["detail"]  # type: ignore[index]
     assert not (root / "etc/kyukyu/credentials/edge-device-key.pem").exists()
