@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_server import crud
 from hub_server.api.case_post import CasePostMiddleware
+from hub_server.api.event_streams import SERVER_SEND
 from hub_server.api.routes import (
     cases,
     device_keys,
@@ -60,6 +61,17 @@ from hub_server.core.state import HubState
 __all__ = ["HTTP_STATUS", "app_from_env", "build_state", "create_app", "http_status", "purge_once"]
 
 log = logging.getLogger("hub_server")
+
+
+class _HubApp(FastAPI):
+    """The FastAPI app, which also leaves the server's own ``send`` in the scope
+    (``event_streams.SERVER_SEND``): an event stream's body goes straight to the socket,
+    not through each middleware's ``send`` wrapper (its start goes through them all)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def build_state(
@@ -226,7 +238,7 @@ def create_app(
             if hub_state.autocommit is not None:
                 hub_state.autocommit.dispose()
 
-    app = FastAPI(
+    app = _HubApp(
         title="kyukyu hub",
         version="1",
         summary="マイナ救急 platform: enrollment, summary look-up, sealed case routing, audit",

@@ -25,7 +25,12 @@ __all__ = ["HubState"]
 
 log = logging.getLogger("hub_server.audit")
 
-_CHAIN_PAUSE_SECONDS = 0.05
+#: How long the background chainer lets pending audit rows gather before a round: every
+#: case of that moment joins one round (one head lock, one transaction). Rounds, not rows,
+#: are what cost: 50 ms made the three workers of a loaded hub spend about a tenth of their
+#: CPU on chaining; 200 ms batches four times as many rows per round.
+_CHAIN_PAUSE_SECONDS = 0.2
+_CHAIN_BATCH = 1000
 
 
 @dataclass
@@ -105,9 +110,9 @@ class HubState:
                     # Safe to lose in a database crash: the pending rows and the old head
                     # come back together (WAL order) and are chained again.
                     conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                n = chain_pending(conn)
+                n = chain_pending(conn, batch=_CHAIN_BATCH)
             total += n
-            if n == 0:
+            if n < _CHAIN_BATCH:  # nothing was left behind: no second, empty round
                 return total
 
     def chain_audit_soon(self) -> None:

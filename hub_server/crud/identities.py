@@ -338,6 +338,16 @@ class DeviceKeyCache:
         principal.public_key = hit[1]
         return principal, hit[1]
 
+    def only(self, key_id: str) -> DeviceKeyCache | None:
+        """A cache of this one key if it is known (else None): a caller that must do no
+        I/O passes it, so that the key cannot go missing in between."""
+        hit = self._hits.get(key_id)
+        if hit is None:
+            return None
+        one = DeviceKeyCache(limit=1)
+        one._hits[key_id] = hit
+        return one
+
     def put(self, key_id: str, principal: Principal, key: Ed25519PublicKey) -> None:
         if principal.kind == "device" and isinstance(principal.row, Device):
             if len(self._hits) >= self._limit:

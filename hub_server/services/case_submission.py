@@ -13,11 +13,14 @@ clear header must agree with that metadata.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio.to_thread
 from sqlalchemy import Connection
 
 from hub_server import crud
@@ -43,7 +46,7 @@ from sync.envelope import SealedCase, envelope_from_text, envelope_to_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
-__all__ = ["Submission", "submit_case"]
+__all__ = ["Submission", "submit_case", "submit_case_async"]
 
 
 @dataclass(frozen=True)
@@ -139,42 +142,88 @@ def submit_case(
 
     ``caller`` is a device whose nonce is still to be recorded (``caller.nonce``).
     """
-    now = utcnow()
-    request_hash = sha256_hex(canonical_json(body.model_dump()))
-    pending_audit = hub.settings.is_postgres
+    req: _Request | None = None
     try:
-        envelope = _check_envelope(
-            body, caller, opaque_allowed=hub.settings.accepts_opaque_envelopes
-        )
-        device = caller.row  # loaded (and checked not revoked) by the authentication
-        assert isinstance(device, Device)
-        recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
-        response = CaseCreated(
-            case_id=body.case_id, recipients=recipients, created_at=now
-        ).model_dump_json()
-        req = _Request(
-            caller, device, body, recipients, envelope, idempotency_key, request_hash,
-            response, now,
-        )  # fmt: skip
-        if pending_audit:  # PostgreSQL: group commit with the cases arriving meanwhile
+        req = _prepare(hub, caller, body, idempotency_key)
+        if hub.settings.is_postgres:  # group commit with the cases arriving meanwhile
             row = _case_row(hub, req)
-            events = _writer(hub).store(row, lambda conn: _store_in_one_statement(conn, req, row))
+            events = _writer(hub).store(row, _one_statement(req, row))
         else:
             with hub.write_transaction() as conn:
                 events = _store(conn, hub, req)
         caller.nonce = None
-    except _KeyTaken as taken:
-        record_pending_nonce(hub, caller)
-        return _replay(
-            hub, caller.key_id, idempotency_key, request_hash, case_id_taken=taken.case_id_taken
-        )
-    except Exception:
-        record_pending_nonce(hub, caller)
-        raise
+    except Exception as exc:
+        return _failed(hub, caller, body, idempotency_key, req, exc)
+    return _stored(hub, req, events)
+
+
+async def submit_case_async(
+    hub: HubState, caller: crud.Principal, body: CaseCreate, *, idempotency_key: str
+) -> Submission:
+    """``submit_case`` on the event loop (PostgreSQL only): the checks run here (no I/O,
+    about 0.1 ms of signature verification) and the loop awaits the case writer's commit,
+    instead of a request thread waiting for it. Only a failure (recording the nonce on its
+    own, reading the first answer of a retried key) goes to a thread."""
+    assert hub.settings.is_postgres
+    req: _Request | None = None
+    try:
+        req = _prepare(hub, caller, body, idempotency_key)
+        row = _case_row(hub, req)
+        events = await _writer(hub).store_async(row, _one_statement(req, row))
+        caller.nonce = None
+    except Exception as exc:
+        failed = functools.partial(_failed, hub, caller, body, idempotency_key, req, exc)
+        return await anyio.to_thread.run_sync(failed)
+    return _stored(hub, req, events)
+
+
+def _prepare(
+    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str
+) -> _Request:
+    """The checked request (no I/O): envelope, recipients and the 201 to answer."""
+    now = utcnow()
+    request_hash = _request_hash(body)
+    envelope = _check_envelope(body, caller, opaque_allowed=hub.settings.accepts_opaque_envelopes)
+    device = caller.row  # loaded (and checked not revoked) by the authentication
+    assert isinstance(device, Device)
+    recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
+    response = CaseCreated(
+        case_id=body.case_id, recipients=recipients, created_at=now
+    ).model_dump_json()
+    return _Request(
+        caller, device, body, recipients, envelope, idempotency_key, request_hash,
+        response, now,
+    )  # fmt: skip
+
+
+def _request_hash(body: CaseCreate) -> str:
+    return sha256_hex(canonical_json(body.model_dump()))
+
+
+def _stored(hub: HubState, req: _Request, events: list[PendingEvent]) -> Submission:
     hub.bus.publish(events)
-    if pending_audit:
+    if hub.settings.is_postgres:  # the audit row is pending: chain it soon
         hub.chain_audit_soon()
-    return Submission(201, response)
+    return Submission(201, req.response)
+
+
+def _failed(
+    hub: HubState,
+    caller: crud.Principal,
+    body: CaseCreate,
+    idempotency_key: str,
+    req: _Request | None,
+    exc: Exception,
+) -> Submission:
+    """After a case that was not stored (request thread): the nonce is recorded on its
+    own; a taken key answers with the first answer, anything else is raised again."""
+    record_pending_nonce(hub, caller)
+    if isinstance(exc, _KeyTaken):
+        request_hash = req.request_hash if req is not None else _request_hash(body)
+        return _replay(
+            hub, caller.key_id, idempotency_key, request_hash, case_id_taken=exc.case_id_taken
+        )
+    raise exc
 
 
 _WRITER_LOCK = threading.Lock()
@@ -215,6 +264,10 @@ def _case_row(hub: HubState, req: _Request) -> CaseRow:
         now=req.now,
         origin=hub.bus.origin,
     )
+
+
+def _one_statement(req: _Request, row: CaseRow) -> Callable[[Connection], list[PendingEvent]]:
+    return lambda conn: _store_in_one_statement(conn, req, row)
 
 
 def _store_in_one_statement(conn: Connection, req: _Request, row: CaseRow) -> list[PendingEvent]:

@@ -14,6 +14,8 @@ answer and one bad case never fails another.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -57,6 +59,34 @@ class CaseWriter:
         self._start()
         return done.result()
 
+    async def store_async(self, row: CaseRow, store_one: StoreOne) -> list[PendingEvent]:
+        """``store`` for the event loop: the loop awaits the commit instead of a thread.
+
+        The case is stored even if the awaiting task is cancelled (as a request thread
+        would go on): once handed over, a case is never withdrawn.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[PendingEvent]] = loop.create_future()
+
+        def settle(done: Future[list[PendingEvent]]) -> None:
+            if waiter.cancelled():
+                return
+            exc = done.exception()
+            if exc is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(done.result())
+
+        def hand_back(done: Future[list[PendingEvent]]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(settle, done)
+
+        done: Future[list[PendingEvent]] = Future()
+        done.add_done_callback(hand_back)
+        self._queue.put((row, store_one, done))
+        self._start()
+        return await waiter
+
     def _start(self) -> None:
         if self._thread is not None:
             return
@@ -83,30 +113,30 @@ class CaseWriter:
                         done.set_exception(exc)
 
     def _write(self, batch: list[_Item]) -> None:
-        # Revocation is read here for every batch, not taken from the authentication: the
-        # hot path of case posts knows devices' keys from a cache (``DeviceKeyCache``).
-        with self._engine.connect() as conn:
-            gone = revoked_devices(conn, {row.device_id for row, _, _ in batch})
-        if gone:
-            for row, _, done in batch:
-                if row.device_id in gone:
-                    done.set_exception(revoked_caller("device"))
-            batch = [item for item in batch if item[0].device_id not in gone]
+        # Revocation is read for every batch, not taken from the authentication: the hot
+        # path of case posts knows devices' keys from a cache (``DeviceKeyCache``). It is
+        # read inside the transaction that stores the cases (no second connection).
         if len(batch) > 1:
             try:
                 with self._engine.begin() as conn:
-                    results = insert_cases_in_one_statement(conn, [row for row, _, _ in batch])
+                    batch = _drop_revoked(conn, batch)
+                    rows = [row for row, _, _ in batch]
+                    results = insert_cases_in_one_statement(conn, rows) if rows else []
             except Exception as exc:  # one by one below: each case gets its own answer
                 log.debug("case batch of %d rolled back (%s)", len(batch), type(exc).__name__)
             else:
-                self.batches += 1
-                self.cases += len(batch)
+                if batch:
+                    self.batches += 1
+                    self.cases += len(batch)
                 for (_, _, done), events in zip(batch, results, strict=True):
                     done.set_result(events)
                 return
-        for _, store_one, done in batch:
+        for item in batch:
+            _, store_one, done = item
             try:
                 with self._engine.begin() as conn:
+                    if not _drop_revoked(conn, [item]):
+                        continue
                     events = store_one(conn)
             except BaseException as exc:
                 done.set_exception(exc)
@@ -114,3 +144,17 @@ class CaseWriter:
                 self.batches += 1
                 self.cases += 1
                 done.set_result(events)
+
+
+def _drop_revoked(conn: Connection, batch: list[_Item]) -> list[_Item]:
+    """The items of ``batch`` whose device is not revoked; the others are answered 403."""
+    gone = revoked_devices(conn, {row.device_id for row, _, _ in batch})
+    if not gone:
+        return batch
+    kept = []
+    for item in batch:
+        if item[0].device_id in gone:
+            item[2].set_exception(revoked_caller("device"))
+        else:
+            kept.append(item)
+    return kept

@@ -5,6 +5,7 @@ ones (the route is not reached)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from typing import Any, ClassVar
@@ -120,3 +121,75 @@ async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
         r = await hub.call(device, "POST", "/v1/cases?x=1", body, headers={"Idempotency-Key": "q"})
         assert r.status_code == 201, r.text  # a query string: the route answers
     assert _RouteSpy.reached == ["x=1"]
+
+
+async def test_a_known_device_is_answered_on_the_event_loop(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: once a device's key is known, its case goes from the event loop to the
+    case writer with no request thread in between; the first post (key unknown, read from
+    the database) and every other database engine take a thread."""
+    from hub_server.api import case_post
+
+    hops: list[str] = []
+    real = case_post.run_in_threadpool
+
+    async def counting(fn: Any, *args: Any) -> Any:
+        hops.append(fn.__name__)
+        return await real(fn, *args)
+
+    monkeypatch.setattr(case_post, "run_in_threadpool", counting)
+    async with hub_in_process(settings) as hub:
+        device = await hub.enroll_device()
+        hid, _ = await hub.register_hospital()
+        sealed = secrets.token_bytes(256)
+        for i in range(3):
+            r = await hub.post_case(device, [hid], case_id=f"l{i}", key=f"l{i}", envelope=sealed)
+            assert r.status_code == 201, r.text
+        retried = await hub.post_case(device, [hid], case_id="l2", key="l2", envelope=sealed)
+        assert retried.status_code == 201
+        assert retried.headers["idempotent-replayed"] == "true"
+    expected = 1 if settings.is_postgres else 4
+    assert hops == ["_authenticated_submit"] * expected
+
+
+class _SendSpy:
+    """Outermost user middleware: the body messages that pass through its ``send``."""
+
+    bodies: ClassVar[list[str]] = []
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith("/events"):
+            await self.app(scope, receive, send)
+            return
+
+        async def spying(message: Any) -> None:
+            self.bodies.append(message["type"])
+            await send(message)
+
+        await self.app(scope, receive, spying)
+
+
+async def test_a_stream_writes_its_body_past_the_middlewares(settings: Settings) -> None:
+    """An event stream starts through every middleware, then writes its events and
+    keep-alives with the server's own ``send`` (``event_streams.SERVER_SEND``)."""
+    _SendSpy.bodies = []
+    from tests.hub_server._support import sse_events
+
+    def spy(app: Any) -> None:
+        app.user_middleware.insert(0, Middleware(_SendSpy))
+
+    async with hub_in_process(settings, adjust_app=spy) as hub:
+        device = await hub.enroll_device()
+        hid, hospital = await hub.register_hospital()
+        path = "/v1/hospitals/me/events"
+        async with hub.client.stream("GET", path, headers=hospital.headers("GET", path)) as r:
+            assert r.status_code == 200
+            for i in range(3):
+                assert (await hub.post_case(device, [hid], key=f"s-{i}")).status_code == 201
+            got = await asyncio.wait_for(sse_events(r, 3), 10)
+            assert [seq for seq, _, _ in got] == [1, 2, 3]
+    assert _SendSpy.bodies == ["http.response.start"]
