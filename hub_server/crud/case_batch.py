@@ -7,6 +7,10 @@ order, and each hospital's counter moves by the number of its events in the batc
 batch's cases are numbered in batch order. Any unique violation, or a recipient that is
 not a registered hospital, fails the whole statement: the caller then stores the cases
 one by one (``case_statement``), which names the culprit.
+
+The arrays go in PostgreSQL's binary format (``%(name)b``): in the text format psycopg
+quotes and escapes every element in Python, about 0.3 ms per 4 KB case (its envelope and
+its notification text), more than the rest of the statement's preparation.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ assert CHANNEL == "kyukyu_events"
 _SQL = """
 WITH b AS (
   SELECT * FROM unnest(
-    %(key_id)s::text[], %(nonce)s::text[], %(expires)s::timestamptz[], %(idem)s::text[],
-    %(hash)s::text[], %(response)s::text[], %(now)s::timestamptz[], %(case_id)s::text[],
-    %(device_id)s::text[], %(envelope)s::bytea[], %(size)s::int[], %(details)s::text[],
-    %(payload)s::text[], %(pre)s::text[], %(suf)s::text[]
+    %(key_id)b::text[], %(nonce)b::text[], %(expires)b::timestamptz[], %(idem)b::text[],
+    %(hash)b::text[], %(response)b::text[], %(now)b::timestamptz[], %(case_id)b::text[],
+    %(device_id)b::text[], %(envelope)b::bytea[], %(size)b::int[], %(details)b::text[],
+    %(payload)b::text[], %(pre)b::text[], %(suf)b::text[]
   ) WITH ORDINALITY AS t(key_id, nonce, expires, idem, hash, response, now, case_id,
                          device_id, envelope, size, details, payload, pre, suf, ord)
 ), n AS (
@@ -46,7 +50,7 @@ WITH b AS (
   INSERT INTO audit_pending (at, actor, action, subject, patient_ref, details)
   SELECT now, key_id, 'case_created', 'case:' || case_id, NULL, details FROM b ORDER BY ord
 ), rr AS (
-  SELECT * FROM unnest(%(r_ord)s::bigint[], %(r_hid)s::text[]) AS t(ord, hid)
+  SELECT * FROM unnest(%(r_ord)b::bigint[], %(r_hid)b::text[]) AS t(ord, hid)
 ), k AS (
   SELECT hid, count(*) AS k FROM rr GROUP BY hid
 ), l AS (

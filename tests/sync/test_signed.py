@@ -35,6 +35,23 @@ def test_b64d_reads_every_spelling(data: bytes) -> None:
     assert b64d(" \n".join([std[:5], std[5:]])) == data
 
 
+@given(st.one_of(st.text(alphabet="AB+/-_=\n x", max_size=24), st.text(max_size=12)))
+def test_b64d_fast_path_reads_as_the_general_path(text: str) -> None:
+    """Whatever b64d answers, through its one-pass path or not, is what the general
+    parser (every spelling, whitespace) answers: the same bytes, or both refuse."""
+    from sync.signed import _b64d_general
+
+    try:
+        general: bytes | None = _b64d_general(text)
+    except ValueError:
+        general = None
+    try:
+        got: bytes | None = b64d(text)
+    except ValueError:
+        got = None
+    assert got == general
+
+
 @pytest.mark.parametrize("bad", ["a", "ab$c", "ab=c", "abc===", "ａｂｃｄ", "YQ=\x00"])
 def test_b64d_refuses_garbage(bad: str) -> None:
     with pytest.raises(ValueError, match="base64"):
