@@ -433,7 +433,11 @@ async def load(
         devices = []
         for i in range(posters):
             r = await call(
-                client, operator, "POST", "/v1/enrollment-tokens", {"fire_department": f"fd{i % 4}"}
+                client,
+                operator,
+                "POST",
+                "/v1/enrollment-tokens",
+                {"fire_department": f"横浜市消防局{i % 4}"},
             )
             key = Ed25519PrivateKey.generate()
             r = await call(
@@ -609,7 +613,7 @@ def db_limit(
         now = datetime.now(UTC).replace(tzinfo=None)
         recipients = sorted(rng.sample(hospital_ids, 5))
         meta = {"type": "case", "case_id": case_id, "device_id": device_id,
-                "fire_department": "fd0", "created_at": now.isoformat()}  # fmt: skip
+                "fire_department": "横浜市消防局0", "created_at": now.isoformat()}  # fmt: skip
         pre, suf = notification_prefix_suffix({**meta, "envelope": env_b64}, "bench", 5)
         return {
             "key_id": f"device:{device_id}", "nonce": secrets.token_urlsafe(16),
@@ -697,7 +701,8 @@ def db_limit_pgbench(
     conninfo = libpq_url(db_url)
     envelope = secrets.token_bytes(4096)
     meta = json.dumps({"type": "case", "case_id": "db-x", "device_id": "d" * 32,
-                       "fire_department": "fd0", "created_at": "2026-01-01T00:00:00"})  # fmt: skip
+                       "fire_department": "横浜市消防局0",
+                       "created_at": "2026-01-01T00:00:00"})  # fmt: skip
     suffix = (
         ',"d":'
         + json.dumps({**json.loads(meta), "envelope": base64.b64encode(envelope).decode()})

@@ -64,7 +64,11 @@ KEEPALIVE = "event: ping\ndata:\n\n"
 
 def sse_json(data: object) -> str:
     """Compact JSON with no line break of any kind in it (UTF-8 text stays raw otherwise)."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_RAW_BREAKS)
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # Searched first: ``str.translate`` walks a non-ASCII text code point by code point in
+    # Python's slow path (about 0.3 ms for a case event with a Japanese fire department).
+    if "\u0085" in text or "\u2028" in text or "\u2029" in text:
+        text = text.translate(_RAW_BREAKS)
     if any(c in text for c in "\r\n"):  # json.dumps never emits them; a cheap guard
         raise ValueError("line break in event JSON")
     return text

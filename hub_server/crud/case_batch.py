@@ -78,8 +78,10 @@ WITH b AS (
                    FROM num WHERE num.ord = b.ord), '[]') AS items
   FROM b
 )
-SELECT j.ord, j.items, pg_notify('kyukyu_events', j.pre || j.items || j.suf) FROM j
-ORDER BY j.ord
+SELECT j.ord, j.items, pg_notify('kyukyu_events', j.pre || j.items || j.suf),
+       (SELECT count(*) FROM devices d
+        WHERE d.id IN (SELECT device_id FROM b) AND d.revoked) AS revoked
+FROM j ORDER BY j.ord
 """
 
 
@@ -105,8 +107,9 @@ class CaseRow:
 
 
 class BatchRefused(Exception):
-    """A case of the batch names a recipient that is not a registered, unrevoked hospital;
-    the transaction must be rolled back (and the cases stored one by one)."""
+    """A case of the batch names a recipient that is not a registered, unrevoked hospital,
+    or comes from a revoked device; the transaction must be rolled back (and the cases
+    stored one by one, which answers each)."""
 
 
 def insert_cases_in_one_statement(
@@ -115,7 +118,8 @@ def insert_cases_in_one_statement(
     """Every case of ``rows`` in one statement; each case's events, in ``rows`` order.
 
     Raises ``sqlalchemy.exc.IntegrityError`` on a unique violation and ``BatchRefused``
-    when a case has fewer events than recipients; either way nothing may be committed.
+    when a case has fewer events than recipients or a device of the batch is revoked
+    (read in this statement); either way nothing may be committed.
     """
     names = ("key_id", "nonce", "expires", "idem", "hash", "response", "now", "case_id",
              "device_id", "envelope", "size", "details", "payload", "pre", "suf")  # fmt: skip
@@ -135,8 +139,10 @@ def insert_cases_in_one_statement(
             cols["r_hid"].append(hid)
     result = conn.exec_driver_sql(_SQL, cols).all()
     out: list[list[PendingEvent]] = []
-    for (ord_, items, _), row in zip(result, rows, strict=True):
+    for (ord_, items, _, revoked), row in zip(result, rows, strict=True):
         assert ord_ == len(out) + 1
+        if revoked:  # a device of the batch is revoked: it must be told apart
+            raise BatchRefused
         events = [PendingEvent(str(r), int(q), str(k), row.data) for r, q, k in json.loads(items)]
         if len(events) != len(row.recipients):
             raise BatchRefused

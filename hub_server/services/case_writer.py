@@ -114,23 +114,20 @@ class CaseWriter:
 
     def _write(self, batch: list[_Item]) -> None:
         # Revocation is read for every batch, not taken from the authentication: the hot
-        # path of case posts knows devices' keys from a cache (``DeviceKeyCache``). It is
-        # read inside the transaction that stores the cases (no second connection).
-        if len(batch) > 1:
-            try:
-                with self._engine.begin() as conn:
-                    batch = _drop_revoked(conn, batch)
-                    rows = [row for row, _, _ in batch]
-                    results = insert_cases_in_one_statement(conn, rows) if rows else []
-            except Exception as exc:  # one by one below: each case gets its own answer
-                log.debug("case batch of %d rolled back (%s)", len(batch), type(exc).__name__)
-            else:
-                if batch:
-                    self.batches += 1
-                    self.cases += len(batch)
-                for (_, _, done), events in zip(batch, results, strict=True):
-                    done.set_result(events)
-                return
+        # path of case posts knows devices' keys from a cache (``DeviceKeyCache``). The
+        # batch statement reads it itself and fails when a device is revoked; the cases
+        # are then stored one by one, each after its own check.
+        try:
+            with self._engine.begin() as conn:
+                results = insert_cases_in_one_statement(conn, [row for row, _, _ in batch])
+        except Exception as exc:  # one by one below: each case gets its own answer
+            log.debug("case batch of %d rolled back (%s)", len(batch), type(exc).__name__)
+        else:
+            self.batches += 1
+            self.cases += len(batch)
+            for (_, _, done), events in zip(batch, results, strict=True):
+                done.set_result(events)
+            return
         for item in batch:
             _, store_one, done = item
             try:

@@ -201,3 +201,30 @@ async def test_a_bad_case_in_a_batch_fails_alone_and_the_others_are_stored(
             )
         ]
         assert seqs == list(range(1, expected + 1)), (hid, seqs)
+
+
+async def test_a_device_revoked_while_its_case_waits_is_refused_alone(pg_hub: Hub) -> None:
+    """The batch statement reads revocation itself: a device revoked after its case was
+    handed to the writer gets 403 ``revoked``, and the other cases of the batch are
+    stored."""
+    hub = pg_hub
+    device = await hub.enroll_device(name="救急甲")
+    other = await hub.enroll_device(name="救急乙")
+    h1, _ = await hub.register_hospital(name="丙")
+    held = HeldWriter(hub, h1)
+    first = asyncio.create_task(hub.post_case(device, [h1], case_id="r-first"))
+    await _wait_for(held.waiting_on_lock, "the first case to wait on the locked row")
+    good = [asyncio.create_task(hub.post_case(device, [h1], case_id=f"r-ok-{i}")) for i in range(3)]
+    gone = asyncio.create_task(hub.post_case(other, [h1], case_id="r-revoked"))
+    await _wait_for(lambda: held.queued() == 4, "4 cases queued behind the first")
+    other_id = other.key_id.split(":")[1]
+    r = await hub.call(hub.operator, "POST", f"/v1/devices/{other_id}/revoke", {})
+    assert r.status_code == 200, r.text
+    held.release()
+    assert (await first).status_code == 201
+    assert [(await t).status_code for t in good] == [201] * 3
+    refused = await gone
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "revoked"
+    stored = {row[0] for row in _rows(hub, "SELECT id FROM cases")}
+    assert stored == {"r-first", "r-ok-0", "r-ok-1", "r-ok-2"}
