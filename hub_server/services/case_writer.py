@@ -21,6 +21,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -34,7 +35,55 @@ __all__ = ["CaseWriter"]
 log = logging.getLogger("hub_server.cases")
 
 StoreOne = Callable[[Connection], list[PendingEvent]]
-_Item = tuple[CaseRow, StoreOne, "Future[list[PendingEvent]]"]
+
+
+class _Reply(Protocol):
+    """Where the writer puts a case's answer: a thread's ``Future`` or a ``_LoopReply``."""
+
+    def done(self) -> bool: ...
+    def set_result(self, result: list[PendingEvent]) -> None: ...
+    def set_exception(self, exception: BaseException) -> None: ...
+
+
+_Item = tuple[CaseRow, StoreOne, _Reply]
+
+
+class _LoopReply:
+    """A case's answer handed to an event loop's future (one ``call_soon_threadsafe``;
+    lighter than a thread ``Future`` with its condition variable and callbacks)."""
+
+    __slots__ = ("_settled", "loop", "waiter")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[list[PendingEvent]]
+    ) -> None:
+        self.loop = loop
+        self.waiter = waiter
+        self._settled = False
+
+    def done(self) -> bool:
+        return self._settled
+
+    def set_result(self, result: list[PendingEvent]) -> None:
+        self._settle(result, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        self._settle(None, exception)
+
+    def _settle(self, result: list[PendingEvent] | None, exc: BaseException | None) -> None:
+        if self._settled:
+            raise RuntimeError("a case is answered once")
+        self._settled = True
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            self.loop.call_soon_threadsafe(self._deliver, result, exc)
+
+    def _deliver(self, result: list[PendingEvent] | None, exc: BaseException | None) -> None:
+        if self.waiter.cancelled():
+            return
+        if exc is not None:
+            self.waiter.set_exception(exc)
+        else:
+            self.waiter.set_result(result or [])
 
 
 class CaseWriter:
@@ -66,26 +115,10 @@ class CaseWriter:
         would go on): once handed over, a case is never withdrawn.
         """
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[list[PendingEvent]] = loop.create_future()
-
-        def settle(done: Future[list[PendingEvent]]) -> None:
-            if waiter.cancelled():
-                return
-            exc = done.exception()
-            if exc is not None:
-                waiter.set_exception(exc)
-            else:
-                waiter.set_result(done.result())
-
-        def hand_back(done: Future[list[PendingEvent]]) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
-                loop.call_soon_threadsafe(settle, done)
-
-        done: Future[list[PendingEvent]] = Future()
-        done.add_done_callback(hand_back)
-        self._queue.put((row, store_one, done))
+        reply = _LoopReply(loop, loop.create_future())
+        self._queue.put((row, store_one, reply))
         self._start()
-        return await waiter
+        return await reply.waiter
 
     def _start(self) -> None:
         if self._thread is not None:

@@ -150,7 +150,9 @@ async def test_metrics_scraped_and_parsed_without_patient_data(
     assert values["kyukyu_hub_streams_open"] == 1
     assert values["kyukyu_hub_cases_total"] == 3
     assert values["kyukyu_hub_cases_refused_total"] == 0
-    assert values["kyukyu_hub_push_seconds_count"] >= 3  # the process that took the post
+    # The first case may reach the stream by its first read of the database (it opens,
+    # answers 200, then reads what it missed): not a push. The next two are pushed.
+    assert values["kyukyu_hub_push_seconds_count"] >= 2
     assert values["kyukyu_hub_device_outbox_depth_count"] == 3
     assert values["kyukyu_hub_device_outbox_depth_sum"] == 6
     assert "kyukyu_hub_audit_pending_rows" in values
