@@ -71,7 +71,9 @@ class HubState:
     def autocommit_connection(self) -> Connection:
         """An autocommit connection for nonces and idempotency claims (one round trip each;
         on PostgreSQL without waiting for the WAL flush: bookkeeping, not medical data)."""
-        engine = self.autocommit or self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        engine = self.autocommit
+        if engine is None:  # SQLite: made once (an option engine copies the event hooks)
+            engine = self.autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return engine.connect()
 
     @contextlib.contextmanager
