@@ -344,14 +344,33 @@ def notification_prefix_suffix(
 
 
 def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
-    """The inverse of ``notification_payload``: (origin, events; data None when left out)."""
+    """The inverse of ``notification_payload``: (origin, events; data None when left out).
+
+    Call it on the event loop: the data's JSON text in the notification is kept as the
+    text its streams write (``format_sse``), so it is not encoded again in every process.
+    """
     try:
         doc = json.loads(payload)
         data = doc.get("d")
         events = [PendingEvent(str(r), int(q), str(k), data) for r, q, k in doc["e"]]
-        return str(doc.get("o", "")), events
+        origin = str(doc.get("o", ""))
     except (ValueError, TypeError, KeyError, AttributeError):
         return "", []
+    if isinstance(data, dict) and data:
+        _remember_text(data, payload)
+    return origin, events
+
+
+def _remember_text(data: dict[str, Any], payload: str) -> None:
+    # The members before "d" are the origin (hex) and the [recipient, seq, kind] items:
+    # their strings hold no raw quote, so the first ',"d":' is the top-level key's. The
+    # notification's JSON is ASCII-escaped: no line break of any kind can be in it.
+    at = payload.find(',"d":')
+    text = payload[at + 5 : -1] if at > 0 and payload.endswith("}") else ""
+    if text.isascii() and text.startswith("{") and text.endswith("}"):
+        if len(_ENCODED) >= 256:
+            _ENCODED.clear()
+        _ENCODED[id(data)] = (data, text)
 
 
 class PgListener:

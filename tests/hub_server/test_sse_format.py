@@ -34,3 +34,24 @@ def test_an_event_is_three_lines_whatever_its_data(data: dict[str, object], seq:
 
 def test_keepalive_is_an_event_without_data() -> None:
     assert KEEPALIVE == "event: ping\ndata:\n\n"
+
+
+@given(st.dictionaries(st.text(), json_values, min_size=1, max_size=6), st.integers(1, 2**62))
+def test_an_event_from_another_process_is_written_from_its_notification_text(
+    data: dict[str, object], seq: int
+) -> None:
+    """A notification's data (``parse_notification``) is written as the notification
+    spelled it (ASCII-escaped JSON, not encoded again): still three lines, the same data."""
+    from hub_server.core.events import notification_payload, parse_notification
+
+    payload = notification_payload([PendingEvent("hospital:h", seq, "case", data)], "o")
+    origin, [event] = parse_notification(payload)
+    assert origin == "o"
+    out = format_sse(event)
+    lines = out[:-2].splitlines()
+    assert len(lines) == 3
+    body = lines[2].removeprefix("data: ")
+    assert json.loads(body) == {**data, "seq": seq}
+    if "seq" not in data:  # then the notification's own text is what is written
+        assert body.isascii()
+        assert body[:-1].removesuffix(f',"seq":{seq}') == payload[payload.index(',"d":') + 5 : -2]
