@@ -234,6 +234,7 @@ def create_app(
                 task.cancel()
             if listener is not None:
                 await listener.stop()
+            await asyncio.to_thread(hub_state.close)
             hub_state.engine.dispose()
             if hub_state.autocommit is not None:
                 hub_state.autocommit.dispose()

@@ -56,6 +56,7 @@ class HubState:
     _chain_lock: threading.Lock = field(default_factory=threading.Lock)
     _chain_again: bool = False
     _chainer_running: bool = False
+    _closed: bool = False
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -127,12 +128,27 @@ class HubState:
             self._chainer_running = True
         threading.Thread(target=self._chainer, name="kyukyu-audit-chainer", daemon=True).start()
 
+    def close(self) -> None:
+        """At shutdown: chain what is pending (best effort; a pending row is chained by
+        the next process otherwise) and stop the background chainer quietly."""
+        with self._chain_lock:
+            self._closed = True
+            pending = self._chainer_running
+        if pending:
+            try:
+                self.chain_audit()
+            except Exception as exc:  # the rows stay pending, durable
+                log.warning("audit chaining at shutdown failed (%s)", type(exc).__name__)
+
     def _chainer(self) -> None:
         while True:
             # Let the cases of the next moment join this round: one head lock and one
             # transaction for all of them, not one per case (the chain lags by this much).
             time.sleep(_CHAIN_PAUSE_SECONDS)
             with self._chain_lock:
+                if self._closed:  # shut down: ``close`` chained what was pending
+                    self._chainer_running = False
+                    return
                 if not self._chain_again:
                     self._chainer_running = False
                     return

@@ -227,6 +227,7 @@ async def hub_in_process(
         ) as client:
             yield Hub(client=client, state=state, operator=make_operator(state))
     finally:
+        state.close()
         state.engine.dispose()
         if state.autocommit is not None:
             state.autocommit.dispose()
