@@ -852,7 +852,7 @@ def main() -> None:
     p.add_argument("--posters", type=int, default=32)
     p.add_argument("--patients", type=int, default=100_000)
     p.add_argument("--lookups", type=int, default=300)
-    p.add_argument("--pg-workers", type=int, default=3, help="uvicorn workers on PostgreSQL")
+    p.add_argument("--pg-workers", type=int, default=2, help="uvicorn workers on PostgreSQL")
     p.add_argument("--threads", type=int, default=8, help="request threads per hub process")
     p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     p.add_argument("--profile", type=Path, default=None, help="py-spy profiles of the hub here")
