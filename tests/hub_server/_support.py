@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,3 +233,13 @@ async def hub_in_process(
         state.engine.dispose()
         if state.autocommit is not None:
             state.autocommit.dispose()
+
+
+async def until(check: Callable[[], object], what: str, timeout: float = 10) -> None:
+    """Wait until ``check()`` is true (polled every 20 ms); AssertionError naming ``what``
+    after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

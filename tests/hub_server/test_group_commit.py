@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from sqlalchemy import text
 from hub_server.core.audit import verify_chain
 from hub_server.core.config import Settings
 from tests.components import fresh_postgres_database
-from tests.hub_server._support import Hub, hub_in_process
+from tests.hub_server._support import Hub, hub_in_process, until
 
 pytestmark = pytest.mark.anyio
 
@@ -50,14 +49,6 @@ async def pg_hub(pg_url: str, roots_dir: Path) -> AsyncIterator[Hub]:
 def _rows(hub: Hub, sql: str, **params: Any) -> list[Any]:
     with hub.state.engine.connect() as conn:
         return list(conn.execute(text(sql), params).all())
-
-
-async def _wait_for(check: Any, what: str) -> None:
-    end = time.monotonic() + 10
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 class HeldWriter:
@@ -97,7 +88,7 @@ async def test_cases_arriving_meanwhile_share_one_commit_and_are_numbered_in_ord
     hospitals = [(await hub.register_hospital(name=f"病院{i}"))[0] for i in range(4)]
     held = HeldWriter(hub, hospitals[0])
     first = asyncio.create_task(hub.post_case(devices[0], [hospitals[0]], case_id="g-first"))
-    await _wait_for(held.waiting_on_lock, "the first case to wait on the locked row")
+    await until(held.waiting_on_lock, "the first case to wait on the locked row")
     posts = [
         asyncio.create_task(
             hub.post_case(
@@ -108,7 +99,7 @@ async def test_cases_arriving_meanwhile_share_one_commit_and_are_numbered_in_ord
         )
         for i in range(12)
     ]
-    await _wait_for(lambda: held.queued() == 12, "12 cases queued behind the first")
+    await until(lambda: held.queued() == 12, "12 cases queued behind the first")
     held.release()
     answers = await asyncio.gather(first, *posts)
     assert [r.status_code for r in answers] == [201] * 13, [r.text for r in answers]
@@ -159,7 +150,7 @@ async def test_a_bad_case_in_a_batch_fails_alone_and_the_others_are_stored(
     assert r.status_code == 201, r.text
     held = HeldWriter(hub, h1)
     first = asyncio.create_task(hub.post_case(device, [h1], case_id="g-first"))
-    await _wait_for(held.waiting_on_lock, "the first case to wait on the locked row")
+    await until(held.waiting_on_lock, "the first case to wait on the locked row")
     bad = {
         # a recipient that is not a registered hospital
         "unknown": hub.call(
@@ -180,7 +171,7 @@ async def test_a_bad_case_in_a_batch_fails_alone_and_the_others_are_stored(
     good = [
         asyncio.create_task(hub.post_case(device, [h1, h2], case_id=f"g-ok-{i}")) for i in range(4)
     ]
-    await _wait_for(lambda: held.queued() == 7, "7 cases queued behind the first")
+    await until(lambda: held.queued() == 7, "7 cases queued behind the first")
     held.release()
     assert (await first).status_code == 201
     assert [(await t).status_code for t in good] == [201] * 4
@@ -213,10 +204,10 @@ async def test_a_device_revoked_while_its_case_waits_is_refused_alone(pg_hub: Hu
     h1, _ = await hub.register_hospital(name="丙")
     held = HeldWriter(hub, h1)
     first = asyncio.create_task(hub.post_case(device, [h1], case_id="r-first"))
-    await _wait_for(held.waiting_on_lock, "the first case to wait on the locked row")
+    await until(held.waiting_on_lock, "the first case to wait on the locked row")
     good = [asyncio.create_task(hub.post_case(device, [h1], case_id=f"r-ok-{i}")) for i in range(3)]
     gone = asyncio.create_task(hub.post_case(other, [h1], case_id="r-revoked"))
-    await _wait_for(lambda: held.queued() == 4, "4 cases queued behind the first")
+    await until(lambda: held.queued() == 4, "4 cases queued behind the first")
     other_id = other.key_id.split(":")[1]
     r = await hub.call(hub.operator, "POST", f"/v1/devices/{other_id}/revoke", {})
     assert r.status_code == 200, r.text

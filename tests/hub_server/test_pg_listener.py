@@ -6,8 +6,6 @@ database, and goes on receiving."""
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import psycopg
 import pytest
@@ -21,6 +19,7 @@ from hub_server.core.events import (
     PgListener,
     notification_payload,
 )
+from tests.hub_server._support import until
 
 pytestmark = pytest.mark.anyio
 
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.anyio
 def _notify(conninfo: str, channel: str, payload: str) -> None:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-
-
-async def _until(check: Any, what: str) -> None:
-    end = time.monotonic() + 10
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def _case(seq: int) -> PendingEvent:
@@ -56,7 +47,7 @@ async def test_events_and_revocations_cross_processes_and_survive_a_killed_conne
             _notify(conninfo, CHANNEL, notification_payload([_case(1)], "other-process"))
             _notify(conninfo, CHANNEL, notification_payload([_case(9)], bus.origin))  # own
             _notify(conninfo, CHANNEL, notification_payload([_case(2)], "other-process"))
-            await _until(lambda: len(sub.queue) >= 2, "two events from another process")
+            await until(lambda: len(sub.queue) >= 2, "two events from another process")
             assert [ev.seq for ev in sub.queue] == [1, 2]
             assert sub.queue[0].data == _case(1).data
             sub.drop_queued()
@@ -67,17 +58,17 @@ async def test_events_and_revocations_cross_processes_and_survive_a_killed_conne
                     " WHERE query LIKE 'LISTEN %%' AND pid <> pg_backend_pid()"
                 ).fetchall()
             assert killed, "the listener's connection was found"
-            await _until(lambda: not listener.listening.is_set(), "the loss to be noticed")
+            await until(lambda: not listener.listening.is_set(), "the loss to be noticed")
             sub.ready.clear()
             await asyncio.wait_for(listener.listening.wait(), 15)
             assert sub.ready.is_set()  # woken: re-read what was missed from the database
 
             _notify(conninfo, CHANNEL, notification_payload([_case(3)], "other-process"))
-            await _until(lambda: len(sub.queue) >= 1, "an event after the reconnection")
+            await until(lambda: len(sub.queue) >= 1, "an event after the reconnection")
             assert [ev.seq for ev in sub.queue] == [3]
 
             _notify(conninfo, REVOKED_CHANNEL, "device:d1")
-            await _until(lambda: device.closed is not None, "the revocation")
+            await until(lambda: device.closed is not None, "the revocation")
             assert device.closed == "revoked"
             assert bus.was_revoked("device:d1")
             assert sub.closed is None
