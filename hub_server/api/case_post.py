@@ -13,7 +13,6 @@ validate) goes on to that route untouched, body included, so the route's answers
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +26,7 @@ from hub_server.api.admission import admitted
 from hub_server.api.deps import ascii_decimal, authenticate_device
 from hub_server.core.errors import HubError
 from hub_server.core.state import HubState
-from hub_server.crud import DeviceKeyCache
+from hub_server.crud import DeviceKeyCache, Principal
 from hub_server.schemas import CaseCreate
 from hub_server.services.case_submission import Submission, submit_case, submit_case_async
 
@@ -36,25 +35,27 @@ __all__ = ["CasePostMiddleware"]
 _PATH = "/v1/cases"
 
 
-_KEYS_LOCK = threading.Lock()
-
-
-def _device_keys(hub: HubState) -> DeviceKeyCache:
-    if hub.device_keys is None:
-        with _KEYS_LOCK:
-            if hub.device_keys is None:
-                hub.device_keys = DeviceKeyCache()
-    keys: DeviceKeyCache = hub.device_keys
-    return keys
-
-
 def _known_device(hub: HubState, headers: dict[str, str]) -> DeviceKeyCache | None:
     """PostgreSQL: a cache holding just the caller's key when it is a known device (its
     authentication then needs no database), else None."""
     if not hub.settings.is_postgres:
         return None
     key_id = headers.get("x-kyukyu-key-id")
-    return _device_keys(hub).only(key_id) if key_id else None
+    return hub.device_keys.only(key_id) if key_id else None
+
+
+def _device(
+    hub: HubState,
+    headers: dict[str, str],
+    body: bytes,
+    client: str,
+    outbox_depth: int | None,
+    keys: DeviceKeyCache | None,
+) -> Principal:
+    caller = authenticate_device(hub, headers, "POST", _PATH, body, client, keys)
+    if outbox_depth is not None:  # as the route: counted once the device is known
+        hub.metrics.outbox_depth.observe(outbox_depth)
+    return caller
 
 
 def _authenticated_submit(
@@ -67,10 +68,8 @@ def _authenticated_submit(
     outbox_depth: int | None,
 ) -> Submission:
     # PostgreSQL: devices' keys from a cache; the case writer reads revocation per batch.
-    keys = _device_keys(hub) if hub.settings.is_postgres else None
-    caller = authenticate_device(hub, headers, "POST", _PATH, body, client, keys)
-    if outbox_depth is not None:  # as the route: counted once the device is known
-        hub.metrics.outbox_depth.observe(outbox_depth)
+    keys = hub.device_keys if hub.settings.is_postgres else None
+    caller = _device(hub, headers, body, client, outbox_depth, keys)
     return submit_case(hub, caller, case, idempotency_key=idempotency_key)
 
 
@@ -118,11 +117,7 @@ class CasePostMiddleware:
                     client = scope["client"][0] if scope.get("client") else ""
                     known = _known_device(self.hub, headers)
                     if known is not None:  # no I/O before the commit: stay on the loop
-                        caller = authenticate_device(
-                            self.hub, headers, "POST", _PATH, body, client, known
-                        )
-                        if depth is not None:
-                            self.hub.metrics.outbox_depth.observe(depth)
+                        caller = _device(self.hub, headers, body, client, depth, known)
                         done = await submit_case_async(self.hub, caller, case, idempotency_key=key)
                     else:
                         done = await run_in_threadpool(

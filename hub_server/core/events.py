@@ -98,10 +98,14 @@ def _shared_json(data: dict[str, Any]) -> str:
     if hit is not None and hit[0] is data:
         return hit[1]
     text = sse_json(data)
+    _keep_text(data, text)
+    return text
+
+
+def _keep_text(data: dict[str, Any], text: str) -> None:
     if len(_ENCODED) >= 256:
         _ENCODED.clear()
     _ENCODED[id(data)] = (data, text)
-    return text
 
 
 #: Events a stream may have waiting before it counts as fallen behind and is closed.
@@ -368,9 +372,7 @@ def _remember_text(data: dict[str, Any], payload: str) -> None:
     at = payload.find(',"d":')
     text = payload[at + 5 : -1] if at > 0 and payload.endswith("}") else ""
     if text.isascii() and text.startswith("{") and text.endswith("}"):
-        if len(_ENCODED) >= 256:
-            _ENCODED.clear()
-        _ENCODED[id(data)] = (data, text)
+        _keep_text(data, text)
 
 
 class PgListener:

@@ -20,6 +20,7 @@ from hub_server.core.events import EventBus
 from hub_server.core.metrics import HubMetrics
 from hub_server.core.ratelimit import RateLimiter, Rates
 from hub_server.core.security import HubKey
+from hub_server.crud.identities import DeviceKeyCache
 
 __all__ = ["HubState"]
 
@@ -49,7 +50,8 @@ class HubState:
     case_rate: Any = None  # api.admission's answer-rate tracker
     stream_revocations: Any = None  # api.event_streams' per-process revocation cache
     case_writer: Any = None  # services.case_writer's group commit (PostgreSQL, made on use)
-    device_keys: Any = None  # crud.DeviceKeyCache of the case hot path (PostgreSQL)
+    #: Devices' keys for the case hot path (used on PostgreSQL only).
+    device_keys: DeviceKeyCache = field(default_factory=DeviceKeyCache)
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _write_lock: threading.Lock = field(default_factory=threading.Lock)

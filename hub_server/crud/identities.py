@@ -324,7 +324,8 @@ def principal_for(
 class DeviceKeyCache:
     """Devices' rows and public keys by key id, for the hot path of case posts (a device's
     key and fire department never change). Whether a device is revoked is never taken
-    from here: the case writer reads it for each batch (``revoked_devices``)."""
+    from here: the case writer reads it where it stores the case (``crud.case_batch``,
+    ``revoked_devices``)."""
 
     def __init__(self, limit: int = 100_000) -> None:
         self._limit = limit

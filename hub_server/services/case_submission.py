@@ -153,7 +153,7 @@ def submit_case(
                 events = _store(conn, hub, req)
         caller.nonce = None
     except Exception as exc:
-        return _failed(hub, caller, body, idempotency_key, req, exc)
+        return _failed(hub, caller, idempotency_key, req, exc)
     return _stored(hub, req, events)
 
 
@@ -172,7 +172,7 @@ async def submit_case_async(
         events = await _writer(hub).store_async(row, _one_statement(req, row))
         caller.nonce = None
     except Exception as exc:
-        failed = functools.partial(_failed, hub, caller, body, idempotency_key, req, exc)
+        failed = functools.partial(_failed, hub, caller, idempotency_key, req, exc)
         return await anyio.to_thread.run_sync(failed)
     return _stored(hub, req, events)
 
@@ -210,7 +210,6 @@ def _stored(hub: HubState, req: _Request, events: list[PendingEvent]) -> Submiss
 def _failed(
     hub: HubState,
     caller: crud.Principal,
-    body: CaseCreate,
     idempotency_key: str,
     req: _Request | None,
     exc: Exception,
@@ -218,10 +217,10 @@ def _failed(
     """After a case that was not stored (request thread): the nonce is recorded on its
     own; a taken key answers with the first answer, anything else is raised again."""
     record_pending_nonce(hub, caller)
-    if isinstance(exc, _KeyTaken):
-        request_hash = req.request_hash if req is not None else _request_hash(body)
+    if isinstance(exc, _KeyTaken):  # raised by the storing, after ``_prepare``
+        assert req is not None
         return _replay(
-            hub, caller.key_id, idempotency_key, request_hash, case_id_taken=exc.case_id_taken
+            hub, caller.key_id, idempotency_key, req.request_hash, case_id_taken=exc.case_id_taken
         )
     raise exc
 

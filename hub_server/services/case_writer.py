@@ -161,11 +161,11 @@ class CaseWriter:
             for (_, _, done), events in zip(batch, results, strict=True):
                 done.set_result(events)
             return
-        for item in batch:
-            _, store_one, done = item
+        for row, store_one, done in batch:
             try:
                 with self._engine.begin() as conn:
-                    if not _drop_revoked(conn, [item]):
+                    if revoked_devices(conn, {row.device_id}):
+                        done.set_exception(revoked_caller("device"))
                         continue
                     events = store_one(conn)
             except BaseException as exc:
@@ -174,17 +174,3 @@ class CaseWriter:
                 self.batches += 1
                 self.cases += 1
                 done.set_result(events)
-
-
-def _drop_revoked(conn: Connection, batch: list[_Item]) -> list[_Item]:
-    """The items of ``batch`` whose device is not revoked; the others are answered 403."""
-    gone = revoked_devices(conn, {row.device_id for row, _, _ in batch})
-    if not gone:
-        return batch
-    kept = []
-    for item in batch:
-        if item[0].device_id in gone:
-            item[2].set_exception(revoked_caller("device"))
-        else:
-            kept.append(item)
-    return kept
