@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-HW = ROOT / "hardware"
+from edge.provision import hardware_dir
+
+HW = hardware_dir()
 
 # jpki-card.md, "Readers".
 NFCPY_READERS = {("054c", "06c1"), ("054c", "06c3"), ("072f", "2200")}

@@ -1,7 +1,7 @@
 """``kyukyu provision install``: the hardware files, units and service users into a root.
 
-The files come from the project's ``hardware/`` folder; ``@KYUKYU@`` in a unit
-becomes the absolute path of the ``kyukyu`` executable. Users are created by
+The files are package data (``edge/provision/hardware/``, found by ``hardware_dir()``);
+``@KYUKYU@`` in a unit becomes the absolute path of the ``kyukyu`` executable. Users are created by
 ``systemd-sysusers --root=ROOT`` from the installed sysusers.d entries (the same
 tool on the device and for a staging root). Units are enabled offline with
 ``systemctl --root=ROOT enable``. Every step compares before it writes, so a
@@ -39,7 +39,7 @@ ROLES: tuple[Role, ...] = ("edge", "hub", "hospital")
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file of ``hardware/`` and where it goes on the device."""
+    """One hardware file and where it goes on the device."""
 
     source: str
     dest: str

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from errbase import KyukyuError
@@ -51,18 +51,15 @@ class ProvisionError(KyukyuError):
 
 
 def hardware_dir() -> Path:
-    """The project's ``hardware/`` folder (``KYUKYU_HARDWARE_DIR``, the checkout, the prefix)."""
+    """The hardware files (udev, modprobe, systemd, sysusers.d): package data of
+    ``edge.provision`` (``importlib.resources``), or ``KYUKYU_HARDWARE_DIR``."""
     env = os.environ.get("KYUKYU_HARDWARE_DIR")
-    candidates = [Path(env)] if env else []
-    candidates += [
-        Path(__file__).resolve().parents[2] / "hardware",
-        Path(sys.prefix) / "share" / "kyukyu" / "hardware",
-    ]
-    for c in candidates:
-        if (c / "systemd").is_dir():
-            return c
+    # A wheel installs as files on disk: the traversable is a real directory.
+    found = Path(env) if env else Path(str(resources.files("edge.provision") / "hardware"))
+    if (found / "systemd").is_dir():
+        return found
     raise ProvisionError(
-        "hardware files not found: set KYUKYU_HARDWARE_DIR to the project's hardware/ folder"
+        f"hardware files not found in {found}: reinstall kyukyu, or set KYUKYU_HARDWARE_DIR"
     )
 
 

@@ -180,7 +180,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--hardware-dir",
         default=None,
-        help="the project's hardware/ folder (default: found next to the code)",
+        help="a folder of hardware files to install instead of the packaged ones",
     )
     p.add_argument(
         "--no-enable", action="store_true", help="install the units without enabling them"
