@@ -31,7 +31,9 @@ from edge.jpki import (
 )
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import (
+    AUTH_POLICY_OID,
     JST,
+    PINNED_CVC_CA_KEYS,
     PINNED_ROOTS,
     TrustStore,
     fingerprint,
@@ -69,6 +71,16 @@ def test_pins_are_the_five_of_the_spec_with_the_2019_signing_root() -> None:
         PINNED_ROOTS["64114F29620C24ED2631D46476A040E7EE740D956089C00B036A6A8118C322B5"].purpose
         == "auth"
     )
+
+
+def test_the_pins_are_the_ones_docs_jpki_card_writes_out() -> None:
+    text = (PROJECT / "docs" / "jpki-card.md").read_text(encoding="utf-8")
+    for pin in PINNED_ROOTS.values():
+        assert f"`{pin.sha256}`" in text, pin.name
+        assert pin.not_after.isoformat() in text, pin.name
+    for key in PINNED_CVC_CA_KEYS.values():
+        assert f"`{key.key_id_hex}`" in text, key.name
+    assert f"`{AUTH_POLICY_OID.dotted_string}`" in text
 
 
 def test_real_roots_load_and_match_the_pins(jpki_roots_dir: Path) -> None:
