@@ -620,7 +620,7 @@ def check_roots(ctx: DoctorContext, s: DeviceSettings) -> Check:
     from edge.jpki import JpkiError
     from edge.jpki.trust import TrustStore
 
-    fix_en = "kyukyu provision trust install <J-LIS root files>"
+    fix_en = "kyukyu provision trust install --bundled (or <J-LIS root files>)"
     fix_ja = "ルート証明書を登録する（kyukyu provision trust install）"
     directory = ctx.layout.host(s.roots_dir or "/etc/kyukyu/jpki-roots")
     try:

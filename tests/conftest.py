@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.jpki.bundled import bundled_roots
 from tests.components import Pcscd, fresh_postgres_database, running_pcscd
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-JPKI_ROOTS_DIR = SHARED / "jpki-roots"
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +26,11 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def jpki_roots_dir() -> Path:
-    """The real public J-LIS roots in ../shared/jpki-roots (tests only)."""
-    if not JPKI_ROOTS_DIR.is_dir():
-        pytest.fail(f"{JPKI_ROOTS_DIR} is missing: the shared folder must sit beside the project")
-    return JPKI_ROOTS_DIR
+def jpki_roots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real public J-LIS roots the package ships (edge/jpki/roots), each checked
+    against its pinned fingerprint, copied to a directory of their own under J-LIS's
+    file names (auth-ca-2015.pem ...): no test can alter the package's copies."""
+    directory = tmp_path_factory.mktemp("jpki-roots")
+    for root in bundled_roots():
+        (directory / root.file).write_bytes(root.pem())
+    return directory

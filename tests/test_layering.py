@@ -1,4 +1,4 @@
-"""The import rules of ../shared/docs/architecture.md, checked by parsing every import.
+"""The import rules of docs/architecture.md, checked by parsing every import.
 
 Imports inside functions count too (``ast.walk``): a lazy import is still a dependency.
 """
@@ -96,7 +96,7 @@ RULES = {
 }
 
 
-# The whole table of ../shared/docs/architecture.md: which layers of the project each
+# The whole table of docs/architecture.md ("The layers"): which layers of the project each
 # layer may import (besides itself and the stdlib). Anything else runs back up (or
 # sideways) and fails. A file belongs to the longest layer name that prefixes it.
 LAYERS: dict[str, frozenset[str]] = {

@@ -1,4 +1,4 @@
-"""AIDs, file identifiers, instructions and labels of the My Number card (jpki-card.md)."""
+"""AIDs, file identifiers, instructions and labels of the My Number card (docs/jpki-card.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Card-verifiable certificates (CVC) of the text AP: EF 0004, and the card key of EF 0007.
 
-Real cards do not certify the text AP's keys with X.509 (jpki-card.md, "Text AP"):
+Real cards do not certify the text AP's keys with X.509 (docs/jpki-card.md, "The text AP"):
 
 - EF 0004 = ``7F21 { 5F4E body, 5F37 sig }``; the 297-byte body is the 16-byte key id
   of the certifying CA (証明者鍵ID), the 16-byte key id of the certified issuer key,
@@ -75,9 +75,10 @@ def _production(name: str, key_id_hex: str, modulus_hex: str) -> CvcCaKey:
 
 
 # The production CA key of the 券面事項入力補助AP: key id "5000033" 08 05 "001" 00000000.
-# Its modulus is a public fact, as published in soltia48/myna-card (src/ca.rs) and
-# cross-checked in jpki-card.md. J-LIS's test hierarchy ("6000033 ...") is not pinned:
-# a test key is installed in a roots directory and accepted in test mode only.
+# Its modulus is a public fact, as published in soltia48/myna-card (src/ca.rs); the key
+# id and where it comes from are in docs/jpki-card.md ("The text AP"). J-LIS's test
+# hierarchy ("6000033 ...") is not pinned: a test key is installed in a roots directory
+# and accepted in test mode only.
 PINNED_CVC_CA_KEYS: Mapping[bytes, CvcCaKey] = {
     k.key_id: k
     for k in (

@@ -3,10 +3,12 @@ revocation; and the text AP's card-verifiable certificates, by pinned CA key id.
 
 Trust comes from pinned fingerprints only. The roots themselves are installed
 by a technician (``TrustStore.from_directory``) and each one must match a pin;
-a generated root (the test CA, J-LIS's ``O=JPKI-TEST``) is accepted only when
-the device is explicitly in test mode. The CA certificates on the card (EF 000B,
-0002) are never used. All root generations share one subject DN, so the issuer
-is chosen by verifying the signature, not by name.
+J-LIS's published 2015 and 2023 roots ship with the package (``edge.jpki.bundled``,
+checked against these same pins whenever they are read). A generated root (the
+test CA, J-LIS's ``O=JPKI-TEST``) is accepted only when the device is explicitly
+in test mode. The CA certificates on the card (EF 000B, 0002) are never used.
+All root generations share one subject DN, so the issuer is chosen by verifying
+the signature, not by name.
 
 The text AP's EF 0004 is a card-verifiable certificate whose CA key is not on
 the card: production CA keys are pinned here by key id (``PINNED_CVC_CA_KEYS``);
@@ -87,7 +89,7 @@ __all__ = [
 ]
 
 JST = timezone(timedelta(hours=9), "JST")
-# 利用者証明用電子証明書 policy (jpki-card.md).
+# 利用者証明用電子証明書 policy (docs/jpki-card.md, "Certificates").
 AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
 
 Purpose = Literal["auth", "sign", "test"]
@@ -103,10 +105,11 @@ class PinnedRoot:
     sha256: str
 
 
-# From jpki-card.md. The 2019 signing root's fingerprint is stated by three independent
-# public repositories citing J-LIS's sign_fingerprint.pdf; the 2019 user-authentication
-# root's fingerprint is not available here (a trust bundle from the platform can add it,
-# and a certificate under it is checked by the platform meanwhile).
+# The root table of docs/jpki-card.md ("Certificates"). The 2019 signing root's
+# fingerprint is stated by three independent public repositories citing J-LIS's
+# sign_fingerprint.pdf; the 2019 user-authentication root's fingerprint is not available
+# here (a trust bundle from the platform can add it, and a certificate under it is
+# checked by the platform meanwhile).
 PINNED_ROOTS: Mapping[str, PinnedRoot] = {
     r.sha256: r
     for r in (

@@ -12,6 +12,11 @@ such a key. A pinned production key id must carry exactly the pinned key; any ot
 key id is a test key, installed only with ``allow_test`` (and puts the device in test
 mode), as ``edge.jpki.trust`` reads it.
 
+``bundled``: the J-LIS roots the package ships (``edge.jpki.bundled``), read only when
+each matches its pin, go through the same checks as files given by path (their source
+reads ``bundled:<file name>``). A bundled copy that fails its pin refuses the whole
+command, like any other refused file.
+
 Expired roots: J-LIS's 2015 generation matches its pins but expired on
 2025-10-19, and every certificate it issued has expired with it. Such a root is
 reported as ``expired`` and skipped (nothing to install, not an error): the
@@ -37,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from edge.jpki import JpkiError
+from edge.jpki.bundled import bundled_roots
 from edge.jpki.trust import PINNED_ROOTS, TrustStore, cvc_ca_key_from_pem, fingerprint
 
 from ._config import update_config
@@ -179,13 +185,27 @@ def install_roots(
     files: Iterable[str | os.PathLike[str]],
     *,
     allow_test: bool = False,
+    bundled: bool = False,
     now: datetime | None = None,
 ) -> TrustReport:
-    """Check every certificate in ``files``; install them all, or nothing if one is refused."""
+    """Check every certificate in ``files`` (and the package's own J-LIS roots when
+    ``bundled``); install them all, or nothing if one is refused."""
     t = now or datetime.now(UTC)
     report = TrustReport()
     to_write: dict[str, bytes] = {}
     keys_to_write: dict[str, bytes] = {}
+    if bundled:
+        try:
+            shipped = bundled_roots()
+        except JpkiError as exc:
+            refused = RootOutcome("bundled", None, None, "refused", reason=exc.detail or exc.code)
+            report.outcomes.append(refused)
+            shipped = ()
+        for root in shipped:
+            outcome, der, name = _classify(f"bundled:{root.file}", root.certificate, False, t)
+            report.outcomes.append(outcome)
+            if der is not None and name is not None:
+                to_write[name] = der
     for f in files:
         path = Path(f)
         cvc = _CVC_CA_FILE.fullmatch(path.name)

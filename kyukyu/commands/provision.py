@@ -44,8 +44,16 @@ def _install(args: argparse.Namespace) -> int:
 def _trust_install(args: argparse.Namespace) -> int:
     from edge.provision import DeviceLayout, ProvisionError, install_roots
 
+    if not args.files and not args.bundled:
+        print("error: give root certificate files, or --bundled", file=sys.stderr)
+        return 2
     try:
-        report = install_roots(DeviceLayout(Path(args.root)), args.files, allow_test=args.test_ca)
+        report = install_roots(
+            DeviceLayout(Path(args.root)),
+            args.files,
+            allow_test=args.test_ca,
+            bundled=args.bundled,
+        )
     except ProvisionError as exc:
         return _print_error(exc, args.json)
     if args.json:
@@ -194,7 +202,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="install J-LIS root certificates that match the pinned fingerprints",
     )
     _root_option(p)
-    p.add_argument("files", nargs="+", metavar="FILE", help="PEM or DER certificate files")
+    p.add_argument(
+        "files", nargs="*", metavar="FILE", help="PEM or DER certificate files (or --bundled)"
+    )
+    p.add_argument(
+        "--bundled",
+        action="store_true",
+        help="install the J-LIS roots shipped with kyukyu (each checked against its pinned "
+        "fingerprint; expired ones are skipped)",
+    )
     p.add_argument(
         "--test-ca",
         action="store_true",

@@ -31,7 +31,9 @@ from edge.jpki import (
 )
 from edge.jpki.revocation import RevocationSnapshot
 from edge.jpki.trust import (
+    AUTH_POLICY_OID,
     JST,
+    PINNED_CVC_CA_KEYS,
     PINNED_ROOTS,
     TrustStore,
     fingerprint,
@@ -61,7 +63,7 @@ def test_pins_are_the_five_of_the_spec_with_the_2019_signing_root() -> None:
         "sign-2019",
         "sign-2023",
     ]
-    # Written out from jpki-card.md's root table, not from the code under test.
+    # Written out from docs/jpki-card.md's root table, not from the code under test.
     sign_2019 = PINNED_ROOTS["79679C33E4CC9319440F1AD120A597FF1844E2EF217063ADB176966FD5E6FBEB"]
     assert (sign_2019.name, sign_2019.purpose) == ("sign-2019", "sign")
     assert sign_2019.not_after.isoformat() == "2029-09-14"
@@ -71,9 +73,19 @@ def test_pins_are_the_five_of_the_spec_with_the_2019_signing_root() -> None:
     )
 
 
+def test_the_pins_are_the_ones_docs_jpki_card_writes_out() -> None:
+    text = (PROJECT / "docs" / "jpki-card.md").read_text(encoding="utf-8")
+    for pin in PINNED_ROOTS.values():
+        assert f"`{pin.sha256}`" in text, pin.name
+        assert pin.not_after.isoformat() in text, pin.name
+    for key in PINNED_CVC_CA_KEYS.values():
+        assert f"`{key.key_id_hex}`" in text, key.name
+    assert f"`{AUTH_POLICY_OID.dotted_string}`" in text
+
+
 def test_real_roots_load_and_match_the_pins(jpki_roots_dir: Path) -> None:
     store = TrustStore.from_directory(jpki_roots_dir)
-    # ../shared/jpki-roots holds the 2015 and 2023 roots; the 2019 one is pinned only.
+    # The package ships the 2015 and 2023 roots; the 2019 one is pinned only.
     assert sorted(a.name for a in store.anchors) == sorted(
         r.name for r in PINNED_ROOTS.values() if r.name != "sign-2019"
     )
@@ -83,14 +95,22 @@ def test_real_roots_load_and_match_the_pins(jpki_roots_dir: Path) -> None:
         assert a.certificate.not_valid_after_utc.date() == PINNED_ROOTS[a.sha256].not_after
 
 
-def test_project_tree_holds_no_copy_of_the_real_roots(jpki_roots_dir: Path) -> None:
+def test_only_the_package_data_folder_holds_the_real_roots(jpki_roots_dir: Path) -> None:
+    """The roots ship once, in edge/jpki/roots, where they are checked against the pins on
+    load; a second copy elsewhere in the tree would be read by nobody's check."""
+    shipped = PROJECT / "edge" / "jpki" / "roots"
     needles: list[bytes] = []
     for f in jpki_roots_dir.glob("*.pem"):
         der = _der(x509.load_pem_x509_certificate(f.read_bytes()))
         needles += [der[:200], base64.b64encode(der)[:64]]
+    shipped_text = b"".join(f.read_bytes() for f in shipped.glob("*.pem"))
+    assert all(n in shipped_text for n in needles[1::2])  # the PEM's first line, each root
     skip = {".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+    skip |= {"build", "dist"}  # a wheel build copies the package data
     for dirpath, dirnames, filenames in os.walk(PROJECT):
         dirnames[:] = [d for d in dirnames if d not in skip and not d.endswith(".egg-info")]
+        if Path(dirpath) == shipped:
+            continue
         for name in filenames:
             p = Path(dirpath) / name
             try:  # other suites create and delete files meanwhile

@@ -49,16 +49,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
 
 
 @pytest.fixture
-def device(
-    tmp_path: Path, hub: LiveHub, jpki_roots_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> Path:
-    """A healthy device image: installed, J-LIS roots, enrolled with the live hub."""
+def device(tmp_path: Path, hub: LiveHub, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A healthy device image: installed, the J-LIS roots the package ships (--bundled),
+    enrolled with the live hub."""
     root = tmp_path / "root"
     root.mkdir()
-    roots = sorted(str(p) for p in jpki_roots_dir.glob("*-2023.pem"))
     steps = [
         ["provision", "install", "--root", str(root), "--kyukyu-bin", KYUKYU_BIN],
-        ["provision", "trust", "install", "--root", str(root), *roots],
+        ["provision", "trust", "install", "--root", str(root), "--bundled"],
         ["provision", "enroll", "--root", str(root), "--hub", hub.url, f"--token={hub.token()}"],
     ]
     for argv in steps:

@@ -211,3 +211,93 @@ def test_cvc_ca_keys_install_as_the_device_reads_them(
     rc, out = run_json(capsys, *args, "--test-ca", str(test_root), str(key_file))
     assert rc == 0
     assert [r["status"] for r in out["roots"]] == ["unchanged", "unchanged"]  # type: ignore[union-attr]
+
+
+def test_bundled_roots_install_and_doctor_accepts_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--bundled: the roots shipped in the package, pin-checked; doctor's roots check is OK."""
+    args = ("provision", "trust", "install", "--root", str(tmp_path), "--bundled")
+    rc, out = run_json(capsys, *args)
+    assert rc == 0, out
+    assert out["test_mode"] is False
+    by_name = {r["name"]: r for r in out["roots"]}  # type: ignore[union-attr]
+    assert by_name["auth-2023"] == {
+        "source": "bundled:auth-ca-2023.pem",
+        "sha256": AUTH_2023,
+        "name": "auth-2023",
+        "status": "installed",
+        "test": False,
+        "not_after": "2033-07-15T14:59:59+00:00",
+    }
+    assert by_name["sign-2023"]["status"] == "installed"
+    assert {by_name[n]["status"] for n in ("auth-2015", "sign-2015")} == {"expired"}
+    assert _roots(tmp_path) == {"auth-2023.pem", "sign-2023.pem"}
+    settings = load_device_settings(tmp_path / "etc/kyukyu/edge.env")
+    assert settings.roots_dir == Path("/etc/kyukyu/jpki-roots")
+    assert settings.test_roots is False
+    rc, doctor = run_json(capsys, "doctor", "--root", str(tmp_path), "--no-card-test")
+    (roots,) = [c for c in doctor["checks"] if c["id"] == "roots"]  # type: ignore[union-attr]
+    assert roots["status"] == "ok", roots
+    assert "auth-2023, sign-2023" in roots["message_en"]
+    before = tree_digest(tmp_path)
+    rc, text, _ = run_cli(capsys, *args)
+    assert rc == 0
+    assert "unchanged auth-2023" in text
+    assert tree_digest(tmp_path) == before
+
+
+def test_bundled_and_files_together_all_or_nothing(
+    tmp_path: Path, jpki_roots_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _impostor(jpki_roots_dir / "auth-ca-2023.pem", tmp_path / "extra.pem")
+    root = tmp_path / "root"
+    root.mkdir()
+    args = ("provision", "trust", "install", "--root", str(root), "--bundled")
+    rc, out = run_json(capsys, *args, str(fake))
+    assert rc == 1
+    assert [r["source"] for r in out["roots"] if r["status"] == "refused"] == [str(fake)]  # type: ignore[union-attr]
+    assert not (root / "etc/kyukyu").exists()
+
+
+def test_a_tampered_bundled_root_installs_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package's copy altered after release: refused by its pin, nothing written."""
+    import edge.jpki.bundled as bundled
+
+    copy = tmp_path / "roots"
+    copy.mkdir()
+    for r in bundled.bundled_roots():
+        (copy / r.file).write_bytes(r.pem())
+    target = copy / "sign-ca-2023.pem"
+    cert = x509.load_pem_x509_certificate(target.read_bytes())
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01  # one bit of the signature: still a certificate, another SHA-256
+    target.write_bytes(
+        x509.load_der_x509_certificate(bytes(der)).public_bytes(serialization.Encoding.PEM)
+    )
+    monkeypatch.setattr(bundled, "_folder", lambda: copy)
+    root = tmp_path / "root"
+    root.mkdir()
+    args = ("provision", "trust", "install", "--root", str(root), "--bundled")
+    rc, out = run_json(capsys, *args)
+    assert rc == 1
+    (entry,) = out["roots"]  # type: ignore[misc]
+    assert entry["source"] == "bundled"
+    assert entry["status"] == "refused"
+    assert "sign-ca-2023.pem" in entry["reason"]
+    assert not (root / "etc/kyukyu").exists()
+    rc, _, err = run_cli(capsys, *args)
+    assert rc == 1
+    assert "REFUSED bundled" in err
+    assert "nothing installed" in err
+
+
+def test_no_file_and_no_bundled_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, _, err = run_cli(capsys, "provision", "trust", "install", "--root", str(tmp_path))
+    assert rc == 2
+    assert "--bundled" in err
+    assert not (tmp_path / "etc").exists()
