@@ -270,3 +270,40 @@ def test_the_whole_demo_runs_from_the_installed_package(
     assert report["card"]["trusted"] is True
     assert sorted(report["answers"].values()) == ["accept", "decline"]
     assert report["outbox_pending"] == 0
+
+
+def _pins() -> dict[str, tuple[str, str]]:
+    """``requirements.lock``: name -> (version, marker text)."""
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, tuple[str, str]] = {}
+    for line in LOCK.read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            spec, _, marker = line.partition(" ; ")
+            name, _, version = spec.partition("==")
+            pins[canonicalize_name(name.split("[")[0])] = (version, marker)
+    return pins
+
+
+def test_the_lock_pins_every_requirement_within_its_range() -> None:
+    """A dependency added or moved in pyproject.toml without running scripts/lock fails here."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    reqs = [*meta["build-system"]["requires"], *meta["project"]["dependencies"]]
+    for items in meta["project"]["optional-dependencies"].values():
+        reqs += [r for r in items if not r.startswith("kyukyu[")]  # `all` names the others
+    pins = _pins()
+    wrong = []
+    for text in reqs:
+        req = Requirement(text)
+        pinned = pins.get(canonicalize_name(req.name))
+        if pinned is None or not req.specifier.contains(pinned[0], prereleases=True):
+            wrong.append(f"{req} (lock: {pinned[0] if pinned else 'missing'})")
+    assert wrong == [], f"run scripts/lock: {wrong}"
+    lines = [ln for ln in LOCK.read_text().splitlines() if ln and ln[0] not in " #"]
+    assert len(lines) == len(pins), "a package is pinned twice"
+    assert all("==" in ln for ln in lines), "every pin is exact"
