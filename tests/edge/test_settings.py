@@ -39,4 +39,5 @@ def test_a_bad_value_is_one_typed_error(monkeypatch: pytest.MonkeyPatch, tmp_pat
     with pytest.raises(SettingsError) as info:
         load_device_settings(tmp_path / "missing.env")
     assert info.value.code == "settings_invalid"
-    assert "idle_timeout_s" in str(info.value)
+    assert "KYUKYU_EDGE_IDLE_TIMEOUT_S" in str(info.value)
+    assert "soon" in str(info.value)
