@@ -12,22 +12,36 @@ reads them; ``kyukyu provision`` writes it), files named like the variables in
 ``$CREDENTIALS_DIRECTORY``, the defaults below. Secrets (the device key) are files,
 never values: under systemd they come through ``LoadCredential=`` into
 ``$CREDENTIALS_DIRECTORY``. A bad value is a ``SettingsError`` naming its variable.
+
+``settings_file_text`` writes that file's lines with python-dotenv (``dotenv.set_key``:
+each value quoted so that it reads back as written; every other line and comment kept).
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import dotenv
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errbase import InvalidSettings
 from errbase.settings import load_settings
 
-__all__ = ["DEFAULT_CONFIG", "DeviceSettings", "SettingsError", "load_device_settings"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "PREFIX",
+    "DeviceSettings",
+    "SettingsError",
+    "load_device_settings",
+    "settings_file_text",
+]
 
 DEFAULT_CONFIG = Path("/etc/kyukyu/edge.env")
+PREFIX = "KYUKYU_EDGE_"
 
 
 class SettingsError(InvalidSettings):
@@ -42,7 +56,7 @@ class DeviceSettings(BaseSettings):
     """Everything the device needs to know about itself and its platform."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KYUKYU_EDGE_", extra="ignore", validate_default=True, frozen=True
+        env_prefix=PREFIX, extra="ignore", validate_default=True, frozen=True
     )
 
     data_dir: Path = Field(
@@ -138,3 +152,37 @@ def load_device_settings(config: Path | None = None, **overrides: Any) -> Device
         error=SettingsError,
         overrides=overrides,
     )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError("a setting may not contain a line break")
+    return text
+
+
+def settings_file_text(text: str, values: Mapping[str, object | None]) -> str:
+    """``text`` (a settings file's content) with ``values`` set, or removed where ``None``.
+
+    Keys are ``DeviceSettings`` field names. python-dotenv writes the lines
+    (``KYUKYU_EDGE_HUB_URL='https://hub.example'``), so what ``load_device_settings``
+    reads back is what was written; every other line and comment stays as it was.
+
+    Raises:
+        ValueError: an unknown field, or a value with a line break.
+    """
+    unknown = sorted(set(values) - set(DeviceSettings.model_fields))
+    if unknown:
+        raise ValueError(f"unknown setting {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory(prefix="kyukyu-edge-env-") as tmp:
+        path = Path(tmp) / "edge.env"
+        path.write_text(text, encoding="utf-8")
+        for field, value in values.items():
+            key = PREFIX + field.upper()
+            if value is not None:
+                dotenv.set_key(path, key, _text(value), quote_mode="always")
+            elif key in dotenv.dotenv_values(path):
+                dotenv.unset_key(path, key)
+        return path.read_text(encoding="utf-8")
