@@ -4,42 +4,59 @@ Where things live on a device (``/var/lib/kyukyu-edge`` by default, systemd's
 ``StateDirectory``), which platform it talks to and which keys it pins. The
 case flow, the UI wiring and the technician commands all read this one object.
 
-Precedence, highest first: keyword arguments, ``KYUKYU_EDGE_*`` environment
-variables, the settings file (``KYUKYU_EDGE_CONFIG``, default
-``/etc/kyukyu/edge.env``; ``KEY=value`` lines), the defaults below. Secrets
-(the device key) are files, never values: under systemd they come through
-``LoadCredential=`` into ``$CREDENTIALS_DIRECTORY``.
+``load_device_settings`` reads it the way every role does (``errbase.settings``),
+highest first: keyword arguments (the command line), ``KYUKYU_EDGE_*`` environment
+variables, the settings file (``KYUKYU_EDGE_CONFIG``, default ``/etc/kyukyu/edge.env``;
+python-dotenv syntax: quotes, inline ``# comments`` and ``export`` lines as a shell
+reads them; ``kyukyu provision`` writes it), files named like the variables in
+``$CREDENTIALS_DIRECTORY``, the defaults below. Secrets (the device key) are files,
+never values: under systemd they come through ``LoadCredential=`` into
+``$CREDENTIALS_DIRECTORY``. A bad value is a ``SettingsError`` naming its variable.
+
+``settings_file_text`` writes that file's lines with python-dotenv (``dotenv.set_key``:
+each value quoted so that it reads back as written; every other line and comment kept).
 """
 
 from __future__ import annotations
 
-import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+import dotenv
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from errbase import KyukyuError
+from errbase import InvalidSettings
+from errbase.settings import load_settings
 
-__all__ = ["DEFAULT_CONFIG", "DeviceSettings", "SettingsError", "load_device_settings"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "PREFIX",
+    "DeviceSettings",
+    "SettingsError",
+    "load_device_settings",
+    "settings_file_text",
+]
 
 DEFAULT_CONFIG = Path("/etc/kyukyu/edge.env")
+PREFIX = "KYUKYU_EDGE_"
 
 
-class SettingsError(KyukyuError):
+class SettingsError(InvalidSettings):
     """The device's settings are missing or malformed (one clear line, no traceback)."""
 
     code = "settings_invalid"
     message_ja = "端末の設定に誤りがあります。技術担当者に連絡してください。"
-    message_en = "The device settings are invalid; contact the technician."
+    message_en = "The device settings are invalid"
 
 
 class DeviceSettings(BaseSettings):
     """Everything the device needs to know about itself and its platform."""
 
     model_config = SettingsConfigDict(
-        env_prefix="KYUKYU_EDGE_", extra="ignore", validate_default=True, frozen=True
+        env_prefix=PREFIX, extra="ignore", validate_default=True, frozen=True
     )
 
     data_dir: Path = Field(
@@ -120,40 +137,52 @@ class DeviceSettings(BaseSettings):
         return bool(self.hub_url and self.device_id and self.hub_public_key)
 
 
-def _read_env_file(path: Path) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip()
-        if key.startswith("KYUKYU_EDGE_"):
-            values[key.removeprefix("KYUKYU_EDGE_").lower()] = value.strip().strip('"')
-    return values
-
-
 def load_device_settings(config: Path | None = None, **overrides: Any) -> DeviceSettings:
-    """Settings from ``config`` (or ``KYUKYU_EDGE_CONFIG``), the environment and ``overrides``.
+    """Settings from ``overrides``, the environment, ``config`` (or ``KYUKYU_EDGE_CONFIG``)
+    and ``$CREDENTIALS_DIRECTORY``, in that order; ``None`` overrides are left out.
 
     Raises:
         SettingsError: a value does not parse, or the file cannot be read.
     """
-    path = config or Path(os.environ.get("KYUKYU_EDGE_CONFIG", str(DEFAULT_CONFIG)))
-    file_values: dict[str, Any] = {}
-    try:
-        if path.is_file():
-            file_values = _read_env_file(path)
-    except OSError as exc:
-        raise SettingsError(f"{path}: {exc.strerror}") from None
-    env_keys = {
-        k.removeprefix("KYUKYU_EDGE_").lower() for k in os.environ if k.startswith("KYUKYU_EDGE_")
-    }
-    merged = {k: v for k, v in file_values.items() if k not in env_keys}
-    merged.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return DeviceSettings(**merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SettingsError(f"{where}: {first['msg']}") from None
+    return load_settings(
+        DeviceSettings,
+        config=config,
+        config_variable="KYUKYU_EDGE_CONFIG",
+        default_config=DEFAULT_CONFIG,
+        error=SettingsError,
+        overrides=overrides,
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ValueError("a setting may not contain a line break")
+    return text
+
+
+def settings_file_text(text: str, values: Mapping[str, object | None]) -> str:
+    """``text`` (a settings file's content) with ``values`` set, or removed where ``None``.
+
+    Keys are ``DeviceSettings`` field names. python-dotenv writes the lines
+    (``KYUKYU_EDGE_HUB_URL='https://hub.example'``), so what ``load_device_settings``
+    reads back is what was written; every other line and comment stays as it was.
+
+    Raises:
+        ValueError: an unknown field, or a value with a line break.
+    """
+    unknown = sorted(set(values) - set(DeviceSettings.model_fields))
+    if unknown:
+        raise ValueError(f"unknown setting {', '.join(unknown)}")
+    with tempfile.TemporaryDirectory(prefix="kyukyu-edge-env-") as tmp:
+        path = Path(tmp) / "edge.env"
+        path.write_text(text, encoding="utf-8")
+        for field, value in values.items():
+            key = PREFIX + field.upper()
+            if value is not None:
+                dotenv.set_key(path, key, _text(value), quote_mode="always")
+            elif key in dotenv.dotenv_values(path):
+                dotenv.unset_key(path, key)
+        return path.read_text(encoding="utf-8")

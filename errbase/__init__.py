@@ -8,7 +8,7 @@ patient data.
 
 from __future__ import annotations
 
-__all__ = ["KyukyuError"]
+__all__ = ["InvalidSettings", "KyukyuError"]
 
 
 class KyukyuError(Exception):
@@ -32,3 +32,22 @@ class KyukyuError(Exception):
         if self.detail:
             out["detail"] = self.detail
         return out
+
+
+class InvalidSettings(KyukyuError):
+    """A role's settings are missing or malformed (base of each role's settings error).
+
+    ``detail`` names the variable and what is wrong with it; the command line prints
+    ``one_line()`` on stderr and exits with status 2, without a traceback.
+    """
+
+    code = "settings_invalid"
+    message_ja = "設定に誤りがあります。"
+    message_en = "The settings are invalid"
+
+    def __str__(self) -> str:
+        return f"{self.message_en}: {self.detail}" if self.detail else self.message_en
+
+    def one_line(self) -> str:
+        """English, then Japanese, on one line (for a command's stderr)."""
+        return " ".join(f"{self} / {self.message_ja}".split())

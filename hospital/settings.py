@@ -1,4 +1,14 @@
-"""The hospital's one settings object (pydantic-settings; ``KYUKYU_HOSPITAL_*`` variables)."""
+"""The hospital's one settings object (pydantic-settings; ``KYUKYU_HOSPITAL_*`` variables).
+
+``load_hospital_settings`` reads it the way every role does (``errbase.settings``),
+highest first: keyword arguments (the command line's flags that were given),
+``KYUKYU_HOSPITAL_<FIELD>`` environment variables, the settings file
+(``KYUKYU_HOSPITAL_CONFIG``, default ``/etc/kyukyu/hospital.env``; python-dotenv
+syntax: quotes, inline ``# comments``, ``export`` lines), files named like the
+variables in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``, e.g.
+``KYUKYU_HOSPITAL_DB_URL`` with a password), the defaults below. A bad value is a
+``HospitalSettingsError`` naming its variable. Nothing is read at import time.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +18,32 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["HospitalSettings", "load_hospital_settings"]
+from errbase import InvalidSettings
+from errbase.settings import load_settings
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "HospitalSettings",
+    "HospitalSettingsError",
+    "load_hospital_settings",
+]
+
+DEFAULT_CONFIG = Path("/etc/kyukyu/hospital.env")
+
+
+class HospitalSettingsError(InvalidSettings):
+    """The hospital's settings are missing or malformed (one clear line, no traceback)."""
+
+    code = "hospital_settings_invalid"
+    message_ja = "病院システムの設定に誤りがあります。"
+    message_en = "The hospital settings are invalid"
 
 
 class HospitalSettings(BaseSettings):
     """Everything ``kyukyu hospital`` needs; command-line flags override the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="KYUKYU_HOSPITAL_", extra="forbid")
+    # extra="ignore" as in the other roles: the settings file may hold other lines.
+    model_config = SettingsConfigDict(env_prefix="KYUKYU_HOSPITAL_", extra="ignore")
 
     data_dir: Path = Field(
         default=Path("hospital-data"),
@@ -65,6 +94,20 @@ class HospitalSettings(BaseSettings):
         return self.db_url or f"sqlite:///{self.data_dir / 'hospital.db'}"
 
 
-def load_hospital_settings(**overrides: Any) -> HospitalSettings:
-    """Environment first, then the non-None ``overrides`` (command-line flags)."""
-    return HospitalSettings(**{k: v for k, v in overrides.items() if v is not None})
+def load_hospital_settings(config: Path | None = None, **overrides: Any) -> HospitalSettings:
+    """Settings from ``overrides``, the environment, ``config`` (or
+    ``KYUKYU_HOSPITAL_CONFIG``) and ``$CREDENTIALS_DIRECTORY``, in that order; ``None``
+    overrides are left out.
+
+    Raises:
+        HospitalSettingsError: a value does not parse, or the file cannot be read.
+    """
+    return load_settings(
+        HospitalSettings,
+        config=config,
+        config_variable="KYUKYU_HOSPITAL_CONFIG",
+        default_config=DEFAULT_CONFIG,
+        error=HospitalSettingsError,
+        overrides=overrides,
+        hidden=("db_url",),
+    )

@@ -10,6 +10,10 @@ role's settings object already reads (``kyukyu edge --port`` <-
 ``KYUKYU_EDGE_WEB_PORT``) and the few options that must be typed (``NO_ENV``).
 A command-line value beats the environment, which beats the default. Every
 option's help shows its default and its variable (``KyukyuHelpFormatter``).
+
+A bad value, here or in a role's settings (``errbase.InvalidSettings``: environment,
+settings file, credentials), is one line on stderr naming the variable, and exit
+status 2, in every command.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ ENV_NAMES: dict[str, str] = {
     "edge --port": "KYUKYU_EDGE_WEB_PORT",
     "hub --host": "KYUKYU_HUB_LISTEN_HOST",
     "hub --port": "KYUKYU_HUB_LISTEN_PORT",
+    "card --roots": "KYUKYU_JPKI_ROOTS",
 }
 # Options that must be typed each time: an environment variable could make them stick.
 NO_ENV = frozenset({"--force", "--help", "--version"})
@@ -116,8 +121,11 @@ def env_name(path: tuple[str, ...], action: argparse.Action) -> str | None:
 
 
 def _bad(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    """A bad environment value: one line on stderr, exit code 2 (no usage text)."""
-    parser.exit(2, f"{parser.prog}: {message}\n")
+    """A bad environment value: one line on stderr, exit code 2 (no usage text), worded
+    as the roles' settings errors are (``errbase.InvalidSettings``)."""
+    from errbase import InvalidSettings
+
+    parser.exit(2, f"{parser.prog}: {InvalidSettings(message).one_line()}\n")
 
 
 def _from_env(parser: argparse.ArgumentParser, action: argparse.Action, raw: str) -> Any:
@@ -125,31 +133,31 @@ def _from_env(parser: argparse.ArgumentParser, action: argparse.Action, raw: str
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         low = raw.strip().lower()
         if low not in _TRUE | _FALSE:
-            _bad(parser, f"{name}={raw!r}: use 1 or 0")
+            _bad(parser, f"{name}: use 1 or 0 (got {raw!r})")
         on = low in _TRUE
         return on if isinstance(action, argparse._StoreTrueAction) else not on
     if isinstance(action, argparse._CountAction):
         try:
             return int(raw)
         except ValueError:
-            _bad(parser, f"{name}={raw!r}: not a number")
+            _bad(parser, f"{name}: not a number (got {raw!r})")
     convert = action.type if callable(action.type) else str
     if isinstance(action, argparse._AppendAction) or action.nargs in ("+", "*"):
         items = [s.strip() for s in raw.split(",") if s.strip()]
         try:
             values = [convert(s) for s in items]
         except (TypeError, ValueError):
-            _bad(parser, f"{name}={raw!r}: invalid value")
+            _bad(parser, f"{name}: invalid value (got {raw!r})")
         for v in values:
             if action.choices is not None and v not in action.choices:
-                _bad(parser, f"{name}={raw!r}: {v!r} is not one of {sorted(action.choices)}")
+                _bad(parser, f"{name}: {v!r} is not one of {sorted(action.choices)} (got {raw!r})")
         return values
     try:
         value = convert(raw)
     except (TypeError, ValueError):
-        _bad(parser, f"{name}={raw!r}: invalid value")
+        _bad(parser, f"{name}: invalid value (got {raw!r})")
     if action.choices is not None and value not in action.choices:
-        _bad(parser, f"{name}={raw!r}: not one of {sorted(action.choices)}")
+        _bad(parser, f"{name}: not one of {sorted(action.choices)} (got {raw!r})")
     return value
 
 
@@ -191,7 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
-    rc = func(args)
+    from errbase import InvalidSettings
+
+    try:
+        rc = func(args)
+    except InvalidSettings as exc:
+        print(f"kyukyu {args.command}: {exc.one_line()}", file=sys.stderr)
+        return 2
     return int(rc or 0)
 
 

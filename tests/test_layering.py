@@ -101,17 +101,23 @@ RULES = {
 # sideways) and fails. A file belongs to the longest layer name that prefixes it.
 LAYERS: dict[str, frozenset[str]] = {
     "errbase": frozenset(),
+    # The settings base: how every role reads its settings (pydantic-settings, the env
+    # file, $CREDENTIALS_DIRECTORY, one error line). A layer of its own beside the error
+    # base, so that the device, the hub and the hospital share one copy (none of them may
+    # import another) while errbase stays stdlib-only for the drivers and the card code.
+    "errbase.settings": frozenset({"errbase"}),
     "edge.reader": frozenset({"errbase"}),
     "edge.jpki": frozenset({"edge.reader", "errbase"}),
     "edge.card_sim": frozenset({"edge.reader", "errbase"}),
-    "edge": frozenset({"edge.reader", "edge.jpki", "sync", "errbase"}),  # the core
+    # the core
+    "edge": frozenset({"edge.reader", "edge.jpki", "sync", "errbase", "errbase.settings"}),
     "edge.ui": frozenset({"edge", "errbase"}),
     "sync": frozenset({"errbase"}),
-    "hub_server": frozenset({"sync", "edge.jpki", "errbase"}),
-    "hospital": frozenset({"sync", "errbase"}),
+    "hub_server": frozenset({"sync", "edge.jpki", "errbase", "errbase.settings"}),
+    "hospital": frozenset({"sync", "errbase", "errbase.settings"}),
     "kyukyu": frozenset(
         {"edge", "edge.reader", "edge.jpki", "edge.card_sim", "edge.ui", "sync", "hub_server"}
-        | {"hospital", "errbase"}
+        | {"hospital", "errbase", "errbase.settings"}
     ),
 }
 
@@ -119,10 +125,11 @@ LAYERS: dict[str, frozenset[str]] = {
 # "may import" of the table, with the libraries those packages stand on.
 THIRD_PARTY: dict[str, frozenset[str]] = {
     "errbase": frozenset(),
+    "errbase.settings": frozenset({"pydantic", "pydantic_settings", "dotenv"}),
     "edge.reader": frozenset({"smartcard", "nfc"}),
     "edge.jpki": frozenset({"cryptography"}),
     "edge.card_sim": frozenset({"cryptography", "nfc"}),  # nfc: the udp driver front end
-    "edge": frozenset({"cryptography", "pydantic", "pydantic_settings"}),
+    "edge": frozenset({"cryptography", "pydantic", "pydantic_settings", "dotenv"}),
     "edge.ui": frozenset({"textual", "textual_serve", "rich"}),
     "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
     "hub_server": frozenset(
@@ -201,8 +208,12 @@ def test_the_table_says_what_the_architecture_says() -> None:
     assert "edge.card_sim" not in LAYERS["hub_server"]
     assert LAYERS["edge.ui"] == {"edge", "errbase"}
     assert "textual" in THIRD_PARTY["edge.ui"]
-    assert LAYERS["hospital"] == {"sync", "errbase"}
-    assert LAYERS["edge"] == {"edge.reader", "edge.jpki", "sync", "errbase"}
+    assert LAYERS["hospital"] == {"sync", "errbase", "errbase.settings"}
+    assert LAYERS["edge"] == {"edge.reader", "edge.jpki", "sync", "errbase", "errbase.settings"}
+    # The settings base serves the three roles; the drivers and the card code never need it.
+    assert LAYERS["errbase.settings"] == {"errbase"}
+    assert all("errbase.settings" not in LAYERS[x] for x in ("edge.reader", "edge.jpki", "sync"))
+    assert layer_of("errbase.settings") == "errbase.settings"
     assert all("kyukyu" not in allowed for allowed in LAYERS.values())
     assert layer_of("edge.flow._flow") == "edge"
     assert layer_of("edge.ui.app") == "edge.ui"
@@ -219,6 +230,8 @@ def test_the_table_says_what_the_architecture_says() -> None:
         ("hub_server/_probe_up.py", "from edge.card_sim import TestCA\n"),
         ("hospital/_probe_up.py", "import hub_server.main\n"),
         ("errbase/_probe_up.py", "import edge\n"),
+        ("errbase/_probe_up.py", "import pydantic_settings\n"),  # the base stays stdlib-only
+        ("edge/reader/_probe_up.py", "from errbase.settings import load_settings\n"),
         ("edge/flow/_probe_up.py", "from edge.ui import app\n"),
         ("edge/reader/_probe_up.py", "import httpx\n"),
     ],

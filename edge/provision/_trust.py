@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+import dotenv
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -44,6 +45,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from edge.jpki import JpkiError
 from edge.jpki.bundled import bundled_roots
 from edge.jpki.trust import PINNED_ROOTS, TrustStore, cvc_ca_key_from_pem, fingerprint
+from edge.settings import PREFIX
 
 from ._config import update_config
 from ._layout import ROOTS_DIR, DeviceLayout, ProvisionError, ensure_dir, write_if_changed
@@ -270,11 +272,9 @@ def install_roots(
 
 
 def _in_test_mode(layout: DeviceLayout) -> bool:
+    """Whether the root's settings file (only the file) puts the device in test mode."""
     try:
-        text = layout.config.read_text(encoding="utf-8")
+        value = dotenv.dotenv_values(layout.config).get(f"{PREFIX}TEST_ROOTS")
     except OSError:
         return False
-    return any(
-        ln.strip().lower() in {"kyukyu_edge_test_roots=true", "kyukyu_edge_test_roots=1"}
-        for ln in text.splitlines()
-    )
+    return (value or "").strip().lower() in {"true", "1", "yes", "on"}

@@ -1,13 +1,14 @@
 """Hub settings: one typed, validated object for the platform role (pydantic-settings).
 
 Nothing is read at import time. ``load_hub_settings()`` (and ``Settings.from_env()``)
-reads, highest precedence first:
+reads the way every role does (``errbase.settings``), highest precedence first:
 
 1. keyword arguments (the CLI's options that were given; an option left out never
    overrides anything),
 2. ``KYUKYU_HUB_*`` environment variables (names below),
 3. the settings file ``KYUKYU_HUB_CONFIG`` (default ``/etc/kyukyu/hub.env``;
-   ``KYUKYU_HUB_*=value`` lines, the same names),
+   ``KYUKYU_HUB_*=value`` lines, the same names, python-dotenv syntax: quotes, inline
+   ``# comments``, ``export`` lines),
 4. secrets as files in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``), one
    file per setting named like its variable (e.g. ``KYUKYU_HUB_DB`` holding a
    PostgreSQL URL with its password); a credential ``hub-key.pem`` there is the hub
@@ -34,7 +35,8 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from errbase import KyukyuError
+from errbase import InvalidSettings
+from errbase.settings import credentials_dir, describe_error, load_settings
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -70,7 +72,7 @@ def _env(field: str) -> Any:
     return AliasChoices(env_name(field))
 
 
-class HubSettingsError(KyukyuError):
+class HubSettingsError(InvalidSettings):
     """The hub's settings are missing or malformed (one clear line, no traceback)."""
 
     code = "hub_settings_invalid"
@@ -79,9 +81,6 @@ class HubSettingsError(KyukyuError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
-
-    def __str__(self) -> str:
-        return f"{self.message_en}: {self.detail}"
 
 
 class InsecureSettings(HubSettingsError, ValueError):
@@ -204,7 +203,7 @@ class Settings(BaseSettings):
         """A copy with some fields changed (validated again)."""
         values = self.model_dump()
         values.update(changes)
-        return _build(values, env=False)
+        return _build(values)
 
     def check(self) -> Settings:
         """Refuse insecure defaults outside development; returns ``self``."""
@@ -230,18 +229,18 @@ class Settings(BaseSettings):
         return load_hub_settings(None, **overrides)
 
 
-def _build(values: Mapping[str, Any], *, env: bool, **sources: Any) -> Settings:
+# Values an error never repeats (a database URL may hold its password).
+_HIDDEN = frozenset({"db_url", "medical_db_url"})
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    """Settings validated from ``values`` (``with_`` gives every field: nothing else counts)."""
     try:
-        if env:
-            return Settings(**sources, **values)
         return Settings.model_validate(dict(values))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        name = env_name(field) if field in Settings.model_fields else field
-        value = first.get("input")
-        shown = "" if field == "db_url" or isinstance(value, dict) else f" (got {value!r})"
-        raise HubSettingsError(f"{name}: {first['msg']}{shown}") from None
+        raise HubSettingsError(
+            describe_error(exc, Settings, env_name=env_name, hidden=_HIDDEN)
+        ) from None
 
 
 def load_hub_settings(config: Path | None = None, **overrides: object) -> Settings:
@@ -252,19 +251,19 @@ def load_hub_settings(config: Path | None = None, **overrides: object) -> Settin
     Raises:
         HubSettingsError: a value does not parse, or the settings file cannot be read.
     """
-    path = config or Path(os.environ.get("KYUKYU_HUB_CONFIG", str(DEFAULT_CONFIG)))
-    sources: dict[str, Any] = {}
-    try:
-        if path.is_file():
-            sources["_env_file"] = path
-            path.read_bytes()  # unreadable: a clear error now, not a silent default
-    except OSError as exc:
-        raise HubSettingsError(f"{path}: {exc.strerror}") from None
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     values = {k: v for k, v in overrides.items() if v is not None}
-    if credentials and Path(credentials).is_dir():
-        sources["_secrets_dir"] = credentials
-        key = Path(credentials) / "hub-key.pem"
+    credentials = credentials_dir()
+    if credentials is not None:
+        key = credentials / "hub-key.pem"
         if key.is_file() and "hub_key_path" not in values and "KYUKYU_HUB_KEY" not in os.environ:
             values.setdefault("hub_key_path", key)
-    return _build(values, env=True, **sources)
+    return load_settings(
+        Settings,
+        config=config,
+        config_variable="KYUKYU_HUB_CONFIG",
+        default_config=DEFAULT_CONFIG,
+        error=HubSettingsError,
+        overrides=values,
+        env_name=env_name,
+        hidden=_HIDDEN,
+    )

@@ -57,7 +57,8 @@ class _Limits:
         self.max_connections = cap
 
 
-_limits = _Limits(Settings())
+# The defaults until ``configure``: nothing is read from the environment at import.
+_limits = _Limits(Settings.model_construct())
 _door: Door | None = None
 #: A refused request over its rate is answered after up to this long (the connection is
 #: not read meanwhile, then closed): a flooding client waits instead of spinning.

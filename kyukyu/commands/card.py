@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -40,7 +39,8 @@ if TYPE_CHECKING:
     from edge.jpki.read import CardReadResult, ReadOptions
     from edge.reader import Connection
 
-DEFAULT_ROOTS = os.environ.get("KYUKYU_JPKI_ROOTS", "/etc/kyukyu/jpki-roots")
+# KYUKYU_JPKI_ROOTS overrides it (kyukyu.cli.ENV_NAMES: read when the command runs).
+DEFAULT_ROOTS = "/etc/kyukyu/jpki-roots"
 
 EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_UNTRUSTED, EXIT_PARTIAL, EXIT_TAMPERED = 4, 5, 6

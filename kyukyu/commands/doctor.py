@@ -1,4 +1,8 @@
-"""``kyukyu doctor``: one line per check (OK / WARN / FAIL with the fix); exit 1 on FAIL."""
+"""``kyukyu doctor``: one line per check (OK / WARN / FAIL with the fix); exit 1 on FAIL.
+
+Settings that do not parse stop it first, as in every command: one line on stderr
+naming the variable, exit code 2 (with ``--json``, the error as JSON on stdout too).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,19 @@ from typing import Any
 
 def run(args: argparse.Namespace) -> int:
     from edge.doctor import DoctorContext, run_doctor
-    from edge.provision import DeviceLayout
+    from edge.provision import DeviceLayout, read_settings
+    from edge.settings import SettingsError
 
+    layout = DeviceLayout(Path(args.root))
+    try:
+        settings = read_settings(layout)
+    except SettingsError as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "error": exc.to_dict()}, ensure_ascii=False))
+        raise  # kyukyu.cli: one line on stderr, exit code 2
     ctx = DoctorContext(
-        layout=DeviceLayout(Path(args.root)),
+        layout=layout,
+        settings=settings,
         timeout_s=args.timeout,
         card_test=not args.no_card_test,
         disk_warn_bytes=int(args.disk_warn_mb * 2**20),

@@ -39,13 +39,10 @@ def _child_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.settings import SettingsError, load_device_settings
+    from edge.settings import load_device_settings
 
-    try:
-        settings = load_device_settings(args.config, language=args.language, theme=args.theme)
-    except SettingsError as exc:
-        print(f"kyukyu edge: {exc.message_en} ({exc}) / {exc.message_ja}", file=sys.stderr)
-        return 2
+    # A SettingsError (a bad value, not enrolled, no key) reaches kyukyu.cli: one line, 2.
+    settings = load_device_settings(args.config, language=args.language, theme=args.theme)
     if args.web:
         from textual_serve.server import Server
 
@@ -64,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.ui import make_app
 
     layout = os.environ.get("KYUKYU_EDGE_LAYOUT_FILE")
-    try:
-        app = make_app(settings, layout_file=Path(layout) if layout else None)
-    except SettingsError as exc:
-        print(f"kyukyu edge: {exc.message_en} ({exc}) / {exc.message_ja}", file=sys.stderr)
-        return 2
+    app = make_app(settings, layout_file=Path(layout) if layout else None)
     try:
         app.run()
     finally:

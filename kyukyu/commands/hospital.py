@@ -1,4 +1,11 @@
-"""``kyukyu hospital``: the hospital's receiving service and its staff accounts."""
+"""``kyukyu hospital``: the hospital's receiving service and its staff accounts.
+
+Settings come from ``hospital.settings.load_hospital_settings`` (flags that were given,
+``KYUKYU_HOSPITAL_*`` environment, ``/etc/kyukyu/hospital.env``,
+``$CREDENTIALS_DIRECTORY``). Each command reads them before anything else, outside its
+error handling: a bad value (``HospitalSettingsError``) reaches ``kyukyu.cli.main``, one
+line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -118,11 +125,10 @@ def _user_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace) -> Any:
+def _store(settings: Any) -> Any:
     from hospital.identity import load_identity
     from hospital.store import HospitalStore
 
-    settings = _settings(args)
     ident = load_identity(settings.data_dir, key_file=settings.resolved_key_file())
     return HospitalStore(settings.resolved_db_url(), ident.keys.storage)
 
@@ -131,8 +137,9 @@ def _user_admin(args: argparse.Namespace) -> int:
     from errbase import KyukyuError
     from hospital import auth
 
+    settings = _settings(args)
     try:
-        store = _store(args)
+        store = _store(settings)
     except KyukyuError as exc:
         return _fail(exc)
     try:
@@ -157,8 +164,9 @@ def _audit(args: argparse.Namespace) -> int:
     """The hospital's audit trail as JSON lines (who viewed or answered which case, when)."""
     from errbase import KyukyuError
 
+    settings = _settings(args)
     try:
-        store = _store(args)
+        store = _store(settings)
     except KyukyuError as exc:
         return _fail(exc)
     try:

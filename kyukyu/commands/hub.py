@@ -2,17 +2,16 @@
 
 Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
 environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
-the command line wins, an option left out changes nothing. Bad settings: one line on
+the command line wins, an option left out changes nothing. Bad settings
+(``HubSettingsError``, ``InsecureSettings``) reach ``kyukyu.cli.main``: one line on
 stderr, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,6 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Any:
 def _db(args: argparse.Namespace) -> str:
     """The database URL: ``--db``, else the settings (``KYUKYU_HUB_DB``, file, default)."""
     return str(_settings(args).db_url)
-
-
-def _settings_errors(func: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Bad settings (``HubSettingsError``, ``InsecureSettings``): one line, exit code 2."""
-
-    @functools.wraps(func)
-    def run(args: argparse.Namespace) -> int:
-        from hub_server.core.config import HubSettingsError
-
-        try:
-            return func(args)
-        except HubSettingsError as exc:
-            print(f"kyukyu hub: {exc}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -435,12 +418,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     p.add_argument("--log-file", default=None, help="also write the log to this file")
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
-    p.set_defaults(func=_settings_errors(_serve))
+    p.set_defaults(func=_serve)
 
     p = hs.add_parser("migrate", help="upgrade the database schema")
     _common(p)
     p.add_argument("--revision", default="head", help="alembic revision to upgrade to")
-    p.set_defaults(func=_settings_errors(_migrate))
+    p.set_defaults(func=_migrate)
 
     p = hs.add_parser("init", help="create the first operator and write its key to a file")
     _common(p)
@@ -450,7 +433,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--name", default="operator", help="the first operator's name")
     p.add_argument("--key", default=None, help="also create the hub key at this path")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    p.set_defaults(func=_settings_errors(_init))
+    p.set_defaults(func=_init)
 
     audit = hs.add_parser("audit", help="audit trail")
     aus = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
@@ -466,12 +449,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--hub-key", default=None, help="hub key (PEM) or its base64url public key, in a file"
     )
-    p.set_defaults(func=_settings_errors(_audit_verify))
+    p.set_defaults(func=_audit_verify)
     p = aus.add_parser("checkpoint", help="sign the chain head with the hub key (export it)")
     _common(p)
     p.add_argument("--hub-key", default=None, help="the hub's key (PEM); default KYUKYU_HUB_KEY")
     p.add_argument("--out", default=None, help="append the checkpoint to this file")
-    p.set_defaults(func=_settings_errors(_audit_checkpoint))
+    p.set_defaults(func=_audit_checkpoint)
 
     p = hs.add_parser("revoke", help="revoke a device, hospital, operator or technician (audited)")
     _common(p)
@@ -482,7 +465,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("id", help="its id (or key id, e.g. device:<id>)")
     p.add_argument("--reason", default=None, help="recorded in the audit trail")
-    p.set_defaults(func=_settings_errors(_revoke))
+    p.set_defaults(func=_revoke)
 
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)
@@ -492,7 +475,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--cards", type=int, default=0, help="virtual cards to issue for patients")
     p.add_argument("--cards-dir", default=None, help="where to write the virtual cards")
     p.add_argument("--ca-dir", default=None, help="test CA directory that issues the cards")
-    p.set_defaults(func=_settings_errors(_seed))
+    p.set_defaults(func=_seed)
 
     p = hs.add_parser("purge", help="retention: purge delivered sealed cases now")
     _common(p, trust=True)
@@ -502,9 +485,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="seconds to keep delivered cases (default: the hub's setting)",
     )
-    p.set_defaults(func=_settings_errors(_purge))
+    p.set_defaults(func=_purge)
 
     p = hs.add_parser("ingest-crl", help="ingest a DER CRL from the CA")
     _common(p, trust=True)
     p.add_argument("crl", help="DER CRL file")
-    p.set_defaults(func=_settings_errors(_ingest_crl))
+    p.set_defaults(func=_ingest_crl)

@@ -11,11 +11,17 @@ from typing import Any
 
 
 def _print_error(exc: Any, as_json: bool) -> int:
+    """1 for a refusal; 2 for bad device settings (as ``kyukyu.cli`` answers them)."""
+    from errbase import InvalidSettings
+
+    bad_settings = isinstance(exc, InvalidSettings)
     if as_json:
         print(json.dumps({"ok": False, "error": exc.to_dict()}, ensure_ascii=False))
+    elif bad_settings:
+        print(f"kyukyu provision: {exc.one_line()}", file=sys.stderr)
     else:
         print(f"error: {exc} / {exc.message_ja}", file=sys.stderr)
-    return 1
+    return 2 if bad_settings else 1
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edge.settings import settings_file_text
 from sync.signing import public_key_to_b64
 
 __all__ = ["write_device_settings"]
@@ -42,7 +43,5 @@ def write_device_settings(
         **settings,
     }
     config = data_dir / "edge.env"
-    config.write_text(
-        "".join(f"KYUKYU_EDGE_{k.upper()}={v}\n" for k, v in values.items()), encoding="utf-8"
-    )
+    config.write_text(settings_file_text("", values), encoding="utf-8")
     return config

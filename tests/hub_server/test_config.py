@@ -18,9 +18,8 @@ from hub_server.core.config import (
     Settings,
     load_hub_settings,
 )
+from tests._process import cli_env, run_kyukyu
 from tests.components import fresh_postgres_database
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -125,26 +124,11 @@ def test_secrets_come_from_the_credentials_directory(
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("KYUKYU_HUB_") and k != "CREDENTIALS_DIRECTORY"
-    }
-    env["KYUKYU_HUB_CONFIG"] = str(tmp_path / "absent.env")
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+    return cli_env(tmp_path, **extra)
 
 
 def _kyukyu(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kyukyu", "hub", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env=_env(tmp_path, **env),
-    )
+    return run_kyukyu(tmp_path, "hub", *args, **env)
 
 
 @pytest.mark.parametrize(
