@@ -86,6 +86,7 @@ class EdgeApp(App[None]):
         idle_timeout_s: float = 300.0,
         watch_cards: bool = True,
         layout_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.flow = flow
@@ -93,7 +94,9 @@ class EdgeApp(App[None]):
         self.theme_name = theme
         self.idle_timeout_s = idle_timeout_s
         self.watch_cards = watch_cards
-        self.last_input = time.monotonic()
+        # The idle timeout's clock (seconds, monotonic); tests give a fake one and move it.
+        self.clock = clock
+        self.last_input = clock()
         self._busy = threading.Event()
         self._stop = threading.Event()
         self._flow_screen: FlowScreen | None = None
@@ -111,7 +114,7 @@ class EdgeApp(App[None]):
         self._show(self.flow.view())
         if self.watch_cards:
             self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
-        self.set_interval(1.0, self._idle_check)
+        self.set_interval(1.0, self.forget_if_idle)
         if self.layout_file is not None:
             self.set_interval(0.2, self._write_layout)
 
@@ -204,16 +207,23 @@ class EdgeApp(App[None]):
         from textual import events
 
         if isinstance(event, (events.Key, events.MouseDown)):
-            self.last_input = time.monotonic()
+            self.last_input = self.clock()
         return super().on_event(event)
 
-    def _idle_check(self) -> None:
+    def forget_if_idle(self) -> bool:
+        """Forget an open case after ``idle_timeout_s`` without input (runs every second).
+
+        True when it forgot the case. The time is ``clock``'s, so a test moves a fake
+        clock past the limit and calls this (or waits for the timer) instead of sleeping.
+        """
         view = self.flow.view()
         if not view.case_open or self._busy.is_set():
-            return
-        if time.monotonic() - self.last_input >= self.idle_timeout_s:
+            return False
+        if self.clock() - self.last_input >= self.idle_timeout_s:
             # Nothing about the patient stays on screen.
             self.flow.forget()
+            return True
+        return False
 
     def action_toggle_language(self) -> None:
         self.language = "en" if self.language == "ja" else "ja"

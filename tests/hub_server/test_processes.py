@@ -292,8 +292,16 @@ def test_no_patient_data_in_server_logs(cluster: Cluster) -> None:
             return bundle_text
 
     bundle_text = asyncio.run(scenario())
-    time.sleep(0.5)
-    text = "".join(p.read_text(errors="replace") for p in cluster.logs if p.exists())
+
+    def logged() -> str:
+        return "".join(p.read_text(errors="replace") for p in cluster.logs if p.exists())
+
+    # The last request's access line is written: the log holds every request above (the
+    # deadline only bounds a hang; a loaded machine may take a while to flush).
+    deadline = time.monotonic() + 30
+    while "POST /v1/patients/history" not in (text := logged()):
+        assert time.monotonic() < deadline, text[-2000:]
+        time.sleep(0.05)
     assert "POST /v1/summaries" in text  # the access log is on: the search is meaningful
     cn = card.auth_certificate.subject.rfc4514_string()
     secrets_ = {

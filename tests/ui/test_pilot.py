@@ -225,10 +225,25 @@ async def test_language_and_theme_toggle(world: World, tmp_path: Path) -> None:
         await wait_text(pilot, app, "カードをタッチしてください")
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 async def test_idle_timeout_forgets_the_patient(world: World, tmp_path: Path) -> None:
     reader = TapReader()
-    app = app_for(world, tmp_path, reader)
-    app.idle_timeout_s = 1.0
+    clock = FakeClock()
+    flow = make_flow(world, tmp_path, cards=reader)
+    app = EdgeApp(flow, idle_timeout_s=300, clock=clock)
+    _open.append(app)
     async with app.run_test(size=PANEL) as pilot:
         await wait_stage(pilot, app, Stage.STANDBY)
         reader.tap(VirtualCard(world.patient()))
@@ -236,7 +251,26 @@ async def test_idle_timeout_forgets_the_patient(world: World, tmp_path: Path) ->
         await pilot.click("#consent-unconscious")
         await wait_stage(pilot, app, Stage.SUMMARY)
         assert "アレルギー" in screen_text(app)
-        await wait_stage(pilot, app, Stage.STANDBY, timeout=5)
+
+        # Just short of the limit: the check runs and the patient stays.
+        clock.advance(299)
+        assert not app.forget_if_idle()
+        assert app.flow.view().case_open
+        # Any input starts the wait again: the old limit passes, the patient stays.
+        await pilot.press("x")
+        await pilot.pause()
+        clock.advance(2)
+        assert not app.forget_if_idle()
+        await pilot.pause()
+        assert "アレルギー" in screen_text(app)
+        assert app.flow.view().case_open
+
+        # Past the limit: the app's own 1 s timer forgets the patient (the wait only
+        # bounds a hang; the time that counts is the fake clock's).
+        app.standby_shown.clear()
+        clock.advance(300)
+        await wait_stage(pilot, app, Stage.STANDBY)
+        assert app.standby_shown.is_set()
         assert "アレルギー" not in screen_text(app)
         assert not app.flow.view().case_open
 

@@ -106,7 +106,11 @@ def test_a_genuine_failure_is_logged_with_its_cause(
 
     async def run_a_while() -> None:
         task = asyncio.create_task(watch.run())
-        await asyncio.sleep(0.2)
+        # Two failed polls, however long a loaded machine takes (the deadline bounds a hang).
+        deadline = time.monotonic() + 30
+        while len(_watch_records(caplog)) < 2 and time.monotonic() < deadline:
+            assert not task.done()
+            await asyncio.sleep(0.02)
         assert not task.done()  # it keeps watching
         task.cancel()
 
