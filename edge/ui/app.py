@@ -140,7 +140,7 @@ class EdgeApp(App[None]):
                 buttons[b.id] = [r.x, r.y, r.width, r.height]
         doc = {
             "stage": self.flow.view().stage.value,
-            "busy": self._busy.is_set(),
+            "busy": self.busy,
             "modal": isinstance(self.screen, ModalScreen),
             "size": [self.size.width, self.size.height],
             "buttons": buttons,
@@ -179,6 +179,11 @@ class EdgeApp(App[None]):
             self._flow_screen.redraw()
 
     # -- intents ----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """An intent is running: taps are ignored until it ends (a double tap is one tap)."""
+        return self._busy.is_set()
 
     def intent(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run a blocking intent in a thread worker; one at a time (a double tap is one tap)."""

@@ -283,7 +283,11 @@ async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
         await wait_stage(pilot, app, Stage.VITALS)
         await pilot.click("#primary")
         await wait_stage(pilot, app, Stage.HOSPITALS)
+        # A tap while an intent still runs is ignored (app.busy): under load the screen can
+        # show the next step before the intent's thread has ended. Tap when it is idle.
+        await wait_until_async(pilot, lambda: not app.busy, 30)
         await pilot.click("#h-0")
+        await wait_until_async(pilot, lambda: app.flow.view().hospitals[0].selected, 30)
         await pilot.click("#primary")
         await wait_text(pilot, app, "応答待ち")
         (case_id,) = app.flow.sent_case_ids()
@@ -292,9 +296,11 @@ async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
         with world.hospital_client({h.id: h for h in world.hospitals}[row.id]) as c:
             c.answer(case_id, "decline", "専門外")
         await wait_text(pilot, app, "再送信")
+        await wait_until_async(pilot, lambda: not app.busy, 30)
         await pilot.click("#h-2")
+        await wait_until_async(pilot, lambda: app.flow.view().hospitals[2].selected, 30)
         await pilot.click("#primary")
-        await wait_until_async(pilot, lambda: len(app.flow.sent_case_ids()) == 2)
+        await wait_until_async(pilot, lambda: len(app.flow.sent_case_ids()) == 2, 30)
 
 
 async def wait_until_async(pilot: object, pred: object, timeout: float = 10) -> None:
