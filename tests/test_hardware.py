@@ -114,13 +114,17 @@ def _unit_environment(unit: str) -> dict[str, str]:
 
 
 def test_hub_unit_passes_the_hubs_production_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The unit's environment is what `kyukyu hub serve` sees: prod must accept it."""
+    """The unit's environment and the settings file installed with it are what
+    `kyukyu hub serve` sees: prod must accept them."""
     from hub_server.core.config import Settings
 
     for key in [k for k in os.environ if k.startswith("KYUKYU_HUB_")]:
         monkeypatch.delenv(key)
-    for key, value in _unit_environment("kyukyu-hub.service").items():
+    unit_env = _unit_environment("kyukyu-hub.service")
+    assert unit_env.pop("KYUKYU_HUB_CONFIG") == "/etc/kyukyu/hub.env"
+    for key, value in unit_env.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KYUKYU_HUB_CONFIG", str(HW / "etc/hub.env"))
     settings = Settings.from_env().check()
     assert settings.environment == "prod"
     assert settings.is_postgres

@@ -45,6 +45,8 @@ class FileSpec:
     dest: str
     mode: int = 0o644
     template: bool = False
+    # A site's file (settings): written when absent, never rewritten once it is there.
+    keep: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ ROLE_FILES: dict[Role, RoleFiles] = {
     "hub": RoleFiles(
         files=(
             FileSpec("sysusers.d/kyukyu-hub.conf", "/etc/sysusers.d/kyukyu-hub.conf"),
+            FileSpec("etc/hub.env", "/etc/kyukyu/hub.env", keep=True),
             FileSpec(
                 "systemd/kyukyu-hub.service",
                 "/etc/systemd/system/kyukyu-hub.service",
@@ -257,5 +260,7 @@ def _install_file(
         raise ProvisionError(f"{src / spec.source}: {exc.strerror}") from None
     if spec.template:
         data = data.replace(b"@KYUKYU@", os.fsencode(exe))
+    if spec.keep and layout.host(spec.dest).exists():
+        return
     if write_if_changed(layout.host(spec.dest), data, mode=spec.mode, uid=0, gid=0):
         report.changed.append(spec.dest)

@@ -27,6 +27,7 @@ FILES = {  # device path -> mode (all owned by root)
     "etc/systemd/system/kyukyu-refresh.timer": 0o644,
     "etc/systemd/system/kyukyu-hub.service": 0o644,
     "etc/systemd/system/kyukyu-hospital.service": 0o644,
+    "etc/kyukyu/hub.env": 0o644,  # the site's from then on (never rewritten)
 }
 DIRS = {  # device path -> (mode, owner)
     "etc/kyukyu": (0o755, "root"),
@@ -140,6 +141,33 @@ def test_install_repairs_a_tampered_file(
     assert rules.read_bytes() == good
     assert rules.stat().st_mode & 0o777 == 0o644
     assert data.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_sites_hub_settings_stay_and_are_what_the_hub_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub_server.core.config import load_hub_settings
+
+    root = tmp_path / "root"
+    root.mkdir()
+    _install(capsys, root, "--role", "hub")
+    conf = root / "etc/kyukyu/hub.env"
+    unit = (root / "etc/systemd/system/kyukyu-hub.service").read_text()
+    assert "Environment=KYUKYU_HUB_CONFIG=/etc/kyukyu/hub.env" in unit
+    assert "\nEnvironmentFile=" not in unit  # systemd would read the file with its own syntax
+    for line in conf.read_text().splitlines():
+        if line.startswith("KYUKYU_HUB_DB="):
+            assert "/run/postgresql" in line
+    site = conf.read_text().replace("LISTEN_PORT=8600", "LISTEN_PORT=8700  # this site")
+    conf.write_text(site)
+    assert "/etc/kyukyu/hub.env" not in _install(capsys, root, "--role", "hub")["changed"]
+    assert conf.read_text() == site
+    for name in ("KYUKYU_HUB_DB", "KYUKYU_HUB_LISTEN_PORT", "KYUKYU_HUB_TRUST_ROOTS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_hub_settings(conf)
+    assert settings.listen_port == 8700
+    assert settings.is_postgres
+    assert str(settings.trust_roots_dir) == "/etc/kyukyu/jpki-roots"
 
 
 def test_systemd_analyze_verify_accepts_the_units(
