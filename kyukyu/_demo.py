@@ -110,7 +110,7 @@ def demo_world(
     """Platform, two hospital services with dashboards, an enrolled device; torn down after."""
     from edge.card_sim import TestCA
     from hub_server import crud
-    from hub_server.core.config import Settings
+    from hub_server.core.config import load_hub_settings
     from hub_server.core.db import utcnow
     from hub_server.main import build_state, create_app
     from hub_server.medical import open_source
@@ -127,7 +127,9 @@ def demo_world(
         (workdir / "device").mkdir(exist_ok=True)
         ca_dir = workdir / "ca"
         TestCA.create(ca_dir)
-        settings = Settings(
+        # The role's own loader: a bad KYUKYU_HUB_* value is one line and exit 2 here too.
+        settings = load_hub_settings(
+            None,
             db_url=f"sqlite:///{workdir / 'hub.db'}",
             environment="dev",
             trust_roots_dir=ca_dir,
@@ -194,7 +196,7 @@ def _start_hospital(
     from hospital.auth import add_user
     from hospital.identity import init_hospital
     from hospital.main import HospitalRuntime
-    from hospital.settings import HospitalSettings
+    from hospital.settings import load_hospital_settings
     from kyukyu.testing import serve_in_thread
 
     token = operator.request_json("POST", "/v1/hospital-enrollment-tokens", body={"name": h.name})[
@@ -204,7 +206,9 @@ def _start_hospital(
     h.id = ident.hospital_id
     h.data_dir = data_dir
     runtime = HospitalRuntime(
-        HospitalSettings(data_dir=data_dir, platform_url=url, purge_interval_seconds=3600)
+        load_hospital_settings(
+            None, data_dir=data_dir, platform_url=url, purge_interval_seconds=3600
+        )
     )
     stack.callback(runtime.close)
     h.password = secrets.token_urlsafe(9)

@@ -236,6 +236,9 @@ CASES = [
     (("provision", "refresh", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),
     (("provision", "enroll", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),
     (("doctor", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),
+    # the demo reads the hub's and the hospitals' settings through the same loaders
+    (("demo", "--headless"), {"KYUKYU_HUB_MAX_HEADERS": "abc"}, None, "KYUKYU_HUB_MAX_HEADERS"),
+    (("demo", "--headless"), {"KYUKYU_HOSPITAL_LISTEN_PORT": "99999"}, None, "LISTEN_PORT"),
 ]
 
 
