@@ -27,6 +27,7 @@ from ._delivery import Delivery
 from ._model import (
     CaseView,
     Consent,
+    EraOffer,
     HospitalRow,
     IdentityMethod,
     Notice,
@@ -79,6 +80,9 @@ class _Case:
     options: tuple[IdentityMethod, ...] = ()
     pin_tries_left: int | None = None
     pin_confirm: bool = False
+    collation_tries_left: int | None = None
+    collation_confirm: bool = False
+    era_offer: EraOffer | None = None
     assurance: str | None = None
     summary_status: str | None = None
     bundle: dict[str, Any] | None = None
@@ -193,6 +197,9 @@ class FlowCore:
                 identity_options=c.options,
                 pin_tries_left=c.pin_tries_left,
                 pin_needs_confirmation=c.pin_confirm,
+                collation_b_tries_left=c.collation_tries_left,
+                collation_b_needs_confirmation=c.collation_confirm,
+                era_offer=c.era_offer,
                 consent=c.consent,
                 assurance=c.assurance,
                 certificate_ok=c.certificate_ok,

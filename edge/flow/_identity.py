@@ -1,5 +1,13 @@
 """Consent and identity: oral consent / unconscious / refused; face check, PIN proof,
-照合番号B; then the summary look-up (audited by the platform with consent and evidence)."""
+照合番号B; then the summary look-up (audited by the platform with consent and evidence).
+
+照合番号B has its own words and its own counter (``_texts.COLLATION_B_*``): a wrong
+number says 照合番号B and what to check on the card, the last try asks for a
+confirmation as the PIN's does, a locked one falls back to another method. A crew
+that knows only the Western birth date keys it and gets the era digits offered
+(``convert_birth_date``, through ``edge.jpki.era``: the one conversion, also behind
+``kyukyu card era``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import base64
 from typing import Any
 
 from edge.jpki import (
+    InvalidBirthDate,
     InvalidCollationNumber,
     JpkiError,
     LastTryNeedsConfirmation,
@@ -15,13 +24,14 @@ from edge.jpki import (
     TokenType,
     WrongPin,
 )
+from edge.jpki.era import era_of_birth_date
 from edge.reader import CardRemoved, Connection, ReaderError
 from sync import PlatformError, TransportError
 from sync.signed import b64d
 
 from . import _texts as T
 from ._core import FlowCore, _error_notice, _notice
-from ._model import Consent, IdentityMethod, Stage
+from ._model import Consent, EraOffer, IdentityMethod, Notice, Stage, Text
 from ._ports import CardRequest
 from ._summary import summary_sections
 
@@ -66,6 +76,8 @@ class IdentitySteps(FlowCore):
     def cancel_identity(self) -> None:
         with self._lock:
             self._case.pin_confirm = False
+            self._case.collation_confirm = False
+            self._case.era_offer = None
             android = self._case.token_type == TokenType.ANDROID
         self._go(Stage.CONSENT if android else Stage.IDENTITY)
 
@@ -150,25 +162,102 @@ class IdentitySteps(FlowCore):
             }
         )
 
-    def submit_collation_b(self, digits: str) -> None:
-        """照合番号B from the card face: the four attributes, verified, then the summary."""
+    def submit_collation_b(self, digits: str, *, confirm_last_try: bool = False) -> None:
+        """照合番号B from the card face: the four attributes, verified, then the summary.
+
+        With one try left the number is not sent until the crew confirms
+        (``confirm_last_try`` after ``collation_b_needs_confirmation``).
+        """
+        c = self._case
         conn = self._reconnect_or_fail()
         if conn is None:
             return
+        with self._lock:
+            c.era_offer = None
+            allow = confirm_last_try and c.collation_confirm
         self._set_busy()
         try:
-            facts = self._reading.read(conn, CardRequest(collation_b=digits), self._step)
+            facts = self._reading.read(
+                conn, CardRequest(collation_b=digits, allow_last_try=allow), self._step
+            )
         except CardRemoved:
             self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
             return
-        except (InvalidCollationNumber, PinError, JpkiError, ReaderError) as exc:
+        except InvalidCollationNumber:
+            self._go(Stage.COLLATION_B, _notice(T.COLLATION_B_FORMAT, code="invalid_collation_b"))
+            return
+        except WrongPin as exc:  # only 照合番号B was sent: WrongCollationNumber
+            with self._lock:
+                c.collation_tries_left = exc.tries_left
+            notice = _notice(T.COLLATION_B_WRONG, code=exc.code, tries=str(exc.tries_left))
+            self._go(Stage.COLLATION_B, notice)
+            return
+        except LastTryNeedsConfirmation:
+            with self._lock:
+                c.collation_tries_left = 1
+                c.collation_confirm = True
+            self._go(Stage.COLLATION_B, _notice(T.COLLATION_B_LAST_TRY, code="last_try"))
+            return
+        except PinBlocked:
+            with self._lock:
+                c.options = tuple(o for o in c.options if o is not IdentityMethod.COLLATION_B)
+                c.collation_confirm = False
+                c.collation_tries_left = 0
+                if not c.options:
+                    c.summary_status = "none"
+            notice = _notice(T.COLLATION_B_BLOCKED, code="collation_b_blocked")
+            self._go(Stage.IDENTITY if c.options else Stage.VITALS, notice)
+            return
+        except (PinError, JpkiError, ReaderError) as exc:
             self._go(Stage.COLLATION_B, _error_notice(exc, "warning"))
             return
         self._take_facts(facts)
+        with self._lock:
+            c.collation_confirm = False
+            c.collation_tries_left = None
         if facts.attributes is None:
             self._go(Stage.COLLATION_B, _notice(T.CARD_REMOVED))
             return
         self._lookup({"kind": "collation_b"})
+
+    def convert_birth_date(self, western: str) -> None:
+        """The crew keyed the Western birth date (``19800301`` / ``1980-03-01``): offer the
+        era digits the card prints (``550301``). Nothing is sent; the screen keys the
+        digits in when the crew confirms, then ``close_era_offer``. A date with no era
+        form (impossible, before Meiji, after today) says why."""
+        if self._stage is not Stage.COLLATION_B:
+            return
+        try:
+            era = era_of_birth_date(western)
+        except InvalidBirthDate as exc:
+            with self._lock:
+                self._case.era_offer = None
+            self._go(Stage.COLLATION_B, _error_notice(exc, "warning"))
+            return
+        year = era.era.start.year + era.year - 1
+        western_ja = f"{year}年{era.month}月{era.day}日"
+        western_en = f"{year}-{era.month:02d}-{era.day:02d}"
+        offer = EraOffer(western=Text(western_ja, western_en), era=str(era), digits=era.yymmdd)
+        with self._lock:
+            self._case.era_offer = offer
+        era_en = f"{era.era.romaji} {era.year}-{era.month:02d}-{era.day:02d}"
+        notice = Notice(
+            Text(
+                T.ERA_OFFER.ja.format(western=western_ja, era=offer.era, digits=offer.digits),
+                T.ERA_OFFER.en.format(western=western_en, era=era_en, digits=offer.digits),
+            ),
+            "info",
+            "era_offer",
+        )
+        self._go(Stage.COLLATION_B, notice)
+
+    def close_era_offer(self) -> None:
+        """The crew used the offered digits (the screen keys them in) or declined them."""
+        if self._stage is not Stage.COLLATION_B:
+            return
+        with self._lock:
+            self._case.era_offer = None
+        self._go(Stage.COLLATION_B)
 
     def _lookup(self, evidence: dict[str, Any], *, show: bool = True) -> None:
         c = self._case

@@ -17,6 +17,7 @@ __all__ = [
     "REFUSAL_REASONS",
     "CaseView",
     "Consent",
+    "EraOffer",
     "Evidence",
     "HospitalRow",
     "IdentityMethod",
@@ -206,6 +207,18 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class EraOffer:
+    """A Western birth date the crew keyed, as the card prints it (照合番号B's first 6 digits).
+
+    Shown for the crew to compare with the card; used only when they confirm.
+    """
+
+    western: Text = field(repr=False)  # 1980年3月1日
+    era: str = field(repr=False)  # 昭和55年3月1日
+    digits: str = field(repr=False)  # 550301
+
+
+@dataclass(frozen=True)
 class SummarySection:
     key: str
     title: Text
@@ -234,6 +247,9 @@ class CaseView:
     identity_options: tuple[IdentityMethod, ...] = ()
     pin_tries_left: int | None = None
     pin_needs_confirmation: bool = False
+    collation_b_tries_left: int | None = None  # 照合番号B's own counter, never the PIN's
+    collation_b_needs_confirmation: bool = False
+    era_offer: EraOffer | None = None  # a Western birth date converted, awaiting the crew
     consent: Consent | None = None
     assurance: str | None = None
     certificate_ok: bool | None = None

@@ -36,6 +36,41 @@ PIN_BLOCKED = Text(
     "暗証番号がロックされています。顔写真による確認で続けてください。",
     "The PIN is locked. Go on with the face check.",
 )
+# 照合番号B: its own words (never 暗証番号: it is not the PIN and has its own counter).
+# The usual mistake is the birth date in the Western calendar: the card prints the era.
+COLLATION_B_WRONG = Text(
+    "照合番号Bが違います。残り{tries}回です。"
+    "生年月日は西暦ではなく券面の和暦です（例 昭和55年3月1日→550301）。"
+    "券面の生年月日・有効期限の年・セキュリティコードを確かめて入力し直してください。",
+    "Wrong collation number B: {tries} tries left. The birth date is the era date printed on "
+    "the card, not the Western one (Showa 55-03-01 -> 550301). Check the birth date, expiry "
+    "year and security code on the card and key them again.",
+)
+COLLATION_B_LAST_TRY = Text(
+    "次に間違えると照合番号Bがロックされます（残り1回）。"
+    "券面の生年月日（和暦）・有効期限の年・セキュリティコードを確かめ、"
+    "もう一度入力して「最後の1回: 確定」を押してください。",
+    "One try left: a wrong number locks collation number B. Check the card, key it again "
+    "and confirm.",
+)
+COLLATION_B_BLOCKED = Text(
+    "照合番号Bがロックされています（解除は市区町村窓口）。顔写真などほかの方法で本人確認を続けてください。",
+    "Collation number B is locked (the municipality unlocks it). Go on with another "
+    "identity check (face check).",
+)
+COLLATION_B_FORMAT = Text(
+    "照合番号Bは券面の14桁です: 生年月日（和暦6桁）＋有効期限の西暦の年（4桁）"
+    "＋セキュリティコード（4桁）。"
+    "西暦の生年月日しか分からないときは、西暦8桁を入力して「西暦から和暦に変換」を押してください。",
+    "Collation number B is the 14 digits on the card: era birth date (6) + expiry year (4) + "
+    "security code (4). Only the Western date known? Key its 8 digits and press Western to era.",
+)
+ERA_OFFER = Text(
+    "西暦{western}は{era}です。生年月日の6桁は {digits} です。"
+    "券面の生年月日と同じなら「{digits}を使う」を押し、続けて有効期限の年とセキュリティコードを入力してください。",
+    "{western} is {era} in the Japanese era: the birth-date digits are {digits}. If the card "
+    "shows this date, press Use {digits} and key the expiry year and security code.",
+)
 PIN_OFFLINE = Text(
     "通信できないため暗証番号による確認はできません。顔写真で確認してください。",
     "The platform is unreachable: the PIN proof needs it. Use the face check.",

@@ -23,12 +23,15 @@ from ._constants import (
     SELECT_NO_FCI,
 )
 from ._errors import (
+    CollationNumberBlocked,
+    CollationNumberLastTry,
     LastTryNeedsConfirmation,
     MalformedData,
     NotMyNumberCard,
     PinBlocked,
     PinError,
     PinRequired,
+    WrongCollationNumber,
     WrongPin,
 )
 from ._tlv import header_total_length
@@ -155,22 +158,33 @@ class ApplicationSession:
             raise MalformedData("retry counter query answered 9000")
         raise error_for_sw(resp.sw, b"")
 
-    def _verify(self, fid: int, secret: bytes, *, allow_last_try: bool) -> None:
-        """SELECT the PIN EF, read the counter, then VERIFY unless the guard refuses."""
+    def _verify(
+        self, fid: int, secret: bytes, *, allow_last_try: bool, collation_b: bool = False
+    ) -> None:
+        """SELECT the PIN EF, read the counter, then VERIFY unless the guard refuses.
+
+        ``collation_b``: the secret is 照合番号B, so its refusals name it (its own
+        counter; the paramedic must not read them as the PIN's).
+        """
+        wrong, blocked, last_try = (
+            (WrongCollationNumber, CollationNumberBlocked, CollationNumberLastTry)
+            if collation_b
+            else (WrongPin, PinBlocked, LastTryNeedsConfirmation)
+        )
         self._select_ef(fid)
         tries = self._retry_counter()
         if tries == 0:
-            raise PinBlocked()
+            raise blocked()
         if tries == 1 and not allow_last_try:
-            raise LastTryNeedsConfirmation(1)
+            raise last_try(1)
         try:
             self.channel.send(CommandApdu(CLA, INS_VERIFY, 0x00, _VERIFY_P2, secret))
         except AuthMethodBlocked as exc:
-            raise PinBlocked() from exc
+            raise blocked() from exc
         except VerificationFailed as exc:
             if exc.tries_left == 0:
-                raise PinBlocked() from exc
-            raise WrongPin(exc.tries_left) from exc
+                raise blocked() from exc
+            raise wrong(exc.tries_left) from exc
         self._verified = True
 
     def _require_verified(self) -> None:

@@ -15,8 +15,15 @@ have the same shape. No error message ever contains card data::
      │    ├── PinRequired             6982 / not logged in (Android auth cert)
      │    ├── PinNotTried             not sent: the same PIN was just refused elsewhere
      │    ├── WrongPin(tries_left)    63Cx
+     │    │    └── WrongCollationNumber    the same, on 照合番号B
      │    ├── PinBlocked              63C0 / 6983 / 6984
+     │    │    └── CollationNumberBlocked
      │    └── LastTryNeedsConfirmation  one try left, not confirmed
+     │         └── CollationNumberLastTry
+     ├── InvalidBirthDate         not YYYYMMDD / YYYY-MM-DD (照合番号B's era helper)
+     │    ├── BirthDateNotADate       no such day (2月30日)
+     │    ├── BirthDateBeforeMeiji    before 1868-10-23 (明治元年)
+     │    └── BirthDateInFuture       after today
      ├── BadSignature             the card's signature does not verify
      ├── IntegrityError           text AP integrity record does not match (tampered)
      │    └── CvcSignatureInvalid     EF 0004 does not verify under its pinned CA key
@@ -36,10 +43,16 @@ from errbase import KyukyuError
 
 __all__ = [
     "BadSignature",
+    "BirthDateBeforeMeiji",
+    "BirthDateInFuture",
+    "BirthDateNotADate",
+    "CollationNumberBlocked",
+    "CollationNumberLastTry",
     "CvcCaNotPinned",
     "CvcSignatureInvalid",
     "Expired",
     "IntegrityError",
+    "InvalidBirthDate",
     "InvalidCollationNumber",
     "InvalidPinFormat",
     "JpkiError",
@@ -60,6 +73,7 @@ __all__ = [
     "TrustError",
     "UnknownToken",
     "UntrustedIssuer",
+    "WrongCollationNumber",
     "WrongExtendedKeyUsage",
     "WrongKeyUsage",
     "WrongPin",
@@ -180,6 +194,69 @@ class LastTryNeedsConfirmation(PinError):
         out = super().to_dict()
         out["tries_left"] = self.tries_left
         return out
+
+
+class WrongCollationNumber(WrongPin):
+    """照合番号B refused by the card (``63Cx``): its own counter, not the PIN's."""
+
+    code = "wrong_collation_b"
+    message_ja = "照合番号Bが違います。"
+    message_en = "Wrong collation number B."
+
+    def __init__(self, tries_left: int) -> None:
+        super().__init__(tries_left)
+        self.message_ja = f"照合番号Bが違います。残り{tries_left}回です。"
+        self.message_en = f"Wrong collation number B: {tries_left} tries left."
+
+
+class CollationNumberBlocked(PinBlocked):
+    code = "collation_b_blocked"
+    message_ja = "照合番号Bがロックされています。市区町村窓口での解除が必要です。"
+    message_en = "Collation number B is blocked (no tries left)."
+
+
+class CollationNumberLastTry(LastTryNeedsConfirmation):
+    code = "collation_b_last_try"
+    message_ja = (
+        "照合番号Bの残り回数があと1回です。間違えるとロックされます。"
+        "確認のうえ再度実行してください。"
+    )
+    message_en = (
+        "Only one try of collation number B is left: confirm before trying "
+        "(a wrong number blocks it)."
+    )
+
+
+class InvalidBirthDate(JpkiError, ValueError):
+    """A Western birth date that cannot be turned into 照合番号B's era digits."""
+
+    code = "invalid_birth_date"
+    message_ja = "生年月日は西暦8桁（例 19800301）または 1980-03-01 の形で入力してください。"
+    message_en = "Give the birth date as YYYYMMDD or YYYY-MM-DD (e.g. 1980-03-01)."
+
+
+class BirthDateNotADate(InvalidBirthDate):
+    code = "birth_date_not_a_date"
+    message_ja = (
+        "存在しない日付です。西暦の年4桁・月2桁・日2桁で入力してください"
+        "（例 1980年3月1日→19800301）。"
+    )
+    message_en = "No such date: key the year (4), month (2) and day (2), e.g. 19800301."
+
+
+class BirthDateBeforeMeiji(InvalidBirthDate):
+    code = "birth_date_before_meiji"
+    message_ja = (
+        "明治より前（1868年10月23日より前）の日付は和暦に変換できません。"
+        "西暦の年を確認してください。"
+    )
+    message_en = "Dates before the Meiji era (1868-10-23) have no era form: check the year."
+
+
+class BirthDateInFuture(InvalidBirthDate):
+    code = "birth_date_in_future"
+    message_ja = "生年月日が今日より後になっています。西暦の年を確認してください。"
+    message_en = "The birth date is after today: check the year."
 
 
 class BadSignature(JpkiError):

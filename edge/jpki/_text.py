@@ -232,7 +232,7 @@ class TextSession(ApplicationSession):
     def unlock_with_collation_b(self, digits: str, *, allow_last_try: bool = False) -> None:
         """VERIFY 照合番号B (EF 0015): 14 digits keyed from the card face, checked first."""
         secret = check_collation_b(digits)
-        self._verify(TextFile.COLLATION_B, secret, allow_last_try=allow_last_try)
+        self._verify(TextFile.COLLATION_B, secret, allow_last_try=allow_last_try, collation_b=True)
 
     def read_attributes_raw(self) -> bytes:
         """EF 0002 as stored (the bytes the integrity record hashes)."""

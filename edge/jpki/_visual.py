@@ -64,7 +64,9 @@ class VisualSession(ApplicationSession):
     def unlock_with_collation_b(self, digits: str, *, allow_last_try: bool = False) -> None:
         """VERIFY 照合番号B on EF 0012 (14 digits, checked before sending)."""
         secret = check_collation_b(digits)
-        self._verify(VisualFile.COLLATION_B, secret, allow_last_try=allow_last_try)
+        self._verify(
+            VisualFile.COLLATION_B, secret, allow_last_try=allow_last_try, collation_b=True
+        )
 
     def read_face(self) -> FaceRecord:
         """Read and parse the card face record (needs 照合番号B)."""

@@ -3,7 +3,10 @@
 照合番号B starts with the holder's birth date as printed on the card, in the
 Japanese era: YYMMDD with YY the era year (1980-02-17 is 昭和55年2月17日 ->
 ``550217``). A paramedic keys it in from the card; when only the Western date
-is known, ``collation_b_birth_part`` converts it.
+is known, ``era_of_birth_date`` reads what was keyed (``19800217`` or
+``1980-02-17``) and converts it, with a typed error (``InvalidBirthDate``) for
+a date that is impossible, before Meiji or after today. ``kyukyu card era`` and
+the device's 照合番号B screen (through ``edge.flow``) both use it.
 
 Hand-written: five fixed era start dates (Gregorian). A PyPI library
 (``japanera``) would add a dependency to the device for this one table.
@@ -11,10 +14,30 @@ Hand-written: five fixed era start dates (Gregorian). A PyPI library
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
-__all__ = ["ERAS", "Era", "EraDate", "collation_b_birth_part", "from_era_yymmdd", "to_era"]
+from ._errors import (
+    BirthDateBeforeMeiji,
+    BirthDateInFuture,
+    BirthDateNotADate,
+    InvalidBirthDate,
+)
+
+__all__ = [
+    "ERAS",
+    "Era",
+    "EraDate",
+    "collation_b_birth_part",
+    "era_of_birth_date",
+    "from_era_yymmdd",
+    "parse_western_date",
+    "to_era",
+]
+
+# 19800217 or 1980-02-17 (ASCII digits only: a full-width ０ is not a key on the pad).
+_WESTERN_RE = re.compile(r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})")
 
 
 @dataclass(frozen=True)
@@ -56,11 +79,42 @@ class EraDate:
 
 
 def to_era(d: date) -> EraDate:
-    """The era date of a Western date (from Meiji on); ``ValueError`` before 1868-10-23."""
+    """The era date of a Western date (from Meiji on).
+
+    Raises ``BirthDateBeforeMeiji`` (a ``ValueError``) before 1868-10-23.
+    """
     for era in ERAS:
         if d >= era.start:
             return EraDate(era, d.year - era.start.year + 1, d.month, d.day)
-    raise ValueError("date before the Meiji era")
+    raise BirthDateBeforeMeiji()
+
+
+def parse_western_date(text: str) -> date:
+    """``"19800301"`` or ``"1980-03-01"`` -> ``date(1980, 3, 1)``.
+
+    Raises ``InvalidBirthDate`` for another form and ``BirthDateNotADate`` for a day
+    that does not exist (``19800230``). The value is never put in the error.
+    """
+    m = _WESTERN_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m is None or (text.count("-") not in (0, 2)):
+        raise InvalidBirthDate()
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        raise BirthDateNotADate("no such day") from None
+
+
+def era_of_birth_date(text: str, *, today: date | None = None) -> EraDate:
+    """A Western birth date as keyed -> its era date (``.yymmdd`` is 照合番号B's first 6).
+
+    Raises ``InvalidBirthDate`` (not a date form) or its subclasses
+    ``BirthDateNotADate``, ``BirthDateBeforeMeiji``, ``BirthDateInFuture``, each with
+    a Japanese message for the screen.
+    """
+    d = parse_western_date(text)
+    if d > (today or date.today()):
+        raise BirthDateInFuture()
+    return to_era(d)
 
 
 def collation_b_birth_part(d: date) -> str:

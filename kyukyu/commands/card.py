@@ -138,7 +138,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "era",
         help="convert a Western birth date to the era form of 照合番号B (1980-02-17 -> 550217)",
     )
-    e.add_argument("date", help="the birth date, YYYY-MM-DD")
+    e.add_argument("date", help="the birth date, YYYY-MM-DD or YYYYMMDD")
     e.set_defaults(func=run_era)
 
 
@@ -240,22 +240,13 @@ def run_read(args: argparse.Namespace) -> int:
 
 def run_era(args: argparse.Namespace) -> int:
     """``card era YYYY-MM-DD``: the birth-date part of 照合番号B, as printed on the card."""
-    from datetime import date
-
-    from edge.jpki.era import to_era
+    from edge.jpki import InvalidBirthDate
+    from edge.jpki.era import era_of_birth_date
 
     try:
-        era = to_era(date.fromisoformat(args.date))
-    except ValueError:
-        _emit(
-            {
-                "error": {
-                    "code": "invalid_date",
-                    "message_ja": "生年月日は西暦 YYYY-MM-DD（例 1980-02-17）で入力してください。",
-                    "message_en": "Give the birth date as YYYY-MM-DD (1868-10-23 or later).",
-                }
-            }
-        )
+        era = era_of_birth_date(args.date)
+    except InvalidBirthDate as exc:
+        _emit({"error": exc.to_dict()})
         return EXIT_CONFIG
     _emit(
         {

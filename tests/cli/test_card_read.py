@@ -478,9 +478,16 @@ def test_era_helper(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monk
     assert rc == 0
     assert out["collation_b_birth"] == "550217"
     assert out["printed"] == "昭和55年2月17日"
+    rc, out = run_cli(["card", "era", "19890108"], capsys, monkeypatch)
+    assert rc == 0
+    assert (out["printed"], out["collation_b_birth"]) == ("平成元年1月8日", "010108")
     rc, out = run_cli(["card", "era", "1980-02-30"], capsys, monkeypatch)
     assert rc == 2
-    assert out["error"]["code"] == "invalid_date"  # type: ignore[index]
+    assert out["error"]["code"] == "birth_date_not_a_date"  # type: ignore[index]
+    assert "存在しない日付" in out["error"]["message_ja"]  # type: ignore[index]
+    rc, out = run_cli(["card", "era", "1868-10-22"], capsys, monkeypatch)
+    assert rc == 2
+    assert out["error"]["code"] == "birth_date_before_meiji"  # type: ignore[index]
 
 
 def test_help_says_japanese_era(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.card_sim import era_yymmdd as simulator_era
-from edge.jpki.era import collation_b_birth_part, from_era_yymmdd, to_era
+from edge.jpki import BirthDateBeforeMeiji, BirthDateInFuture, BirthDateNotADate, InvalidBirthDate
+from edge.jpki.era import collation_b_birth_part, era_of_birth_date, from_era_yymmdd, to_era
 
 
 @pytest.mark.parametrize(
@@ -56,3 +57,45 @@ def test_round_trip_and_agrees_with_the_simulator(d: date) -> None:
 @given(st.text(max_size=8))
 def test_any_text_gives_a_list(s: str) -> None:
     assert isinstance(from_era_yymmdd(s), list)
+
+
+@pytest.mark.parametrize(
+    ("keyed", "printed", "digits"),
+    [
+        ("19800301", "昭和55年3月1日", "550301"),
+        ("1980-03-01", "昭和55年3月1日", "550301"),
+        ("19890107", "昭和64年1月7日", "640107"),
+        ("19890108", "平成元年1月8日", "010108"),
+        ("2019-04-30", "平成31年4月30日", "310430"),
+        ("2019-05-01", "令和元年5月1日", "010501"),
+    ],
+)
+def test_era_of_a_keyed_birth_date(keyed: str, printed: str, digits: str) -> None:
+    era = era_of_birth_date(keyed, today=date(2026, 11, 29))
+    assert (str(era), era.yymmdd) == (printed, digits)
+
+
+@pytest.mark.parametrize(
+    ("keyed", "error"),
+    [
+        ("18681022", BirthDateBeforeMeiji),
+        ("19800230", BirthDateNotADate),
+        ("19000229", BirthDateNotADate),  # 1900 is not a leap year
+        ("20261130", BirthDateInFuture),
+        ("1980-0301", InvalidBirthDate),
+        ("８０0301", InvalidBirthDate),
+        ("550301", InvalidBirthDate),
+    ],
+)
+def test_keyed_dates_with_no_era_form_are_typed(keyed: str, error: type[Exception]) -> None:
+    with pytest.raises(error) as info:
+        era_of_birth_date(keyed, today=date(2026, 11, 29))
+    assert isinstance(info.value, InvalidBirthDate)
+    assert isinstance(info.value, ValueError)
+    assert info.value.message_ja
+    assert keyed not in str(info.value)  # a birth date never goes into an error
+
+
+def test_before_meiji_is_typed_in_to_era() -> None:
+    with pytest.raises(BirthDateBeforeMeiji):
+        to_era(date(1868, 10, 22))

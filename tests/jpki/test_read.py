@@ -24,6 +24,7 @@ from edge.jpki import (
     Revoked,
     TokenType,
     UntrustedIssuer,
+    WrongCollationNumber,
     WrongPin,
     WrongPolicy,
 )
@@ -227,8 +228,10 @@ def test_wrong_collation_b(fresh_image: CardImage, test_store: TrustStore) -> No
     wrong = good[:-4] + ("0000" if good[-4:] != "0000" else "1111")
     r = _read(VirtualCard(fresh_image), trust=test_store, collation_b=wrong)
     assert r.attributes_check.status is CheckStatus.FAILED
+    assert isinstance(r.attributes_check.error, WrongCollationNumber)  # a WrongPin too
     assert isinstance(r.attributes_check.error, WrongPin)
     assert r.attributes_check.error.tries_left == 9
+    assert r.attributes_check.error.message_ja == "照合番号Bが違います。残り9回です。"
     assert r.card_presence.status is CheckStatus.FAILED
     assert r.attributes is None
     assert r.certificate_check.trusted

@@ -143,6 +143,13 @@ class PinScreen(_PadScreen):
 
 
 class CollationScreen(_PadScreen):
+    """照合番号B keyed from the card face; a Western birth date can be converted first.
+
+    The crew keys the Western date (8 digits) and presses 西暦から和暦に変換: the flow
+    offers the era digits (its notice compares the two dates) and they replace what was
+    keyed only when the crew presses 「550301を使う」.
+    """
+
     STAGE = Stage.COLLATION_B
     TITLE_JA = "照合番号B"
     TITLE_EN = "Collation number B"
@@ -150,21 +157,50 @@ class CollationScreen(_PadScreen):
     SECRET = False
 
     def body(self) -> Iterable[Widget]:
-        yield Static(
-            self.t(
-                "券面の生年月日（6桁）・有効期限の西暦（4桁）・セキュリティコード（4桁）を入力",
-                "Key birth date (6), expiry year (4) and security code (4) from the card face",
-            ),
-            classes="hint",
+        hint = self.t(
+            "券面の数字14桁: 生年月日（和暦6桁。例 昭和55年3月1日→550301、平成7年→07…、"
+            "元年→01）＋有効期限の年（西暦4桁）＋セキュリティコード（4桁）",
+            "The 14 digits on the card: birth date in the Japanese era (6; Showa 55-03-01 -> "
+            "550301, Heisei 7 -> 07..., first year 01) + expiry year (4) + security code (4)",
         )
+        tries = self.view.collation_b_tries_left
+        if tries:
+            hint += self.t(f"（残り{tries}回）", f" ({tries} tries left)")
+        yield Static(hint, classes="hint", id="collation-hint")
         yield self.pad()
 
+    def secondary(self) -> list[Button]:
+        if self.view.era_offer is not None:
+            return [Button(self.t("使わない", "Don't use"), id="era-dismiss")]
+        return [
+            *super().secondary(),
+            Button(self.t("西暦から和暦に変換", "Western to era"), id="era-convert"),
+        ]
+
     def primary(self) -> Button | None:
+        offer = self.view.era_offer
+        if offer is not None:
+            return Button(self.t(f"{offer.digits}を使う", f"Use {offer.digits}"))
+        if self.view.collation_b_needs_confirmation:
+            return Button(self.t("最後の1回: 確定", "Last try: confirm"))
         return Button(self.t("確定", "OK"))
 
     def press_primary(self) -> None:
+        offer = self.view.era_offer
+        if offer is not None:
+            if not self.edge.busy:
+                self.entered = offer.digits  # the crew confirmed: the pad shows 550301...
+                self.edge.now(self.edge.flow.close_era_offer)
+            return
         digits, self.entered = self.entered, ""
-        self.edge.intent(self.edge.flow.submit_collation_b, digits)
+        confirm = self.view.collation_b_needs_confirmation
+        self.edge.intent(self.edge.flow.submit_collation_b, digits, confirm_last_try=confirm)
+
+    def press_era_convert(self) -> None:
+        self.edge.now(self.edge.flow.convert_birth_date, self.entered)
+
+    def press_era_dismiss(self) -> None:
+        self.edge.now(self.edge.flow.close_era_offer)
 
 
 class LookingUpScreen(FlowScreen):
