@@ -177,6 +177,51 @@ async def test_collation_b_shows_verified_name(world: World, tmp_path: Path) -> 
         assert image.holder.name in screen_text(app)
 
 
+async def test_collation_b_wrong_number_and_western_birth_date(
+    world: World, tmp_path: Path
+) -> None:
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    image = world.patient()
+    good = image.collation_b
+    wrong = good[:-4] + ("0000" if good[-4:] != "0000" else "1111")
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(image))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.IDENTITY)
+        await pilot.click("#identity-collation_b")
+        await wait_stage(pilot, app, Stage.COLLATION_B)
+        text = screen_text(app)
+        assert "和暦6桁" in text
+        assert "昭和55年3月1日→550301" in text  # the hint's example
+        for d in wrong:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#primary")
+        await wait_text(pilot, app, "照合番号Bが違います。残り9回です。")
+        assert "暗証番号" not in screen_text(app)
+        await wait_text(pilot, app, "（残り9回）")
+
+        # The Western birth date, keyed as 8 digits, converted on the device.
+        western = image.holder.birth_date.strftime("%Y%m%d")
+        for d in western:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#era-convert")
+        era = good[:6]
+        await wait_text(pilot, app, f"{era}を使う")
+        assert f"生年月日の6桁は {era} です" in screen_text(app)
+        await pilot.click("#primary")  # the crew confirms: the pad holds the era digits
+        await wait_text(pilot, app, "西暦から和暦に変換")
+        await pilot.pause()
+        assert str(app.screen.query_one("#pad-display").render()) == era
+        for d in good[6:]:
+            await pilot.click(f"#key-{d}")
+        await pilot.click("#primary")
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert image.holder.name in screen_text(app)
+
+
 async def test_card_removed_then_retap(world: World, tmp_path: Path) -> None:
     from edge.card_sim import Quirks
 

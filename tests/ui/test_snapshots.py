@@ -16,6 +16,7 @@ import pytest
 from edge.flow import (
     CaseView,
     Consent,
+    EraOffer,
     HospitalRow,
     IdentityMethod,
     Notice,
@@ -24,6 +25,7 @@ from edge.flow import (
     Text,
     VitalsDraft,
 )
+from edge.flow import _texts as T
 from edge.flow._summary import SECTION_ORDER
 from edge.ui import EdgeApp
 
@@ -63,6 +65,34 @@ VIEWS = {
         token_type="card",
         pin_tries_left=2,
         notice=Notice(Text("暗証番号が違います。残り2回です。", "Wrong PIN: 2 left")),
+        **STATUS,
+    ),
+    "collation_b": CaseView(
+        Stage.COLLATION_B,
+        case_open=True,
+        card_used=True,
+        token_type="card",
+        collation_b_tries_left=9,
+        notice=Notice(
+            Text(T.COLLATION_B_WRONG.ja.format(tries=9), T.COLLATION_B_WRONG.en.format(tries=9))
+        ),
+        **STATUS,
+    ),
+    "collation_b_era": CaseView(
+        Stage.COLLATION_B,
+        case_open=True,
+        card_used=True,
+        token_type="card",
+        era_offer=EraOffer(Text("1980年3月1日", "1980-03-01"), "昭和55年3月1日", "550301"),
+        notice=Notice(
+            Text(
+                T.ERA_OFFER.ja.format(
+                    western="1980年3月1日", era="昭和55年3月1日", digits="550301"
+                ),
+                "",
+            ),
+            "info",
+        ),
         **STATUS,
     ),
     "summary": CaseView(
