@@ -41,10 +41,10 @@ PIN_BLOCKED = Text(
 COLLATION_B_WRONG = Text(
     "照合番号Bが違います。残り{tries}回です。"
     "生年月日は西暦ではなく券面の和暦です（例 昭和55年3月1日→550301）。"
-    "券面の生年月日・有効期限の年・セキュリティコードを確かめて入力し直してください。",
+    "有効期限の年・セキュリティコードも券面で確かめてください。",
     "Wrong collation number B: {tries} tries left. The birth date is the era date printed on "
-    "the card, not the Western one (Showa 55-03-01 -> 550301). Check the birth date, expiry "
-    "year and security code on the card and key them again.",
+    "the card, not the Western one (Showa 55-03-01 -> 550301). Check the expiry year and "
+    "security code on the card too.",
 )
 COLLATION_B_LAST_TRY = Text(
     "次に間違えると照合番号Bがロックされます（残り1回）。"

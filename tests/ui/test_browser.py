@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +122,97 @@ def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path)
     outside = [u for u in requests if not u.startswith((f"http://127.0.0.1:{port}", "ws://"))]
     assert outside == []
     assert len(list(shots.glob("*.png"))) >= 8
+
+
+@contextmanager
+def _served_kiosk(world: World, pcscd: Pcscd, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """``kyukyu edge --web`` on a free port: (port, layout file); stopped on exit."""
+    config = write_device_config(world, tmp_path / "device", reader_name=pcscd.readers[0])
+    layout = tmp_path / "layout.json"
+    port = _free_port()
+    env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
+    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
+        yield port, layout
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(10)
+
+
+_ESCAPE = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
+
+
+def test_collation_b_error_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
+    """A wrong 照合番号B at 800x480: the page receives and draws 照合番号Bが違います with the
+    tries left (xterm.js draws on a canvas, so the text is read from the terminal stream the
+    page renders; the screenshot is for a person)."""
+    from playwright.sync_api import sync_playwright
+
+    image = world.patient()
+    good = image.collation_b
+    wrong = good[:-4] + ("0000" if good[-4:] != "0000" else "1111")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    stream = bytearray()
+
+    def on_socket(ws: Any) -> None:
+        ws.on("framereceived", lambda p: stream.extend(p if isinstance(p, bytes) else b""))
+
+    pages: list[Any] = []
+
+    def drawn() -> str:
+        if pages:
+            pages[0].wait_for_timeout(20)  # the sync API delivers frames inside its calls
+        text = _ESCAPE.sub("", bytes(stream).decode("utf-8", errors="replace"))
+        (tmp_path / "drawn.txt").write_text(text)
+        return text
+
+    with _served_kiosk(world, pcscd, tmp_path) as (port, layout):
+        front = VpcdFrontEnd(VirtualCard(image), port=pcscd.ports[0])
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 800, "height": 480})
+                page.on("websocket", on_socket)
+                pages.append(page)
+                page.goto(f"http://127.0.0.1:{port}/")
+                k = Kiosk(page, layout, shots)
+                k.wait_stage("standby")
+                front.start()  # the tap
+                k.wait_stage("consent")
+                k.tap("primary")  # 口頭同意あり
+                k.wait_stage("identity")
+                k.tap("identity-collation_b")
+                k.wait_stage("collation_b")
+                k.wait_button("era-convert")
+                wait_until(lambda: "和暦6桁" in drawn(), 30, "the era hint drawn")
+                for d in wrong:
+                    k.tap(f"key-{d}")
+                wait_until(lambda: wrong in drawn(), 30, "the keyed digits drawn")
+                k.tap("primary")
+                wait_until(
+                    lambda: "照合番号Bが違います。残り9回です。" in drawn(), 30, "the error drawn"
+                )
+                k.wait_stage("collation_b")
+                k.shot("800x480-collation-b-wrong")
+            finally:
+                pages.clear()
+                browser.close()
+                front.stop()
+    assert image.tries["text_collation_b"] == 9
+    assert image.tries["text_pin"] == 3
+    assert "暗証番号が違います" not in drawn()
+    assert (shots / "800x480-collation-b-wrong.png").stat().st_size > 0
 
 
 def _port_open(port: int) -> bool:

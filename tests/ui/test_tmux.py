@@ -4,13 +4,67 @@ a full case by mouse and keys, the screen read with capture-pane."""
 from __future__ import annotations
 
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 from edge.card_sim import VirtualCard, VpcdFrontEnd
 from tests.components import Pcscd
 from tests.edge._world import World, newest_case_id, wait_until, write_device_config
-from tests.ui._terminal import Tmux
+from tests.ui._terminal import Tmux, cells
+
+
+def press_pad_key(term: Tmux, key: str) -> None:
+    """A finger on one key of the number pad: the row whose only words are pad keys."""
+    time.sleep(0.3)
+    lines = term.screen().splitlines()
+    for y in reversed(range(len(lines))):
+        line = lines[y]
+        words = line.split()
+        if len(words) >= 2 and all(w in "0123456789⌫" and len(w) == 1 for w in words):
+            m = re.search(rf"(?<!\S){re.escape(key)}(?!\S)", line)
+            if m is not None:
+                term.click(cells(line[: m.start()]), y)
+                return
+    raise AssertionError(f"pad key {key!r} is not on the screen:\n{term.screen()}")
+
+
+def test_collation_b_error_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
+    """A wrong 照合番号B says 照合番号B (not 暗証番号), the tries left and what to check."""
+    data = tmp_path / "device"
+    config = write_device_config(world, data, reader_name=pcscd.readers[0])
+    term = Tmux(tmp_path)
+    env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    image = world.patient()
+    good = image.collation_b
+    wrong = good[:-4] + ("0000" if good[-4:] != "0000" else "1111")
+    front = VpcdFrontEnd(VirtualCard(image), port=pcscd.ports[0])
+    try:
+        term.start([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)], env)
+        term.wait_for("カードをタッチしてください")
+        front.start()  # the tap
+        term.wait_for("同意の確認")
+        term.click_text("口頭同意あり")
+        term.wait_for("照合番号B（券面の数字）で確認")
+        term.click_text("照合番号B（券面の数字）で確認")
+        screen = term.wait_for("西暦から和暦に変換")
+        assert "和暦6桁" in screen
+        for d in wrong:
+            press_pad_key(term, d)
+        term.wait_for(wrong)
+        term.click_text("確定")
+        screen = term.wait_for("照合番号Bが違います。残り9回です。")
+        (tmp_path / "collation-b-screen.txt").write_text(screen)
+        assert "暗証番号" not in screen
+        assert "（残り9回）" in screen
+    finally:
+        term.kill()
+        front.stop()
+    # One try of 照合番号B's own counter was spent; the PIN's were not touched.
+    assert image.tries["text_collation_b"] == 9
+    assert image.tries["text_pin"] == 3
+    assert image.tries["auth_pin"] == 3
 
 
 def test_full_case_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
