@@ -22,6 +22,7 @@ from edge.jpki import (
     PinBlocked,
     PinError,
     TokenType,
+    WrongCollationNumber,
     WrongPin,
 )
 from edge.jpki.era import era_of_birth_date
@@ -120,8 +121,9 @@ class IdentitySteps(FlowCore):
                 self._step,
             )
         except WrongPin as exc:
-            with self._lock:
-                c.pin_tries_left = exc.tries_left
+            if not isinstance(exc, WrongCollationNumber):  # 照合番号B's counter is not the PIN's
+                with self._lock:
+                    c.pin_tries_left = exc.tries_left
             self._go(Stage.PIN, _error_notice(exc, "warning"))
             return
         except LastTryNeedsConfirmation:
