@@ -1,4 +1,12 @@
-"""The emergency summary at a glance: allergies and conditions first, "no data" stated."""
+"""The emergency summary at a glance.
+
+Pinned above the scrolling body: the consent and identity line (and who verified the
+certificate, the verified attributes, a summary that is missing), so they never scroll
+away. In the body: allergies and conditions first, then the other sections with one line
+per drug (grouped in ``edge.flow``); sections without data are stated once, together, at
+the end ("no data" is never a blank). A typical patient (5 conditions, 10 drugs) fits two
+screens at 100x30 and in the 800x480 kiosk.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import ASSURANCE_TEXT, CONSENT_TEXT, Stage
+from edge.flow import ASSURANCE_TEXT, CONSENT_TEXT, Stage, SummarySection
 
 from ._base import FlowScreen
 
@@ -19,7 +27,7 @@ _STATUS = {
     "unavailable": ("サマリー取得不可（通信）", "Summary unavailable (network)"),
     "none": ("サマリーなし", "No summary"),
 }
-_FIRST = ("allergies", "conditions")
+_FIRST = ("allergies", "conditions")  # always shown by name, with "no data" when empty
 
 
 class SummaryScreen(FlowScreen):
@@ -27,38 +35,61 @@ class SummaryScreen(FlowScreen):
     TITLE_JA = "救急用サマリー"
     TITLE_EN = "Emergency summary"
 
-    def body(self) -> Iterable[Widget]:
+    def pinned(self) -> Iterable[Widget]:
         v = self.view
         consent = CONSENT_TEXT[v.consent].pick(self.lang) if v.consent else "—"
         assurance = ASSURANCE_TEXT.get(v.assurance or "")
         badge = assurance.pick(self.lang) if assurance else "—"
-        yield Horizontal(
-            Static(f"{self.t('同意', 'Consent')}: {consent}", id="consent-state"),
-            Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
-            id="summary-head",
-        )
+        head: list[Widget] = [
+            Horizontal(
+                Static(f"{self.t('同意', 'Consent')}: {consent}", id="consent-state"),
+                Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
+                id="summary-head",
+            )
+        ]
         mark = self.certificate_mark()
         if mark is not None:
-            yield mark
+            head.append(mark)
         if v.patient_label:
-            yield Static(v.patient_label, id="patient-label")
+            head.append(Static(v.patient_label, id="patient-label", markup=False))
         status = v.summary_status or "none"
         if status != "found":
             ja, en = _STATUS.get(status, _STATUS["none"])
-            yield Static(self.t(ja, en), id="summary-status", classes="warning")
-        no_data = self.t("記録なし", "no data")
-        for section in v.summary:
+            head.append(Static(self.t(ja, en), id="summary-status", classes="warning"))
+        yield from head
+
+    def body(self) -> Iterable[Widget]:
+        empty: list[str] = []
+        for section in self.view.summary:
+            title = section.title.pick(self.lang)
             first = section.key in _FIRST
-            lines = section.lines or (no_data,)
+            if not section.lines and not first:
+                empty.append(title)
+                continue
+            yield from self._section(section, title, first)
+        if empty:
             yield Static(
-                f"■ {section.title.pick(self.lang)}",
-                classes="section-title first" if first else "section-title",
-                id=f"section-{section.key}",
+                f"■ {self.t('記録なし', 'No data')}: {'・'.join(empty)}",
+                id="section-empty",
+                classes="summary-title empty",
+                markup=False,
             )
-            yield Static(
-                "\n".join(f"  {line}" for line in lines),
-                classes="section-body empty" if not section.lines else "section-body",
-            )
+
+    def _section(self, section: SummarySection, title: str, first: bool) -> Iterable[Widget]:
+        classes = "summary-title first" if first else "summary-title"
+        sid = f"section-{section.key}"
+        if not section.lines:
+            no_data = self.t("記録なし", "no data")
+            yield Static(f"■ {title}: {no_data}", id=sid, classes=classes, markup=False)
+            return
+        if section.drugs is not None:
+            title += self.t(f"（{section.drugs}剤）", f" ({section.drugs} drugs)")
+        yield Static(f"■ {title}", id=sid, classes=classes, markup=False)
+        yield Static(
+            "\n".join(f"  {line}" for line in section.lines),
+            classes="summary-body",
+            markup=False,
+        )
 
     def primary(self) -> Button | None:
         return Button(self.t("主訴・バイタルへ", "Complaint & vitals"))
