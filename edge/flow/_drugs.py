@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-__all__ = ["DrugLine", "Fill", "group_drugs", "medication_fill", "not_dispensed"]
+__all__ = ["DRUG_DATES_SEP", "DrugLine", "Fill", "group_drugs", "medication_fill", "not_dispensed"]
 
 UNKNOWN_DRUG = "薬剤名不明"
+DRUG_DATES_SEP = "  "  # between the drug and its dates in a line (a screen may split there)
 _MAX_TEXT = 80  # one field never fills the screen, whatever the platform sends
 _MAX_DAYS = 3650
 
@@ -64,7 +65,7 @@ class DrugLine:
             when = _ymd(self.last)
         else:
             when = f"{_ymd(self.first)}〜{_ymd(self.last)}"
-        return f"{head}  {when} 計{self.fills}回"
+        return f"{head}{DRUG_DATES_SEP}{when} 計{self.fills}回"
 
 
 def _ymd(d: date) -> str:

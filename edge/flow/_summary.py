@@ -3,7 +3,8 @@
 Most sections are the Composition's narrative, one line per ``<li>``. Two are made to
 be read at a glance: the drug sections are grouped one line per drug from their
 resources (``_drugs``), the 電子処方箋 lines already dispensed (shown in 薬剤情報) are
-one note, and a health check's results are one line per date instead of one per value.
+one note, routine outpatient visits are one line per place, and a health check's results
+are one line per date instead of one per value.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _LI = re.compile(r"<li>(.*?)</li>", re.S)
 _NO_DATA = "記録なし"
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _DATED = re.compile(r"(\d{4}/\d{2}/\d{2}) (.+)")
+_OUTPATIENT = re.compile(r"(\d{4}/\d{2}/\d{2}) 外来 ([^（）〜]+)")
 _DRUG_SECTIONS = ("medications", "eprescriptions")
 
 
@@ -95,6 +97,31 @@ def _by_date(lines: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _outpatient_by_place(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """Routine outpatient visits (no reason given) one line per place, where its newest
+    visit was: ``2026/09/08〜2026/12/01 外来 山田循環器内科 計4回``. A stay, an emergency
+    visit or a visit with a reason keeps its own line; a repeated line counts once."""
+    places: dict[str, set[str]] = {}
+    for line in lines:
+        m = _OUTPATIENT.fullmatch(line)
+        if m is not None:
+            places.setdefault(m[2], set()).add(m[1])
+    out: list[str] = []
+    done: set[str] = set()
+    for line in lines:
+        m = _OUTPATIENT.fullmatch(line)
+        if m is None:
+            out.append(line)
+        elif m[2] not in done:
+            done.add(m[2])
+            seen = places[m[2]]
+            if len(seen) == 1:
+                out.append(line)
+            else:
+                out.append(f"{min(seen)}〜{max(seen)} 外来 {m[2]} 計{len(seen)}回")
+    return tuple(out)
+
+
 def summary_sections(bundle: Mapping[str, Any] | None) -> tuple[SummarySection, ...]:
     """Every known section in screen order; an absent or empty one has no lines ("no data").
 
@@ -120,6 +147,8 @@ def summary_sections(bundle: Mapping[str, Any] | None) -> tuple[SummarySection, 
             drugs[key] = _drugs(section, resources)
         elif key == "checks":
             lines = _by_date(lines)
+        elif key == "visits":
+            lines = _outpatient_by_place(lines)
         found[key] = lines
     counts: dict[str, int] = {}
     dispensed = drugs.get("medications", ())

@@ -20,8 +20,8 @@ from edge.flow._drugs import (
     medication_fill,
     not_dispensed,
 )
-from edge.flow._summary import summary_sections
-from hub_server.medical._bundle import build_summary_bundle
+from edge.flow._summary import _outpatient_by_place, summary_sections
+from hub_server.medical import build_summary_bundle
 from tests.ui._patients import DRUGS, typical_record
 
 
@@ -124,6 +124,31 @@ def test_the_typical_patient_from_the_real_bundle() -> None:
     assert sections["eprescriptions"].lines == ("10剤とも薬剤情報と同じ（調剤済み）",)
     (check,) = sections["checks"].lines  # one line per health check, not one per value
     assert check.startswith("2026/05/20 身長 163.2 cm、体重 61.0 kg")
+    # Routine visits: one line per clinic, newest first (13 weeks: 4 + 3 + 2 visits).
+    assert sections["visits"].lines == (
+        "2026/09/08〜2026/12/01 外来 山田循環器内科 計4回",
+        "2026/09/29〜2026/11/24 外来 さくら内科クリニック 計3回",
+        "2026/09/21〜2026/11/16 外来 あおぞら糖尿病内科クリニック 計2回",
+    )
+
+
+def test_stays_and_visits_with_a_reason_keep_their_own_lines() -> None:
+    lines = (
+        "2026/11/20 外来 A医院",
+        "2026/11/10〜2026/11/15 入院 B病院",
+        "2026/11/02 救急外来 B病院（急性気管支炎）",
+        "2026/10/20 外来 A医院",
+        "2026/10/20 外来 A医院",
+        "2026/10/01 外来 C医院",
+        "2026/09/01 外来 A医院（腰痛症）",
+    )
+    assert _outpatient_by_place(lines) == (
+        "2026/10/20〜2026/11/20 外来 A医院 計2回",
+        "2026/11/10〜2026/11/15 入院 B病院",
+        "2026/11/02 救急外来 B病院（急性気管支炎）",
+        "2026/10/01 外来 C医院",
+        "2026/09/01 外来 A医院（腰痛症）",
+    )
 
 
 # -- properties ----------------------------------------------------------------------------

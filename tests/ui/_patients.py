@@ -10,14 +10,14 @@ real platform builds the summary, and given a virtual card by the world's test C
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.x509.oid import NameOID
+from sqlalchemy import text
 
 from edge.card_sim import CardImage, Holder
-from hub_server.medical._store import patients_table
-from hub_server.medical._windows import japan_today
 from tests.edge._world import World
 
 CONDITIONS = ("htn", "hf", "af", "dm2", "gerd")
@@ -110,10 +110,11 @@ def typical_patient(world: World) -> CardImage:
     )
     image = world.ca.issue_card(holder=holder, key_factory=world.keys)
     cn = image.auth_certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    record = typical_record(japan_today(datetime.now(UTC)))
+    record = typical_record(datetime.now(ZoneInfo("Asia/Tokyo")).date())
+    # The synthetic source's one table (hub_server.medical keeps it private): one row.
     with world.state.medical_source.engine.begin() as conn:
         conn.execute(
-            patients_table.insert(),
-            [{"patient_key": str(cn), "record": json.dumps(record, ensure_ascii=False)}],
+            text("INSERT INTO med_patient (patient_key, record) VALUES (:k, :r)"),
+            {"k": str(cn), "r": json.dumps(record, ensure_ascii=False)},
         )
     return image

@@ -1,10 +1,11 @@
 """The emergency summary at a glance.
 
-Pinned above the scrolling body: the consent and identity line (and who verified the
-certificate, the verified attributes, a summary that is missing), so they never scroll
-away. In the body: allergies and conditions first, then the other sections with one line
-per drug (grouped in ``edge.flow``); sections without data are stated once, together, at
-the end ("no data" is never a blank). A typical patient (5 conditions, 10 drugs) fits two
+Pinned above the scrolling body: one row of consent, identity and who verified the
+certificate (then the verified attributes, a summary that is missing), so they never
+scroll away. In the body: allergies and conditions first, then the other sections with
+one line per drug (grouped in ``edge.flow``); a section of one line shares its title's
+row; sections without data are stated once, together, at the end ("no data" is never a
+blank). A typical patient (5 conditions, 10 drugs) fits two
 screens at 100x30 and in the 800x480 kiosk.
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.table import Table
+from rich.text import Text
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import ASSURANCE_TEXT, CONSENT_TEXT, Stage, SummarySection
+from edge.flow import ASSURANCE_TEXT, CONSENT_TEXT, DRUG_DATES_SEP, Stage, SummarySection
 
 from ._base import FlowScreen
 
@@ -30,6 +33,21 @@ _STATUS = {
 _FIRST = ("allergies", "conditions")  # always shown by name, with "no data" when empty
 
 
+def _drug_table(lines: tuple[str, ...]) -> Table:
+    """Drug lines as two columns, the dates and fills aligned on the right; a long drug
+    name wraps inside its own column, never under the dates."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(ratio=1, overflow="fold")
+    table.add_column(no_wrap=True)
+    for line in lines:
+        what, sep, when = line.rpartition(DRUG_DATES_SEP)
+        if sep:
+            table.add_row(Text(what), Text(when))
+        else:  # a note ("ほか3剤は薬剤情報と同じ")
+            table.add_row(Text(line), Text(""))
+    return table
+
+
 class SummaryScreen(FlowScreen):
     STAGE = Stage.SUMMARY
     TITLE_JA = "救急用サマリー"
@@ -40,16 +58,14 @@ class SummaryScreen(FlowScreen):
         consent = CONSENT_TEXT[v.consent].pick(self.lang) if v.consent else "—"
         assurance = ASSURANCE_TEXT.get(v.assurance or "")
         badge = assurance.pick(self.lang) if assurance else "—"
-        head: list[Widget] = [
-            Horizontal(
-                Static(f"{self.t('同意', 'Consent')}: {consent}", id="consent-state"),
-                Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
-                id="summary-head",
-            )
+        row: list[Widget] = [
+            Static(f"{self.t('同意', 'Consent')}: {consent}", id="consent-state"),
+            Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
         ]
         mark = self.certificate_mark()
         if mark is not None:
-            head.append(mark)
+            row.append(mark)
+        head: list[Widget] = [Horizontal(*row, id="summary-head")]
         if v.patient_label:
             head.append(Static(v.patient_label, id="patient-label", markup=False))
         status = v.summary_status or "none"
@@ -84,7 +100,18 @@ class SummaryScreen(FlowScreen):
             return
         if section.drugs is not None:
             title += self.t(f"（{section.drugs}剤）", f" ({section.drugs} drugs)")
-        yield Static(f"■ {title}", id=sid, classes=classes, markup=False)
+        heading = Static(f"■ {title}", id=sid, classes=classes, markup=False)
+        if len(section.lines) == 1:  # one line: beside its title
+            yield Horizontal(
+                heading,
+                Static(section.lines[0], classes="summary-body", markup=False),
+                classes="summary-row",
+            )
+            return
+        yield heading
+        if section.drugs is not None:
+            yield Static(_drug_table(section.lines), classes="summary-body drugs")
+            return
         yield Static(
             "\n".join(f"  {line}" for line in section.lines),
             classes="summary-body",
