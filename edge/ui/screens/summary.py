@@ -59,7 +59,8 @@ class SummaryScreen(FlowScreen):
         assurance = ASSURANCE_TEXT.get(v.assurance or "")
         badge = assurance.pick(self.lang) if assurance else "—"
         row: list[Widget] = [
-            Static(f"{self.t('同意', 'Consent')}: {consent}", id="consent-state"),
+            # No space after the Japanese label: a long consent folds beside it, not below.
+            Static(self.t(f"同意：{consent}", f"Consent: {consent}"), id="consent-state"),
             Static(f"{self.t('本人確認', 'Identity')}: {badge}", id="assurance"),
         ]
         mark = self.certificate_mark()
