@@ -221,3 +221,44 @@ def test_any_resource_json_never_crashes(resources: list[Any]) -> None:
         assert d.fills >= 1
         assert d.days is None or 1 <= d.days <= 3650
         assert isinstance(d.text(), str)
+
+
+def _bundle_of(resources: list[Any]) -> dict[str, Any]:
+    urls = [f"urn:uuid:{i}" for i in range(len(resources))]
+    section = {
+        "code": {"coding": [{"code": "medications"}]},
+        "text": {"div": "<div><ul><li>2026-01-01 薬（narrative）</li></ul></div>"},
+        "entry": [{"reference": u} for u in urls] + [{"reference": "urn:uuid:missing"}, 7],
+    }
+    composition = {"resourceType": "Composition", "section": [section]}
+    return {
+        "entry": [{"resource": composition}]
+        + [{"fullUrl": u, "resource": r} for u, r in zip(urls, resources, strict=True)]
+    }
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            _statement,
+            name=st.sampled_from(["A錠", "B錠", "C錠"]) | st.none(),
+            start=st.sampled_from(["2026-01-01", "2026-02-01", "bad", None]),
+            end=st.sampled_from(["2026-01-28", None]),
+            code=st.sampled_from(["X1", "X2"]) | st.none(),
+        ),
+        min_size=1,
+        max_size=300,
+    )
+)
+def test_the_medications_section_is_one_line_per_drug(resources: list[dict[str, Any]]) -> None:
+    meds = next(s for s in summary_sections(_bundle_of(resources)) if s.key == "medications")
+    drugs = {medication_fill(r).drug for r in resources}  # type: ignore[union-attr]
+    assert meds.drugs == len(meds.lines) == len(drugs)
+    assert all("計" in line for line in meds.lines)
+
+
+def test_a_drug_section_without_readable_resources_keeps_its_narrative() -> None:
+    meds = next(s for s in summary_sections(_bundle_of([])) if s.key == "medications")
+    assert meds.lines == ("2026/01/01 薬（narrative）",)
+    assert meds.drugs is None
