@@ -11,6 +11,7 @@ Protocols of ``_ports``: ``JpkiCardReading`` is the one adapter over
 from __future__ import annotations
 
 from ._card import JpkiCardReading
+from ._drugs import DRUG_DATES_SEP
 from ._flow import CaseFlow, DeviceIdentity
 from ._model import (
     ASSURANCE_TEXT,
@@ -43,6 +44,7 @@ __all__ = [
     "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
     "CONSENT_TEXT",
+    "DRUG_DATES_SEP",
     "JCS_CHOICES",
     "PLAUSIBLE",
     "REFUSAL_REASONS",

@@ -223,6 +223,7 @@ class SummarySection:
     key: str
     title: Text
     lines: tuple[str, ...]  # empty: "no data" (記録なし) is shown, never a blank
+    drugs: int | None = None  # a drug section: how many drugs (one line each, and a note)
 
 
 @dataclass(frozen=True)

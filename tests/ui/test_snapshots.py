@@ -38,10 +38,16 @@ STATUS: dict[str, Any] = {
 }
 LINES = {
     "conditions": ("慢性心不全（I50.9） 2003/02/28〜", "2型糖尿病（E11） 2009/02/02〜"),
-    "medications": ("2026/11/26 フロセミド錠20mg 1日1回朝食後 1回1錠 42日分",),
+    "medications": (
+        "フロセミド錠20mg 1日1回朝食後 1回1錠 42日分  2026/08/31〜2026/11/26 計3回",
+        "カンデサルタン錠8mg 1日1回朝食後 1回1錠 42日分  2026/11/26 計1回",
+    ),
     "visits": ("2026/11/20 外来 内科（デモ中央病院）",),
 }
-SUMMARY = tuple(SummarySection(k, t, LINES.get(k, ())) for k, t in SECTION_ORDER)
+DRUG_COUNTS = {"medications": 2}
+SUMMARY = tuple(
+    SummarySection(k, t, LINES.get(k, ()), DRUG_COUNTS.get(k)) for k, t in SECTION_ORDER
+)
 HOSPITALS = (
     HospitalRow("h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept"),
     HospitalRow("h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline"),

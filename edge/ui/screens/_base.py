@@ -1,4 +1,5 @@
-"""The frame every flow screen shares: title, notice, body, action bar, status bar.
+"""The frame every flow screen shares: title, notice, pinned lines, body, action bar,
+status bar.
 
 A screen renders one ``CaseView`` (``self.view``; a new view recomposes it) and
 turns button presses into the flow's intents through the app: blocking intents
@@ -82,6 +83,10 @@ class FlowScreen(Screen[None]):
 
     # -- what a screen fills in ------------------------------------------------------
 
+    def pinned(self) -> Iterable[Widget]:
+        """What stays above the scrolling body (e.g. the summary's consent / identity)."""
+        return ()
+
     def body(self) -> Iterable[Widget]:
         return ()
 
@@ -115,6 +120,7 @@ class FlowScreen(Screen[None]):
             yield Static(self.t(*_BUSY), id="notice", classes="info")
         else:
             yield NoticeLine(self.view.notice, self.lang)
+        yield from self.pinned()
         with VerticalScroll(id="body"):
             yield from self.body()
         primary = self.primary()
