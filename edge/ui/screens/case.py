@@ -149,14 +149,20 @@ def _value_text(f: VitalField, value: float | str | None) -> str:
 def _set_line(s: VitalsDraft) -> str:
     """One set on one line: BP 300⚠/60  P 118◆  … (⚠ out of range, ◆ abnormal)."""
     flagged, marked = set(s.flagged()), set(s.abnormal())
-    out = ""
+    out, before, shown = "", "", False  # the value before a joined one: BP 120/80, BP —/80
     for f in VITAL_FIELDS:
+        joined = f.short.startswith("/")
         value = s.value(f.key)
+        if not joined:
+            before, shown = f.short, value is not None
         if value is None:
             continue
         mark = ("⚠" if f.key in flagged else "") + ("◆" if f.key in marked else "")
         text = _value_text(f, value) + mark
-        out += text if f.short.startswith("/") and out else f"  {f.short.lstrip('/')} {text}"
+        if not joined:
+            out += f"  {f.short} {text}"
+        else:
+            out += (f.short if shown else f"  {before} —{f.short}") + text
     if "shock_index" in marked:
         out += "  SI◆"
     return out.strip() or "（未入力）"
