@@ -107,10 +107,12 @@ class Vital:
             return "判読不可"
         if self.value is None:
             return "—"
-        f = FIELD.get(self.key)
-        if abs(self.value) >= 1e6:
-            return f"{self.value:.3g}"
-        return f"{self.value:.{f.decimals if f else 0}f}"
+        v, f = self.value, FIELD.get(self.key)
+        if abs(v) >= 1e6:
+            return f"{v:.3g}"
+        if f is not None and f.decimals:
+            return f"{v:.{f.decimals}f}"
+        return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
 
 
 @dataclass
