@@ -227,9 +227,10 @@ class VitalsScreen(FlowScreen):
         n, current = self._current(view)
         if n is None:
             return self.t("バイタル", "Vitals")
+        total, at = len(view.vitals), _hhmm(current.observed_at)
         return self.t(
-            f"バイタル  {n}回目（{_hhmm(current.observed_at)}測定）を編集中",
-            f"Vitals  editing set {n} (taken {_hhmm(current.observed_at)})",
+            f"バイタル  {n}回目（{at}測定）を編集中・全{total}回（一覧は下）",
+            f"Vitals  editing set {n} of {total} (taken {at}; list below)",
         )
 
     def _row_face(self, view: CaseView, k: int) -> tuple[str, str]:
