@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from edge.flow import JST, CaseFlow, Stage
+from edge.flow import JST, VITAL_FIELDS, CaseFlow, Stage, VitalsDraft
 from hospital.casefile import read_case
 from sync.fhir_case import build_case_bundle
 from tests.edge._world import World, make_flow
@@ -109,3 +110,40 @@ def test_a_set_taken_just_after_midnight_corrected_to_the_evening_before(flow: C
     flow.set_vitals_time(1, target.strftime("%H%M"))
     (edited,) = flow.view().vitals
     assert edited.observed_at == target.replace(second=0, microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "normal", "abnormal_values"),
+    [  # product.md's prehospital alert thresholds (adults)
+        ("systolic", (90, 179), (89, 180)),
+        ("diastolic", (109,), (110,)),
+        ("pulse", (50, 119), (49, 120)),
+        ("respiration", (10, 29), (9, 30)),
+        ("spo2", (90, 100), (89,)),
+        ("temperature", (35.0, 38.4), (34.9, 38.5)),
+        ("jcs", ("0", "3"), ("10", "300")),
+    ],
+)
+def test_abnormal_marks_at_the_thresholds(
+    name: str, normal: tuple[Any, ...], abnormal_values: tuple[Any, ...]
+) -> None:
+    for value in normal:
+        assert name not in VitalsDraft(**{name: value}).abnormal(), value
+    for value in abnormal_values:
+        assert name in VitalsDraft(**{name: value}).abnormal(), value
+
+
+def test_shock_index_marks_a_set() -> None:
+    assert "shock_index" in VitalsDraft(systolic=100, pulse=100).abnormal()
+    assert "shock_index" not in VitalsDraft(systolic=101, pulse=100).abnormal()
+    assert "shock_index" not in VitalsDraft(pulse=100).abnormal()
+
+
+def test_the_device_and_the_dashboard_check_the_same_ranges() -> None:
+    """The dashboard's field table agrees with the device's on every shared value."""
+    from hospital.casefile import FIELD as HOSPITAL
+
+    for f in VITAL_FIELDS:
+        if f.key in HOSPITAL:
+            h = HOSPITAL[f.key]
+            assert (h.plausible, h.low, h.high) == (f.plausible, f.low, f.high), f.key
