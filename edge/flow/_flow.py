@@ -234,30 +234,30 @@ class CaseFlow(IdentitySteps, HospitalSteps):
     def set_vitals_time(self, number: int, hhmm: str) -> None:
         """Correct when set ``number`` was taken: ``HHMM`` in JST, on the day nearest to
         the time it had (a set taken at 00:05 corrected to 2355 is the evening before).
-        Sets stay in the order taken; a time that does not exist is a notice, not a change.
+        The sets stay in time order (their numbers follow it) and the corrected set stays
+        selected; a time that does not exist is a notice, not a change.
         """
+        digits = hhmm.strip()
+        ok = digits.isascii() and digits.isdigit() and len(digits) in (3, 4)
+        hour, minute = (int(digits[:-2]), int(digits[-2:])) if ok else (-1, -1)
         with self._lock:
             c = self._case
             if not 1 <= number <= len(c.vitals):
                 return
-            digits = hhmm.strip()
-            ok = digits.isascii() and digits.isdigit() and len(digits) in (3, 4)
-            hour, minute = (int(digits[:-2]), int(digits[-2:])) if ok else (-1, -1)
             if not (0 <= hour <= 23 and 0 <= minute <= 59):
                 self._notice = _notice(T.BAD_TIME, code="bad_time")
-                self._changed()
-                return
-            target = c.vitals[number - 1]
-            was = (target.observed_at or datetime.now(UTC)).astimezone(JST)
-            moment = was.replace(hour=hour, minute=minute, second=0, microsecond=0)
-            moment = min(
-                (moment + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - was)
-            )
-            edited = replace(target, observed_at=moment.astimezone(UTC))
-            c.vitals[number - 1] = edited
-            c.vitals.sort(key=lambda v: v.observed_at or datetime.min.replace(tzinfo=UTC))
-            c.vitals_selected = next(i for i, v in enumerate(c.vitals) if v is edited)
-            self._notice = None
+            else:
+                target = c.vitals[number - 1]
+                was = (target.observed_at or datetime.now(UTC)).astimezone(JST)
+                moment = was.replace(hour=hour, minute=minute, second=0, microsecond=0)
+                moment = min(
+                    (moment + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - was)
+                )
+                edited = replace(target, observed_at=moment.astimezone(UTC))
+                c.vitals[number - 1] = edited
+                c.vitals.sort(key=lambda v: v.observed_at or datetime.min.replace(tzinfo=UTC))
+                c.vitals_selected = next(i for i, v in enumerate(c.vitals) if v is edited)
+                self._notice = None
         self._changed()
 
     def finish(self) -> None:

@@ -147,3 +147,21 @@ def test_the_device_and_the_dashboard_check_the_same_ranges() -> None:
         if f.key in HOSPITAL:
             h = HOSPITAL[f.key]
             assert (h.plausible, h.low, h.high) == (f.plausible, f.low, f.high), f.key
+
+
+def test_a_time_correction_keeps_the_sets_in_time_order(flow: CaseFlow) -> None:
+    flow.start_without_card()
+    flow.set_vital("pulse", 70)
+    flow.new_vitals_set()
+    flow.set_vital("pulse", 90)
+    second = flow.view().vitals[0].observed_at
+    assert second is not None
+    # The first set was really taken two minutes after the second one.
+    later = (second + timedelta(minutes=2)).astimezone(JST)
+    flow.select_vitals_set(1)
+    flow.set_vitals_time(1, later.strftime("%H%M"))
+    v = flow.view()
+    assert [s.pulse for s in v.vitals] == [70, 90]  # newest first: the corrected one
+    assert v.vitals_selected == 2  # still the set just corrected, now numbered 2
+    flow.set_vital("respiration", 20)
+    assert flow.view().vitals[0].respiration == 20
