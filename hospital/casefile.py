@@ -3,32 +3,68 @@
 The Composition's sections say which resources are the chief complaint, the
 vitals and the emergency summary (the summary carries health-check
 Observations with the same LOINC codes as vitals: only the vitals section's
-count as vitals). Nothing is refused here: unknown or missing parts show as
-absent, out-of-range vitals are flagged (product.md's plausible ranges).
+count as vitals). Each set of vitals is a vital-signs panel with its values as
+members, shown newest first with its time (``FIELDS``: one row per value).
+Nothing is refused here: unknown or missing parts show as absent, a value that is
+not a finite number as 判読不可, a time that cannot be shown as it was sent;
+out-of-range vitals are flagged ⚠範囲外 and abnormal ones marked ◆異常 (product.md).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["RANGES", "CaseView", "Vital", "VitalSet", "read_case"]
+__all__ = ["FIELDS", "RANGES", "CaseView", "Vital", "VitalField", "VitalSet", "read_case"]
 
 LOINC = "http://loinc.org"
 LOCAL = "https://kyukyu.example.jp/fhir"
 CONSENT_EXT = f"{LOCAL}/StructureDefinition/consent"
 ASSURANCE_EXT = f"{LOCAL}/StructureDefinition/identity-assurance"
 TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
+JST = timezone(timedelta(hours=9))
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class VitalField:
+    """One value of a vitals set as the dashboard shows it (product.md).
+
+    ``plausible``: outside it ⚠範囲外 (usually a typing error; never refused).
+    ``low``/``high``: ◆異常 below ``low`` or at/above ``high`` (informs, never blocks).
+    ``loinc``: the Observation code, or the component code inside the BP panel.
+    """
+
+    key: str
+    label: str
+    unit: str
+    loinc: str
+    plausible: tuple[float, float] | None = None
+    low: float | None = None
+    high: float | None = None
+    decimals: int = 0
+
+
+# One row per value (a new value of the device's sets: one row here).
+FIELDS: tuple[VitalField, ...] = (
+    VitalField("systolic", "血圧(上)", "mmHg", "8480-6", (40, 280), 90, 180),
+    VitalField("diastolic", "血圧(下)", "mmHg", "8462-4", (20, 180), None, 110),
+    VitalField("pulse", "脈拍", "/分", "8867-4", (20, 250), 50, 120),
+    VitalField("respiration", "呼吸数", "/分", "9279-1", (4, 60), 10, 30),
+    VitalField("spo2", "SpO2", "%", "59408-5", (50, 100), 90, None),
+    VitalField("temperature", "体温", "℃", "8310-5", (30.0, 43.0), 35.0, 38.5, 1),
+    VitalField("gcs", "GCS", "", "9269-2", (3, 15), None, None),
+)
+FIELD = {f.key: f for f in FIELDS}
+BP_PANEL = "85354-9"
+VITALS_PANEL = "85353-1"  # one set: its values are hasMember
+JCS_ABNORMAL = 10  # JCS ≥ II-10
 
 # Plausible ranges: flag, never refuse (values outside are usually typing errors).
 RANGES: dict[str, tuple[float, float]] = {
-    "systolic": (40, 280),
-    "diastolic": (20, 180),
-    "pulse": (20, 250),
-    "respiration": (4, 60),
-    "spo2": (50, 100),
-    "temperature": (30.0, 43.0),
+    f.key: f.plausible for f in FIELDS if f.plausible is not None and f.key != "gcs"
 }
 
 CONSENT_JA = {
@@ -54,38 +90,69 @@ JCS_JA = {
     "300": "III-300",
 }
 GENDER_JA = {"male": "男性", "female": "女性", "unknown": "不明", "other": "その他"}
-_VITAL_CODES = {
-    "8867-4": "pulse",
-    "9279-1": "respiration",
-    "59408-5": "spo2",
-    "8310-5": "temperature",
-    "9269-2": "gcs",
-}
 
 
 @dataclass
 class Vital:
+    """One value; ``bad``: present but not a number the dashboard can show (marked)."""
+
     key: str
-    value: float | int | None
-    flagged: bool = False
+    value: float | None
+    flagged: bool = False  # ⚠範囲外
+    abnormal: bool = False  # ◆異常
+    bad: bool = False
 
     def text(self) -> str:
+        if self.bad:
+            return "判読不可"
         if self.value is None:
             return "—"
-        v = self.value
-        if isinstance(v, float) and v.is_integer() and self.key != "temperature":
-            v = int(v)
-        return f"{v:.1f}" if self.key == "temperature" else str(v)
+        v, f = self.value, FIELD.get(self.key)
+        if abs(v) >= 1e6:
+            return f"{v:.3g}"
+        if f is not None and f.decimals:
+            return f"{v:.{f.decimals}f}"
+        return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
 
 
 @dataclass
 class VitalSet:
+    """One set as the device took it: its time and values (``time_ja`` never raises)."""
+
     at: datetime | None
     values: dict[str, Vital] = field(default_factory=dict)
     jcs: str | None = None
+    at_text: str | None = None  # the time as sent, when it is not a readable one
 
     def get(self, key: str) -> Vital:
         return self.values.get(key) or Vital(key, None)
+
+    @property
+    def time_ja(self) -> str:
+        if self.at is not None:
+            try:
+                return self.at.astimezone(JST).strftime("%m/%d %H:%M")
+            except (OverflowError, ValueError):
+                return f"{self.at.isoformat()}（時刻範囲外）"
+        return f"{self.at_text[:40]}（時刻不明）" if self.at_text else "時刻なし"
+
+    @property
+    def jcs_ja(self) -> str | None:
+        return None if self.jcs is None else JCS_JA.get(self.jcs, self.jcs[:20])
+
+    @property
+    def jcs_abnormal(self) -> bool:
+        return self.jcs is not None and self.jcs.isdigit() and int(self.jcs) >= JCS_ABNORMAL
+
+    @property
+    def shock_index(self) -> bool:
+        """Shock index (pulse / systolic) ≥ 1.0: abnormal."""
+        p, s = self.get("pulse").value, self.get("systolic").value
+        return p is not None and s is not None and s > 0 and p / s >= 1.0
+
+    @property
+    def flagged(self) -> bool:
+        return any(v.flagged or v.bad for v in self.values.values())
 
 
 @dataclass
@@ -120,23 +187,26 @@ class CaseView:
             return "記録なし"
         return ASSURANCE_JA.get(self.assurance, self.assurance)
 
+    vital_fields = FIELDS  # the dashboard's columns, one per value
+
+    @staticmethod
+    def field(key: str) -> VitalField:
+        return FIELD[key]
+
     @property
     def latest(self) -> VitalSet | None:
         return self.vitals[0] if self.vitals else None
 
     @property
     def jcs_ja(self) -> str | None:
-        for vs in self.vitals:
-            if vs.jcs is not None:
-                return JCS_JA.get(vs.jcs, vs.jcs)
-        return None
+        return next((vs.jcs_ja for vs in self.vitals if vs.jcs is not None), None)
 
     @property
     def gcs(self) -> str | None:
         for vs in self.vitals:
             g = vs.values.get("gcs")
-            if g is not None and g.value is not None:
-                return f"{int(g.value)}"
+            if g is not None and (g.value is not None or g.bad):
+                return g.text()
         return None
 
     def started_at(self) -> datetime | None:
@@ -184,19 +254,23 @@ def _text(concept: Any) -> str | None:
     return None
 
 
-def _qty(res: dict[str, Any]) -> float | None:
-    q = _d(res.get("valueQuantity"))
-    value = q.get("value")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _flag(key: str, value: float | None) -> bool:
-    if value is None or key not in RANGES:
-        return False
-    lo, hi = RANGES[key]
-    return not lo <= value <= hi
+def _vital(key: str, res: dict[str, Any]) -> Vital:
+    """The value of ``res.valueQuantity`` as vital ``key``: flagged, marked, or bad."""
+    raw = _d(res.get("valueQuantity")).get("value")
+    if raw is None:
+        return Vital(key, None)
+    value: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer beyond any float
+            value = None
+    if value is None or not math.isfinite(value):
+        return Vital(key, None, bad=True)
+    f = FIELD[key]
+    flagged = f.plausible is not None and not f.plausible[0] <= value <= f.plausible[1]
+    abnormal = (f.low is not None and value < f.low) or (f.high is not None and value >= f.high)
+    return Vital(key, value, flagged, abnormal)
 
 
 def _age(birth: Any, today: date) -> int | None:
@@ -211,6 +285,67 @@ def _age(birth: Any, today: date) -> int | None:
 
 def _has_id(res: dict[str, Any], system: str) -> bool:
     return any(_d(i).get("system") == system for i in _l(res.get("identifier")))
+
+
+def _new_set(when: Any) -> VitalSet:
+    at = _dt(when)
+    return VitalSet(at, at_text=None if at is not None or when is None else str(when)[:80])
+
+
+def _read_member(vs: VitalSet, res: dict[str, Any]) -> None:
+    codes = {c for _, c in _codes(res.get("code"))}
+    if BP_PANEL in codes:
+        for comp in _l(res.get("component")):
+            comp = _d(comp)
+            ccodes = {c for _, c in _codes(comp.get("code"))}
+            for f in FIELDS:
+                if f.loinc in ccodes and f.key in ("systolic", "diastolic"):
+                    vs.values[f.key] = _vital(f.key, comp)
+    elif "jcs" in codes:
+        vcodes = _codes(res.get("valueCodeableConcept"))
+        if vcodes:
+            vs.jcs = vcodes[0][1]
+    else:
+        for f in FIELDS:
+            if f.loinc in codes and f.key not in ("systolic", "diastolic"):
+                vs.values[f.key] = _vital(f.key, res)
+
+
+def _vital_sets(refs: list[str], by_url: dict[str, dict[str, Any]]) -> list[VitalSet]:
+    """The sets of the バイタルサイン section, newest first.
+
+    A set is a vital-signs panel (85353-1) with its values as ``hasMember``; values
+    outside any panel (cases sealed before panels) are grouped by their time.
+    """
+    sets: list[VitalSet] = []
+    in_panel: set[str] = set()
+    loose: dict[str, VitalSet] = {}
+    observations = [
+        (url, by_url[url])
+        for url in dict.fromkeys(refs)
+        if by_url.get(url, {}).get("resourceType") == "Observation"
+    ]
+    for _, res in observations:
+        if VITALS_PANEL in {c for _, c in _codes(res.get("code"))}:
+            vs = _new_set(res.get("effectiveDateTime"))
+            for member in _l(res.get("hasMember")):
+                ref = _s(_d(member).get("reference"))
+                if ref is not None and ref not in in_panel and ref in by_url:
+                    in_panel.add(ref)
+                    _read_member(vs, by_url[ref])
+            sets.append(vs)
+    for url, res in observations:
+        codes = {c for _, c in _codes(res.get("code"))}
+        if url in in_panel or VITALS_PANEL in codes:
+            continue
+        when = res.get("effectiveDateTime")
+        key = when if isinstance(when, str) else repr(when)
+        if key not in loose:
+            loose[key] = _new_set(when)
+        _read_member(loose[key], res)
+    sets += loose.values()
+    # Sorted on the UTC instant; aware datetimes compare without conversion overflows.
+    return sorted(sets, key=lambda v: v.at or _NO_TIME, reverse=True)
 
 
 def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
@@ -233,34 +368,7 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
         if text is not None:
             view.chief_complaint = text
 
-    sets: dict[str, VitalSet] = {}
-    for url in sections.get("8716-3", []):
-        res = by_url.get(url, {})
-        if res.get("resourceType") != "Observation":
-            continue
-        when = str(res.get("effectiveDateTime", ""))
-        vs = sets.setdefault(when, VitalSet(_dt(when)))
-        vcode = {c for _, c in _codes(res.get("code"))}
-        if "85354-9" in vcode:
-            for comp in _l(res.get("component")):
-                comp = _d(comp)
-                ccodes = {c for _, c in _codes(comp.get("code"))}
-                val = _qty(comp)
-                for loinc, key in (("8480-6", "systolic"), ("8462-4", "diastolic")):
-                    if loinc in ccodes:
-                        vs.values[key] = Vital(key, val, _flag(key, val))
-        elif "jcs" in vcode:
-            vcodes = _codes(res.get("valueCodeableConcept"))
-            if vcodes:
-                vs.jcs = vcodes[0][1]
-        else:
-            for code, key in _VITAL_CODES.items():
-                if code in vcode:
-                    val = _qty(res)
-                    vs.values[key] = Vital(key, val, _flag(key, val))
-    view.vitals = sorted(
-        sets.values(), key=lambda v: v.at or datetime.min.replace(tzinfo=UTC), reverse=True
-    )
+    view.vitals = _vital_sets(sections.get("8716-3", []), by_url)
 
     for url in sections.get("60591-5", []):
         res = by_url.get(url, {})

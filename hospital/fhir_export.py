@@ -26,6 +26,7 @@ __all__ = ["FhirExporter", "claim_profiles"]
 FHIR_SD = "http://hl7.org/fhir/StructureDefinition/"
 JP = "http://jpfhir.jp/fhir/core/StructureDefinition/"
 _VITAL_PROFILES = {
+    "85353-1": "vitalspanel",  # one set: its values are hasMember
     "85354-9": "bp",
     "8867-4": "heartrate",
     "9279-1": "resprate",

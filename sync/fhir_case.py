@@ -3,7 +3,9 @@
 Only what was verified goes into the Patient (the card's text AP attributes
 after their integrity check); nothing is guessed. The 12-digit My Number never
 appears. Vitals use LOINC codes and UCUM units; JCS (Japan Coma Scale) has no
-LOINC code and uses a local code system.
+LOINC code and uses a local code system. Each set of vitals is one vital-signs
+panel Observation (85353-1) at the time the set was taken, its values as
+``hasMember``; the バイタルサイン section lists each panel followed by its members.
 
 The builder needs no FHIR library; tests validate the output with
 ``fhir.resources`` (R4B).
@@ -19,16 +21,20 @@ from typing import Any, Literal
 
 __all__ = [
     "ASSURANCE_EXT",
+    "BP_COMPONENTS",
     "CONSENT_EXT",
     "JCS_LEVELS",
     "JCS_SYSTEM",
     "LOINC",
     "UCUM",
+    "VITALS_PANEL",
+    "VITAL_QUANTITIES",
     "CaseRecord",
     "CaseTimes",
     "CrewMember",
     "DeviceInfo",
     "VerifiedPatient",
+    "VitalCode",
     "VitalSigns",
     "build_case_bundle",
 ]
@@ -48,6 +54,40 @@ JCS_LEVELS = ("0", "1", "2", "3", "10", "20", "30", "100", "200", "300")
 
 Sex = Literal["1", "2", "9"]  # the card's 性別 code: 1 male, 2 female, 9 not applicable
 _GENDER = {"1": "male", "2": "female", "9": "unknown"}
+
+
+@dataclass(frozen=True)
+class VitalCode:
+    """How one value of ``VitalSigns`` is coded: its attribute, LOINC code, UCUM unit."""
+
+    attr: str
+    loinc: str
+    display: str
+    unit: str = ""  # UCUM code
+    unit_text: str = ""  # as people write it, when not the UCUM code
+
+    def quantity(self, value: float) -> dict[str, Any]:
+        return _quantity(value, self.unit_text or self.unit, self.unit)
+
+
+# The values of a set, one row each (a new value: a VitalSigns attribute and a row here).
+VITAL_QUANTITIES: tuple[VitalCode, ...] = (
+    VitalCode("heart_rate_per_min", "8867-4", "Heart rate", "/min"),
+    VitalCode("respiratory_rate_per_min", "9279-1", "Respiratory rate", "/min"),
+    VitalCode("spo2_percent", "59408-5", "Oxygen saturation by pulse oximetry", "%"),
+    VitalCode("body_temperature_c", "8310-5", "Body temperature", "Cel"),
+    VitalCode("gcs_total", "9269-2", "Glasgow coma score total", "{score}"),
+)
+BP_COMPONENTS: tuple[VitalCode, ...] = (  # members of one 85354-9 blood-pressure panel
+    VitalCode("systolic_mmhg", "8480-6", "Systolic blood pressure", "mm[Hg]", "mmHg"),
+    VitalCode("diastolic_mmhg", "8462-4", "Diastolic blood pressure", "mm[Hg]", "mmHg"),
+)
+# Each set is one Observation of this code grouping its values (hasMember).
+VITALS_PANEL = VitalCode(
+    "",
+    "85353-1",
+    "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
+)
 
 
 @dataclass(frozen=True)
@@ -264,39 +304,38 @@ class _Builder:
         return [self.observation(code, moment, vital=False, value={"valueString": text})]
 
     def vitals(self) -> list[str]:
+        """One vital-signs panel per set, at the time the set was taken, with its values
+        as members (``VITAL_QUANTITIES``, the blood-pressure panel, JCS)."""
         refs: list[str] = []
         for v in self.record.vitals:
             at = v.observed_at
-            if v.systolic_mmhg is not None or v.diastolic_mmhg is not None:
-                components = []
-                for val, loinc, disp in (
-                    (v.systolic_mmhg, "8480-6", "Systolic blood pressure"),
-                    (v.diastolic_mmhg, "8462-4", "Diastolic blood pressure"),
-                ):
-                    if val is not None:
-                        components.append(
-                            {
-                                "code": {"coding": [_coding(LOINC, loinc, disp)]},
-                                "valueQuantity": _quantity(val, "mmHg", "mm[Hg]"),
-                            }
-                        )
+            members: list[str] = []
+            bp = [
+                {
+                    "code": {"coding": [_coding(LOINC, c.loinc, c.display)]},
+                    "valueQuantity": c.quantity(val),
+                }
+                for c in BP_COMPONENTS
+                if (val := getattr(v, c.attr)) is not None
+            ]
+            if bp:
                 code = _coding(LOINC, "85354-9", "Blood pressure panel")
-                refs.append(self.observation(code, at, extra={"component": components}))
-            simple = (
-                (v.heart_rate_per_min, "8867-4", "Heart rate", "/min", "/min"),
-                (v.respiratory_rate_per_min, "9279-1", "Respiratory rate", "/min", "/min"),
-                (v.spo2_percent, "59408-5", "Oxygen saturation by pulse oximetry", "%", "%"),
-                (v.body_temperature_c, "8310-5", "Body temperature", "Cel", "Cel"),
-                (v.gcs_total, "9269-2", "Glasgow coma score total", "{score}", "{score}"),
-            )
-            for val, loinc, disp, unit, ucum in simple:
+                members.append(self.observation(code, at, extra={"component": bp}))
+            for c in VITAL_QUANTITIES:
+                val = getattr(v, c.attr)
                 if val is not None:
-                    q = {"valueQuantity": _quantity(val, unit, ucum)}
-                    refs.append(self.observation(_coding(LOINC, loinc, disp), at, value=q))
+                    q = {"valueQuantity": c.quantity(val)}
+                    code = _coding(LOINC, c.loinc, c.display)
+                    members.append(self.observation(code, at, value=q))
             if v.jcs is not None:
                 code = _coding(LOCAL_OBS_SYSTEM, "jcs", "Japan Coma Scale")
                 value = {"valueCodeableConcept": {"coding": [_coding(JCS_SYSTEM, v.jcs)]}}
-                refs.append(self.observation(code, at, value=value))
+                members.append(self.observation(code, at, value=value))
+            if not members:
+                continue
+            panel = _coding(LOINC, VITALS_PANEL.loinc, VITALS_PANEL.display)
+            group = {"hasMember": [{"reference": r} for r in members]}
+            refs += [self.observation(panel, at, extra=group), *members]
         return refs
 
     def summary(self) -> list[str]:

@@ -20,11 +20,12 @@ from edge.jpki import TokenType
 from edge.reader import CardWaiter, Connection
 from errbase import KyukyuError
 from sync import PlatformError, TransportError
-from sync.fhir_case import VerifiedPatient
+from sync.fhir_case import VerifiedPatient, VitalSigns
 
 from . import _texts as T
 from ._delivery import Delivery
 from ._model import (
+    VITAL_FIELDS,
     CaseView,
     Consent,
     EraOffer,
@@ -89,11 +90,18 @@ class _Case:
     sections: tuple[SummarySection, ...] = ()
     patient: VerifiedPatient = field(default_factory=VerifiedPatient)
     chief_complaint: str | None = None
-    vitals: list[VitalsDraft] = field(default_factory=list)
+    vitals: list[VitalsDraft] = field(default_factory=list)  # in the order taken
+    vitals_selected: int = -1  # index into vitals of the set being edited (-1: the newest)
     selected: set[str] = field(default_factory=set)
     sent: dict[str, str] = field(default_factory=dict)  # hospital id -> case id
     answers: dict[str, str] = field(default_factory=dict)
     destination: str | None = None
+
+
+def _vital_signs(draft: VitalsDraft) -> VitalSigns:
+    """One set as the hospital receives it (``VitalField.sent_as`` names each value)."""
+    values: dict[str, Any] = {f.sent_as: draft.value(f.key) for f in VITAL_FIELDS}
+    return VitalSigns(observed_at=draft.observed_at or datetime.now(UTC), **values)
 
 
 def _options(token_type: str) -> tuple[IdentityMethod, ...]:
@@ -209,6 +217,7 @@ class FlowCore:
                 patient_label=label,
                 chief_complaint=c.chief_complaint,
                 vitals=tuple(reversed(c.vitals)),
+                vitals_selected=(c.vitals_selected % len(c.vitals)) + 1 if c.vitals else None,
                 hospitals=rows,
                 destination=c.destination,
                 notice=self._notice,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from edge.jpki import JpkiError, PinRequired, TokenType
@@ -24,7 +24,7 @@ from errbase import KyukyuError
 from . import _texts as T
 from ._core import DeviceIdentity, _Case, _error_notice, _notice, _options
 from ._identity import IdentitySteps
-from ._model import PLAUSIBLE, Consent, Notice, Stage, Text, VitalsDraft
+from ._model import JST, VITAL_FIELD, Consent, Notice, Stage, Text, VitalsDraft
 from ._ports import CardRequest
 from ._sending import HospitalSteps
 
@@ -190,23 +190,74 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         self._changed()
 
     def set_vital(self, name: str, value: float | str | None) -> None:
-        """Set one value of the newest vitals set (a set is started when there is none).
+        """Set one value of the set being edited (the newest unless another was selected;
+        a set is started when there is none). Its time stays the time it was taken.
 
         Out-of-range values are kept (the view flags them), never refused.
         """
+        f = VITAL_FIELD.get(name)
+        if f is None:
+            raise ValueError(f"unknown vital {name!r}")
+        if f.choices and value is not None and value not in {c for _, c in f.choices}:
+            raise ValueError(f"{name} is one of its choices")
         with self._lock:
             c = self._case
             if not c.vitals:
                 c.vitals.append(VitalsDraft(observed_at=datetime.now(UTC)))
-            if name not in (*PLAUSIBLE, "jcs"):
-                raise ValueError(f"unknown vital {name!r}")
+                c.vitals_selected = -1
+            i = c.vitals_selected % len(c.vitals)
             change: dict[str, Any] = {name: value}
-            c.vitals[-1] = replace(c.vitals[-1], **change)
+            c.vitals[i] = replace(c.vitals[i], **change)
         self._changed()
 
     def new_vitals_set(self) -> None:
+        """A new set taken now, selected for editing (an empty newest set is reused)."""
         with self._lock:
-            self._case.vitals.append(VitalsDraft(observed_at=datetime.now(UTC)))
+            c = self._case
+            fresh = VitalsDraft(observed_at=datetime.now(UTC))
+            if c.vitals and c.vitals[-1].is_empty():
+                c.vitals[-1] = fresh
+            else:
+                c.vitals.append(fresh)
+            c.vitals_selected = -1
+        self._changed()
+
+    def select_vitals_set(self, number: int) -> None:
+        """Edit set ``number`` (1 = the first taken, as the screen numbers them)."""
+        with self._lock:
+            c = self._case
+            if not 1 <= number <= len(c.vitals):
+                return
+            c.vitals_selected = number - 1
+        self._changed()
+
+    def set_vitals_time(self, number: int, hhmm: str) -> None:
+        """Correct when set ``number`` was taken: ``HHMM`` in JST, on the day nearest to
+        the time it had (a set taken at 00:05 corrected to 2355 is the evening before).
+        The sets stay in time order (their numbers follow it) and the corrected set stays
+        selected; a time that does not exist is a notice, not a change.
+        """
+        digits = hhmm.strip()
+        ok = digits.isascii() and digits.isdigit() and len(digits) in (3, 4)
+        hour, minute = (int(digits[:-2]), int(digits[-2:])) if ok else (-1, -1)
+        with self._lock:
+            c = self._case
+            if not 1 <= number <= len(c.vitals):
+                return
+            if not (0 <= hour <= 23 and 0 <= minute <= 59):
+                self._notice = _notice(T.BAD_TIME, code="bad_time")
+            else:
+                target = c.vitals[number - 1]
+                was = (target.observed_at or datetime.now(UTC)).astimezone(JST)
+                moment = was.replace(hour=hour, minute=minute, second=0, microsecond=0)
+                moment = min(
+                    (moment + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - was)
+                )
+                edited = replace(target, observed_at=moment.astimezone(UTC))
+                c.vitals[number - 1] = edited
+                c.vitals.sort(key=lambda v: v.observed_at or datetime.min.replace(tzinfo=UTC))
+                c.vitals_selected = next(i for i, v in enumerate(c.vitals) if v is edited)
+                self._notice = None
         self._changed()
 
     def finish(self) -> None:

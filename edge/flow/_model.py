@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 __all__ = [
     "CHIEF_COMPLAINTS",
     "JCS_CHOICES",
+    "JST",
     "PLAUSIBLE",
     "REFUSAL_REASONS",
+    "SHOCK_INDEX",
+    "VITAL_FIELD",
+    "VITAL_FIELDS",
     "CaseView",
     "Consent",
     "EraOffer",
@@ -25,7 +29,9 @@ __all__ = [
     "Stage",
     "SummarySection",
     "Text",
+    "VitalField",
     "VitalsDraft",
+    "abnormal",
     "out_of_range",
 ]
 
@@ -138,34 +144,108 @@ JCS_CHOICES: tuple[tuple[str, str], ...] = (
 
 REFUSAL_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
 
+JST = timezone(timedelta(hours=9), "JST")  # the times the crew sees and keys
+
+
+@dataclass(frozen=True)
+class VitalField:
+    """One value of a vitals set: how it is keyed, shown and checked (product.md).
+
+    ``plausible``: outside it the value is flagged ⚠ (usually a typing error), never
+    refused. ``low``/``high``: the abnormal marks (below ``low``, at or above ``high``),
+    which inform and never block. ``choices`` (label, code): keyed as a choice, not on the
+    pad; a numeric code is compared with ``high`` (JCS ≥ II-10).
+    """
+
+    key: str
+    sent_as: str  # its name in sync.fhir_case.VitalSigns (what the hospital receives)
+    label: Text
+    short: str  # in a set's one-line record; "/…" joins the value before (BP 120/80)
+    unit: str = ""
+    plausible: tuple[float, float] | None = None
+    low: float | None = None
+    high: float | None = None
+    decimal: bool = False
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+# One row per value of a set: a new value is a row here and an attribute of VitalsDraft.
+VITAL_FIELDS: tuple[VitalField, ...] = (
+    VitalField(
+        "systolic",
+        "systolic_mmhg",
+        Text("血圧(上)", "BP systolic"),
+        "BP",
+        "mmHg",
+        plausible=(40, 280),
+        low=90,
+        high=180,
+    ),
+    VitalField(
+        "diastolic",
+        "diastolic_mmhg",
+        Text("血圧(下)", "BP diastolic"),
+        "/",
+        "mmHg",
+        plausible=(20, 180),
+        high=110,
+    ),
+    VitalField(
+        "pulse",
+        "heart_rate_per_min",
+        Text("脈拍", "Pulse"),
+        "P",
+        "/分",
+        plausible=(20, 250),
+        low=50,
+        high=120,
+    ),
+    VitalField(
+        "respiration",
+        "respiratory_rate_per_min",
+        Text("呼吸数", "Resp. rate"),
+        "R",
+        "/分",
+        plausible=(4, 60),
+        low=10,
+        high=30,
+    ),
+    VitalField(
+        "spo2", "spo2_percent", Text("SpO2", "SpO2"), "SpO2", "%", plausible=(50, 100), low=90
+    ),
+    VitalField(
+        "temperature",
+        "body_temperature_c",
+        Text("体温", "Temp."),
+        "BT",
+        "℃",
+        plausible=(30.0, 43.0),
+        low=35.0,
+        high=38.5,
+        decimal=True,
+    ),
+    VitalField("jcs", "jcs", Text("意識 JCS", "JCS"), "JCS", high=10, choices=JCS_CHOICES),
+)
+VITAL_FIELD = {f.key: f for f in VITAL_FIELDS}
+SHOCK_INDEX = Text("ショック指数", "Shock index")  # pulse / systolic ≥ 1.0: abnormal
+
 # Plausible ranges: outside them a value is flagged (usually a typing error), never refused.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "systolic": (40, 280),
-    "diastolic": (20, 180),
-    "pulse": (20, 250),
-    "respiration": (4, 60),
-    "spo2": (50, 100),
-    "temperature": (30.0, 43.0),
+    f.key: f.plausible for f in VITAL_FIELDS if f.plausible is not None
 }
+VITAL_LABELS: dict[str, Text] = {f.key: f.label for f in VITAL_FIELDS}
+VITAL_UNITS = {f.key: f.unit for f in VITAL_FIELDS}
 
-VITAL_LABELS: dict[str, Text] = {
-    "systolic": Text("血圧(上)", "BP systolic"),
-    "diastolic": Text("血圧(下)", "BP diastolic"),
-    "pulse": Text("脈拍", "Pulse"),
-    "respiration": Text("呼吸数", "Resp. rate"),
-    "spo2": Text("SpO2", "SpO2"),
-    "temperature": Text("体温", "Temp."),
-    "jcs": Text("意識 JCS", "JCS"),
-}
-VITAL_UNITS = {
-    "systolic": "mmHg",
-    "diastolic": "mmHg",
-    "pulse": "/分",
-    "respiration": "/分",
-    "spo2": "%",
-    "temperature": "℃",
-    "jcs": "",
-}
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
 
 
 def out_of_range(name: str, value: float | None) -> bool:
@@ -176,9 +256,22 @@ def out_of_range(name: str, value: float | None) -> bool:
     return not lo <= value <= hi
 
 
+def abnormal(name: str, value: float | str | None) -> bool:
+    """True when ``value`` is past the prehospital alert threshold of vital ``name``."""
+    f = VITAL_FIELD.get(name)
+    number = _number(value)
+    if f is None or number is None:
+        return False
+    return (f.low is not None and number < f.low) or (f.high is not None and number >= f.high)
+
+
 @dataclass(frozen=True)
 class VitalsDraft:
-    """One set of vitals as keyed (any may be missing)."""
+    """One set of vitals as keyed (any may be missing), taken at ``observed_at``.
+
+    Its values are the keys of ``VITAL_FIELDS``; a new value is one attribute here and
+    one row there.
+    """
 
     systolic: float | None = None
     diastolic: float | None = None
@@ -189,12 +282,23 @@ class VitalsDraft:
     jcs: str | None = None  # JCS code, one of sync.fhir_case.JCS_LEVELS
     observed_at: datetime | None = None
 
+    def value(self, name: str) -> float | str | None:
+        out: float | str | None = getattr(self, name)
+        return out
+
     def flagged(self) -> tuple[str, ...]:
         """The names of values outside their plausible range."""
-        return tuple(n for n in PLAUSIBLE if out_of_range(n, getattr(self, n)))
+        return tuple(n for n in PLAUSIBLE if out_of_range(n, _number(self.value(n))))
+
+    def abnormal(self) -> tuple[str, ...]:
+        """The names of abnormal values, and "shock_index" when pulse / systolic ≥ 1.0."""
+        out = [f.key for f in VITAL_FIELDS if abnormal(f.key, self.value(f.key))]
+        if self.pulse is not None and self.systolic and self.pulse / self.systolic >= 1.0:
+            out.append("shock_index")
+        return tuple(out)
 
     def is_empty(self) -> bool:
-        return all(getattr(self, n) is None for n in (*PLAUSIBLE, "jcs"))
+        return all(self.value(f.key) is None for f in VITAL_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -260,6 +364,7 @@ class CaseView:
     patient_label: str | None = None  # verified attributes (照合番号B), shown only then
     chief_complaint: str | None = None
     vitals: tuple[VitalsDraft, ...] = ()  # newest first
+    vitals_selected: int | None = None  # the set being edited: its number (1 = first taken)
     hospitals: tuple[HospitalRow, ...] = ()
     destination: str | None = None
     notice: Notice | None = None

@@ -12,13 +12,12 @@ from sync.fhir_case import (
     CaseTimes,
     CrewMember,
     DeviceInfo,
-    VitalSigns,
     build_case_bundle,
 )
 from sync.seal import seal_json
 
 from . import _texts as T
-from ._core import FlowCore, _notice
+from ._core import FlowCore, _notice, _vital_signs
 from ._model import CHIEF_COMPLAINTS, Stage
 
 __all__ = ["HospitalSteps"]
@@ -53,20 +52,7 @@ class HospitalSteps(FlowCore):
 
     def _record(self, case_id: str) -> CaseRecord:
         c = self._case
-        vitals = tuple(
-            VitalSigns(
-                observed_at=v.observed_at or datetime.now(UTC),
-                systolic_mmhg=v.systolic,
-                diastolic_mmhg=v.diastolic,
-                heart_rate_per_min=v.pulse,
-                respiratory_rate_per_min=v.respiration,
-                spo2_percent=v.spo2,
-                body_temperature_c=v.temperature,
-                jcs=v.jcs,
-            )
-            for v in reversed(c.vitals)
-            if not v.is_empty()
-        )
+        vitals = tuple(_vital_signs(v) for v in reversed(c.vitals) if not v.is_empty())
         complaint = c.chief_complaint
         known = {t.ja: t for t in CHIEF_COMPLAINTS}
         if complaint in known:

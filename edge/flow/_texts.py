@@ -16,6 +16,10 @@ CERT_PROBLEM = Text(
     "{problem} サマリーなしで続けます。",
     "{problem} Going on without the summary.",
 )
+BAD_TIME = Text(
+    "測定時刻は 0000〜2359（時分4桁）で入力してください。時刻は変わっていません。",
+    "Key the time as HHMM (0000-2359). The time was not changed.",
+)
 PHONE_NEEDS_PIN = Text(
     "スマートフォンは暗証番号が必要です。本人に暗証番号（4桁）を入力してもらってください。",
     "A phone needs the PIN: ask the patient to key the 4-digit PIN.",

@@ -62,9 +62,10 @@ class Device:
     id: str
 
     def send(self, recipients: list[str], **record: Any) -> str:
-        """Seal a case for ``recipients`` (keys from the signed directory) and post it."""
+        """Seal a case for ``recipients`` (keys from the signed directory) and post it
+        (``bundle``: this one as sealed, else one made of ``record``)."""
         case_id = record.pop("case_id", None) or str(uuid.uuid4())
-        bundle = make_bundle(case_id, self.id, **record)
+        bundle = record.pop("bundle", None) or make_bundle(case_id, self.id, **record)
         directory = {h.id: h for h in self.client.hospital_directory(*SCENE)}
         sealed = seal_json(
             bundle,
@@ -213,9 +214,9 @@ class Platform:
 
 
 @contextmanager
-def platform(tmp_path: Path) -> Iterator[Platform]:
+def platform(tmp_path: Path, **hub_settings: Any) -> Iterator[Platform]:
     with ExitStack() as stack:
-        hub = make_real_hub(tmp_path / "hub", sse_keepalive_seconds=0.5)
+        hub = make_real_hub(tmp_path / "hub", sse_keepalive_seconds=0.5, **hub_settings)
         url = stack.enter_context(serve_in_thread(hub.app))
         op = hub.operator(url)
         stack.callback(op.close)

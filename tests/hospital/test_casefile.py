@@ -95,6 +95,7 @@ _json = st.recursive(
                     "dosage",
                     "clinicalStatus",
                     "effectiveDateTime",
+                    "hasMember",
                     "period",
                     "deviceName",
                     "owner",

@@ -63,6 +63,7 @@ def test_export_to_folder_and_endpoint_then_purge(tmp_path: Path) -> None:
         assert ("Patient", "http://jpfhir.jp/fhir/core/StructureDefinition/JP_Patient") in profiles
         assert ("Observation", "http://hl7.org/fhir/StructureDefinition/bp") in profiles
         assert ("Observation", "http://hl7.org/fhir/StructureDefinition/heartrate") in profiles
+        assert ("Observation", "http://hl7.org/fhir/StructureDefinition/vitalspanel") in profiles
         assert any(a == "Observation" and b.endswith("/bodytemp") for a, b in profiles)
 
         # Retention: purged now from the command line; the dashboard shows nothing any more.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,44 @@ def test_vitals_have_loinc_and_ucum() -> None:
         if o.get("valueCodeableConcept", {}).get("coding", [{}])[0].get("system") == JCS_SYSTEM
     ]
     assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in jcs] == ["1", "0"]
+
+
+def test_each_vitals_set_is_one_panel_with_its_time() -> None:
+    """Two sets (the same second, too): two vital-signs panels, each with its own time and
+    its own values as members, valid R4B, listed in the バイタルサイン section."""
+    record = case_record()
+    same = record.vitals[1].observed_at
+    record = replace(
+        record,
+        vitals=(*record.vitals, VitalSigns(observed_at=same, systolic_mmhg=300, jcs="300")),
+    )
+    bundle = build_case_bundle(record)
+    parsed = Bundle.model_validate(bundle)
+    assert parsed.type == "document"
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    panels = by_loinc(bundle, "85353-1")
+    assert [p["effectiveDateTime"] for p in panels] == [
+        v.observed_at.isoformat() for v in record.vitals
+    ]
+    members = []
+    for panel in panels:
+        assert panel["category"][0]["coding"][0]["code"] == "vital-signs"
+        refs = [m["reference"] for m in panel["hasMember"]]
+        assert all(by_url[r]["effectiveDateTime"] == panel["effectiveDateTime"] for r in refs)
+        members.append([by_url[r] for r in refs])
+    first, second, third = members
+    assert len(first) == 7  # BP panel, pulse, resp, SpO2, temp, GCS, JCS
+    assert [m["valueQuantity"]["value"] for m in second if "valueQuantity" in m] == [100]
+    (bp,) = [m for m in third if "component" in m]
+    assert bp["component"][0]["valueQuantity"]["value"] == 300
+    # No member belongs to two sets; the section lists every panel and every member.
+    urls = [m["reference"] for p in panels for m in p["hasMember"]]
+    assert len(urls) == len(set(urls))
+    (comp,) = resources(bundle, "Composition")
+    (vitals,) = [x for x in comp["section"] if x["title"] == "バイタルサイン"]
+    listed = [e["reference"] for e in vitals["entry"]]
+    panel_urls = [u for u, r in by_url.items() if r in panels]
+    assert set(listed) == set(urls) | set(panel_urls)
 
 
 def test_patient_crew_device_summary_and_times() -> None:

@@ -118,7 +118,11 @@ VIEWS = {
         card_used=True,
         chief_complaint="胸痛",
         summary_status="found",
-        vitals=(VitalsDraft(300, 60, 118, 24, 91, 36.4, "10", datetime(2026, 1, 1, tzinfo=UTC)),),
+        vitals=(  # newest first: the second set is being edited, the first stays listed
+            VitalsDraft(300, 60, 118, 24, 91, 36.4, "10", datetime(2026, 1, 1, 1, 12, tzinfo=UTC)),
+            VitalsDraft(150, 92, 88, 18, 97, 36.8, "1", datetime(2026, 1, 1, 1, 2, tzinfo=UTC)),
+        ),
+        vitals_selected=2,
         **STATUS,
     ),
     "hospitals": CaseView(
