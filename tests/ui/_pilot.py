@@ -23,7 +23,7 @@ def screen_text(app: EdgeApp) -> str:
     return "\n".join(out)
 
 
-async def wait_stage(pilot: Pilot[None], app: EdgeApp, stage: Stage, timeout: float = 15) -> None:
+async def wait_stage(pilot: Pilot[None], app: EdgeApp, stage: Stage, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         s = app._flow_screen
@@ -34,7 +34,7 @@ async def wait_stage(pilot: Pilot[None], app: EdgeApp, stage: Stage, timeout: fl
     raise AssertionError(f"stage {stage} not reached; at {app.flow.view().stage}")
 
 
-async def wait_text(pilot: Pilot[None], app: EdgeApp, text: str, timeout: float = 15) -> None:
+async def wait_text(pilot: Pilot[None], app: EdgeApp, text: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if text in screen_text(app):

@@ -11,7 +11,7 @@ import pytest
 from edge.card_sim import VirtualCard
 from edge.flow import Stage
 from edge.ui import EdgeApp
-from tests.edge._world import PIN, TapReader, World, make_flow, wait_until
+from tests.edge._world import PIN, TapReader, World, make_flow
 from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
 
 pytestmark = pytest.mark.anyio
@@ -80,7 +80,7 @@ async def test_conscious_card_case_by_clicks(world: World, tmp_path: Path) -> No
         await pilot.click("#primary")
         await wait_text(pilot, app, "応答待ち")
         (case_id,) = app.flow.sent_case_ids()
-        wait_until(lambda: app.flow.view().waiting_sealed == 0)
+        await wait_until_async(pilot, lambda: app.flow.view().waiting_sealed == 0)
         rows = app.flow.view().hospitals
         by_id = {h.id: h for h in world.hospitals}
         with world.hospital_client(by_id[rows[0].id]) as c:
@@ -336,7 +336,7 @@ async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
         await pilot.click("#primary")
         await wait_text(pilot, app, "応答待ち")
         (case_id,) = app.flow.sent_case_ids()
-        wait_until(lambda: app.flow.view().waiting_sealed == 0)
+        await wait_until_async(pilot, lambda: app.flow.view().waiting_sealed == 0)
         row = app.flow.view().hospitals[0]
         with world.hospital_client({h.id: h for h in world.hospitals}[row.id]) as c:
             c.answer(case_id, "decline", "専門外")
@@ -348,7 +348,7 @@ async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
         await wait_until_async(pilot, lambda: len(app.flow.sent_case_ids()) == 2, 30)
 
 
-async def wait_until_async(pilot: object, pred: object, timeout: float = 10) -> None:
+async def wait_until_async(pilot: object, pred: object, timeout: float = 60) -> None:
     import time
 
     deadline = time.monotonic() + timeout
