@@ -11,12 +11,14 @@ Protocols of ``_ports``: ``JpkiCardReading`` is the one adapter over
 from __future__ import annotations
 
 from ._card import JpkiCardReading
-from ._flow import CaseFlow, DeviceIdentity
+from ._flow import CaseFlow, DestinationNotAccepted, DeviceIdentity
 from ._model import (
     ASSURANCE_TEXT,
     CERTIFICATE_TEXT,
     CHIEF_COMPLAINTS,
+    CLOSURE_REASONS,
     CONSENT_TEXT,
+    DELIVERY_TEXT,
     JCS_CHOICES,
     PLAUSIBLE,
     REFUSAL_REASONS,
@@ -41,7 +43,9 @@ __all__ = [
     "ASSURANCE_TEXT",
     "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
+    "CLOSURE_REASONS",
     "CONSENT_TEXT",
+    "DELIVERY_TEXT",
     "JCS_CHOICES",
     "PLAUSIBLE",
     "REFUSAL_REASONS",
@@ -55,6 +59,7 @@ __all__ = [
     "CaseOutbox",
     "CaseView",
     "Consent",
+    "DestinationNotAccepted",
     "DeviceIdentity",
     "Evidence",
     "HospitalRow",

@@ -103,11 +103,24 @@ def test_conscious_face_check_full_case(
         lambda: {h.answer for h in flow.view().hospitals if h.sent} == {"accept", "decline"},
         what="live answers",
     )
-    flow.confirm_destination(second.id)
+    # The one that declined cannot be chosen by its answer; nothing changes.
+    assert not flow.confirm_destination(first.id)
+    v = flow.view()
+    assert v.stage is Stage.HOSPITALS
+    assert v.destination is None
+    assert v.notice is not None
+    assert v.notice.code == "not_accepted"
+    assert next(h for h in v.hospitals if h.id == first.id).reason == "満床"
+    assert flow.confirm_destination(second.id)
     v = flow.view()
     assert v.stage is Stage.CONFIRMED
     assert v.destination == second.id
-    assert v.notice is None  # the platform was told
+    assert v.destination_via == "answer"
+    # 送信待ち until the platform has it, then said so.
+    wait_until(lambda: flow.view().destination_state == "delivered", what="destination sent")
+    v = flow.view()
+    assert v.notice is not None
+    assert v.notice.code == "destination_sent"
 
     flow.finish()
     v = flow.view()
