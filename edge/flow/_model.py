@@ -147,10 +147,11 @@ CLOSURE_REASONS: tuple[Text, ...] = tuple(Text(ja, en) for ja, en in _CLOSURE_RE
 
 # One vocabulary for where a case stands at one hospital, on the device and the dashboard:
 # 未送信（封緘して保存）→ 送信済み（プラットフォーム受領）→ 病院に到着 → 受入可 / 受入不可（理由）
-# → 搬送先決定.
+# → 搬送先決定. A hospital row has room for the words without their explanation (the
+# notice line says it whole: T.SENDING, T.QUEUED_OFFLINE, T.SENT).
 DELIVERY_TEXT: dict[str, Text] = {
-    "queued": Text("未送信（封緘して保存）", "Not sent (sealed, stored)"),
-    "sent": Text("送信済み（プラットフォーム受領）", "Sent (platform has it)"),
+    "queued": Text("未送信（封緘）", "Not sent (sealed)"),
+    "sent": Text("送信済み", "Sent"),
     "received": Text("病院に到着", "At the hospital"),
     "accept": Text("受入可", "Accepts"),
     "decline": Text("受入不可", "Declines"),

@@ -42,7 +42,9 @@ LINES = {
 SUMMARY = tuple(SummarySection(k, t, LINES.get(k, ())) for k, t in SECTION_ORDER)
 HOSPITALS = (
     HospitalRow("h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept"),
-    HospitalRow("h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline"),
+    HospitalRow(
+        "h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline", reason="満床"
+    ),
     HospitalRow("h3", "テスト救命救急センター", 2.3, selected=True),
 )
 

@@ -45,7 +45,7 @@ def test_full_case_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
         term.click_text("テスト駅前クリニック")  # the nearest
         term.wait_for("選択した1病院へ一斉送信")
         term.click_text("一斉送信")
-        term.wait_for("応答待ち")
+        term.wait_for("送信済み")  # the platform answered 201
         case_id = wait_until(lambda: newest_case_id(world), what="the case at the hub")
         nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
         with world.hospital_client(nearest) as c:
