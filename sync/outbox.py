@@ -350,12 +350,17 @@ class Outbox:
             (case_id, kind, now),
         )
 
-    def close_case(self, case_id: str, closure: bytes | SealedCase) -> bool:
+    def close_case(
+        self, case_id: str, closure: bytes | SealedCase, *, force: bool = False
+    ) -> bool | None:
         """中止 / 不搬送 of a queued case, in one transaction.
 
         If the case never left (still waiting, no post under way) it is discarded with
-        every intent queued after it, and nothing is sent: False. Otherwise the sealed
-        ``closure`` is queued after it (it leaves once the case has its 201): True.
+        every intent queued after it, and nothing is sent: False. If it reached the
+        platform, the sealed ``closure`` is queued after it: True. While a post of the
+        case is under way the answer is not known yet: None and nothing changes (ask
+        again), unless ``force`` (then the closure is queued: if that post failed, the
+        case leaves later and is closed right after).
         """
         meta = closure if isinstance(closure, SealedCase) else SealedCase.from_bytes(closure)
         if meta.case_id != case_id:
@@ -371,6 +376,8 @@ class Outbox:
                 db.execute("DELETE FROM answers WHERE case_id = ?", (case_id,))
                 db.execute("DELETE FROM status WHERE case_id = ?", (case_id,))
                 return False
+            if row is not None and not force:
+                return None
             self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
         return True
 

@@ -82,13 +82,23 @@ class Delivery:
 
     def _follow_loop(self) -> None:
         failures = 0
+
+        def reachable() -> None:
+            # The stream is up again (its first keep-alive): what waits leaves now, not
+            # after the backoff the failed attempts earned while the network was down.
+            nonlocal failures
+            if failures:
+                failures = 0
+                self.outbox.wake()
+                self.kick()
+
         while not self._stop.is_set():
             wait = self._retry_s
             try:
                 for ev in self.platform.device_events(
-                    after=self.outbox.answers_after, stop=self._stop
+                    after=self.outbox.answers_after, stop=self._stop, on_keepalive=reachable
                 ):
-                    failures = 0
+                    reachable()
                     self._apply(ev)
             except PlatformError as exc:
                 failures += 1

@@ -107,7 +107,10 @@ class Platform(Protocol):
     def post_closure(self, case_id: str, recipients: list[str], envelope: bytes) -> None: ...
 
     def device_events(
-        self, after: int = 0, stop: threading.Event | None = None
+        self,
+        after: int = 0,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[Any]: ...
 
 
@@ -120,7 +123,7 @@ class CaseOutbox(Protocol):
         self, case_id: str, kind: str, body: bytes, recipients: Sequence[str]
     ) -> Any: ...
 
-    def close_case(self, case_id: str, closure: bytes) -> bool: ...
+    def close_case(self, case_id: str, closure: bytes, *, force: bool = False) -> bool | None: ...
 
     def intent_state(self, case_id: str, kind: str) -> str | None: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -33,6 +34,10 @@ from ._model import CHIEF_COMPLAINTS, Stage
 __all__ = ["DestinationNotAccepted", "HospitalSteps"]
 
 log = logging.getLogger("edge.flow")
+
+# 中止 while the case is being posted: how long to wait for that post's outcome (the
+# client's own timeout bounds it) before the closure is queued after the case anyway.
+_INFLIGHT_WAIT_S = 30.0
 
 
 class DestinationNotAccepted(KyukyuError):
@@ -207,7 +212,15 @@ class HospitalSteps(FlowCore):
                 recipients=recipients,
             )
             try:
-                queued = self._outbox.close_case(case_id, closure) or queued
+                # A post of the case under way: its outcome decides (discard or close after).
+                deadline = time.monotonic() + _INFLIGHT_WAIT_S
+                done = self._outbox.close_case(case_id, closure)
+                while done is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    done = self._outbox.close_case(case_id, closure)
+                if done is None:
+                    done = self._outbox.close_case(case_id, closure, force=True)
+                queued = bool(done) or queued
             except OutboxError as exc:
                 log.warning("closure could not be queued (%s)", exc.code)
                 error = exc

@@ -101,13 +101,13 @@ ABORTED_NOTHING_SENT = Text(
     "Case ended ({reason}). Nothing was sent to any hospital. The device forgot the patient.",
 )
 ABORTED_NOTIFYING = Text(
-    "事案を中止しました（{reason}）。送信済みの病院へ中止を通知します（送信待ちは通信回復後に自動送信）。"
+    "事案を中止しました（{reason}）。事案を送った病院へ中止を通知します（通信できない間は保存し、回復後に自動送信）。"
     "患者情報は端末から消去しました。",
     "Case ended ({reason}). The hospitals sent the case are told (queued until the network"
     " returns). The device forgot the patient.",
 )
 ABORTED_NOT_QUEUED = Text(
-    "事案を中止しました（{reason}）が、中止の通知を保存できませんでした。送信済みの病院へ電話で連絡してください。",
+    "事案を中止しました（{reason}）が、中止の通知を保存できませんでした。事案を送った病院へ電話で連絡してください。",
     "Case ended ({reason}), but the notice could not be stored. Call the hospitals sent the case.",
 )
 FORGOTTEN_DESTINATION_WAITING = Text(

@@ -13,8 +13,7 @@ import pytest
 from edge.card_sim import Quirks, VirtualCard
 from edge.flow import CaseFlow, Consent, IdentityMethod, Stage
 from edge.jpki.revocation import RevocationSnapshot
-from sync import TransportError
-from tests.edge._world import PIN, TapReader, World, make_flow, wait_until
+from tests.edge._world import PIN, Switchable, TapReader, World, make_flow, wait_until
 
 
 @pytest.fixture
@@ -392,37 +391,6 @@ def test_no_card_case_goes_to_the_hospitals(world: World, flow: CaseFlow) -> Non
     flow.send_selected()
     assert len(flow.sent_case_ids()) == 1
     wait_until(lambda: flow.view().waiting_sealed == 0, what="delivery")
-
-
-class Switchable:
-    """The real platform client behind a switch: ``down`` plays a lost network."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.down = True
-
-    def device_events(self, after: int = 0, stop: Any = None) -> Any:
-        # An open stream breaks too when the network goes down.
-        if self.down:
-            raise TransportError("network down (test)")
-        for ev in self.inner.device_events(after=after, stop=stop):
-            if self.down:
-                raise TransportError("network down (test)")
-            yield ev
-        if self.down:
-            raise TransportError("network down (test)")
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*a: Any, **kw: Any) -> Any:
-            if self.down:
-                raise TransportError("network down (test)")
-            return attr(*a, **kw)
-
-        return call
 
 
 def test_platform_unreachable_queues_sealed_and_sends_later(

@@ -29,7 +29,7 @@ class AbortDialog(ModalScreen[str | None]):
         ja = self.lang != "en"
         if self.sent:
             what = (
-                "送信済みの病院には中止と理由を通知します。患者情報は端末から消去します。"
+                "事案を送った病院には中止と理由を通知します。患者情報は端末から消去します。"
                 if ja
                 else "The hospitals sent the case are told, with the reason. The device"
                 " forgets the patient."
