@@ -66,16 +66,9 @@ CREATE TABLE IF NOT EXISTS pending (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
-    inflight INTEGER NOT NULL DEFAULT 0,
     UNIQUE (case_id, kind)
 );
-CREATE TABLE IF NOT EXISTS intents (
-    case_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (case_id, kind)
-);
+
 CREATE TABLE IF NOT EXISTS status (
     case_id TEXT PRIMARY KEY,
     recipients TEXT NOT NULL,
@@ -113,7 +106,6 @@ CREATE TABLE pending_v2 (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
     last_error TEXT,
-    inflight INTEGER NOT NULL DEFAULT 0,
     UNIQUE (case_id, kind)
 );
 INSERT INTO pending_v2 (seq, case_id, idempotency_key, recipients, envelope, size, attempts,
@@ -204,8 +196,9 @@ class Outbox:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
             self._migrate()
-            # A post under way when the process stopped is not under way any more.
-            self._db.execute("UPDATE pending SET inflight = 0 WHERE inflight != 0")
+        # Rows handed out by ``due`` and not yet marked: a post of them is under way
+        # (memory only: after a restart nothing is).
+        self._inflight: set[tuple[str, str]] = set()
 
     def _migrate(self) -> None:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(pending)")}
@@ -344,11 +337,7 @@ class Outbox:
             " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (case_id, kind, str(uuid.uuid4()), json.dumps(list(recipients)), body, len(body), now),
         )
-        db.execute(
-            "INSERT INTO intents (case_id, kind, outcome, at) VALUES (?, ?, 'pending', ?)"
-            " ON CONFLICT (case_id, kind) DO UPDATE SET outcome = 'pending', at = excluded.at",
-            (case_id, kind, now),
-        )
+        _set_intent(db, case_id, kind, "pending")
 
     def close_case(
         self, case_id: str, closure: bytes | SealedCase, *, force: bool = False
@@ -368,11 +357,13 @@ class Outbox:
         now = self._now()
         with self._tx() as db:
             row = db.execute(
-                "SELECT inflight FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
+                "SELECT 1 FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
             ).fetchone()
-            if row is not None and not row[0]:
+            under_way = (case_id, "case") in self._inflight
+            if row is not None and not under_way:
                 db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
-                db.execute("DELETE FROM intents WHERE case_id = ?", (case_id,))
+                for kind in KINDS:
+                    db.execute("DELETE FROM meta WHERE k = ?", (_intent_key(case_id, kind),))
                 db.execute("DELETE FROM answers WHERE case_id = ?", (case_id,))
                 db.execute("DELETE FROM status WHERE case_id = ?", (case_id,))
                 return False
@@ -385,7 +376,7 @@ class Outbox:
         """``pending`` | ``delivered`` | ``refused:<code>`` of an intent; None: none queued."""
         with self._lock, self._errors():
             row = self._db.execute(
-                "SELECT outcome FROM intents WHERE case_id = ? AND kind = ?", (case_id, kind)
+                "SELECT v FROM meta WHERE k = ?", (_intent_key(case_id, kind),)
             ).fetchone()
         return None if row is None else str(row[0])
 
@@ -406,6 +397,10 @@ class Outbox:
             if len(delivered) == rows:
                 ids = [(r[0],) for r in delivered]
                 db.executemany("DELETE FROM answers WHERE case_id = ?", ids)
+                for kind in KINDS:
+                    db.executemany(
+                        "DELETE FROM meta WHERE k = ?", [(_intent_key(i, kind),) for (i,) in ids]
+                    )
                 db.executemany("DELETE FROM status WHERE case_id = ?", ids)
                 return
         raise OutboxFull(f"{used} of {self.max_bytes} bytes used, {needed} more needed")
@@ -430,18 +425,15 @@ class Outbox:
         of their case (a case's intents follow its 201). They count as under way until
         ``mark_delivered`` / ``mark_failed`` / ``mark_refused``."""
         at = self._now() if now is None else now
-        with self._tx() as db:
-            rows = db.execute(
+        with self._lock, self._errors():
+            rows = self._db.execute(
                 "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
                 " kind FROM pending AS p WHERE next_attempt_at <= ?"
                 " AND NOT EXISTS (SELECT 1 FROM pending AS e"
                 " WHERE e.case_id = p.case_id AND e.seq < p.seq) ORDER BY seq LIMIT ?",
                 (at, limit),
             ).fetchall()
-            db.executemany(
-                "UPDATE pending SET inflight = 1 WHERE case_id = ? AND kind = ?",
-                [(r[0], r[6]) for r in rows],
-            )
+            self._inflight.update((str(r[0]), str(r[6])) for r in rows)
         return [_pending(r) for r in rows]
 
     def pending_count(self) -> int:
@@ -470,6 +462,7 @@ class Outbox:
         """The platform has the case (or intent): delete the row, keep the status."""
         when = self._now() if at is None else at
         with self._tx() as db:
+            self._inflight.discard((case_id, kind))
             db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind))
             if kind == "case":
                 db.execute(
@@ -478,22 +471,16 @@ class Outbox:
                     (when, case_id),
                 )
             else:
-                db.execute(
-                    "UPDATE intents SET outcome = 'delivered', at = ? WHERE case_id = ?"
-                    " AND kind = ?",
-                    (when, case_id, kind),
-                )
+                _set_intent(db, case_id, kind, "delivered")
 
     def mark_refused(self, case_id: str, kind: str, error_code: str) -> None:
         """The platform refused an intent for good (a 4xx): drop it, remember why."""
         if kind == "case":
             raise OutboxError("a sealed case is never dropped")
         with self._tx() as db:
+            self._inflight.discard((case_id, kind))
             db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind))
-            db.execute(
-                "UPDATE intents SET outcome = ?, at = ? WHERE case_id = ? AND kind = ?",
-                (f"refused:{error_code}"[:80], self._now(), case_id, kind),
-            )
+            _set_intent(db, case_id, kind, f"refused:{error_code}"[:80])
 
     def mark_failed(
         self,
@@ -505,6 +492,7 @@ class Outbox:
         """Record a failed attempt; return the time of the next one."""
         now = self._now()
         with self._tx() as db:
+            self._inflight.discard((case_id, kind))
             row = db.execute(
                 "SELECT attempts FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind)
             ).fetchone()
@@ -513,8 +501,8 @@ class Outbox:
             attempts = int(row[0]) + 1
             next_at = now + self.backoff.delay(attempts, retry_after)
             db.execute(
-                "UPDATE pending SET attempts = ?, next_attempt_at = ?, last_error = ?,"
-                " inflight = 0 WHERE case_id = ? AND kind = ?",
+                "UPDATE pending SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                " WHERE case_id = ? AND kind = ?",
                 (attempts, next_at, error_code, case_id, kind),
             )
             if kind == "case":
@@ -639,6 +627,18 @@ class Outbox:
         with self._lock, self._errors():
             ids = [r[0] for r in self._db.execute("SELECT case_id FROM status ORDER BY queued_at")]
         return [s for s in (self.status(i) for i in ids) if s is not None]
+
+
+def _intent_key(case_id: str, kind: str) -> str:
+    return f"intent:{kind}:{case_id}"
+
+
+def _set_intent(db: sqlite3.Connection, case_id: str, kind: str, outcome: str) -> None:
+    """An intent's outcome (pending | delivered | refused:<code>), kept in ``meta``."""
+    db.execute(
+        "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        (_intent_key(case_id, kind), outcome),
+    )
 
 
 def _pending(row: tuple[object, ...]) -> PendingCase:
