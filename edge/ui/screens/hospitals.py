@@ -30,16 +30,21 @@ def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
     if state is None:
         return ("", "")
     text = DELIVERY_TEXT[state].pick(lang)
+    cls = {"accept": "accept", "decline": "decline"}.get(state, "waiting")
     if state == "decline" and row.reason in REFUSAL_REASONS:
         text += f"（{row.reason}）" if lang != "en" else f" ({row.reason})"
-    return (text, {"accept": "accept", "decline": "decline"}.get(state, "waiting"))
+        cls += f" reason-{REFUSAL_REASONS.index(row.reason)}"  # for the kiosk's layout file
+    return (text, cls)
 
 
-def dest_face(row: HospitalRow, lang: str) -> tuple[str, str]:
-    """(label, variant) of a sent row's destination button."""
+def dest_button(i: int, row: HospitalRow, lang: str) -> Button:
+    """A sent row's destination button: 「搬送先に決定」 (``dest-i``) once it answered 受入可,
+    「電話で受入確認済み」 (``phone-i``, a confirm dialog first) otherwise."""
     if row.answer == "accept":
-        return ("搬送先に決定" if lang != "en" else "Destination", "success")
-    return ("電話で受入確認済み" if lang != "en" else "Accepted by phone", "default")
+        label = "搬送先に決定" if lang != "en" else "Destination"
+        return Button(label, id=f"dest-{i}", variant="success", classes="dest")
+    label = "電話で受入確認済み" if lang != "en" else "Accepted by phone"
+    return Button(label, id=f"phone-{i}", classes="dest")
 
 
 class PhoneConfirm(ModalScreen[bool]):
@@ -89,8 +94,14 @@ class HospitalsScreen(FlowScreen):
     TITLE_EN = "Hospitals — nearest first"
 
     def structure(self, view: CaseView) -> CaseView:
-        # Answers arrive live: they change labels, not the buttons under a finger.
-        rows = tuple(replace(h, answer=None, delivery=None, reason=None) for h in view.hospitals)
+        # Answers arrive live: they change labels, not the buttons under a finger; only a
+        # 受入可 changes a row's button (「電話で受入確認済み」 becomes 「搬送先に決定」).
+        rows = tuple(
+            replace(
+                h, answer="accept" if h.answer == "accept" else None, delivery=None, reason=None
+            )
+            for h in view.hospitals
+        )
         return replace(super().structure(view), hospitals=rows)
 
     def update_in_place(self, view: CaseView) -> None:
@@ -99,8 +110,6 @@ class HospitalsScreen(FlowScreen):
             for label in self.query(f"#answer-{i}").results(Static):
                 label.update(text)
                 label.set_classes(f"answer {cls}")
-            for dest in self.query(f"#dest-{i}").results(Button):
-                dest.label, dest.variant = dest_face(row, self.lang)
 
     def body(self) -> Iterable[Widget]:
         for i, row in enumerate(self.view.hospitals):
@@ -115,8 +124,7 @@ class HospitalsScreen(FlowScreen):
             )
             parts: list[Widget] = [pick, Static(text, classes=f"answer {cls}", id=f"answer-{i}")]
             if row.sent:
-                label, variant = dest_face(row, self.lang)
-                parts.append(Button(label, id=f"dest-{i}", variant=variant, classes="dest"))  # type: ignore[arg-type]
+                parts.append(dest_button(i, row, self.lang))
             yield Horizontal(*parts, classes="hospital-row")
 
     def secondary(self) -> list[Button]:
@@ -135,9 +143,10 @@ class HospitalsScreen(FlowScreen):
 
     def press_dest(self, index: str) -> None:
         row = self.view.hospitals[int(index)]
-        if row.answer == "accept":
-            self.edge.intent(self.edge.flow.confirm_destination, row.id)
-            return
+        self.edge.intent(self.edge.flow.confirm_destination, row.id)
+
+    def press_phone(self, index: str) -> None:
+        row = self.view.hospitals[int(index)]
 
         def confirmed(yes: bool | None) -> None:
             if yes:
