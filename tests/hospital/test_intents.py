@@ -356,6 +356,11 @@ def test_offline_matrix(world: World, crew: Crew, name: str, cut: int | None) ->
             assert f.confirm_destination(world.a.id, via="phone")
             if crew.net.down:
                 assert f.view().destination_state == "pending"  # 送信待ち
+                if steps[-1] == "destination":
+                    f.finish()  # 事案終了 offline: the destination still leaves later
+                    v = f.view()
+                    assert v.notice is not None
+                    assert "通信回復後" in v.notice.text.ja
             else:
                 wait_for(lambda: f.view().destination_state == "delivered", what="destination")
         elif step == "abort":
