@@ -107,18 +107,12 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         self._changed()
         try:
             facts = self._reading.read(conn, CardRequest(), on_step=self._step)
-        except PinRequired:
-            # Only an Android token hides its certificate behind the PIN.
-            with self._lock:
-                c.token_type = TokenType.ANDROID
-                c.options = _options(TokenType.ANDROID)
-            self._after_read(_notice(T.PHONE_NEEDS_PIN, "info"))
+        except (PinRequired, CardRemoved, JpkiError, ReaderError) as exc:
+            if self._case is not c:
+                return  # 中止 (or forgotten) while the card was being read: nothing to show
+            self._read_failed(c, exc)
             return
-        except CardRemoved:
-            self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
-            return
-        except (JpkiError, ReaderError) as exc:
-            self._card_problem(_error_notice(exc))
+        if self._case is not c:
             return
         self._take_facts(facts)
         if not facts.certificate_ok:
@@ -140,6 +134,19 @@ class CaseFlow(IdentitySteps, HospitalSteps):
             )
             return
         self._after_read(None)
+
+    def _read_failed(self, c: _Case, exc: Exception) -> None:
+        if isinstance(exc, PinRequired):
+            # Only an Android token hides its certificate behind the PIN.
+            with self._lock:
+                c.token_type = TokenType.ANDROID
+                c.options = _options(TokenType.ANDROID)
+            self._after_read(_notice(T.PHONE_NEEDS_PIN, "info"))
+        elif isinstance(exc, CardRemoved):
+            self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
+        else:
+            assert isinstance(exc, (JpkiError, ReaderError))
+            self._card_problem(_error_notice(exc))
 
     def _after_read(self, notice: Notice | None) -> None:
         # Re-tapped after a removal: consent already given goes straight back to identity.

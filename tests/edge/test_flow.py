@@ -497,3 +497,35 @@ def test_no_reader_is_said(world: World, tmp_path: Path) -> None:
         assert f.view().stage is Stage.VITALS
     finally:
         f.close()
+
+
+@pytest.mark.parametrize("stage", [Stage.CONSENT, Stage.SUMMARY, Stage.VITALS])
+def test_abort_with_a_card_at_any_stage(
+    world: World, flow: CaseFlow, reader: TapReader, stage: Stage
+) -> None:
+    """中止 with a card read, before anything was sent: the device forgets the patient,
+    nothing is queued, and the card left on the reader is not a new tap."""
+    tap(flow, reader, VirtualCard(world.patient()))
+    assert flow.view().stage is Stage.CONSENT
+    if stage is not Stage.CONSENT:
+        flow.choose_consent(Consent.CONSENTED)
+        flow.choose_identity(IdentityMethod.FACE)
+        assert flow.view().stage is Stage.SUMMARY
+    if stage is Stage.VITALS:
+        flow.to_vitals()
+        flow.set_chief_complaint("腹痛")
+    assert flow.view().stage is stage
+    with pytest.raises(ValueError):
+        flow.abort("気が変わった")  # only the list's reasons
+    flow.abort("他隊へ引継ぎ")
+    v = flow.view()
+    assert v.stage is Stage.STANDBY
+    assert not v.case_open
+    assert v.summary == ()
+    assert v.patient_label is None
+    assert v.notice is not None
+    assert v.notice.code == "aborted"
+    assert "他隊へ引継ぎ" in v.notice.text.ja
+    assert flow.sent_case_ids() == ()
+    assert v.waiting_sealed == 0
+    assert flow._await_removal  # the same card still on the reader is not a new case
