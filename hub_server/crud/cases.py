@@ -356,7 +356,8 @@ def purge_cases(
     undelivered_retention: timedelta,
 ) -> int:
     """Drop the ciphertext of delivered cases older than ``retention`` (and of any case
-    older than ``undelivered_retention``); return how many were purged."""
+    older than ``undelivered_retention``), and of closures older than ``retention``;
+    return how many cases were purged."""
     unacked = (
         select(CaseRecipient.case_id)
         .where(col(CaseRecipient.acked_at).is_(None))
@@ -375,4 +376,17 @@ def purge_cases(
         session.execute(
             update(Case).where(col(Case.id).in_(ids)).values(envelope=None, purged_at=now)
         )
+    # A closure's sealed document lives in its events: dropped after the same retention.
+    old_closures = session.exec(
+        select(Event).where(
+            Event.kind == "closure",
+            col(Event.created_at) < now - retention,
+            col(Event.payload).not_like('%"purged":true%'),
+        )
+    ).all()
+    for ev in old_closures:
+        payload = json.loads(ev.payload)
+        payload.update(envelope=None, purged=True)
+        ev.payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        session.add(ev)
     return len(ids)

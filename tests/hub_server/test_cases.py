@@ -310,6 +310,15 @@ async def test_destination_needs_an_accept_or_a_phone_call_and_closure_is_relaye
         assert got[1][2]["envelope"] == sealed
     r = await hub.call(device, "GET", "/v1/cases/cl")
     assert r.json()["destination_hospital_id"] == h1
+    # Retention: the closure's sealed document goes like the case's.
+    hub.state.settings = hub.state.settings.with_(case_retention_seconds=0)
+    purge_once(hub.state)
+    p = "/v1/hospitals/me/events?after=2"
+    async with hub.client.stream("GET", p, headers=s1.headers("GET", p)) as stream:
+        [(_, kind, data)] = await asyncio.wait_for(sse_events(stream, 1), 10)
+    assert kind == "closure"
+    assert data["envelope"] is None
+    assert data["purged"] is True
     from sqlmodel import select
 
     from hub_server.models import AuditEntry
