@@ -6,8 +6,13 @@ the device key the platform vouches for (signed by the pinned hub key). A case
 that does not open (sealed for another hospital, tampered, unknown or revoked
 device) is recorded as a rejection with its error code only and shown to
 nobody; the stream goes on. ``destination`` events mark the confirmed
-destination, once the library has checked them whole (``Receiver.handle_other``:
-a malformed one is reported and read again, never acted on).
+destination (``via``: the hospital's answer or the crew's phone call), once the
+library has checked them whole (``Receiver.handle_other``: a malformed one is
+reported and read again, never acted on). ``closure`` events (中止 / 不搬送) carry
+the device's sealed closure (``sync.closure``): opened with the hospital's key,
+checked against the device that sent the case, and the case is shown closed
+with its reason; a closure that does not open or check (garbled, unknown case,
+another device) is recorded as a rejection with its code and the stream goes on.
 Every change is announced to the dashboard's live streams.
 """
 
@@ -25,8 +30,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hospital.identity import HospitalIdentity
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
-from sync import EnvelopeError, MalformedEvent
+from sync import EnvelopeError, MalformedEnvelope, MalformedEvent
+from sync.closure import open_closure
 from sync.device_keys import HubDeviceKeys
+from sync.envelope import SealedCase
 from sync.receiver import (
     HospitalClient,
     ReceivedCase,
@@ -96,22 +103,37 @@ class _HospitalReceiver(Receiver):
     def __init__(
         self,
         *args: Any,
-        on_destination: Callable[[str, bool], None],
+        on_destination: Callable[[str, bool, str], None],
+        on_closure: Callable[[StreamEvent], None],
         poster_keys: _PosterCheckedKeys,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self._on_destination = on_destination
+        self._on_closure = on_closure
         self._poster_keys = poster_keys
 
     def handle_other(self, ev: StreamEvent) -> None:
-        """A ``destination`` notice, already checked whole by ``sync.stream_event``."""
+        """A ``destination`` or ``closure`` notice, already checked whole by
+        ``sync.stream_event``."""
+        if ev.kind == "closure":
+            self._on_closure(ev)  # records its own failures: never stops the stream
+            return
         if ev.kind != "destination":
             return
         case_id, chosen = ev.data.get("case_id"), ev.data.get("chosen")
-        if not isinstance(case_id, str) or not isinstance(chosen, bool):
+        via = ev.data.get("via", "answer")
+        if (
+            not isinstance(case_id, str)
+            or not isinstance(chosen, bool)
+            or via
+            not in (
+                "answer",
+                "phone",
+            )
+        ):
             raise MalformedEvent(f"destination event {ev.seq} without case_id or chosen")
-        self._on_destination(case_id, chosen)
+        self._on_destination(case_id, chosen, via)
 
     def handle_case(self, ev: StreamEvent) -> None:
         poster = ev.data.get("device_id")
@@ -157,6 +179,7 @@ class ReceivingService:
             on_case=self._on_case,
             on_rejected=self._on_rejected,
             on_destination=self._on_destination,
+            on_closure=self._on_closure,
             poster_keys=poster_keys,
         )
         self._stop = threading.Event()
@@ -187,9 +210,42 @@ class ReceivingService:
         log.warning("case event %s refused: %s", event_id, exc.code)
         self.store.add_rejection(event_id=event_id, case_id=case_id, code=exc.code)
 
-    def _on_destination(self, case_id: str, chosen: bool) -> None:
-        if self.store.set_destination(case_id, chosen):
+    def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
+        if self.store.set_destination(case_id, chosen, via):
             self.news.publish("destination")
+
+    def _on_closure(self, ev: StreamEvent) -> None:
+        """Open and record a closure; anything wrong is a rejection (code only)."""
+        case_id = ev.data.get("case_id")
+        known = isinstance(case_id, str)
+        try:
+            row = self.store.case(case_id) if isinstance(case_id, str) else None
+            envelope = ev.data.get("envelope")
+            if row is None or not isinstance(envelope, str):
+                raise MalformedEnvelope("closure of a case this hospital does not hold")
+            sender = row.device_id
+            closure = open_closure(
+                SealedCase.from_text(envelope),
+                hospital_id=self.identity.hospital_id,
+                hospital_key=self.identity.keys.hpke,
+                # Only the device that sent the case may close it.
+                device_key_for=lambda d: self.device_keys(d) if d == sender else None,
+                expected_case_id=row.case_id,
+            )
+        except EnvelopeError as exc:
+            log.warning("closure event %s refused: %s", ev.seq, exc.code)
+            self.store.add_rejection(
+                event_id=ev.seq, case_id=case_id if known else None, code=f"closure:{exc.code}"
+            )
+            return
+        if self.store.add_closure(
+            case_id=closure.case_id,
+            event_id=ev.seq,
+            reason=closure.reason,
+            closed_at=closure.closed_at,
+        ):
+            log.info("case closed (event %s)", ev.seq)
+            self.news.publish("closure")
 
     # -- answers (dashboard threads) --------------------------------------------------
 

@@ -25,6 +25,7 @@ from sqlmodel import Column, Field, Session, SQLModel, col, create_engine, delet
 __all__ = [
     "AuditRow",
     "CaseRow",
+    "ClosureRow",
     "HospitalStore",
     "Rejection",
     "StaffSession",
@@ -54,8 +55,20 @@ class CaseRow(_Base, table=True):
     answer_reason: str | None = Field(default=None, max_length=40)
     answered_by: str | None = Field(default=None, max_length=80)
     answered_at: datetime | None = None
-    destination: str | None = Field(default=None, max_length=16)  # chosen | elsewhere
+    # chosen | chosen_phone (the crew confirmed by phone) | elsewhere
+    destination: str | None = Field(default=None, max_length=16)
     exported_at: datetime | None = None
+
+
+class ClosureRow(_Base, table=True):
+    """中止 / 不搬送 of a case: when, and the reason encrypted like the case (patient data)."""
+
+    __tablename__ = "closures"
+
+    case_id: str = Field(primary_key=True, max_length=128)
+    event_id: int
+    closed_at: datetime
+    blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # nonce || AES-GCM
 
 
 class Rejection(_Base, table=True):
@@ -245,12 +258,15 @@ class HospitalStore:
             )
             s.commit()
 
-    def set_destination(self, case_id: str, chosen: bool) -> bool:
+    def set_destination(self, case_id: str, chosen: bool, via: str = "answer") -> bool:
         with self._write_lock, self.session() as s:
             row = s.get(CaseRow, case_id)
             if row is None:
                 return False
-            row.destination = "chosen" if chosen else "elsewhere"
+            if not chosen:
+                row.destination = "elsewhere"
+            else:
+                row.destination = "chosen_phone" if via == "phone" else "chosen"
             s.add(row)
             s.add(
                 AuditRow(
@@ -263,6 +279,30 @@ class HospitalStore:
             )
             s.commit()
         return True
+
+    def add_closure(self, *, case_id: str, event_id: int, reason: str, closed_at: datetime) -> bool:
+        """Record an opened closure (中止 / 不搬送); False if the case was closed already."""
+        nonce = os.urandom(12)
+        blob = nonce + self._aead.encrypt(nonce, reason.encode(), f"closure:{case_id}".encode())
+        with self._write_lock, self.session() as s:
+            if s.get(ClosureRow, case_id) is not None:
+                return False
+            s.add(ClosureRow(case_id=case_id, event_id=event_id, closed_at=closed_at, blob=blob))
+            s.add(AuditRow(at=utcnow(), actor="platform", action="case_closed", case_id=case_id))
+            s.commit()
+        return True
+
+    def closures(self, case_ids: list[str]) -> dict[str, tuple[str, datetime]]:
+        """Case id -> (reason, closed at) for the closed ones among ``case_ids``."""
+        if not case_ids:
+            return {}
+        with self.session() as s:
+            rows = s.exec(select(ClosureRow).where(col(ClosureRow.case_id).in_(case_ids))).all()
+        out = {}
+        for r in rows:
+            reason = self._aead.decrypt(r.blob[:12], r.blob[12:], f"closure:{r.case_id}".encode())
+            out[r.case_id] = (reason.decode(), _aware(r.closed_at) or r.closed_at)
+        return out
 
     def mark_exported(self, case_id: str, where: str) -> None:
         with self._write_lock, self.session() as s:
@@ -291,6 +331,7 @@ class HospitalStore:
             )
             if ids:
                 s.exec(delete(CaseRow).where(col(CaseRow.case_id).in_(ids)))
+                s.exec(delete(ClosureRow).where(col(ClosureRow.case_id).in_(ids)))
                 for cid in ids:
                     s.add(AuditRow(at=utcnow(), actor=actor, action="case_purged", case_id=cid))
                 s.commit()

@@ -133,6 +133,7 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
         now = datetime.now(UTC)
         return {
             "cases": views(rows),
+            "closures": store.closures([r.case_id for r in rows]),
             "now": now,
             "since": lambda v: _since(v.started_at(), now),
             "csrf": who.csrf,
@@ -232,6 +233,7 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
         now = datetime.now(UTC)
         ctx = {
             "cases": views([row]),
+            "closures": store.closures([row.case_id]),
             "now": now,
             "since": lambda v: _since(v.started_at(), now),
             "csrf": who.csrf,

@@ -279,11 +279,28 @@ class AnswerPublic(BaseModel):
 
 class DestinationCreate(_Strict):
     hospital_id: str = Id
+    via: Literal["answer", "phone"] = Field(
+        default="answer",
+        description="answer: the hospital answered accept (checked); phone: the crew "
+        "confirmed the acceptance by phone",
+    )
 
 
 class DestinationPublic(BaseModel):
     case_id: str
     hospital_id: str
+    via: str
+
+
+class ClosureCreate(_Strict):
+    recipients: list[HospitalId] = Field(min_length=1, max_length=64)
+    envelope: str = Field(min_length=1, max_length=65536, description="sealed closure, base64")
+
+
+class ClosurePublic(BaseModel):
+    case_id: str
+    recipients: list[str]
+    closed_at: datetime
 
 
 class CrlIngest(_Strict):

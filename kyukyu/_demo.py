@@ -451,6 +451,8 @@ def run_demo(
             accepted = [hid for hid, ans in answers.items() if ans == "accept"]
             if accepted:
                 flow.confirm_destination(accepted[0])
+                # Queued after the case; the hospitals are told once it leaves the outbox.
+                _wait(lambda: flow.view().destination_state == "delivered", 20)
                 report["destination"] = names[accepted[0]]
                 say(f"  搬送先決定 / destination: {names[accepted[0]]}")
 

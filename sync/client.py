@@ -260,9 +260,27 @@ class PlatformClient:
         except ValueError:
             return {}
 
-    def set_destination(self, case_id: str, hospital_id: str) -> None:
+    def set_destination(self, case_id: str, hospital_id: str, via: str = "answer") -> None:
+        """搬送先決定. ``via``: ``answer`` (the hospital answered 受入可; the platform checks)
+        or ``phone`` (the crew confirmed the acceptance by phone)."""
         self.http.request(
-            "POST", f"/v1/cases/{case_id}/destination", body={"hospital_id": hospital_id}
+            "POST",
+            f"/v1/cases/{case_id}/destination",
+            body={"hospital_id": hospital_id, "via": via},
+        )
+
+    def post_closure(
+        self,
+        case_id: str,
+        recipients: list[str],
+        envelope: bytes | SealedCase,
+    ) -> None:
+        """中止 / 不搬送: the sealed closure document (``sync.seal.seal_closure``) for the
+        hospitals that were sent the case. A second closure is refused (409 ``case_closed``)."""
+        self.http.request(
+            "POST",
+            f"/v1/cases/{case_id}/closure",
+            body={"recipients": recipients, "envelope": envelope_to_text(envelope)},
         )
 
     def device_events(

@@ -1,10 +1,20 @@
-"""The device's durable outbox: sealed cases wait here until the platform has them.
+"""The device's durable outbox: sealed cases, and the crew's later intents, wait here.
 
 SQLite in WAL mode with ``synchronous=FULL`` (a committed case survives ``kill -9``
 and power loss) and ``secure_delete`` (deleted envelopes are overwritten). Only
 sealed envelopes are written: the device cannot read back what waits. Once the
 platform answers 201 the envelope is deleted in the same transaction that
 records the non-personal delivery status (case id, recipients, times, answers).
+
+Intents: besides the sealed case (kind ``case``) a row may hold a later intent
+about the same case: ``destination`` (non-personal JSON: hospital id and how the
+acceptance was established, ``answer`` or ``phone``) or ``closure`` (the 中止 /
+不搬送 document, sealed to the case's recipients like the case). Rows of one case
+leave in the order they were queued: ``due`` hands out a row only when no earlier
+row of the same case waits, so a destination or closure never reaches the platform
+before the case's 201. ``close_case`` discards a case that never left (nothing is
+sent then) and otherwise queues its closure after it. An intent the platform
+refuses for good (4xx) is dropped and recorded as ``refused`` (``intent_state``).
 
 Storage limit: ``max_bytes`` counts queued envelope bytes plus a fixed cost per
 status row. When a new case does not fit, the operator's ``FullPolicy`` decides:
@@ -25,14 +35,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync._backoff import Backoff
 from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, SnapshotRollback, StorageFull
 from sync.envelope import SealedCase
 
-__all__ = ["STATUS_ROW_BYTES", "DeliveryStatus", "FullPolicy", "Outbox", "PendingCase"]
+__all__ = [
+    "KINDS",
+    "STATUS_ROW_BYTES",
+    "DeliveryStatus",
+    "FullPolicy",
+    "Outbox",
+    "PendingCase",
+]
 
 STATUS_ROW_BYTES = 256
 _SQLITE_FULL = 13
@@ -40,15 +57,18 @@ _SQLITE_FULL = 13
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    case_id TEXT NOT NULL UNIQUE,
+    case_id TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'case',
     idempotency_key TEXT NOT NULL,
     recipients TEXT NOT NULL,
     envelope BLOB NOT NULL,
     size INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
-    last_error TEXT
+    last_error TEXT,
+    UNIQUE (case_id, kind)
 );
+
 CREATE TABLE IF NOT EXISTS status (
     case_id TEXT PRIMARY KEY,
     recipients TEXT NOT NULL,
@@ -67,9 +87,40 @@ CREATE TABLE IF NOT EXISTS answers (
     hospital_id TEXT NOT NULL,
     answer TEXT NOT NULL,
     at REAL NOT NULL,
+    reason TEXT,
     PRIMARY KEY (case_id, hospital_id)
 );
 """
+
+# An outbox written before intents existed: ``pending`` had ``case_id UNIQUE`` and no
+# kind; ``answers`` no reason. Rebuilt / extended once, in one transaction.
+_MIGRATE_PENDING = """
+CREATE TABLE pending_v2 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'case',
+    idempotency_key TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    UNIQUE (case_id, kind)
+);
+INSERT INTO pending_v2 (seq, case_id, idempotency_key, recipients, envelope, size, attempts,
+    next_attempt_at, last_error)
+    SELECT seq, case_id, idempotency_key, recipients, envelope, size, attempts,
+    next_attempt_at, last_error FROM pending;
+DROP TABLE pending;
+ALTER TABLE pending_v2 RENAME TO pending;
+"""
+
+#: The kinds of rows: the sealed case and the intents that follow it.
+KINDS = ("case", "destination", "closure")
+
+#: The decline reasons a device keeps (the hospitals' fixed list); any other is その他.
+KNOWN_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
 
 
 class FullPolicy(enum.Enum):
@@ -87,6 +138,7 @@ class PendingCase:
     envelope: bytes
     attempts: int
     next_attempt_at: float
+    kind: str = "case"  # case | destination | closure
 
 
 @dataclass(frozen=True)
@@ -99,7 +151,8 @@ class DeliveryStatus:
     delivered_at: float | None
     attempts: int
     last_error: str | None
-    answers: dict[str, str]
+    answers: dict[str, str]  # hospital id -> received | accept | decline
+    reasons: dict[str, str] = field(default_factory=dict)  # hospital id -> decline reason
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -142,6 +195,18 @@ class Outbox:
             self._db.execute("PRAGMA journal_size_limit=262144")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+        # Rows handed out by ``due`` and not yet marked: a post of them is under way
+        # (memory only: after a restart nothing is).
+        self._inflight: set[tuple[str, str]] = set()
+
+    def _migrate(self) -> None:
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(pending)")}
+        if "kind" not in cols:
+            self._db.executescript("BEGIN IMMEDIATE;" + _MIGRATE_PENDING + "COMMIT;")
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(answers)")}
+        if "reason" not in cols:
+            self._db.execute("ALTER TABLE answers ADD COLUMN reason TEXT")
 
     def _now(self) -> float:
         return float(self._clock())
@@ -212,7 +277,7 @@ class Outbox:
         now = self._now()
         with self._tx() as db:
             row = db.execute(
-                "SELECT case_id FROM pending WHERE case_id = ?", (meta.case_id,)
+                "SELECT case_id FROM pending WHERE case_id = ? AND kind = 'case'", (meta.case_id,)
             ).fetchone()
             known = db.execute("SELECT 1 FROM status WHERE case_id = ?", (meta.case_id,)).fetchone()
             if row is None and known is not None:
@@ -232,6 +297,89 @@ class Outbox:
         assert pending is not None
         return pending
 
+    def enqueue_intent(
+        self, case_id: str, kind: str, body: bytes | SealedCase, recipients: Sequence[str]
+    ) -> PendingCase:
+        """Queue an intent about a queued or delivered case, after everything of it queued
+        before. ``destination``: non-personal JSON; ``closure``: a sealed envelope of the
+        same case id. Idempotent per (case, kind)."""
+        if kind not in KINDS or kind == "case":
+            raise OutboxError(f"unknown intent kind {kind!r}")
+        if kind == "closure":
+            meta = body if isinstance(body, SealedCase) else SealedCase.from_bytes(body)
+            if meta.case_id != case_id:
+                raise OutboxError("the closure is sealed for another case")
+            body, recipients = meta.raw, meta.recipient_ids
+        assert isinstance(body, bytes)
+        now = self._now()
+        with self._tx() as db:
+            self._insert_intent(db, case_id, kind, body, recipients, now)
+        return self._get(case_id, kind)  # type: ignore[return-value]
+
+    def _insert_intent(
+        self,
+        db: sqlite3.Connection,
+        case_id: str,
+        kind: str,
+        body: bytes,
+        recipients: Sequence[str],
+        now: float,
+    ) -> None:
+        if db.execute("SELECT 1 FROM status WHERE case_id = ?", (case_id,)).fetchone() is None:
+            raise OutboxError(f"case {case_id} was never queued here")
+        if db.execute(
+            "SELECT 1 FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind)
+        ).fetchone():
+            return
+        self._make_room(db, len(body))
+        db.execute(
+            "INSERT INTO pending (case_id, kind, idempotency_key, recipients, envelope, size,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (case_id, kind, str(uuid.uuid4()), json.dumps(list(recipients)), body, len(body), now),
+        )
+        _set_intent(db, case_id, kind, "pending")
+
+    def close_case(
+        self, case_id: str, closure: bytes | SealedCase, *, force: bool = False
+    ) -> bool | None:
+        """中止 / 不搬送 of a queued case, in one transaction.
+
+        If the case never left (still waiting, no post under way) it is discarded with
+        every intent queued after it, and nothing is sent: False. If it reached the
+        platform, the sealed ``closure`` is queued after it: True. While a post of the
+        case is under way the answer is not known yet: None and nothing changes (ask
+        again), unless ``force`` (then the closure is queued: if that post failed, the
+        case leaves later and is closed right after).
+        """
+        meta = closure if isinstance(closure, SealedCase) else SealedCase.from_bytes(closure)
+        if meta.case_id != case_id:
+            raise OutboxError("the closure is sealed for another case")
+        now = self._now()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT 1 FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
+            ).fetchone()
+            under_way = (case_id, "case") in self._inflight
+            if row is not None and not under_way:
+                db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
+                for kind in KINDS:
+                    db.execute("DELETE FROM meta WHERE k = ?", (_intent_key(case_id, kind),))
+                db.execute("DELETE FROM answers WHERE case_id = ?", (case_id,))
+                db.execute("DELETE FROM status WHERE case_id = ?", (case_id,))
+                return False
+            if row is not None and not force:
+                return None
+            self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
+        return True
+
+    def intent_state(self, case_id: str, kind: str) -> str | None:
+        """``pending`` | ``delivered`` | ``refused:<code>`` of an intent; None: none queued."""
+        with self._lock, self._errors():
+            row = self._db.execute(
+                "SELECT v FROM meta WHERE k = ?", (_intent_key(case_id, kind),)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def _make_room(self, db: sqlite3.Connection, needed: int) -> None:
         if self.max_bytes is None:
             return
@@ -249,6 +397,10 @@ class Outbox:
             if len(delivered) == rows:
                 ids = [(r[0],) for r in delivered]
                 db.executemany("DELETE FROM answers WHERE case_id = ?", ids)
+                for kind in KINDS:
+                    db.executemany(
+                        "DELETE FROM meta WHERE k = ?", [(_intent_key(i, kind),) for (i,) in ids]
+                    )
                 db.executemany("DELETE FROM status WHERE case_id = ?", ids)
                 return
         raise OutboxFull(f"{used} of {self.max_bytes} bytes used, {needed} more needed")
@@ -256,23 +408,32 @@ class Outbox:
     # -- delivery ---------------------------------------------------------------------
 
     def get(self, case_id: str) -> PendingCase | None:
+        """The waiting sealed case ``case_id`` (None once delivered)."""
+        return self._get(case_id, "case")
+
+    def _get(self, case_id: str, kind: str) -> PendingCase | None:
         with self._lock, self._errors():
             row = self._db.execute(
-                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at"
-                " FROM pending WHERE case_id = ?",
-                (case_id,),
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
+                " kind FROM pending WHERE case_id = ? AND kind = ?",
+                (case_id, kind),
             ).fetchone()
         return None if row is None else _pending(row)
 
     def due(self, limit: int = 64, now: float | None = None) -> list[PendingCase]:
-        """The oldest cases whose next attempt time has come."""
+        """The oldest rows whose next attempt time has come and that wait for no earlier row
+        of their case (a case's intents follow its 201). They count as under way until
+        ``mark_delivered`` / ``mark_failed`` / ``mark_refused``."""
         at = self._now() if now is None else now
         with self._lock, self._errors():
             rows = self._db.execute(
-                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at"
-                " FROM pending WHERE next_attempt_at <= ? ORDER BY seq LIMIT ?",
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
+                " kind FROM pending AS p WHERE next_attempt_at <= ?"
+                " AND NOT EXISTS (SELECT 1 FROM pending AS e"
+                " WHERE e.case_id = p.case_id AND e.seq < p.seq) ORDER BY seq LIMIT ?",
                 (at, limit),
             ).fetchall()
+            self._inflight.update((str(r[0]), str(r[6])) for r in rows)
         return [_pending(r) for r in rows]
 
     def pending_count(self) -> int:
@@ -280,8 +441,11 @@ class Outbox:
             return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
     def pending_ids(self) -> list[str]:
+        """The sealed cases waiting, oldest first (intents not included)."""
         with self._lock, self._errors():
-            rows = self._db.execute("SELECT case_id FROM pending ORDER BY seq").fetchall()
+            rows = self._db.execute(
+                "SELECT case_id FROM pending WHERE kind = 'case' ORDER BY seq"
+            ).fetchall()
         return [r[0] for r in rows]
 
     def next_due_at(self) -> float | None:
@@ -294,23 +458,43 @@ class Outbox:
         with self._tx() as db:
             db.execute("UPDATE pending SET next_attempt_at = ?", (self._now(),))
 
-    def mark_delivered(self, case_id: str, at: float | None = None) -> None:
-        """The platform has the case: delete the envelope, keep the status."""
+    def mark_delivered(self, case_id: str, at: float | None = None, kind: str = "case") -> None:
+        """The platform has the case (or intent): delete the row, keep the status."""
         when = self._now() if at is None else at
         with self._tx() as db:
-            db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
-            db.execute(
-                "UPDATE status SET delivered_at = COALESCE(delivered_at, ?),"
-                " attempts = attempts + 1, last_error = NULL WHERE case_id = ?",
-                (when, case_id),
-            )
+            self._inflight.discard((case_id, kind))
+            db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind))
+            if kind == "case":
+                db.execute(
+                    "UPDATE status SET delivered_at = COALESCE(delivered_at, ?),"
+                    " attempts = attempts + 1, last_error = NULL WHERE case_id = ?",
+                    (when, case_id),
+                )
+            else:
+                _set_intent(db, case_id, kind, "delivered")
 
-    def mark_failed(self, case_id: str, error_code: str, retry_after: float | None = None) -> float:
+    def mark_refused(self, case_id: str, kind: str, error_code: str) -> None:
+        """The platform refused an intent for good (a 4xx): drop it, remember why."""
+        if kind == "case":
+            raise OutboxError("a sealed case is never dropped")
+        with self._tx() as db:
+            self._inflight.discard((case_id, kind))
+            db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind))
+            _set_intent(db, case_id, kind, f"refused:{error_code}"[:80])
+
+    def mark_failed(
+        self,
+        case_id: str,
+        error_code: str,
+        retry_after: float | None = None,
+        kind: str = "case",
+    ) -> float:
         """Record a failed attempt; return the time of the next one."""
         now = self._now()
         with self._tx() as db:
+            self._inflight.discard((case_id, kind))
             row = db.execute(
-                "SELECT attempts FROM pending WHERE case_id = ?", (case_id,)
+                "SELECT attempts FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind)
             ).fetchone()
             if row is None:
                 return now
@@ -318,13 +502,14 @@ class Outbox:
             next_at = now + self.backoff.delay(attempts, retry_after)
             db.execute(
                 "UPDATE pending SET attempts = ?, next_attempt_at = ?, last_error = ?"
-                " WHERE case_id = ?",
-                (attempts, next_at, error_code, case_id),
+                " WHERE case_id = ? AND kind = ?",
+                (attempts, next_at, error_code, case_id, kind),
             )
-            db.execute(
-                "UPDATE status SET attempts = ?, last_error = ? WHERE case_id = ?",
-                (attempts, error_code, case_id),
-            )
+            if kind == "case":
+                db.execute(
+                    "UPDATE status SET attempts = ?, last_error = ? WHERE case_id = ?",
+                    (attempts, error_code, case_id),
+                )
         return next_at
 
     # -- status -----------------------------------------------------------------------
@@ -347,20 +532,36 @@ class Outbox:
         return 0 if row is None else int(row[0])
 
     def apply_answer_event(
-        self, seq: int, case_id: str, hospital_id: str, answer: str, at: float
+        self,
+        seq: int,
+        case_id: str,
+        hospital_id: str,
+        answer: str,
+        at: float,
+        reason: str | None = None,
     ) -> bool:
-        """Record one answer event and advance the cursor atomically; False if already seen."""
-        if answer not in ("accept", "decline"):
+        """Record one answer event and advance the cursor atomically; False if already seen.
+
+        ``received`` (the hospital has the case) never replaces an accept/decline. A
+        decline keeps its reason only when it is one of ``KNOWN_REASONS`` (any other text
+        becomes その他: free text is not kept on the device).
+        """
+        if answer not in ("accept", "decline", "received"):
             raise OutboxError(f"unknown answer {answer!r}")
+        if answer != "decline":
+            reason = None
+        elif reason is not None and reason not in KNOWN_REASONS:
+            reason = "その他"
         with self._tx() as db:
             row = db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()
             if row is not None and int(row[0]) >= seq:
                 return False
             db.execute(
-                "INSERT INTO answers (case_id, hospital_id, answer, at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
-                " at = excluded.at",
-                (case_id, hospital_id, answer, at),
+                "INSERT INTO answers (case_id, hospital_id, answer, at, reason)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, hospital_id) DO UPDATE SET"
+                " answer = excluded.answer, at = excluded.at, reason = excluded.reason"
+                " WHERE excluded.answer != 'received' OR answers.answer = 'received'",
+                (case_id, hospital_id, answer, at, reason),
             )
             db.execute(
                 "INSERT INTO meta (k, v) VALUES ('answers_after', ?)"
@@ -409,7 +610,7 @@ class Outbox:
             if row is None:
                 return None
             answers = self._db.execute(
-                "SELECT hospital_id, answer FROM answers WHERE case_id = ?", (case_id,)
+                "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
         return DeliveryStatus(
             case_id=row[0],
@@ -418,7 +619,8 @@ class Outbox:
             delivered_at=row[3],
             attempts=row[4],
             last_error=row[5],
-            answers={h: a for h, a in answers},
+            answers={h: a for h, a, _ in answers},
+            reasons={h: r for h, _, r in answers if r},
         )
 
     def statuses(self) -> Sequence[DeliveryStatus]:
@@ -427,8 +629,20 @@ class Outbox:
         return [s for s in (self.status(i) for i in ids) if s is not None]
 
 
+def _intent_key(case_id: str, kind: str) -> str:
+    return f"intent:{kind}:{case_id}"
+
+
+def _set_intent(db: sqlite3.Connection, case_id: str, kind: str, outcome: str) -> None:
+    """An intent's outcome (pending | delivered | refused:<code>), kept in ``meta``."""
+    db.execute(
+        "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+        (_intent_key(case_id, kind), outcome),
+    )
+
+
 def _pending(row: tuple[object, ...]) -> PendingCase:
-    case_id, key, recipients, envelope, attempts, next_at = row
+    case_id, key, recipients, envelope, attempts, next_at, kind = row
     assert isinstance(recipients, str)
     assert isinstance(envelope, bytes)
     return PendingCase(
@@ -438,4 +652,5 @@ def _pending(row: tuple[object, ...]) -> PendingCase:
         envelope=envelope,
         attempts=int(attempts),  # type: ignore[call-overload]
         next_attempt_at=float(next_at),  # type: ignore[arg-type]
+        kind=str(kind),
     )

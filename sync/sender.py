@@ -3,13 +3,18 @@
 Each waiting case is posted with its stored ``Idempotency-Key``; a 200/201 deletes
 the envelope (``Outbox.mark_delivered``). Any failure (no network, timeout, 5xx,
 429, even 4xx) leaves the case queued with its next attempt set by the backoff
-(full jitter, ``Retry-After`` as a floor). A crash between the platform's 201
+(full jitter, ``Retry-After`` as a floor). The intents that follow a case (the
+outbox hands them out only after its 201) go to their own routes: ``destination``
+to ``set_destination``, ``closure`` to ``post_closure``; one the platform refuses
+for good (a 4xx other than 408/429) is dropped and recorded (``mark_refused``),
+never retried forever in front of the case's next intent. A crash between the platform's 201
 and the local delete only means one more post with the same key, which the
 platform answers without creating a second case.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,7 +28,7 @@ from sync._errors import Conflict, HttpStatusError, PlatformError
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
 
-__all__ = ["CasePoster", "DrainReport", "Sender", "follow_answers"]
+__all__ = ["CasePoster", "DrainReport", "Sender", "apply_device_event", "follow_answers"]
 
 log = logging.getLogger("sync.sender")
 
@@ -38,6 +43,17 @@ class CasePoster(Protocol):
         idempotency_key: str,
         outbox_depth: int | None = None,
     ) -> dict[str, Any]: ...
+
+    def set_destination(self, case_id: str, hospital_id: str, via: str = "answer") -> None: ...
+
+    def post_closure(self, case_id: str, recipients: list[str], envelope: bytes) -> None: ...
+
+
+def _final(error: PlatformError) -> bool:
+    """A refusal that will not change by sending again (4xx but 408 and 429)."""
+    if not isinstance(error, HttpStatusError):
+        return False
+    return 400 <= error.status < 500 and error.status not in (408, 429)
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,8 @@ class Sender:
         self.close()
 
     def _post(self, case: PendingCase, depth: int) -> PlatformError | None:
+        if case.kind != "case":
+            return self._post_intent(case)
         try:
             self.client.post_case(
                 case.case_id,
@@ -88,6 +106,23 @@ class Sender:
         except Conflict as exc:
             if exc.hub_code == "case_exists":
                 return None  # the platform already holds this case (an earlier attempt)
+            return exc
+        except PlatformError as exc:
+            return exc
+        return None
+
+    def _post_intent(self, row: PendingCase) -> PlatformError | None:
+        try:
+            if row.kind == "destination":
+                body = json.loads(row.envelope)
+                self.client.set_destination(
+                    row.case_id, str(body["hospital_id"]), via=str(body.get("via", "answer"))
+                )
+            else:
+                self.client.post_closure(row.case_id, list(row.recipients), row.envelope)
+        except Conflict as exc:
+            if row.kind == "closure" and exc.hub_code == "case_closed":
+                return None  # an earlier attempt closed it
             return exc
         except PlatformError as exc:
             return exc
@@ -105,12 +140,17 @@ class Sender:
         delivered = failed = 0
         for case, error in zip(due, self._pool.map(self._post, due, depths), strict=True):
             if error is None:
-                self.outbox.mark_delivered(case.case_id, self._clock())
+                self.outbox.mark_delivered(case.case_id, self._clock(), kind=case.kind)
                 delivered += 1
+            elif case.kind != "case" and _final(error):
+                code = getattr(error, "hub_code", None) or error.code
+                self.outbox.mark_refused(case.case_id, case.kind, code)
+                log.warning("%s refused by the platform (%s); dropped", case.kind, code)
+                failed += 1
             else:
                 retry_after = error.retry_after if isinstance(error, HttpStatusError) else None
-                self.outbox.mark_failed(case.case_id, error.code, retry_after)
-                log.info("case send failed (%s); will retry", error.code)
+                self.outbox.mark_failed(case.case_id, error.code, retry_after, kind=case.kind)
+                log.info("%s send failed (%s); will retry", case.kind, error.code)
                 failed += 1
         return delivered, failed
 
@@ -151,27 +191,55 @@ class AnswerSource(Protocol):
     ) -> Iterator[DeviceEvent]: ...
 
 
+def _time(value: object) -> float:
+    try:
+        return datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def apply_device_event(outbox: Outbox, ev: DeviceEvent) -> bool:
+    """Apply one event of the device's stream to the outbox; True if it was new news.
+
+    ``answer``: accept/decline (with a decline's reason from the fixed list);
+    ``received``: the hospital has the case (病院に到着). Other kinds only move the
+    cursor. Raises ``KeyError`` / ``OutboxError`` on an event without its fields.
+    """
+    data = ev.data
+    if ev.kind == "answer":
+        reason = data.get("reason")
+        return outbox.apply_answer_event(
+            ev.seq,
+            str(data["case_id"]),
+            str(data["hospital_id"]),
+            str(data["answer"]),
+            _time(data.get("answered_at")),
+            reason if isinstance(reason, str) else None,
+        )
+    if ev.kind == "received":
+        return outbox.apply_answer_event(
+            ev.seq,
+            str(data["case_id"]),
+            str(data["hospital_id"]),
+            "received",
+            _time(data.get("received_at")),
+        )
+    outbox.skip_device_event(ev.seq)
+    return False
+
+
 def follow_answers(
     client: AnswerSource, outbox: Outbox, *, stop: threading.Event | None = None
 ) -> int:
     """Apply the device's answer stream to the outbox from its durable cursor.
 
-    Only accept/decline, hospital id and time are kept (a decline's free-text
-    reason is not stored on the device). Returns the number of new answers;
-    returns when the stream ends or soon after ``stop`` is set.
+    Only received/accept/decline, hospital id, time and a decline's reason from the
+    hospitals' fixed list are kept (free text is not stored on the device). Returns
+    the number of new answers and receipts; returns when the stream ends or soon
+    after ``stop`` is set.
     """
     applied = 0
     for ev in client.device_events(after=outbox.answers_after, stop=stop):
-        if ev.kind == "answer":
-            data = ev.data
-            try:
-                at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
-            except (KeyError, ValueError):
-                at = time.time()
-            if outbox.apply_answer_event(
-                ev.seq, str(data["case_id"]), str(data["hospital_id"]), str(data["answer"]), at
-            ):
-                applied += 1
-        else:
-            outbox.skip_device_event(ev.seq)
+        if apply_device_event(outbox, ev):
+            applied += 1
     return applied

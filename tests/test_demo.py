@@ -200,7 +200,7 @@ def test_demo_interactive_in_a_terminal(pcscd: Pcscd, tmp_path: Path) -> None:
         term.click_text("デモ救命救急センター")
         term.wait_for("選択した1病院へ一斉送信")
         term.click_text("一斉送信")
-        term.wait_for("応答待ち")
+        term.wait_for("送信済み")  # the platform answered 201
 
         blocks = notes.split("デモ救命救急センター / Demo Emergency Center")[1]
         url = re.search(r"dashboard: (http://127\.0\.0\.1:\d+)/", blocks)

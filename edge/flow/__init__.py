@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from ._card import JpkiCardReading
 from ._drugs import DRUG_DATES_SEP
-from ._flow import CaseFlow, DeviceIdentity
+from ._flow import CaseFlow, DestinationNotAccepted, DeviceIdentity
 from ._model import (
     ASSURANCE_TEXT,
     CERTIFICATE_TEXT,
     CHIEF_COMPLAINTS,
+    CLOSURE_REASONS,
     CONSENT_TEXT,
+    DELIVERY_TEXT,
     JCS_CHOICES,
     JST,
     PLAUSIBLE,
@@ -49,7 +51,9 @@ __all__ = [
     "ASSURANCE_TEXT",
     "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
+    "CLOSURE_REASONS",
     "CONSENT_TEXT",
+    "DELIVERY_TEXT",
     "DRUG_DATES_SEP",
     "JCS_CHOICES",
     "JST",
@@ -68,6 +72,7 @@ __all__ = [
     "CaseOutbox",
     "CaseView",
     "Consent",
+    "DestinationNotAccepted",
     "DeviceIdentity",
     "EraOffer",
     "Evidence",

@@ -94,8 +94,19 @@ class _Case:
     vitals_selected: int = -1  # index into vitals of the set being edited (-1: the newest)
     selected: set[str] = field(default_factory=set)
     sent: dict[str, str] = field(default_factory=dict)  # hospital id -> case id
-    answers: dict[str, str] = field(default_factory=dict)
+    # case id -> the recipients' public keys it was sealed for (a closure goes to them)
+    sealed_for: dict[str, dict[str, Any]] = field(default_factory=dict)
+    delivered: set[str] = field(default_factory=set)  # case ids the platform has (201)
+    answers: dict[str, str] = field(default_factory=dict)  # received | accept | decline
+    reasons: dict[str, str] = field(default_factory=dict)  # a decline's reason
     destination: str | None = None
+    destination_via: str | None = None
+    destination_state: str | None = None
+
+
+def _answer(raw: str | None) -> str | None:
+    """The hospital's answer (accept / decline); a receipt alone is not one."""
+    return raw if raw in ("accept", "decline") else None
 
 
 def _vital_signs(draft: VitalsDraft) -> VitalSigns:
@@ -188,7 +199,17 @@ class FlowCore:
                     distance_km=h.distance_km,
                     selected=h.id in c.selected,
                     sent=h.id in c.sent,
-                    answer=c.answers.get(h.id),
+                    answer=_answer(c.answers.get(h.id)),
+                    delivery=(
+                        None
+                        if h.id not in c.sent
+                        else "received"
+                        if c.answers.get(h.id) == "received"
+                        else "sent"
+                        if c.sent[h.id] in c.delivered
+                        else "queued"
+                    ),
+                    reason=c.reasons.get(h.id),
                 )
                 for h in self._directory
             )
@@ -220,6 +241,8 @@ class FlowCore:
                 vitals_selected=(c.vitals_selected % len(c.vitals)) + 1 if c.vitals else None,
                 hospitals=rows,
                 destination=c.destination,
+                destination_via=c.destination_via,
+                destination_state=c.destination_state,
                 notice=self._notice,
                 busy=self._busy,
                 reader_ok=self._reader_ok,
@@ -267,17 +290,46 @@ class FlowCore:
         self._network_ok = self._platform_ok = ok
         with self._lock:
             self._waiting = self._outbox.pending_count()
-            if ok and self._notice is not None and self._notice.code == "queued":
+            self._read_outbox()
+            c = self._case
+            sent_all = bool(c.sent) and all(cid in c.delivered for cid in c.sent.values())
+            code = self._notice.code if self._notice is not None else ""
+            # 送信済み only once the platform answered 201 for every case of this patient.
+            if code == "queued" and sent_all:
                 self._notice = _notice(T.SENT, "info", "sent")
+            if code == "destination_pending" and c.destination_state == "delivered":
+                self._notice = _notice(T.DESTINATION_SENT, "info", "destination_sent")
+            elif code == "destination_pending" and (c.destination_state or "").startswith(
+                "refused"
+            ):
+                why = (c.destination_state or "").partition(":")[2]
+                self._notice = _notice(
+                    T.DESTINATION_REFUSED, "error", "destination_refused", why=why
+                )
         self._changed()
+
+    def _read_outbox(self) -> None:
+        """What the outbox knows of this patient's cases: 201s, receipts, answers, reasons,
+        the destination's delivery (non-personal statuses only)."""
+        c = self._case
+        for case_id in set(c.sent.values()):
+            status = self._outbox.status(case_id)
+            if status is None:
+                continue
+            if status.delivered_at is not None:
+                c.delivered.add(case_id)
+            for hid, cid in c.sent.items():
+                if cid == case_id and hid in status.answers:
+                    c.answers[hid] = status.answers[hid]
+                    if hid in status.reasons:
+                        c.reasons[hid] = status.reasons[hid]
+        if c.destination is not None and c.destination in c.sent:
+            c.destination_state = self._outbox.intent_state(c.sent[c.destination], "destination")
 
     def _on_answer(self) -> None:
         with self._lock:
             c = self._case
-            for hid, case_id in c.sent.items():
-                status = self._outbox.status(case_id)
-                if status is not None and hid in status.answers:
-                    c.answers[hid] = status.answers[hid]
+            self._read_outbox()
             if (
                 self._stage is Stage.HOSPITALS
                 and c.sent

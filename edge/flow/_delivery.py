@@ -1,22 +1,22 @@
-"""Background work of the flow: sealed cases leave the outbox, answers come back.
+"""Background work of the flow: sealed cases and intents leave the outbox, answers come back.
 
-Two daemon threads: the sender posts due cases (``sync.sender.Sender``: backoff,
-Idempotency-Key) and the follower applies the device's answer stream to the
-outbox. Both report to the flow through callbacks; neither touches patient data
-(the outbox holds sealed envelopes and non-personal statuses only).
+Two daemon threads: the sender posts due cases and the intents queued after them
+(destination, closure; ``sync.sender.Sender``: backoff, Idempotency-Key, in order
+per case) and the follower applies the device's answer stream (receipts, answers
+with their reasons) to the outbox. Both report to the flow through callbacks;
+neither touches patient data (the outbox holds sealed envelopes and non-personal
+statuses only).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from sync import PlatformError
-from sync.sender import Sender
+from sync import OutboxError, PlatformError
+from sync.sender import Sender, apply_device_event
 
 from ._ports import CaseOutbox, Platform
 
@@ -82,13 +82,23 @@ class Delivery:
 
     def _follow_loop(self) -> None:
         failures = 0
+
+        def reachable() -> None:
+            # The stream is up again (its first keep-alive): what waits leaves now, not
+            # after the backoff the failed attempts earned while the network was down.
+            nonlocal failures
+            if failures:
+                failures = 0
+                self.outbox.wake()
+                self.kick()
+
         while not self._stop.is_set():
             wait = self._retry_s
             try:
                 for ev in self.platform.device_events(
-                    after=self.outbox.answers_after, stop=self._stop
+                    after=self.outbox.answers_after, stop=self._stop, on_keepalive=reachable
                 ):
-                    failures = 0
+                    reachable()
                     self._apply(ev)
             except PlatformError as exc:
                 failures += 1
@@ -104,15 +114,12 @@ class Delivery:
             self._stop.wait(wait)
 
     def _apply(self, ev: Any) -> None:
-        if ev.kind != "answer":
+        try:
+            news = apply_device_event(self.outbox, ev)  # type: ignore[arg-type]
+        except (KeyError, OutboxError) as exc:
+            # A malformed answer must not stop the stream: skipped, reported by kind only.
+            log.warning("device event %s skipped (%s)", ev.seq, type(exc).__name__)
             self.outbox.skip_device_event(ev.seq)
             return
-        data = ev.data
-        try:
-            at = datetime.fromisoformat(str(data["answered_at"])).timestamp()
-        except (KeyError, ValueError):
-            at = time.time()
-        if self.outbox.apply_answer_event(
-            ev.seq, str(data["case_id"]), str(data["hospital_id"]), str(data["answer"]), at
-        ):
+        if news:
             self._on_answer()

@@ -3,10 +3,11 @@
 Intents are plain methods. Those that talk to the card or the platform block
 (``wait_for_card``, ``choose_consent``, ``choose_identity``, ``submit_pin``,
 ``submit_collation_b``, ``to_hospitals``, ``send_selected``,
-``confirm_destination``): the UI calls them from a worker thread; tests call
-them directly. Every change is pushed to the subscribers as a fresh
+``confirm_destination``, ``abort``): the UI calls them from a worker thread; tests
+call them directly. Every change is pushed to the subscribers as a fresh
 ``CaseView``. Patient data lives in this object's memory only and is dropped by
-``forget`` (done, idle timeout); only sealed envelopes reach the disk.
+``forget`` (done, 中止, idle timeout); only sealed envelopes and non-personal
+statuses reach the disk.
 """
 
 from __future__ import annotations
@@ -24,11 +25,20 @@ from errbase import KyukyuError
 from . import _texts as T
 from ._core import DeviceIdentity, _Case, _error_notice, _notice, _options
 from ._identity import IdentitySteps
-from ._model import JST, VITAL_FIELD, Consent, Notice, Stage, Text, VitalsDraft
+from ._model import (
+    CLOSURE_REASONS,
+    JST,
+    VITAL_FIELD,
+    Consent,
+    Notice,
+    Stage,
+    Text,
+    VitalsDraft,
+)
 from ._ports import CardRequest
-from ._sending import HospitalSteps
+from ._sending import DestinationNotAccepted, HospitalSteps
 
-__all__ = ["CaseFlow", "DeviceIdentity"]
+__all__ = ["CaseFlow", "DestinationNotAccepted", "DeviceIdentity"]
 
 log = logging.getLogger("edge.flow")
 
@@ -106,18 +116,12 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         self._changed()
         try:
             facts = self._reading.read(conn, CardRequest(), on_step=self._step)
-        except PinRequired:
-            # Only an Android token hides its certificate behind the PIN.
-            with self._lock:
-                c.token_type = TokenType.ANDROID
-                c.options = _options(TokenType.ANDROID)
-            self._after_read(_notice(T.PHONE_NEEDS_PIN, "info"))
+        except (PinRequired, CardRemoved, JpkiError, ReaderError) as exc:
+            if self._case is not c:
+                return  # 中止 (or forgotten) while the card was being read: nothing to show
+            self._read_failed(c, exc)
             return
-        except CardRemoved:
-            self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
-            return
-        except (JpkiError, ReaderError) as exc:
-            self._card_problem(_error_notice(exc))
+        if self._case is not c:
             return
         self._take_facts(facts)
         if not facts.certificate_ok:
@@ -139,6 +143,19 @@ class CaseFlow(IdentitySteps, HospitalSteps):
             )
             return
         self._after_read(None)
+
+    def _read_failed(self, c: _Case, exc: Exception) -> None:
+        if isinstance(exc, PinRequired):
+            # Only an Android token hides its certificate behind the PIN.
+            with self._lock:
+                c.token_type = TokenType.ANDROID
+                c.options = _options(TokenType.ANDROID)
+            self._after_read(_notice(T.PHONE_NEEDS_PIN, "info"))
+        elif isinstance(exc, CardRemoved):
+            self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))
+        else:
+            assert isinstance(exc, (JpkiError, ReaderError))
+            self._card_problem(_error_notice(exc))
 
     def _after_read(self, notice: Notice | None) -> None:
         # Re-tapped after a removal: consent already given goes straight back to identity.
@@ -261,10 +278,41 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         self._changed()
 
     def finish(self) -> None:
-        """Done: the device forgets the patient and says so on the standby screen."""
-        self.forget()
+        """Done: the device forgets the patient and says so on the standby screen (and that
+        the destination still waits to be sent, when it does)."""
         with self._lock:
-            self._notice = _notice(T.FORGOTTEN, "info", "forgotten")
+            waiting = self._case.destination_state == "pending"
+        self.forget()
+        text = T.FORGOTTEN_DESTINATION_WAITING if waiting else T.FORGOTTEN
+        with self._lock:
+            self._notice = _notice(text, "info", "forgotten")
+        self._changed()
+
+    def abort(self, reason: str) -> None:
+        """中止 / 不搬送 with one of ``CLOSURE_REASONS`` (Japanese), at any stage.
+
+        A case already sent: its sealed closure is queued after it (every hospital asked
+        sees it closed with the reason). A case never sent: its sealed case is discarded.
+        Either way the device forgets the patient and says what happened.
+        """
+        if reason not in {r.ja for r in CLOSURE_REASONS}:
+            raise ValueError("not a closure reason")
+        self.cancel_wait()
+        with self._lock:
+            if not self._case.open:
+                return
+        queued, error = self._queue_closures(reason)
+        self.forget()
+        if error is not None:
+            text, level = T.ABORTED_NOT_QUEUED, "error"
+        elif queued:
+            text, level = T.ABORTED_NOTIFYING, "info"
+        else:
+            text, level = T.ABORTED_NOTHING_SENT, "info"
+        with self._lock:
+            self._notice = _notice(text, level, "aborted", reason=reason)
+        if queued and self._delivery is not None:
+            self._delivery.kick()
         self._changed()
 
     def forget(self) -> None:

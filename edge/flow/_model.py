@@ -10,8 +10,12 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from sync.closure import CLOSURE_REASONS as _CLOSURE_REASONS
+
 __all__ = [
     "CHIEF_COMPLAINTS",
+    "CLOSURE_REASONS",
+    "DELIVERY_TEXT",
     "JCS_CHOICES",
     "JST",
     "PLAUSIBLE",
@@ -142,6 +146,7 @@ JCS_CHOICES: tuple[tuple[str, str], ...] = (
     ("III-300", "300"),
 )
 
+# 受入不可 reasons (the hospitals' fixed list; the device keeps only these).
 REFUSAL_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
 
 JST = timezone(timedelta(hours=9), "JST")  # the times the crew sees and keys
@@ -228,6 +233,22 @@ VITAL_FIELDS: tuple[VitalField, ...] = (
 )
 VITAL_FIELD = {f.key: f for f in VITAL_FIELDS}
 SHOCK_INDEX = Text("ショック指数", "Shock index")  # pulse / systolic ≥ 1.0: abnormal
+
+# 不搬送・中止 reasons (docs/product.md), in screen order.
+CLOSURE_REASONS: tuple[Text, ...] = tuple(Text(ja, en) for ja, en in _CLOSURE_REASONS)
+
+# One vocabulary for where a case stands at one hospital, on the device and the dashboard:
+# 未送信（封緘して保存）→ 送信済み（プラットフォーム受領）→ 病院に到着 → 受入可 / 受入不可（理由）
+# → 搬送先決定. A hospital row has room for the words without their explanation (the
+# notice line says it whole: T.SENDING, T.QUEUED_OFFLINE, T.SENT).
+DELIVERY_TEXT: dict[str, Text] = {
+    "queued": Text("未送信（封緘）", "Not sent (sealed)"),
+    "sent": Text("送信済み", "Sent"),
+    "received": Text("病院に到着", "At the hospital"),
+    "accept": Text("受入可", "Accepts"),
+    "decline": Text("受入不可", "Declines"),
+    "destination": Text("搬送先決定", "Destination"),
+}
 
 # Plausible ranges: outside them a value is flagged (usually a typing error), never refused.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
@@ -338,6 +359,16 @@ class HospitalRow:
     selected: bool = False
     sent: bool = False
     answer: str | None = None  # None (応答待ち once sent), "accept", "decline"
+    # Once sent: "queued" (未送信（封緘して保存）), "sent" (the platform's 201), "received"
+    # (the hospital has it); an answer says more.
+    delivery: str | None = None
+    reason: str | None = None  # a decline's reason (満床 ...), one of REFUSAL_REASONS
+
+    def state(self) -> str | None:
+        """The key of ``DELIVERY_TEXT`` for this row (None: not sent)."""
+        if not self.sent:
+            return None
+        return self.answer or self.delivery or "queued"
 
 
 @dataclass(frozen=True)
@@ -367,6 +398,9 @@ class CaseView:
     vitals_selected: int | None = None  # the set being edited: its number (1 = first taken)
     hospitals: tuple[HospitalRow, ...] = ()
     destination: str | None = None
+    destination_via: str | None = None  # "answer" (受入可) | "phone" (電話で受入確認済み)
+    # "pending" (送信待ち) | "delivered" (the platform has it) | "refused:<code>"
+    destination_state: str | None = None
     notice: Notice | None = None
     busy: bool = False
     # Status bar

@@ -102,17 +102,30 @@ class Platform(Protocol):
         outbox_depth: int | None = None,
     ) -> dict[str, Any]: ...
 
-    def set_destination(self, case_id: str, hospital_id: str) -> None: ...
+    def set_destination(self, case_id: str, hospital_id: str, via: str = "answer") -> None: ...
+
+    def post_closure(self, case_id: str, recipients: list[str], envelope: bytes) -> None: ...
 
     def device_events(
-        self, after: int = 0, stop: threading.Event | None = None
+        self,
+        after: int = 0,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[Any]: ...
 
 
 class CaseOutbox(Protocol):
-    """The durable queue of sealed cases (``sync.outbox.Outbox`` is one)."""
+    """The durable queue of sealed cases and the intents after them (``sync.outbox.Outbox``)."""
 
     def enqueue(self, sealed: bytes) -> Any: ...
+
+    def enqueue_intent(
+        self, case_id: str, kind: str, body: bytes, recipients: Sequence[str]
+    ) -> Any: ...
+
+    def close_case(self, case_id: str, closure: bytes, *, force: bool = False) -> bool | None: ...
+
+    def intent_state(self, case_id: str, kind: str) -> str | None: ...
 
     def pending_count(self) -> int: ...
 
@@ -124,7 +137,13 @@ class CaseOutbox(Protocol):
     def answers_after(self) -> int: ...
 
     def apply_answer_event(
-        self, seq: int, case_id: str, hospital_id: str, answer: str, at: float
+        self,
+        seq: int,
+        case_id: str,
+        hospital_id: str,
+        answer: str,
+        at: float,
+        reason: str | None = None,
     ) -> bool: ...
 
     def skip_device_event(self, seq: int) -> None: ...

@@ -1,12 +1,22 @@
-"""Hospital selection, sealing and sending, destination (搬送先決定)."""
+"""Hospital selection, sealing and sending, destination (搬送先決定), the closure (中止).
+
+Everything that leaves the device goes through the outbox, in order per case: the
+sealed case, then the destination (``via`` ``answer`` only for a hospital that
+answered 受入可, ``phone`` after the crew's 「電話で受入確認済み」), then a closure.
+The screen says 送信済み only once the platform answered 201.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 
-from sync import OutboxError, PlatformError
+from errbase import KyukyuError
+from sync import OutboxError
+from sync.closure import seal_closure
 from sync.fhir_case import (
     CaseRecord,
     CaseTimes,
@@ -17,12 +27,29 @@ from sync.fhir_case import (
 from sync.seal import seal_json
 
 from . import _texts as T
-from ._core import FlowCore, _notice, _vital_signs
+from ._core import FlowCore, _error_notice, _notice, _vital_signs
 from ._model import CHIEF_COMPLAINTS, Stage
 
-__all__ = ["HospitalSteps"]
+__all__ = ["DestinationNotAccepted", "HospitalSteps"]
 
 log = logging.getLogger("edge.flow")
+
+# 中止 while the case is being posted: how long to wait for that post's outcome (the
+# client's own timeout bounds it) before the closure is queued after the case anyway.
+_INFLIGHT_WAIT_S = 30.0
+
+
+class DestinationNotAccepted(KyukyuError):
+    """搬送先に決定 on a hospital that did not answer 受入可 (declined or no answer yet)."""
+
+    code = "not_accepted"
+    message_ja = (
+        "この病院は受入可と回答していません。"
+        "電話で受入を確認した場合は「電話で受入確認済み」を押してください。"
+    )
+    message_en = (
+        "This hospital has not answered accept. If it accepted by phone, use “Accepted by phone”."
+    )
 
 
 class HospitalSteps(FlowCore):
@@ -98,32 +125,89 @@ class HospitalSteps(FlowCore):
         with self._lock:
             for h in targets:
                 c.sent[h.id] = case_id
+            c.sealed_for[case_id] = {h.id: h.hpke_public_key for h in targets}
             self._waiting = self._outbox.pending_count()
+        offline = self._network_ok is not True or self._platform_ok is not True
+        # Never 送信済み here: only the platform's 201 says so (``_on_sent`` switches it).
+        self._go(
+            Stage.HOSPITALS, _notice(T.QUEUED_OFFLINE if offline else T.SENDING, "info", "queued")
+        )
         if self._delivery is not None:
             self._delivery.kick()
-        offline = self._network_ok is not True or self._platform_ok is not True
-        if offline:
-            # Until the platform has it: a delivery updates this to "sent".
-            self._go(Stage.HOSPITALS, _notice(T.QUEUED_OFFLINE, "info", "queued"))
-        else:
-            self._go(Stage.HOSPITALS, _notice(T.SENT, "info", "sent"))
 
     def sent_case_ids(self) -> tuple[str, ...]:
         with self._lock:
             return tuple(dict.fromkeys(self._case.sent.values()))
 
-    def confirm_destination(self, hospital_id: str) -> None:
-        """搬送先決定: the chosen hospital is told through the platform."""
+    def confirm_destination(self, hospital_id: str, via: str = "answer") -> bool:
+        """搬送先決定: queued for the platform after the case (it tells every recipient).
+
+        ``via="answer"``: only a hospital whose answer is 受入可; otherwise the flow
+        refuses (notice ``not_accepted``, ``DestinationNotAccepted``) and nothing
+        changes. ``via="phone"``: the crew confirmed the acceptance by phone (any
+        hospital the case was sent to). False when refused.
+        """
+        if via not in ("answer", "phone"):
+            raise ValueError(f"unknown via {via!r}")
         with self._lock:
             c = self._case
             case_id = c.sent.get(hospital_id)
             if case_id is None:
-                return
-            c.destination = hospital_id
-        self._set_busy()
+                notice = _notice(T.NOT_SENT_THERE, code="not_sent")
+            elif via == "answer" and c.answers.get(hospital_id) != "accept":
+                notice = _error_notice(DestinationNotAccepted(), "warning")
+            else:
+                notice = None
+        if case_id is None or notice is not None:
+            with self._lock:
+                self._notice = notice
+            self._changed()
+            return False
+        body = json.dumps({"hospital_id": hospital_id, "via": via}).encode()
         try:
-            self._call(self._platform.set_destination, case_id, hospital_id)
-        except PlatformError:
-            self._go(Stage.CONFIRMED, _notice(T.DESTINATION_NOT_SENT))
-            return
-        self._go(Stage.CONFIRMED)
+            self._outbox.enqueue_intent(case_id, "destination", body, [hospital_id])
+        except OutboxError as exc:
+            log.warning("destination could not be queued (%s)", exc.code)
+            with self._lock:
+                c.destination, c.destination_via = hospital_id, via
+            self._go(Stage.CONFIRMED, _notice(T.DESTINATION_NOT_QUEUED, "error", exc.code))
+            return True
+        with self._lock:
+            c.destination, c.destination_via = hospital_id, via
+            c.destination_state = "pending"
+            self._waiting = self._outbox.pending_count()
+        self._go(Stage.CONFIRMED, _notice(T.DESTINATION_WAITING, "info", "destination_pending"))
+        if self._delivery is not None:
+            self._delivery.kick()
+        return True
+
+    def _queue_closures(self, reason: str) -> tuple[bool, OutboxError | None]:
+        """Seal a closure for every case of this patient and hand it to the outbox (which
+        discards a case that never left). (any closure queued, an error)."""
+        with self._lock:
+            sealed_for = dict(self._case.sealed_for)
+        now = datetime.now(UTC)
+        queued, error = False, None
+        for case_id, recipients in sealed_for.items():
+            closure = seal_closure(
+                case_id=case_id,
+                reason=reason,
+                closed_at=now,
+                device_id=self._device.device_id,
+                device_key=self._device.key,
+                recipients=recipients,
+            )
+            try:
+                # A post of the case under way: its outcome decides (discard or close after).
+                deadline = time.monotonic() + _INFLIGHT_WAIT_S
+                done = self._outbox.close_case(case_id, closure)
+                while done is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    done = self._outbox.close_case(case_id, closure)
+                if done is None:
+                    done = self._outbox.close_case(case_id, closure, force=True)
+                queued = bool(done) or queued
+            except OutboxError as exc:
+                log.warning("closure could not be queued (%s)", exc.code)
+                error = exc
+        return queued, error

@@ -99,7 +99,14 @@ QUEUED_OFFLINE = Text(
     "通信できません。事案は封緘して端末に保存しました。通信が回復すると自動で送信します。",
     "Unreachable: the case is sealed and queued; it leaves when the network returns.",
 )
-SENT = Text("送信しました。病院の応答を待っています。", "Sent. Waiting for the hospitals' answers.")
+SENDING = Text(
+    "未送信（封緘して保存）: 事案を封緘して端末に保存しました。送信中です。",
+    "Not sent yet (sealed and stored): the case is being sent.",
+)
+SENT = Text(
+    "送信済み（プラットフォーム受領）。病院の応答を待っています。",
+    "Sent (the platform has it). Waiting for the hospitals' answers.",
+)
 ALL_DECLINED = Text(
     "受入可の病院がありません。他の病院を選んで再送信してください。",
     "No hospital accepts. Select others and send again.",
@@ -108,9 +115,43 @@ OUTBOX_FULL = Text(
     "端末の保存領域が一杯です。技術担当者に連絡し、電話で病院に連絡してください。",
     "The device storage is full. Call the hospitals by phone; contact the technician.",
 )
-DESTINATION_NOT_SENT = Text(
-    "搬送先は決定しましたが、プラットフォームへの通知は送れませんでした。電話で病院に連絡してください。",
-    "Destination set, but the platform was not told. Call the hospital by phone.",
+DESTINATION_WAITING = Text(
+    "搬送先決定は送信待ちです。通信が回復すると自動で病院へ通知します。急ぐ場合は電話で病院に連絡してください。",
+    "The destination waits to be sent; it leaves when the network returns. Call if urgent.",
+)
+DESTINATION_SENT = Text(
+    "搬送先決定を病院へ通知しました（プラットフォーム受領）。",
+    "The hospital was told it is the destination (the platform has it).",
+)
+DESTINATION_REFUSED = Text(
+    "搬送先決定をプラットフォームが受け付けませんでした（{why}）。電話で病院に連絡してください。",
+    "The platform refused the destination ({why}). Call the hospital by phone.",
+)
+DESTINATION_NOT_QUEUED = Text(
+    "搬送先決定を端末に保存できませんでした。電話で病院に連絡し、技術担当者に連絡してください。",
+    "The destination could not be stored. Call the hospital; contact the technician.",
+)
+NOT_SENT_THERE = Text(
+    "この病院には事案を送信していません。送信してから搬送先を決めてください。",
+    "The case was not sent to this hospital. Send it first.",
+)
+ABORTED_NOTHING_SENT = Text(
+    "事案を中止しました（{reason}）。病院へは何も送信していません。患者情報は端末から消去しました。",
+    "Case ended ({reason}). Nothing was sent to any hospital. The device forgot the patient.",
+)
+ABORTED_NOTIFYING = Text(
+    "事案を中止しました（{reason}）。事案を送った病院へ中止を通知します（通信できない間は保存し、回復後に自動送信）。"
+    "患者情報は端末から消去しました。",
+    "Case ended ({reason}). The hospitals sent the case are told (queued until the network"
+    " returns). The device forgot the patient.",
+)
+ABORTED_NOT_QUEUED = Text(
+    "事案を中止しました（{reason}）が、中止の通知を保存できませんでした。事案を送った病院へ電話で連絡してください。",
+    "Case ended ({reason}), but the notice could not be stored. Call the hospitals sent the case.",
+)
+FORGOTTEN_DESTINATION_WAITING = Text(
+    "事案を終了し、患者情報を端末から消去しました。搬送先決定は通信回復後に自動で病院へ通知します。",
+    "Case closed: the device forgot the patient. The destination leaves when the network returns.",
 )
 NOTHING_SELECTED = Text("送信先の病院を選んでください。", "Select at least one hospital.")
 FORGOTTEN = Text(

@@ -138,12 +138,19 @@ class EdgeApp(App[None]):
             r = b.region
             if b.id and r.width and r.height:
                 buttons[b.id] = [r.x, r.y, r.width, r.height]
+        # The hospital rows' states as their style classes (accept, decline reason-2 ...).
+        states = {
+            w.id: sorted(w.classes)
+            for w in self.screen.query(".answer")
+            if w.id and w.id.startswith("answer-")
+        }
         doc = {
             "stage": self.flow.view().stage.value,
             "busy": self.busy,
             "modal": isinstance(self.screen, ModalScreen),
             "size": [self.size.width, self.size.height],
             "buttons": buttons,
+            "states": states,
         }
         tmp = self.layout_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc), encoding="utf-8")

@@ -132,3 +132,12 @@ class CaseExists(Conflict):
             "a case with this id already exists (use the same Idempotency-Key to retry)",
             "この事案は既に送信されています。",
         )
+
+
+class CaseClosed(Conflict):
+    def __init__(self) -> None:
+        super().__init__(
+            "case_closed",
+            "the case was closed (中止 / 不搬送)",
+            "この事案は中止されています。",
+        )

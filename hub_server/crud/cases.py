@@ -12,7 +12,14 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from hub_server.core.errors import CaseExists, InvalidInput, NotFound, UnknownRecipients
+from hub_server.core.errors import (
+    CaseClosed,
+    CaseExists,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    UnknownRecipients,
+)
 from hub_server.core.events import PendingEvent
 from hub_server.crud.events import append_event, case_event_data, notify
 from hub_server.models import Case, CaseRecipient, Device, Event, Hospital
@@ -22,6 +29,7 @@ __all__ = [
     "case_meta",
     "case_recipients",
     "check_recipients",
+    "close_case",
     "create_case",
     "device_case",
     "mark_acked",
@@ -165,12 +173,45 @@ def _recipient_row(session: Session, *, case_id: str, hospital_id: str) -> CaseR
     return row
 
 
-def mark_acked(session: Session, *, case_id: str, hospital_id: str, now: datetime) -> CaseRecipient:
+def mark_acked(
+    session: Session, *, case_id: str, hospital_id: str, now: datetime, origin: str = ""
+) -> tuple[CaseRecipient, list[PendingEvent]]:
+    """The hospital has the case; the first time, the sending device is told (``received``:
+    病院に到着)."""
     row = _recipient_row(session, case_id=case_id, hospital_id=hospital_id)
-    if row.acked_at is None:
-        row.acked_at = now
-        session.add(row)
-    return row
+    if row.acked_at is not None:
+        return row, []
+    row.acked_at = now
+    session.add(row)
+    events = []
+    if row.answered_at is None:  # an answer already told the device more
+        case = session.get(Case, case_id)
+        assert case is not None
+        events.append(
+            append_event(
+                session,
+                recipient=f"device:{case.device_id}",
+                kind="received",
+                case_id=case_id,
+                payload={
+                    "type": "received",
+                    "case_id": case_id,
+                    "hospital_id": hospital_id,
+                    "received_at": now.isoformat(),
+                },
+                now=now,
+            )
+        )
+        notify(session, events, origin)
+    return row, events
+
+
+def closed(session: Session, case_id: str) -> bool:
+    """Whether a closure (中止 / 不搬送) of the case was relayed."""
+    row = session.exec(
+        select(Event.id).where(Event.case_id == case_id, Event.kind == "closure").limit(1)
+    ).first()
+    return row is not None
 
 
 def answer_case(
@@ -217,14 +258,26 @@ def set_destination(
     device_id: str,
     hospital_id: str,
     now: datetime,
+    via: str = "answer",
     origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
+    """搬送先決定. ``via="answer"`` only for a hospital that answered accept (409
+    ``not_accepted`` otherwise); ``via="phone"``: the crew confirmed by phone."""
     case = device_case(session, case_id=case_id, device_id=device_id)
-    if session.get(CaseRecipient, (case_id, hospital_id)) is None:
+    chosen = session.get(CaseRecipient, (case_id, hospital_id))
+    if chosen is None:
         raise InvalidInput(
             "not_a_recipient",
             "the destination must be one of the case's recipients",
             "搬送先は送信先の病院から選んでください。",
+        )
+    if closed(session, case_id):
+        raise CaseClosed()
+    if via == "answer" and chosen.answer != "accept":
+        raise Conflict(
+            "not_accepted",
+            "this hospital has not answered accept: confirm by phone (via=phone)",
+            "この病院は受入可と回答していません。電話で受入を確認してから「電話で受入確認済み」で決定してください。",
         )
     case.destination_hospital_id, case.destination_at = hospital_id, now
     session.add(case)
@@ -239,13 +292,60 @@ def set_destination(
             recipient=f"hospital:{rid}",
             kind="destination",
             case_id=case_id,
-            payload={"type": "destination", "case_id": case_id, "chosen": rid == hospital_id},
+            payload={
+                "type": "destination",
+                "case_id": case_id,
+                "chosen": rid == hospital_id,
+                "via": via,
+            },
             now=now,
         )
         for rid in recipients
     ]
     notify(session, events, origin)
     return case, events
+
+
+def close_case(
+    session: Session,
+    *,
+    case_id: str,
+    device_id: str,
+    recipients: list[str],
+    envelope: str,
+    now: datetime,
+    origin: str = "",
+) -> list[PendingEvent]:
+    """中止 / 不搬送: relay the sealed closure to every recipient of the case (once; 409
+    ``case_closed`` after). ``recipients`` must be the case's recipients."""
+    device_case(session, case_id=case_id, device_id=device_id)
+    known = sorted(r.hospital_id for r in case_recipients(session, case_id=case_id))
+    if sorted(set(recipients)) != known or len(recipients) != len(known):
+        raise InvalidInput(
+            "not_the_recipients",
+            "a closure goes to exactly the case's recipients",
+            "中止の通知先が事案の送信先と一致しません。",
+        )
+    if closed(session, case_id):
+        raise CaseClosed()
+    events = [
+        append_event(
+            session,
+            recipient=f"hospital:{rid}",
+            kind="closure",
+            case_id=case_id,
+            payload={
+                "type": "closure",
+                "case_id": case_id,
+                "envelope": envelope,
+                "closed_at": now.isoformat(),
+            },
+            now=now,
+        )
+        for rid in known
+    ]
+    notify(session, events, origin)
+    return events
 
 
 def purge_cases(
@@ -256,7 +356,8 @@ def purge_cases(
     undelivered_retention: timedelta,
 ) -> int:
     """Drop the ciphertext of delivered cases older than ``retention`` (and of any case
-    older than ``undelivered_retention``); return how many were purged."""
+    older than ``undelivered_retention``), and of closures older than ``retention``;
+    return how many cases were purged."""
     unacked = (
         select(CaseRecipient.case_id)
         .where(col(CaseRecipient.acked_at).is_(None))
@@ -275,4 +376,17 @@ def purge_cases(
         session.execute(
             update(Case).where(col(Case.id).in_(ids)).values(envelope=None, purged_at=now)
         )
+    # A closure's sealed document lives in its events: dropped after the same retention.
+    old_closures = session.exec(
+        select(Event).where(
+            Event.kind == "closure",
+            col(Event.created_at) < now - retention,
+            col(Event.payload).not_like('%"purged":true%'),
+        )
+    ).all()
+    for ev in old_closures:
+        payload = json.loads(ev.payload)
+        payload.update(envelope=None, purged=True)
+        ev.payload = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        session.add(ev)
     return len(ids)

@@ -1,4 +1,4 @@
-"""After a case is stored: where it stands, acks, answers, the chosen destination.
+"""After a case is stored: where it stands, acks, answers, the chosen destination, 中止.
 
 Each step is one transaction (the change, its events and the audit row), then the push.
 """
@@ -17,10 +17,13 @@ from hub_server.schemas import (
     AnswerPublic,
     CaseRecipientStatus,
     CaseStatus,
+    ClosureCreate,
+    ClosurePublic,
     DestinationPublic,
 )
+from hub_server.services.case_submission import check_sealed
 
-__all__ = ["acknowledge_case", "answer_case", "case_status", "confirm_destination"]
+__all__ = ["acknowledge_case", "answer_case", "case_status", "close_case", "confirm_destination"]
 
 
 def case_status(session: Session, *, case_id: str, device_id: str) -> CaseStatus:
@@ -44,10 +47,16 @@ def case_status(session: Session, *, case_id: str, device_id: str) -> CaseStatus
     )
 
 
-def acknowledge_case(session: Session, *, case_id: str, hospital_id: str) -> AckPublic:
-    """The hospital has the case (once every recipient has it, it may be purged later)."""
-    row = crud.mark_acked(session, case_id=case_id, hospital_id=hospital_id, now=utcnow())
+def acknowledge_case(
+    hub: HubState, session: Session, *, case_id: str, hospital_id: str
+) -> AckPublic:
+    """The hospital has the case (once every recipient has it, it may be purged later);
+    the sending device is told the first time (``received``)."""
+    row, events = crud.mark_acked(
+        session, case_id=case_id, hospital_id=hospital_id, now=utcnow(), origin=hub.bus.origin
+    )
     session.commit()
+    hub.bus.publish(events)
     assert row.acked_at is not None
     return AckPublic(case_id=case_id, hospital_id=hospital_id, acked_at=row.acked_at)
 
@@ -80,15 +89,25 @@ def answer_case(
 
 
 def confirm_destination(
-    hub: HubState, session: Session, caller: crud.Principal, *, case_id: str, hospital_id: str
+    hub: HubState,
+    session: Session,
+    caller: crud.Principal,
+    *,
+    case_id: str,
+    hospital_id: str,
+    via: str = "answer",
 ) -> DestinationPublic:
-    """The device confirms where the patient goes; every recipient is told."""
+    """The device confirms where the patient goes; every recipient is told.
+
+    ``via="answer"``: refused (409 ``not_accepted``) unless that hospital answered accept;
+    ``via="phone"``: the crew confirmed the acceptance by phone (audited as such)."""
     now = utcnow()
     _, events = crud.set_destination(
         session,
         case_id=case_id,
         device_id=caller.id,
         hospital_id=hospital_id,
+        via=via,
         now=now,
         origin=hub.bus.origin,
     )
@@ -97,9 +116,44 @@ def confirm_destination(
         actor=caller.key_id,
         action="destination_confirmed",
         subject=f"case:{case_id}",
-        details={"hospital_id": hospital_id},
+        details={"hospital_id": hospital_id, "via": via},
         now=now,
     )
     session.commit()
     hub.bus.publish(events)
-    return DestinationPublic(case_id=case_id, hospital_id=hospital_id)
+    return DestinationPublic(case_id=case_id, hospital_id=hospital_id, via=via)
+
+
+def close_case(
+    hub: HubState, session: Session, caller: crud.Principal, *, case_id: str, body: ClosureCreate
+) -> ClosurePublic:
+    """中止 / 不搬送: the sealed closure (reason inside, never read here) goes to every
+    recipient of the case as a ``closure`` event; audited without the reason."""
+    check_sealed(
+        body.envelope,
+        case_id,
+        body.recipients,
+        caller,
+        opaque_allowed=hub.settings.accepts_opaque_envelopes,
+    )
+    now = utcnow()
+    events = crud.close_case(
+        session,
+        case_id=case_id,
+        device_id=caller.id,
+        recipients=body.recipients,
+        envelope=body.envelope,
+        now=now,
+        origin=hub.bus.origin,
+    )
+    append_audit(
+        session,
+        actor=caller.key_id,
+        action="case_closed",
+        subject=f"case:{case_id}",
+        details={"recipients": len(events)},
+        now=now,
+    )
+    session.commit()
+    hub.bus.publish(events)
+    return ClosurePublic(case_id=case_id, recipients=sorted(body.recipients), closed_at=now)

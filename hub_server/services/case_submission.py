@@ -80,6 +80,19 @@ class _KeyTaken(Exception):
 
 
 def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed: bool) -> bytes:
+    return check_sealed(
+        body.envelope, body.case_id, body.recipients, caller, opaque_allowed=opaque_allowed
+    )
+
+
+def check_sealed(
+    envelope: str,
+    case_id: str,
+    recipients: list[str],
+    caller: crud.Principal,
+    *,
+    opaque_allowed: bool,
+) -> bytes:
     """The envelope's bytes, refused unless they are a sealed case of the caller.
 
     A ``sync.envelope`` v1 sealed case (``KKSC``) must name the caller as its device,
@@ -88,7 +101,7 @@ def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed:
     opaque envelopes (dev and test only).
     """
     try:
-        data = envelope_from_text(body.envelope)
+        data = envelope_from_text(envelope)
     except MalformedEnvelope:
         raise InvalidInput(
             "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
@@ -126,7 +139,7 @@ def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed:
             "the sealed case is not signed by the caller's key",
             "送信データの署名を検証できません。",
         ) from None
-    if sealed.case_id != body.case_id or set(sealed.recipient_ids) != set(body.recipients):
+    if sealed.case_id != case_id or set(sealed.recipient_ids) != set(recipients):
         raise InvalidInput(
             "envelope_mismatch",
             "the envelope's case id or recipients differ from the routing metadata",

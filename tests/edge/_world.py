@@ -19,6 +19,7 @@ from edge.card_sim import CardImage, KeyPool, LoopbackConnection, TestCA, Virtua
 from edge.flow import CaseFlow, DeviceIdentity, JpkiCardReading
 from edge.jpki.trust import TrustStore
 from edge.reader import Cancelled, Connection, NoCard
+from sync import TransportError
 
 PIN = "1234"
 SCENE = (35.6812, 139.7671)
@@ -278,3 +279,41 @@ def newest_case_id(world: World) -> str | None:
             .order_by(col(Case.created_at).desc())
         ).first()
         return None if row is None else str(row.id)
+
+
+class Switchable:
+    """The real platform client behind a switch: ``down`` plays a lost network."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.down = True
+
+    def device_events(self, after: int = 0, stop: Any = None, on_keepalive: Any = None) -> Any:
+        # An open stream breaks too when the network goes down.
+        if self.down:
+            raise TransportError("network down (test)")
+
+        def keepalive() -> None:
+            if self.down:
+                raise TransportError("network down (test)")
+            if on_keepalive is not None:
+                on_keepalive()
+
+        for ev in self.inner.device_events(after=after, stop=stop, on_keepalive=keepalive):
+            if self.down:
+                raise TransportError("network down (test)")
+            yield ev
+        if self.down:
+            raise TransportError("network down (test)")
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*a: Any, **kw: Any) -> Any:
+            if self.down:
+                raise TransportError("network down (test)")
+            return attr(*a, **kw)
+
+        return call

@@ -13,8 +13,7 @@ import pytest
 from edge.card_sim import Quirks, VirtualCard
 from edge.flow import CaseFlow, Consent, IdentityMethod, Stage
 from edge.jpki.revocation import RevocationSnapshot
-from sync import TransportError
-from tests.edge._world import PIN, TapReader, World, make_flow, wait_until
+from tests.edge._world import PIN, Switchable, TapReader, World, make_flow, wait_until
 
 
 @pytest.fixture
@@ -103,11 +102,24 @@ def test_conscious_face_check_full_case(
         lambda: {h.answer for h in flow.view().hospitals if h.sent} == {"accept", "decline"},
         what="live answers",
     )
-    flow.confirm_destination(second.id)
+    # The one that declined cannot be chosen by its answer; nothing changes.
+    assert not flow.confirm_destination(first.id)
+    v = flow.view()
+    assert v.stage is Stage.HOSPITALS
+    assert v.destination is None
+    assert v.notice is not None
+    assert v.notice.code == "not_accepted"
+    assert next(h for h in v.hospitals if h.id == first.id).reason == "満床"
+    assert flow.confirm_destination(second.id)
     v = flow.view()
     assert v.stage is Stage.CONFIRMED
     assert v.destination == second.id
-    assert v.notice is None  # the platform was told
+    assert v.destination_via == "answer"
+    # 送信待ち until the platform has it, then said so.
+    wait_until(lambda: flow.view().destination_state == "delivered", what="destination sent")
+    v = flow.view()
+    assert v.notice is not None
+    assert v.notice.code == "destination_sent"
 
     flow.finish()
     v = flow.view()
@@ -381,37 +393,6 @@ def test_no_card_case_goes_to_the_hospitals(world: World, flow: CaseFlow) -> Non
     wait_until(lambda: flow.view().waiting_sealed == 0, what="delivery")
 
 
-class Switchable:
-    """The real platform client behind a switch: ``down`` plays a lost network."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.down = True
-
-    def device_events(self, after: int = 0, stop: Any = None) -> Any:
-        # An open stream breaks too when the network goes down.
-        if self.down:
-            raise TransportError("network down (test)")
-        for ev in self.inner.device_events(after=after, stop=stop):
-            if self.down:
-                raise TransportError("network down (test)")
-            yield ev
-        if self.down:
-            raise TransportError("network down (test)")
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.inner, name)
-        if not callable(attr):
-            return attr
-
-        def call(*a: Any, **kw: Any) -> Any:
-            if self.down:
-                raise TransportError("network down (test)")
-            return attr(*a, **kw)
-
-        return call
-
-
 def test_platform_unreachable_queues_sealed_and_sends_later(
     world: World, tmp_path: Path, reader: TapReader
 ) -> None:
@@ -516,3 +497,35 @@ def test_no_reader_is_said(world: World, tmp_path: Path) -> None:
         assert f.view().stage is Stage.VITALS
     finally:
         f.close()
+
+
+@pytest.mark.parametrize("stage", [Stage.CONSENT, Stage.SUMMARY, Stage.VITALS])
+def test_abort_with_a_card_at_any_stage(
+    world: World, flow: CaseFlow, reader: TapReader, stage: Stage
+) -> None:
+    """中止 with a card read, before anything was sent: the device forgets the patient,
+    nothing is queued, and the card left on the reader is not a new tap."""
+    tap(flow, reader, VirtualCard(world.patient()))
+    assert flow.view().stage is Stage.CONSENT
+    if stage is not Stage.CONSENT:
+        flow.choose_consent(Consent.CONSENTED)
+        flow.choose_identity(IdentityMethod.FACE)
+        assert flow.view().stage is Stage.SUMMARY
+    if stage is Stage.VITALS:
+        flow.to_vitals()
+        flow.set_chief_complaint("腹痛")
+    assert flow.view().stage is stage
+    with pytest.raises(ValueError):
+        flow.abort("気が変わった")  # only the list's reasons
+    flow.abort("他隊へ引継ぎ")
+    v = flow.view()
+    assert v.stage is Stage.STANDBY
+    assert not v.case_open
+    assert v.summary == ()
+    assert v.patient_label is None
+    assert v.notice is not None
+    assert v.notice.code == "aborted"
+    assert "他隊へ引継ぎ" in v.notice.text.ja
+    assert flow.sent_case_ids() == ()
+    assert v.waiting_sealed == 0
+    assert flow._await_removal  # the same card still on the reader is not a new case

@@ -78,9 +78,11 @@ def test_receive_answer_and_isolation(tmp_path: Path, caplog: pytest.LogCaptureF
         views = ra.store.audit_rows("case_viewed")
         assert views
         assert all(v.actor == "alice" and v.case_id == case_a for v in views)
-        device.client.set_destination(case_a, a.id)
+        # It declined: chosen all the same after the crew's phone call, and shown so.
+        device.client.set_destination(case_a, a.id, via="phone")
         wait_for(lambda: (ra.store.case(case_a) or None) and ra.store.case(case_a).destination,
                  what="destination")  # fmt: skip
+        assert ra.store.case(case_a).destination == "chosen_phone"
     text = caplog.text
     assert "胸痛" not in text
     assert "救急 太郎" not in text
@@ -314,6 +316,7 @@ def test_malformed_destination_is_never_acted_on(tmp_path: Path) -> None:
             ServerSentEvent("destination", json.dumps({**good, "chosen": "yes"}), str(seq)),
             ServerSentEvent("destination", json.dumps({**good, "case_id": None}), str(seq)),
             ServerSentEvent("destination", json.dumps({**good, "case_id": 7}), str(seq)),
+            ServerSentEvent("destination", json.dumps({**good, "via": "fax"}), str(seq)),
         ]
         for sse in forged:
             with pytest.raises(MalformedEvent):
@@ -324,9 +327,9 @@ def test_malformed_destination_is_never_acted_on(tmp_path: Path) -> None:
             assert service.state.last_event == position
         assert not rt.store.audit_rows("destination")
         # The platform's own notice, through the stream: applied, the position moves on.
-        device.client.set_destination(case_id, site.id)
+        device.client.set_destination(case_id, site.id, via="phone")
         read_until(lambda: (rt.store.case(case_id) or None) and rt.store.case(case_id).destination)
         row = rt.store.case(case_id)
         assert row is not None
-        assert row.destination == "chosen"
+        assert row.destination == "chosen_phone"
         assert service.state.last_event > position

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import secrets
 from datetime import timedelta
 
@@ -249,3 +250,81 @@ async def test_stream_of_a_revoked_device_ends(hub: Hub) -> None:
         assert r.status_code == 200
         text = await asyncio.wait_for(stream.aread(), 10)
     assert b"event: revoked" in text
+
+
+async def test_destination_needs_an_accept_or_a_phone_call_and_closure_is_relayed(
+    hub: Hub,
+) -> None:
+    device = await hub.enroll_device()
+    other_device = await hub.enroll_device(name="救急2")
+    (h1, s1), (h2, s2) = await hub.register_hospital("A"), await hub.register_hospital("B")
+    (h3, _) = await hub.register_hospital("C")
+    await hub.post_case(device, [h1, h2], case_id="cl")
+    r = await hub.call(s1, "POST", "/v1/cases/cl/answers", {"answer": "decline", "reason": "満床"})
+    assert r.status_code == 201
+    # Declined (h1) or silent (h2): never the destination "by its answer".
+    for hid in (h1, h2):
+        r = await hub.call(device, "POST", "/v1/cases/cl/destination", {"hospital_id": hid})
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "not_accepted"
+        assert "電話" in r.json()["error"]["message_ja"]
+    r = await hub.call(
+        device, "POST", "/v1/cases/cl/destination", {"hospital_id": h1, "via": "fax"}
+    )
+    assert r.status_code == 422
+    r = await hub.call(
+        device, "POST", "/v1/cases/cl/destination", {"hospital_id": h3, "via": "phone"}
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "not_a_recipient"
+    r = await hub.call(
+        device, "POST", "/v1/cases/cl/destination", {"hospital_id": h1, "via": "phone"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["via"] == "phone"
+
+    # 中止: only the sending device, only to exactly the case's recipients, once.
+    sealed = base64.b64encode(secrets.token_bytes(300)).decode()
+    body = {"recipients": [h1, h2], "envelope": sealed}
+    r = await hub.call(other_device, "POST", "/v1/cases/cl/closure", body)
+    assert r.status_code == 404
+    r = await hub.call(device, "POST", "/v1/cases/cl/closure", {**body, "recipients": [h1]})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "not_the_recipients"
+    r = await hub.call(device, "POST", "/v1/cases/cl/closure", body)
+    assert r.status_code == 201, r.text
+    r = await hub.call(device, "POST", "/v1/cases/cl/closure", body)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "case_closed"
+    r = await hub.call(
+        device, "POST", "/v1/cases/cl/destination", {"hospital_id": h2, "via": "phone"}
+    )
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "case_closed"
+    for hs in (s1, s2):
+        p = "/v1/hospitals/me/events?after=1"
+        async with hub.client.stream("GET", p, headers=hs.headers("GET", p)) as stream:
+            got = await asyncio.wait_for(sse_events(stream, 2), 10)
+        assert [k for _, k, _ in got] == ["destination", "closure"]
+        assert got[0][2]["via"] == "phone"
+        assert got[1][2]["envelope"] == sealed
+    r = await hub.call(device, "GET", "/v1/cases/cl")
+    assert r.json()["destination_hospital_id"] == h1
+    # Retention: the closure's sealed document goes like the case's.
+    hub.state.settings = hub.state.settings.with_(case_retention_seconds=0)
+    purge_once(hub.state)
+    p = "/v1/hospitals/me/events?after=2"
+    async with hub.client.stream("GET", p, headers=s1.headers("GET", p)) as stream:
+        [(_, kind, data)] = await asyncio.wait_for(sse_events(stream, 1), 10)
+    assert kind == "closure"
+    assert data["envelope"] is None
+    assert data["purged"] is True
+    from sqlmodel import select
+
+    from hub_server.models import AuditEntry
+
+    with hub.state.session() as s:
+        rows = s.exec(select(AuditEntry).where(AuditEntry.subject == "case:cl")).all()
+    audited = {a.action: json.loads(a.details) for a in rows}
+    assert audited["destination_confirmed"] == {"hospital_id": h1, "via": "phone"}
+    assert audited["case_closed"] == {"recipients": 2}

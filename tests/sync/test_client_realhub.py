@@ -115,7 +115,11 @@ def test_post_case_is_idempotent(ctx: Ctx) -> None:
     with pytest.raises(HttpStatusError) as bad:  # envelope and routing metadata disagree
         ctx.client.post_case("rh-2", ids, sealed(ctx, "rh-3"), idempotency_key="key-3")
     assert bad.value.status == 422
-    ctx.client.set_destination("rh-1", ids[0])
+    # No hospital answered 受入可: a destination "by answer" is refused, by phone taken.
+    with pytest.raises(Conflict) as refused:
+        ctx.client.set_destination("rh-1", ids[0])
+    assert refused.value.hub_code == "not_accepted"
+    ctx.client.set_destination("rh-1", ids[0], via="phone")
 
 
 @pytest.mark.parametrize("ctx", ["uvicorn"], indirect=True)  # SSE needs a streaming server
@@ -127,10 +131,16 @@ def test_answers_stream_back(ctx: Ctx) -> None:
     hc.ack("rh-1")
     hc.answer("rh-1", "decline", "満床")
     hc.close()
-    ev = next(iter(ctx.client.device_events(0)))
-    assert ev.seq == 1
+    events = iter(ctx.client.device_events(0))
+    ev = next(events)  # the ack: 病院に到着
+    assert (ev.seq, ev.kind) == (1, "received")
+    assert ev.data["case_id"] == "rh-1"
+    assert ev.data["hospital_id"] == h.id
+    ev = next(events)
+    assert (ev.seq, ev.kind) == (2, "answer")
     assert ev.data["case_id"] == "rh-1"
     assert ev.data["answer"] == "decline"
+    assert ev.data["reason"] == "満床"
 
 
 def test_revoked_device_is_refused(ctx: Ctx) -> None:

@@ -198,3 +198,106 @@ def test_only_sealed_envelopes_can_be_queued(tmp_path: Path) -> None:
     with pytest.raises(MalformedEnvelope):
         ob.enqueue(b'{"resourceType": "Bundle"}')
     assert ob.pending_count() == 0
+
+
+# -- intents after a case: in order, kinds, closure, receipts ------------------------------
+
+
+def test_intents_wait_for_their_case_and_leave_in_order(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.enqueue(sealed("c1"))
+    ob.enqueue(sealed("c2"))
+    with pytest.raises(OutboxError):  # an intent about a case never queued here
+        ob.enqueue_intent("c9", "destination", b"{}", ["h0"])
+    dest = b'{"hospital_id": "h0", "via": "phone"}'
+    ob.enqueue_intent("c1", "destination", dest, ["h0"])
+    assert ob.intent_state("c1", "destination") == "pending"
+    assert [c.case_id for c in ob.due()] == ["c1", "c2"]  # now being posted
+    assert ob.close_case("c1", sealed("c1")) is None  # the post decides
+    assert ob.close_case("c1", sealed("c1"), force=True) is True  # queued after the case
+    # Only the first row of each case is due: c1's case and c2's case.
+    assert [(c.case_id, c.kind) for c in ob.due()] == [("c1", "case"), ("c2", "case")]
+    ob.mark_delivered("c1")
+    assert [(c.case_id, c.kind) for c in ob.due()] == [("c2", "case"), ("c1", "destination")]
+    ob.mark_delivered("c1", kind="destination")
+    assert ob.intent_state("c1", "destination") == "delivered"
+    assert [(c.case_id, c.kind) for c in ob.due()] == [("c2", "case"), ("c1", "closure")]
+    ob.mark_refused("c1", "closure", "case_closed")
+    assert ob.intent_state("c1", "closure") == "refused:case_closed"
+    assert ob.pending_ids() == ["c2"]
+    with pytest.raises(OutboxError):
+        ob.mark_refused("c2", "case", "x")  # a sealed case is never dropped
+
+
+def test_close_case_discards_what_never_left(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.enqueue(sealed("c1"))
+    ob.enqueue_intent("c1", "destination", b'{"hospital_id": "h0", "via": "phone"}', ["h0"])
+    with pytest.raises(OutboxError):
+        ob.close_case("c1", sealed("c2"))  # sealed for another case
+    assert ob.close_case("c1", sealed("c1")) is False  # nothing was sent: all gone
+    assert ob.pending_count() == 0
+    assert ob.status("c1") is None
+    assert ob.intent_state("c1", "destination") is None
+    # Under way: the post decides; asked again after it failed, the case is discarded.
+    ob.enqueue(sealed("c3"))
+    assert [c.case_id for c in ob.due()] == ["c3"]
+    assert ob.close_case("c3", sealed("c3")) is None
+    assert ob.pending_ids() == ["c3"]
+    ob.mark_failed("c3", "platform_unreachable")
+    assert ob.close_case("c3", sealed("c3")) is False
+    # Delivered: the closure follows it.
+    ob.enqueue(sealed("c4"))
+    ob.mark_delivered("c4")
+    assert ob.close_case("c4", sealed("c4")) is True
+    assert [(c.case_id, c.kind) for c in ob.due()] == [("c4", "closure")]
+
+
+def test_receipts_answers_and_reasons(tmp_path: Path) -> None:
+    ob = Outbox(tmp_path / "o.db")
+    ob.enqueue(sealed("c1"))
+    ob.mark_delivered("c1")
+    assert ob.apply_answer_event(1, "c1", "h0", "received", 1.0)
+    assert ob.apply_answer_event(2, "c1", "h0", "decline", 2.0, "満床")
+    assert ob.apply_answer_event(3, "c1", "h0", "received", 3.0)  # late: never replaces it
+    assert ob.apply_answer_event(4, "c1", "h1", "decline", 4.0, "患者の氏名は…")  # free text
+    st = ob.status("c1")
+    assert st is not None
+    assert st.answers == {"h0": "decline", "h1": "decline"}
+    assert st.reasons == {"h0": "満床", "h1": "その他"}  # free text is not kept
+    with pytest.raises(OutboxError):
+        ob.apply_answer_event(5, "c1", "h0", "maybe", 5.0)
+
+
+def test_an_outbox_from_before_intents_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, case_id TEXT NOT NULL"
+        " UNIQUE, idempotency_key TEXT NOT NULL, recipients TEXT NOT NULL, envelope BLOB NOT"
+        " NULL, size INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at"
+        " REAL NOT NULL, last_error TEXT);"
+        "CREATE TABLE status (case_id TEXT PRIMARY KEY, recipients TEXT NOT NULL, queued_at"
+        " REAL NOT NULL, delivered_at REAL, attempts INTEGER NOT NULL DEFAULT 0, last_error"
+        " TEXT);"
+        "CREATE TABLE answers (case_id TEXT NOT NULL, hospital_id TEXT NOT NULL, answer TEXT"
+        " NOT NULL, at REAL NOT NULL, PRIMARY KEY (case_id, hospital_id));"
+    )
+    env = sealed("old")
+    db.execute(
+        "INSERT INTO pending (case_id, idempotency_key, recipients, envelope, size,"
+        " next_attempt_at) VALUES ('old', 'k-old', '[\"h0\",\"h1\"]', ?, ?, 0)",
+        (env, len(env)),
+    )
+    db.execute("INSERT INTO status (case_id, recipients, queued_at) VALUES ('old', '[]', 0)")
+    db.execute("INSERT INTO answers VALUES ('x', 'h0', 'accept', 1)")
+    db.commit()
+    db.close()
+    ob = Outbox(path)
+    (row,) = ob.due()
+    assert (row.case_id, row.kind, row.idempotency_key) == ("old", "case", "k-old")
+    ob.enqueue_intent("old", "destination", b'{"hospital_id": "h0"}', ["h0"])
+    assert ob.pending_count() == 2
+    assert ob.status("x") is None  # answers kept, no status: nothing else changed
+    ob.close()
+    Outbox(path).close()  # opened again: nothing to migrate

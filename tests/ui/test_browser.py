@@ -267,3 +267,93 @@ def _one_case(k: Kiosk, world: World, pcscd: Pcscd, tag: str) -> None:
 
 
 pytestmark = pytest.mark.slow
+
+
+def test_kiosk_declined_refused_and_abort_in_chromium(world: World, tmp_path: Path) -> None:
+    """One row of the intents matrix in the browser at 800x480, no card (a reader that is
+    not there): the hospital declines (満床): its row shows the reason and offers only the
+    phone step (no 搬送先に決定); the crew backs out of it, then ends the case (中止,
+    搬送拒否) and the platform relays the closure."""
+    from playwright.sync_api import sync_playwright
+    from sqlmodel import select
+
+    from edge.flow import REFUSAL_REASONS
+    from hub_server.models import Case, Event
+
+    data = tmp_path / "device"
+    config = write_device_config(world, data, reader_name="kyukyu-test-no-such-reader")
+    layout = tmp_path / "layout.json"
+    port = _free_port()
+    env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
+    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env=env,
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    try:
+        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 800, "height": 480})
+                page.goto(f"http://127.0.0.1:{port}/")
+                k = Kiosk(page, layout, shots)
+                k.wait_stage("standby")
+                k.tap("primary")  # カードなしで開始
+                k.wait_stage("vitals")
+                k.tap("primary")
+                k.wait_stage("hospitals")
+                before = newest_case_id(world)
+                k.tap("h-0")
+                time.sleep(0.3)
+                k.tap("primary")
+                case_id = wait_until(
+                    lambda: (c := newest_case_id(world)) != before and c, what="the case"
+                )
+                nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
+                with world.hospital_client(nearest) as c:
+                    c.answer(case_id, "decline", "満床")
+                reason = f"reason-{REFUSAL_REASONS.index('満床')}"
+                wait_until(
+                    lambda: reason in k.state().get("states", {}).get("answer-0", []),
+                    30,
+                    "受入不可（満床） on the row",
+                )
+                assert "decline" in k.state()["states"]["answer-0"]
+                time.sleep(0.5)
+                k.shot("800x480-declined")
+                assert "dest-0" not in k.state()["buttons"]  # not offered as destination
+                k.tap("phone-0")
+                wait_until(lambda: k.state().get("modal"), 30, "the phone dialog")
+                k.wait_button("phone-cancel")
+                k.shot("800x480-phone-dialog")
+                k.tap("phone-cancel")
+                k.wait_stage("hospitals")
+                with world.state.session() as s:
+                    assert s.get(Case, case_id).destination_hospital_id is None  # type: ignore[union-attr]
+                k.tap("abort")
+                wait_until(lambda: k.state().get("modal"), 30, "the 中止 dialog")
+                k.wait_button("abort-0")
+                k.shot("800x480-abort-dialog")
+                k.tap("abort-0")  # 搬送拒否
+                k.wait_stage("standby")
+
+                def closed() -> bool:
+                    with world.state.session() as s:
+                        kinds = s.exec(select(Event.kind).where(Event.case_id == case_id)).all()
+                    return "closure" in kinds
+
+                wait_until(closed, 30, "the closure at the platform")
+                page.close()
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(10)

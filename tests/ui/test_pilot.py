@@ -78,7 +78,7 @@ async def test_conscious_card_case_by_clicks(world: World, tmp_path: Path) -> No
         await pilot.click("#h-1")
         await wait_text(pilot, app, "選択した2病院へ一斉送信")
         await pilot.click("#primary")
-        await wait_text(pilot, app, "応答待ち")
+        await wait_text(pilot, app, "送信済み")
         (case_id,) = app.flow.sent_case_ids()
         await wait_until_async(pilot, lambda: app.flow.view().waiting_sealed == 0)
         rows = app.flow.view().hospitals
@@ -334,7 +334,7 @@ async def test_all_decline_then_resend(world: World, tmp_path: Path) -> None:
         await pilot.click("#h-0")
         await wait_until_async(pilot, lambda: app.flow.view().hospitals[0].selected, 30)
         await pilot.click("#primary")
-        await wait_text(pilot, app, "応答待ち")
+        await wait_text(pilot, app, "送信済み")
         (case_id,) = app.flow.sent_case_ids()
         await wait_until_async(pilot, lambda: app.flow.view().waiting_sealed == 0)
         row = app.flow.view().hospitals[0]

@@ -50,7 +50,9 @@ SUMMARY = tuple(
 )
 HOSPITALS = (
     HospitalRow("h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept"),
-    HospitalRow("h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline"),
+    HospitalRow(
+        "h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline", reason="満床"
+    ),
     HospitalRow("h3", "テスト救命救急センター", 2.3, selected=True),
 )
 

@@ -99,7 +99,7 @@ def test_full_case_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
         term.click_text("テスト駅前クリニック")  # the nearest
         term.wait_for("選択した1病院へ一斉送信")
         term.click_text("一斉送信")
-        term.wait_for("応答待ち")
+        term.wait_for("送信済み")  # the platform answered 201
         case_id = wait_until(lambda: newest_case_id(world), what="the case at the hub")
         nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
         with world.hospital_client(nearest) as c:
@@ -120,3 +120,53 @@ def test_full_case_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
             blob = f.read_bytes()
             assert image.holder.name.encode() not in blob
             assert image.holder.address.encode() not in blob
+
+
+def test_declined_hospital_refused_then_phone_in_tmux(world: World, tmp_path: Path) -> None:
+    """One row of the intents matrix in a real terminal: no card (a reader that is not
+    there), send, the hospital declines (満床): the row says so, 搬送先に決定 is not
+    offered, and only the 「電話で受入確認済み」 step chooses it."""
+    from hub_server.models import Case
+
+    data = tmp_path / "device"
+    config = write_device_config(world, data, reader_name="kyukyu-test-no-such-reader")
+    term = Tmux(tmp_path)
+    env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    try:
+        term.start([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)], env)
+        term.wait_for("カードなしで開始")
+        term.click_text("カードなしで開始")
+        term.wait_for("主訴・バイタル")
+        term.click_text("病院選択へ")
+        term.wait_for("病院選択")
+        before = newest_case_id(world)
+        term.click_text("テスト駅前クリニック")
+        term.wait_for("選択した1病院へ一斉送信")
+        term.click_text("一斉送信")
+        term.wait_for("送信済み")  # the platform answered 201
+        case_id = wait_until(
+            lambda: (c := newest_case_id(world)) != before and c, what="the case at the hub"
+        )
+        nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
+        with world.hospital_client(nearest) as c:
+            c.answer(case_id, "decline", "満床")
+        screen = term.wait_for("受入不可（満床）")
+        assert "搬送先に決定" not in screen
+        term.click_text("電話で受入確認済み")
+        term.wait_for("電話で受入を確認しましたか？")
+        term.click_text("戻る")
+        screen = term.wait_for("病院選択 — 近い順")
+        with world.state.session() as s:
+            assert s.get(Case, case_id).destination_hospital_id is None  # type: ignore[union-attr]
+        term.click_text("電話で受入確認済み")
+        term.wait_for("電話で受入を確認しましたか？")
+        term.click_text("はい、電話で確認済み")
+        term.wait_for("病院へ通知済み")
+        with world.state.session() as s:
+            assert s.get(Case, case_id).destination_hospital_id == nearest.id  # type: ignore[union-attr]
+        term.click_text("事案終了")
+        # Back at standby (its notice soon says the reader is missing: there is none here).
+        screen = term.wait_for("カードをタッチしてください")
+        assert "テスト駅前クリニック" not in screen
+    finally:
+        term.kill()

@@ -126,8 +126,26 @@ class FlowScreen(Screen[None]):
         primary = self.primary()
         if primary is not None and self.view.busy:
             primary.disabled = True
-        yield ActionBar(*self.secondary(), primary=primary)
+        secondary = self.secondary()
+        if self.view.case_open:
+            # 中止 / 不搬送: on every screen of an open case, with or without a card.
+            secondary = [
+                Button(self.t("中止", "End case"), id="abort", variant="error"),
+                *secondary,
+            ]
+        yield ActionBar(*secondary, primary=primary)
         yield StatusBar(self.view, self.lang)
+
+    def press_abort(self) -> None:
+        """中止: the reason dialog; a reason ends the case (``CaseFlow.abort``)."""
+        from .abort import AbortDialog
+
+        def chosen(reason: str | None) -> None:
+            if reason is not None:
+                self.edge.intent(self.edge.flow.abort, reason)
+
+        sent = any(h.sent for h in self.view.hospitals)
+        self.app.push_screen(AbortDialog(self.lang, sent), chosen)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         bid = event.button.id or ""

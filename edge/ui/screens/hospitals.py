@@ -1,28 +1,91 @@
-"""Hospital selection (nearest first, multi-select, send to all), live answers, destination."""
+"""Hospital selection (nearest first, multi-select, send to all), live answers, destination.
+
+Each sent row says where the case stands there, in the one vocabulary of
+``DELIVERY_TEXT`` (未送信（封緘）→ 送信済み → 病院に到着 → 受入可 / 受入不可（理由）),
+and offers 「搬送先に決定」 only once that hospital answered 受入可; until then (or
+after a decline) its button is 「電話で受入確認済み」, which asks "電話で受入を確認
+しましたか？" before the destination is recorded as confirmed by phone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
 
-from textual.containers import Horizontal
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import CaseView, HospitalRow, Stage
+from edge.flow import DELIVERY_TEXT, REFUSAL_REASONS, CaseView, HospitalRow, Stage
 
 from ._base import FlowScreen
 
 
 def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
-    """(text, css class) of a hospital's 受入可否."""
-    if not row.sent:
+    """(text, css class) of where the case stands at a hospital (受入可否 once answered)."""
+    state = row.state()
+    if state is None:
         return ("", "")
+    text = DELIVERY_TEXT[state].pick(lang)
+    cls = {"accept": "accept", "decline": "decline"}.get(state, "waiting")
+    if state == "decline" and row.reason in REFUSAL_REASONS:
+        text += f"（{row.reason}）" if lang != "en" else f" ({row.reason})"
+        cls += f" reason-{REFUSAL_REASONS.index(row.reason)}"  # for the kiosk's layout file
+    return (text, cls)
+
+
+def dest_button(i: int, row: HospitalRow, lang: str) -> Button:
+    """A sent row's destination button: 「搬送先に決定」 (``dest-i``) once it answered 受入可,
+    「電話で受入確認済み」 (``phone-i``, a confirm dialog first) otherwise."""
     if row.answer == "accept":
-        return ("受入可" if lang != "en" else "Accepts", "accept")
-    if row.answer == "decline":
-        return ("受入不可" if lang != "en" else "Declines", "decline")
-    return ("応答待ち" if lang != "en" else "Waiting", "waiting")
+        label = "搬送先に決定" if lang != "en" else "Destination"
+        return Button(label, id=f"dest-{i}", variant="success", classes="dest")
+    label = "電話で受入確認済み" if lang != "en" else "Accepted by phone"
+    return Button(label, id=f"phone-{i}", classes="dest")
+
+
+class PhoneConfirm(ModalScreen[bool]):
+    """The explicit step before choosing a hospital that did not answer 受入可."""
+
+    def __init__(self, name: str, lang: str) -> None:
+        super().__init__()
+        self.hospital = name
+        self.lang = lang
+
+    def compose(self) -> ComposeResult:
+        ja = self.lang != "en"
+        with Vertical(id="dialog"):
+            yield Static(
+                "電話で受入を確認しましたか？" if ja else "Did the hospital accept by phone?",
+                id="pad-title",
+            )
+            yield Static(self.hospital, id="phone-hospital")
+            yield Static(
+                "この病院は受入可と回答していません。電話で受入を確認した場合のみ搬送先に決定します"
+                "（病院には「搬送先決定（電話確認）」と表示されます）。"
+                if ja
+                else "This hospital has not answered accept. Choose it only after a phone"
+                " acceptance (it is shown as confirmed by phone).",
+                classes="hint",
+            )
+            with Horizontal(classes="dialog-actions"):
+                yield Button("戻る" if ja else "Back", id="phone-cancel")
+                yield Button(
+                    "はい、電話で確認済み" if ja else "Yes, accepted by phone",
+                    id="phone-ok",
+                    variant="warning",
+                )
+
+    @on(Button.Pressed, "#phone-ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#phone-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(False)
 
 
 class HospitalsScreen(FlowScreen):
@@ -31,8 +94,14 @@ class HospitalsScreen(FlowScreen):
     TITLE_EN = "Hospitals — nearest first"
 
     def structure(self, view: CaseView) -> CaseView:
-        # Answers arrive live: they change labels, not the buttons under a finger.
-        rows = tuple(replace(h, answer=None) for h in view.hospitals)
+        # Answers arrive live: they change labels, not the buttons under a finger; only a
+        # 受入可 changes a row's button (「電話で受入確認済み」 becomes 「搬送先に決定」).
+        rows = tuple(
+            replace(
+                h, answer="accept" if h.answer == "accept" else None, delivery=None, reason=None
+            )
+            for h in view.hospitals
+        )
         return replace(super().structure(view), hospitals=rows)
 
     def update_in_place(self, view: CaseView) -> None:
@@ -41,8 +110,6 @@ class HospitalsScreen(FlowScreen):
             for label in self.query(f"#answer-{i}").results(Static):
                 label.update(text)
                 label.set_classes(f"answer {cls}")
-            for dest in self.query(f"#dest-{i}").results(Button):
-                dest.variant = "success" if row.answer == "accept" else "default"
 
     def body(self) -> Iterable[Widget]:
         for i, row in enumerate(self.view.hospitals):
@@ -57,14 +124,7 @@ class HospitalsScreen(FlowScreen):
             )
             parts: list[Widget] = [pick, Static(text, classes=f"answer {cls}", id=f"answer-{i}")]
             if row.sent:
-                parts.append(
-                    Button(
-                        self.t("搬送先に決定", "Destination"),
-                        id=f"dest-{i}",
-                        variant="success" if row.answer == "accept" else "default",
-                        classes="dest",
-                    )
-                )
+                parts.append(dest_button(i, row, self.lang))
             yield Horizontal(*parts, classes="hospital-row")
 
     def secondary(self) -> list[Button]:
@@ -85,6 +145,15 @@ class HospitalsScreen(FlowScreen):
         row = self.view.hospitals[int(index)]
         self.edge.intent(self.edge.flow.confirm_destination, row.id)
 
+    def press_phone(self, index: str) -> None:
+        row = self.view.hospitals[int(index)]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.edge.intent(self.edge.flow.confirm_destination, row.id, via="phone")
+
+        self.app.push_screen(PhoneConfirm(row.name, self.lang), confirmed)
+
     def press_primary(self) -> None:
         self.edge.intent(self.edge.flow.send_selected)
 
@@ -95,8 +164,23 @@ class ConfirmedScreen(FlowScreen):
     TITLE_EN = "Destination confirmed"
 
     def body(self) -> Iterable[Widget]:
-        dest = next((h for h in self.view.hospitals if h.id == self.view.destination), None)
+        v = self.view
+        dest = next((h for h in v.hospitals if h.id == v.destination), None)
         yield Static(dest.name if dest else "—", id="destination")
+        how = (
+            self.t("電話で受入確認済み", "accepted by phone")
+            if v.destination_via == "phone"
+            else self.t("受入可の回答", "answered accept")
+        )
+        state = v.destination_state or ""
+        told = (
+            self.t("病院へ通知済み", "the hospital was told")
+            if state == "delivered"
+            else self.t("送信できません（電話で連絡）", "not sent: call by phone")
+            if state.startswith("refused") or not state
+            else self.t("送信待ち", "waiting to be sent")
+        )
+        yield Static(f"{how} ・ {told}", id="destination-state")
         yield Static(
             self.t(
                 "「事案終了」で患者情報を端末から消去します。",

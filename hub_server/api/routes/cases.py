@@ -1,4 +1,4 @@
-"""Sealed cases: submit (idempotent), status, ack, answers, destination."""
+"""Sealed cases: submit (idempotent), status, ack, answers, destination, closure (中止)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from hub_server.schemas import (
     CaseCreate,
     CaseCreated,
     CaseStatus,
+    ClosureCreate,
+    ClosurePublic,
     DestinationCreate,
     DestinationPublic,
 )
@@ -85,9 +87,10 @@ def case_status(case_id: str, caller: DeviceDep, session: SessionDep) -> CaseSta
 
 
 @router.post("/v1/cases/{case_id}/ack", response_model=AckPublic)
-def ack_case(case_id: str, caller: HospitalDep, session: SessionDep) -> AckPublic:
-    """The hospital has the case (once every recipient has it, it may be purged later)."""
-    return case_progress.acknowledge_case(session, case_id=case_id, hospital_id=caller.id)
+def ack_case(case_id: str, caller: HospitalDep, hub: HubDep, session: SessionDep) -> AckPublic:
+    """The hospital has the case (once every recipient has it, it may be purged later);
+    the device's stream gets ``received`` the first time."""
+    return case_progress.acknowledge_case(hub, session, case_id=case_id, hospital_id=caller.id)
 
 
 @router.post("/v1/cases/{case_id}/answers", response_model=AnswerPublic, status_code=201)
@@ -102,7 +105,20 @@ def answer_case(
 def confirm_destination(
     case_id: str, body: DestinationCreate, caller: DeviceDep, hub: HubDep, session: SessionDep
 ) -> DestinationPublic:
-    """The device confirms where the patient goes; every recipient is told."""
+    """The device confirms where the patient goes; every recipient is told.
+
+    ``via``: ``answer`` (refused with 409 ``not_accepted`` unless that hospital answered
+    accept) or ``phone`` (the crew confirmed the acceptance by phone).
+    """
     return case_progress.confirm_destination(
-        hub, session, caller, case_id=case_id, hospital_id=body.hospital_id
+        hub, session, caller, case_id=case_id, hospital_id=body.hospital_id, via=body.via
     )
+
+
+@router.post("/v1/cases/{case_id}/closure", response_model=ClosurePublic, status_code=201)
+def close_case(
+    case_id: str, body: ClosureCreate, caller: DeviceDep, hub: HubDep, session: SessionDep
+) -> ClosurePublic:
+    """中止 / 不搬送: relay the sealed closure to every hospital the case was sent to
+    (``closure`` event); 409 ``case_closed`` when it was closed already."""
+    return case_progress.close_case(hub, session, caller, case_id=case_id, body=body)
