@@ -465,10 +465,14 @@ def run_demo(
 
 
 def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
-    """The device's settings file and key, as ``kyukyu provision enroll`` leaves them."""
+    """The device's settings file, key, hub-signed hospital directory and revocation
+    snapshot, as ``kyukyu provision enroll`` leaves them: the demo device works offline
+    from boot, as a provisioned one does."""
+    from edge.provision import refresh_device
+    from edge.settings import load_device_settings
     from kyukyu import testing
 
-    return testing.write_device_settings(
+    config = testing.write_device_settings(
         world.workdir / "device",
         device_key=world.device_key,
         hub_public_key=world.hub_public_key,
@@ -481,6 +485,9 @@ def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
         device_name="デモ救急1",
         fire_department=FIRE_DEPARTMENT,
     )
+    # What the refresh timer does on a device: the same code path, not a copy of it.
+    refresh_device(load_device_settings(config))
+    return config
 
 
 class CardTapper:
