@@ -146,6 +146,7 @@ class EdgeApp(App[None]):
             text = str(t.render()) if isinstance(t, Static) else ""
             title = {"region": list(t.region), "text_cells": cell_len(text)}
         doc = {
+            "pid": os.getpid(),  # which session (each browser session is a process)
             "stage": self.flow.view().stage.value,
             "title": title,
             "busy": self.busy,

@@ -109,16 +109,16 @@ class SetupScreen(Screen[None]):
                 self.t(
                     "技術担当者に連絡してください。技術担当者は `kyukyu doctor` で診断し、"
                     + (
-                        "`kyukyu provision enroll` で端末を登録します。"
+                        "`kyukyu provision enroll` で端末を登録します。登録の後、"
                         if p.kind == "not_enrolled"
-                        else "設定ファイル（/etc/kyukyu/edge.env）を直します。"
+                        else "設定ファイルを直します。直した後、"
                     )
-                    + "直した後、端末を再起動してください。",
+                    + "端末を再起動してください。",
                     "Call the technician. They run `kyukyu doctor`, then "
                     + (
                         "enroll the device (`kyukyu provision enroll`)."
                         if p.kind == "not_enrolled"
-                        else "fix the settings file (/etc/kyukyu/edge.env)."
+                        else "fix the settings file."
                     )
                     + " Restart the device afterwards.",
                 ),
