@@ -86,7 +86,9 @@ def _diagnose(args: argparse.Namespace, settings: DeviceSettings | None) -> list
     """``kyukyu doctor``'s checks for this settings file (no card read: no case here)."""
     from edge.doctor import DoctorContext, run_doctor
 
-    ctx = DoctorContext(settings=settings, config=args.config, card_test=False)
+    named = os.environ.get("KYUKYU_EDGE_CONFIG")
+    config = args.config or (Path(named) if named else None)  # the file the screen read
+    ctx = DoctorContext(settings=settings, config=config, card_test=False)
     return list(run_doctor(ctx).checks)
 
 
