@@ -601,7 +601,10 @@ def _serve_web(config: Path, host: str, port: int | None, tapper: CardTapper, sa
 
     settings = load_device_settings(config)
     port = port if port is not None else settings.web_port
-    tapper.tap()  # the first patient's card is on the reader when the screen opens
+    # The first patient's card is on the reader when the screen opens: a new tap, not the
+    # card of a case an earlier demo in this --workdir finished.
+    settings.removal_marker_path.unlink(missing_ok=True)
+    tapper.tap()
     say(f"▶ 救急隊の端末画面 / the paramedic screen: open http://{host}:{port}/ (Ctrl-C ends)")
     sys.stdout.flush()
     server = Server(
@@ -623,6 +626,7 @@ def _run_terminal(config: Path, tapper: CardTapper, say: Narrator) -> int:
     if sys.stdin.isatty():
         say("  Enter で端末画面を開く / press Enter to open the paramedic screen (Ctrl-Q ends)")
         sys.stdin.readline()
+    settings.removal_marker_path.unlink(missing_ok=True)  # as in _serve_web
     app = make_app(settings)
     tapper.tap()
     try:

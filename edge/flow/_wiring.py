@@ -177,5 +177,5 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         base=(settings.base_lat, settings.base_lon),
         closers=closers,
         directory=load_directory(settings.directory_path, hub_key),
-        removal_marker=settings.data_dir / "card-on-reader",
+        removal_marker=settings.removal_marker_path,
     )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from edge.card_sim import VirtualCard, VpcdFrontEnd
+from edge.settings import load_device_settings
 from tests.components import Pcscd
 from tests.edge._world import World, newest_case_id, wait_until, write_device_config
 
@@ -131,7 +132,7 @@ def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path)
                             k,
                             session,
                             front,
-                            data / "card-on-reader",
+                            load_device_settings(config).removal_marker_path,
                             (w, h),
                             world,
                             pcscd,
