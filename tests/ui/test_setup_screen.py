@@ -65,7 +65,7 @@ async def test_not_enrolled_says_so_with_what_to_do_and_the_doctor_findings(
     app, seen = _setup_app(config)
     async with app.run_test(size=PANEL) as pilot:
         text = await _diagnosed(app)
-        assert "マイナ救急 — 未設定" in text
+        assert "マイナ救急：未設定" in text
         assert "登録されていません" in text
         assert "事案は開始できません" in text
         assert "技術担当者に連絡してください" in text
@@ -93,7 +93,7 @@ async def test_a_bad_setting_is_named_with_the_doctor_findings(tmp_path: Path) -
     app, seen = _setup_app(config)
     async with app.run_test(size=PANEL):
         text = await _diagnosed(app)
-        assert "マイナ救急 — 設定に誤り" in text
+        assert "マイナ救急：設定に誤り" in text
         assert "KYUKYU_EDGE_BASE_LAT" in text
         assert "'north'" in text
         assert "技術担当者に連絡してください" in text
@@ -118,7 +118,7 @@ async def test_an_unreadable_device_key_is_a_bad_setting_without_its_content(
     app, seen = _setup_app(config)
     async with app.run_test(size=PANEL):
         text = await _diagnosed(app)
-        assert "マイナ救急 — 設定に誤り" in text
+        assert "マイナ救急：設定に誤り" in text
         assert "device key" in text
         assert "c2VjcmV0" not in text
         assert any(f.id == "device_key" and f.status == "fail" for f in seen)

@@ -89,7 +89,7 @@ def test_bad_settings_open_the_screen_and_quit_with_0(tmp_path: Path) -> None:
     env |= {"LANG": "C.UTF-8", "TERM": "xterm-256color"}
     try:
         term.start(["sh", "-c", f"{edge}; echo exit=$?; sleep 120"], env)
-        term.wait_for("マイナ救急 — 設定に誤り", 60)
+        term.wait_for("マイナ救急：設定に誤り", 60)
         term.wait_for("KYUKYU_EDGE_BASE_LAT")
         term.wait_for("不可 settings", 60)  # kyukyu doctor's line
         term.key("C-q")

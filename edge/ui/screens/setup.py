@@ -97,7 +97,7 @@ class SetupScreen(Screen[None]):
                 "端末の設定に誤りがあります。事案は開始できません。",
                 "The device's settings are wrong. No case can start.",
             )
-        yield Static(f"{self.t('マイナ救急', 'Myna Emergency')} — {title}", id="title")
+        yield Static(self.t(f"マイナ救急：{title}", f"Myna Emergency: {title}"), id="title")
         yield Static(notice, id="notice", classes="error")
         with VerticalScroll(id="body"):
             if p.detail:
