@@ -65,7 +65,9 @@ class Kiosk:
                 and st.get("pid") != not_pid
             ):
                 time.sleep(0.3)  # drawn in the browser too
-                return self.state()
+                st = self.state()
+                _title_whole(st)
+                return st
             time.sleep(0.1)
         raise AssertionError(f"stage {stage} not reached: {self.state()}")
 
@@ -155,6 +157,15 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _title_whole(st: dict[str, Any]) -> None:
+    """Every screen's title: the top row, the full width, its text inside its padding."""
+    cols, _rows = st["size"]
+    x, y, w, h = st["title"]["region"]
+    assert (x, y, w) == (0, 0, cols), st["title"]
+    assert h >= 1
+    assert 0 < st["title"]["text_cells"] <= w - 2, st["title"]
+
+
 def _check_fit(k: Kiosk, width: int, height: int) -> None:
     """The terminal covers the viewport with whole cells (no strip, nothing cut), at least
     the panel's 100x30, and the title's text lies whole inside it."""
@@ -174,10 +185,8 @@ def _check_fit(k: Kiosk, width: int, height: int) -> None:
     fit = str(k.page.evaluate("document.body.dataset.fit")).split()
     assert [int(fit[0]), int(fit[1])] == [cols, rows]  # the page's grid is the app's
     assert float(fit[2]) <= cell_h  # a kanji's em box fits in a cell: not cut at the top
-    x, y, w, h = st["title"]["region"]
-    assert (x, y, w) == (0, 0, cols)
-    assert h >= 1
-    assert 0 < st["title"]["text_cells"] <= w - 2  # inside its one-cell padding
+    _title_whole(st)
+    _x, y, _w, h = st["title"]["region"]
     assert (y + h) * cell_h <= height
 
 
