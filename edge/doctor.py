@@ -121,6 +121,8 @@ class DoctorContext:
     disk_warn_bytes: int = 500 * 1024 * 1024
     disk_fail_bytes: int = 50 * 1024 * 1024
     settings: DeviceSettings | None = None
+    # The settings file when it is not the layout's (``kyukyu edge --config``).
+    config: Path | None = None
     # Filled in as the checks run.
     hub_date: datetime | None = None
     local_at_hub_date: datetime | None = None
@@ -781,14 +783,14 @@ def run_doctor(ctx: DoctorContext | None = None) -> DoctorReport:
     c = ctx or DoctorContext()
     report = DoctorReport()
     try:
-        s = c.settings or load_device_settings(c.layout.config)
+        s = c.settings or load_device_settings(c.config or c.layout.config)
     except SettingsError as exc:
         report.checks.append(
             _fail(
                 "settings",
                 f"settings invalid ({exc.detail})",
                 "端末の設定に誤りがあります",
-                f"fix {c.layout.config}",
+                f"fix {c.config or c.layout.config}",
                 "設定ファイルを直す",
             )
         )

@@ -128,6 +128,12 @@ class DeviceSettings(BaseSettings):
         return self.data_dir / "revocation.kkrv"
 
     @property
+    def removal_marker_path(self) -> Path:
+        """Empty while present: a finished case's card may still lie on the reader and is
+        no new tap until taken away (kept across processes: each kiosk session is one)."""
+        return self.data_dir / "card-on-reader"
+
+    @property
     def trust_bundle_path(self) -> Path:
         """The platform-signed trust bundle, as accepted (verified on every load; never older)."""
         return self.data_dir / "trust-bundle.json"

@@ -467,10 +467,14 @@ def run_demo(
 
 
 def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
-    """The device's settings file and key, as ``kyukyu provision enroll`` leaves them."""
+    """The device's settings file, key, hub-signed hospital directory and revocation
+    snapshot, as ``kyukyu provision enroll`` leaves them: the demo device works offline
+    from boot, as a provisioned one does."""
+    from edge.provision import refresh_device
+    from edge.settings import load_device_settings
     from kyukyu import testing
 
-    return testing.write_device_settings(
+    config = testing.write_device_settings(
         world.workdir / "device",
         device_key=world.device_key,
         hub_public_key=world.hub_public_key,
@@ -483,6 +487,9 @@ def write_device_config(world: DemoWorld, reader: str = "pcsc") -> Path:
         device_name="デモ救急1",
         fire_department=FIRE_DEPARTMENT,
     )
+    # What the refresh timer does on a device: the same code path, not a copy of it.
+    refresh_device(load_device_settings(config))
+    return config
 
 
 class CardTapper:
@@ -596,7 +603,10 @@ def _serve_web(config: Path, host: str, port: int | None, tapper: CardTapper, sa
 
     settings = load_device_settings(config)
     port = port if port is not None else settings.web_port
-    tapper.tap()  # the first patient's card is on the reader when the screen opens
+    # The first patient's card is on the reader when the screen opens: a new tap, not the
+    # card of a case an earlier demo in this --workdir finished.
+    settings.removal_marker_path.unlink(missing_ok=True)
+    tapper.tap()
     say(f"▶ 救急隊の端末画面 / the paramedic screen: open http://{host}:{port}/ (Ctrl-C ends)")
     sys.stdout.flush()
     server = Server(
@@ -618,6 +628,7 @@ def _run_terminal(config: Path, tapper: CardTapper, say: Narrator) -> int:
     if sys.stdin.isatty():
         say("  Enter で端末画面を開く / press Enter to open the paramedic screen (Ctrl-Q ends)")
         sys.stdin.readline()
+    settings.removal_marker_path.unlink(missing_ok=True)  # as in _serve_web
     app = make_app(settings)
     tapper.tap()
     try:

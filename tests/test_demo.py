@@ -249,3 +249,59 @@ def test_demo_web_serves_the_paramedic_screen(pcscd: Pcscd, tmp_path: Path) -> N
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_the_demo_device_seals_a_case_offline_from_boot(tmp_path: Path) -> None:
+    """The demo's device has the hub-signed hospital directory stored as a provisioned one
+    has it (``refresh_device``): with the platform unreachable from boot, a case is sealed
+    for the hospitals of that directory and waits, shown as waiting, never as sent."""
+    import asyncio
+    import socket
+
+    from edge.flow import Stage, open_flow
+    from edge.flow._texts import QUEUED_OFFLINE, SENT
+    from edge.settings import load_device_settings
+    from edge.ui import make_app
+    from kyukyu._demo import demo_world, write_device_config
+    from tests.ui._pilot import PANEL, wait_text
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there
+    with demo_world(tmp_path / "demo", say=lambda _line: None, patients=20) as world:
+        config = write_device_config(world)
+        stored = load_device_settings(config)
+        assert stored.directory_path.is_file()
+        assert stored.revocation_path.is_file()
+        # The platform cut from the start: the device never reached it in this process.
+        settings = load_device_settings(config, hub_url=unreachable)
+        flow = open_flow(settings, cards=None)
+        flow.start()
+        app = make_app(settings, flow=flow, watch_cards=False)
+
+        async def run() -> None:
+            async with app.run_test(size=PANEL) as pilot:
+                flow.start_without_card()
+                flow.set_chief_complaint("胸痛")
+                flow.to_hospitals()
+                v = flow.view()
+                assert v.stage is Stage.HOSPITALS
+                assert sorted(h.name for h in v.hospitals) == sorted(
+                    h.name for h in world.hospitals
+                )
+                for row in v.hospitals:
+                    flow.toggle_hospital(row.id)
+                flow.send_selected()
+                v = flow.view()
+                assert v.waiting_sealed == 1
+                assert v.notice is not None
+                assert v.notice.text == QUEUED_OFFLINE
+                assert all(row.answer is None for row in v.hospitals)
+                await wait_text(pilot, app, QUEUED_OFFLINE.ja)  # type: ignore[arg-type]
+                assert SENT.ja not in str(app.screen.query_one("#notice").render())
+
+        try:
+            asyncio.run(run())
+        finally:
+            flow.close()
+        assert [h.received() for h in world.hospitals] == [0, 0]

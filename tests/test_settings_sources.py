@@ -231,8 +231,8 @@ CASES = [
     ),
     (("hospital", "purge"), {"KYUKYU_HOSPITAL_RETENTION_SECONDS": "-5"}, None, "RETENTION"),
     # the device
-    (("edge",), {"KYUKYU_EDGE_WEB_PORT": "abc"}, None, "KYUKYU_EDGE_WEB_PORT"),
-    (("edge",), {}, "KYUKYU_EDGE_THEME='dusk'\n", "KYUKYU_EDGE_THEME"),
+    (("edge", "--check"), {"KYUKYU_EDGE_WEB_PORT": "abc"}, None, "KYUKYU_EDGE_WEB_PORT"),
+    (("edge", "--check"), {}, "KYUKYU_EDGE_THEME='dusk'\n", "KYUKYU_EDGE_THEME"),
     (("provision", "refresh", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),
     (("provision", "enroll", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),
     (("doctor", "--root", "{device}"), {}, None, "KYUKYU_EDGE_WEB_PORT"),

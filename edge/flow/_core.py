@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -148,6 +149,7 @@ class FlowCore:
         background: bool = True,
         closers: list[Callable[[], None]] | None = None,
         directory: Sequence[Any] = (),
+        removal_marker: Path | None = None,
     ) -> None:
         self._closers = list(closers or ())
         self._cards = cards
@@ -167,7 +169,11 @@ class FlowCore:
             _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in directory
         ]
         self._cancel_wait: threading.Event | None = None
-        self._await_removal = False
+        # A case that used a card ended: that card may still lie on the reader, and is not
+        # a new tap until it was taken away. The marker (an empty file) keeps this across
+        # processes: each browser session of the kiosk is a new one.
+        self._removal_marker = removal_marker
+        self._await_removal = removal_marker is not None and removal_marker.exists()
         self._reader_ok: bool | None = None
         self._network_ok: bool | None = None
         self._platform_ok: bool | None = None

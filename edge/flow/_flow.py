@@ -77,6 +77,8 @@ class CaseFlow(IdentitySteps, HospitalSteps):
                 # The last case's card may still lie on the reader: not a new tap.
                 self._cards.wait_for_removal(timeout=timeout, cancel=cancel)
                 self._await_removal = False
+                if self._removal_marker is not None:
+                    self._removal_marker.unlink(missing_ok=True)
             conn = self._cards.wait_for_card(timeout=timeout, cancel=cancel)
         except (Cancelled, NoCard):
             return False
@@ -320,6 +322,11 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         with self._lock:
             if self._case.card_used:
                 self._await_removal = True
+                if self._removal_marker is not None:
+                    try:
+                        self._removal_marker.touch()
+                    except OSError:  # this process still waits; a new one would not
+                        log.warning("card removal marker not written")
             self._drop_connection()
             self._case = _Case()
             self._stage = Stage.STANDBY

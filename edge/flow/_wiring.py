@@ -128,12 +128,16 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
     """The device's flow: enrolled identity, platform client, outbox, trust store, reader.
 
     Raises:
-        SettingsError: the device is not enrolled or its key is unreadable.
+        SettingsError: the device is not enrolled, its key or the pinned platform key is
+            unusable, or its JPKI roots cannot be loaded.
     """
     if not settings.enrolled or settings.hub_url is None or settings.device_id is None:
         raise SettingsError("the device is not enrolled (hub_url, device_id, hub_public_key)")
     key = _device_key(settings)
-    hub_key = public_key_from_b64(str(settings.hub_public_key))
+    try:
+        hub_key = public_key_from_b64(str(settings.hub_public_key))
+    except ValueError as exc:
+        raise SettingsError(f"KYUKYU_EDGE_HUB_PUBLIC_KEY: {exc}") from None
     platform = PlatformClient(
         settings.hub_url,
         key=key,
@@ -143,7 +147,10 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
     )
     outbox = Outbox(settings.outbox_path)
     # The pinned roots plus the trust bundle last accepted from the platform.
-    trust = device_trust_store(settings)
+    try:
+        trust = device_trust_store(settings)
+    except JpkiError as exc:
+        raise SettingsError(f"KYUKYU_EDGE_ROOTS_DIR: {exc.detail or exc.message_en}") from None
     revocation = load_revocation(settings.revocation_path, hub_key)
     if cards is None:
         cards = open_card_waiter(settings)
@@ -170,4 +177,5 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         base=(settings.base_lat, settings.base_lon),
         closers=closers,
         directory=load_directory(settings.directory_path, hub_key),
+        removal_marker=settings.removal_marker_path,
     )

@@ -16,6 +16,7 @@ from ._enroll import (
     load_device_key,
     load_snapshot,
     refresh,
+    refresh_device,
     retire,
     unsent_cases,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "load_snapshot",
     "read_settings",
     "refresh",
+    "refresh_device",
     "retire",
     "unsent_cases",
     "update_config",

@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from edge.jpki import JpkiError
 from edge.jpki.revocation import RevocationSnapshot
+from edge.settings import DeviceSettings
 from sync import PlatformError, SignedHttp
 from sync.client import PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
@@ -59,6 +61,7 @@ __all__ = [
     "load_device_key",
     "load_snapshot",
     "refresh",
+    "refresh_device",
     "retire",
     "unsent_cases",
 ]
@@ -278,15 +281,35 @@ def refresh(layout: DeviceLayout, *, transport: httpx.BaseTransport | None = Non
 
     Both must carry the pinned hub key's signature; a snapshot older than the one on
     the device (a lower sequence number) is refused, so a replayed answer cannot
-    un-revoke a certificate.
+    un-revoke a certificate. The files belong to the service user.
     """
     settings = read_settings(layout)
+    user = layout.user(SERVICE_USER) if settings.enrolled else None
+    return refresh_device(
+        settings,
+        host=layout.host,
+        owner=(user.uid, user.gid) if user else None,
+        transport=transport,
+    )
+
+
+def refresh_device(
+    settings: DeviceSettings,
+    *,
+    host: Callable[[Path], Path] = Path,
+    owner: tuple[int, int] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> RefreshReport:
+    """``refresh`` for the device ``settings`` describe: its files under ``host(path)``,
+    owned by ``owner`` (uid, gid; default this process's). ``kyukyu demo`` stores its
+    device's directory and snapshot with it, as a provisioned device has them."""
     if not settings.enrolled or settings.hub_url is None or settings.hub_public_key is None:
         raise ProvisionError("not enrolled: run `kyukyu provision enroll` first")
+    uid, gid = owner if owner is not None else (os.getuid(), os.getgid())
     hub_key = public_key_from_b64(settings.hub_public_key)
-    key = load_device_key(layout.host(settings.key_file))
-    ca = layout.host(settings.hub_ca_file) if settings.hub_ca_file else None
-    snap_path = layout.host(settings.revocation_path)
+    key = load_device_key(host(settings.key_file))
+    ca = host(settings.hub_ca_file) if settings.hub_ca_file else None
+    snap_path = host(settings.revocation_path)
     previous: int | None = None
     try:
         previous = load_snapshot(snap_path.read_bytes(), hub_key).sequence
@@ -317,13 +340,9 @@ def refresh(layout: DeviceLayout, *, transport: httpx.BaseTransport | None = Non
         raise ProvisionError(
             f"revocation snapshot #{snapshot.sequence} is older than the device's #{previous}"
         )
-    user = layout.user(SERVICE_USER)
-    data = layout.host(settings.data_dir)
     raw = json.dumps(directory, ensure_ascii=False, sort_keys=True).encode()
-    write_if_changed(
-        data / settings.directory_path.name, raw, mode=0o600, uid=user.uid, gid=user.gid
-    )
-    write_if_changed(snap_path, kkrv, mode=0o600, uid=user.uid, gid=user.gid)
+    write_if_changed(host(settings.directory_path), raw, mode=0o600, uid=uid, gid=gid)
+    write_if_changed(snap_path, kkrv, mode=0o600, uid=uid, gid=gid)
     hospitals = directory.get("directory", {}).get("hospitals", [])
     return RefreshReport(
         hospitals=len(hospitals) if isinstance(hospitals, list) else 0,

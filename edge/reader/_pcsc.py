@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+import time
 from types import TracebackType
 
 from ._errors import Cancelled, CardRemoved, NoCard, NoReader, TransportError
@@ -183,11 +184,33 @@ class PcscReaders:
         timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        """Block until ``reader`` (default: the one the last card came in) has no card."""
+        """Block until ``reader`` (default: the one the last card came in) has no card.
+
+        With no reader known (a new process: the last card came in before it started),
+        until no reader has one.
+        """
         name = reader or self._last_reader or self.reader
-        if name is None:
+        if name is not None:
+            self._wait(name, False, timeout, cancel)
             return
-        self._wait(name, False, timeout, cancel)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (present := self._with_card()) is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._wait(present, False, left, cancel)
+
+    def _with_card(self) -> str | None:
+        """A reader with a card in it now, if any."""
+        names = self.list()
+        if not names:
+            return None
+        states = [(n, scard.SCARD_STATE_UNAWARE) for n in names]
+        hresult, new = scard.SCardGetStatusChange(self._ctx, 0, states)
+        if hresult != 0 and _u32(hresult) != _E_TIMEOUT:
+            raise _fail(hresult, "SCardGetStatusChange")
+        for name, event, _atr in new:
+            if event & scard.SCARD_STATE_PRESENT and not event & scard.SCARD_STATE_MUTE:
+                return str(name)
+        return None
 
 
 class PcscConnection:

@@ -3,6 +3,8 @@
 ``make_app(settings, flow=...)`` builds the app; without a flow it wires the
 device's own from its settings (``edge.flow.open_flow``). The UI holds no
 protocol or network code: it renders the flow's view and sends it intents.
+A device that cannot start a case (not enrolled, settings wrong) gets ``SetupApp``
+instead: it says so, what to do, and ``kyukyu doctor``'s findings.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from typing import Any
 from edge.flow import CaseFlow
 from edge.settings import DeviceSettings
 
-from .app import EdgeApp
+from .app import EdgeApp, SetupApp
+from .screens.setup import Finding, SetupProblem
 
-__all__ = ["EdgeApp", "make_app"]
+__all__ = ["EdgeApp", "Finding", "SetupApp", "SetupProblem", "make_app"]
 
 
 def make_app(settings: DeviceSettings, *, flow: CaseFlow | None = None, **options: Any) -> EdgeApp:

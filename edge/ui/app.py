@@ -11,23 +11,25 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.cells import cell_len
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.theme import Theme
-from textual.widgets import Button
+from textual.widgets import Button, Static
 
 from edge.flow import CaseFlow, CaseView, Stage
 
 from .screens import FlowScreen, screen_for
+from .screens.setup import Finding, SetupProblem, SetupScreen
 
-__all__ = ["EdgeApp"]
+__all__ = ["EdgeApp", "SetupApp"]
 
 DAY = Theme(
     name="kyukyu-day",
@@ -144,8 +146,15 @@ class EdgeApp(App[None]):
             for w in self.screen.query(".answer")
             if w.id and w.id.startswith("answer-")
         }
+        title: dict[str, Any] = {}
+        for t in self.screen.query("#title"):
+            # Where the title is and how many cells its text takes (kiosk fit tests).
+            text = str(t.render()) if isinstance(t, Static) else ""
+            title = {"region": list(t.region), "text_cells": cell_len(text)}
         doc = {
+            "pid": os.getpid(),  # which session (each browser session is a process)
             "stage": self.flow.view().stage.value,
+            "title": title,
             "busy": self.busy,
             "modal": isinstance(self.screen, ModalScreen),
             "size": [self.size.width, self.size.height],
@@ -245,3 +254,36 @@ class EdgeApp(App[None]):
         self.theme_name = "night" if self.theme_name == "day" else "day"
         self.theme = THEMES[self.theme_name].name
         self.rerender()
+
+
+class SetupApp(App[None]):
+    """The screen of a device that cannot start a case (not enrolled, settings wrong).
+
+    It stays open (the kiosk shows it instead of a browser error) until someone quits;
+    ``diagnose`` runs ``kyukyu doctor``'s checks (given by the command: no I/O here).
+    """
+
+    CSS_PATH = "edge.tcss"
+    TITLE = "マイナ救急"
+
+    def __init__(
+        self,
+        problem: SetupProblem,
+        *,
+        diagnose: Callable[[], Sequence[Finding]] | None = None,
+        language: str = "ja",
+        theme: str = "day",
+    ) -> None:
+        super().__init__()
+        self.problem = problem
+        self.diagnose = diagnose
+        self.language = language
+        self.theme_name = theme
+        # Set each time the findings are on screen (tests wait on it).
+        self.diagnosed = threading.Event()
+
+    def on_mount(self) -> None:
+        for theme in THEMES.values():
+            self.register_theme(theme)
+        self.theme = THEMES[self.theme_name].name
+        self.push_screen(SetupScreen(self.problem, self.diagnose))

@@ -54,3 +54,24 @@ def test_flow_reads_through_pcscd(pcscd: Pcscd, world: World, tmp_path: Path) ->
         flow.close()
         readers.close()
         front.stop()
+
+
+def test_removal_with_no_reader_known_waits_for_every_reader(pcscd: Pcscd, world: World) -> None:
+    """A new process (a kiosk session) knows no last reader: it waits until no reader holds
+    a card, not for the first empty one."""
+    import pytest
+
+    from edge.reader import NoCard
+
+    front = VpcdFrontEnd(VirtualCard(world.patient()), port=pcscd.ports[1])
+    front.start()
+    try:
+        with PcscReaders() as readers:
+            wait_until(lambda: readers._with_card() == pcscd.readers[1], 20, "the card seen")
+            with pytest.raises(NoCard):
+                readers.wait_for_removal(timeout=0.5)  # reader 0 is empty: still waits
+            front.stop()
+            readers.wait_for_removal(timeout=30)
+            assert readers._with_card() is None
+    finally:
+        front.stop()

@@ -1,6 +1,8 @@
 """The browser kiosk: ``kyukyu edge --web`` (textual-serve, our own page) in Debian's
 Chromium driven by Playwright, a full case clicked as a finger would at 800x480 and
-1280x800. Screenshots go to the test's output directory."""
+1280x800, the terminal filling the viewport with whole cells and the title whole; a new
+browser session after 事案終了 does not read the card left on the reader; a device with
+bad settings still serves its screen. Screenshots go to the test's output directory."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from edge.card_sim import VirtualCard, VpcdFrontEnd
+from edge.settings import load_device_settings
 from tests.components import Pcscd
 from tests.edge._world import World, newest_case_id, wait_until, write_device_config
 
@@ -51,13 +54,23 @@ class Kiosk:
         except (OSError, ValueError):
             return {}
 
-    def wait_stage(self, stage: str, timeout: float = 30) -> dict[str, Any]:
+    def wait_stage(
+        self, stage: str, timeout: float = 30, not_pid: int | None = None
+    ) -> dict[str, Any]:
+        """Wait for ``stage`` (idle, no dialog); ``not_pid``: in a session other than that one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             st = self.state()
-            if st.get("stage") == stage and not st.get("busy") and not st.get("modal"):
+            if (
+                st.get("stage") == stage
+                and not st.get("busy")
+                and not st.get("modal")
+                and st.get("pid") != not_pid
+            ):
                 time.sleep(0.3)  # drawn in the browser too
-                return self.state()
+                st = self.state()
+                _title_whole(st)
+                return st
             time.sleep(0.1)
         raise AssertionError(f"stage {stage} not reached: {self.state()}")
 
@@ -110,9 +123,27 @@ def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path)
                     layout.unlink(missing_ok=True)
                     page = browser.new_page(viewport={"width": w, "height": h})
                     page.on("request", lambda r: requests.append(r.url))
-                    page.goto(f"http://127.0.0.1:{port}/")
-                    _one_case(Kiosk(page, layout, shots), world, pcscd, f"{w}x{h}")
+                    page_url = f"http://127.0.0.1:{port}/"
+                    page.goto(page_url)
+                    k = Kiosk(page, layout, shots)
+                    _check_fit(k, w, h)
+                    front = _one_case(k, world, pcscd, f"{w}x{h}")
+                    session = int(k.state()["pid"])
                     page.close()
+                    try:
+                        _new_session_leaves_the_card(
+                            browser,
+                            page_url,
+                            k,
+                            session,
+                            front,
+                            load_device_settings(config).removal_marker_path,
+                            (w, h),
+                            world,
+                            pcscd,
+                        )
+                    finally:
+                        front.stop()
             finally:
                 browser.close()
     finally:
@@ -220,7 +251,80 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _one_case(k: Kiosk, world: World, pcscd: Pcscd, tag: str) -> None:
+def _title_whole(st: dict[str, Any]) -> None:
+    """Every screen's title: the top row, the full width, its text inside its padding."""
+    cols, _rows = st["size"]
+    x, y, w, h = st["title"]["region"]
+    assert (x, y, w) == (0, 0, cols), st["title"]
+    assert h >= 1
+    assert 0 < st["title"]["text_cells"] <= w - 2, st["title"]
+
+
+def _check_fit(k: Kiosk, width: int, height: int) -> None:
+    """The terminal covers the viewport with whole cells (no strip, nothing cut), at least
+    the panel's 100x30, and the title's text lies whole inside it."""
+    st = k.wait_stage("standby")
+    cols, rows = st["size"]
+    assert cols >= 100
+    assert rows >= 30
+    viewport = {"x": 0, "y": 0, "width": width, "height": height}
+    assert k.page.locator(".xterm-screen").bounding_box() == viewport
+    canvases = k.page.locator("canvas").all()
+    assert canvases
+    for canvas in canvases:
+        assert canvas.bounding_box() == viewport
+    cell_w, cell_h = width / cols, height / rows
+    assert cell_w == int(cell_w)  # whole pixels: the grid tiles the viewport exactly
+    assert cell_h == int(cell_h)
+    fit = str(k.page.evaluate("document.body.dataset.fit")).split()
+    assert [int(fit[0]), int(fit[1])] == [cols, rows]  # the page's grid is the app's
+    assert float(fit[2]) <= cell_h + 0.1  # a kanji's em box fits a cell: not cut at the top
+    _title_whole(st)
+    _x, y, _w, h = st["title"]["region"]
+    assert (y + h) * cell_h <= height
+
+
+def _new_session_leaves_the_card(
+    browser: Any,
+    url: str,
+    k: Kiosk,
+    finished: int,
+    left: VpcdFrontEnd,
+    marker: Path,
+    size: tuple[int, int],
+    world: World,
+    pcscd: Pcscd,
+) -> None:
+    """A new browser session (a new process) after 事案終了, the finished case's card still
+    on the reader: standby, no consent; taken away and a card tapped: that one is read."""
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    tag = f"{size[0]}x{size[1]}"
+    try:
+        page.goto(url)
+        k2 = Kiosk(page, k.layout, k.shots)
+        st = k2.wait_stage("standby", not_pid=finished)
+        # The card watcher has had this long to take the card as a tap, had it done so.
+        time.sleep(3.0)
+        st = k2.state()
+        assert st["stage"] == "standby", st
+        assert st["pid"] != finished
+        assert marker.exists()  # the finished case's card is still to be taken away
+        k2.shot(f"{tag}-7-new-session")
+        left.stop()  # the card is taken away ...
+        wait_until(lambda: not marker.exists(), 30, "the new session saw the card leave")
+        front = VpcdFrontEnd(VirtualCard(world.patient()), port=pcscd.ports[0])
+        front.start()  # ... and a card tapped: now it is read
+        try:
+            k2.wait_stage("consent", not_pid=finished)
+            k2.shot(f"{tag}-8-new-tap")
+        finally:
+            front.stop()
+    finally:
+        page.close()
+
+
+def _one_case(k: Kiosk, world: World, pcscd: Pcscd, tag: str) -> VpcdFrontEnd:
+    """A whole case; the card stays on the reader (the caller takes it away)."""
     k.wait_stage("standby")
     k.shot(f"{tag}-1-standby")
     front = VpcdFrontEnd(VirtualCard(world.patient()), port=pcscd.ports[0])
@@ -262,8 +366,10 @@ def _one_case(k: Kiosk, world: World, pcscd: Pcscd, tag: str) -> None:
         k.tap("primary")  # 事案終了
         k.wait_stage("standby")
         k.shot(f"{tag}-6-done")
-    finally:
+    except BaseException:
         front.stop()
+        raise
+    return front
 
 
 pytestmark = pytest.mark.slow
@@ -357,3 +463,71 @@ def test_kiosk_declined_refused_and_abort_in_chromium(world: World, tmp_path: Pa
     finally:
         os.killpg(server.pid, 15)
         server.wait(10)
+
+
+def test_a_device_with_bad_settings_still_serves_its_screen(tmp_path: Path) -> None:
+    """Under the kiosk unit a bad setting must not leave the browser blank: ``kyukyu edge
+    --web`` serves its page (200) and the screen in Chromium says 設定に誤り and names it."""
+    import httpx
+    from playwright.sync_api import sync_playwright
+
+    from tests._process import cli_env
+
+    config = tmp_path / "edge.env"
+    config.write_text(
+        f"KYUKYU_EDGE_DATA_DIR={tmp_path / 'data'}\nKYUKYU_EDGE_BASE_LAT='north'\n",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        env={**cli_env(tmp_path), "LANG": "C.UTF-8"},
+        stdout=(tmp_path / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    received: list[bytes] = []
+    try:
+        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
+        page_response = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page_response.status_code == 200
+        assert "マイナ救急" in page_response.text
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = browser.new_page(viewport={"width": 800, "height": 480})
+
+                def frames(ws: Any) -> None:
+                    ws.on(
+                        "framereceived",
+                        lambda f: received.append(f if isinstance(f, bytes) else f.encode()),
+                    )
+
+                page.on("websocket", frames)
+                page.goto(f"http://127.0.0.1:{port}/")
+                # What the page's terminal was sent to draw: the setup screen's words.
+                # (Playwright delivers the frames while it runs: wait in the page.)
+                deadline = time.monotonic() + 60
+                while "設定に誤り" not in b"".join(received).decode("utf-8", "ignore"):
+                    assert time.monotonic() < deadline, "the setup screen was not drawn"
+                    page.wait_for_timeout(100)
+                drawn = b"".join(received).decode("utf-8", "ignore")
+                assert "KYUKYU_EDGE_BASE_LAT" in drawn
+                assert "技術担当者に連絡してください" in drawn
+                assert page.locator(".xterm-screen").bounding_box() == {
+                    "x": 0,
+                    "y": 0,
+                    "width": 800,
+                    "height": 480,
+                }
+                assert server.poll() is None  # the kiosk's server keeps running
+                page.screenshot(path=str(tmp_path / "bad-settings-800x480.png"))
+            finally:
+                browser.close()
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(10)
+    assert "Traceback" not in (tmp_path / "serve.log").read_text(encoding="utf-8")

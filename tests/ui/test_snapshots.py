@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from edge.doctor import Check
 from edge.flow import (
     CaseView,
     Consent,
@@ -27,7 +28,7 @@ from edge.flow import (
 )
 from edge.flow import _texts as T
 from edge.flow._summary import SECTION_ORDER
-from edge.ui import EdgeApp
+from edge.ui import EdgeApp, SetupApp, SetupProblem
 
 PANEL = (100, 30)
 STATUS: dict[str, Any] = {
@@ -160,3 +161,61 @@ class FrozenFlow:
 def test_screen_snapshot(snap_compare: Any, screen: str, theme: str) -> None:
     app = EdgeApp(FrozenFlow(VIEWS[screen]), theme=theme, watch_cards=False)  # type: ignore[arg-type]
     assert snap_compare(app, terminal_size=PANEL)
+
+
+_NOT_ENROLLED = (
+    Check("pcscd", "ok", "pcscd sees 1 reader(s)", "リーダーを1台認識しています"),
+    Check(
+        "platform",
+        "fail",
+        "no platform configured (not enrolled)",
+        "プラットフォームが設定されていません",
+        "kyukyu provision enroll",
+        "kyukyu provision enroll を実行する",
+    ),
+    Check(
+        "enrollment",
+        "fail",
+        "device not enrolled",
+        "端末が登録されていません",
+        "kyukyu provision enroll",
+        "kyukyu provision enroll を実行する",
+    ),
+    Check("disk", "ok", "12.0 GB free", "空き容量 12.0 GB"),
+)
+_INVALID = (
+    Check(
+        "settings",
+        "fail",
+        "settings invalid (KYUKYU_EDGE_BASE_LAT: ...)",
+        "端末の設定に誤りがあります",
+        "fix /etc/kyukyu/edge.env",
+        "設定ファイルを直す",
+    ),
+)
+SETUP = {
+    "not_enrolled": (SetupProblem("not_enrolled"), _NOT_ENROLLED),
+    "invalid": (
+        SetupProblem(
+            "invalid",
+            "KYUKYU_EDGE_BASE_LAT: Input should be a valid number, unable to parse string "
+            "as a number (got 'north')",
+        ),
+        _INVALID,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SETUP))
+def test_setup_screen_snapshot(snap_compare: Any, kind: str) -> None:
+    """未設定 / 設定に誤り with fixed findings (the doctor's checks vary by machine)."""
+    import asyncio
+
+    problem, findings = SETUP[kind]
+    app = SetupApp(problem, diagnose=lambda: findings)
+
+    async def diagnosed(pilot: Any) -> None:
+        assert await asyncio.to_thread(app.diagnosed.wait, 30)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=PANEL, run_before=diagnosed)

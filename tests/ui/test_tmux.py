@@ -1,15 +1,18 @@
 """A real terminal: hub, a virtual card on pcscd/vpcd and ``kyukyu edge`` inside tmux;
-a full case by mouse and keys, the screen read with capture-pane."""
+a full case by mouse and keys, the screen read with capture-pane; with a bad setting the
+screen says so and quitting exits 0."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from edge.card_sim import VirtualCard, VpcdFrontEnd
+from tests._process import cli_env
 from tests.components import Pcscd
 from tests.edge._world import World, newest_case_id, wait_until, write_device_config
 from tests.ui._terminal import Tmux, cells
@@ -168,5 +171,33 @@ def test_declined_hospital_refused_then_phone_in_tmux(world: World, tmp_path: Pa
         # Back at standby (its notice soon says the reader is missing: there is none here).
         screen = term.wait_for("カードをタッチしてください")
         assert "テスト駅前クリニック" not in screen
+    finally:
+        term.kill()
+
+
+def test_bad_settings_open_the_screen_and_quit_with_0(tmp_path: Path) -> None:
+    """``kyukyu edge`` with a bad setting in a real terminal: the screen says 設定に誤り and
+    stays; quitting (Ctrl-Q) exits 0; the one stderr line says its English once."""
+    config = tmp_path / "edge.env"
+    config.write_text(
+        f"KYUKYU_EDGE_DATA_DIR={tmp_path / 'data'}\nKYUKYU_EDGE_BASE_LAT='north'\n",
+        encoding="utf-8",
+    )
+    edge = shlex.join([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)])
+    term = Tmux(tmp_path)
+    env = {
+        k: v
+        for k, v in cli_env(tmp_path).items()
+        if k in ("PATH", "PYTHONPATH", "KYUKYU_EDGE_CONFIG")
+    }
+    env |= {"LANG": "C.UTF-8", "TERM": "xterm-256color"}
+    try:
+        term.start(["sh", "-c", f"{edge}; echo exit=$?; sleep 120"], env)
+        term.wait_for("マイナ救急：設定に誤り", 60)
+        term.wait_for("KYUKYU_EDGE_BASE_LAT")
+        term.wait_for("不可 settings", 60)  # kyukyu doctor's line
+        term.key("C-q")
+        screen = term.wait_for("exit=0", 30)
+        assert screen.count("The device settings are invalid") == 1
     finally:
         term.kill()
