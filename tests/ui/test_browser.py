@@ -96,59 +96,44 @@ class Kiosk:
 def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    data = tmp_path / "device"
-    config = write_device_config(world, data, reader_name=pcscd.readers[0])
-    layout = tmp_path / "layout.json"
-    port = _free_port()
-    env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
-    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=(tmp_path / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     shots = tmp_path / "screenshots"
     shots.mkdir()
     requests: list[str] = []
-    try:
-        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                for w, h in ((800, 480), (1280, 800)):
-                    layout.unlink(missing_ok=True)
-                    page = browser.new_page(viewport={"width": w, "height": h})
-                    page.on("request", lambda r: requests.append(r.url))
-                    page_url = f"http://127.0.0.1:{port}/"
-                    page.goto(page_url)
-                    k = Kiosk(page, layout, shots)
-                    _check_fit(k, w, h)
-                    front = _one_case(k, world, pcscd, f"{w}x{h}")
-                    session = int(k.state()["pid"])
-                    page.close()
-                    try:
-                        _new_session_leaves_the_card(
-                            browser,
-                            page_url,
-                            k,
-                            session,
-                            front,
-                            load_device_settings(config).removal_marker_path,
-                            (w, h),
-                            world,
-                            pcscd,
-                        )
-                    finally:
-                        front.stop()
-            finally:
-                browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(10)
+    with (
+        served_kiosk(world, tmp_path, pcscd.readers[0]) as (port, layout, config),
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            for w, h in ((800, 480), (1280, 800)):
+                layout.unlink(missing_ok=True)
+                page = browser.new_page(viewport={"width": w, "height": h})
+                page.on("request", lambda r: requests.append(r.url))
+                page_url = f"http://127.0.0.1:{port}/"
+                page.goto(page_url)
+                k = Kiosk(page, layout, shots)
+                _check_fit(k, w, h)
+                front = _one_case(k, world, pcscd, f"{w}x{h}")
+                session = int(k.state()["pid"])
+                page.close()
+                try:
+                    _new_session_leaves_the_card(
+                        browser,
+                        page_url,
+                        k,
+                        session,
+                        front,
+                        load_device_settings(config).removal_marker_path,
+                        (w, h),
+                        world,
+                        pcscd,
+                    )
+                finally:
+                    front.stop()
+        finally:
+            browser.close()
     # The kiosk page loads nothing from the internet (no web fonts).
     outside = [u for u in requests if not u.startswith((f"http://127.0.0.1:{port}", "ws://"))]
     assert outside == []
@@ -156,9 +141,12 @@ def test_kiosk_full_case_in_chromium(pcscd: Pcscd, world: World, tmp_path: Path)
 
 
 @contextmanager
-def _served_kiosk(world: World, pcscd: Pcscd, tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """``kyukyu edge --web`` on a free port: (port, layout file); stopped on exit."""
-    config = write_device_config(world, tmp_path / "device", reader_name=pcscd.readers[0])
+def served_kiosk(
+    world: World, tmp_path: Path, reader_name: str
+) -> Iterator[tuple[int, Path, Path]]:
+    """``kyukyu edge --web`` for a device of ``world`` on a free port: (port, layout file,
+    settings file); stopped on exit. Its log is ``tmp_path / "serve.log"``."""
+    config = write_device_config(world, tmp_path / "device", reader_name=reader_name)
     layout = tmp_path / "layout.json"
     port = _free_port()
     env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
@@ -172,7 +160,7 @@ def _served_kiosk(world: World, pcscd: Pcscd, tmp_path: Path) -> Iterator[tuple[
     )
     try:
         wait_until(lambda: _port_open(port), 30, "textual-serve listening")
-        yield port, layout
+        yield port, layout, config
     finally:
         os.killpg(server.pid, 15)
         server.wait(10)
@@ -206,7 +194,7 @@ def test_collation_b_error_in_chromium(pcscd: Pcscd, world: World, tmp_path: Pat
         (tmp_path / "drawn.txt").write_text(text)
         return text
 
-    with _served_kiosk(world, pcscd, tmp_path) as (port, layout):
+    with served_kiosk(world, tmp_path, pcscd.readers[0]) as (port, layout, _):
         front = VpcdFrontEnd(VirtualCard(image), port=pcscd.ports[0])
         with sync_playwright() as p:
             browser = p.chromium.launch(
@@ -386,83 +374,68 @@ def test_kiosk_declined_refused_and_abort_in_chromium(world: World, tmp_path: Pa
     from edge.flow import REFUSAL_REASONS
     from hub_server.models import Case, Event
 
-    data = tmp_path / "device"
-    config = write_device_config(world, data, reader_name="kyukyu-test-no-such-reader")
-    layout = tmp_path / "layout.json"
-    port = _free_port()
-    env = {**os.environ, "KYUKYU_EDGE_LAYOUT_FILE": str(layout), "LANG": "C.UTF-8"}
-    command = [sys.executable, "-m", "kyukyu", "edge", "--web", "--config", str(config)]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        env=env,
-        stdout=(tmp_path / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    try:
-        wait_until(lambda: _port_open(port), 30, "textual-serve listening")
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    with (
+        served_kiosk(world, tmp_path, "kyukyu-test-no-such-reader") as (port, layout, _),
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 480})
+            page.goto(f"http://127.0.0.1:{port}/")
+            k = Kiosk(page, layout, shots)
+            k.wait_stage("standby")
+            k.tap("primary")  # カードなしで開始
+            k.wait_stage("vitals")
+            k.tap("primary")
+            k.wait_stage("hospitals")
+            before = newest_case_id(world)
+            k.tap("h-0")
+            time.sleep(0.3)
+            k.tap("primary")
+            case_id = wait_until(
+                lambda: (c := newest_case_id(world)) != before and c, what="the case"
             )
-            try:
-                page = browser.new_page(viewport={"width": 800, "height": 480})
-                page.goto(f"http://127.0.0.1:{port}/")
-                k = Kiosk(page, layout, shots)
-                k.wait_stage("standby")
-                k.tap("primary")  # カードなしで開始
-                k.wait_stage("vitals")
-                k.tap("primary")
-                k.wait_stage("hospitals")
-                before = newest_case_id(world)
-                k.tap("h-0")
-                time.sleep(0.3)
-                k.tap("primary")
-                case_id = wait_until(
-                    lambda: (c := newest_case_id(world)) != before and c, what="the case"
-                )
-                nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
-                with world.hospital_client(nearest) as c:
-                    c.answer(case_id, "decline", "満床")
-                reason = f"reason-{REFUSAL_REASONS.index('満床')}"
-                wait_until(
-                    lambda: reason in k.state().get("states", {}).get("answer-0", []),
-                    30,
-                    "受入不可（満床） on the row",
-                )
-                assert "decline" in k.state()["states"]["answer-0"]
-                time.sleep(0.5)
-                k.shot("800x480-declined")
-                assert "dest-0" not in k.state()["buttons"]  # not offered as destination
-                k.tap("phone-0")
-                wait_until(lambda: k.state().get("modal"), 30, "the phone dialog")
-                k.wait_button("phone-cancel")
-                k.shot("800x480-phone-dialog")
-                k.tap("phone-cancel")
-                k.wait_stage("hospitals")
+            nearest = next(h for h in world.hospitals if h.name == "テスト駅前クリニック")
+            with world.hospital_client(nearest) as c:
+                c.answer(case_id, "decline", "満床")
+            reason = f"reason-{REFUSAL_REASONS.index('満床')}"
+            wait_until(
+                lambda: reason in k.state().get("states", {}).get("answer-0", []),
+                30,
+                "受入不可（満床） on the row",
+            )
+            assert "decline" in k.state()["states"]["answer-0"]
+            time.sleep(0.5)
+            k.shot("800x480-declined")
+            assert "dest-0" not in k.state()["buttons"]  # not offered as destination
+            k.tap("phone-0")
+            wait_until(lambda: k.state().get("modal"), 30, "the phone dialog")
+            k.wait_button("phone-cancel")
+            k.shot("800x480-phone-dialog")
+            k.tap("phone-cancel")
+            k.wait_stage("hospitals")
+            with world.state.session() as s:
+                assert s.get(Case, case_id).destination_hospital_id is None  # type: ignore[union-attr]
+            k.tap("abort")
+            wait_until(lambda: k.state().get("modal"), 30, "the 中止 dialog")
+            k.wait_button("abort-0")
+            k.shot("800x480-abort-dialog")
+            k.tap("abort-0")  # 搬送拒否
+            k.wait_stage("standby")
+
+            def closed() -> bool:
                 with world.state.session() as s:
-                    assert s.get(Case, case_id).destination_hospital_id is None  # type: ignore[union-attr]
-                k.tap("abort")
-                wait_until(lambda: k.state().get("modal"), 30, "the 中止 dialog")
-                k.wait_button("abort-0")
-                k.shot("800x480-abort-dialog")
-                k.tap("abort-0")  # 搬送拒否
-                k.wait_stage("standby")
+                    kinds = s.exec(select(Event.kind).where(Event.case_id == case_id)).all()
+                return "closure" in kinds
 
-                def closed() -> bool:
-                    with world.state.session() as s:
-                        kinds = s.exec(select(Event.kind).where(Event.case_id == case_id)).all()
-                    return "closure" in kinds
-
-                wait_until(closed, 30, "the closure at the platform")
-                page.close()
-            finally:
-                browser.close()
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(10)
+            wait_until(closed, 30, "the closure at the platform")
+            page.close()
+        finally:
+            browser.close()
 
 
 def test_a_device_with_bad_settings_still_serves_its_screen(tmp_path: Path) -> None:
