@@ -35,6 +35,7 @@ import fcntl
 import json
 import os
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -464,6 +465,8 @@ def main() -> int:
     if args.device:
         device_main(args.device, args.cases, args.fd)
         return 0
+    # A SIGTERM (a timeout) unwinds like Ctrl-C: the cgroup and the children go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with contextlib.ExitStack() as stack:
         cpu = CpuLimit()  # fails at once, before the long part, when there is no cgroup
         stack.callback(cpu.close)
