@@ -34,6 +34,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import shlex
 import signal
 import socket
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 PCSCD_LOCK = Path("/tmp/kyukyu-pcscd.lock")  # shared with the test fixtures
 LINK_KBPS = 212
+POLL_S = 0.4  # pcscd asks a reader without card events (vpcd) for its card this often
 
 
 def rss_mb() -> float:
@@ -287,6 +289,7 @@ def serve_card(world: dict[str, Any], sock: socket.socket) -> None:
         key=load_pem_private_key(nearest["key"].encode(), password=None),  # type: ignore[arg-type]
     )
     started = False
+    gaps = random.Random(19)
     with sock.makefile("rw", encoding="utf-8") as f:
         for line in f:
             request = json.loads(line)
@@ -302,7 +305,10 @@ def serve_card(world: dict[str, Any], sock: socket.socket) -> None:
                     # Away long enough for the front end to connect the next card the
                     # moment it is inserted (it keeps a card out MIN_ABSENT_S, so pcscd
                     # sees it leave): the next tap's clock starts with a card on the reader.
-                    time.sleep(MIN_ABSENT_S + 0.05)
+                    # Plus 0-0.4 s at random (seeded): the taps sample every phase of
+                    # pcscd's 0.4 s presence poll, not the one the cases' equal lengths
+                    # would lock them into.
+                    time.sleep(MIN_ABSENT_S + 0.05 + gaps.uniform(0, POLL_S))
                 elif request["do"] == "accept":
                     hospital.answer(request["case_id"], "accept")
                 reply: dict[str, Any] = {"ok": True}
