@@ -60,6 +60,8 @@ NIGHT = Theme(
     dark=True,
 )
 THEMES = {"day": DAY, "night": NIGHT}
+# The summary look-up's screen (取得中) shows only when the answer takes longer than this.
+LOOKUP_SCREEN_AFTER_S = 0.3
 
 
 @dataclass
@@ -102,6 +104,7 @@ class EdgeApp(App[None]):
         self._busy = threading.Event()
         self._stop = threading.Event()
         self._flow_screen: FlowScreen | None = None
+        self._lookup_timer = False
         self.standby_shown = threading.Event()
         # Kiosk calibration and browser tests: where each button is, in cells (no text).
         self.layout_file = layout_file
@@ -178,6 +181,19 @@ class EdgeApp(App[None]):
         if current is not None and current.STAGE is view.stage:
             current.view = view  # recomposes only when something shown changed
             return
+        if view.stage is Stage.LOOKING_UP and current is not None:
+            # The look-up usually answers within tens of milliseconds: building the
+            # 取得中 screen only for it to be replaced delays the summary (a whole screen
+            # build, 0.1-0.2 s on a Pi-class CPU). The tapped screen stays (the intent
+            # runs: taps are ignored) and 取得中 shows only if the answer takes longer.
+            if not self._lookup_timer:
+                self._lookup_timer = True
+                self.set_timer(LOOKUP_SCREEN_AFTER_S, self._show_lookup_if_still)
+            return
+        self._switch(view)
+
+    def _switch(self, view: CaseView) -> None:
+        current = self._flow_screen
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()
         screen = screen_for(view)
@@ -188,6 +204,13 @@ class EdgeApp(App[None]):
         self._flow_screen = screen
         if view.stage is Stage.STANDBY:
             self.standby_shown.set()
+
+    def _show_lookup_if_still(self) -> None:
+        self._lookup_timer = False
+        view = self.flow.view()
+        current = self._flow_screen
+        if view.stage is Stage.LOOKING_UP and (current is None or current.STAGE is not view.stage):
+            self._switch(view)
 
     def rerender(self) -> None:
         """Language or theme changed: draw the same view again."""

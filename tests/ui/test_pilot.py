@@ -357,3 +357,72 @@ async def wait_until_async(pilot: object, pred: object, timeout: float = 60) -> 
             return
         await pilot.pause(0.05)  # type: ignore[attr-defined]
     raise AssertionError("timed out")
+
+
+async def test_slow_summary_lookup_shows_fetching_screen(world: World, tmp_path: Path) -> None:
+    """A look-up that takes longer than ``LOOKUP_SCREEN_AFTER_S`` shows 取得中 until the
+    summary is there (never the summary before it is)."""
+    import threading
+
+    platform = world.platform()
+    answer_now = threading.Event()
+    asked = threading.Event()
+    real_lookup = platform.lookup_summary
+
+    def slow_lookup(request: object) -> object:
+        asked.set()
+        answer_now.wait(60)  # bounds a hang only: released below once 取得中 shows
+        return real_lookup(request)
+
+    platform.lookup_summary = slow_lookup
+    reader = TapReader()
+    app = EdgeApp(make_flow(world, tmp_path, cards=reader, platform=platform), idle_timeout_s=300)
+    _open.append(app)
+    try:
+        async with app.run_test(size=PANEL) as pilot:
+            await wait_stage(pilot, app, Stage.STANDBY)
+            reader.tap(VirtualCard(world.patient()))
+            await wait_stage(pilot, app, Stage.CONSENT)
+            await pilot.click("#primary")  # 口頭同意あり
+            await wait_stage(pilot, app, Stage.IDENTITY)
+            await pilot.click("#primary")  # 顔写真で本人確認済み
+            await wait_text(pilot, app, "救急用サマリーを取得中")
+            assert asked.is_set()
+            assert app.flow.view().stage is Stage.LOOKING_UP
+            assert "アレルギー・副作用" not in screen_text(app)
+            answer_now.set()
+            await wait_stage(pilot, app, Stage.SUMMARY)
+            assert "アレルギー・副作用" in screen_text(app)
+    finally:
+        answer_now.set()
+
+
+async def test_quick_summary_lookup_builds_no_fetching_screen(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A look-up answered before ``LOOKUP_SCREEN_AFTER_S`` goes from the face check
+    straight to the summary: no 取得中 screen is built only to be replaced."""
+    import edge.ui.app
+
+    monkeypatch.setattr(edge.ui.app, "LOOKUP_SCREEN_AFTER_S", 60.0)  # any look-up is quick
+    reader = TapReader()
+    app = app_for(world, tmp_path, reader)
+    shown: list[Stage] = []
+    switch = app._switch
+
+    def spy(view: object) -> None:
+        shown.append(view.stage)  # type: ignore[attr-defined]
+        switch(view)  # type: ignore[arg-type]
+
+    app._switch = spy  # type: ignore[method-assign]
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        reader.tap(VirtualCard(world.patient()))
+        await wait_stage(pilot, app, Stage.CONSENT)
+        await pilot.click("#primary")  # 口頭同意あり
+        await wait_stage(pilot, app, Stage.IDENTITY)
+        await pilot.click("#primary")  # 顔写真で本人確認済み
+        await wait_stage(pilot, app, Stage.SUMMARY)
+        assert "アレルギー・副作用" in screen_text(app)
+    assert Stage.LOOKING_UP not in shown
+    assert shown[-2:] == [Stage.IDENTITY, Stage.SUMMARY]

@@ -62,7 +62,15 @@ class FlowScreen(Screen[None]):
         When two views have the same structure the screen is updated in place, so a
         tap that is under way is never lost to a rebuilt button.
         """
-        return replace(view, reader_ok=None, network_ok=None, platform_ok=None, waiting_sealed=0)
+        # The card read's progress is shown by the reading screen only, in place.
+        return replace(
+            view,
+            reader_ok=None,
+            network_ok=None,
+            platform_ok=None,
+            waiting_sealed=0,
+            progress=(),
+        )
 
     def watch_view(self, old: CaseView, new: CaseView) -> None:
         if not self.is_mounted:

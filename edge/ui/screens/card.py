@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import Stage
+from edge.flow import CaseView, Stage
 
 from ._base import FlowScreen
 
@@ -86,13 +87,35 @@ class ReadingScreen(FlowScreen):
     TITLE_JA = "読み取り中 — カードを離さないでください"
     TITLE_EN = "Reading — keep the card on the reader"
 
+    def structure(self, view: CaseView) -> CaseView:
+        # Each step read and the token type found update the lines in place: a
+        # rebuilt screen per APDU step cost more than the step itself.
+        return replace(super().structure(view), token_type=None)
+
     def body(self) -> Iterable[Widget]:
-        done = set(self.view.progress)
         for key, ja, en in _STEPS[:2]:
-            mark = "✓" if key in done else "…"
-            yield Static(f"{mark} {self.t(ja, en)}", classes="step done" if key in done else "step")
-        if self.view.token_type:
-            yield Static(token_text(self.view.token_type, self.lang), classes="hint")
+            done = key in self.view.progress
+            yield Static(
+                self._step_text(done, ja, en),
+                id=f"step-{key}",
+                classes="step done" if done else "step",
+            )
+        token = Static(token_text(self.view.token_type, self.lang), id="token-type", classes="hint")
+        token.display = bool(self.view.token_type)
+        yield token
+
+    def _step_text(self, done: bool, ja: str, en: str) -> str:
+        return f"{'✓' if done else '…'} {self.t(ja, en)}"
+
+    def update_in_place(self, view: CaseView) -> None:
+        for key, ja, en in _STEPS[:2]:
+            done = key in view.progress
+            step = self.query_one(f"#step-{key}", Static)
+            step.update(self._step_text(done, ja, en))
+            step.set_class(done, "done")
+        token = self.query_one("#token-type", Static)
+        token.update(token_text(view.token_type, self.lang))
+        token.display = bool(view.token_type)
 
 
 class CardProblemScreen(FlowScreen):

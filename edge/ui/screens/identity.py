@@ -46,7 +46,9 @@ class ConsentScreen(FlowScreen):
         return Button(CONSENT_TEXT[Consent.CONSENTED].pick(self.lang))
 
     def press_primary(self) -> None:
-        self.edge.intent(self.edge.flow.choose_consent, Consent.CONSENTED)
+        # Oral consent only moves to the identity step (no card, no network): at once,
+        # not through a thread worker.
+        self.edge.now(self.edge.flow.choose_consent, Consent.CONSENTED)
 
     def press_consent(self, which: str) -> None:
         self.edge.intent(self.edge.flow.choose_consent, Consent(which))
