@@ -32,12 +32,12 @@ from hospital.casefile import RANGES, CaseView, read_case
 from hospital.service import ReceivingService
 from hospital.store import CaseRow
 from sync import PlatformError
+from sync.reasons import DECLINE_REASONS
 
-__all__ = ["DECLINE_REASONS", "create_app"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("hospital.web")
 
-DECLINE_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
 SESSION_COOKIE = "kk_session"
 LOGIN_COOKIE = "kk_login"
 _STATIC = {"app.js": "text/javascript", "app.css": "text/css"}

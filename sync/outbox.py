@@ -41,6 +41,7 @@ from pathlib import Path
 from sync._backoff import Backoff
 from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, SnapshotRollback, StorageFull
 from sync.envelope import SealedCase
+from sync.reasons import DECLINE_REASONS
 
 __all__ = [
     "KINDS",
@@ -54,8 +55,9 @@ __all__ = [
 STATUS_ROW_BYTES = 256
 _SQLITE_FULL = 13
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
+# The queue: the sealed case and the intents after it (one row per case and kind).
+_PENDING = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id TEXT NOT NULL,
     kind TEXT NOT NULL DEFAULT 'case',
@@ -68,7 +70,11 @@ CREATE TABLE IF NOT EXISTS pending (
     last_error TEXT,
     UNIQUE (case_id, kind)
 );
+"""
 
+_SCHEMA = (
+    _PENDING.format(name="pending")
+    + """
 CREATE TABLE IF NOT EXISTS status (
     case_id TEXT PRIMARY KEY,
     recipients TEXT NOT NULL,
@@ -91,23 +97,13 @@ CREATE TABLE IF NOT EXISTS answers (
     PRIMARY KEY (case_id, hospital_id)
 );
 """
+)
 
 # An outbox written before intents existed: ``pending`` had ``case_id UNIQUE`` and no
 # kind; ``answers`` no reason. Rebuilt / extended once, in one transaction.
-_MIGRATE_PENDING = """
-CREATE TABLE pending_v2 (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    case_id TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'case',
-    idempotency_key TEXT NOT NULL,
-    recipients TEXT NOT NULL,
-    envelope BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at REAL NOT NULL,
-    last_error TEXT,
-    UNIQUE (case_id, kind)
-);
+_MIGRATE_PENDING = (
+    _PENDING.format(name="pending_v2")  # noqa: S608 (a constant name, no input)
+    + """
 INSERT INTO pending_v2 (seq, case_id, idempotency_key, recipients, envelope, size, attempts,
     next_attempt_at, last_error)
     SELECT seq, case_id, idempotency_key, recipients, envelope, size, attempts,
@@ -115,12 +111,10 @@ INSERT INTO pending_v2 (seq, case_id, idempotency_key, recipients, envelope, siz
 DROP TABLE pending;
 ALTER TABLE pending_v2 RENAME TO pending;
 """
+)
 
 #: The kinds of rows: the sealed case and the intents that follow it.
 KINDS = ("case", "destination", "closure")
-
-#: The decline reasons a device keeps (the hospitals' fixed list); any other is その他.
-KNOWN_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
 
 
 class FullPolicy(enum.Enum):
@@ -543,14 +537,14 @@ class Outbox:
         """Record one answer event and advance the cursor atomically; False if already seen.
 
         ``received`` (the hospital has the case) never replaces an accept/decline. A
-        decline keeps its reason only when it is one of ``KNOWN_REASONS`` (any other text
-        becomes その他: free text is not kept on the device).
+        decline keeps its reason only when it is one of ``sync.reasons.DECLINE_REASONS``
+        (any other text becomes その他: free text is not kept on the device).
         """
         if answer not in ("accept", "decline", "received"):
             raise OutboxError(f"unknown answer {answer!r}")
         if answer != "decline":
             reason = None
-        elif reason is not None and reason not in KNOWN_REASONS:
+        elif reason is not None and reason not in DECLINE_REASONS:
             reason = "その他"
         with self._tx() as db:
             row = db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()

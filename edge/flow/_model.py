@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sync.closure import CLOSURE_REASONS as _CLOSURE_REASONS
+from sync.reasons import DECLINE_REASONS
 
 __all__ = [
     "CHIEF_COMPLAINTS",
@@ -146,8 +147,8 @@ JCS_CHOICES: tuple[tuple[str, str], ...] = (
     ("III-300", "300"),
 )
 
-# 受入不可 reasons (the hospitals' fixed list; the device keeps only these).
-REFUSAL_REASONS = ("処置困難", "専門外", "満床", "手術中", "医師不在", "その他")
+# 受入不可 reasons: the hospitals' fixed list (sync.reasons), as the screens name it.
+REFUSAL_REASONS = DECLINE_REASONS
 
 JST = timezone(timedelta(hours=9), "JST")  # the times the crew sees and keys
 
