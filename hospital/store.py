@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Engine, LargeBinary, event
+from sqlalchemy import BigInteger, Engine, LargeBinary, event
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, Session, SQLModel, col, create_engine, delete, select
 
@@ -48,7 +48,12 @@ class CaseRow(_Base, table=True):
     case_id: str = Field(primary_key=True, max_length=128)
     event_id: int
     device_id: str = Field(max_length=128)
-    sealed_at: int  # the envelope's created_at (unix seconds)
+    # the envelope's created_at (unix seconds); 64-bit: a device's clock may say anything
+    sealed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # the sealing time is absurd (far future or past): stored, shown flagged, never lost
+    sealed_at_suspect: bool = False
+    # the sender the platform vouches for (its signed device-key document), not the case's claim
+    sender_department: str | None = Field(default=None, max_length=200)
     received_at: datetime = Field(index=True)
     blob: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # nonce || AES-GCM
     answer: str | None = Field(default=None, max_length=16)  # accept | decline
@@ -81,6 +86,10 @@ class Rejection(_Base, table=True):
     event_id: int
     case_id: str | None = Field(default=None, max_length=128)
     code: str = Field(max_length=60)
+    # the posting device (the platform's routing metadata), shown to staff
+    device_id: str | None = Field(default=None, max_length=128)
+    # when the refusal was reported to the platform (None: not yet)
+    reported_at: datetime | None = None
 
 
 class StaffUser(_Base, table=True):
