@@ -1,4 +1,9 @@
-"""The hub's own public key and health."""
+"""The hub's own public key and health.
+
+``GET /v1/health`` is unsigned and public: it says the hub answers, nothing more.
+How many streams are open (who is connected, how loaded the hub is) is on the
+metrics port (``kyukyu_hub_streams_open``, 127.0.0.1 only), never here.
+"""
 
 from __future__ import annotations
 
@@ -17,5 +22,6 @@ def hub_key(hub: HubDep) -> HubKeyPublic:
 
 
 @router.get("/v1/health")
-def health(hub: HubDep) -> dict[str, int | str]:
-    return {"status": "ok", "streams": hub.bus.stream_count}
+def health() -> dict[str, str]:
+    """Healthy: the hub answers. No counts, no versions (the public port tells no load)."""
+    return {"status": "ok"}
