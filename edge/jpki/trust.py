@@ -366,13 +366,18 @@ class Verdict:
 
 
 def _signed_by(cert: x509.Certificate, anchor: TrustAnchor) -> bool:
-    key = anchor.certificate.public_key()
-    algorithm = cert.signature_hash_algorithm
-    if not isinstance(key, rsa.RSAPublicKey) or algorithm is None:
-        return False
+    """Whether ``anchor`` signed ``cert`` (RSA PKCS#1 v1.5). Anything that cannot be
+    verified is "not signed by it": a signature algorithm cryptography parses but does
+    not know (``signature_hash_algorithm`` raises), one without a hash (Ed25519, Ed448),
+    RSA-PSS (not PKCS#1 v1.5: the signature does not verify), a hash the backend
+    refuses."""
     try:
+        key = anchor.certificate.public_key()
+        algorithm = cert.signature_hash_algorithm
+        if not isinstance(key, rsa.RSAPublicKey) or algorithm is None:
+            return False
         key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
-    except (InvalidSignature, UnsupportedAlgorithm, ValueError):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError):
         return False
     return True
 

@@ -35,7 +35,7 @@ from edge.trust_bundle import (
     parse_trust_bundle,
 )
 from sync.client import PlatformClient
-from sync.signed import signed_document
+from sync.signed import b64e, signed_document, verify_document
 from tests.jpki.pki import make_auth
 from tests.sync._net import World, serve
 from tests.sync._realhub import hub_public_key, make_real_hub, populate
@@ -166,6 +166,39 @@ def test_platform_refuses_a_certificate_it_cannot_verify(
     r = _read(other, _device_store(jpki_roots_dir))
     assert r.certificate_check.platform_checkable
     with scene.client() as platform:
+        checked = check_with_platform(platform, r)
+    assert checked.certificate_check.status is CertificateStatus.UNTRUSTED
+    assert isinstance(checked.certificate_check.error, PlatformRefused)
+    assert checked.certificate_check.error.detail == "untrusted_issuer"
+
+
+def _unknown_signature_algorithm(der: bytes) -> bytes:
+    """The certificate with its signature algorithm (sha256WithRSAEncryption, in the TBS
+    and outside it) renamed to 1.2.840.113549.1.1.127: cryptography parses it, and
+    reading its hash algorithm raises ``UnsupportedAlgorithm``."""
+    sha256_rsa = bytes.fromhex("06092a864886f70d01010b")
+    assert der.count(sha256_rsa) == 2
+    return der.replace(sha256_rsa, bytes.fromhex("06092a864886f70d01017f"))
+
+
+def test_a_certificate_with_an_unknown_signature_algorithm_is_untrusted_on_both_ends(
+    scene: Scene, jpki_roots_dir: Path
+) -> None:
+    card = TestCA.create(key_factory=KeyPool(1)).issue_card()
+    card.auth_certificate_der = _unknown_signature_algorithm(card.auth_certificate_der)
+    x509.load_der_x509_certificate(card.auth_certificate_der)  # parseable
+    # The device: the read stands, not verified on the device (no crash in the check).
+    r = _read(card, _device_store(jpki_roots_dir))
+    assert r.certificate_check.status is CertificateStatus.NOT_VERIFIED_ON_DEVICE
+    assert r.certificate_check.platform_checkable
+    # The platform: a signed "untrusted", not a 500.
+    with scene.client() as platform:
+        answer = platform.http.request_json(
+            "POST", "/v1/certificate-checks", body={"certificate": b64e(card.auth_certificate_der)}
+        )
+        body = verify_document(answer, "certificate_check", scene.hub_key)
+        assert body["status"] == "untrusted"
+        assert body["error"]["code"] == "untrusted_issuer"
         checked = check_with_platform(platform, r)
     assert checked.certificate_check.status is CertificateStatus.UNTRUSTED
     assert isinstance(checked.certificate_check.error, PlatformRefused)
