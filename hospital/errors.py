@@ -7,6 +7,7 @@ from errbase import KyukyuError
 __all__ = [
     "AlreadyInitialised",
     "HospitalError",
+    "InsecurePlatformUrl",
     "NotInitialised",
     "PlatformUnreachable",
     "RegistrationRefused",
@@ -30,6 +31,12 @@ class AlreadyInitialised(HospitalError):
     code = "hospital_already_initialised"
     message_ja = "この病院はすでに初期設定済みです。"
     message_en = "This data directory already holds a hospital identity."
+
+
+class InsecurePlatformUrl(HospitalError):
+    code = "insecure_platform_url"
+    message_ja = "プラットフォームのURLは https:// にしてください(http:// はこの機械の中だけ)。"
+    message_en = "The platform URL must be https:// (http:// only to this machine)."
 
 
 class RegistrationRefused(HospitalError):

@@ -22,11 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hospital.errors import (
     AlreadyInitialised,
+    InsecurePlatformUrl,
     NotInitialised,
     PlatformUnreachable,
     RegistrationRefused,
 )
 from sync import AuthError, HttpStatusError, PlatformError
+from sync.platform_url import platform_url_is_secure
 from sync.signing import b64d, b64e, public_key_from_b64, public_key_to_b64
 
 __all__ = ["HospitalIdentity", "HospitalKeys", "init_hospital", "load_identity"]
@@ -117,6 +119,8 @@ def load_identity(
     ident = data_dir / IDENTITY_FILE
     if not ident.exists():
         raise NotInitialised(str(ident))
+    if platform_url and not platform_url_is_secure(platform_url):
+        raise InsecurePlatformUrl()
     doc = json.loads(ident.read_text())
     return HospitalIdentity(
         hospital_id=doc["hospital_id"],
@@ -138,9 +142,15 @@ def init_hospital(
     ca_file: Path | None = None,
     expected_hub_key: str | None = None,
 ) -> HospitalIdentity:
-    """Create the key pair, pin the platform's key, register with the operator's token."""
+    """Create the key pair, pin the platform's key, register with the operator's token.
+
+    The URL must be ``https://`` (``http://`` only to this machine): the platform's key
+    is pinned from its first answer (``sync.platform_url``, the rule devices follow).
+    """
     from sync import SignedHttp
 
+    if not platform_url_is_secure(platform_url):
+        raise InsecurePlatformUrl()
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
     key_path, ident_path = data_dir / KEY_FILE, data_dir / IDENTITY_FILE

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from edge.settings import DeviceSettings
 from sync import PlatformError, SignedHttp
 from sync.client import PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
+from sync.platform_url import platform_url_is_secure
 from sync.signed import b64d
 from sync.signing import public_key_from_b64, public_key_to_b64
 
@@ -94,25 +94,12 @@ class RetireReport:
         return dict(self.__dict__)
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    import ipaddress
-
-    return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-
-
 def _check_url(hub_url: str, ca_file: Path | None) -> None:
-    parts = urlsplit(hub_url)
-    if parts.scheme == "https":
-        if ca_file is None:
-            raise ProvisionError("an https platform needs its TLS CA: give --ca FILE")
-        return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
-        return  # a platform on this machine (demo, tests)
-    raise ProvisionError("the platform URL must be https:// (http only on this machine)")
+    # The one rule (sync.platform_url), shared with `kyukyu hospital init`.
+    if not platform_url_is_secure(hub_url):
+        raise ProvisionError("the platform URL must be https:// (http only on this machine)")
+    if urlsplit(hub_url).scheme == "https" and ca_file is None:
+        raise ProvisionError("an https platform needs its TLS CA: give --ca FILE")
 
 
 def _pem_key(key: Ed25519PrivateKey) -> bytes:

@@ -150,6 +150,31 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
         assert "hospital_not_initialised" in err
 
 
+def test_init_refuses_plain_http_to_another_machine(tmp_path: Path) -> None:
+    """The rule `kyukyu provision enroll` follows (sync.platform_url): https://, or http://
+    to this machine only. Refused before any key is made or any byte is sent."""
+    for url in ("http://192.0.2.1:9", "http://[2001:db8::1]:9", "ftp://127.0.0.1:9", "http://"):
+        data = tmp_path / "refused"
+        rc, _, err = _run(
+            "hospital", "init", "--data-dir", str(data), "--platform", url, "--token", "t",
+            "--lat", "35.7", "--lon", "139.7",
+        )  # fmt: skip
+        assert rc == 1, url
+        assert "insecure_platform_url" in err, (url, err)
+        assert not data.exists(), url
+    with platform(tmp_path) as p:
+        token = p.operator.request_json(
+            "POST", "/v1/hospital-enrollment-tokens", body={"name": "ローカル病院"}
+        )["token"]
+        local = p.url.replace("127.0.0.1", "localhost")
+        rc, out, err = _run(
+            "hospital", "init", "--data-dir", str(tmp_path / "ok"), "--platform", local,
+            "--token", token, "--lat", "35.7", "--lon", "139.7",
+        )  # fmt: skip
+        assert rc == 0, err
+        assert json.loads(out)["platform_url"] == local
+
+
 def test_user_admin_and_audit(tmp_path: Path) -> None:
     from tests.hospital._world import PASSWORD, sign_in, signed_in, totp_now
 
