@@ -9,6 +9,7 @@ Server-Sent Events stream of short notices; the page then re-fetches the list.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -25,6 +26,8 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from hospital.auth import Authenticator, LoginLocked, LoginRefused, SessionInfo
@@ -172,20 +175,35 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
         return login_page(request)
 
     @app.post("/login")
-    def login(
-        request: Request,
-        username: Annotated[str, Form(max_length=80)],
-        password: Annotated[str, Form(max_length=200)],
-        totp: Annotated[str, Form(max_length=12)],
-        csrf: Annotated[str, Form(max_length=100)],
-    ) -> Response:
-        expected = request.cookies.get(LOGIN_COOKIE)
-        if not expected or not secrets.compare_digest(expected, csrf):
+    async def login(request: Request) -> Response:
+        # The form is read here, not by FastAPI's validation: any body, any field (missing,
+        # a megabyte, control characters, a file instead of text) gets the sign-in page
+        # with 400 or 401, counted and audited, never a 422 or a 500.
+        names = ("username", "password", "totp", "csrf")
+        fields = dict.fromkeys(names, "")
+        try:
+            async with request.form() as form:  # closes any uploaded file
+                for name in names:
+                    value = form.get(name)
+                    fields[name] = value if isinstance(value, str) else ""
+        except (HTTPException, ValueError, UnicodeError):  # a malformed body: no fields
+            pass
+        username, password, totp, csrf = (fields[n] for n in names)
+        client = client_of(request)
+        expected = request.cookies.get(LOGIN_COOKIE) or ""
+        if (
+            not expected
+            or not csrf
+            or not hmac.compare_digest(
+                expected.encode("utf-8", "surrogatepass"), csrf.encode("utf-8", "surrogatepass")
+            )
+        ):
+            await run_in_threadpool(auth.refuse_form, username, "bad_csrf", client)
             return login_page(
                 request, "ページの有効期限が切れました。もう一度入力してください。", 400
             )
         try:
-            token, _ = auth.login(username, password, totp, client_of(request))
+            token, _ = await run_in_threadpool(auth.login, username, password, totp, client)
         except LoginLocked as exc:
             return login_page(request, exc.message_ja, 429)
         except LoginRefused as exc:
