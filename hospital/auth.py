@@ -5,9 +5,13 @@
 - Second factor: TOTP (RFC 6238, pyotp, 30 s steps, ±1 step of clock drift). A
   code is accepted once: the step it matched is stored and a code of that step or
   an earlier one is refused as a replay.
-- Failures (any factor) count per account: ``login_max_failures`` in a row lock
-  the account for ``login_lockout_seconds``; a client address gets the same limit
-  across accounts (guessing user names). Every failure is audited with its reason.
+- Attempts count per user name before they are checked (an atomic ``UPDATE``
+  for an account, the same rule in memory for a name without one):
+  ``login_max_failures`` failures in a row lock the name for
+  ``login_lockout_seconds``; a client address gets twice that across names. Names
+  with and without an account answer alike; the password and the code are checked
+  together and the answer never says which was wrong. Every failure is audited with
+  its reason.
 - Sessions: a random token in an HttpOnly SameSite=Strict cookie, stored as its
   SHA-256; absolute and idle expiry; a per-session CSRF token required on every
   state-changing request.
