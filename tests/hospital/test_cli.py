@@ -15,6 +15,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kyukyu.cli import main as kyukyu_main
 from sync.signing import public_key_to_b64
@@ -173,6 +174,15 @@ def test_init_refuses_plain_http_to_another_machine(tmp_path: Path) -> None:
         )  # fmt: skip
         assert rc == 0, err
         assert json.loads(out)["platform_url"] == local
+    # `serve` with a URL overriding the stored one follows the same rule.
+    from hospital.errors import InsecurePlatformUrl
+    from hospital.main import HospitalRuntime
+    from hospital.settings import HospitalSettings
+
+    with pytest.raises(InsecurePlatformUrl):
+        HospitalRuntime(
+            HospitalSettings(data_dir=tmp_path / "ok", platform_url="http://192.0.2.1:9")
+        )
 
 
 def test_user_admin_and_audit(tmp_path: Path) -> None:
