@@ -97,6 +97,8 @@ def alembic_config(connection: Connection | None = None, db_url: str | None = No
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # A drafted revision's file is named after its id ("0003_short_name.py").
+    cfg.set_main_option("file_template", "%%(rev)s")
     if db_url is not None:
         cfg.set_main_option("sqlalchemy.url", db_url.replace("%", "%%"))
     if connection is not None:
