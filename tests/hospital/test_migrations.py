@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -62,7 +63,10 @@ def _diff(url: str, target: MetaData) -> list[object]:
         engine.dispose()
 
 
-def test_a_database_of_the_last_release_upgrades_with_its_rows(db_url: str) -> None:
+def test_a_database_of_the_last_release_upgrades_with_its_rows(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="hospital.schema")
     engine = create_engine(db_url)
     _release_0001.metadata.create_all(engine)
     tables = _release_0001.metadata.tables
@@ -105,6 +109,8 @@ def test_a_database_of_the_last_release_upgrades_with_its_rows(db_url: str) -> N
     store = HospitalStore(db_url, os.urandom(32))  # the start-up path of every command
     try:
         assert current_revision(store.engine) == HEAD
+        messages = [r.getMessage() for r in caplog.records if r.name == "hospital.schema"]
+        assert "hospital database made before migrations: taken as 0001_initial" in messages
         old = store.case("old-1")
         assert old is not None
         assert (old.event_id, old.device_id, old.sealed_at) == (7, "dev-1", 2**31 - 1)
