@@ -6,6 +6,7 @@ from errbase import KyukyuError
 
 __all__ = [
     "AlreadyInitialised",
+    "DatabaseSchemaError",
     "HospitalError",
     "InsecurePlatformUrl",
     "NotInitialised",
@@ -55,3 +56,14 @@ class UserExists(HospitalError):
     code = "user_exists"
     message_ja = "そのユーザー名はすでに登録されています。"
     message_en = "A staff account with this user name exists already."
+
+
+class DatabaseSchemaError(HospitalError):
+    """The hospital database's schema could not be brought to this release's revision."""
+
+    code = "hospital_database_schema"
+    message_ja = (
+        "病院データベースの構造をこの版に更新できませんでした。受信を始められません。"
+        "システム管理者に連絡してください。"
+    )
+    message_en = "The hospital database's schema could not be upgraded to this release."

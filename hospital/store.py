@@ -18,11 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, Engine, LargeBinary, event
+from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, false
 from sqlalchemy.orm import registry
-from sqlmodel import Column, Field, Session, SQLModel, col, create_engine, delete, select
+from sqlmodel import Column, Field, Session, SQLModel, col, delete, select
+
+from hospital.schema import make_engine, migrate
 
 __all__ = [
+    "SEALED_AT_EARLIEST",
+    "SEALED_AT_FUTURE_LEEWAY",
     "AuditRow",
     "CaseRow",
     "ClosureRow",
@@ -30,12 +34,29 @@ __all__ = [
     "Rejection",
     "StaffSession",
     "StaffUser",
+    "metadata",
+    "sealed_at_is_suspect",
     "utcnow",
 ]
+
+# A sealing time (the envelope's created_at, the device's clock) outside these bounds is
+# absurd: the case is stored and shown like any other, with ``sealed_at_suspect`` set.
+# Before 2020-01-01 UTC no device of this service existed (a clock reset to 1970 lands
+# here); more than a day ahead of the hospital's clock is no time zone or drift either.
+SEALED_AT_EARLIEST = 1_577_836_800  # 2020-01-01T00:00:00Z
+SEALED_AT_FUTURE_LEEWAY = 24 * 3600  # seconds
+# The envelope's JSON integer is unbounded; the column is a signed 64-bit integer. A
+# sealing time beyond it (flagged anyway) is stored as the nearest value the column holds.
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def sealed_at_is_suspect(sealed_at: int, now: datetime) -> bool:
+    """Whether a sealing time (unix seconds) is absurd next to ``now`` (see the bounds)."""
+    return not (SEALED_AT_EARLIEST <= sealed_at <= int(now.timestamp()) + SEALED_AT_FUTURE_LEEWAY)
 
 
 class _Base(SQLModel, registry=registry()):
@@ -51,7 +72,7 @@ class CaseRow(_Base, table=True):
     # the envelope's created_at (unix seconds); 64-bit: a device's clock may say anything
     sealed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     # the sealing time is absurd (far future or past): stored, shown flagged, never lost
-    sealed_at_suspect: bool = False
+    sealed_at_suspect: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # the sender the platform vouches for (its signed device-key document), not the case's claim
     sender_department: str | None = Field(default=None, max_length=200)
     received_at: datetime = Field(index=True)
@@ -100,7 +121,8 @@ class StaffUser(_Base, table=True):
     display_name: str = Field(max_length=120)
     password_hash: str = Field(max_length=200)
     totp_secret: str = Field(max_length=64)
-    last_totp_step: int = 0  # a TOTP code is accepted once (replays are refused)
+    # a TOTP code is accepted once (replays are refused); 64-bit like every time
+    last_totp_step: int = Field(default=0, sa_type=BigInteger)
     failures: int = 0
     locked_until: datetime | None = None
     disabled: bool = False
@@ -132,6 +154,10 @@ class AuditRow(_Base, table=True):
     client: str | None = Field(default=None, max_length=64)
 
 
+# The tables, for the migrations (hospital/migrations) and their tests.
+metadata: MetaData = _Base.metadata
+
+
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands datetimes back naive: they were stored as UTC."""
     if value is not None and value.tzinfo is None:
@@ -141,26 +167,17 @@ def _aware(value: datetime | None) -> datetime | None:
 
 class HospitalStore:
     def __init__(self, db_url: str, storage_key: bytes) -> None:
-        kwargs: dict[str, Any] = {}
-        if db_url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(db_url, **kwargs)
-        if db_url.startswith("sqlite"):
-            path = db_url.split("///", 1)[-1]
+        """Open the database and upgrade its schema to this release's (``hospital.schema``).
 
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA synchronous=NORMAL")
-                cur.execute("PRAGMA secure_delete=ON")
-                cur.close()
-
-            if path and path != ":memory:":
-                # The file holds ciphertext and workflow rows only, still: staff-only.
-                fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-                os.close(fd)
-        _Base.metadata.create_all(self.engine)
+        Raises:
+            DatabaseSchemaError: the schema could not be upgraded (nothing is served).
+        """
+        self.engine: Engine = make_engine(db_url)
+        try:
+            migrate(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._aead = AESGCM(storage_key)
         self._write_lock = threading.Lock()
 
@@ -193,17 +210,23 @@ class HospitalStore:
         sealed_at: int,
         bundle: dict[str, Any],
     ) -> bool:
-        """Store an opened case; False if it was stored already (idempotent by case id)."""
+        """Store an opened case; False if it was stored already (idempotent by case id).
+
+        An absurd ``sealed_at`` (``sealed_at_is_suspect``) is stored as it came (clamped to
+        64 bits), flagged.
+        """
         with self._write_lock, self.session() as s:
             if s.get(CaseRow, case_id) is not None:
                 return False
+            now = utcnow()
             s.add(
                 CaseRow(
                     case_id=case_id,
                     event_id=event_id,
                     device_id=device_id,
-                    sealed_at=sealed_at,
-                    received_at=utcnow(),
+                    sealed_at=min(max(sealed_at, _BIGINT_MIN), _BIGINT_MAX),
+                    sealed_at_suspect=sealed_at_is_suspect(sealed_at, now),
+                    received_at=now,
                     blob=self._seal(case_id, bundle),
                 )
             )

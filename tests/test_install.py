@@ -257,6 +257,15 @@ def test_hospital_commands_answer(venvs: dict[str, Venv], outside: Path) -> None
     venv = venvs["hospital"]
     proc = _check(venv.run(venv.kyukyu, "hospital", "init", "--help", cwd=outside))
     assert "--platform" in proc.stdout
+    # The wheel carries the hospital's migrations, and the role's extra alembic.
+    data_dir = outside / "hospital-data"
+    data_dir.mkdir()
+    migrate = ("hospital", "migrate", "--data-dir", str(data_dir))
+    proc = _check(venv.run(venv.kyukyu, *migrate, cwd=outside))
+    done = json.loads(proc.stdout)
+    assert done["before"] is None
+    assert done["after"] is not None
+    assert (data_dir / "hospital.db").stat().st_mode & 0o777 == 0o600
 
 
 def test_the_whole_demo_runs_from_the_installed_package(

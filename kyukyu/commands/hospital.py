@@ -199,6 +199,27 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    """Upgrade the hospital database's schema now (serve and every command do it too)."""
+    from errbase import KyukyuError
+    from hospital.schema import make_engine, migrate
+
+    settings = _settings(args)
+    try:
+        engine = make_engine(settings.resolved_db_url())
+    except OSError as exc:
+        print(f"error: cannot open the database file: {exc.strerror}", file=sys.stderr)
+        return 1
+    try:
+        done = migrate(engine, args.revision)
+    except KyukyuError as exc:
+        return _fail(exc)
+    finally:
+        engine.dispose()
+    print(json.dumps(done.as_dict()))
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     """For the platform operator: issue a one-time registration token for one hospital."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -293,6 +314,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.add_argument("--retention", type=int, default=None, help="seconds (default: settings)")
     p.set_defaults(func=_purge)
+
+    p = hs.add_parser(
+        "migrate",
+        help="upgrade the database schema (prints the revision before and after; serve and"
+        " every command upgrade it too, one process at a time)",
+    )
+    _common(p)
+    p.add_argument("--revision", default="head", help="alembic revision to upgrade to")
+    p.set_defaults(func=_migrate)
 
     p = hs.add_parser("token", help="(operator) issue a hospital enrollment token")
     p.add_argument("--platform", required=True, help="the platform's base URL")

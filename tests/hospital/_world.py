@@ -63,8 +63,10 @@ class Device:
 
     def send(self, recipients: list[str], **record: Any) -> str:
         """Seal a case for ``recipients`` (keys from the signed directory) and post it
-        (``bundle``: this one as sealed, else one made of ``record``)."""
+        (``bundle``: this one as sealed, else one made of ``record``; ``created_at``: the
+        sealing time the device's clock gives, default now)."""
         case_id = record.pop("case_id", None) or str(uuid.uuid4())
+        created_at = record.pop("created_at", None)
         bundle = record.pop("bundle", None) or make_bundle(case_id, self.id, **record)
         directory = {h.id: h for h in self.client.hospital_directory(*SCENE)}
         sealed = seal_json(
@@ -73,6 +75,7 @@ class Device:
             device_id=self.id,
             device_key=self.key,
             recipients={r: directory[r].hpke_public_key for r in recipients},
+            created_at=created_at,
         )
         self.client.post_case(case_id, recipients, sealed, idempotency_key=str(uuid.uuid4()))
         return case_id
