@@ -240,10 +240,12 @@ def _operator_key_doc(p: Platform) -> dict[str, str]:
     return {"key_id": f"operator:{p.hub.operator_id}", "private_key": b64e(raw)}
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def _refusing_port() -> Iterator[int]:
+    """A loopback port held bound but not listening: every connection is refused."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 def test_refusals_are_reported_once_and_kept_while_the_platform_is_unreachable(
@@ -264,15 +266,16 @@ def test_refusals_are_reported_once_and_kept_while_the_platform_is_unreachable(
             assert [r.reported_at for r in rt.store.rejections()] == [None]
             live = rt.service.client
             # The platform unreachable (nobody listens there): kept, nothing raised.
-            rt.service.client = HospitalClient(
-                f"http://127.0.0.1:{_free_port()}",
-                hospital_id=site.id,
-                key=rt.identity.keys.signing,
-            )
-            assert rt.service.report_refusals() == 0
-            assert [r.reported_at for r in rt.store.rejections()] == [None]
-            rt.service.client.close()
-            rt.service.client = live
+            with _refusing_port() as port:
+                rt.service.client = HospitalClient(
+                    f"http://127.0.0.1:{port}",
+                    hospital_id=site.id,
+                    key=rt.identity.keys.signing,
+                )
+                assert rt.service.report_refusals() == 0
+                assert [r.reported_at for r in rt.store.rejections()] == [None]
+                rt.service.client.close()
+                rt.service.client = live
             assert rt.service.report_refusals() == 1
             assert rt.service.report_refusals() == 0  # once
             assert [r["case_id"] for r in _operator_reports(p)] == [bad]
