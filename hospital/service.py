@@ -2,10 +2,19 @@
 
 ``sync.receiver.Receiver`` does the stream (catch-up by event number after any
 gap, deduplication, acknowledgement); ``sync.device_keys.HubDeviceKeys`` gives
-the device key the platform vouches for (signed by the pinned hub key). A case
-that does not open (sealed for another hospital, tampered, unknown or revoked
-device) is recorded as a rejection with its error code only and shown to
-nobody; the stream goes on. ``destination`` events mark the confirmed
+the device key the platform vouches for (signed by the pinned hub key), and with
+it the fire department the device was enrolled for: stored with the case as its
+sender (``sender_department``), whatever the case says inside. A case that does
+not open (sealed for another hospital, tampered, unknown or revoked device), is
+not a case the dashboard can read (``hospital.intake``: not JSON, not a FHIR
+document Bundle) or cannot be stored (a value the database refuses) is
+quarantined: recorded as a rejection with its error code and the posting device
+only, never stored, never acknowledged; the stream goes on, and a restart does
+not take it again. Only a store that is unavailable (its database down) holds
+the stream: the case is read again once it is back. Each rejection is reported
+to the platform once (``POST /v1/hospitals/me/refused-cases``: event number,
+device, code; never content) from a thread of its own, retried while the
+platform is unreachable; the stream never waits for it. ``destination`` events mark the confirmed
 destination (``via``: the hospital's answer or the crew's phone call), once the
 library has checked them whole (``Receiver.handle_other``: a malformed one is
 reported and read again, never acted on). ``closure`` events (中止 / 不搬送) carry
@@ -26,13 +35,27 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import exc as sa_exc
 
 from hospital.identity import HospitalIdentity
+from hospital.intake import CaseStoreFailed, check_case
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
-from sync import EnvelopeError, MalformedEnvelope, MalformedEvent
+from sync import (
+    AuthError,
+    EnvelopeError,
+    HandOffDeferred,
+    MalformedEnvelope,
+    MalformedEvent,
+    PlatformError,
+    RateLimited,
+    ResponseError,
+    ServerError,
+    SyncError,
+    TransportError,
+)
 from sync.closure import open_closure
-from sync.device_keys import HubDeviceKeys
+from sync.device_keys import HubDeviceKeys, VouchedDevice
 from sync.envelope import SealedCase
 from sync.receiver import (
     HospitalClient,
@@ -89,12 +112,17 @@ class _PosterCheckedKeys:
     def __init__(self, keys: HubDeviceKeys) -> None:
         self.keys = keys
         self.poster: str | None = None
+        # The platform's document of the device whose key was given last (this case's):
+        # its enrolled fire department is the sender shown, without a second fetch.
+        self.vouched: VouchedDevice | None = None
 
     def __call__(self, device_id: str) -> Ed25519PublicKey | None:
+        self.vouched = None
         if self.poster is not None and self.poster != device_id:
             log.warning("case refused: sealed by another device than the one that posted it")
             return None
-        return self.keys(device_id)
+        self.vouched = self.keys.vouched(device_id)
+        return None if self.vouched is None else self.vouched.public_key
 
 
 class _HospitalReceiver(Receiver):
@@ -142,6 +170,13 @@ class _HospitalReceiver(Receiver):
             super().handle_case(ev)
         finally:
             self._poster_keys.poster = None
+            self._poster_keys.vouched = None
+
+
+# The database cannot be reached or is busy: nothing wrong with the case, take it again.
+_STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+# A refusal report the platform may take later; any other error refuses this report.
+_REPORT_LATER = (TransportError, ServerError, RateLimited, AuthError, ResponseError)
 
 
 class ReceivingService:
@@ -169,7 +204,7 @@ class ReceivingService:
         self.device_keys = HubDeviceKeys(
             self.client, identity.hub_public_key, ttl_seconds=60, refuse_revoked=True
         )
-        poster_keys = _PosterCheckedKeys(self.device_keys)
+        poster_keys = self._poster_keys = _PosterCheckedKeys(self.device_keys)
         self.state = ReceiverState(settings.data_dir / "stream-state.db")
         self.receiver = _HospitalReceiver(
             self.client,
@@ -184,19 +219,35 @@ class ReceivingService:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._report_wanted = threading.Event()
+        # Reports the platform refused (not retried until the next start).
+        self._report_refused: set[int] = set()
 
     # -- receiver callbacks (stream thread) -----------------------------------------
 
     def _on_case(self, case: ReceivedCase) -> None:
-        bundle = case.bundle()
+        """Check, then store; a case that is not good is refused (``CaseRefused``)."""
         opened = case.opened
-        added = self.store.add_case(
-            case_id=opened.case_id,
-            event_id=case.event_id,
-            device_id=opened.device_id,
-            sealed_at=opened.created_at,
-            bundle=bundle,
+        bundle = check_case(opened.payload)
+        vouched = self._poster_keys.vouched
+        department = (
+            vouched.fire_department
+            if vouched is not None and vouched.device_id == opened.device_id
+            else None
         )
+        try:
+            added = self.store.add_case(
+                case_id=opened.case_id,
+                event_id=case.event_id,
+                device_id=opened.device_id,
+                sealed_at=opened.created_at,
+                bundle=bundle,
+                sender_department=department,
+            )
+        except _STORE_UNAVAILABLE as exc:
+            raise HandOffDeferred(type(exc).__name__) from None
+        except Exception as exc:  # this one row cannot be stored: quarantined
+            raise CaseStoreFailed(type(exc).__name__) from None
         log.info("case received (event %s)", case.event_id)
         self.news.publish("case")
         if added and self.exporter is not None:
@@ -205,10 +256,14 @@ class ReceivingService:
             except Exception as exc:  # the export must never stop the stream
                 log.warning("FHIR export failed: %s", type(exc).__name__)
 
-    def _on_rejected(self, event_id: int, case_id: str | None, exc: EnvelopeError) -> None:
-        # The error code only: no content, no patient data (nothing was opened).
+    def _on_rejected(self, event_id: int, case_id: str | None, exc: SyncError) -> None:
+        # The error code and the posting device only: never content, no patient data.
         log.warning("case event %s refused: %s", event_id, exc.code)
-        self.store.add_rejection(event_id=event_id, case_id=case_id, code=exc.code)
+        self.store.add_rejection(
+            event_id=event_id, case_id=case_id, code=exc.code, device_id=self._poster_keys.poster
+        )
+        self.news.publish("rejection")
+        self._report_wanted.set()
 
     def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
         if self.store.set_destination(case_id, chosen, via):
@@ -218,6 +273,7 @@ class ReceivingService:
         """Open and record a closure; anything wrong is a rejection (code only)."""
         case_id = ev.data.get("case_id")
         known = isinstance(case_id, str)
+        row = None
         try:
             row = self.store.case(case_id) if isinstance(case_id, str) else None
             envelope = ev.data.get("envelope")
@@ -232,18 +288,27 @@ class ReceivingService:
                 device_key_for=lambda d: self.device_keys(d) if d == sender else None,
                 expected_case_id=row.case_id,
             )
-        except EnvelopeError as exc:
-            log.warning("closure event %s refused: %s", ev.seq, exc.code)
-            self.store.add_rejection(
-                event_id=ev.seq, case_id=case_id if known else None, code=f"closure:{exc.code}"
+            added = self.store.add_closure(
+                case_id=closure.case_id,
+                event_id=ev.seq,
+                reason=closure.reason,
+                closed_at=closure.closed_at,
             )
+        except (PlatformError, HandOffDeferred, *_STORE_UNAVAILABLE):
+            raise  # nothing wrong with the closure: read again after a pause
+        except Exception as exc:
+            code = exc.code if isinstance(exc, EnvelopeError) else CaseStoreFailed.code
+            log.warning("closure event %s refused: %s", ev.seq, code)
+            self.store.add_rejection(
+                event_id=ev.seq,
+                case_id=case_id if known else None,
+                code=f"closure:{code}",
+                device_id=row.device_id if row is not None else None,
+            )
+            self.news.publish("rejection")
+            self._report_wanted.set()
             return
-        if self.store.add_closure(
-            case_id=closure.case_id,
-            event_id=ev.seq,
-            reason=closure.reason,
-            closed_at=closure.closed_at,
-        ):
+        if added:
             log.info("case closed (event %s)", ev.seq)
             self.news.publish("closure")
 
@@ -254,6 +319,46 @@ class ReceivingService:
         self.client.answer(case_id, answer, reason)
         self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
         self.news.publish("answer")
+
+    # -- refusals reported to the platform (their own thread) ---------------------------
+
+    def report_refusals(self) -> int:
+        """Report the refusals not reported yet (code, device, event; never content).
+
+        Stops at the first failure that may heal (the platform unreachable, busy): the
+        rest wait for the next round. A report the platform refuses is not retried
+        until the next start. Returns how many were reported.
+        """
+        sent = 0
+        for row in self.store.unreported_rejections():
+            assert row.id is not None
+            if row.id in self._report_refused:
+                continue
+            try:
+                self.client.report_refused(row.event_id, row.device_id, row.code)
+            except _REPORT_LATER as exc:
+                log.info("refusal reports deferred (%s)", exc.code)
+                break
+            except PlatformError as exc:
+                log.warning(
+                    "the platform refused the report of refused event %s (%s)",
+                    row.event_id,
+                    getattr(exc, "hub_code", None) or exc.code,
+                )
+                self._report_refused.add(row.id)
+                continue
+            self.store.mark_reported(row.id)
+            sent += 1
+        return sent
+
+    def _report_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.report_refusals()
+            except Exception as exc:  # the store: next round
+                log.warning("refusal reports failed: %s", type(exc).__name__)
+            self._report_wanted.wait(self.settings.refusal_report_retry_seconds)
+            self._report_wanted.clear()
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -280,7 +385,11 @@ class ReceivingService:
                 log.warning("housekeeping failed: %s", type(exc).__name__)
 
     def start(self) -> None:
-        for target, name in ((self.receiver.run, "stream"), (self._purge_loop, "purge")):
+        for target, name in (
+            (self.receiver.run, "stream"),
+            (self._purge_loop, "purge"),
+            (self._report_loop, "reports"),
+        ):
             args = (self._stop,) if target == self.receiver.run else ()
             t = threading.Thread(target=target, args=args, name=f"hospital-{name}", daemon=True)
             t.start()
@@ -288,6 +397,7 @@ class ReceivingService:
 
     def stop(self) -> None:
         self._stop.set()
+        self._report_wanted.set()
         for t in self._threads:
             t.join(2)
         # A stream waiting for the hub's next ping: closing the client ends it now.

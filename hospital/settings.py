@@ -73,6 +73,9 @@ class HospitalSettings(BaseSettings):
         default=7 * 24 * 3600, ge=0, description="opened cases are purged after this"
     )
     purge_interval_seconds: int = Field(default=300, ge=1)
+    refusal_report_retry_seconds: int = Field(
+        default=60, ge=1, description="retry reporting refused cases to the platform this often"
+    )
     fhir_export_dir: Path | None = Field(
         default=None, description="write each case as a FHIR Bundle JSON file here"
     )

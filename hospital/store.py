@@ -209,11 +209,13 @@ class HospitalStore:
         device_id: str,
         sealed_at: int,
         bundle: dict[str, Any],
+        sender_department: str | None = None,
     ) -> bool:
         """Store an opened case; False if it was stored already (idempotent by case id).
 
         An absurd ``sealed_at`` (``sealed_at_is_suspect``) is stored as it came (clamped to
-        64 bits), flagged.
+        64 bits), flagged. ``sender_department``: the fire department the platform vouches
+        for (its signed device-key document), not what the case says.
         """
         with self._write_lock, self.session() as s:
             if s.get(CaseRow, case_id) is not None:
@@ -226,6 +228,7 @@ class HospitalStore:
                     device_id=device_id,
                     sealed_at=min(max(sealed_at, _BIGINT_MIN), _BIGINT_MAX),
                     sealed_at_suspect=sealed_at_is_suspect(sealed_at, now),
+                    sender_department=sender_department,
                     received_at=now,
                     blob=self._seal(case_id, bundle),
                 )
@@ -234,9 +237,19 @@ class HospitalStore:
             s.commit()
         return True
 
-    def add_rejection(self, *, event_id: int, case_id: str | None, code: str) -> None:
+    def add_rejection(
+        self, *, event_id: int, case_id: str | None, code: str, device_id: str | None = None
+    ) -> None:
         with self._write_lock, self.session() as s:
-            s.add(Rejection(at=utcnow(), event_id=event_id, case_id=case_id, code=code[:60]))
+            s.add(
+                Rejection(
+                    at=utcnow(),
+                    event_id=event_id,
+                    case_id=case_id,
+                    code=code[:60],
+                    device_id=device_id[:128] if device_id else None,
+                )
+            )
             s.add(
                 AuditRow(
                     at=utcnow(),
@@ -251,6 +264,26 @@ class HospitalStore:
     def rejections(self) -> list[Rejection]:
         with self.session() as s:
             return list(s.exec(select(Rejection).order_by(col(Rejection.id))).all())
+
+    def unreported_rejections(self, limit: int = 100) -> list[Rejection]:
+        """Refusals not reported to the platform yet, oldest first."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Rejection)
+                    .where(col(Rejection.reported_at).is_(None))
+                    .order_by(col(Rejection.id))
+                    .limit(limit)
+                ).all()
+            )
+
+    def mark_reported(self, rejection_id: int) -> None:
+        with self._write_lock, self.session() as s:
+            row = s.get(Rejection, rejection_id)
+            if row is not None and row.reported_at is None:
+                row.reported_at = utcnow()
+                s.add(row)
+                s.commit()
 
     def cases(self, limit: int = 100) -> list[CaseRow]:
         """Newest first."""

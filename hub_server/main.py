@@ -29,6 +29,7 @@ from hub_server.api.routes import (
     identities,
     operators,
     patients,
+    refused_cases,
     revocation,
     summaries,
     trust,
@@ -298,6 +299,7 @@ def create_app(
         cases,
         events,
         patients,
+        refused_cases,
         revocation,
         trust,
     ):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "IdempotencyRecord",
     "Nonce",
     "Operator",
+    "RefusedCaseReport",
     "RevocationVersion",
     "RevokedSerial",
 ]
@@ -238,3 +239,22 @@ class RevokedSerial(SQLModel, table=True):
     serial: str = Field(primary_key=True, max_length=80)  # lowercase hex
     added_version: int
     removed_version: int | None = None
+
+
+class RefusedCaseReport(SQLModel, table=True):
+    """A hospital's report that it refused a case it was sent (it could not open, read or
+    store it): the code only, never content. One per hospital and event; the case and the
+    posting device are the hub's own record of that event, not the hospital's word."""
+
+    __tablename__ = "refused_case_reports"
+    __table_args__ = (
+        UniqueConstraint("hospital_id", "event_seq", name="uq_refused_case_reports_event"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    hospital_id: str = Field(max_length=40)
+    event_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    case_id: str = Field(max_length=80, index=True)
+    device_id: str | None = Field(default=None, max_length=40)
+    code: str = Field(max_length=60)
+    reported_at: datetime = Field(index=True)

@@ -42,6 +42,9 @@ __all__ = [
     "IdentityRevoked",
     "OperatorCreate",
     "OperatorPublic",
+    "RefusedCaseCreate",
+    "RefusedCasePage",
+    "RefusedCasePublic",
     "RevocationSnapshotBody",
     "RevokeRequest",
     "SignedCheckpoint",
@@ -400,3 +403,33 @@ class SignedDeviceKey(BaseModel):
     device: DeviceKeyBody
     key_id: str
     signature: str
+
+
+class RefusedCaseCreate(_Strict):
+    """A hospital refused the case of one of its events: the event number, the posting
+    device as the event named it, and the refusal's code. Never any content."""
+
+    event_id: int = Field(ge=1, le=2**53, description="the hospital's stream event number")
+    device_id: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    code: str = Field(
+        min_length=1,
+        max_length=60,
+        pattern=r"^[a-z][a-z0-9_]*(:[a-z][a-z0-9_]*)?$",
+        description="e.g. case_not_bundle, envelope_bad_signature, closure:envelope_malformed",
+    )
+
+
+class RefusedCasePublic(BaseModel):
+    id: int
+    hospital_id: str
+    event_id: int
+    case_id: str
+    device_id: str | None
+    code: str
+    reported_at: datetime
+
+
+class RefusedCasePage(BaseModel):
+    reports: list[RefusedCasePublic]

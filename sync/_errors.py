@@ -8,6 +8,10 @@ SyncError
  │    ├── BadSignature           the device signature does not verify (any changed byte)
  │    ├── NotARecipient          this hospital is not among the recipients
  │    └── DecryptionFailed       the key or payload does not decrypt (wrong key, replay)
+ ├── CaseRefused              an opened case the receiving side cannot take (its content);
+ │                             recorded as refused, never handed over again
+ ├── HandOffDeferred          the receiving side cannot store a case now (its database is
+ │                             unavailable): not recorded, read again after a pause
  ├── OutboxError                the device's durable queue
  │    ├── OutboxFull             the operator's storage limit is reached
  │    ├── StorageFull            the disk is full (sqlite: database or disk is full)
@@ -36,9 +40,11 @@ __all__ = [
     "AuthError",
     "BadHubSignature",
     "BadSignature",
+    "CaseRefused",
     "Conflict",
     "DecryptionFailed",
     "EnvelopeError",
+    "HandOffDeferred",
     "HttpStatusError",
     "MalformedEnvelope",
     "MalformedEvent",
@@ -112,6 +118,33 @@ class DecryptionFailed(EnvelopeError):
     code = "envelope_decryption_failed"
     message_ja = "症例データを復号できません。"
     message_en = "The sealed case does not decrypt with this hospital's key."
+
+
+# -- the receiving side ----------------------------------------------------------------
+
+
+class CaseRefused(SyncError):
+    """An opened case its recipient cannot take: not a case it can read, or not storable.
+
+    Raised by a receiver's ``on_case`` (the hospital subclasses it with its own codes);
+    the case is then recorded as refused like an envelope that does not open.
+    """
+
+    code = "case_refused"
+    message_ja = "受信した事案を取り込めません。"
+    message_en = "The received case cannot be taken in."
+
+
+class HandOffDeferred(SyncError):
+    """The recipient cannot store a case now (its database is unavailable).
+
+    Raised by a receiver's ``on_case``: the case is not recorded and is read again after
+    a pause; it is never refused for this.
+    """
+
+    code = "handoff_deferred"
+    message_ja = "事案を保存できません。しばらくしてから再試行します。"
+    message_en = "The case cannot be stored now; it will be taken again."
 
 
 # -- outbox -----------------------------------------------------------------------------

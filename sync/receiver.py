@@ -10,6 +10,16 @@ private key (signature checked against the device directory), deduplicated by
 case id, handed to ``on_case`` and then acknowledged
 (``POST /v1/cases/{id}/ack``).
 
+A case is refused, never fatal: an envelope that does not open (``EnvelopeError``)
+or a case ``on_case`` cannot take (it raises ``CaseRefused``, or any other
+exception, which is refused as ``case_refused``) is handed to ``on_rejected``,
+recorded with its code and passed: the stream goes on, and a restart does not
+take it again. It is not acknowledged: for the platform (and the crew) the
+hospital has not received it. Only ``HandOffDeferred`` from ``on_case`` (the
+store is unavailable), or an exception from ``on_rejected`` (the refusal could
+not be recorded), leaves the event unrecorded: it is read again after a pause.
+``run`` survives any exception.
+
 Hand-off is deduplicated by case id and recorded durably right after
 ``on_case`` returns (then acknowledged; a failed ack is retried before the next
 stream). Only a crash between ``on_case`` returning and that record replays a
@@ -35,7 +45,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync._backoff import Backoff
-from sync._errors import EnvelopeError, MalformedEvent, PlatformError
+from sync._errors import (
+    CaseRefused,
+    EnvelopeError,
+    HandOffDeferred,
+    MalformedEvent,
+    PlatformError,
+    SyncError,
+)
 from sync._http import (
     DEFAULT_TIMEOUT,
     REVOKED,
@@ -105,6 +122,15 @@ class HospitalClient:
         if reason:
             body["reason"] = reason
         self.http.request("POST", f"/v1/cases/{case_id}/answers", body=body, ok=(200, 201, 204))
+
+    def report_refused(self, event_id: int, device_id: str | None, code: str) -> dict[str, Any]:
+        """Tell the platform that the case of event ``event_id`` was refused here, and why
+        (the code only: never any content). Idempotent per event; returns the report."""
+        body: dict[str, Any] = {"event_id": event_id, "device_id": device_id, "code": code}
+        out: dict[str, Any] = self.http.request_json(
+            "POST", "/v1/hospitals/me/refused-cases", body=body, ok=(200, 201)
+        )
+        return out
 
 
 @dataclass(frozen=True)
@@ -205,7 +231,7 @@ class Receiver:
         device_key_for: DeviceKeyLookup,
         state: ReceiverState,
         on_case: Callable[[ReceivedCase], None],
-        on_rejected: Callable[[int, str | None, EnvelopeError], None] | None = None,
+        on_rejected: Callable[[int, str | None, SyncError], None] | None = None,
         backoff: Backoff | None = None,
         on_error: Callable[[PlatformError], None] | None = None,
     ) -> None:
@@ -266,14 +292,28 @@ class Receiver:
             )
         except EnvelopeError as exc:
             # Not retried: a changed byte does not heal. Reported, never handed over.
-            log.warning("rejected case event %s: %s", seq, exc.code)
-            if self.on_rejected is not None:
-                self.on_rejected(seq, case_id, exc)
-            self.state.record(seq, case_id, exc.code)
+            self._refuse(seq, case_id, exc)
             return
-        self.on_case(ReceivedCase(seq, opened))
+        try:
+            self.on_case(ReceivedCase(seq, opened))
+        except HandOffDeferred:
+            raise  # not recorded: read again after a pause
+        except CaseRefused as exc:
+            self._refuse(seq, case_id, exc)
+            return
+        except Exception as exc:
+            # The type only: a message may quote the content.
+            self._refuse(seq, case_id, CaseRefused(type(exc).__name__))
+            return
         self.state.record(seq, opened.case_id, "ok")
         self._ack(opened.case_id)
+
+    def _refuse(self, seq: int, case_id: str, exc: SyncError) -> None:
+        """Record a refused case (``on_rejected``, then the cursor); not acknowledged."""
+        log.warning("rejected case event %s: %s", seq, exc.code)
+        if self.on_rejected is not None:
+            self.on_rejected(seq, case_id, exc)  # raises: not recorded, read again
+        self.state.record(seq, case_id, exc.code)
 
     def _ack(self, case_id: str) -> None:
         try:
@@ -330,5 +370,15 @@ class Receiver:
                 if self.on_error is not None:
                     self.on_error(exc)
                 stop.wait(self.backoff.delay(failures, retry_after))
+                continue
+            except Exception as exc:
+                # Never fatal (a store that is down, a bug): the event that failed was not
+                # recorded and is read again after the pause. The type only in the log.
+                failures += 1
+                log.warning(
+                    "hospital stream stopped by %s; reading again after a pause",
+                    getattr(exc, "code", type(exc).__name__),
+                )
+                stop.wait(self.backoff.delay(failures))
                 continue
             stop.wait(self.backoff.delay(1))

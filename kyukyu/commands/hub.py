@@ -1,4 +1,5 @@
-"""``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs).
+"""``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs;
+refused-cases lists the cases hospitals reported refusing, through the API).
 
 Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
 environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
@@ -363,6 +364,39 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refused_cases(args: argparse.Namespace) -> int:
+    """For the platform operator: the cases hospitals reported refusing, as JSON lines."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from sync import PlatformError, SignedHttp
+    from sync.signing import b64d
+
+    try:
+        doc = json.loads(Path(args.operator_key).read_text())
+        key = Ed25519PrivateKey.from_private_bytes(b64d(doc["private_key"]))
+        key_id = str(doc["key_id"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(
+            f"kyukyu hub: cannot read the operator key {args.operator_key} ({type(exc).__name__})",
+            file=sys.stderr,
+        )
+        return 2
+    params: dict[str, str | int] = {"after": args.after, "limit": args.limit}
+    if args.hospital:
+        params["hospital_id"] = args.hospital
+    http = SignedHttp(args.platform, key=key, key_id=key_id, ca_file=args.platform_ca)
+    try:
+        page = http.request_json("GET", "/v1/refused-case-reports", params=params)
+    except PlatformError as exc:
+        print(f"{exc.code}: {exc.message_en} ({exc})", file=sys.stderr)
+        return 1
+    finally:
+        http.close()
+    for report in page["reports"]:
+        print(json.dumps(report, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
 def _common(p: argparse.ArgumentParser, *, trust: bool = False) -> None:
     p.add_argument(
         "--db", default=None, help=f"SQLAlchemy URL (default: $KYUKYU_HUB_DB, else {DEFAULT_DB})"
@@ -466,6 +500,20 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("id", help="its id (or key id, e.g. device:<id>)")
     p.add_argument("--reason", default=None, help="recorded in the audit trail")
     p.set_defaults(func=_revoke)
+
+    p = hs.add_parser(
+        "refused-cases",
+        help="(operator) cases hospitals reported refusing: JSON lines, no content",
+    )
+    p.add_argument("--platform", required=True, help="the platform's base URL")
+    p.add_argument(
+        "--platform-ca", type=Path, default=None, help="PEM CA to pin for the platform's TLS"
+    )
+    p.add_argument("--operator-key", required=True, help="operator-key.json")
+    p.add_argument("--hospital", default=None, help="only this hospital's reports")
+    p.add_argument("--after", type=int, default=0, help="reports after this report id")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (1-1000)")
+    p.set_defaults(func=_refused_cases)
 
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)

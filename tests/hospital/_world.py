@@ -179,9 +179,9 @@ class Platform:
     stack: ExitStack
     devices: list[Device] = field(default_factory=list)
 
-    def new_device(self) -> Device:
+    def new_device(self, fire_department: str = "テスト市消防本部") -> Device:
         token = self.operator.request_json(
-            "POST", "/v1/enrollment-tokens", body={"fire_department": "テスト市消防本部"}
+            "POST", "/v1/enrollment-tokens", body={"fire_department": fire_department}
         )["token"]
         key = Ed25519PrivateKey.generate()
         client = PlatformClient(self.url, key=key, hub_public_key=self.hub.state.hub_key.public_key)

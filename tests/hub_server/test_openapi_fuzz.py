@@ -30,9 +30,10 @@ from tests.components import fresh_postgres_database
 from tests.hub_server._support import Signer, make_operator, new_key, pub, x25519_pub
 
 OPERATOR_ROUTES = re.compile(
-    r"^/v1/(operators|audit|hospitals$|revocation/crl|enrollment-tokens|devices/[^/]+/revoke)"
+    r"^/v1/(operators|audit|hospitals$|revocation/crl|enrollment-tokens|devices/[^/]+/revoke"
+    r"|refused-case-reports)"
 )
-HOSPITAL_ROUTES = re.compile(r"^/v1/cases/[^/]+/(ack|answers)$")
+HOSPITAL_ROUTES = re.compile(r"^/v1/(cases/[^/]+/(ack|answers)|hospitals/me/refused-cases)$")
 
 
 class SigningWrapper:
