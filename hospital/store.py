@@ -211,9 +211,20 @@ class HospitalStore:
             s.commit()
         return True
 
-    def add_rejection(self, *, event_id: int, case_id: str | None, code: str) -> None:
+    def add_rejection(
+        self, *, event_id: int, case_id: str | None, code: str, device_id: str | None = None
+    ) -> None:
+        """Record a refused case event (``device_id``: who posted it, shown to staff)."""
         with self._write_lock, self.session() as s:
-            s.add(Rejection(at=utcnow(), event_id=event_id, case_id=case_id, code=code[:60]))
+            s.add(
+                Rejection(
+                    at=utcnow(),
+                    event_id=event_id,
+                    case_id=case_id,
+                    code=code[:60],
+                    device_id=None if device_id is None else device_id[:128],
+                )
+            )
             s.add(
                 AuditRow(
                     at=utcnow(),
