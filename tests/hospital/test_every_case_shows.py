@@ -14,6 +14,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,8 @@ from sqlmodel import select
 
 from hospital.store import CaseRow, HospitalStore, Rejection
 from sync.fhir_case import VitalSigns
-from tests.hospital._world import HospitalSite, make_bundle, platform, signed_in
+from tests.components import fresh_postgres_database
+from tests.hospital._world import PASSWORD, HospitalSite, cli, make_bundle, platform, signed_in
 
 DEVICE = "dev-mountain-1"
 GCS = "9269-2"
@@ -41,13 +43,27 @@ class Site:
     client: httpx.Client
 
 
-@pytest.fixture(scope="module")
-def hospital(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def hospital(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
+    """One hospital (its store on SQLite, then on PostgreSQL) for the module's cases."""
     tmp = tmp_path_factory.mktemp("every-case")
-    with platform(tmp) as p:
+    with ExitStack() as stack, platform(tmp) as p:
         site = p.new_hospital(tmp, "テスト中央病院", 35.685, 139.77)
-        p.add_user(site, "alice")
-        p.start(site)
+        if request.param == "postgres":
+            url = stack.enter_context(fresh_postgres_database())
+            doc = cli(
+                "hospital", "user", "add", "alice", "--data-dir", str(site.data_dir),
+                "--db", url, "--password", PASSWORD, "--display-name", "alice 医師",
+            )  # fmt: skip
+            site.users["alice"] = doc["totp_secret"]
+            p.start(site, db_url=url)
+        else:
+            p.add_user(site, "alice")
+            p.start(site)
         assert site.runtime is not None
         with signed_in(site, "alice") as client:
             yield Site(site, site.runtime.store, client)
