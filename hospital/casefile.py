@@ -8,6 +8,11 @@ members, shown newest first with its time (``FIELDS``: one row per value).
 Nothing is refused here: unknown or missing parts show as absent, a value that is
 not a finite number as 判読不可, a time that cannot be shown as it was sent;
 out-of-range vitals are flagged ⚠範囲外 and abnormal ones marked ◆異常 (product.md).
+Texts and lists are clipped to what a screen can hold, with a note of what was left
+out (``MAX_TEXT``, ``MAX_ITEMS``, ``MAX_SETS``). ``time_text``/``from_unix`` turn any
+time into text without ever raising; ``sender_of`` says who sent a case: the
+department the platform vouches for, and the case's own claim where it differs or
+nothing vouches for it; ``refusal_ja`` explains a refused case's code to staff.
 """
 
 from __future__ import annotations
@@ -17,7 +22,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["FIELDS", "RANGES", "CaseView", "Vital", "VitalField", "VitalSet", "read_case"]
+__all__ = [
+    "FIELDS",
+    "RANGES",
+    "UNSHOWABLE",
+    "CaseView",
+    "Sender",
+    "Vital",
+    "VitalField",
+    "VitalSet",
+    "from_unix",
+    "read_case",
+    "refusal_ja",
+    "sender_of",
+    "time_text",
+]
 
 LOINC = "http://loinc.org"
 LOCAL = "https://kyukyu.example.jp/fhir"
@@ -26,6 +45,56 @@ ASSURANCE_EXT = f"{LOCAL}/StructureDefinition/identity-assurance"
 TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
 JST = timezone(timedelta(hours=9))
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
+UNSHOWABLE = "表示できません"
+MAX_TEXT = 10_000  # characters of one free text (a chief complaint, an allergy ...)
+MAX_SHORT = 200  # a name, an ambulance, a phone number
+MAX_ITEMS = 100  # entries of one list (allergies, medications, crew ...)
+MAX_SETS = 500  # vitals sets shown of one case
+MAX_AGE = 150
+
+
+def time_text(moment: Any, fmt: str = "%H:%M") -> str:
+    """``moment`` (an aware datetime) in JST as ``fmt``; never raises.
+
+    None is "—"; a time whose JST date is past the calendar's ends (year 1 with a
+    +14:00 offset, 9999-12-31T23:59:59Z) or anything but a datetime is marked.
+    """
+    if moment is None:
+        return "—"
+    if not isinstance(moment, datetime):
+        return f"{UNSHOWABLE}（時刻不明）"
+    try:
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        return aware.astimezone(JST).strftime(fmt)
+    except (OverflowError, ValueError):
+        return f"{UNSHOWABLE}（時刻範囲外）"
+
+
+def from_unix(seconds: Any) -> datetime | None:
+    """Unix seconds as an aware datetime, or None when no calendar date can hold them."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` as a page can show it: at most ``limit`` characters (noted), valid UTF-8."""
+    if len(text) > limit:
+        text = f"{text[:limit]}…（以下省略・全{len(text)}文字）"
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate (JSON lets "\ud800" through)
+        text = text.encode(errors="replace").decode()
+    return text
+
+
+def _clip_list(items: list[str]) -> list[str]:
+    if len(items) > MAX_ITEMS:
+        return [*items[:MAX_ITEMS], f"（ほか{len(items) - MAX_ITEMS}件は省略）"]
+    return items
 
 
 @dataclass(frozen=True)
@@ -142,7 +211,11 @@ class VitalSet:
 
     @property
     def jcs_abnormal(self) -> bool:
-        return self.jcs is not None and self.jcs.isdigit() and int(self.jcs) >= JCS_ABNORMAL
+        # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and few of them.
+        j = self.jcs
+        return (
+            j is not None and j.isascii() and j.isdigit() and (len(j) > 6 or int(j) >= JCS_ABNORMAL)
+        )
 
     @property
     def shock_index(self) -> bool:
@@ -175,17 +248,26 @@ class CaseView:
     patient_age: int | None = None
     patient_sex: str | None = None
 
+    vitals_omitted: int = 0  # sets beyond MAX_SETS, oldest, not shown
+    patient_age_bad: bool = False  # a birth date the case gives that makes no age
+
     @property
     def consent_ja(self) -> str:
         if self.consent is None:
             return "記録なし"
-        return CONSENT_JA.get(self.consent, self.consent)
+        return CONSENT_JA.get(self.consent, _clip(self.consent, 40))
 
     @property
     def assurance_ja(self) -> str:
         if self.assurance is None:
             return "記録なし"
-        return ASSURANCE_JA.get(self.assurance, self.assurance)
+        return ASSURANCE_JA.get(self.assurance, _clip(self.assurance, 40))
+
+    @property
+    def age_ja(self) -> str:
+        if self.patient_age is not None:
+            return f"{self.patient_age}歳"
+        return f"年齢{UNSHOWABLE}" if self.patient_age_bad else ""
 
     vital_fields = FIELDS  # the dashboard's columns, one per value
 
@@ -274,13 +356,17 @@ def _vital(key: str, res: dict[str, Any]) -> Vital:
 
 
 def _age(birth: Any, today: date) -> int | None:
-    if not isinstance(birth, str):
+    """The age on ``today``; None for no birth date; -1 for one that makes no age."""
+    if birth is None:
         return None
+    if not isinstance(birth, str):
+        return -1
     try:
         b = date.fromisoformat(birth[:10])
     except ValueError:
-        return None
-    return today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+        return -1
+    age = today.year - b.year - ((today.month, today.day) < (b.month, b.day))
+    return age if 0 <= age <= MAX_AGE else -1
 
 
 def _has_id(res: dict[str, Any], system: str) -> bool:
@@ -348,6 +434,10 @@ def _vital_sets(refs: list[str], by_url: dict[str, dict[str, Any]]) -> list[Vita
     return sorted(sets, key=lambda v: v.at or _NO_TIME, reverse=True)
 
 
+def _short(value: Any) -> str | None:
+    return None if not isinstance(value, str) else _clip(value, MAX_SHORT)
+
+
 def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
     view = CaseView(case_id=case_id)
     entries = [e for e in _l(_d(bundle).get("entry")) if isinstance(e, dict)]
@@ -366,9 +456,10 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
     for url in sections.get("10154-3", []):
         text = _s(by_url.get(url, {}).get("valueString"))
         if text is not None:
-            view.chief_complaint = text
+            view.chief_complaint = _clip(text)
 
-    view.vitals = _vital_sets(sections.get("8716-3", []), by_url)
+    sets = _vital_sets(sections.get("8716-3", []), by_url)
+    view.vitals, view.vitals_omitted = sets[:MAX_SETS], max(0, len(sets) - MAX_SETS)
 
     for url in sections.get("60591-5", []):
         res = by_url.get(url, {})
@@ -381,18 +472,19 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
                 for m in _l(_d(r).get("manifestation"))
                 if (t := _text(m))
             ]
-            view.allergies.append(f"{text}（{'、'.join(reactions)}）" if reactions else text)
+            line = f"{text}（{'、'.join(reactions)}）" if reactions else text
+            view.allergies.append(_clip(line))
         elif kind == "Condition":
             status = [c for _, c in _codes(res.get("clinicalStatus"))]
             text = _text(res.get("code")) or "（名称不明）"
             if status and status[0] not in ("active", "recurrence", "relapse"):
                 text += "（治癒・寛解）"
-            view.conditions.append(text)
+            view.conditions.append(_clip(text))
         elif kind in ("MedicationStatement", "MedicationRequest"):
             text = _text(res.get("medicationCodeableConcept")) or "（薬剤名不明）"
             dosage = _l(res.get("dosage")) or _l(res.get("dosageInstruction"))
             sig = _s(_d(dosage[0]).get("text")) if dosage else None
-            line = f"{text} {sig}" if sig else text
+            line = _clip(f"{text} {sig}" if sig else text)
             if line not in view.medications:
                 view.medications.append(line)
 
@@ -416,22 +508,94 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
         elif kind == "Device" and _has_id(res, f"{LOCAL}/device-id"):
             names = _l(res.get("deviceName"))
             if names:
-                view.ambulance = _s(_d(names[0]).get("name"))
-            view.fire_department = _s(_d(res.get("owner")).get("display"))
+                view.ambulance = _short(_d(names[0]).get("name"))
+            view.fire_department = _short(_d(res.get("owner")).get("display"))
             view.crew_phones += [
                 str(_d(c)["value"]) for c in _l(res.get("contact")) if _d(c).get("value")
             ]
         elif kind == "Practitioner" and _has_id(res, f"{LOCAL}/staff-id"):
             role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
             name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
-            view.crew.append(" ".join(x for x in (role, name) if x) or "隊員")
+            view.crew.append(_clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
             view.crew_phones += [
                 str(_d(t)["value"]) for t in _l(res.get("telecom")) if _d(t).get("value")
             ]
         elif kind == "Patient" and view.patient_name is None:
             names = _l(res.get("name"))
             if names:
-                view.patient_name = _s(_d(names[0]).get("text"))
-            view.patient_age = _age(res.get("birthDate"), today)
+                view.patient_name = _short(_d(names[0]).get("text"))
+            age = _age(res.get("birthDate"), today)
+            view.patient_age = None if age == -1 else age
+            view.patient_age_bad = age == -1
             view.patient_sex = GENDER_JA.get(str(res.get("gender")))
+    view.allergies = _clip_list(view.allergies)
+    view.conditions = _clip_list(view.conditions)
+    view.medications = _clip_list(view.medications)
+    view.crew = _clip_list(view.crew)
+    view.crew_phones = [_clip(p, 40) for p in view.crew_phones[:MAX_ITEMS]]
     return view
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a case, as the dashboard shows it.
+
+    ``department``: the fire department the platform vouches for (its signed
+    device-key document; None for cases stored before it was kept). ``claim``: what
+    the case itself says (fire department and ambulance), shown beside the vouched
+    sender only where it differs (``differs``), or marked unverified when nothing
+    vouches for the sender.
+    """
+
+    device_id: str
+    department: str | None
+    claim: str | None
+    differs: bool
+
+    @property
+    def verified(self) -> bool:
+        return self.department is not None
+
+
+def sender_of(view: CaseView | None, device_id: str, department: str | None) -> Sender:
+    claimed_department = view.fire_department if view is not None else None
+    parts = [x for x in (claimed_department, view.ambulance if view else None) if x]
+    claim = " ".join(parts) or None
+    differs = (
+        department is not None
+        and claimed_department is not None
+        and claimed_department.strip() != department.strip()
+    )
+    return Sender(
+        device_id=_clip(device_id, MAX_SHORT),
+        department=None if department is None else _clip(department, MAX_SHORT),
+        claim=claim,
+        differs=differs,
+    )
+
+
+# A refused case's code (hospital rejections) as staff read it: what went wrong, never
+# what the case said (nothing of it was opened, or it could not be read).
+REFUSAL_JA: dict[str, str] = {
+    "envelope_decryption_failed": (
+        "この病院の鍵で開けませんでした（他院宛て、または途中で壊れた可能性）。"
+    ),
+    "envelope_not_recipient": "この病院宛ての事案ではありませんでした。",
+    "envelope_bad_signature": "送信機器の署名が合いません（改ざん、または途中で壊れた可能性）。",
+    "envelope_unknown_device": "送信機器がプラットフォームに登録されていないか、失効しています。",
+    "envelope_malformed": "事案データの形式が正しくありません。",
+    "envelope_unsupported": "対応していない形式の事案データです。",
+    "case_not_bundle": "事案の内容が救急搬送の記録（FHIR文書）ではありません。",
+    "case_invalid": "事案の内容を読み取れませんでした。",
+    "case_not_stored": "事案を病院のデータベースに保存できませんでした。",
+}
+REFUSAL_ACTION_JA = "送信元の消防本部に電話で確認してください。"
+
+
+def refusal_ja(code: str) -> str:
+    """``code`` explained for staff; a closure's (``closure:<code>``) says it was one."""
+    if code.startswith("closure:"):
+        inner = code.removeprefix("closure:")
+        why = REFUSAL_JA.get(inner, "内容を確認できませんでした。")
+        return f"中止（不搬送）の連絡を受け付けられませんでした: {why}"
+    return REFUSAL_JA.get(code, f"事案を受信できませんでした（コード: {_clip(code, 60)}）。")

@@ -240,6 +240,7 @@ class HospitalStore:
     def add_rejection(
         self, *, event_id: int, case_id: str | None, code: str, device_id: str | None = None
     ) -> None:
+        """Record a refused case event (``device_id``: who posted it, shown to staff)."""
         with self._write_lock, self.session() as s:
             s.add(
                 Rejection(

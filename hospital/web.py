@@ -4,6 +4,12 @@ Every page and API needs a signed-in staff session except the sign-in page and
 the two static files; every state change needs the session's CSRF token; every
 case shown is audited with who and when. Live updates: ``GET /live`` is a
 Server-Sent Events stream of short notices; the page then re-fetches the list.
+
+Every stored case is shown, whatever it holds: each case card is rendered on its
+own, and a case that cannot be read or rendered at all shows as a row saying so
+(received time, sender), never as an error page for the whole list. Cases the
+receiving service refused (``rejections``) are announced in a banner and listed,
+code explained, at ``GET /rejections`` (never any content).
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Annotated, Any
 
@@ -26,14 +33,25 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.templating import Jinja2Templates
+from markupsafe import escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from hospital.auth import Authenticator, LoginLocked, LoginRefused, SessionInfo
-from hospital.casefile import RANGES, CaseView, read_case
+from hospital.casefile import (
+    RANGES,
+    REFUSAL_ACTION_JA,
+    CaseView,
+    Sender,
+    from_unix,
+    read_case,
+    refusal_ja,
+    sender_of,
+    time_text,
+)
 from hospital.service import ReceivingService
-from hospital.store import CaseRow
+from hospital.store import CaseRow, Rejection
 from sync import PlatformError
 from sync.reasons import DECLINE_REASONS
 
@@ -77,21 +95,62 @@ def _staff(request: Request) -> SessionInfo:
 Staff = Annotated[SessionInfo, Depends(_staff)]
 
 
+# A start (覚知 / 接触 / sealing) later than now by more, or longer ago, is not counted from.
+_FUTURE_SLACK = timedelta(minutes=5)
+_LONGEST = timedelta(days=31)
+
+
+def _plausible_start(start: datetime | None, now: datetime) -> datetime | None:
+    if start is None:
+        return None
+    try:
+        return start if now - _LONGEST <= start <= now + _FUTURE_SLACK else None
+    except (OverflowError, TypeError):
+        return None
+
+
 def _since(start: datetime | None, now: datetime) -> str:
     if start is None:
         return "—"
+    if _plausible_start(start, now) is None:
+        return "—（時刻不正）"
     minutes = max(0, int((now - start).total_seconds() // 60))
     if minutes < 60:
         return f"{minutes}分"
     return f"{minutes // 60}時間{minutes % 60}分"
 
 
-def _jst(moment: datetime | None) -> str:
-    if moment is None:
-        return "—"
-    from datetime import timedelta, timezone
+def _iso(moment: datetime | None) -> str:
+    try:
+        return moment.isoformat() if moment is not None else ""
+    except (OverflowError, ValueError):
+        return ""
 
-    return moment.astimezone(timezone(timedelta(hours=9))).strftime("%H:%M")
+
+@dataclass
+class _Card:
+    """One case of the list: its row, what could be read of it, and its rendered card."""
+
+    row: CaseRow
+    view: CaseView | None
+    sender: Sender
+    html: str = ""  # rendered by the autoescaping templates: shown as it is
+
+    @property
+    def answer(self) -> str | None:
+        return self.row.answer
+
+    @property
+    def destination(self) -> str | None:
+        return self.row.destination
+
+    @property
+    def case_id(self) -> str:
+        return self.row.case_id
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
@@ -102,7 +161,8 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
     templates.env.globals.update(
         reasons=DECLINE_REASONS, ranges=RANGES, hospital_name=service.identity.name
     )
-    templates.env.filters["jst"] = _jst
+    templates.env.filters["jst"] = time_text
+    templates.env.filters["iso"] = _iso
     static = {n: (resources.files("hospital") / "static" / n).read_bytes() for n in _STATIC}
 
     app = FastAPI(title="kyukyu hospital", docs_url=None, redoc_url=None, openapi_url=None)
@@ -121,24 +181,78 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
     def client_of(request: Request) -> str:
         return request.client.host if request.client else "?"
 
-    def views(rows: list[CaseRow]) -> list[tuple[CaseRow, CaseView]]:
-        out = []
-        for row in rows:
+    case_template = templates.get_template("_case.html")
+    unreadable_template = templates.get_template("_case_unreadable.html")
+
+    def read(row: CaseRow) -> CaseView | None:
+        """What can be read of the case, or None when nothing can (logged: no content)."""
+        try:
             view = read_case(row.case_id, store.bundle_of(row))
-            if view.call_at is None and view.contact_at is None:
-                view.call_at = datetime.fromtimestamp(row.sealed_at, UTC)
-            out.append((row, view))
+        except Exception as exc:
+            log.warning("case of event %s unreadable: %s", row.event_id, type(exc).__name__)
+            return None
+        if view.call_at is None and view.contact_at is None and not row.sealed_at_suspect:
+            view.call_at = from_unix(row.sealed_at)
+        return view
+
+    def cards(
+        rows: list[CaseRow],
+        closures: dict[str, tuple[str, datetime]],
+        now: datetime,
+        csrf: str,
+        detail: bool,
+    ) -> list[_Card]:
+        out: list[_Card] = []
+        for row in rows:
+            view = read(row)
+            card = _Card(row, view, sender_of(view, row.device_id, row.sender_department))
+            ctx = {
+                "row": row,
+                "v": view,
+                "sender": card.sender,
+                "sealed": from_unix(row.sealed_at),
+                "closure": closures.get(row.case_id),
+                "now": now,
+                "started": _plausible_start(view.started_at(), now) if view else None,
+                "since": lambda v: _since(v.started_at(), now),
+                "csrf": csrf,
+                "detail": detail,
+                "index": len(out) + 1,
+            }
+            html = None
+            if view is not None:
+                try:
+                    html = case_template.render(ctx)
+                except Exception as exc:  # one odd field never takes the list down
+                    log.warning("case of event %s not shown: %s", row.event_id, type(exc).__name__)
+            if html is None:
+                try:
+                    html = unreadable_template.render(ctx)
+                except Exception:  # the row itself is odd: the least that can be said
+                    html = (
+                        f'<article class="case unreadable" data-case-id="{escape(row.case_id)}">'
+                        "<p>この事案は表示できません。送信元の消防本部に電話で確認してください。"
+                        "</p></article>"
+                    )
+            card.html = html
+            out.append(card)
         return out
+
+    def recent_rejections(now: datetime) -> list[Rejection]:
+        since = now - timedelta(seconds=settings.retention_seconds)
+        rows = [r for r in store.rejections() if _aware(r.at) >= since]
+        return sorted(rows, key=lambda r: _aware(r.at), reverse=True)
 
     def list_context(request: Request, who: SessionInfo) -> dict[str, Any]:
         rows = store.cases()
         store.audit_views(who.username, [r.case_id for r in rows], client_of(request))
         now = datetime.now(UTC)
+        closures = store.closures([r.case_id for r in rows])
         return {
-            "cases": views(rows),
-            "closures": store.closures([r.case_id for r in rows]),
+            "cases": cards(rows, closures, now, who.csrf, False),
+            "closures": closures,
+            "refused": len(recent_rejections(now)),
             "now": now,
-            "since": lambda v: _since(v.started_at(), now),
             "csrf": who.csrf,
             "who": who,
         }
@@ -249,16 +363,42 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
             return Response("not found", status_code=404)
         store.audit_views(who.username, [case_id], client_of(request))
         now = datetime.now(UTC)
+        closures = store.closures([row.case_id])
         ctx = {
-            "cases": views([row]),
-            "closures": store.closures([row.case_id]),
+            "cases": cards([row], closures, now, who.csrf, True),
+            "closures": closures,
+            "refused": 0,
             "now": now,
-            "since": lambda v: _since(v.started_at(), now),
             "csrf": who.csrf,
             "who": who,
             "detail": True,
         }
         return templates.TemplateResponse(request, "dashboard.html", ctx)
+
+    @app.get("/rejections", response_class=HTMLResponse)
+    def rejections(request: Request, who: Staff) -> Response:
+        """Cases the receiving service refused (retention window): when, from which
+        device, why in words for staff, what to do. Never any content."""
+        now = datetime.now(UTC)
+        rows = recent_rejections(now)
+        store.audit(who.username, "rejections_viewed", client=client_of(request))
+        items = [
+            {
+                "at": _aware(r.at),
+                "device_id": r.device_id,
+                "code": r.code,
+                "why": refusal_ja(r.code),
+            }
+            for r in rows
+        ]
+        ctx = {
+            "items": items,
+            "action": REFUSAL_ACTION_JA,
+            "retention_days": max(1, settings.retention_seconds // 86400),
+            "csrf": who.csrf,
+            "who": who,
+        }
+        return templates.TemplateResponse(request, "rejections.html", ctx)
 
     @app.post("/cases/{case_id}/answer")
     def answer(

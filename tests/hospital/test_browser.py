@@ -136,6 +136,27 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
         page.screenshot(path=str(shots / "05-tablet.png"))
 
+        # A case the receiving service refused: a banner on the list; its page says when,
+        # from which device, why in words, and what to do (never any content).
+        ra = a.runtime
+        assert ra is not None
+        ra.store.add_rejection(
+            event_id=10**6, case_id=None, code="envelope_bad_signature", device_id=device.id
+        )
+        page.reload()
+        banner = page.locator("#refused-banner")
+        banner.wait_for(timeout=10_000)
+        assert "受信できない事案があります（1件）" in (banner.text_content() or "")
+        banner.locator("a").click()
+        page.wait_for_selector("#refusals")
+        refused = page.locator("tr.refusal")
+        assert refused.count() == 1
+        text = refused.text_content() or ""
+        assert device.id in text
+        assert "署名が合いません" in text
+        assert "送信元の消防本部に電話で確認してください" in text
+        page.screenshot(path=str(shots / "06-refused.png"), full_page=True)
+
         # The second hospital never got the first one's case; it got its own.
         rb = b.runtime
         assert rb is not None
@@ -144,5 +165,12 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert rb.store.case(case_u) is None
         assert rb.store.rejections() == []
         page.close()
-    for name in ("01-empty", "02-incoming", "03-accepted", "04-destination", "05-tablet"):
+    for name in (
+        "01-empty",
+        "02-incoming",
+        "03-accepted",
+        "04-destination",
+        "05-tablet",
+        "06-refused",
+    ):
         assert (shots / f"{name}.png").stat().st_size > 10_000

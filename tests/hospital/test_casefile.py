@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hospital.casefile import read_case
+from hospital.casefile import from_unix, read_case, refusal_ja, sender_of, time_text
 from sync.fhir_case import VitalSigns
 from tests.hospital._world import make_bundle
 
@@ -133,5 +133,45 @@ def test_never_raises_on_odd_bundles(resources: list[tuple[str, Any]], extra: An
         res["resourceType"] = kind
         entries.append({"fullUrl": f"urn:uuid:{i}", "resource": res})
     entries.append(extra)
-    read_case("c", {"resourceType": "Bundle", "entry": entries})
-    read_case("c", {"entry": extra})
+    for view in (
+        read_case("c", {"resourceType": "Bundle", "entry": entries}),
+        read_case("c", {"entry": extra}),
+    ):
+        _everything_shown(view)
+
+
+def _everything_shown(view: Any) -> None:
+    """Every text the card shows of ``view``: none may raise (one card, one field)."""
+    texts = [view.consent_ja, view.assurance_ja, view.age_ja, view.jcs_ja, view.gcs]
+    for vs in view.vitals:
+        texts += [vs.time_ja, vs.jcs_ja, str(vs.jcs_abnormal), str(vs.shock_index)]
+        texts += [vs.get(f.key).text() for f in view.vital_fields]
+    sender = sender_of(view, "dev", "山奥村消防本部")
+    texts += [sender.claim, str(sender.differs)]
+    for t in texts:
+        assert t is None or isinstance(t, str)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.one_of(st.none(), st.datetimes(timezones=st.timezones()), st.integers(), st.text()),
+    st.one_of(st.integers(), st.floats(), st.none(), st.text(max_size=3)),
+)
+def test_times_always_have_a_text(moment: Any, unix: Any) -> None:
+    assert time_text(moment, "%m/%d %H:%M")
+    when = from_unix(unix)
+    assert when is None or time_text(when)
+
+
+def test_jcs_and_refusals_in_words() -> None:
+    bundle = make_bundle("c1", "d1", vitals=(VitalSigns(observed_at=datetime.now(UTC), jcs="1"),))
+    for e in bundle["entry"]:
+        for c in e["resource"].get("valueCodeableConcept", {}).get("coding", []):
+            c["code"] = "¹"  # as a device that does not use the builder may send it
+    view = read_case("c1", bundle)
+    assert view.vitals[0].jcs == "¹"
+    assert view.vitals[0].jcs_abnormal is False  # a digit to str.isdigit, not to int()
+    _everything_shown(view)
+    assert "署名" in refusal_ja("envelope_bad_signature")
+    assert refusal_ja("closure:envelope_malformed").startswith("中止（不搬送）の連絡を")
+    assert "コード: something_new" in refusal_ja("something_new")
