@@ -347,7 +347,16 @@ class HospitalStore:
         return True
 
     def add_closure(self, *, case_id: str, event_id: int, reason: str, closed_at: datetime) -> bool:
-        """Record an opened closure (中止 / 不搬送); False if the case was closed already."""
+        """Record an opened closure (中止 / 不搬送); False if the case was closed already.
+
+        A time that UTC cannot hold (a device clock at 0001-01-01+14:00) is clamped to
+        the calendar's edge: the closure itself is never lost for its time.
+        """
+        try:
+            closed_at = closed_at.astimezone(UTC)
+        except (OverflowError, ValueError):
+            edge = datetime.min if closed_at.year < 2000 else datetime.max
+            closed_at = edge.replace(tzinfo=UTC)
         nonce = os.urandom(12)
         blob = nonce + self._aead.encrypt(nonce, reason.encode(), f"closure:{case_id}".encode())
         with self._write_lock, self.session() as s:

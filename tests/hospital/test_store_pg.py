@@ -59,3 +59,16 @@ def test_cases_answers_purge_and_sign_in(store: HospitalStore, tmp_path: Path) -
     time.sleep(0.01)
     assert store.purge(0) == 1
     assert store.cases() == []
+
+
+def test_a_closure_time_utc_cannot_hold_is_kept_clamped(store: HospitalStore) -> None:
+    """A device clock at 0001-01-01+14:00 (before UTC's calendar) still closes the case."""
+    from datetime import datetime, timedelta, timezone
+
+    bundle = make_bundle("c-9", "d-1")
+    store.add_case(case_id="c-9", event_id=1, device_id="d-1", sealed_at=1, bundle=bundle)
+    odd = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))
+    assert store.add_closure(case_id="c-9", event_id=2, reason="不搬送", closed_at=odd)
+    reason, closed_at = store.closures(["c-9"])["c-9"]
+    assert reason == "不搬送"
+    assert closed_at.year == 1
