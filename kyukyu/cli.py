@@ -54,6 +54,10 @@ ENV_NAMES: dict[str, str] = {
     "hub --port": "KYUKYU_HUB_LISTEN_PORT",
     "card --roots": "KYUKYU_JPKI_ROOTS",
 }
+# Options whose variable the role's settings read and check themselves: the command
+# takes the value from there (a bad one is the settings' error: for ``kyukyu edge``, its
+# 設定に誤り screen), so the parser leaves the variable alone.
+SETTINGS_READ = frozenset({"edge --port"})
 # Options that must be typed each time: an environment variable could make them stick.
 NO_ENV = frozenset({"--force", "--help", "--version"})
 _TRUE = {"1", "true", "yes", "on"}
@@ -167,6 +171,8 @@ def _apply_environment(parser: argparse.ArgumentParser) -> None:
         name = env_name(path, action)
         action.env_var = name  # type: ignore[attr-defined]
         if name is None or name not in os.environ:
+            continue
+        if f"{path[0] if path else ''} {max(action.option_strings, key=len)}" in SETTINGS_READ:
             continue
         action.default = _from_env(owner, action, os.environ[name])
         action.required = False

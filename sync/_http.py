@@ -10,6 +10,11 @@ at CR, LF or CRLF only, never at U+2028 and the other ``str.splitlines`` breaks)
 its ``id`` must be a number and its data a JSON object carrying the same number
 as ``seq`` (the hub writes both from the same row, in one line); anything else is
 a ``MalformedEvent``, reported and retried, never skipped.
+
+httpx and httpx-sse are imported when the first request is made, not with this module,
+and ``SignedHttp`` builds its httpx client then: a device shows its first screen
+without paying for them (docs/edge-ui.md, cold start). ``DEFAULT_TIMEOUT``,
+``STREAM_TIMEOUT`` and ``ServerSentEvent`` are made on first use (``__getattr__``).
 """
 
 from __future__ import annotations
@@ -24,11 +29,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from sync._errors import (
     AuthError,
@@ -45,6 +48,13 @@ from sync._errors import (
 )
 from sync.signing import sign_request
 
+if TYPE_CHECKING:
+    import httpx
+    from httpx_sse import ServerSentEvent
+
+    DEFAULT_TIMEOUT: httpx.Timeout
+    STREAM_TIMEOUT: httpx.Timeout
+
 __all__ = [
     "DEFAULT_TIMEOUT",
     "STREAM_TIMEOUT",
@@ -60,10 +70,30 @@ __all__ = [
 
 log = logging.getLogger("sync.http")
 
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-# Streams stay open; the hub sends keep-alive comments, so a long read timeout
-# still notices a dead connection.
-STREAM_TIMEOUT = httpx.Timeout(10.0, connect=5.0, read=60.0)
+# ``DEFAULT_TIMEOUT`` / ``STREAM_TIMEOUT`` (httpx.Timeout, built on first use): streams
+# stay open; the hub sends keep-alive comments, so a long read timeout still notices a
+# dead connection.
+_TIMEOUTS: dict[str, dict[str, float]] = {
+    "DEFAULT_TIMEOUT": {"timeout": 10.0, "connect": 5.0},
+    "STREAM_TIMEOUT": {"timeout": 10.0, "connect": 5.0, "read": 60.0},
+}
+
+
+def _timeout(name: str) -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(**_TIMEOUTS[name])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TIMEOUTS:
+        value: Any = _timeout(name)
+    elif name == "ServerSentEvent":
+        from httpx_sse import ServerSentEvent as value
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def pinned_tls_context(ca_file: str | Path) -> ssl.SSLContext:
@@ -91,6 +121,8 @@ def error_for_response(response: httpx.Response) -> HttpStatusError:
     status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     detail: str | None = None
+    import httpx
+
     try:
         body = response.json()
     except (ValueError, httpx.ResponseNotRead):
@@ -120,6 +152,8 @@ def error_for_response(response: httpx.Response) -> HttpStatusError:
 @contextmanager
 def map_errors() -> Iterator[None]:
     """The one place where httpx exceptions become ``sync`` errors."""
+    import httpx
+
     try:
         yield
     except PlatformError:
@@ -183,26 +217,53 @@ class SignedHttp:
         ca_file: str | Path | None = None,
         verify: ssl.SSLContext | bool | None = None,
         transport: httpx.BaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
     ) -> None:
+        """``timeout`` None is ``DEFAULT_TIMEOUT``. The pinned CA file is read here (a
+        bad one fails at once); the httpx client is built by the first request."""
         self._key = key
         self.key_id = key_id
         if verify is None:
             verify = pinned_tls_context(ca_file) if ca_file is not None else True
-        self._http = httpx.Client(
-            base_url=base_url,
-            transport=transport,
-            verify=verify,
-            timeout=timeout,
-            headers={"User-Agent": "kyukyu-sync/1"},
-        )
+        self._options: dict[str, Any] = {
+            "base_url": base_url,
+            "transport": transport,
+            "verify": verify,
+            "timeout": timeout,
+            "headers": {"User-Agent": "kyukyu-sync/1"},
+        }
+        self._client: httpx.Client | None = None
+        self._closed = False
+        self._client_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """The httpx client, built on first use (importing httpx then)."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    import httpx
+
+                    options = dict(self._options)
+                    if options["timeout"] is None:
+                        options["timeout"] = _timeout("DEFAULT_TIMEOUT")
+                    self._client = httpx.Client(**options)
+                    if self._closed:
+                        self._client.close()
+                client = self._client
+        return client
 
     def close(self) -> None:
-        self._http.close()
+        with self._client_lock:
+            self._closed = True
+            client = self._client
+        if client is not None:
+            client.close()
 
     @property
     def closed(self) -> bool:
-        return self._http.is_closed
+        return self._closed or (self._client is not None and self._client.is_closed)
 
     def __enter__(self) -> SignedHttp:
         return self
@@ -221,9 +282,11 @@ class SignedHttp:
         signed: bool = True,
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Request:
-        if self._http.is_closed:
+        if self.closed:
             # A closed client is a transport that is gone, not a programming error.
             raise TransportError("client closed")
+        from httpx import USE_CLIENT_DEFAULT
+
         content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
         all_headers = dict(headers or {})
         if body is not None:
@@ -234,7 +297,7 @@ class SignedHttp:
             params=params,
             content=content,
             headers=all_headers,
-            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            timeout=timeout if timeout is not None else USE_CLIENT_DEFAULT,
         )
         if signed:
             if self.key_id is None:
@@ -247,7 +310,7 @@ class SignedHttp:
         try:
             return self._http.send(request, stream=stream)
         except RuntimeError:
-            if self._http.is_closed:
+            if self.closed:
                 # Closed by another thread between building and sending (a receiver
                 # stopping): the transport is gone, as when it was closed before.
                 raise TransportError("client closed") from None
@@ -297,8 +360,12 @@ class SignedHttp:
         on each ping (idle-time work); pings are not yielded. A ``revoked`` event is
         yielded. Nothing is checked here: see ``stream_event``.
         """
+        from httpx_sse import EventSource, SSEError
+
         with map_errors():
-            request = self._build("GET", path, params={"after": after}, timeout=STREAM_TIMEOUT)
+            request = self._build(
+                "GET", path, params={"after": after}, timeout=_timeout("STREAM_TIMEOUT")
+            )
             request.headers["Accept"] = "text/event-stream"
             response = self._send(request, stream=True)
             try:

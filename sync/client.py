@@ -19,17 +19,19 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sync._errors import ResponseError, SnapshotRollback
-from sync._http import DEFAULT_TIMEOUT, REVOKED, SignedHttp, stream_event
+from sync._http import REVOKED, SignedHttp, stream_event
 from sync.envelope import SealedCase, envelope_to_text
 from sync.signed import b64d, verify_document
 from sync.signing import public_key_from_b64, public_key_to_b64
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "DeviceEvent",
@@ -112,7 +114,7 @@ class PlatformClient:
         ca_file: str | Path | None = None,
         verify: ssl.SSLContext | bool | None = None,
         transport: httpx.BaseTransport | None = None,
-        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | None = None,
         revocation_floor: RevocationFloor | None = None,
     ) -> None:
         self._key = key

@@ -434,6 +434,13 @@ class Outbox:
         with self._lock, self._errors():
             return int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
 
+    def pending_by_kind(self) -> dict[str, int]:
+        """How many rows wait, per kind (``case``, ``destination``, ``closure``); kinds
+        with none are left out."""
+        with self._lock, self._errors():
+            rows = self._db.execute("SELECT kind, COUNT(*) FROM pending GROUP BY kind").fetchall()
+        return {str(kind): int(n) for kind, n in rows}
+
     def pending_ids(self) -> list[str]:
         """The sealed cases waiting, oldest first (intents not included)."""
         with self._lock, self._errors():

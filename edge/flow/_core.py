@@ -174,15 +174,27 @@ class FlowCore:
         # processes: each browser session of the kiosk is a new one.
         self._removal_marker = removal_marker
         self._await_removal = removal_marker is not None and removal_marker.exists()
+        # Waited for it to leave and it has not: standby says so.
+        self._card_left = False
         self._reader_ok: bool | None = None
         self._network_ok: bool | None = None
         self._platform_ok: bool | None = None
-        self._waiting = outbox.pending_count()
+        self._waiting = 0
+        self._waiting_by_kind: tuple[tuple[str, int], ...] = ()
+        self._count_waiting()
         self._delivery: Delivery | None = None
         if background:
             self._delivery = Delivery(
                 outbox, platform, on_sent=self._on_sent, on_answer=self._on_answer
             )
+
+    def _count_waiting(self) -> None:
+        """What waits in the outbox, in all and per kind (the status bar)."""
+        kinds = self._outbox.pending_by_kind()
+        self._waiting = sum(kinds.values())
+        self._waiting_by_kind = tuple(
+            (k, kinds[k]) for k in ("case", "destination", "closure") if k in kinds
+        )
 
     def start(self) -> None:
         """Start sending waiting cases and following answers (background threads)."""
@@ -252,9 +264,11 @@ class FlowCore:
                 notice=self._notice,
                 busy=self._busy,
                 reader_ok=self._reader_ok,
+                card_left_on_reader=self._card_left and self._stage is Stage.STANDBY,
                 network_ok=self._network_ok,
                 platform_ok=self._platform_ok,
                 waiting_sealed=self._waiting,
+                waiting_by_kind=self._waiting_by_kind,
             )
 
     def _changed(self) -> None:
@@ -295,7 +309,7 @@ class FlowCore:
     def _on_sent(self, ok: bool) -> None:
         self._network_ok = self._platform_ok = ok
         with self._lock:
-            self._waiting = self._outbox.pending_count()
+            self._count_waiting()
             self._read_outbox()
             c = self._case
             sent_all = bool(c.sent) and all(cid in c.delivered for cid in c.sent.values())

@@ -75,10 +75,19 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         try:
             if self._await_removal:
                 # The last case's card may still lie on the reader: not a new tap.
-                self._cards.wait_for_removal(timeout=timeout, cancel=cancel)
+                try:
+                    self._cards.wait_for_removal(timeout=timeout, cancel=cancel)
+                except NoCard:  # still there after ``timeout``: standby asks to take it
+                    if not self._card_left:
+                        self._card_left = True
+                        self._changed()
+                    raise
                 self._await_removal = False
                 if self._removal_marker is not None:
                     self._removal_marker.unlink(missing_ok=True)
+                if self._card_left:
+                    self._card_left = False
+                    self._changed()
             conn = self._cards.wait_for_card(timeout=timeout, cancel=cancel)
         except (Cancelled, NoCard):
             return False
@@ -332,5 +341,5 @@ class CaseFlow(IdentitySteps, HospitalSteps):
             self._stage = Stage.STANDBY
             self._notice = None
             self._busy = False
-            self._waiting = self._outbox.pending_count()
+            self._count_waiting()
         self._changed()

@@ -406,7 +406,12 @@ class CaseView:
     busy: bool = False
     # Status bar
     reader_ok: bool | None = None
+    # The card of a finished case still lies on the reader (standby asks to take it away).
+    card_left_on_reader: bool = False
     network_ok: bool | None = None
     platform_ok: bool | None = None
+    # Everything in the outbox waiting to be sent (sealed cases and their intents) ...
     waiting_sealed: int = 0
+    # ... and per kind, as the status bar names them: (("case", 1), ("destination", 1))
+    waiting_by_kind: tuple[tuple[str, int], ...] = ()
     errors: tuple[str, ...] = field(default=())

@@ -126,7 +126,7 @@ class HospitalSteps(FlowCore):
             for h in targets:
                 c.sent[h.id] = case_id
             c.sealed_for[case_id] = {h.id: h.hpke_public_key for h in targets}
-            self._waiting = self._outbox.pending_count()
+            self._count_waiting()
         offline = self._network_ok is not True or self._platform_ok is not True
         # Never 送信済み here: only the platform's 201 says so (``_on_sent`` switches it).
         self._go(
@@ -175,7 +175,7 @@ class HospitalSteps(FlowCore):
         with self._lock:
             c.destination, c.destination_via = hospital_id, via
             c.destination_state = "pending"
-            self._waiting = self._outbox.pending_count()
+            self._count_waiting()
         self._go(Stage.CONFIRMED, _notice(T.DESTINATION_WAITING, "info", "destination_pending"))
         if self._delivery is not None:
             self._delivery.kick()

@@ -26,7 +26,7 @@ def make_app(settings: DeviceSettings, *, flow: CaseFlow | None = None, **option
         from edge.flow import open_flow
 
         flow = open_flow(settings)
-        flow.start()
+        options.setdefault("start_flow", True)  # once the first screen is drawn
     return EdgeApp(
         flow,
         language=settings.language,

@@ -62,6 +62,9 @@ NIGHT = Theme(
 THEMES = {"day": DAY, "night": NIGHT}
 # The summary look-up's screen (取得中) shows only when the answer takes longer than this.
 LOOKUP_SCREEN_AFTER_S = 0.3
+# A reader that failed (pcscd not running, the reader unplugged, none configured) is
+# asked again after this long, not at once in a loop that takes the CPU from the screen.
+READER_RETRY_S = 1.0
 
 
 @dataclass
@@ -91,7 +94,11 @@ class EdgeApp(App[None]):
         watch_cards: bool = True,
         layout_file: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        start_flow: bool = False,
     ) -> None:
+        """``start_flow``: start the flow's background work (sending, answers) once the
+        first screen is on the display, not before (cold start: it would take the CPU
+        the first screen needs); for a flow not yet started."""
         super().__init__()
         self.flow = flow
         self.language = language
@@ -108,6 +115,9 @@ class EdgeApp(App[None]):
         self.standby_shown = threading.Event()
         # Kiosk calibration and browser tests: where each button is, in cells (no text).
         self.layout_file = layout_file
+        self.start_flow = start_flow
+        # Set once the first screen has been drawn (and the flow started, if asked).
+        self.first_frame = threading.Event()
 
     # -- life -------------------------------------------------------------------------
 
@@ -131,7 +141,9 @@ class EdgeApp(App[None]):
         """Card watcher: while the flow stands by, wait for a tap (cancelled by any intent)."""
         while not self._stop.is_set():
             if self.flow.view().stage is Stage.STANDBY and not self._busy.is_set():
-                self.flow.wait_for_card(timeout=2.0)
+                tapped = self.flow.wait_for_card(timeout=2.0)
+                if not tapped and self.flow.view().reader_ok is False:
+                    self._stop.wait(READER_RETRY_S)
             else:
                 self._stop.wait(0.05)
 
@@ -199,11 +211,22 @@ class EdgeApp(App[None]):
         screen = screen_for(view)
         if current is None:
             self.push_screen(screen)
+            # Runs when the pushed screen is idle after its first refresh (Textual's
+            # call_after_refresh goes to the screen's after-repaint callbacks).
+            screen.call_after_refresh(self._after_first_frame)
         else:
             self.switch_screen(screen)
         self._flow_screen = screen
         if view.stage is Stage.STANDBY:
             self.standby_shown.set()
+
+    def _after_first_frame(self) -> None:
+        """What the first screen does not need, once it is drawn."""
+        if self.first_frame.is_set():
+            return
+        if self.start_flow:
+            self.flow.start()
+        self.first_frame.set()
 
     def _show_lookup_if_still(self) -> None:
         self._lookup_timer = False

@@ -151,6 +151,8 @@ def build_app(args: argparse.Namespace) -> EdgeApp | SetupApp:
             language=args.language or (settings.language if settings else "ja"),
             theme=args.theme or (settings.theme if settings else "day"),
         )
-    flow.start()
     layout = os.environ.get("KYUKYU_EDGE_LAYOUT_FILE")
-    return make_app(settings, flow=flow, layout_file=Path(layout) if layout else None)
+    # The flow's sending and answer stream start once the standby screen is drawn.
+    return make_app(
+        settings, flow=flow, start_flow=True, layout_file=Path(layout) if layout else None
+    )

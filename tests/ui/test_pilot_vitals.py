@@ -98,3 +98,37 @@ async def test_two_sets_both_listed_and_the_first_corrected(world: World, tmp_pa
         await wait_text(pilot, app, f"▶ 1回目 {corrected:%H:%M}  BP 300⚠◆/60")
         assert "測定時刻 " + f"{corrected:%H:%M}" in screen_text(app)
         assert app.flow.view().vitals[0].systolic == 120  # the other set untouched
+
+
+async def test_pad_shows_abnormal_and_out_of_range_while_keying(
+    world: World, tmp_path: Path
+) -> None:
+    """The pad marks a value as the set list does: ◆ past the alert threshold (180 mmHg),
+    ⚠ outside the plausible range (40-280), both for 2000 and for 20."""
+    from textual.widgets import Static
+
+    flow = make_flow(world, tmp_path, cards=TapReader())
+    app = EdgeApp(flow, idle_timeout_s=300)
+    _open.append(app)
+    async with app.run_test(size=PANEL) as pilot:
+        await wait_stage(pilot, app, Stage.STANDBY)
+        await pilot.click("#primary")  # カードなしで開始
+        await wait_stage(pilot, app, Stage.VITALS)
+        await tap(pilot, app, "#vital-systolic")
+
+        def flag() -> str:
+            return str(app.screen.query_one("#pad-flag", Static).render())
+
+        seen = {}
+        for digit, shown in (("2", "2"), ("0", "20"), ("0", "200"), ("0", "2000")):
+            await pilot.click(f"#key-{digit}")
+            await pilot.pause()
+            seen[shown] = flag()
+        assert seen["200"] == "◆ 異常値"
+        assert "⚠" in seen["2000"]
+        assert "◆" in seen["2000"]
+        # 2 and 20 are below the low threshold (90): abnormal too, and 20 out of range.
+        assert "◆" in seen["20"]
+        assert "⚠" in seen["20"]
+        await pilot.click("#pad-cancel")
+        await pilot.pause()

@@ -132,7 +132,13 @@ VIEWS = {
         Stage.HOSPITALS,
         case_open=True,
         hospitals=HOSPITALS,
-        **{**STATUS, "network_ok": False, "platform_ok": False, "waiting_sealed": 1},
+        **{
+            **STATUS,
+            "network_ok": False,
+            "platform_ok": False,
+            "waiting_sealed": 1,
+            "waiting_by_kind": (("case", 1),),
+        },
     ),
 }
 

@@ -114,6 +114,15 @@ def test_full_case_in_tmux(pcscd: Pcscd, world: World, tmp_path: Path) -> None:
         screen = term.wait_for("消去しました")
         assert "アレルギー" not in screen
         assert "胸痛" not in screen
+        # The card was left on the reader: standby says so (it is not read again) ...
+        term.wait_for("前の事案のカードがリーダーに置かれたままです")
+        front.remove()
+        # ... until it is taken away.
+        deadline = time.monotonic() + 15
+        while "置かれたまま" in term.screen():
+            assert time.monotonic() < deadline, "the card-left line stayed after removal"
+            time.sleep(0.1)
+        assert "カードをタッチしてください" in term.screen()
     finally:
         term.kill()
         front.stop()
@@ -199,5 +208,24 @@ def test_bad_settings_open_the_screen_and_quit_with_0(tmp_path: Path) -> None:
         term.key("C-q")
         screen = term.wait_for("exit=0", 30)
         assert screen.count("The device settings are invalid") == 1
+    finally:
+        term.kill()
+
+
+def test_bad_web_port_opens_the_settings_screen(tmp_path: Path) -> None:
+    """``KYUKYU_EDGE_WEB_PORT=abc`` is a bad setting like any other: the screen says
+    設定に誤り and names it (the command line does not refuse it first)."""
+    config = tmp_path / "edge.env"
+    config.write_text(f"KYUKYU_EDGE_DATA_DIR={tmp_path / 'data'}\n", encoding="utf-8")
+    edge = shlex.join([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)])
+    term = Tmux(tmp_path)
+    env = {k: v for k, v in cli_env(tmp_path).items() if k in ("PATH", "PYTHONPATH")}
+    env |= {"LANG": "C.UTF-8", "TERM": "xterm-256color", "KYUKYU_EDGE_WEB_PORT": "abc"}
+    try:
+        term.start(["sh", "-c", f"{edge}; echo exit=$?; sleep 120"], env)
+        term.wait_for("マイナ救急：設定に誤り", 60)
+        term.wait_for("KYUKYU_EDGE_WEB_PORT")
+        term.key("C-q")
+        term.wait_for("exit=0", 30)
     finally:
         term.kill()

@@ -69,6 +69,7 @@ class FlowScreen(Screen[None]):
             network_ok=None,
             platform_ok=None,
             waiting_sealed=0,
+            waiting_by_kind=(),
             progress=(),
         )
 

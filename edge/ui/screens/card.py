@@ -47,6 +47,15 @@ class StandbyScreen(FlowScreen):
             ),
             classes="hint",
         )
+        if self.view.card_left_on_reader:
+            yield Static(
+                self.t(
+                    "前の事案のカードがリーダーに置かれたままです。取り外してください。",
+                    "The card of the last case is still on the reader. Take it away.",
+                ),
+                id="card-left",
+                classes="warning",
+            )
 
     def secondary(self) -> list[Button]:
         out = []

@@ -32,6 +32,7 @@ from edge.flow import (
     Stage,
     VitalField,
     VitalsDraft,
+    abnormal,
     out_of_range,
 )
 
@@ -47,6 +48,24 @@ def _fmt(value: float | None) -> str:
 
 def _jcs_label(code: str | None) -> str:
     return next((label for label, c in JCS_CHOICES if c == code), "—")
+
+
+def pad_flag(vital: str, keyed: str, lang: str) -> str:
+    """The pad's line for a value being keyed: ⚠ out of the plausible range, ◆ past the
+    alert threshold (both, as the set list marks them), or nothing."""
+    try:
+        value = float(keyed) if keyed else None
+    except ValueError:
+        value = None
+    if value is None:
+        return ""
+    ja = lang != "en"
+    notes = []
+    if out_of_range(vital, value):
+        notes.append("⚠ " + ("範囲外: 確認してください" if ja else "Out of range: check"))
+    if abnormal(vital, value):
+        notes.append("◆ " + ("異常値" if ja else "Abnormal"))
+    return "  ".join(notes)
 
 
 class VitalPad(ModalScreen[str | None]):
@@ -72,12 +91,7 @@ class VitalPad(ModalScreen[str | None]):
     @on(NumPad.Changed)
     def _changed(self, event: NumPad.Changed) -> None:
         self.current = event.value
-        try:
-            flagged = out_of_range(self.vital, float(event.value)) if event.value else False
-        except ValueError:
-            flagged = False
-        note = "範囲外: 確認してください" if self.lang != "en" else "Out of range: check"
-        self.query_one("#pad-flag", Static).update(f"⚠ {note}" if flagged else "")
+        self.query_one("#pad-flag", Static).update(pad_flag(self.vital, event.value, self.lang))
 
     @on(Button.Pressed, "#pad-ok")
     def _ok(self) -> None:

@@ -36,16 +36,34 @@ class ActionBar(Horizontal):
             yield self._primary
 
 
+# What waits in the outbox, each kind by its name: a sealed case, the destination chosen,
+# a 中止 (closure).
+_KIND = {
+    "case": ("事案", "case"),
+    "destination": ("搬送先", "destination"),
+    "closure": ("中止", "abort"),
+}
+
+
+def waiting_text(view: CaseView, language: str) -> str:
+    """送信待ち 0件 / 送信待ち 事案1・搬送先1 (Waiting 0 / Waiting: 1 case, 1 destination)."""
+    ja = language != "en"
+    kinds = [(k, n) for k, n in view.waiting_by_kind if n]
+    if not kinds:
+        return f"送信待ち {view.waiting_sealed}件" if ja else f"Waiting {view.waiting_sealed}"
+    if ja:
+        return "送信待ち " + "・".join(f"{_KIND.get(k, (k, k))[0]}{n}" for k, n in kinds)
+    names = [f"{n} {_KIND.get(k, (k, k))[1]}{'' if n == 1 else 's'}" for k, n in kinds]
+    return "Waiting: " + ", ".join(names)
+
+
 def status_text(view: CaseView, language: str) -> str:
     ja = language != "en"
     parts = [
         f"{'リーダー' if ja else 'Reader'} {_MARK[view.reader_ok]}",
         f"{'通信' if ja else 'Network'} {_MARK[view.network_ok]}",
         f"{'プラットフォーム' if ja else 'Platform'} {_MARK[view.platform_ok]}",
-        (
-            f"{'送信待ち(封緘)' if ja else 'Sealed waiting'} {view.waiting_sealed}"
-            + ("件" if ja else "")
-        ),
+        waiting_text(view, language),
     ]
     return "  │  ".join(parts)
 
