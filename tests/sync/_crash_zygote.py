@@ -44,8 +44,13 @@ def child(db: str, url: str, device_id: str, key_b64: str) -> None:
 
 def main() -> None:
     db, url, device_id, key_b64 = sys.argv[1:5]
-    # Warm httpx's lazy imports once, so a forked sender is posting within a few ms.
-    PlatformClient(url, key=Ed25519PrivateKey.generate(), device_id="warm-up", verify=TLS).close()
+    # Warm httpx's lazy imports once (the client builds its httpx client, and sync
+    # imports httpx, at its first request), so a forked sender is posting within a few ms.
+    warm = PlatformClient(url, key=Ed25519PrivateKey.generate(), device_id="warm-up", verify=TLS)
+    try:
+        warm.fetch_hub_key()
+    finally:
+        warm.close()
     for line in sys.stdin:
         cmd = line.strip()
         if cmd == "quit":
