@@ -78,10 +78,19 @@ def test_kill_9_while_sending(tmp_path: Path) -> None:
         assert zygote.stdout is not None
 
         def cycle(kill_after: float | None) -> int:
+            before = outbox.pending_count() if kill_after is not None else 0
             zygote.stdin.write("go\n")  # type: ignore[union-attr]
             zygote.stdin.flush()  # type: ignore[union-attr]
             pid = int(zygote.stdout.readline().split()[1])  # type: ignore[union-attr]
             if kill_after is not None:
+                # Half the kills land at a random moment of the sender's start (before
+                # anything is sent); the other half once it has sent something, at a
+                # random moment after: a loaded machine, where a start takes longer than
+                # any fixed delay, still sees kills mid-sending, never only at start.
+                if rng.random() < 0.5:
+                    deadline = time.monotonic() + 10
+                    while outbox.pending_count() >= before and time.monotonic() < deadline:
+                        time.sleep(0.002)
                 time.sleep(kill_after)
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
