@@ -191,8 +191,10 @@ class EdgeApp(App[None]):
             self.standby_shown.set()
         if self.watch_cards:
             self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
-        if self.first_frame.is_set() and self.start_flow:
-            flow.start()
+        if self.start_flow:
+            # Sending and the answer stream (httpx and its first requests) start once
+            # the invitation is drawn: they would delay it on a Pi-class CPU.
+            self.screen.call_after_refresh(flow.start)
         self.ready.set()
 
     def _open_flow(self) -> None:
