@@ -176,10 +176,10 @@ class EdgeApp(App[None]):
             # Cold start: the standby screen first (起動中…), the flow after it.
             self._switch(CaseView(Stage.STANDBY))
             return
-        self._flow_opened()
+        self._flow_opened(self._flow)
 
-    def _flow_opened(self) -> None:
-        flow = self.flow
+    def _flow_opened(self, flow: CaseFlow) -> None:
+        self._flow = flow  # here, on the app's thread: the screen and the flow agree
         flow.subscribe(self._flow_changed)
         starting = self._flow_screen
         view = flow.view()
@@ -208,8 +208,11 @@ class EdgeApp(App[None]):
         if self._stop.is_set():  # the app ended while it opened
             flow.close()
             return
-        self._flow = flow
-        self.call_from_thread(self._flow_opened)
+        try:
+            self.call_from_thread(self._flow_opened, flow)
+        except BaseException:
+            flow.close()  # the app ended: nobody else would close it
+            raise
 
     def _show_open_failed(self, failed: OpenFailed) -> None:
         self.open_failed = failed
