@@ -45,20 +45,29 @@ from sync._errors import (
     UnknownDevice,
     UnsupportedVersion,
 )
-from sync.envelope import SealedCase
-from sync.outbox import DeliveryStatus, FullPolicy, Outbox
-from sync.seal import OpenedCase, open_case, seal_case, seal_json
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
     from sync._http import SignedHttp
     from sync.client import PlatformClient
     from sync.device_keys import HubDeviceKeys
+    from sync.envelope import SealedCase
+    from sync.outbox import DeliveryStatus, FullPolicy, Outbox
     from sync.receiver import HospitalClient, Receiver, ReceiverState
+    from sync.seal import OpenedCase, open_case, seal_case, seal_json
     from sync.sender import Sender, follow_answers
 
 # The httpx-based parts load on first use, so ``import sync.envelope`` (the hub,
-# the receiver's parsing) stays free of the HTTP stack.
+# the receiver's parsing) stays free of the HTTP stack; the cryptography-based ones
+# too, so ``import sync.reasons`` or the errors (the edge's first screen) load neither.
 _LAZY = {
+    "DeliveryStatus": "sync.outbox",
+    "FullPolicy": "sync.outbox",
+    "OpenedCase": "sync.seal",
+    "Outbox": "sync.outbox",
+    "SealedCase": "sync.envelope",
+    "open_case": "sync.seal",
+    "seal_case": "sync.seal",
+    "seal_json": "sync.seal",
     "HospitalClient": "sync.receiver",
     "HubDeviceKeys": "sync.device_keys",
     "PlatformClient": "sync.client",

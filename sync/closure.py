@@ -27,19 +27,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 
 from sync._errors import MalformedEnvelope
 from sync.envelope import SealedCase
+from sync.reasons import CLOSURE_REASONS
 from sync.seal import DeviceKeyLookup, open_case, seal_json
 
 __all__ = ["CLOSURE_REASONS", "Closure", "open_closure", "seal_closure"]
 
-#: The 不搬送・中止 reasons of docs/product.md (Japanese, English), in screen order.
-CLOSURE_REASONS: tuple[tuple[str, str], ...] = (
-    ("搬送拒否", "transport refused"),
-    ("現場死亡確認", "death confirmed at the scene"),
-    ("軽症・自力受診", "mild, will go by themselves"),
-    ("他隊へ引継ぎ", "handed to another team"),
-    ("誤報・取消", "false call / cancelled"),
-    ("その他", "other"),
-)
 _REASONS = {ja for ja, _ in CLOSURE_REASONS}
 
 

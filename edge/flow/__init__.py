@@ -10,9 +10,10 @@ Protocols of ``_ports``: ``JpkiCardReading`` is the one adapter over
 
 from __future__ import annotations
 
-from ._card import JpkiCardReading
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._drugs import DRUG_DATES_SEP
-from ._flow import CaseFlow, DestinationNotAccepted, DeviceIdentity
 from ._model import (
     ASSURANCE_TEXT,
     CERTIFICATE_TEXT,
@@ -45,7 +46,34 @@ from ._model import (
     out_of_range,
 )
 from ._ports import AttributesSeen, CardFacts, CardReading, CardRequest, CaseOutbox, Platform
-from ._wiring import load_revocation, open_card_waiter, open_flow
+
+if TYPE_CHECKING:
+    from ._card import JpkiCardReading
+    from ._flow import CaseFlow, DestinationNotAccepted, DeviceIdentity
+    from ._wiring import load_revocation, open_card_waiter, open_flow
+
+# The flow itself and its wiring (the card layer, cryptography, pyscard, the platform
+# client) load on first use: the standby screen is drawn before the flow opens
+# (cold start), and it needs only the view model above.
+_LAZY = {
+    "JpkiCardReading": "._card",
+    "CaseFlow": "._flow",
+    "DestinationNotAccepted": "._flow",
+    "DeviceIdentity": "._flow",
+    "load_revocation": "._wiring",
+    "open_card_waiter": "._wiring",
+    "open_flow": "._wiring",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ASSURANCE_TEXT",

@@ -381,10 +381,18 @@ class FlowCore:
             c.open = True
             c.contact = datetime.now(UTC)
 
-    def _step(self, name: str) -> None:
-        with self._lock:
-            self._case.progress.append(name)
-        self._changed()
+    def _step_of(self, case: _Case) -> Callable[[str], None]:
+        """``_step`` for a read of ``case``: a step read after the case was ended (中止
+        while the card was being read) is not shown on the next case."""
+
+        def step(name: str) -> None:
+            with self._lock:
+                if self._case is not case:
+                    return
+                case.progress.append(name)
+            self._changed()
+
+        return step
 
     def _drop_connection(self) -> None:
         conn, self._case.connection = self._case.connection, None

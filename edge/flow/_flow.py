@@ -126,7 +126,7 @@ class CaseFlow(IdentitySteps, HospitalSteps):
             self._notice = None
         self._changed()
         try:
-            facts = self._reading.read(conn, CardRequest(), on_step=self._step)
+            facts = self._reading.read(conn, CardRequest(), on_step=self._step_of(c))
         except (PinRequired, CardRemoved, JpkiError, ReaderError) as exc:
             if self._case is not c:
                 return  # 中止 (or forgotten) while the card was being read: nothing to show

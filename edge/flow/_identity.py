@@ -118,7 +118,7 @@ class IdentitySteps(FlowCore):
                 CardRequest(
                     pin=pin, collation_b=collation_b, challenge=nonce, allow_last_try=allow
                 ),
-                self._step,
+                self._step_of(c),
             )
         except WrongPin as exc:
             if not isinstance(exc, WrongCollationNumber):  # 照合番号B's counter is not the PIN's
@@ -180,7 +180,7 @@ class IdentitySteps(FlowCore):
         self._set_busy()
         try:
             facts = self._reading.read(
-                conn, CardRequest(collation_b=digits, allow_last_try=allow), self._step
+                conn, CardRequest(collation_b=digits, allow_last_try=allow), self._step_of(c)
             )
         except CardRemoved:
             self._card_problem(_notice(T.CARD_REMOVED, code="card_removed"))

@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sync.closure import CLOSURE_REASONS as _CLOSURE_REASONS
+from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
 from sync.reasons import DECLINE_REASONS
 
 __all__ = [

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from textual.app import App
@@ -24,10 +24,13 @@ from textual.screen import ModalScreen
 from textual.theme import Theme
 from textual.widgets import Button, Static
 
-from edge.flow import CaseFlow, CaseView, Stage
+from edge.flow import CaseView, Stage
 
-from .screens import FlowScreen, screen_for
+from .screens import FlowScreen, StandbyScreen, screen_for
 from .screens.setup import Finding, SetupProblem, SetupScreen
+
+if TYPE_CHECKING:
+    from edge.flow import CaseFlow
 
 __all__ = ["EdgeApp", "SetupApp"]
 
@@ -74,6 +77,19 @@ class FlowChanged(Message):
     view: CaseView
 
 
+class FlowNotOpen(RuntimeError):
+    """The app's flow is still opening (or could not open): no intent can run yet."""
+
+
+class OpenFailed(Exception):
+    """What ``opener`` raises when the device cannot start a case: the screen says why."""
+
+    def __init__(self, problem: SetupProblem, line: str = "") -> None:
+        super().__init__(line or problem.kind)
+        self.problem = problem
+        self.line = line  # one line for the log / stderr (never a secret)
+
+
 class EdgeApp(App[None]):
     """The paramedic's touchscreen."""
 
@@ -86,8 +102,10 @@ class EdgeApp(App[None]):
 
     def __init__(
         self,
-        flow: CaseFlow,
+        flow: CaseFlow | None = None,
         *,
+        opener: Callable[[], CaseFlow] | None = None,
+        diagnose: Callable[[], Sequence[Finding]] | None = None,
         language: str = "ja",
         theme: str = "day",
         idle_timeout_s: float = 300.0,
@@ -96,11 +114,25 @@ class EdgeApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         start_flow: bool = False,
     ) -> None:
-        """``start_flow``: start the flow's background work (sending, answers) once the
+        """``flow``: the device's flow, open; or ``opener``, which opens it (the device
+        key, JPKI roots, card reader, outbox) in a thread once the standby screen is on
+        the display: until then the screen says 起動中… and takes no tap; when it raises
+        ``OpenFailed`` the screen becomes 設定に誤り with ``diagnose``'s findings.
+        ``start_flow``: start the flow's background work (sending, answers) once the
         first screen is on the display, not before (cold start: it would take the CPU
         the first screen needs); for a flow not yet started."""
         super().__init__()
-        self.flow = flow
+        if (flow is None) == (opener is None):
+            raise ValueError("EdgeApp needs a flow or an opener, not both")
+        self._flow = flow
+        self.opener = opener
+        self.diagnose = diagnose
+        # Set once the flow is open and the standby screen invites a tap.
+        self.ready = threading.Event()
+        # Why the flow could not open (the screen says it; the command logs the line).
+        self.open_failed: OpenFailed | None = None
+        # Set when the findings of a failed open (設定に誤り) are on screen.
+        self.diagnosed = threading.Event()
         self.language = language
         self.theme_name = theme
         self.idle_timeout_s = idle_timeout_s
@@ -121,21 +153,76 @@ class EdgeApp(App[None]):
 
     # -- life -------------------------------------------------------------------------
 
+    @property
+    def flow(self) -> CaseFlow:
+        """The device's flow (``FlowNotOpen`` while it is opening or when it failed)."""
+        if self._flow is None:
+            raise FlowNotOpen("the case flow is not open yet / 起動中です")
+        return self._flow
+
+    @property
+    def opened_flow(self) -> CaseFlow | None:
+        """The flow if it is open (the command closes it when the app ends)."""
+        return self._flow
+
     def on_mount(self) -> None:
         for theme in THEMES.values():
             self.register_theme(theme)
         self.theme = THEMES[self.theme_name].name
-        self.flow.subscribe(self._flow_changed)
-        self._show(self.flow.view())
-        if self.watch_cards:
-            self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
         self.set_interval(1.0, self.forget_if_idle)
         if self.layout_file is not None:
             self.set_interval(0.2, self._write_layout)
+        if self._flow is None:
+            # Cold start: the standby screen first (起動中…), the flow after it.
+            self._switch(CaseView(Stage.STANDBY))
+            return
+        self._flow_opened(self._flow)
+
+    def _flow_opened(self, flow: CaseFlow) -> None:
+        self._flow = flow  # here, on the app's thread: the screen and the flow agree
+        flow.subscribe(self._flow_changed)
+        starting = self._flow_screen
+        view = flow.view()
+        self._show(view)
+        if isinstance(starting, StandbyScreen) and starting is self._flow_screen:
+            # 起動中… becomes the invitation in place (no second build of the screen).
+            starting.update_in_place(starting.view)
+        if view.stage is Stage.STANDBY:
+            self.standby_shown.set()
+        if self.watch_cards:
+            self.run_worker(self._watch_cards, thread=True, group="card", name="card-watch")
+        if self.start_flow:
+            # Sending and the answer stream (httpx and its first requests) start once
+            # the invitation is drawn: they would delay it on a Pi-class CPU.
+            self.screen.call_after_refresh(flow.start)
+        self.ready.set()
+
+    def _open_flow(self) -> None:
+        """Thread worker: open the flow (imports the card layer, loads the keys)."""
+        assert self.opener is not None
+        try:
+            flow = self.opener()
+        except OpenFailed as exc:
+            self.call_from_thread(self._show_open_failed, exc)
+            return
+        if self._stop.is_set():  # the app ended while it opened
+            flow.close()
+            return
+        try:
+            self.call_from_thread(self._flow_opened, flow)
+        except BaseException:
+            flow.close()  # the app ended: nobody else would close it
+            raise
+
+    def _show_open_failed(self, failed: OpenFailed) -> None:
+        self.open_failed = failed
+        self._flow_screen = None
+        self.switch_screen(SetupScreen(failed.problem, self.diagnose))
 
     def on_unmount(self) -> None:
         self._stop.set()
-        self.flow.cancel_wait()
+        if self._flow is not None:
+            self._flow.cancel_wait()
 
     def _watch_cards(self) -> None:
         """Card watcher: while the flow stands by, wait for a tap (cancelled by any intent)."""
@@ -168,7 +255,7 @@ class EdgeApp(App[None]):
             title = {"region": list(t.region), "text_cells": cell_len(text)}
         doc = {
             "pid": os.getpid(),  # which session (each browser session is a process)
-            "stage": self.flow.view().stage.value,
+            "stage": self._flow.view().stage.value if self._flow else "starting",
             "title": title,
             "busy": self.busy,
             "modal": isinstance(self.screen, ModalScreen),
@@ -217,16 +304,18 @@ class EdgeApp(App[None]):
         else:
             self.switch_screen(screen)
         self._flow_screen = screen
-        if view.stage is Stage.STANDBY:
+        if view.stage is Stage.STANDBY and self._flow is not None:
             self.standby_shown.set()
 
     def _after_first_frame(self) -> None:
         """What the first screen does not need, once it is drawn."""
         if self.first_frame.is_set():
             return
-        if self.start_flow:
-            self.flow.start()
         self.first_frame.set()
+        if self._flow is None:
+            self.run_worker(self._open_flow, thread=True, group="open", name="open-flow")
+        elif self.start_flow:
+            self._flow.start()
 
     def _show_lookup_if_still(self) -> None:
         self._lookup_timer = False
@@ -283,7 +372,9 @@ class EdgeApp(App[None]):
         True when it forgot the case. The time is ``clock``'s, so a test moves a fake
         clock past the limit and calls this (or waits for the timer) instead of sleeping.
         """
-        view = self.flow.view()
+        if self._flow is None:
+            return False
+        view = self._flow.view()
         if not view.case_open or self._busy.is_set():
             return False
         if self.clock() - self.last_input >= self.idle_timeout_s:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edge.flow import CaseFlow
     from edge.settings import DeviceSettings
     from edge.ui import EdgeApp, Finding, SetupApp, SetupProblem
 
@@ -59,11 +58,9 @@ def _child_command(args: argparse.Namespace) -> str:
     return shlex.join(cmd)
 
 
-def _problem(
-    args: argparse.Namespace,
-) -> tuple[DeviceSettings | None, CaseFlow | None, SetupProblem | None]:
-    """The settings and the device's flow, or why there are none (and the settings, if read)."""
-    from edge.flow import open_flow
+def _settings(args: argparse.Namespace) -> tuple[DeviceSettings | None, SetupProblem | None]:
+    """The device's settings, or why a case cannot start with them (the flow opens
+    later, in the app: a key or root it cannot use is said on its screen)."""
     from edge.settings import SettingsError, load_device_settings
     from edge.ui import SetupProblem
 
@@ -71,15 +68,10 @@ def _problem(
         settings = load_device_settings(args.config, language=args.language, theme=args.theme)
     except SettingsError as exc:
         print(f"kyukyu edge: {exc.one_line()}", file=sys.stderr)
-        return None, None, SetupProblem("invalid", exc.detail or "")
+        return None, SetupProblem("invalid", exc.detail or "")
     if not settings.enrolled:
-        return settings, None, SetupProblem("not_enrolled")
-    try:
-        flow = open_flow(settings)
-    except SettingsError as exc:
-        print(f"kyukyu edge: {exc.one_line()}", file=sys.stderr)
-        return settings, None, SetupProblem("invalid", exc.detail or "")
-    return settings, flow, None
+        return settings, SetupProblem("not_enrolled")
+    return settings, None
 
 
 def _diagnose(args: argparse.Namespace, settings: DeviceSettings | None) -> list[Finding]:
@@ -132,18 +124,25 @@ def run(args: argparse.Namespace) -> int:
         app.run()
     finally:
         if isinstance(app, EdgeApp):
-            app.flow.close()
+            if app.opened_flow is not None:
+                app.opened_flow.close()
+            if app.open_failed is not None:
+                print(f"kyukyu edge: {app.open_failed.line}", file=sys.stderr)
     return 0
 
 
 def build_app(args: argparse.Namespace) -> EdgeApp | SetupApp:
-    """The device's screen, or (no case can start) the screen that says why."""
+    """The device's screen, or (no case can start) the screen that says why.
+
+    The flow (device key, JPKI roots, card reader, outbox) opens in the app once its
+    standby screen is drawn (cold start); settings it cannot use turn that screen
+    into 設定に誤り, as ``SetupApp`` says a settings file that does not load."""
     from functools import partial
 
     from edge.ui import SetupApp, make_app
 
-    settings, flow, problem = _problem(args)
-    if problem is not None or flow is None or settings is None:
+    settings, problem = _settings(args)
+    if problem is not None or settings is None:
         assert problem is not None
         return SetupApp(
             problem,
@@ -152,7 +151,10 @@ def build_app(args: argparse.Namespace) -> EdgeApp | SetupApp:
             theme=args.theme or (settings.theme if settings else "day"),
         )
     layout = os.environ.get("KYUKYU_EDGE_LAYOUT_FILE")
-    # The flow's sending and answer stream start once the standby screen is drawn.
+    # The flow opens, and its sending and answer stream start, once the standby screen
+    # is drawn.
     return make_app(
-        settings, flow=flow, start_flow=True, layout_file=Path(layout) if layout else None
+        settings,
+        diagnose=partial(_diagnose, args, settings),
+        layout_file=Path(layout) if layout else None,
     )

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from textual.widgets import Button
 
-from edge.ui import Finding, SetupApp
+from edge.ui import EdgeApp, Finding, SetupApp
 from edge.ui.screens.setup import SetupScreen, finding_line
 from kyukyu.cli import build_parser
 from kyukyu.commands.edge import build_app
@@ -25,9 +25,10 @@ pytestmark = pytest.mark.anyio
 NOT_A_KEY = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n"
 
 
-def _setup_app(config: Path) -> tuple[SetupApp, list[Finding]]:
+def _setup_app(config: Path) -> tuple[SetupApp | EdgeApp, list[Finding]]:
+    """The command's app: ``SetupApp`` for settings that do not load; ``EdgeApp`` (which
+    turns its screen into 設定に誤り when its flow cannot open) for the others."""
     app = build_app(build_parser().parse_args(["edge", "--config", str(config)]))
-    assert isinstance(app, SetupApp)
     seen: list[Finding] = []
     real = app.diagnose
     assert real is not None
@@ -41,7 +42,7 @@ def _setup_app(config: Path) -> tuple[SetupApp, list[Finding]]:
     return app, seen
 
 
-async def _diagnosed(app: SetupApp) -> str:
+async def _diagnosed(app: SetupApp | EdgeApp) -> str:
     import asyncio
 
     # The checks run in a thread worker; the event only bounds a hang.
@@ -50,11 +51,15 @@ async def _diagnosed(app: SetupApp) -> str:
     return screen_text(app)  # type: ignore[arg-type]
 
 
-def _no_case_can_start(app: SetupApp) -> None:
+def _no_case_can_start(app: SetupApp | EdgeApp) -> None:
     assert isinstance(app.screen, SetupScreen)
     ids = sorted(b.id or "" for b in app.screen.query(Button))
     assert ids == ["lang", "primary"]  # English, 再診断: nothing opens a case
-    assert not hasattr(app, "flow")
+    if isinstance(app, EdgeApp):
+        assert app.opened_flow is None
+        assert not app.ready.is_set()
+    else:
+        assert not hasattr(app, "flow")
 
 
 async def test_not_enrolled_says_so_with_what_to_do_and_the_doctor_findings(
@@ -116,6 +121,7 @@ async def test_an_unreadable_device_key_is_a_bad_setting_without_its_content(
     )
     (data / "device-key.pem").write_text(NOT_A_KEY, encoding="utf-8")
     app, seen = _setup_app(config)
+    assert isinstance(app, EdgeApp)  # the key is read once the first screen is drawn
     async with app.run_test(size=PANEL):
         text = await _diagnosed(app)
         assert "マイナ救急：設定に誤り" in text
@@ -125,6 +131,8 @@ async def test_an_unreadable_device_key_is_a_bad_setting_without_its_content(
         for f in seen:
             assert finding_line(f, "ja") in text
         _no_case_can_start(app)
+        assert app.open_failed is not None
+        assert "c2VjcmV0" not in app.open_failed.line
 
 
 @pytest.mark.parametrize(

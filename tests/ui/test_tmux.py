@@ -19,12 +19,13 @@ from tests.ui._terminal import Tmux, cells
 
 
 def press_pad_key(term: Tmux, key: str) -> None:
-    """A finger on one key of the number pad: the row whose only words are pad keys."""
+    """A finger on one key of the number pad: the row whose only words are pad keys (in
+    a dialog's frame or not)."""
     time.sleep(0.3)
     lines = term.screen().splitlines()
     for y in reversed(range(len(lines))):
         line = lines[y]
-        words = line.split()
+        words = [w for w in line.split() if w not in "┃│"]  # a dialog's frame is not a key
         if len(words) >= 2 and all(w in "0123456789⌫" and len(w) == 1 for w in words):
             m = re.search(rf"(?<!\S){re.escape(key)}(?!\S)", line)
             if m is not None:
@@ -146,7 +147,7 @@ def test_declined_hospital_refused_then_phone_in_tmux(world: World, tmp_path: Pa
     env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
     try:
         term.start([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)], env)
-        term.wait_for("カードなしで開始")
+        term.wait_for("カードをタッチしてください")  # the flow is open (not 起動中…)
         term.click_text("カードなしで開始")
         term.wait_for("主訴・バイタル")
         term.click_text("病院選択へ")
@@ -227,5 +228,40 @@ def test_bad_web_port_opens_the_settings_screen(tmp_path: Path) -> None:
         term.wait_for("KYUKYU_EDGE_WEB_PORT")
         term.key("C-q")
         term.wait_for("exit=0", 30)
+    finally:
+        term.kill()
+
+
+def test_two_vital_sets_listed_on_screen_at_100x30(world: World, tmp_path: Path) -> None:
+    """At 100×30 the 主訴 grid and the tiles fill the body: after two sets are keyed,
+    both sets' lines (number, time, values) are on the terminal without scrolling."""
+    config = write_device_config(
+        world, tmp_path / "device", reader_name="kyukyu-test-no-such-reader"
+    )
+    term = Tmux(tmp_path, size=(100, 30))
+    env = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "PATH": os.environ.get("PATH", "")}
+    try:
+        term.start([sys.executable, "-m", "kyukyu", "edge", "--config", str(config)], env)
+        term.wait_for("カードをタッチしてください")
+        term.click_text("カードなしで開始")
+        term.wait_for("主訴・バイタル")
+        for pulse, listed in (("88", "1回目"), ("120", "2回目")):
+            if listed == "2回目":
+                term.click_text("＋新しい測定")
+                term.wait_for("2回目")
+            term.click_text("脈拍")
+            term.wait_for("取消")  # the pad is open
+            for digit in pulse:
+                press_pad_key(term, digit)
+            term.click_text("OK")
+            term.wait_for(f"P {pulse}")
+        screen = term.wait_for("1回目")
+        (tmp_path / "vitals-screen.txt").write_text(screen)
+        second = re.search(r"▶ 2回目 (\d\d:\d\d)  P 120", screen)
+        first = re.search(r"  1回目 (\d\d:\d\d)  P 88", screen)
+        assert second is not None, screen
+        assert first is not None, screen
+        assert screen.index("2回目 ") < screen.index("1回目 ")  # newest first
+        assert "＋新しい測定" in screen  # the tiles are still there above the list
     finally:
         term.kill()

@@ -35,18 +35,32 @@ class StandbyScreen(FlowScreen):
     TITLE_JA = "マイナ救急"
     TITLE_EN = "Myna Emergency"
 
-    def body(self) -> Iterable[Widget]:
-        yield Static(
+    @property
+    def starting(self) -> bool:
+        """The flow is still opening (cold start): no tap is taken yet, so none is asked."""
+        return self.edge.opened_flow is None
+
+    def _prompt(self) -> tuple[str, str]:
+        if self.starting:
+            return (
+                self.t("起動中…", "Starting…"),
+                self.t(
+                    "カードリーダーと端末の鍵を準備しています。しばらくお待ちください。",
+                    "Getting the card reader and the device key ready. Please wait.",
+                ),
+            )
+        return (
             self.t("カードをタッチしてください", "Tap the card or phone"),
-            id="tap-prompt",
-        )
-        yield Static(
             self.t(
                 "マイナンバーカードまたはスマートフォンをリーダーにかざしてください。",
                 "Hold the My Number card or the phone on the reader.",
             ),
-            classes="hint",
         )
+
+    def body(self) -> Iterable[Widget]:
+        prompt, hint = self._prompt()
+        yield Static(prompt, id="tap-prompt")
+        yield Static(hint, id="tap-hint", classes="hint")
         if self.view.card_left_on_reader:
             yield Static(
                 self.t(
@@ -76,7 +90,14 @@ class StandbyScreen(FlowScreen):
     def primary(self) -> Button | None:
         if self.view.case_open:
             return None
-        return Button(self.t("カードなしで開始", "Start without card"))
+        return Button(self.t("カードなしで開始", "Start without card"), disabled=self.starting)
+
+    def update_in_place(self, view: CaseView) -> None:
+        prompt, hint = self._prompt()
+        self.query_one("#tap-prompt", Static).update(prompt)
+        self.query_one("#tap-hint", Static).update(hint)
+        for button in self.query("#primary").results(Button):
+            button.disabled = self.starting or view.busy
 
     def press_primary(self) -> None:
         self.edge.now(self.edge.flow.start_without_card)

@@ -182,6 +182,18 @@ def _set_line(s: VitalsDraft) -> str:
     return out.strip() or "（未入力）"
 
 
+class SetList(Vertical):
+    """The sets taken, under the tiles: brought into view when shown (at 100×30 the
+    主訴 grid and the tiles fill the body, so the list would sit below the fold)."""
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._into_view)
+
+    def _into_view(self) -> None:
+        # The body scrolls so the list's last line is on screen; the tiles stay above it.
+        self.scroll_visible(animate=False, top=False)
+
+
 class VitalsScreen(FlowScreen):
     STAGE = Stage.VITALS
     TITLE_JA = "主訴・バイタル"
@@ -277,17 +289,23 @@ class VitalsScreen(FlowScreen):
         yield Grid(*tiles, id="vitals-grid")
         yield Static(self._flag_text(current), classes="warning", id="vitals-flag")
         if v.vitals:
-            yield Static(
-                self.t(
-                    "測定の記録（新しい順・タップで選んで修正）  ⚠範囲外 ◆異常値",
-                    "Sets taken (newest first; tap one to correct it)  ⚠ out of range ◆ abnormal",
-                ),
-                classes="section-title",
-            )
+            rows: list[Widget] = [
+                Static(
+                    self.t(
+                        "測定の記録（新しい順・タップで選んで修正）  ⚠範囲外 ◆異常値",
+                        "Sets taken (newest first; tap one to correct it)  "
+                        "⚠ out of range ◆ abnormal",
+                    ),
+                    classes="section-title",
+                )
+            ]
             for k in range(len(v.vitals)):
                 label, variant = self._row_face(v, k)
                 n = len(v.vitals) - k
-                yield Button(label, id=f"vset-{n}", classes="vitals-set", variant=variant)  # type: ignore[arg-type]
+                rows.append(
+                    Button(label, id=f"vset-{n}", classes="vitals-set", variant=variant)  # type: ignore[arg-type]
+                )
+            yield SetList(*rows, id="vitals-sets")
 
     def update_in_place(self, view: CaseView) -> None:
         _, current = self._current(view)

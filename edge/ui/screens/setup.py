@@ -21,7 +21,7 @@ from textual.widgets import Button, Static
 from ..widgets import ActionBar
 
 if TYPE_CHECKING:
-    from ..app import SetupApp
+    from ..app import EdgeApp, SetupApp
 
 __all__ = ["Finding", "SetupProblem", "SetupScreen"]
 
@@ -77,7 +77,7 @@ class SetupScreen(Screen[None]):
         self.findings: Sequence[Finding] | None = None
 
     @property
-    def edge(self) -> SetupApp:
+    def edge(self) -> SetupApp | EdgeApp:
         return self.app  # type: ignore[return-value]
 
     def t(self, ja: str, en: str) -> str:
