@@ -634,5 +634,7 @@ def _run_terminal(config: Path, tapper: CardTapper, say: Narrator) -> int:
     try:
         app.run()
     finally:
-        app.flow.close()
+        # Quit before the flow opened (起動中…): there is no flow to close.
+        if app.opened_flow is not None:
+            app.opened_flow.close()
     return 0

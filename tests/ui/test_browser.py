@@ -66,13 +66,17 @@ class Kiosk:
                 and not st.get("busy")
                 and not st.get("modal")
                 and st.get("pid") != not_pid
+                and _laid_out(st)
             ):
                 time.sleep(0.3)  # drawn in the browser too
                 st = self.state()
                 _title_whole(st)
                 return st
             time.sleep(0.1)
-        raise AssertionError(f"stage {stage} not reached: {self.state()}")
+        st = self.state()
+        if st.get("stage") == stage:
+            _title_whole(st)  # reached, but its screen never laid its title out
+        raise AssertionError(f"stage {stage} not reached: {st}")
 
     def wait_button(self, bid: str, timeout: float = 30) -> None:
         wait_until(lambda: bid in self.state().get("buttons", {}), timeout, f"button {bid}")
@@ -237,6 +241,13 @@ def test_collation_b_error_in_chromium(pcscd: Pcscd, world: World, tmp_path: Pat
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _laid_out(st: dict[str, Any]) -> bool:
+    """The flow's stage is written as it changes; its screen is laid out a moment later
+    (longer on a loaded machine): a title of no width is a screen not laid out yet."""
+    region = st.get("title", {}).get("region")
+    return bool(region) and region[2] > 0
 
 
 def _title_whole(st: dict[str, Any]) -> None:
