@@ -83,7 +83,7 @@ class VitalPad(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Static(f"{self.label} ({VITAL_UNITS[self.vital]})  {lo:g}–{hi:g}", id="pad-title")
             yield Static("", id="pad-flag")
-            yield NumPad(max_len=5, decimal=self.vital == "temperature", value=self.current)
+            yield NumPad(max_len=5, decimal=VITAL_FIELD[self.vital].decimals > 0, value=self.current)
             with Horizontal(classes="dialog-actions"):
                 yield Button("取消" if self.lang != "en" else "Cancel", id="pad-cancel")
                 yield Button("OK", id="pad-ok", variant="primary")
