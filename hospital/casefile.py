@@ -18,9 +18,10 @@ nothing vouches for it; ``refusal_ja`` explains a refused case's code to staff.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from sync.fhir_case import (
     ASSURANCE_EXT,
@@ -35,6 +36,7 @@ from sync.fhir_case import (
     GENDER_LABELS,
     STAFF_ID_SYSTEM,
     SUMMARY_SECTION,
+    SUMMARY_SECTIONS,
     VITAL_FIELD,
     VITAL_FIELDS,
     VITALS_PANEL,
@@ -235,6 +237,7 @@ class CaseView:
         return f"年齢{UNSHOWABLE}" if self.patient_age_bad else ""
 
     vital_fields = FIELDS  # the dashboard's columns, one per value
+    summary_titles: ClassVar[Mapping[str, str]] = {k: s.ja for k, s in SUMMARY_SECTIONS.items()}
 
     @staticmethod
     def field(key: str) -> VitalField:

@@ -45,6 +45,7 @@ __all__ = [
     "SHOCK_INDEX",
     "STAFF_ID_SYSTEM",
     "SUMMARY_SECTION",
+    "SUMMARY_SECTIONS",
     "TIME_EXT",
     "UCUM",
     "VITALS_PANEL",
@@ -300,6 +301,20 @@ GENDER_LABELS: Mapping[str, Label] = {
     "female": Label("女性", "female"),
     "unknown": Label("不明", "unknown"),
     "other": Label("その他", "other"),
+}
+
+# The emergency summary's sections (the platform's summary Bundle, copied into the case):
+# each one's code in the summary's section code system, and its title on every screen.
+SUMMARY_SECTIONS: Mapping[str, Label] = {
+    "allergies": Label("アレルギー・副作用", "Allergies / adverse reactions"),
+    "conditions": Label("傷病名", "Conditions"),
+    "visits": Label("受診歴", "Visits"),
+    "eprescriptions": Label("電子処方箋", "e-Prescriptions"),
+    "medications": Label("薬剤情報", "Medications"),
+    "surgeries": Label("手術", "Surgeries"),
+    "treatments": Label("診療行為（処置）", "Treatments"),
+    "dialysis": Label("人工透析", "Dialysis"),
+    "checks": Label("特定健診", "Latest health check"),
 }
 
 
