@@ -18,9 +18,31 @@ nothing vouches for it; ``refusal_ja`` explains a refused case's code to staff.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
+
+from sync.fhir_case import (
+    ASSURANCE_EXT,
+    ASSURANCE_LABELS,
+    BP_PANEL,
+    CASE_ID_SYSTEM,
+    CHIEF_COMPLAINT_SECTION,
+    CONSENT_EXT,
+    CONSENT_LABELS,
+    DEVICE_ID_SYSTEM,
+    EMS_TIME,
+    GENDER_LABELS,
+    STAFF_ID_SYSTEM,
+    SUMMARY_SECTION,
+    SUMMARY_SECTIONS,
+    VITAL_FIELD,
+    VITAL_FIELDS,
+    VITALS_PANEL,
+    VITALS_SECTION,
+    VitalField,
+)
 
 __all__ = [
     "FIELDS",
@@ -38,11 +60,6 @@ __all__ = [
     "time_text",
 ]
 
-LOINC = "http://loinc.org"
-LOCAL = "https://kyukyu.example.jp/fhir"
-CONSENT_EXT = f"{LOCAL}/StructureDefinition/consent"
-ASSURANCE_EXT = f"{LOCAL}/StructureDefinition/identity-assurance"
-TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
 JST = timezone(timedelta(hours=9))
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 UNSHOWABLE = "表示できません"
@@ -97,68 +114,16 @@ def _clip_list(items: list[str]) -> list[str]:
     return items
 
 
-@dataclass(frozen=True)
-class VitalField:
-    """One value of a vitals set as the dashboard shows it (product.md).
-
-    ``plausible``: outside it ⚠範囲外 (usually a typing error; never refused).
-    ``low``/``high``: ◆異常 below ``low`` or at/above ``high`` (informs, never blocks).
-    ``loinc``: the Observation code, or the component code inside the BP panel.
-    """
-
-    key: str
-    label: str
-    unit: str
-    loinc: str
-    plausible: tuple[float, float] | None = None
-    low: float | None = None
-    high: float | None = None
-    decimals: int = 0
-
-
-# One row per value (a new value of the device's sets: one row here).
-FIELDS: tuple[VitalField, ...] = (
-    VitalField("systolic", "血圧(上)", "mmHg", "8480-6", (40, 280), 90, 180),
-    VitalField("diastolic", "血圧(下)", "mmHg", "8462-4", (20, 180), None, 110),
-    VitalField("pulse", "脈拍", "/分", "8867-4", (20, 250), 50, 120),
-    VitalField("respiration", "呼吸数", "/分", "9279-1", (4, 60), 10, 30),
-    VitalField("spo2", "SpO2", "%", "59408-5", (50, 100), 90, None),
-    VitalField("temperature", "体温", "℃", "8310-5", (30.0, 43.0), 35.0, 38.5, 1),
-    VitalField("gcs", "GCS", "", "9269-2", (3, 15), None, None),
-)
+# The dashboard's columns: the numeric values of the vocabulary's one table (JCS, a
+# choice, has its own column); a new value of the device's sets is a row there.
+FIELDS: tuple[VitalField, ...] = tuple(f for f in VITAL_FIELDS if not f.choices)
 FIELD = {f.key: f for f in FIELDS}
-BP_PANEL = "85354-9"
-VITALS_PANEL = "85353-1"  # one set: its values are hasMember
-JCS_ABNORMAL = 10  # JCS ≥ II-10
+JCS = VITAL_FIELD["jcs"]
 
 # Plausible ranges: flag, never refuse (values outside are usually typing errors).
 RANGES: dict[str, tuple[float, float]] = {
-    f.key: f.plausible for f in FIELDS if f.plausible is not None and f.key != "gcs"
+    f.key: f.plausible for f in FIELDS if f.plausible is not None and f.keyed
 }
-
-CONSENT_JA = {
-    "consented": "口頭同意あり",
-    "unconscious": "意識障害等により同意取得困難（生命・身体保護のため閲覧）",
-    "refused": "同意なし（閲覧しない）",
-}
-ASSURANCE_JA = {
-    "face_check": "顔写真確認",
-    "card_signature": "暗証番号＋カード署名",
-    "collation_b_device_attested": "照合番号B（端末確認）",
-}
-JCS_JA = {
-    "0": "0（清明）",
-    "1": "I-1",
-    "2": "I-2",
-    "3": "I-3",
-    "10": "II-10",
-    "20": "II-20",
-    "30": "II-30",
-    "100": "III-100",
-    "200": "III-200",
-    "300": "III-300",
-}
-GENDER_JA = {"male": "男性", "female": "女性", "unknown": "不明", "other": "その他"}
 
 
 @dataclass
@@ -207,14 +172,14 @@ class VitalSet:
 
     @property
     def jcs_ja(self) -> str | None:
-        return None if self.jcs is None else JCS_JA.get(self.jcs, self.jcs[:20])
+        return None if self.jcs is None else JCS.choice_label(self.jcs) or self.jcs[:20]
 
     @property
     def jcs_abnormal(self) -> bool:
         # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and few of them.
         j = self.jcs
         return (
-            j is not None and j.isascii() and j.isdigit() and (len(j) > 6 or int(j) >= JCS_ABNORMAL)
+            j is not None and j.isascii() and j.isdigit() and (len(j) > 6 or JCS.abnormal(int(j)))
         )
 
     @property
@@ -255,13 +220,15 @@ class CaseView:
     def consent_ja(self) -> str:
         if self.consent is None:
             return "記録なし"
-        return CONSENT_JA.get(self.consent, _clip(self.consent, 40))
+        label = CONSENT_LABELS.get(self.consent)
+        return label.ja if label is not None else _clip(self.consent, 40)
 
     @property
     def assurance_ja(self) -> str:
         if self.assurance is None:
             return "記録なし"
-        return ASSURANCE_JA.get(self.assurance, _clip(self.assurance, 40))
+        label = ASSURANCE_LABELS.get(self.assurance)
+        return label.ja if label is not None else _clip(self.assurance, 40)
 
     @property
     def age_ja(self) -> str:
@@ -270,10 +237,11 @@ class CaseView:
         return f"年齢{UNSHOWABLE}" if self.patient_age_bad else ""
 
     vital_fields = FIELDS  # the dashboard's columns, one per value
+    summary_titles: ClassVar[Mapping[str, str]] = {k: s.ja for k, s in SUMMARY_SECTIONS.items()}
 
     @staticmethod
     def field(key: str) -> VitalField:
-        return FIELD[key]
+        return VITAL_FIELD[key]
 
     @property
     def latest(self) -> VitalSet | None:
@@ -350,9 +318,7 @@ def _vital(key: str, res: dict[str, Any]) -> Vital:
     if value is None or not math.isfinite(value):
         return Vital(key, None, bad=True)
     f = FIELD[key]
-    flagged = f.plausible is not None and not f.plausible[0] <= value <= f.plausible[1]
-    abnormal = (f.low is not None and value < f.low) or (f.high is not None and value >= f.high)
-    return Vital(key, value, flagged, abnormal)
+    return Vital(key, value, f.flagged(value), f.abnormal(value))
 
 
 def _age(birth: Any, today: date) -> int | None:
@@ -380,20 +346,20 @@ def _new_set(when: Any) -> VitalSet:
 
 def _read_member(vs: VitalSet, res: dict[str, Any]) -> None:
     codes = {c for _, c in _codes(res.get("code"))}
-    if BP_PANEL in codes:
+    if BP_PANEL.code in codes:
         for comp in _l(res.get("component")):
             comp = _d(comp)
             ccodes = {c for _, c in _codes(comp.get("code"))}
             for f in FIELDS:
-                if f.loinc in ccodes and f.key in ("systolic", "diastolic"):
+                if f.coding.code in ccodes and f.in_bp_panel:
                     vs.values[f.key] = _vital(f.key, comp)
-    elif "jcs" in codes:
+    elif JCS.coding.code in codes:
         vcodes = _codes(res.get("valueCodeableConcept"))
         if vcodes:
             vs.jcs = vcodes[0][1]
     else:
         for f in FIELDS:
-            if f.loinc in codes and f.key not in ("systolic", "diastolic"):
+            if f.coding.code in codes and not f.in_bp_panel:
                 vs.values[f.key] = _vital(f.key, res)
 
 
@@ -412,7 +378,7 @@ def _vital_sets(refs: list[str], by_url: dict[str, dict[str, Any]]) -> list[Vita
         if by_url.get(url, {}).get("resourceType") == "Observation"
     ]
     for _, res in observations:
-        if VITALS_PANEL in {c for _, c in _codes(res.get("code"))}:
+        if VITALS_PANEL.code in {c for _, c in _codes(res.get("code"))}:
             vs = _new_set(res.get("effectiveDateTime"))
             for member in _l(res.get("hasMember")):
                 ref = _s(_d(member).get("reference"))
@@ -422,7 +388,7 @@ def _vital_sets(refs: list[str], by_url: dict[str, dict[str, Any]]) -> list[Vita
             sets.append(vs)
     for url, res in observations:
         codes = {c for _, c in _codes(res.get("code"))}
-        if url in in_panel or VITALS_PANEL in codes:
+        if url in in_panel or VITALS_PANEL.code in codes:
             continue
         when = res.get("effectiveDateTime")
         key = when if isinstance(when, str) else repr(when)
@@ -453,15 +419,15 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
                 for _, code in _codes(sec.get("code")):
                     sections.setdefault(code, []).extend(refs)
 
-    for url in sections.get("10154-3", []):
+    for url in sections.get(CHIEF_COMPLAINT_SECTION.code, []):
         text = _s(by_url.get(url, {}).get("valueString"))
         if text is not None:
             view.chief_complaint = _clip(text)
 
-    sets = _vital_sets(sections.get("8716-3", []), by_url)
+    sets = _vital_sets(sections.get(VITALS_SECTION.code, []), by_url)
     view.vitals, view.vitals_omitted = sets[:MAX_SETS], max(0, len(sets) - MAX_SETS)
 
-    for url in sections.get("60591-5", []):
+    for url in sections.get(SUMMARY_SECTION.code, []):
         res = by_url.get(url, {})
         kind = res.get("resourceType")
         if kind == "AllergyIntolerance":
@@ -491,7 +457,7 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
     today = today or datetime.now(UTC).date()
     for res in by_url.values():
         kind = res.get("resourceType")
-        if kind == "Encounter" and _has_id(res, f"{LOCAL}/case-id"):
+        if kind == "Encounter" and _has_id(res, CASE_ID_SYSTEM):
             for ext in _l(res.get("extension")):
                 ext = _d(ext)
                 ext_url = ext.get("url")
@@ -499,13 +465,13 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
                     view.consent = _s(ext.get("valueCode"))
                 elif ext_url == ASSURANCE_EXT:
                     view.assurance = _s(ext.get("valueCode"))
-                elif ext_url == f"{TIME_EXT}-call-received":
+                elif ext_url == EMS_TIME["call_received"].url:
                     view.call_at = _dt(ext.get("valueDateTime"))
-                elif ext_url == f"{TIME_EXT}-patient-contact":
+                elif ext_url == EMS_TIME["patient_contact"].url:
                     view.contact_at = _dt(ext.get("valueDateTime"))
             if view.contact_at is None:
                 view.contact_at = _dt(_d(res.get("period")).get("start"))
-        elif kind == "Device" and _has_id(res, f"{LOCAL}/device-id"):
+        elif kind == "Device" and _has_id(res, DEVICE_ID_SYSTEM):
             names = _l(res.get("deviceName"))
             if names:
                 view.ambulance = _short(_d(names[0]).get("name"))
@@ -513,7 +479,7 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
             view.crew_phones += [
                 str(_d(c)["value"]) for c in _l(res.get("contact")) if _d(c).get("value")
             ]
-        elif kind == "Practitioner" and _has_id(res, f"{LOCAL}/staff-id"):
+        elif kind == "Practitioner" and _has_id(res, STAFF_ID_SYSTEM):
             role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
             name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
             view.crew.append(_clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
@@ -527,7 +493,8 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
             age = _age(res.get("birthDate"), today)
             view.patient_age = None if age == -1 else age
             view.patient_age_bad = age == -1
-            view.patient_sex = GENDER_JA.get(str(res.get("gender")))
+            sex = GENDER_LABELS.get(str(res.get("gender")))
+            view.patient_sex = None if sex is None else sex.ja
     view.allergies = _clip_list(view.allergies)
     view.conditions = _clip_list(view.conditions)
     view.medications = _clip_list(view.medications)

@@ -21,17 +21,17 @@ from urllib.parse import urlencode
 
 import httpx
 
+from sync.fhir_case import BP_PANEL, VITAL_FIELDS, VITALS_PANEL
+
 __all__ = ["FhirExporter", "claim_profiles"]
 
 FHIR_SD = "http://hl7.org/fhir/StructureDefinition/"
 JP = "http://jpfhir.jp/fhir/core/StructureDefinition/"
+# The base vital-signs profile of each vital code (sync.fhir_case's one vocabulary).
 _VITAL_PROFILES = {
-    "85353-1": "vitalspanel",  # one set: its values are hasMember
-    "85354-9": "bp",
-    "8867-4": "heartrate",
-    "9279-1": "resprate",
-    "59408-5": "oxygensat",
-    "8310-5": "bodytemp",
+    c.code: c.profile
+    for c in (VITALS_PANEL, BP_PANEL, *(f.coding for f in VITAL_FIELDS))
+    if c.profile
 }
 _JP_PROFILES = {
     "Patient": "JP_Patient",

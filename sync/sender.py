@@ -24,11 +24,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sync._errors import Conflict, HttpStatusError, PlatformError
+from sync._errors import (
+    Conflict,
+    HttpStatusError,
+    OutboxCorrupt,
+    OutboxError,
+    PlatformError,
+    StorageFull,
+)
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
 
-__all__ = ["CasePoster", "DrainReport", "Sender", "apply_device_event", "follow_answers"]
+__all__ = [
+    "AnswerBook",
+    "CasePoster",
+    "DrainReport",
+    "Sender",
+    "apply_device_event",
+    "follow_answers",
+]
 
 log = logging.getLogger("sync.sender")
 
@@ -187,8 +201,30 @@ class Sender:
 
 class AnswerSource(Protocol):
     def device_events(
-        self, after: int = 0, stop: threading.Event | None = None
+        self,
+        after: int = 0,
+        stop: threading.Event | None = None,
+        on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[DeviceEvent]: ...
+
+
+class AnswerBook(Protocol):
+    """Where answers are kept: ``sync.outbox.Outbox`` (its answer stream cursor)."""
+
+    @property
+    def answers_after(self) -> int: ...
+
+    def apply_answer_event(
+        self,
+        seq: int,
+        case_id: str,
+        hospital_id: str,
+        answer: str,
+        at: float,
+        reason: str | None = None,
+    ) -> bool: ...
+
+    def skip_device_event(self, seq: int) -> None: ...
 
 
 def _time(value: object) -> float:
@@ -198,48 +234,67 @@ def _time(value: object) -> float:
         return time.time()
 
 
-def apply_device_event(outbox: Outbox, ev: DeviceEvent) -> bool:
+def apply_device_event(outbox: AnswerBook, ev: DeviceEvent) -> bool:
     """Apply one event of the device's stream to the outbox; True if it was new news.
 
     ``answer``: accept/decline (with a decline's reason from the fixed list);
     ``received``: the hospital has the case (病院に到着). Other kinds only move the
-    cursor. Raises ``KeyError`` / ``OutboxError`` on an event without its fields.
+    cursor. An event without its fields (or with an answer the outbox does not know)
+    is skipped: the cursor moves past it, a warning names its number and the kind of
+    fault only, and the stream goes on. A storage fault (full, corrupt) propagates.
     """
     data = ev.data
-    if ev.kind == "answer":
-        reason = data.get("reason")
-        return outbox.apply_answer_event(
-            ev.seq,
-            str(data["case_id"]),
-            str(data["hospital_id"]),
-            str(data["answer"]),
-            _time(data.get("answered_at")),
-            reason if isinstance(reason, str) else None,
-        )
-    if ev.kind == "received":
-        return outbox.apply_answer_event(
-            ev.seq,
-            str(data["case_id"]),
-            str(data["hospital_id"]),
-            "received",
-            _time(data.get("received_at")),
-        )
+    try:
+        if ev.kind == "answer":
+            reason = data.get("reason")
+            return outbox.apply_answer_event(
+                ev.seq,
+                str(data["case_id"]),
+                str(data["hospital_id"]),
+                str(data["answer"]),
+                _time(data.get("answered_at")),
+                reason if isinstance(reason, str) else None,
+            )
+        if ev.kind == "received":
+            return outbox.apply_answer_event(
+                ev.seq,
+                str(data["case_id"]),
+                str(data["hospital_id"]),
+                "received",
+                _time(data.get("received_at")),
+            )
+    except (StorageFull, OutboxCorrupt):
+        raise  # the device's storage, not the event: read again from the cursor later
+    except (KeyError, OutboxError) as exc:
+        log.warning("device event %s skipped (%s)", ev.seq, type(exc).__name__)
     outbox.skip_device_event(ev.seq)
     return False
 
 
 def follow_answers(
-    client: AnswerSource, outbox: Outbox, *, stop: threading.Event | None = None
+    client: AnswerSource,
+    outbox: AnswerBook,
+    *,
+    stop: threading.Event | None = None,
+    on_news: Callable[[], None] | None = None,
+    on_alive: Callable[[], None] | None = None,
 ) -> int:
     """Apply the device's answer stream to the outbox from its durable cursor.
 
-    Only received/accept/decline, hospital id, time and a decline's reason from the
-    hospitals' fixed list are kept (free text is not stored on the device). Returns
-    the number of new answers and receipts; returns when the stream ends or soon
-    after ``stop`` is set.
+    The one path answers take on the device (the case flow's ``Delivery`` runs it in
+    its follower thread and reconnects around it). Only received/accept/decline,
+    hospital id, time and a decline's reason from the hospitals' fixed list are kept
+    (free text is not stored on the device). ``on_news`` is called after each new
+    answer or receipt, ``on_alive`` whenever the stream shows it is up (a keep-alive
+    or an event). Returns the number of new answers and receipts when the stream ends
+    or soon after ``stop`` is set; the stream's errors (``PlatformError``) propagate.
     """
     applied = 0
-    for ev in client.device_events(after=outbox.answers_after, stop=stop):
+    for ev in client.device_events(after=outbox.answers_after, stop=stop, on_keepalive=on_alive):
+        if on_alive is not None:
+            on_alive()
         if apply_device_event(outbox, ev):
             applied += 1
+            if on_news is not None:
+                on_news()
     return applied

@@ -111,8 +111,8 @@ def _answer(raw: str | None) -> str | None:
 
 
 def _vital_signs(draft: VitalsDraft) -> VitalSigns:
-    """One set as the hospital receives it (``VitalField.sent_as`` names each value)."""
-    values: dict[str, Any] = {f.sent_as: draft.value(f.key) for f in VITAL_FIELDS}
+    """One set as the hospital receives it (``VitalField.attr`` names each value)."""
+    values: dict[str, Any] = {f.attr: draft.value(f.key) for f in VITAL_FIELDS}
     return VitalSigns(observed_at=draft.observed_at or datetime.now(UTC), **values)
 
 

@@ -3,7 +3,8 @@
 Two daemon threads: the sender posts due cases and the intents queued after them
 (destination, closure; ``sync.sender.Sender``: backoff, Idempotency-Key, in order
 per case) and the follower applies the device's answer stream (receipts, answers
-with their reasons) to the outbox. Both report to the flow through callbacks;
+with their reasons) to the outbox (``sync.sender.follow_answers``, the one path answers
+take; this thread only reconnects around it). Both report to the flow through callbacks;
 neither touches patient data (the outbox holds sealed envelopes and non-personal
 statuses only).
 """
@@ -13,10 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
 
-from sync import OutboxError, PlatformError
-from sync.sender import Sender, apply_device_event
+from sync import PlatformError
+from sync.sender import Sender, follow_answers
 
 from ._ports import CaseOutbox, Platform
 
@@ -95,11 +95,13 @@ class Delivery:
         while not self._stop.is_set():
             wait = self._retry_s
             try:
-                for ev in self.platform.device_events(
-                    after=self.outbox.answers_after, stop=self._stop, on_keepalive=reachable
-                ):
-                    reachable()
-                    self._apply(ev)
+                follow_answers(
+                    self.platform,
+                    self.outbox,
+                    stop=self._stop,
+                    on_news=self._on_answer,
+                    on_alive=reachable,
+                )
             except PlatformError as exc:
                 failures += 1
                 # Back off (the platform rate-limits reconnects); honour its Retry-After.
@@ -112,14 +114,3 @@ class Delivery:
                 failures += 1
                 log.exception("answer stream failed; reconnecting")
             self._stop.wait(wait)
-
-    def _apply(self, ev: Any) -> None:
-        try:
-            news = apply_device_event(self.outbox, ev)  # type: ignore[arg-type]
-        except (KeyError, OutboxError) as exc:
-            # A malformed answer must not stop the stream: skipped, reported by kind only.
-            log.warning("device event %s skipped (%s)", ev.seq, type(exc).__name__)
-            self.outbox.skip_device_event(ev.seq)
-            return
-        if news:
-            self._on_answer()

@@ -7,9 +7,19 @@ The UI renders a ``CaseView`` and nothing else; every word it needs comes as a
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from sync.fhir_case import (
+    ASSURANCE_LABELS,
+    CONSENT_LABELS,
+    JCS_CHOICES,
+    SHOCK_INDEX,
+    Label,
+    VitalField,
+)
+from sync.fhir_case import VITAL_FIELDS as ALL_VITAL_FIELDS
 from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
 from sync.reasons import DECLINE_REASONS
 
@@ -41,15 +51,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Text:
-    """A message in both languages (Japanese first)."""
-
-    ja: str
-    en: str
-
-    def pick(self, language: str) -> str:
-        return self.en if language == "en" else self.ja
+# A message in both languages (Japanese first): the vocabulary's own class.
+Text = Label
 
 
 class Stage(enum.StrEnum):
@@ -75,14 +78,7 @@ class Consent(enum.StrEnum):
     REFUSED = "refused"  # 同意なし（閲覧しない）
 
 
-CONSENT_TEXT = {
-    Consent.CONSENTED: Text("口頭同意あり", "Oral consent given"),
-    Consent.UNCONSCIOUS: Text(
-        "意識障害等により同意取得困難（生命・身体保護のため閲覧）",
-        "Cannot consent (unconscious): viewing to protect life",
-    ),
-    Consent.REFUSED: Text("同意なし（閲覧しない）", "Refused: nothing is viewed"),
-}
+CONSENT_TEXT: Mapping[str, Text] = CONSENT_LABELS  # keyed by Consent (a str)
 
 
 class IdentityMethod(enum.StrEnum):
@@ -99,11 +95,7 @@ class Evidence(enum.StrEnum):
     COLLATION_B = "collation_b"
 
 
-ASSURANCE_TEXT = {
-    "face_check": Text("顔写真で確認", "face check"),
-    "card_signature": Text("暗証番号＋カード署名", "PIN + card signature"),
-    "collation_b_device_attested": Text("照合番号B＋券面事項", "collation number B + attributes"),
-}
+ASSURANCE_TEXT = ASSURANCE_LABELS
 
 # Who verified the card's certificate (edge.jpki's CertificateStatus values).
 CERTIFICATE_TEXT = {
@@ -133,107 +125,17 @@ CHIEF_COMPLAINTS: tuple[Text, ...] = (
     Text("その他", "other"),
 )
 
-# JCS (Japan Coma Scale) as shown and as coded in the case (sync.fhir_case.JCS_LEVELS).
-JCS_CHOICES: tuple[tuple[str, str], ...] = (
-    ("0", "0"),
-    ("I-1", "1"),
-    ("I-2", "2"),
-    ("I-3", "3"),
-    ("II-10", "10"),
-    ("II-20", "20"),
-    ("II-30", "30"),
-    ("III-100", "100"),
-    ("III-200", "200"),
-    ("III-300", "300"),
-)
-
 # 受入不可 reasons: the hospitals' fixed list (sync.reasons), as the screens name it.
 REFUSAL_REASONS = DECLINE_REASONS
 
 JST = timezone(timedelta(hours=9), "JST")  # the times the crew sees and keys
 
 
-@dataclass(frozen=True)
-class VitalField:
-    """One value of a vitals set: how it is keyed, shown and checked (product.md).
-
-    ``plausible``: outside it the value is flagged ⚠ (usually a typing error), never
-    refused. ``low``/``high``: the abnormal marks (below ``low``, at or above ``high``),
-    which inform and never block. ``choices`` (label, code): keyed as a choice, not on the
-    pad; a numeric code is compared with ``high`` (JCS ≥ II-10).
-    """
-
-    key: str
-    sent_as: str  # its name in sync.fhir_case.VitalSigns (what the hospital receives)
-    label: Text
-    short: str  # in a set's one-line record; "/…" joins the value before (BP 120/80)
-    unit: str = ""
-    plausible: tuple[float, float] | None = None
-    low: float | None = None
-    high: float | None = None
-    decimal: bool = False
-    choices: tuple[tuple[str, str], ...] = ()
-
-
-# One row per value of a set: a new value is a row here and an attribute of VitalsDraft.
-VITAL_FIELDS: tuple[VitalField, ...] = (
-    VitalField(
-        "systolic",
-        "systolic_mmhg",
-        Text("血圧(上)", "BP systolic"),
-        "BP",
-        "mmHg",
-        plausible=(40, 280),
-        low=90,
-        high=180,
-    ),
-    VitalField(
-        "diastolic",
-        "diastolic_mmhg",
-        Text("血圧(下)", "BP diastolic"),
-        "/",
-        "mmHg",
-        plausible=(20, 180),
-        high=110,
-    ),
-    VitalField(
-        "pulse",
-        "heart_rate_per_min",
-        Text("脈拍", "Pulse"),
-        "P",
-        "/分",
-        plausible=(20, 250),
-        low=50,
-        high=120,
-    ),
-    VitalField(
-        "respiration",
-        "respiratory_rate_per_min",
-        Text("呼吸数", "Resp. rate"),
-        "R",
-        "/分",
-        plausible=(4, 60),
-        low=10,
-        high=30,
-    ),
-    VitalField(
-        "spo2", "spo2_percent", Text("SpO2", "SpO2"), "SpO2", "%", plausible=(50, 100), low=90
-    ),
-    VitalField(
-        "temperature",
-        "body_temperature_c",
-        Text("体温", "Temp."),
-        "BT",
-        "℃",
-        plausible=(30.0, 43.0),
-        low=35.0,
-        high=38.5,
-        decimal=True,
-    ),
-    VitalField("jcs", "jcs", Text("意識 JCS", "JCS"), "JCS", high=10, choices=JCS_CHOICES),
-)
+# The values the crew keys, in screen order (sync.fhir_case.VITAL_FIELDS: the one table of
+# labels, units, ranges, thresholds and codes; a new value is a row there and an attribute
+# of VitalsDraft).
+VITAL_FIELDS: tuple[VitalField, ...] = tuple(f for f in ALL_VITAL_FIELDS if f.keyed)
 VITAL_FIELD = {f.key: f for f in VITAL_FIELDS}
-SHOCK_INDEX = Text("ショック指数", "Shock index")  # pulse / systolic ≥ 1.0: abnormal
 
 # 不搬送・中止 reasons (docs/product.md), in screen order.
 CLOSURE_REASONS: tuple[Text, ...] = tuple(Text(ja, en) for ja, en in _CLOSURE_REASONS)
@@ -272,10 +174,8 @@ def _number(value: object) -> float | None:
 
 def out_of_range(name: str, value: float | None) -> bool:
     """True when ``value`` is outside the plausible range of vital ``name``."""
-    if value is None or name not in PLAUSIBLE:
-        return False
-    lo, hi = PLAUSIBLE[name]
-    return not lo <= value <= hi
+    f = VITAL_FIELD.get(name)
+    return value is not None and f is not None and f.flagged(value)
 
 
 def abnormal(name: str, value: float | str | None) -> bool:
@@ -284,7 +184,7 @@ def abnormal(name: str, value: float | str | None) -> bool:
     number = _number(value)
     if f is None or number is None:
         return False
-    return (f.low is not None and number < f.low) or (f.high is not None and number >= f.high)
+    return f.abnormal(number)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge.reader import Connection
+from sync.sender import AnswerBook
 
 __all__ = [
     "AttributesSeen",
@@ -114,8 +115,9 @@ class Platform(Protocol):
     ) -> Iterator[Any]: ...
 
 
-class CaseOutbox(Protocol):
-    """The durable queue of sealed cases and the intents after them (``sync.outbox.Outbox``)."""
+class CaseOutbox(AnswerBook, Protocol):
+    """The durable queue of sealed cases and the intents after them (``sync.outbox.Outbox``),
+    and where the answers are kept (``AnswerBook``: the answer stream's cursor)."""
 
     def enqueue(self, sealed: bytes) -> Any: ...
 
@@ -134,18 +136,3 @@ class CaseOutbox(Protocol):
     def status(self, case_id: str) -> Any: ...
 
     def wake(self) -> None: ...
-
-    @property
-    def answers_after(self) -> int: ...
-
-    def apply_answer_event(
-        self,
-        seq: int,
-        case_id: str,
-        hospital_id: str,
-        answer: str,
-        at: float,
-        reason: str | None = None,
-    ) -> bool: ...
-
-    def skip_device_event(self, seq: int) -> None: ...

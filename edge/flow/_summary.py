@@ -14,22 +14,28 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sync.fhir_case import SUMMARY_SECTIONS
+
 from ._drugs import DrugLine, group_drugs, medication_fill, not_dispensed
 from ._model import SummarySection, Text
 
 __all__ = ["SECTION_ORDER", "summary_sections"]
 
 # The order on screen: allergies and conditions first, then the 救急用サマリー windows.
-SECTION_ORDER: tuple[tuple[str, Text], ...] = (
-    ("allergies", Text("アレルギー・副作用", "Allergies / adverse reactions")),
-    ("conditions", Text("傷病名", "Conditions")),
-    ("medications", Text("薬剤情報", "Medications")),
-    ("eprescriptions", Text("電子処方箋", "e-Prescriptions")),
-    ("visits", Text("受診歴", "Visits")),
-    ("surgeries", Text("手術", "Surgeries")),
-    ("treatments", Text("診療行為（処置）", "Treatments")),
-    ("dialysis", Text("人工透析", "Dialysis")),
-    ("checks", Text("特定健診", "Latest health check")),
+# Titles: the case vocabulary's (sync.fhir_case.SUMMARY_SECTIONS).
+SECTION_ORDER: tuple[tuple[str, Text], ...] = tuple(
+    (key, SUMMARY_SECTIONS[key])
+    for key in (
+        "allergies",
+        "conditions",
+        "medications",
+        "eprescriptions",
+        "visits",
+        "surgeries",
+        "treatments",
+        "dialysis",
+        "checks",
+    )
 )
 _LI = re.compile(r"<li>(.*?)</li>", re.S)
 _NO_DATA = "記録なし"

@@ -10,6 +10,7 @@ from typing import Any
 from hub_server.medical._fhir import LOINC, ResourceFactory
 from hub_server.medical._record import Item, Record, expand
 from hub_server.medical._windows import EMERGENCY, FULL, JST, Window, cutoff, japan_today
+from sync.fhir_case import SUMMARY_SECTIONS
 
 __all__ = ["SECTIONS", "SECTION_SYSTEM", "build_summary_bundle"]
 
@@ -18,16 +19,20 @@ XHTML = "http://www.w3.org/1999/xhtml"
 
 # (record key, title, LOINC section code): allergies and conditions first, then
 # the order of the 救急用サマリー.
-SECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("allergies", "アレルギー・副作用", "48765-2"),
-    ("conditions", "傷病名", "11450-4"),
-    ("visits", "受診歴", "46240-8"),
-    ("eprescriptions", "電子処方箋", "10160-0"),
-    ("medications", "薬剤情報", "10160-0"),
-    ("surgeries", "手術", "47519-4"),
-    ("treatments", "診療行為（処置）", "47519-4"),
-    ("dialysis", "人工透析", "47519-4"),
-    ("checks", "特定健診", "30954-2"),
+# The titles are the case vocabulary's (sync.fhir_case.SUMMARY_SECTIONS).
+SECTIONS: tuple[tuple[str, str, str], ...] = tuple(
+    (key, SUMMARY_SECTIONS[key].ja, loinc)
+    for key, loinc in (
+        ("allergies", "48765-2"),
+        ("conditions", "11450-4"),
+        ("visits", "46240-8"),
+        ("eprescriptions", "10160-0"),
+        ("medications", "10160-0"),
+        ("surgeries", "47519-4"),
+        ("treatments", "47519-4"),
+        ("dialysis", "47519-4"),
+        ("checks", "30954-2"),
+    )
 )
 _EXPANDED = ("visits", "eprescriptions", "medications", "treatments", "dialysis")
 

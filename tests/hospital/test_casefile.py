@@ -52,7 +52,7 @@ def test_reads_what_the_device_sealed() -> None:
     assert v.jcs_ja == "III-300"
     assert v.gcs == "3"
     assert v.consent_ja.startswith("意識障害等により同意取得困難")
-    assert v.assurance_ja == "顔写真確認"
+    assert v.assurance_ja == "顔写真で確認"  # the device's word (one vocabulary)
     assert v.allergies == ["ペニシリン系（発疹）"]
     assert v.conditions == ["2型糖尿病"]
     assert v.medications == ["メトホルミン塩酸塩錠250mg 1日2回朝夕食後"]

@@ -46,10 +46,6 @@ def _fmt(value: float | None) -> str:
     return f"{value:g}"
 
 
-def _jcs_label(code: str | None) -> str:
-    return next((label for label, c in JCS_CHOICES if c == code), "—")
-
-
 def pad_flag(vital: str, keyed: str, lang: str) -> str:
     """The pad's line for a value being keyed: ⚠ out of the plausible range, ◆ past the
     alert threshold (both, as the set list marks them), or nothing."""
@@ -83,7 +79,8 @@ class VitalPad(ModalScreen[str | None]):
         with Vertical(id="dialog"):
             yield Static(f"{self.label} ({VITAL_UNITS[self.vital]})  {lo:g}–{hi:g}", id="pad-title")
             yield Static("", id="pad-flag")
-            yield NumPad(max_len=5, decimal=self.vital == "temperature", value=self.current)
+            decimal = VITAL_FIELD[self.vital].decimals > 0
+            yield NumPad(max_len=5, decimal=decimal, value=self.current)
             with Horizontal(classes="dialog-actions"):
                 yield Button("取消" if self.lang != "en" else "Cancel", id="pad-cancel")
                 yield Button("OK", id="pad-ok", variant="primary")
@@ -156,7 +153,7 @@ def _hhmm(moment: datetime | None) -> str:
 
 def _value_text(f: VitalField, value: float | str | None) -> str:
     if f.choices:
-        return _jcs_label(value if isinstance(value, str) else None)
+        return (f.choice_label(value) if isinstance(value, str) else None) or "—"
     return _fmt(value if isinstance(value, float | int) else None)
 
 
