@@ -10,7 +10,8 @@ no library imports it.
 - ``seed_with_cards`` (``CardSeedReport``, ``SeededCard``): the synthetic medical source
   with virtual My Number cards for some of its patients
 - ``write_device_settings``: a device's settings file and key, as enrollment leaves them
-- ``running_platform`` (``Platform``, ``Operator``, ``add_operator``): the platform built
+- ``running_platform`` (``Platform``, ``Operator``, ``add_operator``,
+  ``register_hospital``, ``enroll_device``): the platform built
   one way for the demo, the tests and the benchmarks (hub, seeded cards, an operator)
 - ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
   the dashboard over HTTP
@@ -29,7 +30,14 @@ from kyukyu.testing._pcscd import (
 )
 from kyukyu.testing._serve import serve_in_thread, wait_until_serving
 from kyukyu.testing._staff import DashboardStaff, totp_now
-from kyukyu.testing._world import Operator, Platform, add_operator, running_platform
+from kyukyu.testing._world import (
+    Operator,
+    Platform,
+    add_operator,
+    enroll_device,
+    register_hospital,
+    running_platform,
+)
 
 __all__ = [
     "VPCD_HOST",
@@ -41,7 +49,9 @@ __all__ = [
     "Platform",
     "SeededCard",
     "add_operator",
+    "enroll_device",
     "ensure_pcscd",
+    "register_hospital",
     "running_platform",
     "seed_with_cards",
     "serve_in_thread",

@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sync import SignedHttp
 
-__all__ = ["Operator", "Platform", "add_operator", "running_platform"]
+__all__ = [
+    "Operator",
+    "Platform",
+    "add_operator",
+    "enroll_device",
+    "register_hospital",
+    "running_platform",
+]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,51 @@ def add_operator(state: Any, name: str) -> Operator:
         return Operator(key, str(op.id))
 
 
+def enroll_device(
+    operator: SignedHttp,
+    url: str,
+    fire_department: str,
+    name: str,
+    hub_public_key: Ed25519PublicKey | None = None,
+) -> tuple[str, Ed25519PrivateKey]:
+    """A one-time token from the operator, then a new device enrolls with it over the
+    hub's API at ``url``: the device's id and key."""
+    from sync.client import PlatformClient
+
+    token = operator.request_json(
+        "POST", "/v1/enrollment-tokens", body={"fire_department": fire_department}
+    )["token"]
+    key = Ed25519PrivateKey.generate()
+    with PlatformClient(url, key=key, hub_public_key=hub_public_key) as device:
+        return device.enroll(token, name), key
+
+
+def register_hospital(
+    operator: SignedHttp,
+    name: str,
+    lat: float,
+    lon: float,
+    *,
+    hpke_public_key: X25519PublicKey,
+    signing_public_key: Ed25519PublicKey,
+) -> str:
+    """Register a hospital by its public keys (the operator's call); its id."""
+    from sync.signing import public_key_to_b64
+
+    out = operator.request_json(
+        "POST",
+        "/v1/hospitals",
+        body={
+            "name": name,
+            "lat": lat,
+            "lon": lon,
+            "hpke_public_key": public_key_to_b64(hpke_public_key),  # type: ignore[arg-type]
+            "signing_public_key": public_key_to_b64(signing_public_key),
+        },
+    )
+    return str(out["hospital_id"])
+
+
 @dataclass
 class Platform:
     """The running hub: its URL and state, the seeded cards, a signed operator client."""
@@ -73,15 +125,7 @@ class Platform:
         return key
 
     def enroll_device(self, fire_department: str, name: str) -> tuple[str, Ed25519PrivateKey]:
-        """A one-time token from the operator, then the device enrolls with it: id, key."""
-        from sync.client import PlatformClient
-
-        token = self.operator.request_json(
-            "POST", "/v1/enrollment-tokens", body={"fire_department": fire_department}
-        )["token"]
-        key = Ed25519PrivateKey.generate()
-        with PlatformClient(self.url, key=key, hub_public_key=self.hub_public_key) as device:
-            return device.enroll(token, name), key
+        return enroll_device(self.operator, self.url, fire_department, name, self.hub_public_key)
 
     def register_hospital(
         self,
@@ -92,21 +136,14 @@ class Platform:
         hpke_public_key: X25519PublicKey,
         signing_public_key: Ed25519PublicKey,
     ) -> str:
-        """Register a hospital by its public keys (the operator's call); its id."""
-        from sync.signing import public_key_to_b64
-
-        out = self.operator.request_json(
-            "POST",
-            "/v1/hospitals",
-            body={
-                "name": name,
-                "lat": lat,
-                "lon": lon,
-                "hpke_public_key": public_key_to_b64(hpke_public_key),  # type: ignore[arg-type]
-                "signing_public_key": public_key_to_b64(signing_public_key),
-            },
+        return register_hospital(
+            self.operator,
+            name,
+            lat,
+            lon,
+            hpke_public_key=hpke_public_key,
+            signing_public_key=signing_public_key,
         )
-        return str(out["hospital_id"])
 
     def hospital_token(self, name: str) -> str:
         """A one-time token for ``kyukyu hospital init`` (``hospital.identity``)."""
