@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kyukyu.testing import enroll_device, register_hospital  # noqa: E402
 from sync import SignedHttp  # noqa: E402
 from sync.client import PlatformClient  # noqa: E402
 from sync.outbox import Outbox  # noqa: E402
@@ -100,24 +101,19 @@ def run(args: argparse.Namespace, db_url: str | None, db_kind: str) -> None:
         hospitals: dict[str, X25519PrivateKey] = {}
         for i in range(args.recipients):
             hk = X25519PrivateKey.generate()
-            out = op.request_json(
-                "POST",
-                "/v1/hospitals",
-                body={
-                    "name": f"bench hospital {i}",
-                    "lat": 35.0,
-                    "lon": 139.0 + i / 100,
-                    "hpke_public_key": public_key_to_b64(hk.public_key()),  # type: ignore[arg-type]
-                    "signing_public_key": public_key_to_b64(
-                        Ed25519PrivateKey.generate().public_key()
-                    ),
-                },
+            hid = register_hospital(
+                op,
+                f"bench hospital {i}",
+                35.0,
+                139.0 + i / 100,
+                hpke_public_key=hk.public_key(),
+                signing_public_key=Ed25519PrivateKey.generate().public_key(),
             )
-            hospitals[out["hospital_id"]] = hk
-        token = op.request_json("POST", "/v1/enrollment-tokens", body={"fire_department": "b"})
-        device_key = Ed25519PrivateKey.generate()
-        client = PlatformClient(url, key=device_key, timeout=httpx.Timeout(30.0))
-        device_id = client.enroll(token["token"], "bench ambulance")
+            hospitals[hid] = hk
+        device_id, device_key = enroll_device(op, url, "b", "bench ambulance")
+        client = PlatformClient(
+            url, key=device_key, device_id=device_id, timeout=httpx.Timeout(30.0)
+        )
         result = measure(args, tmp, client, device_id, device_key, hospitals)
         result["hub"] = f"kyukyu hub serve ({db_kind}, separate process, loopback)"
         print(json.dumps(result))

@@ -17,7 +17,6 @@ the virtual reader of the real pcscd (vpcd).
 
 from __future__ import annotations
 
-import re
 import secrets
 import shutil
 import sys
@@ -96,28 +95,12 @@ def _step(say: Narrator, timings: dict[str, float], key: str, ja: str, en: str) 
     say(f"  ✓ {timings[key]:.0f} ms")
 
 
-def totp_now(secret: str) -> str:
-    """The current sign-in code for a staff account's TOTP secret (``kyukyu demo totp``)."""
-    import pyotp
-
-    return str(pyotp.TOTP(secret).now())
-
-
 @contextmanager
 def demo_world(
     workdir: Path | None, *, say: Narrator, patients: int, cards: int = 1
 ) -> Iterator[DemoWorld]:
     """Platform, two hospital services with dashboards, an enrolled device; torn down after."""
-    from edge.card_sim import TestCA
-    from hub_server import crud
-    from hub_server.core.config import load_hub_settings
-    from hub_server.core.db import utcnow
-    from hub_server.main import build_state, create_app
-    from hub_server.medical import open_source
-    from kyukyu.testing import seed_with_cards, serve_in_thread
-    from sync import SignedHttp
-    from sync.client import PlatformClient
-    from sync.signing import public_key_to_b64
+    from kyukyu.testing import running_platform
 
     with ExitStack() as stack:
         if workdir is None:
@@ -125,73 +108,38 @@ def demo_world(
             stack.callback(shutil.rmtree, workdir, True)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "device").mkdir(exist_ok=True)
-        ca_dir = workdir / "ca"
-        TestCA.create(ca_dir)
-        # The role's own loader: a bad KYUKYU_HUB_* value is one line and exit 2 here too.
-        settings = load_hub_settings(
-            None,
-            db_url=f"sqlite:///{workdir / 'hub.db'}",
-            environment="dev",
-            trust_roots_dir=ca_dir,
-            allow_test_roots=True,
-            sse_keepalive_seconds=0.5,
-        )
-        state = build_state(settings)
-        seeded = seed_with_cards(
-            settings.db_url,
-            patients=patients,
-            cards=cards,
-            cards_dir=workdir / "cards",
-            ca_dir=ca_dir,
-        )
-        state.medical_source = open_source(settings.db_url)
-        operator_key = Ed25519PrivateKey.generate()
-        with state.session() as session:
-            op = crud.create_operator(
-                session,
-                name="demo-operator",
-                role="operator",
-                public_key=public_key_to_b64(operator_key.public_key()),
-                now=utcnow(),
+        platform = stack.enter_context(
+            running_platform(
+                workdir,
+                patients=patients,
+                cards=cards,
+                operator_name="demo-operator",
+                sse_keepalive_seconds=0.5,
             )
-            session.commit()
-            operator_id = op.id
-        url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
-        operator = SignedHttp(url, key=operator_key, key_id=f"operator:{operator_id}")
-        stack.callback(operator.close)
-
+        )
         hospitals = [DemoHospital(n, lat, lon, a) for n, lat, lon, a in HOSPITALS]
         for i, h in enumerate(hospitals, 1):
-            _start_hospital(h, workdir / f"hospital-{i}", url, operator, stack)
-
-        token = operator.request_json(
-            "POST", "/v1/enrollment-tokens", body={"fire_department": FIRE_DEPARTMENT}
-        )["token"]
-        device_key = Ed25519PrivateKey.generate()
-        device = PlatformClient(url, key=device_key, hub_public_key=state.hub_key.public_key)
-        device_id = device.enroll(token, DEVICE_NAME)
-        device.close()
+            _start_hospital(h, workdir / f"hospital-{i}", platform, stack)
+        device_id, device_key = platform.enroll_device(FIRE_DEPARTMENT, DEVICE_NAME)
         say(
-            f"  platform {url}, {seeded.patients} synthetic patients, "
+            f"  platform {platform.url}, {platform.patients} synthetic patients, "
             f"{len(hospitals)} hospitals, device {device_id}"
         )
         yield DemoWorld(
             workdir=workdir,
-            url=url,
-            ca_dir=ca_dir,
-            cards=[c.path for c in seeded.cards],
+            url=platform.url,
+            ca_dir=platform.ca_dir,
+            cards=platform.cards,
             device_id=device_id,
             device_key=device_key,
-            hub_public_key=state.hub_key.public_key,
+            hub_public_key=platform.hub_public_key,
             hospitals=hospitals,
-            patients=seeded.patients,
+            patients=platform.patients,
             stack=stack,
         )
 
 
-def _start_hospital(
-    h: DemoHospital, data_dir: Path, url: str, operator: Any, stack: ExitStack
-) -> None:
+def _start_hospital(h: DemoHospital, data_dir: Path, platform: Any, stack: ExitStack) -> None:
     """What ``kyukyu hospital init`` + ``user add`` + ``serve`` do, on a loopback port."""
     from hospital.auth import add_user
     from hospital.identity import init_hospital
@@ -199,15 +147,13 @@ def _start_hospital(
     from hospital.settings import load_hospital_settings
     from kyukyu.testing import serve_in_thread
 
-    token = operator.request_json("POST", "/v1/hospital-enrollment-tokens", body={"name": h.name})[
-        "token"
-    ]
-    ident = init_hospital(data_dir, platform_url=url, token=token, lat=h.lat, lon=h.lon)
+    token = platform.hospital_token(h.name)
+    ident = init_hospital(data_dir, platform_url=platform.url, token=token, lat=h.lat, lon=h.lon)
     h.id = ident.hospital_id
     h.data_dir = data_dir
     runtime = HospitalRuntime(
         load_hospital_settings(
-            None, data_dir=data_dir, platform_url=url, purge_interval_seconds=3600
+            None, data_dir=data_dir, platform_url=platform.url, purge_interval_seconds=3600
         )
     )
     stack.callback(runtime.close)
@@ -231,50 +177,6 @@ def print_sign_in(world: DemoWorld, say: Narrator) -> None:
         say(f"    current code: kyukyu demo totp {h.totp_secret}   (or add {h.otpauth_uri})")
 
 
-class DashboardStaff:
-    """The demo's own staff, signed in to a dashboard over HTTP as the form does (its own
-    account: a TOTP code is taken once, so a person signing in as ``demo`` is not refused)."""
-
-    def __init__(self, h: DemoHospital) -> None:
-        import httpx
-
-        self.client = httpx.Client(base_url=h.url, follow_redirects=False, timeout=10)
-        page = self.client.get("/login")
-        m = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        if not m:
-            raise RuntimeError("no sign-in form on the dashboard")
-        r = self.client.post(
-            "/login",
-            data={
-                "username": BOT_USER,
-                "password": h.bot_password,
-                "totp": totp_now(h.bot_totp_secret),
-                "csrf": m.group(1),
-            },
-        )
-        if r.status_code != 303:
-            raise RuntimeError(f"dashboard sign-in refused ({r.status_code})")
-
-    def case_page(self, case_id: str) -> str | None:
-        r = self.client.get(f"/cases/{case_id}")
-        return r.text if r.status_code == 200 else None
-
-    def answer(self, case_id: str, answer: str, reason: str | None = None) -> None:
-        page = self.case_page(case_id) or ""
-        m = re.search(r'name="csrf" value="([^"]+)"', page)
-        if not m:
-            raise RuntimeError("no answer form on the case page")
-        data = {"csrf": m.group(1), "answer": answer}
-        if reason:
-            data["reason"] = reason
-        r = self.client.post(f"/cases/{case_id}/answer", data=data)
-        if r.status_code != 303:
-            raise RuntimeError(f"the dashboard did not take the answer ({r.status_code})")
-
-    def close(self) -> None:
-        self.client.close()
-
-
 def _wait(pred: Callable[[], Any], timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -283,6 +185,157 @@ def _wait(pred: Callable[[], Any], timeout: float) -> Any:
             return value
         time.sleep(0.05)
     return None
+
+
+VITALS = (
+    ("systolic", 92),
+    ("diastolic", 58),
+    ("pulse", 118),
+    ("respiration", 24),
+    ("spo2", 91),
+    ("temperature", 36.4),
+    ("jcs", "1"),
+)
+
+
+def _device_flow(world: DemoWorld, stack: ExitStack) -> tuple[Any, Any, Any]:
+    """The virtual card on vpcd, and the device's case flow (the one the touchscreen
+    drives) over the real reader, outbox and platform client: (flow, card image, outbox)."""
+    from edge.card_sim import CardImage, VirtualCard, VpcdFrontEnd
+    from edge.flow import CaseFlow, DeviceIdentity, JpkiCardReading
+    from edge.jpki.trust import TrustStore
+    from edge.reader.pcsc import PcscReaders
+    from kyukyu import testing
+    from sync.client import PlatformClient
+    from sync.outbox import Outbox
+
+    testing.ensure_pcscd(world.workdir / "pcscd.log")
+    image = CardImage.load(world.cards[0])
+    front = VpcdFrontEnd(VirtualCard(image, path=world.cards[0]), port=testing.VPCD_PORTS[0])
+    front.start()
+    stack.callback(front.stop)
+    readers = stack.enter_context(PcscReaders())
+    outbox = stack.enter_context(Outbox(world.workdir / "device" / "outbox.db"))
+    device = stack.enter_context(
+        PlatformClient(
+            world.url,
+            key=world.device_key,
+            device_id=world.device_id,
+            hub_public_key=world.hub_public_key,
+        )
+    )
+    flow = CaseFlow(
+        cards=readers,
+        card_reading=JpkiCardReading(
+            TrustStore.from_directory(world.ca_dir, allow_test_roots=True)
+        ),
+        platform=device,
+        outbox=outbox,
+        device=DeviceIdentity(
+            world.device_id, world.device_key, "デモ救急1", FIRE_DEPARTMENT, "隊員001"
+        ),
+        base=SCENE,
+    )
+    flow.start()
+    stack.callback(flow.close)
+    return flow, image, outbox
+
+
+def _read_and_verify(flow: Any, collation_b: str, report: dict[str, Any], say: Narrator) -> None:
+    """Consent, the PIN signature and collation number B, the summary from the platform."""
+    from edge.flow import Consent, IdentityMethod, Stage
+
+    flow.choose_consent(Consent.CONSENTED)
+    flow.choose_identity(IdentityMethod.PIN)
+    flow.submit_pin(DEMO_PIN, collation_b=collation_b)
+    view = flow.view()
+    if view.stage is not Stage.SUMMARY:
+        raise RuntimeError(f"the flow stopped at {view.stage}: {view.notice}")
+    report["card"] = {
+        "token_type": view.token_type,
+        "trusted": bool(view.certificate_ok),
+        "attributes_integrity": view.patient_label is not None,
+        "assurance": view.assurance,
+    }
+    sections = {s.title.ja: len(s.lines) for s in view.summary}
+    report["summary"] = {"status": view.summary_status, "sections": sections}
+    say("  " + ", ".join(f"{k}: {v}" for k, v in sections.items()))
+
+
+def _seal_and_send(flow: Any, report: dict[str, Any], say: Narrator) -> str:
+    """Vitals, every hospital on the list chosen, sealed and sent; the case id."""
+    flow.to_vitals()
+    flow.set_chief_complaint("胸痛")
+    for name, value in VITALS:
+        flow.set_vital(name, value)
+    flow.to_hospitals()
+    for row in flow.view().hospitals:
+        flow.toggle_hospital(row.id)
+    flow.send_selected()
+    (case_id,) = flow.sent_case_ids()
+    report["case_id"] = case_id
+    _wait(lambda: not flow.view().waiting_sealed, 30)
+    waiting = flow.view().waiting_sealed
+    say(f"  case {case_id}: sealed, delivered; waiting in outbox: {waiting}")
+    return str(case_id)
+
+
+def _staff_see(world: DemoWorld, case_id: str, stack: ExitStack, say: Narrator) -> list[Any]:
+    """The demo's own staff sign in to each dashboard and see the case there."""
+    from kyukyu.testing import DashboardStaff
+
+    staff = []
+    for h in world.hospitals:
+        s = stack.enter_context(DashboardStaff(h.url, BOT_USER, h.bot_password, h.bot_totp_secret))
+        page = _wait(partial(s.case_page, case_id), 20)
+        if page is None or "胸痛" not in page:
+            raise RuntimeError(f"the case did not reach {h.url}")
+        say(f"  {h.url}/cases/{case_id}")
+        staff.append(s)
+    return staff
+
+
+def _answers(
+    world: DemoWorld,
+    flow: Any,
+    case_id: str,
+    staff: list[Any],
+    wait_for_staff: float | None,
+    report: dict[str, Any],
+    say: Narrator,
+) -> None:
+    """The hospitals answer (the demo's staff, or a person); the ambulance sees the
+    answers and confirms the first accepting hospital as the destination."""
+    hospitals = world.hospitals
+    if wait_for_staff is None:
+        for h, s in zip(hospitals, staff, strict=True):
+            s.answer(case_id, h.answer, None if h.answer == "accept" else "満床")
+    else:
+        say(
+            f"  ダッシュボードで受入可を押してください / accept the case on a dashboard "
+            f"(waiting {wait_for_staff:.0f} s)"
+        )
+
+    def answered() -> bool:
+        rows = [r for r in flow.view().hospitals if r.sent]
+        if wait_for_staff is not None:
+            return any(r.answer == "accept" for r in rows)
+        return all(r.answer for r in rows)
+
+    _wait(answered, 20 if wait_for_staff is None else wait_for_staff)
+    names = {h.id: h.name for h in hospitals}
+    answers = {r.id: r.answer for r in flow.view().hospitals if r.answer}
+    for hid, ans in answers.items():
+        shown = "受入可 / accept" if ans == "accept" else "受入不可 / decline"
+        say(f"  救急車の画面 / the ambulance sees: {names.get(hid, hid)}: {shown}")
+    report["answers"] = {names.get(k, k): v for k, v in answers.items()}
+    accepted = [hid for hid, ans in answers.items() if ans == "accept"]
+    if accepted:
+        flow.confirm_destination(accepted[0])
+        # Queued after the case; the hospitals are told once it leaves the outbox.
+        _wait(lambda: flow.view().destination_state == "delivered", 20)
+        report["destination"] = names[accepted[0]]
+        say(f"  搬送先決定 / destination: {names[accepted[0]]}")
 
 
 def run_demo(
@@ -297,167 +350,38 @@ def run_demo(
     ``wait_for_staff``: seconds to wait for a person (or a test) to accept the case on a
     dashboard; None: the demo's own staff answer on both dashboards (one declines).
     """
-    from edge.card_sim import CardImage, VirtualCard, VpcdFrontEnd
-    from edge.flow import (
-        CaseFlow,
-        Consent,
-        DeviceIdentity,
-        IdentityMethod,
-        JpkiCardReading,
-        Stage,
-    )
-    from edge.jpki.trust import TrustStore
-    from edge.reader.pcsc import PcscReaders
-    from kyukyu import testing
-    from sync.client import PlatformClient
-    from sync.outbox import Outbox
-
     timings: dict[str, float] = {}
     report: dict[str, Any] = {"timings_ms": timings}
+
+    def step(key: str, ja: str, en: str) -> Any:
+        return _step(say, timings, key, ja, en)
+
     with ExitStack() as stack:
-        with _step(say, timings, "setup", "準備: テスト認証局・プラットフォーム・病院", "set-up"):
+        with step("setup", "準備: テスト認証局・プラットフォーム・病院", "set-up"):
             world = stack.enter_context(demo_world(workdir, say=say, patients=patients))
         print_sign_in(world, say)
-        device_dir = world.workdir / "device"
-        hospitals = world.hospitals
-
-        with _step(
-            say, timings, "tap", "カードをタッチしてください", "tap the card (virtual reader)"
-        ):
-            testing.ensure_pcscd(world.workdir / "pcscd.log")
-            image = CardImage.load(world.cards[0])
-            card = VirtualCard(image, path=world.cards[0])
-            front = VpcdFrontEnd(card, port=testing.VPCD_PORTS[0])
-            front.start()
-            stack.callback(front.stop)
-            readers = PcscReaders()
-            stack.callback(readers.close)
-            outbox = Outbox(device_dir / "outbox.db")
-            stack.callback(outbox.close)
-            device = PlatformClient(
-                world.url,
-                key=world.device_key,
-                device_id=world.device_id,
-                hub_public_key=world.hub_public_key,
-            )
-            stack.callback(device.close)
-            # The device's case flow (the same one the touchscreen drives), scripted here.
-            flow = CaseFlow(
-                cards=readers,
-                card_reading=JpkiCardReading(
-                    TrustStore.from_directory(world.ca_dir, allow_test_roots=True)
-                ),
-                platform=device,
-                outbox=outbox,
-                device=DeviceIdentity(
-                    world.device_id, world.device_key, "デモ救急1", FIRE_DEPARTMENT, "隊員001"
-                ),
-                base=SCENE,
-            )
-            flow.start()
-            stack.callback(flow.close)
+        with step("tap", "カードをタッチしてください", "tap the card (virtual reader)"):
+            flow, image, outbox = _device_flow(world, stack)
             if not flow.wait_for_card(timeout=20):
                 raise RuntimeError("no card on the virtual reader")
             view = flow.view()
             say(f"  {view.token_type}: {'/'.join(view.progress)}")
-
-        with _step(
-            say,
-            timings,
+        with step(
             "read_verify",
             "同意・暗証番号署名・照合番号B・救急用サマリー",
             "consent, PIN proof, collation number B, summary",
         ):
-            flow.choose_consent(Consent.CONSENTED)
-            flow.choose_identity(IdentityMethod.PIN)
-            flow.submit_pin(DEMO_PIN, collation_b=image.collation_b)
-            view = flow.view()
-            if view.stage is not Stage.SUMMARY:
-                raise RuntimeError(f"the flow stopped at {view.stage}: {view.notice}")
-            report["card"] = {
-                "token_type": view.token_type,
-                "trusted": bool(view.certificate_ok),
-                "attributes_integrity": view.patient_label is not None,
-                "assurance": view.assurance,
-            }
-            sections = {s.title.ja: len(s.lines) for s in view.summary}
-            report["summary"] = {"status": view.summary_status, "sections": sections}
-            say("  " + ", ".join(f"{k}: {v}" for k, v in sections.items()))
-
-        with _step(
-            say, timings, "send", "封緘して2病院へ同時送信", "seal for 2 hospitals and send"
+            _read_and_verify(flow, image.collation_b, report, say)
+        with step("send", "封緘して2病院へ同時送信", "seal for 2 hospitals and send"):
+            case_id = _seal_and_send(flow, report, say)
+        with step(
+            "dashboards", "病院ダッシュボードに表示", "the case on both hospitals' dashboards"
         ):
-            flow.to_vitals()
-            flow.set_chief_complaint("胸痛")
-            for name, value in (
-                ("systolic", 92),
-                ("diastolic", 58),
-                ("pulse", 118),
-                ("respiration", 24),
-                ("spo2", 91),
-                ("temperature", 36.4),
-                ("jcs", "1"),
-            ):
-                flow.set_vital(name, value)
-            flow.to_hospitals()
-            for row in flow.view().hospitals:
-                flow.toggle_hospital(row.id)
-            flow.send_selected()
-            (case_id,) = flow.sent_case_ids()
-            report["case_id"] = case_id
-            _wait(lambda: not flow.view().waiting_sealed, 30)
-            waiting = flow.view().waiting_sealed
-            say(f"  case {case_id}: sealed, delivered; waiting in outbox: {waiting}")
-
-        with _step(
-            say,
-            timings,
-            "dashboards",
-            "病院ダッシュボードに表示",
-            "the case on both hospitals' dashboards",
-        ):
-            staff = [DashboardStaff(h) for h in hospitals]
-            for s in staff:
-                stack.callback(s.close)
-            for h, s in zip(hospitals, staff, strict=True):
-                page = _wait(partial(s.case_page, case_id), 20)
-                if page is None or "胸痛" not in page:
-                    raise RuntimeError(f"the case did not reach {h.url}")
-                say(f"  {h.url}/cases/{case_id}")
-
-        with _step(say, timings, "answers", "病院の応答を待つ", "wait for the hospitals' answers"):
-            if wait_for_staff is None:
-                for h, s in zip(hospitals, staff, strict=True):
-                    s.answer(case_id, h.answer, None if h.answer == "accept" else "満床")
-            else:
-                say(
-                    f"  ダッシュボードで受入可を押してください / accept the case on a dashboard "
-                    f"(waiting {wait_for_staff:.0f} s)"
-                )
-
-            def answered() -> bool:
-                rows = [r for r in flow.view().hospitals if r.sent]
-                if wait_for_staff is not None:
-                    return any(r.answer == "accept" for r in rows)
-                return all(r.answer for r in rows)
-
-            _wait(answered, 20 if wait_for_staff is None else wait_for_staff)
-            names = {h.id: h.name for h in hospitals}
-            answers = {r.id: r.answer for r in flow.view().hospitals if r.answer}
-            for hid, ans in answers.items():
-                shown = "受入可 / accept" if ans == "accept" else "受入不可 / decline"
-                say(f"  救急車の画面 / the ambulance sees: {names.get(hid, hid)}: {shown}")
-            report["answers"] = {names.get(k, k): v for k, v in answers.items()}
-            accepted = [hid for hid, ans in answers.items() if ans == "accept"]
-            if accepted:
-                flow.confirm_destination(accepted[0])
-                # Queued after the case; the hospitals are told once it leaves the outbox.
-                _wait(lambda: flow.view().destination_state == "delivered", 20)
-                report["destination"] = names[accepted[0]]
-                say(f"  搬送先決定 / destination: {names[accepted[0]]}")
-
+            staff = _staff_see(world, case_id, stack, say)
+        with step("answers", "病院の応答を待つ", "wait for the hospitals' answers"):
+            _answers(world, flow, case_id, staff, wait_for_staff, report, say)
         flow.finish()
-        report["hospitals_received"] = {h.name: h.received() for h in hospitals}
+        report["hospitals_received"] = {h.name: h.received() for h in world.hospitals}
         report["outbox_pending"] = outbox.pending_count()
         say(
             "▶ 患者情報を端末から消去しました / the device forgot the patient "

@@ -157,6 +157,11 @@ class PlatformClient:
         self.http.key_id = f"device:{device_id}"
         return device_id
 
+    def device_status(self) -> dict[str, Any]:
+        """This device as the platform holds it (``GET /v1/devices/me``: id, name, fire
+        department, ``revoked``); a revoked device gets a 403 ``revoked`` instead."""
+        return _json_object(self.http.request_json("GET", "/v1/devices/me"))
+
     def fetch_hub_key(self) -> Ed25519PublicKey:
         """The hub's signing key, for pinning at provisioning (over the pinned-CA TLS).
 

@@ -56,11 +56,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kyukyu import _demo
+    from kyukyu.testing import totp_now
 
     if args.action:
         verb, rest = args.action[0], args.action[1:]
         if verb == "totp" and len(rest) == 1:
-            print(_demo.totp_now(rest[0]))
+            print(totp_now(rest[0]))
             return 0
         if verb == "tap" and not rest:
             if args.workdir is None or not args.workdir.is_dir():

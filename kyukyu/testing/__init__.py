@@ -10,6 +10,11 @@ no library imports it.
 - ``seed_with_cards`` (``CardSeedReport``, ``SeededCard``): the synthetic medical source
   with virtual My Number cards for some of its patients
 - ``write_device_settings``: a device's settings file and key, as enrollment leaves them
+- ``running_platform`` (``Platform``, ``Operator``, ``add_operator``,
+  ``register_hospital``, ``enroll_device``): the platform built
+  one way for the demo, the tests and the benchmarks (hub, seeded cards, an operator)
+- ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
+  the dashboard over HTTP
 """
 
 from __future__ import annotations
@@ -24,16 +29,33 @@ from kyukyu.testing._pcscd import (
     vpcd_ready,
 )
 from kyukyu.testing._serve import serve_in_thread, wait_until_serving
+from kyukyu.testing._staff import DashboardStaff, totp_now
+from kyukyu.testing._world import (
+    Operator,
+    Platform,
+    add_operator,
+    enroll_device,
+    register_hospital,
+    running_platform,
+)
 
 __all__ = [
     "VPCD_HOST",
     "VPCD_PORTS",
     "CardSeedReport",
+    "DashboardStaff",
+    "Operator",
     "PcscdUnavailable",
+    "Platform",
     "SeededCard",
+    "add_operator",
+    "enroll_device",
     "ensure_pcscd",
+    "register_hospital",
+    "running_platform",
     "seed_with_cards",
     "serve_in_thread",
+    "totp_now",
     "vpcd_ready",
     "wait_until_serving",
     "write_device_settings",

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,83 +86,38 @@ HOSPITALS = (  # nearest first from SCENE: 2, 0, 1
 
 @contextmanager
 def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
-    """Start the hub (uvicorn, SQLite, synthetic source), register hospitals, enroll."""
-    from hub_server import crud
-    from hub_server.core.config import Settings
-    from hub_server.core.db import utcnow
-    from hub_server.main import build_state, create_app
-    from hub_server.medical import open_source
-    from kyukyu.testing import seed_with_cards, serve_in_thread
-    from sync import SignedHttp
-    from sync.client import PlatformClient
-    from sync.signing import public_key_to_b64
+    """Start the hub (``kyukyu.testing.running_platform``), register hospitals, enroll."""
+    from kyukyu.testing import running_platform
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    ca_dir = workdir / "ca"
     keys = KeyPool(3)
-    TestCA.create(ca_dir)
-    settings = Settings(
-        db_url=f"sqlite:///{workdir / 'hub.db'}",
-        environment="dev",
-        trust_roots_dir=ca_dir,
-        allow_test_roots=True,
+    with running_platform(
+        workdir,
+        patients=patients,
+        key_factory=keys,
+        operator_name="edge-test-operator",
         sse_keepalive_seconds=0.3,
         # One device identity serves every flow of a test session (several at once).
         max_streams_per_identity=64,
-    )
-    state = build_state(settings)
-    seeded = seed_with_cards(
-        settings.db_url,
-        patients=patients,
-        cards=1,
-        cards_dir=workdir / "cards",
-        ca_dir=ca_dir,
-        key_factory=keys,
-    )
-    state.medical_source = open_source(settings.db_url)
-    op_key = Ed25519PrivateKey.generate()
-    with state.session() as session:
-        op = crud.create_operator(
-            session,
-            name="edge-test-operator",
-            role="operator",
-            public_key=public_key_to_b64(op_key.public_key()),
-            now=utcnow(),
-        )
-        session.commit()
-        op_id = op.id
-    with ExitStack() as stack:
-        url = stack.enter_context(serve_in_thread(create_app(settings, state=state)))
-        operator = SignedHttp(url, key=op_key, key_id=f"operator:{op_id}")
-        stack.callback(operator.close)
+    ) as platform:
         hospitals = [WorldHospital(n, lat, lon) for n, lat, lon in HOSPITALS]
         for h in hospitals:
-            h.id = operator.request_json(
-                "POST",
-                "/v1/hospitals",
-                body={
-                    "name": h.name,
-                    "lat": h.lat,
-                    "lon": h.lon,
-                    "hpke_public_key": public_key_to_b64(h.hpke.public_key()),  # type: ignore[arg-type]
-                    "signing_public_key": public_key_to_b64(h.signing.public_key()),
-                },
-            )["hospital_id"]
-        token = operator.request_json(
-            "POST", "/v1/enrollment-tokens", body={"fire_department": "テスト消防本部"}
-        )["token"]
-        device_key = Ed25519PrivateKey.generate()
-        with PlatformClient(url, key=device_key) as device:
-            device_id = device.enroll(token, "テスト救急1")
+            h.id = platform.register_hospital(
+                h.name,
+                h.lat,
+                h.lon,
+                hpke_public_key=h.hpke.public_key(),
+                signing_public_key=h.signing.public_key(),
+            )
+        device_id, device_key = platform.enroll_device("テスト消防本部", "テスト救急1")
         yield World(
-            url=url,
-            ca_dir=ca_dir,
-            ca=TestCA.load(ca_dir),
-            state=state,
+            url=platform.url,
+            ca_dir=platform.ca_dir,
+            ca=TestCA.load(platform.ca_dir),
+            state=platform.state,
             hospitals=hospitals,
             device_id=device_id,
             device_key=device_key,
-            patient_card=seeded.cards[0].path,
+            patient_card=platform.cards[0],
             keys=keys,
         )
 

@@ -37,10 +37,9 @@ class RealHub:
 
 
 def make_real_hub(tmp_path: Path, **settings: Any) -> RealHub:
-    from hub_server import crud
     from hub_server.core.config import Settings
-    from hub_server.core.db import utcnow
     from hub_server.main import build_state, create_app
+    from kyukyu.testing import add_operator
 
     tmp_path.mkdir(parents=True, exist_ok=True)
     s = Settings(
@@ -50,19 +49,12 @@ def make_real_hub(tmp_path: Path, **settings: Any) -> RealHub:
         **settings,
     )
     state = build_state(s)
-    op_key = Ed25519PrivateKey.generate()
-    with state.session() as session:
-        op = crud.create_operator(
-            session,
-            name="sync-test-operator",
-            role="operator",
-            public_key=public_key_to_b64(op_key.public_key()),
-            now=utcnow(),
-        )
-        session.commit()
-        op_id = op.id
+    operator = add_operator(state, "sync-test-operator")
     return RealHub(
-        state=state, app=create_app(s, state=state), operator_key=op_key, operator_id=op_id
+        state=state,
+        app=create_app(s, state=state),
+        operator_key=operator.key,
+        operator_id=operator.id,
     )
 
 
