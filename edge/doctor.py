@@ -27,6 +27,7 @@ import httpx
 
 from edge.provision._layout import (
     DATA_DIR,
+    ROOTS_DIR,
     SERVICE_USER,
     DeviceLayout,
     ProvisionError,
@@ -328,7 +329,7 @@ def _read_test(ctx: DoctorContext, s: DeviceSettings, channel: Any) -> Check:
 
     try:
         store = TrustStore.from_directory(
-            ctx.layout.host(s.roots_dir or "/etc/kyukyu/jpki-roots"),
+            ctx.layout.host(s.roots_dir or ROOTS_DIR),
             allow_test_roots=s.test_roots,
         )
     except JpkiError:
@@ -624,7 +625,7 @@ def check_roots(ctx: DoctorContext, s: DeviceSettings) -> Check:
 
     fix_en = "kyukyu provision trust install --bundled (or <J-LIS root files>)"
     fix_ja = "ルート証明書を登録する（kyukyu provision trust install）"
-    directory = ctx.layout.host(s.roots_dir or "/etc/kyukyu/jpki-roots")
+    directory = ctx.layout.host(s.roots_dir or ROOTS_DIR)
     try:
         store = TrustStore.from_directory(directory, allow_test_roots=s.test_roots)
     except JpkiError as exc:
