@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
-from edge.provision._layout import (
+from edge.provision import (
     DATA_DIR,
     ROOTS_DIR,
     SERVICE_USER,
@@ -367,7 +367,7 @@ def _read_test(ctx: DoctorContext, s: DeviceSettings, channel: Any) -> Check:
 
 
 def _client(ctx: DoctorContext, s: DeviceSettings) -> Any:
-    from edge.provision._enroll import load_device_key
+    from edge.provision import load_device_key
     from sync.client import PlatformClient
 
     key = load_device_key(ctx.layout.host(s.key_file))
@@ -543,7 +543,7 @@ def check_clock(ctx: DoctorContext, s: DeviceSettings) -> Check:
 
 
 def check_device_key(ctx: DoctorContext, s: DeviceSettings) -> Check:
-    from edge.provision._enroll import load_device_key
+    from edge.provision import load_device_key
 
     fix_en = "kyukyu provision retire, then kyukyu provision enroll (a new key)"
     fix_ja = "廃止処理の後に再登録して鍵を更新する"
@@ -682,7 +682,7 @@ def check_roots(ctx: DoctorContext, s: DeviceSettings) -> Check:
 
 
 def check_revocation(ctx: DoctorContext, s: DeviceSettings) -> Check:
-    from edge.provision._enroll import load_snapshot
+    from edge.provision import load_snapshot
     from sync.signing import public_key_from_b64
 
     fix_en = "bring the device online and run kyukyu provision refresh (the timer does it hourly)"
