@@ -29,6 +29,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errbase import InvalidSettings
+from errbase.paths import EDGE_CONFIG, EDGE_DATA_DIR
 from errbase.settings import load_settings
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     "settings_file_text",
 ]
 
-DEFAULT_CONFIG = Path("/etc/kyukyu/edge.env")
+DEFAULT_CONFIG = Path(EDGE_CONFIG)
 PREFIX = "KYUKYU_EDGE_"
 
 
@@ -60,7 +61,7 @@ class DeviceSettings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("/var/lib/kyukyu-edge"),
+        Path(EDGE_DATA_DIR),
         description="State directory: outbox, cursor, pinned documents (no plain patient data).",
     )
     hub_url: str | None = Field(

@@ -44,7 +44,7 @@ from edge.jpki.trust import CvcCaKey, TrustAnchor, TrustStore, fingerprint
 from edge.settings import DeviceSettings
 from errbase import KyukyuError
 from sync import BadHubSignature, SyncError
-from sync.signed import b64d, b64e, verify_document
+from sync.signed import b64d, b64e_std, verify_document
 from sync.signing import public_key_from_b64
 
 __all__ = [
@@ -260,7 +260,7 @@ def check_with_platform(platform: PlatformLike, result: CardReadResult) -> CardR
     der = result.certificate.der
     try:
         answer = platform.http.request_json(
-            "POST", "/v1/certificate-checks", body={"certificate": b64e(der)}
+            "POST", "/v1/certificate-checks", body={"certificate": b64e_std(der)}
         )
         body = verify_document(answer, "certificate_check", platform.hub_public_key)
     except (SyncError, BadHubSignature):

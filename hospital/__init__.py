@@ -14,3 +14,16 @@ premises, with its own private key (see ``docs/hospital.md``)::
 """
 
 from __future__ import annotations
+
+# A package of modules: its face is the modules other packages import.
+__all__ = [
+    "auth",
+    "casefile",
+    "errors",
+    "fhir_export",
+    "identity",
+    "main",
+    "schema",
+    "settings",
+    "store",
+]

@@ -27,13 +27,13 @@ from hospital.errors import (
     PlatformUnreachable,
     RegistrationRefused,
 )
+from hospital.settings import KEY_FILE
 from sync import AuthError, HttpStatusError, PlatformError
 from sync.platform_url import platform_url_is_secure
 from sync.signing import b64d, b64e, public_key_from_b64, public_key_to_b64
 
 __all__ = ["HospitalIdentity", "HospitalKeys", "init_hospital", "load_identity"]
 
-KEY_FILE = "hospital-key.json"
 IDENTITY_FILE = "identity.json"
 
 

@@ -19,16 +19,20 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errbase import InvalidSettings
+from errbase.paths import HOSPITAL_CONFIG
 from errbase.settings import load_settings
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "KEY_FILE",
     "HospitalSettings",
     "HospitalSettingsError",
     "load_hospital_settings",
 ]
 
-DEFAULT_CONFIG = Path("/etc/kyukyu/hospital.env")
+DEFAULT_CONFIG = Path(HOSPITAL_CONFIG)
+#: The hospital's private keys in its data directory (``hospital.identity``).
+KEY_FILE = "hospital-key.json"
 
 
 class HospitalSettingsError(InvalidSettings):
@@ -91,7 +95,7 @@ class HospitalSettings(BaseSettings):
     tls_keyfile: Path | None = Field(default=None, description="its PEM private key")
 
     def resolved_key_file(self) -> Path:
-        return self.key_file or self.data_dir / "hospital-key.json"
+        return self.key_file or self.data_dir / KEY_FILE
 
     def resolved_db_url(self) -> str:
         return self.db_url or f"sqlite:///{self.data_dir / 'hospital.db'}"

@@ -16,15 +16,14 @@ clear so the platform can route without decrypting; everything in it is bound
 by the payload's AAD, each recipient's HPKE info and the device signature.
 
 In JSON (the device's post, the hub's case event) a sealed case travels as standard
-base64 text: ``envelope_to_text`` writes it, ``envelope_from_text`` and
-``SealedCase.from_text`` read it (one decoder: ``sync.signed.b64d``).
+base64 text, padded (one field, one alphabet): ``envelope_to_text`` writes it,
+``envelope_from_text`` and ``SealedCase.from_text`` read it (``sync.signed.b64d_std``).
 
 This module only parses and checks the signature; ``sync.seal`` does the crypto.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import struct
@@ -36,7 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sync._errors import BadSignature, MalformedEnvelope, UnsupportedVersion
-from sync.signed import b64d, b64e
+from sync.signed import b64d, b64d_std, b64e, b64e_std
 
 __all__ = [
     "CONTENT_AEAD",
@@ -227,16 +226,16 @@ class SealedCase:
 def envelope_to_text(data: bytes | SealedCase) -> str:
     """Envelope bytes as JSON text: standard base64, padded."""
     raw = data.raw if isinstance(data, SealedCase) else data
-    return base64.b64encode(raw).decode("ascii")
+    return b64e_std(raw)
 
 
 def envelope_from_text(text: object) -> bytes:
-    """The envelope bytes of JSON text (any base64 ``sync.signed.b64d`` reads);
-    ``MalformedEnvelope`` when it is not base64 text."""
+    """The envelope bytes of its JSON text (standard base64, padded: ``b64d_std``);
+    ``MalformedEnvelope`` when it is not that."""
     if not isinstance(text, str):
         raise MalformedEnvelope("envelope is not base64 text")
     try:
-        return b64d(text)
+        return b64d_std(text)
     except ValueError:
         raise MalformedEnvelope("envelope is not base64") from None
 
@@ -309,6 +308,6 @@ def _b64(value: object, length: int, what: str) -> bytes:
         raw = b64d(value)
     except ValueError:
         raise MalformedEnvelope(f"bad {what}") from None
-    if len(raw) != length or b64e(raw) != value:
+    if len(raw) != length:  # b64d is strict: one text per byte string
         raise MalformedEnvelope(f"bad {what}")
     return raw

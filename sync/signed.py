@@ -9,7 +9,10 @@ Scheme) bytes of ``<body object>``; ``<field>`` names the document kind
 (``directory``, ``snapshot``, ``device``). RFC 8785 is done by the ``rfc8785``
 package, so any language with a JCS library and Ed25519 can check the signature.
 
-This module is also the project's one base64 decoder (``b64d``) and encoder (``b64e``).
+This module is also the project's one base64 codec, one alphabet per field (see
+docs/envelope.md): ``b64e``/``b64d`` base64url without padding (keys, signatures, nonces),
+``b64e_std``/``b64d_std`` standard base64 padded (envelopes, card certificates and
+signatures, CRLs). Both decoders are strict.
 """
 
 from __future__ import annotations
@@ -28,16 +31,29 @@ from sync._errors import BadHubSignature
 
 __all__ = [
     "BadHubSignature",
+    "InvalidBase64",
     "b64d",
+    "b64d_std",
     "b64e",
+    "b64e_std",
     "canonical_json",
     "sign_body",
     "signed_document",
     "verify_document",
 ]
 
-_WHITESPACE = re.compile(r"[ \t\r\n]+")
-_ALPHABET = re.compile(r"[A-Za-z0-9+/_-]*={0,2}")
+#: The base64url alphabet (RFC 4648 §5) and its value of each character.
+_URL_ALPHABET = re.compile(r"[A-Za-z0-9_-]*")
+_STD_VALUE = {c: i for i, c in enumerate(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+)}  # fmt: skip
+_URL_VALUE = {**_STD_VALUE, "-": 62, "_": 63}
+_URL_TO_STD = str.maketrans("-_", "+/")
+
+
+class InvalidBase64(ValueError):
+    """Text that is not the one spelling of bytes its field allows (a ``ValueError``:
+    every caller that refused bad base64 before refuses this)."""
 
 
 def canonical_json(value: Any) -> bytes:
@@ -50,39 +66,54 @@ def canonical_json(value: Any) -> bytes:
 
 
 def b64e(data: bytes) -> str:
-    """base64url without padding (RFC 4648 §5): how every key and signature is written."""
+    """base64url without padding (RFC 4648 §5): how every key, signature and nonce is
+    written."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def b64d(text: str) -> bytes:
-    """Decode base64: standard or URL-safe alphabet, padded or not, ASCII whitespace ignored.
+def b64e_std(data: bytes) -> str:
+    """Standard base64, padded (RFC 4648 §4): how envelopes and card data are written."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
-    Raises ``ValueError`` on anything else (other characters, a bad length, bad padding).
+
+def b64d(text: str) -> bytes:
+    """Decode base64url without padding, strictly: the inverse of ``b64e``.
+
+    Only ``A-Z a-z 0-9 - _``; no ``=``, no whitespace, no character of the standard
+    alphabet, no unused bits set in the last character (one text per byte string).
+    Raises ``InvalidBase64`` (a ``ValueError``) on anything else.
     """
     if not isinstance(text, str):
-        raise ValueError("base64 must be text")
-    if text.isascii():
-        # What senders write (standard alphabet, padded, nothing else) in one C pass: a
-        # sealed case's 5 KB envelope otherwise takes five passes. Whatever strict mode
-        # accepts, the general path below reads as the same bytes.
-        try:
-            return binascii.a2b_base64(text, strict_mode=True)
-        except binascii.Error:
-            pass
-    return _b64d_general(text)
+        raise InvalidBase64("base64url must be text")
+    if not _URL_ALPHABET.fullmatch(text):
+        raise InvalidBase64("invalid base64url: a character outside A-Z a-z 0-9 - _")
+    rest = len(text) % 4
+    if rest == 1:
+        raise InvalidBase64("invalid base64url length")
+    if rest and _URL_VALUE[text[-1]] & (0x0F if rest == 2 else 0x03):
+        raise InvalidBase64("invalid base64url: unused bits set")
+    return binascii.a2b_base64(text.translate(_URL_TO_STD) + "=" * (-rest % 4))
 
 
-def _b64d_general(text: str) -> bytes:
-    cleaned = _WHITESPACE.sub("", text)
-    if not _ALPHABET.fullmatch(cleaned):
-        raise ValueError("invalid base64")
-    cleaned = cleaned.rstrip("=").replace("-", "+").replace("_", "/")
-    if len(cleaned) % 4 == 1:
-        raise ValueError("invalid base64 length")
+def b64d_std(text: str) -> bytes:
+    """Decode standard base64 with its padding, strictly: the inverse of ``b64e_std``.
+
+    Only ``A-Z a-z 0-9 + /`` then the padding the length needs; no whitespace, no
+    character of the URL-safe alphabet, no unused bits set. One C pass (a sealed case's
+    5 KB envelope). Raises ``InvalidBase64`` (a ``ValueError``) on anything else.
+    """
+    if not isinstance(text, str):
+        raise InvalidBase64("base64 must be text")
     try:
-        return base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("invalid base64") from None
+        raw = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: a non-ASCII character
+        raise InvalidBase64("invalid base64 (standard alphabet, padded)") from None
+    if len(text) != (len(raw) + 2) // 3 * 4:
+        raise InvalidBase64("invalid base64 padding")
+    pad = len(text) - len(text.rstrip("=")) if text.endswith("=") else 0
+    if pad and _STD_VALUE[text[-pad - 1]] & (0x0F if pad == 2 else 0x03):
+        raise InvalidBase64("invalid base64: unused bits set")
+    return raw
 
 
 def sign_body(key: Ed25519PrivateKey, body: Mapping[str, Any]) -> str:

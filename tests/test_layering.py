@@ -144,6 +144,23 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
             "prometheus_client",
         }
     ),
+    # The hospital's web app and receiving service: the hospital extra (web framework,
+    # database, staff login, the dashboard's templates and live stream, FHIR export over
+    # httpx) and what sync stands on; never the device's drivers or screen.
+    "hospital": frozenset(
+        {"fastapi", "starlette", "pydantic", "pydantic_settings", "dotenv", "anyio"}
+        | {"sqlmodel", "sqlalchemy", "alembic", "psycopg", "uvicorn", "cryptography"}
+        | {"httpx", "httpx_sse", "rfc8785", "argon2", "pyotp", "multipart", "python_multipart"}
+        | {"jinja2", "markupsafe", "sse_starlette"}
+    ),
+    # The command line and the bench (kyukyu.testing): it starts the roles' servers
+    # (uvicorn), the device's kiosk (textual), the virtual card's pcscd and talks HTTP;
+    # the web apps themselves are built by hub_server and hospital, not here.
+    "kyukyu": frozenset(
+        {"cryptography", "httpx", "httpx_sse", "pyotp", "smartcard", "nfc", "uvicorn"}
+        | {"textual", "textual_serve", "rich", "sqlmodel", "sqlalchemy", "psycopg"}
+        | {"pydantic", "pydantic_settings", "dotenv", "anyio"}
+    ),
 }
 # The technician's commands in the edge core talk to the hub and probe readers directly.
 THIRD_PARTY_EXTRA: dict[str, frozenset[str]] = {
@@ -209,6 +226,11 @@ def test_the_table_says_what_the_architecture_says() -> None:
     assert LAYERS["edge.ui"] == {"edge", "errbase"}
     assert "textual" in THIRD_PARTY["edge.ui"]
     assert LAYERS["hospital"] == {"sync", "errbase", "errbase.settings"}
+    # Every layer has its third-party column; the hospital never drives a reader or a
+    # screen, the CLI builds no web app of its own.
+    assert set(THIRD_PARTY) == set(LAYERS)
+    assert not {"textual", "smartcard", "nfc", "prometheus_client"} & THIRD_PARTY["hospital"]
+    assert not {"fastapi", "starlette", "alembic", "argon2"} & THIRD_PARTY["kyukyu"]
     assert LAYERS["edge"] == {"edge.reader", "edge.jpki", "sync", "errbase", "errbase.settings"}
     # The settings base serves the three roles; the drivers and the card code never need it.
     assert LAYERS["errbase.settings"] == {"errbase"}
@@ -234,6 +256,9 @@ def test_the_table_says_what_the_architecture_says() -> None:
         ("edge/reader/_probe_up.py", "from errbase.settings import load_settings\n"),
         ("edge/flow/_probe_up.py", "from edge.ui import app\n"),
         ("edge/reader/_probe_up.py", "import httpx\n"),
+        ("hospital/_probe_up.py", "import textual\n"),
+        ("hospital/_probe_up.py", "def f():\n    from smartcard.System import readers\n"),
+        ("kyukyu/_probe_up.py", "from fastapi import FastAPI\n"),
     ],
 )
 def test_an_import_back_up_fails(module: str, line: str) -> None:

@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 JST = timezone(timedelta(hours=9), "JST")
+#: The test CA's list of revoked serials, beside its keys.
+REVOKED_FILE = "revoked.json"
 AUTH_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.3.30")
 SIGN_POLICY_OID = x509.ObjectIdentifier("1.2.392.200149.8.5.1.1.20")
 # SubjectAltName otherName types of the signing certificate (1.2.392.200149.8.5.5.*).
@@ -287,9 +289,9 @@ class TestCA:
 
     def _save_revoked(self, d: Path) -> None:
         data = {str(s): t.isoformat() for s, t in sorted(self._revoked.items())}
-        tmp = d / "revoked.json.tmp"
+        tmp = d / f"{REVOKED_FILE}.tmp"
         tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, d / "revoked.json")
+        os.replace(tmp, d / REVOKED_FILE)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> TestCA:
@@ -302,7 +304,7 @@ class TestCA:
             keys.update({a: key_from_pem((d / f"{a}.key").read_text()) for a in cvc_ids})
         certs = {a: x509.load_pem_x509_certificate((d / f"{a}.pem").read_bytes()) for a in _ROOTS}
         revoked: dict[int, datetime] = {}
-        rfile = d / "revoked.json"
+        rfile = d / REVOKED_FILE
         if rfile.exists():
             revoked = {
                 int(s): datetime.fromisoformat(t) for s, t in json.loads(rfile.read_text()).items()

@@ -11,7 +11,6 @@ that knows only the Western birth date keys it and gets the era digits offered
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from edge.jpki import (
@@ -28,7 +27,7 @@ from edge.jpki import (
 from edge.jpki.era import era_of_birth_date
 from edge.reader import CardRemoved, Connection, ReaderError
 from sync import PlatformError, TransportError
-from sync.signed import b64d
+from sync.signed import b64d, b64e_std
 
 from . import _texts as T
 from ._core import FlowCore, _error_notice, _notice
@@ -160,7 +159,7 @@ class IdentitySteps(FlowCore):
             {
                 "kind": "pin_signature",
                 "challenge_id": challenge["challenge_id"],
-                "signature": base64.b64encode(facts.auth_signature).decode(),
+                "signature": b64e_std(facts.auth_signature),
             }
         )
 
@@ -268,7 +267,7 @@ class IdentitySteps(FlowCore):
             with self._lock:
                 self._busy = True
         request = {
-            "certificate": base64.b64encode(c.certificate_der or b"").decode(),
+            "certificate": b64e_std(c.certificate_der or b""),
             "consent": (c.consent or Consent.CONSENTED).value,
             "evidence": evidence,
             "crew_member": self._device.crew_member,

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from errbase.paths import CONFIG_DIR, HOSPITAL_DATA_DIR, HUB_CONFIG, HUB_DATA_DIR
+
 from ._layout import (
     CREDENTIALS_DIR,
     DATA_DIR,
@@ -64,7 +66,7 @@ class RoleFiles:
 
 
 _ETC_DIRS = (
-    DirSpec("/etc/kyukyu", 0o755),
+    DirSpec(str(CONFIG_DIR), 0o755),
     DirSpec(str(CREDENTIALS_DIR), 0o700),  # read by systemd (LoadCredential), not the services
 )
 
@@ -103,7 +105,7 @@ ROLE_FILES: dict[Role, RoleFiles] = {
     "hub": RoleFiles(
         files=(
             FileSpec("sysusers.d/kyukyu-hub.conf", "/etc/sysusers.d/kyukyu-hub.conf"),
-            FileSpec("etc/hub.env", "/etc/kyukyu/hub.env", keep=True),
+            FileSpec("etc/hub.env", str(HUB_CONFIG), keep=True),
             FileSpec(
                 "systemd/kyukyu-hub.service",
                 "/etc/systemd/system/kyukyu-hub.service",
@@ -113,7 +115,7 @@ ROLE_FILES: dict[Role, RoleFiles] = {
         dirs=(
             *_ETC_DIRS,
             DirSpec(str(ROOTS_DIR), 0o755),
-            DirSpec("/var/lib/kyukyu-hub", 0o700, "kyukyu-hub"),
+            DirSpec(str(HUB_DATA_DIR), 0o700, "kyukyu-hub"),
         ),
         units=("kyukyu-hub.service",),
     ),
@@ -126,7 +128,7 @@ ROLE_FILES: dict[Role, RoleFiles] = {
                 template=True,
             ),
         ),
-        dirs=(*_ETC_DIRS, DirSpec("/var/lib/kyukyu-hospital", 0o700, "kyukyu-hospital")),
+        dirs=(*_ETC_DIRS, DirSpec(str(HOSPITAL_DATA_DIR), 0o700, "kyukyu-hospital")),
         units=("kyukyu-hospital.service",),
     ),
 }

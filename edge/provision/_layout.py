@@ -17,6 +17,13 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 
 from errbase import KyukyuError
+from errbase.paths import (
+    CREDENTIALS_DIR,
+    EDGE_CONFIG,
+    EDGE_DATA_DIR,
+    JPKI_ROOTS_DIR,
+    PLATFORM_CA,
+)
 
 __all__ = [
     "CONFIG",
@@ -34,12 +41,11 @@ __all__ = [
 
 SERVICE_USER = "kyukyu-edge"
 KIOSK_USER = "kyukyu-kiosk"
-CONFIG = PurePosixPath("/etc/kyukyu/edge.env")
-CREDENTIALS_DIR = PurePosixPath("/etc/kyukyu/credentials")
+CONFIG = EDGE_CONFIG
 DEVICE_KEY = CREDENTIALS_DIR / "edge-device-key.pem"
-HUB_CA = PurePosixPath("/etc/kyukyu/platform-ca.pem")
-ROOTS_DIR = PurePosixPath("/etc/kyukyu/jpki-roots")
-DATA_DIR = PurePosixPath("/var/lib/kyukyu-edge")
+HUB_CA = PLATFORM_CA
+ROOTS_DIR = JPKI_ROOTS_DIR
+DATA_DIR = EDGE_DATA_DIR
 
 
 class ProvisionError(KyukyuError):

@@ -36,6 +36,7 @@ from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errbase import InvalidSettings
+from errbase.paths import HUB_CONFIG, HUB_DEV_DB_URL, HUB_KEY_CREDENTIAL
 from errbase.settings import credentials_dir, describe_error, load_settings
 
 __all__ = [
@@ -48,8 +49,8 @@ __all__ = [
     "load_hub_settings",
 ]
 
-DEFAULT_DB_URL = "sqlite:///kyukyu-hub.db"
-DEFAULT_CONFIG = Path("/etc/kyukyu/hub.env")
+DEFAULT_DB_URL = HUB_DEV_DB_URL
+DEFAULT_CONFIG = Path(HUB_CONFIG)
 PREFIX = "KYUKYU_HUB_"
 # Fields whose variable is not PREFIX + NAME (kept from before pydantic-settings).
 _NAMES = {
@@ -254,7 +255,7 @@ def load_hub_settings(config: Path | None = None, **overrides: object) -> Settin
     values = {k: v for k, v in overrides.items() if v is not None}
     credentials = credentials_dir()
     if credentials is not None:
-        key = credentials / "hub-key.pem"
+        key = credentials / HUB_KEY_CREDENTIAL
         if key.is_file() and "hub_key_path" not in values and "KYUKYU_HUB_KEY" not in os.environ:
             values.setdefault("hub_key_path", key)
     return load_settings(

@@ -17,3 +17,11 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 
 Admission control for case posts is an HTTP dependency: ``hub_server.api.admission``.
 """
+
+# A package of modules: its face is the modules other packages import.
+__all__ = [
+    "crl_ingestion",
+    "identity_revocation",
+    "patient_proof",
+    "trust_bundle",
+]

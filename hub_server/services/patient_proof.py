@@ -12,15 +12,16 @@ from hub_server.core.db import utcnow
 from hub_server.core.errors import InvalidInput, Unavailable
 from hub_server.core.state import HubState
 from hub_server.models import Challenge
-from sync.signed import b64d
+from sync.signed import b64d, b64d_std
 
 __all__ = ["check_card_signature", "decode_certificate", "new_challenge", "verify_patient"]
 
 
 def decode_certificate(text: str) -> bytes:
-    """The certificate's DER from its base64 text (``InvalidInput`` if it is not base64)."""
+    """The certificate's DER from its text: standard base64, padded (``InvalidInput``
+    otherwise)."""
     try:
-        return b64d(text)
+        return b64d_std(text)
     except ValueError:
         raise InvalidInput(
             "malformed_certificate",
@@ -66,7 +67,7 @@ def check_card_signature(
     )
     session.commit()
     try:
-        raw = b64d(signature)
+        raw = b64d_std(signature)
     except ValueError:
         raise InvalidInput("bad_signature_encoding", "signature must be base64") from None
     verify_card_signature(cert, b64d(ch.nonce), raw)

@@ -35,12 +35,14 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from errbase.paths import JPKI_ROOTS_DIR
+
 if TYPE_CHECKING:
     from edge.jpki.read import CardReadResult, ReadOptions
     from edge.reader import Connection
 
 # KYUKYU_JPKI_ROOTS overrides it (kyukyu.cli.ENV_NAMES: read when the command runs).
-DEFAULT_ROOTS = "/etc/kyukyu/jpki-roots"
+DEFAULT_ROOTS = str(JPKI_ROOTS_DIR)
 
 EXIT_OK, EXIT_CARD, EXIT_CONFIG, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_UNTRUSTED, EXIT_PARTIAL, EXIT_TAMPERED = 4, 5, 6

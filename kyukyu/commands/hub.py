@@ -16,7 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DB = "sqlite:///kyukyu-hub.db"
+from errbase.paths import HUB_DEV_DB_URL, HUB_KEY_CREDENTIAL
+
+DEFAULT_DB = HUB_DEV_DB_URL
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
@@ -116,7 +118,7 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
         return 2
     settings.check()
     migrate(settings.db_url)
-    key_path = settings.hub_key_path or Path(tempfile.mkdtemp()) / "hub-key.pem"
+    key_path = settings.hub_key_path or Path(tempfile.mkdtemp()) / HUB_KEY_CREDENTIAL
     HubKey.load_or_create(key_path)  # every worker signs with the same key
     # Every worker reads the same settings from the environment (app_from_env).
     from hub_server.core.config import env_name

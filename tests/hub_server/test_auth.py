@@ -129,6 +129,56 @@ async def test_enrollment_token_is_single_use_and_expires(hub: Hub) -> None:
     assert bogus.status_code == 401
 
 
+async def test_one_token_mechanism_keeps_the_kinds_apart(hub: Hub) -> None:
+    """A hospital token enrolls one hospital once; a device token is not a hospital token
+    nor the reverse; each refusal names who hands out a new token."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from sync.signing import b64e
+
+    def hospital_body(token: str) -> dict[str, object]:
+        hpke = X25519PrivateKey.generate().public_key().public_bytes_raw()
+        return {
+            "token": token,
+            "lat": 35.0,
+            "lon": 139.0,
+            "hpke_public_key": b64e(hpke),
+            "signing_public_key": pub(new_key()),
+        }
+
+    r = await hub.call(hub.operator, "POST", "/v1/hospital-enrollment-tokens", {"name": "川崎病院"})
+    hospital_token = r.json()["token"]
+    r = await hub.call(
+        hub.operator, "POST", "/v1/enrollment-tokens", {"fire_department": "川崎市消防局"}
+    )
+    device_token = r.json()["token"]
+    as_device = await hub.call(
+        None,
+        "POST",
+        "/v1/devices/enroll",
+        {"token": hospital_token, "public_key": pub(new_key()), "name": "x"},
+    )
+    assert as_device.status_code == 401
+    assert "技術担当者" in as_device.json()["error"]["message_ja"]
+    as_hospital = await hub.call(None, "POST", "/v1/hospitals/enroll", hospital_body(device_token))
+    assert as_hospital.status_code == 401
+    assert as_hospital.json()["error"]["code"] == "invalid_enrollment_token"
+    assert "運用者" in as_hospital.json()["error"]["message_ja"]
+    first = await hub.call(None, "POST", "/v1/hospitals/enroll", hospital_body(hospital_token))
+    assert first.status_code == 201
+    assert first.json()["name"] == "川崎病院"
+    again = await hub.call(None, "POST", "/v1/hospitals/enroll", hospital_body(hospital_token))
+    assert again.status_code == 401
+    device = await hub.call(
+        None,
+        "POST",
+        "/v1/devices/enroll",
+        {"token": device_token, "public_key": pub(new_key()), "name": "y"},
+    )
+    assert device.status_code == 201  # the refused tries did not use it up
+    assert device.json()["fire_department"] == "川崎市消防局"
+
+
 async def test_tokens_are_stored_hashed(hub: Hub) -> None:
     r = await hub.call(
         hub.operator, "POST", "/v1/enrollment-tokens", {"fire_department": "札幌市消防局"}

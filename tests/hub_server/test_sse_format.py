@@ -55,3 +55,23 @@ def test_an_event_from_another_process_is_written_from_its_notification_text(
     if "seq" not in data:  # then the notification's own text is what is written
         assert body.isascii()
         assert body[:-1].removesuffix(f',"seq":{seq}') == payload[payload.index(',"d":') + 5 : -2]
+
+
+def test_the_shared_text_is_the_text_of_that_very_dict() -> None:
+    """The recipients of a case share one encoded text; a dict that merely looks alike, or
+    that came after the cache was cleared, gets its own text, never a neighbour's."""
+    from hub_server.core.events.sse import SharedText, sse_json
+
+    cache = SharedText(limit=2)
+    first = {"type": "case", "n": 1}
+    assert cache.json(first) == sse_json(first)
+    assert cache.get(first) == sse_json(first)
+    assert cache.get({"type": "case", "n": 1}) is None  # equal, not the same object
+    dicts = [{"n": i} for i in range(5)]  # more than the cache holds: it is cleared
+    for d in dicts:
+        assert cache.json(d) == sse_json(d)
+    assert all(cache.get(d) in (None, sse_json(d)) for d in [first, *dicts])
+    shared = {"envelope": "QUJD", "fire_department": "東京"}
+    events = [PendingEvent(f"hospital:{i}", i + 1, "case", shared) for i in range(3)]
+    texts = [format_sse(ev) for ev in events]
+    assert [json.loads(t.split("data: ", 1)[1])["seq"] for t in texts] == [1, 2, 3]

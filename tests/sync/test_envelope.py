@@ -207,9 +207,15 @@ def test_json_text_round_trip_is_one_codec() -> None:
     assert text == parsed.to_text()
     assert envelope_from_text(text) == SEALED
     assert SealedCase.from_text(text) == parsed
-    # URL-safe and unpadded text (sync.signed.b64d) is read as well.
-    urlsafe = text.replace("+", "-").replace("/", "_").rstrip("=")
-    assert SealedCase.from_text(urlsafe).raw == SEALED
+    # One field, one alphabet: URL-safe, unpadded or wrapped text is refused.
+    assert "+" in text or "/" in text or text.endswith("=")
+    for other in (
+        text.replace("+", "-").replace("/", "_"),
+        text.rstrip("=") if text.endswith("=") else text + "=",
+        text[:40] + "\n" + text[40:],
+    ):
+        with pytest.raises(MalformedEnvelope):
+            SealedCase.from_text(other)
     opened = open_case(
         SealedCase.from_text(text), hospital_id="h1", hospital_key=HOSPITALS["h1"],
         device_key_for=lookup,

@@ -35,7 +35,7 @@ from edge.trust_bundle import (
     parse_trust_bundle,
 )
 from sync.client import PlatformClient
-from sync.signed import b64e, signed_document, verify_document
+from sync.signed import b64e_std, signed_document, verify_document
 from tests.jpki.pki import make_auth
 from tests.sync._net import World, serve
 from tests.sync._realhub import hub_public_key, make_real_hub, populate
@@ -194,7 +194,9 @@ def test_a_certificate_with_an_unknown_signature_algorithm_is_untrusted_on_both_
     # The platform: a signed "untrusted", not a 500.
     with scene.client() as platform:
         answer = platform.http.request_json(
-            "POST", "/v1/certificate-checks", body={"certificate": b64e(card.auth_certificate_der)}
+            "POST",
+            "/v1/certificate-checks",
+            body={"certificate": b64e_std(card.auth_certificate_der)},
         )
         body = verify_document(answer, "certificate_check", scene.hub_key)
         assert body["status"] == "untrusted"

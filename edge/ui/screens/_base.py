@@ -21,8 +21,7 @@ from textual.widgets import Button, Static
 
 from edge.flow import CERTIFICATE_TEXT, CaseView, Stage
 
-from ..widgets import ActionBar, NoticeLine, StatusBar
-from ..widgets._bars import status_text
+from ..widgets import ActionBar, NoticeLine, StatusBar, status_text
 
 if TYPE_CHECKING:
     from ..app import EdgeApp

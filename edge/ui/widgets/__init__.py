@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._bars import ActionBar, NoticeLine, StatusBar
+from ._bars import ActionBar, NoticeLine, StatusBar, status_text
 from ._numpad import NumPad
 
-__all__ = ["ActionBar", "NoticeLine", "NumPad", "StatusBar"]
+__all__ = ["ActionBar", "NoticeLine", "NumPad", "StatusBar", "status_text"]

@@ -23,7 +23,7 @@ from hub_server.core.db import utcnow
 from hub_server.core.errors import InvalidInput, NotAllowed
 from hub_server.schemas import CrlIngest, CrlIngested, RevocationSnapshotBody, SignedSnapshot
 from hub_server.services import crl_ingestion
-from sync.signed import b64d
+from sync.signed import b64d, b64d_std
 
 router = APIRouter(tags=["revocation"], responses=ERRORS)
 
@@ -33,7 +33,7 @@ def ingest_crl(
     body: CrlIngest, caller: OperatorDep, hub: HubDep, session: SessionDep
 ) -> CrlIngested:
     try:
-        der = b64d(body.crl)
+        der = b64d_std(body.crl)
     except ValueError:
         raise InvalidInput("malformed_crl", "crl must be base64 DER") from None
     return crl_ingestion.ingest(hub, session, crl_der=der, actor=caller.key_id)

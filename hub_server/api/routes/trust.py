@@ -20,7 +20,7 @@ from hub_server.api.deps import HubDep, SignedDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.errors import InvalidInput, NotAllowed
 from hub_server.services import trust_bundle
-from sync.signed import b64d
+from sync.signed import b64d_std
 
 router = APIRouter(tags=["trust"], responses=ERRORS)
 
@@ -45,7 +45,7 @@ def post_certificate_check(
     if caller.kind != "device":
         raise NotAllowed("forbidden", "devices ask for certificate checks")
     try:
-        der = b64d(body.certificate)
+        der = b64d_std(body.certificate)
     except ValueError:
         raise InvalidInput("malformed_certificate", "certificate must be base64 DER") from None
     return hub.hub_key.sign_document("certificate_check", trust_bundle.check_certificate(hub, der))

@@ -1,0 +1,224 @@
+"""The in-process registry of open streams: who listens, and handing events to them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hub_server.core.events.pending import PendingEvent
+
+__all__ = ["DEFAULT_MAX_QUEUED", "EventBus", "Subscription", "TooManyStreams"]
+
+_MAX_REMEMBERED_REVOCATIONS = 100_000
+
+#: Events a stream may have waiting before it counts as fallen behind and is closed.
+DEFAULT_MAX_QUEUED = 256
+
+
+@dataclass(eq=False)  # identity semantics: subscriptions live in sets
+class Subscription:
+    """One open stream's inbox: bounded. When a stream's reader falls so far behind that
+    ``max_queued`` events wait, the stream is closed (``closed == "behind"``) instead of
+    buffering more: the client reconnects with ``Last-Event-ID`` and catches up from the
+    database, and nobody else waits for it."""
+
+    recipient: str
+    max_queued: int = DEFAULT_MAX_QUEUED
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    queue: deque[PendingEvent] = field(default_factory=deque)
+    #: When each queued event was published (``time.monotonic()``), in step with ``queue``.
+    stamps: deque[float] = field(default_factory=deque)
+    highest_seen: int = 0
+    revoked: bool = False  # set by ``EventBus.revoke``: the stream ends at once
+    closed: str | None = None  # why the stream must end ("behind", "revoked")
+    #: The task writing this stream, while it is blocked handing bytes to the socket.
+    blocked_writer: asyncio.Task[Any] | None = None
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait for a wake-up; False on timeout (the queue may still hold events).
+
+        A timer handle, not ``asyncio.wait_for``: no extra task per idle stream (Python
+        3.11's ``wait_for`` wraps the wait in one), which 10,000 streams would each hold.
+        """
+        if not self.ready.is_set():
+            timed_out = False
+
+            def fire() -> None:
+                nonlocal timed_out
+                timed_out = True
+                self.ready.set()
+
+            timer = asyncio.get_running_loop().call_later(timeout, fire)
+            try:
+                await self.ready.wait()
+            finally:
+                timer.cancel()
+            if timed_out:
+                self.ready.clear()
+                return False
+        self.ready.clear()
+        return True
+
+    def offer(self, ev: PendingEvent, stamp: float = 0.0) -> None:
+        """Queue an event (event loop only); past ``max_queued`` the stream is closed."""
+        if self.closed is not None:
+            return
+        if len(self.queue) >= self.max_queued:
+            self.close("behind")
+            return
+        self.queue.append(ev)
+        self.stamps.append(stamp)
+        self.ready.set()
+
+    def take(self) -> tuple[PendingEvent, float]:
+        """The oldest queued event and when it was published."""
+        return self.queue.popleft(), (self.stamps.popleft() if self.stamps else 0.0)
+
+    def drop_queued(self) -> None:
+        self.queue.clear()
+        self.stamps.clear()
+
+    def close(self, reason: str) -> None:
+        """End the stream (event loop only): the writer says why if it can, and a writer
+        stuck on a socket nobody reads is cancelled (the connection is then dropped)."""
+        if reason == "revoked":
+            self.revoked = True
+        if self.closed is not None:
+            return
+        self.closed = reason
+        self.drop_queued()
+        self.ready.set()
+        if self.blocked_writer is not None:
+            self.blocked_writer.cancel()
+
+
+class TooManyStreams(Exception):
+    """The recipient already has as many open streams as it may."""
+
+
+class EventBus:
+    """In-process registry of live streams; thread-safe ``publish`` and ``revoke``."""
+
+    def __init__(self) -> None:
+        # Tags this bus's NOTIFYs: its own listener skips them (the local hand-over is
+        # faster and carries the data; re-reading them from the database would cost a query
+        # per stream).
+        self.origin = secrets.token_hex(8)
+        self._subs: dict[str, set[Subscription]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        #: Every recipient this process heard revoked (insertion order; bounded).
+        self._revoked: dict[str, None] = {}
+
+    @contextlib.contextmanager
+    def subscribe(
+        self,
+        recipient: str,
+        *,
+        limit: int | None = None,
+        max_queued: int = DEFAULT_MAX_QUEUED,
+    ) -> Iterator[Subscription]:
+        """Register a stream (call from the event loop) for the duration of the block;
+        ``TooManyStreams`` if ``recipient`` already has ``limit`` of them."""
+        self._loop = asyncio.get_running_loop()
+        sub = Subscription(recipient, max_queued=max_queued)
+        with self._lock:
+            group = self._subs.setdefault(recipient, set())
+            if limit is not None and len(group) >= limit:
+                raise TooManyStreams(recipient)
+            group.add(sub)
+        try:
+            yield sub
+        finally:
+            with self._lock:
+                subs = self._subs.get(recipient)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self._subs[recipient]
+
+    @property
+    def stream_count(self) -> int:
+        with self._lock:
+            return sum(len(s) for s in self._subs.values())
+
+    def streams_of(self, recipient: str) -> int:
+        with self._lock:
+            return len(self._subs.get(recipient, ()))
+
+    def recipients(self) -> list[str]:
+        with self._lock:
+            return list(self._subs)
+
+    def revoke(self, recipient: str) -> None:
+        """End every local stream of ``recipient`` (callable from any thread), and
+        remember it: a stream subscribed after this call sees it (``was_revoked``)."""
+        with self._lock:
+            self._revoked[recipient] = None
+            if len(self._revoked) > _MAX_REMEMBERED_REVOCATIONS:
+                del self._revoked[next(iter(self._revoked))]
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._end(recipient)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                loop.call_soon_threadsafe(self._end, recipient)
+
+    def was_revoked(self, recipient: str) -> bool:
+        """Whether this process heard ``recipient`` revoked (locally, or by the other
+        processes' broadcast): what a new stream checks right after subscribing, instead
+        of a query, so that a broadcast in the gap between its authentication and its
+        subscription is not missed."""
+        with self._lock:
+            return recipient in self._revoked
+
+    def _end(self, recipient: str) -> None:
+        with self._lock:
+            subs = list(self._subs.get(recipient, ()))
+        for sub in subs:
+            sub.close("revoked")
+
+    def publish(self, events: list[PendingEvent]) -> None:
+        """Hand events to local streams; callable from any thread."""
+        loop = self._loop
+        if loop is None or not events or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        stamp = time.monotonic()
+        if running is loop:
+            self._deliver(events, stamp)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                loop.call_soon_threadsafe(self._deliver, events, stamp)
+
+    def wake_all(self) -> None:
+        """Make every stream re-read the database (after a lost notification channel)."""
+        with self._lock:
+            subs = [s for group in self._subs.values() for s in group]
+        for sub in subs:
+            sub.ready.set()
+
+    def _deliver(self, events: list[PendingEvent], stamp: float = 0.0) -> None:
+        with self._lock:
+            targets = [(ev, list(self._subs.get(ev.recipient, ()))) for ev in events]
+        for ev, subs in targets:
+            for sub in subs:
+                if ev.seq <= sub.highest_seen:
+                    continue  # already had it (local publish and NOTIFY both arrive)
+                sub.offer(ev, stamp)

@@ -1,0 +1,81 @@
+"""The ``NOTIFY`` payloads that carry events to the other processes (PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hub_server.core.events.pending import PendingEvent
+from hub_server.core.events.sse import SHARED
+
+__all__ = [
+    "CHANNEL",
+    "REVOKED_CHANNEL",
+    "notification_payload",
+    "notification_prefix_suffix",
+    "parse_notification",
+]
+
+CHANNEL = "kyukyu_events"
+#: ``NOTIFY kyukyu_revoked, '<recipient>'``: every process closes that identity's streams.
+REVOKED_CHANNEL = "kyukyu_revoked"
+
+_MAX_NOTIFY = 7900  # PostgreSQL's payload limit is 8000 bytes
+
+
+def notification_payload(events: list[PendingEvent], origin: str = "") -> str:
+    """JSON ``{"o": origin, "e": [[recipient, seq, kind], ...], "d": data}``.
+
+    The event data rides along when it is the same for every event (a case and its
+    recipients) and fits; otherwise the other processes read the rows.
+    """
+    items = [[ev.recipient, ev.seq, ev.kind] for ev in events]
+    first = events[0].data if events else None
+    if first is not None and all(ev.data == first for ev in events):
+        text = json.dumps({"o": origin, "e": items, "d": first}, separators=(",", ":"))
+        if len(text.encode()) <= _MAX_NOTIFY:
+            return text
+    return json.dumps({"o": origin, "e": items}, separators=(",", ":"))
+
+
+def notification_prefix_suffix(
+    data: dict[str, Any] | None, origin: str, count: int
+) -> tuple[str, str]:
+    """The text around the ``[[recipient, seq, kind], ...]`` array of a notification that
+    the database completes (the numbers are known only there); the same JSON as
+    ``notification_payload``, the data included when it fits whatever the numbers."""
+    pre = json.dumps({"o": origin}, separators=(",", ":"))[:-1] + ',"e":'
+    if data is not None:
+        suffix = ',"d":' + json.dumps(data, separators=(",", ":")) + "}"
+        # An item is at most ~85 bytes: ["hospital:<40>", <19 digits>, "case"],
+        if len(pre.encode()) + len(suffix.encode()) + 100 * count <= _MAX_NOTIFY:
+            return pre, suffix
+    return pre, "}"
+
+
+def parse_notification(payload: str) -> tuple[str, list[PendingEvent]]:
+    """The inverse of ``notification_payload``: (origin, events; data None when left out).
+
+    Call it on the event loop: the data's JSON text in the notification is kept as the
+    text its streams write (``format_sse``), so it is not encoded again in every process.
+    """
+    try:
+        doc = json.loads(payload)
+        data = doc.get("d")
+        events = [PendingEvent(str(r), int(q), str(k), data) for r, q, k in doc["e"]]
+        origin = str(doc.get("o", ""))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return "", []
+    if isinstance(data, dict) and data:
+        _remember_text(data, payload)
+    return origin, events
+
+
+def _remember_text(data: dict[str, Any], payload: str) -> None:
+    # The members before "d" are the origin (hex) and the [recipient, seq, kind] items:
+    # their strings hold no raw quote, so the first ',"d":' is the top-level key's. The
+    # notification's JSON is ASCII-escaped: no line break of any kind can be in it.
+    at = payload.find(',"d":')
+    text = payload[at + 5 : -1] if at > 0 and payload.endswith("}") else ""
+    if text.isascii() and text.startswith("{") and text.endswith("}"):
+        SHARED.put(data, text)
