@@ -8,6 +8,7 @@ Screenshots go to the test's tmp directory.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,11 +129,22 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert detail.evaluate("performance.getEntriesByType('navigation')[0].type") == "navigate"
         detail.close()
 
-        # Free text with any Unicode arrives intact, in the browser too.
+        # Free text with any Unicode arrives intact, in the browser too. Only the new
+        # case's card is fetched and inserted: the cards already shown stay as they were
+        # (the same elements), and the list is not fetched again.
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.evaluate(f"window.__cardA = document.querySelector(\"[data-case-id='{case_a}']\")")
         case_u = device.send([a.id], chief_complaint=UNICODE_TEXT)
         ucard = page.locator(f"[data-case-id='{case_u}']")
         ucard.wait_for(timeout=10_000)
         assert ucard.locator(".cc").text_content() == UNICODE_TEXT
+        assert page.evaluate(
+            f"document.querySelector(\"[data-case-id='{case_a}']\") === window.__cardA"
+        )
+        assert [u for u in requests if "/cases/" in u] == [f"{a.url}/cases/{case_u}/card"]
+        order = page.eval_on_selector_all("#cases article", "els => els.map(e => e.dataset.caseId)")
+        assert order == [case_u, case_a]  # newest first
         page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
         page.screenshot(path=str(shots / "05-tablet.png"))
 
@@ -164,6 +176,15 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert rb.store.case(case_a) is None
         assert rb.store.case(case_u) is None
         assert rb.store.rejections() == []
+
+        # A purge (retention) announced live: the purged cards leave the list.
+        page.goto(a.url + "/")
+        page.wait_for_selector("#live-state[data-state='live']")
+        assert page.locator("#cases article").count() == 2
+        assert ra.store.purge(0) == 2
+        ra.service.news.publish(json.dumps({"kind": "purge", "case_id": None}))
+        page.locator("#empty").wait_for(timeout=10_000)
+        assert page.locator("#cases article").count() == 0
         page.close()
     for name in (
         "01-empty",
