@@ -9,14 +9,13 @@ Screenshots go to the test's tmp directory.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.hospital._world import PASSWORD, platform, totp_now, wait_for
+from tests.hospital._world import PASSWORD, answer_seen, platform, totp_now, wait_for
 
 BROWSER_ARGS = [
     "--no-sandbox",
@@ -44,25 +43,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-def _answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any]:
-    """The device's own stream (as the ambulance sees it) until this case's answer."""
-    stop = threading.Event()
-    found: dict[str, Any] = {}
-
-    def follow() -> None:
-        for ev in device.client.device_events(0, stop):
-            if ev.kind == "answer" and ev.data.get("case_id") == case_id:
-                found.update(ev.data)
-                return
-
-    t = threading.Thread(target=follow, daemon=True)
-    t.start()
-    t.join(timeout)
-    stop.set()
-    assert found, "the device did not see the answer"
-    return found
 
 
 @pytest.mark.slow
@@ -110,7 +90,7 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         card.locator("button.accept").click()
         card.locator("[data-status='accepted']").wait_for(timeout=10_000)
         assert not page.title().startswith("(")
-        seen = _answer_seen(device, case_a)
+        seen = answer_seen(device, case_a)
         assert seen["answer"] == "accept"
         assert seen["hospital_id"] == a.id
         page.screenshot(path=str(shots / "03-accepted.png"), full_page=True)

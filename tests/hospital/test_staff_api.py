@@ -4,32 +4,12 @@ its single cards and its static files: real hub and hospital under uvicorn, real
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.hospital._world import PASSWORD, platform, totp_now, wait_for
-
-
-def _answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any]:
-    """The device's own stream until this case's answer (as the ambulance sees it)."""
-    stop = threading.Event()
-    found: dict[str, Any] = {}
-
-    def follow() -> None:
-        for ev in device.client.device_events(0, stop):
-            if ev.kind == "answer" and ev.data.get("case_id") == case_id:
-                found.update(ev.data)
-                return
-
-    t = threading.Thread(target=follow, daemon=True)
-    t.start()
-    t.join(timeout)
-    stop.set()
-    assert found, "the device did not see the answer"
-    return found
+from tests.hospital._world import PASSWORD, answer_seen, platform, totp_now, wait_for
 
 
 def _listed(c: httpx.Client, case_id: str) -> dict[str, Any] | None:
@@ -116,7 +96,7 @@ def test_a_bot_signs_in_lists_and_answers_over_the_api(tmp_path: Path) -> None:
                 "answer": "decline",
                 "reason": "満床",
             }
-            seen = _answer_seen(device, case_id)
+            seen = answer_seen(device, case_id)
             assert (seen["answer"], seen["reason"]) == ("decline", "満床")
             [audit] = rt.store.audit_rows("case_answered")
             assert (audit.actor, audit.case_id, audit.detail) == ("bot", case_id, "decline:満床")
