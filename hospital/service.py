@@ -22,7 +22,8 @@ the device's sealed closure (``sync.closure``): opened with the hospital's key,
 checked against the device that sent the case, and the case is shown closed
 with its reason; a closure that does not open or check (garbled, unknown case,
 another device) is recorded as a rejection with its code and the stream goes on.
-Every change is announced to the dashboard's live streams.
+Every change is announced to the dashboard's live streams (its kind and the case's id,
+never content).
 """
 
 from __future__ import annotations

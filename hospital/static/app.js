@@ -36,13 +36,6 @@
     }
   }
 
-  function cardOf(id) {
-    for (const el of cases.querySelectorAll("article[data-case-id]")) {
-      if (el.dataset.caseId === id) return el;
-    }
-    return null;
-  }
-
   class SignedOut extends Error {}
 
   async function get(url, accept) {
@@ -76,12 +69,13 @@
   // cases (nothing is opened for them), then only the cards that are new or changed.
   async function applyList(list) {
     const wanted = new Set(list.cases.map((c) => c.case_id));
+    const shown = new Map();
     for (const el of cases.querySelectorAll("article[data-case-id]")) {
-      if (!wanted.has(el.dataset.caseId)) el.remove();
+      if (wanted.has(el.dataset.caseId)) shown.set(el.dataset.caseId, el); else el.remove();
     }
     let before = document.getElementById("empty"); // cards follow the banner and the note
     for (const c of list.cases) {
-      let el = cardOf(c.case_id);
+      let el = shown.get(c.case_id) || null;
       if (!el || el.dataset.version !== c.version) {
         const fresh = await fetchCard(c.case_id);
         if (fresh && el) el.replaceWith(fresh);

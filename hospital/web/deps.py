@@ -7,7 +7,7 @@ card renderer, the templates, the signed-in staff member and the CSRF check.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Form, Header, Request
 from fastapi.templating import Jinja2Templates
@@ -16,10 +16,8 @@ from hospital.auth import Authenticator, SessionInfo
 from hospital.service import ReceivingService
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
+from hospital.web.cards import CardRenderer
 from hospital.web.errors import CsrfRefused
-
-if TYPE_CHECKING:
-    from hospital.web.cards import CardRenderer
 
 __all__ = [
     "LOGIN_COOKIE",
@@ -81,7 +79,7 @@ Service = Annotated[ReceivingService, Depends(_service)]
 Store = Annotated[HospitalStore, Depends(_store)]
 Settings = Annotated[HospitalSettings, Depends(_settings)]
 Auth = Annotated[Authenticator, Depends(_auth)]
-Cards = Annotated["CardRenderer", Depends(_cards)]
+Cards = Annotated[CardRenderer, Depends(_cards)]
 Templates = Annotated[Jinja2Templates, Depends(_templates)]
 
 
