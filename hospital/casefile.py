@@ -404,102 +404,158 @@ def _short(value: Any) -> str | None:
     return None if not isinstance(value, str) else _clip(value, MAX_SHORT)
 
 
-def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
-    view = CaseView(case_id=case_id)
+def _resources(bundle: Any) -> dict[str, dict[str, Any]]:
+    """The Bundle's resources by their ``fullUrl`` (entries that are not objects are skipped)."""
     entries = [e for e in _l(_d(bundle).get("entry")) if isinstance(e, dict)]
-    by_url: dict[str, dict[str, Any]] = {
+    return {
         str(e.get("fullUrl")): e["resource"] for e in entries if isinstance(e.get("resource"), dict)
     }
+
+
+def _sections(by_url: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Section code -> the references its entries make (every Composition's sections)."""
     sections: dict[str, list[str]] = {}
     for res in by_url.values():
-        if res.get("resourceType") == "Composition":
-            for sec in _l(res.get("section")):
-                sec = _d(sec)
-                refs = [str(_d(r).get("reference")) for r in _l(sec.get("entry"))]
-                for _, code in _codes(sec.get("code")):
-                    sections.setdefault(code, []).extend(refs)
+        if res.get("resourceType") != "Composition":
+            continue
+        for sec in _l(res.get("section")):
+            sec = _d(sec)
+            refs = [str(_d(r).get("reference")) for r in _l(sec.get("entry"))]
+            for _, code in _codes(sec.get("code")):
+                sections.setdefault(code, []).extend(refs)
+    return sections
 
-    for url in sections.get(CHIEF_COMPLAINT_SECTION.code, []):
+
+def _chief_complaint(refs: list[str], by_url: dict[str, dict[str, Any]]) -> str | None:
+    """The last text the 主訴 section names (clipped)."""
+    out = None
+    for url in refs:
         text = _s(by_url.get(url, {}).get("valueString"))
         if text is not None:
-            view.chief_complaint = _clip(text)
+            out = _clip(text)
+    return out
 
-    sets = _vital_sets(sections.get(VITALS_SECTION.code, []), by_url)
-    view.vitals, view.vitals_omitted = sets[:MAX_SETS], max(0, len(sets) - MAX_SETS)
 
-    for url in sections.get(SUMMARY_SECTION.code, []):
+def _allergy_line(res: dict[str, Any]) -> str:
+    text = _text(res.get("code")) or "（名称不明）"
+    reactions = [
+        t
+        for r in _l(res.get("reaction"))
+        for m in _l(_d(r).get("manifestation"))
+        if (t := _text(m))
+    ]
+    return _clip(f"{text}（{'、'.join(reactions)}）" if reactions else text)
+
+
+def _condition_line(res: dict[str, Any]) -> str:
+    status = [c for _, c in _codes(res.get("clinicalStatus"))]
+    text = _text(res.get("code")) or "（名称不明）"
+    if status and status[0] not in ("active", "recurrence", "relapse"):
+        text += "（治癒・寛解）"
+    return _clip(text)
+
+
+def _medication_line(res: dict[str, Any]) -> str:
+    text = _text(res.get("medicationCodeableConcept")) or "（薬剤名不明）"
+    dosage = _l(res.get("dosage")) or _l(res.get("dosageInstruction"))
+    sig = _s(_d(dosage[0]).get("text")) if dosage else None
+    return _clip(f"{text} {sig}" if sig else text)
+
+
+def _read_summary(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any]]) -> None:
+    """Allergies, conditions and medications of the emergency summary section."""
+    for url in refs:
         res = by_url.get(url, {})
         kind = res.get("resourceType")
         if kind == "AllergyIntolerance":
-            text = _text(res.get("code")) or "（名称不明）"
-            reactions = [
-                t
-                for r in _l(res.get("reaction"))
-                for m in _l(_d(r).get("manifestation"))
-                if (t := _text(m))
-            ]
-            line = f"{text}（{'、'.join(reactions)}）" if reactions else text
-            view.allergies.append(_clip(line))
+            view.allergies.append(_allergy_line(res))
         elif kind == "Condition":
-            status = [c for _, c in _codes(res.get("clinicalStatus"))]
-            text = _text(res.get("code")) or "（名称不明）"
-            if status and status[0] not in ("active", "recurrence", "relapse"):
-                text += "（治癒・寛解）"
-            view.conditions.append(_clip(text))
+            view.conditions.append(_condition_line(res))
         elif kind in ("MedicationStatement", "MedicationRequest"):
-            text = _text(res.get("medicationCodeableConcept")) or "（薬剤名不明）"
-            dosage = _l(res.get("dosage")) or _l(res.get("dosageInstruction"))
-            sig = _s(_d(dosage[0]).get("text")) if dosage else None
-            line = _clip(f"{text} {sig}" if sig else text)
+            line = _medication_line(res)
             if line not in view.medications:
                 view.medications.append(line)
 
-    today = today or datetime.now(UTC).date()
+
+def _read_encounter(view: CaseView, res: dict[str, Any]) -> None:
+    """Consent, identity assurance and the EMS times (extensions of the case's Encounter)."""
+    for ext in _l(res.get("extension")):
+        ext = _d(ext)
+        ext_url = ext.get("url")
+        if ext_url == CONSENT_EXT:
+            view.consent = _s(ext.get("valueCode"))
+        elif ext_url == ASSURANCE_EXT:
+            view.assurance = _s(ext.get("valueCode"))
+        elif ext_url == EMS_TIME["call_received"].url:
+            view.call_at = _dt(ext.get("valueDateTime"))
+        elif ext_url == EMS_TIME["patient_contact"].url:
+            view.contact_at = _dt(ext.get("valueDateTime"))
+    if view.contact_at is None:
+        view.contact_at = _dt(_d(res.get("period")).get("start"))
+
+
+def _read_device(view: CaseView, res: dict[str, Any]) -> None:
+    """The ambulance, its fire department (as the case claims) and its phone numbers."""
+    names = _l(res.get("deviceName"))
+    if names:
+        view.ambulance = _short(_d(names[0]).get("name"))
+    view.fire_department = _short(_d(res.get("owner")).get("display"))
+    view.crew_phones += [str(_d(c)["value"]) for c in _l(res.get("contact")) if _d(c).get("value")]
+
+
+def _read_practitioner(view: CaseView, res: dict[str, Any]) -> None:
+    """One crew member (role and name) and their phone numbers."""
+    role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
+    name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
+    view.crew.append(_clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
+    view.crew_phones += [str(_d(t)["value"]) for t in _l(res.get("telecom")) if _d(t).get("value")]
+
+
+def _read_patient(view: CaseView, res: dict[str, Any], today: date) -> None:
+    """Name, age on ``today`` (or that the birth date makes none) and sex."""
+    names = _l(res.get("name"))
+    if names:
+        view.patient_name = _short(_d(names[0]).get("text"))
+    age = _age(res.get("birthDate"), today)
+    view.patient_age = None if age == -1 else age
+    view.patient_age_bad = age == -1
+    sex = GENDER_LABELS.get(str(res.get("gender")))
+    view.patient_sex = None if sex is None else sex.ja
+
+
+def _read_people(view: CaseView, by_url: dict[str, dict[str, Any]], today: date) -> None:
+    """The case's Encounter, ambulance, crew and (first named) patient, in document order."""
     for res in by_url.values():
         kind = res.get("resourceType")
         if kind == "Encounter" and _has_id(res, CASE_ID_SYSTEM):
-            for ext in _l(res.get("extension")):
-                ext = _d(ext)
-                ext_url = ext.get("url")
-                if ext_url == CONSENT_EXT:
-                    view.consent = _s(ext.get("valueCode"))
-                elif ext_url == ASSURANCE_EXT:
-                    view.assurance = _s(ext.get("valueCode"))
-                elif ext_url == EMS_TIME["call_received"].url:
-                    view.call_at = _dt(ext.get("valueDateTime"))
-                elif ext_url == EMS_TIME["patient_contact"].url:
-                    view.contact_at = _dt(ext.get("valueDateTime"))
-            if view.contact_at is None:
-                view.contact_at = _dt(_d(res.get("period")).get("start"))
+            _read_encounter(view, res)
         elif kind == "Device" and _has_id(res, DEVICE_ID_SYSTEM):
-            names = _l(res.get("deviceName"))
-            if names:
-                view.ambulance = _short(_d(names[0]).get("name"))
-            view.fire_department = _short(_d(res.get("owner")).get("display"))
-            view.crew_phones += [
-                str(_d(c)["value"]) for c in _l(res.get("contact")) if _d(c).get("value")
-            ]
+            _read_device(view, res)
         elif kind == "Practitioner" and _has_id(res, STAFF_ID_SYSTEM):
-            role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
-            name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
-            view.crew.append(_clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
-            view.crew_phones += [
-                str(_d(t)["value"]) for t in _l(res.get("telecom")) if _d(t).get("value")
-            ]
+            _read_practitioner(view, res)
         elif kind == "Patient" and view.patient_name is None:
-            names = _l(res.get("name"))
-            if names:
-                view.patient_name = _short(_d(names[0]).get("text"))
-            age = _age(res.get("birthDate"), today)
-            view.patient_age = None if age == -1 else age
-            view.patient_age_bad = age == -1
-            sex = GENDER_LABELS.get(str(res.get("gender")))
-            view.patient_sex = None if sex is None else sex.ja
+            _read_patient(view, res, today)
+
+
+def _clip_lists(view: CaseView) -> None:
     view.allergies = _clip_list(view.allergies)
     view.conditions = _clip_list(view.conditions)
     view.medications = _clip_list(view.medications)
     view.crew = _clip_list(view.crew)
     view.crew_phones = [_clip(p, 40) for p in view.crew_phones[:MAX_ITEMS]]
+
+
+def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
+    """What the dashboard shows of ``bundle``; never refuses (see the module's docstring)."""
+    view = CaseView(case_id=case_id)
+    by_url = _resources(bundle)
+    sections = _sections(by_url)
+    view.chief_complaint = _chief_complaint(sections.get(CHIEF_COMPLAINT_SECTION.code, []), by_url)
+    sets = _vital_sets(sections.get(VITALS_SECTION.code, []), by_url)
+    view.vitals, view.vitals_omitted = sets[:MAX_SETS], max(0, len(sets) - MAX_SETS)
+    _read_summary(view, sections.get(SUMMARY_SECTION.code, []), by_url)
+    _read_people(view, by_url, today or datetime.now(UTC).date())
+    _clip_lists(view)
     return view
 
 

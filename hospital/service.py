@@ -22,13 +22,15 @@ the device's sealed closure (``sync.closure``): opened with the hospital's key,
 checked against the device that sent the case, and the case is shown closed
 with its reason; a closure that does not open or check (garbled, unknown case,
 another device) is recorded as a rejection with its code and the stream goes on.
-Every change is announced to the dashboard's live streams.
+Every change is announced to the dashboard's live streams (its kind and the case's id,
+never content).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -223,6 +225,11 @@ class ReceivingService:
         # Reports the platform refused (not retried until the next start).
         self._report_refused: set[int] = set()
 
+    def _announce(self, kind: str, case_id: str | None = None) -> None:
+        """Tell the dashboard's live streams what changed: the kind and the case's id
+        (``{"kind": ..., "case_id": ...}``), never anything of its content."""
+        self.news.publish(json.dumps({"kind": kind, "case_id": case_id}))
+
     # -- receiver callbacks (stream thread) -----------------------------------------
 
     def _on_case(self, case: ReceivedCase) -> None:
@@ -249,7 +256,7 @@ class ReceivingService:
         except Exception as exc:  # this one row cannot be stored: quarantined
             raise CaseStoreFailed(type(exc).__name__) from None
         log.info("case received (event %s)", case.event_id)
-        self.news.publish("case")
+        self._announce("case", opened.case_id)
         if added and self.exporter is not None:
             try:
                 self.exporter(opened.case_id, bundle)
@@ -262,12 +269,12 @@ class ReceivingService:
         self.store.add_rejection(
             event_id=event_id, case_id=case_id, code=exc.code, device_id=self._poster_keys.poster
         )
-        self.news.publish("rejection")
+        self._announce("rejection", case_id)
         self._report_wanted.set()
 
     def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
         if self.store.set_destination(case_id, chosen, via):
-            self.news.publish("destination")
+            self._announce("destination", case_id)
 
     def _on_closure(self, ev: StreamEvent) -> None:
         """Open and record a closure; anything wrong is a rejection (code only)."""
@@ -305,12 +312,12 @@ class ReceivingService:
                 code=f"closure:{code}",
                 device_id=row.device_id if row is not None else None,
             )
-            self.news.publish("rejection")
+            self._announce("rejection", case_id if known else None)
             self._report_wanted.set()
             return
         if added:
             log.info("case closed (event %s)", ev.seq)
-            self.news.publish("closure")
+            self._announce("closure", closure.case_id)
 
     # -- answers (dashboard threads) --------------------------------------------------
 
@@ -318,7 +325,7 @@ class ReceivingService:
         """Send the answer through the platform, then record it (raises PlatformError)."""
         self.client.answer(case_id, answer, reason)
         self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
-        self.news.publish("answer")
+        self._announce("answer", case_id)
 
     # -- refusals reported to the platform (their own thread) ---------------------------
 
@@ -367,7 +374,7 @@ class ReceivingService:
         n = self.store.purge(self.settings.retention_seconds)
         if n:
             log.info("retention: purged %d cases", n)
-            self.news.publish("purge")
+            self._announce("purge")
         self.store.drop_expired_sessions()
         if self.exporter is not None:
             for row in self.store.unexported():

@@ -1,4 +1,5 @@
-// kyukyu hospital dashboard: live list (SSE from the hospital service), one-click answers,
+// kyukyu hospital dashboard: live list (SSE from the hospital service; only new or changed
+// cards are fetched), one-click answers,
 // the time since the call kept current. No libraries, no network but this service.
 "use strict";
 (function () {
@@ -23,8 +24,7 @@
 
   const baseTitle = document.title;
   function title() {
-    const el = document.getElementById("waiting-count");
-    const n = el ? Number(el.dataset.count || 0) : 0;
+    const n = cases.querySelectorAll("article[data-waiting]").length;
     document.title = n > 0 ? "(" + n + ") 応答待ち — " + baseTitle : baseTitle;
   }
 
@@ -36,27 +36,92 @@
     }
   }
 
-  let refreshing = false;
+  class SignedOut extends Error {}
+
+  async function get(url, accept) {
+    const r = await fetch(url, { headers: { Accept: accept }, credentials: "same-origin", cache: "no-store" });
+    if (r.status === 401) throw new SignedOut();
+    return r;
+  }
+
+  // One card as the server renders it (null: gone, e.g. purged meanwhile).
+  async function fetchCard(id) {
+    const r = await get("/cases/" + encodeURIComponent(id) + "/card", "text/html-fragment");
+    if (!r.ok) return null;
+    const t = document.createElement("template");
+    t.innerHTML = await r.text();
+    return t.content.querySelector("article[data-case-id]");
+  }
+
+  // The refusals' banner, fetched again when its count changed.
+  async function banner(refused) {
+    const el = document.getElementById("refused-banner");
+    if (!el || el.dataset.count === String(refused)) return;
+    const r = await get("/cases/banner", "text/html-fragment");
+    if (!r.ok) return;
+    const t = document.createElement("template");
+    t.innerHTML = await r.text();
+    const fresh = t.content.querySelector("#refused-banner");
+    if (fresh) el.replaceWith(fresh);
+  }
+
+  // The one way the list is kept current: the ids, states and versions of the stored
+  // cases (nothing is opened for them), then only the cards that are new or changed.
+  async function applyList(list) {
+    const wanted = new Set(list.cases.map((c) => c.case_id));
+    const shown = new Map();
+    for (const el of cases.querySelectorAll("article[data-case-id]")) {
+      if (wanted.has(el.dataset.caseId)) shown.set(el.dataset.caseId, el); else el.remove();
+    }
+    let before = document.getElementById("empty"); // cards follow the banner and the note
+    for (const c of list.cases) {
+      let el = shown.get(c.case_id) || null;
+      if (!el || el.dataset.version !== c.version) {
+        const fresh = await fetchCard(c.case_id);
+        if (fresh && el) el.replaceWith(fresh);
+        el = fresh || el;
+      }
+      if (!el) continue;
+      const prev = el.previousElementSibling;
+      if (prev !== before) {
+        if (before) before.after(el); else cases.prepend(el);
+      }
+      before = el;
+    }
+    const empty = document.getElementById("empty");
+    if (empty) empty.hidden = list.cases.length > 0;
+    await banner(list.refused);
+  }
+
+  let syncing = false;
   let again = false;
-  async function refresh() {
-    if (detail) return location.reload();
-    if (refreshing) { again = true; return; }
-    refreshing = true;
+  async function sync() {
+    if (syncing) { again = true; return; }
+    syncing = true;
     try {
       do {
         again = false;
-        const r = await fetch("/cases/list", { headers: { Accept: "text/html-fragment" }, credentials: "same-origin", cache: "no-store" });
-        if (r.status === 401) { location.href = "/login"; return; }
+        const r = await get("/api/cases", "application/json");
         if (!r.ok) { say("一覧を更新できませんでした（" + r.status + "）"); continue; }
-        cases.innerHTML = await r.text();
+        await applyList(await r.json());
         tick();
         title();
       } while (again);
     } catch (e) {
+      if (e instanceof SignedOut) { location.href = "/login"; return; }
       say("病院サーバーに接続できません。");
     } finally {
-      refreshing = false;
+      syncing = false;
     }
+  }
+
+  // A detail page shows one case: it reloads when a notice names that case (or none).
+  const detailId = detail ? (cases.querySelector("article[data-case-id]") || { dataset: {} }).dataset.caseId : null;
+  function onNotice(data) {
+    if (!detail) return sync();
+    let notice = {};
+    try { notice = JSON.parse(data); } catch (e) { /* any notice: reload */ }
+    if (!notice.case_id || notice.case_id === detailId) location.reload();
   }
 
   cases.addEventListener("submit", async (ev) => {
@@ -78,7 +143,7 @@
         return;
       }
       say("");
-      await refresh();
+      if (detail) location.reload(); else await sync();
     } catch (e) {
       say("病院サーバーに接続できません。");
       for (const b of form.querySelectorAll("button")) b.disabled = false;
@@ -88,15 +153,15 @@
   function connect() {
     const es = new EventSource("/live");
     es.addEventListener("open", () => { liveState.dataset.state = "live"; liveState.textContent = "● ライブ"; });
-    es.addEventListener("cases", () => refresh());
+    es.addEventListener("cases", (ev) => onNotice(ev.data));
     es.addEventListener("signed-out", () => { es.close(); location.href = "/login"; });
     es.addEventListener("error", () => {
       liveState.dataset.state = "down"; liveState.textContent = "再接続中…";
-      if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); refresh(); }
+      if (es.readyState === EventSource.CLOSED) { setTimeout(connect, 2000); if (!detail) sync(); }
     });
     // Anything that arrived while the stream was down (the list; a detail page reloads
     // only when something changed).
-    if (!detail) es.addEventListener("open", () => refresh(), { once: true });
+    if (!detail) es.addEventListener("open", () => sync(), { once: true });
   }
 
   connect();

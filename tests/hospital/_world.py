@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -263,3 +264,22 @@ def signed_in(site: HospitalSite, username: str) -> Iterator[httpx.Client]:
         yield c
     finally:
         c.close()
+
+
+def answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any]:
+    """The device's own stream (as the ambulance sees it) until this case's answer."""
+    stop = threading.Event()
+    found: dict[str, Any] = {}
+
+    def follow() -> None:
+        for ev in device.client.device_events(0, stop):
+            if ev.kind == "answer" and ev.data.get("case_id") == case_id:
+                found.update(ev.data)
+                return
+
+    t = threading.Thread(target=follow, daemon=True)
+    t.start()
+    t.join(timeout)
+    stop.set()
+    assert found, "the device did not see the answer"
+    return found

@@ -8,14 +8,14 @@ Screenshots go to the test's tmp directory.
 
 from __future__ import annotations
 
-import threading
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.hospital._world import PASSWORD, platform, totp_now, wait_for
+from tests.hospital._world import PASSWORD, answer_seen, platform, totp_now, wait_for
 
 BROWSER_ARGS = [
     "--no-sandbox",
@@ -43,25 +43,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-def _answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any]:
-    """The device's own stream (as the ambulance sees it) until this case's answer."""
-    stop = threading.Event()
-    found: dict[str, Any] = {}
-
-    def follow() -> None:
-        for ev in device.client.device_events(0, stop):
-            if ev.kind == "answer" and ev.data.get("case_id") == case_id:
-                found.update(ev.data)
-                return
-
-    t = threading.Thread(target=follow, daemon=True)
-    t.start()
-    t.join(timeout)
-    stop.set()
-    assert found, "the device did not see the answer"
-    return found
 
 
 @pytest.mark.slow
@@ -109,7 +90,7 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         card.locator("button.accept").click()
         card.locator("[data-status='accepted']").wait_for(timeout=10_000)
         assert not page.title().startswith("(")
-        seen = _answer_seen(device, case_a)
+        seen = answer_seen(device, case_a)
         assert seen["answer"] == "accept"
         assert seen["hospital_id"] == a.id
         page.screenshot(path=str(shots / "03-accepted.png"), full_page=True)
@@ -128,11 +109,22 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert detail.evaluate("performance.getEntriesByType('navigation')[0].type") == "navigate"
         detail.close()
 
-        # Free text with any Unicode arrives intact, in the browser too.
+        # Free text with any Unicode arrives intact, in the browser too. Only the new
+        # case's card is fetched and inserted: the cards already shown stay as they were
+        # (the same elements), and the list is not fetched again.
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.evaluate(f"window.__cardA = document.querySelector(\"[data-case-id='{case_a}']\")")
         case_u = device.send([a.id], chief_complaint=UNICODE_TEXT)
         ucard = page.locator(f"[data-case-id='{case_u}']")
         ucard.wait_for(timeout=10_000)
         assert ucard.locator(".cc").text_content() == UNICODE_TEXT
+        assert page.evaluate(
+            f"document.querySelector(\"[data-case-id='{case_a}']\") === window.__cardA"
+        )
+        assert [u for u in requests if "/cases/" in u] == [f"{a.url}/cases/{case_u}/card"]
+        order = page.eval_on_selector_all("#cases article", "els => els.map(e => e.dataset.caseId)")
+        assert order == [case_u, case_a]  # newest first
         page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
         page.screenshot(path=str(shots / "05-tablet.png"))
 
@@ -164,6 +156,15 @@ def test_case_to_browser_accept_to_device(tmp_path: Path, browser: Any) -> None:
         assert rb.store.case(case_a) is None
         assert rb.store.case(case_u) is None
         assert rb.store.rejections() == []
+
+        # A purge (retention) announced live: the purged cards leave the list.
+        page.goto(a.url + "/")
+        page.wait_for_selector("#live-state[data-state='live']")
+        assert page.locator("#cases article").count() == 2
+        assert ra.store.purge(0) == 2
+        ra.service.news.publish(json.dumps({"kind": "purge", "case_id": None}))
+        page.locator("#empty").wait_for(timeout=10_000)
+        assert page.locator("#cases article").count() == 0
         page.close()
     for name in (
         "01-empty",
