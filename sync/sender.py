@@ -32,6 +32,7 @@ from sync._errors import (
     PlatformError,
     StorageFull,
 )
+from sync.answer_book import AnswerBook
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
 
@@ -206,25 +207,6 @@ class AnswerSource(Protocol):
         stop: threading.Event | None = None,
         on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[DeviceEvent]: ...
-
-
-class AnswerBook(Protocol):
-    """Where answers are kept: ``sync.outbox.Outbox`` (its answer stream cursor)."""
-
-    @property
-    def answers_after(self) -> int: ...
-
-    def apply_answer_event(
-        self,
-        seq: int,
-        case_id: str,
-        hospital_id: str,
-        answer: str,
-        at: float,
-        reason: str | None = None,
-    ) -> bool: ...
-
-    def skip_device_event(self, seq: int) -> None: ...
 
 
 def _time(value: object) -> float:

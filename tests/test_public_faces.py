@@ -42,6 +42,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "hub_server.medical": ("tests/hub_medical",),
     "hub_server.services": ("tests/hub_server",),
     "hospital": ("tests/hospital",),
+    "hospital.web": ("tests/hospital",),
     "kyukyu": ("tests/cli", "tests/test_demo.py"),
     "kyukyu.commands": ("tests/cli",),
     "kyukyu.testing": (),

@@ -1,4 +1,4 @@
-"""The case's vocabulary is defined once, in ``sync.fhir_case``.
+"""The case's vocabulary is defined once, in ``sync.vocabulary`` (exported by ``sync.fhir_case``).
 
 The device, the hospital's card and the FHIR export import its labels, ranges and
 codes; a second copy anywhere in library code or the hospital's templates is found here
@@ -22,7 +22,7 @@ from sync.fhir_case import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-HOME = ROOT / "sync" / "fhir_case.py"
+HOME = ROOT / "sync" / "vocabulary.py"
 LIBRARIES = ("errbase", "edge", "sync", "hub_server", "hospital", "kyukyu")
 # Short words ("脈拍", "SpO2", "顔写真で確認", which a sentence may say) are copies only as
 # a whole string; long ones (a consent's wording) anywhere in one.

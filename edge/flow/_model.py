@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sync.fhir_case import (
+from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
+from sync.reasons import DECLINE_REASONS
+from sync.vocabulary import (
     ASSURANCE_LABELS,
     CONSENT_LABELS,
     JCS_CHOICES,
@@ -19,9 +21,7 @@ from sync.fhir_case import (
     Label,
     VitalField,
 )
-from sync.fhir_case import VITAL_FIELDS as ALL_VITAL_FIELDS
-from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
-from sync.reasons import DECLINE_REASONS
+from sync.vocabulary import VITAL_FIELDS as ALL_VITAL_FIELDS
 
 __all__ = [
     "CHIEF_COMPLAINTS",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from edge.reader import Connection
-from sync.sender import AnswerBook
+from sync.answer_book import AnswerBook
 
 __all__ = [
     "AttributesSeen",

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sync.fhir_case import SUMMARY_SECTIONS
+from sync.vocabulary import SUMMARY_SECTIONS
 
 from ._drugs import DrugLine, group_drugs, medication_fill, not_dispensed
 from ._model import SummarySection, Text
