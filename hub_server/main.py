@@ -17,8 +17,6 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_server import crud
-from hub_server.api.case_post import CasePostMiddleware
-from hub_server.api.event_streams import SERVER_SEND
 from hub_server.api.routes import (
     cases,
     device_keys,
@@ -62,17 +60,6 @@ from hub_server.core.state import HubState
 __all__ = ["HTTP_STATUS", "app_from_env", "build_state", "create_app", "http_status", "purge_once"]
 
 log = logging.getLogger("hub_server")
-
-
-class _HubApp(FastAPI):
-    """The FastAPI app, which also leaves the server's own ``send`` in the scope
-    (``event_streams.SERVER_SEND``): an event stream's body goes straight to the socket,
-    not through each middleware's ``send`` wrapper (its start goes through them all)."""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope[SERVER_SEND] = send
-        await super().__call__(scope, receive, send)
 
 
 def build_state(
@@ -198,15 +185,6 @@ _INVALID_VALUE = InvalidInput(
 )
 
 
-def _known_error_response(exc: Exception) -> JSONResponse | None:
-    """The answer to an error the app's handlers answer (for ``api.case_post``), or None."""
-    if isinstance(exc, HubError):
-        return _error_response(exc)
-    if isinstance(exc, DataError):
-        return _error_response(_INVALID_VALUE)
-    return None
-
-
 def create_app(
     settings: Settings, *, state: HubState | None = None, medical_source: Any = None
 ) -> FastAPI:
@@ -240,7 +218,7 @@ def create_app(
             if hub_state.autocommit is not None:
                 hub_state.autocommit.dispose()
 
-    app = _HubApp(
+    app = FastAPI(
         title="kyukyu hub",
         version="1",
         summary="マイナ救急 platform: enrollment, summary look-up, sealed case routing, audit",
@@ -252,8 +230,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.hub = hub_state
-    # Innermost: the hot path of POST /v1/cases, inside the body limit and the door.
-    app.add_middleware(CasePostMiddleware, hub=hub_state, render_error=_known_error_response)
     app.add_middleware(BodyLimitMiddleware, max_bytes=hub_state.settings.max_body_bytes)
     # Added last: runs first, before the body is read.
     door = Door(hub_state.rates, app)

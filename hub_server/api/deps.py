@@ -33,6 +33,7 @@ from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
 
 __all__ = [
+    "SIGNING_DEPENDENCIES",
     "DeviceDep",
     "DeviceTxDep",
     "HospitalDep",
@@ -43,7 +44,6 @@ __all__ = [
     "StaffDep",
     "ascii_decimal",
     "authenticate",
-    "authenticate_deferred",
     "authenticate_device",
     "require",
 ]
@@ -209,25 +209,6 @@ async def authenticate(request: Request) -> crud.Principal:
     )
 
 
-async def authenticate_deferred(request: Request) -> crud.Principal:
-    """``authenticate`` without recording the nonce: the route records it in its own
-    transaction (``crud.record_nonce``; on failure ``services.nonces.record_pending_nonce``),
-    one commit fewer."""
-    body = await request.body()
-    hub: HubState = request.app.state.hub
-    headers = {k: v for k, v in request.headers.items()}
-    return await run_in_threadpool(
-        _check,
-        hub,
-        headers,
-        request.method,
-        _path_and_query(request),
-        body,
-        _client(request),
-        True,
-    )
-
-
 SignedDep = Annotated[crud.Principal, Depends(authenticate)]
 
 
@@ -254,41 +235,48 @@ def _only_devices(principal: crud.Principal) -> NotAllowed:
     )
 
 
-async def _device_deferred(
-    request: Request,
-    principal: Annotated[crud.Principal, Depends(authenticate_deferred)],
-) -> crud.Principal:
-    if principal.kind != "device":
-        hub: HubState = request.app.state.hub
-        await run_in_threadpool(record_pending_nonce, hub, principal)
-        raise _only_devices(principal)
-    return principal
-
-
-def authenticate_device(
+def _authenticate_device(
     hub: HubState,
     headers: dict[str, str],
-    method: str,
     path: str,
     body: bytes,
     client: str,
-    keys: crud.DeviceKeyCache | None = None,
+    keys: crud.DeviceKeyCache | None,
 ) -> crud.Principal:
-    """``DeviceTxDep`` as a plain function (request thread): the signed device whose nonce
-    the caller records in its transaction; 401, 403 (revoked, or not a device) as the
-    dependency. Used by the hot path of ``POST /v1/cases`` (``api.case_post``). With
-    ``keys``, a known device's key is taken from there, and its revocation must be
-    checked where the request is stored (``services.case_writer`` does, per batch)."""
-    principal = _check(hub, headers, method, path, body, client, True, keys)
+    principal = _check(hub, headers, "POST", path, body, client, True, keys)
     if principal.kind != "device":
         record_pending_nonce(hub, principal)
         raise _only_devices(principal)
     return principal
 
 
+async def authenticate_device(request: Request) -> crud.Principal:
+    """The signed device of a ``POST`` whose nonce the route records in its own
+    transaction (``principal.nonce``; on failure ``services.nonces.record_pending_nonce``):
+    401, 403 (revoked, or not a device) as ``authenticate``.
+
+    PostgreSQL: a device's key is taken from ``HubState.device_keys`` (a device's key
+    never changes; its revocation is read where its request is stored:
+    ``services.case_writer``). A known key is checked here on the event loop (no I/O,
+    one Ed25519 verification); anything else on a request thread (one hop).
+    """
+    body = await request.body()
+    hub: HubState = request.app.state.hub
+    headers = {k: v for k, v in request.headers.items()}
+    path, client = _path_and_query(request), _client(request)
+    keys = hub.device_keys if hub.settings.is_postgres else None
+    key_id = headers.get("x-kyukyu-key-id")
+    known = keys.only(key_id) if keys is not None and key_id else None
+    if known is not None:  # no I/O: stay on the event loop
+        return _authenticate_device(hub, headers, path, body, client, known)
+    return await run_in_threadpool(_authenticate_device, hub, headers, path, body, client, keys)
+
+
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
 # A device whose nonce the route must record (``principal.nonce``) in its transaction.
-DeviceTxDep = Annotated[crud.Principal, Depends(_device_deferred)]
+DeviceTxDep = Annotated[crud.Principal, Depends(authenticate_device)]
+#: The dependencies that authenticate a signed caller (``core.limits.signed_route_matcher``).
+SIGNING_DEPENDENCIES = (authenticate, authenticate_device)
 HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
 OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
 StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

@@ -131,9 +131,9 @@ def signed_route_matcher(app: Any) -> tuple[frozenset[str], list[re.Pattern[str]
     """(static paths, patterns) of the routes of ``app`` that require a signed caller."""
     from fastapi.routing import APIRoute
 
-    from hub_server.api.deps import authenticate, authenticate_deferred
+    from hub_server.api.deps import SIGNING_DEPENDENCIES
 
-    auth = {authenticate, authenticate_deferred}
+    auth = set(SIGNING_DEPENDENCIES)
 
     def signed(dep: Any) -> bool:
         return dep.call in auth or any(signed(d) for d in dep.dependencies)

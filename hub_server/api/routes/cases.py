@@ -56,7 +56,7 @@ OutboxDepth = Annotated[
     dependencies=[Depends(admit_case)],  # first: a surge is refused before any work
     responses={503: {"description": "overloaded: send again after Retry-After seconds"}},
 )
-def post_case(
+async def post_case(
     body: CaseCreate,
     caller: DeviceTxDep,
     hub: HubDep,
@@ -68,9 +68,11 @@ def post_case(
     One transaction: nonce, Idempotency-Key with its response, case, events and audit row.
     Refused with 503 ``overloaded`` and ``Retry-After`` when too many are being handled.
     """
+    # The one way in for a case: admission, then the device (on the event loop when its
+    # key is known), then ``submit_case`` (docs/hub.md, "POST /v1/cases: one path").
     if outbox_depth is not None:
         hub.metrics.outbox_depth.observe(outbox_depth)
-    done = submit_case(hub, caller, body, idempotency_key=idempotency_key)
+    done = await submit_case(hub, caller, body, idempotency_key=idempotency_key)
     if done.status == 201 and not done.replayed:
         hub.metrics.cases.inc()
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
