@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -172,11 +172,16 @@ def http_status(exc: HubError) -> int:
     return 500
 
 
-def _error_response(exc: HubError, status: int | None = None) -> JSONResponse:
+def _error_response(exc: HubError, status: int | None = None) -> Response:
     headers = getattr(exc, "headers", None)  # e.g. Retry-After of a 503 (admission)
     if isinstance(exc, TooManyRequests):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
-    return JSONResponse(exc.to_body(), status_code=status or http_status(exc), headers=headers)
+    return Response(
+        exc.to_json(),
+        status_code=status or http_status(exc),
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 # A value the database cannot hold (a NUL character in a path, say): the caller's.
@@ -240,11 +245,11 @@ def create_app(
     server.configure(hub_state.settings, door=door)
 
     @app.exception_handler(HubError)
-    async def _hub_error(_request: Request, exc: HubError) -> JSONResponse:
+    async def _hub_error(_request: Request, exc: HubError) -> Response:
         return _error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         # The message names the field only: the rejected value may be patient data.
@@ -257,11 +262,11 @@ def create_app(
         )
 
     @app.exception_handler(DataError)
-    async def _data(_request: Request, exc: DataError) -> JSONResponse:
+    async def _data(_request: Request, exc: DataError) -> Response:
         return _error_response(_INVALID_VALUE)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
         return _error_response(HubError("http_error", str(exc.detail)), exc.status_code)
 
     for module in (

@@ -25,9 +25,9 @@ from hub_server.core.errors import (
     NotAllowed,
     NotAuthenticated,
     RequestReplayed,
-    TooManyRequests,
     revoked_caller,
 )
+from hub_server.core.limits import SignatureLimits
 from hub_server.core.state import HubState
 from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
@@ -80,15 +80,6 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _slow_down(wait: float, what: str) -> TooManyRequests:
-    return TooManyRequests(
-        "rate_limited",
-        f"too many {what}; retry later",
-        "リクエストが多すぎます。しばらくしてから再試行してください。",
-        retry_after=wait,
-    )
-
-
 async def get_hub(request: Request) -> HubState:
     # async on purpose: a plain ``def`` dependency costs a thread-pool hop per request.
     hub: HubState = request.app.state.hub
@@ -126,15 +117,13 @@ def _check(
     keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     """Authenticate; failures (401, 403) are counted per client address, and an address
-    past its budget gets 429 before its signature is even looked at."""
-    rates = hub.rates
-    wait = rates.auth_failures.empty(client)
-    if wait > 0:
-        raise _slow_down(wait, "failed signature checks from this address")
+    past its budget gets 429 before its signature is even looked at (``SignatureLimits``)."""
+    limits = SignatureLimits(hub.rates)
+    limits.before_check(client)
     try:
-        principal = _verify(hub, headers, method, path, body, defer_nonce, keys)
+        principal = _verify(hub, headers, method, path, body, defer_nonce, limits, keys)
     except (NotAuthenticated, NotAllowed):
-        rates.auth_failures.take(client)
+        limits.failed(client)
         raise
     return principal
 
@@ -146,6 +135,7 @@ def _verify(
     path: str,
     body: bytes,
     defer_nonce: bool,
+    limits: SignatureLimits,
     keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     stamp = headers.get("x-kyukyu-timestamp")
@@ -184,9 +174,7 @@ def _verify(
         principal = found["p"]
         if getattr(principal.row, "revoked", False):
             raise revoked_caller(principal.kind)
-        wait = hub.rates.identity.take(signed.key_id)
-        if wait > 0:
-            raise _slow_down(wait, f"requests of this {principal.kind}")
+        limits.verified(signed.key_id, principal.kind)
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
         if defer_nonce:
             principal.nonce, principal.nonce_expires = signed.nonce, expires

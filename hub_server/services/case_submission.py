@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from hub_server import crud
-from hub_server.core.audit import append_audit_conn
+from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import (
     CaseExists,
@@ -316,7 +316,7 @@ def _store(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]
         origin=hub.bus.origin,
     )
     # Last before the commit: the audit head lock.
-    append_audit_conn(
+    append_audit(
         conn,
         actor=req.caller.key_id,
         action="case_created",

@@ -141,14 +141,15 @@ def test_unsigned_requests_are_rate_limited_per_address(served: Served) -> None:
     transport = httpx.HTTPTransport(local_address="127.0.0.6")
     started = time.monotonic()
     with httpx.Client(base_url=served.url, timeout=5, transport=transport) as client:
-        codes = [client.post("/v1/patients/challenges").status_code for _ in range(30)]
-        limited = client.post("/v1/patients/challenges")
+        answers = [client.post("/v1/patients/challenges") for _ in range(30)]
     took = time.monotonic() - started
+    codes = [r.status_code for r in answers]
     # The burst (10) and what refilled meanwhile (5/s); a refused request waits in the
-    # tarpit (up to 1 s) instead of spinning.
+    # tarpit (up to 1 s) instead of spinning. Which of the last requests find a refilled
+    # token depends on the machine's speed: any refused one is looked at.
     assert codes.count(201) <= 10 + 5 * took + 1, (codes, took)
     assert 429 in codes
-    assert limited.status_code == 429
+    limited = answers[codes.index(429)]
     assert limited.json()["error"]["code"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) >= 1
     assert httpx.post(f"{served.url}/v1/patients/challenges", timeout=5).status_code == 201
