@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from hub_server import crud
+from hub_server.api.admission import admitted
 from hub_server.core.db import utcnow
 from hub_server.core.errors import (
     NotAllowed,
@@ -34,14 +35,15 @@ from sync.signing import SignatureError, check_request
 
 __all__ = [
     "SIGNING_DEPENDENCIES",
+    "AdmittedDeviceDep",
     "DeviceDep",
-    "DeviceTxDep",
     "HospitalDep",
     "HubDep",
     "OperatorDep",
     "SessionDep",
     "SignedDep",
     "StaffDep",
+    "admitted_device",
     "ascii_decimal",
     "authenticate",
     "authenticate_device",
@@ -238,6 +240,14 @@ def _authenticate_device(
     return principal
 
 
+async def admitted_device(request: Request) -> AsyncIterator[crud.Principal]:
+    """Admission (``api.admission``: 503 ``overloaded`` before any work), then the signed
+    device (``authenticate_device``), in one dependency: the case route's whole way in."""
+    hub: HubState = request.app.state.hub
+    with admitted(hub):
+        yield await authenticate_device(request)
+
+
 async def authenticate_device(request: Request) -> crud.Principal:
     """The signed device of a ``POST`` whose nonce the route records in its own
     transaction (``principal.nonce``; on failure ``services.nonces.record_pending_nonce``):
@@ -261,10 +271,11 @@ async def authenticate_device(request: Request) -> crud.Principal:
 
 
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
-# A device whose nonce the route must record (``principal.nonce``) in its transaction.
-DeviceTxDep = Annotated[crud.Principal, Depends(authenticate_device)]
+# An admitted device whose nonce the route must record (``principal.nonce``) in its
+# transaction.
+AdmittedDeviceDep = Annotated[crud.Principal, Depends(admitted_device)]
 #: The dependencies that authenticate a signed caller (``core.limits.signed_route_matcher``).
-SIGNING_DEPENDENCIES = (authenticate, authenticate_device)
+SIGNING_DEPENDENCIES = (authenticate, admitted_device)
 HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
 OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
 StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

@@ -9,10 +9,10 @@ commit that holds the case, its events and its audit row; a device revoked befor
 batch is written is refused (the statement reads revocation itself). If the batch fails
 for any reason (a replayed nonce, a reused Idempotency-Key, an unknown recipient, a
 revoked device, a lost connection), it is rolled back and each case is then stored on
-its own, after its device's revocation check (403 ``revoked``), by the same statement (a
-batch of one), so every case gets its own answer (``crud.case_batch.UniqueTaken`` or
-``BatchRefused``, which the caller turns into its error) and one bad case never fails
-another.
+its own by the same statement (a batch of one; when that fails too, a revoked device
+is told so first: 403 ``revoked``), so every case gets its own answer
+(``crud.case_batch.UniqueTaken`` or ``BatchRefused``, which the caller turns into its
+error) and one bad case never fails another.
 """
 
 from __future__ import annotations
@@ -27,7 +27,12 @@ from sqlalchemy import Engine
 
 from hub_server.core.errors import revoked_caller
 from hub_server.core.events import PendingEvent
-from hub_server.crud.case_batch import CaseRow, insert_cases_in_one_statement
+from hub_server.crud.case_batch import (
+    BatchRefused,
+    CaseRow,
+    UniqueTaken,
+    insert_cases_in_one_statement,
+)
 from hub_server.crud.identities import revoked_devices
 
 __all__ = ["CaseWriter"]
@@ -140,15 +145,23 @@ class CaseWriter:
                 return
         for row, reply in batch:
             try:
-                with self._engine.begin() as conn:
-                    # Revocation first, as the authentication of an uncached key would.
-                    if revoked_devices(conn, {row.device_id}):
-                        reply.set_exception(revoked_caller("device"))
-                        continue
-                    (events,) = insert_cases_in_one_statement(conn, [row])
+                events = self._store_alone(row)
             except BaseException as exc:
                 reply.set_exception(exc)
             else:
                 self.batches += 1
                 self.cases += 1
                 reply.set_result(events)
+
+    def _store_alone(self, row: CaseRow) -> list[PendingEvent]:
+        try:
+            with self._engine.begin() as conn:
+                (events,) = insert_cases_in_one_statement(conn, [row])
+        except (UniqueTaken, BatchRefused):
+            # A revoked device is told so before anything else (a replay, a taken key),
+            # as the authentication of an uncached key would have.
+            with self._engine.connect() as conn:
+                if revoked_devices(conn, {row.device_id}):
+                    raise revoked_caller("device") from None
+            raise
+        return events

@@ -14,7 +14,7 @@ from hub_server.core.audit._postgres import move_pending
 from hub_server.models import AuditEntry, AuditHead, AuditPending
 from sync.signed import canonical_json
 
-__all__ = ["GENESIS", "append_audit", "chain_pending", "entry_hash"]
+__all__ = ["GENESIS", "append_audit", "chain_pending", "entry_hash", "row_hash"]
 
 GENESIS = "0" * 64
 _HEAD: Table = AuditHead.__table__  # type: ignore[attr-defined]
@@ -60,6 +60,21 @@ def entry_hash(
         "details": details,
     }
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_json(row)).hexdigest()
+
+
+def row_hash(prev_hash: str, seq: int, row: Any) -> str:
+    """``entry_hash`` of a row read from ``audit_pending`` or ``audit`` (its ``at``,
+    ``actor``, ``action``, ``subject``, ``patient_ref`` and ``details``) at ``seq``."""
+    return entry_hash(
+        prev_hash,
+        seq=seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        subject=row.subject,
+        patient_ref=row.patient_ref,
+        details=row.details,
+    )
 
 
 def append_audit(
@@ -110,16 +125,7 @@ def chain_pending(conn: Connection, *, batch: int = _BATCH) -> int:
     entries = []
     for r in rows:
         seq += 1
-        digest = entry_hash(
-            prev,
-            seq=seq,
-            at=r.at,
-            actor=r.actor,
-            action=r.action,
-            subject=r.subject,
-            patient_ref=r.patient_ref,
-            details=r.details,
-        )
+        digest = row_hash(prev, seq, r)
         entries.append(
             {
                 "seq": seq,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from hub_server.core.audit.chain import GENESIS, entry_hash
+from hub_server.core.audit.chain import GENESIS, row_hash
 from hub_server.models import AuditEntry, AuditHead
 
 __all__ = ["AuditVerdict", "verify_chain"]
@@ -39,16 +39,7 @@ def verify_chain(session: Session, *, batch: int = 1000) -> AuditVerdict:
                 return AuditVerdict(False, count, expected, "missing row (gap in the sequence)")
             if row.prev_hash != prev:
                 return AuditVerdict(False, count, row.seq, "prev_hash does not match")
-            digest = entry_hash(
-                prev,
-                seq=row.seq,
-                at=row.at,
-                actor=row.actor,
-                action=row.action,
-                subject=row.subject,
-                patient_ref=row.patient_ref,
-                details=row.details,
-            )
+            digest = row_hash(prev, row.seq, row)
             if digest != row.hash:
                 return AuditVerdict(False, count, row.seq, "row content does not match its hash")
             prev = row.hash
