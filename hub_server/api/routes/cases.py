@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
-from pydantic import ValidationError
 
-from hub_server.api.deps import (
-    AdmittedDeviceDep,
-    DeviceDep,
-    HospitalDep,
-    HubDep,
-    SessionDep,
-    admitted_device,
-    ascii_decimal,
-)
+from hub_server.api.case_route import CasePostRoute
+from hub_server.api.deps import AdmittedDeviceDep, DeviceDep, HospitalDep, HubDep, SessionDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.state import HubState
 from hub_server.schemas import (
@@ -59,46 +48,6 @@ OutboxDepth = Annotated[
         description="unsent cases in the device's outbox, this one included (metrics only)",
     ),
 ]
-
-
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
-
-
-class CasePostRoute(APIRoute):
-    """The route of ``POST /v1/cases`` (``post_case``), answering a plain post without
-    FastAPI's generic request handling.
-
-    Every ambulance's case comes this way, and FastAPI's handling (dependency solving,
-    parsing the body to Python objects, then validating them) cost about a fifth of the
-    hub's CPU per case. A plain post (an ``application/json`` body that validates, an
-    ``Idempotency-Key`` of 1 to 200 characters, an outbox depth of ASCII digits up to
-    1,000,000 if any) goes straight to the route's own dependency (``admitted_device``)
-    and endpoint (``post_case``); anything else is handled by FastAPI's handler of this
-    same route, whose 422 ``invalid_request`` names the field, as it always did.
-    """
-
-    def get_route_handler(self) -> Handler:
-        generic = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            headers = request.headers
-            key = headers.get("idempotency-key", "")
-            depth_text = headers.get("x-kyukyu-outbox-depth")
-            depth = ascii_decimal(depth_text, max_digits=7) if depth_text is not None else None
-            if (
-                not 1 <= len(key) <= 200
-                or not headers.get("content-type", "").startswith("application/json")
-                or (depth_text is not None and (depth is None or depth > 1_000_000))
-            ):
-                return await generic(request)
-            try:
-                body = CaseCreate.model_validate_json(await request.body())
-            except ValidationError:
-                return await generic(request)
-            async with contextlib.asynccontextmanager(admitted_device)(request) as caller:
-                return await post_case(request, body, caller, key, depth)
-
-        return handler
 
 
 async def post_case(
