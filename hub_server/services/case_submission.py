@@ -12,13 +12,15 @@ clear header must agree with that metadata.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio.to_thread
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 
 from hub_server import crud
 from hub_server.core.audit import append_audit
@@ -146,6 +148,11 @@ def check_sealed(
     return data
 
 
+async def to_thread(fn: Callable[..., Submission], *args: object) -> Submission:
+    """``fn(*args)`` on a request thread (anyio's default thread pool)."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args))
+
+
 async def submit_case(
     hub: HubState, caller: crud.Principal, body: CaseCreate, *, idempotency_key: str
 ) -> Submission:
@@ -158,7 +165,7 @@ async def submit_case(
     reading the first answer of a retried key) goes to a thread.
     """
     if not hub.settings.is_postgres:
-        return await run_in_threadpool(_submit_in_transaction, hub, caller, body, idempotency_key)
+        return await to_thread(_submit_in_transaction, hub, caller, body, idempotency_key)
     req: _Request | None = None
     try:
         req = _prepare(hub, caller, body, idempotency_key)
@@ -166,7 +173,7 @@ async def submit_case(
         caller.nonce = None
     except Exception as exc:
         error = _stored_alone_error(caller, req, exc)
-        return await run_in_threadpool(_failed, hub, caller, idempotency_key, req, error)
+        return await to_thread(_failed, hub, caller, idempotency_key, req, error)
     return _stored(hub, req, events)
 
 

@@ -117,17 +117,17 @@ async def test_a_known_device_is_answered_on_the_event_loop(
 
     hops: list[str] = []
 
-    def counting(module: Any) -> None:
-        real = module.run_in_threadpool
+    def counting(module: Any, name: str) -> None:
+        real = getattr(module, name)
 
         async def hop(fn: Any, *args: Any) -> Any:
             hops.append(fn.__name__)
             return await real(fn, *args)
 
-        monkeypatch.setattr(module, "run_in_threadpool", hop)
+        monkeypatch.setattr(module, name, hop)
 
-    counting(deps)
-    counting(case_submission)
+    counting(deps, "run_in_threadpool")
+    counting(case_submission, "to_thread")
     async with hub_in_process(settings) as hub:
         device = await hub.enroll_device()
         hid, _ = await hub.register_hospital()
