@@ -10,9 +10,9 @@ this machine:
   source) on a 100,000-patient source;
 - ``rss_per_1000_streams_mb``: the hub's resident memory (all its processes) with the
   streams open, minus before they opened, per 1,000 streams;
-- ``db_limit`` (PostgreSQL): the same statement the hub runs for a case (the one-statement
-  CTE of ``hub_server.crud.case_statement`` with a 4 KB envelope, 5 random recipients of
-  the registered hospitals and its NOTIFY, each a durable transaction), on the same
+- ``db_limit`` (PostgreSQL): the same statement the hub runs for a case (the CTE of
+  ``hub_server.crud.case_batch`` for a batch of one, with a 4 KB envelope, 5 random
+  recipients of the registered hospitals and its NOTIFY, each a durable transaction), on the same
   database right after the hub's run (hub stopped), by ``pgbench -M prepared`` (custom
   script) and by a psycopg loop (no web layer), 16 connections each;
   ``db_limit_cases_per_s`` is the better of the two and ``hub_to_db_ratio`` = hub
@@ -596,7 +596,7 @@ def db_limit(
 
     from hub_server.core.db import libpq_url
     from hub_server.core.events import notification_prefix_suffix
-    from hub_server.crud.case_statement import CASE_STATEMENT_SQL
+    from hub_server.crud.case_batch import CASE_BATCH_SQL
 
     conninfo = libpq_url(db_url)
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -615,22 +615,24 @@ def db_limit(
         meta = {"type": "case", "case_id": case_id, "device_id": device_id,
                 "fire_department": "横浜市消防局0", "created_at": now.isoformat()}  # fmt: skip
         pre, suf = notification_prefix_suffix({**meta, "envelope": env_b64}, "bench", 5)
-        return {
+        one = {
             "key_id": f"device:{device_id}", "nonce": secrets.token_urlsafe(16),
             "expires": now + timedelta(minutes=10), "idem": case_id,
             "hash": secrets.token_hex(32), "response": json.dumps(meta), "now": now,
             "case_id": case_id, "device_id": device_id, "envelope": envelope,
-            "size": len(envelope), "subject": f"case:{case_id}",
+            "size": len(envelope),
             "details": json.dumps({"recipients": recipients, "size": 4096}),
-            "ids": recipients, "payload": json.dumps(meta), "pre": pre, "suf": suf,
+            "payload": json.dumps(meta), "pre": pre, "suf": suf,
         }  # fmt: skip
+        # A batch of one: every column an array of one, the recipients by case number.
+        return {**{k: [v] for k, v in one.items()}, "r_ord": [1] * 5, "r_hid": recipients}
 
     def worker(i: int) -> None:
         try:
             with psycopg.connect(conninfo) as conn:
                 while time.perf_counter() < stop:
                     p = params()
-                    conn.execute(CASE_STATEMENT_SQL, p).fetchone()
+                    conn.execute(CASE_BATCH_SQL, p).fetchall()
                     conn.commit()  # synchronous_commit=on, as the hub's case transaction
                     counts[i] += 1
         except Exception as exc:
@@ -653,9 +655,10 @@ def db_limit(
 
 
 def _pgbench_script(n_hospitals: int) -> str:
-    """The hub's case statement for pgbench: the same CTE, its parameters made in SQL from
-    a random case number, five random registered hospitals and a random 4 KB envelope."""
-    from hub_server.crud.case_statement import CASE_STATEMENT_SQL
+    """The hub's case statement for pgbench: the same CTE for a batch of one, its arrays
+    made in SQL from a random case number, five random registered hospitals (a number
+    drawn twice names its hospital once) and a random 4 KB envelope."""
+    from hub_server.crud.case_batch import CASE_BATCH_SQL
 
     cid = "('db-' || :cid)"
     env = "(SELECT {} FROM bench_env)"
@@ -671,18 +674,18 @@ def _pgbench_script(n_hospitals: int) -> str:
         "device_id": env.format("device_id"),
         "envelope": env.format("envelope"),
         "size": "4096",
-        "subject": "('case:' || " + cid + ")",
         "details": env.format("details"),
-        "ids": "ARRAY[" + ", ".join(
-            f"(SELECT id FROM bench_h WHERE n = :h{i})" for i in range(5)
-        ) + "]",
         "payload": env.format("payload"),
         "pre": "'{\"o\":\"bench\",\"e\":'",
         "suf": env.format("suffix"),
     }  # fmt: skip
-    sql = CASE_STATEMENT_SQL
+    chosen = "FROM bench_h WHERE n IN (" + ", ".join(f":h{i}" for i in range(5)) + ")"
+    sql = CASE_BATCH_SQL
     for name, expr in subs.items():
-        sql = sql.replace(f"%({name})s", expr)
+        sql = sql.replace(f"%({name})b", f"ARRAY[{expr}]")
+    sql = sql.replace("%(r_ord)b", f"(SELECT array_agg(1::bigint) {chosen})")
+    sql = sql.replace("%(r_hid)b", f"(SELECT array_agg(id) {chosen})")
+    assert "%(" not in sql
     head = "\\set cid random(1, 9000000000000000000)\n" + "".join(
         f"\\set h{i} random(1, {n_hospitals})\n" for i in range(5)
     )

@@ -190,10 +190,11 @@ class AuditHead(SQLModel, table=True):
 
 
 class AuditPending(SQLModel, table=True):
-    """An audit row committed with its action, not yet in the chain (PostgreSQL hot path).
+    """An audit row written with its action, not yet in the chain: every row enters here.
 
-    The chainer (``core.audit.chain_pending``) moves these rows into ``audit`` in batches
-    under the head lock, so concurrent cases do not queue on that lock one by one.
+    ``core.audit.chain_pending`` moves these rows into ``audit`` under the head lock:
+    at once for ``append_audit``, in batches after the commit for cases on PostgreSQL
+    (so concurrent cases do not queue on that lock one by one).
     """
 
     __tablename__ = "audit_pending"

@@ -1,5 +1,5 @@
-"""Admission control for case posts (a FastAPI dependency): a surge is answered, never
-left to time out.
+"""Admission control for case posts (``api.deps.admitted_device``): a surge is answered,
+never left to time out.
 
 Each process admits at most ``Settings.pending_case_limit`` case submissions at once
 (waiting for a request thread or in the database). Past that, ``POST /v1/cases`` is
@@ -15,14 +15,12 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
-
-from fastapi import Request
+from collections.abc import Iterator
 
 from hub_server.core.errors import Unavailable
 from hub_server.core.state import HubState
 
-__all__ = ["Overloaded", "admit_case", "admitted"]
+__all__ = ["Overloaded", "admitted"]
 
 
 class Overloaded(Unavailable):
@@ -78,9 +76,3 @@ def admitted(hub: HubState) -> Iterator[None]:
         hub.pending_cases -= 1
         hub.metrics.cases_inflight.dec()
         rate.done()
-
-
-async def admit_case(request: Request) -> AsyncIterator[None]:
-    """FastAPI dependency (first of the route): admit the submission or refuse it."""
-    with admitted(request.app.state.hub):
-        yield

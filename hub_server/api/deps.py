@@ -20,30 +20,32 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 
 from hub_server import crud
+from hub_server.api.admission import admitted
 from hub_server.core.db import utcnow
 from hub_server.core.errors import (
     NotAllowed,
     NotAuthenticated,
     RequestReplayed,
-    TooManyRequests,
     revoked_caller,
 )
+from hub_server.core.limits import SignatureLimits
 from hub_server.core.state import HubState
 from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
 
 __all__ = [
+    "SIGNING_DEPENDENCIES",
+    "AdmittedDeviceDep",
     "DeviceDep",
-    "DeviceTxDep",
     "HospitalDep",
     "HubDep",
     "OperatorDep",
     "SessionDep",
     "SignedDep",
     "StaffDep",
+    "admitted_device",
     "ascii_decimal",
     "authenticate",
-    "authenticate_deferred",
     "authenticate_device",
     "require",
 ]
@@ -78,15 +80,6 @@ def ascii_decimal(text: str | None, *, max_digits: int = 18) -> int | None:
 
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
-
-
-def _slow_down(wait: float, what: str) -> TooManyRequests:
-    return TooManyRequests(
-        "rate_limited",
-        f"too many {what}; retry later",
-        "リクエストが多すぎます。しばらくしてから再試行してください。",
-        retry_after=wait,
-    )
 
 
 async def get_hub(request: Request) -> HubState:
@@ -126,15 +119,13 @@ def _check(
     keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     """Authenticate; failures (401, 403) are counted per client address, and an address
-    past its budget gets 429 before its signature is even looked at."""
-    rates = hub.rates
-    wait = rates.auth_failures.empty(client)
-    if wait > 0:
-        raise _slow_down(wait, "failed signature checks from this address")
+    past its budget gets 429 before its signature is even looked at (``SignatureLimits``)."""
+    limits = SignatureLimits(hub.rates)
+    limits.before_check(client)
     try:
-        principal = _verify(hub, headers, method, path, body, defer_nonce, keys)
+        principal = _verify(hub, headers, method, path, body, defer_nonce, limits, keys)
     except (NotAuthenticated, NotAllowed):
-        rates.auth_failures.take(client)
+        limits.failed(client)
         raise
     return principal
 
@@ -146,6 +137,7 @@ def _verify(
     path: str,
     body: bytes,
     defer_nonce: bool,
+    limits: SignatureLimits,
     keys: crud.DeviceKeyCache | None = None,
 ) -> crud.Principal:
     stamp = headers.get("x-kyukyu-timestamp")
@@ -184,9 +176,7 @@ def _verify(
         principal = found["p"]
         if getattr(principal.row, "revoked", False):
             raise revoked_caller(principal.kind)
-        wait = hub.rates.identity.take(signed.key_id)
-        if wait > 0:
-            raise _slow_down(wait, f"requests of this {principal.kind}")
+        limits.verified(signed.key_id, principal.kind)
         expires = utcnow() + timedelta(seconds=2 * hub.settings.max_skew_seconds + 60)
         if defer_nonce:
             principal.nonce, principal.nonce_expires = signed.nonce, expires
@@ -206,25 +196,6 @@ async def authenticate(request: Request) -> crud.Principal:
     headers = {k: v for k, v in request.headers.items()}
     return await run_in_threadpool(
         _check, hub, headers, request.method, _path_and_query(request), body, _client(request)
-    )
-
-
-async def authenticate_deferred(request: Request) -> crud.Principal:
-    """``authenticate`` without recording the nonce: the route records it in its own
-    transaction (``crud.record_nonce``; on failure ``services.nonces.record_pending_nonce``),
-    one commit fewer."""
-    body = await request.body()
-    hub: HubState = request.app.state.hub
-    headers = {k: v for k, v in request.headers.items()}
-    return await run_in_threadpool(
-        _check,
-        hub,
-        headers,
-        request.method,
-        _path_and_query(request),
-        body,
-        _client(request),
-        True,
     )
 
 
@@ -254,41 +225,57 @@ def _only_devices(principal: crud.Principal) -> NotAllowed:
     )
 
 
-async def _device_deferred(
-    request: Request,
-    principal: Annotated[crud.Principal, Depends(authenticate_deferred)],
-) -> crud.Principal:
-    if principal.kind != "device":
-        hub: HubState = request.app.state.hub
-        await run_in_threadpool(record_pending_nonce, hub, principal)
-        raise _only_devices(principal)
-    return principal
-
-
-def authenticate_device(
+def _authenticate_device(
     hub: HubState,
     headers: dict[str, str],
-    method: str,
     path: str,
     body: bytes,
     client: str,
-    keys: crud.DeviceKeyCache | None = None,
+    keys: crud.DeviceKeyCache | None,
 ) -> crud.Principal:
-    """``DeviceTxDep`` as a plain function (request thread): the signed device whose nonce
-    the caller records in its transaction; 401, 403 (revoked, or not a device) as the
-    dependency. Used by the hot path of ``POST /v1/cases`` (``api.case_post``). With
-    ``keys``, a known device's key is taken from there, and its revocation must be
-    checked where the request is stored (``services.case_writer`` does, per batch)."""
-    principal = _check(hub, headers, method, path, body, client, True, keys)
+    principal = _check(hub, headers, "POST", path, body, client, True, keys)
     if principal.kind != "device":
         record_pending_nonce(hub, principal)
         raise _only_devices(principal)
     return principal
 
 
+async def admitted_device(request: Request) -> AsyncIterator[crud.Principal]:
+    """Admission (``api.admission``: 503 ``overloaded`` before any work), then the signed
+    device (``authenticate_device``), in one dependency: the case route's whole way in."""
+    hub: HubState = request.app.state.hub
+    with admitted(hub):
+        yield await authenticate_device(request)
+
+
+async def authenticate_device(request: Request) -> crud.Principal:
+    """The signed device of a ``POST`` whose nonce the route records in its own
+    transaction (``principal.nonce``; on failure ``services.nonces.record_pending_nonce``):
+    401, 403 (revoked, or not a device) as ``authenticate``.
+
+    PostgreSQL: a device's key is taken from ``HubState.device_keys`` (a device's key
+    never changes; its revocation is read where its request is stored:
+    ``services.case_writer``). A known key is checked here on the event loop (no I/O,
+    one Ed25519 verification); anything else on a request thread (one hop).
+    """
+    body = await request.body()
+    hub: HubState = request.app.state.hub
+    headers = {k: v for k, v in request.headers.items()}
+    path, client = _path_and_query(request), _client(request)
+    keys = hub.device_keys if hub.settings.is_postgres else None
+    key_id = headers.get("x-kyukyu-key-id")
+    known = keys.only(key_id) if keys is not None and key_id else None
+    if known is not None:  # no I/O: stay on the event loop
+        return _authenticate_device(hub, headers, path, body, client, known)
+    return await run_in_threadpool(_authenticate_device, hub, headers, path, body, client, keys)
+
+
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
-# A device whose nonce the route must record (``principal.nonce``) in its transaction.
-DeviceTxDep = Annotated[crud.Principal, Depends(_device_deferred)]
+# An admitted device whose nonce the route must record (``principal.nonce``) in its
+# transaction.
+AdmittedDeviceDep = Annotated[crud.Principal, Depends(admitted_device)]
+#: The dependencies that authenticate a signed caller (``core.limits.signed_route_matcher``).
+SIGNING_DEPENDENCIES = (authenticate, admitted_device)
 HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
 OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
 StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

@@ -37,13 +37,7 @@ from hub_server.core.events import (
 )
 from hub_server.core.state import HubState
 
-__all__ = ["SERVER_SEND", "EventStreamResponse", "open_stream"]
-
-#: The scope key under which the app leaves the server's own ``send`` (``main._HubApp``).
-#: Once the response has started through the middlewares, a stream writes its body with
-#: it: every event and keep-alive of 10,000 streams would otherwise pass through each
-#: middleware's ``send`` wrapper, and none of them looks at a body that has started.
-SERVER_SEND = "kyukyu.server_send"
+__all__ = ["EventStreamResponse", "open_stream"]
 
 T = TypeVar("T")
 
@@ -158,7 +152,6 @@ class EventStreamResponse(Response):
                 ],
             }
         )
-        send = scope.get(SERVER_SEND, send)
         # Subscribe before the first read: no wake-up is lost.
         try:
             subscription = hub.bus.subscribe(

@@ -2,7 +2,10 @@
 
 The class says what went wrong; which HTTP status answers it is decided in one place,
 the app factory's exception handler (``hub_server.main.HTTP_STATUS``). Every error
-answer has the body ``{"error": {"code", "message_ja", "message_en"}}``.
+answer has the body ``{"error": {"code", "message_ja", "message_en"}}``, built by
+``error_json`` alone: the app's handlers, the door's middlewares (413, 429) and the
+server's protocol (408, 414, 429, 431, 503) all send its bytes (``sync``'s client reads
+them: ``sync._http.error_for_response``).
 
 ``HubError`` (an ``errbase.KyukyuError``)
  ├── ``InvalidInput``       the request's data cannot be used
@@ -19,6 +22,7 @@ answer has the body ``{"error": {"code", "message_ja", "message_en"}}``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from errbase import KyukyuError
@@ -36,8 +40,21 @@ __all__ = [
     "Unavailable",
     "UnknownRecipients",
     "UpstreamUnreadable",
+    "error_body",
+    "error_json",
     "revoked_caller",
 ]
+
+
+def error_body(code: str, message_en: str, message_ja: str) -> dict[str, Any]:
+    """The hub's error body: ``{"error": {code, message_ja, message_en}}``."""
+    return {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}}
+
+
+def error_json(code: str, message_en: str, message_ja: str) -> bytes:
+    """``error_body`` as the UTF-8 JSON every error answer of the hub sends."""
+    body = error_body(code, message_en, message_ja)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class HubError(KyukyuError):
@@ -51,13 +68,11 @@ class HubError(KyukyuError):
 
     def to_body(self) -> dict[str, Any]:
         """The HTTP answer's JSON body."""
-        return {
-            "error": {
-                "code": self.code,
-                "message_ja": self.message_ja,
-                "message_en": self.message_en,
-            }
-        }
+        return error_body(self.code, self.message_en, self.message_ja)
+
+    def to_json(self) -> bytes:
+        """The HTTP answer's JSON body (``error_json``)."""
+        return error_json(self.code, self.message_en, self.message_ja)
 
 
 class InvalidInput(HubError):

@@ -1,27 +1,33 @@
-"""Pure ASGI middlewares at the door: the body limit (413) and the unsigned rate limit (429).
+"""The body limit (413) and every rate limit (429) of the hub, decided here.
 
 ``BodyLimitMiddleware`` refuses a body over the limit with 413 ``body_too_large``
 whether it announces its length (``Content-Length``) or not (chunked): the count is
 kept while the body is read and the 413 goes out the moment the limit is passed,
 whatever the application then makes of the interrupted read.
 
-``RateLimitMiddleware`` charges every request that is not a signed request to a signed
-route to a token bucket of its client address (``hub_server.core.ratelimit``): the
-unsigned routes (enrollment, patient challenges and history, hub key, health, the
-OpenAPI pages) and anything that does not even carry a signature. Signed requests are
-limited after their signature verified, per key id, and failed signature checks per
-address (``hub_server.api.deps``).
+The rate limits (token buckets of ``hub_server.core.ratelimit``, per process):
+
+- at the door (``Door.wait``), before any work: every request that is not a signed
+  request to a signed route is charged to the bucket of its client address (the unsigned
+  routes: enrollment, patient challenges and history, hub key, health, the OpenAPI
+  pages; and anything that does not even carry a signature); a signed request passes
+  unless its address has used up its failed-signature budget. The door is asked once per
+  request: by the server's protocol under ``kyukyu hub serve`` (``core.server``: a
+  refusal there costs no ASGI task), else by ``RateLimitMiddleware``;
+- at the signature check (``SignatureLimits``, called by ``api.deps``): an address past
+  its failed-signature budget is refused before its signature is looked at, a failed
+  check is charged to its address, and a verified signed request to its key id.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub_server.core.errors import TooManyRequests, error_json
 from hub_server.core.ratelimit import Rates
 
 __all__ = [
@@ -30,21 +36,13 @@ __all__ = [
     "BodyLimitMiddleware",
     "Door",
     "RateLimitMiddleware",
-    "error_body",
+    "SignatureLimits",
     "signed_route_matcher",
 ]
 
 
 class _TooLarge(Exception):
     pass
-
-
-def error_body(code: str, message_en: str, message_ja: str) -> bytes:
-    """The hub's error JSON (``{"error": {code, message_ja, message_en}}``) as bytes."""
-    return json.dumps(
-        {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}},
-        ensure_ascii=False,
-    ).encode()
 
 
 async def _send_error(
@@ -65,7 +63,7 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.body = error_body(
+        self.body = error_json(
             "body_too_large",
             f"the request body is larger than {max_bytes} bytes",
             "送信データが大きすぎます。",
@@ -131,9 +129,9 @@ def signed_route_matcher(app: Any) -> tuple[frozenset[str], list[re.Pattern[str]
     """(static paths, patterns) of the routes of ``app`` that require a signed caller."""
     from fastapi.routing import APIRoute
 
-    from hub_server.api.deps import authenticate, authenticate_deferred
+    from hub_server.api.deps import SIGNING_DEPENDENCIES
 
-    auth = {authenticate, authenticate_deferred}
+    auth = set(SIGNING_DEPENDENCIES)
 
     def signed(dep: Any) -> bool:
         return dep.call in auth or any(signed(d) for d in dep.dependencies)
@@ -185,11 +183,39 @@ class Door:
         return self.rates.unsigned.take(client)
 
 
-RATE_LIMITED = (
-    "rate_limited",
-    "too many requests from this address; retry later",
-    "リクエストが多すぎます。しばらくしてから再試行してください。",
-)
+_SLOW_DOWN_JA = "リクエストが多すぎます。しばらくしてから再試行してください。"
+RATE_LIMITED = ("rate_limited", "too many requests from this address; retry later", _SLOW_DOWN_JA)
+
+
+def _slow_down(wait: float, what: str) -> TooManyRequests:
+    return TooManyRequests(
+        "rate_limited", f"too many {what}; retry later", _SLOW_DOWN_JA, retry_after=wait
+    )
+
+
+class SignatureLimits:
+    """The limits of signed requests, where their signature is checked (``api.deps``)."""
+
+    def __init__(self, rates: Rates) -> None:
+        self.rates = rates
+
+    def before_check(self, client: str) -> None:
+        """429 for an address past its failed-signature budget (nothing is looked at)."""
+        wait = self.rates.auth_failures.empty(client)
+        if wait > 0:
+            raise _slow_down(wait, "failed signature checks from this address")
+
+    def failed(self, client: str) -> None:
+        """A failed signature check (401, 403) of this address."""
+        self.rates.auth_failures.take(client)
+
+    def verified(self, key_id: str, kind: str) -> None:
+        """429 for a signed caller sending faster than its key id's bucket allows."""
+        wait = self.rates.identity.take(key_id)
+        if wait > 0:
+            raise _slow_down(wait, f"requests of this {kind}")
+
+
 #: Set in the scope by a server that already let the request through its ``Door``.
 DOOR_CHECKED = "kyukyu.door_checked"
 
@@ -209,7 +235,7 @@ class RateLimitMiddleware:
         client = scope.get("client")
         wait = self.door.wait(scope["path"], scope["headers"], client[0] if client else "")
         if wait > 0:
-            body = error_body(*RATE_LIMITED)
+            body = error_json(*RATE_LIMITED)
             retry = str(max(1, math.ceil(wait))).encode()
             await _send_error(send, 429, body, close=False, extra=[(b"retry-after", retry)])
             return

@@ -27,7 +27,6 @@ the process serves (``configure``, called by ``create_app``).
 from __future__ import annotations
 
 import asyncio
-import json
 import resource
 from typing import Any
 
@@ -35,6 +34,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub_server.core.config import Settings
+from hub_server.core.errors import error_json
 from hub_server.core.limits import DOOR_CHECKED, RATE_LIMITED, Door
 
 __all__ = ["GuardedHttpToolsProtocol", "configure", "connections_by_client", "uvicorn_options"]
@@ -110,10 +110,7 @@ _PHRASES = {
 
 
 def _response(status: int, code: str, message_en: str, message_ja: str) -> bytes:
-    body = json.dumps(
-        {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}},
-        ensure_ascii=False,
-    ).encode()
+    body = error_json(code, message_en, message_ja)
     extra = b"retry-after: 1\r\n" if status in (429, 503) else b""
     return (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"

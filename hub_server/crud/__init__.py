@@ -2,19 +2,19 @@
 
 They raise the hub's domain errors (``hub_server.core.errors``); the app factory maps
 those to HTTP. Functions take a ``Session`` (or a Core ``Connection`` on the hot path:
-``create_case``, ``claim_idempotent``, ``record_nonce``, ``insert_case_in_one_statement``)
+``create_case``, ``claim_idempotent``, ``record_nonce``, ``insert_cases_in_one_statement``)
 and leave committing to the caller unless documented (``begin_idempotent`` and
 ``finish_idempotent`` commit, because other requests must see them at once).
 
 Modules: ``cases`` (sealed cases and their recipients), ``events`` (numbered events per
-recipient), ``idempotency`` (retried writes), ``case_statement`` (a new case in one
+recipient), ``idempotency`` (retried writes), ``case_batch`` (new cases in one
 PostgreSQL statement), ``identities`` (callers, enrollment, nonces, challenges),
 ``revocation`` (CRLs and snapshots).
 """
 
 from __future__ import annotations
 
-from hub_server.crud.case_statement import UniqueTaken, insert_case_in_one_statement
+from hub_server.crud.case_batch import UniqueTaken
 from hub_server.crud.cases import (
     answer_case,
     case_meta,
@@ -92,7 +92,6 @@ __all__ = [
     "hospitals_nearest",
     "idempotency_record",
     "ingest_crl",
-    "insert_case_in_one_statement",
     "mark_acked",
     "notify",
     "principal_for",

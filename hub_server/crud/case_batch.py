@@ -1,12 +1,19 @@
-"""Several new cases in one PostgreSQL statement: the group commit of case submissions.
+"""New cases in one PostgreSQL statement: the one way a case is stored on PostgreSQL.
 
-The same rows as ``case_statement`` (nonce, Idempotency-Key with its final response,
-case, pending audit row, numbered events, recipient rows, one ``NOTIFY`` per case), for
-a batch of cases given as parallel arrays. The recipients' rows are locked once, in id
-order, and each hospital's counter moves by the number of its events in the batch; the
-batch's cases are numbered in batch order. Any unique violation, or a recipient that is
-not a registered hospital, fails the whole statement: the caller then stores the cases
-one by one (``case_statement``), which names the culprit.
+Data-modifying CTEs record, for each case of the batch (given as parallel arrays), the
+request's nonce, the Idempotency-Key with its final response, the case, its pending
+audit row (``audit_pending``: chained right after the commit, ``core.audit``), the
+recipients' numbered events and recipient rows, and send one ``NOTIFY`` per case
+(delivered at commit). The recipients' rows are locked once, in id order (concurrent
+batches never deadlock), and each hospital's counter moves by the number of its events
+in the batch; the batch's cases are numbered in batch order. The same statement reads
+whether a device of the batch is revoked.
+
+A batch of one is how a case is stored alone (the case writer does so for each case of a
+batch that failed): a unique violation then names its table (``UniqueTaken``: ``nonces``
+for a replay, ``idempotency_records`` for a taken key, ``cases``/``case_recipients`` for
+a taken case id) and ``BatchRefused`` says whether the device is revoked or which
+recipients are not registered hospitals.
 
 The arrays go in PostgreSQL's binary format (``%(name)b``): in the text format psycopg
 quotes and escapes every element in Python, about 0.3 ms per 4 KB case (its envelope and
@@ -21,14 +28,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from hub_server.core.events import CHANNEL, PendingEvent, notification_prefix_suffix
 
-__all__ = ["BatchRefused", "CaseRow", "insert_cases_in_one_statement"]
+__all__ = [
+    "CASE_BATCH_SQL",
+    "BatchRefused",
+    "CaseRow",
+    "UniqueTaken",
+    "insert_cases_in_one_statement",
+]
 
 assert CHANNEL == "kyukyu_events"
 
-_SQL = """
+# Public: benchmarks/hub_load.py runs this same statement without the web layer (the
+# database's own limit).
+CASE_BATCH_SQL = """
 WITH b AS (
   SELECT * FROM unnest(
     %(key_id)b::text[], %(nonce)b::text[], %(expires)b::timestamptz[], %(idem)b::text[],
@@ -87,7 +103,8 @@ FROM j ORDER BY j.ord
 
 @dataclass(frozen=True)
 class CaseRow:
-    """One case of a batch: what ``case_statement.insert_case_in_one_statement`` takes."""
+    """One case to store: its request (nonce, Idempotency-Key, the 201 to answer), the
+    case, its recipients and the texts of its events and audit row."""
 
     key_id: str
     nonce: str
@@ -106,10 +123,23 @@ class CaseRow:
     origin: str
 
 
+class UniqueTaken(Exception):
+    """A unique key of ``table`` already exists; the transaction must be rolled back."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(table)
+        self.table = table
+
+
 class BatchRefused(Exception):
-    """A case of the batch names a recipient that is not a registered, unrevoked hospital,
-    or comes from a revoked device; the transaction must be rolled back (and the cases
-    stored one by one, which answers each)."""
+    """A device of the batch is revoked (``revoked``), or cases name recipients that are
+    not registered, unrevoked hospitals (``missing``: each case's, in batch order); the
+    transaction must be rolled back."""
+
+    def __init__(self, *, revoked: bool, missing: list[list[str]]) -> None:
+        super().__init__("revoked device" if revoked else "unknown recipients")
+        self.revoked = revoked
+        self.missing = missing
 
 
 def insert_cases_in_one_statement(
@@ -117,9 +147,9 @@ def insert_cases_in_one_statement(
 ) -> list[list[PendingEvent]]:
     """Every case of ``rows`` in one statement; each case's events, in ``rows`` order.
 
-    Raises ``sqlalchemy.exc.IntegrityError`` on a unique violation and ``BatchRefused``
-    when a case has fewer events than recipients or a device of the batch is revoked
-    (read in this statement); either way nothing may be committed.
+    Raises ``UniqueTaken`` on a unique violation and ``BatchRefused`` when a device of
+    the batch is revoked (read in this statement) or a case has fewer events than
+    recipients; either way nothing may be committed.
     """
     names = ("key_id", "nonce", "expires", "idem", "hash", "response", "now", "case_id",
              "device_id", "envelope", "size", "details", "payload", "pre", "suf")  # fmt: skip
@@ -137,14 +167,24 @@ def insert_cases_in_one_statement(
         for hid in row.recipients:
             cols["r_ord"].append(ord_)
             cols["r_hid"].append(hid)
-    result = conn.exec_driver_sql(_SQL, cols).all()
+    try:
+        result = conn.exec_driver_sql(CASE_BATCH_SQL, cols).all()
+    except IntegrityError as exc:
+        diag = getattr(exc.orig, "diag", None)
+        table = getattr(diag, "table_name", None)
+        if getattr(exc.orig, "sqlstate", None) == "23505" and table:
+            raise UniqueTaken(str(table)) from None
+        raise
     out: list[list[PendingEvent]] = []
-    for (ord_, items, _, revoked), row in zip(result, rows, strict=True):
+    missing: list[list[str]] = []
+    revoked = False
+    for (ord_, items, _, revoked_count), row in zip(result, rows, strict=True):
         assert ord_ == len(out) + 1
-        if revoked:  # a device of the batch is revoked: it must be told apart
-            raise BatchRefused
+        revoked = revoked or bool(revoked_count)
         events = [PendingEvent(str(r), int(q), str(k), row.data) for r, q, k in json.loads(items)]
-        if len(events) != len(row.recipients):
-            raise BatchRefused
+        got = {ev.recipient.removeprefix("hospital:") for ev in events}
+        missing.append([r for r in row.recipients if r not in got])
         out.append(events)
+    if revoked or any(missing):
+        raise BatchRefused(revoked=revoked, missing=missing)
     return out

@@ -1,7 +1,6 @@
-"""The hot path of POST /v1/cases (``api.case_post``) answers exactly as the FastAPI
-route does: the same requests, sent to an app with the hot path and to one without it,
-get the same status, error code and headers; and the hot path really answers the plain
-ones (the route is not reached)."""
+"""The one way in of ``POST /v1/cases`` (the route ``api/routes/cases.py:post_case``):
+what it answers to plain, odd and refused posts, and which of them take a request thread.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +12,10 @@ from typing import Any, ClassVar
 import pytest
 from starlette.middleware import Middleware
 
-from hub_server.api.case_post import CasePostMiddleware
 from hub_server.core.config import Settings
 from tests.hub_server._support import Hub, encode, hub_in_process
 
 pytestmark = pytest.mark.anyio
-
-
-def _without_hot_path(app: Any) -> None:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not CasePostMiddleware]
 
 
 def _envelope() -> str:
@@ -75,52 +69,40 @@ async def _answers(hub: Hub, run: str) -> list[tuple[str, int, str | None, str |
     return out
 
 
-async def test_the_hot_path_answers_as_the_route(settings: Settings) -> None:
-    answers = []
-    for hot in (True, False):
-        adjust = None if hot else _without_hot_path
-        async with hub_in_process(settings, adjust_app=adjust) as hub:
-            answers.append(await _answers(hub, "hot-" if hot else "route-"))
-    with_hot, route_only = answers
-    assert with_hot == route_only
-    statuses = {what: (status, code) for what, status, code, _ in with_hot}
-    assert statuses["stored"] == (201, None)
-    assert statuses["retried"] == (201, None)
-    assert with_hot[1][3] == "true"
-    assert statuses["revoked"] == (403, "revoked")
-    assert statuses["bad json"][0] == 422
+# (what, status, error code, Idempotent-Replayed): the answers of the code before the
+# route became the one way in (then a middleware in front of it answered the plain posts).
+EXPECTED = [
+    ("stored", 201, None, None),
+    ("retried", 201, None, "true"),
+    ("key reused", 422, "idempotency_key_reused", None),
+    ("case id taken", 409, "case_exists", None),
+    ("unsigned", 401, "missing_signature", None),
+    ("hospital", 403, "forbidden", None),
+    ("no key", 422, "invalid_request", None),
+    ("long key", 422, "invalid_request", None),
+    ("bad depth", 422, "invalid_request", None),
+    ("depth", 201, None, None),
+    ("bad json", 422, "invalid_request", None),
+    ("no recipients", 422, "invalid_request", None),
+    ("unknown recipient", 422, "unknown_recipient", None),
+    ("not base64", 422, "bad_envelope", None),
+    ("NUL in case id", 422, "invalid_request", None),
+    ("revoked", 403, "revoked", None),
+]
 
 
-class _RouteSpy:
-    """Innermost middleware: sees what the hot path passed on to the router."""
-
-    reached: ClassVar[list[str]] = []
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/cases":
-            self.reached.append(scope["query_string"].decode())
-        await self.app(scope, receive, send)
+async def test_posts_get_the_answers_they_always_got(settings: Settings) -> None:
+    async with hub_in_process(settings) as hub:
+        assert await _answers(hub, "a-") == EXPECTED
 
 
-def _spy_on_the_route(app: Any) -> None:
-    assert app.user_middleware[-1].cls is CasePostMiddleware
-    app.user_middleware.append(Middleware(_RouteSpy))
-
-
-async def test_plain_posts_never_reach_the_route(settings: Settings) -> None:
-    _RouteSpy.reached = []
-    async with hub_in_process(settings, adjust_app=_spy_on_the_route) as hub:
+async def test_a_query_string_is_signed_and_stored_like_any_post(settings: Settings) -> None:
+    async with hub_in_process(settings) as hub:
         device = await hub.enroll_device()
         hid, _ = await hub.register_hospital()
-        r = await hub.post_case(device, [hid], key="plain")
-        assert r.status_code == 201, r.text
         body = {"case_id": "q", "recipients": [hid], "envelope": _envelope()}
         r = await hub.call(device, "POST", "/v1/cases?x=1", body, headers={"Idempotency-Key": "q"})
-        assert r.status_code == 201, r.text  # a query string: the route answers
-    assert _RouteSpy.reached == ["x=1"]
+        assert r.status_code == 201, r.text
 
 
 async def test_a_known_device_is_answered_on_the_event_loop(
@@ -128,20 +110,28 @@ async def test_a_known_device_is_answered_on_the_event_loop(
 ) -> None:
     """PostgreSQL: once a device's key is known, its case goes from the event loop to the
     case writer with no request thread in between; the first post (key unknown, read from
-    the database) and every other database engine take a thread."""
-    from hub_server.api import case_post
+    the database) authenticates on a thread, and a retried key's first answer is read on
+    one. SQLite: a thread for the authentication and one for the transaction."""
+    from hub_server.api import deps
+    from hub_server.services import case_submission
 
     hops: list[str] = []
-    real = case_post.run_in_threadpool
 
-    async def counting(fn: Any, *args: Any) -> Any:
-        hops.append(fn.__name__)
-        return await real(fn, *args)
+    def counting(module: Any, name: str) -> None:
+        real = getattr(module, name)
 
-    monkeypatch.setattr(case_post, "run_in_threadpool", counting)
+        async def hop(fn: Any, *args: Any) -> Any:
+            hops.append(fn.__name__)
+            return await real(fn, *args)
+
+        monkeypatch.setattr(module, name, hop)
+
+    counting(deps, "run_in_threadpool")
+    counting(case_submission, "to_thread")
     async with hub_in_process(settings) as hub:
         device = await hub.enroll_device()
         hid, _ = await hub.register_hospital()
+        hops.clear()
         sealed = secrets.token_bytes(256)
         for i in range(3):
             r = await hub.post_case(device, [hid], case_id=f"l{i}", key=f"l{i}", envelope=sealed)
@@ -149,8 +139,10 @@ async def test_a_known_device_is_answered_on_the_event_loop(
         retried = await hub.post_case(device, [hid], case_id="l2", key="l2", envelope=sealed)
         assert retried.status_code == 201
         assert retried.headers["idempotent-replayed"] == "true"
-    expected = 1 if settings.is_postgres else 4
-    assert hops == ["_authenticated_submit"] * expected
+    if settings.is_postgres:
+        assert hops == ["_authenticate_device", "_failed"]
+    else:
+        assert hops == ["_authenticate_device", "_submit_in_transaction"] * 4
 
 
 class _SendSpy:
@@ -173,9 +165,9 @@ class _SendSpy:
         await self.app(scope, receive, spying)
 
 
-async def test_a_stream_writes_its_body_past_the_middlewares(settings: Settings) -> None:
-    """An event stream starts through every middleware, then writes its events and
-    keep-alives with the server's own ``send`` (``event_streams.SERVER_SEND``)."""
+async def test_a_stream_writes_through_the_middlewares(settings: Settings) -> None:
+    """An event stream's start, events and keep-alives all go through the app's
+    middlewares (there is no side door to the server's ``send``)."""
     _SendSpy.bodies = []
     from tests.hub_server._support import sse_events
 
@@ -192,4 +184,5 @@ async def test_a_stream_writes_its_body_past_the_middlewares(settings: Settings)
                 assert (await hub.post_case(device, [hid], key=f"s-{i}")).status_code == 201
             got = await asyncio.wait_for(sse_events(r, 3), 10)
             assert [seq for seq, _, _ in got] == [1, 2, 3]
-    assert _SendSpy.bodies == ["http.response.start"]
+    assert _SendSpy.bodies[0] == "http.response.start"
+    assert _SendSpy.bodies.count("http.response.body") >= 2  # the first ping, the events

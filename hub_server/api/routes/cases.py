@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
-from hub_server.api.admission import admit_case
-from hub_server.api.deps import DeviceDep, DeviceTxDep, HospitalDep, HubDep, SessionDep
+from hub_server.api.case_route import CasePostRoute
+from hub_server.api.deps import AdmittedDeviceDep, DeviceDep, HospitalDep, HubDep, SessionDep
 from hub_server.api.routes._common import ERRORS
+from hub_server.core.state import HubState
 from hub_server.schemas import (
     AckPublic,
     AnswerCreate,
@@ -49,17 +50,10 @@ OutboxDepth = Annotated[
 ]
 
 
-@router.post(
-    "/v1/cases",
-    response_model=CaseCreated,
-    status_code=201,
-    dependencies=[Depends(admit_case)],  # first: a surge is refused before any work
-    responses={503: {"description": "overloaded: send again after Retry-After seconds"}},
-)
-def post_case(
+async def post_case(
+    request: Request,
     body: CaseCreate,
-    caller: DeviceTxDep,
-    hub: HubDep,
+    caller: AdmittedDeviceDep,  # first: a surge is refused before any work
     idempotency_key: IdempotencyKey,
     outbox_depth: OutboxDepth = None,
 ) -> Response:
@@ -68,9 +62,13 @@ def post_case(
     One transaction: nonce, Idempotency-Key with its response, case, events and audit row.
     Refused with 503 ``overloaded`` and ``Retry-After`` when too many are being handled.
     """
+    # The one way in for a case: admission, then the device (on the event loop when its
+    # key is known), then ``submit_case`` (docs/hub.md, "One path"). One dependency and
+    # the hub from the app's state: each dependency FastAPI solves costs CPU per case.
+    hub: HubState = request.app.state.hub
     if outbox_depth is not None:
         hub.metrics.outbox_depth.observe(outbox_depth)
-    done = submit_case(hub, caller, body, idempotency_key=idempotency_key)
+    done = await submit_case(hub, caller, body, idempotency_key=idempotency_key)
     if done.status == 201 and not done.replayed:
         hub.metrics.cases.inc()
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
@@ -78,6 +76,17 @@ def post_case(
     return Response(
         done.body, status_code=done.status, headers=headers, media_type="application/json"
     )
+
+
+router.add_api_route(
+    "/v1/cases",
+    post_case,
+    methods=["POST"],
+    route_class_override=CasePostRoute,
+    response_model=CaseCreated,
+    status_code=201,
+    responses={503: {"description": "overloaded: send again after Retry-After seconds"}},
+)
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseStatus)
