@@ -36,6 +36,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "hub_server.api": ("tests/hub_server",),
     "hub_server.api.routes": ("tests/hub_server",),
     "hub_server.core": ("tests/hub_server",),
+    "hub_server.core.audit": ("tests/hub_server",),
     "hub_server.core.events": ("tests/hub_server",),
     "hub_server.crud": ("tests/hub_server",),
     "hub_server.crud.identities": ("tests/hub_server",),
