@@ -8,7 +8,22 @@ patient data.
 
 from __future__ import annotations
 
-__all__ = ["InvalidSettings", "KyukyuError"]
+import json
+from typing import Any
+
+__all__ = ["InvalidSettings", "KyukyuError", "error_body", "error_json"]
+
+
+def error_body(code: str, message_en: str, message_ja: str) -> dict[str, Any]:
+    """The one error body every HTTP service of the project answers with (the platform
+    and the hospital's dashboard): ``{"error": {code, message_ja, message_en}}``."""
+    return {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}}
+
+
+def error_json(code: str, message_en: str, message_ja: str) -> bytes:
+    """``error_body`` as UTF-8 JSON bytes, for layers that send raw bytes."""
+    body = error_body(code, message_en, message_ja)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class KyukyuError(Exception):

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errbase import error_body
 from hospital.auth import Authenticator
 from hospital.casefile import RANGES, time_text
 from hospital.service import ReceivingService
@@ -87,14 +88,16 @@ async def _need_login(request: Request, exc: Exception) -> Response:
     if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
         return RedirectResponse("/login", status_code=303)
     return JSONResponse(
-        {"error": {"code": "not_signed_in", "message_ja": "サインインしてください。"}},
+        error_body("not_signed_in", "Sign in first.", "サインインしてください。"),
         status_code=401,
     )
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, WebError)
-    return JSONResponse({"error": exc.to_dict()}, status_code=exc.status)
+    return JSONResponse(
+        error_body(exc.code, exc.message_en, exc.message_ja), status_code=exc.status
+    )
 
 
 def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:

@@ -22,10 +22,9 @@ them: ``sync._http.error_for_response``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from errbase import KyukyuError
+from errbase import KyukyuError, error_body, error_json
 
 __all__ = [
     "CaseExists",
@@ -44,17 +43,6 @@ __all__ = [
     "error_json",
     "revoked_caller",
 ]
-
-
-def error_body(code: str, message_en: str, message_ja: str) -> dict[str, Any]:
-    """The hub's error body: ``{"error": {code, message_ja, message_en}}``."""
-    return {"error": {"code": code, "message_ja": message_ja, "message_en": message_en}}
-
-
-def error_json(code: str, message_en: str, message_ja: str) -> bytes:
-    """``error_body`` as the UTF-8 JSON every error answer of the hub sends."""
-    body = error_body(code, message_en, message_ja)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class HubError(KyukyuError):
