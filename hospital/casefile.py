@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from hospital.intake import CaseInvalid, CaseNotBundle, CaseNotJson, CaseStoreFailed
+from sync import CaseRefused
 from sync.fhir_case import (
     ASSURANCE_EXT,
     ASSURANCE_LABELS,
@@ -608,9 +610,9 @@ REFUSAL_JA: dict[str, str] = {
     "envelope_unknown_device": "送信機器がプラットフォームに登録されていないか、失効しています。",
     "envelope_malformed": "事案データの形式が正しくありません。",
     "envelope_unsupported": "対応していない形式の事案データです。",
-    "case_not_bundle": "事案の内容が救急搬送の記録（FHIR文書）ではありません。",
-    "case_invalid": "事案の内容を読み取れませんでした。",
-    "case_not_stored": "事案を病院のデータベースに保存できませんでした。",
+    # The receiving side's own refusals, in the words their typed errors carry.
+    **{e.code: e.message_ja for e in (CaseNotJson, CaseNotBundle, CaseInvalid, CaseStoreFailed)},
+    CaseRefused.code: CaseRefused.message_ja,
 }
 REFUSAL_ACTION_JA = "送信元の消防本部に電話で確認してください。"
 

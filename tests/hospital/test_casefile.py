@@ -175,3 +175,14 @@ def test_jcs_and_refusals_in_words() -> None:
     assert "署名" in refusal_ja("envelope_bad_signature")
     assert refusal_ja("closure:envelope_malformed").startswith("中止（不搬送）の連絡を")
     assert "コード: something_new" in refusal_ja("something_new")
+
+
+def test_every_refusal_the_hospital_records_has_its_own_words() -> None:
+    """The receiving side's codes (hospital.intake, sync.CaseRefused) are explained to
+    staff, not answered with the generic 「コード: …」 line."""
+    from hospital.intake import CaseInvalid, CaseNotBundle, CaseNotJson, CaseStoreFailed
+    from sync import CaseRefused
+
+    for err in (CaseNotJson, CaseNotBundle, CaseInvalid, CaseStoreFailed, CaseRefused):
+        assert "コード:" not in refusal_ja(err.code), err.code
+        assert "コード:" not in refusal_ja(f"closure:{err.code}"), err.code
