@@ -169,6 +169,38 @@ class Vital:
         return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
 
 
+def _marks(flag: bool, abnormal: bool) -> str:
+    return " ".join(m for m, on in (("flag", flag), ("abnormal", abnormal)) if on)
+
+
+# The card's tiles: one per value the doctor reads at a glance (the others are shown with
+# them: diastolic with systolic, O2 with SpO2, E/V/M with the GCS total, the right pupil
+# and both reflexes with the left pupil).
+TILE_KEYS = (
+    "systolic",
+    "pulse",
+    "respiration",
+    "spo2",
+    "temperature",
+    "jcs",
+    "gcs",
+    "pupil_l",
+    "ecg",
+    "glucose",
+    "cpss",
+)
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    text: str
+    unit: str
+    sub: str  # what goes with it: 室内気 / O2 4L/分, E2V3M5, 迅速/緩慢 瞳孔不同
+    state: str  # CSS classes: "flag" (⚠範囲外・判読不可), "abnormal" (◆異常), both or none
+
+
 @dataclass
 class VitalSet:
     """One set as the device took it: its time and values (``time_ja`` never raises)."""
@@ -189,25 +221,22 @@ class VitalSet:
         return key in self.codes or key in self.values
 
     def cell(self, key: str) -> tuple[str, str]:
-        """One value as the trend and the tiles show it: (text, "flag" | "abnormal" | "")."""
+        """One value as the trend and the tiles show it, with its marks as CSS classes:
+        "flag" (⚠範囲外・判読不可), "abnormal" (◆異常), both, or ""."""
         f = VITAL_FIELD[key]
         if f.choices:
             code = self.codes.get(key)
             if code is None:
                 return "—", ""
-            return _clip(f.choice_label(code) or code, 20), (
-                "abnormal" if f.choice_abnormal(code) else ""
-            )
+            return _clip(f.choice_label(code) or code, 20), _marks(False, f.choice_abnormal(code))
         if key == "systolic":
             s, d = self.get("systolic"), self.get("diastolic")
-            state = "flag" if any(v.flagged or v.bad for v in (s, d)) else ""
-            state = state or ("abnormal" if s.abnormal or d.abnormal else "")
-            return f"{s.text()}/{d.text()}", state
+            flag = any(v.flagged or v.bad for v in (s, d))
+            return f"{s.text()}/{d.text()}", _marks(flag, s.abnormal or d.abnormal)
         v = self.get(key)
         if key == "o2" and v.value == 0:
             return f.text(0.0), ""
-        state = "flag" if v.flagged or v.bad else "abnormal" if v.abnormal else ""
-        return v.text(), state
+        return v.text(), _marks(v.flagged or v.bad, v.abnormal)
 
     @property
     def time_ja(self) -> str:
@@ -221,6 +250,42 @@ class VitalSet:
     @property
     def jcs_ja(self) -> str | None:
         return None if self.jcs is None else JCS.choice_label(self.jcs) or self.jcs[:20]
+
+    def tiles(self) -> list[Tile]:
+        """The set as the card's tiles and the trend's cells, in the vocabulary's order
+        (blood pressure as one, SpO2 with its oxygen, GCS with E/V/M, both pupils)."""
+        out = []
+        for key in TILE_KEYS:
+            f = VITAL_FIELD[key]
+            text, state = self.cell(key)
+            label, unit, sub = f.label.ja, f.unit, ""
+            if key == "systolic":
+                label = "血圧"
+            elif key == "spo2":
+                o2 = self.get("o2")
+                sub = (
+                    ""
+                    if o2.value is None and not o2.bad
+                    else (VITAL_FIELD["o2"].text(0.0) if o2.value == 0 else f"O2 {o2.text()}L/分")
+                )
+            elif key == "gcs":
+                parts = [self.cell(k) for k in ("gcs_e", "gcs_v", "gcs_m")]
+                if any(t != "—" for t, _ in parts):
+                    sub = "".join(f"{n}{t}" for n, (t, _) in zip("EVM", parts, strict=True))
+                flags = any("flag" in st for _, st in parts)
+                state = _marks(flags or "flag" in state, "abnormal" in state)
+            elif key == "pupil_l":
+                label, right = "瞳孔 左/右", self.cell("pupil_r")
+                text = f"{text}/{right[0]}"
+                reflexes = [self.cell(k) for k in ("reflex_l", "reflex_r")]
+                if any(t != "—" for t, _ in reflexes):
+                    sub = "/".join(t for t, _ in reflexes)
+                states = " ".join((state, right[1], *(st for _, st in reflexes)))
+                state = _marks("flag" in states, "abnormal" in states or self.anisocoria)
+                if self.anisocoria:
+                    sub = (sub + " 瞳孔不同").strip()
+            out.append(Tile(key, label, text, unit, sub, state))
+        return out
 
     @property
     def jcs_abnormal(self) -> bool:
