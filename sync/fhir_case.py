@@ -332,7 +332,7 @@ class _Builder:
             "subject": {"reference": self.patient_ref},
             "period": {"start": _ts(t.patient_contact)},
         }
-        ext = [
+        ext: list[dict[str, Any]] = [
             {"url": time.url, "valueDateTime": _ts(moment)}
             for time in EMS_TIMES
             if (moment := getattr(t, time.attr)) is not None
