@@ -266,7 +266,11 @@ class VitalSet:
                 sub = (
                     ""
                     if o2.value is None and not o2.bad
-                    else (VITAL_FIELD["o2"].text(0.0) if o2.value == 0 else f"O2 {o2.text()}L/分")
+                    else (
+                        VITAL_FIELD["o2"].text(0.0)
+                        if o2.value == 0
+                        else f"{VITAL_FIELD['o2'].short} {o2.text()}{VITAL_FIELD['o2'].unit}"
+                    )
                 )
             elif key == "gcs":
                 parts = [self.cell(k) for k in ("gcs_e", "gcs_v", "gcs_m")]

@@ -306,7 +306,7 @@ ECG_RHYTHMS: tuple[tuple[str, str], ...] = (
     ("心室細動", "vf"),
     ("PEA", "pea"),
     ("心静止", "asystole"),
-    ("その他", "other"),
+    ("その他の調律", "other"),
 )
 # Cincinnati Prehospital Stroke Scale: how many of its three signs (facial droop, arm
 # drift, speech) are present; one is enough to suspect a stroke (◆).
@@ -606,7 +606,7 @@ TREATMENTS: Mapping[str, Label] = {
     "immobilization": Label("固定", "immobilisation"),
     "warming": Label("保温", "warming"),
     "glucose_check": Label("血糖測定", "glucose check"),
-    "other": Label("その他", "other"),
+    "other": Label("その他の処置", "other"),
 }
 
 # Where the allergies, conditions and medications on the hospital's card come from: five

@@ -281,7 +281,8 @@ class VitalsScreen(FlowScreen):
         if tile == "gcs":
             total = current.gcs_total
             parts = "".join(f"{f.short}{_value_text(f, current.value(f.key))}" for f in fields)
-            label = f"GCS {_fmt(total)}" + (f" {parts}" if "—" not in parts else "")
+            name = VITAL_FIELD["gcs"].label.pick(self.lang)
+            label = f"{name} {_fmt(total)}" + (f" {parts}" if "—" not in parts else "")
             marked |= {f.key for f in fields} if "gcs" in marked else set()
         elif tile == "pupils":
             v = [_value_text(f, current.value(f.key)) for f in fields]
