@@ -12,6 +12,9 @@ same sealed-at-rest Bundles a received case has) before the service starts, so t
 list the browser shows holds them (it shows the newest 100): the cost of one more
 case must not grow with the day's cases.
 
+Every case is the complete record (``full_record``: two sets with every value, six
+times, treatments, heard history, crew, ETA and the summary), the largest a crew sends.
+
     .venv/bin/python benchmarks/hospital_push.py [--cases 50] [--stored 500]
 """
 
@@ -27,7 +30,9 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -36,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from hospital.main import HospitalRuntime  # noqa: E402
 from hospital.settings import HospitalSettings  # noqa: E402
+from sync.fhir_case import build_case_bundle  # noqa: E402
 from sync.seal import seal_json  # noqa: E402
-from tests.hospital._world import PASSWORD, SCENE, make_bundle, platform, totp_now  # noqa: E402
+from tests.hospital._world import PASSWORD, SCENE, full_record, platform, totp_now  # noqa: E402
 
 OBSERVER = """
 () => {
@@ -54,6 +60,11 @@ OBSERVER = """
   mark();
 }
 """
+
+
+def full_case(case_id: str, device_id: str) -> dict[str, Any]:
+    """The complete record, as a device seals it."""
+    return build_case_bundle(full_record(case_id, device_id, datetime.now(UTC)))
 
 
 def _free_port() -> int:
@@ -74,7 +85,7 @@ def _store_cases(settings: HospitalSettings, device_id: str, n: int) -> None:
                 event_id=1_000_000 + i,
                 device_id=device_id,
                 sealed_at=now,
-                bundle=make_bundle(case_id, device_id),
+                bundle=full_case(case_id, device_id),
                 sender_department="テスト市消防本部",
             )
     finally:
@@ -151,7 +162,7 @@ def main() -> int:
                     for _ in range(args.cases):
                         case_id = str(uuid.uuid4())
                         sealed = seal_json(
-                            make_bundle(case_id, device.id),
+                            full_case(case_id, device.id),
                             case_id=case_id,
                             device_id=device.id,
                             device_key=device.key,

@@ -104,6 +104,10 @@ class DeviceSettings(BaseSettings):
     crew_member: str = Field(
         "隊員", description="Staff id of the crew member on duty (audit trail of look-ups)."
     )
+    team_leader: str | None = Field(None, description="隊長: the team leader's name.")
+    callback_phone: str | None = Field(
+        None, description="The phone number hospitals call the crew back on."
+    )
     web_port: int = Field(8765, ge=0, le=65535, description="`kyukyu edge --web` port.")
     language: Literal["ja", "en"] = Field("ja", description="Screen language.")
     theme: Literal["day", "night"] = Field("day", description="Screen theme.")

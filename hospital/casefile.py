@@ -35,6 +35,7 @@ from sync.fhir_case import (
     CONSENT_LABELS,
     DEVICE_ID_SYSTEM,
     EMS_TIME,
+    EMS_TIMES,
     GENDER_LABELS,
     STAFF_ID_SYSTEM,
     SUMMARY_SECTION,
@@ -44,6 +45,20 @@ from sync.fhir_case import (
     VITALS_PANEL,
     VITALS_SECTION,
     VitalField,
+)
+from sync.vocabulary import (
+    ESTIMATED_AGE_EXT,
+    ESTIMATED_SEX_EXT,
+    ETA_EXT,
+    HEARD_KINDS,
+    HEARD_SECTION,
+    PATIENT_SOURCE_EXT,
+    SOURCE_LABELS,
+    SOURCE_SYSTEM,
+    SUMMARY_STATUS_EXT,
+    TREATMENT_SYSTEM,
+    TREATMENTS,
+    TREATMENTS_SECTION,
 )
 
 __all__ = [
@@ -120,7 +135,10 @@ def _clip_list(items: list[str]) -> list[str]:
 # choice, has its own column); a new value of the device's sets is a row there.
 FIELDS: tuple[VitalField, ...] = tuple(f for f in VITAL_FIELDS if not f.choices)
 FIELD = {f.key: f for f in FIELDS}
+CHOICE_FIELDS: tuple[VitalField, ...] = tuple(f for f in VITAL_FIELDS if f.choices)
 JCS = VITAL_FIELD["jcs"]
+# The trend table's columns: every value, in the vocabulary's order (BP as one column).
+TREND_KEYS: tuple[str, ...] = tuple(f.key for f in VITAL_FIELDS if f.key != "diastolic")
 
 # Plausible ranges: flag, never refuse (values outside are usually typing errors).
 RANGES: dict[str, tuple[float, float]] = {
@@ -151,17 +169,74 @@ class Vital:
         return f"{v:.0f}" if v.is_integer() else f"{v:.1f}"
 
 
+def _marks(flag: bool, abnormal: bool) -> str:
+    return " ".join(m for m, on in (("flag", flag), ("abnormal", abnormal)) if on)
+
+
+# The card's tiles: one per value the doctor reads at a glance (the others are shown with
+# them: diastolic with systolic, O2 with SpO2, E/V/M with the GCS total, the right pupil
+# and both reflexes with the left pupil).
+TILE_KEYS = (
+    "systolic",
+    "pulse",
+    "respiration",
+    "spo2",
+    "temperature",
+    "jcs",
+    "gcs",
+    "pupil_l",
+    "ecg",
+    "glucose",
+    "cpss",
+)
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    text: str
+    unit: str
+    sub: str  # what goes with it: 室内気 / O2 4L/分, E2V3M5, 迅速/緩慢 瞳孔不同
+    state: str  # CSS classes: "flag" (⚠範囲外・判読不可), "abnormal" (◆異常), both or none
+
+
 @dataclass
 class VitalSet:
     """One set as the device took it: its time and values (``time_ja`` never raises)."""
 
     at: datetime | None
     values: dict[str, Vital] = field(default_factory=dict)
-    jcs: str | None = None
+    codes: dict[str, str] = field(default_factory=dict)  # the choices (JCS, ECG ...)
     at_text: str | None = None  # the time as sent, when it is not a readable one
 
     def get(self, key: str) -> Vital:
         return self.values.get(key) or Vital(key, None)
+
+    @property
+    def jcs(self) -> str | None:
+        return self.codes.get("jcs")
+
+    def has(self, key: str) -> bool:
+        return key in self.codes or key in self.values
+
+    def cell(self, key: str) -> tuple[str, str]:
+        """One value as the trend and the tiles show it, with its marks as CSS classes:
+        "flag" (⚠範囲外・判読不可), "abnormal" (◆異常), both, or ""."""
+        f = VITAL_FIELD[key]
+        if f.choices:
+            code = self.codes.get(key)
+            if code is None:
+                return "—", ""
+            return _clip(f.choice_label(code) or code, 20), _marks(False, f.choice_abnormal(code))
+        if key == "systolic":
+            s, d = self.get("systolic"), self.get("diastolic")
+            flag = any(v.flagged or v.bad for v in (s, d))
+            return f"{s.text()}/{d.text()}", _marks(flag, s.abnormal or d.abnormal)
+        v = self.get(key)
+        if key == "o2" and v.value == 0:
+            return f.text(0.0), ""
+        return v.text(), _marks(v.flagged or v.bad, v.abnormal)
 
     @property
     def time_ja(self) -> str:
@@ -176,13 +251,55 @@ class VitalSet:
     def jcs_ja(self) -> str | None:
         return None if self.jcs is None else JCS.choice_label(self.jcs) or self.jcs[:20]
 
+    def tiles(self) -> list[Tile]:
+        """The set as the card's tiles and the trend's cells, in the vocabulary's order
+        (blood pressure as one, SpO2 with its oxygen, GCS with E/V/M, both pupils)."""
+        out = []
+        for key in TILE_KEYS:
+            f = VITAL_FIELD[key]
+            text, state = self.cell(key)
+            label, unit, sub = f.label.ja, f.unit, ""
+            if key == "systolic":
+                label = "血圧"
+            elif key == "spo2":
+                o2 = self.get("o2")
+                sub = (
+                    ""
+                    if o2.value is None and not o2.bad
+                    else (
+                        VITAL_FIELD["o2"].text(0.0)
+                        if o2.value == 0
+                        else f"{VITAL_FIELD['o2'].short} {o2.text()}{VITAL_FIELD['o2'].unit}"
+                    )
+                )
+            elif key == "gcs":
+                parts = [self.cell(k) for k in ("gcs_e", "gcs_v", "gcs_m")]
+                if any(t != "—" for t, _ in parts):
+                    sub = "".join(f"{n}{t}" for n, (t, _) in zip("EVM", parts, strict=True))
+                flags = any("flag" in st for _, st in parts)
+                state = _marks(flags or "flag" in state, "abnormal" in state)
+            elif key == "pupil_l":
+                label, right = "瞳孔 左/右", self.cell("pupil_r")
+                text = f"{text}/{right[0]}"
+                reflexes = [self.cell(k) for k in ("reflex_l", "reflex_r")]
+                if any(t != "—" for t, _ in reflexes):
+                    sub = "/".join(t for t, _ in reflexes)
+                states = " ".join((state, right[1], *(st for _, st in reflexes)))
+                state = _marks("flag" in states, "abnormal" in states or self.anisocoria)
+                if self.anisocoria:
+                    sub = (sub + " 瞳孔不同").strip()
+            out.append(Tile(key, label, text, unit, sub, state))
+        return out
+
     @property
     def jcs_abnormal(self) -> bool:
-        # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and few of them.
-        j = self.jcs
-        return (
-            j is not None and j.isascii() and j.isdigit() and (len(j) > 6 or JCS.abnormal(int(j)))
-        )
+        return self.jcs is not None and JCS.choice_abnormal(self.jcs)
+
+    @property
+    def anisocoria(self) -> bool:
+        """瞳孔不同: the pupils differ by 1 mm or more (abnormal)."""
+        left, right = self.get("pupil_l").value, self.get("pupil_r").value
+        return left is not None and right is not None and abs(left - right) >= 1.0
 
     @property
     def shock_index(self) -> bool:
@@ -214,6 +331,16 @@ class CaseView:
     patient_name: str | None = None
     patient_age: int | None = None
     patient_sex: str | None = None
+    patient_source: str | None = None  # "card" | "summary": where age and sex come from
+    estimated_age: int | None = None  # 推定
+    estimated_sex: str | None = None  # 推定 (男性 / 女性)
+    chief_complaint_note: str | None = None
+    times: dict[str, datetime | None] = field(default_factory=dict)  # EMS_TIMES attr -> time
+    summary_status: str | None = None
+    summary_present: bool = False
+    heard: dict[str, list[str]] = field(default_factory=dict)  # HEARD_KINDS -> lines
+    treatments: list[Treatment] = field(default_factory=list)  # in time order
+    etas: list[tuple[str | None, datetime, str]] = field(default_factory=list)
 
     vitals_omitted: int = 0  # sets beyond MAX_SETS, oldest, not shown
     patient_age_bad: bool = False  # a birth date the case gives that makes no age
@@ -236,7 +363,50 @@ class CaseView:
     def age_ja(self) -> str:
         if self.patient_age is not None:
             return f"{self.patient_age}歳"
-        return f"年齢{UNSHOWABLE}" if self.patient_age_bad else ""
+        if self.patient_age_bad:
+            return f"年齢{UNSHOWABLE}"
+        if self.estimated_age is not None:
+            return f"{self.estimated_age}歳（推定）"
+        return "年齢不明"
+
+    @property
+    def sex_ja(self) -> str:
+        if self.patient_sex is not None:
+            return self.patient_sex
+        if self.estimated_sex is not None:
+            return f"{self.estimated_sex}（推定）"
+        return "性別不明"
+
+    @property
+    def patient_source_ja(self) -> str:
+        return {"card": "カード券面", "summary": "サマリー"}.get(self.patient_source or "", "")
+
+    def source(self, kind: str) -> str:
+        """Where the list ``kind`` (allergies, conditions, medications) comes from when it
+        is empty: 記録なし, サマリー取得不可 or カードなし (the other two words, サマリー and
+        聴取, head the items themselves)."""
+        status = self.summary_status
+        if status is None:
+            status = "found" if self.summary_present else "unavailable"
+        if status in ("found", "not_found"):
+            return SOURCE_LABELS["none_recorded"].ja
+        if status == "no_card":
+            return SOURCE_LABELS["no_card"].ja
+        return SOURCE_LABELS["summary_unavailable"].ja
+
+    source_words: ClassVar[Mapping[str, str]] = {k: v.ja for k, v in SOURCE_LABELS.items()}
+    heard_titles: ClassVar[Mapping[str, str]] = {k: v.ja for k, v in HEARD_KINDS.items()}
+    ems_times = EMS_TIMES
+    trend_keys = TREND_KEYS
+
+    def time_of(self, attr: str) -> str:
+        return time_text(self.times.get(attr))
+
+    def eta_for(self, hospital_id: str | None) -> tuple[datetime, str] | None:
+        """The arrival expected here: the crew's own estimate first, else the distance's."""
+        mine = [(at, src) for hid, at, src in self.etas if hid is None or hid == hospital_id]
+        mine.sort(key=lambda e: e[1] != "crew")
+        return mine[0] if mine else None
 
     vital_fields = FIELDS  # the dashboard's columns, one per value
     summary_titles: ClassVar[Mapping[str, str]] = {k: s.ja for k, s in SUMMARY_SECTIONS.items()}
@@ -263,6 +433,19 @@ class CaseView:
 
     def started_at(self) -> datetime | None:
         return self.call_at or self.contact_at
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """One 処置 as the card shows it."""
+
+    at: datetime | None
+    label: str
+    note: str | None = None
+
+    @property
+    def time_ja(self) -> str:
+        return time_text(self.at)
 
 
 def _dt(text: Any) -> datetime | None:
@@ -355,10 +538,11 @@ def _read_member(vs: VitalSet, res: dict[str, Any]) -> None:
             for f in FIELDS:
                 if f.coding.code in ccodes and f.in_bp_panel:
                     vs.values[f.key] = _vital(f.key, comp)
-    elif JCS.coding.code in codes:
+    elif any(f.coding.code in codes for f in CHOICE_FIELDS):
+        f = next(f for f in CHOICE_FIELDS if f.coding.code in codes)
         vcodes = _codes(res.get("valueCodeableConcept"))
         if vcodes:
-            vs.jcs = vcodes[0][1]
+            vs.codes[f.key] = vcodes[0][1]
     else:
         for f in FIELDS:
             if f.coding.code in codes and not f.in_bp_panel:
@@ -428,14 +612,52 @@ def _sections(by_url: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
     return sections
 
 
-def _chief_complaint(refs: list[str], by_url: dict[str, dict[str, Any]]) -> str | None:
-    """The last text the 主訴 section names (clipped)."""
-    out = None
+def _chief_complaint(
+    refs: list[str], by_url: dict[str, dict[str, Any]]
+) -> tuple[str | None, str | None]:
+    """The last text the 主訴 section names and its free-text note (clipped)."""
+    out, note = None, None
     for url in refs:
-        text = _s(by_url.get(url, {}).get("valueString"))
+        res = by_url.get(url, {})
+        text = _s(res.get("valueString"))
         if text is not None:
             out = _clip(text)
-    return out
+            notes = [t for n in _l(res.get("note")) if (t := _s(_d(n).get("text")))]
+            note = _clip(" ".join(notes)) if notes else None
+    return out, note
+
+
+def _read_heard(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any]]) -> None:
+    """What the crew heard on scene (tagged 聴取), kept apart from the summary's."""
+    kinds = {
+        "AllergyIntolerance": ("allergies", "code"),
+        "Condition": ("conditions", "code"),
+        "MedicationStatement": ("medications", "medicationCodeableConcept"),
+    }
+    for url in refs:
+        res = by_url.get(url, {})
+        kind = kinds.get(str(res.get("resourceType")))
+        tags = _l(_d(res.get("meta")).get("tag"))
+        heard = any(_d(t).get("system") == SOURCE_SYSTEM for t in tags)
+        if kind is None or not heard:
+            continue
+        text = _text(res.get(kind[1]))
+        if text:
+            view.heard.setdefault(kind[0], []).append(_clip(text))
+
+
+def _read_treatments(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any]]) -> None:
+    for url in refs:
+        res = by_url.get(url, {})
+        if res.get("resourceType") != "Procedure":
+            continue
+        codes = [c for sys, c in _codes(res.get("code")) if sys == TREATMENT_SYSTEM]
+        label = TREATMENTS[codes[0]].ja if codes and codes[0] in TREATMENTS else None
+        label = label or _text(res.get("code")) or "（処置名不明）"
+        notes = [t for n in _l(res.get("note")) if (t := _s(_d(n).get("text")))]
+        note = _clip(" ".join(notes), MAX_SHORT) if notes else None
+        view.treatments.append(Treatment(_dt(res.get("performedDateTime")), _clip(label), note))
+    view.treatments.sort(key=lambda t: t.at or _NO_TIME)
 
 
 def _allergy_line(res: dict[str, Any]) -> str:
@@ -488,10 +710,20 @@ def _read_encounter(view: CaseView, res: dict[str, Any]) -> None:
             view.consent = _s(ext.get("valueCode"))
         elif ext_url == ASSURANCE_EXT:
             view.assurance = _s(ext.get("valueCode"))
-        elif ext_url == EMS_TIME["call_received"].url:
-            view.call_at = _dt(ext.get("valueDateTime"))
-        elif ext_url == EMS_TIME["patient_contact"].url:
-            view.contact_at = _dt(ext.get("valueDateTime"))
+        elif ext_url == SUMMARY_STATUS_EXT:
+            view.summary_status = _s(ext.get("valueCode"))
+        elif ext_url == ETA_EXT:
+            parts = {_d(x).get("url"): _d(x) for x in _l(ext.get("extension"))}
+            arrival = _dt(parts.get("arrival", {}).get("valueDateTime"))
+            source = _s(parts.get("source", {}).get("valueCode")) or "crew"
+            hospital = _s(parts.get("hospital", {}).get("valueString"))
+            if arrival is not None:
+                view.etas.append((hospital, arrival, source))
+        for t in EMS_TIMES:
+            if ext_url == t.url:
+                view.times[t.attr] = _dt(ext.get("valueDateTime"))
+    view.call_at = view.times.get(EMS_TIME["call_received"].attr)
+    view.contact_at = view.times.get(EMS_TIME["patient_contact"].attr)
     if view.contact_at is None:
         view.contact_at = _dt(_d(res.get("period")).get("start"))
 
@@ -522,7 +754,18 @@ def _read_patient(view: CaseView, res: dict[str, Any], today: date) -> None:
     view.patient_age = None if age == -1 else age
     view.patient_age_bad = age == -1
     sex = GENDER_LABELS.get(str(res.get("gender")))
-    view.patient_sex = None if sex is None else sex.ja
+    view.patient_sex = None if sex is None or res.get("gender") == "unknown" else sex.ja
+    for ext in _l(res.get("extension")):
+        ext = _d(ext)
+        if ext.get("url") == PATIENT_SOURCE_EXT:
+            view.patient_source = _s(ext.get("valueCode"))
+        elif ext.get("url") == ESTIMATED_AGE_EXT:
+            age = _d(ext.get("valueAge")).get("value")
+            if isinstance(age, int) and not isinstance(age, bool) and 0 <= age <= MAX_AGE:
+                view.estimated_age = age
+        elif ext.get("url") == ESTIMATED_SEX_EXT:
+            guess = GENDER_LABELS.get(str(ext.get("valueCode")))
+            view.estimated_sex = None if guess is None else guess.ja
 
 
 def _read_people(view: CaseView, by_url: dict[str, dict[str, Any]], today: date) -> None:
@@ -544,6 +787,8 @@ def _clip_lists(view: CaseView) -> None:
     view.conditions = _clip_list(view.conditions)
     view.medications = _clip_list(view.medications)
     view.crew = _clip_list(view.crew)
+    view.heard = {k: _clip_list(v) for k, v in view.heard.items()}
+    view.etas = view.etas[:MAX_ITEMS]
     view.crew_phones = [_clip(p, 40) for p in view.crew_phones[:MAX_ITEMS]]
 
 
@@ -552,10 +797,15 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
     view = CaseView(case_id=case_id)
     by_url = _resources(bundle)
     sections = _sections(by_url)
-    view.chief_complaint = _chief_complaint(sections.get(CHIEF_COMPLAINT_SECTION.code, []), by_url)
+    view.chief_complaint, view.chief_complaint_note = _chief_complaint(
+        sections.get(CHIEF_COMPLAINT_SECTION.code, []), by_url
+    )
     sets = _vital_sets(sections.get(VITALS_SECTION.code, []), by_url)
     view.vitals, view.vitals_omitted = sets[:MAX_SETS], max(0, len(sets) - MAX_SETS)
     _read_summary(view, sections.get(SUMMARY_SECTION.code, []), by_url)
+    view.summary_present = bool(sections.get(SUMMARY_SECTION.code))
+    _read_heard(view, sections.get(HEARD_SECTION.code, []), by_url)
+    _read_treatments(view, sections.get(TREATMENTS_SECTION.code, [])[:MAX_ITEMS], by_url)
     _read_people(view, by_url, today or datetime.now(UTC).date())
     _clip_lists(view)
     return view

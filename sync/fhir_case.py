@@ -36,18 +36,30 @@ from sync.vocabulary import (
     DEVICE_ID_SYSTEM,
     EMS_TIME,
     EMS_TIMES,
+    ESTIMATED_AGE_EXT,
+    ESTIMATED_SEX_EXT,
+    ETA_EXT,
     GENDER_LABELS,
+    HEARD_KINDS,
+    HEARD_SECTION,
     JCS_CHOICES,
     JCS_LEVELS,
     JCS_SYSTEM,
     LOCAL_OBS_SYSTEM,
     LOINC,
     OBS_CATEGORY,
+    PATIENT_SOURCE_EXT,
     SHOCK_INDEX,
+    SOURCE_SYSTEM,
     STAFF_ID_SYSTEM,
     SUMMARY_SECTION,
     SUMMARY_SECTIONS,
+    SUMMARY_STATUS_EXT,
+    SUMMARY_STATUSES,
     TIME_EXT,
+    TREATMENT_SYSTEM,
+    TREATMENTS,
+    TREATMENTS_SECTION,
     UCUM,
     VITAL_FIELD,
     VITAL_FIELDS,
@@ -59,6 +71,7 @@ from sync.vocabulary import (
     Sex,
     VitalField,
     _coding,
+    jcs_parts,
 )
 
 __all__ = [
@@ -95,7 +108,10 @@ __all__ = [
     "CrewMember",
     "DeviceInfo",
     "EmsTime",
+    "Eta",
     "Label",
+    "PatientEstimate",
+    "Treatment",
     "VerifiedPatient",
     "VitalField",
     "VitalSigns",
@@ -116,8 +132,20 @@ class VerifiedPatient:
 
 
 @dataclass(frozen=True)
+class PatientEstimate:
+    """Age and sex the crew estimated (推定) for a patient nobody could identify."""
+
+    age_years: int | None = None
+    sex: str | None = None  # FHIR gender: male | female
+
+
+@dataclass(frozen=True)
 class VitalSigns:
-    """One set of vitals measured at ``observed_at``; absent values are omitted."""
+    """One set of vitals measured at ``observed_at``; absent values are omitted.
+
+    One attribute per row of ``VITAL_FIELDS`` (``VitalField.attr``). The GCS total is
+    computed from E, V and M when all three are known.
+    """
 
     observed_at: datetime
     systolic_mmhg: float | None = None
@@ -125,15 +153,61 @@ class VitalSigns:
     heart_rate_per_min: float | None = None
     respiratory_rate_per_min: float | None = None
     spo2_percent: float | None = None
+    o2_flow_l_min: float | None = None  # 0: room air (室内気)
     body_temperature_c: float | None = None
+    jcs: str | None = None  # a JCS code: level and suffixes (30RI)
+    gcs_eye: int | None = None
+    gcs_verbal: int | None = None
+    gcs_motor: int | None = None
     gcs_total: int | None = None
-    jcs: str | None = None  # one of JCS_LEVELS
+    pupil_left_mm: float | None = None
+    pupil_right_mm: float | None = None
+    pupil_left_reflex: str | None = None
+    pupil_right_reflex: str | None = None
+    ecg_rhythm: str | None = None
+    glucose_mg_dl: float | None = None
+    stroke_cpss: str | None = None
 
     def __post_init__(self) -> None:
-        if self.jcs is not None and self.jcs not in JCS_LEVELS:
-            raise ValueError("JCS must be one of " + ", ".join(JCS_LEVELS))
+        if self.jcs is not None and jcs_parts(self.jcs) is None:
+            raise ValueError("JCS must be one of " + ", ".join(JCS_LEVELS) + " with R/I/A")
+        for f in VITAL_FIELDS:
+            value = getattr(self, f.attr)
+            if f.choices and value is not None and not f.valid_choice(value):
+                raise ValueError(f"{f.key} must be one of its choices")
+        parts = (self.gcs_eye, self.gcs_verbal, self.gcs_motor)
+        for part, top in zip(parts, (4, 5, 6), strict=True):
+            if part is not None and not 1 <= part <= top:
+                raise ValueError("GCS is E1-4, V1-5, M1-6")
+        if self.gcs_total is None and all(p is not None for p in parts):
+            object.__setattr__(self, "gcs_total", sum(p for p in parts if p is not None))
         if self.gcs_total is not None and not 3 <= self.gcs_total <= 15:
             raise ValueError("GCS total is 3..15")
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """One 処置 at ``at`` (a key of ``TREATMENTS``; ``note``: O2 flow, その他's text)."""
+
+    code: str
+    at: datetime
+    note: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in TREATMENTS:
+            raise ValueError("treatment must be one of " + ", ".join(TREATMENTS))
+
+
+@dataclass(frozen=True)
+class Eta:
+    """When the ambulance expects to arrive at ``hospital_id`` (None: at any of them).
+
+    ``source``: "crew" (keyed) or "distance" (from the device's position).
+    """
+
+    arrival: datetime
+    source: str = "crew"
+    hospital_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,12 +228,15 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class CaseTimes:
-    """The EMS timeline (覚知, 現着, 接触, 現発); ``patient_contact`` starts the encounter."""
+    """The EMS timeline (覚知, 現着, 接触, 車内収容, 現発, 病着); ``patient_contact``
+    starts the encounter."""
 
     patient_contact: datetime
     call_received: datetime | None = None
     arrived_scene: datetime | None = None
+    in_ambulance: datetime | None = None
     departed_scene: datetime | None = None
+    arrived_hospital: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +254,14 @@ class CaseRecord:
     # values) and the platform's assurance level ("face_check", "card_signature", ...).
     consent: str | None = None
     assurance: str | None = None
+    # What the device knew of the summary: one of SUMMARY_STATUSES ("no_card": none read).
+    summary_status: str | None = None
+    estimate: PatientEstimate | None = None  # 推定, when neither card nor summary says
+    chief_complaint_note: str | None = None  # free text beside the list's choice
+    # Heard on scene from the patient or family (HEARD_KINDS -> lines), not the summary.
+    heard: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    treatments: Sequence[Treatment] = ()
+    eta: Sequence[Eta] = ()
 
 
 def _ts(moment: datetime) -> str:
@@ -203,8 +288,11 @@ class _Builder:
         return url
 
     def patient(self) -> None:
+        """The verified attributes; sex and birth date from the summary where the card gave
+        none (``PATIENT_SOURCE_EXT`` says which); the crew's 推定 otherwise."""
         p = self.record.patient
         res: dict[str, Any] = {"resourceType": "Patient"}
+        ext: list[dict[str, Any]] = []
         if p.name:
             res["name"] = [{"use": "official", "text": p.name}]
         if p.sex:
@@ -213,6 +301,25 @@ class _Builder:
             res["birthDate"] = p.birth_date.isoformat()
         if p.address:
             res["address"] = [{"use": "home", "text": p.address}]
+        if p.sex or p.birth_date:
+            ext.append({"url": PATIENT_SOURCE_EXT, "valueCode": "card"})
+        else:
+            known = _summary_patient(self.record.summary)
+            gender, born = known.get("gender"), known.get("birthDate")
+            if isinstance(gender, str) and gender in GENDER_LABELS:
+                res["gender"] = gender
+            if isinstance(born, str) and _is_date(born):
+                res["birthDate"] = born
+            if "gender" in res or "birthDate" in res:
+                ext.append({"url": PATIENT_SOURCE_EXT, "valueCode": "summary"})
+        guess = self.record.estimate
+        if guess is not None and "birthDate" not in res and guess.age_years is not None:
+            age = {"value": guess.age_years, "unit": "歳", "system": UCUM, "code": "a"}
+            ext.append({"url": ESTIMATED_AGE_EXT, "valueAge": age})
+        if guess is not None and "gender" not in res and guess.sex in ("male", "female"):
+            ext.append({"url": ESTIMATED_SEX_EXT, "valueCode": guess.sex})
+        if ext:
+            res["extension"] = ext
         self.add(res, self.patient_ref)
 
     def encounter(self, crew_refs: list[str]) -> None:
@@ -225,7 +332,7 @@ class _Builder:
             "subject": {"reference": self.patient_ref},
             "period": {"start": _ts(t.patient_contact)},
         }
-        ext = [
+        ext: list[dict[str, Any]] = [
             {"url": time.url, "valueDateTime": _ts(moment)}
             for time in EMS_TIMES
             if (moment := getattr(t, time.attr)) is not None
@@ -234,6 +341,16 @@ class _Builder:
             ext.append({"url": CONSENT_EXT, "valueCode": self.record.consent})
         if self.record.assurance:
             ext.append({"url": ASSURANCE_EXT, "valueCode": self.record.assurance})
+        if self.record.summary_status in SUMMARY_STATUSES:
+            ext.append({"url": SUMMARY_STATUS_EXT, "valueCode": self.record.summary_status})
+        for eta in self.record.eta:
+            parts: list[dict[str, Any]] = [
+                {"url": "arrival", "valueDateTime": _ts(eta.arrival)},
+                {"url": "source", "valueCode": eta.source},
+            ]
+            if eta.hospital_id is not None:
+                parts.append({"url": "hospital", "valueString": eta.hospital_id})
+            ext.append({"url": ETA_EXT, "extension": parts})
         res["extension"] = ext
         if crew_refs:
             res["participant"] = [{"individual": {"reference": r}} for r in crew_refs]
@@ -300,7 +417,51 @@ class _Builder:
             return []
         code = CHIEF_COMPLAINT.json()
         moment = self.record.times.patient_contact
-        return [self.observation(code, moment, vital=False, value={"valueString": text})]
+        value: dict[str, Any] = {"valueString": text}
+        if self.record.chief_complaint_note:
+            value["note"] = [{"text": self.record.chief_complaint_note}]
+        return [self.observation(code, moment, vital=False, value=value)]
+
+    def heard(self) -> list[str]:
+        """Allergies, history and medications heard on scene, tagged as heard (聴取)."""
+        refs = []
+        tag = {"tag": [_coding(SOURCE_SYSTEM, "heard", "heard on scene")]}
+        subject = {"reference": self.patient_ref}
+        for kind, lines in self.record.heard.items():
+            if kind not in HEARD_KINDS:
+                raise ValueError("heard is one of " + ", ".join(HEARD_KINDS))
+            for line in lines:
+                res: dict[str, Any]
+                if kind == "allergies":
+                    res = {"resourceType": "AllergyIntolerance", "patient": subject}
+                    res["code"] = {"text": line}
+                elif kind == "conditions":
+                    res = {"resourceType": "Condition", "subject": subject}
+                    res["code"] = {"text": line}
+                else:
+                    res = {"resourceType": "MedicationStatement", "status": "active"}
+                    res |= {"subject": subject, "medicationCodeableConcept": {"text": line}}
+                res["meta"] = tag
+                refs.append(self.add(res))
+        return refs
+
+    def treatments(self) -> list[str]:
+        """One Procedure per 処置, at its time."""
+        refs = []
+        for t in self.record.treatments:
+            label = TREATMENTS[t.code]
+            res: dict[str, Any] = {
+                "resourceType": "Procedure",
+                "status": "completed",
+                "code": {"coding": [_coding(TREATMENT_SYSTEM, t.code, label.en)], "text": label.ja},
+                "subject": {"reference": self.patient_ref},
+                "encounter": {"reference": self.encounter_ref},
+                "performedDateTime": _ts(t.at),
+            }
+            if t.note:
+                res["note"] = [{"text": t.note}]
+            refs.append(self.add(res))
+        return refs
 
     def vitals(self) -> list[str]:
         """One vital-signs panel per set, at the time the set was taken, with its values
@@ -322,7 +483,7 @@ class _Builder:
                 if val is None or f.in_bp_panel:
                     continue
                 if f.choices:
-                    concept = {"coding": [_coding(JCS_SYSTEM, str(val))]}
+                    concept = {"coding": [_coding(f.choice_system, str(val))]}
                     value = {"valueCodeableConcept": concept}
                 else:
                     value = {"valueQuantity": f.quantity(val)}
@@ -365,6 +526,23 @@ class _Builder:
         return refs
 
 
+def _summary_patient(bundle: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The emergency summary's own Patient (sex and birth date known to the source)."""
+    for entry in (bundle or {}).get("entry", []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") == "Patient":
+            return resource
+    return {}
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _rewrite(value: Any, renamed: Mapping[str, str], patient_ref: str) -> Any:
     """Deep copy with every ``reference`` renamed; unknown Patient references -> ours."""
     if isinstance(value, list):
@@ -391,6 +569,8 @@ def build_case_bundle(record: CaseRecord) -> dict[str, Any]:
     b.encounter(crew_refs)
     complaint = b.chief_complaint()
     vitals = b.vitals()
+    heard = b.heard()
+    treatments = b.treatments()
     summary = b.summary()
 
     def section(title: str, code: Coding, refs: list[str]) -> dict[str, Any]:
@@ -403,6 +583,8 @@ def build_case_bundle(record: CaseRecord) -> dict[str, Any]:
     sections = [
         section("主訴", CHIEF_COMPLAINT_SECTION, complaint),
         section("バイタルサイン", VITALS_SECTION, vitals),
+        section("処置", TREATMENTS_SECTION, treatments),
+        section("聴取した情報", HEARD_SECTION, heard),
     ]
     if summary:
         sections.append(section("救急時サマリー", SUMMARY_SECTION, summary))

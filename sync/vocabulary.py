@@ -25,20 +25,43 @@ __all__ = [
     "CHIEF_COMPLAINT_SECTION",
     "CONSENT_EXT",
     "CONSENT_LABELS",
+    "CPSS_CHOICES",
+    "CPSS_SYSTEM",
     "DEVICE_ID_SYSTEM",
+    "ECG_RHYTHMS",
+    "ECG_SYSTEM",
     "EMS_TIME",
     "EMS_TIMES",
+    "ESTIMATED_AGE_EXT",
+    "ESTIMATED_SEX_EXT",
+    "ETA_EXT",
     "GENDER_LABELS",
+    "HEARD_KINDS",
+    "HEARD_SECTION",
     "JCS_CHOICES",
     "JCS_LEVELS",
+    "JCS_SUFFIXES",
     "JCS_SYSTEM",
     "LOCAL_OBS_SYSTEM",
     "LOINC",
+    "O2_PRESETS",
+    "PATIENT_SOURCE_EXT",
+    "PUPIL_REFLEXES",
+    "PUPIL_REFLEX_SYSTEM",
+    "PUPIL_SIZES",
+    "SECTION_SYSTEM",
     "SHOCK_INDEX",
+    "SOURCE_LABELS",
+    "SOURCE_SYSTEM",
     "STAFF_ID_SYSTEM",
     "SUMMARY_SECTION",
     "SUMMARY_SECTIONS",
+    "SUMMARY_STATUSES",
+    "SUMMARY_STATUS_EXT",
     "TIME_EXT",
+    "TREATMENTS",
+    "TREATMENTS_SECTION",
+    "TREATMENT_SYSTEM",
     "UCUM",
     "VITALS_PANEL",
     "VITALS_SECTION",
@@ -48,6 +71,9 @@ __all__ = [
     "EmsTime",
     "Label",
     "VitalField",
+    "jcs_code",
+    "jcs_label",
+    "jcs_parts",
 ]
 
 
@@ -57,10 +83,21 @@ OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 LOCAL = "https://kyukyu.example.jp/fhir"
 JCS_SYSTEM = f"{LOCAL}/CodeSystem/jcs"
+PUPIL_REFLEX_SYSTEM = f"{LOCAL}/CodeSystem/pupil-reflex"
+ECG_SYSTEM = f"{LOCAL}/CodeSystem/ecg-rhythm"
+CPSS_SYSTEM = f"{LOCAL}/CodeSystem/cpss"
+TREATMENT_SYSTEM = f"{LOCAL}/CodeSystem/treatment"
+SECTION_SYSTEM = f"{LOCAL}/CodeSystem/section"
+SOURCE_SYSTEM = f"{LOCAL}/CodeSystem/information-source"
 LOCAL_OBS_SYSTEM = f"{LOCAL}/CodeSystem/observation"
 TIME_EXT = f"{LOCAL}/StructureDefinition/ems-time"
 CONSENT_EXT = f"{LOCAL}/StructureDefinition/consent"
 ASSURANCE_EXT = f"{LOCAL}/StructureDefinition/identity-assurance"
+SUMMARY_STATUS_EXT = f"{LOCAL}/StructureDefinition/summary-status"
+ETA_EXT = f"{LOCAL}/StructureDefinition/eta"
+ESTIMATED_AGE_EXT = f"{LOCAL}/StructureDefinition/estimated-age"
+ESTIMATED_SEX_EXT = f"{LOCAL}/StructureDefinition/estimated-sex"
+PATIENT_SOURCE_EXT = f"{LOCAL}/StructureDefinition/patient-source"
 
 Sex = Literal["1", "2", "9"]  # the card's 性別 code: 1 male, 2 female, 9 not applicable
 
@@ -123,7 +160,41 @@ JCS_CHOICES: tuple[tuple[str, str], ...] = (
     ("III-200", "200"),
     ("III-300", "300"),
 )
-JCS_LEVELS = tuple(code for _, code in JCS_CHOICES)  # the codes a case may carry
+JCS_LEVELS = tuple(code for _, code in JCS_CHOICES)  # the levels, without a suffix
+# JCS suffixes, written after the level in this order (II-30-RI): R restless, I
+# incontinence, A akinetic mutism / apallic state.
+JCS_SUFFIXES: tuple[tuple[str, Label], ...] = (
+    ("R", Label("R 不穏", "R restless")),
+    ("I", Label("I 失禁", "I incontinence")),
+    ("A", Label("A 自発性喪失", "A akinetic mutism")),
+)
+
+
+def jcs_code(level: str, suffixes: str = "") -> str:
+    """The case's JCS code: the level's digits and the suffixes in R, I, A order (30RI)."""
+    if level not in JCS_LEVELS:
+        raise ValueError("JCS must be one of " + ", ".join(JCS_LEVELS))
+    if any(x not in "RIA" for x in suffixes):
+        raise ValueError("JCS suffixes are R, I and A")
+    return level + "".join(x for x in "RIA" if x in suffixes)
+
+
+def jcs_parts(code: str) -> tuple[str, str] | None:
+    """(level, suffixes) of a JCS code, or None when it is not one."""
+    level = code.rstrip("RIA")
+    suffixes = code[len(level) :]
+    if level not in JCS_LEVELS or jcs_code(level, suffixes) != code:
+        return None
+    return level, suffixes
+
+
+def jcs_label(code: str) -> str | None:
+    """II-30-RI for "30RI"; None when ``code`` is not a JCS code."""
+    parts = jcs_parts(code)
+    if parts is None:
+        return None
+    label = next(lb for lb, c in JCS_CHOICES if c == parts[0])
+    return f"{label}-{parts[1]}" if parts[1] else label
 
 
 @dataclass(frozen=True)
@@ -134,11 +205,15 @@ class VitalField:
     ``attr``: its name in ``VitalSigns``. ``plausible``: outside it the value is
     flagged ⚠ (usually a typing error), never refused. ``low``/``high``: the abnormal
     marks ◆ (below ``low``, at or above ``high``), which inform and never block.
-    ``choices`` (label, code): keyed as a choice, not on the pad; a numeric code is
-    compared with ``high`` (JCS ≥ II-10). ``short``: its name in a set's one-line record
-    ("/…" joins the value before: BP 120/80). ``coding``/``ucum``/``unit_text``: its
-    FHIR Observation (``in_bp_panel``: a component of the blood-pressure panel instead).
-    ``keyed``: the device has a key for it (GCS is received and shown, not keyed yet).
+    ``choices`` (label, code): keyed as a choice, not on the pad, coded in
+    ``choice_system``; a choice is abnormal when its code is in ``abnormal_codes`` or its
+    leading number is past ``high`` (JCS ≥ II-10, CPSS ≥ 1). ``presets`` (label, value):
+    a number keyed by one tap on a preset (O2 flow: 室内気 is 0). ``short``: its name in
+    a set's one-line record ("/…" joins the value before: BP 120/80).
+    ``coding``/``ucum``/``unit_text``: its FHIR Observation (``in_bp_panel``: a component
+    of the blood-pressure panel instead). ``group``: the device's tile that keys it (GCS
+    E, V and M on one picker, both pupils on another). ``keyed``: the device has a key for
+    it (the GCS total is computed from E, V and M).
     """
 
     key: str
@@ -154,8 +229,17 @@ class VitalField:
     high: float | None = None
     decimals: int = 0
     choices: tuple[tuple[str, str], ...] = ()
+    choice_system: str = ""
+    abnormal_codes: frozenset[str] = frozenset()
+    presets: tuple[tuple[str, float], ...] = ()
     in_bp_panel: bool = False
     keyed: bool = True
+    group: str = ""
+
+    @property
+    def tile(self) -> str:
+        """The device's tile (picker or pad) that keys this value."""
+        return self.group or self.key
 
     def quantity(self, value: float) -> dict[str, Any]:
         return _quantity(value, self.unit_text or self.ucum, self.ucum)
@@ -170,8 +254,86 @@ class VitalField:
             self.high is not None and value >= self.high
         )
 
+    def choice_abnormal(self, code: str) -> bool:
+        """◆ for a choice: a listed code, or a leading number past ``high`` (JCS 30RI)."""
+        if code in self.abnormal_codes:
+            return True
+        digits = code[: len(code) - len(code.lstrip("0123456789"))]
+        # ASCII digits only ("¹" is a digit to str.isdigit, not to int), and few of them.
+        if not digits or not digits.isascii() or self.high is None:
+            return False
+        return len(digits) > 6 or self.abnormal(int(digits))
+
     def choice_label(self, code: str) -> str | None:
+        if self.choice_system == JCS_SYSTEM:
+            return jcs_label(code)
         return next((label for label, c in self.choices if c == code), None)
+
+    def valid_choice(self, code: str) -> bool:
+        return self.choice_label(code) is not None
+
+    def text(self, value: float | str | None) -> str:
+        """The value as every screen writes it (— when absent; 室内気 for an O2 flow of 0)."""
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            return self.choice_label(value) or value[:20]
+        preset = next((lb for lb, v in self.presets if v == value), None)
+        if preset is not None and value == 0:
+            return preset
+        if self.decimals:
+            return f"{value:.{self.decimals}f}"
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+# O2 flow as the crew keys it: one tap on room air or a flow (L/min).
+O2_PRESETS: tuple[tuple[str, float], ...] = (
+    ("室内気", 0.0),
+    *((f"{n}L", float(n)) for n in (1, 2, 3, 4, 5, 6, 8, 10, 15)),
+)
+PUPIL_SIZES: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+PUPIL_REFLEXES: tuple[tuple[str, str], ...] = (
+    ("迅速", "brisk"),
+    ("緩慢", "sluggish"),
+    ("消失", "absent"),
+)
+# 心電図: the short list (docs/product.md); the lethal rhythms and SVT are marked ◆.
+ECG_RHYTHMS: tuple[tuple[str, str], ...] = (
+    ("洞調律", "sinus"),
+    ("心房細動", "af"),
+    ("上室性頻拍", "svt"),
+    ("心室頻拍", "vt"),
+    ("心室細動", "vf"),
+    ("PEA", "pea"),
+    ("心静止", "asystole"),
+    ("その他の調律", "other"),
+)
+# Cincinnati Prehospital Stroke Scale: how many of its three signs (facial droop, arm
+# drift, speech) are present; one is enough to suspect a stroke (◆).
+CPSS_CHOICES: tuple[tuple[str, str], ...] = (
+    ("CPSS 0/3", "0"),
+    ("CPSS 1/3", "1"),
+    ("CPSS 2/3", "2"),
+    ("CPSS 3/3", "3"),
+)
+_SCORE = "{score}"
+
+
+def _gcs(key: str, attr: str, part: str, code: str, display: str, top: int) -> VitalField:
+    return VitalField(
+        key,
+        attr,
+        Label(f"GCS {part}", f"GCS {part}"),
+        part,
+        Coding(code, display),
+        ucum=_SCORE,
+        plausible=(1, top),
+        group="gcs",
+    )
+
+
+def _local(code: str, display: str) -> Coding:
+    return Coding(code, display, LOCAL_OBS_SYSTEM)
 
 
 # The one table of vital values, in screen order: a new value is a row here (and an
@@ -233,11 +395,23 @@ VITAL_FIELDS: tuple[VitalField, ...] = (
         "spo2_percent",
         Label("SpO2", "SpO2"),
         "SpO2",
-        Coding("59408-5", "Oxygen saturation by pulse oximetry", profile="oxygensat"),
+        Coding("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
         "%",
         "%",
         plausible=(50, 100),
         low=90,
+    ),
+    VitalField(
+        "o2",
+        "o2_flow_l_min",
+        Label("酸素", "O2"),
+        "O2",
+        Coding("3151-8", "Inhaled oxygen flow rate"),
+        "L/分",
+        "L/min",
+        plausible=(0, 25),
+        decimals=0,
+        presets=O2_PRESETS,
     ),
     VitalField(
         "temperature",
@@ -253,23 +427,106 @@ VITAL_FIELDS: tuple[VitalField, ...] = (
         decimals=1,
     ),
     VitalField(
+        "jcs",
+        "jcs",
+        Label("意識 JCS", "JCS"),
+        "JCS",
+        _local("jcs", "Japan Coma Scale"),
+        high=10,
+        choices=JCS_CHOICES,
+        choice_system=JCS_SYSTEM,
+    ),
+    _gcs("gcs_e", "gcs_eye", "E", "9267-6", "Glasgow coma score eye opening", 4),
+    _gcs("gcs_v", "gcs_verbal", "V", "9270-0", "Glasgow coma score verbal", 5),
+    _gcs("gcs_m", "gcs_motor", "M", "9268-4", "Glasgow coma score motor", 6),
+    VitalField(
         "gcs",
         "gcs_total",
         Label("GCS", "GCS"),
         "GCS",
         Coding("9269-2", "Glasgow coma score total"),
-        ucum="{score}",
+        ucum=_SCORE,
         plausible=(3, 15),
+        low=9,  # GCS ≤ 8
         keyed=False,
     ),
     VitalField(
-        "jcs",
-        "jcs",
-        Label("意識 JCS", "JCS"),
-        "JCS",
-        Coding("jcs", "Japan Coma Scale", LOCAL_OBS_SYSTEM),
-        high=10,
-        choices=JCS_CHOICES,
+        "pupil_l",
+        "pupil_left_mm",
+        Label("瞳孔 左", "Pupil L"),
+        "瞳孔L",
+        _local("pupil-left-size", "Left pupil diameter"),
+        "mm",
+        "mm",
+        plausible=(1.0, 9.0),
+        decimals=1,
+        group="pupils",
+    ),
+    VitalField(
+        "pupil_r",
+        "pupil_right_mm",
+        Label("瞳孔 右", "Pupil R"),
+        "R",
+        _local("pupil-right-size", "Right pupil diameter"),
+        "mm",
+        "mm",
+        plausible=(1.0, 9.0),
+        decimals=1,
+        group="pupils",
+    ),
+    VitalField(
+        "reflex_l",
+        "pupil_left_reflex",
+        Label("対光反射 左", "Light reflex L"),
+        "反射L",
+        _local("pupil-left-reflex", "Left pupil light reflex"),
+        choices=PUPIL_REFLEXES,
+        choice_system=PUPIL_REFLEX_SYSTEM,
+        abnormal_codes=frozenset({"absent"}),
+        group="pupils",
+    ),
+    VitalField(
+        "reflex_r",
+        "pupil_right_reflex",
+        Label("対光反射 右", "Light reflex R"),
+        "R",
+        _local("pupil-right-reflex", "Right pupil light reflex"),
+        choices=PUPIL_REFLEXES,
+        choice_system=PUPIL_REFLEX_SYSTEM,
+        abnormal_codes=frozenset({"absent"}),
+        group="pupils",
+    ),
+    VitalField(
+        "ecg",
+        "ecg_rhythm",
+        Label("心電図", "ECG"),
+        "ECG",
+        _local("ecg-rhythm", "ECG rhythm (prehospital monitor)"),
+        choices=ECG_RHYTHMS,
+        choice_system=ECG_SYSTEM,
+        abnormal_codes=frozenset({"svt", "vt", "vf", "pea", "asystole"}),
+    ),
+    VitalField(
+        "glucose",
+        "glucose_mg_dl",
+        Label("血糖", "Glucose"),
+        "BS",
+        Coding("2339-0", "Glucose [Mass/volume] in Blood"),
+        "mg/dL",
+        "mg/dL",
+        plausible=(10, 1000),
+        low=70,
+        high=300,
+    ),
+    VitalField(
+        "cpss",
+        "stroke_cpss",
+        Label("脳卒中 CPSS", "Stroke CPSS"),
+        "CPSS",
+        _local("cpss", "Cincinnati Prehospital Stroke Scale (signs present of 3)"),
+        high=1,
+        choices=CPSS_CHOICES,
+        choice_system=CPSS_SYSTEM,
     ),
 )
 VITAL_FIELD: Mapping[str, VitalField] = {f.key: f for f in VITAL_FIELDS}
@@ -331,15 +588,52 @@ EMS_TIMES: tuple[EmsTime, ...] = (
     EmsTime("call_received", "call-received", Label("覚知", "call received")),
     EmsTime("arrived_scene", "arrived-scene", Label("現着", "arrived on scene")),
     EmsTime("patient_contact", "patient-contact", Label("接触", "patient contact")),
+    EmsTime("in_ambulance", "in-ambulance", Label("車内収容", "in the ambulance")),
     EmsTime("departed_scene", "departed-scene", Label("現発", "left the scene")),
+    EmsTime("arrived_hospital", "arrived-hospital", Label("病着", "at the hospital")),
 )
 EMS_TIME: Mapping[str, EmsTime] = {t.attr: t for t in EMS_TIMES}
+
+# 処置: what the crew did, each with its time (Procedure, our own code system).
+TREATMENTS: Mapping[str, Label] = {
+    "oxygen": Label("酸素投与", "oxygen"),
+    "airway": Label("気道確保", "airway"),
+    "ventilation": Label("補助換気", "assisted ventilation"),
+    "cpr": Label("胸骨圧迫", "chest compressions"),
+    "defibrillation": Label("除細動", "defibrillation"),
+    "iv": Label("静脈路確保", "IV access"),
+    "hemostasis": Label("止血", "haemorrhage control"),
+    "immobilization": Label("固定", "immobilisation"),
+    "warming": Label("保温", "warming"),
+    "glucose_check": Label("血糖測定", "glucose check"),
+    "other": Label("その他の処置", "other"),
+}
+
+# Where the allergies, conditions and medications on the hospital's card come from: five
+# different words (a doctor must tell "none recorded" from "could not be looked up").
+SOURCE_LABELS: Mapping[str, Label] = {
+    "summary": Label("サマリー", "summary"),
+    "heard": Label("聴取", "heard on scene"),
+    "none_recorded": Label("記録なし", "none recorded"),
+    "summary_unavailable": Label("サマリー取得不可", "summary unavailable"),
+    "no_card": Label("カードなし", "no card"),
+}
+# What the device knew of the summary when it sent the case (Encounter extension).
+SUMMARY_STATUSES = ("found", "not_found", "refused", "unavailable", "no_card")
+# The heard lists (聴取: from the patient or family on scene, not from the summary).
+HEARD_KINDS: Mapping[str, Label] = {
+    "allergies": Label("アレルギー", "allergies"),
+    "conditions": Label("既往歴", "history"),
+    "medications": Label("内服", "medications"),
+}
 
 # The Composition's sections (title, LOINC): what the hospital reads each part from.
 CHIEF_COMPLAINT_SECTION = Coding("10154-3", "Chief complaint Narrative - Reported")
 VITALS_SECTION = Coding("8716-3", "Vital signs")
 SUMMARY_SECTION = Coding("60591-5", "Patient summary Document")
 CHIEF_COMPLAINT = Coding("8661-1", "Chief complaint - Reported")  # its Observation
+HEARD_SECTION = Coding("heard", "History heard on scene", SECTION_SYSTEM)
+TREATMENTS_SECTION = Coding("treatments", "Prehospital treatments", SECTION_SYSTEM)
 CASE_ID_SYSTEM = f"{LOCAL}/case-id"
 DEVICE_ID_SYSTEM = f"{LOCAL}/device-id"
 STAFF_ID_SYSTEM = f"{LOCAL}/staff-id"

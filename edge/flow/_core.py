@@ -55,6 +55,8 @@ class DeviceIdentity:
     fire_department: str | None = None
     crew_member: str = "隊員"
     crew_role: str = "救急救命士"
+    team_leader: str | None = None  # 隊長, as the hospital sees the crew
+    callback_phone: str | None = None  # the number the hospital calls back
 
 
 @dataclass
@@ -91,6 +93,13 @@ class _Case:
     sections: tuple[SummarySection, ...] = ()
     patient: VerifiedPatient = field(default_factory=VerifiedPatient)
     chief_complaint: str | None = None
+    chief_complaint_note: str | None = None
+    times: dict[str, datetime] = field(default_factory=dict)  # EMS_TIMES attr -> when
+    treatments: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+    estimate_age: int | None = None
+    estimate_sex: str | None = None
+    heard: dict[str, list[str]] = field(default_factory=dict)
+    eta_minutes: int | None = None
     vitals: list[VitalsDraft] = field(default_factory=list)  # in the order taken
     vitals_selected: int = -1  # index into vitals of the set being edited (-1: the newest)
     selected: set[str] = field(default_factory=set)
@@ -113,6 +122,9 @@ def _answer(raw: str | None) -> str | None:
 def _vital_signs(draft: VitalsDraft) -> VitalSigns:
     """One set as the hospital receives it (``VitalField.attr`` names each value)."""
     values: dict[str, Any] = {f.attr: draft.value(f.key) for f in VITAL_FIELDS}
+    for f in VITAL_FIELDS:
+        if f.ucum == "{score}" and values[f.attr] is not None:
+            values[f.attr] = int(values[f.attr])  # GCS E, V, M are whole scores
     return VitalSigns(observed_at=draft.observed_at or datetime.now(UTC), **values)
 
 
@@ -255,6 +267,13 @@ class FlowCore:
                 summary=c.sections,
                 patient_label=label,
                 chief_complaint=c.chief_complaint,
+                chief_complaint_note=c.chief_complaint_note,
+                times=tuple(c.times.items()),
+                treatments=tuple(c.treatments),
+                estimate_age=c.estimate_age,
+                estimate_sex=c.estimate_sex,
+                heard=tuple((k, tuple(v)) for k, v in c.heard.items()),
+                eta_minutes=c.eta_minutes,
                 vitals=tuple(reversed(c.vitals)),
                 vitals_selected=(c.vitals_selected % len(c.vitals)) + 1 if c.vitals else None,
                 hospitals=rows,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from edge.jpki import JpkiError, PinRequired, TokenType
@@ -27,7 +27,6 @@ from ._core import DeviceIdentity, _Case, _error_notice, _notice, _options
 from ._identity import IdentitySteps
 from ._model import (
     CLOSURE_REASONS,
-    JST,
     VITAL_FIELD,
     Consent,
     Notice,
@@ -36,6 +35,7 @@ from ._model import (
     VitalsDraft,
 )
 from ._ports import CardRequest
+from ._record import RecordSteps, near_hhmm
 from ._sending import DestinationNotAccepted, HospitalSteps
 
 __all__ = ["CaseFlow", "DestinationNotAccepted", "DeviceIdentity"]
@@ -43,7 +43,7 @@ __all__ = ["CaseFlow", "DestinationNotAccepted", "DeviceIdentity"]
 log = logging.getLogger("edge.flow")
 
 
-class CaseFlow(IdentitySteps, HospitalSteps):
+class CaseFlow(IdentitySteps, RecordSteps, HospitalSteps):
     """One device's case flow: standby → card → consent → identity → summary → vitals →
     hospitals → destination → done (forget)."""
 
@@ -224,9 +224,9 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         Out-of-range values are kept (the view flags them), never refused.
         """
         f = VITAL_FIELD.get(name)
-        if f is None:
+        if f is None or not f.keyed:
             raise ValueError(f"unknown vital {name!r}")
-        if f.choices and value is not None and value not in {c for _, c in f.choices}:
+        if f.choices and value is not None and not f.valid_choice(str(value)):
             raise ValueError(f"{name} is one of its choices")
         with self._lock:
             c = self._case
@@ -239,11 +239,15 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         self._changed()
 
     def new_vitals_set(self) -> None:
-        """A new set taken now, selected for editing (an empty newest set is reused)."""
+        """A new set taken now, starting from the newest set's values (the crew changes
+        what changed), selected for editing. A newest set that is empty, or still the
+        same as the one before it, is reused (taken now)."""
         with self._lock:
             c = self._case
-            fresh = VitalsDraft(observed_at=datetime.now(UTC))
-            if c.vitals and c.vitals[-1].is_empty():
+            now = datetime.now(UTC)
+            fresh = c.vitals[-1].copy_at(now) if c.vitals else VitalsDraft(observed_at=now)
+            unchanged = len(c.vitals) >= 2 and c.vitals[-2].copy_at(now) == fresh
+            if c.vitals and (c.vitals[-1].is_empty() or unchanged):
                 c.vitals[-1] = fresh
             else:
                 c.vitals.append(fresh)
@@ -265,22 +269,15 @@ class CaseFlow(IdentitySteps, HospitalSteps):
         The sets stay in time order (their numbers follow it) and the corrected set stays
         selected; a time that does not exist is a notice, not a change.
         """
-        digits = hhmm.strip()
-        ok = digits.isascii() and digits.isdigit() and len(digits) in (3, 4)
-        hour, minute = (int(digits[:-2]), int(digits[-2:])) if ok else (-1, -1)
         with self._lock:
             c = self._case
             if not 1 <= number <= len(c.vitals):
                 return
-            if not (0 <= hour <= 23 and 0 <= minute <= 59):
+            target = c.vitals[number - 1]
+            moment = near_hhmm(hhmm, target.observed_at or datetime.now(UTC))
+            if moment is None:
                 self._notice = _notice(T.BAD_TIME, code="bad_time")
             else:
-                target = c.vitals[number - 1]
-                was = (target.observed_at or datetime.now(UTC)).astimezone(JST)
-                moment = was.replace(hour=hour, minute=minute, second=0, microsecond=0)
-                moment = min(
-                    (moment + timedelta(days=d) for d in (-1, 0, 1)), key=lambda m: abs(m - was)
-                )
                 edited = replace(target, observed_at=moment.astimezone(UTC))
                 c.vitals[number - 1] = edited
                 c.vitals.sort(key=lambda v: v.observed_at or datetime.min.replace(tzinfo=UTC))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 
 from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
@@ -16,10 +16,20 @@ from sync.reasons import DECLINE_REASONS
 from sync.vocabulary import (
     ASSURANCE_LABELS,
     CONSENT_LABELS,
+    ECG_RHYTHMS,
+    EMS_TIMES,
+    HEARD_KINDS,
     JCS_CHOICES,
+    JCS_SUFFIXES,
+    O2_PRESETS,
+    PUPIL_REFLEXES,
+    PUPIL_SIZES,
     SHOCK_INDEX,
+    TREATMENTS,
     Label,
     VitalField,
+    jcs_code,
+    jcs_parts,
 )
 from sync.vocabulary import VITAL_FIELDS as ALL_VITAL_FIELDS
 
@@ -27,11 +37,20 @@ __all__ = [
     "CHIEF_COMPLAINTS",
     "CLOSURE_REASONS",
     "DELIVERY_TEXT",
+    "DERIVED_MARKS",
+    "ECG_RHYTHMS",
+    "EMS_TIMES",
+    "HEARD_KINDS",
     "JCS_CHOICES",
+    "JCS_SUFFIXES",
     "JST",
+    "O2_PRESETS",
     "PLAUSIBLE",
+    "PUPIL_REFLEXES",
+    "PUPIL_SIZES",
     "REFUSAL_REASONS",
     "SHOCK_INDEX",
+    "TREATMENTS",
     "VITAL_FIELD",
     "VITAL_FIELDS",
     "CaseView",
@@ -47,6 +66,8 @@ __all__ = [
     "VitalField",
     "VitalsDraft",
     "abnormal",
+    "jcs_code",
+    "jcs_parts",
     "out_of_range",
 ]
 
@@ -125,6 +146,12 @@ CHIEF_COMPLAINTS: tuple[Text, ...] = (
     Text("その他", "other"),
 )
 
+# Marks of a set that are no single value's (its screen names them like a value's).
+DERIVED_MARKS: dict[str, Text] = {
+    "shock_index": SHOCK_INDEX,
+    "anisocoria": Text("瞳孔不同", "anisocoria"),
+}
+
 # 受入不可 reasons: the hospitals' fixed list (sync.reasons), as the screens name it.
 REFUSAL_REASONS = DECLINE_REASONS
 
@@ -135,7 +162,8 @@ JST = timezone(timedelta(hours=9), "JST")  # the times the crew sees and keys
 # labels, units, ranges, thresholds and codes; a new value is a row there and an attribute
 # of VitalsDraft).
 VITAL_FIELDS: tuple[VitalField, ...] = tuple(f for f in ALL_VITAL_FIELDS if f.keyed)
-VITAL_FIELD = {f.key: f for f in VITAL_FIELDS}
+# Every value by its key, the computed GCS total too (its label, its marks).
+VITAL_FIELD = {f.key: f for f in ALL_VITAL_FIELDS}
 
 # 不搬送・中止 reasons (docs/product.md), in screen order.
 CLOSURE_REASONS: tuple[Text, ...] = tuple(Text(ja, en) for ja, en in _CLOSURE_REASONS)
@@ -181,6 +209,8 @@ def out_of_range(name: str, value: float | None) -> bool:
 def abnormal(name: str, value: float | str | None) -> bool:
     """True when ``value`` is past the prehospital alert threshold of vital ``name``."""
     f = VITAL_FIELD.get(name)
+    if f is not None and f.choices:
+        return isinstance(value, str) and f.choice_abnormal(value)
     number = _number(value)
     if f is None or number is None:
         return False
@@ -200,24 +230,53 @@ class VitalsDraft:
     pulse: float | None = None
     respiration: float | None = None
     spo2: float | None = None
+    o2: float | None = None  # L/min; 0 is room air (室内気)
     temperature: float | None = None
-    jcs: str | None = None  # JCS code, one of sync.fhir_case.JCS_LEVELS
+    jcs: str | None = None  # JCS code: level and suffixes (30RI)
+    gcs_e: float | None = None
+    gcs_v: float | None = None
+    gcs_m: float | None = None
+    pupil_l: float | None = None
+    pupil_r: float | None = None
+    reflex_l: str | None = None
+    reflex_r: str | None = None
+    ecg: str | None = None
+    glucose: float | None = None
+    cpss: str | None = None
     observed_at: datetime | None = None
 
     def value(self, name: str) -> float | str | None:
+        if name == "gcs":
+            return self.gcs_total
         out: float | str | None = getattr(self, name)
         return out
+
+    @property
+    def gcs_total(self) -> float | None:
+        """E + V + M once all three are known."""
+        parts = (self.gcs_e, self.gcs_v, self.gcs_m)
+        return None if any(p is None for p in parts) else sum(p or 0 for p in parts)
 
     def flagged(self) -> tuple[str, ...]:
         """The names of values outside their plausible range."""
         return tuple(n for n in PLAUSIBLE if out_of_range(n, _number(self.value(n))))
 
     def abnormal(self) -> tuple[str, ...]:
-        """The names of abnormal values, and "shock_index" when pulse / systolic ≥ 1.0."""
+        """The names of abnormal values (the GCS total ≤ 8 as "gcs"), "shock_index" when
+        pulse / systolic ≥ 1.0 and "anisocoria" when the pupils differ by 1 mm or more."""
         out = [f.key for f in VITAL_FIELDS if abnormal(f.key, self.value(f.key))]
+        if abnormal("gcs", self.gcs_total):
+            out.append("gcs")
         if self.pulse is not None and self.systolic and self.pulse / self.systolic >= 1.0:
             out.append("shock_index")
+        left, right = self.pupil_l, self.pupil_r
+        if left is not None and right is not None and abs(left - right) >= 1.0:
+            out.append("anisocoria")
         return tuple(out)
+
+    def copy_at(self, moment: datetime | None) -> VitalsDraft:
+        """A new set taken at ``moment`` that starts from this one's values."""
+        return replace(self, observed_at=moment)
 
     def is_empty(self) -> bool:
         return all(self.value(f.key) is None for f in VITAL_FIELDS)
@@ -295,6 +354,13 @@ class CaseView:
     summary: tuple[SummarySection, ...] = ()
     patient_label: str | None = None  # verified attributes (照合番号B), shown only then
     chief_complaint: str | None = None
+    chief_complaint_note: str | None = None  # free text beside the choice
+    times: tuple[tuple[str, datetime], ...] = ()  # EMS_TIMES attr -> when (stamped or keyed)
+    treatments: tuple[tuple[str, datetime, str | None], ...] = ()  # (code, when, note)
+    estimate_age: int | None = None  # 推定
+    estimate_sex: str | None = None  # 推定: male | female
+    heard: tuple[tuple[str, tuple[str, ...]], ...] = ()  # HEARD_KINDS key -> lines
+    eta_minutes: int | None = None  # keyed by the crew
     vitals: tuple[VitalsDraft, ...] = ()  # newest first
     vitals_selected: int | None = None  # the set being edited: its number (1 = first taken)
     hospitals: tuple[HospitalRow, ...] = ()

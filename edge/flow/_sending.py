@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from errbase import KyukyuError
 from sync import OutboxError
@@ -22,6 +22,9 @@ from sync.fhir_case import (
     CaseTimes,
     CrewMember,
     DeviceInfo,
+    Eta,
+    PatientEstimate,
+    Treatment,
     build_case_bundle,
 )
 from sync.seal import seal_json
@@ -37,6 +40,10 @@ log = logging.getLogger("edge.flow")
 # 中止 while the case is being posted: how long to wait for that post's outcome (the
 # client's own timeout bounds it) before the closure is queued after the case anyway.
 _INFLIGHT_WAIT_S = 30.0
+# An ETA from the distance alone (no ETA keyed): the ambulance's average speed in town.
+_KMH = 40.0
+# What the device knew of the summary, as the case tells the hospital (its card's words).
+_SUMMARY_STATUS = {"found": "found", "not_found": "not_found", "refused": "refused"}
 
 
 class DestinationNotAccepted(KyukyuError):
@@ -77,26 +84,55 @@ class HospitalSteps(FlowCore):
                 sel.add(hospital_id)
         self._changed()
 
-    def _record(self, case_id: str) -> CaseRecord:
+    def _record(self, case_id: str, targets: tuple[str, ...] = ()) -> CaseRecord:
         c = self._case
-        vitals = tuple(_vital_signs(v) for v in reversed(c.vitals) if not v.is_empty())
+        # Empty sets and copies nothing was changed in (＋新しい測定 just tapped) are not sent.
+        taken = [
+            v
+            for i, v in enumerate(c.vitals)
+            if not v.is_empty() and (i == 0 or c.vitals[i - 1].copy_at(v.observed_at) != v)
+        ]
+        vitals = tuple(_vital_signs(v) for v in reversed(taken))
         complaint = c.chief_complaint
         known = {t.ja: t for t in CHIEF_COMPLAINTS}
         if complaint in known:
             complaint = f"{known[complaint].ja} / {known[complaint].en}"
         d = self._device
+        now = datetime.now(UTC)
+        crew = [CrewMember(d.crew_member, d.crew_role)]
+        if d.team_leader:
+            crew.insert(0, CrewMember("team-leader", "隊長", d.team_leader))
+        times = dict(c.times)
+        contact = times.pop("patient_contact", None) or c.contact or now
+        if c.eta_minutes is not None:
+            etas = [Eta(now + timedelta(minutes=c.eta_minutes), "crew")]
+        else:
+            etas = [
+                Eta(now + timedelta(hours=h.distance_km / _KMH), "distance", h.id)
+                for h in self._directory
+                if h.id in targets and h.distance_km is not None
+            ]
+        status = "no_card" if not c.card_used else _SUMMARY_STATUS.get(c.summary_status or "")
         return CaseRecord(
             case_id=case_id,
-            device=DeviceInfo(d.device_id, d.name, d.fire_department),
-            times=CaseTimes(patient_contact=c.contact or datetime.now(UTC)),
+            device=DeviceInfo(d.device_id, d.name, d.fire_department, d.callback_phone),
+            times=CaseTimes(patient_contact=contact, **times),
             patient=c.patient,
             chief_complaint=complaint,
+            chief_complaint_note=c.chief_complaint_note,
             vitals=vitals,
-            crew=(CrewMember(d.crew_member, d.crew_role),),
+            crew=tuple(crew),
             summary=c.bundle,
             # What the hospital's dashboard shows as 同意 and 本人確認.
             consent=c.consent.value if c.consent is not None else None,
             assurance=c.assurance,
+            summary_status=status or "unavailable",
+            estimate=PatientEstimate(c.estimate_age, c.estimate_sex)
+            if c.estimate_age is not None or c.estimate_sex is not None
+            else None,
+            heard={k: tuple(v) for k, v in c.heard.items()},
+            treatments=tuple(Treatment(code, at, note) for code, at, note in c.treatments),
+            eta=tuple(etas),
         )
 
     def send_selected(self) -> None:
@@ -111,7 +147,7 @@ class HospitalSteps(FlowCore):
         case_id = f"case-{uuid.uuid4().hex}"
         try:
             sealed = seal_json(
-                build_case_bundle(self._record(case_id)),
+                build_case_bundle(self._record(case_id, tuple(h.id for h in targets))),
                 case_id=case_id,
                 device_id=self._device.device_id,
                 device_key=self._device.key,

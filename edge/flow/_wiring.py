@@ -173,6 +173,8 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
             name=settings.device_name,
             fire_department=settings.fire_department,
             crew_member=settings.crew_member,
+            team_leader=settings.team_leader,
+            callback_phone=settings.callback_phone,
         ),
         base=(settings.base_lat, settings.base_lon),
         closers=closers,

@@ -34,7 +34,51 @@
       const val = el.querySelector(".val");
       if (iso && val) val.textContent = since(iso);
     }
+    for (const el of document.querySelectorAll(".eta[data-eta] .left")) {
+      const t = Date.parse(el.parentElement.getAttribute("data-eta"));
+      if (Number.isNaN(t)) continue;
+      const m = Math.floor((t - Date.now()) / 60000);
+      el.textContent = m >= 0 ? "（あと" + m + "分）" : "（予定超過 " + -m + "分）";
+    }
   }
+
+  // A new case: a banner on screen and a tone, the tone muted per staff member (this
+  // browser remembers each user's choice).
+  const mute = document.getElementById("mute");
+  const alertBar = document.getElementById("alert");
+  const muteKey = "kyukyu.mute." + (mute ? mute.dataset.user : "");
+  function muted() { return localStorage.getItem(muteKey) === "1"; }
+  function showMute() {
+    if (!mute) return;
+    mute.setAttribute("aria-pressed", muted() ? "true" : "false");
+    mute.textContent = muted() ? "🔕 通知音なし" : "🔔 通知音あり";
+  }
+  if (mute) mute.addEventListener("click", () => { localStorage.setItem(muteKey, muted() ? "0" : "1"); showMute(); });
+  showMute();
+  let alertTimer = null;
+  function beep() {
+    document.body.dataset.tones = String(Number(document.body.dataset.tones || 0) + 1);
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      for (const [i, f] of [[0, 880], [0.25, 660], [0.5, 880]]) {
+        const o = ctx.createOscillator();
+        o.frequency.value = f;
+        o.connect(ctx.destination);
+        o.start(ctx.currentTime + i);
+        o.stop(ctx.currentTime + i + 0.18);
+      }
+    } catch (e) { /* no audio device: the banner still shows */ }
+  }
+  function newCase(el) {
+    if (!alertBar) return;
+    const cc = el.querySelector(".complaint .cc");
+    alertBar.textContent = "新着の救急搬送依頼: " + (cc ? cc.textContent : "");
+    alertBar.hidden = false;
+    clearTimeout(alertTimer);
+    alertTimer = setTimeout(() => { alertBar.hidden = true; }, 15000);
+    if (!muted()) beep();
+  }
+  if (alertBar) alertBar.addEventListener("click", () => { alertBar.hidden = true; });
 
   class SignedOut extends Error {}
 
@@ -76,10 +120,12 @@
     let before = document.getElementById("empty"); // cards follow the banner and the note
     for (const c of list.cases) {
       let el = shown.get(c.case_id) || null;
+      const arrived = !el;
       if (!el || el.dataset.version !== c.version) {
         const fresh = await fetchCard(c.case_id);
         if (fresh && el) el.replaceWith(fresh);
         el = fresh || el;
+        if (arrived && fresh && fresh.dataset.waiting) newCase(fresh);
       }
       if (!el) continue;
       const prev = el.previousElementSibling;

@@ -107,7 +107,9 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
     app.state.service = service
     app.state.auth = auth
     app.state.templates = templates
-    app.state.cards = CardRenderer(service.store, service.settings, templates)
+    app.state.cards = CardRenderer(
+        service.store, service.settings, templates, service.identity.hospital_id
+    )
     app.add_exception_handler(NeedLogin, _need_login)
     app.add_exception_handler(WebError, _refused)
     static = str(resources.files("hospital") / "static")

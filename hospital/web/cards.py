@@ -55,6 +55,17 @@ def _since(start: datetime | None, now: datetime) -> str:
     return f"{minutes // 60}時間{minutes % 60}分"
 
 
+def _left(arrival: datetime, now: datetime) -> str:
+    """The minutes to an expected arrival (あと8分), or that it is past (予定超過)."""
+    try:
+        minutes = int((arrival - now).total_seconds() // 60)
+    except (OverflowError, TypeError):
+        return ""
+    if minutes < 0:
+        return f"（予定超過 {-minutes}分）" if -minutes < 24 * 60 else "（予定超過）"
+    return f"（あと{minutes}分）" if minutes < 24 * 60 else ""
+
+
 def iso(moment: datetime | None) -> str:
     """A template filter: ``moment`` as ISO 8601, or "" when it cannot be written."""
     try:
@@ -111,10 +122,15 @@ class Card:
 
 class CardRenderer:
     def __init__(
-        self, store: HospitalStore, settings: HospitalSettings, templates: Jinja2Templates
+        self,
+        store: HospitalStore,
+        settings: HospitalSettings,
+        templates: Jinja2Templates,
+        hospital_id: str | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        self.hospital_id = hospital_id  # whose ETA a case's card shows
         self._case = templates.get_template("_case.html")
         self._unreadable = templates.get_template("_case_unreadable.html")
 
@@ -147,6 +163,8 @@ class CardRenderer:
             "now": now,
             "started": _plausible_start(view.started_at(), now) if view else None,
             "since": lambda v: _since(v.started_at(), now),
+            "eta_left": lambda at: _left(at, now),
+            "hospital_id": self.hospital_id,
             "csrf": csrf,
             "detail": detail,
         }

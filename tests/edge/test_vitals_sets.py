@@ -41,11 +41,12 @@ def test_two_sets_edit_the_first_flags_kept(flow: CaseFlow) -> None:
     assert len(v.vitals) == 2
     assert v.vitals_selected == 2  # the new set is the one being edited
     second, first = v.vitals  # newest first
+    # The new set started from the first (its JCS II-10 kept), two values changed.
     assert (second.systolic, second.pulse, second.flagged(), second.abnormal()) == (
         120,
         80,
         (),
-        (),
+        ("jcs",),
     )
     # The first set is still there, with its time and its flag.
     assert first.systolic == 300

@@ -36,6 +36,9 @@ from sync.fhir_case import (
     CaseTimes,
     CrewMember,
     DeviceInfo,
+    Eta,
+    PatientEstimate,
+    Treatment,
     VerifiedPatient,
     VitalSigns,
     build_case_bundle,
@@ -283,3 +286,107 @@ def answer_seen(device: Any, case_id: str, timeout: float = 15) -> dict[str, Any
     stop.set()
     assert found, "the device did not see the answer"
     return found
+
+
+# -- the complete record: every field the crew can key, as the hospital must show it ------
+
+FULL_SUMMARY: dict[str, Any] = {
+    "resourceType": "Bundle",
+    "type": "document",
+    "entry": [
+        {
+            "fullUrl": "urn:uuid:p",
+            "resource": {"resourceType": "Patient", "gender": "female", "birthDate": "1948-04-02"},
+        },
+        *(e for e in SUMMARY["entry"] if e["resource"]["resourceType"] != "MedicationStatement"),
+    ],
+}
+
+
+def full_record(case_id: str, device_id: str, now: datetime, *, card: bool = True) -> CaseRecord:
+    """A case with every field: two sets with every value (the first abnormal in most),
+    six EMS times, treatments, heard history, crew and ETA. ``card``: a face-checked card
+    whose summary gives age and sex (and no medications); else no card, age and sex
+    estimated, only what was heard."""
+    t0 = now.replace(second=0, microsecond=0) - timedelta(minutes=30)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    sets = (
+        VitalSigns(
+            observed_at=at(12),
+            systolic_mmhg=210,
+            diastolic_mmhg=120,
+            heart_rate_per_min=48,
+            respiratory_rate_per_min=24,
+            spo2_percent=88,
+            o2_flow_l_min=0,
+            body_temperature_c=37.2,
+            jcs="30RI",
+            gcs_eye=2,
+            gcs_verbal=3,
+            gcs_motor=5,
+            pupil_left_mm=3.0,
+            pupil_right_mm=5.0,
+            pupil_left_reflex="brisk",
+            pupil_right_reflex="sluggish",
+            ecg_rhythm="af",
+            glucose_mg_dl=142,
+            stroke_cpss="2",
+        ),
+        VitalSigns(
+            observed_at=at(22),
+            systolic_mmhg=178,
+            diastolic_mmhg=96,
+            heart_rate_per_min=62,
+            respiratory_rate_per_min=20,
+            spo2_percent=95,
+            o2_flow_l_min=4,
+            body_temperature_c=36.9,
+            jcs="10",
+            gcs_eye=3,
+            gcs_verbal=4,
+            gcs_motor=6,
+            pupil_left_mm=3.0,
+            pupil_right_mm=3.5,
+            pupil_left_reflex="brisk",
+            pupil_right_reflex="brisk",
+            ecg_rhythm="sinus",
+            glucose_mg_dl=138,
+            stroke_cpss="1",
+        ),
+    )
+    return CaseRecord(
+        case_id=case_id,
+        device=DeviceInfo(device_id, "中央救急1", "テスト市消防本部", phone="090-1234-5678"),
+        times=CaseTimes(
+            call_received=at(0),
+            arrived_scene=at(8),
+            patient_contact=at(10),
+            in_ambulance=at(18),
+            departed_scene=at(25),
+            arrived_hospital=at(45),
+        ),
+        chief_complaint="麻痺・しびれ / paralysis / numbness",
+        chief_complaint_note="右上下肢の脱力（家族より 9時頃から）",
+        vitals=sets,
+        crew=(
+            CrewMember("101", "隊長", "消防 太郎"),
+            CrewMember("102", "救急救命士", "救命 次郎"),
+        ),
+        summary=FULL_SUMMARY if card else None,
+        consent="consented" if card else None,
+        assurance="face_check" if card else None,
+        summary_status="found" if card else "no_card",
+        estimate=None if card else PatientEstimate(age_years=70, sex="male"),
+        heard={"allergies": ["そば（家族より）"], "conditions": ["高血圧（本人より）"]}
+        if card
+        else {"allergies": ["卵（本人より）"]},
+        treatments=(
+            Treatment("oxygen", at(14), "4L/分"),
+            Treatment("iv", at(19)),
+            Treatment("warming", at(20)),
+        ),
+        eta=(Eta(at(40), "crew"),),
+    )

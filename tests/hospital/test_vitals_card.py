@@ -142,11 +142,11 @@ def test_card_shows_both_sets_with_times_and_marks(tmp_path: Path) -> None:
         assert "120" in newest
         assert "⚠" not in newest
         assert "◆" not in newest
-        assert "300⚠◆" in first  # out of range and abnormal, kept on the first set
+        assert "300/—⚠◆" in first  # out of range and abnormal, kept on the first set
         assert "130◆" in first
         assert "II-10◆" in first
         assert "最新の測定 12/06 10:12（全2回）" in page
-        assert '<details class="history" open>' in page  # the card shows them all
+        assert '<div class="history">' in page  # the card shows them all, never collapsed
         listing = client.get("/cases/list")
         assert listing.status_code == 200
         assert len(history_rows(listing.text)) == 2

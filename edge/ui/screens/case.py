@@ -20,10 +20,13 @@ from textual.widgets import Button, Static
 
 from edge.flow import (
     CHIEF_COMPLAINTS,
+    DERIVED_MARKS,
+    EMS_TIMES,
     JCS_CHOICES,
+    JCS_SUFFIXES,
     JST,
     PLAUSIBLE,
-    SHOCK_INDEX,
+    TREATMENTS,
     VITAL_FIELD,
     VITAL_FIELDS,
     VITAL_LABELS,
@@ -33,11 +36,22 @@ from edge.flow import (
     VitalField,
     VitalsDraft,
     abnormal,
+    jcs_code,
+    jcs_parts,
     out_of_range,
 )
 
 from ..widgets import NumPad
 from ._base import FlowScreen
+from .record import (
+    DetailsDialog,
+    GcsPicker,
+    PupilPicker,
+    cpss_picker,
+    ecg_picker,
+    o2_picker,
+    treatment_picker,
+)
 
 
 def _fmt(value: float | None) -> str:
@@ -64,8 +78,14 @@ def pad_flag(vital: str, keyed: str, lang: str) -> str:
     return "  ".join(notes)
 
 
-class VitalPad(ModalScreen[str | None]):
-    """Key one vital on a numeric pad; out-of-range values are flagged, not refused."""
+# The pads keyed one after the other: 「次へ」 keeps the value and opens the next pad.
+PAD_CHAIN = ("systolic", "diastolic", "pulse", "respiration", "spo2", "temperature")
+
+
+class VitalPad(ModalScreen[tuple[str, bool] | None]):
+    """Key one vital on a numeric pad; out-of-range values are flagged, not refused.
+
+    Dismissed with (keyed text, go on to the next pad of ``PAD_CHAIN``)."""
 
     def __init__(self, name: str, label: str, current: float | None, lang: str) -> None:
         super().__init__()
@@ -80,10 +100,12 @@ class VitalPad(ModalScreen[str | None]):
             yield Static(f"{self.label} ({VITAL_UNITS[self.vital]})  {lo:g}–{hi:g}", id="pad-title")
             yield Static("", id="pad-flag")
             decimal = VITAL_FIELD[self.vital].decimals > 0
-            yield NumPad(max_len=5, decimal=decimal, value=self.current)
+            yield NumPad(max_len=5, decimal=decimal, value=self.current, replace=True)
             with Horizontal(classes="dialog-actions"):
                 yield Button("取消" if self.lang != "en" else "Cancel", id="pad-cancel")
                 yield Button("OK", id="pad-ok", variant="primary")
+                if self.vital in PAD_CHAIN[:-1]:
+                    yield Button("次へ ▶" if self.lang != "en" else "Next ▶", id="pad-next")
 
     @on(NumPad.Changed)
     def _changed(self, event: NumPad.Changed) -> None:
@@ -92,7 +114,11 @@ class VitalPad(ModalScreen[str | None]):
 
     @on(Button.Pressed, "#pad-ok")
     def _ok(self) -> None:
-        self.dismiss(self.current)
+        self.dismiss((self.current, False))
+
+    @on(Button.Pressed, "#pad-next")
+    def _next(self) -> None:
+        self.dismiss((self.current, True))
 
     @on(Button.Pressed, "#pad-cancel")
     def _cancel(self) -> None:
@@ -100,11 +126,21 @@ class VitalPad(ModalScreen[str | None]):
 
 
 class JcsPicker(ModalScreen[str | None]):
-    """JCS as a choice: 0, I-1..3, II-10..30, III-100..300."""
+    """JCS as a choice: 0, I-1..3, II-10..30, III-100..300; the suffixes R, I, A are
+    toggled first, the level's tap closes it."""
+
+    def __init__(self, current: str | None) -> None:
+        super().__init__()
+        parts = jcs_parts(current) if current else None
+        self.suffixes = set(parts[1]) if parts else set()
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("意識レベル JCS / Japan Coma Scale", id="pad-title")
+            with Horizontal(classes="pick-row"):
+                for code, word in JCS_SUFFIXES:
+                    variant = "success" if code in self.suffixes else "default"
+                    yield Button(word.ja, id=f"sfx-{code}", variant=variant)  # type: ignore[arg-type]
             with Grid(id="jcs-grid"):
                 for label, code in JCS_CHOICES:
                     yield Button(label, id=f"jcs-{code}")
@@ -114,7 +150,15 @@ class JcsPicker(ModalScreen[str | None]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         bid = event.button.id or ""
-        self.dismiss(bid.removeprefix("jcs-") if bid.startswith("jcs-") else None)
+        if bid.startswith("sfx-"):
+            code = bid.removeprefix("sfx-")
+            self.suffixes ^= {code}
+            event.button.variant = "success" if code in self.suffixes else "default"
+            return
+        if bid.startswith("jcs-"):
+            self.dismiss(jcs_code(bid.removeprefix("jcs-"), "".join(self.suffixes)))
+        else:
+            self.dismiss(None)
 
 
 class TimePad(ModalScreen[str | None]):
@@ -152,9 +196,11 @@ def _hhmm(moment: datetime | None) -> str:
 
 
 def _value_text(f: VitalField, value: float | str | None) -> str:
-    if f.choices:
-        return (f.choice_label(value) if isinstance(value, str) else None) or "—"
-    return _fmt(value if isinstance(value, float | int) else None)
+    return f.text(value)
+
+
+# One tile per value, or per group of values keyed on one picker (GCS E/V/M, pupils).
+TILES: tuple[str, ...] = tuple(dict.fromkeys(f.tile for f in VITAL_FIELDS))
 
 
 def _set_line(s: VitalsDraft) -> str:
@@ -176,6 +222,8 @@ def _set_line(s: VitalsDraft) -> str:
             out += (f.short if shown else f"  {before} —{f.short}") + text
     if "shock_index" in marked:
         out += "  SI◆"
+    if "anisocoria" in marked:
+        out += "  瞳孔不同◆"
     return out.strip() or "（未入力）"
 
 
@@ -201,7 +249,17 @@ class VitalsScreen(FlowScreen):
         # are never lost. A new set adds a row (a rebuild).
         sets = tuple(VitalsDraft() for _ in view.vitals)
         return replace(
-            super().structure(view), chief_complaint=None, vitals=sets, vitals_selected=None
+            super().structure(view),
+            chief_complaint=None,
+            vitals=sets,
+            vitals_selected=None,
+            chief_complaint_note=None,
+            times=(),
+            treatments=(),
+            estimate_age=None,
+            estimate_sex=None,
+            heard=(),
+            eta_minutes=None,
         )
 
     @staticmethod
@@ -217,13 +275,44 @@ class VitalsScreen(FlowScreen):
         chosen = view.chief_complaint == text.ja
         return ("✓ " if chosen else "") + text.pick(self.lang), "success" if chosen else "default"
 
-    def _tile_face(self, f: VitalField, current: VitalsDraft) -> tuple[str, str]:
-        label = f"{f.label.pick(self.lang)} {_value_text(f, current.value(f.key))}"
-        if f.key in current.flagged():
+    def _tile_face(self, tile: str, current: VitalsDraft) -> tuple[str, str]:
+        fields = [f for f in VITAL_FIELDS if f.tile == tile]
+        marked = set(current.abnormal())
+        if tile == "gcs":
+            total = current.gcs_total
+            parts = "".join(f"{f.short}{_value_text(f, current.value(f.key))}" for f in fields)
+            name = VITAL_FIELD["gcs"].label.pick(self.lang)
+            label = f"{name} {_fmt(total)}" + (f" {parts}" if "—" not in parts else "")
+            marked |= {f.key for f in fields} if "gcs" in marked else set()
+        elif tile == "pupils":
+            v = [_value_text(f, current.value(f.key)) for f in fields]
+            label = self.t("瞳孔", "Pupils") + f" {v[0]}/{v[1]}"
+            if v[2] != "—" or v[3] != "—":
+                label += f" {v[2]}/{v[3]}"
+            marked |= {f.key for f in fields} if "anisocoria" in marked else set()
+        else:
+            f = fields[0]
+            label = f"{f.label.pick(self.lang)} {_value_text(f, current.value(f.key))}"
+        keys = {f.key for f in fields}
+        if keys & set(current.flagged()):
             return "⚠ " + label, "warning"
-        if f.key in current.abnormal():
+        if keys & marked:
             return "◆ " + label, "error"
         return label, "default"
+
+    def _stamp_face(self, attr: str, view: CaseView) -> tuple[str, str]:
+        label = next(t.label for t in EMS_TIMES if t.attr == attr).pick(self.lang)
+        at = dict(view.times).get(attr)
+        return f"{label} {_hhmm(at) if at else '—'}", "success" if at else "default"
+
+    def _treatment_text(self, view: CaseView) -> str:
+        if not view.treatments:
+            return self.t("処置: なし", "Treatments: none")
+        done = [
+            f"{_hhmm(at)} {TREATMENTS[code].pick(self.lang)}" + (f"（{note}）" if note else "")
+            for code, at, note in view.treatments
+        ]
+        return self.t("処置: ", "Treatments: ") + "、".join(done)
 
     def _time_face(self, current: VitalsDraft) -> str:
         return f"{self.t('測定時刻', 'Taken at')} {_hhmm(current.observed_at)}"
@@ -240,7 +329,7 @@ class VitalsScreen(FlowScreen):
         marked = current.abnormal()
         if marked:
             names = [
-                (SHOCK_INDEX if k == "shock_index" else VITAL_FIELD[k].label).pick(self.lang)
+                (DERIVED_MARKS[k] if k in DERIVED_MARKS else VITAL_FIELD[k].label).pick(self.lang)
                 for k in marked
             ]
             lines.append(self.t("◆ 異常値: ", "◆ Abnormal: ") + "、".join(names))
@@ -277,14 +366,26 @@ class VitalsScreen(FlowScreen):
         yield Grid(*buttons, id="cc-grid")
         yield Static(self._title_text(v), classes="section-title", id="vitals-title")
         tiles = []
-        for f in VITAL_FIELDS:
-            label, variant = self._tile_face(f, current)
-            tiles.append(Button(label, id=f"vital-{f.key}", variant=variant))  # type: ignore[arg-type]
+        for tile in TILES:
+            label, variant = self._tile_face(tile, current)
+            tiles.append(Button(label, id=f"vital-{tile}", variant=variant))  # type: ignore[arg-type]
         if v.vitals:
             tiles.append(Button(self._time_face(current), id="vitals-time"))
         tiles.append(Button(self.t("＋新しい測定", "+ New set"), id="new-set"))
         yield Grid(*tiles, id="vitals-grid")
         yield Static(self._flag_text(current), classes="warning", id="vitals-flag")
+        yield Static(
+            self.t("活動時刻・処置（タップで今の時刻）", "Times & treatments (tap: now)"),
+            classes="section-title",
+        )
+        stamps = []
+        for t in EMS_TIMES:
+            label, variant = self._stamp_face(t.attr, v)
+            stamps.append(Button(label, id=f"time-{t.attr}", variant=variant))  # type: ignore[arg-type]
+        stamps.append(Button(self.t("＋処置", "+ Treatment"), id="tx-add"))
+        stamps.append(Button(self.t("患者・搬送情報", "Patient & ETA"), id="details"))
+        yield Grid(*stamps, id="times-grid")
+        yield Static(self._treatment_text(v), id="tx-list")
         if v.vitals:
             rows: list[Widget] = [
                 Static(
@@ -309,9 +410,14 @@ class VitalsScreen(FlowScreen):
         for i in range(len(CHIEF_COMPLAINTS)):
             for b in self.query(f"#cc-{i}").results(Button):
                 b.label, b.variant = self._cc_face(i, view)
-        for f in VITAL_FIELDS:
-            for b in self.query(f"#vital-{f.key}").results(Button):
-                b.label, b.variant = self._tile_face(f, current)
+        for tile in TILES:
+            for b in self.query(f"#vital-{tile}").results(Button):
+                b.label, b.variant = self._tile_face(tile, current)
+        for t in EMS_TIMES:
+            for b in self.query(f"#time-{t.attr}").results(Button):
+                b.label, b.variant = self._stamp_face(t.attr, view)
+        for st in self.query("#tx-list").results(Static):
+            st.update(self._treatment_text(view))
         for b in self.query("#vitals-time").results(Button):
             b.label = self._time_face(current)
         for st in self.query("#vitals-flag").results(Static):
@@ -363,25 +469,87 @@ class VitalsScreen(FlowScreen):
     def press_cc(self, index: str) -> None:
         self.edge.now(self.edge.flow.set_chief_complaint, CHIEF_COMPLAINTS[int(index)].ja)
 
-    def press_vital(self, name: str) -> None:
-        _, current = self._current(self.view)
-        if VITAL_FIELD[name].choices:
-
-            def picked(code: str | None) -> None:
-                if code is not None:
-                    self.edge.now(self.edge.flow.set_vital, name, code)
-
-            self.app.push_screen(JcsPicker(), picked)
+    def press_time(self, attr: str) -> None:
+        """One touch stamps now; a time already stamped opens the pad to correct it."""
+        if attr not in dict(self.view.times):
+            self.edge.now(self.edge.flow.stamp_time, attr)
             return
+        label = next(t.label for t in EMS_TIMES if t.attr == attr).pick(self.lang)
 
         def keyed(text: str | None) -> None:
-            if text is None:
+            if text:
+                self.edge.now(self.edge.flow.set_time, attr, text)
+
+        self.app.push_screen(
+            TimePad(self.t(f"{label}の時刻（時分4桁）", f"{label} (HHMM)"), "", self.lang), keyed
+        )
+
+    def press_tx_add(self) -> None:
+        def picked(code: str | None) -> None:
+            if code is not None:
+                self.edge.now(self.edge.flow.add_treatment, code)
+
+        self.app.push_screen(treatment_picker(self.t("取消", "Cancel")), picked)
+
+    def press_details(self) -> None:
+        def entered(out: dict[str, str] | None) -> None:
+            if not out:
                 return
+            flow = self.edge.flow
+            if "note" in out:
+                self.edge.now(flow.set_chief_complaint_note, out["note"])
+            for kind in ("allergies", "conditions", "medications"):
+                if f"heard-{kind}" in out:
+                    self.edge.now(flow.add_heard, kind, out[f"heard-{kind}"])
+            age = int(out["age"]) if out.get("age", "").isdigit() else None
+            if age is not None or "sex" in out:
+                self.edge.now(lambda: flow.set_estimate(age=age, sex=out.get("sex")))
+            if out.get("eta", "").isdigit():
+                self.edge.now(flow.set_eta, int(out["eta"]))
+
+        self.app.push_screen(DetailsDialog(), entered)
+
+    def press_vital(self, name: str) -> None:
+        _, current = self._current(self.view)
+        cancel = self.t("取消", "Cancel")
+
+        def set_value(key: str, value: float | str | None) -> None:
+            self.edge.now(self.edge.flow.set_vital, key, value)
+
+        def groups(out: dict[str, float | str] | None) -> None:
+            for key, value in (out or {}).items():
+                set_value(key, value)
+
+        def picked(code: str | None) -> None:
+            if code is not None:
+                set_value(name, float(code) if name == "o2" else code)
+
+        if name in ("gcs", "pupils"):
+            group = GcsPicker(current) if name == "gcs" else PupilPicker(current)
+            self.app.push_screen(group, groups)
+            return
+        if name == "jcs":
+            self.app.push_screen(JcsPicker(current.jcs), picked)
+            return
+        if name in ("o2", "ecg", "cpss"):
+            choose = {"o2": o2_picker, "ecg": ecg_picker, "cpss": cpss_picker}[name]
+            self.app.push_screen(choose(cancel), picked)
+            return
+        self._pad(name, current)
+
+    def _pad(self, name: str, current: VitalsDraft) -> None:
+        def keyed(result: tuple[str, bool] | None) -> None:
+            if result is None:
+                return
+            text, go_on = result
             try:
                 value = float(text) if text else None
             except ValueError:
                 return
             self.edge.now(self.edge.flow.set_vital, name, value)
+            if go_on and name in PAD_CHAIN[:-1]:
+                _, now = self._current(self.edge.flow.view())
+                self._pad(PAD_CHAIN[PAD_CHAIN.index(name) + 1], now)
 
         label = VITAL_LABELS[name].pick(self.lang)
         value = current.value(name)

@@ -34,6 +34,7 @@ class NumPad(Vertical):
         secret: bool = False,
         decimal: bool = False,
         value: str = "",
+        replace: bool = False,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -41,6 +42,8 @@ class NumPad(Vertical):
         self.secret = secret
         self.decimal = decimal
         self.value = value
+        # The value shown is the one being corrected: the first digit starts a new one.
+        self.replace = replace and bool(value)
 
     def compose(self) -> ComposeResult:
         yield Static(self._shown(), id="pad-display")
@@ -71,6 +74,9 @@ class NumPad(Vertical):
     def _pressed(self, event: Button.Pressed) -> None:
         event.stop()
         key = (event.button.id or "").removeprefix("key-")
+        if self.replace and (key.isdigit() or key == "dot"):
+            self.value = ""
+        self.replace = False
         if key == "del":
             self._set(self.value[:-1])
         elif len(self.value) >= self.max_len:
