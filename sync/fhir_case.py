@@ -593,7 +593,11 @@ def build_case_bundle(record: CaseRecord) -> dict[str, Any]:
         "resourceType": "Composition",
         "identifier": {"system": CASE_ID_SYSTEM, "value": record.case_id},
         "status": "final",
-        "type": {"coding": [_coding(LOINC, "67796-3", "EMS patient care report")]},
+        "type": {
+            "coding": [
+                _coding(LOINC, "67796-3", "EMS patient care report - version 3 Document NEMSIS")
+            ]
+        },
         "subject": {"reference": b.patient_ref},
         "encounter": {"reference": b.encounter_ref},
         "date": _ts(composed),

@@ -145,7 +145,7 @@ VITALS_PANEL = Coding(
     "Vital signs, weight, height, head circumference, oxygen saturation and BMI panel",
     profile="vitalspanel",
 )
-BP_PANEL = Coding("85354-9", "Blood pressure panel", profile="bp")
+BP_PANEL = Coding("85354-9", "Blood pressure panel with all children optional", profile="bp")
 
 # Japan Coma Scale (JCS) as the crew keys it and every screen shows it: (label, code).
 JCS_CHOICES: tuple[tuple[str, str], ...] = (
