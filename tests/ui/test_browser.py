@@ -70,6 +70,8 @@ class Kiosk:
             ):
                 time.sleep(0.3)  # drawn in the browser too
                 st = self.state()
+                if st.get("stage") != stage or not _laid_out(st):
+                    continue  # rebuilt meanwhile (an answer, a delivery): wait for it again
                 _title_whole(st)
                 return st
             time.sleep(0.1)

@@ -228,8 +228,9 @@ def _set_line(s: VitalsDraft) -> str:
 
 
 class SetList(Vertical):
-    """The sets taken, under the tiles: brought into view when shown (at 100×30 the
-    主訴 grid and the tiles fill the body, so the list would sit below the fold)."""
+    """The sets taken, right under the tiles (the times and treatments come after
+    them): brought into view when shown (at 100×30 the 主訴 grid and the tiles fill
+    the body, so the list would sit below the fold)."""
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._into_view)
@@ -374,18 +375,6 @@ class VitalsScreen(FlowScreen):
         tiles.append(Button(self.t("＋新しい測定", "+ New set"), id="new-set"))
         yield Grid(*tiles, id="vitals-grid")
         yield Static(self._flag_text(current), classes="warning", id="vitals-flag")
-        yield Static(
-            self.t("活動時刻・処置（タップで今の時刻）", "Times & treatments (tap: now)"),
-            classes="section-title",
-        )
-        stamps = []
-        for t in EMS_TIMES:
-            label, variant = self._stamp_face(t.attr, v)
-            stamps.append(Button(label, id=f"time-{t.attr}", variant=variant))  # type: ignore[arg-type]
-        stamps.append(Button(self.t("＋処置", "+ Treatment"), id="tx-add"))
-        stamps.append(Button(self.t("患者・搬送情報", "Patient & ETA"), id="details"))
-        yield Grid(*stamps, id="times-grid")
-        yield Static(self._treatment_text(v), id="tx-list")
         if v.vitals:
             rows: list[Widget] = [
                 Static(
@@ -404,6 +393,18 @@ class VitalsScreen(FlowScreen):
                     Button(label, id=f"vset-{n}", classes="vitals-set", variant=variant)  # type: ignore[arg-type]
                 )
             yield SetList(*rows, id="vitals-sets")
+        yield Static(
+            self.t("活動時刻・処置（タップで今の時刻）", "Times & treatments (tap: now)"),
+            classes="section-title",
+        )
+        stamps = []
+        for t in EMS_TIMES:
+            label, variant = self._stamp_face(t.attr, v)
+            stamps.append(Button(label, id=f"time-{t.attr}", variant=variant))  # type: ignore[arg-type]
+        stamps.append(Button(self.t("＋処置", "+ Treatment"), id="tx-add"))
+        stamps.append(Button(self.t("患者・搬送情報", "Patient & ETA"), id="details"))
+        yield Grid(*stamps, id="times-grid")
+        yield Static(self._treatment_text(v), id="tx-list")
 
     def update_in_place(self, view: CaseView) -> None:
         _, current = self._current(view)
