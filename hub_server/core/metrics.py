@@ -41,6 +41,11 @@ def multiprocess() -> bool:
     return bool(env.get("PROMETHEUS_MULTIPROC_DIR") or env.get("prometheus_multiproc_dir"))
 
 
+def _mode(mode: str) -> dict[str, Any]:
+    """A gauge's way of joining the workers' values (multiprocess mode only)."""
+    return {"multiprocess_mode": mode} if multiprocess() else {}
+
+
 class HubMetrics:
     """The metric objects of one hub state (own registry: tests build many states)."""
 
@@ -87,6 +92,41 @@ class HubMetrics:
         )
         for reason in CLOSE_REASONS:
             self.streams_closed.labels(reason=reason)
+        self.responses = Counter(
+            "kyukyu_hub_responses",
+            "HTTP responses by method, route template (never a path with its ids) and status",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.outage = Gauge(
+            "kyukyu_hub_outage",
+            "1 while this process answers 503 for an outage of this kind (database_unavailable, "
+            "storage_full, database_busy), else 0",
+            ["kind"],
+            registry=r,
+            **_mode("livemax"),
+        )
+        self.db_pool_in_use = Gauge(
+            "kyukyu_hub_db_pool_in_use",
+            "Database connections checked out of the pool now (pool: main, autocommit)",
+            ["pool"],
+            registry=r,
+            **gauge_mode,
+        )
+        self.db_pool_waiting = Gauge(
+            "kyukyu_hub_db_pool_waiting",
+            "Requests waiting for a pooled database connection now (pool: main, autocommit)",
+            ["pool"],
+            registry=r,
+            **gauge_mode,
+        )
+        self.listener_connected = Gauge(
+            "kyukyu_hub_listener_connected",
+            "1 if the PostgreSQL LISTEN connection (cross-process push) is up; with several "
+            "workers the lowest of them",
+            registry=r,
+            **_mode("livemin"),
+        )
 
 
 class AuditLagCollector(Collector):
