@@ -127,6 +127,15 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
+        # One decision per record: every handler sharing this filter writes it or none.
+        decided = getattr(record, "_repeat_decision", None)
+        if decided is not None:
+            return bool(decided)
+        decision = self._decide(record)
+        record._repeat_decision = decision
+        return decision
+
+    def _decide(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         key = (record.name, record.levelno, str(record.msg), type(exc).__name__ if exc else "")
         now = time.monotonic()
@@ -178,5 +187,8 @@ def logging_config(log_file: str | None = None, *, level: str = "INFO") -> dict[
             "uvicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "sqlalchemy": {"level": "WARNING", "handlers": [], "propagate": True},
+            # SQLAlchemy's pool logs under its class's name (a line per invalidated
+            # connection at INFO): as quiet as SQLAlchemy's own pool.
+            "hub_server.core.db.ObservedQueuePool": {"level": "WARNING", "propagate": True},
         },
     }

@@ -87,7 +87,11 @@ def _serve(args: argparse.Namespace) -> int:
         from hub_server.core.metrics import serve_metrics
 
         serve_metrics(
-            settings.metrics_port, db_url=settings.db_url, registry=app.state.hub.metrics.registry
+            settings.metrics_port,
+            db_url=settings.db_url,
+            registry=app.state.hub.metrics.registry,
+            trust_roots_dir=settings.trust_roots_dir,
+            allow_test_roots=settings.allow_test_roots,
         )
     uvicorn.run(
         app,
@@ -134,7 +138,12 @@ def _serve_workers(args: argparse.Namespace, settings: Any, log_config: dict[str
 
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kyukyu-hub-metrics-")
         os.environ.update(env)
-        serve_metrics(settings.metrics_port, db_url=settings.db_url)
+        serve_metrics(
+            settings.metrics_port,
+            db_url=settings.db_url,
+            trust_roots_dir=settings.trust_roots_dir,
+            allow_test_roots=settings.allow_test_roots,
+        )
     os.environ.update(env)
     uvicorn.run(
         "hub_server.main:app_from_env",
