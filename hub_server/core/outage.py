@@ -78,59 +78,69 @@ def _sqlstate(orig: Any) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def _classify_one(exc: BaseException) -> str | None:
+def _classify_one(exc: BaseException) -> tuple[str, bool] | None:
+    """(kind, specific): specific when a code or type names the outage, not only the
+    class of a driver error."""
     try:
         from sqlalchemy import exc as sa_exc
     except ImportError:  # pragma: no cover - the hub always has SQLAlchemy
         return None
     if isinstance(exc, sa_exc.TimeoutError):  # QueuePool: no connection within the timeout
-        return DATABASE_BUSY
+        return DATABASE_BUSY, True
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return STORAGE_FULL
+        return STORAGE_FULL, True
     orig: Any = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
     state = _sqlstate(orig)
     if state is not None:
         if state in _PG_FULL:
-            return STORAGE_FULL
+            return STORAGE_FULL, True
         if state in _PG_BUSY:
-            return DATABASE_BUSY
+            return DATABASE_BUSY, True
         if state.startswith("08") or state.startswith("57P"):
-            return DATABASE_UNAVAILABLE
+            return DATABASE_UNAVAILABLE, True
     code = getattr(orig, "sqlite_errorcode", None)
     if isinstance(code, int):
         primary = code & 0xFF
         if primary == 13:  # SQLITE_FULL
-            return STORAGE_FULL
+            return STORAGE_FULL, True
         if primary in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED
-            return DATABASE_BUSY
+            return DATABASE_BUSY, True
         if primary in (10, 14, 26):  # SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_NOTADB
-            return DATABASE_UNAVAILABLE
+            return DATABASE_UNAVAILABLE, True
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return DATABASE_UNAVAILABLE
+        return DATABASE_UNAVAILABLE, True
     if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
-        return DATABASE_UNAVAILABLE
+        return DATABASE_UNAVAILABLE, False
     module = type(orig).__module__
     if module.startswith("psycopg") and type(orig).__name__ in (
         "OperationalError",
         "InterfaceError",
     ):
-        return DATABASE_UNAVAILABLE
+        return DATABASE_UNAVAILABLE, False
     return None
 
 
 def classify(exc: BaseException) -> str | None:
-    """The outage ``exc`` shows (one of ``KINDS``), or None for any other error; the
-    causes and contexts of ``exc`` are looked at too (a failure while handling an outage
-    is the same outage)."""
+    """The outage ``exc`` shows (one of ``KINDS``), or None for any other error. Its causes
+    and contexts are looked at too (a failed rollback after a full disk is that full
+    disk): the first error whose code names an outage wins, else the first driver error
+    of the connection kind."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    todo: list[BaseException] = [exc]
+    generic: str | None = None
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        kind = _classify_one(current)
-        if kind is not None:
-            return kind
-        current = current.__cause__ or current.__context__
-    return None
+        found = _classify_one(current)
+        if found is not None:
+            kind, specific = found
+            if specific:
+                return kind
+            generic = generic or kind
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return generic
 
 
 class OutageError(Unavailable):

@@ -108,7 +108,10 @@ class HubState:
             try:
                 yield conn
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # SQLite may have rolled back already (a full disk, an I/O error): a
+                # second ROLLBACK would fail and hide why.
+                if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                    conn.exec_driver_sql("ROLLBACK")
                 raise
             conn.exec_driver_sql("COMMIT")
 

@@ -40,8 +40,7 @@ from kyukyu.testing import (
     register_hospital,
     wait_until_serving,
 )
-from sync import SignedHttp
-from sync._errors import HttpStatusError, PlatformError
+from sync import HttpStatusError, PlatformError, SignedHttp
 from sync.client import PlatformClient
 from sync.outbox import Outbox
 from sync.receiver import HospitalClient, Receiver, ReceiverState
