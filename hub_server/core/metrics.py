@@ -189,14 +189,21 @@ class DatabaseCollector(Collector):
             labels=["issuer"],
         )
         try:
-            read = self._read()
+            conn = self._connect()
+            conn.exec_driver_sql("SELECT 1")
         except Exception as exc:  # a scrape never fails because the database is down
-            log.info("database not read for metrics (%s)", type(exc).__name__)
+            log.info("database not reached for metrics (%s)", type(exc).__name__)
             up.add_metric([], 0)
             yield up
             return
         up.add_metric([], 1)
-        count, age, backlog, crls = read
+        try:
+            with conn:
+                count, age, backlog, crls = self._read(conn)
+        except Exception as exc:  # the database answered; its readings are missing
+            log.warning("database readings for metrics failed (%s)", type(exc).__name__)
+            yield up
+            return
         rows.add_metric([], count)
         lag.add_metric([], age)
         for hospital, n, seconds in backlog:
@@ -206,7 +213,7 @@ class DatabaseCollector(Collector):
             crl.add_metric([issuer], at)
         yield from (up, rows, lag, unacked, oldest, crl)
 
-    def _read(self) -> tuple[float, float, list[tuple[str, float, float]], list[Any]]:
+    def _read(self, conn: Any) -> tuple[float, float, list[tuple[str, float, float]], list[Any]]:
         from sqlalchemy import text
 
         from hub_server.core.db import utcnow
@@ -216,30 +223,33 @@ class DatabaseCollector(Collector):
         def age(at: Any) -> float:
             if at is None:
                 return 0.0
+            if isinstance(at, str):  # SQLite: a raw query gives the stored text
+                from datetime import datetime
+
+                at = datetime.fromisoformat(at)
             if at.tzinfo is None:  # SQLite gives naive UTC
                 at = at.replace(tzinfo=now.tzinfo)
             return max(0.0, float((now - at).total_seconds()))
 
-        with self._connect() as conn:
-            count, pending_oldest = 0, None
-            if conn.dialect.name == "postgresql":  # SQLite chains in the case's transaction
-                count, pending_oldest = conn.execute(
-                    text("SELECT count(*), min(at) FROM audit_pending")
-                ).one()
-            backlog_rows = conn.execute(
-                text(
-                    "SELECT h.id, count(c.id), min(c.created_at) FROM hospitals h"
-                    " LEFT JOIN case_recipients r ON r.hospital_id = h.id AND r.acked_at IS NULL"
-                    " LEFT JOIN cases c ON c.id = r.case_id"
-                    " WHERE NOT h.revoked GROUP BY h.id"
-                )
-            ).all()
-            crl_rows = conn.execute(
-                text(
-                    "SELECT issuer, max(this_update) FROM revocation_versions"
-                    " WHERE this_update IS NOT NULL GROUP BY issuer"
-                )
-            ).all()
+        count, pending_oldest = 0, None
+        if conn.dialect.name == "postgresql":  # SQLite chains in the case's transaction
+            count, pending_oldest = conn.execute(
+                text("SELECT count(*), min(at) FROM audit_pending")
+            ).one()
+        backlog_rows = conn.execute(
+            text(
+                "SELECT h.id, count(c.id), min(c.created_at) FROM hospitals h"
+                " LEFT JOIN case_recipients r ON r.hospital_id = h.id AND r.acked_at IS NULL"
+                " LEFT JOIN cases c ON c.id = r.case_id"
+                " WHERE NOT h.revoked GROUP BY h.id"
+            )
+        ).all()
+        crl_rows = conn.execute(
+            text(
+                "SELECT issuer, max(this_update) FROM revocation_versions"
+                " WHERE this_update IS NOT NULL GROUP BY issuer"
+            )
+        ).all()
         backlog = [(str(h), float(n), age(at)) for h, n, at in backlog_rows]
         crls = [(str(issuer), now.timestamp() - age(at)) for issuer, at in crl_rows]
         return float(count), age(pending_oldest), backlog, crls
