@@ -75,9 +75,15 @@ def _serve(args: argparse.Namespace) -> int:
     log_config = logging_config(args.log_file)
     logging.config.dictConfig(log_config)
     before, after = raise_open_file_limit()  # one descriptor per stream (workers inherit)
-    logging.getLogger("hub_server").info(
-        "open files limit %d (was %d)", after, before, extra={"open_files_limit": after}
-    )
+    if after != before:
+        logging.getLogger("hub_server").info(
+            "open files limit raised from %d to %d", before, after,
+            extra={"open_files_limit": after},
+        )  # fmt: skip
+    else:
+        logging.getLogger("hub_server").info(
+            "open files limit %d", after, extra={"open_files_limit": after}
+        )
     if args.workers > 1:
         return _serve_workers(args, settings, log_config)
     from hub_server.core.server import uvicorn_options
