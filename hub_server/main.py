@@ -35,6 +35,7 @@ from hub_server.api.routes import (
 from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
 from hub_server.core.db import (
+    instrument_pool,
     libpq_url,
     make_autocommit_engine,
     make_engine,
@@ -54,6 +55,7 @@ from hub_server.core.errors import (
 )
 from hub_server.core.events import EventBus, PgListener
 from hub_server.core.limits import BodyLimitMiddleware, Door, RateLimitMiddleware
+from hub_server.core.observe import ObservedMiddleware
 from hub_server.core.security import HubKey
 from hub_server.core.state import HubState
 
@@ -84,6 +86,14 @@ def build_state(
         bus=EventBus(),
         medical_source=medical_source,
     )
+    metrics = state.metrics
+    for name, pool_engine in (("main", state.engine), ("autocommit", state.autocommit)):
+        if pool_engine is not None:
+            instrument_pool(
+                pool_engine,
+                in_use=metrics.db_pool_in_use.labels(pool=name),
+                waiting=metrics.db_pool_waiting.labels(pool=name),
+            )
     state.verifier = CertificateVerifier(
         settings.trust_roots_dir,
         allow_test_roots=settings.allow_test_roots,
@@ -200,7 +210,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         listener = None
         if hub_state.settings.is_postgres:
-            listener = PgListener(libpq_url(hub_state.settings.db_url), hub_state.bus)
+            listener = PgListener(
+                libpq_url(hub_state.settings.db_url),
+                hub_state.bus,
+                connected=hub_state.metrics.listener_connected,
+            )
             listener.start()
         purger = asyncio.create_task(_purge_loop(hub_state))
         guards = _guard_tasks(hub_state)
@@ -239,6 +253,8 @@ def create_app(
     # Added last: runs first, before the body is read.
     door = Door(hub_state.rates, app)
     app.add_middleware(RateLimitMiddleware, door=door)
+    # Added last of all: sees every answer (the door's 429s, the 413s, the outages' 503s).
+    app.add_middleware(ObservedMiddleware, hub=hub_state, fastapi_app=app)
     from hub_server.core import server
 
     # The limits of `kyukyu hub serve`'s protocol; it asks the door itself (cheaper).

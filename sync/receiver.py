@@ -66,6 +66,11 @@ from sync.seal import DeviceKeyLookup, OpenedCase, open_case
 
 __all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState", "StreamEvent"]
 
+#: The longest pause between reconnections (full jitter below it; a ``Retry-After`` of the
+#: platform is a floor): a hospital is back on its stream within seconds of the platform's
+#: recovery, and thousands of them still spread their reconnections over this window.
+RECONNECT_CAP_SECONDS = 10.0
+
 log = logging.getLogger("sync.receiver")
 
 
@@ -242,7 +247,7 @@ class Receiver:
         self.state = state
         self.on_case = on_case
         self.on_rejected = on_rejected
-        self.backoff = backoff or Backoff(base=0.5, cap=30.0)
+        self.backoff = backoff or Backoff(base=0.5, cap=RECONNECT_CAP_SECONDS)
         self.on_error = on_error
         self.last_error: PlatformError | None = None
         self._deferred = False

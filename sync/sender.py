@@ -10,12 +10,22 @@ for good (a 4xx other than 408/429) is dropped and recorded (``mark_refused``),
 never retried forever in front of the case's next intent. A crash between the platform's 201
 and the local delete only means one more post with the same key, which the
 platform answers without creating a second case.
+
+When the platform itself is out (no answer, a 5xx, 429 or 408 for every case of a
+round), the whole device backs off, not each case on its own: nothing is sent until the
+pause is over (``platform_backoff``: full jitter up to 5 s, the platform's
+``Retry-After`` as a floor), then one case probes. The first answer that is not an
+outage ends the pause and makes every waiting case due at once (``Outbox.wake``), so a
+device's queue goes out within seconds of the platform's recovery instead of after the
+long per-case backoffs each case would have earned meanwhile, and a fleet of devices
+probes with one request each per pause instead of its whole queue.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sync._backoff import Backoff
 from sync._errors import (
     Conflict,
     HttpStatusError,
@@ -31,18 +42,21 @@ from sync._errors import (
     OutboxError,
     PlatformError,
     StorageFull,
+    TransportError,
 )
 from sync.answer_book import AnswerBook
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
 
 __all__ = [
+    "PLATFORM_BACKOFF",
     "AnswerBook",
     "CasePoster",
     "DrainReport",
     "Sender",
     "apply_device_event",
     "follow_answers",
+    "platform_out",
 ]
 
 log = logging.getLogger("sync.sender")
@@ -71,6 +85,19 @@ def _final(error: PlatformError) -> bool:
     return 400 <= error.status < 500 and error.status not in (408, 429)
 
 
+def platform_out(error: PlatformError) -> bool:
+    """The platform, not the case, failed: no answer, a 5xx, 429 or 408."""
+    if isinstance(error, TransportError):
+        return True
+    return isinstance(error, HttpStatusError) and (
+        error.status >= 500 or error.status in (408, 429)
+    )
+
+
+#: The device's pause while the platform is out, between probes (one case each).
+PLATFORM_BACKOFF = Backoff(base=0.5, cap=5.0, max_retry_after=60.0)
+
+
 @dataclass(frozen=True)
 class DrainReport:
     delivered: int
@@ -90,12 +117,18 @@ class Sender:
         concurrency: int = 4,
         batch: int = 64,
         clock: Callable[[], float] = time.time,
+        platform_backoff: Backoff = PLATFORM_BACKOFF,
     ) -> None:
         self.outbox = outbox
         self.client = client
         self.concurrency = max(1, concurrency)
         self.batch = batch
         self._clock = clock
+        self.platform_backoff = platform_backoff
+        #: Rounds in a row in which the platform was out (0: it answers).
+        self.outage_rounds = 0
+        #: While the platform is out: nothing is sent before this time (``clock``).
+        self.paused_until = 0.0
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync-send")
 
     def close(self) -> None:
@@ -144,8 +177,15 @@ class Sender:
         return None
 
     def send_due(self) -> tuple[int, int]:
-        """One round over the due cases; return (delivered, failed)."""
-        due = self.outbox.due(limit=self.batch, now=self._clock())
+        """One round over the due cases; return (delivered, failed).
+
+        While the platform is out, nothing before ``paused_until``, then the oldest
+        waiting row alone (whatever its own next attempt time): the probe."""
+        now = self._clock()
+        probing = self.outage_rounds > 0
+        if probing and now < self.paused_until:
+            return 0, 0
+        due = self.outbox.due(limit=1 if probing else self.batch, now=math.inf if probing else now)
         if not due:
             return 0, 0
         # Reported to the platform's metrics (X-Kyukyu-Outbox-Depth): the unsent cases at
@@ -153,6 +193,7 @@ class Sender:
         # outbox's own thread, not in the posting threads.
         depths = [self.outbox.pending_count()] * len(due)
         delivered = failed = 0
+        out: list[PlatformError] = []
         for case, error in zip(due, self._pool.map(self._post, due, depths), strict=True):
             if error is None:
                 self.outbox.mark_delivered(case.case_id, self._clock(), kind=case.kind)
@@ -167,7 +208,37 @@ class Sender:
                 self.outbox.mark_failed(case.case_id, error.code, retry_after, kind=case.kind)
                 log.info("%s send failed (%s); will retry", case.kind, error.code)
                 failed += 1
+                if platform_out(error):
+                    out.append(error)
+        if delivered == 0 and out and len(out) == failed:
+            self._platform_out(out)
+        elif probing:
+            log.warning(
+                "the platform answers again after %d rounds; sending the queue",
+                self.outage_rounds,
+            )
+            self.outage_rounds = 0
+            self.outbox.wake()  # every waiting case is due now, not after its own backoff
         return delivered, failed
+
+    def _platform_out(self, errors: list[PlatformError]) -> None:
+        self.outage_rounds += 1
+        asked = [
+            e.retry_after
+            for e in errors
+            if isinstance(e, HttpStatusError) and e.retry_after is not None
+        ]
+        pause = self.platform_backoff.delay(self.outage_rounds, max(asked) if asked else None)
+        self.paused_until = self._clock() + pause
+        if self.outage_rounds == 1:
+            code = getattr(errors[0], "hub_code", None) or errors[0].code
+            log.warning("the platform is out (%s); probing with one case at a time", code)
+
+    def next_attempt_at(self) -> float | None:
+        """When the next round has something to send (``clock`` time), None if nothing waits."""
+        if self.outage_rounds > 0:
+            return self.paused_until if self.outbox.pending_count() else None
+        return self.outbox.next_due_at()
 
     def drain(
         self,
@@ -189,7 +260,7 @@ class Sender:
             if timeout is not None and time.monotonic() - start > timeout:
                 break
             if d == 0 and f == 0:
-                next_at = self.outbox.next_due_at()
+                next_at = self.next_attempt_at()
                 wait = max_idle_wait if next_at is None else next_at - self._clock()
                 stop.wait(min(max(wait, 0.0), max_idle_wait))
         return DrainReport(

@@ -29,6 +29,7 @@ from hub_server.core.errors import (
     revoked_caller,
 )
 from hub_server.core.limits import SignatureLimits
+from hub_server.core.observe import IDENTITY
 from hub_server.core.state import HubState
 from hub_server.services.nonces import record_pending_nonce
 from sync.signing import SignatureError, check_request
@@ -194,9 +195,11 @@ async def authenticate(request: Request) -> crud.Principal:
     body = await request.body()
     hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
-    return await run_in_threadpool(
+    principal: crud.Principal = await run_in_threadpool(
         _check, hub, headers, request.method, _path_and_query(request), body, _client(request)
     )
+    request.scope[IDENTITY] = principal.key_id  # the access log's identity
+    return principal
 
 
 SignedDep = Annotated[crud.Principal, Depends(authenticate)]
@@ -266,8 +269,13 @@ async def authenticate_device(request: Request) -> crud.Principal:
     key_id = headers.get("x-kyukyu-key-id")
     known = keys.only(key_id) if keys is not None and key_id else None
     if known is not None:  # no I/O: stay on the event loop
-        return _authenticate_device(hub, headers, path, body, client, known)
-    return await run_in_threadpool(_authenticate_device, hub, headers, path, body, client, keys)
+        principal = _authenticate_device(hub, headers, path, body, client, known)
+    else:
+        principal = await run_in_threadpool(
+            _authenticate_device, hub, headers, path, body, client, keys
+        )
+    request.scope[IDENTITY] = principal.key_id  # the access log's identity
+    return principal
 
 
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]

@@ -178,7 +178,12 @@ class EventStreamResponse(Response):
                     log.info("stream dropped (%s)", reason)
                 elif writer.done() and not writer.cancelled():
                     exc = writer.exception()
-                    log.warning("stream failed (%s)", type(exc).__name__)
+                    assert exc is not None
+                    # An outage is logged once by the monitor, not once per stream.
+                    if self.hub.outage.report(exc) is None:
+                        log.warning("stream failed (%s)", type(exc).__name__)
+                    # End the response: the client reconnects from its last event.
+                    await self._finish(send, "")
             except asyncio.CancelledError:
                 reason = "shutdown"
                 raise

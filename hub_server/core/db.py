@@ -8,11 +8,14 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import QueuePool
 from sqlmodel import create_engine
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "ObservedQueuePool",
     "alembic_config",
+    "instrument_pool",
     "libpq_url",
     "make_autocommit_engine",
     "make_engine",
@@ -28,12 +31,47 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ObservedQueuePool(QueuePool):
+    """A ``QueuePool`` that counts the checkouts under way (waiting for a connection)."""
+
+    waiting: Any = None  # a gauge (``instrument_pool``)
+
+    def _do_get(self) -> Any:
+        gauge = self.waiting
+        if gauge is None:
+            return super()._do_get()
+        gauge.inc()
+        try:
+            return super()._do_get()
+        finally:
+            gauge.dec()
+
+
+def instrument_pool(engine: Engine, *, in_use: Any, waiting: Any) -> None:
+    """Keep ``in_use`` at the pool's checked-out connections and count waiting checkouts."""
+    pool = engine.pool
+    if isinstance(pool, ObservedQueuePool):
+        pool.waiting = waiting
+
+    def _moved(*_args: Any) -> None:
+        checked_out = getattr(pool, "checkedout", None)
+        if checked_out is not None:
+            in_use.set(checked_out())
+
+    event.listen(engine, "checkout", _moved)
+    event.listen(engine, "checkin", _moved)
+
+
 def make_engine(db_url: str, *, pool_size: int = 10) -> Engine:
     """An engine tuned for the hub: WAL + busy timeout on SQLite, a bigger pool on PostgreSQL."""
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(
-            db_url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            db_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            hide_parameters=True,  # no SQL parameter in an error's text (logs)
+            **({} if url.database in (None, "", ":memory:") else {"poolclass": ObservedQueuePool}),
         )
 
         @event.listens_for(engine, "connect")
@@ -46,7 +84,14 @@ def make_engine(db_url: str, *, pool_size: int = 10) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(db_url, pool_size=pool_size, max_overflow=2 * pool_size, pool_recycle=1800)
+    return create_engine(
+        db_url,
+        pool_size=pool_size,
+        max_overflow=2 * pool_size,
+        pool_recycle=1800,
+        poolclass=ObservedQueuePool,
+        hide_parameters=True,  # no SQL parameter in an error's text (logs)
+    )
 
 
 def make_autocommit_engine(db_url: str, *, pool_size: int = 10) -> Engine | None:
@@ -60,6 +105,8 @@ def make_autocommit_engine(db_url: str, *, pool_size: int = 10) -> Engine | None
         pool_recycle=1800,
         isolation_level="AUTOCOMMIT",
         connect_args={"options": "-c synchronous_commit=off"},
+        poolclass=ObservedQueuePool,
+        hide_parameters=True,
     )
 
 

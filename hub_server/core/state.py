@@ -18,6 +18,7 @@ from hub_server.core.config import Settings
 from hub_server.core.errors import Unavailable
 from hub_server.core.events import EventBus
 from hub_server.core.metrics import HubMetrics
+from hub_server.core.outage import OutageMonitor
 from hub_server.core.ratelimit import RateLimiter, Rates
 from hub_server.core.security import HubKey
 from hub_server.crud.identities import DeviceKeyCache
@@ -44,6 +45,8 @@ class HubState:
     verifier: CertificateVerifier | None = None
     medical_source: Any = None
     rates: Rates = field(init=False)
+    #: Outages of the database (``core.outage``): one log line per change, 503s, a probe.
+    outage: OutageMonitor = field(init=False)
     metrics: HubMetrics = field(default_factory=HubMetrics)
     #: Case submissions admitted and not yet answered (admission control, event loop only).
     pending_cases: int = 0
@@ -67,6 +70,11 @@ class HubState:
             auth_failures=RateLimiter(s.auth_failure_rate, s.auth_failure_burst),
             identity=RateLimiter(s.identity_rate, s.identity_burst),
         )
+        self.outage = OutageMonitor(self._probe_database, gauge=self.metrics.outage)
+
+    def _probe_database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -100,7 +108,10 @@ class HubState:
             try:
                 yield conn
             except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
+                # SQLite may have rolled back already (a full disk, an I/O error): a
+                # second ROLLBACK would fail and hide why.
+                if conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+                    conn.exec_driver_sql("ROLLBACK")
                 raise
             conn.exec_driver_sql("COMMIT")
 
@@ -133,6 +144,7 @@ class HubState:
     def close(self) -> None:
         """At shutdown: chain what is pending (best effort; a pending row is chained by
         the next process otherwise) and stop the background chainer quietly."""
+        self.outage.close()
         with self._chain_lock:
             self._closed = True
             pending = self._chainer_running

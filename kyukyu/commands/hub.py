@@ -65,22 +65,27 @@ def _serve(args: argparse.Namespace) -> int:
 
     tune_gc()
 
+    # One logging set-up for every process of the hub: JSON lines on stderr (journald)
+    # and in --log-file. uvicorn applies it (log_config) in this process and in each
+    # worker it starts, so the workers' lines reach the same places.
+    import logging.config
+
+    from hub_server.core.logs import logging_config
+
+    log_config = logging_config(args.log_file)
+    logging.config.dictConfig(log_config)
     before, after = raise_open_file_limit()  # one descriptor per stream (workers inherit)
     if after != before:
-        print(f"kyukyu hub: open files limit raised from {before} to {after}", file=sys.stderr)
+        logging.getLogger("hub_server").info(
+            "open files limit raised from %d to %d", before, after,
+            extra={"open_files_limit": after},
+        )  # fmt: skip
     else:
-        print(f"kyukyu hub: open files limit {after}", file=sys.stderr)
-    # One logging set-up for the hub and uvicorn (log_config=None: uvicorn keeps ours).
-    if args.log_file:
-        handler = logging.FileHandler(args.log_file)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(handler)
-    logging.getLogger("uvicorn").setLevel(logging.INFO)
-    logging.getLogger("uvicorn.access").setLevel(
-        logging.INFO if args.verbose_http else logging.WARNING
-    )
+        logging.getLogger("hub_server").info(
+            "open files limit %d", after, extra={"open_files_limit": after}
+        )
     if args.workers > 1:
-        return _serve_workers(args, settings)
+        return _serve_workers(args, settings, log_config)
     from hub_server.core.server import uvicorn_options
 
     app = create_app(settings)
@@ -88,21 +93,25 @@ def _serve(args: argparse.Namespace) -> int:
         from hub_server.core.metrics import serve_metrics
 
         serve_metrics(
-            settings.metrics_port, db_url=settings.db_url, registry=app.state.hub.metrics.registry
+            settings.metrics_port,
+            db_url=settings.db_url,
+            registry=app.state.hub.metrics.registry,
+            trust_roots_dir=settings.trust_roots_dir,
+            allow_test_roots=settings.allow_test_roots,
         )
     uvicorn.run(
         app,
         host=settings.listen_host,
         port=settings.listen_port,
-        log_config=None,
-        access_log=args.verbose_http,
+        log_config=log_config,
+        access_log=False,  # the hub's own access log (hub_server.access) replaces uvicorn's
         timeout_graceful_shutdown=2,
         **uvicorn_options(settings),  # header, timeout and connection limits (issue 10)
     )
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
+def _serve_workers(args: argparse.Namespace, settings: Any, log_config: dict[str, Any]) -> int:
     """Several uvicorn worker processes; only with PostgreSQL (LISTEN/NOTIFY joins them)."""
     import os
     import tempfile
@@ -135,7 +144,12 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
 
         env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kyukyu-hub-metrics-")
         os.environ.update(env)
-        serve_metrics(settings.metrics_port, db_url=settings.db_url)
+        serve_metrics(
+            settings.metrics_port,
+            db_url=settings.db_url,
+            trust_roots_dir=settings.trust_roots_dir,
+            allow_test_roots=settings.allow_test_roots,
+        )
     os.environ.update(env)
     uvicorn.run(
         "hub_server.main:app_from_env",
@@ -143,8 +157,8 @@ def _serve_workers(args: argparse.Namespace, settings: Any) -> int:
         host=settings.listen_host,
         port=settings.listen_port,
         workers=args.workers,
-        log_config=None,
-        access_log=args.verbose_http,
+        log_config=log_config,
+        access_log=False,
         timeout_graceful_shutdown=2,
         **uvicorn_options(settings),
     )
@@ -453,7 +467,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
     p.add_argument("--log-file", default=None, help="also write the log to this file")
-    p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_serve)
 
     p = hs.add_parser("migrate", help="upgrade the database schema")

@@ -13,6 +13,8 @@ no library imports it.
 - ``running_platform`` (``Platform``, ``Operator``, ``add_operator``,
   ``register_hospital``, ``enroll_device``): the platform built
   one way for the demo, the tests and the benchmarks (hub, seeded cards, an operator)
+- ``pg_cluster`` (``PgCluster``): a PostgreSQL cluster of its own (``initdb``, ``pg_ctl``)
+  on a free port, to stop and start in fault tests
 - ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
   the dashboard over HTTP
 """
@@ -28,6 +30,7 @@ from kyukyu.testing._pcscd import (
     ensure_pcscd,
     vpcd_ready,
 )
+from kyukyu.testing._pg import PgCluster, pg_cluster
 from kyukyu.testing._serve import serve_in_thread, wait_until_serving
 from kyukyu.testing._staff import DashboardStaff, totp_now
 from kyukyu.testing._world import (
@@ -46,11 +49,13 @@ __all__ = [
     "DashboardStaff",
     "Operator",
     "PcscdUnavailable",
+    "PgCluster",
     "Platform",
     "SeededCard",
     "add_operator",
     "enroll_device",
     "ensure_pcscd",
+    "pg_cluster",
     "register_hospital",
     "running_platform",
     "seed_with_cards",

@@ -123,7 +123,6 @@ def cluster(
                         "--allow-test-roots",
                         "--log-file",
                         str(log),
-                        "--verbose-http",
                     ],
                     cwd=ROOT,
                     stdout=subprocess.DEVNULL,

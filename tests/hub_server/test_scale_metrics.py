@@ -158,8 +158,13 @@ async def test_metrics_scraped_and_parsed_without_patient_data(
     assert "kyukyu_hub_audit_pending_rows" in values
     assert "kyukyu_hub_audit_lag_seconds" in values
     assert "kyukyu_hub_streams_closed_total{reason=behind}" in values
-    # No identifier or patient-side text anywhere in the scrape.
-    for secret in [hid, device.key_id.split(":")[1], *case_ids, "聖路加", "東京消防庁", "救急1"]:
+    assert values["kyukyu_hub_database_up"] == 1
+    # A hospital's backlog is labelled with its id (operational, issue 23): it has acked
+    # nothing here, so its three cases wait.
+    assert values[f"kyukyu_hub_hospital_unacked_cases{{hospital={hid}}}"] == 3
+    assert any(k.startswith("process_resident_memory_bytes") for k in values)
+    # No other identifier and no patient-side text anywhere in the scrape.
+    for secret in [device.key_id.split(":")[1], *case_ids, "聖路加", "東京消防庁", "救急1"]:
         assert secret not in text
     # The metrics port answers on loopback only.
     port = int(metrics_url.split(":")[2].split("/")[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 from hub_server.core.events.bus import EventBus
@@ -18,9 +19,12 @@ log = logging.getLogger("hub_server.events")
 class PgListener:
     """LISTENs on PostgreSQL and wakes local streams; reconnects on failure."""
 
-    def __init__(self, conninfo: str, bus: EventBus) -> None:
+    def __init__(self, conninfo: str, bus: EventBus, *, connected: Any = None) -> None:
         self._conninfo = conninfo
         self._bus = bus
+        self._connected = connected  # a gauge: 1 while listening
+        if connected is not None:
+            connected.set(0)
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
@@ -37,6 +41,7 @@ class PgListener:
         import psycopg
 
         delay = 0.5
+        lost_since: float | None = None
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -47,15 +52,32 @@ class PgListener:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
                     self.listening.set()
+                    if self._connected is not None:
+                        self._connected.set(1)
+                    if lost_since is not None:
+                        log.warning(
+                            "event listener connected again after %.1f s",
+                            time.monotonic() - lost_since,
+                            extra={"listener": "connected"},
+                        )
+                        lost_since = None
                     delay = 0.5
                     # Anything published while we were not listening is in the DB.
                     self._bus.wake_all()
                     await self._receive(conn)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # connection lost: retry
+            except Exception as exc:  # connection lost: retry (one line per loss, not per try)
                 self.listening.clear()
-                log.warning("event listener lost its connection (%s); retrying", type(exc).__name__)
+                if self._connected is not None:
+                    self._connected.set(0)
+                if lost_since is None:
+                    lost_since = time.monotonic()
+                    log.warning(
+                        "event listener lost its connection (%s); reconnecting",
+                        type(exc).__name__,
+                        extra={"listener": "lost"},
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
