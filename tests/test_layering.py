@@ -142,6 +142,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
             "httptools",
             "cryptography",
             "prometheus_client",
+            "proxyprotocol",
         }
     ),
     # The hospital's web app and receiving service: the hospital extra (web framework,

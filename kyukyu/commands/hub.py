@@ -55,6 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
         listen_host=args.host,
         listen_port=args.port,
         metrics_port=args.metrics_port,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        proxy_protocol=True if args.proxy_protocol else None,
     ).check()
     if not settings.is_postgres:
         # SQLite: request threads hold the write lock while they wait for the GIL; a
@@ -452,6 +454,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="request threads per process (default 40; fewer contend less for the GIL)",
     )
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="ADDRESSES",
+        help="proxies (IPs, networks, '*') whose X-Forwarded-For and PROXY header name the "
+        "client the limits count (default: $KYUKYU_HUB_FORWARDED_ALLOW_IPS, none)",
+    )
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="connections from those proxies begin with a PROXY protocol v2 header "
+        "(HAProxy send-proxy-v2); its source is the client of the connection caps",
+    )
     p.add_argument("--log-file", default=None, help="also write the log to this file")
     p.add_argument("--verbose-http", action="store_true", help="uvicorn access log")
     p.set_defaults(func=_serve)
