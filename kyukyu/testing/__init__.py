@@ -13,6 +13,10 @@ no library imports it.
 - ``running_platform`` (``Platform``, ``Operator``, ``add_operator``,
   ``register_hospital``, ``enroll_device``): the platform built
   one way for the demo, the tests and the benchmarks (hub, seeded cards, an operator)
+- ``HubProcess``, ``make_fleet``, ``FleetDevice``, ``FleetReceiver`` (``CountingTransport``,
+  ``operator_http``, ``wait_for``): hub processes, devices posting sealed cases and
+  hospitals receiving them, on real processes, counted (the load-balancer test, the
+  fault runs)
 - ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
   the dashboard over HTTP
 """
@@ -21,6 +25,15 @@ from __future__ import annotations
 
 from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
 from kyukyu.testing._device import write_device_settings
+from kyukyu.testing._fleet import (
+    CountingTransport,
+    FleetDevice,
+    FleetReceiver,
+    HubProcess,
+    make_fleet,
+    operator_http,
+    wait_for,
+)
 from kyukyu.testing._pcscd import (
     VPCD_HOST,
     VPCD_PORTS,
@@ -43,7 +56,11 @@ __all__ = [
     "VPCD_HOST",
     "VPCD_PORTS",
     "CardSeedReport",
+    "CountingTransport",
     "DashboardStaff",
+    "FleetDevice",
+    "FleetReceiver",
+    "HubProcess",
     "Operator",
     "PcscdUnavailable",
     "Platform",
@@ -51,12 +68,15 @@ __all__ = [
     "add_operator",
     "enroll_device",
     "ensure_pcscd",
+    "make_fleet",
+    "operator_http",
     "register_hospital",
     "running_platform",
     "seed_with_cards",
     "serve_in_thread",
     "totp_now",
     "vpcd_ready",
+    "wait_for",
     "wait_until_serving",
     "write_device_settings",
 ]
