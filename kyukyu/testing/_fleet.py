@@ -26,9 +26,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 __all__ = [
     "CountingTransport",
+    "EnrolledDevice",
     "FleetDevice",
     "FleetReceiver",
     "HubProcess",
+    "RegisteredHospital",
     "make_fleet",
     "operator_http",
     "wait_for",
@@ -112,21 +114,21 @@ def operator_http(url: str, key_file: Path, **kwargs: Any) -> Any:
 
 
 @dataclass
-class Hospital:
+class RegisteredHospital:
     id: str
     hpke: X25519PrivateKey
     signing: Ed25519PrivateKey
 
 
 @dataclass
-class Device:
+class EnrolledDevice:
     id: str
     key: Ed25519PrivateKey
 
 
 def make_fleet(
     url: str, operator_key: Path, *, hospitals: int, devices: int
-) -> tuple[list[Hospital], list[Device]]:
+) -> tuple[list[RegisteredHospital], list[EnrolledDevice]]:
     """Register ``hospitals`` hospitals and enroll ``devices`` devices over the API."""
     from kyukyu.testing._world import enroll_device, register_hospital
 
@@ -143,8 +145,11 @@ def make_fleet(
                 hpke_public_key=hpke.public_key(),
                 signing_public_key=signing.public_key(),
             )
-            hs.append(Hospital(hid, hpke, signing))
-        ds = [Device(*enroll_device(op, url, "東京消防庁", f"救急{i}")) for i in range(devices)]
+            hs.append(RegisteredHospital(hid, hpke, signing))
+        ds = [
+            EnrolledDevice(*enroll_device(op, url, "東京消防庁", f"救急{i}"))
+            for i in range(devices)
+        ]
     finally:
         op.close()
     return hs, ds
@@ -157,8 +162,8 @@ class FleetDevice:
     def __init__(
         self,
         url: str,
-        device: Device,
-        hospitals: list[Hospital],
+        device: EnrolledDevice,
+        hospitals: list[RegisteredHospital],
         workdir: Path,
         *,
         local_address: str | None = None,
@@ -241,8 +246,8 @@ class FleetReceiver:
     def __init__(
         self,
         url: str,
-        hospital: Hospital,
-        devices: list[Device],
+        hospital: RegisteredHospital,
+        devices: list[EnrolledDevice],
         workdir: Path,
         *,
         local_address: str | None = None,

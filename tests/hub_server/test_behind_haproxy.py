@@ -20,13 +20,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kyukyu.testing import (
+    EnrolledDevice,
     FleetDevice,
     FleetReceiver,
     HubProcess,
+    RegisteredHospital,
     make_fleet,
     wait_for,
 )
-from kyukyu.testing._fleet import Device, Hospital
 from sync.signing import sign_request
 from tests.components import fresh_postgres_database
 from tests.hub_server.guard._served import free_port, kyukyu, raw, read_all, status_of
@@ -44,8 +45,8 @@ class Site:
     hubs: list[HubProcess]
     hub_ports: list[int]
     metrics: list[int]
-    hospitals: list[Hospital]
-    devices: list[Device]
+    hospitals: list[RegisteredHospital]
+    devices: list[EnrolledDevice]
     tmp: Path
 
 
@@ -152,7 +153,7 @@ def _streams_open(metrics: list[int]) -> list[float] | None:
 class _Stream:
     """A hospital's event stream through the proxy, from ``source``, held open."""
 
-    def __init__(self, lb: str, hospital: Hospital, source: str) -> None:
+    def __init__(self, lb: str, hospital: RegisteredHospital, source: str) -> None:
         self.client = httpx.Client(
             base_url=lb,
             transport=httpx.HTTPTransport(local_address=source),
