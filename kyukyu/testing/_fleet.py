@@ -264,6 +264,8 @@ class FleetReceiver:
         self.state = ReceiverState(workdir / f"receiver-{hospital.id}.db")
         self.handed: list[str] = []
         self._lock = threading.Lock()
+        self._gate = threading.Event()  # cleared: the hospital stops taking cases (paused)
+        self._gate.set()
         self.receiver = Receiver(
             self.client,
             hospital_key=hospital.hpke,
@@ -275,8 +277,15 @@ class FleetReceiver:
         self._thread = threading.Thread(target=self.receiver.run, args=(self._stop,), daemon=True)
 
     def _on_case(self, case: Any) -> None:
+        self._gate.wait()  # paused: the stream is not read meanwhile, as a stalled hospital
         with self._lock:
             self.handed.append(case.case_id)
+
+    def pause(self) -> None:
+        self._gate.clear()
+
+    def resume(self) -> None:
+        self._gate.set()
 
     def start(self) -> FleetReceiver:
         self._thread.start()
@@ -288,6 +297,7 @@ class FleetReceiver:
 
     def stop(self) -> None:
         self._stop.set()
+        self._gate.set()
         self.client.close()
         self._thread.join(30)
         self.state.close()
