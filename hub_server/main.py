@@ -54,6 +54,7 @@ from hub_server.core.errors import (
     UpstreamUnreadable,
 )
 from hub_server.core.events import EventBus, PgListener
+from hub_server.core.events.leases import StreamLeases
 from hub_server.core.limits import BodyLimitMiddleware, Door, RateLimitMiddleware
 from hub_server.core.observe import ObservedMiddleware
 from hub_server.core.security import HubKey
@@ -216,6 +217,8 @@ def create_app(
                 connected=hub_state.metrics.listener_connected,
             )
             listener.start()
+            if hub_state.stream_leases is None:  # the stream cap across processes and hosts
+                hub_state.stream_leases = StreamLeases(libpq_url(hub_state.settings.db_url))
         purger = asyncio.create_task(_purge_loop(hub_state))
         guards = _guard_tasks(hub_state)
         if hub_state.settings.request_threads > 0:
@@ -232,6 +235,8 @@ def create_app(
                 task.cancel()
             if listener is not None:
                 await listener.stop()
+            if hub_state.stream_leases is not None:
+                await asyncio.to_thread(hub_state.stream_leases.close)
             await asyncio.to_thread(hub_state.close)
             hub_state.engine.dispose()
             if hub_state.autocommit is not None:

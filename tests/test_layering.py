@@ -143,6 +143,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
             "cryptography",
             "prometheus_client",
             "pythonjsonlogger",
+            "proxyprotocol",
         }
     ),
     # The hospital's web app and receiving service: the hospital extra (web framework,

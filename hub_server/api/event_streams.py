@@ -131,14 +131,28 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: HubState, recipient: str, after: int) -> None:
+    def __init__(self, hub: HubState, recipient: str, after: int, *, slot: int | None) -> None:
         super().__init__(status_code=200, media_type=self.media_type)
         self.hub = hub
         self.recipient = recipient
         self.after = after
+        self.slot = slot  # the stream's lease slot (``open_stream``), given back at the end
         self._task: asyncio.Task[Any] | None = None  # the writer task (``_write``)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            leases, slot = self.hub.stream_leases, self.slot
+            if leases is not None and slot is not None:
+                self.slot = None
+                # Not awaited: a stream cancelled at shutdown still gives its slot back
+                # (and the process's lease connection ends with it anyway).
+                asyncio.get_running_loop().run_in_executor(
+                    None, leases.release, self.recipient, slot
+                )
+
+    async def _stream(self, receive: Any, send: Any) -> None:
         hub = self.hub
         metrics = hub.metrics
         await send(
@@ -283,14 +297,27 @@ async def _disconnected(receive: Any) -> None:
             return
 
 
-def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
+def _too_many(hub: HubState) -> TooManyRequests:
+    return TooManyRequests(
+        "too_many_streams",
+        f"this caller already has {hub.settings.max_streams_per_identity} open streams",
+        "同時に開ける受信接続の上限に達しています。",
+        retry_after=hub.settings.sse_keepalive_seconds,
+    )
+
+
+async def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
     """The stream of ``recipient`` from event number ``after`` on; 429 if it already has
-    ``Settings.max_streams_per_identity`` open."""
-    if hub.bus.streams_of(recipient) >= hub.settings.max_streams_per_identity:
-        raise TooManyRequests(
-            "too_many_streams",
-            f"this caller already has {hub.settings.max_streams_per_identity} open streams",
-            "同時に開ける受信接続の上限に達しています。",
-            retry_after=hub.settings.sse_keepalive_seconds,
-        )
-    return EventStreamResponse(hub, recipient, after)
+    ``Settings.max_streams_per_identity`` open: in this process, and on PostgreSQL in
+    every process and host sharing the database (a slot of ``StreamLeases``, held until
+    the stream ends)."""
+    limit = hub.settings.max_streams_per_identity
+    if hub.bus.streams_of(recipient) >= limit:
+        raise _too_many(hub)
+    leases = hub.stream_leases
+    slot = None
+    if leases is not None:
+        slot = await _in_stream_thread(leases.acquire, recipient, limit)
+        if slot is None:
+            raise _too_many(hub)
+    return EventStreamResponse(hub, recipient, after, slot=slot)

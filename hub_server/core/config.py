@@ -27,12 +27,13 @@ SQLite) outside ``environment="dev"``/``"test"`` with ``InsecureSettings``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from errbase import InvalidSettings
@@ -160,7 +161,18 @@ class Settings(BaseSettings):
     keepalive_timeout_seconds: float = Field(default=5.0, gt=0)  # idle between requests
     max_connections: int = Field(default=4096, gt=0)  # per process (<= open files - 64)
     max_connections_per_client: int = Field(default=64, gt=0)  # per address, per process
-    max_streams_per_identity: int = Field(default=4, gt=0)  # event streams, per process
+    # Event streams per identity: across every process and host on PostgreSQL (session
+    # advisory locks, core.events.leases), per process on SQLite.
+    max_streams_per_identity: int = Field(default=4, gt=0)
+    # Behind a load balancer (docs/hub.md, "Behind a load balancer"): the proxies whose
+    # word about the client is believed, as uvicorn spells them ("10.0.0.5,10.1.0.0/16",
+    # "*"); empty: none, every limit counts the address of the socket. From a trusted
+    # peer, X-Forwarded-For names the client of a request (the unsigned-request rate
+    # limit), and with ``proxy_protocol`` its connections must begin with a PROXY
+    # protocol v2 header (HAProxy ``send-proxy-v2``), whose source address the
+    # per-client connection cap counts, before any HTTP byte is read.
+    forwarded_allow_ips: str = ""
+    proxy_protocol: bool = False
     unsigned_rate: float = Field(default=10.0, gt=0)  # unsigned requests/s per address
     unsigned_burst: int = Field(default=50, ge=1)
     auth_failure_rate: float = Field(default=1.0, gt=0)  # failed signatures/s per address
@@ -178,6 +190,31 @@ class Settings(BaseSettings):
     # dev/test (some tests and tools post opaque bytes).
     opaque_envelopes: bool | None = None
     extra: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        for item in items:
+            if item == "*":
+                continue
+            try:
+                if "/" in item:
+                    ipaddress.ip_network(item, strict=False)
+                else:
+                    ipaddress.ip_address(item)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return ",".join(items)
+
+    @model_validator(mode="after")
+    def _proxy_protocol_needs_proxies(self) -> Settings:
+        if self.proxy_protocol and not self.forwarded_allow_ips:
+            raise ValueError(
+                "KYUKYU_HUB_PROXY_PROTOCOL needs KYUKYU_HUB_FORWARDED_ALLOW_IPS (the proxies "
+                "whose PROXY header is believed)"
+            )
+        return self
 
     @property
     def is_postgres(self) -> bool:

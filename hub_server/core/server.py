@@ -18,6 +18,19 @@ connection:
   at once and closed, so a flood of half-open connections neither holds a file
   descriptor for long nor starves other clients.
 
+Behind a load balancer (``forwarded_allow_ips``, ``proxy_protocol``): a connection from a
+trusted proxy with ``proxy_protocol`` on must begin with a PROXY protocol v2 header
+(HAProxy ``send-proxy-v2``; parsed with the ``proxy-protocol`` library); its source address
+is the connection's client from then on, for the per-client connection cap (applied as
+soon as the header is in, before any HTTP byte is parsed), the rate limits and the app's
+``request.client``. A request whose client (the socket's, or the PROXY header's) is a
+trusted proxy is counted, at the door and everywhere after it, as the address its
+``X-Forwarded-For`` names (the right-most one that is not itself a trusted proxy: uvicorn's
+own rule, ``_TrustedHosts``); uvicorn's ``ProxyHeadersMiddleware`` is off, so nothing
+reads the header twice. A trusted proxy that vouches for no client at the connection level
+(no PROXY header, or a LOCAL one: its health checks) is not held to the per-client cap
+(it speaks for many clients), only to the per-process one.
+
 Hand-written on purpose: uvicorn exposes no hook for these, and the protocol class is
 the one place that sees bytes before the parser buffers them. ``kyukyu hub serve`` runs
 uvicorn with ``uvicorn_options(settings)``; the limits come from the settings of the app
@@ -28,16 +41,26 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import struct
 from typing import Any
 
 import httptools
+from proxyprotocol.result import ProxyResult, ProxyResultIPv4, ProxyResultIPv6
+from proxyprotocol.v2 import ProxyProtocolV2
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hub_server.core.config import Settings
 from hub_server.core.errors import error_json
 from hub_server.core.limits import DOOR_CHECKED, RATE_LIMITED, Door
 
-__all__ = ["GuardedHttpToolsProtocol", "configure", "connections_by_client", "uvicorn_options"]
+__all__ = [
+    "GuardedHttpToolsProtocol",
+    "configure",
+    "connections_by_client",
+    "parse_proxy_header",
+    "uvicorn_options",
+]
 
 _SPARE_FILES = 64
 
@@ -55,6 +78,44 @@ class _Limits:
         if soft != resource.RLIM_INFINITY:
             cap = min(cap, max(16, soft - _SPARE_FILES))
         self.max_connections = cap
+        allowed = settings.forwarded_allow_ips
+        self.trusted: _TrustedHosts | None = _TrustedHosts(allowed) if allowed else None
+        self.proxy_protocol = settings.proxy_protocol
+
+    def is_proxy(self, address: str) -> bool:
+        return self.trusted is not None and address in self.trusted
+
+
+_V2 = ProxyProtocolV2()
+_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def parse_proxy_header(data: bytes) -> tuple[ProxyResult | None, int]:
+    """A PROXY protocol v2 header at the start of ``data``: (its result, its length), or
+    (None, 0) while more bytes are needed. ``ValueError`` if ``data`` does not start
+    with one (a v1 text header included), or it is malformed, or its CRC32c is wrong."""
+    if len(data) < 16:
+        if not _V2_SIGNATURE.startswith(data[:12]):
+            raise ValueError("not a PROXY protocol v2 header")
+        return None, 0
+    header = _V2.unpack_header(data[:16])  # ProxyProtocolSyntaxError is a ValueError
+    end = 16 + header.data_len
+    if len(data) < end:
+        return None, 0
+    try:
+        result = _V2.unpack_data(header, data[:16], data[16:end])
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:  # an address block too short
+        raise ValueError(f"malformed PROXY protocol v2 header ({type(exc).__name__})") from None
+    return result, end
+
+
+def _proxied_client(result: ProxyResult) -> tuple[str, int] | None:
+    """The client a PROXY header vouches for; None for LOCAL (the proxy's own health
+    checks), UNKNOWN and UNIX sources: the connection stays the proxy's."""
+    if isinstance(result, ProxyResultIPv4 | ProxyResultIPv6):
+        address, port = result.source
+        return str(address), int(port)
+    return None
 
 
 # The defaults until ``configure``: nothing is read from the environment at import.
@@ -87,6 +148,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn options of ``kyukyu hub serve``: this protocol and the keep-alive."""
     return {
         "http": GuardedHttpToolsProtocol,
+        # The protocol takes the client from a trusted proxy itself (X-Forwarded-For, the
+        # PROXY header), before the door: uvicorn's middleware would read it a second time
+        # and, by default, believe any local process.
+        "proxy_headers": False,
         "timeout_keep_alive": max(1, round(settings.keepalive_timeout_seconds)),
         # Thousands of hospitals and ambulances reconnect at once after a network or hub
         # restart: a deeper accept queue than uvicorn's 2048 (the kernel caps it at
@@ -100,6 +165,7 @@ class _Refused(Exception):
 
 
 _PHRASES = {
+    400: b"Bad Request",
     408: b"Request Timeout",
     413: b"Content Too Large",
     414: b"URI Too Long",
@@ -131,15 +197,55 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._delay = 0.0
         self._done = False
         self._timer: asyncio.TimerHandle | None = None
-        self._ip: str | None = None
+        self._ip: str | None = None  # the client address the limits count
+        self._counted = False  # held to the per-client cap (``_per_client``)
+        self._proxy_head: bytes | None = None  # a PROXY header being read
 
     # -- connection ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         ip = self.client[0] if self.client else ""
         self._ip = ip
-        count = _per_client.get(ip, 0) + 1
-        _per_client[ip] = count
+        if self._lim.proxy_protocol and self._lim.is_proxy(ip):
+            self._proxy_head = b""  # the PROXY header first, within the header timeout
+            self._arm(self._lim.header_timeout, self._head_timeout)
+            return
+        self._admit(ip)
+
+    def _read_proxy_header(self, data: bytes) -> None:
+        head = (self._proxy_head or b"") + data
+        try:
+            result, end = parse_proxy_header(head)
+        except ValueError:
+            self._proxy_head = None
+            self._refuse(
+                400,
+                "bad_proxy_header",
+                "a connection from the proxy did not start with a PROXY protocol v2 header",
+                "プロキシからの接続にPROXYヘッダーがありません。",
+            )
+            return
+        if result is None:
+            self._proxy_head = head
+            return
+        self._proxy_head = None
+        client = _proxied_client(result)
+        if client is not None:
+            self.client = client
+            self._ip = client[0]
+        self._admit(self._ip or "")
+        if end < len(head) and not self._done:
+            self.data_received(head[end:])
+
+    def _admit(self, ip: str) -> None:
+        """The connection caps, for the client ``ip`` (a trusted proxy vouching for no
+        client is held to the per-process cap only)."""
+        if not self._lim.is_proxy(ip):
+            self._counted = True
+            count = _per_client.get(ip, 0) + 1
+            _per_client[ip] = count
+        else:
+            count = 0
         if count > self._lim.per_client:
             self._refuse(
                 429,
@@ -157,7 +263,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
-        if self._ip is not None:
+        if self._ip is not None and self._counted:
             left = _per_client.get(self._ip, 1) - 1
             if left > 0:
                 _per_client[self._ip] = left
@@ -169,6 +275,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- bytes in --------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
         if self._done:
+            return
+        if self._proxy_head is not None:
+            self._read_proxy_header(data)
             return
         if self._in_head:
             budget = self._lim.max_header_bytes - self._head_bytes
@@ -242,10 +351,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        client = self._request_client()
         door = _door
         if door is not None:
             path = httptools.parse_url(self.url).path.decode("latin-1")
-            wait = door.wait(path, self.headers, self._ip or "")
+            wait = door.wait(path, self.headers, client)
             if wait > 0:
                 self._refusal = (429, *RATE_LIMITED)
                 self._delay = min(wait, TARPIT_SECONDS)
@@ -253,6 +363,27 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.scope[DOOR_CHECKED] = True  # type: ignore[literal-required]
         super().on_headers_complete()
         self._arm(self._lim.body_timeout, self._body_timeout)
+
+    def _request_client(self) -> str:
+        """The address this request is counted as: the connection's client, or, when
+        that is a trusted proxy, the client its ``X-Forwarded-For`` names (then also the
+        scope's ``client``, and ``X-Forwarded-Proto`` its scheme)."""
+        ip = self._ip or ""
+        trusted = self._lim.trusted
+        if trusted is None or ip not in trusted:
+            return ip
+        forwarded = [v for n, v in self.headers if n == b"x-forwarded-for"]
+        if forwarded:
+            host, port = trusted.get_trusted_client_address(b", ".join(forwarded).decode("latin-1"))
+            if host:
+                self.scope["client"] = (host, port)
+                ip = host
+        for name, value in self.headers:
+            if name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").strip()
+                if proto in ("http", "https"):
+                    self.scope["scheme"] = proto
+        return ip
 
     def on_message_complete(self) -> None:
         self._disarm()

@@ -52,6 +52,8 @@ class HubState:
     pending_cases: int = 0
     case_rate: Any = None  # api.admission's answer-rate tracker
     stream_revocations: Any = None  # api.event_streams' per-process revocation cache
+    #: core.events.leases.StreamLeases: the stream cap across processes (PostgreSQL).
+    stream_leases: Any = None
     case_writer: Any = None  # services.case_writer's group commit (PostgreSQL, made on use)
     #: Devices' keys for the case hot path (used on PostgreSQL only).
     device_keys: DeviceKeyCache = field(default_factory=DeviceKeyCache)

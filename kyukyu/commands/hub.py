@@ -55,6 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
         listen_host=args.host,
         listen_port=args.port,
         metrics_port=args.metrics_port,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        proxy_protocol=True if args.proxy_protocol else None,
     ).check()
     if not settings.is_postgres:
         # SQLite: request threads hold the write lock while they wait for the GIL; a
@@ -272,6 +274,8 @@ def _audit_verify(args: argparse.Namespace) -> int:
     if verdict.ok:
         held = f", {len(checkpoints)} checkpoints hold" if args.checkpoint else ""
         print(f"audit trail intact: {verdict.rows} rows{held}")
+        for note in verdict.notes or _restores(args):
+            print(note)
         return 0
     where = f"at row {verdict.bad_seq}: " if verdict.bad_seq is not None else ""
     print(
@@ -279,6 +283,150 @@ def _audit_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def _restores(args: argparse.Namespace) -> list[str]:
+    """The restores the chain records (signatures checked only with --checkpoint)."""
+    from hub_server.core.audit import markers_in_chain
+    from hub_server.core.db import make_engine
+
+    engine = make_engine(_db(args), pool_size=1)
+    with engine.connect() as conn:
+        found = markers_in_chain(conn)
+    engine.dispose()
+    return [
+        f"restored to row {m['restore']['seq']} at {m['restore']['at']} "
+        "(signature checked with --checkpoint and --hub-key)"
+        for _, m in found
+        if isinstance(m.get("restore"), dict)
+    ]
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sqlite_path(db: str) -> Path:
+    from sqlalchemy.engine import make_url
+
+    database = make_url(db).database
+    if not database or database == ":memory:":
+        raise SystemExit("kyukyu hub: backup and restore need a SQLite file, not memory")
+    return Path(database)
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """pg_dump -Fc (PostgreSQL) or SQLite's online backup API, while the hub runs."""
+    import sqlite3
+    import subprocess
+
+    from hub_server.core.db import libpq_url
+
+    db, out = _db(args), Path(args.out)
+    if out.exists() and not args.force:
+        print(f"kyukyu hub: {out} exists (use --force to overwrite)", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if db.startswith("postgresql"):
+        done = subprocess.run(
+            ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", libpq_url(db)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            print(f"kyukyu hub: pg_dump failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+            return 1
+    else:
+        out.unlink(missing_ok=True)
+        source = sqlite3.connect(_sqlite_path(db))
+        target = sqlite3.connect(out)
+        try:
+            source.backup(target)  # a consistent copy while writers go on
+        finally:
+            target.close()
+            source.close()
+    out.chmod(0o600)
+    print(f"backup written to {out} (sha256 {_sha256(out)})")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """Replace the database with a backup, then sign a restore marker into the audit
+    trail and the checkpoint stream (the hub must be stopped meanwhile)."""
+    import os
+    import sqlite3
+    import subprocess
+
+    from hub_server.core.audit import record_restore
+    from hub_server.core.db import libpq_url, make_engine, migrate, utcnow
+    from hub_server.core.security import HubKey
+
+    settings = _settings(args)
+    key_path = args.hub_key or settings.hub_key_path
+    if key_path is None:
+        print("kyukyu hub: restore needs --hub-key (or KYUKYU_HUB_KEY)", file=sys.stderr)
+        return 2
+    hub_key = HubKey.load(Path(key_path))
+    db, backup = str(settings.db_url), Path(args.backup)
+    if not backup.is_file():
+        print(f"kyukyu hub: no backup at {backup}", file=sys.stderr)
+        return 2
+    if db.startswith("postgresql"):
+        done = subprocess.run(
+            [
+                "pg_restore",
+                "--clean",
+                "--if-exists",
+                "--no-owner",
+                "--single-transaction",
+                f"--dbname={libpq_url(db)}",
+                str(backup),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            print(f"kyukyu hub: pg_restore failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+            return 1
+    else:
+        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        target = sqlite3.connect(_sqlite_path(db))
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+    migrate(db)  # a backup of an older release: its schema brought up to this one
+    engine = make_engine(db, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            marker = record_restore(
+                conn,
+                hub_key,
+                now=utcnow(),
+                backup_sha256=_sha256(backup),
+                event_gap=args.event_gap,
+            )
+    finally:
+        engine.dispose()
+    line = json.dumps(marker, separators=(",", ":"), sort_keys=True)
+    stream = args.checkpoint_out or settings.audit_checkpoint_file
+    if stream is not None:
+        with open(stream, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    body = marker["restore"]
+    print(f"restored to audit row {body['seq']} at {body['at']}; marker: {line}")
+    return 0
 
 
 def _audit_checkpoint(args: argparse.Namespace) -> int:
@@ -466,6 +614,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="request threads per process (default 40; fewer contend less for the GIL)",
     )
     p.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL only)")
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="ADDRESSES",
+        help="proxies (IPs, networks, '*') whose X-Forwarded-For and PROXY header name the "
+        "client the limits count (default: $KYUKYU_HUB_FORWARDED_ALLOW_IPS, none)",
+    )
+    p.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="connections from those proxies begin with a PROXY protocol v2 header "
+        "(HAProxy send-proxy-v2); its source is the client of the connection caps",
+    )
     p.add_argument("--log-file", default=None, help="also write the log to this file")
     p.set_defaults(func=_serve)
 
@@ -504,6 +665,33 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--hub-key", default=None, help="the hub's key (PEM); default KYUKYU_HUB_KEY")
     p.add_argument("--out", default=None, help="append the checkpoint to this file")
     p.set_defaults(func=_audit_checkpoint)
+
+    p = hs.add_parser(
+        "backup", help="back the database up (pg_dump -Fc, or SQLite's online backup)"
+    )
+    _common(p)
+    p.add_argument("--out", required=True, help="the backup file (mode 600)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.set_defaults(func=_backup)
+
+    p = hs.add_parser(
+        "restore", help="restore a backup (hub stopped) and sign a restore marker into the audit"
+    )
+    _common(p)
+    p.add_argument("backup", help="a file of kyukyu hub backup")
+    p.add_argument("--hub-key", default=None, help="the hub's key (PEM); default KYUKYU_HUB_KEY")
+    p.add_argument(
+        "--checkpoint-out",
+        default=None,
+        help="append the marker to this checkpoint file (default: the hub's checkpoint file)",
+    )
+    p.add_argument(
+        "--event-gap",
+        type=int,
+        default=1_000_000,
+        help="event numbers every recipient skips (it may hold events past the backup)",
+    )
+    p.set_defaults(func=_restore)
 
     p = hs.add_parser("revoke", help="revoke a device, hospital, operator or technician (audited)")
     _common(p)

@@ -15,6 +15,10 @@ no library imports it.
   one way for the demo, the tests and the benchmarks (hub, seeded cards, an operator)
 - ``pg_cluster`` (``PgCluster``): a PostgreSQL cluster of its own (``initdb``, ``pg_ctl``)
   on a free port, to stop and start in fault tests
+- ``HubProcess``, ``make_fleet``, ``FleetDevice``, ``FleetReceiver`` (``CountingTransport``,
+  ``operator_http``, ``wait_for``): hub processes, devices posting sealed cases and
+  hospitals receiving them, on real processes, counted (the load-balancer test, the
+  fault runs)
 - ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
   the dashboard over HTTP
 """
@@ -23,6 +27,17 @@ from __future__ import annotations
 
 from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
 from kyukyu.testing._device import write_device_settings
+from kyukyu.testing._fleet import (
+    CountingTransport,
+    EnrolledDevice,
+    FleetDevice,
+    FleetReceiver,
+    HubProcess,
+    RegisteredHospital,
+    make_fleet,
+    operator_http,
+    wait_for,
+)
 from kyukyu.testing._pcscd import (
     VPCD_HOST,
     VPCD_PORTS,
@@ -46,15 +61,23 @@ __all__ = [
     "VPCD_HOST",
     "VPCD_PORTS",
     "CardSeedReport",
+    "CountingTransport",
     "DashboardStaff",
+    "EnrolledDevice",
+    "FleetDevice",
+    "FleetReceiver",
+    "HubProcess",
     "Operator",
     "PcscdUnavailable",
     "PgCluster",
     "Platform",
+    "RegisteredHospital",
     "SeededCard",
     "add_operator",
     "enroll_device",
     "ensure_pcscd",
+    "make_fleet",
+    "operator_http",
     "pg_cluster",
     "register_hospital",
     "running_platform",
@@ -62,6 +85,7 @@ __all__ = [
     "serve_in_thread",
     "totp_now",
     "vpcd_ready",
+    "wait_for",
     "wait_until_serving",
     "write_device_settings",
 ]

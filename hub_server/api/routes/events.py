@@ -49,7 +49,7 @@ async def hospital_events(
     caller: HospitalDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
 ) -> Response:
     """New cases (``event: case``, data has ``case_id`` and ``envelope``) and destinations."""
-    return open_stream(hub, f"hospital:{caller.id}", _start(last_event_id, after))
+    return await open_stream(hub, f"hospital:{caller.id}", _start(last_event_id, after))
 
 
 @router.get("/v1/devices/me/events", response_class=StreamingResponse, responses=_SSE)
@@ -57,4 +57,4 @@ async def device_events(
     caller: DeviceDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
 ) -> Response:
     """Answers of hospitals to this device's cases (``event: answer``)."""
-    return open_stream(hub, f"device:{caller.id}", _start(last_event_id, after))
+    return await open_stream(hub, f"device:{caller.id}", _start(last_event_id, after))

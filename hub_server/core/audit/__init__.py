@@ -11,7 +11,8 @@ the hub chains it right after the commit (``HubState.chain_audit_soon``).
 
 Modules: ``chain`` (the hash, appending and chaining), ``_postgres`` (PostgreSQL's
 one-statement move of pending rows), ``verify`` (recomputing the chain), ``checkpoint``
-(signed heads kept outside the database).
+(signed heads kept outside the database), ``restore`` (signed restore markers: a restore
+told apart from a truncation).
 """
 
 from __future__ import annotations
@@ -24,17 +25,29 @@ from hub_server.core.audit.checkpoint import (
     signed_checkpoint,
     verify_against_checkpoints,
 )
+from hub_server.core.audit.restore import (
+    DEFAULT_EVENT_GAP,
+    RESTORE_ACTION,
+    RESTORE_FORMAT,
+    markers_in_chain,
+    record_restore,
+)
 from hub_server.core.audit.verify import AuditVerdict, verify_chain
 
 __all__ = [
     "CHECKPOINT_FIELD",
     "CHECKPOINT_FORMAT",
+    "DEFAULT_EVENT_GAP",
     "GENESIS",
+    "RESTORE_ACTION",
+    "RESTORE_FORMAT",
     "AuditVerdict",
     "append_audit",
     "chain_pending",
     "entry_hash",
+    "markers_in_chain",
     "read_checkpoints",
+    "record_restore",
     "signed_checkpoint",
     "verify_against_checkpoints",
     "verify_chain",

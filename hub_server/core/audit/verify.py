@@ -18,6 +18,8 @@ class AuditVerdict:
     rows: int
     bad_seq: int | None = None
     reason: str = ""
+    #: What an intact chain has been through (genuine restores: "restored to row N at T").
+    notes: tuple[str, ...] = ()
 
 
 def verify_chain(session: Session, *, batch: int = 1000) -> AuditVerdict:

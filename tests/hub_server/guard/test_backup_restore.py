@@ -1,0 +1,138 @@
+"""Issue 23: backup and restore (``kyukyu hub backup`` / ``restore``), and a restore told
+apart from a truncation by ``kyukyu hub audit verify --checkpoint``. SQLite and PostgreSQL.
+
+A backup is taken, more cases come, a checkpoint pins them; the database is then taken
+back to the backup's rows twice: once by hand (a truncation: TAMPERED), once by
+``kyukyu hub restore`` (a signed marker: "restored to row N at T"). After the restore new
+cases are numbered past every event a hospital may already have seen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hub_server.core.security import HubKey
+from kyukyu.cli import main as kyukyu
+from tests.hub_server._support import Hub
+
+pytestmark = pytest.mark.anyio
+
+
+def _drop_connections(hub: Hub) -> None:
+    """The in-process hub lets go of its pooled connections (as a stopped hub would)."""
+    hub.state.engine.dispose()
+    if hub.state.autocommit is not None:
+        hub.state.autocommit.dispose()
+
+
+def _truncate_to(hub: Hub, seq: int) -> None:
+    with hub.state.engine.begin() as conn:
+        digest = conn.execute(text("SELECT hash FROM audit WHERE seq = :s"), {"s": seq}).scalar()
+        conn.execute(text("DELETE FROM audit WHERE seq > :s"), {"s": seq})
+        conn.execute(text("UPDATE audit_head SET seq = :s, hash = :h"), {"s": seq, "h": digest})
+
+
+def _head(hub: Hub) -> int:
+    with hub.state.engine.connect() as conn:
+        return int(conn.execute(text("SELECT seq FROM audit_head")).scalar_one())
+
+
+async def test_a_restore_is_told_apart_from_a_truncation(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = tmp_path / "hub.key"
+    HubKey.load_or_create(key)
+    db = hub.state.settings.db_url
+    cps = tmp_path / "checkpoints.jsonl"
+    checkpoint = ["hub", "audit", "checkpoint", "--db", db, "--hub-key", str(key)]
+    checkpoint += ["--out", str(cps)]
+    verify = ["hub", "audit", "verify", "--db", db, "--checkpoint", str(cps)]
+    verify += ["--hub-key", str(key)]
+    device = await hub.enroll_device()
+    hid, _ = await hub.register_hospital()
+    for _ in range(2):
+        assert (await hub.post_case(device, [hid])).status_code == 201
+    assert kyukyu(checkpoint) == 0
+    backup = tmp_path / "hub.backup"
+    assert kyukyu(["hub", "backup", "--db", db, "--out", str(backup)]) == 0
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"
+    at_backup = _head(hub)
+    for _ in range(3):  # cases after the backup, pinned by a checkpoint
+        assert (await hub.post_case(device, [hid])).status_code == 201
+    assert kyukyu(checkpoint) == 0
+    assert _head(hub) > at_backup
+    capsys.readouterr()
+    assert kyukyu(verify) == 0
+
+    # Back to the backup's rows by hand: a truncation, whatever the intent.
+    _truncate_to(hub, at_backup)
+    assert kyukyu(verify) == 1
+    assert "AUDIT TRAIL TAMPERED" in capsys.readouterr().err
+
+    # The restore itself: the same rows, and a marker signed by the hub key.
+    _drop_connections(hub)
+    restore = ["hub", "restore", str(backup), "--db", db, "--hub-key", str(key)]
+    assert kyukyu([*restore, "--checkpoint-out", str(cps)]) == 0
+    _drop_connections(hub)
+    marker = json.loads(cps.read_text().splitlines()[-1])
+    assert marker["restore"]["seq"] == at_backup
+    capsys.readouterr()
+    assert kyukyu(verify) == 0
+    out = capsys.readouterr().out
+    assert "audit trail intact" in out
+    assert f"restored to row {at_backup} at {marker['restore']['at']}" in out
+
+    # New cases go on, numbered past anything the hospital saw before the restore.
+    assert (await hub.post_case(device, [hid])).status_code == 201
+    with hub.state.engine.connect() as conn:
+        seqs = (
+            conn.execute(
+                text("SELECT seq FROM events WHERE recipient = :r ORDER BY seq"),
+                {"r": f"hospital:{hid}"},
+            )
+            .scalars()
+            .all()
+        )
+    assert seqs[:2] == [1, 2]
+    assert seqs[-1] == 2 + 1_000_000 + 1
+    assert kyukyu(checkpoint) == 0
+    assert kyukyu(verify) == 0
+
+    # A truncation after the restore is still found; so is one that removes the marker.
+    _truncate_to(hub, _head(hub) - 1)
+    assert kyukyu(verify) == 1
+    _truncate_to(hub, at_backup)
+    capsys.readouterr()
+    assert kyukyu(verify) == 1
+    assert "TAMPERED" in capsys.readouterr().err
+
+
+async def test_a_marker_not_signed_by_the_hub_key_excuses_nothing(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, forger = tmp_path / "hub.key", tmp_path / "other.key"
+    HubKey.load_or_create(key)
+    HubKey.load_or_create(forger)
+    db = hub.state.settings.db_url
+    cps = tmp_path / "checkpoints.jsonl"
+    device = await hub.enroll_device()
+    hid, _ = await hub.register_hospital()
+    assert (await hub.post_case(device, [hid])).status_code == 201
+    backup = tmp_path / "hub.backup"
+    assert kyukyu(["hub", "backup", "--db", db, "--out", str(backup)]) == 0
+    assert (await hub.post_case(device, [hid])).status_code == 201
+    cp = ["hub", "audit", "checkpoint", "--db", db, "--hub-key", str(key), "--out", str(cps)]
+    assert kyukyu(cp) == 0
+    _drop_connections(hub)
+    # Restored with another key: the marker is there, but not the hub's.
+    restore = ["hub", "restore", str(backup), "--db", db, "--hub-key", str(forger)]
+    assert kyukyu([*restore, "--checkpoint-out", str(cps)]) == 0
+    _drop_connections(hub)
+    capsys.readouterr()
+    verify = ["hub", "audit", "verify", "--db", db, "--checkpoint", str(cps)]
+    assert kyukyu([*verify, "--hub-key", str(key)]) == 1
+    assert "TAMPERED" in capsys.readouterr().err
