@@ -47,6 +47,7 @@ from kyukyu.testing import (  # noqa: E402
     FleetDevice,
     FleetReceiver,
     HubProcess,
+    PgCluster,
     make_fleet,
     wait_for,
 )
@@ -80,16 +81,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _as_postgres(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    run = ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
-    return subprocess.run(run, capture_output=True, text=True, check=check, timeout=120)
-
-
 class Cluster:
-    """A PostgreSQL cluster of this run's own (data on a tmpfs when ``tmpfs_mb``)."""
+    """The run's own PostgreSQL (``kyukyu.testing.PgCluster``), its data on a tmpfs of
+    ``tmpfs_mb`` when given (the full-disk fault fills it)."""
 
     def __init__(self, base: Path, *, tmpfs_mb: int | None) -> None:
-        self.base = base
+        base.chmod(0o755)  # the cluster's own user must reach its directory inside
         self.mount = base / "pgmnt"
         self.mount.mkdir()
         self.mounted = False
@@ -99,40 +96,27 @@ class Cluster:
                 check=True,
             )
             self.mounted = True
-        self.data = self.mount / "data"
-        self.sockets = base / "pgsock"
-        self.sockets.mkdir()
-        self.log = base / "postgres.log"
-        if os.geteuid() == 0:  # initdb refuses root: the cluster is the postgres user's
-            for path in (self.mount, self.sockets, base):
-                shutil.chown(path, "postgres", "postgres")
-        self.port = free_port()
-        _as_postgres("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-N")
-        self.start()
-        _as_postgres("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "hub")
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/hub"
-
-    def _ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        opts = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 -c fsync=on"
-        return _as_postgres(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w", *args,
-            check=check,
-        )  # fmt: skip
+        self.pg = PgCluster(self.mount / "pg").init()
+        self.pg.start()
+        self.pg.create_database("hub")
+        self.url = self.pg.url("hub")
 
     def start(self) -> None:
-        self._ctl("start")
+        self.pg.start()
 
     def stop(self) -> None:
-        self._ctl("stop", "-m", "fast", check=False)
+        self.pg.stop()
 
     def restart(self) -> None:
-        self._ctl("restart", "-m", "fast")
+        self.pg.restart()
 
     def running(self) -> bool:
-        return self._ctl("status", check=False).returncode == 0
+        return self.pg.running()
 
     def close(self) -> None:
-        self.stop()
+        with contextlib.suppress(Exception):
+            if self.pg.running():
+                self.pg.stop()
         if self.mounted:
             subprocess.run(["umount", str(self.mount)], check=False)
 

@@ -88,6 +88,16 @@ class PgCluster:
         """``fast`` (sessions ended, a clean shutdown) or ``immediate`` (as a crash)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def restart(self) -> None:
+        """A fast restart (sessions ended), waiting until it accepts connections again."""
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60",
+            "restart",
+        )  # fmt: skip
+
+    def create_database(self, name: str) -> None:
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+
     def running(self) -> bool:
         cmd = [str(self._bin / "pg_ctl"), "-D", str(self.data), "status"]
         if self._as_root:
