@@ -131,11 +131,14 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: HubState, recipient: str, after: int) -> None:
+    def __init__(
+        self, hub: HubState, recipient: str, after: int, topics: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(status_code=200, media_type=self.media_type)
         self.hub = hub
         self.recipient = recipient
         self.after = after
+        self.topics = topics  # broadcasts heard too (a device's regions: 応需状況)
         self._task: asyncio.Task[Any] | None = None  # the writer task (``_write``)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -158,6 +161,7 @@ class EventStreamResponse(Response):
                 self.recipient,
                 limit=hub.settings.max_streams_per_identity,
                 max_queued=hub.settings.sse_max_queued,
+                topics=self.topics,
             )
             sub = subscription.__enter__()
         except TooManyStreams:  # opened concurrently past the limit the route checked
@@ -235,9 +239,9 @@ class EventStreamResponse(Response):
                     await self._send(sub, send, "".join(chunk))
                 need_db = len(batch) == _BATCH
             woken = True
-            if sub.closed is None and not sub.queue:
+            if sub.closed is None and not sub.queue and not sub.broadcasts:
                 woken = await sub.wait(hub.settings.sse_keepalive_seconds)
-            if sub.closed is None and not sub.queue:
+            if sub.closed is None and not sub.queue and not sub.broadcasts:
                 # Keep-alive, or woken without events (the listener reconnected: anything
                 # missed, a revocation included, is in the database).
                 cache = hub.stream_revocations
@@ -251,6 +255,17 @@ class EventStreamResponse(Response):
             if sub.closed is not None:
                 await self._finish(send, _closing_event(sub.closed, last))
                 return
+            if sub.broadcasts:  # not numbered: written as they come, never re-read
+                now = time.monotonic()
+                texts = []
+                while sub.broadcasts:
+                    text, stamp = sub.broadcasts.popleft()
+                    texts.append(text)
+                    if stamp:
+                        push.observe(now - stamp)
+                await self._send(sub, send, "".join(texts))
+                if not sub.queue:
+                    continue
             if not sub.queue:
                 need_db = True  # woken without events: re-read (listener reconnect)
             chunk = []
@@ -278,9 +293,11 @@ async def _disconnected(receive: Any) -> None:
             return
 
 
-def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
-    """The stream of ``recipient`` from event number ``after`` on; 429 if it already has
-    ``Settings.max_streams_per_identity`` open."""
+def open_stream(
+    hub: HubState, recipient: str, after: int, topics: frozenset[str] = frozenset()
+) -> EventStreamResponse:
+    """The stream of ``recipient`` from event number ``after`` on (and the broadcasts of
+    ``topics``); 429 if it already has ``Settings.max_streams_per_identity`` open."""
     if hub.bus.streams_of(recipient) >= hub.settings.max_streams_per_identity:
         raise TooManyRequests(
             "too_many_streams",
@@ -288,4 +305,4 @@ def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamRespons
             "同時に開ける受信接続の上限に達しています。",
             retry_after=hub.settings.sse_keepalive_seconds,
         )
-    return EventStreamResponse(hub, recipient, after)
+    return EventStreamResponse(hub, recipient, after, topics)

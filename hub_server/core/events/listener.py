@@ -8,7 +8,13 @@ import logging
 from typing import Any
 
 from hub_server.core.events.bus import EventBus
-from hub_server.core.events.notify import CHANNEL, REVOKED_CHANNEL, parse_notification
+from hub_server.core.events.notify import (
+    AVAILABILITY_CHANNEL,
+    CHANNEL,
+    REVOKED_CHANNEL,
+    parse_availability_notification,
+    parse_notification,
+)
 
 __all__ = ["PgListener"]
 
@@ -37,6 +43,7 @@ class PgListener:
         import psycopg
 
         delay = 0.5
+        reconnected = False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -46,10 +53,14 @@ class PgListener:
                     conn.add_notify_handler(lambda note: self._handle(note.channel, note.payload))
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
+                    await conn.execute(f"LISTEN {AVAILABILITY_CHANNEL}")
                     self.listening.set()
                     delay = 0.5
                     # Anything published while we were not listening is in the DB.
                     self._bus.wake_all()
+                    if reconnected:  # broadcasts missed: their streams reconnect, catch up
+                        self._bus.close_topics(self._bus.all_topics())
+                    reconnected = True
                     await self._receive(conn)
             except asyncio.CancelledError:
                 raise
@@ -92,6 +103,15 @@ class PgListener:
     def _handle(self, channel: str, payload: str) -> None:
         if channel == REVOKED_CHANNEL:
             self._bus.revoke(payload)
+            return
+        if channel == AVAILABILITY_CHANNEL:
+            origin, topics, text = parse_availability_notification(payload)
+            if origin == self._bus.origin:
+                return
+            if text:
+                self._bus.broadcast(topics, text)
+            else:  # too big to ride along: those streams reconnect and catch up
+                self._bus.close_topics(topics)
             return
         origin, events = parse_notification(payload)
         if origin != self._bus.origin:  # our own were handed over directly
