@@ -193,7 +193,7 @@ class EventStreamResponse(Response):
                 metrics.streams_open.dec()
                 metrics.streams_closed.labels(reason=reason).inc()
 
-    async def _send(self, sub: Subscription, send: Any, text: str) -> None:
+    async def _send(self, sub: Subscription, send: Any, text: str | bytes) -> None:
         """Send a piece of the stream; a stream being closed sends nothing more but its
         last words (``_finish``). A send stuck on a full socket is cancelled by
         ``Subscription.close``."""
@@ -201,7 +201,8 @@ class EventStreamResponse(Response):
             return
         sub.blocked_writer = self._task
         try:
-            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+            body = text if isinstance(text, bytes) else text.encode()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         finally:
             sub.blocked_writer = None
 
@@ -239,35 +240,37 @@ class EventStreamResponse(Response):
                     await self._send(sub, send, "".join(chunk))
                 need_db = len(batch) == _BATCH
             woken = True
-            if sub.closed is None and not sub.queue and not sub.broadcasts:
+            if sub.closed is None and not (sub.queue or sub.broadcasts or sub.reread):
                 woken = await sub.wait(hub.settings.sse_keepalive_seconds)
+            # Whatever set ``ready`` is handled below: left set, it would wake the next
+            # wait for nothing (a push offered while this writer awaited something else).
+            sub.ready.clear()
+            reread, sub.reread = sub.reread, False
             if sub.closed is None and not sub.queue and not sub.broadcasts:
-                # Keep-alive, or woken without events (the listener reconnected: anything
-                # missed, a revocation included, is in the database).
-                cache = hub.stream_revocations
-                if cache is None:
-                    cache = hub.stream_revocations = _RevokedCache()
-                if self.recipient in await cache.get(hub):
-                    sub.close("revoked")
-                elif not woken:
-                    await self._send(sub, send, KEEPALIVE)
-                    continue
+                if not woken or reread:
+                    # Keep-alive, or the listener reconnected: anything missed, a
+                    # revocation included, is in the database.
+                    cache = hub.stream_revocations
+                    if cache is None:
+                        cache = hub.stream_revocations = _RevokedCache()
+                    if self.recipient in await cache.get(hub):
+                        sub.close("revoked")
+                if sub.closed is None:
+                    if not woken:
+                        await self._send(sub, send, KEEPALIVE)
+                    need_db = reread
+                    continue  # a stale wake-up costs nothing more
             if sub.closed is not None:
                 await self._finish(send, _closing_event(sub.closed, last))
                 return
             if sub.broadcasts:  # not numbered: written as they come, never re-read
                 now = time.monotonic()
-                texts = []
-                while sub.broadcasts:
-                    text, stamp = sub.broadcasts.popleft()
-                    texts.append(text)
+                pushed = sub.take_broadcasts()
+                for _, stamp in pushed:
                     if stamp:
                         push.observe(now - stamp)
-                await self._send(sub, send, "".join(texts))
-                if not sub.queue:
-                    continue
-            if not sub.queue:
-                need_db = True  # woken without events: re-read (listener reconnect)
+                await self._send(sub, send, b"".join(data for data, _ in pushed))
+            need_db = reread
             chunk = []
             now = time.monotonic()
             while sub.queue:

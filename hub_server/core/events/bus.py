@@ -43,7 +43,10 @@ class Subscription:
     #: Broadcast topics heard besides the recipient's own numbered events (a device's
     #: regions: ``EventBus.broadcast``), and their stream texts waiting to be written.
     topics: frozenset[str] = frozenset()
-    broadcasts: deque[tuple[str, float]] = field(default_factory=deque)
+    broadcasts: deque[tuple[bytes, float]] = field(default_factory=deque)
+    #: Set by ``EventBus.wake_all`` (the notification channel was lost): re-read the
+    #: database. A wake-up with nothing queued and this unset is stale and costs nothing.
+    reread: bool = False
 
     async def wait(self, timeout: float) -> bool:
         """Wait for a wake-up; False on timeout (the queue may still hold events).
@@ -81,14 +84,26 @@ class Subscription:
         self.stamps.append(stamp)
         self.ready.set()
 
-    def offer_text(self, text: str, stamp: float = 0.0) -> None:
-        """Queue a broadcast's stream text (event loop only); bounded like ``offer``."""
+    def offer_bytes(self, data: bytes, stamp: float = 0.0) -> None:
+        """Queue a broadcast's stream bytes, encoded once for all its streams (event loop
+        only); bounded like ``offer``."""
         if self.closed is not None:
             return
         if len(self.broadcasts) >= self.max_queued:
             self.close("behind")
             return
-        self.broadcasts.append((text, stamp))
+        self.broadcasts.append((data, stamp))
+        self.ready.set()
+
+    def take_broadcasts(self) -> list[tuple[bytes, float]]:
+        """Every broadcast waiting, oldest first."""
+        out = list(self.broadcasts)
+        self.broadcasts.clear()
+        return out
+
+    def wake(self) -> None:
+        """Make the stream re-read the database (event loop only)."""
+        self.reread = True
         self.ready.set()
 
     def take(self) -> tuple[PendingEvent, float]:
@@ -237,7 +252,7 @@ class EventBus:
         """Hand a stream text to every local stream that hears one of ``topics`` (each
         once); callable from any thread. Nothing is stored: a stream that was not open
         catches up by itself (for availability: ``GET /v1/availability?after=V``)."""
-        self._call_on_loop(self._broadcast, topics, text, time.monotonic())
+        self._call_on_loop(self._broadcast, topics, text.encode(), time.monotonic())
 
     def close_topics(self, topics: frozenset[str], reason: str = "behind") -> None:
         """End the local streams that hear ``topics`` (a broadcast they cannot be given:
@@ -265,9 +280,11 @@ class EventBus:
                 subs.update(self._topics.get(topic, ()))
         return subs
 
-    def _broadcast(self, topics: frozenset[str], text: str, stamp: float) -> None:
+    def _broadcast(self, topics: frozenset[str], data: bytes, stamp: float) -> None:
+        # Every stream of the process in this one loop callback: each gets the same bytes
+        # and a wake-up; their writers run in the next iteration, one socket write each.
         for sub in self._heard(topics):
-            sub.offer_text(text, stamp)
+            sub.offer_bytes(data, stamp)
 
     def _close_topics(self, topics: frozenset[str], reason: str) -> None:
         for sub in self._heard(topics):
@@ -287,7 +304,7 @@ class EventBus:
         with self._lock:
             subs = [s for group in self._subs.values() for s in group]
         for sub in subs:
-            sub.ready.set()
+            sub.wake()
 
     def _deliver(self, events: list[PendingEvent], stamp: float = 0.0) -> None:
         with self._lock:
