@@ -12,6 +12,7 @@ Operational data only: no patient data is asked for or kept.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,14 +26,28 @@ from hub_server.core.events import AVAILABILITY_CHANNEL, availability_notificati
 from hub_server.core.state import HubState
 from hub_server.crud import availability as crud
 from hub_server.models import Hospital, HospitalAvailability
-from hub_server.schemas import AvailabilityDoc, AvailabilityPage, AvailabilitySet
+from hub_server.schemas import (
+    AvailabilityDoc,
+    AvailabilityPage,
+    AvailabilitySet,
+    RegionPublic,
+    RegionSet,
+)
 from sync.vocabulary import AVAILABILITY_ITEM
 
-__all__ = ["MAX_TTL", "availability_page", "doc_of", "event_text", "set_availability"]
+__all__ = [
+    "MAX_TTL",
+    "availability_page",
+    "doc_of",
+    "event_text",
+    "set_availability",
+    "set_region",
+]
 
 #: The furthest ahead a status may expire: a hospital re-states what it can take.
 MAX_TTL = timedelta(hours=72)
 _PAGE = 5000
+_REGION_CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 
 def _iso(t: datetime) -> str:
@@ -153,3 +168,30 @@ def availability_page(
         regions=None if regions is None else sorted(regions),
         hospitals=[doc_of(a, h.name if named else None) for a, h in rows],
     )
+
+
+def set_region(
+    session: Session, *, code: str, body: RegionSet, actor: str, now: datetime | None = None
+) -> RegionPublic:
+    """Create or change a region and the regions whose hospitals its devices also see
+    (the whole list: directed, see docs/availability.md); audited ``region_set`` and
+    committed. ``PUT /v1/regions/{code}`` and ``kyukyu hub region set`` both call it."""
+    if not _REGION_CODE.fullmatch(code):
+        raise InvalidInput(
+            "invalid_region_code",
+            "a region code is 1-40 characters of A-Z a-z 0-9 _ . -",
+            "地域コードは英数字と _ . - の40文字以内です。",
+        )
+    now = now or utcnow()
+    neighbours = sorted(set(body.neighbours))
+    row = crud.set_region(session, code=code, name=body.name, neighbours=neighbours, now=now)
+    append_audit(
+        session,
+        actor=actor,
+        action="region_set",
+        subject=f"region:{code}",
+        details={"name": body.name, "neighbours": neighbours},
+        now=now,
+    )
+    session.commit()
+    return RegionPublic(code=row.code, name=row.name, neighbours=neighbours)

@@ -214,3 +214,59 @@ async def test_regions_must_exist_and_only_operators_set_them(hub: Hub) -> None:
     assert r.json()["error"]["code"] == "unknown_region"
     r = await hub.call(hub.operator, "PUT", "/v1/regions/X", {"name": "X", "neighbours": ["X"]})
     assert r.status_code == 422
+
+
+def _cli(*args: str) -> tuple[int, list[str], str]:
+    """``kyukyu`` in this process: (exit status, stdout lines, stderr)."""
+    import contextlib
+    import io
+
+    from kyukyu.cli import main as kyukyu_main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = kyukyu_main(list(args))
+        except SystemExit as exc:
+            rc = int(exc.code or 0)
+    return rc, out.getvalue().splitlines(), err.getvalue()
+
+
+async def test_operator_sets_and_lists_regions_from_the_command_line(hub: Hub) -> None:
+    db = ("--db", str(hub.state.settings.db_url))
+    rc, out, err = _cli("hub", "region", "set", "JP-34", "--name", "広島県", *db)
+    assert rc == 0, err
+    rc, out, err = _cli(
+        "hub", "region", "set", "JP-35", "--name", "山口県", "--neighbour", "JP-34", *db
+    )
+    assert rc == 0, err
+    assert json.loads(out[-1]) == {"code": "JP-35", "name": "山口県", "neighbours": ["JP-34"]}
+    rc, out, err = _cli("hub", "region", "list", *db)
+    assert rc == 0, err
+    assert [json.loads(line) for line in out] == [
+        {"code": "JP-34", "name": "広島県", "neighbours": []},
+        {"code": "JP-35", "name": "山口県", "neighbours": ["JP-34"]},
+    ]
+    # The platform's own view is the same, and the change is audited as the CLI's.
+    r = await hub.call(hub.operator, "GET", "/v1/regions")
+    assert [(x["code"], x["neighbours"]) for x in r.json()] == [("JP-34", []), ("JP-35", ["JP-34"])]
+    with hub.state.session() as s:
+        rows = s.exec(select(AuditEntry).where(AuditEntry.action == "region_set")).all()
+        assert [(a.actor, a.subject) for a in rows] == [
+            ("cli", "region:JP-34"),
+            ("cli", "region:JP-35"),
+        ]
+    # A device enrolled into JP-35 reads its own region's and its neighbour's.
+    dev = await _device(hub, "JP-35")
+    r = await hub.call(dev, "GET", "/v1/availability")
+    assert r.json()["regions"] == ["JP-34", "JP-35"]
+
+    # Refusals are typed and change nothing.
+    rc, _, err = _cli("hub", "region", "set", "JP-35", "--name", "x", "--neighbour", "JP-35", *db)
+    assert (rc, err.split(":")[0]) == (1, "region_self_neighbour")
+    rc, _, err = _cli("hub", "region", "set", "県/34", "--name", "x", *db)
+    assert (rc, err.split(":")[0]) == (1, "invalid_region_code")
+    rc, _, err = _cli("hub", "region", "set", "JP-36", "--name", "", *db)
+    assert (rc, err.split(":")[0]) == (2, "invalid_region")
+    rc, out, _ = _cli("hub", "region", "list", *db)
+    assert [json.loads(line)["name"] for line in out] == ["広島県", "山口県"]

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.edge._world import World, WorldHospital, wait_until, write_device_config
+from tests.hospital._world import cli
 from tests.ui._terminal import Tmux
 from tests.ui.test_browser import CHROMIUM_ARGS, Kiosk, served_kiosk
 
@@ -126,8 +127,8 @@ def test_terminal_shows_and_orders_by_availability(
 
 
 def test_other_regions_see_it_only_as_neighbours(world: World) -> None:
-    """The region rule at the same platform the screens used (regions and assignments are
-    the operator's: ``kyukyu hub region``; the device's catch-up is what its screen reads)."""
+    """The region rule at the same platform the screens used (regions are the operator's:
+    ``kyukyu hub region set``; the device's catch-up is what its screen reads)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from hub_server.core.db import utcnow
@@ -137,9 +138,10 @@ def test_other_regions_see_it_only_as_neighbours(world: World) -> None:
     from sync.client import PlatformClient
 
     h = _hospital(world, "テスト中央病院")
+    db = ("--db", str(world.state.settings.db_url))
+    assert cli("hub", "region", "set", "R-A", "--name", "A", *db)["neighbours"] == []
+    assert cli("hub", "region", "set", "R-B", "--name", "B", *db)["neighbours"] == []
     with world.state.session() as s:
-        regions.set_region(s, code="R-A", name="A", neighbours=[], now=utcnow())
-        regions.set_region(s, code="R-B", name="B", neighbours=[], now=utcnow())
         regions.assign_region(s, kind="hospital", ident=h.id, region="R-A")
         token = new_token()
         s.add(
@@ -162,9 +164,7 @@ def test_other_regions_see_it_only_as_neighbours(world: World) -> None:
             seen = [d["hospital_id"] for d in b.availability(0)["hospitals"]]
             assert h.id not in seen
             assert h.id not in [x.id for x in b.hospital_directory(35.68, 139.76)]
-            with world.state.session() as s:
-                regions.set_region(s, code="R-B", name="B", neighbours=["R-A"], now=utcnow())
-                s.commit()
+            cli("hub", "region", "set", "R-B", "--name", "B", "--neighbour", "R-A", *db)
             seen = [d["hospital_id"] for d in b.availability(0)["hospitals"]]
             assert h.id in seen
             assert h.id in [x.id for x in b.hospital_directory(35.68, 139.76)]

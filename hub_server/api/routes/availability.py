@@ -14,8 +14,6 @@ from fastapi import APIRouter, Path, Query
 
 from hub_server.api.deps import HospitalDep, HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS
-from hub_server.core.audit import append_audit
-from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
 from hub_server.crud import availability as crud
 from hub_server.models import Device, Hospital
@@ -82,18 +80,7 @@ def set_region(
     code: RegionPath, body: RegionSet, caller: OperatorDep, session: SessionDep
 ) -> RegionPublic:
     """Create or change a region and the regions whose hospitals its devices also see."""
-    now = utcnow()
-    row = crud.set_region(session, code=code, name=body.name, neighbours=body.neighbours, now=now)
-    append_audit(
-        session,
-        actor=caller.key_id,
-        action="region_set",
-        subject=f"region:{code}",
-        details={"name": body.name, "neighbours": sorted(set(body.neighbours))},
-        now=now,
-    )
-    session.commit()
-    return RegionPublic(code=row.code, name=row.name, neighbours=sorted(set(body.neighbours)))
+    return availability.set_region(session, code=code, body=body, actor=caller.key_id)
 
 
 @router.get("/v1/regions", response_model=list[RegionPublic])
