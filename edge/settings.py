@@ -127,6 +127,11 @@ class DeviceSettings(BaseSettings):
         return self.data_dir / "directory.json"
 
     @property
+    def availability_path(self) -> Path:
+        """The last 応需状況 snapshot of this device's regions (operational, no patient data)."""
+        return self.data_dir / "availability.json"
+
+    @property
     def revocation_path(self) -> Path:
         """The hub-signed revocation snapshot: ``edge.jpki.revocation`` KKRV bytes as received
         from ``/v1/revocation/snapshot.kkrv`` (check the signature with the pinned hub key)."""

@@ -93,6 +93,15 @@ class HospitalSettings(BaseSettings):
         default=None, description="serve the dashboard over HTTPS with this PEM certificate"
     )
     tls_keyfile: Path | None = Field(default=None, description="its PEM private key")
+    availability_hours: float = Field(
+        default=8.0, gt=0, le=72, description="応需状況 set without an expiry lasts this long"
+    )
+    availability_api_token: str | None = Field(
+        default=None,
+        min_length=24,
+        description="bearer token of the local availability API (a bed-management system);"
+        " unset: the API takes signed-in staff only",
+    )
 
     def resolved_key_file(self) -> Path:
         return self.key_file or self.data_dir / KEY_FILE
@@ -116,5 +125,5 @@ def load_hospital_settings(config: Path | None = None, **overrides: Any) -> Hosp
         default_config=DEFAULT_CONFIG,
         error=HospitalSettingsError,
         overrides=overrides,
-        hidden=("db_url",),
+        hidden=("db_url", "availability_api_token"),
     )

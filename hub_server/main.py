@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub_server import crud
 from hub_server.api.routes import (
+    availability,
     cases,
     device_keys,
     devices,
@@ -307,6 +308,7 @@ def create_app(
         refused_cases,
         revocation,
         trust,
+        availability,
     ):
         app.include_router(module.router)
     return app

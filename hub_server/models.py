@@ -16,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "AuditPending",
+    "AvailabilityHead",
     "Case",
     "CaseRecipient",
     "Challenge",
@@ -23,10 +24,12 @@ __all__ = [
     "EnrollmentToken",
     "Event",
     "Hospital",
+    "HospitalAvailability",
     "IdempotencyRecord",
     "Nonce",
     "Operator",
     "RefusedCaseReport",
+    "Region",
     "RevocationVersion",
     "RevokedSerial",
 ]
@@ -43,6 +46,7 @@ class EnrollmentToken(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     device_id: str | None = Field(default=None, max_length=40)
+    region: str | None = Field(default=None, max_length=40)
 
 
 class HospitalEnrollmentToken(SQLModel, table=True):
@@ -58,6 +62,7 @@ class HospitalEnrollmentToken(SQLModel, table=True):
     expires_at: datetime
     used_at: datetime | None = None
     hospital_id: str | None = Field(default=None, max_length=40)
+    region: str | None = Field(default=None, max_length=40)
 
 
 class Device(SQLModel, table=True):
@@ -71,6 +76,7 @@ class Device(SQLModel, table=True):
     revoked_at: datetime | None = None
     created_at: datetime
     event_seq: int = 0
+    region: str | None = Field(default=None, max_length=40)  # set by the operator
 
 
 class Hospital(SQLModel, table=True):
@@ -85,6 +91,7 @@ class Hospital(SQLModel, table=True):
     revoked: bool = False
     created_at: datetime
     event_seq: int = 0
+    region: str | None = Field(default=None, max_length=40)  # set by the operator
 
 
 class Operator(SQLModel, table=True):
@@ -259,3 +266,38 @@ class RefusedCaseReport(SQLModel, table=True):
     device_id: str | None = Field(default=None, max_length=40)
     code: str = Field(max_length=60)
     reported_at: datetime = Field(index=True)
+
+
+class Region(SQLModel, table=True):
+    """A region (a prefecture or メディカルコントロール area) and the regions whose
+    hospitals its devices also see (``neighbours``: a JSON list of codes, set by the
+    operator; directed: A listing B shows B's hospitals to A's devices)."""
+
+    __tablename__ = "regions"
+
+    code: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    neighbours: str = Field(default="[]", sa_type=Text)
+    updated_at: datetime
+
+
+class HospitalAvailability(SQLModel, table=True):
+    """A hospital's newest 応需状況 document (``items``: JSON, see ``sync.availability``);
+    ``version`` comes from ``AvailabilityHead``, so versions grow in commit order."""
+
+    __tablename__ = "hospital_availability"
+
+    hospital_id: str = Field(primary_key=True, max_length=40, foreign_key="hospitals.id")
+    region: str | None = Field(default=None, max_length=40, index=True)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    updated_at: datetime
+    items: str = Field(sa_type=Text)
+
+
+class AvailabilityHead(SQLModel, table=True):
+    """One row: the last availability version (its row lock orders the writers)."""
+
+    __tablename__ = "availability_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -13,6 +13,10 @@ __all__ = [
     "AnswerPublic",
     "AuditEntryPublic",
     "AuditPage",
+    "AvailabilityDoc",
+    "AvailabilityItemSet",
+    "AvailabilityPage",
+    "AvailabilitySet",
     "CaseCreate",
     "CaseCreated",
     "CaseRecipientStatus",
@@ -45,6 +49,8 @@ __all__ = [
     "RefusedCaseCreate",
     "RefusedCasePage",
     "RefusedCasePublic",
+    "RegionPublic",
+    "RegionSet",
     "RevocationSnapshotBody",
     "RevokeRequest",
     "SignedCheckpoint",
@@ -63,6 +69,14 @@ Ed25519Key = Field(
     max_length=44,
     pattern=r"^[A-Za-z0-9_-]{43}=?$",
     description="32-byte Ed25519 public key, base64url",
+)
+RegionCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
+Region = Field(
+    default=None,
+    min_length=1,
+    max_length=40,
+    pattern=r"^[A-Za-z0-9_.-]+$",
+    description="the region (a prefecture or MC area code) the operator puts it in",
 )
 X25519Key = Field(
     min_length=43,
@@ -102,6 +116,7 @@ class OperatorPublic(BaseModel):
 
 class EnrollmentTokenCreate(_Strict):
     fire_department: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    region: str | None = Region
 
 
 class EnrollmentTokenPublic(BaseModel):
@@ -144,6 +159,7 @@ class HospitalCreate(_Strict):
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
     signing_public_key: str = Ed25519Key
+    region: str | None = Region
 
 
 class HospitalCreated(BaseModel):
@@ -152,6 +168,7 @@ class HospitalCreated(BaseModel):
 
 class HospitalTokenCreate(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    region: str | None = Region
 
 
 class HospitalTokenPublic(BaseModel):
@@ -183,6 +200,7 @@ class DirectoryEntry(BaseModel):
     distance_km: float
     hpke_public_key: str
     signing_public_key: str
+    region: str | None = None
 
 
 class DirectoryBody(BaseModel):
@@ -433,3 +451,51 @@ class RefusedCasePublic(BaseModel):
 
 class RefusedCasePage(BaseModel):
     reports: list[RefusedCasePublic]
+
+
+# -- 応需状況 and regions (docs/availability.md) -------------------------------------------
+
+
+class AvailabilityItemSet(_Strict):
+    """One department's or capability's status (``clear``: remove it, shown 不明)."""
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")
+    status: Literal["available", "consult", "unavailable", "clear"]
+    note: str | None = Field(default=None, max_length=100, pattern=TEXT)
+    expires_at: datetime | None = Field(default=None, description="required unless clear")
+    count: int | None = Field(default=None, ge=0, le=10_000, description="ICU 空床数 only")
+
+
+class AvailabilitySet(_Strict):
+    items: list[AvailabilityItemSet] = Field(min_length=1, max_length=40)
+
+
+class AvailabilityDoc(BaseModel):
+    """A hospital's newest document (``sync.availability``: ``items`` code -> status)."""
+
+    hospital_id: str
+    name: str | None = None
+    region: str | None = None
+    version: int
+    updated_at: str
+    items: dict[str, dict[str, Any]]
+
+
+class AvailabilityPage(BaseModel):
+    """Documents newer than ``after``; ``version``: the platform's counter when read (ask
+    again with ``after=version``); ``regions``: the regions the caller sees (None: all)."""
+
+    version: int
+    regions: list[str] | None
+    hospitals: list[AvailabilityDoc]
+
+
+class RegionSet(_Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT)
+    neighbours: list[RegionCode] = Field(default_factory=list, max_length=50)
+
+
+class RegionPublic(BaseModel):
+    code: str
+    name: str
+    neighbours: list[str]

@@ -14,6 +14,7 @@ trusts only the pinned platform CA. Errors are the ``PlatformError`` subtree of
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -308,8 +309,31 @@ class PlatformClient:
         for sse in events:
             if sse.event == REVOKED:
                 return
+            if sse.event == AVAILABILITY:
+                # Not numbered (no position of its own): its ``version`` orders it.
+                yield DeviceEvent(seq=0, kind=AVAILABILITY, data=_availability_data(sse.data))
+                continue
             ev = stream_event(sse)
             yield DeviceEvent(seq=ev.seq, kind=ev.kind, data=ev.data)
+
+    def availability(self, after: int = 0) -> dict[str, Any]:
+        """応需状況 of the hospitals of this device's regions changed after version
+        ``after``: ``{"version", "regions", "hospitals": [document, ...]}``."""
+        return _json_object(
+            self.http.request_json("GET", "/v1/availability", params={"after": after})
+        )
+
+
+AVAILABILITY = "availability"
+
+
+def _availability_data(text: str) -> dict[str, Any]:
+    """An availability event's document; {} when it is not JSON (the book drops it)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _json_object(value: Any) -> dict[str, Any]:

@@ -137,6 +137,19 @@ class HospitalClient:
         )
         return out
 
+    def set_availability(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Change some of this hospital's 応需状況 (``sync.availability``); the platform
+        answers the whole new document."""
+        out: dict[str, Any] = self.http.request_json(
+            "POST", "/v1/hospitals/me/availability", body={"items": items}
+        )
+        return out
+
+    def availability(self) -> dict[str, Any]:
+        """This hospital's 応需状況 document as the platform holds it."""
+        out: dict[str, Any] = self.http.request_json("GET", "/v1/hospitals/me/availability")
+        return out
+
 
 @dataclass(frozen=True)
 class ReceivedCase:

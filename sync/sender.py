@@ -331,6 +331,7 @@ def follow_answers(
     stop: threading.Event | None = None,
     on_news: Callable[[], None] | None = None,
     on_alive: Callable[[], None] | None = None,
+    on_availability: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Apply the device's answer stream to the outbox from its durable cursor.
 
@@ -339,13 +340,19 @@ def follow_answers(
     hospital id, time and a decline's reason from the hospitals' fixed list are kept
     (free text is not stored on the device). ``on_news`` is called after each new
     answer or receipt, ``on_alive`` whenever the stream shows it is up (a keep-alive
-    or an event). Returns the number of new answers and receipts when the stream ends
-    or soon after ``stop`` is set; the stream's errors (``PlatformError``) propagate.
+    or an event). ``availability`` events (not numbered, not answers: the cursor does not
+    move) go to ``on_availability``. Returns the number of new answers and receipts when
+    the stream ends or soon after ``stop`` is set; the stream's errors (``PlatformError``)
+    propagate.
     """
     applied = 0
     for ev in client.device_events(after=outbox.answers_after, stop=stop, on_keepalive=on_alive):
         if on_alive is not None:
             on_alive()
+        if ev.kind == "availability":
+            if on_availability is not None:
+                on_availability(ev.data)
+            continue
         if apply_device_event(outbox, ev):
             applied += 1
             if on_news is not None:

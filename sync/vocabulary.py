@@ -19,10 +19,14 @@ from typing import Any, Literal
 __all__ = [
     "ASSURANCE_EXT",
     "ASSURANCE_LABELS",
+    "AVAILABILITY_ITEM",
+    "AVAILABILITY_ITEMS",
+    "AVAILABILITY_STATUSES",
     "BP_PANEL",
     "CASE_ID_SYSTEM",
     "CHIEF_COMPLAINT",
     "CHIEF_COMPLAINT_SECTION",
+    "COMPLAINT_NEEDS",
     "CONSENT_EXT",
     "CONSENT_LABELS",
     "CPSS_CHOICES",
@@ -67,6 +71,7 @@ __all__ = [
     "VITALS_SECTION",
     "VITAL_FIELD",
     "VITAL_FIELDS",
+    "AvailabilityItem",
     "Coding",
     "EmsTime",
     "Label",
@@ -637,3 +642,72 @@ TREATMENTS_SECTION = Coding("treatments", "Prehospital treatments", SECTION_SYST
 CASE_ID_SYSTEM = f"{LOCAL}/case-id"
 DEVICE_ID_SYSTEM = f"{LOCAL}/device-id"
 STAFF_ID_SYSTEM = f"{LOCAL}/staff-id"
+
+
+# -- 応需状況 (hospital availability: docs/availability.md) ------------------------------
+# Operational words, never patient data. The status a hospital sets, and 不明 for one that
+# was never set or is past its expiry (shown instead of 可, never as 可).
+AVAILABILITY_STATUSES: Mapping[str, Label] = {
+    "available": Label("可", "available"),
+    "consult": Label("要相談", "call first"),
+    "unavailable": Label("不可", "unavailable"),
+    "unknown": Label("不明", "unknown"),
+}
+
+
+@dataclass(frozen=True)
+class AvailabilityItem:
+    """A department (診療科) or capability (設備・処置) a hospital publishes a status for;
+    ``counted``: it carries a number too (ICU 空床数)."""
+
+    code: str
+    label: Label
+    kind: Literal["department", "capability"]
+    counted: bool = False
+
+
+AVAILABILITY_ITEMS: tuple[AvailabilityItem, ...] = (
+    AvailabilityItem("internal_medicine", Label("内科", "Internal medicine"), "department"),
+    AvailabilityItem("surgery", Label("外科", "Surgery"), "department"),
+    AvailabilityItem("orthopedics", Label("整形外科", "Orthopaedics"), "department"),
+    AvailabilityItem("neurosurgery", Label("脳神経外科", "Neurosurgery"), "department"),
+    AvailabilityItem("cardiology", Label("循環器内科", "Cardiology"), "department"),
+    AvailabilityItem(
+        "cardiovascular_surgery", Label("心臓血管外科", "Cardiovascular surgery"), "department"
+    ),
+    AvailabilityItem("pediatrics", Label("小児科", "Paediatrics"), "department"),
+    AvailabilityItem("obstetrics", Label("産婦人科", "Obstetrics"), "department"),
+    AvailabilityItem("psychiatry", Label("精神科", "Psychiatry"), "department"),
+    AvailabilityItem("burns", Label("熱傷", "Burns"), "department"),
+    AvailabilityItem("poisoning", Label("中毒", "Poisoning"), "department"),
+    AvailabilityItem("ct", Label("CT", "CT"), "capability"),
+    AvailabilityItem("mri", Label("MRI", "MRI"), "capability"),
+    AvailabilityItem("angiography", Label("血管造影", "Angiography"), "capability"),
+    AvailabilityItem("emergency_surgery", Label("緊急手術", "Emergency surgery"), "capability"),
+    AvailabilityItem("dialysis", Label("透析", "Dialysis"), "capability"),
+    AvailabilityItem("icu", Label("ICU 空床数", "ICU beds free"), "capability", counted=True),
+    AvailabilityItem("delivery", Label("分娩", "Delivery"), "capability"),
+)
+AVAILABILITY_ITEM: Mapping[str, AvailabilityItem] = {i.code: i for i in AVAILABILITY_ITEMS}
+
+# What a patient with this 主訴 needs of a hospital: the one map from the crew's chief
+# complaint (the device's list, Japanese) to the departments and capabilities whose
+# 応需状況 the hospitals screen shows and orders by. A complaint not here (その他, free
+# text) orders by distance alone. 妊婦 is not on the device's list: typed as free text.
+COMPLAINT_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "意識障害": ("neurosurgery", "internal_medicine", "ct"),
+    "胸痛": ("cardiology", "angiography"),
+    "呼吸困難": ("internal_medicine", "icu"),
+    "腹痛": ("surgery", "ct"),
+    "頭痛": ("neurosurgery", "ct"),
+    "痙攣": ("neurosurgery", "ct"),
+    "麻痺・しびれ": ("neurosurgery", "ct", "mri"),
+    "めまい": ("neurosurgery", "internal_medicine", "mri"),
+    "発熱": ("internal_medicine",),
+    "嘔吐・吐血": ("internal_medicine", "surgery"),
+    "外傷": ("surgery", "orthopedics", "ct", "emergency_surgery"),
+    "熱傷": ("burns",),
+    "中毒": ("poisoning", "dialysis"),
+    "心肺停止": ("cardiology", "icu"),
+    "妊婦": ("obstetrics", "delivery"),
+}

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ._drugs import DRUG_DATES_SEP
 from ._model import (
     ASSURANCE_TEXT,
+    AVAILABILITY_ITEM,
+    AVAILABILITY_STATUSES,
     CERTIFICATE_TEXT,
     CHIEF_COMPLAINTS,
     CLOSURE_REASONS,
@@ -88,6 +90,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ASSURANCE_TEXT",
+    "AVAILABILITY_ITEM",
+    "AVAILABILITY_STATUSES",
     "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
     "CLOSURE_REASONS",

@@ -21,6 +21,7 @@ from edge.jpki import TokenType
 from edge.reader import CardWaiter, Connection
 from errbase import KyukyuError
 from sync import PlatformError, TransportError
+from sync.availability import AvailabilityBook, fit_rank, needs_of
 from sync.fhir_case import VerifiedPatient, VitalSigns
 
 from . import _texts as T
@@ -162,6 +163,8 @@ class FlowCore:
         closers: list[Callable[[], None]] | None = None,
         directory: Sequence[Any] = (),
         removal_marker: Path | None = None,
+        availability: AvailabilityBook | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._closers = list(closers or ())
         self._cards = cards
@@ -194,10 +197,20 @@ class FlowCore:
         self._waiting = 0
         self._waiting_by_kind: tuple[tuple[str, int], ...] = ()
         self._count_waiting()
+        # 応需状況 of the hospitals of this device's regions (its last snapshot until the
+        # stream is up); ``clock`` decides what has expired (不明).
+        self._availability = availability if availability is not None else AvailabilityBook()
+        self._clock = clock
+        self._order: tuple[str, ...] = ()  # the hospitals' order, kept once one is picked
         self._delivery: Delivery | None = None
         if background:
             self._delivery = Delivery(
-                outbox, platform, on_sent=self._on_sent, on_answer=self._on_answer
+                outbox,
+                platform,
+                on_sent=self._on_sent,
+                on_answer=self._on_answer,
+                availability=self._availability,
+                on_availability=self._changed,
             )
 
     def _count_waiting(self) -> None:
@@ -219,9 +232,36 @@ class FlowCore:
 
     # -- the view ---------------------------------------------------------------------
 
+    def _ordered(self, rows: tuple[HospitalRow, ...], frozen: bool) -> tuple[HospitalRow, ...]:
+        """By fit, then availability, then distance (``sync.availability.fit_rank``);
+        once a hospital is picked or sent the order stays (no row moves under a finger)."""
+        by_id = {r.id: r for r in rows}
+        if frozen and self._order and set(self._order) == set(by_id):
+            return tuple(by_id[i] for i in self._order)
+        ranked = sorted(
+            rows,
+            key=lambda r: (
+                r.fit,
+                sum(1 for _, s in r.availability if s != "available"),
+                r.distance_km if r.distance_km is not None else float("inf"),
+            ),
+        )
+        self._order = tuple(r.id for r in ranked)
+        return tuple(ranked)
+
+    def _availability_of(
+        self, hospital_id: str, needs: tuple[str, ...], now: datetime
+    ) -> tuple[tuple[tuple[str, str], ...], float | None, int]:
+        doc = self._availability.get(hospital_id)
+        statuses = tuple((code, doc.status(code, now) if doc else "unknown") for code in needs)
+        age = None if doc is None else max(0.0, (now - doc.updated_at).total_seconds())
+        return statuses, age, fit_rank(s for _, s in statuses)
+
     def view(self) -> CaseView:
         with self._lock:
             c = self._case
+            now = self._clock()
+            needs = needs_of(c.chief_complaint)
             rows = tuple(
                 HospitalRow(
                     id=h.id,
@@ -240,9 +280,14 @@ class FlowCore:
                         else "queued"
                     ),
                     reason=c.reasons.get(h.id),
+                    availability=statuses,
+                    availability_age_s=age,
+                    fit=fit,
                 )
                 for h in self._directory
+                for statuses, age, fit in (self._availability_of(h.id, needs, now),)
             )
+            rows = self._ordered(rows, frozen=bool(c.selected or c.sent))
             label = None
             if c.patient.name:
                 born = c.patient.birth_date
@@ -288,6 +333,8 @@ class FlowCore:
                 platform_ok=self._platform_ok,
                 waiting_sealed=self._waiting,
                 waiting_by_kind=self._waiting_by_kind,
+                availability_live=self._availability.live,
+                availability_needs=needs,
             )
 
     def _changed(self) -> None:

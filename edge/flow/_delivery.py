@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 
 from sync import PlatformError
+from sync.availability import AvailabilityBook
 from sync.sender import Sender, follow_answers
 
 from ._ports import CaseOutbox, Platform
@@ -36,11 +37,16 @@ class Delivery:
         on_sent: Callable[[bool], None],
         on_answer: Callable[[], None],
         retry_s: float = 1.0,
+        availability: AvailabilityBook | None = None,
+        on_availability: Callable[[], None] | None = None,
     ) -> None:
         self.outbox = outbox
         self.platform = platform
         self._on_sent = on_sent
         self._on_answer = on_answer
+        # 応需状況: pushed on the same stream; caught up (GET) once each connection is up.
+        self._book = availability
+        self._on_availability = on_availability or (lambda: None)
         self._retry_s = retry_s
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -83,17 +89,23 @@ class Delivery:
     def _follow_loop(self) -> None:
         failures = 0
 
+        caught_up = False
+
         def reachable() -> None:
             # The stream is up again (its first keep-alive): what waits leaves now, not
             # after the backoff the failed attempts earned while the network was down.
-            nonlocal failures
+            nonlocal failures, caught_up
             if failures:
                 failures = 0
                 self.outbox.wake()
                 self.kick()
+            if not caught_up:  # subscribed: what changed before is read, later is pushed
+                caught_up = True
+                self._catch_up_availability()
 
         while not self._stop.is_set():
             wait = self._retry_s
+            caught_up = False
             try:
                 follow_answers(
                     self.platform,
@@ -101,6 +113,7 @@ class Delivery:
                     stop=self._stop,
                     on_news=self._on_answer,
                     on_alive=reachable,
+                    on_availability=self._pushed_availability,
                 )
             except PlatformError as exc:
                 failures += 1
@@ -113,4 +126,32 @@ class Delivery:
             except Exception:
                 failures += 1
                 log.exception("answer stream failed; reconnecting")
+            self._availability_down()
             self._stop.wait(wait)
+
+    def _catch_up_availability(self) -> None:
+        book = self._book
+        if book is None:
+            return
+        try:
+            page = self.platform.availability(after=book.version)
+        except PlatformError as exc:  # the pushes still come; the next connection retries
+            log.info("availability catch-up failed (%s)", exc.code)
+            return
+        docs = page.get("hospitals")
+        book.apply_all(docs if isinstance(docs, list) else (), page.get("version"))
+        book.live = True
+        book.save()
+        self._on_availability()
+
+    def _pushed_availability(self, doc: dict[str, object]) -> None:
+        book = self._book
+        if book is not None and book.apply(doc):
+            book.save()
+            self._on_availability()
+
+    def _availability_down(self) -> None:
+        book = self._book
+        if book is not None and book.live:
+            book.live = False
+            self._on_availability()

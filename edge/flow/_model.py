@@ -15,6 +15,8 @@ from sync.reasons import CLOSURE_REASONS as _CLOSURE_REASONS
 from sync.reasons import DECLINE_REASONS
 from sync.vocabulary import (
     ASSURANCE_LABELS,
+    AVAILABILITY_ITEM,
+    AVAILABILITY_STATUSES,
     CONSENT_LABELS,
     ECG_RHYTHMS,
     EMS_TIMES,
@@ -34,6 +36,8 @@ from sync.vocabulary import (
 from sync.vocabulary import VITAL_FIELDS as ALL_VITAL_FIELDS
 
 __all__ = [
+    "AVAILABILITY_ITEM",
+    "AVAILABILITY_STATUSES",
     "CHIEF_COMPLAINTS",
     "CLOSURE_REASONS",
     "DELIVERY_TEXT",
@@ -323,6 +327,11 @@ class HospitalRow:
     # (the hospital has it); an answer says more.
     delivery: str | None = None
     reason: str | None = None  # a decline's reason (満床 ...), one of REFUSAL_REASONS
+    # 応需状況 of what this patient needs (sync.vocabulary.COMPLAINT_NEEDS): (item code,
+    # status now: available | consult | unavailable | unknown), and how old it is.
+    availability: tuple[tuple[str, str], ...] = ()
+    availability_age_s: float | None = None
+    fit: int = 0  # sync.availability.fit_rank: 0 every need 可 ... 3 some 不可
 
     def state(self) -> str | None:
         """The key of ``DELIVERY_TEXT`` for this row (None: not sent)."""
@@ -381,3 +390,7 @@ class CaseView:
     # ... and per kind, as the status bar names them: (("case", 1), ("destination", 1))
     waiting_by_kind: tuple[tuple[str, int], ...] = ()
     errors: tuple[str, ...] = field(default=())
+    # 応需状況: whether the stream is up (else the statuses are the last snapshot's), and
+    # the item codes this patient's 主訴 needs (empty: ordered by distance alone).
+    availability_live: bool = False
+    availability_needs: tuple[str, ...] = ()

@@ -114,6 +114,8 @@ class Platform(Protocol):
         on_keepalive: Callable[[], None] | None = None,
     ) -> Iterator[Any]: ...
 
+    def availability(self, after: int = 0) -> dict[str, Any]: ...
+
 
 class CaseOutbox(AnswerBook, Protocol):
     """The durable queue of sealed cases and the intents after them (``sync.outbox.Outbox``),

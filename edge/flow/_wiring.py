@@ -24,6 +24,7 @@ from edge.trust_bundle import (
     fetch_trust_bundle,
 )
 from sync import PlatformError, SyncError
+from sync.availability import AvailabilityBook
 from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
 from sync.outbox import Outbox
 from sync.signing import b64d, public_key_from_b64
@@ -180,4 +181,5 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         closers=closers,
         directory=load_directory(settings.directory_path, hub_key),
         removal_marker=settings.removal_marker_path,
+        availability=AvailabilityBook(settings.availability_path),
     )

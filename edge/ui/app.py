@@ -245,8 +245,8 @@ class EdgeApp(App[None]):
         # The hospital rows' states as their style classes (accept, decline reason-2 ...).
         states = {
             w.id: sorted(w.classes)
-            for w in self.screen.query(".answer")
-            if w.id and w.id.startswith("answer-")
+            for w in self.screen.query(".answer, .avail")
+            if w.id and w.id.startswith(("answer-", "avail-"))
         }
         title: dict[str, Any] = {}
         for t in self.screen.query("#title"):
@@ -262,6 +262,8 @@ class EdgeApp(App[None]):
             "size": [self.size.width, self.size.height],
             "buttons": buttons,
             "states": states,
+            # The hospital rows' ids in screen order (応需状況 orders them).
+            "hospitals": [h.id for h in self._flow.view().hospitals] if self._flow else [],
         }
         tmp = self.layout_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc), encoding="utf-8")

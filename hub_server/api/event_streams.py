@@ -131,12 +131,21 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, hub: HubState, recipient: str, after: int, *, slot: int | None) -> None:
+    def __init__(
+        self,
+        hub: HubState,
+        recipient: str,
+        after: int,
+        topics: frozenset[str] = frozenset(),
+        *,
+        slot: int | None = None,
+    ) -> None:
         super().__init__(status_code=200, media_type=self.media_type)
         self.hub = hub
         self.recipient = recipient
         self.after = after
         self.slot = slot  # the stream's lease slot (``open_stream``), given back at the end
+        self.topics = topics  # broadcasts heard too (a device's regions: 応需状況)
         self._task: asyncio.Task[Any] | None = None  # the writer task (``_write``)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -172,6 +181,7 @@ class EventStreamResponse(Response):
                 self.recipient,
                 limit=hub.settings.max_streams_per_identity,
                 max_queued=hub.settings.sse_max_queued,
+                topics=self.topics,
             )
             sub = subscription.__enter__()
         except TooManyStreams:  # opened concurrently past the limit the route checked
@@ -208,7 +218,7 @@ class EventStreamResponse(Response):
                 metrics.streams_open.dec()
                 metrics.streams_closed.labels(reason=reason).inc()
 
-    async def _send(self, sub: Subscription, send: Any, text: str) -> None:
+    async def _send(self, sub: Subscription, send: Any, text: str | bytes) -> None:
         """Send a piece of the stream; a stream being closed sends nothing more but its
         last words (``_finish``). A send stuck on a full socket is cancelled by
         ``Subscription.close``."""
@@ -216,7 +226,8 @@ class EventStreamResponse(Response):
             return
         sub.blocked_writer = self._task
         try:
-            await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+            body = text if isinstance(text, bytes) else text.encode()
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         finally:
             sub.blocked_writer = None
 
@@ -254,24 +265,37 @@ class EventStreamResponse(Response):
                     await self._send(sub, send, "".join(chunk))
                 need_db = len(batch) == _BATCH
             woken = True
-            if sub.closed is None and not sub.queue:
+            if sub.closed is None and not (sub.queue or sub.broadcasts or sub.reread):
                 woken = await sub.wait(hub.settings.sse_keepalive_seconds)
-            if sub.closed is None and not sub.queue:
-                # Keep-alive, or woken without events (the listener reconnected: anything
-                # missed, a revocation included, is in the database).
-                cache = hub.stream_revocations
-                if cache is None:
-                    cache = hub.stream_revocations = _RevokedCache()
-                if self.recipient in await cache.get(hub):
-                    sub.close("revoked")
-                elif not woken:
-                    await self._send(sub, send, KEEPALIVE)
-                    continue
+            # Whatever set ``ready`` is handled below: left set, it would wake the next
+            # wait for nothing (a push offered while this writer awaited something else).
+            sub.ready.clear()
+            reread, sub.reread = sub.reread, False
+            if sub.closed is None and not sub.queue and not sub.broadcasts:
+                if not woken or reread:
+                    # Keep-alive, or the listener reconnected: anything missed, a
+                    # revocation included, is in the database.
+                    cache = hub.stream_revocations
+                    if cache is None:
+                        cache = hub.stream_revocations = _RevokedCache()
+                    if self.recipient in await cache.get(hub):
+                        sub.close("revoked")
+                if sub.closed is None:
+                    if not woken:
+                        await self._send(sub, send, KEEPALIVE)
+                    need_db = reread
+                    continue  # a stale wake-up costs nothing more
             if sub.closed is not None:
                 await self._finish(send, _closing_event(sub.closed, last))
                 return
-            if not sub.queue:
-                need_db = True  # woken without events: re-read (listener reconnect)
+            if sub.broadcasts:  # not numbered: written as they come, never re-read
+                now = time.monotonic()
+                pushed = sub.take_broadcasts()
+                for _, stamp in pushed:
+                    if stamp:
+                        push.observe(now - stamp)
+                await self._send(sub, send, b"".join(data for data, _ in pushed))
+            need_db = reread
             chunk = []
             now = time.monotonic()
             while sub.queue:
@@ -306,8 +330,11 @@ def _too_many(hub: HubState) -> TooManyRequests:
     )
 
 
-async def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamResponse:
-    """The stream of ``recipient`` from event number ``after`` on; 429 if it already has
+async def open_stream(
+    hub: HubState, recipient: str, after: int, topics: frozenset[str] = frozenset()
+) -> EventStreamResponse:
+    """The stream of ``recipient`` from event number ``after`` on (and the broadcasts of
+    ``topics``); 429 if it already has
     ``Settings.max_streams_per_identity`` open: in this process, and on PostgreSQL in
     every process and host sharing the database (a slot of ``StreamLeases``, held until
     the stream ends)."""
@@ -320,4 +347,4 @@ async def open_stream(hub: HubState, recipient: str, after: int) -> EventStreamR
         slot = await _in_stream_thread(leases.acquire, recipient, limit)
         if slot is None:
             raise _too_many(hub)
-    return EventStreamResponse(hub, recipient, after, slot=slot)
+    return EventStreamResponse(hub, recipient, after, topics, slot=slot)

@@ -11,6 +11,7 @@ from hub_server import crud
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.state import HubState
+from hub_server.crud.availability import check_region, visible_regions
 from hub_server.schemas import (
     DirectoryBody,
     DirectoryEntry,
@@ -38,13 +39,14 @@ def register_hospital(session: Session, *, actor: str, body: HospitalCreate) -> 
         hpke_public_key=body.hpke_public_key,
         signing_public_key=body.signing_public_key,
         now=now,
+        region=check_region(session, body.region),
     )
     append_audit(
         session,
         actor=actor,
         action="hospital_registered",
         subject=f"hospital:{hospital.id}",
-        details={"name": hospital.name},
+        details={"name": hospital.name, "region": hospital.region},
         now=now,
     )
     session.commit()
@@ -62,6 +64,7 @@ def create_hospital_token(
         created_by=actor,
         ttl=timedelta(seconds=hub.settings.enrollment_token_ttl_seconds),
         now=now,
+        region=check_region(session, body.region),
     )
     append_audit(
         session,
@@ -100,10 +103,19 @@ def enroll_hospital(session: Session, body: HospitalEnrollRequest) -> HospitalEn
 
 
 def signed_directory(
-    hub: HubState, session: Session, *, lat: float, lon: float, limit: int
+    hub: HubState,
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    limit: int,
+    region: str | None = None,
+    staff: bool = False,
 ) -> SignedDirectory:
-    """Hospitals nearest first, signed by the hub key (devices check it offline)."""
-    ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit)
+    """Hospitals nearest first, signed by the hub key (devices check it offline): for a
+    device those of the regions it sees (``region``: its own), for staff all."""
+    seen = None if staff else visible_regions(session, region)
+    ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit, regions=seen)
     body = DirectoryBody(
         issued_at=utcnow().isoformat(),
         lat=lat,
@@ -117,6 +129,7 @@ def signed_directory(
                 distance_km=round(d, 3),
                 hpke_public_key=h.hpke_public_key,
                 signing_public_key=h.signing_public_key,
+                region=h.region,
             )
             for h, d in ranked
         ],

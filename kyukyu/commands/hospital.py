@@ -240,6 +240,48 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _availability(args: argparse.Namespace) -> int:
+    """応需状況: ``set`` sends one change through the platform and records it (as ``cli``
+    or ``--by``); ``show`` prints the platform's document and the changes made here."""
+    from errbase import KyukyuError
+    from hospital.availability import history, parse_change, set_availability
+    from hospital.identity import load_identity
+    from sync import PlatformError
+    from sync.receiver import HospitalClient
+
+    settings = _settings(args)
+    try:
+        ident = load_identity(
+            settings.data_dir, settings.platform_url, key_file=settings.resolved_key_file()
+        )
+        store = _store(settings)
+    except KyukyuError as exc:
+        return _fail(exc)
+    client = HospitalClient(
+        ident.platform_url,
+        hospital_id=ident.hospital_id,
+        key=ident.keys.signing,
+        ca_file=settings.platform_ca_file,
+    )
+    try:
+        if args.availability_command == "set":
+            raw = {"code": args.item, "status": args.status, "note": args.note, "count": args.count}
+            raw["hours"] = args.hours
+            change = parse_change(raw, default_hours=settings.availability_hours)
+            doc = set_availability(client, store, [change], by=args.by)
+            print(json.dumps(doc, ensure_ascii=False))
+        else:
+            print(json.dumps({"platform": client.availability()}, ensure_ascii=False))
+            for c in history(store):
+                print(json.dumps({**c, "at": c["at"].isoformat()}, ensure_ascii=False))
+    except (KyukyuError, PlatformError) as exc:
+        return _fail(exc)
+    finally:
+        client.close()
+        store.close()
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", type=Path, default=None, help="default ./hospital-data")
     p.add_argument("--db", default=None, help="database URL (default SQLite in --data-dir)")
@@ -323,6 +365,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.add_argument("--revision", default="head", help="alembic revision to upgrade to")
     p.set_defaults(func=_migrate)
+
+    avail = hs.add_parser("availability", help="応需状況: what this hospital can take now")
+    avs = avail.add_subparsers(dest="availability_command", required=True)
+    p = avs.add_parser("set", help="set one department's or capability's status")
+    _common(p)
+    p.add_argument("item", help="e.g. neurosurgery, ct, icu (docs/availability.md)")
+    p.add_argument("status", choices=["available", "consult", "unavailable", "clear"])
+    p.add_argument("--note", default=None, help="a short operational note (no patient data)")
+    p.add_argument("--hours", type=float, default=None, help="expires after (default 8)")
+    p.add_argument("--count", type=int, default=None, help="ICU 空床数 (icu only)")
+    p.add_argument("--by", default="cli", help="who, for the audit trail (default cli)")
+    p.set_defaults(func=_availability)
+    p = avs.add_parser("show", help="the platform's document and the changes made here")
+    _common(p)
+    p.set_defaults(func=_availability)
 
     p = hs.add_parser("token", help="(operator) issue a hospital enrollment token")
     p.add_argument("--platform", required=True, help="the platform's base URL")

@@ -1,5 +1,5 @@
-"""``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs;
-refused-cases lists the cases hospitals reported refusing, through the API).
+"""``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs,
+regions; refused-cases lists the cases hospitals reported refusing, through the API).
 
 Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
 environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
@@ -528,6 +528,44 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _region(args: argparse.Namespace) -> int:
+    """Regions (応需状況, docs/availability.md): ``set`` creates or changes one (audited as
+    ``cli``), ``list`` prints every region; JSON lines."""
+    from pydantic import ValidationError
+    from sqlmodel import Session
+
+    from hub_server.core.db import make_engine
+    from hub_server.core.errors import HubError
+    from hub_server.crud import availability as crud
+    from hub_server.schemas import RegionSet
+    from hub_server.services.availability import set_region
+
+    if args.region_command == "set":
+        try:
+            body = RegionSet(name=args.name, neighbours=args.neighbour or [])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            print(f"invalid_region: {where}: {first['msg']}", file=sys.stderr)
+            return 2
+    engine = make_engine(_db(args), pool_size=1)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            if args.region_command == "set":
+                region = set_region(session, code=args.code, body=body, actor="cli")
+                print(json.dumps(region.model_dump(), ensure_ascii=False))
+            else:
+                for row, neighbours in crud.regions(session):
+                    doc = {"code": row.code, "name": row.name, "neighbours": neighbours}
+                    print(json.dumps(doc, ensure_ascii=False))
+    except HubError as exc:
+        print(f"{exc.code}: {exc.message_en}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _refused_cases(args: argparse.Namespace) -> int:
     """For the platform operator: the cases hospitals reported refusing, as JSON lines."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -703,6 +741,24 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("id", help="its id (or key id, e.g. device:<id>)")
     p.add_argument("--reason", default=None, help="recorded in the audit trail")
     p.set_defaults(func=_revoke)
+
+    region = hs.add_parser("region", help="regions of devices and hospitals (応需状況)")
+    rs = region.add_subparsers(dest="region_command", required=True)
+    p = rs.add_parser("set", help="create or change a region (audited)")
+    _common(p)
+    p.add_argument("code", help="e.g. JP-34 (A-Z a-z 0-9 _ . -, at most 40)")
+    p.add_argument("--name", required=True, help="e.g. 広島県")
+    p.add_argument(
+        "--neighbour",
+        action="append",
+        default=None,
+        help="a region whose hospitals this region's devices also see; repeat for each."
+        " The whole list: one left out is no longer a neighbour",
+    )
+    p.set_defaults(func=_region)
+    p = rs.add_parser("list", help="every region and its neighbours (JSON lines)")
+    _common(p)
+    p.set_defaults(func=_region)
 
     p = hs.add_parser(
         "refused-cases",

@@ -175,6 +175,7 @@ def make_flow(
     platform: Any = None,
     revocation: Any = None,
     background: bool = True,
+    **extra: Any,
 ) -> CaseFlow:
     from sync.outbox import Outbox
 
@@ -189,6 +190,7 @@ def make_flow(
         base=SCENE,
         background=background,
         closers=[outbox.close],
+        **extra,
     )
     flow.start()
     return flow

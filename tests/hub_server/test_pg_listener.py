@@ -62,6 +62,7 @@ async def test_events_and_revocations_cross_processes_and_survive_a_killed_conne
             sub.ready.clear()
             await asyncio.wait_for(listener.listening.wait(), 15)
             assert sub.ready.is_set()  # woken: re-read what was missed from the database
+            assert sub.reread
 
             _notify(conninfo, CHANNEL, notification_payload([_case(3)], "other-process"))
             await until(lambda: len(sub.queue) >= 1, "an event after the reconnection")

@@ -70,6 +70,18 @@ class FlowScreen(Screen[None]):
             waiting_sealed=0,
             waiting_by_kind=(),
             progress=(),
+            # 応需状況 moves rows and labels of the hospitals screen only (it keeps the
+            # order; the labels update in place); no other screen rebuilds for it.
+            hospitals=tuple(
+                sorted(
+                    (
+                        replace(h, availability=(), availability_age_s=None, fit=0)
+                        for h in view.hospitals
+                    ),
+                    key=lambda h: h.id,
+                )
+            ),
+            availability_live=False,
         )
 
     def watch_view(self, old: CaseView, new: CaseView) -> None:

@@ -21,6 +21,7 @@ from textual.widgets import Button, Static
 
 from edge.flow import DELIVERY_TEXT, REFUSAL_REASONS, CaseView, HospitalRow, Stage
 
+from ..widgets import availability_line, availability_source
 from ._base import FlowScreen
 
 
@@ -98,20 +99,35 @@ class HospitalsScreen(FlowScreen):
         # 受入可 changes a row's button (「電話で受入確認済み」 becomes 「搬送先に決定」).
         rows = tuple(
             replace(
-                h, answer="accept" if h.answer == "accept" else None, delivery=None, reason=None
+                h,
+                answer="accept" if h.answer == "accept" else None,
+                delivery=None,
+                reason=None,
+                availability=(),
+                availability_age_s=None,
             )
             for h in view.hospitals
         )
         return replace(super().structure(view), hospitals=rows)
 
     def update_in_place(self, view: CaseView) -> None:
+        for label in self.query("#avail-source").results(Static):
+            label.update(availability_source(view.availability_live, self.lang))
         for i, row in enumerate(view.hospitals):
+            text, cls = availability_line(row, self.lang, view.availability_live)
+            for label in self.query(f"#avail-{i}").results(Static):
+                label.update(text)
+                label.set_classes(cls)
             text, cls = answer_text(row, self.lang)
             for label in self.query(f"#answer-{i}").results(Static):
                 label.update(text)
                 label.set_classes(f"answer {cls}")
 
     def body(self) -> Iterable[Widget]:
+        if self.view.availability_needs:
+            yield Static(
+                availability_source(self.view.availability_live, self.lang), id="avail-source"
+            )
         for i, row in enumerate(self.view.hospitals):
             dist = "" if row.distance_km is None else f"{row.distance_km:.1f} km"
             mark = "☑" if row.selected or row.sent else "☐"
@@ -123,6 +139,9 @@ class HospitalsScreen(FlowScreen):
                 disabled=row.sent,
             )
             parts: list[Widget] = [pick, Static(text, classes=f"answer {cls}", id=f"answer-{i}")]
+            if self.view.availability_needs:
+                line, avail_cls = availability_line(row, self.lang, self.view.availability_live)
+                parts.append(Static(line, classes=avail_cls, id=f"avail-{i}"))
             if row.sent:
                 parts.append(dest_button(i, row, self.lang))
             yield Horizontal(*parts, classes="hospital-row")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from ._availability import availability_line, availability_source
 from ._bars import ActionBar, NoticeLine, StatusBar, status_text
 from ._numpad import NumPad
 
-__all__ = ["ActionBar", "NoticeLine", "NumPad", "StatusBar", "status_text"]
+__all__ = [
+    "ActionBar",
+    "NoticeLine",
+    "NumPad",
+    "StatusBar",
+    "availability_line",
+    "availability_source",
+    "status_text",
+]

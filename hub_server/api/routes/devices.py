@@ -12,6 +12,7 @@ from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
+from hub_server.crud import availability
 from hub_server.models import Device
 from hub_server.schemas import (
     DevicePublic,
@@ -39,6 +40,7 @@ def create_enrollment_token(
     token, row = crud.create_enrollment_token(
         session,
         fire_department=body.fire_department,
+        region=availability.check_region(session, body.region),
         created_by=caller.key_id,
         ttl=timedelta(seconds=hub.settings.enrollment_token_ttl_seconds),
         now=now,
@@ -48,7 +50,7 @@ def create_enrollment_token(
         actor=caller.key_id,
         action="enrollment_token_created",
         subject=f"fire_department:{body.fire_department}"[:120],
-        details={"expires_at": row.expires_at.isoformat()},
+        details={"expires_at": row.expires_at.isoformat(), "region": body.region},
         now=now,
     )
     session.commit()

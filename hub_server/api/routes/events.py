@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from hub_server.api.deps import DeviceDep, HospitalDep, HubDep, ascii_decimal
 from hub_server.api.event_streams import open_stream
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.errors import InvalidInput
+from hub_server.core.state import HubState
+from hub_server.crud import availability
+from hub_server.models import Device
 
 router = APIRouter(tags=["events"], responses=ERRORS)
 
@@ -56,5 +60,13 @@ async def hospital_events(
 async def device_events(
     caller: DeviceDep, hub: HubDep, after: AfterQuery = 0, last_event_id: LastEventId = None
 ) -> Response:
-    """Answers of hospitals to this device's cases (``event: answer``)."""
-    return await open_stream(hub, f"device:{caller.id}", _start(last_event_id, after))
+    """Answers of hospitals to this device's cases (``event: answer``), and the 応需状況
+    of the hospitals of its regions (``event: availability``, not numbered)."""
+    region = caller.row.region if isinstance(caller.row, Device) else None
+    topics = await run_in_threadpool(_device_topics, hub, region)
+    return await open_stream(hub, f"device:{caller.id}", _start(last_event_id, after), topics)
+
+
+def _device_topics(hub: HubState, region: str | None) -> frozenset[str]:
+    with hub.session() as session:
+        return availability.device_topics(session, region)

@@ -10,6 +10,7 @@ from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
+from hub_server.models import Device
 from hub_server.schemas import (
     HospitalCreate,
     HospitalCreated,
@@ -86,4 +87,7 @@ def directory(
     """Hospitals nearest first, signed by the hub key (devices check it offline)."""
     if caller.kind not in {"device", "operator", "technician"}:
         raise NotAllowed("forbidden", "only devices and staff read the directory")
-    return hospital_registry.signed_directory(hub, session, lat=lat, lon=lon, limit=limit)
+    region = caller.row.region if isinstance(caller.row, Device) else None
+    return hospital_registry.signed_directory(
+        hub, session, lat=lat, lon=lon, limit=limit, region=region, staff=caller.kind != "device"
+    )

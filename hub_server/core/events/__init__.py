@@ -28,16 +28,20 @@ from hub_server.core.events.bus import (
 )
 from hub_server.core.events.listener import PgListener
 from hub_server.core.events.notify import (
+    AVAILABILITY_CHANNEL,
     CHANNEL,
     REVOKED_CHANNEL,
+    availability_notification,
     notification_payload,
     notification_prefix_suffix,
+    parse_availability_notification,
     parse_notification,
 )
 from hub_server.core.events.pending import PendingEvent
 from hub_server.core.events.sse import KEEPALIVE, format_sse, sse_json
 
 __all__ = [
+    "AVAILABILITY_CHANNEL",
     "CHANNEL",
     "DEFAULT_MAX_QUEUED",
     "KEEPALIVE",
@@ -47,9 +51,11 @@ __all__ = [
     "PgListener",
     "Subscription",
     "TooManyStreams",
+    "availability_notification",
     "format_sse",
     "notification_payload",
     "notification_prefix_suffix",
+    "parse_availability_notification",
     "parse_notification",
     "sse_json",
 ]

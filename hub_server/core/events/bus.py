@@ -40,6 +40,13 @@ class Subscription:
     closed: str | None = None  # why the stream must end ("behind", "revoked")
     #: The task writing this stream, while it is blocked handing bytes to the socket.
     blocked_writer: asyncio.Task[Any] | None = None
+    #: Broadcast topics heard besides the recipient's own numbered events (a device's
+    #: regions: ``EventBus.broadcast``), and their stream texts waiting to be written.
+    topics: frozenset[str] = frozenset()
+    broadcasts: deque[tuple[bytes, float]] = field(default_factory=deque)
+    #: Set by ``EventBus.wake_all`` (the notification channel was lost): re-read the
+    #: database. A wake-up with nothing queued and this unset is stale and costs nothing.
+    reread: bool = False
 
     async def wait(self, timeout: float) -> bool:
         """Wait for a wake-up; False on timeout (the queue may still hold events).
@@ -77,6 +84,28 @@ class Subscription:
         self.stamps.append(stamp)
         self.ready.set()
 
+    def offer_bytes(self, data: bytes, stamp: float = 0.0) -> None:
+        """Queue a broadcast's stream bytes, encoded once for all its streams (event loop
+        only); bounded like ``offer``."""
+        if self.closed is not None:
+            return
+        if len(self.broadcasts) >= self.max_queued:
+            self.close("behind")
+            return
+        self.broadcasts.append((data, stamp))
+        self.ready.set()
+
+    def take_broadcasts(self) -> list[tuple[bytes, float]]:
+        """Every broadcast waiting, oldest first."""
+        out = list(self.broadcasts)
+        self.broadcasts.clear()
+        return out
+
+    def wake(self) -> None:
+        """Make the stream re-read the database (event loop only)."""
+        self.reread = True
+        self.ready.set()
+
     def take(self) -> tuple[PendingEvent, float]:
         """The oldest queued event and when it was published."""
         return self.queue.popleft(), (self.stamps.popleft() if self.stamps else 0.0)
@@ -84,6 +113,7 @@ class Subscription:
     def drop_queued(self) -> None:
         self.queue.clear()
         self.stamps.clear()
+        self.broadcasts.clear()
 
     def close(self, reason: str) -> None:
         """End the stream (event loop only): the writer says why if it can, and a writer
@@ -112,6 +142,7 @@ class EventBus:
         # per stream).
         self.origin = secrets.token_hex(8)
         self._subs: dict[str, set[Subscription]] = {}
+        self._topics: dict[str, set[Subscription]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         #: Every recipient this process heard revoked (insertion order; bounded).
@@ -124,16 +155,20 @@ class EventBus:
         *,
         limit: int | None = None,
         max_queued: int = DEFAULT_MAX_QUEUED,
+        topics: frozenset[str] = frozenset(),
     ) -> Iterator[Subscription]:
         """Register a stream (call from the event loop) for the duration of the block;
-        ``TooManyStreams`` if ``recipient`` already has ``limit`` of them."""
+        ``TooManyStreams`` if ``recipient`` already has ``limit`` of them. ``topics``:
+        the broadcasts it hears too (``broadcast``)."""
         self._loop = asyncio.get_running_loop()
-        sub = Subscription(recipient, max_queued=max_queued)
+        sub = Subscription(recipient, max_queued=max_queued, topics=topics)
         with self._lock:
             group = self._subs.setdefault(recipient, set())
             if limit is not None and len(group) >= limit:
                 raise TooManyStreams(recipient)
             group.add(sub)
+            for topic in topics:
+                self._topics.setdefault(topic, set()).add(sub)
         try:
             yield sub
         finally:
@@ -143,6 +178,12 @@ class EventBus:
                     subs.discard(sub)
                     if not subs:
                         del self._subs[recipient]
+                for topic in topics:
+                    heard = self._topics.get(topic)
+                    if heard is not None:
+                        heard.discard(sub)
+                        if not heard:
+                            del self._topics[topic]
 
     @property
     def stream_count(self) -> int:
@@ -207,12 +248,63 @@ class EventBus:
             with contextlib.suppress(RuntimeError):  # loop shutting down
                 loop.call_soon_threadsafe(self._deliver, events, stamp)
 
+    def broadcast(self, topics: frozenset[str], text: str) -> None:
+        """Hand a stream text to every local stream that hears one of ``topics`` (each
+        once); callable from any thread. Nothing is stored: a stream that was not open
+        catches up by itself (for availability: ``GET /v1/availability?after=V``)."""
+        self._call_on_loop(self._broadcast, topics, text.encode(), time.monotonic())
+
+    def close_topics(self, topics: frozenset[str], reason: str = "behind") -> None:
+        """End the local streams that hear ``topics`` (a broadcast they cannot be given:
+        they reconnect and catch up); callable from any thread."""
+        self._call_on_loop(self._close_topics, topics, reason)
+
+    def _call_on_loop(self, fn: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # loop shutting down
+                loop.call_soon_threadsafe(fn, *args)
+
+    def _heard(self, topics: frozenset[str]) -> set[Subscription]:
+        with self._lock:
+            subs: set[Subscription] = set()
+            for topic in topics:
+                subs.update(self._topics.get(topic, ()))
+        return subs
+
+    def _broadcast(self, topics: frozenset[str], data: bytes, stamp: float) -> None:
+        # Every stream of the process in this one loop callback: each gets the same bytes
+        # and a wake-up; their writers run in the next iteration, one socket write each.
+        for sub in self._heard(topics):
+            sub.offer_bytes(data, stamp)
+
+    def _close_topics(self, topics: frozenset[str], reason: str) -> None:
+        for sub in self._heard(topics):
+            sub.close(reason)
+
+    def all_topics(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._topics)
+
+    def topic_streams(self) -> int:
+        """Open streams that hear some broadcast topic."""
+        with self._lock:
+            return len({s for group in self._topics.values() for s in group})
+
     def wake_all(self) -> None:
         """Make every stream re-read the database (after a lost notification channel)."""
         with self._lock:
             subs = [s for group in self._subs.values() for s in group]
         for sub in subs:
-            sub.ready.set()
+            sub.wake()
 
     def _deliver(self, events: list[PendingEvent], stamp: float = 0.0) -> None:
         with self._lock:

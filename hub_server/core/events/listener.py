@@ -9,7 +9,13 @@ import time
 from typing import Any
 
 from hub_server.core.events.bus import EventBus
-from hub_server.core.events.notify import CHANNEL, REVOKED_CHANNEL, parse_notification
+from hub_server.core.events.notify import (
+    AVAILABILITY_CHANNEL,
+    CHANNEL,
+    REVOKED_CHANNEL,
+    parse_availability_notification,
+    parse_notification,
+)
 
 __all__ = ["PgListener"]
 
@@ -42,6 +48,7 @@ class PgListener:
 
         delay = 0.5
         lost_since: float | None = None
+        reconnected = False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
@@ -51,6 +58,7 @@ class PgListener:
                     conn.add_notify_handler(lambda note: self._handle(note.channel, note.payload))
                     await conn.execute(f"LISTEN {CHANNEL}")
                     await conn.execute(f"LISTEN {REVOKED_CHANNEL}")
+                    await conn.execute(f"LISTEN {AVAILABILITY_CHANNEL}")
                     self.listening.set()
                     if self._connected is not None:
                         self._connected.set(1)
@@ -64,6 +72,9 @@ class PgListener:
                     delay = 0.5
                     # Anything published while we were not listening is in the DB.
                     self._bus.wake_all()
+                    if reconnected:  # broadcasts missed: their streams reconnect, catch up
+                        self._bus.close_topics(self._bus.all_topics())
+                    reconnected = True
                     await self._receive(conn)
             except asyncio.CancelledError:
                 raise
@@ -114,6 +125,15 @@ class PgListener:
     def _handle(self, channel: str, payload: str) -> None:
         if channel == REVOKED_CHANNEL:
             self._bus.revoke(payload)
+            return
+        if channel == AVAILABILITY_CHANNEL:
+            origin, topics, text = parse_availability_notification(payload)
+            if origin == self._bus.origin:
+                return
+            if text:
+                self._bus.broadcast(topics, text)
+            else:  # too big to ride along: those streams reconnect and catch up
+                self._bus.close_topics(topics)
             return
         origin, events = parse_notification(payload)
         if origin != self._bus.origin:  # our own were handed over directly

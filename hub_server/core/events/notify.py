@@ -9,16 +9,23 @@ from hub_server.core.events.pending import PendingEvent
 from hub_server.core.events.sse import SHARED
 
 __all__ = [
+    "AVAILABILITY_CHANNEL",
     "CHANNEL",
     "REVOKED_CHANNEL",
+    "availability_notification",
     "notification_payload",
     "notification_prefix_suffix",
+    "parse_availability_notification",
     "parse_notification",
 ]
 
 CHANNEL = "kyukyu_events"
 #: ``NOTIFY kyukyu_revoked, '<recipient>'``: every process closes that identity's streams.
 REVOKED_CHANNEL = "kyukyu_revoked"
+
+#: ``NOTIFY kyukyu_availability``: a hospital's 応需状況 changed; every process pushes the
+#: stream text to its device streams of those topics (``availability_notification``).
+AVAILABILITY_CHANNEL = "kyukyu_availability"
 
 _MAX_NOTIFY = 7900  # PostgreSQL's payload limit is 8000 bytes
 
@@ -79,3 +86,20 @@ def _remember_text(data: dict[str, Any], payload: str) -> None:
     text = payload[at + 5 : -1] if at > 0 and payload.endswith("}") else ""
     if text.isascii() and text.startswith("{") and text.endswith("}"):
         SHARED.put(data, text)
+
+
+def availability_notification(origin: str, topics: frozenset[str], text: str) -> str:
+    """JSON ``{"o": origin, "t": [topic, ...], "x": stream text}`` (ASCII-escaped)."""
+    payload = json.dumps({"o": origin, "t": sorted(topics), "x": text}, separators=(",", ":"))
+    if len(payload.encode()) > _MAX_NOTIFY:  # 18 items with notes fit; never seen bigger
+        payload = json.dumps({"o": origin, "t": sorted(topics), "x": ""}, separators=(",", ":"))
+    return payload
+
+
+def parse_availability_notification(payload: str) -> tuple[str, frozenset[str], str]:
+    """(origin, topics, stream text); text "" when left out or unreadable."""
+    try:
+        doc = json.loads(payload)
+        return str(doc["o"]), frozenset(str(t) for t in doc["t"]), str(doc.get("x") or "")
+    except (ValueError, TypeError, KeyError):
+        return "", frozenset(), ""

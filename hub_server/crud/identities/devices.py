@@ -22,11 +22,24 @@ __all__ = [
 
 
 def create_enrollment_token(
-    session: Session, *, fire_department: str, created_by: str, ttl: timedelta, now: datetime
+    session: Session,
+    *,
+    fire_department: str,
+    created_by: str,
+    ttl: timedelta,
+    now: datetime,
+    region: str | None = None,
 ) -> tuple[str, EnrollmentToken]:
-    """Return the one-time token (shown once) and its stored row (hash only)."""
+    """Return the one-time token (shown once) and its stored row (hash only); the device
+    it enrolls gets the operator's ``region``."""
     return issue_token(
-        session, DEVICE, created_by=created_by, ttl=ttl, now=now, fire_department=fire_department
+        session,
+        DEVICE,
+        created_by=created_by,
+        ttl=ttl,
+        now=now,
+        fire_department=fire_department,
+        region=region,
     )
 
 
@@ -44,6 +57,7 @@ def redeem_enrollment_token(
         fire_department=row.fire_department,
         public_key=public_key,
         created_at=now,
+        region=row.region,
     )
     session.add(device)
     return device

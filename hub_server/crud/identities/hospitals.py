@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from hub_server.core.security import new_id
@@ -30,8 +31,10 @@ def create_hospital(
     hpke_public_key: str,
     signing_public_key: str,
     now: datetime,
+    region: str | None = None,
 ) -> Hospital:
     hospital = Hospital(
+        region=region,
         id=new_id(),
         name=name,
         lat=lat,
@@ -45,10 +48,18 @@ def create_hospital(
 
 
 def create_hospital_token(
-    session: Session, *, name: str, created_by: str, ttl: timedelta, now: datetime
+    session: Session,
+    *,
+    name: str,
+    created_by: str,
+    ttl: timedelta,
+    now: datetime,
+    region: str | None = None,
 ) -> tuple[str, HospitalEnrollmentToken]:
-    """A one-time token for one hospital; the operator fixes its name (shown once)."""
-    return issue_token(session, HOSPITAL, created_by=created_by, ttl=ttl, now=now, name=name)
+    """A one-time token for one hospital; the operator fixes its name and region (shown once)."""
+    return issue_token(
+        session, HOSPITAL, created_by=created_by, ttl=ttl, now=now, name=name, region=region
+    )
 
 
 def redeem_hospital_token(
@@ -71,15 +82,26 @@ def redeem_hospital_token(
         hpke_public_key=hpke_public_key,
         signing_public_key=signing_public_key,
         now=now,
+        region=row.region,
     )
     spend_token(session, HOSPITAL, row, used_by=hospital.id, now=now)
     return hospital
 
 
 def hospitals_nearest(
-    session: Session, *, lat: float, lon: float, limit: int
+    session: Session,
+    *,
+    lat: float,
+    lon: float,
+    limit: int,
+    regions: frozenset[str] | None = None,
 ) -> list[tuple[Hospital, float]]:
-    rows = session.exec(select(Hospital).where(col(Hospital.revoked).is_(False))).all()
+    """The nearest unrevoked hospitals; ``regions``: only those in them or in no region
+    (None: all)."""
+    q = select(Hospital).where(col(Hospital.revoked).is_(False))
+    if regions is not None:
+        q = q.where(or_(col(Hospital.region).in_(sorted(regions)), col(Hospital.region).is_(None)))
+    rows = session.exec(q).all()
     ranked = sorted(
         ((h, distance_km(lat, lon, h.lat, h.lon)) for h in rows), key=lambda t: (t[1], t[0].id)
     )

@@ -53,7 +53,7 @@ def issue_token(
     created_by: str,
     ttl: timedelta,
     now: datetime,
-    **fields: str,
+    **fields: str | None,
 ) -> tuple[str, T]:
     """The one-time token (shown once) and its stored row (hash only); ``fields`` are
     what the issuer fixes (a device's fire department, a hospital's name)."""
