@@ -205,18 +205,7 @@ class EventBus:
             self._revoked[recipient] = None
             if len(self._revoked) > _MAX_REMEMBERED_REVOCATIONS:
                 del self._revoked[next(iter(self._revoked))]
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            self._end(recipient)
-        else:
-            with contextlib.suppress(RuntimeError):  # loop shutting down
-                loop.call_soon_threadsafe(self._end, recipient)
+        self._call_on_loop(self._end, recipient)
 
     def was_revoked(self, recipient: str) -> bool:
         """Whether this process heard ``recipient`` revoked (locally, or by the other
@@ -234,19 +223,8 @@ class EventBus:
 
     def publish(self, events: list[PendingEvent]) -> None:
         """Hand events to local streams; callable from any thread."""
-        loop = self._loop
-        if loop is None or not events or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        stamp = time.monotonic()
-        if running is loop:
-            self._deliver(events, stamp)
-        else:
-            with contextlib.suppress(RuntimeError):  # loop shutting down
-                loop.call_soon_threadsafe(self._deliver, events, stamp)
+        if events:
+            self._call_on_loop(self._deliver, events, time.monotonic())
 
     def broadcast(self, topics: frozenset[str], text: str) -> None:
         """Hand a stream text to every local stream that hears one of ``topics`` (each
@@ -260,6 +238,8 @@ class EventBus:
         self._call_on_loop(self._close_topics, topics, reason)
 
     def _call_on_loop(self, fn: Any, *args: Any) -> None:
+        """``fn(*args)`` on the streams' loop: now when called on it, else soon (nothing
+        when there is no loop yet or it is closing)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
