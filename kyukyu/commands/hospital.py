@@ -371,7 +371,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = avs.add_parser("set", help="set one department's or capability's status")
     _common(p)
     p.add_argument("item", help="e.g. neurosurgery, ct, icu (docs/availability.md)")
-    p.add_argument("status", choices=["available", "consult", "unavailable", "clear"])
+    p.add_argument(
+        "status",
+        choices=["available", "consult", "unavailable", "clear"],
+        help="可 (available), 要相談 (consult), 不可 (unavailable), or clear to remove it",
+    )
     p.add_argument("--note", default=None, help="a short operational note (no patient data)")
     p.add_argument("--hours", type=float, default=None, help="expires after (default 8)")
     p.add_argument("--count", type=int, default=None, help="ICU 空床数 (icu only)")

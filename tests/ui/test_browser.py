@@ -85,8 +85,14 @@ class Kiosk:
         time.sleep(0.3)
 
     def tap(self, bid: str) -> None:
-        self.wait_button(bid)
-        st = self.state()
+        deadline = time.monotonic() + 30
+        while True:
+            self.wait_button(bid)
+            st = self.state()
+            if bid in st.get("buttons", {}):
+                break
+            # rebuilt during the settle wait (a stamp, a new set): wait for it again
+            assert time.monotonic() < deadline, f"button {bid} kept disappearing"
         x, y, w, h = st["buttons"][bid]
         cols, rows = st["size"]
         box = self.page.locator(".xterm-screen").bounding_box()

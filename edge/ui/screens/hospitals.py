@@ -139,12 +139,18 @@ class HospitalsScreen(FlowScreen):
                 disabled=row.sent,
             )
             parts: list[Widget] = [pick, Static(text, classes=f"answer {cls}", id=f"answer-{i}")]
-            if self.view.availability_needs:
-                line, avail_cls = availability_line(row, self.lang, self.view.availability_live)
-                parts.append(Static(line, classes=avail_cls, id=f"avail-{i}"))
             if row.sent:
                 parts.append(dest_button(i, row, self.lang))
-            yield Horizontal(*parts, classes="hospital-row")
+            buttons = Horizontal(*parts, classes="hospital-row")
+            if not self.view.availability_needs:
+                yield buttons
+                continue
+            # The 応需状況 on its own line under the row: beside the name it would take the
+            # width the name needs (a row showing only ☐).
+            line, avail_cls = availability_line(row, self.lang, self.view.availability_live)
+            yield Vertical(
+                buttons, Static(line, classes=avail_cls, id=f"avail-{i}"), classes="hospital-block"
+            )
 
     def secondary(self) -> list[Button]:
         return [Button(self.t("バイタルへ戻る", "Back to vitals"), id="back")]
