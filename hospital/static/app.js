@@ -164,6 +164,17 @@
   // A detail page shows one case: it reloads when a notice names that case (or none).
   const detailId = detail ? (cases.querySelector("article[data-case-id]") || { dataset: {} }).dataset.caseId : null;
   function onNotice(data) {
+    // 多数傷病者: one alert with the tone, and a link to answer the capacities.
+    try {
+      const n = JSON.parse(data);
+      if (n.kind === "incident" && alertBar) {
+        alertBar.textContent = n.state === "closed" ? "多数傷病者事案が終了しました" : "多数傷病者事案が発生しました — 受入可能数を回答してください（/incidents）";
+        alertBar.dataset.kind = "incident";
+        alertBar.hidden = false;
+        if (!muted()) beep();
+        return;
+      }
+    } catch (e) { /* not JSON: an ordinary notice */ }
     if (!detail) return sync();
     let notice = {};
     try { notice = JSON.parse(data); } catch (e) { /* any notice: reload */ }
