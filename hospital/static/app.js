@@ -73,12 +73,16 @@
     if (!alertBar) return;
     const cc = el.querySelector(".complaint .cc");
     alertBar.textContent = "新着の救急搬送依頼: " + (cc ? cc.textContent : "");
+    alertBar.dataset.kind = "case";
     alertBar.hidden = false;
     clearTimeout(alertTimer);
     alertTimer = setTimeout(() => { alertBar.hidden = true; }, 15000);
     if (!muted()) beep();
   }
-  if (alertBar) alertBar.addEventListener("click", () => { alertBar.hidden = true; });
+  if (alertBar) alertBar.addEventListener("click", () => {
+    alertBar.hidden = true;
+    if (alertBar.dataset.kind === "incident") location.href = "/incidents";  // answer there
+  });
 
   class SignedOut extends Error {}
 
@@ -168,7 +172,7 @@
     try {
       const n = JSON.parse(data);
       if (n.kind === "incident" && alertBar) {
-        alertBar.textContent = n.state === "closed" ? "多数傷病者事案が終了しました" : "多数傷病者事案が発生しました — 受入可能数を回答してください（/incidents）";
+        alertBar.textContent = n.state === "closed" ? "多数傷病者事案が終了しました（押すと集計）" : "多数傷病者事案が発生しました — 押して受入可能数を回答してください";
         alertBar.dataset.kind = "incident";
         alertBar.hidden = false;
         if (!muted()) beep();
