@@ -9,6 +9,8 @@ travelled only inside their sealed cases."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +21,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import select
 
 from hub_server.models import AuditEntry, Event, IncidentPatient
+from kyukyu.cli import main as kyukyu_main
 from sync.fhir_case import DeviceInfo, build_case_bundle
 from sync.incident import TagPatient, tag_case_record
 from sync.seal import seal_json
@@ -216,6 +219,14 @@ async def test_incident_alerts_bounds_tallies_and_keeps_no_patient_data(
         "incident_closed",
     ):
         assert action in actions
+
+    # The operator's command: the same incidents and tallies, JSON lines.
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert kyukyu_main(["hub", "incidents", "--db", db_url]) == 0
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert line["incident_id"] == inc
+    assert {t["hospital_id"]: (t["red"], t["yellow"], t["green"]) for t in line["tally"]} == tally
 
     # The byte search: none of what the crews noted is anywhere in the database.
     haystack = _database_bytes(hub, db_url)
