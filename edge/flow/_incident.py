@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sync import PlatformError
 from sync.fhir_case import CrewMember, DeviceInfo, build_case_bundle
 from sync.incident import TagPatient, tag_case_record
 from sync.seal import seal_json
@@ -62,8 +63,15 @@ class IncidentDesk:
 
     def pushed(self, board: dict[str, Any]) -> None:
         """A board pushed on the stream: taken when it is this device's incident."""
-        if board.get("incident_id") and board.get("incident_id") == self.incident_id:
-            self._set(board)
+        if not board.get("incident_id") or board.get("incident_id") != self.incident_id:
+            return
+        if "hospitals" not in board:  # a board too large to ride along: read it
+            try:
+                self.refresh()
+            except PlatformError as exc:  # the next push or call brings it
+                log.info("incident board not read (%s)", exc.code)
+            return
+        self._set(board)
 
     def declare(self, place: str, kind: str, estimated_count: int) -> dict[str, Any]:
         return self._set(self._api.declare(place, kind, estimated_count))

@@ -14,22 +14,28 @@ inside the sealed case the device sends by the ordinary case path.
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import text
+from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.errors import Conflict, NotFound
-from hub_server.core.events import AVAILABILITY_CHANNEL, availability_notification, sse_json
+from hub_server.core.events import (
+    AVAILABILITY_CHANNEL,
+    PendingEvent,
+    availability_notification,
+    sse_json,
+)
 from hub_server.core.state import HubState
 from hub_server.crud import availability as regions
-from hub_server.crud.events import append_event, notify
-from hub_server.models import Hospital, Incident, IncidentHospital, IncidentPatient
+from hub_server.crud.events import notify
+from hub_server.models import Event, Hospital, Incident, IncidentHospital, IncidentPatient
 
 __all__ = [
     "CATEGORIES",
@@ -51,6 +57,8 @@ __all__ = [
 CATEGORIES: tuple[str, ...] = ("red", "yellow", "green")
 Category = Literal["red", "yellow", "green"]
 _TAG = r"^[A-Za-z0-9-]{1,40}$"
+#: Events per NOTIFY: ``[recipient, seq, kind]`` items of at most ~80 bytes each.
+_NOTIFY_BATCH = 80
 
 
 class Declaration(BaseModel):
@@ -174,11 +182,15 @@ def _push(hub: HubState, session: Session, incident_id: str, region: str | None)
     topics = regions.availability_topics(region)
     if session.get_bind().dialect.name == "postgresql":
         payload = availability_notification(hub.bus.origin, topics, sse)
-        if len(payload.encode()) < 7900:  # NOTIFY's limit: others re-read on their catch-up
-            session.execute(
-                text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": AVAILABILITY_CHANNEL, "payload": payload},
+        if json.loads(payload)["x"] != sse:  # too large for NOTIFY: a notice to re-read
+            short = {"type": "incident", "incident_id": incident_id, "stale": True}
+            payload = availability_notification(
+                hub.bus.origin, topics, f"event: incident\ndata: {sse_json(short)}\n\n"
             )
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": AVAILABILITY_CHANNEL, "payload": payload},
+        )
     session.commit()
     hub.bus.broadcast(topics, sse)
 
@@ -228,23 +240,52 @@ def declare(
     return board(session, row.id)
 
 
-def _events(session: Session, hub: HubState, row: Incident, state: str, now: datetime) -> list[Any]:
-    ids = session.exec(
-        select(IncidentHospital.hospital_id).where(IncidentHospital.incident_id == row.id)
-    ).all()
+def _events(
+    session: Session, hub: HubState, row: Incident, state: str, now: datetime
+) -> list[PendingEvent]:
+    """One numbered ``incident`` event for every alerted hospital, in one statement each
+    for the counters and the rows (the hospitals locked in id order, as the case path
+    does: never a deadlock with it); NOTIFY in batches that fit."""
+    ids = sorted(
+        session.exec(
+            select(IncidentHospital.hospital_id).where(IncidentHospital.incident_id == row.id)
+        ).all()
+    )
+    if not ids:
+        return []
+    session.exec(
+        select(Hospital.id)
+        .where(col(Hospital.id).in_(ids))
+        .order_by(col(Hospital.id))
+        .with_for_update()
+    )
+    seqs = dict(
+        session.execute(
+            update(Hospital)
+            .where(col(Hospital.id).in_(ids))
+            .values(event_seq=Hospital.event_seq + 1)
+            .returning(col(Hospital.id), col(Hospital.event_seq))
+        ).all()
+    )
     data = {**_summary(row), "state": state}
-    events = [
-        append_event(
-            session,
-            recipient=f"hospital:{hid}",
-            kind="incident",
-            case_id=row.id,
-            payload=data,
-            now=now,
-        )
-        for hid in ids
-    ]
-    notify(session, events, hub.bus.origin)
+    text_data = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    session.execute(
+        insert(Event),
+        [
+            {
+                "recipient": f"hospital:{hid}",
+                "seq": seqs[hid],
+                "kind": "incident",
+                "case_id": row.id,
+                "payload": text_data,
+                "created_at": now,
+            }
+            for hid in ids
+        ],
+    )
+    events = [PendingEvent(f"hospital:{hid}", seqs[hid], "incident", data) for hid in ids]
+    for i in range(0, len(events), _NOTIFY_BATCH):  # each NOTIFY within its 8,000 bytes
+        notify(session, events[i : i + _NOTIFY_BATCH], hub.bus.origin)
     return events
 
 
