@@ -17,17 +17,55 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from errbase import KyukyuError
 from sync import PlatformError
 from sync.fhir_case import CrewMember, DeviceInfo, build_case_bundle
-from sync.incident import TagPatient, tag_case_record
+from sync.incident import AGE_BANDS, CATEGORY_JA, TagPatient, tag_case_record
 from sync.seal import seal_json
 
 if TYPE_CHECKING:
     from ._flow import CaseFlow
 
-__all__ = ["IncidentDesk"]
+__all__ = ["AGE_BANDS", "CATEGORY_JA", "IncidentDesk", "TagPatient", "problem_text"]
 
 log = logging.getLogger(__name__)
+
+
+class HospitalNotInDirectory(KyukyuError):
+    code = "hospital_not_in_directory"
+    message_ja = "この病院は端末の病院一覧にありません。電話で連絡してください。"
+    message_en = "That hospital is not in the device's directory: phone it."
+
+
+_PROBLEMS = {
+    "capacity_exhausted": (
+        "この病院のこの区分の受入可能数は残っていません。別の病院を選んでください。",
+        "No capacity left there for this category: choose another hospital.",
+    ),
+    "no_declared_capacity": (
+        "この病院はこの区分の受入可能数を回答していません。回答を待つか電話で確認してください。",
+        "That hospital has not declared this category: wait for it, or phone.",
+    ),
+    "tag_assigned": ("このタグは搬送先決定済みです。", "This tag is assigned already."),
+    "incident_closed": ("この事案は終了しています。", "The incident is closed."),
+    "unknown_tag": ("先にタグを登録してください。", "Register the tag first."),
+}
+
+
+def problem_text(exc: Exception) -> tuple[str, str]:
+    """What the crew reads when an incident call failed, and what to do next."""
+    known = _PROBLEMS.get(str(getattr(exc, "hub_code", "") or ""))
+    if known is not None:
+        return known
+    if isinstance(exc, HospitalNotInDirectory):
+        return (exc.message_ja, exc.message_en)
+    if isinstance(exc, PlatformError) and getattr(exc, "status", None) is None:
+        return (
+            "プラットフォームに接続できません。病院へは電話で連絡してください。",
+            "The platform cannot be reached: phone the hospitals.",
+        )
+    code = getattr(exc, "code", "error")
+    return (f"送れませんでした（{code}）。もう一度押してください。", f"Not sent ({code}). Retry.")
 
 
 class IncidentDesk:
@@ -93,9 +131,7 @@ class IncidentDesk:
         its case for that hospital and queue it: returns the case id."""
         board = self.board
         assert board is not None
-        hospital = next((h for h in self._flow._directory if h.id == hospital_id), None)
-        if hospital is None:
-            raise KeyError(hospital_id)
+        hpke = self._hospital_key(hospital_id)
         case_id = f"case-{uuid.uuid4().hex}"
         self._set(self._api.assign(str(board["incident_id"]), patient.tag, hospital_id, case_id))
         d = self._flow._device
@@ -113,13 +149,25 @@ class IncidentDesk:
             case_id=case_id,
             device_id=d.device_id,
             device_key=d.key,
-            recipients={hospital_id: hospital.hpke_public_key},
+            recipients={hospital_id: hpke},
         )
         self._flow._outbox.enqueue(sealed)
         if self._flow._delivery is not None:
             self._flow._delivery.kick()
         log.info("incident tag assigned and its case queued")
         return case_id
+
+    def _hospital_key(self, hospital_id: str) -> Any:
+        """The hospital's sealing key: from the directory stored at provisioning, else
+        from the hub-signed directory read now (its signature checked by the client)."""
+        for h in self._flow._directory:
+            if h.id == hospital_id:
+                return h.hpke_public_key
+        read = getattr(self._flow._platform, "hospital_directory")  # noqa: B009
+        for h in read(*self._flow._base):
+            if h.id == hospital_id:
+                return h.hpke_public_key
+        raise HospitalNotInDirectory(hospital_id)
 
     def close(self) -> dict[str, Any]:
         assert self.incident_id is not None

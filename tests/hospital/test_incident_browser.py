@@ -18,8 +18,7 @@ from typing import Any, cast
 
 import pytest
 
-from edge.flow import CaseFlow, DeviceIdentity
-from edge.flow._incident import IncidentDesk
+from edge.flow import CaseFlow, DeviceIdentity, IncidentDesk
 from sync.client import PlatformClient
 from sync.incident import TagPatient
 from sync.outbox import Outbox
