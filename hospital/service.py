@@ -136,12 +136,13 @@ class _HospitalReceiver(Receiver):
         on_destination: Callable[[str, bool, str], None],
         on_closure: Callable[[StreamEvent], None],
         poster_keys: _PosterCheckedKeys,
+        on_incident: Callable[[StreamEvent], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self._on_destination = on_destination
         self._on_closure = on_closure
-        self._on_incident: Callable[[StreamEvent], None] = lambda ev: None
+        self._on_incident = on_incident or (lambda ev: None)
         self._poster_keys = poster_keys
 
     def handle_other(self, ev: StreamEvent) -> None:
@@ -221,9 +222,9 @@ class ReceivingService:
             on_rejected=self._on_rejected,
             on_destination=self._on_destination,
             on_closure=self._on_closure,
+            on_incident=self._on_incident,
             poster_keys=poster_keys,
         )
-        self.receiver._on_incident = self._on_incident
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._report_wanted = threading.Event()
