@@ -46,11 +46,15 @@ __all__ = [
     "answer_capacity",
     "assign",
     "board",
+    "check_device_sees",
     "close",
     "declare",
+    "get_incident",
     "hospital_view",
+    "incidents_of_hospital",
     "incidents_of_operator",
     "register",
+    "tally",
 ]
 
 #: START triage categories a hospital is asked for (黒 is not transported).
@@ -87,7 +91,7 @@ def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat().replace("+00:00", "Z")
 
 
-def _incident(session: Session, incident_id: str, *, lock: bool = False) -> Incident:
+def get_incident(session: Session, incident_id: str, *, lock: bool = False) -> Incident:
     stmt = select(Incident).where(Incident.id == incident_id)
     if lock:
         stmt = stmt.with_for_update()
@@ -134,7 +138,7 @@ def _counts(patients: list[IncidentPatient]) -> dict[str, dict[str, int]]:
 def board(session: Session, incident_id: str) -> dict[str, Any]:
     """The distribution board: capacity declared, used and left per hospital and category,
     and which tag goes where (no patient data: there is none here)."""
-    row = _incident(session, incident_id)
+    row = get_incident(session, incident_id)
     hospitals = session.exec(
         select(IncidentHospital, Hospital)
         .join(Hospital, col(Hospital.id) == col(IncidentHospital.hospital_id))
@@ -301,7 +305,7 @@ def answer_capacity(
     """A hospital says how many it can take now per category (replaces its last answer;
     below what is already assigned it counts as full)."""
     now = now or utcnow()
-    row = _incident(session, incident_id)
+    row = get_incident(session, incident_id)
     _open(row)
     ih = session.exec(
         select(IncidentHospital)
@@ -340,7 +344,7 @@ def register(
 ) -> dict[str, Any]:
     """Register a triage tag (its category may change until it is assigned)."""
     now = now or utcnow()
-    row = _incident(session, incident_id)
+    row = get_incident(session, incident_id)
     check_device_sees(session, row, region)
     _open(row)
     p = session.get(IncidentPatient, (incident_id, body.tag))
@@ -384,7 +388,7 @@ def assign(
     """Assign a tag to a hospital within the capacity it declared (its acceptance,
     ``declared_capacity``); the same assignment again answers the board (idempotent)."""
     now = now or utcnow()
-    row = _incident(session, incident_id, lock=True)  # one assignment at a time per incident
+    row = get_incident(session, incident_id, lock=True)  # one assignment at a time per incident
     check_device_sees(session, row, region)
     _open(row)
     p = session.get(IncidentPatient, (incident_id, tag))
@@ -455,7 +459,7 @@ def close(
 ) -> dict[str, Any]:
     """Close the incident (no more tags or assignments): its tally, audited."""
     now = now or utcnow()
-    row = _incident(session, incident_id, lock=True)
+    row = get_incident(session, incident_id, lock=True)
     _open(row)
     row.closed_at, row.closed_by = now, actor
     session.add(row)
@@ -477,7 +481,7 @@ def close(
 def hospital_view(session: Session, hospital_id: str, incident_id: str) -> dict[str, Any]:
     """What one hospital sees of an incident: the incident, its own capacity and what is
     assigned to it (its own tags only)."""
-    row = _incident(session, incident_id)
+    row = get_incident(session, incident_id)
     ih = session.get(IncidentHospital, (incident_id, hospital_id))
     if ih is None:
         raise NotFound("unknown_incident", "no such incident", "その事案はありません。")

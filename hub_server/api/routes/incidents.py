@@ -41,7 +41,7 @@ def declare(
 @router.get("/v1/incidents/{incident_id}")
 def board(incident_id: IncidentPath, caller: DeviceDep, session: SessionDep) -> dict[str, Any]:
     """The distribution board (what a device missed while its stream was down)."""
-    row = incidents._incident(session, incident_id)
+    row = incidents.get_incident(session, incident_id)
     incidents.check_device_sees(session, row, _device(caller).region)
     return incidents.board(session, incident_id)
 
@@ -81,7 +81,7 @@ def close(
 ) -> dict[str, Any]:
     """Close (a device of the incident's regions, or an operator): the tally."""
     if caller.kind == "device":
-        row = incidents._incident(session, incident_id)
+        row = incidents.get_incident(session, incident_id)
         incidents.check_device_sees(session, row, _device(caller).region)
     elif caller.kind != "operator":
         raise NotAllowed("forbidden", "only devices and operators close incidents")
