@@ -92,11 +92,18 @@ class IncidentDesk:
     def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _set(self, board: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.board = board
         for listener in list(self._listeners):
-            listener(board)
+            try:  # a listener's failure must not reach the stream or the caller
+                listener(board)
+            except Exception:
+                log.exception("incident board listener failed")
         return board
 
     def pushed(self, board: dict[str, Any]) -> None:

@@ -30,6 +30,13 @@ class CapacityNotSent(WebError):
     message_en = "The platform did not take it; nothing changed. Retry."
 
 
+class IncidentClosed(WebError):
+    status = 409
+    code = "incident_closed"
+    message_ja = "この事案は終了しています。受入可能数は送っていません。"
+    message_en = "The incident is closed; nothing was sent."
+
+
 @router.get("/incidents", response_class=HTMLResponse)
 def incidents_page(
     request: Request, who: Staff, service: Service, templates: Templates
@@ -71,6 +78,8 @@ def capacity_form(
             {"red": red, "yellow": yellow, "green": green},
             by=who.username,
         )
-    except KyukyuError:
+    except KyukyuError as exc:
+        if getattr(exc, "hub_code", None) == "incident_closed":
+            raise IncidentClosed() from None
         raise CapacityNotSent() from None
     return RedirectResponse("/incidents", status_code=303)

@@ -91,3 +91,21 @@ async def test_declare_register_assign_close_by_clicks(world: World, tmp_path: P
         assert f"{target.name}  赤 1  黄 0  緑 0" in screen_text(app)
         await pilot.click("#incident-back")
         await wait_stage(pilot, app, Stage.STANDBY)
+
+
+def test_board_lines_take_nonsense() -> None:
+    """A board with missing or wrong-typed fields still draws (never stops the screen)."""
+    from edge.ui.screens.incident import board_lines
+
+    lines = board_lines(
+        {
+            "hospitals": [
+                {"hospital_id": "h1", "name": "甲", "answered": True, "left": [], "capacity": 3},
+                {"hospital_id": "h2", "answered": True, "left": {"red": 1}, "capacity": {}},
+                "not a hospital",
+            ],
+            "patients": [{"tag": "T-1", "category": 7, "hospital_id": "h2"}, None],
+        }
+    )
+    assert lines == ["甲  未回答", "?  赤 残1/?  黄 残?/?  緑 残?/?", "タグ T-1 ? → ?"]
+    assert board_lines({"hospitals": "x", "patients": {}}) == []

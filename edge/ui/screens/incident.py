@@ -10,6 +10,7 @@ tag's sealed case, never to the platform in clear.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable
@@ -46,22 +47,31 @@ def desk_of(flow: CaseFlow) -> IncidentDesk:
     return desk
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def board_lines(board: dict[str, Any]) -> list[str]:
-    """The board as lines: each hospital's capacity left per category, then the tags."""
-    names = {h["hospital_id"]: h["name"] for h in board.get("hospitals", [])}
+    """The board as lines: each hospital's capacity left per category, then the tags (a
+    field that is missing or of the wrong type shows as ?, never stops the screen)."""
+    hospitals = _dicts(board.get("hospitals"))
+    names = {h.get("hospital_id"): str(h.get("name", "?")) for h in hospitals}
     out = []
-    for h in board.get("hospitals", []):
-        if not h.get("answered"):
-            out.append(f"{h['name']}  未回答")
+    for h in hospitals:
+        name = str(h.get("name", "?"))
+        left, cap = h.get("left"), h.get("capacity")
+        if not h.get("answered") or not isinstance(left, dict) or not isinstance(cap, dict):
+            out.append(f"{name}  未回答")
             continue
-        left = "  ".join(
-            f"{ja} 残{h['left'].get(code)}/{h['capacity'].get(code)}"
-            for code, ja in CATEGORY_JA.items()
+        per = "  ".join(
+            f"{ja} 残{left.get(code, '?')}/{cap.get(code, '?')}" for code, ja in CATEGORY_JA.items()
         )
-        out.append(f"{h['name']}  {left}")
-    for p in board.get("patients", []):
+        out.append(f"{name}  {per}")
+    for p in _dicts(board.get("patients")):
         where = names.get(p.get("hospital_id"), "未決定") if p.get("hospital_id") else "未決定"
-        out.append(f"タグ {p['tag']} {CATEGORY_JA.get(p['category'], '?')} → {where}")
+        out.append(
+            f"タグ {p.get('tag', '?')} {CATEGORY_JA.get(str(p.get('category')), '?')} → {where}"
+        )
     return out
 
 
@@ -106,7 +116,8 @@ class IncidentScreen(Screen[None]):
                 yield Button(self.t("事案を宣言", "Declare"), id="declare", variant="error")
             else:
                 yield Static(
-                    f"{board['kind']} ・ {board['place']}（推定 {board['estimated_count']} 名）",
+                    f"{board.get('kind', '?')} ・ {board.get('place', '?')}"
+                    f"（推定 {board.get('estimated_count', '?')} 名）",
                     id="incident-head",
                 )
                 yield Static("\n".join(board_lines(board)), id="incident-board")
@@ -123,7 +134,7 @@ class IncidentScreen(Screen[None]):
                 yield Input(placeholder=self.t("主な損傷", "Main injury"), id="injury")
                 yield Static(self.t("搬送先（受入可能数の残る病院）", "Destination"))
                 with Vertical(id="destinations"):
-                    for i, h in enumerate(board.get("hospitals", [])):
+                    for i, h in enumerate(_dicts(board.get("hospitals"))):
                         label, usable = self._dest_label(h)
                         yield Button(label, id=f"dest-{i}", disabled=not usable, classes="dest")
                 yield Button(self.t("事案を終了（集計）", "Close (tally)"), id="close-incident")
@@ -133,9 +144,13 @@ class IncidentScreen(Screen[None]):
     def on_mount(self) -> None:
         self.desk.subscribe(self._pushed)
 
+    def on_unmount(self) -> None:
+        self.desk.unsubscribe(self._pushed)
+
     def _pushed(self, board: dict[str, Any]) -> None:
         # From the stream's thread or a worker: redraw on the app's thread.
-        self.app.call_from_thread(self._redraw)
+        with contextlib.suppress(RuntimeError):  # the app is closing
+            self.app.call_from_thread(self._redraw)
 
     def _redraw(self) -> None:
         if self.is_current:
@@ -143,9 +158,9 @@ class IncidentScreen(Screen[None]):
 
     def _tally(self, board: dict[str, Any]) -> list[str]:
         lines = [self.t("終了した事案の集計", "Tally of the closed incident")]
-        for t in board.get("tally", []):
+        for t in _dicts(board.get("tally")):
             per = "  ".join(f"{ja} {t.get(code, 0)}" for code, ja in CATEGORY_JA.items())
-            lines.append(f"{t['name']}  {per}")
+            lines.append(f"{t.get('name', '?')}  {per}")
         return lines
 
     def _say(self, text: str) -> None:
@@ -203,7 +218,7 @@ class IncidentScreen(Screen[None]):
 
     def _destinations(self) -> None:
         board = self.desk.board or {}
-        for i, h in enumerate(board.get("hospitals", [])):
+        for i, h in enumerate(_dicts(board.get("hospitals"))):
             label, usable = self._dest_label(h)
             for b in self.query(f"#dest-{i}").results(Button):
                 b.label = label
@@ -211,9 +226,11 @@ class IncidentScreen(Screen[None]):
 
     def _dest_label(self, h: dict[str, Any]) -> tuple[str, bool]:
         """A destination's button: its capacity left in the chosen category."""
-        left = (h.get("left") or {}).get(self.category)
-        word = "未回答" if left is None else f"残{left}"
-        return f"{h['name']}（{CATEGORY_JA[self.category]} {word}）", bool(left)
+        left = h.get("left")
+        n = left.get(self.category) if isinstance(left, dict) else None
+        usable = isinstance(n, int) and n > 0
+        word = "未回答" if n is None else f"残{n}"
+        return f"{h.get('name', '?')}（{CATEGORY_JA[self.category]} {word}）", usable
 
     def _declare(self) -> None:
         place, count = self._value("place"), self._value("count")
@@ -229,7 +246,12 @@ class IncidentScreen(Screen[None]):
         if not tag:
             self._say(self.t("トリアージタグ番号を入れてください。", "Give the tag number."))
             return
-        hospital = (self.desk.board or {})["hospitals"][index]
+        hospitals = _dicts((self.desk.board or {}).get("hospitals"))
+        if not 0 <= index < len(hospitals) or not isinstance(
+            hospitals[index].get("hospital_id"), str
+        ):
+            return
+        hospital = hospitals[index]
         patient = TagPatient(
             tag, self.category, self.age_band, self.sex, self._value("injury") or None
         )
