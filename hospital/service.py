@@ -136,11 +136,13 @@ class _HospitalReceiver(Receiver):
         on_destination: Callable[[str, bool, str], None],
         on_closure: Callable[[StreamEvent], None],
         poster_keys: _PosterCheckedKeys,
+        on_incident: Callable[[StreamEvent], None] | None = None,
         **kw: Any,
     ) -> None:
         super().__init__(*args, **kw)
         self._on_destination = on_destination
         self._on_closure = on_closure
+        self._on_incident = on_incident or (lambda ev: None)
         self._poster_keys = poster_keys
 
     def handle_other(self, ev: StreamEvent) -> None:
@@ -148,6 +150,9 @@ class _HospitalReceiver(Receiver):
         ``sync.stream_event``."""
         if ev.kind == "closure":
             self._on_closure(ev)  # records its own failures: never stops the stream
+            return
+        if ev.kind == "incident":  # 多数傷病者: the dashboard alerts (hospital.incidents)
+            self._on_incident(ev)
             return
         if ev.kind != "destination":
             return
@@ -217,6 +222,7 @@ class ReceivingService:
             on_rejected=self._on_rejected,
             on_destination=self._on_destination,
             on_closure=self._on_closure,
+            on_incident=self._on_incident,
             poster_keys=poster_keys,
         )
         self._stop = threading.Event()
@@ -271,6 +277,14 @@ class ReceivingService:
         )
         self._announce("rejection", case_id)
         self._report_wanted.set()
+
+    def _on_incident(self, ev: StreamEvent) -> None:
+        """A mass-casualty incident declared or closed: the dashboard's alert and tone
+        (the incident's id only; the page reads the rest from the platform)."""
+        incident_id = ev.data.get("incident_id")
+        if isinstance(incident_id, str) and ev.data.get("state") in ("declared", "closed"):
+            notice = {"kind": "incident", "case_id": None, "state": ev.data["state"]}
+            self.news.publish(json.dumps({**notice, "incident_id": incident_id}))
 
     def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
         if self.store.set_destination(case_id, chosen, via):

@@ -26,6 +26,7 @@ from hub_server.api.routes import (
     hospitals,
     hub,
     identities,
+    incidents,
     operators,
     patients,
     refused_cases,
@@ -309,6 +310,7 @@ def create_app(
         revocation,
         trust,
         availability,
+        incidents,
     ):
         app.include_router(module.router)
     return app

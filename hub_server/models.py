@@ -301,3 +301,52 @@ class AvailabilityHead(SQLModel, table=True):
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class Incident(SQLModel, table=True):
+    """A mass-casualty incident (多数傷病者, docs/mass-casualty.md): what the platform holds
+    in clear is operational (place, kind, time, the declaring team), never patient data."""
+
+    __tablename__ = "incidents"
+
+    id: str = Field(primary_key=True, max_length=40)
+    region: str | None = Field(default=None, max_length=40, index=True)
+    place: str = Field(max_length=200)
+    kind: str = Field(max_length=40)
+    estimated_count: int
+    team: str = Field(max_length=200)
+    device_id: str = Field(max_length=40)
+    declared_at: datetime
+    closed_at: datetime | None = None
+    closed_by: str | None = Field(default=None, max_length=80)
+
+
+class IncidentHospital(SQLModel, table=True):
+    """A hospital alerted of an incident, and how many it said it can take per START
+    category (None: not answered yet)."""
+
+    __tablename__ = "incident_hospitals"
+
+    incident_id: str = Field(primary_key=True, max_length=40, foreign_key="incidents.id")
+    hospital_id: str = Field(primary_key=True, max_length=40, foreign_key="hospitals.id")
+    red: int | None = None
+    yellow: int | None = None
+    green: int | None = None
+    answered_at: datetime | None = None
+
+
+class IncidentPatient(SQLModel, table=True):
+    """A triage tag of an incident: its category and, once assigned, its hospital and the
+    sealed case sent there (age, sex, injury travel only inside that case)."""
+
+    __tablename__ = "incident_patients"
+
+    incident_id: str = Field(primary_key=True, max_length=40, foreign_key="incidents.id")
+    tag: str = Field(primary_key=True, max_length=40)
+    category: str = Field(max_length=10)
+    device_id: str = Field(max_length=40)
+    registered_at: datetime
+    hospital_id: str | None = Field(default=None, max_length=40, index=True)
+    case_id: str | None = Field(default=None, max_length=80)
+    assigned_at: datetime | None = None
+    acceptance: str | None = Field(default=None, max_length=30)

@@ -313,6 +313,10 @@ class PlatformClient:
                 # Not numbered (no position of its own): its ``version`` orders it.
                 yield DeviceEvent(seq=0, kind=AVAILABILITY, data=_availability_data(sse.data))
                 continue
+            if sse.event == INCIDENT:
+                # A mass-casualty board (docs/mass-casualty.md): not numbered either.
+                yield DeviceEvent(seq=0, kind=INCIDENT, data=_availability_data(sse.data))
+                continue
             ev = stream_event(sse)
             yield DeviceEvent(seq=ev.seq, kind=ev.kind, data=ev.data)
 
@@ -325,6 +329,7 @@ class PlatformClient:
 
 
 AVAILABILITY = "availability"
+INCIDENT = "incident"
 
 
 def _availability_data(text: str) -> dict[str, Any]:

@@ -332,6 +332,7 @@ def follow_answers(
     on_news: Callable[[], None] | None = None,
     on_alive: Callable[[], None] | None = None,
     on_availability: Callable[[dict[str, Any]], None] | None = None,
+    on_incident: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Apply the device's answer stream to the outbox from its durable cursor.
 
@@ -341,7 +342,8 @@ def follow_answers(
     (free text is not stored on the device). ``on_news`` is called after each new
     answer or receipt, ``on_alive`` whenever the stream shows it is up (a keep-alive
     or an event). ``availability`` events (not numbered, not answers: the cursor does not
-    move) go to ``on_availability``. Returns the number of new answers and receipts when
+    move) go to ``on_availability``, mass-casualty boards (``incident``) to
+    ``on_incident``. Returns the number of new answers and receipts when
     the stream ends or soon after ``stop`` is set; the stream's errors (``PlatformError``)
     propagate.
     """
@@ -352,6 +354,10 @@ def follow_answers(
         if ev.kind == "availability":
             if on_availability is not None:
                 on_availability(ev.data)
+            continue
+        if ev.kind == "incident":  # a mass-casualty board, not numbered
+            if on_incident is not None:
+                on_incident(ev.data)
             continue
         if apply_device_event(outbox, ev):
             applied += 1

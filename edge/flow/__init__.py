@@ -63,6 +63,7 @@ from ._ports import AttributesSeen, CardFacts, CardReading, CardRequest, CaseOut
 if TYPE_CHECKING:
     from ._card import JpkiCardReading
     from ._flow import CaseFlow, DestinationNotAccepted, DeviceIdentity
+    from ._incident import AGE_BANDS, CATEGORY_JA, IncidentDesk, TagPatient, problem_text
     from ._wiring import load_revocation, open_card_waiter, open_flow
 
 # The flow itself and its wiring (the card layer, cryptography, pyscard, the platform
@@ -76,6 +77,11 @@ _LAZY = {
     "load_revocation": "._wiring",
     "open_card_waiter": "._wiring",
     "open_flow": "._wiring",
+    "AGE_BANDS": "._incident",
+    "CATEGORY_JA": "._incident",
+    "IncidentDesk": "._incident",
+    "TagPatient": "._incident",
+    "problem_text": "._incident",
 }
 
 
@@ -89,9 +95,11 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AGE_BANDS",
     "ASSURANCE_TEXT",
     "AVAILABILITY_ITEM",
     "AVAILABILITY_STATUSES",
+    "CATEGORY_JA",
     "CERTIFICATE_TEXT",
     "CHIEF_COMPLAINTS",
     "CLOSURE_REASONS",
@@ -130,11 +138,13 @@ __all__ = [
     "Evidence",
     "HospitalRow",
     "IdentityMethod",
+    "IncidentDesk",
     "JpkiCardReading",
     "Notice",
     "Platform",
     "Stage",
     "SummarySection",
+    "TagPatient",
     "Text",
     "VitalField",
     "VitalsDraft",
@@ -145,4 +155,5 @@ __all__ = [
     "open_card_waiter",
     "open_flow",
     "out_of_range",
+    "problem_text",
 ]

@@ -47,6 +47,7 @@ class Delivery:
         # 応需状況: pushed on the same stream; caught up (GET) once each connection is up.
         self._book = availability
         self._on_availability = on_availability or (lambda: None)
+        self.on_incident: Callable[[dict[str, object]], None] | None = None
         self._retry_s = retry_s
         self._stop = threading.Event()
         self._kick = threading.Event()
@@ -114,6 +115,7 @@ class Delivery:
                     on_news=self._on_answer,
                     on_alive=reachable,
                     on_availability=self._pushed_availability,
+                    on_incident=self._pushed_incident,
                 )
             except PlatformError as exc:
                 failures += 1
@@ -149,6 +151,11 @@ class Delivery:
         if book is not None and book.apply(doc):
             book.save()
             self._on_availability()
+
+    def _pushed_incident(self, board: dict[str, object]) -> None:
+        # ``edge.flow._incident.IncidentDesk`` sets ``on_incident`` when it is used.
+        if self.on_incident is not None:
+            self.on_incident(board)
 
     def _availability_down(self) -> None:
         book = self._book

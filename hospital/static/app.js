@@ -73,12 +73,16 @@
     if (!alertBar) return;
     const cc = el.querySelector(".complaint .cc");
     alertBar.textContent = "新着の救急搬送依頼: " + (cc ? cc.textContent : "");
+    alertBar.dataset.kind = "case";
     alertBar.hidden = false;
     clearTimeout(alertTimer);
     alertTimer = setTimeout(() => { alertBar.hidden = true; }, 15000);
     if (!muted()) beep();
   }
-  if (alertBar) alertBar.addEventListener("click", () => { alertBar.hidden = true; });
+  if (alertBar) alertBar.addEventListener("click", () => {
+    alertBar.hidden = true;
+    if (alertBar.dataset.kind === "incident") location.href = "/incidents";  // answer there
+  });
 
   class SignedOut extends Error {}
 
@@ -164,6 +168,17 @@
   // A detail page shows one case: it reloads when a notice names that case (or none).
   const detailId = detail ? (cases.querySelector("article[data-case-id]") || { dataset: {} }).dataset.caseId : null;
   function onNotice(data) {
+    // 多数傷病者: one alert with the tone, and a link to answer the capacities.
+    try {
+      const n = JSON.parse(data);
+      if (n.kind === "incident" && alertBar) {
+        alertBar.textContent = n.state === "closed" ? "多数傷病者事案が終了しました（押すと集計）" : "多数傷病者事案が発生しました — 押して受入可能数を回答してください";
+        alertBar.dataset.kind = "incident";
+        alertBar.hidden = false;
+        if (!muted()) beep();
+        return;
+      }
+    } catch (e) { /* not JSON: an ordinary notice */ }
     if (!detail) return sync();
     let notice = {};
     try { notice = JSON.parse(data); } catch (e) { /* any notice: reload */ }

@@ -16,7 +16,16 @@ from errbase import error_body
 from hospital.auth import Authenticator
 from hospital.casefile import RANGES, time_text
 from hospital.service import ReceivingService
-from hospital.web import answers, availability, dashboard, detail, live, rejections, signin
+from hospital.web import (
+    answers,
+    availability,
+    dashboard,
+    detail,
+    incidents,
+    live,
+    rejections,
+    signin,
+)
 from hospital.web.cards import CardRenderer, iso
 from hospital.web.deps import NeedLogin
 from hospital.web.errors import WebError
@@ -115,6 +124,6 @@ def create_app(service: ReceivingService, auth: Authenticator) -> FastAPI:
     static = str(resources.files("hospital") / "static")
     app.mount("/static", _Static(directory=static), name="static")
     # The list's fixed paths before the case paths they would otherwise match.
-    for module in (signin, dashboard, detail, answers, rejections, live, availability):
+    for module in (signin, dashboard, detail, answers, rejections, live, availability, incidents):
         app.include_router(module.router)
     return app

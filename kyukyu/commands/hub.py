@@ -566,6 +566,24 @@ def _region(args: argparse.Namespace) -> int:
     return 0
 
 
+def _incidents(args: argparse.Namespace) -> int:
+    """多数傷病者 (docs/mass-casualty.md) for the operator: every incident and its tally per
+    hospital and category, newest first, JSON lines (no tags, no patient data)."""
+    from sqlmodel import Session
+
+    from hub_server.core.db import make_engine
+    from hub_server.services.incidents import incidents_of_operator
+
+    engine = make_engine(_db(args), pool_size=1)
+    try:
+        with Session(engine) as session:
+            for doc in incidents_of_operator(session, limit=args.limit):
+                print(json.dumps(doc, ensure_ascii=False))
+    finally:
+        engine.dispose()
+    return 0
+
+
 def _refused_cases(args: argparse.Namespace) -> int:
     """For the platform operator: the cases hospitals reported refusing, as JSON lines."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -759,6 +777,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p = rs.add_parser("list", help="every region and its neighbours (JSON lines)")
     _common(p)
     p.set_defaults(func=_region)
+
+    p = hs.add_parser(
+        "incidents", help="mass-casualty incidents and their tallies (JSON lines, no patient data)"
+    )
+    _common(p)
+    p.add_argument("--limit", type=int, default=200, help="newest first, at most this many")
+    p.set_defaults(func=_incidents)
 
     p = hs.add_parser(
         "refused-cases",

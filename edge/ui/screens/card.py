@@ -77,6 +77,7 @@ class StandbyScreen(FlowScreen):
             out.append(Button(self.t("戻る", "Back"), id="back"))
         else:
             out.append(Button("English" if self.lang != "en" else "日本語", id="lang"))
+            out.append(Button(self.t("多数傷病者", "Mass casualty"), id="incident"))
             out.append(
                 Button(
                     self.t("夜間表示", "Night")
@@ -104,6 +105,12 @@ class StandbyScreen(FlowScreen):
 
     def press_back(self) -> None:
         self.edge.now(self.edge.flow.back_to_case)
+
+    def press_incident(self) -> None:
+        """多数傷病者: its screen, loaded now (not with the standby screen)."""
+        from .incident import IncidentScreen
+
+        self.app.push_screen(IncidentScreen())
 
     def press_lang(self) -> None:
         self.edge.action_toggle_language()
