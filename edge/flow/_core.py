@@ -257,6 +257,13 @@ class FlowCore:
         age = None if doc is None else max(0.0, (now - doc.updated_at).total_seconds())
         return statuses, age, fit_rank(s for _, s in statuses)
 
+    def standing_by(self) -> tuple[bool, bool | None]:
+        """(whether the flow stands by for a card, whether its reader works): what the
+        card watcher asks twenty times a second, without building a whole view (under a
+        Pi-class CPU a view costs milliseconds: every hospital's 応需状況, the record)."""
+        with self._lock:
+            return self._stage is Stage.STANDBY, self._reader_ok
+
     def view(self) -> CaseView:
         with self._lock:
             c = self._case

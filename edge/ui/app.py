@@ -227,9 +227,10 @@ class EdgeApp(App[None]):
     def _watch_cards(self) -> None:
         """Card watcher: while the flow stands by, wait for a tap (cancelled by any intent)."""
         while not self._stop.is_set():
-            if self.flow.view().stage is Stage.STANDBY and not self._busy.is_set():
+            standby, _ = self.flow.standing_by()
+            if standby and not self._busy.is_set():
                 tapped = self.flow.wait_for_card(timeout=2.0)
-                if not tapped and self.flow.view().reader_ok is False:
+                if not tapped and self.flow.standing_by()[1] is False:
                     self._stop.wait(READER_RETRY_S)
             else:
                 self._stop.wait(0.05)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -92,7 +93,13 @@ class FlowScreen(Screen[None]):
             return
         for bar in self.query(StatusBar):
             bar.update(status_text(new, self.lang))
-        self.update_in_place(new)
+        try:
+            self.update_in_place(new)
+        except NoMatches:
+            # A rebuild asked for by an earlier change is still on its way (its old
+            # widgets are gone, the new ones not mounted yet): it will draw this view.
+            # Never let it take the device's screen down.
+            self.refresh(recompose=True)
 
     def update_in_place(self, view: CaseView) -> None:
         """Show the live values of ``view`` without rebuilding (override per screen)."""
