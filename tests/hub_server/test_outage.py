@@ -265,7 +265,7 @@ def _run(
             and answer.endswith(" retry-after")
         ), seen  # fmt: skip
     assert any(a.startswith("503 ") for a in seen)
-    metrics = _metrics(metrics_port)
+    metrics = _settled_metrics(metrics_port)
     _check_metrics(metrics)
     _check_log(log, nonces, envelopes, devices)
 
@@ -318,6 +318,27 @@ def _send_loop(sender: Sender, stop: threading.Event) -> None:
 
 def _metrics(port: int) -> str:
     return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+
+
+def _settled_metrics(port: int, timeout: float = 30.0) -> str:
+    """The scrape once the workers are back: the event listener reconnects on its own
+    backoff (up to 10 s) and each worker's outage gauge clears at its next probe; waited
+    for, never assumed (``_check_metrics`` then says what did not settle)."""
+    from hub_server.core.metrics import families
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = _metrics(port)
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in families(text)
+            for s in f.samples
+        }
+        outage = [v for (n, _), v in samples.items() if n == "kyukyu_hub_outage"]
+        listening = samples.get(("kyukyu_hub_listener_connected", ())) == 1
+        if (listening and outage and max(outage) == 0) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
 
 
 def _check_metrics(text: str) -> None:
