@@ -96,7 +96,14 @@ class PgCluster:
         )  # fmt: skip
 
     def create_database(self, name: str) -> None:
-        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
+        """``CREATE DATABASE name`` over TCP (no client tool: ``pg_ctl``'s directory
+        need not hold ``createdb``)."""
+        import psycopg
+        from psycopg import sql
+
+        conninfo = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def running(self) -> bool:
         cmd = [str(self._bin / "pg_ctl"), "-D", str(self.data), "status"]
