@@ -6,7 +6,9 @@ hub killed behind the proxy loses no case."""
 
 from __future__ import annotations
 
+import csv
 import shutil
+import socket
 import subprocess
 import threading
 from collections import Counter
@@ -99,12 +101,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "KYUKYU_HUB_2": f"127.0.0.1:{ports[1]}",
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         }
-        check = subprocess.run(
-            ["haproxy", "-c", "-f", str(CONFIG)], env=env, capture_output=True, text=True
-        )
+        # The shipped file unchanged, plus a stats socket for this test only: the fixture
+        # waits until the proxy itself counts both hubs up.
+        stats = tmp / "haproxy.sock"
+        extra = tmp / "stats.cfg"
+        extra.write_text(f'global\n    stats socket "{stats}" mode 600 level user\n')
+        files = ["-f", str(CONFIG), "-f", str(extra)]
+        check = subprocess.run(["haproxy", "-c", *files], env=env, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
         proxy = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(CONFIG)],
+            ["haproxy", "-db", *files],
             env=env,
             stdout=open(tmp / "haproxy.log", "wb"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
@@ -122,19 +128,47 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             for hub in hubs:
                 assert hub.proc is not None
                 assert hub.proc.poll() is None, hub.tail()
-            try:  # a hub's health through the proxy, and each hub's metrics port
-                return _health_from(lb, "127.0.0.8") == 200 and all(
+            # The proxy's health checks may have begun before the hubs listened and marked
+            # them down (then `rise 2` brings them back): wait for the proxy's own state,
+            # not for one request that happened to get through.
+            if _server_states(stats) != {"hub1": "UP", "hub2": "UP"}:
+                return False
+            try:  # each hub's metrics port
+                return all(
                     httpx.get(f"http://127.0.0.1:{m}/metrics", timeout=2).status_code == 200
                     for m in metrics
                 )
             except httpx.HTTPError:
                 return False
 
-        assert wait_for(both_up, 60, 0.2), (tmp / "haproxy.log").read_text()[-2000:]
-        # Both hubs seen up by the proxy (rise 2 x inter 1 s), so leastconn picks from both.
+        assert wait_for(both_up, 60, 0.2), (
+            _server_states(stats),
+            (tmp / "haproxy.log").read_text()[-2000:],
+        )
+        assert _health_from(lb, "127.0.0.8") == 200
         assert wait_for(lambda: _streams_open(metrics) is not None, 10)
         hospitals, devices = make_fleet(lb, tmp / "op.json", hospitals=14, devices=2)
         yield Site(lb, hubs, ports, metrics, hospitals, devices, tmp)
+
+
+def _server_states(stats: Path) -> dict[str, str]:
+    """The hubs' states as the proxy counts them (``show stat`` on its stats socket)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(stats))
+            s.sendall(b"show stat\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:
+        return {}
+    rows = csv.DictReader(data.decode().removeprefix("# ").splitlines())
+    return {
+        row["svname"]: row["status"]
+        for row in rows
+        if row.get("pxname") == "kyukyu_hubs" and row["svname"] not in ("BACKEND", "FRONTEND")
+    }
 
 
 def _streams_open(metrics: list[int]) -> list[float] | None:
