@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _streams import EventReader, open_event_stream  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from hub_load import Signer, _pct, _raise_nofile, hub_process  # noqa: E402
@@ -113,73 +113,23 @@ class Arrivals:
             self.out.send(("done", version, got))
 
 
-class StreamReader(asyncio.Protocol):
-    """One device's stream, read by callbacks (no task per stream): the status line,
-    then whole events (split at the blank line); an ``availability`` event's version is
-    recorded with the monotonic clock at the moment its bytes were read."""
-
-    def __init__(self, arrivals: Arrivals, held: asyncio.Future[bool]) -> None:
-        self.arrivals = arrivals
-        self.held = held
-        self.buf = b""
-        self.status_seen = False
-        self.counted = False
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        self.buf += data
-        if not self.status_seen:
-            if b"\r\n" not in self.buf:
-                return
-            status, _, self.buf = self.buf.partition(b"\r\n")
-            self.status_seen = True
-            if b" 200 " not in status:
-                if not self.held.done():
-                    self.held.set_exception(ConnectionError(status.decode(errors="replace")))
-                return
-        *events, self.buf = self.buf.split(b"\n\n")
-        for ev in events:
-            if b"event: availability" in ev:
-                m = VERSION.search(ev)
-                if m:
-                    self.arrivals.record(int(m.group(1)), now)
-            elif b"event: ping" in ev and not self.counted:
-                self.counted = True
-                if not self.held.done():
-                    self.held.set_result(True)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.held.done():
-            self.held.set_exception(exc or ConnectionResetError("closed"))
-
-
 async def open_stream(
     host: str, port: int, signer: Signer, arrivals: Arrivals, failures: dict[str, int]
 ) -> asyncio.Transport | None:
-    loop = asyncio.get_running_loop()
-    path = "/v1/devices/me/events"
-    for attempt in range(4):
-        held: asyncio.Future[bool] = loop.create_future()
-        try:
-            transport, _ = await loop.create_connection(
-                lambda held=held: StreamReader(arrivals, held), host, port
-            )
-            head = "".join(f"{k}: {v}\r\n" for k, v in signer.headers("GET", path).items())
-            request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
-            transport.write(f"{request}{head}\r\n".encode())
-            await asyncio.wait_for(held, 120)
-            return transport
-        except (ConnectionError, OSError, TimeoutError) as exc:
-            if attempt == 3:
-                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
-                return None
-            await asyncio.sleep(1 + attempt + secrets.randbelow(1000) / 1000)
-    return None
+    """One device's stream (four tries); a stream that never opens is counted by error."""
+
+    def reader(held: asyncio.Future[bool]) -> EventReader:
+        return EventReader(
+            b"availability", VERSION, lambda v, now: arrivals.record(int(v), now), held
+        )
+
+    try:
+        return await open_event_stream(
+            host, port, "/v1/devices/me/events", signer, reader, attempts=4, wait_s=120
+        )
+    except (ConnectionError, OSError, TimeoutError) as exc:
+        failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+        return None
 
 
 async def generator(

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _streams import EventReader, open_event_stream  # noqa: E402
 from availability_push import populate  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
@@ -42,55 +43,6 @@ from sync.signing import sign_request  # noqa: E402
 INCIDENT = re.compile(rb'"incident_id":"(inc-[0-9a-f]+)"')
 
 
-class AlertReader(asyncio.Protocol):
-    """One hospital's stream: the status line, then whole events; an ``incident`` event's
-    id is recorded with the monotonic clock at the moment its bytes were read."""
-
-    def __init__(self, arrivals: dict[str, list[float]], held: asyncio.Future[bool]) -> None:
-        self.arrivals = arrivals
-        self.held = held
-        self.buf = b""
-        self.status_seen = False
-
-    def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
-        self.buf += data
-        if not self.status_seen:
-            if b"\r\n" not in self.buf:
-                return
-            status, _, self.buf = self.buf.partition(b"\r\n")
-            self.status_seen = True
-            if b" 200 " not in status and not self.held.done():
-                self.held.set_exception(ConnectionError(status.decode(errors="replace")))
-                return
-        *events, self.buf = self.buf.split(b"\n\n")
-        for ev in events:
-            if b"event: incident" in ev:
-                m = INCIDENT.search(ev)
-                if m:
-                    self.arrivals.setdefault(m.group(1).decode(), []).append(now)
-            elif b"event: ping" in ev and not self.held.done():
-                self.held.set_result(True)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.held.done():
-            self.held.set_exception(exc or ConnectionResetError("closed"))
-
-
-async def _open(
-    host: str, port: int, signer: Signer, arrivals: dict[str, list[float]]
-) -> asyncio.Transport:
-    loop = asyncio.get_running_loop()
-    path = "/v1/hospitals/me/events"
-    held: asyncio.Future[bool] = loop.create_future()
-    transport, _ = await loop.create_connection(lambda: AlertReader(arrivals, held), host, port)
-    head = "".join(f"{k}: {v}\r\n" for k, v in signer.headers("GET", path).items())
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
-    transport.write(f"{request}{head}\r\n".encode())
-    await asyncio.wait_for(held, 60)
-    return transport  # type: ignore[return-value]
-
-
 async def run(
     url: str, hids: list[str], did: str, key: Ed25519PrivateKey, incidents: int, timeout: float
 ) -> dict[str, Any]:
@@ -99,10 +51,21 @@ async def run(
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     arrivals: dict[str, list[float]] = {}
+
+    def record(incident: bytes, now: float) -> None:
+        arrivals.setdefault(incident.decode(), []).append(now)
+
+    def reader(held: asyncio.Future[bool]) -> EventReader:
+        return EventReader(b"incident", INCIDENT, record, held)
+
+    path = "/v1/hospitals/me/events"
     transports = []
     for i in range(0, len(hids), 50):  # a ramp, not a storm
         transports += await asyncio.gather(
-            *(_open(host, port, Signer(f"hospital:{h}", key), arrivals) for h in hids[i : i + 50])
+            *(
+                open_event_stream(host, port, path, Signer(f"hospital:{h}", key), reader)
+                for h in hids[i : i + 50]
+            )
         )
 
     async def declare(client: httpx.AsyncClient, n: int) -> tuple[str, float]:
