@@ -1,4 +1,5 @@
-"""Event streams held by a benchmark's load generator: many sockets read by protocol
+"""A region on PostgreSQL behind a real hub (``region_hub``), and event streams held by
+a benchmark's load generator: many sockets read by protocol
 callbacks in one event loop (no task per stream), each event's match recorded with the
 monotonic clock at the moment its bytes were read. Used by ``availability_push`` (device
 streams, ``event: availability``) and ``incident_alert`` (hospital streams,
@@ -9,9 +10,21 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hub_load import hub_process
+
+from sync.signing import public_key_to_b64
+
+REGION = "JP-34"
 
 
 class _Signer(Protocol):
@@ -91,3 +104,68 @@ async def open_event_stream(
                 raise
             await asyncio.sleep(1 + attempt + secrets.randbelow(1000) / 1000)
     raise AssertionError("unreachable")
+
+
+def populate(
+    db_url: str, hospitals: int, streams: int, key: Ed25519PrivateKey
+) -> tuple[list[str], list[str]]:
+    """The region, its hospitals and devices, straight into the database."""
+    import sqlalchemy as sa
+
+    from hub_server.core.db import make_engine, migrate, utcnow
+    from hub_server.core.security import new_id
+    from hub_server.models import Device, Hospital, Region
+
+    migrate(db_url)
+    pub = public_key_to_b64(key.public_key())
+    hpke = public_key_to_b64(Ed25519PrivateKey.generate().public_key())  # any 32 bytes
+    now = utcnow()
+    engine = make_engine(db_url)
+    hids = [new_id() for _ in range(hospitals)]
+    dids = [new_id() for _ in range(streams)]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(Region.__table__),
+            [{"code": REGION, "name": "広島", "neighbours": "[]", "updated_at": now}],
+        )  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(Hospital.__table__),  # type: ignore[attr-defined]
+            [
+                {"id": h, "name": f"病院{i}", "lat": 34.3 + i * 1e-4, "lon": 132.4,
+                 "hpke_public_key": hpke, "signing_public_key": pub, "revoked": False,
+                 "created_at": now, "event_seq": 0, "region": REGION}
+                for i, h in enumerate(hids)
+            ],
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(Device.__table__),  # type: ignore[attr-defined]
+            [
+                {"id": d, "name": f"救急{i}", "fire_department": "広島市消防局",
+                 "public_key": pub, "revoked": False, "created_at": now, "event_seq": 0,
+                 "region": REGION}
+                for i, d in enumerate(dids)
+            ],
+        )  # fmt: skip
+    engine.dispose()
+    return hids, dids
+
+
+@contextmanager
+def region_hub(
+    hospitals: int, devices: int, key: Ed25519PrivateKey, workers: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes], list[str], list[str]]]:
+    """A fresh PostgreSQL database holding one region of ``hospitals`` hospitals and
+    ``devices`` devices (``key`` signs for all), behind ``kyukyu hub serve`` with
+    ``workers`` workers: (its URL, its process, the hospital ids, the device ids)."""
+    from edge.card_sim import KeyPool, TestCA
+    from tests.components import fresh_postgres_database
+
+    with tempfile.TemporaryDirectory() as d, fresh_postgres_database() as db_url:
+        tmp = Path(d)
+        ca = TestCA.create(tmp / "ca", key_factory=KeyPool(1))
+        roots = tmp / "roots"
+        roots.mkdir()
+        (roots / "auth.pem").write_bytes(ca.auth_root.public_bytes(serialization.Encoding.PEM))
+        hids, dids = populate(db_url, hospitals, devices, key)
+        with hub_process(db_url, tmp, roots, workers, 8) as (url, proc):
+            yield url, proc, hids, dids

@@ -30,7 +30,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,59 +40,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _streams import EventReader, open_event_stream  # noqa: E402
+from _streams import EventReader, open_event_stream, region_hub  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from hub_load import Signer, _pct, _raise_nofile, hub_process  # noqa: E402
+from hub_load import Signer, _pct, _raise_nofile  # noqa: E402
 
-from sync.signing import public_key_to_b64, sign_request  # noqa: E402
+from sync.signing import sign_request  # noqa: E402
 
 VERSION = re.compile(rb'"version":(\d+)')
-REGION = "JP-34"
-
-
-def populate(
-    db_url: str, hospitals: int, streams: int, key: Ed25519PrivateKey
-) -> tuple[list[str], list[str]]:
-    """The region, its hospitals and devices, straight into the database."""
-    import sqlalchemy as sa
-
-    from hub_server.core.db import make_engine, migrate, utcnow
-    from hub_server.core.security import new_id
-    from hub_server.models import Device, Hospital, Region
-
-    migrate(db_url)
-    pub = public_key_to_b64(key.public_key())
-    hpke = public_key_to_b64(Ed25519PrivateKey.generate().public_key())  # any 32 bytes
-    now = utcnow()
-    engine = make_engine(db_url)
-    hids = [new_id() for _ in range(hospitals)]
-    dids = [new_id() for _ in range(streams)]
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(Region.__table__),
-            [{"code": REGION, "name": "広島", "neighbours": "[]", "updated_at": now}],
-        )  # type: ignore[attr-defined]
-        conn.execute(
-            sa.insert(Hospital.__table__),  # type: ignore[attr-defined]
-            [
-                {"id": h, "name": f"病院{i}", "lat": 34.3 + i * 1e-4, "lon": 132.4,
-                 "hpke_public_key": hpke, "signing_public_key": pub, "revoked": False,
-                 "created_at": now, "event_seq": 0, "region": REGION}
-                for i, h in enumerate(hids)
-            ],
-        )  # fmt: skip
-        conn.execute(
-            sa.insert(Device.__table__),  # type: ignore[attr-defined]
-            [
-                {"id": d, "name": f"救急{i}", "fire_department": "広島市消防局",
-                 "public_key": pub, "revoked": False, "created_at": now, "event_seq": 0,
-                 "region": REGION}
-                for i, d in enumerate(dids)
-            ],
-        )  # fmt: skip
-    engine.dispose()
-    return hids, dids
 
 
 class Arrivals:
@@ -307,8 +261,6 @@ def main() -> None:
     p.add_argument("--profile", type=Path, default=None, help="py-spy speedscope file of the hub")
     args = p.parse_args()
     _raise_nofile()
-    from edge.card_sim import KeyPool, TestCA
-    from tests.components import fresh_postgres_database
 
     key = Ed25519PrivateKey.generate()
     result: dict[str, Any] = {
@@ -320,22 +272,15 @@ def main() -> None:
         "target_p99_ms": 1000,
         "note": "load generator, hub and PostgreSQL share this 2-core machine",
     }
-    with tempfile.TemporaryDirectory() as d, fresh_postgres_database() as db_url:
-        tmp = Path(d)
-        ca = TestCA.create(tmp / "ca", key_factory=KeyPool(1))
-        roots = tmp / "roots"
-        roots.mkdir()
-        (roots / "auth.pem").write_bytes(ca.auth_root.public_bytes(serialization.Encoding.PEM))
-        hids, dids = populate(db_url, args.hospitals, args.streams, key)
-        with hub_process(db_url, tmp, roots, args.pg_workers, 8) as (url, proc):
-            spy = None
-            if args.profile is not None:  # the hub and its workers during the changes
-                spy = [
+    with region_hub(args.hospitals, args.streams, key, args.pg_workers) as (url, proc, hids, dids):
+        spy = None
+        if args.profile is not None:  # the hub and its workers during the changes
+            spy = [
                     str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
                     str(proc.pid), "--subprocesses", "--rate", "200", "--format",
                     "speedscope", "-o", str(args.profile),
                 ]  # fmt: skip
-            result.update(run(url, hids, dids, key, args.changes, args.timeout, args.clients, spy))
+        result.update(run(url, hids, dids, key, args.changes, args.timeout, args.clients, spy))
     result["p99_within_target"] = result.get("p99_ms") is not None and result["p99_ms"] <= 1000
     print(json.dumps(result, ensure_ascii=False))
 

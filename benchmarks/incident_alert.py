@@ -22,7 +22,6 @@ import asyncio
 import json
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _streams import EventReader, open_event_stream  # noqa: E402
-from availability_push import populate  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
+from _streams import EventReader, open_event_stream, region_hub  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
-from hub_load import Signer, _pct, _raise_nofile, hub_process  # noqa: E402
+from hub_load import Signer, _pct, _raise_nofile  # noqa: E402
 
 from sync.signing import sign_request  # noqa: E402
 
@@ -120,8 +117,6 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per incident")
     args = p.parse_args()
     _raise_nofile()
-    from edge.card_sim import KeyPool, TestCA
-    from tests.components import fresh_postgres_database
 
     key = Ed25519PrivateKey.generate()
     result: dict[str, Any] = {
@@ -132,15 +127,8 @@ def main() -> None:
         "target_p99_ms": 1000,
         "note": "the streams' reader, the hub and PostgreSQL share this 2-core machine",
     }
-    with tempfile.TemporaryDirectory() as d, fresh_postgres_database() as db_url:
-        tmp = Path(d)
-        ca = TestCA.create(tmp / "ca", key_factory=KeyPool(1))
-        roots = tmp / "roots"
-        roots.mkdir()
-        (roots / "auth.pem").write_bytes(ca.auth_root.public_bytes(serialization.Encoding.PEM))
-        hids, dids = populate(db_url, args.hospitals, 1, key)
-        with hub_process(db_url, tmp, roots, args.pg_workers, 8) as (url, _proc):
-            result.update(asyncio.run(run(url, hids, dids[0], key, args.incidents, args.timeout)))
+    with region_hub(args.hospitals, 1, key, args.pg_workers) as (url, _proc, hids, dids):
+        result.update(asyncio.run(run(url, hids, dids[0], key, args.incidents, args.timeout)))
     result["p99_within_target"] = result.get("p99_ms") is not None and result["p99_ms"] <= 1000
     print(json.dumps(result, ensure_ascii=False))
 
