@@ -172,33 +172,91 @@ def cert_b64(card: Any) -> str:
     return base64.b64encode(card.auth_certificate_der).decode()
 
 
-async def sse_events(response: httpx.Response, count: int) -> list[tuple[int, str, dict[str, Any]]]:
-    """Read ``count`` events (id, event, data) from an SSE response."""
-    out: list[tuple[int, str, dict[str, Any]]] = []
-    current: dict[str, str] = {}
+async def _sse_blocks(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """An SSE response's events, each as its fields (comments left out)."""
     lines = getattr(response, "_sse_lines", None)
     if lines is None:  # one line iterator per response: it can only be streamed once
         lines = response.aiter_lines()
         response._sse_lines = lines  # type: ignore[attr-defined]
+    current: dict[str, str] = {}
     async for line in lines:
         if line == "":
-            if "id" in current:
-                out.append(
-                    (
-                        int(current["id"]),
-                        current.get("event", "message"),
-                        json.loads(current["data"]),
-                    )
-                )
-                if len(out) >= count:
-                    return out
+            if current:
+                yield current
             current = {}
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        current[name] = value.removeprefix(" ")
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            current[name] = value.removeprefix(" ")
+
+
+async def sse_events(response: httpx.Response, count: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """Read ``count`` numbered events (id, event, data) from an SSE response."""
+    out: list[tuple[int, str, dict[str, Any]]] = []
+    async for block in _sse_blocks(response):
+        if "id" in block:
+            out.append((int(block["id"]), block.get("event", "message"), json.loads(block["data"])))
+            if len(out) >= count:
+                break
     return out
+
+
+async def named_events(response: httpx.Response, event: str, count: int) -> list[dict[str, Any]]:
+    """The data of the next ``count`` events named ``event`` of an SSE response."""
+    out: list[dict[str, Any]] = []
+    async for block in _sse_blocks(response):
+        if block.get("event") == event:
+            out.append(json.loads(block["data"]))
+            if len(out) >= count:
+                break
+    return out
+
+
+async def put_region(hub: Hub, code: str, neighbours: list[str]) -> None:
+    r = await hub.call(
+        hub.operator, "PUT", f"/v1/regions/{code}", {"name": code, "neighbours": neighbours}
+    )
+    assert r.status_code == 200, r.text
+
+
+async def enroll_device_in(hub: Hub, region: str | None) -> Signer:
+    """A device enrolled over the API, in ``region`` (or none)."""
+    body: dict[str, Any] = {"fire_department": "テスト消防"}
+    if region is not None:
+        body["region"] = region
+    r = await hub.call(hub.operator, "POST", "/v1/enrollment-tokens", body)
+    assert r.status_code == 201, r.text
+    key = new_key()
+    r = await hub.call(
+        None,
+        "POST",
+        "/v1/devices/enroll",
+        {"token": r.json()["token"], "public_key": pub(key), "name": "救急"},
+    )
+    assert r.status_code == 201, r.text
+    return Signer(f"device:{r.json()['device_id']}", key)
+
+
+async def register_hospital_in(
+    hub: Hub, name: str, region: str
+) -> tuple[str, Signer, X25519PrivateKey]:
+    """A hospital registered by the operator in ``region``: (id, its signer, its HPKE key)."""
+    key, hpke = new_key(), X25519PrivateKey.generate()
+    r = await hub.call(
+        hub.operator,
+        "POST",
+        "/v1/hospitals",
+        {
+            "name": name,
+            "lat": 35.68,
+            "lon": 139.76,
+            "hpke_public_key": b64e(hpke.public_key().public_bytes_raw()),
+            "signing_public_key": pub(key),
+            "region": region,
+        },
+    )
+    assert r.status_code == 201, r.text
+    hid = r.json()["hospital_id"]
+    return hid, Signer(f"hospital:{hid}", key), hpke
 
 
 async def aiter_none() -> AsyncIterator[None]:  # pragma: no cover - typing helper

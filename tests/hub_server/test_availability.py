@@ -9,82 +9,20 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import select
 
 from hub_server.models import AuditEntry
-from tests.hub_server._support import Hub, Signer, until
+from tests.hub_server._support import (
+    Hub,
+    enroll_device_in,
+    named_events,
+    put_region,
+    register_hospital_in,
+    until,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-async def _availability_events(response: httpx.Response, count: int) -> list[dict[str, Any]]:
-    """The next ``count`` ``event: availability`` documents of an open device stream."""
-    out: list[dict[str, Any]] = []
-    current: dict[str, str] = {}
-    lines = getattr(response, "_sse_lines", None)
-    if lines is None:
-        lines = response._sse_lines = response.aiter_lines()  # type: ignore[attr-defined]
-    async for line in lines:
-        if line == "":
-            if current.get("event") == "availability":
-                out.append(json.loads(current["data"]))
-                if len(out) >= count:
-                    return out
-            current = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            current[name] = value.removeprefix(" ")
-    return out
-
-
-async def _region(hub: Hub, code: str, neighbours: list[str]) -> None:
-    r = await hub.call(
-        hub.operator, "PUT", f"/v1/regions/{code}", {"name": code, "neighbours": neighbours}
-    )
-    assert r.status_code == 200, r.text
-
-
-async def _device(hub: Hub, region: str | None) -> Signer:
-    body: dict[str, Any] = {"fire_department": "テスト消防"}
-    if region is not None:
-        body["region"] = region
-    r = await hub.call(hub.operator, "POST", "/v1/enrollment-tokens", body)
-    assert r.status_code == 201, r.text
-    from tests.hub_server._support import new_key, pub
-
-    key = new_key()
-    r = await hub.call(
-        None,
-        "POST",
-        "/v1/devices/enroll",
-        {"token": r.json()["token"], "public_key": pub(key), "name": "救急"},
-    )
-    assert r.status_code == 201, r.text
-    return Signer(f"device:{r.json()['device_id']}", key)
-
-
-async def _hospital(hub: Hub, name: str, region: str) -> tuple[str, Signer]:
-    from tests.hub_server._support import new_key, pub, x25519_pub
-
-    key = new_key()
-    r = await hub.call(
-        hub.operator,
-        "POST",
-        "/v1/hospitals",
-        {
-            "name": name,
-            "lat": 35.68,
-            "lon": 139.76,
-            "hpke_public_key": x25519_pub(),
-            "signing_public_key": pub(key),
-            "region": region,
-        },
-    )
-    assert r.status_code == 201, r.text
-    hid = r.json()["hospital_id"]
-    return hid, Signer(f"hospital:{hid}", key)
 
 
 def _later(hours: float = 4) -> str:
@@ -92,12 +30,12 @@ def _later(hours: float = 4) -> str:
 
 
 async def test_a_change_reaches_its_regions_streams_only(hub: Hub) -> None:
-    await _region(hub, "A", ["B"])  # A's devices also see B's hospitals
-    await _region(hub, "B", [])
-    await _region(hub, "C", [])
-    h_a, hosp_a = await _hospital(hub, "A病院", "A")
-    h_c, hosp_c = await _hospital(hub, "C病院", "C")
-    dev_a, dev_b, dev_c, dev_none = [await _device(hub, r) for r in ("A", "B", "C", None)]
+    await put_region(hub, "A", ["B"])  # A's devices also see B's hospitals
+    await put_region(hub, "B", [])
+    await put_region(hub, "C", [])
+    h_a, hosp_a, _ = await register_hospital_in(hub, "A病院", "A")
+    h_c, hosp_c, _ = await register_hospital_in(hub, "C病院", "C")
+    dev_a, dev_b, dev_c, dev_none = [await enroll_device_in(hub, r) for r in ("A", "B", "C", None)]
 
     # The directory is scoped like the availability.
     r = await hub.call(dev_c, "GET", "/v1/hospitals/directory?lat=35.6&lon=139.7")
@@ -133,15 +71,15 @@ async def test_a_change_reaches_its_regions_streams_only(hub: Hub) -> None:
         )
         assert r.status_code == 200, r.text
 
-        (got_a,) = await _availability_events(streams["a"][1], 1)
+        (got_a,) = await named_events(streams["a"][1], "availability", 1)
         assert got_a["hospital_id"] == h_a
         assert got_a["version"] == doc["version"]
         assert got_a["items"]["neurosurgery"]["note"] == "手術中"
         # C's stream hears C's change first: A's was never pushed to it.
-        (got_c,) = await _availability_events(streams["c"][1], 1)
+        (got_c,) = await named_events(streams["c"][1], "availability", 1)
         assert got_c["hospital_id"] == h_c
         # A device with no region hears every hospital's change, in order.
-        got_none = await _availability_events(streams["none"][1], 2)
+        got_none = await named_events(streams["none"][1], "availability", 2)
         assert [d["hospital_id"] for d in got_none] == [h_a, h_c]
     finally:
         for ctx, _ in streams.values():
@@ -153,7 +91,7 @@ async def test_a_change_reaches_its_regions_streams_only(hub: Hub) -> None:
     assert r.json()["version"] >= doc["version"]
     r = await hub.call(dev_b, "GET", "/v1/availability?after=0")
     assert r.json()["hospitals"] == []  # B does not list A
-    await _region(hub, "B", ["A"])
+    await put_region(hub, "B", ["A"])
     r = await hub.call(dev_b, "GET", "/v1/availability?after=0")
     assert [d["hospital_id"] for d in r.json()["hospitals"]] == [h_a]
     r = await hub.call(dev_a, "GET", f"/v1/availability?after={doc['version']}")
@@ -204,7 +142,7 @@ async def test_nonsense_is_refused(hub: Hub, item: dict[str, Any], code: str) ->
 
 
 async def test_regions_must_exist_and_only_operators_set_them(hub: Hub) -> None:
-    dev = await _device(hub, None)
+    dev = await enroll_device_in(hub, None)
     r = await hub.call(dev, "PUT", "/v1/regions/X", {"name": "X"})
     assert r.status_code == 403
     r = await hub.call(
@@ -257,7 +195,7 @@ async def test_operator_sets_and_lists_regions_from_the_command_line(hub: Hub) -
             ("cli", "region:JP-35"),
         ]
     # A device enrolled into JP-35 reads its own region's and its neighbour's.
-    dev = await _device(hub, "JP-35")
+    dev = await enroll_device_in(hub, "JP-35")
     r = await hub.call(dev, "GET", "/v1/availability")
     assert r.json()["regions"] == ["JP-34", "JP-35"]
 

@@ -8,15 +8,12 @@ travelled only inside their sealed cases."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
@@ -25,8 +22,14 @@ from kyukyu.cli import main as kyukyu_main
 from sync.fhir_case import DeviceInfo, build_case_bundle
 from sync.incident import TagPatient, tag_case_record
 from sync.seal import seal_json
-from tests.hub_server._support import Hub, Signer, new_key, pub, until
-from tests.hub_server.test_availability import _device, _region
+from tests.hub_server._support import (
+    Hub,
+    enroll_device_in,
+    named_events,
+    put_region,
+    register_hospital_in,
+    until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -34,56 +37,18 @@ pytestmark = pytest.mark.anyio
 SECRETS = ["右大腿骨開放骨折ZQX", "左前腕挫創ZQX", "推定 70代", "女性ZQX"]
 
 
-async def _hospital(hub: Hub, name: str, region: str) -> tuple[str, Signer, Any]:
-    key, hpke = new_key(), X25519PrivateKey.generate()
-    raw = hpke.public_key().public_bytes_raw()
-    r = await hub.call(
-        hub.operator,
-        "POST",
-        "/v1/hospitals",
-        {
-            "name": name,
-            "lat": 35.68,
-            "lon": 139.76,
-            "hpke_public_key": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
-            "signing_public_key": pub(key),
-            "region": region,
-        },
-    )
-    assert r.status_code == 201, r.text
-    hid = r.json()["hospital_id"]
-    return hid, Signer(f"hospital:{hid}", key), hpke
-
-
-async def _incident_boards(response: Any, count: int) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    current: dict[str, str] = {}
-    lines = getattr(response, "_sse_lines", None)
-    if lines is None:
-        lines = response._sse_lines = response.aiter_lines()
-    async for line in lines:
-        if line == "":
-            if current.get("event") == "incident":
-                out.append(json.loads(current["data"]))
-                if len(out) >= count:
-                    return out
-            current = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            current[name] = value.removeprefix(" ")
-    return out
-
-
 async def test_incident_alerts_bounds_tallies_and_keeps_no_patient_data(
     hub: Hub, db_url: str
 ) -> None:
-    await _region(hub, "A", ["B"])
-    await _region(hub, "B", [])
-    await _region(hub, "C", [])
-    hospitals = [await _hospital(hub, n, r) for n, r in (("甲", "A"), ("乙", "A"), ("丙", "B"))]
-    _h_c, hosp_c, _ = await _hospital(hub, "丁", "C")
-    dev1, dev2 = await _device(hub, "A"), await _device(hub, "A")
-    dev_c = await _device(hub, "C")
+    await put_region(hub, "A", ["B"])
+    await put_region(hub, "B", [])
+    await put_region(hub, "C", [])
+    hospitals = [
+        await register_hospital_in(hub, n, r) for n, r in (("甲", "A"), ("乙", "A"), ("丙", "B"))
+    ]
+    _h_c, hosp_c, _ = await register_hospital_in(hub, "丁", "C")
+    dev1, dev2 = await enroll_device_in(hub, "A"), await enroll_device_in(hub, "A")
+    dev_c = await enroll_device_in(hub, "C")
 
     path = "/v1/devices/me/events"
     ctx = hub.client.stream("GET", path, headers=dev2.headers("GET", path, b""))
@@ -102,7 +67,7 @@ async def test_incident_alerts_bounds_tallies_and_keeps_no_patient_data(
         # A device of a region that does not see A's hospitals cannot act on it.
         r = await hub.call(dev_c, "GET", f"/v1/incidents/{inc}")
         assert r.status_code == 404
-        assert (await _incident_boards(stream, 1))[0]["incident_id"] == inc
+        assert (await named_events(stream, "incident", 1))[0]["incident_id"] == inc
         # One stored alert per hospital of A and its neighbour B, none to C.
         with hub.state.session() as s:
             alerts = s.exec(select(Event).where(Event.kind == "incident")).all()
@@ -162,7 +127,7 @@ async def test_incident_alerts_bounds_tallies_and_keeps_no_patient_data(
             r = await hub.post_case(dev, [hid], case_id=case_id, envelope=sealed)
             assert r.status_code == 201, r.text
         # The board went out on the stream as it changed: the last one counts it all.
-        last = (await _incident_boards(stream, 15))[-1]
+        last = (await named_events(stream, "incident", 15))[-1]
         assert sorted(p["tag"] for p in last["patients"] if p["hospital_id"]) == [
             p[0] for p in plan
         ]
