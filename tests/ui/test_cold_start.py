@@ -64,6 +64,7 @@ NOT_BEFORE_FIRST_FRAME = (
     "edge.ui.screens.identity",
     "edge.ui.screens.summary",
     "edge.ui.screens.case",
+    "edge.ui.screens.pads",
     "edge.ui.screens.hospitals",
     "edge.ui.screens.abort",
 )

@@ -15,7 +15,7 @@ from ._base import FlowScreen
 from .card import StandbyScreen
 
 if TYPE_CHECKING:
-    from .case import JcsPicker, VitalPad
+    from .pads import JcsPicker, VitalPad
 
 # Each stage's screen: (module, class), imported when first shown.
 _WHERE: dict[Stage, tuple[str, str]] = {
@@ -33,8 +33,8 @@ _WHERE: dict[Stage, tuple[str, str]] = {
     Stage.CONFIRMED: (".hospitals", "ConfirmedScreen"),
 }
 _NAMES = {cls: module for module, cls in _WHERE.values()} | {
-    "JcsPicker": ".case",
-    "VitalPad": ".case",
+    "JcsPicker": ".pads",
+    "VitalPad": ".pads",
 }
 
 
