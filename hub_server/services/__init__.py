@@ -14,12 +14,14 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 - ``crl_ingestion``: a CA's CRL into the revocation set (refuses older and expired CRLs)
 - ``hospital_registry``: hospital registration, enrollment tokens, the signed directory
 - ``trust_bundle``: the signed trust bundle (pinned roots and CVC CA keys)
+- ``backups``: backing the database up and restoring it with a signed restore marker
 
 Admission control for case posts is an HTTP dependency: ``hub_server.api.admission``.
 """
 
 # A package of modules: its face is the modules other packages import.
 __all__ = [
+    "backups",
     "crl_ingestion",
     "identity_revocation",
     "patient_proof",

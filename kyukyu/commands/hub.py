@@ -302,128 +302,50 @@ def _restores(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _sqlite_path(db: str) -> Path:
-    from sqlalchemy.engine import make_url
-
-    database = make_url(db).database
-    if not database or database == ":memory:":
-        raise SystemExit("kyukyu hub: backup and restore need a SQLite file, not memory")
-    return Path(database)
-
-
 def _backup(args: argparse.Namespace) -> int:
     """pg_dump -Fc (PostgreSQL) or SQLite's online backup API, while the hub runs."""
-    import sqlite3
-    import subprocess
+    from hub_server.services.backups import BackupFailed, backup_database
 
-    from hub_server.core.db import libpq_url
-
-    db, out = _db(args), Path(args.out)
+    out = Path(args.out)
     if out.exists() and not args.force:
         print(f"kyukyu hub: {out} exists (use --force to overwrite)", file=sys.stderr)
         return 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if db.startswith("postgresql"):
-        done = subprocess.run(
-            ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", libpq_url(db)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            print(f"kyukyu hub: pg_dump failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
-            return 1
-    else:
-        out.unlink(missing_ok=True)
-        source = sqlite3.connect(_sqlite_path(db))
-        target = sqlite3.connect(out)
-        try:
-            source.backup(target)  # a consistent copy while writers go on
-        finally:
-            target.close()
-            source.close()
-    out.chmod(0o600)
-    print(f"backup written to {out} (sha256 {_sha256(out)})")
+    try:
+        digest = backup_database(_db(args), out)
+    except BackupFailed as exc:
+        print(f"kyukyu hub: {exc} / {exc.message_ja}", file=sys.stderr)
+        return 1
+    print(f"backup written to {out} (sha256 {digest})")
     return 0
 
 
 def _restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, then sign a restore marker into the audit
     trail and the checkpoint stream (the hub must be stopped meanwhile)."""
-    import os
-    import sqlite3
-    import subprocess
-
-    from hub_server.core.audit import record_restore
-    from hub_server.core.db import libpq_url, make_engine, migrate, utcnow
     from hub_server.core.security import HubKey
+    from hub_server.services.backups import BackupFailed, restore_database
 
     settings = _settings(args)
     key_path = args.hub_key or settings.hub_key_path
     if key_path is None:
         print("kyukyu hub: restore needs --hub-key (or KYUKYU_HUB_KEY)", file=sys.stderr)
         return 2
-    hub_key = HubKey.load(Path(key_path))
-    db, backup = str(settings.db_url), Path(args.backup)
+    backup = Path(args.backup)
     if not backup.is_file():
         print(f"kyukyu hub: no backup at {backup}", file=sys.stderr)
         return 2
-    if db.startswith("postgresql"):
-        done = subprocess.run(
-            [
-                "pg_restore",
-                "--clean",
-                "--if-exists",
-                "--no-owner",
-                "--single-transaction",
-                f"--dbname={libpq_url(db)}",
-                str(backup),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            print(f"kyukyu hub: pg_restore failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
-            return 1
-    else:
-        source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        target = sqlite3.connect(_sqlite_path(db))
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
-    migrate(db)  # a backup of an older release: its schema brought up to this one
-    engine = make_engine(db, pool_size=1)
     try:
-        with engine.begin() as conn:
-            marker = record_restore(
-                conn,
-                hub_key,
-                now=utcnow(),
-                backup_sha256=_sha256(backup),
-                event_gap=args.event_gap,
-            )
-    finally:
-        engine.dispose()
+        marker = restore_database(
+            str(settings.db_url),
+            backup,
+            HubKey.load(Path(key_path)),
+            event_gap=args.event_gap,
+            checkpoint_file=args.checkpoint_out or settings.audit_checkpoint_file,
+        )
+    except BackupFailed as exc:
+        print(f"kyukyu hub: {exc} / {exc.message_ja}", file=sys.stderr)
+        return 1
     line = json.dumps(marker, separators=(",", ":"), sort_keys=True)
-    stream = args.checkpoint_out or settings.audit_checkpoint_file
-    if stream is not None:
-        with open(stream, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
     body = marker["restore"]
     print(f"restored to audit row {body['seq']} at {body['at']}; marker: {line}")
     return 0

@@ -136,3 +136,25 @@ async def test_a_marker_not_signed_by_the_hub_key_excuses_nothing(
     verify = ["hub", "audit", "verify", "--db", db, "--checkpoint", str(cps)]
     assert kyukyu([*verify, "--hub-key", str(key)]) == 1
     assert "TAMPERED" in capsys.readouterr().err
+
+
+def test_a_failed_backup_or_restore_is_a_typed_error_and_the_command_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hub_server.services.backups import BackupFailed, backup_database, restore_database
+
+    with pytest.raises(BackupFailed, match="SQLite file, not memory"):
+        backup_database("sqlite://", tmp_path / "b.db")
+    junk = tmp_path / "junk.dump"
+    junk.write_bytes(b"not a dump")
+    key = HubKey.generate()
+    absent = "postgresql+psycopg://127.0.0.1:5432/kyukyu_no_such_db"
+    with pytest.raises(BackupFailed, match="pg_restore failed"):
+        restore_database(absent, junk, key, event_gap=1)
+    with pytest.raises(BackupFailed, match="no backup at"):
+        restore_database("sqlite:///x.db", tmp_path / "absent", key, event_gap=1)
+    assert kyukyu(["hub", "backup", "--db", "sqlite://", "--out", str(tmp_path / "c.db")]) == 1
+    err = capsys.readouterr().err
+    assert "SQLite file, not memory" in err
+    assert "バックアップまたは復元に失敗しました" in err
+    assert not (tmp_path / "c.db").exists()
