@@ -10,9 +10,7 @@ not a finite number as 判読不可, a time that cannot be shown as it was sent;
 out-of-range vitals are flagged ⚠範囲外 and abnormal ones marked ◆異常 (product.md).
 Texts and lists are clipped to what a screen can hold, with a note of what was left
 out (``MAX_TEXT``, ``MAX_ITEMS``, ``MAX_SETS``). ``time_text``/``from_unix`` turn any
-time into text without ever raising; ``sender_of`` says who sent a case: the
-department the platform vouches for, and the case's own claim where it differs or
-nothing vouches for it; ``refusal_ja`` explains a refused case's code to staff.
+time into text without ever raising.
 """
 
 from __future__ import annotations
@@ -23,8 +21,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
-from hospital.intake import CaseInvalid, CaseNotBundle, CaseNotJson, CaseStoreFailed
-from sync import CaseRefused
 from sync.fhir_case import (
     ASSURANCE_EXT,
     ASSURANCE_LABELS,
@@ -63,17 +59,16 @@ from sync.vocabulary import (
 
 __all__ = [
     "FIELDS",
+    "MAX_SHORT",
     "RANGES",
     "UNSHOWABLE",
     "CaseView",
-    "Sender",
     "Vital",
     "VitalField",
     "VitalSet",
+    "clip",
     "from_unix",
     "read_case",
-    "refusal_ja",
-    "sender_of",
     "time_text",
 ]
 
@@ -114,7 +109,7 @@ def from_unix(seconds: Any) -> datetime | None:
         return None
 
 
-def _clip(text: str, limit: int = MAX_TEXT) -> str:
+def clip(text: str, limit: int = MAX_TEXT) -> str:
     """``text`` as a page can show it: at most ``limit`` characters (noted), valid UTF-8."""
     if len(text) > limit:
         text = f"{text[:limit]}…（以下省略・全{len(text)}文字）"
@@ -228,7 +223,7 @@ class VitalSet:
             code = self.codes.get(key)
             if code is None:
                 return "—", ""
-            return _clip(f.choice_label(code) or code, 20), _marks(False, f.choice_abnormal(code))
+            return clip(f.choice_label(code) or code, 20), _marks(False, f.choice_abnormal(code))
         if key == "systolic":
             s, d = self.get("systolic"), self.get("diastolic")
             flag = any(v.flagged or v.bad for v in (s, d))
@@ -350,14 +345,14 @@ class CaseView:
         if self.consent is None:
             return "記録なし"
         label = CONSENT_LABELS.get(self.consent)
-        return label.ja if label is not None else _clip(self.consent, 40)
+        return label.ja if label is not None else clip(self.consent, 40)
 
     @property
     def assurance_ja(self) -> str:
         if self.assurance is None:
             return "記録なし"
         label = ASSURANCE_LABELS.get(self.assurance)
-        return label.ja if label is not None else _clip(self.assurance, 40)
+        return label.ja if label is not None else clip(self.assurance, 40)
 
     @property
     def age_ja(self) -> str:
@@ -587,7 +582,7 @@ def _vital_sets(refs: list[str], by_url: dict[str, dict[str, Any]]) -> list[Vita
 
 
 def _short(value: Any) -> str | None:
-    return None if not isinstance(value, str) else _clip(value, MAX_SHORT)
+    return None if not isinstance(value, str) else clip(value, MAX_SHORT)
 
 
 def _resources(bundle: Any) -> dict[str, dict[str, Any]]:
@@ -621,9 +616,9 @@ def _chief_complaint(
         res = by_url.get(url, {})
         text = _s(res.get("valueString"))
         if text is not None:
-            out = _clip(text)
+            out = clip(text)
             notes = [t for n in _l(res.get("note")) if (t := _s(_d(n).get("text")))]
-            note = _clip(" ".join(notes)) if notes else None
+            note = clip(" ".join(notes)) if notes else None
     return out, note
 
 
@@ -643,7 +638,7 @@ def _read_heard(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any
             continue
         text = _text(res.get(kind[1]))
         if text:
-            view.heard.setdefault(kind[0], []).append(_clip(text))
+            view.heard.setdefault(kind[0], []).append(clip(text))
 
 
 def _read_treatments(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any]]) -> None:
@@ -655,8 +650,8 @@ def _read_treatments(view: CaseView, refs: list[str], by_url: dict[str, dict[str
         label = TREATMENTS[codes[0]].ja if codes and codes[0] in TREATMENTS else None
         label = label or _text(res.get("code")) or "（処置名不明）"
         notes = [t for n in _l(res.get("note")) if (t := _s(_d(n).get("text")))]
-        note = _clip(" ".join(notes), MAX_SHORT) if notes else None
-        view.treatments.append(Treatment(_dt(res.get("performedDateTime")), _clip(label), note))
+        note = clip(" ".join(notes), MAX_SHORT) if notes else None
+        view.treatments.append(Treatment(_dt(res.get("performedDateTime")), clip(label), note))
     view.treatments.sort(key=lambda t: t.at or _NO_TIME)
 
 
@@ -668,7 +663,7 @@ def _allergy_line(res: dict[str, Any]) -> str:
         for m in _l(_d(r).get("manifestation"))
         if (t := _text(m))
     ]
-    return _clip(f"{text}（{'、'.join(reactions)}）" if reactions else text)
+    return clip(f"{text}（{'、'.join(reactions)}）" if reactions else text)
 
 
 def _condition_line(res: dict[str, Any]) -> str:
@@ -676,14 +671,14 @@ def _condition_line(res: dict[str, Any]) -> str:
     text = _text(res.get("code")) or "（名称不明）"
     if status and status[0] not in ("active", "recurrence", "relapse"):
         text += "（治癒・寛解）"
-    return _clip(text)
+    return clip(text)
 
 
 def _medication_line(res: dict[str, Any]) -> str:
     text = _text(res.get("medicationCodeableConcept")) or "（薬剤名不明）"
     dosage = _l(res.get("dosage")) or _l(res.get("dosageInstruction"))
     sig = _s(_d(dosage[0]).get("text")) if dosage else None
-    return _clip(f"{text} {sig}" if sig else text)
+    return clip(f"{text} {sig}" if sig else text)
 
 
 def _read_summary(view: CaseView, refs: list[str], by_url: dict[str, dict[str, Any]]) -> None:
@@ -741,7 +736,7 @@ def _read_practitioner(view: CaseView, res: dict[str, Any]) -> None:
     """One crew member (role and name) and their phone numbers."""
     role = next((_text(_d(q).get("code")) for q in _l(res.get("qualification"))), None)
     name = next((_s(_d(n).get("text")) for n in _l(res.get("name"))), None)
-    view.crew.append(_clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
+    view.crew.append(clip(" ".join(x for x in (role, name) if x) or "隊員", MAX_SHORT))
     view.crew_phones += [str(_d(t)["value"]) for t in _l(res.get("telecom")) if _d(t).get("value")]
 
 
@@ -789,7 +784,7 @@ def _clip_lists(view: CaseView) -> None:
     view.crew = _clip_list(view.crew)
     view.heard = {k: _clip_list(v) for k, v in view.heard.items()}
     view.etas = view.etas[:MAX_ITEMS]
-    view.crew_phones = [_clip(p, 40) for p in view.crew_phones[:MAX_ITEMS]]
+    view.crew_phones = [clip(p, 40) for p in view.crew_phones[:MAX_ITEMS]]
 
 
 def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None) -> CaseView:
@@ -809,68 +804,3 @@ def read_case(case_id: str, bundle: dict[str, Any], *, today: date | None = None
     _read_people(view, by_url, today or datetime.now(UTC).date())
     _clip_lists(view)
     return view
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who sent a case, as the dashboard shows it.
-
-    ``department``: the fire department the platform vouches for (its signed
-    device-key document; None for cases stored before it was kept). ``claim``: what
-    the case itself says (fire department and ambulance), shown beside the vouched
-    sender only where it differs (``differs``), or marked unverified when nothing
-    vouches for the sender.
-    """
-
-    device_id: str
-    department: str | None
-    claim: str | None
-    differs: bool
-
-    @property
-    def verified(self) -> bool:
-        return self.department is not None
-
-
-def sender_of(view: CaseView | None, device_id: str, department: str | None) -> Sender:
-    claimed_department = view.fire_department if view is not None else None
-    parts = [x for x in (claimed_department, view.ambulance if view else None) if x]
-    claim = " ".join(parts) or None
-    differs = (
-        department is not None
-        and claimed_department is not None
-        and claimed_department.strip() != department.strip()
-    )
-    return Sender(
-        device_id=_clip(device_id, MAX_SHORT),
-        department=None if department is None else _clip(department, MAX_SHORT),
-        claim=claim,
-        differs=differs,
-    )
-
-
-# A refused case's code (hospital rejections) as staff read it: what went wrong, never
-# what the case said (nothing of it was opened, or it could not be read).
-REFUSAL_JA: dict[str, str] = {
-    "envelope_decryption_failed": (
-        "この病院の鍵で開けませんでした（他院宛て、または途中で壊れた可能性）。"
-    ),
-    "envelope_not_recipient": "この病院宛ての事案ではありませんでした。",
-    "envelope_bad_signature": "送信機器の署名が合いません（改ざん、または途中で壊れた可能性）。",
-    "envelope_unknown_device": "送信機器がプラットフォームに登録されていないか、失効しています。",
-    "envelope_malformed": "事案データの形式が正しくありません。",
-    "envelope_unsupported": "対応していない形式の事案データです。",
-    # The receiving side's own refusals, in the words their typed errors carry.
-    **{e.code: e.message_ja for e in (CaseNotJson, CaseNotBundle, CaseInvalid, CaseStoreFailed)},
-    CaseRefused.code: CaseRefused.message_ja,
-}
-REFUSAL_ACTION_JA = "送信元の消防本部に電話で確認してください。"
-
-
-def refusal_ja(code: str) -> str:
-    """``code`` explained for staff; a closure's (``closure:<code>``) says it was one."""
-    if code.startswith("closure:"):
-        inner = code.removeprefix("closure:")
-        why = REFUSAL_JA.get(inner, "内容を確認できませんでした。")
-        return f"中止（不搬送）の連絡を受け付けられませんでした: {why}"
-    return REFUSAL_JA.get(code, f"事案を受信できませんでした（コード: {_clip(code, 60)}）。")

@@ -20,11 +20,11 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 from markupsafe import escape
 
-from hospital.casefile import CaseView, Sender, from_unix, read_case, sender_of
+from hospital.casefile import MAX_SHORT, CaseView, clip, from_unix, read_case
 from hospital.settings import HospitalSettings
 from hospital.store import CaseRow, HospitalStore, Rejection
 
-__all__ = ["Card", "CardRenderer", "case_state", "case_version"]
+__all__ = ["Card", "CardRenderer", "Sender", "case_state", "case_version", "sender_of"]
 
 log = logging.getLogger("hospital.web")
 
@@ -33,6 +33,44 @@ _FUTURE_SLACK = timedelta(minutes=5)
 _LONGEST = timedelta(days=31)
 
 Closure = tuple[str, datetime]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a case, as the dashboard shows it.
+
+    ``department``: the fire department the platform vouches for (its signed
+    device-key document; None for cases stored before it was kept). ``claim``: what
+    the case itself says (fire department and ambulance), shown beside the vouched
+    sender only where it differs (``differs``), or marked unverified when nothing
+    vouches for the sender.
+    """
+
+    device_id: str
+    department: str | None
+    claim: str | None
+    differs: bool
+
+    @property
+    def verified(self) -> bool:
+        return self.department is not None
+
+
+def sender_of(view: CaseView | None, device_id: str, department: str | None) -> Sender:
+    claimed_department = view.fire_department if view is not None else None
+    parts = [x for x in (claimed_department, view.ambulance if view else None) if x]
+    claim = " ".join(parts) or None
+    differs = (
+        department is not None
+        and claimed_department is not None
+        and claimed_department.strip() != department.strip()
+    )
+    return Sender(
+        device_id=clip(device_id, MAX_SHORT),
+        department=None if department is None else clip(department, MAX_SHORT),
+        claim=claim,
+        differs=differs,
+    )
 
 
 def _plausible_start(start: datetime | None, now: datetime) -> datetime | None:

@@ -8,7 +8,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hospital.casefile import from_unix, read_case, refusal_ja, sender_of, time_text
+from hospital.casefile import from_unix, read_case, time_text
+from hospital.web.cards import sender_of
+from hospital.web.rejections import refusal_ja
 from sync.fhir_case import VitalSigns
 from tests.hospital._world import make_bundle
 
