@@ -2,8 +2,9 @@
 
 Public API (the rest is private)::
 
-    sync.envelope   SealedCase (v1 format; metadata readable without decrypting)
-    sync.seal       seal_case / open_case
+    sync.envelope   SealedCase (v1 and v2 formats; metadata readable without decrypting)
+    sync.seal       seal_case / open_case (SealingKeys / OpeningKeys, envelope_version_for)
+    sync.xwing      X-Wing (MLKEM768-X25519) keys: 32-byte seed, 1,216-byte public key
     sync.fhir_case  the case FHIR document Bundle
     sync.outbox     Outbox: durable SQLite store-and-forward queue
     sync.client     PlatformClient: every device call of the hub
@@ -44,6 +45,7 @@ from sync._errors import (
     TransportError,
     UnknownDevice,
     UnsupportedVersion,
+    WrongKeyKind,
 )
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
@@ -128,6 +130,7 @@ __all__ = [
     "TransportError",
     "UnknownDevice",
     "UnsupportedVersion",
+    "WrongKeyKind",
     "follow_answers",
     "open_case",
     "seal_case",

@@ -2,12 +2,14 @@
 
 SyncError
  ├── EnvelopeError              a sealed case cannot be parsed or opened
- │    ├── MalformedEnvelope      not a v1 envelope (truncated, bad header, trailing bytes)
+ │    ├── MalformedEnvelope      not a v1/v2 envelope (truncated, bad header, trailing bytes)
  │    ├── UnsupportedVersion     a version or algorithm this build does not know
  │    ├── UnknownDevice          the signing device is unknown or revoked
  │    ├── BadSignature           the device signature does not verify (any changed byte)
  │    ├── NotARecipient          this hospital is not among the recipients
- │    └── DecryptionFailed       the key or payload does not decrypt (wrong key, replay)
+ │    ├── DecryptionFailed       the key or payload does not decrypt (wrong key, replay)
+ │    └── WrongKeyKind           no key of the kind the version needs (v1 X25519, v2 X-Wing),
+ │                               on either side: a recipient to seal to, the hospital's own
  ├── CaseRefused              an opened case the receiving side cannot take (its content);
  │                             recorded as refused, never handed over again
  ├── HandOffDeferred          the receiving side cannot store a case now (its database is
@@ -64,6 +66,7 @@ __all__ = [
     "TransportError",
     "UnknownDevice",
     "UnsupportedVersion",
+    "WrongKeyKind",
 ]
 
 
@@ -118,6 +121,14 @@ class DecryptionFailed(EnvelopeError):
     code = "envelope_decryption_failed"
     message_ja = "症例データを復号できません。"
     message_en = "The sealed case does not decrypt with this hospital's key."
+
+
+class WrongKeyKind(EnvelopeError):
+    code = "envelope_wrong_key_kind"
+    message_ja = (
+        "症例データの形式に合う種類の鍵がありません（v1 は X25519、v2 は耐量子ハイブリッド鍵）。"
+    )
+    message_en = "No key of the kind this envelope version needs (v1: X25519, v2: MLKEM768-X25519)."
 
 
 # -- the receiving side ----------------------------------------------------------------

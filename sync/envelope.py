@@ -1,10 +1,10 @@
-"""The sealed case envelope, format v1 (see docs/envelope.md).
+"""The sealed case envelope, formats v1 and v2 (see docs/envelope.md).
 
-Layout (all integers big-endian)::
+Layout (all integers big-endian; the same for both versions)::
 
     offset   size  field
     0        4     magic  b"KKSC"
-    4        1     version = 1
+    4        1     version: 1 (X25519 HPKE) or 2 (MLKEM768-X25519 hybrid HPKE)
     5        4     H = header length
     9        H     header: canonical UTF-8 JSON (sorted keys, no spaces)
     9+H      4     P = payload length
@@ -14,6 +14,8 @@ Layout (all integers big-endian)::
 The header carries the routing metadata (case id, device id, recipients) in the
 clear so the platform can route without decrypting; everything in it is bound
 by the payload's AAD, each recipient's HPKE info and the device signature.
+The version byte decides the header's ``v``, HPKE suite name, wrapped key length
+and info label (``FORMATS``); one parser reads both, never guessing.
 
 In JSON (the device's post, the hub's case event) a sealed case travels as standard
 base64 text, padded (one field, one alphabet): ``envelope_to_text`` writes it,
@@ -40,12 +42,13 @@ from sync.signed import b64d, b64d_std, b64e, b64e_std
 __all__ = [
     "CONTENT_AEAD",
     "CONTENT_TYPE",
-    "HPKE_SUITE_NAME",
+    "FORMATS",
     "MAGIC",
-    "MAX_HEADER",
     "MAX_PAYLOAD",
     "MAX_RECIPIENTS",
-    "VERSION",
+    "V1",
+    "V2",
+    "EnvelopeFormat",
     "RecipientKey",
     "SealedCase",
     "assemble",
@@ -56,16 +59,43 @@ __all__ = [
 ]
 
 MAGIC = b"KKSC"
-VERSION = 1
-HPKE_SUITE_NAME = "DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-128-GCM"
 CONTENT_AEAD = "AES-256-GCM"
 CONTENT_TYPE = "application/fhir+json"
-MAX_HEADER = 64 * 1024
 MAX_PAYLOAD = 16 * 1024 * 1024
 MAX_RECIPIENTS = 64
 SIGNATURE_LEN = 64
-WRAPPED_KEY_LEN = 32 + 32 + 16  # HPKE enc (X25519 public key) + 32-byte key + GCM tag
 NONCE_LEN = 12
+V1 = 1
+V2 = 2
+
+
+@dataclass(frozen=True)
+class EnvelopeFormat:
+    """What the version byte decides."""
+
+    version: int
+    hpke: str  # the header's ``hpke`` name of the suite that wraps the content key
+    wrapped_key_len: int  # HPKE enc || wrapped 32-byte content key || AEAD tag
+    info_label: bytes  # first part of each recipient's HPKE ``info``
+    max_header: int  # 64 recipients fit with room to spare
+
+
+FORMATS: dict[int, EnvelopeFormat] = {
+    V1: EnvelopeFormat(
+        version=V1,
+        hpke="DHKEM(X25519,HKDF-SHA256)/HKDF-SHA256/AES-128-GCM",
+        wrapped_key_len=32 + 32 + 16,  # X25519 enc, key, GCM tag
+        info_label=b"kyukyu-case-v1",
+        max_header=64 * 1024,
+    ),
+    V2: EnvelopeFormat(
+        version=V2,
+        hpke="MLKEM768-X25519/HKDF-SHA256/AES-256-GCM",
+        wrapped_key_len=1120 + 32 + 16,  # X-Wing enc (ML-KEM ct || X25519), key, GCM tag
+        info_label=b"kyukyu-case-v2",
+        max_header=128 * 1024,
+    ),
+}
 
 _PREFIX = struct.Struct(">4sBI")
 _LEN = struct.Struct(">I")
@@ -73,10 +103,18 @@ _LEN = struct.Struct(">I")
 _ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def hpke_info(case_id: str, device_id: str, recipient_id: str) -> bytes:
-    """HPKE ``info`` for one recipient: binds the wrapped key to case, device and hospital."""
+def _format(version: int) -> EnvelopeFormat:
+    fmt = FORMATS.get(version)
+    if fmt is None:
+        raise UnsupportedVersion(f"version {version}")
+    return fmt
+
+
+def hpke_info(case_id: str, device_id: str, recipient_id: str, *, version: int = V1) -> bytes:
+    """HPKE ``info`` for one recipient: binds the wrapped key to version, case, device
+    and hospital."""
     return b"\x00".join(
-        [b"kyukyu-case-v1", case_id.encode(), device_id.encode(), recipient_id.encode()]
+        [_format(version).info_label, case_id.encode(), device_id.encode(), recipient_id.encode()]
     )
 
 
@@ -101,8 +139,10 @@ def encode_header(
     created_at: int,
     nonce: bytes,
     recipients: Sequence[RecipientKey],
+    version: int = V1,
 ) -> bytes:
     """The canonical header bytes (sorted keys, no whitespace)."""
+    fmt = _format(version)
     _check_id(case_id, "case_id")
     _check_id(device_id, "device_id")
     if not 1 <= len(recipients) <= MAX_RECIPIENTS:
@@ -110,12 +150,14 @@ def encode_header(
     ids = [_check_id(r.id, "recipient id") for r in recipients]
     if len(set(ids)) != len(ids):
         raise MalformedEnvelope("duplicate recipient")
+    if any(len(r.wrapped_key) != fmt.wrapped_key_len for r in recipients):
+        raise MalformedEnvelope("bad wrapped key")
     header: dict[str, Any] = {
-        "v": VERSION,
+        "v": fmt.version,
         "case_id": case_id,
         "device_id": device_id,
         "created_at": int(created_at),
-        "hpke": HPKE_SUITE_NAME,
+        "hpke": fmt.hpke,
         "aead": CONTENT_AEAD,
         "content_type": CONTENT_TYPE,
         "nonce": b64e(nonce),
@@ -124,22 +166,24 @@ def encode_header(
     return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-def assemble(header: bytes, payload: bytes, device_key: Ed25519PrivateKey) -> bytes:
+def assemble(
+    header: bytes, payload: bytes, device_key: Ed25519PrivateKey, *, version: int = V1
+) -> bytes:
     """Frame header and encrypted payload and sign the whole with the device key."""
-    if len(header) > MAX_HEADER or len(payload) > MAX_PAYLOAD:
+    if len(header) > _format(version).max_header or len(payload) > MAX_PAYLOAD:
         raise MalformedEnvelope("header or payload too large")
-    body = _PREFIX.pack(MAGIC, VERSION, len(header)) + header + _LEN.pack(len(payload)) + payload
+    body = aad_for(header, version=version) + _LEN.pack(len(payload)) + payload
     return body + device_key.sign(body)
 
 
-def aad_for(header: bytes) -> bytes:
+def aad_for(header: bytes, *, version: int = V1) -> bytes:
     """The payload AAD: magic, version, header length and header."""
-    return _PREFIX.pack(MAGIC, VERSION, len(header)) + header
+    return _PREFIX.pack(MAGIC, _format(version).version, len(header)) + header
 
 
 @dataclass(frozen=True)
 class SealedCase:
-    """A parsed v1 envelope; readable metadata, opaque payload.
+    """A parsed envelope (v1 or v2); readable metadata, opaque payload.
 
     ``SealedCase.from_bytes(b)`` checks the framing and header only; the platform
     uses it for routing, ``verify_signature`` with the device's public key to
@@ -167,7 +211,11 @@ class SealedCase:
 
     @property
     def aad(self) -> bytes:
-        return aad_for(self.header)
+        return aad_for(self.header, version=self.version)
+
+    @property
+    def hpke_info_label(self) -> bytes:
+        return FORMATS[self.version].info_label
 
     def wrapped_key_for(self, recipient_id: str) -> bytes | None:
         for r in self.recipients:
@@ -204,9 +252,8 @@ class SealedCase:
         magic, version, hlen = _PREFIX.unpack_from(data, 0)
         if magic != MAGIC:
             raise MalformedEnvelope("bad magic")
-        if version != VERSION:
-            raise UnsupportedVersion(f"version {version}")
-        if hlen > MAX_HEADER:
+        fmt = _format(version)
+        if hlen > fmt.max_header:
             raise MalformedEnvelope("header too large")
         pos = _PREFIX.size
         header = data[pos : pos + hlen]
@@ -219,7 +266,7 @@ class SealedCase:
             raise MalformedEnvelope("length mismatch")
         payload = data[pos : pos + plen]
         signature = data[pos + plen :]
-        fields = _parse_header(header)
+        fields = _parse_header(header, fmt)
         return cls(raw=data, header=header, payload=payload, signature=signature, **fields)
 
 
@@ -240,7 +287,7 @@ def envelope_from_text(text: object) -> bytes:
         raise MalformedEnvelope("envelope is not base64") from None
 
 
-def _parse_header(header: bytes) -> dict[str, Any]:
+def _parse_header(header: bytes, fmt: EnvelopeFormat) -> dict[str, Any]:
     try:
         obj = json.loads(header.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -260,9 +307,9 @@ def _parse_header(header: bytes) -> dict[str, Any]:
     }
     if set(obj) != expected:
         raise MalformedEnvelope("unexpected header fields")
-    if obj["v"] != VERSION:
+    if obj["v"] != fmt.version or isinstance(obj["v"], bool):
         raise UnsupportedVersion("header version")
-    if obj["hpke"] != HPKE_SUITE_NAME or obj["aead"] != CONTENT_AEAD:
+    if obj["hpke"] != fmt.hpke or obj["aead"] != CONTENT_AEAD:
         raise UnsupportedVersion("algorithm")
     if obj["content_type"] != CONTENT_TYPE:
         raise UnsupportedVersion("content type")
@@ -278,7 +325,7 @@ def _parse_header(header: bytes) -> dict[str, Any]:
         if not isinstance(entry, Mapping) or set(entry) != {"id", "key"}:
             raise MalformedEnvelope("bad recipient entry")
         rid = _check_id(entry["id"], "recipient id")
-        recipients.append(RecipientKey(rid, _b64(entry["key"], WRAPPED_KEY_LEN, "wrapped key")))
+        recipients.append(RecipientKey(rid, _b64(entry["key"], fmt.wrapped_key_len, "wrapped key")))
     if len({r.id for r in recipients}) != len(recipients):
         raise MalformedEnvelope("duplicate recipient")
     # Only the canonical encoding is accepted: one envelope, one byte string.
@@ -288,11 +335,12 @@ def _parse_header(header: bytes) -> dict[str, Any]:
         created_at=created,
         nonce=nonce,
         recipients=recipients,
+        version=fmt.version,
     )
     if canonical != header:
         raise MalformedEnvelope("header is not canonical")
     return {
-        "version": VERSION,
+        "version": fmt.version,
         "case_id": obj["case_id"],
         "device_id": obj["device_id"],
         "created_at": created,

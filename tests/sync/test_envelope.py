@@ -182,7 +182,7 @@ def test_case_id_must_match_delivery() -> None:
 
 def test_unknown_version_and_noncanonical_header() -> None:
     with pytest.raises(UnsupportedVersion):
-        SealedCase.from_bytes(MAGIC + b"\x02" + SEALED[5:])
+        SealedCase.from_bytes(MAGIC + b"\x03" + SEALED[5:])
     s = SealedCase.from_bytes(SEALED)
     spaced = json.dumps(json.loads(s.header), indent=1).encode()
     body = aad_for(spaced) + struct.pack(">I", len(s.payload)) + s.payload
