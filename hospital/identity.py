@@ -1,11 +1,13 @@
 """The hospital's identity: its key pair, its registration, the platform key it pins.
 
-``data_dir/hospital-key.json`` (mode 0600) holds the private keys: X25519 (cases
-are sealed to it), Ed25519 (signs the hospital's requests) and the storage key
-(AES-256-GCM of opened cases at rest). ``data_dir/identity.json`` holds the
-public part: hospital id and name, the platform URL and the platform's key,
-pinned at ``init`` (trust on first use over the pinned TLS, or checked against
-``expected_hub_key`` when the operator hands it over out of band).
+``data_dir/hospital-key.json`` (mode 0600) holds the private keys: X25519 (v1 cases
+are sealed to it), X-Wing (MLKEM768-X25519, v2 cases: kept as its 32-byte seed,
+``xwing_seed``; absent in installs made before it, which still load), Ed25519 (signs
+the hospital's requests) and the storage key (AES-256-GCM of opened cases at rest).
+``data_dir/identity.json`` holds the public part: hospital id and name, the platform
+URL and the platform's key, pinned at ``init`` (trust on first use over the pinned
+TLS, or checked against ``expected_hub_key`` when the operator hands it over out of
+band).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from hospital.errors import (
 from hospital.settings import KEY_FILE
 from sync import AuthError, HttpStatusError, PlatformError
 from sync.platform_url import platform_url_is_secure
+from sync.seal import OpeningKeys
 from sync.signing import b64d, b64e, public_key_from_b64, public_key_to_b64
+from sync.xwing import XWingPrivateKey
 
 __all__ = ["HospitalIdentity", "HospitalKeys", "init_hospital", "load_identity"]
 
@@ -50,10 +54,25 @@ class HospitalKeys:
     hpke: X25519PrivateKey
     signing: Ed25519PrivateKey
     storage: bytes  # 32 bytes, AES-256-GCM for opened cases at rest
+    # The hybrid (post-quantum) HPKE key of envelope v2; None in an install made before it.
+    xwing: XWingPrivateKey | None = None
 
     @classmethod
     def generate(cls) -> HospitalKeys:
-        return cls(X25519PrivateKey.generate(), Ed25519PrivateKey.generate(), os.urandom(32))
+        return cls(
+            X25519PrivateKey.generate(),
+            Ed25519PrivateKey.generate(),
+            os.urandom(32),
+            XWingPrivateKey.generate(),
+        )
+
+    def opening_keys(self) -> OpeningKeys:
+        """What ``sync.seal.open_case`` opens v1 (X25519) and v2 (X-Wing) cases with."""
+        return OpeningKeys(x25519=self.hpke, xwing=self.xwing)
+
+    def xwing_public_b64(self) -> str | None:
+        """The X-Wing public key (1,216 bytes) as base64url, None without one."""
+        return None if self.xwing is None else b64e(self.xwing.public_key().to_bytes())
 
     def hpke_public_b64(self) -> str:
         raw = self.hpke.public_key().public_bytes(
@@ -67,6 +86,8 @@ class HospitalKeys:
             "signing_private_key": b64e(_raw_private(self.signing)),
             "storage_key": b64e(self.storage),
         }
+        if self.xwing is not None:
+            doc["xwing_seed"] = b64e(self.xwing.seed_bytes())
         data = json.dumps(doc, indent=2).encode()
         # Created 0600 from the start: never readable by others, not even briefly.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -81,10 +102,17 @@ class HospitalKeys:
         if mode:
             raise NotInitialised(f"{path} is readable by others (chmod 600)")
         doc = json.loads(path.read_text())
+        xwing = None
+        if "xwing_seed" in doc:
+            try:
+                xwing = XWingPrivateKey.from_seed(b64d(doc["xwing_seed"]))
+            except ValueError:
+                raise NotInitialised(f"{path}: xwing_seed is not a 32-byte seed") from None
         return cls(
             X25519PrivateKey.from_private_bytes(b64d(doc["hpke_private_key"])),
             Ed25519PrivateKey.from_private_bytes(b64d(doc["signing_private_key"])),
             b64d(doc["storage_key"]),
+            xwing,
         )
 
 
@@ -98,7 +126,7 @@ class HospitalIdentity:
     keys: HospitalKeys
 
     def public_doc(self) -> dict[str, Any]:
-        return {
+        doc = {
             "hospital_id": self.hospital_id,
             "name": self.name,
             "platform_url": self.platform_url,
@@ -107,6 +135,10 @@ class HospitalIdentity:
             "hpke_public_key": self.keys.hpke_public_b64(),
             "signing_public_key": public_key_to_b64(self.keys.signing.public_key()),
         }
+        xwing = self.keys.xwing_public_b64()
+        if xwing is not None:
+            doc["xwing_public_key"] = xwing
+        return doc
 
 
 def load_identity(

@@ -26,6 +26,9 @@ REFUSAL_JA: dict[str, str] = {
     "envelope_unknown_device": "送信機器がプラットフォームに登録されていないか、失効しています。",
     "envelope_malformed": "事案データの形式が正しくありません。",
     "envelope_unsupported": "対応していない形式の事案データです。",
+    "envelope_wrong_key_kind": (
+        "この病院に耐量子暗号の鍵（X-Wing）が無いため開けませんでした（鍵の作成・登録を確認）。"
+    ),
     # The receiving side's own refusals, in the words their typed errors carry.
     **{e.code: e.message_ja for e in (CaseNotJson, CaseNotBundle, CaseInvalid, CaseStoreFailed)},
     CaseRefused.code: CaseRefused.message_ja,
