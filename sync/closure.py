@@ -3,8 +3,9 @@
 When the crew ends a case that was sent (transport refused, death at the scene,
 handed to another team ...), every hospital that was asked is told, with the
 reason. The reason is about the patient (現場死亡確認 is a fact about a person),
-so it travels sealed: the same ``sync.envelope`` v1 sealing as the case
-(``seal_case``), same case id, the case's recipients, signed by the device. The
+so it travels sealed: the same ``sync.envelope`` sealing as the case
+(``seal_case``; v2 when every recipient has an X-Wing key, as for the case), same
+case id, the case's recipients, signed by the device. The
 platform relays it without opening it. The payload is JSON::
 
     {"type": "closure", "case_id": "...", "reason": "搬送拒否",
@@ -23,12 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from sync._errors import MalformedEnvelope
 from sync.envelope import SealedCase
 from sync.reasons import CLOSURE_REASONS
-from sync.seal import DeviceKeyLookup, open_case, seal_json
+from sync.seal import DeviceKeyLookup, HospitalKey, RecipientKeys, open_case, seal_json
 
 __all__ = ["CLOSURE_REASONS", "Closure", "open_closure", "seal_closure"]
 
@@ -52,7 +52,7 @@ def seal_closure(
     closed_at: datetime,
     device_id: str,
     device_key: Ed25519PrivateKey,
-    recipients: Mapping[str, X25519PublicKey],
+    recipients: Mapping[str, RecipientKeys],
 ) -> bytes:
     """The sealed closure of ``case_id`` for ``recipients`` (the hospitals sent the case)."""
     if reason not in _REASONS:
@@ -72,7 +72,7 @@ def open_closure(
     data: bytes | SealedCase,
     *,
     hospital_id: str,
-    hospital_key: X25519PrivateKey,
+    hospital_key: HospitalKey,
     device_key_for: DeviceKeyLookup,
     expected_case_id: str,
 ) -> Closure:
