@@ -42,7 +42,6 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from sync._backoff import Backoff
 from sync._errors import (
@@ -62,7 +61,7 @@ from sync._http import (
     stream_event,
 )
 from sync.envelope import SealedCase
-from sync.seal import DeviceKeyLookup, OpenedCase, open_case
+from sync.seal import DeviceKeyLookup, HospitalKey, OpenedCase, open_case
 
 __all__ = ["HospitalClient", "ReceivedCase", "Receiver", "ReceiverState", "StreamEvent"]
 
@@ -245,7 +244,7 @@ class Receiver:
         self,
         client: HospitalClient,
         *,
-        hospital_key: X25519PrivateKey,
+        hospital_key: HospitalKey,
         device_key_for: DeviceKeyLookup,
         state: ReceiverState,
         on_case: Callable[[ReceivedCase], None],

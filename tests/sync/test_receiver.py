@@ -16,7 +16,7 @@ from sync import EnvelopeError, NotARecipient, TransportError
 from sync.client import PlatformClient
 from sync.fhir_case import build_case_bundle
 from sync.receiver import HospitalClient, ReceivedCase, Receiver, ReceiverState
-from sync.seal import seal_json
+from sync.seal import HospitalKey, seal_json
 from tests.sync._data import PATIENT_NAME, case_record
 from tests.sync._net import Hospital, World, serve
 from tests.sync._realhub import make_real_hub, populate
@@ -78,11 +78,13 @@ class Collector:
         self.rejected.append((seq, case_id, err))
 
 
-def receiver(env: Env, h: Hospital, state: ReceiverState, got: Collector) -> Receiver:
+def receiver(
+    env: Env, h: Hospital, state: ReceiverState, got: Collector, key: HospitalKey | None = None
+) -> Receiver:
     client = HospitalClient(env.url, hospital_id=h.id, key=h.signing)
     return Receiver(
         client,
-        hospital_key=h.hpke,
+        hospital_key=h.hpke if key is None else key,
         device_key_for=env.world.device_lookup,
         state=state,
         on_case=got.on_case,
@@ -231,3 +233,45 @@ def test_unreadable_event_is_reported_and_retried_never_skipped(env: Env, tmp_pa
     t.join(5)
     assert state.last_event == 2
     assert state.received_ids() == ["m0"]  # the repaired event repeats m0: not twice
+
+
+def test_a_mixed_fleet_v2_and_v1_through_the_hub(env: Env, tmp_path: Path) -> None:
+    """The platform routes a v2 envelope as it does v1 (opaque bytes, the same clear
+    header); a hospital holding both keys opens both, one still without its hybrid key
+    opens v1 and records v2 as ``envelope_wrong_key_kind`` and reads on."""
+    from sync import WrongKeyKind
+    from sync.seal import OpeningKeys, SealingKeys
+    from sync.xwing import XWingPrivateKey
+
+    h0, h1 = env.world.hospitals[:2]
+    hybrid = {h0.id: XWingPrivateKey.generate(), h1.id: XWingPrivateKey.generate()}
+
+    def post(case_id: str, *, with_hybrid: bool) -> None:
+        recipients = {
+            h.id: SealingKeys(
+                x25519=h.hpke.public_key(),
+                xwing=hybrid[h.id].public_key() if with_hybrid else None,
+            )
+            for h in (h0, h1)
+        }
+        sealed = seal_json(
+            build_case_bundle(case_record(case_id)),
+            case_id=case_id,
+            device_id=env.world.device_id,
+            device_key=env.world.device_key,
+            recipients=recipients,
+        )
+        env.device.post_case(case_id, [h0.id, h1.id], sealed, idempotency_key=case_id)
+
+    post("pq-0", with_hybrid=True)
+    post("v1-0", with_hybrid=False)
+    got = Collector()
+    both = OpeningKeys(x25519=h0.hpke, xwing=hybrid[h0.id])
+    read_until(receiver(env, h0, ReceiverState(tmp_path / "h0.db"), got, both), got, 2)
+    assert [c.case_id for c in got.cases] == ["pq-0", "v1-0"]
+    assert PATIENT_NAME in json.dumps(got.cases[0].bundle(), ensure_ascii=False)
+
+    old = Collector()
+    read_until(receiver(env, h1, ReceiverState(tmp_path / "h1.db"), old), old, 2)
+    assert [c.case_id for c in old.cases] == ["v1-0"]
+    assert [(cid, type(err)) for _, cid, err in old.rejected] == [("pq-0", WrongKeyKind)]
