@@ -213,10 +213,6 @@ class SealedCase:
     def aad(self) -> bytes:
         return aad_for(self.header, version=self.version)
 
-    @property
-    def hpke_info_label(self) -> bytes:
-        return FORMATS[self.version].info_label
-
     def wrapped_key_for(self, recipient_id: str) -> bytes | None:
         for r in self.recipients:
             if r.id == recipient_id:
