@@ -368,9 +368,14 @@ class ReceivingService:
         platform once it can."""
         try:
             self.client.answer(case_id, answer, reason)
-        except (*_PLATFORM_OUT, NotFound):
+        except (*_PLATFORM_OUT, NotFound) as exc:
             row = self.store.case(case_id)
-            if self.settings.direct_listen_port is None or row is None:
+            if (
+                self.settings.direct_listen_port is None
+                or row is None
+                # A 404 is "not yet" only for a case that came directly (not reconciled).
+                or (isinstance(exc, NotFound) and row.route != "direct")
+            ):
                 raise
             self.store.set_answer(case_id, answer=answer, reason=reason, by=by, sent=False)
             log.info("answer kept for the platform (it is out or does not have the case yet)")

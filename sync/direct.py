@@ -41,6 +41,7 @@ __all__ = [
     "DirectClient",
     "DirectHospital",
     "DirectRoute",
+    "direct_hospitals",
     "pinned_certificate_context",
 ]
 
@@ -135,6 +136,16 @@ class DirectClient:
         return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
 
 
+def direct_hospitals(directory: Iterable[Any]) -> list[DirectHospital]:
+    """The hospitals of a signed directory (``sync.client.DirectoryHospital``) that have a
+    direct address (their region opted in)."""
+    return [
+        DirectHospital(h.id, h.direct_url, h.direct_tls_cert)
+        for h in directory
+        if getattr(h, "direct_url", None) and getattr(h, "direct_tls_cert", None)
+    ]
+
+
 def _time(value: object) -> float:
     try:
         return datetime.fromisoformat(str(value)).timestamp()
@@ -164,9 +175,11 @@ class DirectRoute:
         self._polled_at = -float("inf")
         self._clock = clock
         self.backoff = backoff or Backoff(base=0.5, cap=10.0)
-        self.clients = {
-            h.id: DirectClient(h, key=key, device_id=device_id, timeout=timeout) for h in hospitals
-        }
+        self._key, self._device_id, self._timeout = key, device_id, timeout
+        self.clients: dict[str, DirectClient] = {}
+        self.set_hospitals(hospitals)
+        #: Deliveries and new answers so far: a caller that shows them watches this grow.
+        self.changes = 0
         self._failures: dict[str, int] = {}
         self._next_try: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -177,6 +190,20 @@ class DirectRoute:
     def close(self) -> None:
         for client in self.clients.values():
             client.close()
+
+    def set_hospitals(self, hospitals: Iterable[DirectHospital]) -> None:
+        """The hospitals with a direct address (a newer signed directory)."""
+        wanted = {h.id: h for h in hospitals}
+        old = self.clients
+        kept = {i: c for i, c in old.items() if wanted.get(i) == c.hospital}
+        for i, c in old.items():
+            if i not in kept:
+                c.close()
+        self.clients = {
+            i: kept.get(i)
+            or DirectClient(h, key=self._key, device_id=self._device_id, timeout=self._timeout)
+            for i, h in wanted.items()
+        }
 
     def _reachable_now(self, hospital_id: str, now: float) -> bool:
         return now >= self._next_try.get(hospital_id, 0.0)
@@ -197,10 +224,11 @@ class DirectRoute:
         done = 0
         blocked: set[tuple[str, str]] = set()  # (case, hospital): an earlier row waits
         down: set[str] = set()
+        clients = self.clients
         for row in self.outbox.waiting():
             have = self.outbox.direct_done(row.case_id, row.kind)
             for hospital_id in row.recipients:
-                client = self.clients.get(hospital_id)
+                client = clients.get(hospital_id)
                 if client is None or hospital_id in have:
                     continue
                 if (row.case_id, hospital_id) in blocked or hospital_id in down:
@@ -238,6 +266,7 @@ class DirectRoute:
                     self.outbox.apply_direct_answer(hospital_id, 0, row.case_id, "received", now)
                 done += 1
                 self.delivered += 1
+                self.changes += 1
                 if self.first_delivery_at is None:
                     self.first_delivery_at = now
                     log.warning("the platform is out: cases take the direct route")
@@ -256,7 +285,7 @@ class DirectRoute:
         """Read every hospital's direct answer feed once; the number of new answers."""
         new = 0
         now = self._clock()
-        for hospital_id, client in self.clients.items():
+        for hospital_id, client in list(self.clients.items()):
             if not self._reachable_now(hospital_id, now):
                 continue
             try:
@@ -274,6 +303,7 @@ class DirectRoute:
                         item.get("reason") if isinstance(item.get("reason"), str) else None,
                     ):
                         new += 1
+                        self.changes += 1
                 except (KeyError, TypeError, ValueError, OutboxError):
                     log.warning("a direct answer was skipped (malformed)")
         return new

@@ -88,14 +88,6 @@ CREATE TABLE IF NOT EXISTS meta (
     k TEXT PRIMARY KEY,
     v TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS direct (
-    case_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    hospital_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    outcome TEXT NOT NULL,
-    PRIMARY KEY (case_id, kind, hospital_id)
-);
 CREATE TABLE IF NOT EXISTS answers (
     case_id TEXT NOT NULL,
     hospital_id TEXT NOT NULL,
@@ -367,15 +359,7 @@ class Outbox:
             under_way = (case_id, "case") in self._inflight
             # A case some hospital has by the direct route has left: it is closed, not
             # discarded (those hospitals must be told; docs/disaster.md).
-            left_directly = (
-                db.execute(
-                    "SELECT 1 FROM direct WHERE case_id = ? AND kind = 'case'"
-                    " AND outcome = 'delivered' LIMIT 1",
-                    (case_id,),
-                ).fetchone()
-                is not None
-            )
-            if left_directly:
+            if _took_direct(db, case_id):
                 self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
                 return True
             if row is not None and not under_way:
@@ -638,32 +622,30 @@ class Outbox:
 
     def direct_done(self, case_id: str, kind: str) -> set[str]:
         """The hospitals that have this row by the direct route (or refused it for good)."""
+        prefix = _direct_prefix(case_id, kind)
         with self._lock, self._errors():
             rows = self._db.execute(
-                "SELECT hospital_id FROM direct WHERE case_id = ? AND kind = ?", (case_id, kind)
+                "SELECT k FROM meta WHERE substr(k, 1, ?) = ?", (len(prefix), prefix)
             ).fetchall()
-        return {str(r[0]) for r in rows}
+        return {str(r[0])[len(prefix) :] for r in rows}
 
     def mark_direct(
         self, case_id: str, kind: str, hospital_id: str, outcome: str = "delivered"
     ) -> None:
         """``hospital_id`` has the row by the direct route (``outcome`` delivered, or
-        refused:<code>). The row still waits for the platform (reconciliation)."""
+        refused:<code>). The row still waits for the platform (reconciliation). Kept in
+        ``meta`` (``direct/<kind>/<case>/<hospital>``; "/" is in no case id): no table of
+        its own, so an outbox of an earlier release needs no change."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO direct (case_id, kind, hospital_id, at, outcome)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, kind, hospital_id) DO NOTHING",
-                (case_id, kind, hospital_id, self._now(), outcome[:80]),
+                "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING",
+                (_direct_prefix(case_id, kind) + hospital_id, outcome[:80]),
             )
 
     def took_direct(self, case_id: str) -> bool:
         """Whether any hospital got this case by the direct route."""
         with self._lock, self._errors():
-            row = self._db.execute(
-                "SELECT 1 FROM direct WHERE case_id = ? AND outcome = 'delivered' LIMIT 1",
-                (case_id,),
-            ).fetchone()
-        return row is not None
+            return _took_direct(self._db, case_id)
 
     def apply_direct_answer(
         self,
@@ -722,11 +704,7 @@ class Outbox:
             answers = self._db.execute(
                 "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
-            direct = self._db.execute(
-                "SELECT 1 FROM direct WHERE case_id = ? AND kind = 'case'"
-                " AND outcome = 'delivered' LIMIT 1",
-                (case_id,),
-            ).fetchone()
+            direct = _took_direct(self._db, case_id)
         return DeliveryStatus(
             case_id=row[0],
             recipients=tuple(json.loads(row[1])),
@@ -736,13 +714,26 @@ class Outbox:
             last_error=row[5],
             answers={h: a for h, a, _ in answers},
             reasons={h: r for h, _, r in answers if r},
-            route="direct" if direct is not None else "platform",
+            route="direct" if direct else "platform",
         )
 
     def statuses(self) -> Sequence[DeliveryStatus]:
         with self._lock, self._errors():
             ids = [r[0] for r in self._db.execute("SELECT case_id FROM status ORDER BY queued_at")]
         return [s for s in (self.status(i) for i in ids) if s is not None]
+
+
+def _direct_prefix(case_id: str, kind: str) -> str:
+    return f"direct/{kind}/{case_id}/"
+
+
+def _took_direct(db: sqlite3.Connection, case_id: str) -> bool:
+    prefix = _direct_prefix(case_id, "case")
+    row = db.execute(
+        "SELECT 1 FROM meta WHERE substr(k, 1, ?) = ? AND v = 'delivered' LIMIT 1",
+        (len(prefix), prefix),
+    ).fetchone()
+    return row is not None
 
 
 def _intent_key(case_id: str, kind: str) -> str:

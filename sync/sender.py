@@ -195,15 +195,16 @@ class Sender:
         waiting row alone (whatever its own next attempt time): the probe."""
         now = self._clock()
         probing = self.outage_rounds > 0
-        direct = 0
         if (
             self.direct is not None
             and self.out_since is not None
             and now - self.out_since >= self.direct.unreachable_seconds
         ):
-            direct = self.direct.round()
+            # The platform has been out long enough: the hospitals directly (the rows stay
+            # for the platform; ``direct.changes`` tells a screen what happened).
+            self.direct.round()
         if probing and now < self.paused_until:
-            return direct, 0
+            return 0, 0
         due = self.outbox.due(limit=1 if probing else self.batch, now=math.inf if probing else now)
         if not due:
             return 0, 0

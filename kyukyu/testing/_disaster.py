@@ -242,7 +242,7 @@ class DisasterDevice:
     ) -> None:
         from sync import Backoff
         from sync.client import PlatformClient
-        from sync.direct import DirectHospital, DirectRoute
+        from sync.direct import DirectRoute, direct_hospitals
         from sync.outbox import Outbox
         from sync.sender import Sender
 
@@ -261,11 +261,7 @@ class DisasterDevice:
         self.directory = {h.id: h for h in self.client.hospital_directory(35.68, 139.76)}
         self.direct = DirectRoute(
             self.outbox,
-            [
-                DirectHospital(h.id, h.direct_url, h.direct_tls_cert)
-                for h in self.directory.values()
-                if h.direct_url and h.direct_tls_cert
-            ],
+            direct_hospitals(self.directory.values()),
             key=key,
             device_id=device_id,
             unreachable_seconds=unreachable_seconds,
@@ -345,8 +341,9 @@ class DisasterDevice:
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
+                changes = self.direct.changes
                 sent, failed = self.sender.send_due()
-            if not sent and not failed:
+            if not sent and not failed and changes == self.direct.changes:
                 self._stop.wait(0.05)
 
     def stop(self) -> None:
