@@ -7,7 +7,9 @@ directory). Only enrolled devices get past it: every request is signed by the de
 (``sync.signing``, the same scheme as on the platform), its key comes from the hub-signed
 device roster the hospital holds (``sync.roster.DeviceRoster``): an unknown or revoked
 device is refused (403 ``unknown_device``), a replayed nonce too (401). The body limit and
-the per-address and per-device rate limits are the platform's own (``door``).
+the per-address and per-device rate limits and the connection-level limits of the
+protocol (header bytes and time, body time, connections per client) are the platform's own
+code (``door``, ``door.server``).
 
 Routes (all device-signed):
 
@@ -31,11 +33,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from door import BodyLimitMiddleware, RateLimiter, RateLimitMiddleware
+from door.server import ServerLimits, configure
 from errbase import error_body
 from hospital.service import DirectRefused, ReceivingService
 from sync.signing import MAX_SKEW_SECONDS, SignatureError, check_request
 
-__all__ = ["DirectLimits", "create_direct_app"]
+__all__ = ["DirectLimits", "create_direct_app", "uvicorn_options"]
 
 _CASE_ID = r"^[A-Za-z0-9._:-]+$"
 
@@ -68,6 +71,8 @@ class DirectLimits(BaseModel):
     unsigned_burst: float = 20.0
     device_rate: float = 50.0  # per signed device
     device_burst: float = 200.0
+    # header bytes and count, header and body time, connections (``door.server``)
+    server: ServerLimits = Field(default_factory=lambda: ServerLimits(max_connections=512))
 
 
 class _Nonces:
@@ -238,6 +243,17 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
         return {"status": "ok"}
 
     door = _AddressDoor(RateLimiter(limits.unsigned_rate, limits.unsigned_burst))
+    # Under ``kyukyu hub serve``'s protocol (``uvicorn_options``) the door is asked by the
+    # protocol itself; the middleware asks it otherwise (in-process servers, tests).
+    configure(limits.server, door=door)
     app.add_middleware(RateLimitMiddleware, door=door)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
     return app
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """uvicorn's options for the direct endpoint: the door's guarded protocol (header bytes
+    and time, body time, connections per client and per process: ``door.server``)."""
+    from door.server import GuardedHttpToolsProtocol
+
+    return {"http": GuardedHttpToolsProtocol, "proxy_headers": False, "timeout_keep_alive": 5}

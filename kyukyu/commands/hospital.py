@@ -118,7 +118,7 @@ def _serve_direct(runtime: Any, settings: Any) -> Any:
 
     import uvicorn
 
-    from hospital.direct import create_direct_app
+    from hospital.direct import create_direct_app, uvicorn_options
 
     config = uvicorn.Config(
         create_direct_app(runtime.service),
@@ -128,10 +128,7 @@ def _serve_direct(runtime: Any, settings: Any) -> Any:
         access_log=False,
         ssl_certfile=settings.tls_certfile,
         ssl_keyfile=settings.tls_keyfile,
-        timeout_keep_alive=5,
-        limit_concurrency=200,
-        http="h11",
-        h11_max_incomplete_event_size=16 * 1024,
+        **uvicorn_options(),
     )
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="hospital-direct", daemon=True).start()
