@@ -35,7 +35,8 @@ from pydantic import BaseModel, Field, ValidationError
 from door import BodyLimitMiddleware, RateLimiter, RateLimitMiddleware
 from door.server import ServerLimits, configure
 from errbase import error_body
-from hospital.service import DirectRefused, ReceivingService
+from hospital.errors import DirectRefused
+from hospital.service import ReceivingService
 from sync.signing import MAX_SKEW_SECONDS, SignatureError, check_request
 
 __all__ = ["DirectLimits", "create_direct_app", "uvicorn_options"]
@@ -159,7 +160,9 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
                 request.method,
                 path,
                 body,
-                lambda key_id: service.roster(key_id[7:]) if key_id.startswith("device:") else None,
+                lambda key_id: (
+                    service.direct.roster(key_id[7:]) if key_id.startswith("device:") else None
+                ),
             )
         except SignatureError as exc:
             if exc.code == "unknown_key":
@@ -200,7 +203,7 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
         device_id, raw = await device_of(request)
         body = _parse(DirectCase, raw)
         try:
-            added = service.take_direct_case(device_id, body.case_id, body.envelope)
+            added = service.direct.take_direct_case(device_id, body.case_id, body.envelope)
         except DirectRefused as exc:
             raise refused(exc) from None
         return JSONResponse(
@@ -213,7 +216,7 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
         device_id, raw = await device_of(request)
         body = _parse(DirectClosure, raw)
         try:
-            service.take_direct_closure(device_id, case_id, body.envelope)
+            service.direct.take_direct_closure(device_id, case_id, body.envelope)
         except DirectRefused as exc:
             raise refused(exc) from None
         return JSONResponse({"case_id": case_id}, status_code=201)
@@ -223,7 +226,7 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
         device_id, raw = await device_of(request)
         body = _parse(DirectDestination, raw)
         try:
-            service.take_direct_destination(device_id, case_id, body.hospital_id, body.via)
+            service.direct.take_direct_destination(device_id, case_id, body.hospital_id, body.via)
         except DirectRefused as exc:
             raise refused(exc) from None
         return JSONResponse({"case_id": case_id})

@@ -39,14 +39,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import exc as sa_exc
 
-from hospital.errors import DirectRefused
+from hospital.direct_intake import PLATFORM_OUT, DirectIntake
 from hospital.identity import HospitalIdentity
 from hospital.intake import CaseStoreFailed, check_case
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
 from sync import (
     AuthError,
-    CaseRefused,
     EnvelopeError,
     HandOffDeferred,
     MalformedEnvelope,
@@ -56,9 +55,7 @@ from sync import (
     RateLimited,
     ResponseError,
     ServerError,
-    SnapshotRollback,
     SyncError,
-    Timeout,
     TransportError,
 )
 from sync.closure import open_closure
@@ -71,10 +68,8 @@ from sync.receiver import (
     ReceiverState,
     StreamEvent,
 )
-from sync.roster import DeviceRoster
-from sync.seal import open_case
 
-__all__ = ["Broadcaster", "DirectRefused", "ReceivingService"]
+__all__ = ["Broadcaster", "ReceivingService"]
 
 log = logging.getLogger("hospital.service")
 
@@ -191,8 +186,6 @@ class _HospitalReceiver(Receiver):
 _STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 # A refusal report the platform may take later; any other error refuses this report.
 _REPORT_LATER = (TransportError, ServerError, RateLimited, AuthError, ResponseError)
-# The platform is out (no answer, 5xx, 429, a timeout): an answer is kept for later.
-_PLATFORM_OUT = (TransportError, ServerError, RateLimited, Timeout)
 
 
 class ReceivingService:
@@ -235,18 +228,15 @@ class ReceivingService:
             poster_keys=poster_keys,
         )
         self._stop = threading.Event()
+        self.stop_event = self._stop  # the loops of the direct route end with the service
         self._threads: list[threading.Thread] = []
         self._report_wanted = threading.Event()
-        # The direct route (docs/disaster.md): the hub-signed device roster, kept on disk.
-        self.roster = DeviceRoster(
-            settings.data_dir / "device-roster.json", identity.hub_public_key
-        )
-        self.direct_registered = False
-        self._reconcile_wanted = threading.Event()
+        # The direct route (docs/disaster.md): the roster, the direct intake, reconciliation.
+        self.direct = DirectIntake(self)
         # Reports the platform refused (not retried until the next start).
         self._report_refused: set[int] = set()
 
-    def _announce(self, kind: str, case_id: str | None = None) -> None:
+    def announce(self, kind: str, case_id: str | None = None) -> None:
         """Tell the dashboard's live streams what changed: the kind and the case's id
         (``{"kind": ..., "case_id": ...}``), never anything of its content."""
         self.news.publish(json.dumps({"kind": kind, "case_id": case_id}))
@@ -280,13 +270,14 @@ class ReceivingService:
             # Here already by the direct route: the platform has it now (reconciled), so an
             # answer given meanwhile can reach it; the case is not shown twice.
             log.info("case event %s: received directly before", case.event_id)
-            self._reconcile_wanted.set()
+            self.direct.wake()
             return
         log.info("case received (event %s)", case.event_id)
-        self._after_case(opened.case_id, bundle)
+        self.after_case(opened.case_id, bundle)
 
-    def _after_case(self, case_id: str, bundle: dict[str, Any]) -> None:
-        self._announce("case", case_id)
+    def after_case(self, case_id: str, bundle: dict[str, Any]) -> None:
+        """A new case is stored: tell the dashboard, export it (never stops the caller)."""
+        self.announce("case", case_id)
         if self.exporter is not None:
             try:
                 self.exporter(case_id, bundle)
@@ -299,7 +290,7 @@ class ReceivingService:
         self.store.add_rejection(
             event_id=event_id, case_id=case_id, code=exc.code, device_id=self._poster_keys.poster
         )
-        self._announce("rejection", case_id)
+        self.announce("rejection", case_id)
         self._report_wanted.set()
 
     def _on_incident(self, ev: StreamEvent) -> None:
@@ -312,7 +303,7 @@ class ReceivingService:
 
     def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
         if self.store.set_destination(case_id, chosen, via):
-            self._announce("destination", case_id)
+            self.announce("destination", case_id)
 
     def _on_closure(self, ev: StreamEvent) -> None:
         """Open and record a closure; anything wrong is a rejection (code only)."""
@@ -350,12 +341,12 @@ class ReceivingService:
                 code=f"closure:{code}",
                 device_id=row.device_id if row is not None else None,
             )
-            self._announce("rejection", case_id if known else None)
+            self.announce("rejection", case_id if known else None)
             self._report_wanted.set()
             return
         if added:
             log.info("case closed (event %s)", ev.seq)
-            self._announce("closure", closure.case_id)
+            self.announce("closure", closure.case_id)
 
     # -- answers (dashboard threads) --------------------------------------------------
 
@@ -368,7 +359,7 @@ class ReceivingService:
         platform once it can."""
         try:
             self.client.answer(case_id, answer, reason)
-        except (*_PLATFORM_OUT, NotFound) as exc:
+        except (*PLATFORM_OUT, NotFound) as exc:
             row = self.store.case(case_id)
             if (
                 self.settings.direct_listen_port is None
@@ -381,158 +372,7 @@ class ReceivingService:
             log.info("answer kept for the platform (it is out or does not have the case yet)")
         else:
             self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
-        self._announce("answer", case_id)
-
-    def send_unsent_answers(self) -> int:
-        """Give the platform the answers it missed (given while it was out); stops at the
-        first sign it is still out. A case it does not have yet waits for its event."""
-        sent = 0
-        for row in self.store.unsent_answers():
-            assert row.answer is not None
-            try:
-                self.client.answer(row.case_id, row.answer, row.answer_reason)
-            except _PLATFORM_OUT as exc:
-                log.info("unsent answers deferred (%s)", exc.code)
-                break
-            except NotFound:
-                continue  # the device has not reconciled this case yet
-            except PlatformError as exc:
-                # Refused for good (e.g. the case was closed): recorded, not retried.
-                log.warning("the platform refused a kept answer (%s)", exc.code)
-            self.store.mark_answer_sent(row.case_id, row.answer)
-            sent += 1
-        return sent
-
-    # -- the direct route (docs/disaster.md; hospital.direct calls these) ---------------
-
-    def _direct_device(self, device_id: str) -> VouchedDevice:
-        vouched = self.roster.vouched(device_id)
-        if vouched is None or vouched.public_key is None:
-            raise DirectRefused(
-                403,
-                "unknown_device",
-                "not an enrolled device (or revoked)",
-                "登録されていない端末です（または失効しています）。",
-            )
-        return vouched
-
-    def take_direct_case(self, device_id: str, case_id: str, envelope: str) -> bool:
-        """A sealed case straight from ``device_id``: opened with this hospital's key,
-        checked against the roster's key of that device, checked like a streamed case and
-        stored once (``route`` direct). False if the case was here already."""
-        vouched = self._direct_device(device_id)
-        try:
-            opened = open_case(
-                SealedCase.from_text(envelope),
-                hospital_id=self.identity.hospital_id,
-                hospital_key=self.identity.keys.hpke,
-                device_key_for=lambda d: vouched.public_key if d == device_id else None,
-                expected_case_id=case_id,
-            )
-            bundle = check_case(opened.payload)
-        except (EnvelopeError, CaseRefused) as exc:
-            log.warning("direct case refused: %s", exc.code)
-            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
-        try:
-            added = self.store.add_case(
-                case_id=opened.case_id,
-                event_id=0,  # not one of the platform's events
-                device_id=opened.device_id,
-                sealed_at=opened.created_at,
-                bundle=bundle,
-                sender_department=vouched.fire_department,
-                route="direct",
-            )
-        except _STORE_UNAVAILABLE as exc:
-            raise DirectRefused(
-                503, "store_unavailable", "the hospital's store is unavailable; retry",
-                "病院のデータベースが一時的に使えません。再送してください。",
-            ) from exc  # fmt: skip
-        if added:
-            log.info("case received by the direct route")
-            self._after_case(opened.case_id, bundle)
-        return added
-
-    def take_direct_closure(self, device_id: str, case_id: str, envelope: str) -> bool:
-        """中止 / 不搬送 straight from the device that sent the case."""
-        vouched = self._direct_device(device_id)
-        row = self.store.case(case_id)
-        if row is None or row.device_id != device_id:
-            raise DirectRefused(
-                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
-            )
-        try:
-            closure = open_closure(
-                SealedCase.from_text(envelope),
-                hospital_id=self.identity.hospital_id,
-                hospital_key=self.identity.keys.hpke,
-                device_key_for=lambda d: vouched.public_key if d == device_id else None,
-                expected_case_id=case_id,
-            )
-        except EnvelopeError as exc:
-            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
-        added = self.store.add_closure(
-            case_id=closure.case_id, event_id=0, reason=closure.reason, closed_at=closure.closed_at
-        )
-        if added:
-            self._announce("closure", case_id)
-        return added
-
-    def take_direct_destination(
-        self, device_id: str, case_id: str, hospital_id: str, via: str
-    ) -> None:
-        """搬送先決定 straight from the device that sent the case: this hospital or another."""
-        self._direct_device(device_id)
-        row = self.store.case(case_id)
-        if row is None or row.device_id != device_id:
-            raise DirectRefused(
-                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
-            )
-        if self.store.set_destination(case_id, hospital_id == self.identity.hospital_id, via):
-            self._announce("destination", case_id)
-
-    def refresh_roster(self) -> int:
-        """Fetch the hub-signed device roster and keep it (``SnapshotRollback`` for an
-        older one: nothing changes); its version."""
-        doc = self.client.http.request_json("GET", "/v1/devices/roster")
-        return self.roster.accept(doc)
-
-    def register_direct_address(self) -> None:
-        """Tell the platform where devices reach this hospital directly, and the TLS
-        certificate they pin (``PUT /v1/hospitals/me/direct``)."""
-        url, cert = self.settings.direct_public_url, self.settings.tls_certfile
-        if url is None or cert is None:
-            return
-        self.client.http.request(
-            "PUT", "/v1/hospitals/me/direct", body={"url": url, "tls_cert": cert.read_text()}
-        )
-        self.direct_registered = True
-
-    def _direct_loop(self) -> None:
-        """While the platform is up: keep the roster fresh and the address registered;
-        always: give the platform the answers it missed."""
-        while not self._stop.is_set():
-            try:
-                if not self.direct_registered:
-                    self.register_direct_address()
-                self.refresh_roster()
-            except SnapshotRollback:
-                log.warning("device roster refused: older than the one held")
-            except PlatformError as exc:
-                log.info("device roster not refreshed (%s)", exc.code)
-            except Exception as exc:
-                log.warning("device roster refresh failed: %s", type(exc).__name__)
-            deadline = self.settings.roster_refresh_seconds
-            waited = 0.0
-            while waited < deadline and not self._stop.is_set():
-                step = min(self.settings.direct_reconcile_seconds, deadline - waited)
-                try:
-                    self.send_unsent_answers()
-                except Exception as exc:
-                    log.warning("unsent answers failed: %s", type(exc).__name__)
-                self._reconcile_wanted.wait(step)
-                self._reconcile_wanted.clear()
-                waited += step
+        self.announce("answer", case_id)
 
     # -- refusals reported to the platform (their own thread) ---------------------------
 
@@ -581,7 +421,7 @@ class ReceivingService:
         n = self.store.purge(self.settings.retention_seconds)
         if n:
             log.info("retention: purged %d cases", n)
-            self._announce("purge")
+            self.announce("purge")
         self.store.drop_expired_sessions()
         if self.exporter is not None:
             for row in self.store.unexported():
@@ -605,7 +445,7 @@ class ReceivingService:
             (self._report_loop, "reports"),
         ]
         if self.settings.direct_listen_port is not None:
-            loops.append((self._direct_loop, "direct"))
+            loops.append((self.direct.run, "direct"))
         for target, name in loops:
             args = (self._stop,) if target == self.receiver.run else ()
             t = threading.Thread(target=target, args=args, name=f"hospital-{name}", daemon=True)
@@ -615,7 +455,7 @@ class ReceivingService:
     def stop(self) -> None:
         self._stop.set()
         self._report_wanted.set()
-        self._reconcile_wanted.set()
+        self.direct.wake()
         for t in self._threads:
             t.join(2)
         # A stream waiting for the hub's next ping: closing the client ends it now.

@@ -47,7 +47,7 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
         site = plat.start(plat.new_hospital(tmp_path, "直接病院", 35.68, 139.76))
         assert site.runtime is not None
         service = site.runtime.service
-        service.refresh_roster()
+        service.direct.refresh_roster()
         old_roster = service.client.http.request_json("GET", "/v1/devices/roster")
         hpke = {h.id: h for h in device.client.hospital_directory(35.68, 139.76)}[site.id]
         limits = DirectLimits(unsigned_rate=1.0, unsigned_burst=3.0)
@@ -75,13 +75,13 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
 
         # Revoked on the platform: refused on the direct route once the roster says so.
         plat.operator.request_json("POST", f"/v1/devices/{device.id}/revoke", body={})
-        service.refresh_roster()
+        service.direct.refresh_roster()
         with pytest.raises(HttpStatusError) as info:
             client.post(_row("direct-3", device.id, device.key, site.id, hpke.hpke_public_key))
         assert info.value.status == 403
         # The older roster (the device not yet revoked), correctly signed: refused.
         with pytest.raises(SnapshotRollback):
-            service.roster.accept(old_roster)
+            service.direct.roster.accept(old_roster)
         with pytest.raises(HttpStatusError):
             client.post(_row("direct-4", device.id, device.key, site.id, hpke.hpke_public_key))
 
