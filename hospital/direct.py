@@ -97,6 +97,15 @@ class _Nonces:
             return True
 
 
+# The platform's codes for the same failures (docs/hub.md, "Authentication and roles").
+_SIGNATURE_CODES = {
+    "missing": "missing_signature",
+    "malformed": "malformed_signature",
+    "stale": "stale_request",
+    "bad_signature": "bad_signature",
+}
+
+
 class _Refused(Exception):
     def __init__(self, status: int, code: str, en: str, ja: str, retry_after: float = 0.0):
         super().__init__(code)
@@ -174,9 +183,7 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
                 ) from None
             raise _Refused(
                 401,
-                f"{exc.code}_signature"
-                if exc.code in ("missing", "malformed", "bad")
-                else exc.code,
+                _SIGNATURE_CODES.get(exc.code, "bad_signature"),
                 "the request signature does not check",
                 "署名を確認できません。",
             ) from None

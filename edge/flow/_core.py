@@ -419,7 +419,9 @@ class FlowCore:
                 continue
             if status.delivered_at is not None:
                 c.delivered.add(case_id)
-            c.routes[case_id] = getattr(status, "route", "platform")
+            route = getattr(status, "route", "platform")
+            if route == "direct" or status.delivered_at is not None:  # it has left: which way
+                c.routes[case_id] = route
             for hid, cid in c.sent.items():
                 if cid == case_id and hid in status.answers:
                     c.answers[hid] = status.answers[hid]
