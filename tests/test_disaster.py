@@ -76,6 +76,10 @@ def test_cases_reach_hospitals_directly_and_reconcile_once(world: DisasterWorld)
     d2.close_case(c3, [a.id, c.id])
     assert wait_for(lambda: d1.direct_done(c1, "destination") >= {a.id, b.id}, T)
     assert wait_for(lambda: d2.direct_done(c3, "closure") >= {a.id, c.id}, T)
+    assert a.outcome(c1) == ("chosen", 0)  # 搬送先決定, told directly
+    assert b.outcome(c1) == ("elsewhere", 0)  # 他院へ搬送
+    assert a.outcome(c3) == (None, 1)  # 中止 / 不搬送, told directly
+    assert c.outcome(c3) == (None, 1)
 
     world.start_hub()  # the platform returns (same database, same key)
 
@@ -95,6 +99,10 @@ def test_cases_reach_hospitals_directly_and_reconcile_once(world: DisasterWorld)
             assert len(by_id[hid].rows(case_id)) == 1  # once per recipient hospital
     for case_id in sent:
         assert [d.get("route") for d in world.audit_details(case_id)] == ["direct"]
+    # The platform's relays of the same intents changed nothing (told once, shown once).
+    assert a.outcome(c1) == ("chosen", 0)
+    assert a.outcome(c3) == (None, 1)
+    assert c.outcome(c3) == (None, 1)
     assert [d.get("route") for d in world.audit_details(before)] == [None]
     assert world.audit_verifies()
 

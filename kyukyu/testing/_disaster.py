@@ -217,6 +217,19 @@ class DisasterHospital:
         finally:
             db.close()
 
+    def outcome(self, case_id: str) -> tuple[str | None, int]:
+        """(destination, closures) of ``case_id`` as this hospital stored them (read-only)."""
+        db = sqlite3.connect(f"file:{self.data_dir / 'hospital.db'}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT destination FROM cases WHERE case_id = ?", (case_id,))
+            found = row.fetchone()
+            (closures,) = db.execute(
+                "SELECT COUNT(*) FROM closures WHERE case_id = ?", (case_id,)
+            ).fetchone()
+        finally:
+            db.close()
+        return (None if found is None else found[0]), int(closures)
+
     def roster(self) -> dict[str, Any]:
         path = self.data_dir / "device-roster.json"
         if not path.exists():
