@@ -99,6 +99,12 @@ class DeviceSettings(BaseSettings):
         gt=0,
         description="Idle seconds before the screen forgets the patient.",
     )
+    direct_unreachable_s: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds the platform must be out before cases take the direct route to"
+        " their hospitals (where the region opted in; docs/disaster.md).",
+    )
     device_name: str = Field("救急隊", description="This ambulance's name as hospitals see it.")
     fire_department: str | None = Field(None, description="The fire department (消防本部).")
     crew_member: str = Field(

@@ -7,6 +7,7 @@ from errbase import KyukyuError
 __all__ = [
     "AlreadyInitialised",
     "DatabaseSchemaError",
+    "DirectRefused",
     "HospitalError",
     "InsecurePlatformUrl",
     "NotInitialised",
@@ -67,3 +68,18 @@ class DatabaseSchemaError(HospitalError):
         "システム管理者に連絡してください。"
     )
     message_en = "The hospital database's schema could not be upgraded to this release."
+
+
+class DirectRefused(HospitalError):
+    """The direct route refused a device's request (``status``: the HTTP answer)."""
+
+    code = "direct_refused"
+    message_ja = "直接送信を受け付けられません。"
+    message_en = "The direct route refused the request."
+
+    def __init__(self, status: int, code: str, message_en: str, message_ja: str) -> None:
+        super().__init__(message_en)
+        self.status = status
+        self.code = code
+        self.message_en = message_en
+        self.message_ja = message_ja

@@ -39,6 +39,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import exc as sa_exc
 
+from hospital.direct_intake import PLATFORM_OUT, DirectIntake
 from hospital.identity import HospitalIdentity
 from hospital.intake import CaseStoreFailed, check_case
 from hospital.settings import HospitalSettings
@@ -49,6 +50,7 @@ from sync import (
     HandOffDeferred,
     MalformedEnvelope,
     MalformedEvent,
+    NotFound,
     PlatformError,
     RateLimited,
     ResponseError,
@@ -226,12 +228,15 @@ class ReceivingService:
             poster_keys=poster_keys,
         )
         self._stop = threading.Event()
+        self.stop_event = self._stop  # the loops of the direct route end with the service
         self._threads: list[threading.Thread] = []
         self._report_wanted = threading.Event()
+        # The direct route (docs/disaster.md): the roster, the direct intake, reconciliation.
+        self.direct = DirectIntake(self)
         # Reports the platform refused (not retried until the next start).
         self._report_refused: set[int] = set()
 
-    def _announce(self, kind: str, case_id: str | None = None) -> None:
+    def announce(self, kind: str, case_id: str | None = None) -> None:
         """Tell the dashboard's live streams what changed: the kind and the case's id
         (``{"kind": ..., "case_id": ...}``), never anything of its content."""
         self.news.publish(json.dumps({"kind": kind, "case_id": case_id}))
@@ -261,11 +266,21 @@ class ReceivingService:
             raise HandOffDeferred(type(exc).__name__) from None
         except Exception as exc:  # this one row cannot be stored: quarantined
             raise CaseStoreFailed(type(exc).__name__) from None
+        if not added:
+            # Here already by the direct route: the platform has it now (reconciled), so an
+            # answer given meanwhile can reach it; the case is not shown twice.
+            log.info("case event %s: received directly before", case.event_id)
+            self.direct.wake()
+            return
         log.info("case received (event %s)", case.event_id)
-        self._announce("case", opened.case_id)
-        if added and self.exporter is not None:
+        self.after_case(opened.case_id, bundle)
+
+    def after_case(self, case_id: str, bundle: dict[str, Any]) -> None:
+        """A new case is stored: tell the dashboard, export it (never stops the caller)."""
+        self.announce("case", case_id)
+        if self.exporter is not None:
             try:
-                self.exporter(opened.case_id, bundle)
+                self.exporter(case_id, bundle)
             except Exception as exc:  # the export must never stop the stream
                 log.warning("FHIR export failed: %s", type(exc).__name__)
 
@@ -275,7 +290,7 @@ class ReceivingService:
         self.store.add_rejection(
             event_id=event_id, case_id=case_id, code=exc.code, device_id=self._poster_keys.poster
         )
-        self._announce("rejection", case_id)
+        self.announce("rejection", case_id)
         self._report_wanted.set()
 
     def _on_incident(self, ev: StreamEvent) -> None:
@@ -288,7 +303,7 @@ class ReceivingService:
 
     def _on_destination(self, case_id: str, chosen: bool, via: str) -> None:
         if self.store.set_destination(case_id, chosen, via):
-            self._announce("destination", case_id)
+            self.announce("destination", case_id)
 
     def _on_closure(self, ev: StreamEvent) -> None:
         """Open and record a closure; anything wrong is a rejection (code only)."""
@@ -326,20 +341,38 @@ class ReceivingService:
                 code=f"closure:{code}",
                 device_id=row.device_id if row is not None else None,
             )
-            self._announce("rejection", case_id if known else None)
+            self.announce("rejection", case_id if known else None)
             self._report_wanted.set()
             return
         if added:
             log.info("case closed (event %s)", ev.seq)
-            self._announce("closure", closure.case_id)
+            self.announce("closure", closure.case_id)
 
     # -- answers (dashboard threads) --------------------------------------------------
 
     def answer(self, case_id: str, answer: str, reason: str | None, by: str) -> None:
-        """Send the answer through the platform, then record it (raises PlatformError)."""
-        self.client.answer(case_id, answer, reason)
-        self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
-        self._announce("answer", case_id)
+        """Send the answer through the platform, then record it (raises PlatformError).
+
+        With the direct route on, an answer the platform cannot take now (it is out, or it
+        does not have a case that came directly yet) is recorded all the same: the device
+        reads it from the direct answer feed, and ``send_unsent_answers`` gives it to the
+        platform once it can."""
+        try:
+            self.client.answer(case_id, answer, reason)
+        except (*PLATFORM_OUT, NotFound) as exc:
+            row = self.store.case(case_id)
+            if (
+                self.settings.direct_listen_port is None
+                or row is None
+                # A 404 is "not yet" only for a case that came directly (not reconciled).
+                or (isinstance(exc, NotFound) and row.route != "direct")
+            ):
+                raise
+            self.store.set_answer(case_id, answer=answer, reason=reason, by=by, sent=False)
+            log.info("answer kept for the platform (it is out or does not have the case yet)")
+        else:
+            self.store.set_answer(case_id, answer=answer, reason=reason, by=by)
+        self.announce("answer", case_id)
 
     # -- refusals reported to the platform (their own thread) ---------------------------
 
@@ -388,7 +421,7 @@ class ReceivingService:
         n = self.store.purge(self.settings.retention_seconds)
         if n:
             log.info("retention: purged %d cases", n)
-            self._announce("purge")
+            self.announce("purge")
         self.store.drop_expired_sessions()
         if self.exporter is not None:
             for row in self.store.unexported():
@@ -406,11 +439,14 @@ class ReceivingService:
                 log.warning("housekeeping failed: %s", type(exc).__name__)
 
     def start(self) -> None:
-        for target, name in (
+        loops: list[tuple[Callable[..., None], str]] = [
             (self.receiver.run, "stream"),
             (self._purge_loop, "purge"),
             (self._report_loop, "reports"),
-        ):
+        ]
+        if self.settings.direct_listen_port is not None:
+            loops.append((self.direct.run, "direct"))
+        for target, name in loops:
             args = (self._stop,) if target == self.receiver.run else ()
             t = threading.Thread(target=target, args=args, name=f"hospital-{name}", daemon=True)
             t.start()
@@ -419,6 +455,7 @@ class ReceivingService:
     def stop(self) -> None:
         self._stop.set()
         self._report_wanted.set()
+        self.direct.wake()
         for t in self._threads:
             t.join(2)
         # A stream waiting for the hub's next ping: closing the client ends it now.

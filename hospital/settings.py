@@ -93,6 +93,26 @@ class HospitalSettings(BaseSettings):
         default=None, description="serve the dashboard over HTTPS with this PEM certificate"
     )
     tls_keyfile: Path | None = Field(default=None, description="its PEM private key")
+    direct_listen_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve the direct route (docs/disaster.md) on this port, over HTTPS with"
+        " tls_certfile/tls_keyfile; unset: no direct route",
+    )
+    direct_public_url: str | None = Field(
+        default=None,
+        description="the direct route's address as devices reach it (https://host:port),"
+        " registered on the platform for the signed directory",
+    )
+    roster_refresh_seconds: float = Field(
+        default=60.0, gt=0, description="fetch the hub-signed device roster this often"
+    )
+    direct_reconcile_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="send answers given while the platform was out this often until it has them",
+    )
     availability_hours: float = Field(
         default=8.0, gt=0, le=72, description="応需状況 set without an expiry lasts this long"
     )

@@ -84,6 +84,12 @@ class CaseRow(_Base, table=True):
     # chosen | chosen_phone (the crew confirmed by phone) | elsewhere
     destination: str | None = Field(default=None, max_length=16)
     exported_at: datetime | None = None
+    # how the case came: platform | direct (the device, while the platform was out)
+    route: str = Field(
+        default="platform", max_length=16, sa_column_kwargs={"server_default": "platform"}
+    )
+    # the answer was given while the platform was out: sent to it once it has the case
+    answer_unsent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ClosureRow(_Base, table=True):
@@ -210,6 +216,7 @@ class HospitalStore:
         sealed_at: int,
         bundle: dict[str, Any],
         sender_department: str | None = None,
+        route: str = "platform",
     ) -> bool:
         """Store an opened case; False if it was stored already (idempotent by case id).
 
@@ -231,9 +238,18 @@ class HospitalStore:
                     sender_department=sender_department,
                     received_at=now,
                     blob=self._seal(case_id, bundle),
+                    route=route,
                 )
             )
-            s.add(AuditRow(at=utcnow(), actor="receiver", action="case_received", case_id=case_id))
+            s.add(
+                AuditRow(
+                    at=utcnow(),
+                    actor="receiver",
+                    action="case_received",
+                    case_id=case_id,
+                    detail="" if route == "platform" else f"route:{route}",
+                )
+            )
             s.commit()
         return True
 
@@ -305,13 +321,18 @@ class HospitalStore:
             row.answered_at = _aware(row.answered_at)
         return row
 
-    def set_answer(self, case_id: str, *, answer: str, reason: str | None, by: str) -> None:
+    def set_answer(
+        self, case_id: str, *, answer: str, reason: str | None, by: str, sent: bool = True
+    ) -> None:
+        """Record an answer; ``sent`` False: the platform does not have it yet (given while
+        it was out: ``unsent_answers`` until ``mark_answer_sent``)."""
         with self._write_lock, self.session() as s:
             row = s.get(CaseRow, case_id)
             if row is None:
                 return
             row.answer, row.answer_reason = answer, reason
             row.answered_by, row.answered_at = by, utcnow()
+            row.answer_unsent = not sent
             s.add(row)
             s.add(
                 AuditRow(
@@ -323,6 +344,54 @@ class HospitalStore:
                 )
             )
             s.commit()
+
+    def unsent_answers(self, limit: int = 100) -> list[CaseRow]:
+        """Answers given while the platform was out, oldest first."""
+        with self.session() as s:
+            rows = s.exec(
+                select(CaseRow)
+                .where(col(CaseRow.answer_unsent))
+                .order_by(col(CaseRow.answered_at))
+                .limit(limit)
+            ).all()
+        return list(rows)
+
+    def mark_answer_sent(self, case_id: str, answer: str) -> None:
+        """The platform took the answer (unless it changed meanwhile: then it is sent again)."""
+        with self._write_lock, self.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is not None and row.answer == answer:
+                row.answer_unsent = False
+                s.add(row)
+                s.commit()
+
+    def direct_answers(self, device_id: str, after: int, limit: int = 200) -> list[dict[str, Any]]:
+        """The answers to ``device_id``'s cases given after answer number ``after`` (the
+        audit row's id), for the direct route's answer feed: case id, answer, a decline's
+        reason, time, and the number to ask after next."""
+        with self.session() as s:
+            rows = s.exec(
+                select(AuditRow, CaseRow)
+                .where(col(AuditRow.action) == "case_answered")
+                .where(col(AuditRow.id) > after)
+                .where(col(AuditRow.case_id) == col(CaseRow.case_id))
+                .where(col(CaseRow.device_id) == device_id)
+                .order_by(col(AuditRow.id))
+                .limit(limit)
+            ).all()
+        out = []
+        for audit, _case in rows:
+            answer, _, reason = audit.detail.partition(":")
+            out.append(
+                {
+                    "seq": audit.id,
+                    "case_id": audit.case_id,
+                    "answer": answer,
+                    "reason": reason or None,
+                    "answered_at": (_aware(audit.at) or audit.at).isoformat(),
+                }
+            )
+        return out
 
     def set_destination(self, case_id: str, chosen: bool, via: str = "answer") -> bool:
         with self._write_lock, self.session() as s:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -92,6 +92,10 @@ class Hospital(SQLModel, table=True):
     created_at: datetime
     event_seq: int = 0
     region: str | None = Field(default=None, max_length=40)  # set by the operator
+    # The direct route (docs/disaster.md): the hospital's own HTTPS address and the TLS
+    # certificate devices pin for it, registered by the hospital.
+    direct_url: str | None = Field(default=None, max_length=300)
+    direct_tls_cert: str | None = Field(default=None, sa_type=Text)
 
 
 class Operator(SQLModel, table=True):
@@ -279,6 +283,8 @@ class Region(SQLModel, table=True):
     name: str = Field(max_length=200)
     neighbours: str = Field(default="[]", sa_type=Text)
     updated_at: datetime
+    # The operator's opt-in: its hospitals' direct addresses go into the signed directory.
+    direct_route: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class HospitalAvailability(SQLModel, table=True):

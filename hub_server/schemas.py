@@ -201,6 +201,10 @@ class DirectoryEntry(BaseModel):
     hpke_public_key: str
     signing_public_key: str
     region: str | None = None
+    # The direct route (docs/disaster.md), only when the hospital's region opted in and
+    # the hospital registered its address: HTTPS, and the certificate devices pin.
+    direct_url: str | None = None
+    direct_tls_cert: str | None = None
 
 
 class DirectoryBody(BaseModel):
@@ -415,6 +419,51 @@ class DeviceKeyBody(BaseModel):
     issued_at: str
 
 
+class RosterDevice(BaseModel):
+    id: str
+    public_key: str = Field(description="Ed25519, 32 bytes, base64url")
+    fire_department: str
+    revoked: bool
+
+
+class RosterBody(BaseModel):
+    """Every enrolled device, for hospitals to trust a device without the platform.
+
+    ``version`` only grows (each enrollment and each revocation adds one): a hospital
+    refuses a roster older than the one it holds (docs/disaster.md)."""
+
+    format: str = "kyukyu-roster-v1"
+    version: int
+    issued_at: str
+    devices: list[RosterDevice]
+
+
+class SignedRoster(BaseModel):
+    """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``roster``."""
+
+    roster: RosterBody
+    key_id: str
+    signature: str
+
+
+class DirectAddressSet(_Strict):
+    """A hospital's direct-delivery address: ``https://`` and its TLS certificate (PEM)."""
+
+    url: str = Field(
+        min_length=9, max_length=300, pattern=r"^https://[A-Za-z0-9.:\[\]_-]+(/[A-Za-z0-9._~/-]*)?$"
+    )
+    tls_cert: str = Field(
+        min_length=100,
+        max_length=8000,
+        pattern=r"^-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$",
+    )
+
+
+class DirectAddressPublic(BaseModel):
+    hospital_id: str
+    url: str
+
+
 class SignedDeviceKey(BaseModel):
     """``signature`` = base64url Ed25519 by the hub key over canonical JSON of ``device``."""
 
@@ -493,9 +542,12 @@ class AvailabilityPage(BaseModel):
 class RegionSet(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=TEXT)
     neighbours: list[RegionCode] = Field(default_factory=list, max_length=50)
+    # 災害時の直接送信: the region's hospitals' direct addresses go into the directory.
+    direct_route: bool = False
 
 
 class RegionPublic(BaseModel):
     code: str
     name: str
     neighbours: list[str]
+    direct_route: bool = False

@@ -49,6 +49,7 @@ from sync._errors import (
 )
 
 if TYPE_CHECKING:  # the lazy names below, for type checkers
+    from sync._backoff import Backoff
     from sync._http import SignedHttp
     from sync.client import PlatformClient
     from sync.device_keys import HubDeviceKeys
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # the lazy names below, for type checkers
 # the receiver's parsing) stays free of the HTTP stack; the cryptography-based ones
 # too, so ``import sync.reasons`` or the errors (the edge's first screen) load neither.
 _LAZY = {
+    "Backoff": "sync._backoff",
     "DeliveryStatus": "sync.outbox",
     "FullPolicy": "sync.outbox",
     "OpenedCase": "sync.seal",
@@ -92,6 +94,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "BadHubSignature",
     "BadSignature",
     "CaseRefused",

@@ -91,6 +91,9 @@ class DirectoryHospital:
     lon: float
     hpke_public_key: X25519PublicKey
     distance_km: float | None = None
+    # The direct route (docs/disaster.md): set only where the region opted in.
+    direct_url: str | None = None
+    direct_tls_cert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,8 @@ class PlatformClient:
                             b64d(h["hpke_public_key"])
                         ),
                         distance_km=h.get("distance_km"),
+                        direct_url=_opt_str(h.get("direct_url")),
+                        direct_tls_cert=_opt_str(h.get("direct_tls_cert")),
                     )
                 )
         except (KeyError, TypeError, ValueError) as exc:
@@ -247,8 +252,13 @@ class PlatformClient:
         *,
         idempotency_key: str,
         outbox_depth: int | None = None,
+        route: str | None = None,
     ) -> dict[str, Any]:
         """Hand a sealed case to the platform (201; a replay of the same key answers the same).
+
+        ``route`` ``direct``: the case reached its hospitals by the direct route while the
+        platform was out and is reconciled now (``X-Kyukyu-Route``, audited; outside the
+        body, so a retry of an earlier attempt is the same request).
 
         ``outbox_depth``: the unsent cases in the device's outbox, this one included, sent
         as ``X-Kyukyu-Outbox-Depth`` for the platform's metrics (a count, nothing more).
@@ -262,6 +272,8 @@ class PlatformClient:
         if outbox_depth is not None:
             # The platform takes 0..1,000,000 (a larger header would refuse the case).
             headers["X-Kyukyu-Outbox-Depth"] = str(min(max(0, outbox_depth), 1_000_000))
+        if route == "direct":
+            headers["X-Kyukyu-Route"] = "direct"
         response = self.http.request("POST", "/v1/cases", body=body, headers=headers)
         try:
             return _json_object(response.json()) if response.content else {}
@@ -339,6 +351,10 @@ def _availability_data(text: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _json_object(value: Any) -> dict[str, Any]:

@@ -147,6 +147,8 @@ class DeliveryStatus:
     last_error: str | None
     answers: dict[str, str]  # hospital id -> received | accept | decline
     reasons: dict[str, str] = field(default_factory=dict)  # hospital id -> decline reason
+    # platform (プラットフォーム経由) | direct (直接送信: the platform was out, docs/disaster.md)
+    route: str = "platform"
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -338,7 +340,8 @@ class Outbox:
     ) -> bool | None:
         """中止 / 不搬送 of a queued case, in one transaction.
 
-        If the case never left (still waiting, no post under way) it is discarded with
+        If the case never left (still waiting, no post under way, no hospital has it by the
+        direct route) it is discarded with
         every intent queued after it, and nothing is sent: False. If it reached the
         platform, the sealed ``closure`` is queued after it: True. While a post of the
         case is under way the answer is not known yet: None and nothing changes (ask
@@ -354,6 +357,11 @@ class Outbox:
                 "SELECT 1 FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
             ).fetchone()
             under_way = (case_id, "case") in self._inflight
+            # A case some hospital has by the direct route has left: it is closed, not
+            # discarded (those hospitals must be told; docs/disaster.md).
+            if _took_direct(db, case_id):
+                self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
+                return True
             if row is not None and not under_way:
                 db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
                 for kind in KINDS:
@@ -601,6 +609,89 @@ class Outbox:
                 (str(seq),),
             )
 
+    # -- the direct route (docs/disaster.md) ---------------------------------------------
+
+    def waiting(self) -> list[PendingCase]:
+        """Every waiting row (cases and intents), oldest first, whatever its next attempt."""
+        with self._lock, self._errors():
+            rows = self._db.execute(
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
+                " kind FROM pending ORDER BY seq"
+            ).fetchall()
+        return [_pending(r) for r in rows]
+
+    def direct_done(self, case_id: str, kind: str) -> set[str]:
+        """The hospitals that have this row by the direct route (or refused it for good)."""
+        prefix = _direct_prefix(case_id, kind)
+        with self._lock, self._errors():
+            rows = self._db.execute(
+                "SELECT k FROM meta WHERE substr(k, 1, ?) = ?", (len(prefix), prefix)
+            ).fetchall()
+        return {str(r[0])[len(prefix) :] for r in rows}
+
+    def mark_direct(
+        self, case_id: str, kind: str, hospital_id: str, outcome: str = "delivered"
+    ) -> None:
+        """``hospital_id`` has the row by the direct route (``outcome`` delivered, or
+        refused:<code>). The row still waits for the platform (reconciliation). Kept in
+        ``meta`` (``direct/<kind>/<case>/<hospital>``; "/" is in no case id): no table of
+        its own, so an outbox of an earlier release needs no change."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING",
+                (_direct_prefix(case_id, kind) + hospital_id, outcome[:80]),
+            )
+
+    def took_direct(self, case_id: str) -> bool:
+        """Whether any hospital got this case by the direct route."""
+        with self._lock, self._errors():
+            return _took_direct(self._db, case_id)
+
+    def apply_direct_answer(
+        self,
+        hospital_id: str,
+        seq: int,
+        case_id: str,
+        answer: str,
+        at: float,
+        reason: str | None = None,
+    ) -> bool:
+        """One answer from ``hospital_id``'s direct feed, with that feed's cursor
+        (``direct_after``), atomically; False if already seen."""
+        if answer not in ("accept", "decline", "received"):
+            raise OutboxError(f"unknown answer {answer!r}")
+        if answer != "decline":
+            reason = None
+        elif reason is not None and reason not in DECLINE_REASONS:
+            reason = "その他"
+        cursor = f"direct_after:{hospital_id}"
+        with self._tx() as db:
+            row = db.execute("SELECT v FROM meta WHERE k = ?", (cursor,)).fetchone()
+            if seq and row is not None and int(row[0]) >= seq:
+                return False
+            db.execute(
+                "INSERT INTO answers (case_id, hospital_id, answer, at, reason)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, hospital_id) DO UPDATE SET"
+                " answer = excluded.answer, at = excluded.at, reason = excluded.reason"
+                " WHERE excluded.answer != 'received' OR answers.answer = 'received'",
+                (case_id, hospital_id, answer, at, reason),
+            )
+            if seq:
+                db.execute(
+                    "INSERT INTO meta (k, v) VALUES (?, ?)"
+                    " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                    (cursor, str(seq)),
+                )
+        return True
+
+    def direct_after(self, hospital_id: str) -> int:
+        """The last answer number applied from ``hospital_id``'s direct feed."""
+        with self._lock, self._errors():
+            row = self._db.execute(
+                "SELECT v FROM meta WHERE k = ?", (f"direct_after:{hospital_id}",)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
     def status(self, case_id: str) -> DeliveryStatus | None:
         with self._lock, self._errors():
             row = self._db.execute(
@@ -613,6 +704,7 @@ class Outbox:
             answers = self._db.execute(
                 "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
+            direct = _took_direct(self._db, case_id)
         return DeliveryStatus(
             case_id=row[0],
             recipients=tuple(json.loads(row[1])),
@@ -622,12 +714,26 @@ class Outbox:
             last_error=row[5],
             answers={h: a for h, a, _ in answers},
             reasons={h: r for h, _, r in answers if r},
+            route="direct" if direct else "platform",
         )
 
     def statuses(self) -> Sequence[DeliveryStatus]:
         with self._lock, self._errors():
             ids = [r[0] for r in self._db.execute("SELECT case_id FROM status ORDER BY queued_at")]
         return [s for s in (self.status(i) for i in ids) if s is not None]
+
+
+def _direct_prefix(case_id: str, kind: str) -> str:
+    return f"direct/{kind}/{case_id}/"
+
+
+def _took_direct(db: sqlite3.Connection, case_id: str) -> bool:
+    prefix = _direct_prefix(case_id, "case")
+    row = db.execute(
+        "SELECT 1 FROM meta WHERE substr(k, 1, ?) = ? AND v = 'delivered' LIMIT 1",
+        (len(prefix), prefix),
+    ).fetchone()
+    return row is not None
 
 
 def _intent_key(case_id: str, kind: str) -> str:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sync._backoff import Backoff
 from sync._errors import (
@@ -47,6 +47,9 @@ from sync._errors import (
 from sync.answer_book import AnswerBook
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
+
+if TYPE_CHECKING:
+    from sync.direct import DirectRoute
 
 __all__ = [
     "PLATFORM_BACKOFF",
@@ -118,8 +121,14 @@ class Sender:
         batch: int = 64,
         clock: Callable[[], float] = time.time,
         platform_backoff: Backoff = PLATFORM_BACKOFF,
+        direct: DirectRoute | None = None,
     ) -> None:
         self.outbox = outbox
+        #: The direct route (docs/disaster.md): used once the platform has been out for
+        #: ``direct.unreachable_seconds``; None: cases wait for the platform.
+        self.direct = direct
+        #: Since when the platform has been out (``clock``; None: it answers).
+        self.out_since: float | None = None
         self.client = client
         self.concurrency = max(1, concurrency)
         self.batch = batch
@@ -143,6 +152,8 @@ class Sender:
     def _post(self, case: PendingCase, depth: int) -> PlatformError | None:
         if case.kind != "case":
             return self._post_intent(case)
+        # Reconciliation: a case that reached hospitals directly says so (audited).
+        route = {"route": "direct"} if self.direct and self.outbox.took_direct(case.case_id) else {}
         try:
             self.client.post_case(
                 case.case_id,
@@ -150,6 +161,7 @@ class Sender:
                 case.envelope,
                 idempotency_key=case.idempotency_key,
                 outbox_depth=depth,
+                **route,
             )
         except Conflict as exc:
             if exc.hub_code == "case_exists":
@@ -183,6 +195,14 @@ class Sender:
         waiting row alone (whatever its own next attempt time): the probe."""
         now = self._clock()
         probing = self.outage_rounds > 0
+        if (
+            self.direct is not None
+            and self.out_since is not None
+            and now - self.out_since >= self.direct.unreachable_seconds
+        ):
+            # The platform has been out long enough: the hospitals directly (the rows stay
+            # for the platform; ``direct.changes`` tells a screen what happened).
+            self.direct.round()
         if probing and now < self.paused_until:
             return 0, 0
         due = self.outbox.due(limit=1 if probing else self.batch, now=math.inf if probing else now)
@@ -198,6 +218,16 @@ class Sender:
             if error is None:
                 self.outbox.mark_delivered(case.case_id, self._clock(), kind=case.kind)
                 delivered += 1
+            elif (
+                case.kind == "destination"
+                and getattr(error, "hub_code", None) == "not_accepted"
+                and self.direct is not None
+                and self.outbox.took_direct(case.case_id)
+            ):
+                # Reconciling: the hospital's answer (given on the direct route) reaches the
+                # platform from the hospital; the destination waits for it.
+                self.outbox.mark_failed(case.case_id, "not_accepted", kind=case.kind)
+                failed += 1
             elif case.kind != "case" and _final(error):
                 code = getattr(error, "hub_code", None) or error.code
                 self.outbox.mark_refused(case.case_id, case.kind, code)
@@ -218,11 +248,14 @@ class Sender:
                 self.outage_rounds,
             )
             self.outage_rounds = 0
+            self.out_since = None
             self.outbox.wake()  # every waiting case is due now, not after its own backoff
         return delivered, failed
 
     def _platform_out(self, errors: list[PlatformError]) -> None:
         self.outage_rounds += 1
+        if self.out_since is None:
+            self.out_since = self._clock()
         asked = [
             e.retry_after
             for e in errors

@@ -113,11 +113,14 @@ LAYERS: dict[str, frozenset[str]] = {
     "edge": frozenset({"edge.reader", "edge.jpki", "sync", "errbase", "errbase.settings"}),
     "edge.ui": frozenset({"edge", "errbase"}),
     "sync": frozenset({"errbase"}),
-    "hub_server": frozenset({"sync", "edge.jpki", "errbase", "errbase.settings"}),
-    "hospital": frozenset({"sync", "errbase", "errbase.settings"}),
+    # The door both HTTP servers share (body limit, rate-limit middleware, token buckets):
+    # the platform and the hospital's direct endpoint, neither importing the other.
+    "door": frozenset({"errbase"}),
+    "hub_server": frozenset({"sync", "edge.jpki", "errbase", "errbase.settings", "door"}),
+    "hospital": frozenset({"sync", "errbase", "errbase.settings", "door"}),
     "kyukyu": frozenset(
         {"edge", "edge.reader", "edge.jpki", "edge.card_sim", "edge.ui", "sync", "hub_server"}
-        | {"hospital", "errbase", "errbase.settings"}
+        | {"hospital", "errbase", "errbase.settings", "door"}
     ),
 }
 
@@ -132,6 +135,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "edge": frozenset({"cryptography", "pydantic", "pydantic_settings", "dotenv"}),
     "edge.ui": frozenset({"textual", "textual_serve", "rich"}),
     "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
+    "door": frozenset({"starlette", "uvicorn", "httptools", "proxyprotocol"}),
     "hub_server": frozenset(
         {"fastapi", "starlette", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy"}
         | {
@@ -169,7 +173,7 @@ THIRD_PARTY_EXTRA: dict[str, frozenset[str]] = {
     "edge.doctor": frozenset({"httpx", "nfc"}),
     "edge.provision": frozenset({"httpx"}),
 }
-PROJECT = frozenset({"errbase", "edge", "sync", "hub_server", "hospital", "kyukyu"})
+PROJECT = frozenset({"errbase", "edge", "sync", "door", "hub_server", "hospital", "kyukyu"})
 
 
 def layer_of(module: str) -> str | None:
@@ -189,7 +193,7 @@ def _within(module: str, package: str) -> bool:
 
 def _library_files() -> list[tuple[Path, str, str]]:
     out = []
-    for top in ("errbase", "edge", "sync", "hub_server", "hospital", "kyukyu"):
+    for top in ("errbase", "edge", "sync", "door", "hub_server", "hospital", "kyukyu"):
         for f in sorted((ROOT / top).rglob("*.py")):
             module = _module_name(f)
             layer = layer_of(module)
@@ -227,7 +231,8 @@ def test_the_table_says_what_the_architecture_says() -> None:
     assert "edge.card_sim" not in LAYERS["hub_server"]
     assert LAYERS["edge.ui"] == {"edge", "errbase"}
     assert "textual" in THIRD_PARTY["edge.ui"]
-    assert LAYERS["hospital"] == {"sync", "errbase", "errbase.settings"}
+    assert LAYERS["hospital"] == {"sync", "errbase", "errbase.settings", "door"}
+    assert LAYERS["door"] == {"errbase"}  # shared by the hub and the hospital, imports neither
     # Every layer has its third-party column; the hospital never drives a reader or a
     # screen, the CLI builds no web app of its own.
     assert set(THIRD_PARTY) == set(LAYERS)

@@ -32,6 +32,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "edge.ui.screens": ("tests/ui",),
     "edge.ui.widgets": ("tests/ui",),
     "sync": ("tests/sync",),
+    "door": ("tests/hub_server", "tests/hospital"),
     "hub_server": ("tests/hub_server", "tests/hub_medical"),
     "hub_server.api": ("tests/hub_server",),
     "hub_server.api.routes": ("tests/hub_server",),
@@ -48,7 +49,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "kyukyu.commands": ("tests/cli",),
     "kyukyu.testing": (),
 }
-TOPS = ("errbase", "edge", "sync", "hub_server", "hospital", "kyukyu")
+TOPS = ("errbase", "edge", "sync", "door", "hub_server", "hospital", "kyukyu")
 
 
 def _packages_on_disk() -> set[str]:

@@ -22,6 +22,7 @@ from edge.reader import CardWaiter, Connection
 from errbase import KyukyuError
 from sync import PlatformError, TransportError
 from sync.availability import AvailabilityBook, fit_rank, needs_of
+from sync.direct import DirectRoute, direct_hospitals
 from sync.fhir_case import VerifiedPatient, VitalSigns
 
 from . import _texts as T
@@ -110,6 +111,7 @@ class _Case:
     delivered: set[str] = field(default_factory=set)  # case ids the platform has (201)
     answers: dict[str, str] = field(default_factory=dict)  # received | accept | decline
     reasons: dict[str, str] = field(default_factory=dict)  # a decline's reason
+    routes: dict[str, str] = field(default_factory=dict)  # case id -> platform | direct
     destination: str | None = None
     destination_via: str | None = None
     destination_state: str | None = None
@@ -165,8 +167,12 @@ class FlowCore:
         removal_marker: Path | None = None,
         availability: AvailabilityBook | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        direct: DirectRoute | None = None,
     ) -> None:
         self._closers = list(closers or ())
+        # The direct route when the platform is cut off (docs/disaster.md); its hospitals
+        # follow the signed directory.
+        self._direct = direct
         self._cards = cards
         self._reading = card_reading
         self._platform = platform
@@ -211,6 +217,7 @@ class FlowCore:
                 on_answer=self._on_answer,
                 availability=self._availability,
                 on_availability=self._changed,
+                direct=direct,
             )
 
     def _count_waiting(self) -> None:
@@ -287,6 +294,7 @@ class FlowCore:
                         else "queued"
                     ),
                     reason=c.reasons.get(h.id),
+                    route=c.routes.get(c.sent[h.id]) if h.id in c.sent else None,
                     availability=statuses,
                     availability_age_s=age,
                     fit=fit,
@@ -411,6 +419,9 @@ class FlowCore:
                 continue
             if status.delivered_at is not None:
                 c.delivered.add(case_id)
+            route = getattr(status, "route", "platform")
+            if route == "direct" or status.delivered_at is not None:  # it has left: which way
+                c.routes[case_id] = route
             for hid, cid in c.sent.items():
                 if cid == case_id and hid in status.answers:
                     c.answers[hid] = status.answers[hid]
@@ -445,6 +456,8 @@ class FlowCore:
             self._directory = [
                 _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in hospitals
             ]
+            if self._direct is not None:
+                self._direct.set_hospitals(direct_hospitals(hospitals))
         self._changed()
         return True
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from sync import PlatformError
 from sync.availability import AvailabilityBook
+from sync.direct import DirectRoute
 from sync.sender import Sender, follow_answers
 
 from ._ports import CaseOutbox, Platform
@@ -39,8 +40,12 @@ class Delivery:
         retry_s: float = 1.0,
         availability: AvailabilityBook | None = None,
         on_availability: Callable[[], None] | None = None,
+        direct: DirectRoute | None = None,
     ) -> None:
         self.outbox = outbox
+        # The direct route (docs/disaster.md): the sender uses it once the platform has
+        # been out for its threshold; what it delivers and hears shows like answers.
+        self.direct = direct
         self.platform = platform
         self._on_sent = on_sent
         self._on_answer = on_answer
@@ -70,14 +75,22 @@ class Delivery:
             t.join(5)
 
     def _send_loop(self) -> None:
-        sender = Sender(self.outbox, self.platform, concurrency=2)  # type: ignore[arg-type]
+        sender = Sender(
+            self.outbox,  # type: ignore[arg-type]
+            self.platform,
+            concurrency=2,
+            direct=self.direct,
+        )
         try:
             while not self._stop.is_set():
                 self._kick.wait(self._retry_s)
                 self._kick.clear()
                 if self._stop.is_set() or self.outbox.pending_count() == 0:
                     continue
+                changes = self.direct.changes if self.direct is not None else 0
                 delivered, failed = sender.send_due()
+                if self.direct is not None and self.direct.changes != changes:
+                    self._on_answer()  # delivered directly, or a hospital answered directly
                 if delivered:
                     self._on_sent(True)
                 elif failed:
@@ -86,6 +99,8 @@ class Delivery:
             log.exception("sender stopped")
         finally:
             sender.close()
+            if self.direct is not None:
+                self.direct.close()
 
     def _follow_loop(self) -> None:
         failures = 0

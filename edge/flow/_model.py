@@ -185,6 +185,12 @@ DELIVERY_TEXT: dict[str, Text] = {
     "destination": Text("搬送先決定", "Destination"),
 }
 
+# The route a case took (docs/disaster.md), in one table for the device and the dashboard.
+ROUTE_TEXT: dict[str, Text] = {
+    "platform": Text("プラットフォーム経由", "Via the platform"),
+    "direct": Text("直接送信", "Sent directly"),
+}
+
 # Plausible ranges: outside them a value is flagged (usually a typing error), never refused.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
     f.key: f.plausible for f in VITAL_FIELDS if f.plausible is not None
@@ -327,6 +333,9 @@ class HospitalRow:
     # (the hospital has it); an answer says more.
     delivery: str | None = None
     reason: str | None = None  # a decline's reason (満床 ...), one of REFUSAL_REASONS
+    # The route the case took: "platform" (プラットフォーム経由) | "direct" (直接送信: the
+    # platform was cut off, docs/disaster.md); None while it has not left.
+    route: str | None = None
     # 応需状況 of what this patient needs (sync.vocabulary.COMPLAINT_NEEDS): (item code,
     # status now: available | consult | unavailable | unknown), and how old it is.
     availability: tuple[tuple[str, str], ...] = ()

@@ -26,6 +26,7 @@ from edge.trust_bundle import (
 from sync import PlatformError, SyncError
 from sync.availability import AvailabilityBook
 from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
+from sync.direct import DirectRoute, direct_hospitals
 from sync.outbox import Outbox
 from sync.signing import b64d, public_key_from_b64
 
@@ -85,6 +86,10 @@ def load_directory(path: Path, hub_key: Ed25519PublicKey) -> list[DirectoryHospi
                 lon=float(h["lon"]),
                 hpke_public_key=X25519PublicKey.from_public_bytes(b64d(h["hpke_public_key"])),
                 distance_km=h.get("distance_km"),
+                direct_url=h.get("direct_url") if isinstance(h.get("direct_url"), str) else None,
+                direct_tls_cert=(
+                    h.get("direct_tls_cert") if isinstance(h.get("direct_tls_cert"), str) else None
+                ),
             )
             for h in body["hospitals"]
         ]
@@ -155,6 +160,16 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
     revocation = load_revocation(settings.revocation_path, hub_key)
     if cards is None:
         cards = open_card_waiter(settings)
+    directory = load_directory(settings.directory_path, hub_key)
+    # The direct route (docs/disaster.md): the hospitals whose region opted in, from the
+    # signed directory; used once the platform has been out for direct_unreachable_s.
+    direct = DirectRoute(
+        outbox,
+        direct_hospitals(directory),
+        key=key,
+        device_id=settings.device_id,
+        unreachable_seconds=settings.direct_unreachable_s,
+    )
     closers: list[Callable[[], None]] = [platform.close, outbox.close]
     if cards is not None:
         closers.append(cards.close)
@@ -179,7 +194,8 @@ def open_flow(settings: DeviceSettings, *, cards: CardWaiter | None = None) -> C
         ),
         base=(settings.base_lat, settings.base_lon),
         closers=closers,
-        directory=load_directory(settings.directory_path, hub_key),
+        directory=directory,
         removal_marker=settings.removal_marker_path,
         availability=AvailabilityBook(settings.availability_path),
+        direct=direct,
     )

@@ -27,7 +27,8 @@ class CasePostRoute(APIRoute):
     parsing the body to Python objects, then validating them) cost about 0.25 ms of CPU
     per case here (docs/hub.md, "One path"). A plain post (an ``application/json`` body
     that validates, an ``Idempotency-Key`` of 1 to 200 characters, an outbox depth of
-    ASCII digits up to 1,000,000 if any) goes straight to the route's own dependency
+    ASCII digits up to 1,000,000 if any, an ``X-Kyukyu-Route`` of ``direct`` if any) goes
+    straight to the route's own dependency
     (``admitted_device``) and endpoint (``post_case``); anything else is handled by
     FastAPI's handler of this same route, whose 422 ``invalid_request`` names the field,
     as it always did.
@@ -42,8 +43,10 @@ class CasePostRoute(APIRoute):
             key = headers.get("idempotency-key", "")
             depth_text = headers.get("x-kyukyu-outbox-depth")
             depth = ascii_decimal(depth_text, max_digits=7) if depth_text is not None else None
+            route = headers.get("x-kyukyu-route")
             if (
                 not 1 <= len(key) <= 200
+                or route not in (None, "direct")
                 or not headers.get("content-type", "").startswith("application/json")
                 or (depth_text is not None and (depth is None or depth > 1_000_000))
             ):
@@ -53,7 +56,7 @@ class CasePostRoute(APIRoute):
             except ValidationError:
                 return await generic(request)
             async with contextlib.asynccontextmanager(admitted_device)(request) as caller:
-                response: Response = await endpoint(request, body, caller, key, depth)
+                response: Response = await endpoint(request, body, caller, key, depth, route)
             return response
 
         return handler

@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8600, ge=0, le=65535)
     # Limits that hold with no proxy in front (docs/hub.md, "Threat model"). The
-    # connection limits apply under ``kyukyu hub serve`` (hub_server.core.server).
+    # connection limits apply under ``kyukyu hub serve`` (door.server).
     max_header_bytes: int = Field(default=16 * 1024, gt=0)  # request line and headers
     max_headers: int = Field(default=64, gt=0)
     max_request_line_bytes: int = Field(default=8 * 1024, gt=0)

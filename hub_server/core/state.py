@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
+from door import RateLimiter, Rates
 from hub_server.core.certs import CertificateVerifier
 from hub_server.core.config import Settings
 from hub_server.core.errors import Unavailable
 from hub_server.core.events import EventBus
 from hub_server.core.metrics import HubMetrics
 from hub_server.core.outage import OutageMonitor
-from hub_server.core.ratelimit import RateLimiter, Rates
 from hub_server.core.security import HubKey
 from hub_server.crud.identities import DeviceKeyCache
 

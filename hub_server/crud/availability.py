@@ -34,6 +34,7 @@ __all__ = [
     "availability_version",
     "check_region",
     "device_topics",
+    "direct_regions",
     "regions",
     "set_region",
     "store_availability",
@@ -55,7 +56,13 @@ def _neighbours(row: Region | None) -> list[str]:
 
 
 def set_region(
-    session: Session, *, code: str, name: str, neighbours: list[str], now: datetime
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    neighbours: list[str],
+    now: datetime,
+    direct_route: bool = False,
 ) -> Region:
     """Create or change a region and the regions its devices also see."""
     if code in neighbours:
@@ -65,6 +72,7 @@ def set_region(
         row = Region(code=code, name=name, updated_at=now)
     row.name = name
     row.neighbours = json.dumps(sorted(set(neighbours)), ensure_ascii=False)
+    row.direct_route = direct_route
     row.updated_at = now
     session.add(row)
     return row
@@ -107,6 +115,12 @@ def check_region(session: Session, region: str | None) -> str | None:
     if region is not None:
         _known_region(session, region)
     return region
+
+
+def direct_regions(session: Session) -> frozenset[str]:
+    """The regions whose operator opted in to the direct route (docs/disaster.md)."""
+    rows = session.exec(select(Region.code).where(col(Region.direct_route))).all()
+    return frozenset(str(r) for r in rows)
 
 
 def visible_regions(session: Session, region: str | None) -> frozenset[str] | None:

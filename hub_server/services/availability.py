@@ -184,14 +184,23 @@ def set_region(
         )
     now = now or utcnow()
     neighbours = sorted(set(body.neighbours))
-    row = crud.set_region(session, code=code, name=body.name, neighbours=neighbours, now=now)
+    row = crud.set_region(
+        session,
+        code=code,
+        name=body.name,
+        neighbours=neighbours,
+        now=now,
+        direct_route=body.direct_route,
+    )
     append_audit(
         session,
         actor=actor,
         action="region_set",
         subject=f"region:{code}",
-        details={"name": body.name, "neighbours": neighbours},
+        details={"name": body.name, "neighbours": neighbours, "direct_route": body.direct_route},
         now=now,
     )
     session.commit()
-    return RegionPublic(code=row.code, name=row.name, neighbours=neighbours)
+    return RegionPublic(
+        code=row.code, name=row.name, neighbours=neighbours, direct_route=row.direct_route
+    )

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import Connection
@@ -69,6 +70,14 @@ class _Request:
     request_hash: str
     response: str
     now: datetime
+    route: str = "platform"  # direct: reconciled after the direct route (audited)
+
+    @property
+    def audit_details(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"recipients": self.recipients, "size": len(self.envelope)}
+        if self.route != "platform":
+            details["route"] = self.route
+        return details
 
 
 class _KeyTaken(Exception):
@@ -154,7 +163,12 @@ async def to_thread(fn: Callable[..., Submission], *args: object) -> Submission:
 
 
 async def submit_case(
-    hub: HubState, caller: crud.Principal, body: CaseCreate, *, idempotency_key: str
+    hub: HubState,
+    caller: crud.Principal,
+    body: CaseCreate,
+    *,
+    idempotency_key: str,
+    route: str = "platform",
 ) -> Submission:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
@@ -165,10 +179,10 @@ async def submit_case(
     reading the first answer of a retried key) goes to a thread.
     """
     if not hub.settings.is_postgres:
-        return await to_thread(_submit_in_transaction, hub, caller, body, idempotency_key)
+        return await to_thread(_submit_in_transaction, hub, caller, body, idempotency_key, route)
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key)
+        req = _prepare(hub, caller, body, idempotency_key, route)
         events = await _writer(hub).store(_case_row(hub, req))
         caller.nonce = None
     except Exception as exc:
@@ -178,12 +192,12 @@ async def submit_case(
 
 
 def _submit_in_transaction(
-    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str
+    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str, route: str
 ) -> Submission:
     """SQLite (request thread): one transaction, statement by statement."""
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key)
+        req = _prepare(hub, caller, body, idempotency_key, route)
         with hub.write_transaction() as conn:
             events = _store(conn, hub, req)
         caller.nonce = None
@@ -193,7 +207,7 @@ def _submit_in_transaction(
 
 
 def _prepare(
-    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str
+    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str, route: str
 ) -> _Request:
     """The checked request (no I/O): envelope, recipients and the 201 to answer."""
     now = utcnow()
@@ -207,7 +221,7 @@ def _prepare(
     ).model_dump_json()
     return _Request(
         caller, device, body, recipients, envelope, idempotency_key, request_hash,
-        response, now,
+        response, now, route,
     )  # fmt: skip
 
 
@@ -274,7 +288,7 @@ def _case_row(hub: HubState, req: _Request) -> CaseRow:
         recipients=req.recipients,
         payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
         data={**meta, "envelope": envelope_to_text(req.envelope)},
-        details={"recipients": req.recipients, "size": len(req.envelope)},
+        details=req.audit_details,
         now=req.now,
         origin=hub.bus.origin,
     )
@@ -328,7 +342,7 @@ def _store(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]
         actor=req.caller.key_id,
         action="case_created",
         subject=f"case:{req.body.case_id}",
-        details={"recipients": req.recipients, "size": len(req.envelope)},
+        details=req.audit_details,
         now=req.now,
     )
     return events

@@ -11,8 +11,11 @@ from hub_server import crud
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.state import HubState
-from hub_server.crud.availability import check_region, visible_regions
+from hub_server.crud.availability import check_region, direct_regions, visible_regions
+from hub_server.models import Hospital
 from hub_server.schemas import (
+    DirectAddressPublic,
+    DirectAddressSet,
     DirectoryBody,
     DirectoryEntry,
     HospitalCreate,
@@ -25,7 +28,13 @@ from hub_server.schemas import (
 )
 from sync.signed import canonical_json
 
-__all__ = ["create_hospital_token", "enroll_hospital", "register_hospital", "signed_directory"]
+__all__ = [
+    "create_hospital_token",
+    "enroll_hospital",
+    "register_hospital",
+    "set_direct_address",
+    "signed_directory",
+]
 
 
 def register_hospital(session: Session, *, actor: str, body: HospitalCreate) -> HospitalCreated:
@@ -116,6 +125,14 @@ def signed_directory(
     device those of the regions it sees (``region``: its own), for staff all."""
     seen = None if staff else visible_regions(session, region)
     ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit, regions=seen)
+    direct = direct_regions(session)
+
+    def direct_of(h: Hospital) -> tuple[str | None, str | None]:
+        # Opt-in per region (the operator's setting): no region, no direct route.
+        if h.region in direct and h.direct_url and h.direct_tls_cert:
+            return h.direct_url, h.direct_tls_cert
+        return None, None
+
     body = DirectoryBody(
         issued_at=utcnow().isoformat(),
         lat=lat,
@@ -130,9 +147,32 @@ def signed_directory(
                 hpke_public_key=h.hpke_public_key,
                 signing_public_key=h.signing_public_key,
                 region=h.region,
+                direct_url=direct_of(h)[0],
+                direct_tls_cert=direct_of(h)[1],
             )
             for h, d in ranked
         ],
     )
     signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
     return SignedDirectory(directory=body, key_id=hub.hub_key.key_id, signature=signature)
+
+
+def set_direct_address(
+    session: Session, *, hospital: Hospital, body: DirectAddressSet
+) -> DirectAddressPublic:
+    """The hospital registers (or changes) its direct-delivery address and TLS certificate;
+    audited ``direct_address_set`` (the address, not the certificate)."""
+    now = utcnow()
+    hospital.direct_url = body.url
+    hospital.direct_tls_cert = body.tls_cert.strip() + "\n"
+    session.add(hospital)
+    append_audit(
+        session,
+        actor=f"hospital:{hospital.id}",
+        action="direct_address_set",
+        subject=f"hospital:{hospital.id}",
+        details={"url": body.url},
+        now=now,
+    )
+    session.commit()
+    return DirectAddressPublic(hospital_id=hospital.id, url=body.url)

@@ -33,6 +33,8 @@ def _settings(args: argparse.Namespace) -> Any:
         fhir_endpoint=getattr(args, "fhir_endpoint", None),
         tls_certfile=getattr(args, "tls_cert", None),
         tls_keyfile=getattr(args, "tls_key", None),
+        direct_listen_port=getattr(args, "direct_port", None),
+        direct_public_url=getattr(args, "direct_url", None),
     )
 
 
@@ -86,6 +88,12 @@ def _serve(args: argparse.Namespace) -> int:
         f"on {scheme}://{settings.listen_host}:{settings.listen_port}",
         file=sys.stderr,
     )
+    direct = None
+    if settings.direct_listen_port is not None:
+        if settings.tls_certfile is None or settings.tls_keyfile is None:
+            print("error: the direct route needs --tls-cert and --tls-key", file=sys.stderr)
+            return 2
+        direct = _serve_direct(runtime, settings)
     try:
         uvicorn.run(
             runtime.app,
@@ -97,8 +105,38 @@ def _serve(args: argparse.Namespace) -> int:
             ssl_keyfile=settings.tls_keyfile,
         )
     finally:
+        if direct is not None:
+            direct.should_exit = True
         runtime.close()
     return 0
+
+
+def _serve_direct(runtime: Any, settings: Any) -> Any:
+    """The direct route's listener (docs/disaster.md) in a thread of its own: HTTPS with
+    the hospital's certificate, the same receiving service behind it."""
+    import threading
+
+    import uvicorn
+
+    from hospital.direct import create_direct_app, uvicorn_options
+
+    config = uvicorn.Config(
+        create_direct_app(runtime.service),
+        host=settings.listen_host,
+        port=settings.direct_listen_port,
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        **uvicorn_options(),
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=server.run, name="hospital-direct", daemon=True).start()
+    print(
+        f"direct route on https://{settings.listen_host}:{settings.direct_listen_port}",
+        file=sys.stderr,
+    )
+    return server
 
 
 def _user_add(args: argparse.Namespace) -> int:
@@ -323,6 +361,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--fhir-endpoint", default=None, help="POST each case Bundle to this FHIR base")
     p.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate: serve HTTPS")
     p.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
+    p.add_argument(
+        "--direct-port",
+        type=int,
+        default=None,
+        help="serve the direct route (when the platform is out) on this port, over HTTPS",
+    )
+    p.add_argument(
+        "--direct-url",
+        default=None,
+        help="the direct route's address as devices reach it (registered on the platform)",
+    )
     p.set_defaults(func=_serve)
 
     users = hs.add_parser("user", help="staff accounts")

@@ -464,7 +464,9 @@ def _region(args: argparse.Namespace) -> int:
 
     if args.region_command == "set":
         try:
-            body = RegionSet(name=args.name, neighbours=args.neighbour or [])
+            body = RegionSet(
+                name=args.name, neighbours=args.neighbour or [], direct_route=args.direct_route
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -478,7 +480,12 @@ def _region(args: argparse.Namespace) -> int:
                 print(json.dumps(region.model_dump(), ensure_ascii=False))
             else:
                 for row, neighbours in crud.regions(session):
-                    doc = {"code": row.code, "name": row.name, "neighbours": neighbours}
+                    doc = {
+                        "code": row.code,
+                        "name": row.name,
+                        "neighbours": neighbours,
+                        "direct_route": row.direct_route,
+                    }
                     print(json.dumps(doc, ensure_ascii=False))
     except HubError as exc:
         print(f"{exc.code}: {exc.message_en}", file=sys.stderr)
@@ -694,6 +701,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="a region whose hospitals this region's devices also see; repeat for each."
         " The whole list: one left out is no longer a neighbour",
+    )
+    p.add_argument(
+        "--direct-route",
+        action="store_true",
+        help="opt the region in to the disaster route: its hospitals' direct addresses go"
+        " into the signed directory (docs/disaster.md); left out: off",
     )
     p.set_defaults(func=_region)
     p = rs.add_parser("list", help="every region and its neighbours (JSON lines)")

@@ -19,6 +19,9 @@ no library imports it.
   ``operator_http``, ``wait_for``): hub processes, devices posting sealed cases and
   hospitals receiving them, on real processes, counted (the load-balancer test, the
   fault runs)
+- ``DisasterWorld`` (``DisasterHospital``, ``DisasterDevice``): the platform to kill -9,
+  hospital services with their direct endpoint, devices with the direct route
+  (docs/disaster.md)
 - ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
   the dashboard over HTTP
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
 from kyukyu.testing._device import write_device_settings
+from kyukyu.testing._disaster import DisasterDevice, DisasterHospital, DisasterWorld
 from kyukyu.testing._fleet import (
     CountingTransport,
     EnrolledDevice,
@@ -63,6 +67,9 @@ __all__ = [
     "CardSeedReport",
     "CountingTransport",
     "DashboardStaff",
+    "DisasterDevice",
+    "DisasterHospital",
+    "DisasterWorld",
     "EnrolledDevice",
     "FleetDevice",
     "FleetReceiver",

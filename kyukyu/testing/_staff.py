@@ -24,10 +24,25 @@ def totp_now(secret: str) -> str:
 class DashboardStaff:
     """One signed-in account on a hospital's dashboard (``url``)."""
 
-    def __init__(self, url: str, username: str, password: str, totp_secret: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        totp_secret: str,
+        *,
+        verify: Any = True,
+    ) -> None:
+        """``verify``: httpx's (a CA file for a dashboard with a certificate of its own)."""
+        import ssl
+
         import httpx
 
-        self.client = httpx.Client(base_url=url, follow_redirects=False, timeout=10)
+        if isinstance(verify, str):
+            # A self-signed certificate pinned as its own CA: the host name is not the trust.
+            verify = ssl.create_default_context(cafile=verify)
+            verify.check_hostname = False
+        self.client = httpx.Client(base_url=url, follow_redirects=False, timeout=10, verify=verify)
         try:
             session = self.client.get("/api/session")
             session.raise_for_status()

@@ -41,7 +41,7 @@ from tests.components import fresh_postgres_database
 from tests.hospital import _release_0001
 from tests.hospital._world import make_bundle
 
-HEAD = "0002_time64_sender"
+HEAD = "0003_direct_route"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

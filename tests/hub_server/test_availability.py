@@ -175,15 +175,21 @@ async def test_operator_sets_and_lists_regions_from_the_command_line(hub: Hub) -
     rc, out, err = _cli("hub", "region", "set", "JP-34", "--name", "広島県", *db)
     assert rc == 0, err
     rc, out, err = _cli(
-        "hub", "region", "set", "JP-35", "--name", "山口県", "--neighbour", "JP-34", *db
-    )
+        "hub", "region", "set", "JP-35", "--name", "山口県", "--neighbour", "JP-34",
+        "--direct-route", *db,
+    )  # fmt: skip
     assert rc == 0, err
-    assert json.loads(out[-1]) == {"code": "JP-35", "name": "山口県", "neighbours": ["JP-34"]}
+    assert json.loads(out[-1]) == {
+        "code": "JP-35",
+        "name": "山口県",
+        "neighbours": ["JP-34"],
+        "direct_route": True,  # opted in to the disaster route (docs/disaster.md)
+    }
     rc, out, err = _cli("hub", "region", "list", *db)
     assert rc == 0, err
     assert [json.loads(line) for line in out] == [
-        {"code": "JP-34", "name": "広島県", "neighbours": []},
-        {"code": "JP-35", "name": "山口県", "neighbours": ["JP-34"]},
+        {"code": "JP-34", "name": "広島県", "neighbours": [], "direct_route": False},
+        {"code": "JP-35", "name": "山口県", "neighbours": ["JP-34"], "direct_route": True},
     ]
     # The platform's own view is the same, and the change is audited as the CLI's.
     r = await hub.call(hub.operator, "GET", "/v1/regions")

@@ -1,6 +1,7 @@
 """``GuardedHttpToolsProtocol`` still fits the installed uvicorn.
 
-The hub's server (hub_server.core.server) subclasses uvicorn's private
+The door's server (``door.server``: the hub's and the hospital's direct endpoint's)
+subclasses uvicorn's private
 ``HttpToolsProtocol``, re-implements its ``data_received`` (as ``_feed``) and calls
 private methods of it. ``pyproject.toml`` bounds uvicorn above; these tests fail
 loudly, naming what moved, when the installed uvicorn no longer matches what the
@@ -22,7 +23,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from hub_server.core.server import GuardedHttpToolsProtocol
+from door.server import GuardedHttpToolsProtocol
 
 ROOT = Path(__file__).resolve().parents[2]
 # sha256 of ast.dump() of uvicorn's HttpToolsProtocol.data_received, the code that
@@ -54,7 +55,7 @@ def test_upstream_data_received_is_the_one_feed_mirrors() -> None:
     assert digest == UPSTREAM_DATA_RECEIVED, (
         "uvicorn's HttpToolsProtocol.data_received changed "
         f"(uvicorn {importlib.metadata.version('uvicorn')}): read it and mend "
-        "GuardedHttpToolsProtocol._feed in hub_server/core/server.py, then pin the new digest "
+        "GuardedHttpToolsProtocol._feed in door/server.py, then pin the new digest "
         f"{digest}"
     )
 

@@ -1,7 +1,8 @@
 """Hospital selection (nearest first, multi-select, send to all), live answers, destination.
 
 Each sent row says where the case stands there, in the one vocabulary of
-``DELIVERY_TEXT`` (未送信（封緘）→ 送信済み → 病院に到着 → 受入可 / 受入不可（理由）),
+``DELIVERY_TEXT`` (未送信（封緘）→ 送信済み → 病院に到着 → 受入可 / 受入不可（理由）), with
+``ROUTE_TEXT``'s 直接送信 when the case went straight to the hospital (docs/disaster.md),
 and offers 「搬送先に決定」 only once that hospital answered 受入可; until then (or
 after a decline) its button is 「電話で受入確認済み」, which asks "電話で受入を確認
 しましたか？" before the destination is recorded as confirmed by phone.
@@ -19,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from edge.flow import DELIVERY_TEXT, REFUSAL_REASONS, CaseView, HospitalRow, Stage
+from edge.flow import DELIVERY_TEXT, REFUSAL_REASONS, ROUTE_TEXT, CaseView, HospitalRow, Stage
 
 from ..widgets import availability_line, availability_source
 from ._base import FlowScreen
@@ -35,6 +36,12 @@ def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
     if state == "decline" and row.reason in REFUSAL_REASONS:
         text += f"（{row.reason}）" if lang != "en" else f" ({row.reason})"
         cls += f" reason-{REFUSAL_REASONS.index(row.reason)}"  # for the kiosk's layout file
+    if row.route == "direct":
+        # 直接送信: the platform was cut off (docs/disaster.md). The platform's own route
+        # reads as before: 送信済み is the platform's receipt (プラットフォーム経由).
+        route = ROUTE_TEXT["direct"].pick(lang)
+        text += f"・{route}" if lang != "en" else f" · {route}"
+        cls += " direct"
     return (text, cls)
 
 

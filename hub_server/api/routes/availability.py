@@ -87,4 +87,7 @@ def set_region(
 def list_regions(caller: SignedDep, session: SessionDep) -> list[RegionPublic]:
     if caller.kind not in {"operator", "technician"}:
         raise NotAllowed("forbidden", "only staff list regions")
-    return [RegionPublic(code=r.code, name=r.name, neighbours=n) for r, n in crud.regions(session)]
+    return [
+        RegionPublic(code=r.code, name=r.name, neighbours=n, direct_route=r.direct_route)
+        for r, n in crud.regions(session)
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
@@ -50,12 +50,23 @@ OutboxDepth = Annotated[
 ]
 
 
+CaseRoute = Annotated[
+    Literal["direct"] | None,
+    Header(
+        alias="X-Kyukyu-Route",
+        description="direct: the case reached its hospitals by the direct route while the "
+        "platform was out, and is reconciled now (audited; docs/disaster.md)",
+    ),
+]
+
+
 async def post_case(
     request: Request,
     body: CaseCreate,
     caller: AdmittedDeviceDep,  # first: a surge is refused before any work
     idempotency_key: IdempotencyKey,
     outbox_depth: OutboxDepth = None,
+    route: CaseRoute = None,
 ) -> Response:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
@@ -68,7 +79,9 @@ async def post_case(
     hub: HubState = request.app.state.hub
     if outbox_depth is not None:
         hub.metrics.outbox_depth.observe(outbox_depth)
-    done = await submit_case(hub, caller, body, idempotency_key=idempotency_key)
+    done = await submit_case(
+        hub, caller, body, idempotency_key=idempotency_key, route=route or "platform"
+    )
     if done.status == 201 and not done.replayed:
         hub.metrics.cases.inc()
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None

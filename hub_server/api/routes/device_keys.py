@@ -17,12 +17,43 @@ from hub_server.api.routes._common import ERRORS
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotFound
 from hub_server.models import Device
-from hub_server.schemas import DeviceKeyBody, SignedDeviceKey
+from hub_server.schemas import (
+    DeviceKeyBody,
+    RosterBody,
+    RosterDevice,
+    SignedDeviceKey,
+    SignedRoster,
+)
 from sync.signed import canonical_json
 
 router = APIRouter(tags=["devices"], responses=ERRORS)
 
 HospitalOrStaff = Annotated[crud.Principal, Depends(require("hospital", "operator", "technician"))]
+
+
+@router.get("/v1/devices/roster", response_model=SignedRoster)
+def device_roster(caller: HospitalOrStaff, hub: HubDep, session: SessionDep) -> SignedRoster:
+    """Every enrolled device (key, fire department, revocation), signed by the hub: what a
+    hospital trusts on the direct route while the platform is out (docs/disaster.md).
+
+    ``version`` = devices enrolled + devices revoked: each enrollment and each revocation
+    adds one and nothing takes one away, so a hospital can refuse an older roster."""
+    devices = session.exec(select(Device).order_by(Device.id)).all()
+    body = RosterBody(
+        version=len(devices) + sum(1 for d in devices if d.revoked),
+        issued_at=utcnow().isoformat(),
+        devices=[
+            RosterDevice(
+                id=d.id,
+                public_key=d.public_key,
+                fire_department=d.fire_department,
+                revoked=d.revoked,
+            )
+            for d in devices
+        ],
+    )
+    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
+    return SignedRoster(roster=body, key_id=hub.hub_key.key_id, signature=signature)
 
 
 @router.get("/v1/devices/{device_id}/key", response_model=SignedDeviceKey)

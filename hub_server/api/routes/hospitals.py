@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hub_server.api.deps import HubDep, OperatorDep, SessionDep, SignedDep
+from hub_server.api.deps import HospitalDep, HubDep, OperatorDep, SessionDep, SignedDep
 from hub_server.api.routes._common import ERRORS, PUBLIC_ERRORS
 from hub_server.core.db import utcnow
 from hub_server.core.errors import NotAllowed
-from hub_server.models import Device
+from hub_server.models import Device, Hospital
 from hub_server.schemas import (
+    DirectAddressPublic,
+    DirectAddressSet,
     HospitalCreate,
     HospitalCreated,
     HospitalEnrolled,
@@ -91,3 +93,14 @@ def directory(
     return hospital_registry.signed_directory(
         hub, session, lat=lat, lon=lon, limit=limit, region=region, staff=caller.kind != "device"
     )
+
+
+@router.put("/v1/hospitals/me/direct", response_model=DirectAddressPublic)
+def set_direct_address(
+    body: DirectAddressSet, caller: HospitalDep, session: SessionDep
+) -> DirectAddressPublic:
+    """The hospital's direct-delivery address (HTTPS) and the TLS certificate devices pin:
+    in the signed directory when its region opted in to the direct route."""
+    hospital = session.get(Hospital, caller.id)
+    assert hospital is not None  # the signed caller
+    return hospital_registry.set_direct_address(session, hospital=hospital, body=body)

@@ -1,4 +1,4 @@
-"""PROXY protocol v2 headers at the start of a connection (``core.server.parse_proxy_header``):
+"""PROXY protocol v2 headers at the start of a connection (``door.server.parse_proxy_header``):
 what HAProxy sends parses to its client, a header cut anywhere asks for more bytes, and
 nonsense is a ``ValueError`` (never another exception: the connection is answered 400)."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from proxyprotocol.result import ProxyResultIPv4, ProxyResultIPv6, ProxyResultLocal
 from proxyprotocol.v2 import ProxyProtocolV2
 
-from hub_server.core.server import _proxied_client, parse_proxy_header
+from door.server import _proxied_client, parse_proxy_header
 
 V2 = ProxyProtocolV2()
 

@@ -1,0 +1,214 @@
+"""The hospital's side of the direct route (docs/disaster.md): the device roster it keeps,
+the cases, closures and destinations devices deliver straight to it while the platform is
+out (``hospital.direct`` serves them), and the reconciliation once the platform is back.
+
+``DirectIntake`` belongs to a ``hospital.service.ReceivingService`` and stores through it,
+so a case taken directly is checked, stored, announced and exported exactly like one from
+the platform's stream (``route`` direct), once per case id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from sqlalchemy import exc as sa_exc
+
+from hospital.errors import DirectRefused
+from hospital.intake import check_case
+from sync import (
+    CaseRefused,
+    EnvelopeError,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    ServerError,
+    SnapshotRollback,
+    Timeout,
+    TransportError,
+)
+from sync.closure import open_closure
+from sync.device_keys import VouchedDevice
+from sync.envelope import SealedCase
+from sync.roster import DeviceRoster
+from sync.seal import open_case
+
+if TYPE_CHECKING:
+    from hospital.service import ReceivingService
+
+__all__ = ["PLATFORM_OUT", "DirectIntake"]
+
+log = logging.getLogger("hospital.direct")
+
+# The platform is out (no answer, 5xx, 429, a timeout): an answer is kept for later.
+PLATFORM_OUT = (TransportError, ServerError, RateLimited, Timeout)
+# The store cannot be reached or is busy: the device sends again.
+_STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+class DirectIntake:
+    """The direct route of one receiving service."""
+
+    def __init__(self, service: ReceivingService) -> None:
+        self.service = service
+        self.roster = DeviceRoster(
+            service.settings.data_dir / "device-roster.json", service.identity.hub_public_key
+        )
+        self.registered = False
+        self._wanted = threading.Event()
+
+    def wake(self) -> None:
+        """Send the kept answers now (a directly received case reached the platform)."""
+        self._wanted.set()
+
+    def send_unsent_answers(self) -> int:
+        """Give the platform the answers it missed (given while it was out); stops at the
+        first sign it is still out. A case it does not have yet waits for its event."""
+        sent = 0
+        for row in self.service.store.unsent_answers():
+            assert row.answer is not None
+            try:
+                self.service.client.answer(row.case_id, row.answer, row.answer_reason)
+            except PLATFORM_OUT as exc:
+                log.info("unsent answers deferred (%s)", exc.code)
+                break
+            except NotFound:
+                continue  # the device has not reconciled this case yet
+            except PlatformError as exc:
+                # Refused for good (e.g. the case was closed): recorded, not retried.
+                log.warning("the platform refused a kept answer (%s)", exc.code)
+            self.service.store.mark_answer_sent(row.case_id, row.answer)
+            sent += 1
+        return sent
+
+    def _direct_device(self, device_id: str) -> VouchedDevice:
+        vouched = self.roster.vouched(device_id)
+        if vouched is None or vouched.public_key is None:
+            raise DirectRefused(
+                403,
+                "unknown_device",
+                "not an enrolled device (or revoked)",
+                "登録されていない端末です（または失効しています）。",
+            )
+        return vouched
+
+    def take_direct_case(self, device_id: str, case_id: str, envelope: str) -> bool:
+        """A sealed case straight from ``device_id``: opened with this hospital's key,
+        checked against the roster's key of that device, checked like a streamed case and
+        stored once (``route`` direct). False if the case was here already."""
+        vouched = self._direct_device(device_id)
+        try:
+            opened = open_case(
+                SealedCase.from_text(envelope),
+                hospital_id=self.service.identity.hospital_id,
+                hospital_key=self.service.identity.keys.hpke,
+                device_key_for=lambda d: vouched.public_key if d == device_id else None,
+                expected_case_id=case_id,
+            )
+            bundle = check_case(opened.payload)
+        except (EnvelopeError, CaseRefused) as exc:
+            log.warning("direct case refused: %s", exc.code)
+            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
+        try:
+            added = self.service.store.add_case(
+                case_id=opened.case_id,
+                event_id=0,  # not one of the platform's events
+                device_id=opened.device_id,
+                sealed_at=opened.created_at,
+                bundle=bundle,
+                sender_department=vouched.fire_department,
+                route="direct",
+            )
+        except _STORE_UNAVAILABLE as exc:
+            raise DirectRefused(
+                503, "store_unavailable", "the hospital's store is unavailable; retry",
+                "病院のデータベースが一時的に使えません。再送してください。",
+            ) from exc  # fmt: skip
+        if added:
+            log.info("case received by the direct route")
+            self.service.after_case(opened.case_id, bundle)
+        return added
+
+    def take_direct_closure(self, device_id: str, case_id: str, envelope: str) -> bool:
+        """中止 / 不搬送 straight from the device that sent the case."""
+        vouched = self._direct_device(device_id)
+        row = self.service.store.case(case_id)
+        if row is None or row.device_id != device_id:
+            raise DirectRefused(
+                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
+            )
+        try:
+            closure = open_closure(
+                SealedCase.from_text(envelope),
+                hospital_id=self.service.identity.hospital_id,
+                hospital_key=self.service.identity.keys.hpke,
+                device_key_for=lambda d: vouched.public_key if d == device_id else None,
+                expected_case_id=case_id,
+            )
+        except EnvelopeError as exc:
+            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
+        added = self.service.store.add_closure(
+            case_id=closure.case_id, event_id=0, reason=closure.reason, closed_at=closure.closed_at
+        )
+        if added:
+            self.service.announce("closure", case_id)
+        return added
+
+    def take_direct_destination(
+        self, device_id: str, case_id: str, hospital_id: str, via: str
+    ) -> None:
+        """搬送先決定 straight from the device that sent the case: this hospital or another."""
+        self._direct_device(device_id)
+        row = self.service.store.case(case_id)
+        if row is None or row.device_id != device_id:
+            raise DirectRefused(
+                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
+            )
+        if self.service.store.set_destination(
+            case_id, hospital_id == self.service.identity.hospital_id, via
+        ):
+            self.service.announce("destination", case_id)
+
+    def refresh_roster(self) -> int:
+        """Fetch the hub-signed device roster and keep it (``SnapshotRollback`` for an
+        older one: nothing changes); its version."""
+        doc = self.service.client.http.request_json("GET", "/v1/devices/roster")
+        return self.roster.accept(doc)
+
+    def register_direct_address(self) -> None:
+        """Tell the platform where devices reach this hospital directly, and the TLS
+        certificate they pin (``PUT /v1/hospitals/me/direct``)."""
+        url, cert = self.service.settings.direct_public_url, self.service.settings.tls_certfile
+        if url is None or cert is None:
+            return
+        self.service.client.http.request(
+            "PUT", "/v1/hospitals/me/direct", body={"url": url, "tls_cert": cert.read_text()}
+        )
+        self.registered = True
+
+    def run(self) -> None:
+        """While the platform is up: keep the roster fresh and the address registered;
+        always: give the platform the answers it missed."""
+        while not self.service.stop_event.is_set():
+            try:
+                if not self.registered:
+                    self.register_direct_address()
+                self.refresh_roster()
+            except SnapshotRollback:
+                log.warning("device roster refused: older than the one held")
+            except PlatformError as exc:
+                log.info("device roster not refreshed (%s)", exc.code)
+            except Exception as exc:
+                log.warning("device roster refresh failed: %s", type(exc).__name__)
+            deadline = self.service.settings.roster_refresh_seconds
+            waited = 0.0
+            while waited < deadline and not self.service.stop_event.is_set():
+                step = min(self.service.settings.direct_reconcile_seconds, deadline - waited)
+                try:
+                    self.send_unsent_answers()
+                except Exception as exc:
+                    log.warning("unsent answers failed: %s", type(exc).__name__)
+                self._wanted.wait(step)
+                self._wanted.clear()
+                waited += step

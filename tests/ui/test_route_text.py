@@ -1,0 +1,28 @@
+"""The route a case took, on the hospitals screen (docs/disaster.md): 直接送信 beside where
+the case stands when it went straight to the hospital; the platform's words unchanged."""
+
+from __future__ import annotations
+
+from edge.flow import ROUTE_TEXT, HospitalRow
+from edge.ui.screens.hospitals import answer_text
+
+
+def row(**kw: object) -> HospitalRow:
+    return HospitalRow(id="h1", name="中央病院", distance_km=1.0, sent=True, **kw)  # type: ignore[arg-type]
+
+
+def test_the_direct_route_is_named_on_the_row() -> None:
+    assert answer_text(row(delivery="received", route="direct"), "ja") == (
+        "病院に到着・直接送信",
+        "waiting direct",
+    )
+    text, cls = answer_text(row(answer="decline", reason="満床", route="direct"), "ja")
+    assert text == "受入不可（満床）・直接送信"
+    assert "direct" in cls
+    assert answer_text(row(answer="accept", route="direct"), "en")[0] == "Accepts · Sent directly"
+
+
+def test_the_platform_route_reads_as_before() -> None:
+    assert answer_text(row(delivery="sent", route="platform"), "ja") == ("送信済み", "waiting")
+    assert ROUTE_TEXT["platform"].ja == "プラットフォーム経由"
+    assert ROUTE_TEXT["direct"].ja == "直接送信"
