@@ -102,7 +102,7 @@ class DirectIntake:
             opened = open_case(
                 SealedCase.from_text(envelope),
                 hospital_id=self.service.identity.hospital_id,
-                hospital_key=self.service.identity.keys.hpke,
+                hospital_key=self.service.identity.keys.opening_keys(),
                 device_key_for=lambda d: vouched.public_key if d == device_id else None,
                 expected_case_id=case_id,
             )
@@ -142,7 +142,7 @@ class DirectIntake:
             closure = open_closure(
                 SealedCase.from_text(envelope),
                 hospital_id=self.service.identity.hospital_id,
-                hospital_key=self.service.identity.keys.hpke,
+                hospital_key=self.service.identity.keys.opening_keys(),
                 device_key_for=lambda d: vouched.public_key if d == device_id else None,
                 expected_case_id=case_id,
             )

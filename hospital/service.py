@@ -217,7 +217,7 @@ class ReceivingService:
         self.state = ReceiverState(settings.data_dir / "stream-state.db")
         self.receiver = _HospitalReceiver(
             self.client,
-            hospital_key=identity.keys.hpke,
+            hospital_key=identity.keys.opening_keys(),
             device_key_for=poster_keys,
             state=self.state,
             on_case=self._on_case,
@@ -319,7 +319,7 @@ class ReceivingService:
             closure = open_closure(
                 SealedCase.from_text(envelope),
                 hospital_id=self.identity.hospital_id,
-                hospital_key=self.identity.keys.hpke,
+                hospital_key=self.identity.keys.opening_keys(),
                 # Only the device that sent the case may close it.
                 device_key_for=lambda d: self.device_keys(d) if d == sender else None,
                 expected_case_id=row.case_id,

@@ -135,3 +135,45 @@ def test_keys_save_and_load_round_trip(tmp_path: Path) -> None:
     assert again.xwing.seed_bytes() == keys.xwing.seed_bytes()
     assert again.xwing_public_b64() == keys.xwing_public_b64()
     assert keys.xwing.seed_bytes().hex() not in repr(keys)
+
+
+def test_the_running_service_opens_v2_cases_from_the_platform(tmp_path: Path) -> None:
+    """The receiving service itself (its stream from the platform) opens a v2 case with
+    the hybrid key its init made, beside a v1 case: both stored, none refused."""
+    import uuid
+
+    from hospital.main import HospitalRuntime
+    from tests.hospital._world import make_bundle, wait_for
+
+    with platform(tmp_path) as p:
+        site = p.new_hospital(tmp_path, "耐量子受信病院", 35.7, 139.7)
+        device = p.new_device()
+        keys = load_identity(site.data_dir).keys
+        assert keys.xwing is not None
+        recipient = SealingKeys(x25519=keys.hpke.public_key(), xwing=keys.xwing.public_key())
+        runtime = HospitalRuntime(site.settings())
+        runtime.service.start()
+        try:
+            sent = {}
+            for version in (V2, V1):
+                case_id = str(uuid.uuid4())
+                bundle = make_bundle(case_id, device.id)
+                envelope = seal_case(
+                    json.dumps(bundle, ensure_ascii=False).encode(),
+                    case_id=case_id,
+                    device_id=device.id,
+                    device_key=device.key,
+                    recipients={site.id: recipient},
+                    version=version,
+                )
+                assert SealedCase.from_bytes(envelope).version == version
+                device.client.post_case(
+                    case_id, [site.id], envelope, idempotency_key=str(uuid.uuid4())
+                )
+                sent[version] = case_id
+            for case_id in sent.values():
+                wait_for(lambda c=case_id: runtime.store.case(c), what=f"case {case_id}")
+            assert runtime.store.rejections() == []
+        finally:
+            runtime.service.stop()
+            runtime.close()
