@@ -1,14 +1,15 @@
 """The route a case took, on the hospitals screen (docs/disaster.md): 直接送信 beside where
-the case stands when it went straight to the hospital; the platform's words unchanged."""
+the case stands when it went straight to the hospital, the platform's words unchanged on
+the rows, and one line above them naming the route (プラットフォーム経由 / 直接送信)."""
 
 from __future__ import annotations
 
 from edge.flow import ROUTE_TEXT, HospitalRow
-from edge.ui.screens.hospitals import answer_text
+from edge.ui.screens.hospitals import answer_text, route_line
 
 
 def row(**kw: object) -> HospitalRow:
-    return HospitalRow(id="h1", name="中央病院", distance_km=1.0, sent=True, **kw)  # type: ignore[arg-type]
+    return HospitalRow(**{"id": "h1", "name": "中央病院", "distance_km": 1.0, "sent": True, **kw})  # type: ignore[arg-type]
 
 
 def test_the_direct_route_is_named_on_the_row() -> None:
@@ -26,3 +27,16 @@ def test_the_platform_route_reads_as_before() -> None:
     assert answer_text(row(delivery="sent", route="platform"), "ja") == ("送信済み", "waiting")
     assert ROUTE_TEXT["platform"].ja == "プラットフォーム経由"
     assert ROUTE_TEXT["direct"].ja == "直接送信"
+
+
+def test_one_line_names_the_route_the_case_took() -> None:
+    queued = row(delivery="queued")
+    via_platform = row(delivery="sent", route="platform")
+    direct = row(delivery="received", route="direct")
+    assert route_line([queued, row(sent=False)], "ja") == ""
+    assert route_line([via_platform, queued], "ja") == "送信経路: プラットフォーム経由"
+    assert route_line([direct], "ja") == "送信経路: 直接送信（プラットフォームに接続できません）"
+    assert route_line([direct, via_platform, direct], "ja") == (
+        "送信経路: プラットフォーム経由・直接送信 2病院"
+    )
+    assert route_line([via_platform], "en") == "Route: via the platform"

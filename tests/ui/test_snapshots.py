@@ -50,9 +50,18 @@ SUMMARY = tuple(
     SummarySection(k, t, LINES.get(k, ()), DRUG_COUNTS.get(k)) for k, t in SECTION_ORDER
 )
 HOSPITALS = (
-    HospitalRow("h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept"),
     HospitalRow(
-        "h2", "テスト中央病院", 0.5, selected=True, sent=True, answer="decline", reason="満床"
+        "h1", "テスト駅前クリニック", 0.1, selected=True, sent=True, answer="accept", route="direct"
+    ),
+    HospitalRow(
+        "h2",
+        "テスト中央病院",
+        0.5,
+        selected=True,
+        sent=True,
+        answer="decline",
+        reason="満床",
+        route="platform",
     ),
     HospitalRow("h3", "テスト救命救急センター", 2.3, selected=True),
 )

@@ -2,10 +2,11 @@
 
 Each sent row says where the case stands there, in the one vocabulary of
 ``DELIVERY_TEXT`` (未送信（封緘）→ 送信済み → 病院に到着 → 受入可 / 受入不可（理由）), with
-``ROUTE_TEXT``'s 直接送信 when the case went straight to the hospital (docs/disaster.md),
-and offers 「搬送先に決定」 only once that hospital answered 受入可; until then (or
-after a decline) its button is 「電話で受入確認済み」, which asks "電話で受入を確認
-しましたか？" before the destination is recorded as confirmed by phone.
+``ROUTE_TEXT``'s 直接送信 when the case went straight to the hospital (docs/disaster.md);
+one line above the rows names the route the case took (``route_line``). A row offers
+「搬送先に決定」 only once that hospital answered 受入可; until then (or after a decline)
+its button is 「電話で受入確認済み」, which asks "電話で受入を確認しましたか？" before the
+destination is recorded as confirmed by phone.
 """
 
 from __future__ import annotations
@@ -43,6 +44,32 @@ def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
         text += f"・{route}" if lang != "en" else f" · {route}"
         cls += " direct"
     return (text, cls)
+
+
+def route_line(rows: Iterable[HospitalRow], lang: str) -> str:
+    """Which route the case took, once it left: 送信経路: プラットフォーム経由, 直接送信
+    (the platform was cut off), or both with the count of hospitals reached directly;
+    empty while nothing has left."""
+    routes = [r.route for r in rows if r.sent and r.route is not None]
+    if not routes:
+        return ""
+    direct = routes.count("direct")
+    platform = ROUTE_TEXT["platform"].pick(lang)
+    straight = ROUTE_TEXT["direct"].pick(lang)
+    ja = lang != "en"
+    if direct == 0:
+        return f"送信経路: {platform}" if ja else f"Route: {platform.lower()}"
+    if direct == len(routes):
+        return (
+            f"送信経路: {straight}（プラットフォームに接続できません）"
+            if ja
+            else f"Route: {straight.lower()} (the platform is unreachable)"
+        )
+    return (
+        f"送信経路: {platform}・{straight} {direct}病院"
+        if ja
+        else f"Route: {platform.lower()}; {straight.lower()} to {direct}"
+    )
 
 
 def dest_button(i: int, row: HospitalRow, lang: str) -> Button:
@@ -118,6 +145,10 @@ class HospitalsScreen(FlowScreen):
         return replace(super().structure(view), hospitals=rows)
 
     def update_in_place(self, view: CaseView) -> None:
+        for label in self.query("#route-line").results(Static):
+            line = route_line(view.hospitals, self.lang)
+            label.update(line)
+            label.display = bool(line)
         for label in self.query("#avail-source").results(Static):
             label.update(availability_source(view.availability_live, self.lang))
         for i, row in enumerate(view.hospitals):
@@ -131,6 +162,11 @@ class HospitalsScreen(FlowScreen):
                 label.set_classes(f"answer {cls}")
 
     def body(self) -> Iterable[Widget]:
+        if any(h.sent for h in self.view.hospitals):
+            line = route_line(self.view.hospitals, self.lang)
+            route = Static(line, id="route-line")
+            route.display = bool(line)  # nothing has left yet: no empty line
+            yield route
         if self.view.availability_needs:
             yield Static(
                 availability_source(self.view.availability_live, self.lang), id="avail-source"
