@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,14 @@ from sync.seal import OpeningKeys
 from sync.signing import b64d, b64e, public_key_from_b64, public_key_to_b64
 from sync.xwing import XWingPrivateKey
 
-__all__ = ["HospitalIdentity", "HospitalKeys", "init_hospital", "load_identity"]
+__all__ = [
+    "HospitalIdentity",
+    "HospitalKeys",
+    "KeyRotation",
+    "init_hospital",
+    "load_identity",
+    "rotate_hybrid_key",
+]
 
 IDENTITY_FILE = "identity.json"
 
@@ -81,6 +89,31 @@ class HospitalKeys:
         return b64e(raw)
 
     def save(self, path: Path) -> None:
+        """Write a new key file (0600 from the start; never over an existing one)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self._file_bytes())
+
+    def replace_file(self, path: Path) -> None:
+        """Rewrite the key file atomically: a 0600 file beside it, synced, renamed over it
+        (a crash leaves the old file or the new one, never a mix)."""
+        fd, tmp = tempfile.mkstemp(prefix=".hospital-key.", dir=path.parent)  # 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self._file_bytes())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def _file_bytes(self) -> bytes:
         doc = {
             "hpke_private_key": b64e(_raw_private(self.hpke)),
             "signing_private_key": b64e(_raw_private(self.signing)),
@@ -88,11 +121,7 @@ class HospitalKeys:
         }
         if self.xwing is not None:
             doc["xwing_seed"] = b64e(self.xwing.seed_bytes())
-        data = json.dumps(doc, indent=2).encode()
-        # Created 0600 from the start: never readable by others, not even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        return json.dumps(doc, indent=2).encode()
 
     @classmethod
     def load(cls, path: Path) -> HospitalKeys:
@@ -207,6 +236,9 @@ def init_hospital(
             "hpke_public_key": keys.hpke_public_b64(),
             "signing_public_key": public_key_to_b64(keys.signing.public_key()),
         }
+        xwing = keys.xwing_public_b64()
+        if xwing is not None:
+            body["xwing_public_key"] = xwing
         out = http.request_json("POST", "/v1/hospitals/enroll", body=body, signed=False)
     except (AuthError, HttpStatusError) as exc:
         raise RegistrationRefused(getattr(exc, "code", None)) from exc
@@ -224,3 +256,59 @@ def init_hospital(
     )
     ident_path.write_text(json.dumps(identity.public_doc(), ensure_ascii=False, indent=2))
     return identity
+
+
+@dataclass(frozen=True)
+class KeyRotation:
+    """What ``rotate_hybrid_key`` did: made a hybrid key (or found one), published it."""
+
+    made: bool
+    key_kinds: tuple[str, ...]
+
+
+def rotate_hybrid_key(
+    data_dir: Path,
+    *,
+    platform_url: str | None = None,
+    key_file: Path | None = None,
+    ca_file: Path | None = None,
+) -> KeyRotation:
+    """``kyukyu hospital keys rotate``: give an install made before the hybrid key one,
+    and publish it through the platform (``PUT /v1/hospitals/me/keys``, hospital-signed,
+    audited there); from the next directory on, devices seal v2 to this hospital.
+
+    The key file is rewritten atomically (0600) with the X25519 key kept, so v1 cases
+    sealed before (still in flight) keep opening. An install that has its hybrid key
+    publishes it again (the platform may have missed it). The running service opens v2
+    once restarted with the new file (docs/hospital.md)."""
+    from sync.receiver import HospitalClient
+
+    identity = load_identity(data_dir, platform_url, key_file=key_file)
+    path = key_file or data_dir / KEY_FILE
+    keys, made = identity.keys, False
+    if keys.xwing is None:
+        keys = replace(keys, xwing=XWingPrivateKey.generate())
+        keys.replace_file(path)
+        made = True
+        identity = replace(identity, keys=keys)
+        (data_dir / IDENTITY_FILE).write_text(
+            json.dumps(identity.public_doc(), ensure_ascii=False, indent=2)
+        )
+    client = HospitalClient(
+        identity.platform_url,
+        hospital_id=identity.hospital_id,
+        key=keys.signing,
+        ca_file=ca_file,
+    )
+    try:
+        out = client.http.request_json(
+            "PUT", "/v1/hospitals/me/keys", body={"xwing_public_key": keys.xwing_public_b64()}
+        )
+    except (AuthError, HttpStatusError) as exc:
+        raise RegistrationRefused(getattr(exc, "code", None)) from exc
+    except PlatformError as exc:
+        raise PlatformUnreachable(getattr(exc, "code", None)) from exc
+    finally:
+        client.close()
+    kinds = out.get("key_kinds") if isinstance(out, dict) else None
+    return KeyRotation(made, tuple(str(k) for k in kinds) if isinstance(kinds, list) else ())

@@ -87,6 +87,9 @@ class Hospital(SQLModel, table=True):
     lat: float
     lon: float
     hpke_public_key: str = Field(max_length=64)
+    # The hybrid (X-Wing, MLKEM768-X25519) public key envelope v2 is sealed to: 1,216
+    # bytes, base64url (docs/envelope.md); None for a hospital that has not published one.
+    xwing_public_key: str | None = Field(default=None, sa_type=Text)
     signing_public_key: str = Field(max_length=64)
     revoked: bool = False
     created_at: datetime

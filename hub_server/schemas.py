@@ -84,6 +84,13 @@ X25519Key = Field(
     pattern=r"^[A-Za-z0-9_-]{43}=?$",
     description="32-byte X25519 public key (HPKE), base64url",
 )
+XWingKey = Field(
+    default=None,
+    min_length=1622,
+    max_length=1622,
+    pattern=r"^[A-Za-z0-9_-]{1622}$",
+    description="1,216-byte X-Wing (MLKEM768-X25519) public key (HPKE, envelope v2), base64url",
+)
 
 
 class _Strict(BaseModel):
@@ -158,6 +165,7 @@ class HospitalCreate(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
+    xwing_public_key: str | None = XWingKey
     signing_public_key: str = Ed25519Key
     region: str | None = Region
 
@@ -184,6 +192,7 @@ class HospitalEnrollRequest(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
+    xwing_public_key: str | None = XWingKey
     signing_public_key: str = Ed25519Key
 
 
@@ -199,6 +208,10 @@ class DirectoryEntry(BaseModel):
     lon: float
     distance_km: float
     hpke_public_key: str
+    # The key kinds it published ("x25519", "xwing"): a device seals v2 when every
+    # recipient has "xwing" (docs/envelope.md).
+    key_kinds: list[str]
+    xwing_public_key: str | None = None
     signing_public_key: str
     region: str | None = None
     # The direct route (docs/disaster.md), only when the hospital's region opted in and
@@ -211,6 +224,9 @@ class DirectoryBody(BaseModel):
     issued_at: str
     lat: float
     lon: float
+    # KYUKYU_HUB_REQUIRE_PQ: the platform refuses v1 envelopes; a device seals v2 only and
+    # shows a hospital without a hybrid key as reachable by phone only (要電話).
+    require_pq: bool = False
     hospitals: list[DirectoryEntry]
 
 
@@ -457,6 +473,37 @@ class DirectAddressSet(_Strict):
         max_length=8000,
         pattern=r"^-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----\s*$",
     )
+
+
+class HospitalKeyPublish(_Strict):
+    """A hospital publishes its hybrid (X-Wing) public key (``kyukyu hospital keys rotate``)."""
+
+    xwing_public_key: str = Field(
+        min_length=1622,
+        max_length=1622,
+        pattern=r"^[A-Za-z0-9_-]{1622}$",
+        description="1,216-byte X-Wing public key, base64url",
+    )
+
+
+class HospitalKeysPublic(BaseModel):
+    hospital_id: str
+    key_kinds: list[str]
+
+
+class HospitalKeyKinds(BaseModel):
+    """One hospital in the operator's list: which key kinds it published."""
+
+    id: str
+    name: str
+    region: str | None
+    key_kinds: list[str]
+    revoked: bool
+
+
+class HospitalKeyKindsPage(BaseModel):
+    require_pq: bool
+    hospitals: list[HospitalKeyKinds]
 
 
 class DirectAddressPublic(BaseModel):

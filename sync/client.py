@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from sync._errors import ResponseError, SnapshotRollback
 from sync._http import REVOKED, SignedHttp, stream_event
 from sync.envelope import SealedCase, envelope_to_text
+from sync.seal import SealingKeys
 from sync.signed import b64d, verify_document
 from sync.signing import public_key_from_b64, public_key_to_b64
+from sync.xwing import XWingPublicKey
 
 if TYPE_CHECKING:
     import httpx
@@ -37,9 +39,11 @@ if TYPE_CHECKING:
 __all__ = [
     "DeviceEvent",
     "DirectoryHospital",
+    "HospitalDirectory",
     "MemoryRevocationFloor",
     "PlatformClient",
     "RevocationFloor",
+    "parse_directory",
     "verify_hub_signature",
 ]
 
@@ -94,6 +98,63 @@ class DirectoryHospital:
     # The direct route (docs/disaster.md): set only where the region opted in.
     direct_url: str | None = None
     direct_tls_cert: str | None = None
+    # The hybrid (X-Wing) key envelope v2 is sealed to; None: the hospital has not
+    # published one (docs/envelope.md, "Keys in the directory").
+    xwing_public_key: XWingPublicKey | None = None
+
+    @property
+    def key_kinds(self) -> tuple[str, ...]:
+        return ("x25519", "xwing") if self.xwing_public_key is not None else ("x25519",)
+
+    @property
+    def sealing_keys(self) -> SealingKeys:
+        """Its keys for ``seal_case``: v2 when every recipient has the hybrid one."""
+        return SealingKeys(x25519=self.hpke_public_key, xwing=self.xwing_public_key)
+
+
+class HospitalDirectory(list[DirectoryHospital]):
+    """The hospitals of a hub-signed directory, nearest first, and the platform's policy:
+    ``require_pq`` (``KYUKYU_HUB_REQUIRE_PQ``): the platform takes v2 envelopes only, so a
+    device never seals v1 and reaches a hospital without a hybrid key by phone only."""
+
+    def __init__(self, hospitals: Iterable[DirectoryHospital] = (), *, require_pq: bool = False):
+        super().__init__(hospitals)
+        self.require_pq = require_pq
+
+
+def parse_directory(body: Mapping[str, Any]) -> HospitalDirectory:
+    """The one reader of a directory body (its hub signature already checked): the
+    platform's answer and the file stored at provisioning. ``ResponseError`` if a
+    hospital lacks its id, name, place or X25519 key; a hybrid key that is not one is
+    taken as absent (that hospital gets v1, or phone only under ``require_pq``)."""
+    out = HospitalDirectory(require_pq=body.get("require_pq") is True)
+    try:
+        for h in body["hospitals"]:
+            out.append(
+                DirectoryHospital(
+                    id=str(h["id"]),
+                    name=str(h["name"]),
+                    lat=float(h["lat"]),
+                    lon=float(h["lon"]),
+                    hpke_public_key=X25519PublicKey.from_public_bytes(b64d(h["hpke_public_key"])),
+                    distance_km=h.get("distance_km"),
+                    direct_url=_opt_str(h.get("direct_url")),
+                    direct_tls_cert=_opt_str(h.get("direct_tls_cert")),
+                    xwing_public_key=_xwing_key(h.get("xwing_public_key")),
+                )
+            )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ResponseError("malformed directory") from exc
+    return out
+
+
+def _xwing_key(value: Any) -> XWingPublicKey | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return XWingPublicKey.from_bytes(b64d(value))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -195,7 +256,7 @@ class PlatformClient:
             raise ResponseError("no pinned hub key to check the signature with")
         return verify_hub_signature(_json_object(document), field, self.hub_public_key)
 
-    def hospital_directory(self, lat: float, lon: float) -> list[DirectoryHospital]:
+    def hospital_directory(self, lat: float, lon: float) -> HospitalDirectory:
         """Hospitals nearest first; the list's hub signature is checked against the pinned key."""
         doc = self._signed(
             self.http.request_json(
@@ -203,26 +264,7 @@ class PlatformClient:
             ),
             "directory",
         )
-        out = []
-        try:
-            for h in doc["hospitals"]:
-                out.append(
-                    DirectoryHospital(
-                        id=str(h["id"]),
-                        name=str(h["name"]),
-                        lat=float(h["lat"]),
-                        lon=float(h["lon"]),
-                        hpke_public_key=X25519PublicKey.from_public_bytes(
-                            b64d(h["hpke_public_key"])
-                        ),
-                        distance_km=h.get("distance_km"),
-                        direct_url=_opt_str(h.get("direct_url")),
-                        direct_tls_cert=_opt_str(h.get("direct_tls_cert")),
-                    )
-                )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ResponseError("malformed directory") from exc
-        return out
+        return parse_directory(doc)
 
     def revocation_snapshot(self, since: int | None = None) -> dict[str, Any]:
         """The signed revocation snapshot (or the delta since version ``since``).

@@ -24,6 +24,7 @@ from sync import PlatformError, TransportError
 from sync.availability import AvailabilityBook, fit_rank, needs_of
 from sync.direct import DirectRoute, direct_hospitals
 from sync.fhir_case import VerifiedPatient, VitalSigns
+from sync.seal import SealingKeys
 
 from . import _texts as T
 from ._delivery import Delivery
@@ -66,7 +67,24 @@ class _Hospital:
     id: str
     name: str
     distance_km: float | None
-    hpke_public_key: Any
+    sealing_keys: SealingKeys
+    # The platform requires v2 (``require_pq``) and this hospital has no hybrid key:
+    # reachable by phone only (要電話), never a recipient.
+    phone_only: bool = False
+
+
+def _hospitals(directory: Sequence[Any]) -> tuple[list[_Hospital], bool]:
+    """The signed directory's hospitals as the flow keeps them, and ``require_pq``."""
+    require_pq = getattr(directory, "require_pq", False) is True
+    out = []
+    for h in directory:
+        keys = getattr(h, "sealing_keys", None) or SealingKeys(x25519=h.hpke_public_key)
+        out.append(
+            _Hospital(
+                h.id, h.name, h.distance_km, keys, phone_only=require_pq and keys.xwing is None
+            )
+        )
+    return out, require_pq
 
 
 @dataclass
@@ -186,9 +204,7 @@ class FlowCore:
         self._busy = False
         self._listeners: list[Callable[[CaseView], None]] = []
         # The hub-signed directory stored at provisioning: hospitals work offline from boot.
-        self._directory: list[_Hospital] = [
-            _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in directory
-        ]
+        self._directory, self._require_pq = _hospitals(directory)
         self._cancel_wait: threading.Event | None = None
         # A case that used a card ended: that card may still lie on the reader, and is not
         # a new tap until it was taken away. The marker (an empty file) keeps this across
@@ -295,6 +311,7 @@ class FlowCore:
                     ),
                     reason=c.reasons.get(h.id),
                     route=c.routes.get(c.sent[h.id]) if h.id in c.sent else None,
+                    phone_only=h.phone_only and h.id not in c.sent,
                     availability=statuses,
                     availability_age_s=age,
                     fit=fit,
@@ -453,9 +470,9 @@ class FlowCore:
             self._changed()
             return False
         with self._lock:
-            self._directory = [
-                _Hospital(h.id, h.name, h.distance_km, h.hpke_public_key) for h in hospitals
-            ]
+            self._directory, self._require_pq = _hospitals(hospitals)
+            # A hospital that became phone only (要電話) is no longer a choice.
+            self._case.selected -= {h.id for h in self._directory if h.phone_only}
             if self._direct is not None:
                 self._direct.set_hospitals(direct_hospitals(hospitals))
         self._changed()

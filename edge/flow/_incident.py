@@ -138,7 +138,7 @@ class IncidentDesk:
         its case for that hospital and queue it: returns the case id."""
         board = self.board
         assert board is not None
-        hpke = self._hospital_key(hospital_id)
+        keys = self._hospital_keys(hospital_id)
         case_id = f"case-{uuid.uuid4().hex}"
         self._set(self._api.assign(str(board["incident_id"]), patient.tag, hospital_id, case_id))
         d = self._flow._device
@@ -156,7 +156,8 @@ class IncidentDesk:
             case_id=case_id,
             device_id=d.device_id,
             device_key=d.key,
-            recipients={hospital_id: hpke},
+            recipients={hospital_id: keys},
+            version=self._flow._sealing_version(),
         )
         self._flow._outbox.enqueue(sealed)
         if self._flow._delivery is not None:
@@ -164,16 +165,18 @@ class IncidentDesk:
         log.info("incident tag assigned and its case queued")
         return case_id
 
-    def _hospital_key(self, hospital_id: str) -> Any:
-        """The hospital's sealing key: from the directory stored at provisioning, else
-        from the hub-signed directory read now (its signature checked by the client)."""
+    def _hospital_keys(self, hospital_id: str) -> Any:
+        """The hospital's sealing keys (``SealingKeys``): from the directory stored at
+        provisioning, else from the hub-signed directory read now (its signature checked by
+        the client). Under ``require_pq`` a hospital without a hybrid key makes sealing
+        fail with ``WrongKeyKind`` (the platform would refuse v1): the crew phones it."""
         for h in self._flow._directory:
             if h.id == hospital_id:
-                return h.hpke_public_key
+                return h.sealing_keys
         read = getattr(self._flow._platform, "hospital_directory")  # noqa: B009
         for h in read(*self._flow._base):
             if h.id == hospital_id:
-                return h.hpke_public_key
+                return h.sealing_keys
         raise HospitalNotInDirectory(hospital_id)
 
     def close(self) -> dict[str, Any]:

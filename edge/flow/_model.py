@@ -341,6 +341,9 @@ class HospitalRow:
     availability: tuple[tuple[str, str], ...] = ()
     availability_age_s: float | None = None
     fit: int = 0  # sync.availability.fit_rank: 0 every need 可 ... 3 some 不可
+    # 要電話: the platform takes post-quantum (v2) cases only and this hospital has no
+    # hybrid key yet; it cannot be chosen for sending (the crew phones it).
+    phone_only: bool = False
 
     def state(self) -> str | None:
         """The key of ``DELIVERY_TEXT`` for this row (None: not sent)."""

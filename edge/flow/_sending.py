@@ -78,6 +78,8 @@ class HospitalSteps(FlowCore):
             sel = self._case.selected
             if hospital_id in self._case.sent:
                 return
+            if any(h.id == hospital_id and h.phone_only for h in self._directory):
+                return  # 要電話: reachable by phone only, never a recipient
             if hospital_id in sel:
                 sel.discard(hospital_id)
             else:
@@ -139,7 +141,12 @@ class HospitalSteps(FlowCore):
         """Seal the case for every selected hospital not yet sent to, queue it, send it."""
         with self._lock:
             c = self._case
-            targets = [h for h in self._directory if h.id in c.selected and h.id not in c.sent]
+            targets = [
+                h
+                for h in self._directory
+                if h.id in c.selected and h.id not in c.sent and not h.phone_only
+            ]
+            version = self._sealing_version()
         if not targets:
             self._go(Stage.HOSPITALS, _notice(T.NOTHING_SELECTED, "info"))
             return
@@ -151,7 +158,8 @@ class HospitalSteps(FlowCore):
                 case_id=case_id,
                 device_id=self._device.device_id,
                 device_key=self._device.key,
-                recipients={h.id: h.hpke_public_key for h in targets},
+                recipients={h.id: h.sealing_keys for h in targets},
+                version=version,
             )
             self._outbox.enqueue(sealed)
         except OutboxError as exc:
@@ -161,7 +169,7 @@ class HospitalSteps(FlowCore):
         with self._lock:
             for h in targets:
                 c.sent[h.id] = case_id
-            c.sealed_for[case_id] = {h.id: h.hpke_public_key for h in targets}
+            c.sealed_for[case_id] = {h.id: h.sealing_keys for h in targets}
             self._count_waiting()
         offline = self._network_ok is not True or self._platform_ok is not True
         # Never 送信済み here: only the platform's 201 says so (``_on_sent`` switches it).
@@ -170,6 +178,12 @@ class HospitalSteps(FlowCore):
         )
         if self._delivery is not None:
             self._delivery.kick()
+
+    def _sealing_version(self) -> int | None:
+        """2 when the platform requires post-quantum envelopes (the signed directory says
+        ``require_pq``), else None: ``seal_case`` picks v2 when every recipient has a
+        hybrid key, v1 otherwise."""
+        return 2 if self._require_pq else None
 
     def sent_case_ids(self) -> tuple[str, ...]:
         with self._lock:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from edge.jpki import JpkiError
@@ -25,10 +24,15 @@ from edge.trust_bundle import (
 )
 from sync import PlatformError, SyncError
 from sync.availability import AvailabilityBook
-from sync.client import DirectoryHospital, PlatformClient, verify_hub_signature
+from sync.client import (
+    HospitalDirectory,
+    PlatformClient,
+    parse_directory,
+    verify_hub_signature,
+)
 from sync.direct import DirectRoute, direct_hospitals
 from sync.outbox import Outbox
-from sync.signing import b64d, public_key_from_b64
+from sync.signing import public_key_from_b64
 
 from ._card import JpkiCardReading
 from ._flow import CaseFlow, DeviceIdentity
@@ -72,29 +76,14 @@ def load_revocation(path: Path, hub_key: Ed25519PublicKey) -> RevocationSnapshot
         return None
 
 
-def load_directory(path: Path, hub_key: Ed25519PublicKey) -> list[DirectoryHospital]:
+def load_directory(path: Path, hub_key: Ed25519PublicKey) -> HospitalDirectory:
     """The hub-signed hospital directory stored at provisioning, checked against the pinned
     key on every load; empty when missing or not genuine (the platform is asked instead)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        body = verify_hub_signature(doc, "directory", hub_key)
-        return [
-            DirectoryHospital(
-                id=str(h["id"]),
-                name=str(h["name"]),
-                lat=float(h["lat"]),
-                lon=float(h["lon"]),
-                hpke_public_key=X25519PublicKey.from_public_bytes(b64d(h["hpke_public_key"])),
-                distance_km=h.get("distance_km"),
-                direct_url=h.get("direct_url") if isinstance(h.get("direct_url"), str) else None,
-                direct_tls_cert=(
-                    h.get("direct_tls_cert") if isinstance(h.get("direct_tls_cert"), str) else None
-                ),
-            )
-            for h in body["hospitals"]
-        ]
+        return parse_directory(verify_hub_signature(doc, "directory", hub_key))
     except (OSError, ValueError, KeyError, TypeError, PlatformError):
-        return []
+        return HospitalDirectory()
 
 
 def _trust_refresher(

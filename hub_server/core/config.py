@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # Envelopes that are not sealed cases (KKSC): None = refused in prod, accepted in
     # dev/test (some tests and tools post opaque bytes).
     opaque_envelopes: bool | None = None
+    # KYUKYU_HUB_REQUIRE_PQ: refuse envelopes that are not v2 (post-quantum hybrid) on the
+    # case post (422 envelope_version_refused); the signed directory says so to devices.
+    require_pq: bool = False
     extra: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("forwarded_allow_ips")

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 
 from hub_server import crud
 from hub_server.core.audit import append_audit
+from hub_server.core.config import Settings
 from hub_server.core.db import utcnow
 from hub_server.core.errors import (
     CaseExists,
@@ -88,9 +89,23 @@ class _KeyTaken(Exception):
         self.case_id_taken = case_id_taken
 
 
-def _check_envelope(body: CaseCreate, caller: crud.Principal, *, opaque_allowed: bool) -> bytes:
+def _check_envelope(body: CaseCreate, caller: crud.Principal, *, settings: Settings) -> bytes:
     return check_sealed(
-        body.envelope, body.case_id, body.recipients, caller, opaque_allowed=opaque_allowed
+        body.envelope,
+        body.case_id,
+        body.recipients,
+        caller,
+        opaque_allowed=settings.accepts_opaque_envelopes,
+        require_pq=settings.require_pq,
+    )
+
+
+def _version_refused() -> InvalidInput:
+    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases come in."""
+    return InvalidInput(
+        "envelope_version_refused",
+        "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
+        "このプラットフォームは耐量子暗号（v2）で封緘された事案のみ受け付けます。",
     )
 
 
@@ -101,13 +116,15 @@ def check_sealed(
     caller: crud.Principal,
     *,
     opaque_allowed: bool,
+    require_pq: bool = False,
 ) -> bytes:
     """The envelope's bytes, refused unless they are a sealed case of the caller.
 
     A ``sync.envelope`` v1 sealed case (``KKSC``) must name the caller as its device,
     carry the caller's Ed25519 signature (one verification, ~50 µs), and route to exactly
     the recipients of the metadata. Other bytes are refused unless the settings accept
-    opaque envelopes (dev and test only).
+    opaque envelopes (dev and test only). ``require_pq``: anything but a v2 sealed case
+    is refused (``envelope_version_refused``), opaque bytes included.
     """
     try:
         data = envelope_from_text(envelope)
@@ -116,6 +133,8 @@ def check_sealed(
             "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
         ) from None
     if data[:4] != b"KKSC":
+        if require_pq:
+            raise _version_refused()
         if opaque_allowed:
             return data
         raise InvalidInput(
@@ -131,6 +150,8 @@ def check_sealed(
             "the sealed case cannot be parsed",
             "送信データが壊れています。",
         ) from None
+    if require_pq and sealed.version < 2:
+        raise _version_refused()
     if sealed.device_id != caller.id:
         raise InvalidInput(
             "envelope_not_yours",
@@ -212,7 +233,7 @@ def _prepare(
     """The checked request (no I/O): envelope, recipients and the 201 to answer."""
     now = utcnow()
     request_hash = _request_hash(body)
-    envelope = _check_envelope(body, caller, opaque_allowed=hub.settings.accepts_opaque_envelopes)
+    envelope = _check_envelope(body, caller, settings=hub.settings)
     device = caller.row  # loaded (and checked not revoked) by the authentication
     assert isinstance(device, Device)
     recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)

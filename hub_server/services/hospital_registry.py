@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from hub_server import crud
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
 from hub_server.core.state import HubState
 from hub_server.crud.availability import check_region, direct_regions, visible_regions
+from hub_server.crud.identities.keys import check_xwing_key, key_kinds
 from hub_server.models import Hospital
 from hub_server.schemas import (
     DirectAddressPublic,
@@ -22,6 +23,10 @@ from hub_server.schemas import (
     HospitalCreated,
     HospitalEnrolled,
     HospitalEnrollRequest,
+    HospitalKeyKinds,
+    HospitalKeyKindsPage,
+    HospitalKeyPublish,
+    HospitalKeysPublic,
     HospitalTokenCreate,
     HospitalTokenPublic,
     SignedDirectory,
@@ -31,6 +36,8 @@ from sync.signed import canonical_json
 __all__ = [
     "create_hospital_token",
     "enroll_hospital",
+    "hospital_key_kinds",
+    "publish_hybrid_key",
     "register_hospital",
     "set_direct_address",
     "signed_directory",
@@ -46,6 +53,7 @@ def register_hospital(session: Session, *, actor: str, body: HospitalCreate) -> 
         lat=body.lat,
         lon=body.lon,
         hpke_public_key=body.hpke_public_key,
+        xwing_public_key=body.xwing_public_key,
         signing_public_key=body.signing_public_key,
         now=now,
         region=check_region(session, body.region),
@@ -55,7 +63,11 @@ def register_hospital(session: Session, *, actor: str, body: HospitalCreate) -> 
         actor=actor,
         action="hospital_registered",
         subject=f"hospital:{hospital.id}",
-        details={"name": hospital.name, "region": hospital.region},
+        details={
+            "name": hospital.name,
+            "region": hospital.region,
+            "key_kinds": key_kinds(hospital.xwing_public_key),
+        },
         now=now,
     )
     session.commit()
@@ -96,6 +108,7 @@ def enroll_hospital(session: Session, body: HospitalEnrollRequest) -> HospitalEn
         lat=body.lat,
         lon=body.lon,
         hpke_public_key=body.hpke_public_key,
+        xwing_public_key=body.xwing_public_key,
         signing_public_key=body.signing_public_key,
         now=now,
     )
@@ -104,7 +117,7 @@ def enroll_hospital(session: Session, body: HospitalEnrollRequest) -> HospitalEn
         actor=f"hospital:{hospital.id}",
         action="hospital_enrolled",
         subject=f"hospital:{hospital.id}",
-        details={"name": hospital.name},
+        details={"name": hospital.name, "key_kinds": key_kinds(hospital.xwing_public_key)},
         now=now,
     )
     session.commit()
@@ -137,6 +150,7 @@ def signed_directory(
         issued_at=utcnow().isoformat(),
         lat=lat,
         lon=lon,
+        require_pq=hub.settings.require_pq,
         hospitals=[
             DirectoryEntry(
                 id=h.id,
@@ -145,6 +159,8 @@ def signed_directory(
                 lon=h.lon,
                 distance_km=round(d, 3),
                 hpke_public_key=h.hpke_public_key,
+                key_kinds=key_kinds(h.xwing_public_key),
+                xwing_public_key=h.xwing_public_key,
                 signing_public_key=h.signing_public_key,
                 region=h.region,
                 direct_url=direct_of(h)[0],
@@ -176,3 +192,47 @@ def set_direct_address(
     )
     session.commit()
     return DirectAddressPublic(hospital_id=hospital.id, url=body.url)
+
+
+def publish_hybrid_key(
+    session: Session, *, hospital: Hospital, body: HospitalKeyPublish
+) -> HospitalKeysPublic:
+    """The hospital publishes (or replaces) its hybrid (X-Wing) public key; from the next
+    directory on, devices seal v2 to it. Its X25519 key stays (v1 cases in flight).
+    Audited ``hospital_key_published`` (the kind, never the key)."""
+    now = utcnow()
+    hospital.xwing_public_key = check_xwing_key(body.xwing_public_key)
+    session.add(hospital)
+    kinds = key_kinds(hospital.xwing_public_key)
+    append_audit(
+        session,
+        actor=f"hospital:{hospital.id}",
+        action="hospital_key_published",
+        subject=f"hospital:{hospital.id}",
+        details={"kind": "xwing", "key_kinds": kinds},
+        now=now,
+    )
+    session.commit()
+    return HospitalKeysPublic(hospital_id=hospital.id, key_kinds=kinds)
+
+
+def hospital_key_kinds(
+    hub: HubState, session: Session, *, without_pq: bool = False
+) -> HospitalKeyKindsPage:
+    """For the operator: every hospital (revoked ones too, marked) and the key kinds it
+    published; ``without_pq``: only those still without a hybrid key (devices seal v1 to
+    them, or, under ``require_pq``, reach them by phone only)."""
+    q = select(Hospital).order_by(col(Hospital.name), col(Hospital.id))
+    if without_pq:
+        q = q.where(col(Hospital.xwing_public_key).is_(None))
+    rows = [
+        HospitalKeyKinds(
+            id=h.id,
+            name=h.name,
+            region=h.region,
+            key_kinds=key_kinds(h.xwing_public_key),
+            revoked=h.revoked,
+        )
+        for h in session.exec(q).all()
+    ]
+    return HospitalKeyKindsPage(require_pq=hub.settings.require_pq, hospitals=rows)

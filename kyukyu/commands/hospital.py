@@ -278,6 +278,25 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_rotate(args: argparse.Namespace) -> int:
+    """Give this install a hybrid (post-quantum) key if it has none and publish it."""
+    from errbase import KyukyuError
+    from hospital.identity import rotate_hybrid_key
+
+    settings = _settings(args)
+    try:
+        out = rotate_hybrid_key(
+            settings.data_dir,
+            platform_url=settings.platform_url,
+            key_file=settings.resolved_key_file(),
+            ca_file=settings.platform_ca_file,
+        )
+    except KyukyuError as exc:
+        return _fail(exc)
+    print(json.dumps({"made": out.made, "key_kinds": list(out.key_kinds)}))
+    return 0
+
+
 def _availability(args: argparse.Namespace) -> int:
     """応需状況: ``set`` sends one change through the platform and records it (as ``cli``
     or ``--by``); ``show`` prints the platform's document and the changes made here."""
@@ -414,6 +433,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _common(p)
     p.add_argument("--revision", default="head", help="alembic revision to upgrade to")
     p.set_defaults(func=_migrate)
+
+    keys = hs.add_parser("keys", help="the hospital's keys")
+    ks = keys.add_subparsers(dest="keys_command", required=True)
+    p = ks.add_parser(
+        "rotate",
+        help="add the hybrid (post-quantum, X-Wing) key if this install has none and publish"
+        " it through the platform (the X25519 key stays: cases sealed before still open);"
+        " restart serve afterwards",
+    )
+    _common(p)
+    p.add_argument("--platform", default=None, help="override the stored platform URL")
+    p.add_argument(
+        "--platform-ca", type=Path, default=None, help="PEM CA to pin for the platform's TLS"
+    )
+    p.set_defaults(func=_keys_rotate)
 
     avail = hs.add_parser("availability", help="応需状況: what this hospital can take now")
     avs = avail.add_subparsers(dest="availability_command", required=True)

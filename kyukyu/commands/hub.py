@@ -1,5 +1,6 @@
 """``kyukyu hub``: the platform server (serve, migrate, init, revoke, audit, seed, purge, CRLs,
-regions; refused-cases lists the cases hospitals reported refusing, through the API).
+regions; refused-cases lists the cases hospitals reported refusing, hospitals lists the hospitals
+with their key kinds, through the API).
 
 Settings come from ``hub_server.core.config.load_hub_settings`` (``KYUKYU_HUB_*``
 environment, ``/etc/kyukyu/hub.env``, ``$CREDENTIALS_DIRECTORY``); an option given on
@@ -513,8 +514,9 @@ def _incidents(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refused_cases(args: argparse.Namespace) -> int:
-    """For the platform operator: the cases hospitals reported refusing, as JSON lines."""
+def _operator_get(args: argparse.Namespace, path: str, params: dict[str, Any]) -> Any:
+    """GET ``path`` on the platform signed with the operator's key file; the JSON answer,
+    or an exit code (2: the key file, 1: the platform's refusal, printed on stderr)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from sync import PlatformError, SignedHttp
@@ -530,19 +532,38 @@ def _refused_cases(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    params: dict[str, str | int] = {"after": args.after, "limit": args.limit}
-    if args.hospital:
-        params["hospital_id"] = args.hospital
     http = SignedHttp(args.platform, key=key, key_id=key_id, ca_file=args.platform_ca)
     try:
-        page = http.request_json("GET", "/v1/refused-case-reports", params=params)
+        return http.request_json("GET", path, params=params)
     except PlatformError as exc:
         print(f"{exc.code}: {exc.message_en} ({exc})", file=sys.stderr)
         return 1
     finally:
         http.close()
+
+
+def _refused_cases(args: argparse.Namespace) -> int:
+    """For the platform operator: the cases hospitals reported refusing, as JSON lines."""
+    params: dict[str, Any] = {"after": args.after, "limit": args.limit}
+    if args.hospital:
+        params["hospital_id"] = args.hospital
+    page = _operator_get(args, "/v1/refused-case-reports", params)
+    if isinstance(page, int):
+        return page
     for report in page["reports"]:
         print(json.dumps(report, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
+def _hospitals(args: argparse.Namespace) -> int:
+    """For the platform operator: every hospital and its key kinds as JSON lines;
+    ``--without-pq``: those still without a hybrid (post-quantum) key."""
+    params = {"without_pq": "true"} if args.without_pq else {}
+    page = _operator_get(args, "/v1/hospitals", params)
+    if isinstance(page, int):
+        return page
+    for h in page["hospitals"]:
+        print(json.dumps({**h, "require_pq": page["require_pq"]}, ensure_ascii=False))
     return 0
 
 
@@ -733,6 +754,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--after", type=int, default=0, help="reports after this report id")
     p.add_argument("--limit", type=int, default=100, help="at most this many (1-1000)")
     p.set_defaults(func=_refused_cases)
+
+    p = hs.add_parser(
+        "hospitals",
+        help="(operator) hospitals and their key kinds (JSON lines); --without-pq: those"
+        " still without a hybrid (post-quantum) key",
+    )
+    p.add_argument("--platform", required=True, help="the platform's base URL")
+    p.add_argument(
+        "--platform-ca", type=Path, default=None, help="PEM CA to pin for the platform's TLS"
+    )
+    p.add_argument("--operator-key", required=True, help="operator-key.json")
+    p.add_argument("--without-pq", action="store_true", help="only hospitals without a hybrid key")
+    p.set_defaults(func=_hospitals)
 
     p = hs.add_parser("seed", help="fill the synthetic medical source")
     _common(p)

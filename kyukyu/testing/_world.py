@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from sync import SignedHttp
+from sync.xwing import XWingPublicKey
 
 __all__ = [
     "Operator",
@@ -90,21 +91,22 @@ def register_hospital(
     *,
     hpke_public_key: X25519PublicKey,
     signing_public_key: Ed25519PublicKey,
+    xwing_public_key: XWingPublicKey | None = None,
 ) -> str:
-    """Register a hospital by its public keys (the operator's call); its id."""
-    from sync.signing import public_key_to_b64
+    """Register a hospital by its public keys (the operator's call); its id.
+    ``xwing_public_key``: its hybrid key (devices seal v2 to it), None: X25519 only."""
+    from sync.signing import b64e, public_key_to_b64
 
-    out = operator.request_json(
-        "POST",
-        "/v1/hospitals",
-        body={
-            "name": name,
-            "lat": lat,
-            "lon": lon,
-            "hpke_public_key": public_key_to_b64(hpke_public_key),  # type: ignore[arg-type]
-            "signing_public_key": public_key_to_b64(signing_public_key),
-        },
-    )
+    body = {
+        "name": name,
+        "lat": lat,
+        "lon": lon,
+        "hpke_public_key": public_key_to_b64(hpke_public_key),  # type: ignore[arg-type]
+        "signing_public_key": public_key_to_b64(signing_public_key),
+    }
+    if xwing_public_key is not None:
+        body["xwing_public_key"] = b64e(xwing_public_key.to_bytes())
+    out = operator.request_json("POST", "/v1/hospitals", body=body)
     return str(out["hospital_id"])
 
 
@@ -135,6 +137,7 @@ class Platform:
         *,
         hpke_public_key: X25519PublicKey,
         signing_public_key: Ed25519PublicKey,
+        xwing_public_key: XWingPublicKey | None = None,
     ) -> str:
         return register_hospital(
             self.operator,
@@ -143,6 +146,7 @@ class Platform:
             lon,
             hpke_public_key=hpke_public_key,
             signing_public_key=signing_public_key,
+            xwing_public_key=xwing_public_key,
         )
 
     def hospital_token(self, name: str) -> str:

@@ -3,7 +3,8 @@
 Each sent row says where the case stands there, in the one vocabulary of
 ``DELIVERY_TEXT`` (未送信（封緘）→ 送信済み → 病院に到着 → 受入可 / 受入不可（理由）), with
 ``ROUTE_TEXT``'s 直接送信 when the case went straight to the hospital (docs/disaster.md);
-one line above the rows names the route the case took (``route_line``). A row offers
+one line above the rows names the route the case took (``route_line``). A hospital the
+case cannot go to reads 要電話 and cannot be chosen (``answer_text``). A row offers
 「搬送先に決定」 only once that hospital answered 受入可; until then (or after a decline)
 its button is 「電話で受入確認済み」, which asks "電話で受入を確認しましたか？" before the
 destination is recorded as confirmed by phone.
@@ -28,7 +29,11 @@ from ._base import FlowScreen
 
 
 def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
-    """(text, css class) of where the case stands at a hospital (受入可否 once answered)."""
+    """(text, css class) of where the case stands at a hospital (受入可否 once answered);
+    要電話 for a hospital the case cannot go to (the platform takes post-quantum cases
+    only and this hospital has no hybrid key yet): the crew phones it."""
+    if row.phone_only:
+        return ("要電話" if lang != "en" else "Phone only", "phone-only")
     state = row.state()
     if state is None:
         return ("", "")
@@ -179,7 +184,7 @@ class HospitalsScreen(FlowScreen):
                 f"{mark} {row.name}  {dist}",
                 id=f"h-{i}",
                 classes="hospital " + ("selected" if row.selected or row.sent else ""),
-                disabled=row.sent,
+                disabled=row.sent or row.phone_only,
             )
             parts: list[Widget] = [pick, Static(text, classes=f"answer {cls}", id=f"answer-{i}")]
             if row.sent:

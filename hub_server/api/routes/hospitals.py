@@ -18,6 +18,9 @@ from hub_server.schemas import (
     HospitalCreated,
     HospitalEnrolled,
     HospitalEnrollRequest,
+    HospitalKeyKindsPage,
+    HospitalKeyPublish,
+    HospitalKeysPublic,
     HospitalTokenCreate,
     HospitalTokenPublic,
     IdentityRevoked,
@@ -104,3 +107,26 @@ def set_direct_address(
     hospital = session.get(Hospital, caller.id)
     assert hospital is not None  # the signed caller
     return hospital_registry.set_direct_address(session, hospital=hospital, body=body)
+
+
+@router.put("/v1/hospitals/me/keys", response_model=HospitalKeysPublic)
+def publish_hybrid_key(
+    body: HospitalKeyPublish, caller: HospitalDep, session: SessionDep
+) -> HospitalKeysPublic:
+    """The hospital's hybrid (X-Wing) public key (``kyukyu hospital keys rotate``): in the
+    signed directory from now on, so devices seal v2 to it. Audited."""
+    hospital = session.get(Hospital, caller.id)
+    assert hospital is not None  # the signed caller
+    return hospital_registry.publish_hybrid_key(session, hospital=hospital, body=body)
+
+
+@router.get("/v1/hospitals", response_model=HospitalKeyKindsPage)
+def hospital_key_kinds(
+    caller: OperatorDep,
+    hub: HubDep,
+    session: SessionDep,
+    without_pq: bool = False,
+) -> HospitalKeyKindsPage:
+    """(operator) Every hospital and the key kinds it published; ``without_pq=true``: those
+    still without a hybrid key (``kyukyu hub hospitals --without-pq``)."""
+    return hospital_registry.hospital_key_kinds(hub, session, without_pq=without_pq)

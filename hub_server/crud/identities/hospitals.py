@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from hub_server.core.security import new_id
 from hub_server.crud.identities.geo import distance_km
-from hub_server.crud.identities.keys import check_hpke_key, check_signing_key
+from hub_server.crud.identities.keys import check_hpke_key, check_signing_key, check_xwing_key
 from hub_server.crud.identities.tokens import HOSPITAL, issue_token, open_token, spend_token
 from hub_server.models import Hospital, HospitalEnrollmentToken
 
@@ -32,6 +32,7 @@ def create_hospital(
     signing_public_key: str,
     now: datetime,
     region: str | None = None,
+    xwing_public_key: str | None = None,
 ) -> Hospital:
     hospital = Hospital(
         region=region,
@@ -40,6 +41,7 @@ def create_hospital(
         lat=lat,
         lon=lon,
         hpke_public_key=check_hpke_key(hpke_public_key),
+        xwing_public_key=check_xwing_key(xwing_public_key),
         signing_public_key=check_signing_key(signing_public_key),
         created_at=now,
     )
@@ -71,6 +73,7 @@ def redeem_hospital_token(
     hpke_public_key: str,
     signing_public_key: str,
     now: datetime,
+    xwing_public_key: str | None = None,
 ) -> Hospital:
     """Register the hospital with its own keys; a used, expired or unknown token is 401."""
     row = open_token(session, HOSPITAL, token=token, now=now)
@@ -83,6 +86,7 @@ def redeem_hospital_token(
         signing_public_key=signing_public_key,
         now=now,
         region=row.region,
+        xwing_public_key=xwing_public_key,
     )
     spend_token(session, HOSPITAL, row, used_by=hospital.id, now=now)
     return hospital
