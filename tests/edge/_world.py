@@ -20,6 +20,7 @@ from edge.flow import CaseFlow, DeviceIdentity, JpkiCardReading
 from edge.jpki.trust import TrustStore
 from edge.reader import Cancelled, Connection, NoCard
 from sync import TransportError
+from sync.xwing import XWingPrivateKey
 
 PIN = "1234"
 SCENE = (35.6812, 139.7671)
@@ -33,6 +34,7 @@ class WorldHospital:
     hpke: X25519PrivateKey = field(default_factory=X25519PrivateKey.generate)
     signing: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
     id: str = ""
+    xwing: XWingPrivateKey | None = None  # its hybrid key (envelope v2), when it has one
 
 
 @dataclass
@@ -85,8 +87,13 @@ HOSPITALS = (  # nearest first from SCENE: 2, 0, 1
 
 
 @contextmanager
-def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
-    """Start the hub (``kyukyu.testing.running_platform``), register hospitals, enroll."""
+def running_world(
+    workdir: Path, *, patients: int = 20, hybrid: tuple[int, ...] = (), **hub_settings: Any
+) -> Iterator[World]:
+    """Start the hub (``kyukyu.testing.running_platform``), register hospitals, enroll.
+
+    ``hybrid``: the indices of ``HOSPITALS`` registered with a hybrid (X-Wing) key too;
+    ``hub_settings`` over the platform's (e.g. ``require_pq=True``)."""
     from kyukyu.testing import running_platform
 
     keys = KeyPool(3)
@@ -98,8 +105,12 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
         sse_keepalive_seconds=0.3,
         # One device identity serves every flow of a test session (several at once).
         max_streams_per_identity=64,
+        **hub_settings,
     ) as platform:
-        hospitals = [WorldHospital(n, lat, lon) for n, lat, lon in HOSPITALS]
+        hospitals = [
+            WorldHospital(n, lat, lon, xwing=XWingPrivateKey.generate() if i in hybrid else None)
+            for i, (n, lat, lon) in enumerate(HOSPITALS)
+        ]
         for h in hospitals:
             h.id = platform.register_hospital(
                 h.name,
@@ -107,6 +118,7 @@ def running_world(workdir: Path, *, patients: int = 20) -> Iterator[World]:
                 h.lon,
                 hpke_public_key=h.hpke.public_key(),
                 signing_public_key=h.signing.public_key(),
+                xwing_public_key=h.xwing.public_key() if h.xwing is not None else None,
             )
         device_id, device_key = platform.enroll_device("テスト消防本部", "テスト救急1")
         yield World(

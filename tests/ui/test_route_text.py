@@ -40,3 +40,9 @@ def test_one_line_names_the_route_the_case_took() -> None:
         "送信経路: プラットフォーム経由・直接送信 2病院"
     )
     assert route_line([via_platform], "en") == "Route: via the platform"
+
+
+def test_phone_only_reads_yodenwa() -> None:
+    """要電話: the platform takes post-quantum cases only and the hospital has no hybrid key."""
+    assert answer_text(row(sent=False, phone_only=True), "ja") == ("要電話", "phone-only")
+    assert answer_text(row(sent=False, phone_only=True), "en")[0] == "Phone only"

@@ -1,0 +1,101 @@
+"""The device under ``KYUKYU_HUB_REQUIRE_PQ`` (a real hub requiring post-quantum cases):
+the signed directory says so, a hospital without a hybrid key is 要電話 (phone only: not
+selectable, never a recipient), the case goes to the others sealed v2 and each opens it;
+the same on the screen (Textual Pilot)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from edge.flow import Stage
+from edge.ui import EdgeApp
+from hub_server.models import Case
+from sync import SealedCase
+from sync.envelope import V2
+from sync.seal import OpeningKeys, open_case
+from tests.edge._world import TapReader, World, make_flow, running_world, wait_until
+from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
+
+# HOSPITALS nearest first from the scene: index 2 (テスト駅前クリニック, no hybrid key), 0, 1.
+PHONE_ONLY = "テスト駅前クリニック"
+
+
+@pytest.fixture(scope="module")
+def pq_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(
+        tmp_path_factory.mktemp("pq-world"), patients=1, hybrid=(0, 1), require_pq=True
+    ) as w:
+        yield w
+
+
+def _stored(world: World, case_id: str) -> bytes:
+    with world.state.session() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        assert case.envelope is not None
+        return bytes(case.envelope)
+
+
+def test_the_flow_leaves_the_hospital_without_a_hybrid_key_out(
+    pq_world: World, tmp_path: Path
+) -> None:
+    f = make_flow(pq_world, tmp_path)
+    try:
+        assert f.refresh_directory()
+        f.start_without_card()
+        f.set_chief_complaint("外傷")
+        f.to_hospitals()
+        rows = f.view().hospitals
+        assert (rows[0].name, rows[0].phone_only) == (PHONE_ONLY, True)
+        assert [r.phone_only for r in rows[1:]] == [False, False]
+        for r in rows:
+            f.toggle_hospital(r.id)
+        rows = f.view().hospitals
+        assert [r.selected for r in rows] == [False, True, True]  # 要電話 is never chosen
+        f.send_selected()
+        (case_id,) = f.sent_case_ids()
+        wait_until(lambda: f.view().waiting_sealed == 0, timeout=30, what="delivered")
+        sent = {r.id for r in f.view().hospitals if r.sent}
+        assert sent == {r.id for r in rows[1:]}
+        envelope = _stored(pq_world, case_id)
+        sealed = SealedCase.from_bytes(envelope)
+        assert sealed.version == V2
+        assert set(sealed.recipient_ids) == sent
+        by_id = {h.id: h for h in pq_world.hospitals}
+        for hid in sent:
+            h = by_id[hid]
+            opened = open_case(
+                envelope,
+                hospital_id=hid,
+                hospital_key=OpeningKeys(x25519=h.hpke, xwing=h.xwing),
+                device_key_for=lambda _d: pq_world.device_key.public_key(),
+            )
+            assert opened.case_id == case_id
+        assert f.view().hospitals[0].phone_only  # still 要電話 after the others got it
+    finally:
+        f.close()
+
+
+@pytest.mark.anyio
+async def test_the_hospitals_screen_shows_phone_only(pq_world: World, tmp_path: Path) -> None:
+    app = EdgeApp(make_flow(pq_world, tmp_path, cards=TapReader()), idle_timeout_s=300)
+    try:
+        assert app.flow.refresh_directory()
+        async with app.run_test(size=PANEL) as pilot:
+            await wait_stage(pilot, app, Stage.STANDBY)
+            await pilot.click("#primary")  # カードなしで開始
+            await wait_stage(pilot, app, Stage.VITALS)
+            await pilot.click("#primary")
+            await wait_stage(pilot, app, Stage.HOSPITALS)
+            await wait_text(pilot, app, "要電話")
+            assert PHONE_ONLY in screen_text(app)
+            assert app.screen.query_one("#h-0").disabled
+            assert not app.screen.query_one("#h-1").disabled
+            await pilot.click("#h-0")
+            await pilot.pause()
+            assert not app.flow.view().hospitals[0].selected
+    finally:
+        app.flow.close()
