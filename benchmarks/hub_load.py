@@ -22,7 +22,16 @@ The load generator shares the machine (2 cores) with the hub and the database, a
 SSE clients are raw asyncio sockets to keep their own cost low. Prints one JSON line.
 
     .venv/bin/python benchmarks/hub_load.py [--streams 1000] [--seconds 8] [--patients 100000]
-        [--profile DIR]   # py-spy flame graphs of the hub during the max phase
+        [--envelope opaque|v1|v2] [--profile DIR]   # py-spy flame graphs of the max phase
+
+``--envelope``: ``opaque`` (default) posts 4 KB of random bytes (the hub in the test
+environment routes them unread); ``v1`` and ``v2`` post real sealed cases
+(``sync.seal.seal_case``, a 4 KB payload to 5 recipients; v2 to the hospitals' hybrid
+keys, and the hub started with ``KYUKYU_HUB_REQUIRE_PQ=true``), which the hub parses and
+whose device signature it checks. The envelopes are sealed before the phases (one per
+post, each with its own case id and recipients: ``preseal_s``), so sealing does not
+take the shared CPU while the hub is measured; a post beyond them seals on the spot
+(``sealed_inline``).
 """
 
 from __future__ import annotations
@@ -54,7 +63,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey  # noqa: E402
 
 from kyukyu.testing import wait_until_serving  # noqa: E402
+from sync.envelope import V1, V2  # noqa: E402
+from sync.seal import SealingKeys, seal_case  # noqa: E402
 from sync.signing import b64d, b64e, public_key_to_b64, sign_request  # noqa: E402
+from sync.xwing import XWingPrivateKey  # noqa: E402
 
 CASE_ID = re.compile(rb'"case_id":"([^"]+)"')
 
@@ -166,6 +178,7 @@ def hub_process(
     roots: Path,
     workers: int = 1,
     threads: int = 0,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = _free_port()
     log = open(Path(tempfile.gettempdir()) / f"kyukyu-hub-bench-{port}.log", "w")  # noqa: SIM115
@@ -195,7 +208,7 @@ def hub_process(
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **BENCH_ENV},
+        env={**os.environ, **BENCH_ENV, **(extra_env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -393,6 +406,7 @@ async def load(
     hub_pid: int,
     hospital_ids: list[str],
     profile: Path | None = None,
+    envelope_kind: str = "opaque",
 ) -> dict[str, Any]:
     operator = operator_for(db_url, tmp)
     host, port = url.removeprefix("http://").split(":")
@@ -402,32 +416,28 @@ async def load(
     )
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         hospitals: list[tuple[str, Signer]] = []
+        sealing: dict[str, SealingKeys] = {}  # hospital id -> its public keys (v1, v2)
         sem = asyncio.Semaphore(16)
 
         async def register(i: int) -> None:
             key = Ed25519PrivateKey.generate()
-            hpke = (
-                X25519PrivateKey.generate()
-                .public_key()
-                .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            )
+            x25519 = X25519PrivateKey.generate().public_key()
+            xwing = XWingPrivateKey.generate().public_key() if envelope_kind == "v2" else None
+            body = {
+                "name": f"h{i}",
+                "lat": 35 + i / 1000,
+                "lon": 139.0,
+                "hpke_public_key": b64e(x25519.public_bytes_raw()),
+                "signing_public_key": public_key_to_b64(key.public_key()),
+            }
+            if xwing is not None:
+                body["xwing_public_key"] = b64e(xwing.to_bytes())
             async with sem:
-                r = await call(
-                    client,
-                    operator,
-                    "POST",
-                    "/v1/hospitals",
-                    {
-                        "name": f"h{i}",
-                        "lat": 35 + i / 1000,
-                        "lon": 139.0,
-                        "hpke_public_key": b64e(hpke),
-                        "signing_public_key": public_key_to_b64(key.public_key()),
-                    },
-                )
+                r = await call(client, operator, "POST", "/v1/hospitals", body)
             r.raise_for_status()
             hid = r.json()["hospital_id"]
             hospitals.append((hid, Signer(f"hospital:{hid}", key)))
+            sealing[hid] = SealingKeys(x25519=x25519, xwing=xwing)
 
         await asyncio.gather(*(register(i) for i in range(streams)))
         devices = []
@@ -490,15 +500,24 @@ async def load(
         started: dict[str, float] = {}
         errors = [0]
         refused = [0]
+        sealer = Sealer(envelope_kind, sealing, ids)
+        t_seal = time.perf_counter()
+        for i in range(sealer.budget(seconds) if envelope_kind != "opaque" else 0):
+            sealer.preseal(devices[i % len(devices)])
+        preseal_s = time.perf_counter() - t_seal
 
         pool = RawPool(host, int(port), posters)
         await pool.start()
 
         async def post_one(device: Signer) -> None:
-            case_id = secrets.token_hex(8)
-            recipients = json.dumps(secrets.SystemRandom().sample(ids, 5))
+            if envelope_kind == "opaque":
+                case_id = secrets.token_hex(8)
+                recipients = json.dumps(secrets.SystemRandom().sample(ids, 5))
+                sealed = envelope
+            else:
+                case_id, recipients, sealed = sealer.take(device)
             body = (
-                f'{{"case_id":"{case_id}","recipients":{recipients},"envelope":"{envelope}"}}'
+                f'{{"case_id":"{case_id}","recipients":{recipients},"envelope":"{sealed}"}}'
             ).encode()
             headers = {**device.headers("POST", "/v1/cases", body), "Idempotency-Key": case_id}
             started[case_id] = time.perf_counter()
@@ -552,6 +571,10 @@ async def load(
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     return {
+        "envelope": envelope_kind,
+        "envelope_bytes": sealer.envelope_bytes or 4096,
+        "preseal_s": round(preseal_s, 1),
+        "sealed_inline": sealer.inline,
         "streams": connected[0],
         "cases_per_s": round(cases_per_s, 1),
         # The hub's own CPU per case in the max phase (all its processes, push included).
@@ -582,6 +605,48 @@ async def load(
         "hub_rss_mb_streams": round(rss_after, 1),
         "rss_per_1000_streams_mb": round((rss_after - rss_before) * 1000 / max(1, connected[0]), 1),
     }
+
+
+class Sealer:
+    """Real sealed cases for ``--envelope v1|v2``: one per post (its own case id and five
+    random recipients), sealed by the posting device ahead of the phases."""
+
+    def __init__(self, kind: str, keys: dict[str, SealingKeys], ids: list[str]) -> None:
+        self.kind, self.keys, self.ids = kind, keys, ids
+        self.version = V2 if kind == "v2" else V1
+        self.ready: dict[str, list[tuple[str, str, str]]] = {}
+        self.inline = 0
+        self.envelope_bytes = 0
+        self.payload = secrets.token_bytes(4096)
+
+    @staticmethod
+    def budget(seconds: float) -> int:
+        """Enough for the max phase at up to 1,500 cases/s and the 100 cases/s phase."""
+        return int(1500 * seconds + 100 * min(seconds, 5))
+
+    def _seal(self, device: Signer) -> tuple[str, str, str]:
+        case_id = secrets.token_hex(8)
+        recipients = secrets.SystemRandom().sample(self.ids, 5)
+        sealed = seal_case(
+            self.payload,
+            case_id=case_id,
+            device_id=device.key_id.removeprefix("device:"),
+            device_key=device.key,
+            recipients={r: self.keys[r] for r in recipients},
+            version=self.version,
+        )
+        self.envelope_bytes = len(sealed)
+        return case_id, json.dumps(recipients), base64.b64encode(sealed).decode()
+
+    def preseal(self, device: Signer) -> None:
+        self.ready.setdefault(device.key_id, []).append(self._seal(device))
+
+    def take(self, device: Signer) -> tuple[str, str, str]:
+        waiting = self.ready.get(device.key_id)
+        if waiting:
+            return waiting.pop()
+        self.inline += 1
+        return self._seal(device)
 
 
 def db_limit(
@@ -813,12 +878,14 @@ def backend(
         args.profile.mkdir(parents=True, exist_ok=True)
         profile = args.profile / f"hub-{name}.speedscope.json"
     hospital_ids: list[str] = []
-    with hub_process(db_url, tmp, roots, workers, args.threads) as (url, proc):
+    # v2: the platform's post-quantum policy on (it refuses anything but v2).
+    pq = {"KYUKYU_HUB_REQUIRE_PQ": "true"} if args.envelope == "v2" else None
+    with hub_process(db_url, tmp, roots, workers, args.threads, pq) as (url, proc):
         out.update(
             asyncio.run(
                 load(
                     url, db_url, tmp, args.streams, args.seconds, args.posters, proc.pid,
-                    hospital_ids, profile,
+                    hospital_ids, profile, args.envelope,
                 )
             )
         )  # fmt: skip
@@ -860,6 +927,12 @@ def main() -> None:
     p.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     p.add_argument("--profile", type=Path, default=None, help="py-spy profiles of the hub here")
     p.add_argument(
+        "--envelope",
+        choices=["opaque", "v1", "v2"],
+        default="opaque",
+        help="random bytes (default) or real sealed cases of this version",
+    )
+    p.add_argument(
         "--db-connections", type=int, default=16, help="connections of the DB-limit driver"
     )
     args = p.parse_args()
@@ -878,7 +951,8 @@ def main() -> None:
         "benchmark": "hub_load",
         "streams_requested": args.streams,
         "recipients_per_case": 5,
-        "envelope_bytes": 4096,
+        "payload_bytes": 4096,
+        "envelope": args.envelope,
         "posters": args.posters,
         "note": "load generator, hub and database share this 2-core machine",
     }
