@@ -270,3 +270,25 @@ async def test_require_pq_refuses_v1_and_opaque_bytes_with_one_code(pq_hub: Hub)
     page = r.json()
     assert page["require_pq"] is True
     assert [(h["id"], h["key_kinds"]) for h in page["hospitals"]] == [(old.id, ["x25519"])]
+
+
+async def test_enrollment_with_a_token_carries_the_hybrid_key(hub: Hub) -> None:
+    """What ``kyukyu hospital init`` sends: the hybrid key beside the X25519 one."""
+    device = await hub.enroll_device()
+    r = await hub.call(hub.operator, "POST", "/v1/hospital-enrollment-tokens", {"name": "新病院"})
+    site = Site(hybrid=True)
+    assert site.xwing is not None
+    body = {
+        "token": r.json()["token"],
+        "lat": 35.68,
+        "lon": 139.76,
+        "hpke_public_key": b64e(site.x25519.public_key().public_bytes_raw()),
+        "xwing_public_key": _xwing_b64(site.xwing),
+        "signing_public_key": pub(site.signing),
+    }
+    r = await hub.call(None, "POST", "/v1/hospitals/enroll", body)
+    assert r.status_code == 201, r.text
+    hid = r.json()["hospital_id"]
+    (entry,) = (await _directory(hub, device))["directory"]["hospitals"]
+    assert (entry["id"], entry["key_kinds"]) == (hid, ["x25519", "xwing"])
+    assert entry["xwing_public_key"] == _xwing_b64(site.xwing)
