@@ -230,6 +230,18 @@ def platform(tmp_path: Path, **hub_settings: Any) -> Iterator[Platform]:
         yield Platform(url, hub, op, stack)
 
 
+def operator_key_doc(p: Platform) -> dict[str, str]:
+    """The operator's key file, as ``kyukyu hub init`` writes it."""
+    from cryptography.hazmat.primitives import serialization
+
+    from sync.signing import b64e
+
+    raw = p.hub.operator_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return {"key_id": f"operator:{p.hub.operator_id}", "private_key": b64e(raw)}
+
+
 def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,17 +5,44 @@ after it, and the next case, sealed by the device's rule from the new directory,
 
 from __future__ import annotations
 
+import io
 import json
 import stat
 import uuid
+from contextlib import redirect_stdout
 from pathlib import Path
 
 from hospital.identity import HospitalKeys, load_identity
 from hospital.main import HospitalRuntime
+from kyukyu.cli import main as kyukyu_main
 from sync import SealedCase
 from sync.envelope import V1, V2
 from sync.seal import seal_json
-from tests.hospital._world import SCENE, Device, HospitalSite, cli, make_bundle, platform, wait_for
+from tests.hospital._world import (
+    SCENE,
+    Device,
+    HospitalSite,
+    Platform,
+    cli,
+    make_bundle,
+    operator_key_doc,
+    platform,
+    wait_for,
+)
+
+
+def _without_pq(p: Platform, tmp: Path) -> list[dict[str, object]]:
+    """``kyukyu hub hospitals --without-pq``: the operator's list, JSON lines."""
+    key_file = tmp / "operator-key.json"
+    key_file.write_text(json.dumps(operator_key_doc(p)))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = kyukyu_main(
+            ["hub", "hospitals", "--without-pq", "--platform", p.url,
+             "--operator-key", str(key_file)]
+        )  # fmt: skip
+    assert rc == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def _send_by_rule(device: Device, site: HospitalSite) -> tuple[str, int]:
@@ -56,6 +83,10 @@ def test_rotation_with_cases_in_flight(tmp_path: Path) -> None:
 
         in_flight, version = _send_by_rule(before, site)  # waits at the platform
         assert version == V1
+        listed = _without_pq(p, tmp_path)
+        assert [(h["id"], h["key_kinds"], h["require_pq"]) for h in listed] == [
+            (site.id, ["x25519"], False)
+        ]
 
         out = cli("hospital", "keys", "rotate", "--data-dir", str(data))
         assert out == {"made": True, "key_kinds": ["x25519", "xwing"]}
@@ -77,6 +108,7 @@ def test_rotation_with_cases_in_flight(tmp_path: Path) -> None:
         ]
         after, version = _send_by_rule(device, site)
         assert version == V2
+        assert _without_pq(p, tmp_path) == []
 
         runtime = HospitalRuntime(site.settings())
         runtime.service.start()

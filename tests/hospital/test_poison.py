@@ -40,6 +40,7 @@ from tests.hospital._world import (
     HospitalSite,
     Platform,
     make_bundle,
+    operator_key_doc,
     platform,
     wait_for,
 )
@@ -215,7 +216,7 @@ def test_poison_cases_are_refused_and_the_stream_goes_on(
 
         # The operator's command line lists them (JSON lines, no content).
         key_file = tmp_path / "operator-key.json"
-        key_file.write_text(json.dumps(_operator_key_doc(p)))
+        key_file.write_text(json.dumps(operator_key_doc(p)))
         out = io.StringIO()
         with redirect_stdout(out):
             rc = kyukyu_main(
@@ -226,18 +227,6 @@ def test_poison_cases_are_refused_and_the_stream_goes_on(
         assert {r["case_id"] for r in listed} == set(rows)
     assert SECRET not in caplog.text
     assert SECRET.encode("unicode_escape").decode() not in caplog.text
-
-
-def _operator_key_doc(p: Platform) -> dict[str, str]:
-    """The operator's key file, as ``kyukyu hub init`` writes it."""
-    from cryptography.hazmat.primitives import serialization
-
-    from sync.signing import b64e
-
-    raw = p.hub.operator_key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return {"key_id": f"operator:{p.hub.operator_id}", "private_key": b64e(raw)}
 
 
 @contextlib.contextmanager
