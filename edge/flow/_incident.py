@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from errbase import KyukyuError
-from sync import PlatformError
+from sync import PlatformError, WrongKeyKind
 from sync.fhir_case import CrewMember, DeviceInfo, build_case_bundle
 from sync.incident import AGE_BANDS, CATEGORY_JA, TagPatient, tag_case_record
 from sync.seal import seal_json
@@ -135,10 +135,15 @@ class IncidentDesk:
 
     def assign(self, patient: TagPatient, hospital_id: str) -> str:
         """Assign a registered tag (the platform checks the declared capacity), then seal
-        its case for that hospital and queue it: returns the case id."""
+        its case for that hospital and queue it: returns the case id. Under the platform's
+        ``require_pq`` a hospital without a hybrid key (要電話) is ``WrongKeyKind`` before
+        anything is recorded."""
         board = self.board
         assert board is not None
         keys = self._hospital_keys(hospital_id)
+        if self._flow._require_pq and keys.xwing is None:
+            # Before the platform records the assignment: its case could not be sealed.
+            raise WrongKeyKind("the platform takes v2 only; this hospital has no hybrid key")
         case_id = f"case-{uuid.uuid4().hex}"
         self._set(self._api.assign(str(board["incident_id"]), patient.tag, hospital_id, case_id))
         d = self._flow._device
@@ -168,8 +173,7 @@ class IncidentDesk:
     def _hospital_keys(self, hospital_id: str) -> Any:
         """The hospital's sealing keys (``SealingKeys``): from the directory stored at
         provisioning, else from the hub-signed directory read now (its signature checked by
-        the client). Under ``require_pq`` a hospital without a hybrid key makes sealing
-        fail with ``WrongKeyKind`` (the platform would refuse v1): the crew phones it."""
+        the client)."""
         for h in self._flow._directory:
             if h.id == hospital_id:
                 return h.sealing_keys
