@@ -1,5 +1,7 @@
-"""The device under ``KYUKYU_HUB_REQUIRE_PQ`` (a real hub requiring post-quantum cases):
-the signed directory says so, a hospital without a hybrid key is 要電話 (phone only: not
+"""The device's sealing over a mixed fleet (a real hub; two hospitals hybrid, one not):
+a case that includes the hospital without a hybrid key is v1, one to the hybrid ones only
+is v2, each hospital opens what it got. Under ``KYUKYU_HUB_REQUIRE_PQ`` the signed
+directory says so, the hospital without a hybrid key is 要電話 (phone only: not
 selectable, never a recipient), the case goes to the others sealed v2 and each opens it;
 the same on the screen (Textual Pilot)."""
 
@@ -14,7 +16,7 @@ from edge.flow import Stage
 from edge.ui import EdgeApp
 from hub_server.models import Case
 from sync import SealedCase
-from sync.envelope import V2
+from sync.envelope import V1, V2
 from sync.seal import OpeningKeys, open_case
 from tests.edge._world import TapReader, World, make_flow, running_world, wait_until
 from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
@@ -29,6 +31,54 @@ def pq_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         tmp_path_factory.mktemp("pq-world"), patients=1, hybrid=(0, 1), require_pq=True
     ) as w:
         yield w
+
+
+@pytest.fixture(scope="module")
+def mixed_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("mixed-world"), patients=1, hybrid=(0, 1)) as w:
+        yield w
+
+
+def _opens_at_each(world: World, case_id: str) -> int:
+    """The stored envelope's version, after every recipient opened it with its keys."""
+    envelope = _stored(world, case_id)
+    sealed = SealedCase.from_bytes(envelope)
+    by_id = {h.id: h for h in world.hospitals}
+    for hid in sealed.recipient_ids:
+        h = by_id[hid]
+        opened = open_case(
+            envelope,
+            hospital_id=hid,
+            hospital_key=OpeningKeys(x25519=h.hpke, xwing=h.xwing),
+            device_key_for=lambda _d: world.device_key.public_key(),
+        )
+        assert opened.case_id == case_id
+    return sealed.version
+
+
+def test_a_mixed_fleet_v1_with_the_old_hospital_v2_without(
+    mixed_world: World, tmp_path: Path
+) -> None:
+    versions = []
+    for n, pick in enumerate(([0, 1, 2], [1, 2])):  # rows: the clinic (no hybrid key) first
+        f = make_flow(mixed_world, tmp_path / str(n))
+        try:
+            assert f.refresh_directory()
+            f.start_without_card()
+            f.set_chief_complaint("外傷")
+            f.to_hospitals()
+            rows = f.view().hospitals
+            assert rows[0].name == PHONE_ONLY
+            assert not any(r.phone_only for r in rows)  # no policy: every row is a choice
+            for i in pick:
+                f.toggle_hospital(rows[i].id)
+            f.send_selected()
+            (case_id,) = f.sent_case_ids()
+            wait_until(lambda f=f: f.view().waiting_sealed == 0, timeout=30, what="delivered")
+            versions.append(_opens_at_each(mixed_world, case_id))
+        finally:
+            f.close()
+    assert versions == [V1, V2]
 
 
 def _stored(world: World, case_id: str) -> bytes:
@@ -60,20 +110,8 @@ def test_the_flow_leaves_the_hospital_without_a_hybrid_key_out(
         wait_until(lambda: f.view().waiting_sealed == 0, timeout=30, what="delivered")
         sent = {r.id for r in f.view().hospitals if r.sent}
         assert sent == {r.id for r in rows[1:]}
-        envelope = _stored(pq_world, case_id)
-        sealed = SealedCase.from_bytes(envelope)
-        assert sealed.version == V2
-        assert set(sealed.recipient_ids) == sent
-        by_id = {h.id: h for h in pq_world.hospitals}
-        for hid in sent:
-            h = by_id[hid]
-            opened = open_case(
-                envelope,
-                hospital_id=hid,
-                hospital_key=OpeningKeys(x25519=h.hpke, xwing=h.xwing),
-                device_key_for=lambda _d: pq_world.device_key.public_key(),
-            )
-            assert opened.case_id == case_id
+        assert set(SealedCase.from_bytes(_stored(pq_world, case_id)).recipient_ids) == sent
+        assert _opens_at_each(pq_world, case_id) == V2
         assert f.view().hospitals[0].phone_only  # still 要電話 after the others got it
     finally:
         f.close()
