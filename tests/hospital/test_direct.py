@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from sync import HttpStatusError, SnapshotRollback
 from sync.direct import DirectClient, DirectHospital
 from sync.outbox import PendingCase
 from sync.seal import seal_case
-from tests.hospital._world import platform, wait_for
+from tests.hospital._world import platform, signed_in, wait_for
 
 BUNDLE = json.dumps(
     {
@@ -69,7 +70,9 @@ def _platform_case(plat: Any, case_id: str) -> tuple[int, list[tuple[Any, Any]]]
 def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None:
     with platform(tmp_path) as plat:
         device = plat.new_device()
-        site = plat.start(plat.new_hospital(tmp_path, "直接病院", 35.68, 139.76))
+        site = plat.new_hospital(tmp_path, "直接病院", 35.68, 139.76)
+        plat.add_user(site, "alice")
+        plat.start(site)
         assert site.runtime is not None
         service = site.runtime.service
         service.direct.refresh_roster()
@@ -88,6 +91,14 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
         assert stored is not None
         assert stored.route == "direct"
         assert stored.sender_department == "テスト市消防本部"  # the roster's word
+
+        # The dashboard marks the card 直接受信 (the route it came by).
+        with signed_in(site, "alice") as staff:
+            page = staff.get("/").text
+        card = re.search(r'<article[^>]*data-case-id="direct-1".*?</article>', page, re.S)
+        assert card is not None
+        assert re.search(r'<span class="route" data-route="direct"[^>]*>直接受信</span>', card[0])
+        assert page.count('data-route="direct"') == 1
 
         # Handed in to the platform (the device may never come back): stored there once,
         # audited with its route; the device's own later post is the same one case.
