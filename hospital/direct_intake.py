@@ -81,7 +81,9 @@ class DirectIntake:
         self._wanted = threading.Event()
 
     def wake(self) -> None:
-        """Send the kept answers now (a directly received case reached the platform)."""
+        """Send the kept answers and hand in the direct cases now (a directly received
+        case reached the platform: it answers again, so nothing waits its backoff)."""
+        self._report_retry.clear()
         self._wanted.set()
 
     def send_unsent_answers(self) -> int:
