@@ -1,6 +1,9 @@
 """The hospital's side of the direct route (docs/disaster.md): the device roster it keeps,
 the cases, closures and destinations devices deliver straight to it while the platform is
-out (``hospital.direct`` serves them), and the reconciliation once the platform is back.
+out (``hospital.direct`` serves them), and the reconciliation once the platform is back:
+the answers the platform missed, and every directly received case handed in to the
+platform (``POST /v1/hospitals/me/direct-receipts``), so a case whose device never comes
+back is known to the platform too.
 
 ``DirectIntake`` belongs to a ``hospital.service.ReceivingService`` and stores through it,
 so a case taken directly is checked, stored, announced and exported exactly like one from
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exc as sa_exc
@@ -18,8 +23,10 @@ from sqlalchemy import exc as sa_exc
 from hospital.errors import DirectRefused
 from hospital.intake import check_case
 from sync import (
+    Backoff,
     CaseRefused,
     EnvelopeError,
+    HttpStatusError,
     NotFound,
     PlatformError,
     RateLimited,
@@ -43,6 +50,11 @@ log = logging.getLogger("hospital.direct")
 
 # The platform is out (no answer, 5xx, 429, a timeout): an answer is kept for later.
 PLATFORM_OUT = (TransportError, ServerError, RateLimited, Timeout)
+#: How long a directly received case waits before it is offered to the platform again
+#: after the platform answered with an error that may pass (5xx, 408, 429).
+REPORT_BACKOFF = Backoff(base=1.0, cap=60.0)
+# 4xx that may pass (a clock off for a moment, a slow request): offered again.
+_PASSING = frozenset({401, 408, 425})
 # The store cannot be reached or is busy: the device sends again.
 _STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
@@ -50,8 +62,18 @@ _STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.Tim
 class DirectIntake:
     """The direct route of one receiving service."""
 
-    def __init__(self, service: ReceivingService) -> None:
+    def __init__(
+        self,
+        service: ReceivingService,
+        *,
+        report_backoff: Backoff = REPORT_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.service = service
+        self.report_backoff = report_backoff
+        self._clock = clock
+        #: Per directly received case: (failed reports, not before ``clock``).
+        self._report_retry: dict[str, tuple[int, float]] = {}
         self.roster = DeviceRoster(
             service.settings.data_dir / "device-roster.json", service.identity.hub_public_key
         )
@@ -59,7 +81,9 @@ class DirectIntake:
         self._wanted = threading.Event()
 
     def wake(self) -> None:
-        """Send the kept answers now (a directly received case reached the platform)."""
+        """Send the kept answers and hand in the direct cases now (a directly received
+        case reached the platform: it answers again, so nothing waits its backoff)."""
+        self._report_retry.clear()
         self._wanted.set()
 
     def send_unsent_answers(self) -> int:
@@ -81,6 +105,54 @@ class DirectIntake:
             self.service.store.mark_answer_sent(row.case_id, row.answer)
             sent += 1
         return sent
+
+    def report_direct_cases(self) -> int:
+        """Hand the platform every directly received case it may not have (its device may
+        never come back): ``POST /v1/hospitals/me/direct-receipts`` with the envelope as
+        the device sent it; the platform stores it once (201, or 200: it had it). Stops at
+        the first sign the platform is still out; a case refused for good (a 4xx) is
+        recorded and not offered again; one that failed otherwise waits its own backoff.
+        One bad case never holds up the others."""
+        reported = 0
+        for case_id, device_id, envelope in self.service.store.unreported_direct():
+            failures, not_before = self._report_retry.get(case_id, (0, 0.0))
+            if self._clock() < not_before:
+                continue
+            try:
+                self.service.client.http.request(
+                    "POST",
+                    "/v1/hospitals/me/direct-receipts",
+                    body={"case_id": case_id, "device_id": device_id, "envelope": envelope},
+                )
+            except PLATFORM_OUT as exc:
+                retry_after = exc.retry_after if isinstance(exc, HttpStatusError) else None
+                self._back_off(case_id, failures, retry_after)
+                log.info("direct cases not reported yet (%s)", exc.code)
+                break
+            except HttpStatusError as exc:
+                if 400 <= exc.status < 500 and exc.status not in _PASSING:
+                    # Refused for good (not a recipient, unknown device, bad envelope):
+                    # recorded with the platform's code, not offered again.
+                    log.warning("the platform refused a direct case (%s)", exc.hub_code)
+                    self.service.store.mark_direct_reported(
+                        case_id, f"refused:{exc.hub_code or exc.status}"
+                    )
+                    self._report_retry.pop(case_id, None)
+                else:
+                    self._back_off(case_id, failures, exc.retry_after)
+                continue
+            except PlatformError as exc:  # an answer that cannot be read: again later
+                log.warning("direct case report failed (%s)", exc.code)
+                self._back_off(case_id, failures, None)
+                continue
+            self.service.store.mark_direct_reported(case_id, "reported")
+            self._report_retry.pop(case_id, None)
+            reported += 1
+        return reported
+
+    def _back_off(self, case_id: str, failures: int, retry_after: float | None) -> None:
+        wait = self.report_backoff.delay(failures + 1, retry_after)
+        self._report_retry[case_id] = (failures + 1, self._clock() + wait)
 
     def _direct_device(self, device_id: str) -> VouchedDevice:
         vouched = self.roster.vouched(device_id)
@@ -119,6 +191,7 @@ class DirectIntake:
                 bundle=bundle,
                 sender_department=vouched.fire_department,
                 route="direct",
+                envelope=envelope,  # handed in to the platform once it is back
             )
         except _STORE_UNAVAILABLE as exc:
             raise DirectRefused(
@@ -189,7 +262,8 @@ class DirectIntake:
 
     def run(self) -> None:
         """While the platform is up: keep the roster fresh and the address registered;
-        always: give the platform the answers it missed."""
+        always: hand in the cases received directly and give the platform the answers it
+        missed."""
         while not self.service.stop_event.is_set():
             try:
                 if not self.registered:
@@ -205,6 +279,10 @@ class DirectIntake:
             waited = 0.0
             while waited < deadline and not self.service.stop_event.is_set():
                 step = min(self.service.settings.direct_reconcile_seconds, deadline - waited)
+                try:
+                    self.report_direct_cases()
+                except Exception as exc:
+                    log.warning("direct case reports failed: %s", type(exc).__name__)
                 try:
                     self.send_unsent_answers()
                 except Exception as exc:

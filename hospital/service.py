@@ -270,6 +270,7 @@ class ReceivingService:
             # Here already by the direct route: the platform has it now (reconciled), so an
             # answer given meanwhile can reach it; the case is not shown twice.
             log.info("case event %s: received directly before", case.event_id)
+            self.store.mark_direct_reported(opened.case_id, "platform")
             self.direct.wake()
             return
         log.info("case received (event %s)", case.event_id)

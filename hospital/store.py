@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, false
+from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, Text, false
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, Session, SQLModel, col, delete, select
 
@@ -90,6 +90,11 @@ class CaseRow(_Base, table=True):
     )
     # the answer was given while the platform was out: sent to it once it has the case
     answer_unsent: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # a direct case's sealed envelope as the device sent it (base64), kept until the
+    # platform has the case (this hospital reports it: docs/disaster.md), then None
+    direct_envelope: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # how that ended: reported | platform (its own event came first) | refused:<code>
+    direct_report: str | None = Field(default=None, max_length=80)
 
 
 class ClosureRow(_Base, table=True):
@@ -217,12 +222,14 @@ class HospitalStore:
         bundle: dict[str, Any],
         sender_department: str | None = None,
         route: str = "platform",
+        envelope: str | None = None,
     ) -> bool:
         """Store an opened case; False if it was stored already (idempotent by case id).
 
         An absurd ``sealed_at`` (``sealed_at_is_suspect``) is stored as it came (clamped to
         64 bits), flagged. ``sender_department``: the fire department the platform vouches
-        for (its signed device-key document), not what the case says.
+        for (its signed device-key document), not what the case says. ``envelope``: a
+        direct case's sealed envelope, kept to report the case to the platform.
         """
         with self._write_lock, self.session() as s:
             if s.get(CaseRow, case_id) is not None:
@@ -239,6 +246,7 @@ class HospitalStore:
                     received_at=now,
                     blob=self._seal(case_id, bundle),
                     route=route,
+                    direct_envelope=envelope if route == "direct" else None,
                 )
             )
             s.add(
@@ -362,6 +370,29 @@ class HospitalStore:
             row = s.get(CaseRow, case_id)
             if row is not None and row.answer == answer:
                 row.answer_unsent = False
+                s.add(row)
+                s.commit()
+
+    def unreported_direct(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        """(case id, device id, envelope) of the direct cases the platform may not have
+        yet, oldest first."""
+        with self.session() as s:
+            rows = s.exec(
+                select(CaseRow.case_id, CaseRow.device_id, CaseRow.direct_envelope)
+                .where(col(CaseRow.direct_envelope).is_not(None))
+                .order_by(col(CaseRow.received_at))
+                .limit(limit)
+            ).all()
+        return [(c, d, e) for c, d, e in rows if e is not None]
+
+    def mark_direct_reported(self, case_id: str, outcome: str) -> None:
+        """The platform has the direct case (``reported``, ``platform``) or refused it for
+        good (``refused:<code>``): nothing more to report, the envelope is dropped."""
+        with self._write_lock, self.session() as s:
+            row = s.get(CaseRow, case_id)
+            if row is not None and row.direct_envelope is not None:
+                row.direct_envelope = None
+                row.direct_report = outcome[:80]
                 s.add(row)
                 s.commit()
 

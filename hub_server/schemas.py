@@ -279,6 +279,15 @@ class CaseCreate(_Strict):
     envelope: str = Field(min_length=1, description="sealed case bytes, base64 (opaque)")
 
 
+class DirectReceipt(_Strict):
+    """A case a device delivered to this hospital directly (docs/disaster.md): the sealed
+    envelope exactly as the device sent it (base64, as in ``CaseCreate``)."""
+
+    case_id: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$")
+    device_id: str = Field(min_length=1, max_length=40)
+    envelope: str = Field(min_length=1, description="the device's sealed case, base64")
+
+
 class CaseCreated(BaseModel):
     case_id: str
     recipients: list[str]

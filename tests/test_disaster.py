@@ -5,8 +5,9 @@ with their direct endpoint over HTTPS), two devices (``sync.Sender`` with the di
 route). The platform is killed with kill -9 mid-run; the cases sent meanwhile reach their
 hospitals directly and are answered there; the platform comes back; after reconciliation
 each case exists once on the platform and once per recipient hospital, the audit chain
-verifies and the outboxes are empty. The unreachable threshold is 1 s here (60 s by
-default); every wait is on a condition.
+verifies and the outboxes are empty. A device destroyed during the outage leaves its case
+at the hospitals, which hand it in to the platform: stored there once too. The
+unreachable threshold is 1 s here (60 s by default); every wait is on a condition.
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ def test_cases_reach_hospitals_directly_and_reconcile_once(world: DisasterWorld)
 def test_a_hospital_down_during_the_outage_gets_its_case_later_once(
     world: DisasterWorld,
 ) -> None:
-    a, _, c = world.hospitals
-    (d1, _) = world.devices
+    a, b, c = world.hospitals
+    (d1, d2) = world.devices
     c.stop()
     world.kill_hub()
 
@@ -135,7 +136,25 @@ def test_a_hospital_down_during_the_outage_gets_its_case_later_once(
     assert wait_for(lambda: a.id in d1.direct_done(case_id), T)
     assert c.id not in d1.direct_done(case_id)  # its hospital is down too: the case waits
 
+    # Meanwhile a device delivers a case directly and is destroyed: it never reconnects.
+    lost = d2.send([a.id, b.id])
+    assert wait_for(lambda: d2.direct_done(lost) >= {a.id, b.id}, T)
+    world.lose_device(d2)
+
     world.start_hub()
+    # Both recipients hand the lost device's case in: the platform stores it once, with
+    # its route and who reported it, in the one audit chain.
+    assert wait_for(lambda: a.report(lost) is not None and b.report(lost) is not None, T), (
+        a.tail(),
+        b.tail(),
+    )
+    assert {a.report(lost), b.report(lost)} <= {"reported", "platform"}
+    assert world.platform_cases(lost) == 1
+    [audited] = world.audit_details(lost)
+    assert audited["route"] == "direct"
+    assert audited["reported_by"] in {a.id, b.id}
+    assert a.rows(lost) == [("direct", None, 0)]  # each hospital has it once
+    assert b.rows(lost) == [("direct", None, 0)]
     assert wait_for(lambda: d1.pending() == 0, T)  # the platform has it now
     c.start()
     assert wait_for(lambda: len(c.rows(case_id)) == 1, T)

@@ -41,6 +41,7 @@ __all__ = [
     "HospitalDep",
     "HubDep",
     "OperatorDep",
+    "RelayingHospitalDep",
     "SessionDep",
     "SignedDep",
     "StaffDep",
@@ -278,12 +279,42 @@ async def authenticate_device(request: Request) -> crud.Principal:
     return principal
 
 
+def _authenticate_hospital(
+    hub: HubState, headers: dict[str, str], path: str, body: bytes, client: str
+) -> crud.Principal:
+    principal = _check(hub, headers, "POST", path, body, client, True)
+    if principal.kind != "hospital":
+        record_pending_nonce(hub, principal)
+        raise NotAllowed(
+            "forbidden",
+            f"a {principal.kind} may not do this (allowed: hospital)",
+            "この操作は許可されていません。",
+        )
+    return principal
+
+
+async def relaying_hospital(request: Request) -> crud.Principal:
+    """The signed hospital of a ``POST`` whose nonce the route records in its own
+    transaction, like ``authenticate_device`` (a hospital handing in a case it received
+    directly: ``services.case_submission.relay_case``)."""
+    body = await request.body()
+    hub: HubState = request.app.state.hub
+    headers = {k: v for k, v in request.headers.items()}
+    principal: crud.Principal = await run_in_threadpool(
+        _authenticate_hospital, hub, headers, _path_and_query(request), body, _client(request)
+    )
+    request.scope[IDENTITY] = principal.key_id  # the access log's identity
+    return principal
+
+
 DeviceDep = Annotated[crud.Principal, Depends(require("device"))]
 # An admitted device whose nonce the route must record (``principal.nonce``) in its
 # transaction.
 AdmittedDeviceDep = Annotated[crud.Principal, Depends(admitted_device)]
 #: The dependencies that authenticate a signed caller (``core.limits.signed_route_matcher``).
-SIGNING_DEPENDENCIES = (authenticate, admitted_device)
+SIGNING_DEPENDENCIES = (authenticate, admitted_device, relaying_hospital)
 HospitalDep = Annotated[crud.Principal, Depends(require("hospital"))]
+# A hospital whose nonce the route must record (``principal.nonce``) in its transaction.
+RelayingHospitalDep = Annotated[crud.Principal, Depends(relaying_hospital)]
 OperatorDep = Annotated[crud.Principal, Depends(require("operator"))]
 StaffDep = Annotated[crud.Principal, Depends(require("operator", "technician"))]

@@ -8,6 +8,12 @@ same key gets the first answer again (``Submission.replayed``).
 The hub stores the ciphertext only and routes by the metadata the device sends (case
 id, recipient hospital ids); if the bytes are a ``sync.envelope`` v1 sealed case, its
 clear header must agree with that metadata.
+
+A hospital may hand in a case a device delivered to it directly while the platform was
+out (``relay_case``, docs/disaster.md): the same path stores it, under the hospital's
+nonce and Idempotency-Key, audited with ``"route": "direct", "reported_by"``. Whoever
+comes first stores the case; a later post of the same sealed case by its device or
+another recipient answers 200 with the stored case (``_same_case``): one case per id.
 """
 
 from __future__ import annotations
@@ -17,20 +23,23 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
 from sqlalchemy import Connection
+from sqlmodel import select
 
 from hub_server import crud
 from hub_server.core.audit import append_audit
-from hub_server.core.config import Settings
 from hub_server.core.db import utcnow
 from hub_server.core.errors import (
     CaseExists,
     Conflict,
     InvalidInput,
+    NotAllowed,
     RequestReplayed,
     UnknownRecipients,
     revoked_caller,
@@ -39,7 +48,7 @@ from hub_server.core.events import PendingEvent
 from hub_server.core.security import sha256_hex
 from hub_server.core.state import HubState
 from hub_server.crud.case_batch import BatchRefused, CaseRow, UniqueTaken
-from hub_server.models import Device
+from hub_server.models import Case, CaseRecipient, Device
 from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.case_writer import CaseWriter
 from hub_server.services.nonces import record_pending_nonce
@@ -48,7 +57,7 @@ from sync.envelope import SealedCase, envelope_from_text, envelope_to_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
-__all__ = ["Submission", "check_sealed", "submit_case"]
+__all__ = ["Submission", "check_sealed", "relay_case", "submit_case"]
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,15 @@ class _Request:
     response: str
     now: datetime
     route: str = "platform"  # direct: reconciled after the direct route (audited)
+    reported_by: str | None = None  # the hospital that handed in a directly received case
 
     @property
     def audit_details(self) -> dict[str, Any]:
         details: dict[str, Any] = {"recipients": self.recipients, "size": len(self.envelope)}
         if self.route != "platform":
             details["route"] = self.route
+        if self.reported_by is not None:
+            details["reported_by"] = self.reported_by
         return details
 
 
@@ -87,17 +99,6 @@ class _KeyTaken(Exception):
     def __init__(self, *, case_id_taken: bool = False) -> None:
         super().__init__()
         self.case_id_taken = case_id_taken
-
-
-def _check_envelope(body: CaseCreate, caller: crud.Principal, *, settings: Settings) -> bytes:
-    return check_sealed(
-        body.envelope,
-        body.case_id,
-        body.recipients,
-        caller,
-        opaque_allowed=settings.accepts_opaque_envelopes,
-        require_pq=settings.require_pq,
-    )
 
 
 def _version_refused() -> InvalidInput:
@@ -126,6 +127,31 @@ def check_sealed(
     opaque envelopes (dev and test only). ``require_pq``: anything but a v2 sealed case
     is refused (``envelope_version_refused``), opaque bytes included.
     """
+    key = caller.public_key
+    if key is None:  # always set by the authentication; parse it otherwise
+        key = public_key_from_b64(caller.row.public_key)  # type: ignore[union-attr]
+    return _check_sealed_by(
+        envelope,
+        case_id,
+        recipients,
+        caller.id,
+        key,
+        opaque_allowed=opaque_allowed,
+        require_pq=require_pq,
+    )
+
+
+def _check_sealed_by(
+    envelope: str,
+    case_id: str,
+    recipients: list[str],
+    device_id: str,
+    key: Ed25519PublicKey,
+    *,
+    opaque_allowed: bool,
+    require_pq: bool = False,
+) -> bytes:
+    """``check_sealed`` for the device ``device_id`` with its key ``key``."""
     try:
         data = envelope_from_text(envelope)
     except MalformedEnvelope:
@@ -152,15 +178,12 @@ def check_sealed(
         ) from None
     if require_pq and sealed.version < 2:
         raise _version_refused()
-    if sealed.device_id != caller.id:
+    if sealed.device_id != device_id:
         raise InvalidInput(
             "envelope_not_yours",
             "the sealed case names another device than the caller",
             "送信データの端末が送信元と一致しません。",
         )
-    key = caller.public_key
-    if key is None:  # always set by the authentication; parse it otherwise
-        key = public_key_from_b64(caller.row.public_key)  # type: ignore[union-attr]
     try:
         sealed.verify_signature(key)
     except Exception:
@@ -190,20 +213,24 @@ async def submit_case(
     *,
     idempotency_key: str,
     route: str = "platform",
+    device: Device | None = None,
 ) -> Submission:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
-    ``caller`` is a device whose nonce is still to be recorded (``caller.nonce``).
+    ``caller`` is a device whose nonce is still to be recorded (``caller.nonce``), or a
+    recipient hospital handing in ``device``'s case (``relay_case``).
     SQLite: the transaction runs on a request thread. PostgreSQL: the checks run on the
     event loop (no I/O, about 0.1 ms of signature verification) and the loop awaits the
     case writer's commit (group commit); only a failure (recording the nonce on its own,
     reading the first answer of a retried key) goes to a thread.
     """
     if not hub.settings.is_postgres:
-        return await to_thread(_submit_in_transaction, hub, caller, body, idempotency_key, route)
+        return await to_thread(
+            _submit_in_transaction, hub, caller, body, idempotency_key, route, device
+        )
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key, route)
+        req = _prepare(hub, caller, body, idempotency_key, route, device)
         events = await _writer(hub).store(_case_row(hub, req))
         caller.nonce = None
     except Exception as exc:
@@ -213,12 +240,17 @@ async def submit_case(
 
 
 def _submit_in_transaction(
-    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str, route: str
+    hub: HubState,
+    caller: crud.Principal,
+    body: CaseCreate,
+    idempotency_key: str,
+    route: str,
+    device: Device | None,
 ) -> Submission:
     """SQLite (request thread): one transaction, statement by statement."""
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key, route)
+        req = _prepare(hub, caller, body, idempotency_key, route, device)
         with hub.write_transaction() as conn:
             events = _store(conn, hub, req)
         caller.nonce = None
@@ -228,21 +260,39 @@ def _submit_in_transaction(
 
 
 def _prepare(
-    hub: HubState, caller: crud.Principal, body: CaseCreate, idempotency_key: str, route: str
+    hub: HubState,
+    caller: crud.Principal,
+    body: CaseCreate,
+    idempotency_key: str,
+    route: str,
+    device: Device | None = None,
 ) -> _Request:
     """The checked request (no I/O): envelope, recipients and the 201 to answer."""
     now = utcnow()
     request_hash = _request_hash(body)
-    envelope = _check_envelope(body, caller, settings=hub.settings)
-    device = caller.row  # loaded (and checked not revoked) by the authentication
-    assert isinstance(device, Device)
+    reported_by = None
+    if device is None:  # the device's own post
+        own = caller.row  # loaded (and checked not revoked) by the authentication
+        assert isinstance(own, Device)
+        device = own
+        envelope = check_sealed(
+            body.envelope, body.case_id, body.recipients, caller,
+            opaque_allowed=hub.settings.accepts_opaque_envelopes,
+            require_pq=hub.settings.require_pq,
+        )  # fmt: skip
+    else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
+        key = public_key_from_b64(device.public_key)
+        envelope = _check_sealed_by(
+            body.envelope, body.case_id, body.recipients, device.id, key, opaque_allowed=False
+        )
+        reported_by = caller.id
     recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
     response = CaseCreated(
         case_id=body.case_id, recipients=recipients, created_at=now
     ).model_dump_json()
     return _Request(
         caller, device, body, recipients, envelope, idempotency_key, request_hash,
-        response, now, route,
+        response, now, route, reported_by,
     )  # fmt: skip
 
 
@@ -267,11 +317,11 @@ def _failed(
     """After a case that was not stored (request thread): the nonce is recorded on its
     own; a taken key answers with the first answer, anything else is raised again."""
     record_pending_nonce(hub, caller)
+    if isinstance(exc, CaseExists) and req is not None:  # SQLite: the case id is taken
+        exc = _KeyTaken(case_id_taken=True)
     if isinstance(exc, _KeyTaken):  # raised by the storing, after ``_prepare``
         assert req is not None
-        return _replay(
-            hub, caller.key_id, idempotency_key, req.request_hash, case_id_taken=exc.case_id_taken
-        )
+        return _replay(hub, caller.key_id, idempotency_key, req, case_id_taken=exc.case_id_taken)
     raise exc
 
 
@@ -370,12 +420,16 @@ def _store(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]
 
 
 def _replay(
-    hub: HubState, owner: str, key: str, request_hash: str, *, case_id_taken: bool = False
+    hub: HubState, owner: str, key: str, req: _Request, *, case_id_taken: bool = False
 ) -> Submission:
+    request_hash = req.request_hash
     with hub.session() as session:
         existing = crud.idempotency_record(session, owner=owner, key=key)
     if existing is None and case_id_taken:
-        raise CaseExists
+        same = _same_case(hub, req)
+        if same is None:
+            raise CaseExists
+        return same
     if existing is None:  # deleted in between (a failed legacy claim): let the caller retry
         raise Conflict("idempotency_conflict", "the request is being retried; try again")
     if existing.request_hash != request_hash:
@@ -389,3 +443,98 @@ def _replay(
             "request_in_progress", "the first request with this key is still in progress"
         )
     return Submission(existing.response_status or 200, existing.response_body, replayed=True)
+
+
+def _same_case(hub: HubState, req: _Request) -> Submission | None:
+    """The stored case answered again (200, ``replayed``) when it is this very sealed case:
+    the same device and the same envelope bytes (or its envelope already purged). So the
+    device's own post after a hospital handed its case in, or a second recipient handing
+    it in, is a success on the one stored case, whatever its Idempotency-Key."""
+    with hub.session() as session:
+        case = session.get(Case, req.body.case_id)
+        if case is None or case.device_id != req.device.id:
+            return None
+        if case.envelope is not None and bytes(case.envelope) != req.envelope:
+            return None
+        recipients = sorted(
+            session.exec(
+                select(CaseRecipient.hospital_id).where(CaseRecipient.case_id == case.id)
+            ).all()
+        )
+        created_at = case.created_at
+    if created_at.tzinfo is None:  # SQLite keeps UTC without its zone
+        created_at = created_at.replace(tzinfo=UTC)
+    body = CaseCreated(case_id=case.id, recipients=recipients, created_at=created_at)
+    return Submission(200, body.model_dump_json(), replayed=True)
+
+
+async def relay_case(
+    hub: HubState, caller: crud.Principal, *, case_id: str, device_id: str, envelope: str
+) -> Submission:
+    """A recipient hospital (``caller``, its nonce still to be recorded) hands in a case
+    that ``device_id`` delivered to it directly while the platform was out
+    (docs/disaster.md). The case is never opened here: the envelope's clear header must
+    name this case and device and the hospital among its recipients, the device must be
+    enrolled and not revoked, and the device's signature must check; then it is stored by
+    ``submit_case`` (route direct, ``reported_by`` the hospital) under the hospital's own
+    Idempotency-Key for the case. 201 stored; 200 it was stored already (one case).
+    """
+    try:
+        device, body = await anyio.to_thread.run_sync(
+            functools.partial(_relayed, hub, caller, case_id, device_id, envelope)
+        )
+    except Exception:
+        await anyio.to_thread.run_sync(record_pending_nonce, hub, caller)
+        raise
+    return await submit_case(
+        hub, caller, body, idempotency_key=f"direct-receipt:{case_id}", route="direct",
+        device=device,
+    )  # fmt: skip
+
+
+def _relayed(
+    hub: HubState, caller: crud.Principal, case_id: str, device_id: str, envelope: str
+) -> tuple[Device, CaseCreate]:
+    """The enrolled device and the routing of a handed-in case (request thread):
+    403 ``unknown_device`` or ``not_a_recipient``, 422 for an envelope that is not this
+    device's sealed case ``case_id`` (its signature is checked by ``_prepare``)."""
+    try:
+        sealed = SealedCase.from_bytes(envelope_from_text(envelope))
+    except Exception:
+        raise InvalidInput(
+            "malformed_envelope",
+            "the sealed case cannot be parsed",
+            "送信データが壊れています。",
+        ) from None
+    if sealed.case_id != case_id or sealed.device_id != device_id:
+        raise InvalidInput(
+            "envelope_mismatch",
+            "the envelope's case id or device differ from the request",
+            "送信データと事案・端末の情報が一致しません。",
+        )
+    if caller.id not in sealed.recipient_ids:
+        raise NotAllowed(
+            "not_a_recipient",
+            "this hospital is not a recipient of the case",
+            "この病院はこの事案の送信先ではありません。",
+        )
+    with hub.session() as session:
+        device = session.get(Device, device_id)
+        if device is not None:
+            session.expunge(device)
+    if device is None or device.revoked:
+        raise NotAllowed(
+            "unknown_device",
+            "not an enrolled device (or revoked)",
+            "登録されていない端末です（または失効しています）。",
+        )
+    try:
+        body = CaseCreate(
+            case_id=case_id, recipients=sorted(set(sealed.recipient_ids)), envelope=envelope
+        )
+    except ValidationError:
+        raise InvalidInput(
+            "bad_recipients", "the envelope's recipients are not hospital ids",
+            "送信先病院の指定が正しくありません。",
+        ) from None  # fmt: skip
+    return device, body

@@ -217,6 +217,18 @@ class DisasterHospital:
         finally:
             db.close()
 
+    def report(self, case_id: str) -> str | None:
+        """How handing the direct case ``case_id`` in to the platform ended (None: not
+        yet, or nothing to hand in): reported | platform | refused:<code> (read-only)."""
+        db = sqlite3.connect(f"file:{self.data_dir / 'hospital.db'}?mode=ro", uri=True)
+        try:
+            row = db.execute(
+                "SELECT direct_report FROM cases WHERE case_id = ?", (case_id,)
+            ).fetchone()
+        finally:
+            db.close()
+        return None if row is None else row[0]
+
     def outcome(self, case_id: str) -> tuple[str | None, int]:
         """(destination, closures) of ``case_id`` as this hospital stored them (read-only)."""
         db = sqlite3.connect(f"file:{self.data_dir / 'hospital.db'}?mode=ro", uri=True)
@@ -507,6 +519,11 @@ class DisasterWorld:
                     self, device_id, key, unreachable_seconds=unreachable_seconds
                 ).start()
             )
+
+    def lose_device(self, device: DisasterDevice) -> None:
+        """The device is destroyed: it stops and its outbox never reaches the platform."""
+        device.stop()
+        self.devices.remove(device)
 
     def platform_cases(self, case_id: str) -> int:
         db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)

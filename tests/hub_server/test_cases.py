@@ -79,9 +79,17 @@ async def test_idempotency_key_same_payload_same_result_other_payload_422(hub: H
     with hub.state.session() as s:
         assert s.get(Case, "idem-1") is not None
         assert s.get(Case, "idem-2") is None
-    # Another key for the same case id is a conflict, not a second case.
+    # Another key for the same sealed case answers the one stored case (200), never a
+    # second (the device's post after a hospital handed the case in: docs/disaster.md);
+    # other bytes under the same case id are a conflict.
     dup = await hub.post_case(device, [hid], case_id="idem-1", key="k-2", envelope=env)
-    assert dup.status_code == 409
+    assert dup.status_code == 200
+    assert dup.json() == first.json()
+    clash = await hub.post_case(
+        device, [hid], case_id="idem-1", key="k-3", envelope=secrets.token_bytes(64)
+    )
+    assert clash.status_code == 409
+    assert clash.json()["error"]["code"] == "case_exists"
 
 
 async def test_in_progress_key_is_409(hub: Hub) -> None:

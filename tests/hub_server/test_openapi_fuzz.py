@@ -33,7 +33,9 @@ OPERATOR_ROUTES = re.compile(
     r"^/v1/(operators|audit|hospitals$|revocation/crl|enrollment-tokens|devices/[^/]+/revoke"
     r"|refused-case-reports)"
 )
-HOSPITAL_ROUTES = re.compile(r"^/v1/(cases/[^/]+/(ack|answers)|hospitals/me/refused-cases)$")
+HOSPITAL_ROUTES = re.compile(
+    r"^/v1/(cases/[^/]+/(ack|answers)|hospitals/me/(refused-cases|direct-receipts))$"
+)
 
 
 class SigningWrapper:
