@@ -22,6 +22,7 @@ from hub_server.api.routes import (
     cases,
     device_keys,
     devices,
+    direct_receipts,
     events,
     hospitals,
     hub,
@@ -297,6 +298,7 @@ def create_app(
     # the order changes nothing else (the OpenAPI document lists the same paths).
     for module in (
         cases,
+        direct_receipts,
         hub,
         identities,
         operators,

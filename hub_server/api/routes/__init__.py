@@ -4,6 +4,7 @@
 __all__ = [
     "device_keys",
     "devices",
+    "direct_receipts",
     "events",
     "hospitals",
     "hub",

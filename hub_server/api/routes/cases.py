@@ -8,14 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
 
 from hub_server.api.case_route import CasePostRoute
-from hub_server.api.deps import (
-    AdmittedDeviceDep,
-    DeviceDep,
-    HospitalDep,
-    HubDep,
-    RelayingHospitalDep,
-    SessionDep,
-)
+from hub_server.api.deps import AdmittedDeviceDep, DeviceDep, HospitalDep, HubDep, SessionDep
 from hub_server.api.routes._common import ERRORS
 from hub_server.core.state import HubState
 from hub_server.schemas import (
@@ -29,10 +22,9 @@ from hub_server.schemas import (
     ClosurePublic,
     DestinationCreate,
     DestinationPublic,
-    DirectReceipt,
 )
 from hub_server.services import case_progress
-from hub_server.services.case_submission import relay_case, submit_case
+from hub_server.services.case_submission import submit_case
 
 router = APIRouter(tags=["cases"], responses=ERRORS)
 
@@ -108,29 +100,6 @@ router.add_api_route(
     status_code=201,
     responses={503: {"description": "overloaded: send again after Retry-After seconds"}},
 )
-
-
-@router.post(
-    "/v1/hospitals/me/direct-receipts",
-    response_model=CaseCreated,
-    status_code=201,
-    responses={200: {"description": "the platform had this case already (one case)"}},
-)
-async def direct_receipt(
-    request: Request, body: DirectReceipt, caller: RelayingHospitalDep
-) -> Response:
-    """A case a device delivered to this hospital directly while the platform was out,
-    handed in by the hospital (the device may never come back): checked against the
-    device's key, never opened, stored once (audited ``route`` direct, ``reported_by``)
-    and streamed to the other recipients. 403 ``not_a_recipient`` / ``unknown_device``,
-    422 for an envelope that is not that device's sealed case."""
-    hub: HubState = request.app.state.hub
-    done = await relay_case(
-        hub, caller, case_id=body.case_id, device_id=body.device_id, envelope=body.envelope
-    )
-    if done.status == 201 and not done.replayed:
-        hub.metrics.cases.inc()
-    return Response(done.body, status_code=done.status, media_type="application/json")
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseStatus)
