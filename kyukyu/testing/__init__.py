@@ -30,7 +30,12 @@ from __future__ import annotations
 
 from kyukyu.testing._cards import CardSeedReport, SeededCard, seed_with_cards
 from kyukyu.testing._device import write_device_settings
-from kyukyu.testing._disaster import DisasterDevice, DisasterHospital, DisasterWorld
+from kyukyu.testing._disaster import (
+    DisasterDevice,
+    DisasterHospital,
+    DisasterWorld,
+    self_signed_certificate,
+)
 from kyukyu.testing._fleet import (
     CountingTransport,
     EnrolledDevice,
@@ -89,6 +94,7 @@ __all__ = [
     "register_hospital",
     "running_platform",
     "seed_with_cards",
+    "self_signed_certificate",
     "serve_in_thread",
     "totp_now",
     "vpcd_ready",
