@@ -135,7 +135,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "edge": frozenset({"cryptography", "pydantic", "pydantic_settings", "dotenv"}),
     "edge.ui": frozenset({"textual", "textual_serve", "rich"}),
     "sync": frozenset({"cryptography", "httpx", "httpx_sse", "rfc8785", "sqlalchemy", "sqlmodel"}),
-    "door": frozenset({"starlette", "uvicorn", "httptools", "proxyprotocol"}),
+    "door": frozenset({"starlette", "uvicorn", "httptools", "proxyprotocol", "pythonjsonlogger"}),
     "hub_server": frozenset(
         {"fastapi", "starlette", "pydantic", "pydantic_settings", "sqlmodel", "sqlalchemy"}
         | {

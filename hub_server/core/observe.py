@@ -11,7 +11,7 @@ template and status, and an honest answer when it failed.
   or a header;
 - answers an exception nobody handled: an outage (``core.outage``: the database down, its
   disk full, its pool exhausted) with 503, ``Retry-After`` and its code, anything else
-  with 500 ``internal_error`` and one scrubbed traceback in the log (``core.logs``); both
+  with 500 ``internal_error`` and one scrubbed traceback in the log (``door.logs``); both
   with the one error body. An event stream that fails once started is ended cleanly.
 """
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,13 +80,20 @@ def _serve(args: argparse.Namespace) -> int:
         runtime = HospitalRuntime(settings)
     except KyukyuError as exc:
         return _fail(exc)
-    logging.getLogger("hospital").setLevel(logging.INFO)
+    # The platform's log format (door.logs): JSON lines on stderr (journald) and in
+    # --log-file, uvicorn's own lines among them.
+    import logging.config
+
+    from door.logs import logging_config
+
+    log_config = logging_config(args.log_file)
+    logging.config.dictConfig(log_config)
     scheme = "https" if settings.tls_certfile else "http"
-    print(
-        f"kyukyu hospital {runtime.identity.name} ({runtime.identity.hospital_id}) "
-        f"on {scheme}://{settings.listen_host}:{settings.listen_port}",
-        file=sys.stderr,
-    )
+    logging.getLogger("hospital").info(
+        "kyukyu hospital %s on %s://%s:%d",
+        runtime.identity.hospital_id, scheme, settings.listen_host, settings.listen_port,
+        extra={"hospital_id": runtime.identity.hospital_id},
+    )  # fmt: skip
     direct = None
     if settings.direct_listen_port is not None:
         if settings.tls_certfile is None or settings.tls_keyfile is None:
@@ -99,6 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
             runtime.app,
             host=settings.listen_host,
             port=settings.listen_port,
+            log_config=log_config,
             log_level="warning",
             access_log=False,
             ssl_certfile=settings.tls_certfile,
@@ -124,6 +131,7 @@ def _serve_direct(runtime: Any, settings: Any) -> Any:
         create_direct_app(runtime.service),
         host=settings.listen_host,
         port=settings.direct_listen_port,
+        log_config=None,  # the service's logging is set up already (door.logs)
         log_level="warning",
         access_log=False,
         ssl_certfile=settings.tls_certfile,
@@ -376,6 +384,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=None,
         help="seconds to keep opened cases (default: 7 days)",
     )
+    p.add_argument("--log-file", default=None, help="also write the log (JSON lines) to this file")
     p.add_argument("--fhir-dir", type=Path, default=None, help="export each case Bundle here")
     p.add_argument("--fhir-endpoint", default=None, help="POST each case Bundle to this FHIR base")
     p.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate: serve HTTPS")

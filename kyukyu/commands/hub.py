@@ -73,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
     # worker it starts, so the workers' lines reach the same places.
     import logging.config
 
-    from hub_server.core.logs import logging_config
+    from door.logs import logging_config
 
     log_config = logging_config(args.log_file)
     logging.config.dictConfig(log_config)

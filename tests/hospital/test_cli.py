@@ -80,7 +80,8 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "kyukyu"), "hospital", "serve",
              "--data-dir", str(serve_dir), "--port", str(port),
-             "--tls-cert", str(cert), "--tls-key", str(key)],
+             "--tls-cert", str(cert), "--tls-key", str(key),
+             "--log-file", str(tmp_path / "hospital.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ),
         )  # fmt: skip
         try:
@@ -105,6 +106,15 @@ def test_init_files_pinning_and_refusals_then_serve(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(15)
+        # The platform's log format (door.logs): every line on stderr and in --log-file is
+        # one JSON object; the start line names the hospital by id.
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        lines = (tmp_path / "hospital.log").read_text().splitlines()
+        assert lines
+        assert stderr.splitlines() == lines
+        records = [json.loads(line) for line in lines]
+        assert {"time", "level", "logger", "pid", "message"} <= set(records[0])
+        assert any(r.get("hospital_id") == doc["hospital_id"] for r in records), records
         # A key file others may read is not used.
         os.chmod(key_file, 0o644)
         rc, _, err = _run("hospital", "purge", "--data-dir", str(data))

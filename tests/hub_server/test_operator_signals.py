@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy import exc as sa_exc
 
+from door.logs import JsonFormatter, RepeatFilter
 from hub_server.core.config import Settings
-from hub_server.core.logs import JsonFormatter, RepeatFilter
 from hub_server.core.outage import (
     DATABASE_BUSY,
     DATABASE_UNAVAILABLE,

@@ -1,4 +1,5 @@
-"""The hub's log: JSON lines, one schema for every process and worker.
+"""The services' log: JSON lines, one schema for every process of the platform (the
+supervisor and each worker) and of a hospital's receiving service.
 
 Each line is one JSON object: ``time`` (UTC, ISO 8601, milliseconds), ``level``,
 ``logger``, ``pid``, ``message``, the record's structured fields (``extra=``: the access
@@ -16,8 +17,9 @@ message template and exception type is written once per minute at most; the next
 written says how many were left out (``repeats_suppressed``).
 
 ``logging_config(log_file)`` is the ``logging.config.dictConfig`` of ``kyukyu hub
-serve``: given to uvicorn as ``log_config``, so each worker process configures the same
-handlers (stderr, which journald keeps under systemd, and ``--log-file`` if given).
+serve`` and ``kyukyu hospital serve``: given to uvicorn as ``log_config``, so each worker
+process configures the same handlers (stderr, which journald keeps under systemd, and
+``--log-file`` if given).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class RepeatFilter(logging.Filter):
 
 
 def logging_config(log_file: str | None = None, *, level: str = "INFO") -> dict[str, Any]:
-    """The ``dictConfig`` of a hub process: JSON lines on stderr and in ``log_file``."""
+    """The ``dictConfig`` of a service's process: JSON lines on stderr and in ``log_file``."""
     handlers: dict[str, Any] = {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -176,8 +178,8 @@ def logging_config(log_file: str | None = None, *, level: str = "INFO") -> dict[
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "hub_server.core.logs.JsonFormatter"}},
-        "filters": {"repeats": {"()": "hub_server.core.logs.RepeatFilter"}},
+        "formatters": {"json": {"()": "door.logs.JsonFormatter"}},
+        "filters": {"repeats": {"()": "door.logs.RepeatFilter"}},
         "handlers": handlers,
         "root": {"level": level, "handlers": names},
         "loggers": {
@@ -187,6 +189,9 @@ def logging_config(log_file: str | None = None, *, level: str = "INFO") -> dict[
             "uvicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "sqlalchemy": {"level": "WARNING", "handlers": [], "propagate": True},
+            # One line per request the hospital's service makes to the platform: noise.
+            "httpx": {"level": "WARNING", "handlers": [], "propagate": True},
+            "httpcore": {"level": "WARNING", "handlers": [], "propagate": True},
             # SQLAlchemy's pool logs under its class's name (a line per invalidated
             # connection at INFO): as quiet as SQLAlchemy's own pool.
             "hub_server.core.db.ObservedQueuePool": {"level": "WARNING", "propagate": True},
