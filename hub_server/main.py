@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -56,7 +57,7 @@ from hub_server.core.errors import (
     Unavailable,
     UpstreamUnreadable,
 )
-from hub_server.core.events import EventBus, PgListener
+from hub_server.core.events import EventBus, PendingEvent, PgListener
 from hub_server.core.events.leases import StreamLeases
 from hub_server.core.limits import BodyLimitMiddleware, Door, RateLimitMiddleware
 from hub_server.core.observe import ObservedMiddleware
@@ -204,6 +205,11 @@ _INVALID_VALUE = InvalidInput(
 )
 
 
+def _events_with_data(hub: HubState, events: list[PendingEvent]) -> list[PendingEvent]:
+    with hub.session() as session:
+        return crud.events_with_data(session, events)
+
+
 def create_app(
     settings: Settings, *, state: HubState | None = None, medical_source: Any = None
 ) -> FastAPI:
@@ -218,6 +224,7 @@ def create_app(
                 libpq_url(hub_state.settings.db_url),
                 hub_state.bus,
                 connected=hub_state.metrics.listener_connected,
+                fill=functools.partial(_events_with_data, hub_state),
             )
             listener.start()
             if hub_state.stream_leases is None:  # the stream cap across processes and hosts

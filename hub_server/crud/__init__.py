@@ -27,7 +27,13 @@ from hub_server.crud.cases import (
     purge_cases,
     set_destination,
 )
-from hub_server.crud.events import append_event, case_event_data, events_after, notify
+from hub_server.crud.events import (
+    append_event,
+    case_event_data,
+    events_after,
+    events_with_data,
+    notify,
+)
 from hub_server.crud.idempotency import (
     begin_idempotent,
     claim_idempotent,
@@ -88,6 +94,7 @@ __all__ = [
     "current_revocation_version",
     "device_case",
     "events_after",
+    "events_with_data",
     "finish_idempotent",
     "hospitals_nearest",
     "idempotency_record",

@@ -21,7 +21,7 @@ from hub_server.core.errors import (
     UnknownRecipients,
 )
 from hub_server.core.events import PendingEvent
-from hub_server.crud.events import append_event, case_event_data, notify
+from hub_server.crud.events import append_event, notify
 from hub_server.models import Case, CaseRecipient, Device, Event, Hospital
 
 __all__ = [
@@ -87,11 +87,13 @@ def create_case(
     case_id: str,
     recipients: list[str],
     envelope: bytes,
+    envelope_text: str,
     max_recipients: int,
     now: datetime,
     origin: str = "",
 ) -> tuple[Case, list[PendingEvent]]:
-    """Store the ciphertext and append one numbered event per recipient hospital."""
+    """Store the ciphertext and append one numbered event per recipient hospital;
+    ``envelope_text`` is its base64 text as received, carried by the events unchanged."""
     unique = check_recipients(recipients, max_recipients)
     # Core statements on the tables, built once: this is the hot path of the hub.
     # Lock the recipients' rows in id order (FOR UPDATE; a no-op on SQLite, which locks the
@@ -142,7 +144,7 @@ def create_case(
         _RECIPIENTS.insert(),
         [{"case_id": case_id, "hospital_id": h, "event_seq": seqs[h]} for h in unique],
     )
-    data = case_event_data(case, meta)
+    data = {**meta, "envelope": envelope_text}
     events = [PendingEvent(f"hospital:{h}", seqs[h], "case", data) for h in unique]
     notify(conn, events, origin)
     return case, events

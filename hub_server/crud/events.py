@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text, update
+from sqlalchemy import Connection, and_, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from hub_server.core.events import PendingEvent, notification_payload
 from hub_server.models import Case, Device, Event, Hospital
 from sync.envelope import envelope_to_text
 
-__all__ = ["append_event", "case_event_data", "events_after", "notify"]
+__all__ = ["append_event", "case_event_data", "events_after", "events_with_data", "notify"]
 
 _NOTIFY = text("SELECT pg_notify('kyukyu_events', :p)")
 
@@ -96,3 +98,49 @@ def events_after(
                 data = case_event_data(case, data)
         out.append(PendingEvent(row.recipient, row.seq, row.kind, data))
     return out
+
+
+def events_with_data(session: Session, events: list[PendingEvent]) -> list[PendingEvent]:
+    """``events`` with the data a notification could not carry (a case event whose
+    envelope is over PostgreSQL's 8,000-byte payload limit, as every v2 case is), read
+    once for the process in one statement, one data dict per case shared by its
+    recipients (its JSON text is then encoded once, ``SHARED``). An event not found
+    (its case deleted) keeps ``data`` None: its streams re-read the database."""
+    wanted = [ev for ev in events if ev.data is None]
+    if not wanted:
+        return events
+    rows = session.execute(
+        sa_select(
+            col(Event.recipient),
+            col(Event.seq),
+            col(Event.kind),
+            col(Event.case_id),
+            col(Event.payload),
+            Case,
+        )
+        .join(Case, col(Case.id) == col(Event.case_id), isouter=True)
+        .where(
+            or_(
+                *(
+                    and_(col(Event.recipient) == ev.recipient, col(Event.seq) == ev.seq)
+                    for ev in wanted
+                )
+            )
+        )
+    ).all()
+    shared: dict[tuple[str, str], dict[str, Any]] = {}
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for recipient, seq, kind, case_id, payload, case in rows:
+        key = (str(case_id), payload)
+        if key not in shared:
+            data = json.loads(payload)
+            if kind == "case":
+                if case is None:
+                    continue
+                data = case_event_data(case, data)
+            shared[key] = data
+        found[(recipient, seq)] = shared[key]
+    return [
+        ev if ev.data is not None else replace(ev, data=found.get((ev.recipient, ev.seq)))
+        for ev in events
+    ]

@@ -53,7 +53,7 @@ from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.case_writer import CaseWriter
 from hub_server.services.nonces import record_pending_nonce
 from sync import MalformedEnvelope
-from sync.envelope import SealedCase, envelope_from_text, envelope_to_text
+from sync.envelope import SealedCase, envelope_from_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
@@ -150,8 +150,12 @@ def _check_sealed_by(
     *,
     opaque_allowed: bool,
     require_pq: bool = False,
+    parsed: SealedCase | None = None,
 ) -> bytes:
-    """``check_sealed`` for the device ``device_id`` with its key ``key``."""
+    """``check_sealed`` for the device ``device_id`` with its key ``key``; ``parsed``:
+    the envelope already parsed from ``envelope`` (this hop parses it once)."""
+    if parsed is not None:
+        return _check_parsed(parsed, case_id, recipients, device_id, key, require_pq)
     try:
         data = envelope_from_text(envelope)
     except MalformedEnvelope:
@@ -176,6 +180,17 @@ def _check_sealed_by(
             "the sealed case cannot be parsed",
             "送信データが壊れています。",
         ) from None
+    return _check_parsed(sealed, case_id, recipients, device_id, key, require_pq)
+
+
+def _check_parsed(
+    sealed: SealedCase,
+    case_id: str,
+    recipients: list[str],
+    device_id: str,
+    key: Ed25519PublicKey,
+    require_pq: bool,
+) -> bytes:
     if require_pq and sealed.version < 2:
         raise _version_refused()
     if sealed.device_id != device_id:
@@ -198,7 +213,7 @@ def _check_sealed_by(
             "the envelope's case id or recipients differ from the routing metadata",
             "送信データと送信先の情報が一致しません。",
         )
-    return data
+    return sealed.raw
 
 
 async def to_thread(fn: Callable[..., Submission], *args: object) -> Submission:
@@ -214,11 +229,13 @@ async def submit_case(
     idempotency_key: str,
     route: str = "platform",
     device: Device | None = None,
+    sealed: SealedCase | None = None,
 ) -> Submission:
     """Store a sealed case and push a numbered event to every recipient hospital.
 
     ``caller`` is a device whose nonce is still to be recorded (``caller.nonce``), or a
-    recipient hospital handing in ``device``'s case (``relay_case``).
+    recipient hospital handing in ``device``'s case (``relay_case``, which parsed it:
+    ``sealed``).
     SQLite: the transaction runs on a request thread. PostgreSQL: the checks run on the
     event loop (no I/O, about 0.1 ms of signature verification) and the loop awaits the
     case writer's commit (group commit); only a failure (recording the nonce on its own,
@@ -226,11 +243,11 @@ async def submit_case(
     """
     if not hub.settings.is_postgres:
         return await to_thread(
-            _submit_in_transaction, hub, caller, body, idempotency_key, route, device
+            _submit_in_transaction, hub, caller, body, idempotency_key, route, device, sealed
         )
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key, route, device)
+        req = _prepare(hub, caller, body, idempotency_key, route, device, sealed)
         events = await _writer(hub).store(_case_row(hub, req))
         caller.nonce = None
     except Exception as exc:
@@ -246,11 +263,12 @@ def _submit_in_transaction(
     idempotency_key: str,
     route: str,
     device: Device | None,
+    sealed: SealedCase | None,
 ) -> Submission:
     """SQLite (request thread): one transaction, statement by statement."""
     req: _Request | None = None
     try:
-        req = _prepare(hub, caller, body, idempotency_key, route, device)
+        req = _prepare(hub, caller, body, idempotency_key, route, device, sealed)
         with hub.write_transaction() as conn:
             events = _store(conn, hub, req)
         caller.nonce = None
@@ -266,6 +284,7 @@ def _prepare(
     idempotency_key: str,
     route: str,
     device: Device | None = None,
+    sealed: SealedCase | None = None,
 ) -> _Request:
     """The checked request (no I/O): envelope, recipients and the 201 to answer."""
     now = utcnow()
@@ -283,8 +302,9 @@ def _prepare(
     else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
         key = public_key_from_b64(device.public_key)
         envelope = _check_sealed_by(
-            body.envelope, body.case_id, body.recipients, device.id, key, opaque_allowed=False
-        )
+            body.envelope, body.case_id, body.recipients, device.id, key,
+            opaque_allowed=False, parsed=sealed,
+        )  # fmt: skip
         reported_by = caller.id
     recipients = crud.check_recipients(body.recipients, hub.settings.max_recipients)
     response = CaseCreated(
@@ -358,7 +378,9 @@ def _case_row(hub: HubState, req: _Request) -> CaseRow:
         envelope=req.envelope,
         recipients=req.recipients,
         payload=json.dumps(meta, separators=(",", ":"), ensure_ascii=False),
-        data={**meta, "envelope": envelope_to_text(req.envelope)},
+        # The base64 text as received (strictly decoded, so the canonical text of the
+        # stored bytes): passed through to the event unchanged, never encoded again.
+        data={**meta, "envelope": req.body.envelope},
         details=req.audit_details,
         now=req.now,
         origin=hub.bus.origin,
@@ -403,6 +425,7 @@ def _store(conn: Connection, hub: HubState, req: _Request) -> list[PendingEvent]
         case_id=req.body.case_id,
         recipients=req.body.recipients,
         envelope=req.envelope,
+        envelope_text=req.body.envelope,
         max_recipients=hub.settings.max_recipients,
         now=req.now,
         origin=hub.bus.origin,
@@ -480,7 +503,7 @@ async def relay_case(
     Idempotency-Key for the case. 201 stored; 200 it was stored already (one case).
     """
     try:
-        device, body = await anyio.to_thread.run_sync(
+        device, body, sealed = await anyio.to_thread.run_sync(
             functools.partial(_relayed, hub, caller, case_id, device_id, envelope)
         )
     except Exception:
@@ -488,14 +511,15 @@ async def relay_case(
         raise
     return await submit_case(
         hub, caller, body, idempotency_key=f"direct-receipt:{case_id}", route="direct",
-        device=device,
+        device=device, sealed=sealed,
     )  # fmt: skip
 
 
 def _relayed(
     hub: HubState, caller: crud.Principal, case_id: str, device_id: str, envelope: str
-) -> tuple[Device, CaseCreate]:
-    """The enrolled device and the routing of a handed-in case (request thread):
+) -> tuple[Device, CaseCreate, SealedCase]:
+    """The enrolled device, the routing and the parsed envelope of a handed-in case
+    (request thread), parsed once for this hop:
     403 ``unknown_device`` or ``not_a_recipient``, 422 for an envelope that is not this
     device's sealed case ``case_id`` (its signature is checked by ``_prepare``)."""
     try:
@@ -537,4 +561,4 @@ def _relayed(
             "bad_recipients", "the envelope's recipients are not hospital ids",
             "送信先病院の指定が正しくありません。",
         ) from None  # fmt: skip
-    return device, body
+    return device, body, sealed

@@ -6,7 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
+
+import anyio
+import anyio.to_thread
 
 from hub_server.core.events.bus import EventBus
 from hub_server.core.events.notify import (
@@ -16,6 +20,7 @@ from hub_server.core.events.notify import (
     parse_availability_notification,
     parse_notification,
 )
+from hub_server.core.events.pending import PendingEvent
 
 __all__ = ["PgListener"]
 
@@ -25,9 +30,21 @@ log = logging.getLogger("hub_server.events")
 class PgListener:
     """LISTENs on PostgreSQL and wakes local streams; reconnects on failure."""
 
-    def __init__(self, conninfo: str, bus: EventBus, *, connected: Any = None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        bus: EventBus,
+        *,
+        connected: Any = None,
+        fill: Callable[[list[PendingEvent]], list[PendingEvent]] | None = None,
+    ) -> None:
         self._conninfo = conninfo
         self._bus = bus
+        # ``fill`` (a thread): the data of events a notification could not carry, read once
+        # for the process instead of once per stream (``crud.events_with_data``).
+        self._fill = fill
+        self._filling: set[asyncio.Task[None]] = set()
+        self._fill_limiter = anyio.CapacityLimiter(2)
         self._connected = connected  # a gauge: 1 while listening
         if connected is not None:
             connected.set(0)
@@ -38,6 +55,8 @@ class PgListener:
         self._task = asyncio.create_task(self._run(), name="kyukyu-pg-listener")
 
     async def stop(self) -> None:
+        for task in list(self._filling):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -136,5 +155,23 @@ class PgListener:
                 self._bus.close_topics(topics)
             return
         origin, events = parse_notification(payload)
-        if origin != self._bus.origin:  # our own were handed over directly
-            self._bus.publish(events)
+        if origin == self._bus.origin:  # our own were handed over directly
+            return
+        if self._fill is not None and any(
+            ev.data is None and self._bus.streams_of(ev.recipient) for ev in events
+        ):
+            task = asyncio.get_running_loop().create_task(self._publish_filled(events))
+            self._filling.add(task)
+            task.add_done_callback(self._filling.discard)
+            return
+        self._bus.publish(events)
+
+    async def _publish_filled(self, events: list[PendingEvent]) -> None:
+        """Publish ``events`` with their data read once; unread (each stream then re-reads
+        the database, as it does after any gap) if reading fails."""
+        assert self._fill is not None
+        try:
+            events = await anyio.to_thread.run_sync(self._fill, events, limiter=self._fill_limiter)
+        except Exception as exc:
+            log.warning("event data not read: %s", type(exc).__name__, extra={"listener": "fill"})
+        self._bus.publish(events)

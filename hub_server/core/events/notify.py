@@ -52,7 +52,10 @@ def notification_prefix_suffix(
     the database completes (the numbers are known only there); the same JSON as
     ``notification_payload``, the data included when it fits whatever the numbers."""
     pre = json.dumps({"o": origin}, separators=(",", ":"))[:-1] + ',"e":'
-    if data is not None:
+    # The text of the data is at least as long as its strings: a v2 case (a 16 KB envelope)
+    # is known too big before it is encoded.
+    strings = 0 if data is None else sum(len(v) for v in data.values() if isinstance(v, str))
+    if data is not None and strings < _MAX_NOTIFY:
         suffix = ',"d":' + json.dumps(data, separators=(",", ":")) + "}"
         # An item is at most ~85 bytes: ["hospital:<40>", <19 digits>, "case"],
         if len(pre.encode()) + len(suffix.encode()) + 100 * count <= _MAX_NOTIFY:
