@@ -42,6 +42,7 @@ PACKAGES: dict[str, tuple[str, ...]] = {
     "hub_server.crud": ("tests/hub_server",),
     "hub_server.crud.identities": ("tests/hub_server",),
     "hub_server.medical": ("tests/hub_medical",),
+    "hub_server.schemas": ("tests/hub_server",),
     "hub_server.services": ("tests/hub_server",),
     "hospital": ("tests/hospital",),
     "hospital.web": ("tests/hospital",),
