@@ -147,9 +147,10 @@ def direct_hospitals(directory: Iterable[Any]) -> list[DirectHospital]:
 
 
 def _time(value: object) -> float:
+    """An answer's time as sent, or now when it is not one (an out-of-range year too)."""
     try:
         return datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):
         return time.time()
 
 
@@ -304,6 +305,8 @@ class DirectRoute:
                     ):
                         new += 1
                         self.changes += 1
-                except (KeyError, TypeError, ValueError, OutboxError):
+                except (KeyError, TypeError, ValueError, OverflowError, OutboxError):
+                    # A number SQLite cannot hold is an OverflowError: one bad answer
+                    # never stops the feed or the sender's round.
                     log.warning("a direct answer was skipped (malformed)")
         return new

@@ -557,6 +557,8 @@ class Outbox:
         """
         if answer not in ("accept", "decline", "received"):
             raise OutboxError(f"unknown answer {answer!r}")
+        if not 0 <= seq < 2**63:  # a feed's cursor past any real number would hide the rest
+            raise OutboxError("answer number out of range")
         if answer != "decline":
             reason = None
         elif reason is not None and reason not in DECLINE_REASONS:
@@ -660,6 +662,8 @@ class Outbox:
         (``direct_after``), atomically; False if already seen."""
         if answer not in ("accept", "decline", "received"):
             raise OutboxError(f"unknown answer {answer!r}")
+        if not 0 <= seq < 2**63:  # a feed's cursor past any real number would hide the rest
+            raise OutboxError("answer number out of range")
         if answer != "decline":
             reason = None
         elif reason is not None and reason not in DECLINE_REASONS:
