@@ -81,3 +81,24 @@ def settings(db_url: str, roots_dir: Path) -> Settings:
 async def hub(settings: Settings) -> AsyncIterator[Hub]:
     async with hub_in_process(settings, medical_source=FakeMedical()) as served:
         yield served
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database of its own (the tests that are PostgreSQL's only)."""
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_hub(pg_url: str, roots_dir: Path) -> AsyncIterator[Hub]:
+    """A hub in this process on ``pg_url``."""
+    settings = Settings(
+        db_url=pg_url,
+        environment="test",
+        trust_roots_dir=roots_dir,
+        allow_test_roots=True,
+        pool_size=5,
+    )
+    async with hub_in_process(settings) as hub:
+        yield hub

@@ -9,15 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from hub_server.core.config import Settings
 from hub_server.core.db import libpq_url
 from hub_server.core.events import CHANNEL, EventBus, PendingEvent, PgListener
 from hub_server.core.events.notify import notification_payload
@@ -25,8 +22,7 @@ from hub_server.main import _events_with_data
 from sync.envelope import V2, SealedCase
 from sync.seal import OpeningKeys, SealingKeys, open_case, seal_case
 from sync.xwing import XWingPrivateKey
-from tests.components import fresh_postgres_database
-from tests.hub_server._support import Hub, Signer, hub_in_process, sse_events, until
+from tests.hub_server._support import Hub, Signer, sse_events, until
 
 pytestmark = pytest.mark.anyio
 
@@ -87,25 +83,6 @@ async def test_the_posted_base64_reaches_the_stream_byte_for_byte_not_reencoded(
         expected_case_id="wire-1",
     )
     assert opened.payload.startswith(b'{"resourceType"')
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def pg_hub(pg_url: str, roots_dir: Path) -> AsyncIterator[Hub]:
-    settings = Settings(
-        db_url=pg_url,
-        environment="test",
-        trust_roots_dir=roots_dir,
-        allow_test_roots=True,
-        pool_size=5,
-    )
-    async with hub_in_process(settings) as hub:
-        yield hub
 
 
 async def test_another_process_reads_a_v2_case_event_once_for_all_its_streams(

@@ -12,38 +12,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from hub_server.core.audit import verify_chain
-from hub_server.core.config import Settings
-from tests.components import fresh_postgres_database
-from tests.hub_server._support import Hub, hub_in_process, until
+from tests.hub_server._support import Hub, until
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def pg_url(postgres_url: str) -> Iterator[str]:
-    with fresh_postgres_database() as url:
-        yield url
-
-
-@pytest.fixture
-async def pg_hub(pg_url: str, roots_dir: Path) -> AsyncIterator[Hub]:
-    settings = Settings(
-        db_url=pg_url,
-        environment="test",
-        trust_roots_dir=roots_dir,
-        allow_test_roots=True,
-        pool_size=5,
-    )
-    async with hub_in_process(settings) as hub:
-        yield hub
 
 
 def _rows(hub: Hub, sql: str, **params: Any) -> list[Any]:
