@@ -403,6 +403,11 @@ class Outbox:
                     db.executemany(
                         "DELETE FROM meta WHERE k = ?", [(_intent_key(i, kind),) for (i,) in ids]
                     )
+                    # What the direct route delivered of those cases goes with them.
+                    db.executemany(
+                        "DELETE FROM meta WHERE substr(k, 1, ?) = ?",
+                        [(len(p), p) for p in (_direct_prefix(i, kind) for (i,) in ids)],
+                    )
                 db.executemany("DELETE FROM status WHERE case_id = ?", ids)
                 return
         raise OutboxFull(f"{used} of {self.max_bytes} bytes used, {needed} more needed")

@@ -100,6 +100,7 @@ def test_drop_oldest_status_policy(tmp_path: Path) -> None:
         ob.enqueue(sealed(f"c{i}"))
     with pytest.raises(OutboxFull):  # nothing delivered: no status to forget, no case dropped
         ob.enqueue(sealed("c3"))
+    ob.mark_direct("c0", "case", "h1")  # c0 also went by the direct route
     ob.mark_delivered("c0", at=1.0)
     ob.mark_delivered("c1", at=2.0)
     ob.enqueue(sealed("c3"))  # fits: two envelopes fewer
@@ -107,6 +108,7 @@ def test_drop_oldest_status_policy(tmp_path: Path) -> None:
     ob.enqueue(sealed("c4"))  # needs two status rows' room: the two oldest delivered go
     assert ob.status("c0") is None
     assert ob.status("c1") is None
+    assert ob.direct_done("c0", "case") == set()  # its direct record went with its status
     assert ob.pending_ids() == ["c2", "c3", "c4"]
     with pytest.raises(OutboxFull):  # only queued cases left: refuse, never drop one
         ob.enqueue(sealed("c5"))
