@@ -35,6 +35,7 @@ from hub_server.core.events import (
     TooManyStreams,
     format_sse,
 )
+from hub_server.core.events.ordering import InOrder
 from hub_server.core.state import HubState
 
 __all__ = ["EventStreamResponse", "open_stream"]
@@ -240,38 +241,42 @@ class EventStreamResponse(Response):
         self._task = asyncio.current_task()
         hub = self.hub
         push = hub.metrics.push_seconds
-        last = self.after
-        sub.highest_seen = last
+        order = InOrder(
+            self.after, hold_s=hub.settings.sse_gap_hold_seconds, limit=hub.settings.sse_max_queued
+        )
+        sub.highest_seen = order.last
         await self._send(sub, send, "retry: 2000\n" + KEEPALIVE)
         need_db = True
         first = True
         while True:
             while need_db and sub.closed is None:
                 if first:  # revoked between its authentication and its subscription?
-                    loaded = await _in_stream_thread(_load_first, hub, self.recipient, last)
+                    loaded = await _in_stream_thread(_load_first, hub, self.recipient, order.last)
                     first = False
                     if loaded is None:
                         sub.close("revoked")
                         break
                     batch = loaded
                 else:
-                    batch = await _in_stream_thread(_load, hub, self.recipient, last)
-                chunk = []
-                for ev in batch:
-                    if ev.seq > last:
-                        last = sub.highest_seen = ev.seq
-                        chunk.append(format_sse(ev))
-                if chunk:
-                    await self._send(sub, send, "".join(chunk))
+                    batch = await _in_stream_thread(_load, hub, self.recipient, order.last)
+                chunk = [format_sse(ev) for ev in batch if order.read(ev)]
                 need_db = len(batch) == _BATCH
+                if not need_db:
+                    chunk += [format_sse(ev) for ev, _ in order.after_read()]
+                sub.highest_seen = order.last
+                if chunk:
+                    await self._send(sub, send, b"".join(chunk))
             woken = True
             if sub.closed is None and not (sub.queue or sub.broadcasts or sub.reread):
-                woken = await sub.wait(hub.settings.sse_keepalive_seconds)
+                woken = await sub.wait(order.wait_s(hub.settings.sse_keepalive_seconds))
             # Whatever set ``ready`` is handled below: left set, it would wake the next
             # wait for nothing (a push offered while this writer awaited something else).
             sub.ready.clear()
             reread, sub.reread = sub.reread, False
             if sub.closed is None and not sub.queue and not sub.broadcasts:
+                if order.gap_expired():  # the missing event did not come: read it
+                    need_db = True
+                    continue
                 if not woken or reread:
                     # Keep-alive, or the listener reconnected: anything missed, a
                     # revocation included, is in the database.
@@ -286,7 +291,7 @@ class EventStreamResponse(Response):
                     need_db = reread
                     continue  # a stale wake-up costs nothing more
             if sub.closed is not None:
-                await self._finish(send, _closing_event(sub.closed, last))
+                await self._finish(send, _closing_event(sub.closed, order.last))
                 return
             if sub.broadcasts:  # not numbered: written as they come, never re-read
                 now = time.monotonic()
@@ -296,22 +301,22 @@ class EventStreamResponse(Response):
                         push.observe(now - stamp)
                 await self._send(sub, send, b"".join(data for data, _ in pushed))
             need_db = reread
-            chunk = []
-            now = time.monotonic()
             while sub.queue:
                 ev, stamp = sub.take()
-                if ev.seq <= last:
-                    continue
-                if ev.seq == last + 1 and ev.data is not None:
-                    last = sub.highest_seen = ev.seq
-                    chunk.append(format_sse(ev))
-                    if stamp:
-                        push.observe(now - stamp)
-                else:  # a gap, or known only by number from another process
+                if not order.offer(ev, stamp):  # known only by number, or too far ahead
                     sub.drop_queued()
+                    order.clear()
                     need_db = True
+            now = time.monotonic()
+            chunk = []
+            for ev, stamp in order.ready():
+                chunk.append(format_sse(ev))
+                if stamp:
+                    push.observe(now - stamp)
+            sub.highest_seen = order.last
             if chunk:
-                await self._send(sub, send, "".join(chunk))
+                await self._send(sub, send, b"".join(chunk))
+            need_db = need_db or order.gap_expired()
 
 
 async def _disconnected(receive: Any) -> None:

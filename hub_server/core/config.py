@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     # Events a stream may have waiting for its reader; past that it is closed ("behind")
     # and its client catches up by event number (bounds the memory of a stalled reader).
     sse_max_queued: int = Field(default=256, gt=0)
+    # How long a stream holds events that came before an earlier one (stored by another
+    # process, still on its way) before it reads the database instead (core/events/ordering).
+    sse_gap_hold_seconds: float = Field(default=1.0, ge=0)
     # Case submissions admitted at once per process (waiting for a request thread or in
     # the database); past that POST /v1/cases answers 503 + Retry-After at once. 0: auto
     # (16 per request thread).

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, text, update
+from sqlalchemy import Connection, bindparam, text, tuple_, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from hub_server.core.events import PendingEvent, notification_payload
 from hub_server.models import Case, Device, Event, Hospital
@@ -64,14 +64,65 @@ def notify(session: Session | Connection, events: list[PendingEvent], origin: st
         conn.execute(_NOTIFY, {"p": notification_payload(events, origin)})
 
 
-def case_event_data(case: Case, payload: dict[str, Any]) -> dict[str, Any]:
-    """The case event as streamed: the stored metadata plus the envelope (its JSON text)."""
+def case_event_data(envelope: bytes | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The case event as streamed: the stored metadata plus the case's envelope (its JSON
+    text), or ``purged`` when the envelope is gone."""
     data = dict(payload)
-    if case.envelope is None:
+    if envelope is None:
         data["envelope"] = None
         data["purged"] = True
     else:
-        data["envelope"] = envelope_to_text(case.envelope)
+        data["envelope"] = envelope_to_text(envelope)
+    return data
+
+
+_AFTER = (
+    sa_select(
+        col(Event.recipient), col(Event.seq), col(Event.kind), col(Event.case_id),
+        col(Event.payload),
+    )
+    .where(col(Event.recipient) == bindparam("recipient"), col(Event.seq) > bindparam("after"))
+    .order_by(col(Event.seq))
+    .limit(bindparam("limit"))
+)  # fmt: skip
+_NUMBERED = sa_select(
+    col(Event.recipient), col(Event.seq), col(Event.kind), col(Event.case_id), col(Event.payload)
+).where(tuple_(col(Event.recipient), col(Event.seq)).in_(bindparam("wanted", expanding=True)))
+_ENVELOPES = sa_select(col(Case.id), col(Case.envelope)).where(
+    col(Case.id).in_(bindparam("ids", expanding=True))
+)
+
+
+def _envelopes(session: Session, rows: list[Any]) -> dict[str, bytes | None]:
+    """The envelopes of the case events among ``rows`` (recipient, seq, kind, case_id,
+    payload), read in one statement: {case id: envelope (None when purged)}; a case
+    not found (deleted) is left out."""
+    ids = sorted({str(case_id) for _, _, kind, case_id, _ in rows if kind == "case"})
+    envelopes: dict[str, bytes | None] = {}
+    if ids:
+        conn = session.connection()
+        envelopes = {str(i): e for i, e in conn.execute(_ENVELOPES, {"ids": ids})}
+    return envelopes
+
+
+def _data(
+    shared: dict[tuple[str, str], dict[str, Any]],
+    envelopes: dict[str, bytes | None],
+    kind: str,
+    case_id: str,
+    payload: str,
+) -> dict[str, Any] | None:
+    """An event's data, one dict per (case, payload) shared by its recipients; None for a
+    case event whose case is gone."""
+    key = (case_id, payload)
+    data = shared.get(key)
+    if data is None:
+        data = json.loads(payload)
+        if kind == "case":
+            if case_id not in envelopes:
+                return None
+            data = case_event_data(envelopes[case_id], data)
+        shared[key] = data
     return data
 
 
@@ -79,67 +130,39 @@ def events_after(
     session: Session, *, recipient: str, after: int, limit: int = 200
 ) -> list[PendingEvent]:
     """The recipient's events numbered above ``after``, oldest first (case events carry
-    their envelope, or ``purged``)."""
-    rows = session.exec(
-        select(Event)
-        .where(Event.recipient == recipient, col(Event.seq) > after)
-        .order_by(col(Event.seq))
-        .limit(limit)
-    ).all()
+    their envelope, or ``purged``; a case event whose case is gone, only its metadata).
+    Two statements: the events, then their cases' envelopes."""
+    rows = list(
+        session.connection().execute(
+            _AFTER, {"recipient": recipient, "after": after, "limit": limit}
+        )
+    )
+    shared: dict[tuple[str, str], dict[str, Any]] = {}
+    envelopes = _envelopes(session, rows)
     out = []
-    cases: dict[str, Case | None] = {}
-    for row in rows:
-        data = json.loads(row.payload)
-        if row.kind == "case":
-            if row.case_id not in cases:
-                cases[row.case_id] = session.get(Case, row.case_id)
-            case = cases[row.case_id]
-            if case is not None:
-                data = case_event_data(case, data)
-        out.append(PendingEvent(row.recipient, row.seq, row.kind, data))
+    for rec, seq, kind, case_id, payload in rows:
+        data = _data(shared, envelopes, kind, str(case_id), payload)
+        out.append(PendingEvent(rec, seq, kind, json.loads(payload) if data is None else data))
     return out
 
 
 def events_with_data(session: Session, events: list[PendingEvent]) -> list[PendingEvent]:
     """``events`` with the data a notification could not carry (a case event whose
     envelope is over PostgreSQL's 8,000-byte payload limit, as every v2 case is), read
-    once for the process in one statement, one data dict per case shared by its
-    recipients (its JSON text is then encoded once, ``SHARED``). An event not found
-    (its case deleted) keeps ``data`` None: its streams re-read the database."""
-    wanted = [ev for ev in events if ev.data is None]
+    once for the process in two statements whatever their number (the events, then their
+    cases' envelopes), one data dict per case shared by its recipients (its JSON text is
+    then encoded once, ``SHARED``). An event not found (its case deleted) keeps ``data``
+    None: its streams re-read the database."""
+    wanted = [(ev.recipient, ev.seq) for ev in events if ev.data is None]
     if not wanted:
         return events
-    rows = session.execute(
-        sa_select(
-            col(Event.recipient),
-            col(Event.seq),
-            col(Event.kind),
-            col(Event.case_id),
-            col(Event.payload),
-            Case,
-        )
-        .join(Case, col(Case.id) == col(Event.case_id), isouter=True)
-        .where(
-            or_(
-                *(
-                    and_(col(Event.recipient) == ev.recipient, col(Event.seq) == ev.seq)
-                    for ev in wanted
-                )
-            )
-        )
-    ).all()
+    rows = list(session.connection().execute(_NUMBERED, {"wanted": wanted}))
     shared: dict[tuple[str, str], dict[str, Any]] = {}
-    found: dict[tuple[str, int], dict[str, Any]] = {}
-    for recipient, seq, kind, case_id, payload, case in rows:
-        key = (str(case_id), payload)
-        if key not in shared:
-            data = json.loads(payload)
-            if kind == "case":
-                if case is None:
-                    continue
-                data = case_event_data(case, data)
-            shared[key] = data
-        found[(recipient, seq)] = shared[key]
+    envelopes = _envelopes(session, rows)
+    found: dict[tuple[str, int], dict[str, Any] | None] = {
+        (rec, seq): _data(shared, envelopes, kind, str(case_id), payload)
+        for rec, seq, kind, case_id, payload in rows
+    }
     return [
         ev if ev.data is not None else replace(ev, data=found.get((ev.recipient, ev.seq)))
         for ev in events

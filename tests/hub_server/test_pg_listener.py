@@ -75,3 +75,47 @@ async def test_events_and_revocations_cross_processes_and_survive_a_killed_conne
             assert sub.closed is None
         finally:
             await listener.stop()
+
+
+async def test_notifications_behind_one_being_read_wait_for_it_and_are_read_together(
+    postgres_url: str,
+) -> None:
+    """A notification too big to carry its data is read (``fill``) before it is handed
+    over; those that come meanwhile wait behind it, so the streams get every event in the
+    order the database numbered them, and are read in one go, not one query each."""
+    import threading
+    from dataclasses import replace
+
+    conninfo = libpq_url(postgres_url)
+    release = threading.Event()
+    reads: list[list[int]] = []
+
+    def fill(events: list[PendingEvent]) -> list[PendingEvent]:
+        reads.append([ev.seq for ev in events])
+        assert release.wait(20)
+        return [replace(ev, data={"filled": ev.seq}) for ev in events]
+
+    bus = EventBus()
+    listener = PgListener(conninfo, bus, fill=fill)
+    by_number = [PendingEvent("hospital:h1", seq, "case", None) for seq in (1, 3, 4)]
+    with bus.subscribe("hospital:h1") as sub:
+        listener.start()
+        try:
+            await asyncio.wait_for(listener.listening.wait(), 10)
+            _notify(conninfo, CHANNEL, notification_payload([by_number[0]], "other"))
+            await until(lambda: reads == [[1]], "the first read to start")
+            _notify(conninfo, CHANNEL, notification_payload([_case(2)], "other"))  # has its data
+            for ev in by_number[1:]:
+                _notify(conninfo, CHANNEL, notification_payload([ev], "other"))
+            await until(lambda: len(listener._waiting) == 3, "three notifications waiting")
+            assert not sub.queue  # nothing overtakes the one being read
+            release.set()
+            await until(lambda: len(sub.queue) >= 4, "all four events")
+            assert [ev.seq for ev in sub.queue] == [1, 2, 3, 4]
+            assert [ev.data for ev in sub.queue] == [
+                {"filled": 1}, _case(2).data, {"filled": 3}, {"filled": 4},
+            ]  # fmt: skip
+            assert reads == [[1], [3, 4]]  # the two that waited: one read
+        finally:
+            release.set()
+            await listener.stop()

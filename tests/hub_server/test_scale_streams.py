@@ -214,4 +214,4 @@ def test_an_event_encoded_once_for_its_recipients_reads_as_encoded_for_each(
     for seq in seqs:
         ev = PendingEvent("hospital:h", seq, "case", data)
         body = sse_json(dict(data, seq=seq))
-        assert format_sse(ev) == f"id: {seq}\nevent: case\ndata: {body}\n\n"
+        assert format_sse(ev) == f"id: {seq}\nevent: case\ndata: {body}\n\n".encode()

@@ -19,7 +19,7 @@ json_values = st.recursive(
 
 @given(st.dictionaries(st.text(), json_values, max_size=6), st.integers(1, 2**62))
 def test_an_event_is_three_lines_whatever_its_data(data: dict[str, object], seq: int) -> None:
-    out = format_sse(PendingEvent("hospital:h", seq, "case", data))
+    out = format_sse(PendingEvent("hospital:h", seq, "case", data)).decode()
     assert out.endswith("\n\n")
     lines = out[:-2].splitlines()  # the widest splitter there is
     assert lines == out[:-2].split("\n")
@@ -47,7 +47,7 @@ def test_an_event_from_another_process_is_written_from_its_notification_text(
     payload = notification_payload([PendingEvent("hospital:h", seq, "case", data)], "o")
     origin, [event] = parse_notification(payload)
     assert origin == "o"
-    out = format_sse(event)
+    out = format_sse(event).decode()
     lines = out[:-2].splitlines()
     assert len(lines) == 3
     body = lines[2].removeprefix("data: ")
@@ -64,14 +64,14 @@ def test_the_shared_text_is_the_text_of_that_very_dict() -> None:
 
     cache = SharedText(limit=2)
     first = {"type": "case", "n": 1}
-    assert cache.json(first) == sse_json(first)
-    assert cache.get(first) == sse_json(first)
+    assert cache.json(first) == sse_json(first).encode()
+    assert cache.get(first) == sse_json(first).encode()
     assert cache.get({"type": "case", "n": 1}) is None  # equal, not the same object
     dicts = [{"n": i} for i in range(5)]  # more than the cache holds: it is cleared
     for d in dicts:
-        assert cache.json(d) == sse_json(d)
-    assert all(cache.get(d) in (None, sse_json(d)) for d in [first, *dicts])
+        assert cache.json(d) == sse_json(d).encode()
+    assert all(cache.get(d) in (None, sse_json(d).encode()) for d in [first, *dicts])
     shared = {"envelope": "QUJD", "fire_department": "東京"}
     events = [PendingEvent(f"hospital:{i}", i + 1, "case", shared) for i in range(3)]
-    texts = [format_sse(ev) for ev in events]
+    texts = [format_sse(ev).decode() for ev in events]
     assert [json.loads(t.split("data: ", 1)[1])["seq"] for t in texts] == [1, 2, 3]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,9 @@ from hub_server.core.events.notify import (
 from hub_server.core.events.pending import PendingEvent
 
 __all__ = ["PgListener"]
+
+#: Events read at most at once for the waiting notifications (``PgListener._publish_filled``).
+_MAX_FILL = 1000
 
 log = logging.getLogger("hub_server.events")
 
@@ -43,8 +47,12 @@ class PgListener:
         # ``fill`` (a thread): the data of events a notification could not carry, read once
         # for the process instead of once per stream (``crud.events_with_data``).
         self._fill = fill
-        self._filling: set[asyncio.Task[None]] = set()
-        self._fill_limiter = anyio.CapacityLimiter(2)
+        # Notifications waiting for (or behind one waiting for) its read, in the order they
+        # came; one task reads and publishes them, so they reach the streams in order.
+        self._waiting: deque[list[PendingEvent]] = deque()
+        self._filler: asyncio.Task[None] | None = None
+        # Its own thread: never waiting behind the case posts' request threads.
+        self._fill_limiter = anyio.CapacityLimiter(1)
         self._connected = connected  # a gauge: 1 while listening
         if connected is not None:
             connected.set(0)
@@ -55,8 +63,8 @@ class PgListener:
         self._task = asyncio.create_task(self._run(), name="kyukyu-pg-listener")
 
     async def stop(self) -> None:
-        for task in list(self._filling):
-            task.cancel()
+        if self._filler is not None:
+            self._filler.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -157,21 +165,37 @@ class PgListener:
         origin, events = parse_notification(payload)
         if origin == self._bus.origin:  # our own were handed over directly
             return
-        if self._fill is not None and any(
-            ev.data is None and self._bus.streams_of(ev.recipient) for ev in events
+        reading = self._filler is not None and not self._filler.done()
+        if self._fill is not None and (
+            reading or any(ev.data is None and self._bus.streams_of(ev.recipient) for ev in events)
         ):
-            task = asyncio.get_running_loop().create_task(self._publish_filled(events))
-            self._filling.add(task)
-            task.add_done_callback(self._filling.discard)
+            self._waiting.append(events)
+            if not reading:
+                self._filler = asyncio.get_running_loop().create_task(self._publish_filled())
             return
         self._bus.publish(events)
 
-    async def _publish_filled(self, events: list[PendingEvent]) -> None:
-        """Publish ``events`` with their data read once; unread (each stream then re-reads
-        the database, as it does after any gap) if reading fails."""
+    async def _publish_filled(self) -> None:
+        """Publish the waiting notifications in order, the data of those a local stream
+        needs read for all of them at once (``_MAX_FILL`` events per read: under load, one
+        read for many cases instead of a thread hop and a query each). Unread (each stream
+        then re-reads the database, as after any gap) if reading fails."""
         assert self._fill is not None
-        try:
-            events = await anyio.to_thread.run_sync(self._fill, events, limiter=self._fill_limiter)
-        except Exception as exc:
-            log.warning("event data not read: %s", type(exc).__name__, extra={"listener": "fill"})
-        self._bus.publish(events)
+        while self._waiting:
+            events: list[PendingEvent] = []
+            while self._waiting and len(events) < _MAX_FILL:
+                events += self._waiting.popleft()
+            wanted = [ev for ev in events if ev.data is None and self._bus.streams_of(ev.recipient)]
+            if wanted:
+                try:
+                    read = await anyio.to_thread.run_sync(
+                        self._fill, wanted, limiter=self._fill_limiter
+                    )
+                except Exception as exc:
+                    log.warning(
+                        "event data not read: %s", type(exc).__name__, extra={"listener": "fill"}
+                    )
+                else:
+                    got = {(ev.recipient, ev.seq): ev for ev in read}
+                    events = [got.get((ev.recipient, ev.seq), ev) for ev in events]
+            self._bus.publish(events)
