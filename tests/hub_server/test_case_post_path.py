@@ -10,6 +10,8 @@ import secrets
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.middleware import Middleware
 
 from hub_server.core.config import Settings
@@ -186,3 +188,29 @@ async def test_a_stream_writes_through_the_middlewares(settings: Settings) -> No
             assert [seq for seq, _, _ in got] == [1, 2, 3]
     assert _SendSpy.bodies[0] == "http.response.start"
     assert _SendSpy.bodies.count("http.response.body") >= 2  # the first ping, the events
+
+
+@given(
+    case_id=st.from_regex(r"[A-Za-z0-9._:-]{1,80}", fullmatch=True),
+    recipients=st.lists(
+        st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True), min_size=1, max_size=8
+    ),
+    envelope=st.binary(min_size=1, max_size=20_000),
+)
+def test_the_request_hash_is_the_hash_of_the_canonical_body(
+    case_id: str, recipients: list[str], envelope: bytes
+) -> None:
+    """What a repeated Idempotency-Key is compared by: the envelope spliced into the
+    canonical JSON gives the very bytes ``rfc8785`` gives for the whole body (a hub
+    upgraded between a device's try and its retry answers the retry as a replay)."""
+    import hashlib
+
+    from hub_server.schemas import CaseCreate
+    from hub_server.services.case_submission import _request_hash
+    from sync.signed import canonical_json
+
+    body = CaseCreate(
+        case_id=case_id, recipients=recipients, envelope=base64.b64encode(envelope).decode()
+    )
+    expected = hashlib.sha256(canonical_json(body.model_dump())).hexdigest()
+    assert _request_hash(body) == expected
