@@ -147,6 +147,7 @@ class HospitalSteps(FlowCore):
                 if h.id in c.selected and h.id not in c.sent and not h.phone_only
             ]
             version = self._sealing_version()
+            directory_version = self._directory_version
         if not targets:
             self._go(Stage.HOSPITALS, _notice(T.NOTHING_SELECTED, "info"))
             return
@@ -162,6 +163,7 @@ class HospitalSteps(FlowCore):
                 version=version,
             )
             self._outbox.enqueue(sealed)
+            self._reseal_book.sealed(case_id, directory_version)
         except OutboxError as exc:
             log.warning("case could not be queued (%s)", exc.code)
             self._go(Stage.HOSPITALS, _notice(T.OUTBOX_FULL, "error", exc.code))
