@@ -8,22 +8,20 @@ that refuses again gets no second re-seal from the same directory (docs/envelope
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge.flow import CaseFlow, CaseView
+from edge.flow import CaseFlow
 from hub_server.models import Case
-from sync import HttpStatusError, SealedCase, TransportError
-from sync.client import HospitalDirectory
+from sync import SealedCase
 from sync.envelope import V1, V2
 from sync.outbox import Outbox
 from sync.reseal import VERSION_REFUSED
 from sync.seal import OpeningKeys, open_case
+from tests.edge._stale import Recorder, stale
 from tests.edge._world import SCENE, World, make_flow, running_world, wait_until
 
 CLINIC = "テスト駅前クリニック"  # HOSPITALS[2]: no hybrid key
@@ -37,70 +35,6 @@ def pq_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         tmp_path_factory.mktemp("reseal-world"), patients=1, hybrid=(0, 1), require_pq=True
     ) as w:
         yield w
-
-
-def _stale(directory: HospitalDirectory, names: tuple[str, ...] | None = None) -> HospitalDirectory:
-    """The directory as an older copy had it: no policy, no hybrid keys (``names``: only
-    these hospitals)."""
-    return HospitalDirectory(
-        [replace(h, xwing_public_key=None) for h in directory if names is None or h.name in names],
-        require_pq=False,
-    )
-
-
-class Recorder:
-    """The real platform client, recording each case post (its key, the envelope's
-    version, the outcome) and directory fetch; ``down`` plays a lost network;
-    ``lagging``: the directory comes from a replica that has neither the policy nor the
-    hybrid keys yet (still hub-signed and checked by the client)."""
-
-    def __init__(self, inner: Any, *, down: bool = False, lagging: bool = False) -> None:
-        self.inner = inner
-        self.down = down
-        self.lagging = lagging
-        self.lock = threading.Lock()
-        self.events: list[tuple[str, ...]] = []
-        self.fetches = 0
-
-    def _check(self) -> None:
-        if self.down:
-            raise TransportError("network down (test)")
-
-    def post_case(self, case_id: str, recipients: list[str], envelope: bytes, **kw: Any) -> Any:
-        self._check()
-        version = str(SealedCase.from_bytes(envelope).version)
-        try:
-            out = self.inner.post_case(case_id, recipients, envelope, **kw)
-        except HttpStatusError as exc:
-            with self.lock:
-                self.events.append(("post", kw["idempotency_key"], version, str(exc.hub_code)))
-            raise
-        with self.lock:
-            self.events.append(("post", kw["idempotency_key"], version, "201"))
-        return out
-
-    def hospital_directory(self, lat: float, lon: float) -> Any:
-        self._check()
-        directory = self.inner.hospital_directory(lat, lon)
-        with self.lock:
-            self.fetches += 1
-        return _stale(directory) if self.lagging else directory
-
-    def device_events(self, after: int = 0, stop: Any = None, on_keepalive: Any = None) -> Any:
-        self._check()
-        return self.inner.device_events(after=after, stop=stop, on_keepalive=on_keepalive)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def posts(self) -> list[tuple[str, ...]]:
-        with self.lock:
-            return [e[1:] for e in self.events if e[0] == "post"]
-
-    def watch(self, view: CaseView) -> None:
-        states = tuple(sorted((r.name, r.state() or "-") for r in view.hospitals))
-        with self.lock:
-            self.events.append(("view", *(f"{n}={s}" for n, s in states)))
 
 
 def _flow(world: World, data_dir: Path, platform: Recorder, directory: Any) -> CaseFlow:
@@ -158,7 +92,7 @@ def test_a_stale_directory_is_refreshed_and_the_case_sealed_again_v2(
 ) -> None:
     client = pq_world.platform()
     platform = Recorder(client)
-    f = _flow(pq_world, tmp_path, platform, _stale(client.hospital_directory(*SCENE)))
+    f = _flow(pq_world, tmp_path, platform, stale(client.hospital_directory(*SCENE)))
     try:
         case_id = _send(f, HYBRID)
         wait_until(
@@ -188,7 +122,7 @@ def test_a_hospital_without_a_hybrid_key_is_left_out_and_reads_phone_only(
 ) -> None:
     client = pq_world.platform()
     platform = Recorder(client)
-    f = _flow(pq_world, tmp_path, platform, _stale(client.hospital_directory(*SCENE)))
+    f = _flow(pq_world, tmp_path, platform, stale(client.hospital_directory(*SCENE)))
     try:
         assert not _row(f, CLINIC).phone_only  # the stale list knows no policy
         case_id = _send(f, (CLINIC, *HYBRID))
@@ -215,7 +149,7 @@ def _refused_before_restart(world: World, data_dir: Path) -> tuple[str, list[str
     then the device stops (the case is in its outbox only, sealed)."""
     client = world.platform()
     down = Recorder(client, down=True)
-    f = _flow(world, data_dir, down, _stale(client.hospital_directory(*SCENE)))
+    f = _flow(world, data_dir, down, stale(client.hospital_directory(*SCENE)))
     try:
         case_id = _send(f, HYBRID)
         recipients = sorted(r.id for r in f.view().hospitals if r.sent)
@@ -260,7 +194,7 @@ def test_a_case_no_longer_open_is_recorded_refused_and_the_crew_told(
 def test_a_forgotten_case_is_not_sealed_again(pq_world: World, tmp_path: Path) -> None:
     client = pq_world.platform()
     platform = Recorder(client, down=True)
-    f = _flow(pq_world, tmp_path, platform, _stale(client.hospital_directory(*SCENE)))
+    f = _flow(pq_world, tmp_path, platform, stale(client.hospital_directory(*SCENE)))
     try:
         case_id = _send(f, HYBRID)
         f.finish()  # the crew ended the case: the device forgot the patient
@@ -287,8 +221,8 @@ def test_a_platform_refusing_again_gets_no_second_reseal_from_the_same_directory
     # The device's copy knows two hospitals; the replica it fetches from has all three,
     # still without the policy or hybrid keys: sealing again from it gives v1 again.
     platform = Recorder(client, lagging=True)
-    stale = _stale(client.hospital_directory(*SCENE), HYBRID)
-    f = _flow(pq_world, tmp_path, platform, stale)
+    older = stale(client.hospital_directory(*SCENE), HYBRID)
+    f = _flow(pq_world, tmp_path, platform, older)
     try:
         case_id = _send(f, HYBRID)
         wait_until(
