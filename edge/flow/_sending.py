@@ -162,8 +162,9 @@ class HospitalSteps(FlowCore):
                 recipients={h.id: h.sealing_keys for h in targets},
                 version=version,
             )
-            self._outbox.enqueue(sealed)
+            # Known before the sender can post it (a refusal asks the book).
             self._reseal_book.sealed(case_id, directory_version)
+            self._outbox.enqueue(sealed)
         except OutboxError as exc:
             log.warning("case could not be queued (%s)", exc.code)
             self._go(Stage.HOSPITALS, _notice(T.OUTBOX_FULL, "error", exc.code))
