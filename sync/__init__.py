@@ -7,6 +7,7 @@ Public API (the rest is private)::
     sync.xwing      X-Wing (MLKEM768-X25519) keys: 32-byte seed, 1,216-byte public key
     sync.fhir_case  the case FHIR document Bundle
     sync.outbox     Outbox: durable SQLite store-and-forward queue
+    sync.reseal     a case refused for its envelope version: sealed again, or refused
     sync.client     PlatformClient: every device call of the hub
     sync.receiver   Receiver: the hospital side of the stream
     sync.signing    signed requests (both ends); ``sync.SignedHttp``: a signed JSON client

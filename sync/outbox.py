@@ -14,7 +14,9 @@ leave in the order they were queued: ``due`` hands out a row only when no earlie
 row of the same case waits, so a destination or closure never reaches the platform
 before the case's 201. ``close_case`` discards a case that never left (nothing is
 sent then) and otherwise queues its closure after it. An intent the platform
-refuses for good (4xx) is dropped and recorded as ``refused`` (``intent_state``).
+refuses for good (4xx) is dropped and recorded as ``refused`` (``intent_state``); a
+case only when its envelope version was refused and it cannot be sealed again
+(``sync.reseal``; ``replace_case`` swaps in the one sealed again).
 
 Storage limit: ``max_bytes`` counts queued envelope bytes plus a fixed cost per
 status row. When a new case does not fit, the operator's ``FullPolicy`` decides:
@@ -488,13 +490,50 @@ class Outbox:
                 _set_intent(db, case_id, kind, "delivered")
 
     def mark_refused(self, case_id: str, kind: str, error_code: str) -> None:
-        """The platform refused an intent for good (a 4xx): drop it, remember why."""
-        if kind == "case":
+        """The platform refused an intent for good (a 4xx): drop it, remember why
+        (``intent_state``). A sealed case only for its envelope version, when it cannot be
+        sealed again (``sync.reseal``): with the intents queued after it."""
+        if kind == "case" and error_code != "envelope_version_refused":
             raise OutboxError("a sealed case is never dropped")
+        outcome = f"refused:{error_code}"[:80]
         with self._tx() as db:
             self._inflight.discard((case_id, kind))
-            db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind))
-            _set_intent(db, case_id, kind, f"refused:{error_code}"[:80])
+            for k in KINDS if kind == "case" else (kind,):
+                cur = db.execute("DELETE FROM pending WHERE case_id = ? AND kind = ?", (case_id, k))
+                if cur.rowcount or k == kind:
+                    _set_intent(db, case_id, k, outcome)
+            if kind == "case":
+                db.execute(
+                    "UPDATE status SET last_error = ? WHERE case_id = ?", (error_code, case_id)
+                )
+
+    def replace_case(self, case_id: str, sealed: bytes | SealedCase) -> PendingCase | None:
+        """The waiting case sealed again (its envelope version was refused): the row keeps
+        its place before the case's intents and gets the new envelope, recipients and a
+        new ``Idempotency-Key``, due now. None if the case no longer waits."""
+        meta = sealed if isinstance(sealed, SealedCase) else SealedCase.from_bytes(sealed)
+        if meta.case_id != case_id:
+            raise OutboxError("the new envelope is sealed for another case")
+        recipients = json.dumps(list(meta.recipient_ids))
+        with self._tx() as db:
+            self._inflight.discard((case_id, "case"))
+            row = db.execute(
+                "SELECT size FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            self._make_room(db, max(0, len(meta.raw) - int(row[0])))
+            db.execute(
+                "UPDATE pending SET idempotency_key = ?, recipients = ?, envelope = ?, size = ?,"
+                " attempts = 0, next_attempt_at = ?, last_error = NULL"
+                " WHERE case_id = ? AND kind = 'case'",
+                (str(uuid.uuid4()), recipients, meta.raw, len(meta.raw), self._now(), case_id),
+            )
+            db.execute(
+                "UPDATE status SET recipients = ?, last_error = ? WHERE case_id = ?",
+                (recipients, "envelope_version_refused", case_id),
+            )
+        return self.get(case_id)
 
     def mark_failed(
         self,

@@ -7,9 +7,11 @@ the envelope (``Outbox.mark_delivered``). Any failure (no network, timeout, 5xx,
 outbox hands them out only after its 201) go to their own routes: ``destination``
 to ``set_destination``, ``closure`` to ``post_closure``; one the platform refuses
 for good (a 4xx other than 408/429) is dropped and recorded (``mark_refused``),
-never retried forever in front of the case's next intent. A crash between the platform's 201
-and the local delete only means one more post with the same key, which the
-platform answers without creating a second case.
+never retried forever in front of the case's next intent. A case refused for its
+envelope version (``envelope_version_refused``: sealed v1 from a stale directory) goes
+to ``sync.reseal``: sealed again from the fresh signed directory, or recorded refused.
+A crash between the platform's 201 and the local delete only means one more post with
+the same key, which the platform answers without creating a second case.
 
 When the platform itself is out (no answer, a 5xx, 429 or 408 for every case of a
 round), the whole device backs off, not each case on its own: nothing is sent until the
@@ -47,6 +49,7 @@ from sync._errors import (
 from sync.answer_book import AnswerBook
 from sync.client import DeviceEvent
 from sync.outbox import Outbox, PendingCase
+from sync.reseal import VERSION_REFUSED, Resealer, version_refused
 
 if TYPE_CHECKING:
     from sync.direct import DirectRoute
@@ -122,8 +125,12 @@ class Sender:
         clock: Callable[[], float] = time.time,
         platform_backoff: Backoff = PLATFORM_BACKOFF,
         direct: DirectRoute | None = None,
+        resealer: Resealer | None = None,
     ) -> None:
         self.outbox = outbox
+        #: Who seals a case again when the platform refuses its envelope version
+        #: (``sync.reseal``); None: such a case is recorded refused.
+        self.resealer = resealer
         #: The direct route (docs/disaster.md): used once the platform has been out for
         #: ``direct.unreachable_seconds``; None: cases wait for the platform.
         self.direct = direct
@@ -227,6 +234,11 @@ class Sender:
                 # Reconciling: the hospital's answer (given on the direct route) reaches the
                 # platform from the hospital; the destination waits for it.
                 self.outbox.mark_failed(case.case_id, "not_accepted", kind=case.kind)
+                failed += 1
+            elif case.kind == "case" and getattr(error, "hub_code", None) == VERSION_REFUSED:
+                # Sealed from a stale directory: sealed again from a fresh one, or recorded
+                # refused; never posted again as it is (the platform refuses it for good).
+                version_refused(self.outbox, case, self.resealer)
                 failed += 1
             elif case.kind != "case" and _final(error):
                 code = getattr(error, "hub_code", None) or error.code

@@ -24,6 +24,7 @@ from sync import PlatformError, TransportError
 from sync.availability import AvailabilityBook, fit_rank, needs_of
 from sync.direct import DirectRoute, direct_hospitals
 from sync.fhir_case import VerifiedPatient, VitalSigns
+from sync.reseal import ResealBook, Resealer, directory_version
 from sync.seal import SealingKeys
 
 from . import _texts as T
@@ -127,6 +128,8 @@ class _Case:
     # case id -> the recipients' public keys it was sealed for (a closure goes to them)
     sealed_for: dict[str, dict[str, Any]] = field(default_factory=dict)
     delivered: set[str] = field(default_factory=set)  # case ids the platform has (201)
+    # case ids the platform refused for good (envelope version, not sealed again)
+    refused: set[str] = field(default_factory=set)
     answers: dict[str, str] = field(default_factory=dict)  # received | accept | decline
     reasons: dict[str, str] = field(default_factory=dict)  # a decline's reason
     routes: dict[str, str] = field(default_factory=dict)  # case id -> platform | direct
@@ -204,7 +207,9 @@ class FlowCore:
         self._busy = False
         self._listeners: list[Callable[[CaseView], None]] = []
         # The hub-signed directory stored at provisioning: hospitals work offline from boot.
-        self._directory, self._require_pq = _hospitals(directory)
+        self._set_directory(directory)
+        # The directory versions each open case was sealed under (sync.reseal).
+        self._reseal_book = ResealBook()
         self._cancel_wait: threading.Event | None = None
         # A case that used a card ended: that card may still lie on the reader, and is not
         # a new tap until it was taken away. The marker (an empty file) keeps this across
@@ -234,7 +239,19 @@ class FlowCore:
                 availability=self._availability,
                 on_availability=self._changed,
                 direct=direct,
+                resealer=self._resealer(),
             )
+
+    def _resealer(self) -> Resealer | None:
+        """Who seals a case again when the platform refuses its envelope version
+        (``_reseal.ResealSteps``); None: such a case is recorded refused."""
+        return None
+
+    def _set_directory(self, directory: Sequence[Any]) -> None:
+        self._directory, self._require_pq = _hospitals(directory)
+        self._directory_version = directory_version(
+            self._require_pq, ((h.id, h.sealing_keys) for h in self._directory)
+        )
 
     def _count_waiting(self) -> None:
         """What waits in the outbox, in all and per kind (the status bar)."""
@@ -305,6 +322,8 @@ class FlowCore:
                         if h.id not in c.sent
                         else "received"
                         if c.answers.get(h.id) == "received"
+                        else "refused"
+                        if c.sent[h.id] in c.refused
                         else "sent"
                         if c.sent[h.id] in c.delivered
                         else "queued"
@@ -436,6 +455,8 @@ class FlowCore:
                 continue
             if status.delivered_at is not None:
                 c.delivered.add(case_id)
+            elif (self._outbox.intent_state(case_id, "case") or "").startswith("refused"):
+                c.refused.add(case_id)
             route = getattr(status, "route", "platform")
             if route == "direct" or status.delivered_at is not None:  # it has left: which way
                 c.routes[case_id] = route
@@ -465,18 +486,22 @@ class FlowCore:
     def refresh_directory(self) -> bool:
         """Fetch the signed hospital directory (nearest first). Blocks; False if unreachable."""
         try:
-            hospitals = self._call(self._platform.hospital_directory, *self._base)
+            self._fetch_directory()
         except PlatformError:
             self._changed()
             return False
+        return True
+
+    def _fetch_directory(self) -> None:
+        """``refresh_directory`` that raises the platform's error (``PlatformError``)."""
+        hospitals = self._call(self._platform.hospital_directory, *self._base)
         with self._lock:
-            self._directory, self._require_pq = _hospitals(hospitals)
+            self._set_directory(hospitals)
             # A hospital that became phone only (要電話) is no longer a choice.
             self._case.selected -= {h.id for h in self._directory if h.phone_only}
             if self._direct is not None:
                 self._direct.set_hospitals(direct_hospitals(hospitals))
         self._changed()
-        return True
 
     def _open_case(self) -> None:
         c = self._case

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sync import PlatformError
 from sync.availability import AvailabilityBook
 from sync.direct import DirectRoute
+from sync.reseal import Resealer
 from sync.sender import Sender, follow_answers
 
 from ._ports import CaseOutbox, Platform
@@ -41,8 +42,11 @@ class Delivery:
         availability: AvailabilityBook | None = None,
         on_availability: Callable[[], None] | None = None,
         direct: DirectRoute | None = None,
+        resealer: Resealer | None = None,
     ) -> None:
         self.outbox = outbox
+        # A case refused for its envelope version is sealed again by the flow (sync.reseal).
+        self.resealer = resealer
         # The direct route (docs/disaster.md): the sender uses it once the platform has
         # been out for its threshold; what it delivers and hears shows like answers.
         self.direct = direct
@@ -80,6 +84,7 @@ class Delivery:
             self.platform,
             concurrency=2,
             direct=self.direct,
+            resealer=self.resealer,
         )
         try:
             while not self._stop.is_set():

@@ -36,14 +36,15 @@ from ._model import (
 )
 from ._ports import CardRequest
 from ._record import RecordSteps, near_hhmm
-from ._sending import DestinationNotAccepted, HospitalSteps
+from ._reseal import ResealSteps
+from ._sending import DestinationNotAccepted
 
 __all__ = ["CaseFlow", "DestinationNotAccepted", "DeviceIdentity"]
 
 log = logging.getLogger("edge.flow")
 
 
-class CaseFlow(IdentitySteps, RecordSteps, HospitalSteps):
+class CaseFlow(IdentitySteps, RecordSteps, ResealSteps):
     """One device's case flow: standby → card → consent → identity → summary → vitals →
     hospitals → destination → done (forget)."""
 
@@ -335,6 +336,7 @@ class CaseFlow(IdentitySteps, RecordSteps, HospitalSteps):
                         log.warning("card removal marker not written")
             self._drop_connection()
             self._case = _Case()
+            self._reseal_book.forget()  # no case is open: none is sealed again
             self._stage = Stage.STANDBY
             self._notice = None
             self._busy = False

@@ -182,6 +182,9 @@ DELIVERY_TEXT: dict[str, Text] = {
     "received": Text("病院に到着", "At the hospital"),
     "accept": Text("受入可", "Accepts"),
     "decline": Text("受入不可", "Declines"),
+    # The platform refused the case for its envelope version and it could not be sealed
+    # again (sync.reseal): it reached nobody; the crew phones.
+    "refused": Text("送信できませんでした（要電話）", "Not sent (phone)"),
     "destination": Text("搬送先決定", "Destination"),
 }
 
@@ -330,7 +333,8 @@ class HospitalRow:
     sent: bool = False
     answer: str | None = None  # None (応答待ち once sent), "accept", "decline"
     # Once sent: "queued" (未送信（封緘して保存）), "sent" (the platform's 201), "received"
-    # (the hospital has it); an answer says more.
+    # (the hospital has it), "refused" (the platform refused it for good: 送信できませんでした,
+    # the crew phones); an answer says more.
     delivery: str | None = None
     reason: str | None = None  # a decline's reason (満床 ...), one of REFUSAL_REASONS
     # The route the case took: "platform" (プラットフォーム経由) | "direct" (直接送信: the

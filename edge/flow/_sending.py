@@ -147,6 +147,7 @@ class HospitalSteps(FlowCore):
                 if h.id in c.selected and h.id not in c.sent and not h.phone_only
             ]
             version = self._sealing_version()
+            directory_version = self._directory_version
         if not targets:
             self._go(Stage.HOSPITALS, _notice(T.NOTHING_SELECTED, "info"))
             return
@@ -161,6 +162,8 @@ class HospitalSteps(FlowCore):
                 recipients={h.id: h.sealing_keys for h in targets},
                 version=version,
             )
+            # Known before the sender can post it (a refusal asks the book).
+            self._reseal_book.sealed(case_id, directory_version)
             self._outbox.enqueue(sealed)
         except OutboxError as exc:
             log.warning("case could not be queued (%s)", exc.code)

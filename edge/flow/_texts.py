@@ -115,6 +115,31 @@ OUTBOX_FULL = Text(
     "端末の保存領域が一杯です。技術担当者に連絡し、電話で病院に連絡してください。",
     "The device storage is full. Call the hospitals by phone; contact the technician.",
 )
+# The platform takes post-quantum (v2) cases only and the case was sealed from an older
+# hospital list (sync.reseal): sealed again from the new list, or not sent at all.
+RESEALED = Text(
+    "病院一覧が更新されていたため、事案を新しい暗号方式で封緘し直して送信中です（未送信）。",
+    "The hospital list had changed: the case was sealed again with the new encryption and"
+    " is being sent (not sent yet).",
+)
+RESEALED_LEFT_OUT = Text(
+    "病院一覧が更新されていたため、事案を新しい暗号方式で封緘し直して送信中です（未送信）。"
+    "{hospitals}は新しい暗号方式に未対応のため送信できません。電話で連絡してください。",
+    "The hospital list had changed: the case was sealed again with the new encryption and"
+    " is being sent. {hospitals} cannot receive it yet: call by phone.",
+)
+CASE_REFUSED = Text(
+    "事案をプラットフォームが受け付けませんでした（暗号方式の更新が必要）。"
+    "{hospitals}へは届いていません。電話で病院に連絡してください。",
+    "The platform refused the case (its encryption must be updated); it did not reach"
+    " {hospitals}. Call the hospitals by phone.",
+)
+EARLIER_CASE_REFUSED = Text(
+    "以前の事案をプラットフォームが受け付けませんでした（暗号方式の更新が必要）。"
+    "{hospitals}へは届いていません。電話で病院に連絡してください。",
+    "An earlier case was refused by the platform (its encryption must be updated); it did"
+    " not reach {hospitals}. Call the hospitals by phone.",
+)
 DESTINATION_WAITING = Text(
     "搬送先決定は送信待ちです。通信が回復すると自動で病院へ通知します。急ぐ場合は電話で病院に連絡してください。",
     "The destination waits to be sent; it leaves when the network returns. Call if urgent.",

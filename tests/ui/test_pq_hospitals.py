@@ -18,7 +18,8 @@ from hub_server.models import Case
 from sync import SealedCase
 from sync.envelope import V1, V2
 from sync.seal import OpeningKeys, open_case
-from tests.edge._world import TapReader, World, make_flow, running_world, wait_until
+from tests.edge._stale import Recorder, stale
+from tests.edge._world import SCENE, TapReader, World, make_flow, running_world, wait_until
 from tests.ui._pilot import PANEL, screen_text, wait_stage, wait_text
 
 # HOSPITALS nearest first from the scene: index 2 (テスト駅前クリニック, no hybrid key), 0, 1.
@@ -135,5 +136,41 @@ async def test_the_hospitals_screen_shows_phone_only(pq_world: World, tmp_path: 
             await pilot.click("#h-0")
             await pilot.pause()
             assert not app.flow.view().hospitals[0].selected
+    finally:
+        app.flow.close()
+
+
+@pytest.mark.anyio
+async def test_the_screen_says_a_refused_case_did_not_reach_the_hospitals(
+    pq_world: World, tmp_path: Path
+) -> None:
+    """Sealed v1 from an older directory; the platform refuses it, and the directory the
+    device fetches again (a replica without the policy yet) gives nothing new to seal
+    from: the rows read 送信できませんでした（要電話） and the notice says to phone."""
+    client = pq_world.platform()
+    hybrid = tuple(h.name for h in pq_world.hospitals if h.xwing is not None)
+    platform = Recorder(client, lagging=True)
+    older = stale(client.hospital_directory(*SCENE), hybrid)
+    app = EdgeApp(
+        make_flow(pq_world, tmp_path, cards=TapReader(), platform=platform, directory=older),
+        idle_timeout_s=300,
+    )
+    try:
+        async with app.run_test(size=PANEL) as pilot:
+            await wait_stage(pilot, app, Stage.STANDBY)
+            await pilot.click("#primary")  # カードなしで開始
+            await wait_stage(pilot, app, Stage.VITALS)
+            await pilot.click("#primary")
+            await wait_stage(pilot, app, Stage.HOSPITALS)
+            await pilot.click("#h-0")
+            await pilot.click("#h-1")
+            await pilot.pause()
+            await pilot.click("#primary")  # 選択した2病院へ一斉送信
+            await wait_text(pilot, app, "送信できませんでした（要電話）")
+            text = screen_text(app)
+            assert text.count("送信できませんでした（要電話）") == 2
+            assert "事案をプラットフォームが受け付けませんでした（暗号方式の更新が必要）" in text
+            assert "電話で病院に連絡してください" in text
+            assert "送信済み" not in text
     finally:
         app.flow.close()

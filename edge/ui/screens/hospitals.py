@@ -38,7 +38,7 @@ def answer_text(row: HospitalRow, lang: str) -> tuple[str, str]:
     if state is None:
         return ("", "")
     text = DELIVERY_TEXT[state].pick(lang)
-    cls = {"accept": "accept", "decline": "decline"}.get(state, "waiting")
+    cls = {"accept": "accept", "decline": "decline", "refused": "refused"}.get(state, "waiting")
     if state == "decline" and row.reason in REFUSAL_REASONS:
         text += f"（{row.reason}）" if lang != "en" else f" ({row.reason})"
         cls += f" reason-{REFUSAL_REASONS.index(row.reason)}"  # for the kiosk's layout file
