@@ -5,7 +5,8 @@ device: id, Ed25519 key, fire department, revoked), checks the hub's signature a
 its pinned hub key and keeps the document on disk. On the direct route (docs/disaster.md)
 it is the only word on a device: an unknown or revoked device is refused.
 
-The roster's ``version`` only grows (each enrollment and each revocation adds one). A
+The roster's ``version`` only grows (each enrollment and each revocation adds one, a
+restore of the hub's database its event gap: ``hub_server.services.device_roster``). A
 roster older than the one held is refused with ``SnapshotRollback`` and changes nothing,
 like the revocation snapshot on the device: a replayed old roster cannot un-revoke a
 device.

@@ -55,6 +55,7 @@ class HubState:
     #: core.events.leases.StreamLeases: the stream cap across processes (PostgreSQL).
     stream_leases: Any = None
     case_writer: Any = None  # services.case_writer's group commit (PostgreSQL, made on use)
+    roster_gaps: Any = None  # services.device_roster's restore gaps read off the chain (on use)
     #: Devices' keys for the case hot path (used on PostgreSQL only).
     device_keys: DeviceKeyCache = field(default_factory=DeviceKeyCache)
     _revoked_cache: tuple[float, frozenset[int]] = (0.0, frozenset())

@@ -162,8 +162,9 @@ class RosterDevice(BaseModel):
 class RosterBody(BaseModel):
     """Every enrolled device, for hospitals to trust a device without the platform.
 
-    ``version`` only grows (each enrollment and each revocation adds one): a hospital
-    refuses a roster older than the one it holds (docs/disaster.md)."""
+    ``version`` only grows (each enrollment and each revocation adds one, a restore its
+    event gap: ``services.device_roster``): a hospital refuses a roster older than the
+    one it holds (docs/disaster.md)."""
 
     format: str = "kyukyu-roster-v1"
     version: int

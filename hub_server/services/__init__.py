@@ -14,6 +14,8 @@ errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 - ``crl_ingestion``: a CA's CRL into the revocation set (refuses older and expired CRLs)
 - ``hospital_registry``: hospital registration, enrollment tokens, the signed directory
 - ``trust_bundle``: the signed trust bundle (pinned roots and CVC CA keys)
+- ``device_roster``: the signed device roster (its version rises across restores) and
+  device-key documents for hospitals
 - ``backups``: backing the database up and restoring it with a signed restore marker
 
 Admission control for case posts is an HTTP dependency: ``hub_server.api.admission``.
@@ -23,6 +25,7 @@ Admission control for case posts is an HTTP dependency: ``hub_server.api.admissi
 __all__ = [
     "backups",
     "crl_ingestion",
+    "device_roster",
     "identity_revocation",
     "patient_proof",
     "trust_bundle",

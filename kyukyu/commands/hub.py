@@ -695,7 +695,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--event-gap",
         type=int,
         default=1_000_000,
-        help="event numbers every recipient skips (it may hold events past the backup)",
+        help="event numbers every recipient skips (it may hold events past the backup); "
+        "the device roster's version moves on by as much",
     )
     p.set_defaults(func=_restore)
 

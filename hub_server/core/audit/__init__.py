@@ -29,6 +29,7 @@ from hub_server.core.audit.restore import (
     DEFAULT_EVENT_GAP,
     RESTORE_ACTION,
     RESTORE_FORMAT,
+    event_gaps,
     markers_in_chain,
     record_restore,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "append_audit",
     "chain_pending",
     "entry_hash",
+    "event_gaps",
     "markers_in_chain",
     "read_checkpoints",
     "record_restore",

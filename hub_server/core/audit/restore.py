@@ -16,11 +16,13 @@ excuses nothing: a truncation without one is still reported.
 
 Every recipient's event counter moves on by ``event_gap`` at the restore: hospitals and
 devices may already hold events numbered past the backup's counters (delivered after the
-backup was taken), and would skip new events numbered below what they saw.
+backup was taken), and would skip new events numbered below what they saw. The device
+roster's version moves on by the same gaps (``event_gaps``; services.device_roster).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +38,7 @@ __all__ = [
     "RESTORE_ACTION",
     "RESTORE_FIELD",
     "RESTORE_FORMAT",
+    "event_gaps",
     "markers_in_chain",
     "record_restore",
     "verified_marker",
@@ -86,6 +89,26 @@ def record_restore(
     return marker
 
 
+def event_gaps(conn: Connection, *, after: int = 0, upto: int | None = None) -> int:
+    """The sum of the ``event_gap`` of the restore markers in chain rows ``after`` < seq
+    <= ``upto`` (all rows after ``after`` when None), signatures not checked. A row whose
+    marker has no usable gap counts 0."""
+    query = sa_select(_AUDIT.c.details).where(
+        _AUDIT.c.seq > after, _AUDIT.c.action == RESTORE_ACTION
+    )
+    if upto is not None:
+        query = query.where(_AUDIT.c.seq <= upto)
+    total = 0
+    for details in conn.execute(query).scalars():
+        try:
+            gap = json.loads(details)["marker"][RESTORE_FIELD]["event_gap"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if type(gap) is int and gap > 0:
+            total += gap
+    return total
+
+
 def verified_marker(doc: dict[str, Any], public_key: Any) -> dict[str, Any] | None:
     """The body of a restore marker signed by ``public_key``; None if ``doc`` is not a
     restore marker. ``BadHubSignature`` if it claims to be one and is not signed so."""
@@ -99,8 +122,6 @@ def verified_marker(doc: dict[str, Any], public_key: Any) -> dict[str, Any] | No
 
 def markers_in_chain(conn: Connection) -> list[tuple[int, dict[str, Any]]]:
     """(row seq, marker document) of every ``hub_restored`` row of the chain."""
-    import json
-
     rows = conn.execute(
         sa_select(_AUDIT.c.seq, _AUDIT.c.details)
         .where(_AUDIT.c.action == RESTORE_ACTION)

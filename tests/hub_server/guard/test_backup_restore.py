@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from hub_server.core.audit import DEFAULT_EVENT_GAP
 from hub_server.core.security import HubKey
+from hub_server.services.device_roster import RestoreGaps
 from kyukyu.cli import main as kyukyu
-from tests.hub_server._support import Hub
+from sync import SnapshotRollback
+from sync.roster import DeviceRoster
+from tests.hub_server._support import Hub, Signer
 
 pytestmark = pytest.mark.anyio
 
@@ -158,3 +163,80 @@ def test_a_failed_backup_or_restore_is_a_typed_error_and_the_command_says_so(
     assert "SQLite file, not memory" in err
     assert "バックアップまたは復元に失敗しました" in err
     assert not (tmp_path / "c.db").exists()
+
+
+async def _roster(hub: Hub, hospital: Signer) -> dict[str, Any]:
+    r = await hub.call(hospital, "GET", "/v1/devices/roster")
+    assert r.status_code == 200, r.text
+    document: dict[str, Any] = r.json()
+    return document
+
+
+async def test_the_roster_version_rises_across_a_restore_and_hospitals_take_it(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The roster's version counts the restore's event gap: a hospital holding a roster
+    signed after the backup takes the first one after the restore, and a revocation made
+    after the restore reaches it (before: refused as a rollback, the device still trusted
+    on the direct route)."""
+    key = tmp_path / "hub.key"
+    HubKey.load_or_create(key)
+    db = hub.state.settings.db_url
+    kept, later = await hub.enroll_device(), await hub.enroll_device()
+    _, hospital = await hub.register_hospital()
+    backup = tmp_path / "hub.backup"
+    assert kyukyu(["hub", "backup", "--db", db, "--out", str(backup)]) == 0
+    lost = await hub.enroll_device()  # after the backup: gone with the restore
+    revoke = f"/v1/devices/{_device_id(kept)}/revoke"
+    assert (await hub.call(hub.operator, "POST", revoke, {})).status_code == 200
+    held = DeviceRoster(tmp_path / "device-roster.json", hub.state.hub_key.public_key)
+    pre = await _roster(hub, hospital)
+    before = held.accept(pre)
+    assert before == 4  # three enrolled, one revoked
+    assert held(_device_id(kept)) is None
+    assert held(_device_id(lost)) is not None
+
+    _drop_connections(hub)
+    restore = ["hub", "restore", str(backup), "--db", db, "--hub-key", str(key)]
+    assert kyukyu(restore) == 0  # default --event-gap
+    _drop_connections(hub)
+    after = await _roster(hub, hospital)
+    assert after["roster"]["version"] == 2 + DEFAULT_EVENT_GAP > before
+    assert held.accept(after) == 2 + DEFAULT_EVENT_GAP  # not a rollback
+    assert held.vouched(_device_id(lost)) is None  # the hub forgot it: enrol it again
+    # What a restore loses includes the revocation made after the backup (docs/hub.md):
+    # the device is trusted again until an operator revokes it again.
+    assert held(_device_id(kept)) is not None
+
+    # Revocations after the restore reach the hospital with its next roster.
+    for device in (kept, later):
+        path = f"/v1/devices/{_device_id(device)}/revoke"
+        assert (await hub.call(hub.operator, "POST", path, {})).status_code == 200
+    assert held.accept(await _roster(hub, hospital)) == 4 + DEFAULT_EVENT_GAP
+    for device in (kept, later):
+        vouched = held.vouched(_device_id(device))
+        assert vouched is not None
+        assert vouched.revoked
+        assert held(_device_id(device)) is None  # refused on the direct route
+    # The pre-restore roster (a replay) is older than the one held: refused, kept so.
+    with pytest.raises(SnapshotRollback):
+        held.accept(pre)
+    again = DeviceRoster(held.path, hub.state.hub_key.public_key)
+    assert again.version == 4 + DEFAULT_EVENT_GAP
+    assert again(_device_id(later)) is None
+    # The process read the gaps before and after the restore (a fold over the chain that
+    # started again when the chain changed under it): the same as one fresh read.
+    with hub.state.engine.connect() as conn:
+        assert hub.state.roster_gaps.read(conn) == RestoreGaps().read(conn) == DEFAULT_EVENT_GAP
+
+    # The limit (docs/hub.md "Restore"): the same older backup restored a second time has
+    # one marker again, not two, so its roster is below the one held, as event numbers are.
+    _drop_connections(hub)
+    assert kyukyu(restore) == 0
+    _drop_connections(hub)
+    with pytest.raises(SnapshotRollback):
+        held.accept(await _roster(hub, hospital))
+
+
+def _device_id(device: Signer) -> str:
+    return device.key_id.removeprefix("device:")
