@@ -10,11 +10,17 @@ restore of the hub's database its event gap: ``hub_server.services.device_roster
 roster older than the one held is refused with ``SnapshotRollback`` and changes nothing,
 like the revocation snapshot on the device: a replayed old roster cannot un-revoke a
 device.
+
+A revocation, once held, is kept for good (the platform has no un-revoke): a device
+revoked in any roster this hospital accepted stays refused even when a later roster
+lists it unrevoked, as one does after the hub's database went back to a backup taken
+before the revocation. The ids are kept beside the roster (``<roster>.revoked``, 0600).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -31,6 +37,8 @@ __all__ = ["ROSTER_FORMAT", "DeviceRoster"]
 
 ROSTER_FORMAT = "kyukyu-roster-v1"
 
+log = logging.getLogger("sync.roster")
+
 
 class DeviceRoster:
     """The last accepted roster, kept in ``path`` (JSON, the signed document as received).
@@ -45,6 +53,7 @@ class DeviceRoster:
         self._lock = threading.Lock()
         self._version = -1
         self._devices: dict[str, VouchedDevice] = {}
+        self._revoked = self._read_revoked()
         if path.exists():
             try:
                 self._take(json.loads(path.read_text()))
@@ -87,8 +96,43 @@ class DeviceRoster:
             )
         return version, devices
 
+    @property
+    def _revoked_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".revoked")
+
+    def _read_revoked(self) -> frozenset[str]:
+        try:
+            ids = json.loads(self._revoked_path.read_text())
+        except FileNotFoundError:
+            return frozenset()
+        except ValueError:  # damaged: what the rosters say is all there is
+            log.warning(
+                "kept device revocations unreadable (%s); the roster's own are used",
+                self._revoked_path.name,
+            )
+            return frozenset()
+        return frozenset(str(i) for i in ids) if isinstance(ids, list) else frozenset()
+
+    def _keep_revoked(
+        self, devices: dict[str, VouchedDevice]
+    ) -> tuple[frozenset[str], dict[str, VouchedDevice]]:
+        """Every revocation held so far and in ``devices``; ``devices`` with those revoked."""
+        revoked = self._revoked | {i for i, d in devices.items() if d.revoked}
+        for device_id in revoked & devices.keys():
+            device = devices[device_id]
+            if not device.revoked:
+                devices[device_id] = VouchedDevice(
+                    device_id=device_id,
+                    public_key=None,
+                    fire_department=device.fire_department,
+                    revoked=True,
+                )
+        return revoked, devices
+
     def _take(self, document: Any) -> None:
-        self._version, self._devices = self._parse(document)
+        version, devices = self._parse(document)
+        self._revoked, self._devices = self._keep_revoked(devices)
+        self._version = version
 
     def accept(self, document: Any) -> int:
         """Check and keep a signed roster document; its version.
@@ -100,14 +144,11 @@ class DeviceRoster:
         with self._lock:
             if version < self._version:
                 raise SnapshotRollback(f"roster version {version} < {self._version}")
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                json.dump(document, f, separators=(",", ":"), ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            self._version, self._devices = version, devices
+            revoked, devices = self._keep_revoked(devices)
+            # The revocations first: a crash between the two writes keeps them all.
+            _write_0600(self._revoked_path, sorted(revoked))
+            _write_0600(self.path, document)
+            self._version, self._devices, self._revoked = version, devices, revoked
         return version
 
     def vouched(self, device_id: str) -> VouchedDevice | None:
@@ -119,3 +160,14 @@ class DeviceRoster:
         """The key to check ``device_id``'s signatures with; None: unknown or revoked."""
         vouched = self.vouched(device_id)
         return None if vouched is None else vouched.public_key
+
+
+def _write_0600(path: Path, value: Any) -> None:
+    """``value`` as JSON in ``path``, replaced atomically (0600, synced)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f, separators=(",", ":"), ensure_ascii=False)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

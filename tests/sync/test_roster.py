@@ -75,3 +75,27 @@ def test_one_bad_entry_costs_only_itself(tmp_path: Path) -> None:
     assert vouched is not None
     assert vouched.fire_department == "東京消防庁"
     assert len(held) == 1
+
+
+def test_a_revocation_once_held_is_kept_whatever_a_newer_roster_says(tmp_path: Path) -> None:
+    """The platform has no un-revoke: a newer roster listing a revoked device unrevoked (its
+    database went back to a backup taken before the revocation) does not bring it back,
+    also after a restart; a damaged list of kept revocations costs only itself."""
+    path = tmp_path / "device-roster.json"
+    held = DeviceRoster(path, HUB.public_key())
+    held.accept(roster(3, [entry("d1", revoked=True), entry("d2")]))
+    assert held.accept(roster(1_000_002, [entry("d1"), entry("d2"), entry("d3")])) == 1_000_002
+    assert held("d1") is None
+    vouched = held.vouched("d1")
+    assert vouched is not None
+    assert vouched.revoked
+    assert held("d2") is not None
+    assert held("d3") is not None
+    kept = path.with_name(path.name + ".revoked")
+    assert json.loads(kept.read_text()) == ["d1"]
+    assert kept.stat().st_mode & 0o777 == 0o600
+    again = DeviceRoster(path, HUB.public_key())
+    assert again("d1") is None
+    assert again("d2") is not None
+    kept.write_text("{not json")
+    assert DeviceRoster(path, HUB.public_key())("d1") is not None  # the roster alone
