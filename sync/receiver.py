@@ -51,6 +51,7 @@ from sync._errors import (
     MalformedEvent,
     PlatformError,
     SyncError,
+    WrongKeyKind,
 )
 from sync._http import (
     DEFAULT_TIMEOUT,
@@ -300,13 +301,12 @@ class Receiver:
             return
         try:
             sealed = SealedCase.from_text(data["envelope"])  # the one parse of this hop
-            opened = open_case(
-                sealed,
-                hospital_id=self.hospital_id,
-                hospital_key=self.hospital_key,
-                device_key_for=self.device_key_for,
-                expected_case_id=case_id,
-            )
+            try:
+                opened = self._open(sealed, case_id)
+            except WrongKeyKind:
+                if not self.reload_keys():
+                    raise
+                opened = self._open(sealed, case_id)  # once more, with the keys read again
         except EnvelopeError as exc:
             # Not retried: a changed byte does not heal. Reported, never handed over.
             self._refuse(seq, case_id, exc)
@@ -324,6 +324,21 @@ class Receiver:
             return
         self.state.record(seq, opened.case_id, "ok")
         self._ack(opened.case_id)
+
+    def _open(self, sealed: SealedCase, case_id: str) -> OpenedCase:
+        return open_case(
+            sealed,
+            hospital_id=self.hospital_id,
+            hospital_key=self.hospital_key,
+            device_key_for=self.device_key_for,
+            expected_case_id=case_id,
+        )
+
+    def reload_keys(self) -> bool:
+        """A case needs a key kind ``hospital_key`` lacks (``WrongKeyKind``): a subclass
+        whose keys may have changed (a rotation) sets ``hospital_key`` anew and returns
+        True to have the case opened once more; False refuses it as it is."""
+        return False
 
     def _refuse(self, seq: int, case_id: str, exc: SyncError) -> None:
         """Record a refused case (``on_rejected``, then the cursor); not acknowledged."""

@@ -34,6 +34,8 @@ def _list_context(request: Request, who: SessionInfo, cards: CardRenderer) -> di
         "now": now,
         "csrf": who.csrf,
         "who": who,
+        # The key file the service could not take (it keeps its keys): for the administrator.
+        "key_problem": request.app.state.service.keys.problem,
     }
 
 
