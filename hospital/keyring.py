@@ -149,7 +149,7 @@ class LiveKeys:
             fresh = HospitalKeys.load(self.path)
         except NotInitialised as exc:
             problem = _OPEN_TO_OTHERS if "readable by others" in str(exc) else _UNREADABLE
-            return self._refuse(problem, type(exc).__name__)
+            return self._refuse(problem, exc.detail or exc.code)  # a path and a kind, no bytes
         except Exception as exc:  # JSON, base64, key lengths: the type only, never bytes
             return self._refuse(_UNREADABLE, type(exc).__name__)
         held_xwing = self._keys.xwing_public_b64()

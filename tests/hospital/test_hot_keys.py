@@ -52,7 +52,7 @@ from tests.hospital._world import (
     wait_for,
 )
 
-CORRUPT = b'{"hpke_private_key": "not a key'
+CORRUPT = b'{"hpke_private_key": "SECRET-BYTES'
 
 
 def _old_install(p: Platform, tmp: Path, name: str) -> HospitalSite:
@@ -264,7 +264,7 @@ def test_a_case_refused_for_a_key_not_read_yet_is_taken_once_it_is(
     assert "key_file_unreadable" in errors[0].getMessage()
     for record in caplog.records:
         assert seed not in record.getMessage()
-        assert "not a key" not in record.getMessage()
+        assert "SECRET" not in record.getMessage()
 
 
 def _keys_file(tmp: Path, keys: HospitalKeys) -> Path:
@@ -326,3 +326,25 @@ def test_live_keys_take_only_an_added_xwing_key(tmp_path: Path) -> None:
     assert live.keys is taken
     assert live.keys.xwing_public_b64() == base.xwing_public_b64()
     assert changes == [1]
+
+
+def test_a_key_file_that_is_not_one_is_a_typed_error_quoting_nothing(tmp_path: Path) -> None:
+    """What ``serve`` (and every command) says at start about such a file: exit 1,
+    ``hospital_not_initialised``, the path and the kind of fault, never the file's bytes."""
+    from hospital.errors import NotInitialised
+
+    path = tmp_path / "hospital-key.json"
+    good = json.loads(HospitalKeys.generate()._file_bytes())
+    for text in (
+        CORRUPT.decode(),
+        "[1, 2]",
+        json.dumps({**good, "storage_key": "c2VjcmV0LXN0b3JhZ2Uta2V5"}),
+        json.dumps({k: v for k, v in good.items() if k != "signing_private_key"}),
+        json.dumps({**good, "hpke_private_key": "!!secret!!"}),
+    ):
+        _replace(path, text.encode())
+        with pytest.raises(NotInitialised) as info:
+            HospitalKeys.load(path)
+        assert str(path) in str(info.value)
+        for secret in ("SECRET", "c2VjcmV0", "secret", good["storage_key"]):
+            assert secret not in str(info.value)
