@@ -18,7 +18,9 @@ take it again. It is not acknowledged: for the platform (and the crew) the
 hospital has not received it. Only ``HandOffDeferred`` from ``on_case`` (the
 store is unavailable), or an exception from ``on_rejected`` (the refusal could
 not be recorded), leaves the event unrecorded: it is read again after a pause.
-``run`` survives any exception.
+``run`` survives any exception. A case sealed to a key kind ``hospital_key`` lacks
+(``WrongKeyKind``) is opened once more if ``reload_keys`` (a subclass's hook: its keys
+may have been rotated) gives new keys, before it is refused.
 
 Hand-off is deduplicated by case id and recorded durably right after
 ``on_case`` returns (then acknowledged; a failed ack is retried before the next

@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hospital.direct import create_direct_app
-from hospital.identity import HospitalKeys
+from hospital.identity import HospitalKeys, rotate_hybrid_key
 from hospital.keyring import LiveKeys
+from hospital.main import HospitalRuntime
 from kyukyu.testing import serve_in_thread
 from sync import HttpStatusError, SealedCase
 from sync.direct import DirectClient, DirectHospital
@@ -348,3 +349,36 @@ def test_a_key_file_that_is_not_one_is_a_typed_error_quoting_nothing(tmp_path: P
         assert str(path) in str(info.value)
         for secret in ("SECRET", "c2VjcmV0", "secret", good["storage_key"]):
             assert secret not in str(info.value)
+
+
+def test_a_case_held_before_a_restart_is_taken_at_start(tmp_path: Path) -> None:
+    """The platform has the hybrid key but the service's key file not (rotated into
+    another file, copied in later): the v2 case is held; a service started with the
+    right file takes it in at start, acknowledged, and the banner no longer counts it."""
+    with platform(tmp_path) as p:
+        site = _old_install(p, tmp_path, "再起動病院")
+        device = p.new_device()
+        key_file = site.data_dir / "hospital-key.json"
+        elsewhere = tmp_path / "rotated-key.json"
+        elsewhere.write_bytes(key_file.read_bytes())
+        elsewhere.chmod(0o600)
+        assert rotate_hybrid_key(site.data_dir, key_file=elsewhere).made
+        first = HospitalRuntime(site.settings(key_check_seconds=3600))
+        first.service.start()
+        try:
+            held = _send(device, site, V2)
+            wait_for(lambda: len(first.store.held_rejections()) == 1, what="the v2 case held")
+            assert first.store.case(held) is None
+        finally:
+            first.service.stop()
+            first.close()
+        _replace(key_file, elsewhere.read_bytes())
+        second = HospitalRuntime(site.settings(key_check_seconds=3600))
+        second.service.start()
+        try:
+            wait_for(lambda: second.store.case(held), what="the held case taken at start")
+            wait_for(lambda: held not in second.service.state.unacked(), what="its ack")
+            assert second.store.rejections() == []
+        finally:
+            second.service.stop()
+            second.close()
