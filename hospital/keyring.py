@@ -100,6 +100,8 @@ class LiveKeys:
     def __init__(
         self, path: Path, keys: HospitalKeys, *, on_change: Callable[[], None] | None = None
     ) -> None:
+        """``on_change``: called (outside the lock) when new keys were taken or
+        ``problem`` changed."""
         self.path = path
         self._on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
@@ -129,8 +131,10 @@ class LiveKeys:
         new keys were taken. Never raises for the file: a file that cannot be used
         leaves the keys held in use and sets ``problem``."""
         with self._lock:
+            problem = self.problem
             changed = self._refresh()
-        if changed:
+            told = changed or self.problem != problem
+        if told:
             self._on_change()
         return changed
 

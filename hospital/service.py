@@ -250,9 +250,7 @@ class ReceivingService:
         # The keys of the key file, read again when it is replaced (hospital.keyring).
         # New keys taken (by any thread): the cases held for want of them are opened now.
         self._keys_wanted = threading.Event()
-        self.keys = LiveKeys(
-            settings.resolved_key_file(), identity.keys, on_change=self._keys_wanted.set
-        )
+        self.keys = LiveKeys(settings.resolved_key_file(), identity.keys, on_change=self._keys_news)
         self.receiver = _HospitalReceiver(
             self.client,
             live_keys=self.keys,
@@ -351,6 +349,12 @@ class ReceivingService:
             self._keys_wanted.set()
 
     # -- the keys (hospital.keyring) ------------------------------------------------
+
+    def _keys_news(self) -> None:
+        """New keys taken or the key file's problem changed: retry the held cases now,
+        and tell the dashboards (its warning)."""
+        self._keys_wanted.set()
+        self.announce("keys")
 
     def open_with_keys(self, open_: Callable[[OpeningKeys], _T]) -> _T:
         """``open_`` with the keys held; if the envelope needs a key kind they lack, once

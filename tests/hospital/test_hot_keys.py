@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -224,9 +225,14 @@ def test_a_case_refused_for_a_key_not_read_yet_is_taken_once_it_is(
         assert service.keys.kinds() == ("x25519",)
         staff = p.stack.enter_context(signed_in(site, "alice"))  # one sign-in: one TOTP step
         page = staff.get("/").text
-        assert 'id="key-problem"' in page
-        assert "鍵ファイルを読めません" in page
-        assert staff.get("/api/cases").json()["refused"] == 1
+        shown = re.search(r'<p class="service-warning" id="key-problem"[^>]*>([^<]*)</p>', page)
+        assert shown is not None
+        assert 'data-code="key_file_unreadable"' in shown[0]
+        assert "hidden" not in shown[0]
+        assert "鍵ファイルを読めません" in shown[1]
+        listed = staff.get("/api/cases").json()
+        assert listed["refused"] == 1
+        assert listed["key_problem"]["code"] == "key_file_unreadable"  # the page's script
         # The direct route: 503, the device keeps the case and sends it again.
         direct_id, direct_sealed = _seal(device, site)
         direct_row = PendingCase(direct_id, f"key-{direct_id}", (site.id,), direct_sealed, 0, 0.0)
@@ -248,8 +254,12 @@ def test_a_case_refused_for_a_key_not_read_yet_is_taken_once_it_is(
         assert held in service.state.received_ids()
         assert service.keys.problem is None
         assert service.keys.kinds() == ("x25519", "xwing")
-        assert 'id="key-problem"' not in staff.get("/").text
-        assert staff.get("/api/cases").json()["refused"] == 0
+        assert '<p class="service-warning" id="key-problem" role="alert" data-code="" hidden>' in (
+            staff.get("/").text
+        )
+        listed = staff.get("/api/cases").json()
+        assert listed["refused"] == 0
+        assert listed["key_problem"] is None
         direct.post(direct_row)  # sent again by the device: taken now
         stored = service.store.case(direct_id)
         assert stored is not None
@@ -279,8 +289,12 @@ def test_live_keys_take_only_an_added_xwing_key(tmp_path: Path) -> None:
     base = HospitalKeys.generate()
     old = HospitalKeys(base.hpke, base.signing, base.storage, None)
     path = _keys_file(tmp_path, old)
-    changes: list[int] = []
-    live = LiveKeys(path, old, on_change=lambda: changes.append(1))
+    changes: list[tuple[str | None, tuple[str, ...]]] = []  # what on_change saw
+
+    def code() -> str | None:
+        return None if live.problem is None else live.problem.code
+
+    live = LiveKeys(path, old, on_change=lambda: changes.append((code(), live.kinds())))
     assert live.refresh() is False  # unchanged: not read again
     assert live.keys is old
 
@@ -309,13 +323,18 @@ def test_live_keys_take_only_an_added_xwing_key(tmp_path: Path) -> None:
     assert live.refresh() is False
     assert live.problem.code == "key_file_missing"
     assert live.keys is old
-    assert changes == []
+    # Told once per new problem (the same problem again is not news).
+    assert changes == [
+        ("key_file_other_keys", ("x25519",)),
+        ("key_file_mode", ("x25519",)),
+        ("key_file_missing", ("x25519",)),
+    ]
 
     put(HospitalKeys(base.hpke, base.signing, base.storage, base.xwing))
     assert live.refresh() is True
     assert live.problem is None
     assert live.kinds() == ("x25519", "xwing")
-    assert changes == [1]
+    assert changes[3:] == [(None, ("x25519", "xwing"))]
     taken = live.keys
     # Once held, the X-Wing key stays: neither dropped nor replaced (v2 cases in flight).
     put(old)
@@ -326,7 +345,7 @@ def test_live_keys_take_only_an_added_xwing_key(tmp_path: Path) -> None:
     assert live.problem.code == "key_file_other_keys"
     assert live.keys is taken
     assert live.keys.xwing_public_b64() == base.xwing_public_b64()
-    assert changes == [1]
+    assert changes[4:] == [("key_file_other_keys", ("x25519", "xwing"))]
 
 
 def test_a_key_file_that_is_not_one_is_a_typed_error_quoting_nothing(tmp_path: Path) -> None:
