@@ -397,21 +397,26 @@ class ReceivingService:
                 log.info("held cases wait (%s)", getattr(exc, "code", type(exc).__name__))
                 break  # the platform or the store is out: the next round
             except (EnvelopeError, CaseRefused) as exc:
-                log.warning("held case event %s refused: %s", row.event_id, exc.code)
-                self.store.release_rejection(row.id, code=exc.code)
-                self.announce("rejection", row.case_id)
+                self._refuse_held(row.id, row.event_id, row.case_id, exc.code)
+                continue
+            except Exception as exc:  # a bug: refused as the stream would, never retried forever
+                self._refuse_held(row.id, row.event_id, row.case_id, CaseRefused.code)
+                log.warning("held case event %s failed: %s", row.event_id, type(exc).__name__)
                 continue
             self.state.record(row.event_id, opened.case_id, "ok")
-            try:
-                self.client.ack(opened.case_id)
-                self.state.mark_acked(opened.case_id)
-            except PlatformError as exc:  # sent when the stream connects again
-                log.info("ack deferred (%s)", exc.code)
+            self.receiver.acknowledge(opened.case_id)
             self.store.release_rejection(row.id)
             log.info("case event %s taken: the key file gave its key kind", row.event_id)
             self.announce("rejection", row.case_id)
             taken += 1
         return taken
+
+    def _refuse_held(self, row_id: int, event_id: int, case_id: str | None, code: str) -> None:
+        """A held case that opened (or failed) for another reason than its key: refused
+        for that reason now, its envelope dropped."""
+        log.warning("held case event %s refused: %s", event_id, code)
+        self.store.release_rejection(row_id, code=code)
+        self.announce("rejection", case_id)
 
     def _keys_loop(self) -> None:
         while not self._stop.is_set():

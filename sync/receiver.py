@@ -349,6 +349,12 @@ class Receiver:
             self.on_rejected(seq, case_id, exc)  # raises: not recorded, read again
         self.state.record(seq, case_id, exc.code)
 
+    def acknowledge(self, case_id: str) -> None:
+        """Acknowledge a case handed over outside the stream (a refused case taken in
+        after all): if the platform does not take it now, it is sent again like any
+        deferred acknowledgement (keep-alives, the next connection)."""
+        self._ack(case_id)
+
     def _ack(self, case_id: str) -> None:
         try:
             self.client.ack(case_id)

@@ -373,10 +373,11 @@ def test_a_key_file_that_is_not_one_is_a_typed_error_quoting_nothing(tmp_path: P
 def test_a_case_held_before_a_restart_is_taken_at_start(tmp_path: Path) -> None:
     """The platform has the hybrid key but the service's key file not (rotated into
     another file, copied in later): the v2 case is held; a service started with the
-    right file takes it in at start, acknowledged, and the banner no longer counts it."""
+    right file takes it in at start, acknowledged, and the banner no longer counts it. One
+    held from a device revoked meanwhile is refused for that now (its envelope dropped)."""
     with platform(tmp_path) as p:
         site = _old_install(p, tmp_path, "再起動病院")
-        device = p.new_device()
+        device, lost = p.new_device(), p.new_device()
         key_file = site.data_dir / "hospital-key.json"
         elsewhere = tmp_path / "rotated-key.json"
         elsewhere.write_bytes(key_file.read_bytes())
@@ -385,19 +386,25 @@ def test_a_case_held_before_a_restart_is_taken_at_start(tmp_path: Path) -> None:
         first = HospitalRuntime(site.settings(key_check_seconds=3600))
         first.service.start()
         try:
-            held = _send(device, site, V2)
-            wait_for(lambda: len(first.store.held_rejections()) == 1, what="the v2 case held")
+            held, revoked = _send(device, site, V2), _send(lost, site, V2)
+            wait_for(lambda: len(first.store.held_rejections()) == 2, what="the v2 cases held")
             assert first.store.case(held) is None
         finally:
             first.service.stop()
             first.close()
+        p.operator.request_json("POST", f"/v1/devices/{lost.id}/revoke", body={})
         _replace(key_file, elsewhere.read_bytes())
         second = HospitalRuntime(site.settings(key_check_seconds=3600))
         second.service.start()
         try:
             wait_for(lambda: second.store.case(held), what="the held case taken at start")
             wait_for(lambda: held not in second.service.state.unacked(), what="its ack")
-            assert second.store.rejections() == []
+            wait_for(lambda: second.store.held_rejections() == [], what="none held")
+            rows = second.store.rejections()
+            assert [(r.case_id, r.code, r.envelope) for r in rows] == [
+                (revoked, "envelope_unknown_device", None)
+            ]
+            assert second.store.case(revoked) is None
         finally:
             second.service.stop()
             second.close()
