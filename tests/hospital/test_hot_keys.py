@@ -233,6 +233,7 @@ def test_a_case_refused_for_a_key_not_read_yet_is_taken_once_it_is(
         listed = staff.get("/api/cases").json()
         assert listed["refused"] == 1
         assert listed["key_problem"]["code"] == "key_file_unreadable"  # the page's script
+        assert "自動で受信" in staff.get("/rejections").text  # 受信できない事案: it will come
         # The direct route: 503, the device keeps the case and sends it again.
         direct_id, direct_sealed = _seal(device, site)
         direct_row = PendingCase(direct_id, f"key-{direct_id}", (site.id,), direct_sealed, 0, 0.0)
