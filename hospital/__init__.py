@@ -5,6 +5,7 @@ premises, with its own private key (see ``docs/hospital.md``)::
 
     hospital.settings     HospitalSettings (one pydantic-settings class, KYUKYU_HOSPITAL_*)
     hospital.identity     key pair, registration with the platform, the pinned hub key
+    hospital.keyring      the keys a running service opens with, kept current with its key file
     hospital.store        the hospital's own database (SQLite or PostgreSQL, SQLModel)
     hospital.casefile     what the dashboard shows of a case Bundle
     hospital.auth         staff accounts: argon2 passwords, TOTP, sessions, CSRF, lockout

@@ -34,6 +34,7 @@ from sync import (
     SnapshotRollback,
     Timeout,
     TransportError,
+    WrongKeyKind,
 )
 from sync.closure import open_closure
 from sync.device_keys import VouchedDevice
@@ -57,6 +58,18 @@ REPORT_BACKOFF = Backoff(base=1.0, cap=60.0)
 _PASSING = frozenset({401, 408, 425})
 # The store cannot be reached or is busy: the device sends again.
 _STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+
+
+def _keys_unavailable(exc: WrongKeyKind) -> DirectRefused:
+    """A case sealed to a key this service does not hold yet (a rotation whose key file it
+    could not read): a 503, so the device keeps the case and sends it again, never a
+    refusal for good."""
+    log.warning("direct case waits: %s (the key file gives no key of its kind)", exc.code)
+    return DirectRefused(
+        503, "keys_unavailable",
+        "this hospital does not hold the key this case was sealed to yet; retry",
+        "病院側で鍵の準備ができていません。自動で再送します。",
+    )  # fmt: skip
 
 
 class DirectIntake:
@@ -171,14 +184,19 @@ class DirectIntake:
         stored once (``route`` direct). False if the case was here already."""
         vouched = self._direct_device(device_id)
         try:
-            opened = open_case(
-                SealedCase.from_text(envelope),
-                hospital_id=self.service.identity.hospital_id,
-                hospital_key=self.service.identity.keys.opening_keys(),
-                device_key_for=lambda d: vouched.public_key if d == device_id else None,
-                expected_case_id=case_id,
+            sealed = SealedCase.from_text(envelope)
+            opened = self.service.open_with_keys(
+                lambda keys: open_case(
+                    sealed,
+                    hospital_id=self.service.identity.hospital_id,
+                    hospital_key=keys,
+                    device_key_for=lambda d: vouched.public_key if d == device_id else None,
+                    expected_case_id=case_id,
+                )
             )
             bundle = check_case(opened.payload)
+        except WrongKeyKind as exc:
+            raise _keys_unavailable(exc) from None
         except (EnvelopeError, CaseRefused) as exc:
             log.warning("direct case refused: %s", exc.code)
             raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
@@ -212,13 +230,18 @@ class DirectIntake:
                 404, "unknown_case", "no such case from this device", "該当する事案がありません。"
             )
         try:
-            closure = open_closure(
-                SealedCase.from_text(envelope),
-                hospital_id=self.service.identity.hospital_id,
-                hospital_key=self.service.identity.keys.opening_keys(),
-                device_key_for=lambda d: vouched.public_key if d == device_id else None,
-                expected_case_id=case_id,
+            sealed = SealedCase.from_text(envelope)
+            closure = self.service.open_with_keys(
+                lambda keys: open_closure(
+                    sealed,
+                    hospital_id=self.service.identity.hospital_id,
+                    hospital_key=keys,
+                    device_key_for=lambda d: vouched.public_key if d == device_id else None,
+                    expected_case_id=case_id,
+                )
             )
+        except WrongKeyKind as exc:
+            raise _keys_unavailable(exc) from None
         except EnvelopeError as exc:
             raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
         added = self.service.store.add_closure(

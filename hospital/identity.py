@@ -130,19 +130,31 @@ class HospitalKeys:
         mode = path.stat().st_mode & 0o077
         if mode:
             raise NotInitialised(f"{path} is readable by others (chmod 600)")
-        doc = json.loads(path.read_text())
+        try:
+            doc = json.loads(path.read_bytes())
+            if not isinstance(doc, dict):
+                raise TypeError("not a JSON object")
+        except (ValueError, TypeError, OSError) as exc:
+            # The exception's type only: its message may quote the file.
+            raise NotInitialised(f"{path} is not a key file ({type(exc).__name__})") from None
         xwing = None
         if "xwing_seed" in doc:
             try:
                 xwing = XWingPrivateKey.from_seed(b64d(doc["xwing_seed"]))
-            except ValueError:
+            except (ValueError, TypeError):
                 raise NotInitialised(f"{path}: xwing_seed is not a 32-byte seed") from None
-        return cls(
-            X25519PrivateKey.from_private_bytes(b64d(doc["hpke_private_key"])),
-            Ed25519PrivateKey.from_private_bytes(b64d(doc["signing_private_key"])),
-            b64d(doc["storage_key"]),
-            xwing,
-        )
+        try:
+            storage = b64d(doc["storage_key"])
+            if len(storage) != 32:
+                raise ValueError("storage key length")
+            return cls(
+                X25519PrivateKey.from_private_bytes(b64d(doc["hpke_private_key"])),
+                Ed25519PrivateKey.from_private_bytes(b64d(doc["signing_private_key"])),
+                storage,
+                xwing,
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NotInitialised(f"{path} is not a key file ({type(exc).__name__})") from None
 
 
 @dataclass(frozen=True)
@@ -279,8 +291,8 @@ def rotate_hybrid_key(
 
     The key file is rewritten atomically (0600) with the X25519 key kept, so v1 cases
     sealed before (still in flight) keep opening. An install that has its hybrid key
-    publishes it again (the platform may have missed it). The running service opens v2
-    once restarted with the new file (docs/hospital.md)."""
+    publishes it again (the platform may have missed it). A running service takes the
+    new file by itself (``hospital.keyring``, docs/hospital.md): no restart."""
     from sync.receiver import HospitalClient
 
     identity = load_identity(data_dir, platform_url, key_file=key_file)

@@ -24,6 +24,12 @@ with its reason; a closure that does not open or check (garbled, unknown case,
 another device) is recorded as a rejection with its code and the stream goes on.
 Every change is announced to the dashboard's live streams (its kind and the case's id,
 never content).
+
+The keys come from ``hospital.keyring.LiveKeys``: the key file is read again when a
+case needs a key kind the service does not hold (a rotation, ``kyukyu hospital keys
+rotate``, while it runs) and every ``key_check_seconds``; a case refused for want of
+a key kind keeps its envelope and is opened again (``retry_held``) once the key is
+there, so a rotation with cases in flight loses none.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import exc as sa_exc
@@ -42,10 +48,12 @@ from sqlalchemy import exc as sa_exc
 from hospital.direct_intake import PLATFORM_OUT, DirectIntake
 from hospital.identity import HospitalIdentity
 from hospital.intake import CaseStoreFailed, check_case
+from hospital.keyring import LiveKeys
 from hospital.settings import HospitalSettings
 from hospital.store import HospitalStore
 from sync import (
     AuthError,
+    CaseRefused,
     EnvelopeError,
     HandOffDeferred,
     MalformedEnvelope,
@@ -57,10 +65,11 @@ from sync import (
     ServerError,
     SyncError,
     TransportError,
+    WrongKeyKind,
 )
 from sync.closure import open_closure
 from sync.device_keys import HubDeviceKeys, VouchedDevice
-from sync.envelope import SealedCase
+from sync.envelope import V2, SealedCase
 from sync.receiver import (
     HospitalClient,
     ReceivedCase,
@@ -68,10 +77,13 @@ from sync.receiver import (
     ReceiverState,
     StreamEvent,
 )
+from sync.seal import OpenedCase, OpeningKeys, open_case
 
 __all__ = ["Broadcaster", "ReceivingService"]
 
 log = logging.getLogger("hospital.service")
+
+_T = TypeVar("_T")
 
 
 class Broadcaster:
@@ -138,10 +150,15 @@ class _HospitalReceiver(Receiver):
         on_destination: Callable[[str, bool, str], None],
         on_closure: Callable[[StreamEvent], None],
         poster_keys: _PosterCheckedKeys,
+        live_keys: LiveKeys,
         on_incident: Callable[[StreamEvent], None] | None = None,
         **kw: Any,
     ) -> None:
-        super().__init__(*args, **kw)
+        super().__init__(*args, hospital_key=live_keys.opening_keys(), **kw)
+        self._live_keys = live_keys
+        self._keys_used = live_keys.keys
+        #: The envelope of the case being handled (kept with a refusal a key may heal).
+        self.envelope: str | None = None
         self._on_destination = on_destination
         self._on_closure = on_closure
         self._on_incident = on_incident or (lambda ev: None)
@@ -175,11 +192,26 @@ class _HospitalReceiver(Receiver):
     def handle_case(self, ev: StreamEvent) -> None:
         poster = ev.data.get("device_id")
         self._poster_keys.poster = poster if isinstance(poster, str) else None
+        envelope = ev.data.get("envelope")
+        self.envelope = envelope if isinstance(envelope, str) else None
+        # The keys the service holds now (taken from the key file by any thread).
+        self._keys_used = self._live_keys.keys
+        self.hospital_key = self._keys_used.opening_keys()
         try:
             super().handle_case(ev)
         finally:
             self._poster_keys.poster = None
             self._poster_keys.vouched = None
+            self.envelope = None
+
+    def reload_keys(self) -> bool:
+        """A case needs a key kind not held: the key file, read again if it changed."""
+        self._live_keys.refresh()
+        if self._live_keys.keys is self._keys_used:
+            return False
+        self._keys_used = self._live_keys.keys
+        self.hospital_key = self._keys_used.opening_keys()
+        return True
 
 
 # The database cannot be reached or is busy: nothing wrong with the case, take it again.
@@ -215,9 +247,13 @@ class ReceivingService:
         )
         poster_keys = self._poster_keys = _PosterCheckedKeys(self.device_keys)
         self.state = ReceiverState(settings.data_dir / "stream-state.db")
+        # The keys of the key file, read again when it is replaced (hospital.keyring).
+        # New keys taken (by any thread): the cases held for want of them are opened now.
+        self._keys_wanted = threading.Event()
+        self.keys = LiveKeys(settings.resolved_key_file(), identity.keys, on_change=self._keys_news)
         self.receiver = _HospitalReceiver(
             self.client,
-            hospital_key=identity.keys.opening_keys(),
+            live_keys=self.keys,
             device_key_for=poster_keys,
             state=self.state,
             on_case=self._on_case,
@@ -245,9 +281,12 @@ class ReceivingService:
 
     def _on_case(self, case: ReceivedCase) -> None:
         """Check, then store; a case that is not good is refused (``CaseRefused``)."""
-        opened = case.opened
+        self._take(case.event_id, case.opened, self._poster_keys.vouched)
+
+    def _take(self, event_id: int, opened: OpenedCase, vouched: VouchedDevice | None) -> None:
+        """Check and store an opened case of the platform's event ``event_id``
+        (``CaseRefused``: not a case to store; ``HandOffDeferred``: the store is out)."""
         bundle = check_case(opened.payload)
-        vouched = self._poster_keys.vouched
         department = (
             vouched.fire_department
             if vouched is not None and vouched.device_id == opened.device_id
@@ -256,7 +295,7 @@ class ReceivingService:
         try:
             added = self.store.add_case(
                 case_id=opened.case_id,
-                event_id=case.event_id,
+                event_id=event_id,
                 device_id=opened.device_id,
                 sealed_at=opened.created_at,
                 bundle=bundle,
@@ -269,11 +308,11 @@ class ReceivingService:
         if not added:
             # Here already by the direct route: the platform has it now (reconciled), so an
             # answer given meanwhile can reach it; the case is not shown twice.
-            log.info("case event %s: received directly before", case.event_id)
+            log.info("case event %s: received directly before", event_id)
             self.store.mark_direct_reported(opened.case_id, "platform")
             self.direct.wake()
             return
-        log.info("case received (event %s)", case.event_id)
+        log.info("case received (event %s)", event_id)
         self.after_case(opened.case_id, bundle)
 
     def after_case(self, case_id: str, bundle: dict[str, Any]) -> None:
@@ -288,11 +327,106 @@ class ReceivingService:
     def _on_rejected(self, event_id: int, case_id: str | None, exc: SyncError) -> None:
         # The error code and the posting device only: never content, no patient data.
         log.warning("case event %s refused: %s", event_id, exc.code)
+        # No key of its kind (yet): the envelope is kept and opened again once the key
+        # file gives one (``retry_held``), never lost to a rotation.
+        held = self.receiver.envelope if isinstance(exc, WrongKeyKind) else None
         self.store.add_rejection(
-            event_id=event_id, case_id=case_id, code=exc.code, device_id=self._poster_keys.poster
+            event_id=event_id,
+            case_id=case_id,
+            code=exc.code,
+            device_id=self._poster_keys.poster,
+            envelope=held,
         )
         self.announce("rejection", case_id)
         self._report_wanted.set()
+        if held is not None:
+            log.warning(
+                "case event %s kept to be opened once the key file holds a key of its kind"
+                " (kyukyu hospital keys rotate; this service holds %s)",
+                event_id,
+                "+".join(self.keys.kinds()),
+            )
+            self._keys_wanted.set()
+
+    # -- the keys (hospital.keyring) ------------------------------------------------
+
+    def _keys_news(self) -> None:
+        """New keys taken or the key file's problem changed: retry the held cases now,
+        and tell the dashboards (its warning)."""
+        self._keys_wanted.set()
+        self.announce("keys")
+
+    def open_with_keys(self, open_: Callable[[OpeningKeys], _T]) -> _T:
+        """``open_`` with the keys held; if the envelope needs a key kind they lack, once
+        more after reading the key file again (a rotation this service has not read)."""
+        held = self.keys.keys
+        try:
+            return open_(held.opening_keys())
+        except WrongKeyKind:
+            self.keys.refresh()
+            if self.keys.keys is held:
+                raise
+            return open_(self.keys.opening_keys())
+
+    def retry_held(self) -> int:
+        """Open again the cases refused for want of a key kind, with the keys held now,
+        and take in each that opens as if it had just arrived (stored, acknowledged,
+        announced; its refusal row goes, the audit keeps it). Returns how many."""
+        taken = 0
+        keys = self.keys.opening_keys()
+        for row in self.store.held_rejections():
+            assert row.id is not None
+            assert row.envelope is not None
+            try:
+                sealed = SealedCase.from_text(row.envelope)
+                if sealed.version == V2 and keys.xwing is None:
+                    continue  # still no key of its kind: not even the device's key is fetched
+                poster = _PosterCheckedKeys(self.device_keys)
+                poster.poster = row.device_id
+                opened = open_case(
+                    sealed,
+                    hospital_id=self.identity.hospital_id,
+                    hospital_key=keys,
+                    device_key_for=poster,
+                    expected_case_id=row.case_id,
+                )
+                self._take(row.event_id, opened, poster.vouched)
+            except WrongKeyKind:
+                continue
+            except (PlatformError, HandOffDeferred) as exc:
+                log.info("held cases wait (%s)", getattr(exc, "code", type(exc).__name__))
+                break  # the platform or the store is out: the next round
+            except (EnvelopeError, CaseRefused) as exc:
+                self._refuse_held(row.id, row.event_id, row.case_id, exc.code)
+                continue
+            except Exception as exc:  # a bug: refused as the stream would, never retried forever
+                self._refuse_held(row.id, row.event_id, row.case_id, CaseRefused.code)
+                log.warning("held case event %s failed: %s", row.event_id, type(exc).__name__)
+                continue
+            self.state.record(row.event_id, opened.case_id, "ok")
+            self.receiver.acknowledge(opened.case_id)
+            self.store.release_rejection(row.id)
+            log.info("case event %s taken: the key file gave its key kind", row.event_id)
+            self.announce("rejection", row.case_id)
+            taken += 1
+        return taken
+
+    def _refuse_held(self, row_id: int, event_id: int, case_id: str | None, code: str) -> None:
+        """A held case that opened (or failed) for another reason than its key: refused
+        for that reason now, its envelope dropped."""
+        log.warning("held case event %s refused: %s", event_id, code)
+        self.store.release_rejection(row_id, code=code)
+        self.announce("rejection", case_id)
+
+    def _keys_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.keys.refresh()
+                self.retry_held()
+            except Exception as exc:  # the store: next round
+                log.warning("held cases not retried: %s", type(exc).__name__)
+            self._keys_wanted.wait(self.settings.key_check_seconds)
+            self._keys_wanted.clear()
 
     def _on_incident(self, ev: StreamEvent) -> None:
         """A mass-casualty incident declared or closed: the dashboard's alert and tone
@@ -316,14 +450,16 @@ class ReceivingService:
             envelope = ev.data.get("envelope")
             if row is None or not isinstance(envelope, str):
                 raise MalformedEnvelope("closure of a case this hospital does not hold")
-            sender = row.device_id
-            closure = open_closure(
-                SealedCase.from_text(envelope),
-                hospital_id=self.identity.hospital_id,
-                hospital_key=self.identity.keys.opening_keys(),
-                # Only the device that sent the case may close it.
-                device_key_for=lambda d: self.device_keys(d) if d == sender else None,
-                expected_case_id=row.case_id,
+            sender, sealed = row.device_id, SealedCase.from_text(envelope)
+            closure = self.open_with_keys(
+                lambda keys: open_closure(
+                    sealed,
+                    hospital_id=self.identity.hospital_id,
+                    hospital_key=keys,
+                    # Only the device that sent the case may close it.
+                    device_key_for=lambda d: self.device_keys(d) if d == sender else None,
+                    expected_case_id=row.case_id,
+                )
             )
             added = self.store.add_closure(
                 case_id=closure.case_id,
@@ -444,6 +580,7 @@ class ReceivingService:
             (self.receiver.run, "stream"),
             (self._purge_loop, "purge"),
             (self._report_loop, "reports"),
+            (self._keys_loop, "keys"),
         ]
         if self.settings.direct_listen_port is not None:
             loops.append((self.direct.run, "direct"))
@@ -456,6 +593,7 @@ class ReceivingService:
     def stop(self) -> None:
         self._stop.set()
         self._report_wanted.set()
+        self._keys_wanted.set()
         self.direct.wake()
         for t in self._threads:
             t.join(2)

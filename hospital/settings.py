@@ -113,6 +113,12 @@ class HospitalSettings(BaseSettings):
         gt=0,
         description="send answers given while the platform was out this often until it has them",
     )
+    key_check_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="look at the key file this often (a rotation while serving; a case"
+        " needing a key kind not held looks at once)",
+    )
     availability_hours: float = Field(
         default=8.0, gt=0, le=72, description="応需状況 set without an expiry lasts this long"
     )

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, Text, false
+from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, Text, false, update
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, Session, SQLModel, col, delete, select
 
@@ -122,6 +122,11 @@ class Rejection(_Base, table=True):
     device_id: str | None = Field(default=None, max_length=128)
     # when the refusal was reported to the platform (None: not yet)
     reported_at: datetime | None = None
+    # the sealed envelope as the platform sent it (base64url text), kept only for a case
+    # refused because this hospital held no key of its kind (``envelope_wrong_key_kind``):
+    # opened and taken in once the key file gives that key (hospital.keyring); NULL
+    # otherwise, once taken or refused for another reason, and after the retention
+    envelope: str | None = Field(default=None, sa_type=Text)
 
 
 class StaffUser(_Base, table=True):
@@ -262,9 +267,16 @@ class HospitalStore:
         return True
 
     def add_rejection(
-        self, *, event_id: int, case_id: str | None, code: str, device_id: str | None = None
+        self,
+        *,
+        event_id: int,
+        case_id: str | None,
+        code: str,
+        device_id: str | None = None,
+        envelope: str | None = None,
     ) -> None:
-        """Record a refused case event (``device_id``: who posted it, shown to staff)."""
+        """Record a refused case event (``device_id``: who posted it, shown to staff;
+        ``envelope``: kept to be opened again, for a refusal a new key may heal)."""
         with self._write_lock, self.session() as s:
             s.add(
                 Rejection(
@@ -273,6 +285,7 @@ class HospitalStore:
                     case_id=case_id,
                     code=code[:60],
                     device_id=device_id[:128] if device_id else None,
+                    envelope=envelope,
                 )
             )
             s.add(
@@ -301,6 +314,41 @@ class HospitalStore:
                     .limit(limit)
                 ).all()
             )
+
+    def held_rejections(self, limit: int = 100) -> list[Rejection]:
+        """Refusals whose envelope is kept to be opened again, oldest first."""
+        with self.session() as s:
+            return list(
+                s.exec(
+                    select(Rejection)
+                    .where(col(Rejection.envelope).is_not(None))
+                    .order_by(col(Rejection.id))
+                    .limit(limit)
+                ).all()
+            )
+
+    def release_rejection(self, rejection_id: int, *, code: str | None = None) -> None:
+        """A held refusal is settled: taken in after all (``code`` None: the row goes,
+        the case is stored; the audit keeps both), or refused for ``code`` now (kept,
+        its envelope dropped)."""
+        with self._write_lock, self.session() as s:
+            row = s.get(Rejection, rejection_id)
+            if row is None:
+                return
+            if code is None:
+                s.delete(row)
+                action, detail = "case_rejection_healed", row.code
+            else:
+                row.code, row.envelope = code[:60], None
+                s.add(row)
+                action, detail = "case_rejected", code[:60]
+            s.add(
+                AuditRow(
+                    at=utcnow(), actor="receiver", action=action, case_id=row.case_id,
+                    detail=detail,
+                )
+            )  # fmt: skip
+            s.commit()
 
     def mark_reported(self, rejection_id: int) -> None:
         with self._write_lock, self.session() as s:
@@ -504,6 +552,13 @@ class HospitalStore:
             ids = list(
                 s.exec(select(CaseRow.case_id).where(col(CaseRow.received_at) <= cutoff)).all()
             )
+            # Envelopes held for a key that never came: not kept past the retention either.
+            s.exec(
+                update(Rejection)
+                .where(col(Rejection.at) <= cutoff, col(Rejection.envelope).is_not(None))
+                .values(envelope=None)
+            )
+            s.commit()
             if ids:
                 s.exec(delete(CaseRow).where(col(CaseRow.case_id).in_(ids)))
                 s.exec(delete(ClosureRow).where(col(ClosureRow.case_id).in_(ids)))

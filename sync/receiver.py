@@ -18,7 +18,9 @@ take it again. It is not acknowledged: for the platform (and the crew) the
 hospital has not received it. Only ``HandOffDeferred`` from ``on_case`` (the
 store is unavailable), or an exception from ``on_rejected`` (the refusal could
 not be recorded), leaves the event unrecorded: it is read again after a pause.
-``run`` survives any exception.
+``run`` survives any exception. A case sealed to a key kind ``hospital_key`` lacks
+(``WrongKeyKind``) is opened once more if ``reload_keys`` (a subclass's hook: its keys
+may have been rotated) gives new keys, before it is refused.
 
 Hand-off is deduplicated by case id and recorded durably right after
 ``on_case`` returns (then acknowledged; a failed ack is retried before the next
@@ -51,6 +53,7 @@ from sync._errors import (
     MalformedEvent,
     PlatformError,
     SyncError,
+    WrongKeyKind,
 )
 from sync._http import (
     DEFAULT_TIMEOUT,
@@ -300,13 +303,12 @@ class Receiver:
             return
         try:
             sealed = SealedCase.from_text(data["envelope"])  # the one parse of this hop
-            opened = open_case(
-                sealed,
-                hospital_id=self.hospital_id,
-                hospital_key=self.hospital_key,
-                device_key_for=self.device_key_for,
-                expected_case_id=case_id,
-            )
+            try:
+                opened = self._open(sealed, case_id)
+            except WrongKeyKind:
+                if not self.reload_keys():
+                    raise
+                opened = self._open(sealed, case_id)  # once more, with the keys read again
         except EnvelopeError as exc:
             # Not retried: a changed byte does not heal. Reported, never handed over.
             self._refuse(seq, case_id, exc)
@@ -325,12 +327,33 @@ class Receiver:
         self.state.record(seq, opened.case_id, "ok")
         self._ack(opened.case_id)
 
+    def _open(self, sealed: SealedCase, case_id: str) -> OpenedCase:
+        return open_case(
+            sealed,
+            hospital_id=self.hospital_id,
+            hospital_key=self.hospital_key,
+            device_key_for=self.device_key_for,
+            expected_case_id=case_id,
+        )
+
+    def reload_keys(self) -> bool:
+        """A case needs a key kind ``hospital_key`` lacks (``WrongKeyKind``): a subclass
+        whose keys may have changed (a rotation) sets ``hospital_key`` anew and returns
+        True to have the case opened once more; False refuses it as it is."""
+        return False
+
     def _refuse(self, seq: int, case_id: str, exc: SyncError) -> None:
         """Record a refused case (``on_rejected``, then the cursor); not acknowledged."""
         log.warning("rejected case event %s: %s", seq, exc.code)
         if self.on_rejected is not None:
             self.on_rejected(seq, case_id, exc)  # raises: not recorded, read again
         self.state.record(seq, case_id, exc.code)
+
+    def acknowledge(self, case_id: str) -> None:
+        """Acknowledge a case handed over outside the stream (a refused case taken in
+        after all): if the platform does not take it now, it is sent again like any
+        deferred acknowledgement (keep-alives, the next connection)."""
+        self._ack(case_id)
 
     def _ack(self, case_id: str) -> None:
         try:

@@ -141,6 +141,16 @@
     const empty = document.getElementById("empty");
     if (empty) empty.hidden = list.cases.length > 0;
     await banner(list.refused);
+    keyProblem(list.key_problem);
+  }
+
+  // The key file the service could not take (it receives with the keys it holds).
+  function keyProblem(p) {
+    const el = document.getElementById("key-problem");
+    if (!el) return;
+    el.textContent = p ? p.message_ja + "（" + p.code + "）" : "";
+    el.dataset.code = p ? p.code : "";
+    el.hidden = !p;
   }
 
   let syncing = false;

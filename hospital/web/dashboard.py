@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from hospital.auth import SessionInfo
 from hospital.web.cards import CardRenderer, case_state, case_version, iso
-from hospital.web.deps import Cards, Staff, Store, Templates, client_of
+from hospital.web.deps import Cards, Service, Staff, Store, Templates, client_of
 
 __all__ = ["router"]
 
@@ -34,6 +34,8 @@ def _list_context(request: Request, who: SessionInfo, cards: CardRenderer) -> di
         "now": now,
         "csrf": who.csrf,
         "who": who,
+        # The key file the service could not take (it keeps its keys): for the administrator.
+        "key_problem": request.app.state.service.keys.problem,
     }
 
 
@@ -55,9 +57,10 @@ def refused_banner(request: Request, who: Staff, cards: Cards, templates: Templa
 
 
 @router.get("/api/cases")
-def api_cases(who: Staff, store: Store, cards: Cards) -> Response:
-    """The stored cases, newest first: id, when received, state and version; and how many
-    refusals the banner counts. Nothing of any case's content (nothing is opened)."""
+def api_cases(who: Staff, store: Store, cards: Cards, service: Service) -> Response:
+    """The stored cases, newest first: id, when received, state and version; how many
+    refusals the banner counts; the key file's problem (``hospital.keyring``; null when
+    none). Nothing of any case's content (nothing is opened)."""
     rows = store.cases()
     closed = store.closures([r.case_id for r in rows])
     items = [
@@ -73,4 +76,8 @@ def api_cases(who: Staff, store: Store, cards: Cards) -> Response:
         for r in rows
     ]
     refused = len(cards.recent_rejections(datetime.now(UTC)))
-    return JSONResponse({"cases": items, "refused": refused})
+    problem = service.keys.problem
+    key_problem = (
+        None if problem is None else {"code": problem.code, "message_ja": problem.message_ja}
+    )
+    return JSONResponse({"cases": items, "refused": refused, "key_problem": key_problem})

@@ -31,6 +31,7 @@ def case_detail(
         "csrf": who.csrf,
         "who": who,
         "detail": True,
+        "key_problem": request.app.state.service.keys.problem,
     }
     return templates.TemplateResponse(request, "dashboard.html", ctx)
 

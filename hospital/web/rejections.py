@@ -28,6 +28,7 @@ REFUSAL_JA: dict[str, str] = {
     "envelope_unsupported": "対応していない形式の事案データです。",
     "envelope_wrong_key_kind": (
         "この病院に耐量子暗号の鍵（X-Wing）が無いため開けませんでした（鍵の作成・登録を確認）。"
+        "鍵ファイルが読めるようになれば自動で受信し、この一覧から消えます。"
     ),
     # The receiving side's own refusals, in the words their typed errors carry.
     **{e.code: e.message_ja for e in (CaseNotJson, CaseNotBundle, CaseInvalid, CaseStoreFailed)},

@@ -41,7 +41,7 @@ from tests.components import fresh_postgres_database
 from tests.hospital import _release_0001
 from tests.hospital._world import make_bundle
 
-HEAD = "0004_direct_report"
+HEAD = "0005_held_envelope"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
