@@ -57,7 +57,7 @@ from sync.envelope import SealedCase, envelope_from_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
-__all__ = ["Submission", "check_sealed", "relay_case", "submit_case"]
+__all__ = ["Submission", "check_sealed", "relay_case", "submit_case", "version_refused"]
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,14 @@ class _KeyTaken(Exception):
         self.case_id_taken = case_id_taken
 
 
-def _version_refused() -> InvalidInput:
-    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases come in."""
+def version_refused(
+    why: str = "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
+) -> InvalidInput:
+    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases and closures
+    come in (one code, one Japanese message; ``why`` in English for the logs)."""
     return InvalidInput(
         "envelope_version_refused",
-        "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
+        why,
         "このプラットフォームは耐量子暗号（v2）で封緘された事案のみ受け付けます。",
     )
 
@@ -164,7 +167,7 @@ def _check_sealed_by(
         ) from None
     if data[:4] != b"KKSC":
         if require_pq:
-            raise _version_refused()
+            raise version_refused()
         if opaque_allowed:
             return data
         raise InvalidInput(
@@ -192,7 +195,7 @@ def _check_parsed(
     require_pq: bool,
 ) -> bytes:
     if require_pq and sealed.version < 2:
-        raise _version_refused()
+        raise version_refused()
     if sealed.device_id != device_id:
         raise InvalidInput(
             "envelope_not_yours",
