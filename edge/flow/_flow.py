@@ -301,7 +301,8 @@ class CaseFlow(IdentitySteps, RecordSteps, ResealSteps):
         """中止 / 不搬送 with one of ``CLOSURE_REASONS`` (Japanese), at any stage.
 
         A case already sent: its sealed closure is queued after it (every hospital asked
-        sees it closed with the reason). A case never sent: its sealed case is discarded.
+        sees it closed with the reason; under ``require_pq`` those with a hybrid key, and
+        the notice names the others, to phone). A case never sent: its sealed case is discarded.
         Either way the device forgets the patient and says what happened.
         """
         if reason not in {r.ja for r in CLOSURE_REASONS}:

@@ -11,6 +11,12 @@ is 要電話 under the new directory (no hybrid key while the platform requires 
 left out, its row reads 要電話 again and the crew is told to phone it. Otherwise the
 case is recorded refused, and the crew is told it did not reach the hospitals and to
 phone them. 送信済み still waits for the platform's 201 of the new envelope.
+
+A closure (中止 / 不搬送) refused for its version is sealed again the same way, from the
+reason the flow keeps in memory until the platform has it (``_closures``; the patient is
+forgotten by then), once per directory version (``_closure_book``), v2 to the case's
+recipients with a hybrid key; otherwise it is recorded refused and the crew is told to
+phone the hospitals about the 中止.
 """
 
 from __future__ import annotations
