@@ -113,6 +113,17 @@ def version_refused(
     )
 
 
+class _RefusedUnlessHeld(InvalidInput):
+    """``envelope_version_refused`` for a device's own post of its sealed v1 case (header
+    and signature checked): the platform answers it with the stored case when it holds
+    these very bytes already (a hospital handed them in after the direct route; refusing
+    them again protects nothing and would tell the device its case reached nobody)."""
+
+    def __init__(self, refused: InvalidInput, case_id: str, device_id: str, raw: bytes) -> None:
+        super().__init__(refused.code, refused.message_en, refused.message_ja)
+        self.case_id, self.device_id, self.raw = case_id, device_id, raw
+
+
 def check_sealed(
     envelope: str,
     case_id: str,
@@ -296,11 +307,7 @@ def _prepare(
         own = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(own, Device)
         device = own
-        envelope = check_sealed(
-            body.envelope, body.case_id, body.recipients, caller,
-            opaque_allowed=hub.settings.accepts_opaque_envelopes,
-            require_pq=hub.settings.require_pq,
-        )  # fmt: skip
+        envelope = _check_own(hub, caller, body)
     else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
         key = public_key_from_b64(device.public_key)
         envelope = _check_sealed_by(
@@ -317,6 +324,27 @@ def _prepare(
         caller, device, body, recipients, envelope, idempotency_key, request_hash,
         response, now, route, reported_by,
     )  # fmt: skip
+
+
+def _check_own(hub: HubState, caller: crud.Principal, body: CaseCreate) -> bytes:
+    """The device's own sealed case (``check_sealed``); refused for its version as
+    ``_RefusedUnlessHeld`` when it is otherwise this device's sealed case."""
+    opaque_allowed = hub.settings.accepts_opaque_envelopes
+    try:
+        return check_sealed(
+            body.envelope, body.case_id, body.recipients, caller,
+            opaque_allowed=opaque_allowed, require_pq=hub.settings.require_pq,
+        )  # fmt: skip
+    except InvalidInput as refused:
+        if refused.code != "envelope_version_refused":
+            raise
+        try:
+            raw = check_sealed(
+                body.envelope, body.case_id, body.recipients, caller, opaque_allowed=False
+            )
+        except InvalidInput:
+            raise refused from None
+        raise _RefusedUnlessHeld(refused, body.case_id, caller.id, raw) from None
 
 
 _ENVELOPE_SLOT = b'"envelope":""'
@@ -355,6 +383,10 @@ def _failed(
     """After a case that was not stored (request thread): the nonce is recorded on its
     own; a taken key answers with the first answer, anything else is raised again."""
     record_pending_nonce(hub, caller)
+    if isinstance(exc, _RefusedUnlessHeld):
+        held = _stored_same(hub, exc.case_id, exc.device_id, exc.raw)
+        if held is not None:
+            return held
     if isinstance(exc, CaseExists) and req is not None:  # SQLite: the case id is taken
         exc = _KeyTaken(case_id_taken=True)
     if isinstance(exc, _KeyTaken):  # raised by the storing, after ``_prepare``
@@ -491,11 +523,16 @@ def _same_case(hub: HubState, req: _Request) -> Submission | None:
     the same device and the same envelope bytes (or its envelope already purged). So the
     device's own post after a hospital handed its case in, or a second recipient handing
     it in, is a success on the one stored case, whatever its Idempotency-Key."""
+    return _stored_same(hub, req.body.case_id, req.device.id, req.envelope)
+
+
+def _stored_same(hub: HubState, case_id: str, device_id: str, raw: bytes) -> Submission | None:
+    """``_same_case`` by the case id, the device and the envelope's bytes."""
     with hub.session() as session:
-        case = session.get(Case, req.body.case_id)
-        if case is None or case.device_id != req.device.id:
+        case = session.get(Case, case_id)
+        if case is None or case.device_id != device_id:
             return None
-        if case.envelope is not None and bytes(case.envelope) != req.envelope:
+        if case.envelope is not None and bytes(case.envelope) != raw:
             return None
         recipients = sorted(
             session.exec(

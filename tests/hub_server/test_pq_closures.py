@@ -212,7 +212,8 @@ async def test_a_directly_received_v1_case_handed_in_is_kept_under_the_policy(
 ) -> None:
     """The hospital holds the case already (the device gave it directly while the
     platform was out); refusing it would lose the platform's record of a case that
-    happened (its audit, the other recipients' copy, the destination and the closure)."""
+    happened (its audit, the other recipients' copy, the destination and the closure).
+    The device's own post of those bytes then answers the stored case."""
     hub, device, sites = mixed
     raw = seal_case(
         b'{"resourceType":"Bundle"}',
@@ -227,7 +228,33 @@ async def test_a_directly_received_v1_case_handed_in_is_kept_under_the_policy(
     body = {"case_id": "direct-v1", "device_id": _device_id(device), "envelope": _b64(raw)}
     r = await hub.call(old.signer, "POST", "/v1/hospitals/me/direct-receipts", body)
     assert r.status_code == 201, r.text
-    # The device's own post of those bytes, by contrast, is refused (it can seal again).
+    # The device comes back and posts those very bytes itself: the stored case, not a
+    # refusal (which would tell the crew the case reached nobody).
+    own = {"case_id": "direct-v1", "recipients": [s.id for s in sites], "envelope": _b64(raw)}
+    r = await hub.call(
+        device, "POST", "/v1/cases", own, headers={"Idempotency-Key": secrets.token_hex(8)}
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers.get("idempotent-replayed") == "true"
+    assert r.json()["case_id"] == "direct-v1"
+    # Other bytes under that case id (v1), or another v1 case, are refused as ever.
+    other = seal_case(
+        b'{"resourceType":"Bundle","x":1}',
+        case_id="direct-v1",
+        device_id=_device_id(device),
+        device_key=device.key,
+        recipients={s.id: s.sealing() for s in sites},
+        version=V1,
+    )
+    r = await hub.call(
+        device,
+        "POST",
+        "/v1/cases",
+        {**own, "envelope": _b64(other)},
+        headers={"Idempotency-Key": secrets.token_hex(8)},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == REFUSED
     post = {"case_id": "direct-v1-own", "recipients": [s.id for s in sites]}
     raw_own = seal_case(
         b'{"resourceType":"Bundle"}',
