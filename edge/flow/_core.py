@@ -438,11 +438,19 @@ class FlowCore:
         self._network_ok, self._platform_ok = True, True
         return out
 
+    def _drop_finished_closures(self) -> None:
+        """Forget the reason of each closure the platform has (or refused): it is kept in
+        memory only while the closure may have to be sealed again."""
+        for case_id in list(self._closures):
+            if self._outbox.intent_state(case_id, "closure") != "pending":
+                del self._closures[case_id]
+
     def _on_sent(self, ok: bool) -> None:
         self._network_ok = self._platform_ok = ok
         with self._lock:
             self._count_waiting()
             self._read_outbox()
+            self._drop_finished_closures()
             c = self._case
             sent_all = bool(c.sent) and all(cid in c.delivered for cid in c.sent.values())
             code = self._notice.code if self._notice is not None else ""

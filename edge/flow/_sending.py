@@ -264,10 +264,7 @@ class HospitalSteps(FlowCore):
         with self._lock:
             sealed_for = dict(self._case.sealed_for)
             directory_version = self._directory_version
-            # Closures the platform has, or that were refused, are no longer kept.
-            for case_id in list(self._closures):
-                if self._outbox.intent_state(case_id, "closure") != "pending":
-                    del self._closures[case_id]
+            self._drop_finished_closures()
         now = datetime.now(UTC)
         queued, error, phone = False, None, []
         for case_id, sent_to in sealed_for.items():
