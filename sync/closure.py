@@ -4,8 +4,9 @@ When the crew ends a case that was sent (transport refused, death at the scene,
 handed to another team ...), every hospital that was asked is told, with the
 reason. The reason is about the patient (現場死亡確認 is a fact about a person),
 so it travels sealed: the same ``sync.envelope`` sealing as the case
-(``seal_case``; v2 when every recipient has an X-Wing key, as for the case), same
-case id, the case's recipients, signed by the device. The
+(``seal_case``; v2 when every recipient has an X-Wing key, as for the case, and v2 only
+where the platform requires it: then a recipient without one is left out and phoned),
+same case id, the case's recipients, signed by the device. The
 platform relays it without opening it. The payload is JSON::
 
     {"type": "closure", "case_id": "...", "reason": "搬送拒否",
@@ -53,8 +54,11 @@ def seal_closure(
     device_id: str,
     device_key: Ed25519PrivateKey,
     recipients: Mapping[str, RecipientKeys],
+    version: int | None = None,
 ) -> bytes:
-    """The sealed closure of ``case_id`` for ``recipients`` (the hospitals sent the case)."""
+    """The sealed closure of ``case_id`` for ``recipients`` (the hospitals sent the case;
+    under ``require_pq`` those of them with a hybrid key). ``version`` as for
+    ``seal_case``: None follows the recipients' keys, 2 where the platform requires it."""
     if reason not in _REASONS:
         raise ValueError("not a closure reason")
     doc = {
@@ -64,7 +68,12 @@ def seal_closure(
         "closed_at": closed_at.isoformat(),
     }
     return seal_json(
-        doc, case_id=case_id, device_id=device_id, device_key=device_key, recipients=recipients
+        doc,
+        case_id=case_id,
+        device_id=device_id,
+        device_key=device_key,
+        recipients=recipients,
+        version=version,
     )
 
 

@@ -507,33 +507,40 @@ class Outbox:
                     "UPDATE status SET last_error = ? WHERE case_id = ?", (error_code, case_id)
                 )
 
-    def replace_case(self, case_id: str, sealed: bytes | SealedCase) -> PendingCase | None:
-        """The waiting case sealed again (its envelope version was refused): the row keeps
-        its place before the case's intents and gets the new envelope, recipients and a
-        new ``Idempotency-Key``, due now. None if the case no longer waits."""
+    def replace_case(
+        self, case_id: str, sealed: bytes | SealedCase, kind: str = "case"
+    ) -> PendingCase | None:
+        """The waiting case (or its ``closure``) sealed again (its envelope version was
+        refused): the row keeps its place (a case before its intents) and gets the new
+        envelope, recipients and a new ``Idempotency-Key``, due now. None if it no longer
+        waits."""
+        if kind not in ("case", "closure"):
+            raise OutboxError(f"only a sealed row is sealed again, not {kind!r}")
         meta = sealed if isinstance(sealed, SealedCase) else SealedCase.from_bytes(sealed)
         if meta.case_id != case_id:
             raise OutboxError("the new envelope is sealed for another case")
         recipients = json.dumps(list(meta.recipient_ids))
         with self._tx() as db:
-            self._inflight.discard((case_id, "case"))
+            self._inflight.discard((case_id, kind))
             row = db.execute(
-                "SELECT size FROM pending WHERE case_id = ? AND kind = 'case'", (case_id,)
+                "SELECT size FROM pending WHERE case_id = ? AND kind = ?", (case_id, kind)
             ).fetchone()
             if row is None:
                 return None
             self._make_room(db, max(0, len(meta.raw) - int(row[0])))
+            where = (case_id, kind)
             db.execute(
                 "UPDATE pending SET idempotency_key = ?, recipients = ?, envelope = ?, size = ?,"
                 " attempts = 0, next_attempt_at = ?, last_error = NULL"
-                " WHERE case_id = ? AND kind = 'case'",
-                (str(uuid.uuid4()), recipients, meta.raw, len(meta.raw), self._now(), case_id),
+                " WHERE case_id = ? AND kind = ?",
+                (str(uuid.uuid4()), recipients, meta.raw, len(meta.raw), self._now(), *where),
             )
-            db.execute(
-                "UPDATE status SET recipients = ?, last_error = ? WHERE case_id = ?",
-                (recipients, "envelope_version_refused", case_id),
-            )
-        return self.get(case_id)
+            if kind == "case":
+                db.execute(
+                    "UPDATE status SET recipients = ?, last_error = ? WHERE case_id = ?",
+                    (recipients, "envelope_version_refused", case_id),
+                )
+        return self.get(case_id) if kind == "case" else self._get(case_id, kind)
 
     def mark_failed(
         self,

@@ -1,5 +1,8 @@
 """A case the platform refused for its envelope version: sealed again, or recorded refused.
 
+The same holds for a case's closure (中止 / 不搬送, sealed like the case): the flow keeps
+its reason in memory until the platform has it, and seals it again the same way.
+
 Under ``KYUKYU_HUB_REQUIRE_PQ`` the platform answers a v1 case 422
 ``envelope_version_refused``. A device that sealed from a stale directory (the policy
 or a hospital's hybrid key came later) cannot fix that by posting the same bytes again.
@@ -53,14 +56,16 @@ class Resealer(Protocol):
     """Who can seal a refused case again (the case flow: the case is in its memory)."""
 
     def reseal(self, case: PendingCase) -> bytes | SealedCase | None:
-        """The same case sealed again from a freshly fetched, hub-signed directory, or
+        """The same case (``case.kind`` ``case``) or closure (``closure``: its reason
+        still in memory) sealed again from a freshly fetched, hub-signed directory, or
         None when it cannot be (not open any more, nothing new in the directory, no
         recipient left). Raises ``PlatformError`` when the directory could not be fetched
         (the case waits and is posted again later)."""
         ...
 
-    def refused(self, case_id: str) -> None:
-        """The case was recorded as refused (called once the outbox has it)."""
+    def refused(self, case_id: str, kind: str = "case") -> None:
+        """The case (or its ``closure``) was recorded as refused (called once the outbox
+        has it)."""
         ...
 
 
@@ -100,34 +105,41 @@ class ResealBook:
 
 
 def version_refused(outbox: Outbox, case: PendingCase, resealer: Resealer | None) -> str:
-    """Handle one case the platform refused for its envelope version; returns what was
-    done: ``resealed`` (the new envelope waits, due now), ``refused`` (recorded, nothing
-    more is sent for it) or ``waiting`` (the directory could not be fetched: the case is
-    posted again after its backoff, and refused again, and then asked again)."""
+    """Handle one case (or closure: ``case.kind``) the platform refused for its envelope
+    version; returns what was done: ``resealed`` (the new envelope waits, due now),
+    ``refused`` (recorded, nothing more is sent for it) or ``waiting`` (the directory
+    could not be fetched: the case is posted again after its backoff, and refused again,
+    and then asked again)."""
     sealed: bytes | SealedCase | None = None
     if resealer is not None:
         try:
             sealed = resealer.reseal(case)
         except PlatformError as exc:
-            outbox.mark_failed(case.case_id, VERSION_REFUSED, kind="case")
-            log.info("case refused for its envelope version; directory not fetched (%s)", exc.code)
+            outbox.mark_failed(case.case_id, VERSION_REFUSED, kind=case.kind)
+            log.info(
+                "%s refused for its envelope version; directory not fetched (%s)",
+                case.kind,
+                exc.code,
+            )
             return "waiting"
         except Exception:  # a fault of the resealer must not keep the case forever
             log.exception("re-sealing a refused case failed")
             sealed = None
     if sealed is not None:
         try:
-            outbox.replace_case(case.case_id, sealed)
+            outbox.replace_case(case.case_id, sealed, kind=case.kind)
         except OutboxFull:
-            log.warning("re-sealed case does not fit in the outbox")
+            log.warning("re-sealed %s does not fit in the outbox", case.kind)
         else:
-            log.warning("case refused for its envelope version; sealed again and queued")
+            log.warning("%s refused for its envelope version; sealed again", case.kind)
             return "resealed"
-    outbox.mark_refused(case.case_id, "case", VERSION_REFUSED)
-    log.warning("case refused for its envelope version and not sealed again; recorded refused")
+    outbox.mark_refused(case.case_id, case.kind, VERSION_REFUSED)
+    log.warning(
+        "%s refused for its envelope version and not sealed again; recorded refused", case.kind
+    )
     if resealer is not None:
         try:
-            resealer.refused(case.case_id)
+            resealer.refused(case.case_id, case.kind)
         except Exception:
             log.exception("telling the crew of a refused case failed")
     return "refused"

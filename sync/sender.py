@@ -7,9 +7,9 @@ the envelope (``Outbox.mark_delivered``). Any failure (no network, timeout, 5xx,
 outbox hands them out only after its 201) go to their own routes: ``destination``
 to ``set_destination``, ``closure`` to ``post_closure``; one the platform refuses
 for good (a 4xx other than 408/429) is dropped and recorded (``mark_refused``),
-never retried forever in front of the case's next intent. A case refused for its
-envelope version (``envelope_version_refused``: sealed v1 from a stale directory) goes
-to ``sync.reseal``: sealed again from the fresh signed directory, or recorded refused.
+never retried forever in front of the case's next intent. A case or closure refused
+for its envelope version (``envelope_version_refused``: sealed v1 from a stale directory)
+goes to ``sync.reseal``: sealed again from the fresh signed directory, or recorded refused.
 A crash between the platform's 201 and the local delete only means one more post with
 the same key, which the platform answers without creating a second case.
 
@@ -235,7 +235,10 @@ class Sender:
                 # platform from the hospital; the destination waits for it.
                 self.outbox.mark_failed(case.case_id, "not_accepted", kind=case.kind)
                 failed += 1
-            elif case.kind == "case" and getattr(error, "hub_code", None) == VERSION_REFUSED:
+            elif (
+                case.kind in ("case", "closure")
+                and getattr(error, "hub_code", None) == VERSION_REFUSED
+            ):
                 # Sealed from a stale directory: sealed again from a fresh one, or recorded
                 # refused; never posted again as it is (the platform refuses it for good).
                 version_refused(self.outbox, case, self.resealer)

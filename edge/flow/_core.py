@@ -44,7 +44,7 @@ from ._model import (
 )
 from ._ports import CardFacts, CardReading, CaseOutbox, Platform
 
-__all__ = ["DeviceIdentity", "FlowCore"]
+__all__ = ["DeviceIdentity", "FlowCore", "PendingClosure"]
 
 log = logging.getLogger("edge.flow")
 
@@ -86,6 +86,17 @@ def _hospitals(directory: Sequence[Any]) -> tuple[list[_Hospital], bool]:
             )
         )
     return out, require_pq
+
+
+@dataclass(frozen=True)
+class PendingClosure:
+    """A closure queued for the platform (memory only, until the platform has it): what
+    sealing it again needs after the patient was forgotten. The reason is one word of
+    ``CLOSURE_REASONS``; a restart loses it (the closure is then recorded refused)."""
+
+    reason: str
+    closed_at: datetime
+    sealed_for: dict[str, Any]  # the case's recipients and the keys it was sealed to
 
 
 @dataclass
@@ -210,6 +221,10 @@ class FlowCore:
         self._set_directory(directory)
         # The directory versions each open case was sealed under (sync.reseal).
         self._reseal_book = ResealBook()
+        # Closures waiting for the platform (case id -> reason, time, recipients) and the
+        # directory versions each was sealed under: they outlive the patient's case.
+        self._closures: dict[str, PendingClosure] = {}
+        self._closure_book = ResealBook()
         self._cancel_wait: threading.Event | None = None
         # A case that used a card ended: that card may still lie on the reader, and is not
         # a new tap until it was taken away. The marker (an empty file) keeps this across
@@ -423,11 +438,19 @@ class FlowCore:
         self._network_ok, self._platform_ok = True, True
         return out
 
+    def _drop_finished_closures(self) -> None:
+        """Forget the reason of each closure the platform has (or refused): it is kept in
+        memory only while the closure may have to be sealed again."""
+        for case_id in list(self._closures):
+            if self._outbox.intent_state(case_id, "closure") != "pending":
+                del self._closures[case_id]
+
     def _on_sent(self, ok: bool) -> None:
         self._network_ok = self._platform_ok = ok
         with self._lock:
             self._count_waiting()
             self._read_outbox()
+            self._drop_finished_closures()
             c = self._case
             sent_all = bool(c.sent) and all(cid in c.delivered for cid in c.sent.values())
             code = self._notice.code if self._notice is not None else ""

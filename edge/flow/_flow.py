@@ -301,7 +301,8 @@ class CaseFlow(IdentitySteps, RecordSteps, ResealSteps):
         """中止 / 不搬送 with one of ``CLOSURE_REASONS`` (Japanese), at any stage.
 
         A case already sent: its sealed closure is queued after it (every hospital asked
-        sees it closed with the reason). A case never sent: its sealed case is discarded.
+        sees it closed with the reason; under ``require_pq`` those with a hybrid key, and
+        the notice names the others, to phone). A case never sent: its sealed case is discarded.
         Either way the device forgets the patient and says what happened.
         """
         if reason not in {r.ja for r in CLOSURE_REASONS}:
@@ -310,16 +311,23 @@ class CaseFlow(IdentitySteps, RecordSteps, ResealSteps):
         with self._lock:
             if not self._case.open:
                 return
-        queued, error = self._queue_closures(reason)
+        queued, error, phone = self._queue_closures(reason)
+        names = self._names(phone)  # before forgetting: the names of this case's rows
         self.forget()
         if error is not None:
-            text, level = T.ABORTED_NOT_QUEUED, "error"
+            notice = _notice(T.ABORTED_NOT_QUEUED, "error", "aborted", reason=reason)
+        elif phone:  # 要電話 under require_pq: the closure cannot reach them
+            others = T.ABORTED_PHONE_OTHERS if queued else Text("", "")
+            notice = _notice(
+                T.ABORTED_PHONE, "warning", "aborted_phone", reason=reason, hospitals=names,
+                others=others.ja, others_en=others.en,
+            )  # fmt: skip
         elif queued:
-            text, level = T.ABORTED_NOTIFYING, "info"
+            notice = _notice(T.ABORTED_NOTIFYING, "info", "aborted", reason=reason)
         else:
-            text, level = T.ABORTED_NOTHING_SENT, "info"
+            notice = _notice(T.ABORTED_NOTHING_SENT, "info", "aborted", reason=reason)
         with self._lock:
-            self._notice = _notice(text, level, "aborted", reason=reason)
+            self._notice = notice
         if queued and self._delivery is not None:
             self._delivery.kick()
         self._changed()

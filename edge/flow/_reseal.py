@@ -11,6 +11,12 @@ is 要電話 under the new directory (no hybrid key while the platform requires 
 left out, its row reads 要電話 again and the crew is told to phone it. Otherwise the
 case is recorded refused, and the crew is told it did not reach the hospitals and to
 phone them. 送信済み still waits for the platform's 201 of the new envelope.
+
+A closure (中止 / 不搬送) refused for its version is sealed again the same way, from the
+reason the flow keeps in memory until the platform has it (``_closures``; the patient is
+forgotten by then), once per directory version (``_closure_book``), v2 to the case's
+recipients with a hybrid key; otherwise it is recorded refused and the crew is told to
+phone the hospitals about the 中止.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from sync.closure import seal_closure
 from sync.envelope import SealedCase
 from sync.fhir_case import build_case_bundle
 from sync.outbox import PendingCase
@@ -41,8 +48,11 @@ class _FlowResealer:
     def reseal(self, case: PendingCase) -> bytes | SealedCase | None:
         return self._flow._reseal_refused(case)
 
-    def refused(self, case_id: str) -> None:
-        self._flow._case_refused(case_id)
+    def refused(self, case_id: str, kind: str = "case") -> None:
+        if kind == "closure":
+            self._flow._closure_refused(case_id)
+        else:
+            self._flow._case_refused(case_id)
 
 
 class ResealSteps(HospitalSteps):
@@ -58,6 +68,8 @@ class ResealSteps(HospitalSteps):
     def _reseal_refused(self, case: PendingCase) -> bytes | None:
         """The same case sealed again from a freshly fetched directory, or None. Runs in
         the sender's thread; ``PlatformError`` when the directory cannot be fetched."""
+        if case.kind == "closure":
+            return self._reseal_closure(case.case_id)
         with self._lock:
             c = self._case
             if not c.open or case.case_id not in c.sealed_for:
@@ -115,5 +127,61 @@ class ResealSteps(HospitalSteps):
                 text, hospitals = T.EARLIER_CASE_REFUSED, list(status.recipients if status else ())
             self._notice = _notice(
                 text, "error", "case_refused", hospitals=self._names(hospitals) or "病院"
+            )
+        self._changed()
+
+    def _reseal_closure(self, case_id: str) -> bytes | None:
+        """A closure refused for its envelope version, sealed again from a freshly fetched
+        directory while its reason is in memory (``_closures``), once per directory
+        version; to the case's recipients with a hybrid key (the others are phoned)."""
+        with self._lock:
+            if case_id not in self._closures:
+                return None  # the reason is gone (a restart): recorded refused
+        self._fetch_directory()  # hub-signed; raises PlatformError
+        with self._lock:
+            pending = self._closures.get(case_id)
+            if pending is None or not self._closure_book.may_reseal(
+                case_id, self._directory_version
+            ):
+                return None
+            self._closure_book.sealed(case_id, self._directory_version)
+            recipients, left_out, version = self._closure_recipients(pending.sealed_for)
+            if not recipients:
+                return None
+        sealed = seal_closure(
+            case_id=case_id,
+            reason=pending.reason,
+            closed_at=pending.closed_at,
+            device_id=self._device.device_id,
+            device_key=self._device.key,
+            recipients=recipients,
+            version=version,
+        )
+        if left_out:
+            with self._lock:
+                self._notice = _notice(
+                    T.CLOSURE_RESEALED_LEFT_OUT,
+                    "warning",
+                    "closure_resealed",
+                    hospitals=self._names(left_out),
+                )
+            self._changed()
+        log.warning("closure sealed again from the refreshed directory (v%s)", version or "auto")
+        return sealed
+
+    def _closure_refused(self, case_id: str) -> None:
+        """The outbox recorded the closure of ``case_id`` refused: the crew phones them."""
+        with self._lock:
+            pending = self._closures.pop(case_id, None)
+            if pending is not None:
+                hospitals: Iterable[str] = pending.sealed_for
+            else:
+                status = self._outbox.status(case_id)
+                hospitals = status.recipients if status else ()
+            self._notice = _notice(
+                T.CLOSURE_REFUSED,
+                "error",
+                "closure_refused",
+                hospitals=self._names(hospitals) or "事案を送った病院",
             )
         self._changed()

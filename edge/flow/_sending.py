@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from errbase import KyukyuError
 from sync import OutboxError
@@ -30,7 +31,7 @@ from sync.fhir_case import (
 from sync.seal import seal_json
 
 from . import _texts as T
-from ._core import FlowCore, _error_notice, _notice, _vital_signs
+from ._core import FlowCore, PendingClosure, _error_notice, _notice, _vital_signs
 from ._model import CHIEF_COMPLAINTS, Stage
 
 __all__ = ["DestinationNotAccepted", "HospitalSteps"]
@@ -234,14 +235,44 @@ class HospitalSteps(FlowCore):
             self._delivery.kick()
         return True
 
-    def _queue_closures(self, reason: str) -> tuple[bool, OutboxError | None]:
+    def _closure_recipients(
+        self, sealed_for: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str], int | None]:
+        """Whom a closure of a case sealed for ``sealed_for`` goes to: (their keys, the
+        recipients left out, the version). Without ``require_pq``: every recipient, with
+        the keys the case was sealed to (v2 when all of them have a hybrid key). With it:
+        v2 to the recipients with a hybrid key (the directory's keys, or the case's when
+        the directory no longer lists that hospital); the others are 要電話 and phoned."""
+        if not self._require_pq:
+            return dict(sealed_for), [], None
+        by_id = {h.id: h for h in self._directory}
+        keys: dict[str, Any] = {}
+        for hospital_id, old in sealed_for.items():
+            h = by_id.get(hospital_id)
+            current = h.sealing_keys if h is not None else old
+            if getattr(current, "xwing", None) is not None:
+                keys[hospital_id] = current
+        return keys, [i for i in sealed_for if i not in keys], 2
+
+    def _queue_closures(self, reason: str) -> tuple[bool, OutboxError | None, list[str]]:
         """Seal a closure for every case of this patient and hand it to the outbox (which
-        discards a case that never left). (any closure queued, an error)."""
+        discards a case that never left). (any closure queued, an error, the hospitals
+        the closure cannot reach: 要電話 under ``require_pq``, the crew phones them).
+
+        The reason of a queued closure stays in memory (``_closures``) until the platform
+        has it, so a closure refused for its envelope version can be sealed again."""
         with self._lock:
             sealed_for = dict(self._case.sealed_for)
+            directory_version = self._directory_version
+            self._drop_finished_closures()
         now = datetime.now(UTC)
-        queued, error = False, None
-        for case_id, recipients in sealed_for.items():
+        queued, error, phone = False, None, []
+        for case_id, sent_to in sealed_for.items():
+            with self._lock:
+                recipients, left_out, version = self._closure_recipients(sent_to)
+            if not recipients:
+                phone += left_out  # every recipient is 要電話: nothing can be sealed to them
+                continue
             closure = seal_closure(
                 case_id=case_id,
                 reason=reason,
@@ -249,6 +280,7 @@ class HospitalSteps(FlowCore):
                 device_id=self._device.device_id,
                 device_key=self._device.key,
                 recipients=recipients,
+                version=version,
             )
             try:
                 # A post of the case under way: its outcome decides (discard or close after).
@@ -263,4 +295,10 @@ class HospitalSteps(FlowCore):
             except OutboxError as exc:
                 log.warning("closure could not be queued (%s)", exc.code)
                 error = exc
-        return queued, error
+                continue
+            if done:  # the case had left (a case discarded here reached nobody)
+                phone += left_out
+                with self._lock:
+                    self._closures[case_id] = PendingClosure(reason, now, dict(sent_to))
+                    self._closure_book.sealed(case_id, directory_version)
+        return queued, error, list(dict.fromkeys(phone))

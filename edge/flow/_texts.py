@@ -174,6 +174,30 @@ ABORTED_NOT_QUEUED = Text(
     "事案を中止しました（{reason}）が、中止の通知を保存できませんでした。事案を送った病院へ電話で連絡してください。",
     "Case ended ({reason}), but the notice could not be stored. Call the hospitals sent the case.",
 )
+# The platform takes post-quantum (v2) envelopes only: a closure cannot be sealed to a
+# hospital without a hybrid key (要電話); the crew tells it by phone.
+ABORTED_PHONE = Text(
+    "事案を中止しました（{reason}）。{hospitals}は新しい暗号方式に未対応のため、中止を通知できません。"
+    "電話で中止を伝えてください。{others}患者情報は端末から消去しました。",
+    "Case ended ({reason}). {hospitals} cannot be told (no post-quantum key): call them about"
+    " the end. {others_en}The device forgot the patient.",
+)
+ABORTED_PHONE_OTHERS = Text(
+    "他の病院へは中止を通知します（通信できない間は保存し、回復後に自動送信）。",
+    "The other hospitals are told (queued until the network returns). ",
+)
+CLOSURE_RESEALED_LEFT_OUT = Text(
+    "病院一覧が更新されていたため、中止の通知を新しい暗号方式で封緘し直しました。"
+    "{hospitals}は新しい暗号方式に未対応のため通知できません。電話で中止を伝えてください。",
+    "The hospital list had changed: the end of the case was sealed again. {hospitals} cannot"
+    " be told: call them about the end.",
+)
+CLOSURE_REFUSED = Text(
+    "中止の通知をプラットフォームが受け付けませんでした（暗号方式の更新が必要）。"
+    "{hospitals}へは届いていません。電話で中止を伝えてください。",
+    "The platform refused the notice that the case ended (its encryption must be updated);"
+    " it did not reach {hospitals}. Call them about the end.",
+)
 FORGOTTEN_DESTINATION_WAITING = Text(
     "事案を終了し、患者情報を端末から消去しました。搬送先決定は通信回復後に自動で病院へ通知します。",
     "Case closed: the device forgot the patient. The destination leaves when the network returns.",

@@ -317,12 +317,17 @@ def close_case(
     envelope: str,
     now: datetime,
     origin: str = "",
+    subset: bool = False,
 ) -> list[PendingEvent]:
-    """中止 / 不搬送: relay the sealed closure to every recipient of the case (once; 409
-    ``case_closed`` after). ``recipients`` must be the case's recipients."""
+    """中止 / 不搬送: relay the sealed closure to its recipients (once; 409 ``case_closed``
+    after). ``recipients`` must be the case's recipients; with ``subset`` (the platform
+    takes v2 only: a recipient without a hybrid key cannot be sealed to) some of them,
+    the caller having checked who is left out."""
     device_case(session, case_id=case_id, device_id=device_id)
     known = sorted(r.hospital_id for r in case_recipients(session, case_id=case_id))
-    if sorted(set(recipients)) != known or len(recipients) != len(known):
+    chosen = sorted(set(recipients))
+    fits = set(chosen) <= set(known) if subset else chosen == known
+    if not fits or len(recipients) != len(chosen):
         raise InvalidInput(
             "not_the_recipients",
             "a closure goes to exactly the case's recipients",
@@ -344,10 +349,25 @@ def close_case(
             },
             now=now,
         )
-        for rid in known
+        for rid in chosen
     ]
     notify(session, events, origin)
     return events
+
+
+def left_out_with_hybrid_key(session: Session, *, case_id: str, recipients: list[str]) -> list[str]:
+    """The case's recipients missing from ``recipients`` that have a hybrid (X-Wing) key:
+    a closure sealed v2 could have reached them."""
+    known = {r.hospital_id for r in case_recipients(session, case_id=case_id)}
+    left_out = sorted(known - set(recipients))
+    if not left_out:
+        return []
+    rows = session.exec(
+        select(Hospital.id).where(
+            col(Hospital.id).in_(left_out), col(Hospital.xwing_public_key).is_not(None)
+        )
+    ).all()
+    return sorted(rows)
 
 
 def purge_cases(

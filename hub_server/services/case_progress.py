@@ -21,7 +21,7 @@ from hub_server.schemas import (
     ClosurePublic,
     DestinationPublic,
 )
-from hub_server.services.case_submission import check_sealed
+from hub_server.services.case_submission import check_sealed, version_refused
 
 __all__ = ["acknowledge_case", "answer_case", "case_status", "close_case", "confirm_destination"]
 
@@ -128,14 +128,29 @@ def close_case(
     hub: HubState, session: Session, caller: crud.Principal, *, case_id: str, body: ClosureCreate
 ) -> ClosurePublic:
     """中止 / 不搬送: the sealed closure (reason inside, never read here) goes to every
-    recipient of the case as a ``closure`` event; audited without the reason."""
+    recipient of the case as a ``closure`` event; audited without the reason.
+
+    ``require_pq``: like a case, the closure must be sealed v2 (422
+    ``envelope_version_refused``: the reason is patient data). Its recipients may then be
+    fewer than the case's: a recipient without a hybrid key cannot be sealed to (the crew
+    phones it). Leaving out one that has a hybrid key is the sign of a stale directory on
+    the device and is refused the same way, so the device seals it again from the current
+    one."""
+    require_pq = hub.settings.require_pq
     check_sealed(
         body.envelope,
         case_id,
         body.recipients,
         caller,
         opaque_allowed=hub.settings.accepts_opaque_envelopes,
+        require_pq=require_pq,
     )
+    if require_pq:
+        crud.device_case(session, case_id=case_id, device_id=caller.id)  # 404 first
+        if crud.left_out_with_hybrid_key(session, case_id=case_id, recipients=body.recipients):
+            raise version_refused(
+                "the closure leaves out a recipient of the case that has a hybrid key"
+            )
     now = utcnow()
     events = crud.close_case(
         session,
@@ -145,6 +160,7 @@ def close_case(
         envelope=body.envelope,
         now=now,
         origin=hub.bus.origin,
+        subset=require_pq,
     )
     append_audit(
         session,

@@ -57,7 +57,7 @@ from sync.envelope import SealedCase, envelope_from_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
-__all__ = ["Submission", "check_sealed", "relay_case", "submit_case"]
+__all__ = ["Submission", "check_sealed", "relay_case", "submit_case", "version_refused"]
 
 
 @dataclass(frozen=True)
@@ -101,13 +101,27 @@ class _KeyTaken(Exception):
         self.case_id_taken = case_id_taken
 
 
-def _version_refused() -> InvalidInput:
-    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases come in."""
+def version_refused(
+    why: str = "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
+) -> InvalidInput:
+    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases and closures
+    come in (one code, one Japanese message; ``why`` in English for the logs)."""
     return InvalidInput(
         "envelope_version_refused",
-        "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
+        why,
         "このプラットフォームは耐量子暗号（v2）で封緘された事案のみ受け付けます。",
     )
+
+
+class _RefusedUnlessHeld(InvalidInput):
+    """``envelope_version_refused`` for a device's own post of its sealed v1 case (header
+    and signature checked): the platform answers it with the stored case when it holds
+    these very bytes already (a hospital handed them in after the direct route; refusing
+    them again protects nothing and would tell the device its case reached nobody)."""
+
+    def __init__(self, refused: InvalidInput, case_id: str, device_id: str, raw: bytes) -> None:
+        super().__init__(refused.code, refused.message_en, refused.message_ja)
+        self.case_id, self.device_id, self.raw = case_id, device_id, raw
 
 
 def check_sealed(
@@ -164,7 +178,7 @@ def _check_sealed_by(
         ) from None
     if data[:4] != b"KKSC":
         if require_pq:
-            raise _version_refused()
+            raise version_refused()
         if opaque_allowed:
             return data
         raise InvalidInput(
@@ -192,7 +206,7 @@ def _check_parsed(
     require_pq: bool,
 ) -> bytes:
     if require_pq and sealed.version < 2:
-        raise _version_refused()
+        raise version_refused()
     if sealed.device_id != device_id:
         raise InvalidInput(
             "envelope_not_yours",
@@ -293,11 +307,7 @@ def _prepare(
         own = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(own, Device)
         device = own
-        envelope = check_sealed(
-            body.envelope, body.case_id, body.recipients, caller,
-            opaque_allowed=hub.settings.accepts_opaque_envelopes,
-            require_pq=hub.settings.require_pq,
-        )  # fmt: skip
+        envelope = _check_own(hub, caller, body)
     else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
         key = public_key_from_b64(device.public_key)
         envelope = _check_sealed_by(
@@ -314,6 +324,27 @@ def _prepare(
         caller, device, body, recipients, envelope, idempotency_key, request_hash,
         response, now, route, reported_by,
     )  # fmt: skip
+
+
+def _check_own(hub: HubState, caller: crud.Principal, body: CaseCreate) -> bytes:
+    """The device's own sealed case (``check_sealed``); refused for its version as
+    ``_RefusedUnlessHeld`` when it is otherwise this device's sealed case."""
+    opaque_allowed = hub.settings.accepts_opaque_envelopes
+    try:
+        return check_sealed(
+            body.envelope, body.case_id, body.recipients, caller,
+            opaque_allowed=opaque_allowed, require_pq=hub.settings.require_pq,
+        )  # fmt: skip
+    except InvalidInput as refused:
+        if refused.code != "envelope_version_refused":
+            raise
+        try:
+            raw = check_sealed(
+                body.envelope, body.case_id, body.recipients, caller, opaque_allowed=False
+            )
+        except InvalidInput:
+            raise refused from None
+        raise _RefusedUnlessHeld(refused, body.case_id, caller.id, raw) from None
 
 
 _ENVELOPE_SLOT = b'"envelope":""'
@@ -352,6 +383,10 @@ def _failed(
     """After a case that was not stored (request thread): the nonce is recorded on its
     own; a taken key answers with the first answer, anything else is raised again."""
     record_pending_nonce(hub, caller)
+    if isinstance(exc, _RefusedUnlessHeld):
+        held = _stored_same(hub, exc.case_id, exc.device_id, exc.raw)
+        if held is not None:
+            return held
     if isinstance(exc, CaseExists) and req is not None:  # SQLite: the case id is taken
         exc = _KeyTaken(case_id_taken=True)
     if isinstance(exc, _KeyTaken):  # raised by the storing, after ``_prepare``
@@ -488,11 +523,16 @@ def _same_case(hub: HubState, req: _Request) -> Submission | None:
     the same device and the same envelope bytes (or its envelope already purged). So the
     device's own post after a hospital handed its case in, or a second recipient handing
     it in, is a success on the one stored case, whatever its Idempotency-Key."""
+    return _stored_same(hub, req.body.case_id, req.device.id, req.envelope)
+
+
+def _stored_same(hub: HubState, case_id: str, device_id: str, raw: bytes) -> Submission | None:
+    """``_same_case`` by the case id, the device and the envelope's bytes."""
     with hub.session() as session:
-        case = session.get(Case, req.body.case_id)
-        if case is None or case.device_id != req.device.id:
+        case = session.get(Case, case_id)
+        if case is None or case.device_id != device_id:
             return None
-        if case.envelope is not None and bytes(case.envelope) != req.envelope:
+        if case.envelope is not None and bytes(case.envelope) != raw:
             return None
         recipients = sorted(
             session.exec(

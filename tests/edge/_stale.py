@@ -1,6 +1,6 @@
 """A stale directory and a recording platform client, for the re-seal tests (a device
 sealing from an older directory than the platform's policy; tests/edge/test_reseal.py,
-tests/ui/test_pq_hospitals.py)."""
+tests/edge/test_pq_closures.py, tests/ui/test_pq_hospitals.py)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,10 @@ def stale(directory: HospitalDirectory, names: tuple[str, ...] | None = None) ->
 
 class Recorder:
     """The real platform client, recording each case post (its key, the envelope's
-    version, the outcome) and directory fetch; ``down`` plays a lost network;
-    ``lagging``: the directory comes from a replica that has neither the policy nor the
-    hybrid keys yet (still hub-signed and checked by the client)."""
+    version, the outcome), closure post (version, outcome, recipients) and directory
+    fetch; ``down`` plays a lost network; ``lagging``: the directory comes from a replica
+    that has neither the policy nor the hybrid keys yet (still hub-signed and checked by
+    the client)."""
 
     def __init__(self, inner: Any, *, down: bool = False, lagging: bool = False) -> None:
         self.inner = inner
@@ -55,6 +56,19 @@ class Recorder:
             self.events.append(("post", kw["idempotency_key"], version, "201"))
         return out
 
+    def post_closure(self, case_id: str, recipients: list[str], envelope: bytes) -> Any:
+        self._check()
+        version = str(SealedCase.from_bytes(envelope).version)
+        try:
+            out = self.inner.post_closure(case_id, recipients, envelope)
+        except HttpStatusError as exc:
+            with self.lock:
+                self.events.append(("closure", version, str(exc.hub_code), *recipients))
+            raise
+        with self.lock:
+            self.events.append(("closure", version, "201", *recipients))
+        return out
+
     def hospital_directory(self, lat: float, lon: float) -> Any:
         self._check()
         directory = self.inner.hospital_directory(lat, lon)
@@ -72,6 +86,11 @@ class Recorder:
     def posts(self) -> list[tuple[str, ...]]:
         with self.lock:
             return [e[1:] for e in self.events if e[0] == "post"]
+
+    def closures(self) -> list[tuple[str, ...]]:
+        """Each closure post: (envelope version, outcome, recipient ids ...)."""
+        with self.lock:
+            return [e[1:] for e in self.events if e[0] == "closure"]
 
     def watch(self, view: CaseView) -> None:
         states = tuple(sorted((r.name, r.state() or "-") for r in view.hospitals))

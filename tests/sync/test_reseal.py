@@ -43,8 +43,8 @@ class Stub:
             raise answer
         return answer  # type: ignore[return-value]
 
-    def refused(self, case_id: str) -> None:
-        self.told.append(case_id)
+    def refused(self, case_id: str, kind: str = "case") -> None:
+        self.told.append(case_id if kind == "case" else f"{kind}:{case_id}")
 
 
 def _queued(tmp_path: Path) -> tuple[Outbox, PendingCase]:
@@ -115,6 +115,44 @@ def test_a_case_is_dropped_for_its_envelope_version_only(tmp_path: Path) -> None
     with pytest.raises(OutboxError):
         ob.replace_case("c1", _sealed("c2"))  # another case's envelope
     assert ob.get("c1") is not None
+
+
+def _closing(tmp_path: Path) -> tuple[Outbox, PendingCase]:
+    """A delivered case whose v1 closure waits (the platform refuses it under require_pq)."""
+    ob = Outbox(tmp_path / "o.db")
+    ob.enqueue(_sealed("c1"))
+    ob.mark_delivered("c1")
+    assert ob.close_case("c1", _sealed("c1")) is True
+    (due,) = ob.due()
+    assert due.kind == "closure"
+    return ob, due
+
+
+def test_a_refused_closure_is_sealed_again_in_its_place(tmp_path: Path) -> None:
+    ob, refused = _closing(tmp_path)
+    stub = Stub(_sealed("c1", ("h1",), version=2))
+    assert version_refused(ob, refused, stub) == "resealed"
+    (new,) = ob.due()
+    assert (new.kind, new.recipients, new.envelope[4]) == ("closure", ("h1",), 2)
+    assert new.idempotency_key != refused.idempotency_key
+    assert ob.intent_state("c1", "closure") == "pending"
+    status = ob.status("c1")
+    assert status is not None
+    assert status.delivered_at is not None  # the case itself stays delivered
+    assert stub.asked == ["c1"]
+    assert stub.told == []
+
+
+def test_a_closure_not_sealed_again_is_recorded_refused_alone(tmp_path: Path) -> None:
+    ob, refused = _closing(tmp_path)
+    stub = Stub(None)
+    assert version_refused(ob, refused, stub) == "refused"
+    assert ob.pending_count() == 0
+    assert ob.intent_state("c1", "closure") == f"refused:{VERSION_REFUSED}"
+    assert ob.intent_state("c1", "case") is None  # the case was delivered: not refused
+    assert stub.told == ["closure:c1"]
+    with pytest.raises(OutboxError):
+        ob.replace_case("c1", _sealed("c1"), kind="destination")
 
 
 def test_one_reseal_per_directory_version() -> None:

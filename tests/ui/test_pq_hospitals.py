@@ -174,3 +174,40 @@ async def test_the_screen_says_a_refused_case_did_not_reach_the_hospitals(
             assert "送信済み" not in text
     finally:
         app.flow.close()
+
+
+@pytest.mark.anyio
+async def test_the_screen_says_to_phone_the_hospital_a_closure_cannot_reach(
+    mixed_world: World, tmp_path: Path
+) -> None:
+    """A case sent v1 to all three while the platform took v1; then the platform requires
+    post-quantum envelopes (the operator's restart, the same database) and the crew ends
+    the case: the clinic cannot be told by the platform, and the screen says to phone it."""
+    state = mixed_world.state
+    app = EdgeApp(make_flow(mixed_world, tmp_path, cards=TapReader()), idle_timeout_s=300)
+    try:
+        assert app.flow.refresh_directory()
+        async with app.run_test(size=PANEL) as pilot:
+            await wait_stage(pilot, app, Stage.STANDBY)
+            await pilot.click("#primary")  # カードなしで開始
+            await wait_stage(pilot, app, Stage.VITALS)
+            await pilot.click("#primary")
+            await wait_stage(pilot, app, Stage.HOSPITALS)
+            for i in range(3):
+                await pilot.click(f"#h-{i}")
+                await pilot.pause()
+            await pilot.click("#primary")  # 選択した3病院へ一斉送信
+            await wait_text(pilot, app, "送信済み")
+            state.settings = state.settings.with_(require_pq=True)
+            assert app.flow.refresh_directory()
+            await pilot.click("#abort")
+            await wait_text(pilot, app, "事案を中止しますか？")
+            await pilot.click("#abort-1")  # 現場死亡確認
+            await wait_stage(pilot, app, Stage.STANDBY)
+            await wait_text(pilot, app, "電話で中止を伝えてください")
+            text = screen_text(app)
+            assert f"{PHONE_ONLY}は新しい暗号方式に未対応のため、中止を通知できません" in text
+            assert "他の病院へは中止を通知します" in text
+    finally:
+        state.settings = state.settings.with_(require_pq=False)
+        app.flow.close()
