@@ -215,14 +215,23 @@ async def test_a_directly_received_v1_case_handed_in_is_kept_under_the_policy(
     happened (its audit, the other recipients' copy, the destination and the closure).
     The device's own post of those bytes then answers the stored case."""
     hub, device, sites = mixed
-    raw = seal_case(
-        b'{"resourceType":"Bundle"}',
-        case_id="direct-v1",
-        device_id=_device_id(device),
-        device_key=device.key,
-        recipients={s.id: s.sealing() for s in sites},
-        version=V1,
-    )
+
+    def v1(case_id: str, payload: bytes) -> bytes:
+        return seal_case(
+            payload,
+            case_id=case_id,
+            device_id=_device_id(device),
+            device_key=device.key,
+            recipients={s.id: s.sealing() for s in sites},
+            version=V1,
+        )
+
+    async def post(case_id: str, raw: bytes) -> Any:
+        body = {"case_id": case_id, "recipients": [s.id for s in sites], "envelope": _b64(raw)}
+        headers = {"Idempotency-Key": secrets.token_hex(8)}
+        return await hub.call(device, "POST", "/v1/cases", body, headers=headers)
+
+    raw = v1("direct-v1", b'{"resourceType":"Bundle"}')
     old = sites[2]
     assert old.signer is not None
     body = {"case_id": "direct-v1", "device_id": _device_id(device), "envelope": _b64(raw)}
@@ -230,46 +239,15 @@ async def test_a_directly_received_v1_case_handed_in_is_kept_under_the_policy(
     assert r.status_code == 201, r.text
     # The device comes back and posts those very bytes itself: the stored case, not a
     # refusal (which would tell the crew the case reached nobody).
-    own = {"case_id": "direct-v1", "recipients": [s.id for s in sites], "envelope": _b64(raw)}
-    r = await hub.call(
-        device, "POST", "/v1/cases", own, headers={"Idempotency-Key": secrets.token_hex(8)}
-    )
+    r = await post("direct-v1", raw)
     assert r.status_code == 200, r.text
     assert r.headers.get("idempotent-replayed") == "true"
     assert r.json()["case_id"] == "direct-v1"
     # Other bytes under that case id (v1), or another v1 case, are refused as ever.
-    other = seal_case(
-        b'{"resourceType":"Bundle","x":1}',
-        case_id="direct-v1",
-        device_id=_device_id(device),
-        device_key=device.key,
-        recipients={s.id: s.sealing() for s in sites},
-        version=V1,
-    )
-    r = await hub.call(
-        device,
-        "POST",
-        "/v1/cases",
-        {**own, "envelope": _b64(other)},
-        headers={"Idempotency-Key": secrets.token_hex(8)},
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == REFUSED
-    post = {"case_id": "direct-v1-own", "recipients": [s.id for s in sites]}
-    raw_own = seal_case(
-        b'{"resourceType":"Bundle"}',
-        case_id="direct-v1-own",
-        device_id=_device_id(device),
-        device_key=device.key,
-        recipients={s.id: s.sealing() for s in sites},
-        version=V1,
-    )
-    r = await hub.call(
-        device,
-        "POST",
-        "/v1/cases",
-        {**post, "envelope": _b64(raw_own)},
-        headers={"Idempotency-Key": secrets.token_hex(8)},
-    )
-    assert r.status_code == 422, r.text
-    assert r.json()["error"]["code"] == REFUSED
+    for case_id, payload in (
+        ("direct-v1", b'{"resourceType":"Bundle","x":1}'),
+        ("direct-v1-own", b'{"resourceType":"Bundle"}'),
+    ):
+        r = await post(case_id, v1(case_id, payload))
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == REFUSED

@@ -136,49 +136,42 @@ def _swap_first_two(state: Any, monkeypatch: pytest.MonkeyPatch, *, lose_first: 
     monkeypatch.setattr(state.bus, "publish", publish)
 
 
-@pytest.mark.parametrize("hub_with_hold", [60.0], indirect=True)
-async def test_a_case_that_overtakes_another_waits_for_it_without_a_database_read(
-    hub_with_hold: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url, state = hub_with_hold
+async def _two_cases(
+    served: tuple[str, Any], monkeypatch: pytest.MonkeyPatch, *, lose_first: bool
+) -> tuple[list[tuple[int, str]], list[int]]:
+    """Two cases to one hospital, the first handed over after the second (or never):
+    what its stream wrote (number, case id), and the positions it read the database at."""
+    url, state = served
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         hub = Hub(client=client, state=state, operator=make_operator(state))
         device = await hub.enroll_device()
         hid, hospital = await hub.register_hospital()
         reads = _count_reads(monkeypatch)
-        _swap_first_two(state, monkeypatch, lose_first=False)
+        _swap_first_two(state, monkeypatch, lose_first=lose_first)
         path = "/v1/hospitals/me/events"
         async with client.stream("GET", path, headers=hospital.headers("GET", path)) as r:
             assert r.status_code == 200
             while not reads:  # the stream's first read (nothing yet) is done
                 await asyncio.sleep(0.01)
-            first = await hub.post_case(device, [hid], case_id="case-first")
-            second = await hub.post_case(device, [hid], case_id="case-second")
-            assert first.status_code == second.status_code == 201
+            for case_id in ("case-first", "case-second"):
+                assert (await hub.post_case(device, [hid], case_id=case_id)).status_code == 201
             got = await asyncio.wait_for(sse_events(r, 2), 20)
-        assert [(i, d["case_id"]) for i, _, d in got] == [(1, "case-first"), (2, "case-second")]
-        assert reads == [0]  # only the stream's opening read
+    return [(i, d["case_id"]) for i, _, d in got], reads
+
+
+@pytest.mark.parametrize("hub_with_hold", [60.0], indirect=True)
+async def test_a_case_that_overtakes_another_waits_for_it_without_a_database_read(
+    hub_with_hold: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got, reads = await _two_cases(hub_with_hold, monkeypatch, lose_first=False)
+    assert got == [(1, "case-first"), (2, "case-second")]
+    assert reads == [0]  # only the stream's opening read
 
 
 @pytest.mark.parametrize("hub_with_hold", [0.05], indirect=True)
 async def test_a_missing_event_that_never_comes_is_read_from_the_database(
     hub_with_hold: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url, state = hub_with_hold
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        hub = Hub(client=client, state=state, operator=make_operator(state))
-        device = await hub.enroll_device()
-        hid, hospital = await hub.register_hospital()
-        reads = _count_reads(monkeypatch)
-        _swap_first_two(state, monkeypatch, lose_first=True)
-        path = "/v1/hospitals/me/events"
-        async with client.stream("GET", path, headers=hospital.headers("GET", path)) as r:
-            assert r.status_code == 200
-            while not reads:
-                await asyncio.sleep(0.01)
-            for case_id in ("case-first", "case-second"):
-                assert (await hub.post_case(device, [hid], case_id=case_id)).status_code == 201
-            got = await asyncio.wait_for(sse_events(r, 2), 20)
-        assert [(i, d["case_id"]) for i, _, d in got] == [(1, "case-first"), (2, "case-second")]
-        assert reads[0] == 0
-        assert reads[1:2] == [0]
+    got, reads = await _two_cases(hub_with_hold, monkeypatch, lose_first=True)
+    assert got == [(1, "case-first"), (2, "case-second")]
+    assert reads[:2] == [0, 0]  # the opening read, then the gap read from the start
