@@ -6,7 +6,10 @@ Public API (the rest is private)::
     sync.seal       seal_case / open_case (SealingKeys / OpeningKeys, envelope_version_for)
     sync.xwing      X-Wing (MLKEM768-X25519) keys: 32-byte seed, 1,216-byte public key
     sync.fhir_case  the case FHIR document Bundle
-    sync.outbox     Outbox: durable SQLite store-and-forward queue
+    sync.outbox     Outbox: durable SQLite store-and-forward queue; in the same file:
+                    ``sync.answer_ledger`` (``Outbox.answers``: answers, the stream's cursor),
+                    ``sync.direct_ledger`` (``Outbox.direct``: what the direct route delivered),
+                    ``sync.revocation_floor`` (``Outbox.revocation_floor``)
     sync.reseal     a case refused for its envelope version: sealed again, or refused
     sync.client     PlatformClient: every device call of the hub
     sync.receiver   Receiver: the hospital side of the stream

@@ -1,5 +1,6 @@
 """Where a device keeps the hospitals' answers: the seam between the answer stream
-(``sync.sender.follow_answers``) and what stores them (``sync.outbox.Outbox``).
+(``sync.sender.follow_answers``) and what stores them (``Outbox.answers``, a
+``sync.answer_ledger.AnswerLedger`` in the outbox's file).
 
 A module of its own, importing nothing: the case flow's ports build on it, and the
 device's first screen must not load the outbox or the client (docs/edge-ui.md).
@@ -13,7 +14,7 @@ __all__ = ["AnswerBook"]
 
 
 class AnswerBook(Protocol):
-    """Where answers are kept: ``sync.outbox.Outbox`` (its answer stream cursor)."""
+    """Where answers are kept: ``Outbox.answers`` (with the answer stream's cursor)."""
 
     @property
     def answers_after(self) -> int: ...

@@ -227,7 +227,7 @@ class DirectRoute:
         down: set[str] = set()
         clients = self.clients
         for row in self.outbox.waiting():
-            have = self.outbox.direct_done(row.case_id, row.kind)
+            have = self.outbox.direct.done(row.case_id, row.kind)
             for hospital_id in row.recipients:
                 client = clients.get(hospital_id)
                 if client is None or hospital_id in have:
@@ -246,7 +246,7 @@ class DirectRoute:
                     if 400 <= exc.status < 500 and exc.status not in (408, 429):
                         code = getattr(exc, "hub_code", None) or exc.code
                         log.warning("%s refused by a hospital's direct route (%s)", row.kind, code)
-                        self.outbox.mark_direct(
+                        self.outbox.direct.mark(
                             row.case_id, row.kind, hospital_id, f"refused:{code}"
                         )
                         continue
@@ -261,10 +261,10 @@ class DirectRoute:
                     blocked.add((row.case_id, hospital_id))
                     continue
                 self._failures.pop(hospital_id, None)
-                self.outbox.mark_direct(row.case_id, row.kind, hospital_id)
+                self.outbox.direct.mark(row.case_id, row.kind, hospital_id)
                 if row.kind == "case":
                     # The hospital has it: 病院に到着, as the platform's ``received`` says.
-                    self.outbox.apply_direct_answer(hospital_id, 0, row.case_id, "received", now)
+                    self.outbox.direct.apply_answer(hospital_id, 0, row.case_id, "received", now)
                 done += 1
                 self.delivered += 1
                 self.changes += 1
@@ -290,12 +290,12 @@ class DirectRoute:
             if not self._reachable_now(hospital_id, now):
                 continue
             try:
-                items = client.answers(self.outbox.direct_after(hospital_id))
+                items = client.answers(self.outbox.direct.after(hospital_id))
             except PlatformError:
                 continue
             for item in items:
                 try:
-                    if self.outbox.apply_direct_answer(
+                    if self.outbox.direct.apply_answer(
                         hospital_id,
                         int(item["seq"]),
                         str(item["case_id"]),

@@ -24,6 +24,21 @@ status row. When a new case does not fit, the operator's ``FullPolicy`` decides:
 oldest *delivered* status rows and raises ``OutboxFull`` only if that is not
 enough. A queued case is never dropped. A full disk raises ``StorageFull`` and
 leaves every committed case in place.
+
+Beside the queue, the same file keeps what the device learns about its cases, each
+behind an attribute built over the outbox's one connection and its transactions
+(``_tx``; never a second connection to the file):
+
+- ``answers``: ``sync.answer_ledger.AnswerLedger``, the hospitals' answers and the
+  answer stream's cursor (the ``AnswerBook`` ``sync.sender.follow_answers`` writes);
+- ``direct``: ``sync.direct_ledger.DirectLedger``, which hospital has which row by the
+  direct route and each hospital's answer feed cursor (docs/disaster.md);
+- ``revocation_floor``: ``sync.revocation_floor.StoredRevocationFloor``, the last
+  revocation snapshot version accepted (``sync.client.RevocationFloor``).
+
+The outbox reads the answers and the direct record into ``status`` and forgets them with
+the delivered status rows it drops. The tables and ``meta`` keys are those earlier
+releases wrote: an existing outbox opens unchanged.
 """
 
 from __future__ import annotations
@@ -41,9 +56,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sync._backoff import Backoff
-from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, SnapshotRollback, StorageFull
+from sync._errors import OutboxCorrupt, OutboxError, OutboxFull, StorageFull
+from sync.answer_ledger import AnswerLedger
+from sync.direct_ledger import DirectLedger
 from sync.envelope import SealedCase
-from sync.reasons import DECLINE_REASONS
+from sync.revocation_floor import StoredRevocationFloor
 
 __all__ = [
     "KINDS",
@@ -197,6 +214,12 @@ class Outbox:
         # Rows handed out by ``due`` and not yet marked: a post of them is under way
         # (memory only: after a restart nothing is).
         self._inflight: set[tuple[str, str]] = set()
+        #: The hospitals' answers and the device answer stream's cursor (``AnswerBook``).
+        self.answers = AnswerLedger(self._tx, self._read)
+        #: What the direct route delivered, and its answer feeds' cursors.
+        self.direct = DirectLedger(self._tx, self._read)
+        #: The last revocation snapshot version accepted (``sync.client.RevocationFloor``).
+        self.revocation_floor = StoredRevocationFloor(self._tx, self._read)
 
     def _migrate(self) -> None:
         cols = {r[1] for r in self._db.execute("PRAGMA table_info(pending)")}
@@ -239,6 +262,12 @@ class Outbox:
                     with suppress(sqlite3.Error):
                         self._db.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads outside a transaction (under the lock)."""
+        with self._lock, self._errors():
+            yield self._db
 
     def close(self) -> None:
         with self._lock:
@@ -361,7 +390,7 @@ class Outbox:
             under_way = (case_id, "case") in self._inflight
             # A case some hospital has by the direct route has left: it is closed, not
             # discarded (those hospitals must be told; docs/disaster.md).
-            if _took_direct(db, case_id):
+            if self.direct.took_in(db, case_id):
                 self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
                 return True
             if row is not None and not under_way:
@@ -405,11 +434,8 @@ class Outbox:
                     db.executemany(
                         "DELETE FROM meta WHERE k = ?", [(_intent_key(i, kind),) for (i,) in ids]
                     )
-                    # What the direct route delivered of those cases goes with them.
-                    db.executemany(
-                        "DELETE FROM meta WHERE substr(k, 1, ?) = ?",
-                        [(len(p), p) for p in (_direct_prefix(i, kind) for (i,) in ids)],
-                    )
+                # What the direct route delivered of those cases goes with them.
+                self.direct.forget(db, (i for (i,) in ids), KINDS)
                 db.executemany("DELETE FROM status WHERE case_id = ?", ids)
                 return
         raise OutboxFull(f"{used} of {self.max_bytes} bytes used, {needed} more needed")
@@ -443,6 +469,16 @@ class Outbox:
                 (at, limit),
             ).fetchall()
             self._inflight.update((str(r[0]), str(r[6])) for r in rows)
+        return [_pending(r) for r in rows]
+
+    def waiting(self) -> list[PendingCase]:
+        """Every waiting row (cases and intents), oldest first, whatever its next attempt
+        (the direct route's round, ``sync.direct``)."""
+        with self._lock, self._errors():
+            rows = self._db.execute(
+                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
+                " kind FROM pending ORDER BY seq"
+            ).fetchall()
         return [_pending(r) for r in rows]
 
     def pending_count(self) -> int:
@@ -574,179 +610,6 @@ class Outbox:
 
     # -- status -----------------------------------------------------------------------
 
-    def record_answer(self, case_id: str, hospital_id: str, answer: str, at: float) -> None:
-        """Store a hospital's accept/decline (from the device answer stream)."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO answers (case_id, hospital_id, answer, at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
-                " at = excluded.at",
-                (case_id, hospital_id, answer, at),
-            )
-
-    @property
-    def answers_after(self) -> int:
-        """The last device event number applied (the answer stream's durable cursor)."""
-        with self._lock, self._errors():
-            row = self._db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()
-        return 0 if row is None else int(row[0])
-
-    def apply_answer_event(
-        self,
-        seq: int,
-        case_id: str,
-        hospital_id: str,
-        answer: str,
-        at: float,
-        reason: str | None = None,
-    ) -> bool:
-        """Record one answer event and advance the cursor atomically; False if already seen.
-
-        ``received`` (the hospital has the case) never replaces an accept/decline. A
-        decline keeps its reason only when it is one of ``sync.reasons.DECLINE_REASONS``
-        (any other text becomes その他: free text is not kept on the device).
-        """
-        if answer not in ("accept", "decline", "received"):
-            raise OutboxError(f"unknown answer {answer!r}")
-        if not 0 <= seq < 2**63:  # a feed's cursor past any real number would hide the rest
-            raise OutboxError("answer number out of range")
-        if answer != "decline":
-            reason = None
-        elif reason is not None and reason not in DECLINE_REASONS:
-            reason = "その他"
-        with self._tx() as db:
-            row = db.execute("SELECT v FROM meta WHERE k = 'answers_after'").fetchone()
-            if row is not None and int(row[0]) >= seq:
-                return False
-            db.execute(
-                "INSERT INTO answers (case_id, hospital_id, answer, at, reason)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, hospital_id) DO UPDATE SET"
-                " answer = excluded.answer, at = excluded.at, reason = excluded.reason"
-                " WHERE excluded.answer != 'received' OR answers.answer = 'received'",
-                (case_id, hospital_id, answer, at, reason),
-            )
-            db.execute(
-                "INSERT INTO meta (k, v) VALUES ('answers_after', ?)"
-                " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                (str(seq),),
-            )
-        return True
-
-    # -- the revocation snapshot's number (``sync.client.RevocationFloor``) ---------------
-
-    def revocation_version(self) -> int:
-        """The highest revocation snapshot version accepted so far (0: none)."""
-        with self._lock, self._errors():
-            row = self._db.execute("SELECT v FROM meta WHERE k = 'revocation_version'").fetchone()
-        return 0 if row is None else int(row[0])
-
-    def accept_revocation_version(self, version: int) -> None:
-        """Remember ``version``; ``SnapshotRollback`` (nothing stored) if lower than the last."""
-        with self._tx() as db:
-            row = db.execute("SELECT v FROM meta WHERE k = 'revocation_version'").fetchone()
-            if row is not None and int(row[0]) > version:
-                raise SnapshotRollback(f"version {version} < {int(row[0])}")
-            db.execute(
-                "INSERT INTO meta (k, v) VALUES ('revocation_version', ?)"
-                " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                (str(version),),
-            )
-
-    def skip_device_event(self, seq: int) -> None:
-        """Advance the answer cursor past an event that is not an answer."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO meta (k, v) VALUES ('answers_after', ?) ON CONFLICT (k)"
-                " DO UPDATE SET v = excluded.v"
-                " WHERE CAST(meta.v AS INTEGER) < CAST(excluded.v AS INTEGER)",
-                (str(seq),),
-            )
-
-    # -- the direct route (docs/disaster.md) ---------------------------------------------
-
-    def waiting(self) -> list[PendingCase]:
-        """Every waiting row (cases and intents), oldest first, whatever its next attempt."""
-        with self._lock, self._errors():
-            rows = self._db.execute(
-                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
-                " kind FROM pending ORDER BY seq"
-            ).fetchall()
-        return [_pending(r) for r in rows]
-
-    def direct_done(self, case_id: str, kind: str) -> set[str]:
-        """The hospitals that have this row by the direct route (or refused it for good)."""
-        prefix = _direct_prefix(case_id, kind)
-        with self._lock, self._errors():
-            rows = self._db.execute(
-                "SELECT k FROM meta WHERE substr(k, 1, ?) = ?", (len(prefix), prefix)
-            ).fetchall()
-        return {str(r[0])[len(prefix) :] for r in rows}
-
-    def mark_direct(
-        self, case_id: str, kind: str, hospital_id: str, outcome: str = "delivered"
-    ) -> None:
-        """``hospital_id`` has the row by the direct route (``outcome`` delivered, or
-        refused:<code>). The row still waits for the platform (reconciliation). Kept in
-        ``meta`` (``direct/<kind>/<case>/<hospital>``; "/" is in no case id): no table of
-        its own, so an outbox of an earlier release needs no change."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT (k) DO NOTHING",
-                (_direct_prefix(case_id, kind) + hospital_id, outcome[:80]),
-            )
-
-    def took_direct(self, case_id: str) -> bool:
-        """Whether any hospital got this case by the direct route."""
-        with self._lock, self._errors():
-            return _took_direct(self._db, case_id)
-
-    def apply_direct_answer(
-        self,
-        hospital_id: str,
-        seq: int,
-        case_id: str,
-        answer: str,
-        at: float,
-        reason: str | None = None,
-    ) -> bool:
-        """One answer from ``hospital_id``'s direct feed, with that feed's cursor
-        (``direct_after``), atomically; False if already seen."""
-        if answer not in ("accept", "decline", "received"):
-            raise OutboxError(f"unknown answer {answer!r}")
-        if not 0 <= seq < 2**63:  # a feed's cursor past any real number would hide the rest
-            raise OutboxError("answer number out of range")
-        if answer != "decline":
-            reason = None
-        elif reason is not None and reason not in DECLINE_REASONS:
-            reason = "その他"
-        cursor = f"direct_after:{hospital_id}"
-        with self._tx() as db:
-            row = db.execute("SELECT v FROM meta WHERE k = ?", (cursor,)).fetchone()
-            if seq and row is not None and int(row[0]) >= seq:
-                return False
-            db.execute(
-                "INSERT INTO answers (case_id, hospital_id, answer, at, reason)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_id, hospital_id) DO UPDATE SET"
-                " answer = excluded.answer, at = excluded.at, reason = excluded.reason"
-                " WHERE excluded.answer != 'received' OR answers.answer = 'received'",
-                (case_id, hospital_id, answer, at, reason),
-            )
-            if seq:
-                db.execute(
-                    "INSERT INTO meta (k, v) VALUES (?, ?)"
-                    " ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                    (cursor, str(seq)),
-                )
-        return True
-
-    def direct_after(self, hospital_id: str) -> int:
-        """The last answer number applied from ``hospital_id``'s direct feed."""
-        with self._lock, self._errors():
-            row = self._db.execute(
-                "SELECT v FROM meta WHERE k = ?", (f"direct_after:{hospital_id}",)
-            ).fetchone()
-        return 0 if row is None else int(row[0])
-
     def status(self, case_id: str) -> DeliveryStatus | None:
         with self._lock, self._errors():
             row = self._db.execute(
@@ -759,7 +622,7 @@ class Outbox:
             answers = self._db.execute(
                 "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
-            direct = _took_direct(self._db, case_id)
+            direct = self.direct.took_in(self._db, case_id)
         return DeliveryStatus(
             case_id=row[0],
             recipients=tuple(json.loads(row[1])),
@@ -776,19 +639,6 @@ class Outbox:
         with self._lock, self._errors():
             ids = [r[0] for r in self._db.execute("SELECT case_id FROM status ORDER BY queued_at")]
         return [s for s in (self.status(i) for i in ids) if s is not None]
-
-
-def _direct_prefix(case_id: str, kind: str) -> str:
-    return f"direct/{kind}/{case_id}/"
-
-
-def _took_direct(db: sqlite3.Connection, case_id: str) -> bool:
-    prefix = _direct_prefix(case_id, "case")
-    row = db.execute(
-        "SELECT 1 FROM meta WHERE substr(k, 1, ?) = ? AND v = 'delivered' LIMIT 1",
-        (len(prefix), prefix),
-    ).fetchone()
-    return row is not None
 
 
 def _intent_key(case_id: str, kind: str) -> str:

@@ -160,7 +160,7 @@ class Sender:
         if case.kind != "case":
             return self._post_intent(case)
         # Reconciliation: a case that reached hospitals directly says so (audited).
-        route = {"route": "direct"} if self.direct and self.outbox.took_direct(case.case_id) else {}
+        route = {"route": "direct"} if self.direct and self.outbox.direct.took(case.case_id) else {}
         try:
             self.client.post_case(
                 case.case_id,
@@ -229,7 +229,7 @@ class Sender:
                 case.kind == "destination"
                 and getattr(error, "hub_code", None) == "not_accepted"
                 and self.direct is not None
-                and self.outbox.took_direct(case.case_id)
+                and self.outbox.direct.took(case.case_id)
             ):
                 # Reconciling: the hospital's answer (given on the direct route) reaches the
                 # platform from the hospital; the destination waits for it.

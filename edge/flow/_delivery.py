@@ -130,7 +130,7 @@ class Delivery:
             try:
                 follow_answers(
                     self.platform,
-                    self.outbox,
+                    self.outbox.answers,
                     stop=self._stop,
                     on_news=self._on_answer,
                     on_alive=reachable,

@@ -117,9 +117,13 @@ class Platform(Protocol):
     def availability(self, after: int = 0) -> dict[str, Any]: ...
 
 
-class CaseOutbox(AnswerBook, Protocol):
+class CaseOutbox(Protocol):
     """The durable queue of sealed cases and the intents after them (``sync.outbox.Outbox``),
-    and where the answers are kept (``AnswerBook``: the answer stream's cursor)."""
+    and where the answers are kept (``answers``, an ``AnswerBook``: the answer stream's
+    cursor)."""
+
+    @property
+    def answers(self) -> AnswerBook: ...
 
     def enqueue(self, sealed: bytes) -> Any: ...
 

@@ -351,7 +351,7 @@ class DisasterDevice:
 
     def direct_done(self, case_id: str, kind: str = "case") -> set[str]:
         with self._lock:
-            return self.outbox.direct_done(case_id, kind)
+            return self.outbox.direct.done(case_id, kind)
 
     def answers(self, case_id: str) -> dict[str, str]:
         with self._lock:

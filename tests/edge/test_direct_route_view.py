@@ -30,7 +30,7 @@ def test_a_case_that_went_directly_says_so(world: World, tmp_path: Path) -> None
 
         assert row().route is None  # not left yet
         # The direct route delivered it (``sync.direct`` records that in the outbox) ...
-        f._outbox.mark_direct(case_id, "case", hid)  # type: ignore[attr-defined]
+        f._outbox.direct.mark(case_id, "case", hid)  # type: ignore[attr-defined]
         platform.down = False  # ... and the platform gets it later (reconciliation)
         wait_until(lambda: f.view().waiting_sealed == 0, timeout=20, what="reconciled")
         wait_until(lambda: row().route == "direct", what="route shown")

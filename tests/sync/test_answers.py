@@ -58,14 +58,14 @@ def test_a_malformed_event_is_skipped_and_the_answers_after_it_are_kept(
     with caplog.at_level(logging.WARNING, logger="sync.sender"):
         applied = follow_answers(
             stream,
-            ob,
-            on_news=lambda: news.append(ob.answers_after),
+            ob.answers,
+            on_news=lambda: news.append(ob.answers.answers_after),
             on_alive=lambda: alive.append(1),
         )
     assert applied == 2
     assert news == [1, 5]  # called once each, after the answer is stored
     assert len(alive) == 1 + len(events)  # the keep-alive and every event say it is up
-    assert ob.answers_after == 5
+    assert ob.answers.answers_after == 5
     status = ob.status("c1")
     assert status is not None
     assert status.answers == {"h0": "decline"}
@@ -73,6 +73,6 @@ def test_a_malformed_event_is_skipped_and_the_answers_after_it_are_kept(
     skipped = [r.getMessage() for r in caplog.records]
     assert skipped == ["device event 2 skipped (KeyError)", "device event 3 skipped (OutboxError)"]
     # Read again from the durable cursor: nothing is applied twice.
-    assert follow_answers(stream, ob) == 0
+    assert follow_answers(stream, ob.answers) == 0
     assert stream.after == [0, 5]
     ob.close()

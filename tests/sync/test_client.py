@@ -192,7 +192,7 @@ def test_revocation_snapshot_rollback_is_refused(tmp_path: Path) -> None:
     served = [snapshot(5)]
     outbox = Outbox(tmp_path / "outbox.db")
     c = client(lambda r: httpx.Response(200, json=served[0]))
-    c.revocation_floor = outbox
+    c.revocation_floor = outbox.revocation_floor
     assert c.revocation_snapshot()["version"] == 5
     served[0] = snapshot(4)  # an older snapshot, correctly signed: a replay
     with pytest.raises(SnapshotRollback):
@@ -200,15 +200,15 @@ def test_revocation_snapshot_rollback_is_refused(tmp_path: Path) -> None:
     outbox.close()
     # The floor is durable: a restarted device still refuses it.
     again = Outbox(tmp_path / "outbox.db")
-    c.revocation_floor = again
-    assert again.revocation_version() == 5
+    c.revocation_floor = again.revocation_floor
+    assert again.revocation_floor.revocation_version() == 5
     with pytest.raises(SnapshotRollback):
         c.revocation_snapshot()
     served[0] = snapshot(5)
     assert c.revocation_snapshot()["version"] == 5  # the same one again is fine
     served[0] = snapshot(6)
     assert c.revocation_snapshot()["version"] == 6
-    assert again.revocation_version() == 6
+    assert again.revocation_floor.revocation_version() == 6
     again.close()
 
 

@@ -38,6 +38,6 @@ def test_nonsense_answers_are_skipped_and_the_good_ones_kept(tmp_path: Path) -> 
         ]
     )
     assert route.poll_answers() == 3  # c1, c3 (its time taken as now), and c6's str()
-    assert outbox.direct_after("h1") == 4
+    assert outbox.direct.after("h1") == 4
     assert route.poll_answers() == 0  # the feed's cursor moved past them
     outbox.close()

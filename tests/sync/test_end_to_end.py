@@ -158,7 +158,9 @@ def test_full_case_flow_with_card_and_summary(
                 rx.client.answer(case.case_id, "accept")
             rx.client.close()
         stop = threading.Event()
-        t = threading.Thread(target=follow_answers, args=(device, outbox), kwargs={"stop": stop})
+        t = threading.Thread(
+            target=follow_answers, args=(device, outbox.answers), kwargs={"stop": stop}
+        )
         t.start()
         for _ in range(500):
             st = outbox.status("e2e-0001")

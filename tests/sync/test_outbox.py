@@ -54,9 +54,9 @@ def test_enqueue_deliver_keeps_only_status(tmp_path: Path) -> None:
     assert st is not None
     assert st.delivered_at == 123.0
     assert st.recipients == ("h0", "h1")
-    ob.record_answer("c1", "h0", "accept", 130.0)
-    ob.record_answer("c1", "h1", "decline", 131.0)
-    ob.record_answer("c1", "h1", "accept", 132.0)
+    ob.answers.record("c1", "h0", "accept", 130.0)
+    ob.answers.record("c1", "h1", "decline", 131.0)
+    ob.answers.record("c1", "h1", "accept", 132.0)
     assert ob.status("c1").answers == {"h0": "accept", "h1": "accept"}  # type: ignore[union-attr]
     rows = ob._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
     assert rows == 0
@@ -100,7 +100,7 @@ def test_drop_oldest_status_policy(tmp_path: Path) -> None:
         ob.enqueue(sealed(f"c{i}"))
     with pytest.raises(OutboxFull):  # nothing delivered: no status to forget, no case dropped
         ob.enqueue(sealed("c3"))
-    ob.mark_direct("c0", "case", "h1")  # c0 also went by the direct route
+    ob.direct.mark("c0", "case", "h1")  # c0 also went by the direct route
     ob.mark_delivered("c0", at=1.0)
     ob.mark_delivered("c1", at=2.0)
     ob.enqueue(sealed("c3"))  # fits: two envelopes fewer
@@ -108,7 +108,7 @@ def test_drop_oldest_status_policy(tmp_path: Path) -> None:
     ob.enqueue(sealed("c4"))  # needs two status rows' room: the two oldest delivered go
     assert ob.status("c0") is None
     assert ob.status("c1") is None
-    assert ob.direct_done("c0", "case") == set()  # its direct record went with its status
+    assert ob.direct.done("c0", "case") == set()  # its direct record went with its status
     assert ob.pending_ids() == ["c2", "c3", "c4"]
     with pytest.raises(OutboxFull):  # only queued cases left: refuse, never drop one
         ob.enqueue(sealed("c5"))
@@ -182,17 +182,17 @@ def test_corrupt_database_is_typed(tmp_path: Path) -> None:
 def test_answer_events_are_applied_once_with_a_durable_cursor(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.db")
     ob.enqueue(sealed("c1"))
-    assert ob.answers_after == 0
-    assert ob.apply_answer_event(1, "c1", "h0", "decline", 10.0)
-    assert not ob.apply_answer_event(1, "c1", "h0", "accept", 11.0)  # replayed event
-    ob.skip_device_event(2)
-    assert ob.apply_answer_event(3, "c1", "h1", "accept", 12.0)
+    assert ob.answers.answers_after == 0
+    assert ob.answers.apply_answer_event(1, "c1", "h0", "decline", 10.0)
+    assert not ob.answers.apply_answer_event(1, "c1", "h0", "accept", 11.0)  # replayed event
+    ob.answers.skip_device_event(2)
+    assert ob.answers.apply_answer_event(3, "c1", "h1", "accept", 12.0)
     ob.close()
     again = Outbox(tmp_path / "o.db")
-    assert again.answers_after == 3
+    assert again.answers.answers_after == 3
     assert again.status("c1").answers == {"h0": "decline", "h1": "accept"}  # type: ignore[union-attr]
     with pytest.raises(OutboxError):
-        again.apply_answer_event(4, "c1", "h0", "maybe", 13.0)
+        again.answers.apply_answer_event(4, "c1", "h0", "maybe", 13.0)
 
 
 def test_only_sealed_envelopes_can_be_queued(tmp_path: Path) -> None:
@@ -259,16 +259,17 @@ def test_receipts_answers_and_reasons(tmp_path: Path) -> None:
     ob = Outbox(tmp_path / "o.db")
     ob.enqueue(sealed("c1"))
     ob.mark_delivered("c1")
-    assert ob.apply_answer_event(1, "c1", "h0", "received", 1.0)
-    assert ob.apply_answer_event(2, "c1", "h0", "decline", 2.0, "満床")
-    assert ob.apply_answer_event(3, "c1", "h0", "received", 3.0)  # late: never replaces it
-    assert ob.apply_answer_event(4, "c1", "h1", "decline", 4.0, "患者の氏名は…")  # free text
+    answers = ob.answers
+    assert answers.apply_answer_event(1, "c1", "h0", "received", 1.0)
+    assert answers.apply_answer_event(2, "c1", "h0", "decline", 2.0, "満床")
+    assert answers.apply_answer_event(3, "c1", "h0", "received", 3.0)  # late: never replaces it
+    assert answers.apply_answer_event(4, "c1", "h1", "decline", 4.0, "患者の氏名は…")  # free text
     st = ob.status("c1")
     assert st is not None
     assert st.answers == {"h0": "decline", "h1": "decline"}
     assert st.reasons == {"h0": "満床", "h1": "その他"}  # free text is not kept
     with pytest.raises(OutboxError):
-        ob.apply_answer_event(5, "c1", "h0", "maybe", 5.0)
+        answers.apply_answer_event(5, "c1", "h0", "maybe", 5.0)
 
 
 def test_an_outbox_from_before_intents_is_migrated(tmp_path: Path) -> None:
@@ -303,3 +304,55 @@ def test_an_outbox_from_before_intents_is_migrated(tmp_path: Path) -> None:
     assert ob.status("x") is None  # answers kept, no status: nothing else changed
     ob.close()
     Outbox(path).close()  # opened again: nothing to migrate
+
+
+def test_the_ledgers_keep_the_meta_keys_earlier_releases_wrote(tmp_path: Path) -> None:
+    """``answers``, ``direct`` and ``revocation_floor`` read and write the outbox file's
+    ``meta`` rows under the keys an outbox of an earlier release holds (no migration)."""
+    path = tmp_path / "o.db"
+    Outbox(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO status (case_id, recipients, queued_at) VALUES ('c1', '[]', 0)")
+    db.executemany(
+        "INSERT INTO meta (k, v) VALUES (?, ?)",
+        [
+            ("answers_after", "7"),
+            ("revocation_version", "3"),
+            ("direct/case/c1/h1", "delivered"),
+            ("direct/closure/c1/h2", "refused:gone"),
+            ("direct_after:h1", "4"),
+        ],
+    )
+    db.commit()
+    db.close()
+    ob = Outbox(path)
+    assert ob.answers.answers_after == 7
+    assert ob.revocation_floor.revocation_version() == 3
+    assert ob.direct.done("c1", "case") == {"h1"}
+    assert ob.direct.done("c1", "closure") == {"h2"}
+    assert ob.direct.took("c1")
+    assert not ob.direct.took("c2")
+    assert ob.direct.after("h1") == 4
+    st = ob.status("c1")
+    assert st is not None
+    assert st.route == "direct"
+    assert not ob.answers.apply_answer_event(7, "c1", "h0", "accept", 1.0)  # seen already
+    assert ob.answers.apply_answer_event(8, "c1", "h0", "accept", 1.0)
+    ob.revocation_floor.accept_revocation_version(5)
+    ob.direct.mark("c1", "destination", "h1")
+    assert ob.direct.apply_answer("h2", 9, "c1", "decline", 2.0, "満床")
+    ob.close()
+    db = sqlite3.connect(path)
+    meta = dict(db.execute("SELECT k, v FROM meta WHERE k NOT LIKE 'intent:%'"))
+    answers = set(db.execute("SELECT hospital_id, answer, reason FROM answers"))
+    db.close()
+    assert meta == {
+        "answers_after": "8",
+        "revocation_version": "5",
+        "direct/case/c1/h1": "delivered",
+        "direct/closure/c1/h2": "refused:gone",
+        "direct/destination/c1/h1": "delivered",
+        "direct_after:h1": "4",
+        "direct_after:h2": "9",
+    }
+    assert answers == {("h0", "accept", None), ("h2", "decline", "満床")}

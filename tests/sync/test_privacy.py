@@ -72,7 +72,7 @@ def test_no_personal_data_left_on_device(tmp_path: Path, caplog: pytest.LogCaptu
         hc.close()
         stop = threading.Event()
         follower = threading.Thread(
-            target=follow_answers, args=(device, outbox), kwargs={"stop": stop}, daemon=True
+            target=follow_answers, args=(device, outbox.answers), kwargs={"stop": stop}, daemon=True
         )
         follower.start()
         for _ in range(500):
@@ -83,7 +83,7 @@ def test_no_personal_data_left_on_device(tmp_path: Path, caplog: pytest.LogCaptu
         stop.set()
         follower.join(10)
         assert not follower.is_alive()
-        assert outbox.answers_after == 2  # the ack (received), then the answer
+        assert outbox.answers.answers_after == 2  # the ack (received), then the answer
         status = outbox.status("privacy-1")
         assert status is not None
         assert status.answers == {h.id: "accept"}
