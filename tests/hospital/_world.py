@@ -242,7 +242,10 @@ def operator_key_doc(p: Platform) -> dict[str, str]:
     return {"key_id": f"operator:{p.hub.operator_id}", "private_key": b64e(raw)}
 
 
-def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> Any:
+def wait_for(predicate: Any, timeout: float = 45.0, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it is true; AssertionError naming ``what`` after ``timeout``
+    seconds. The limit only bounds a failure (a passing test returns at its condition):
+    generous, so a loaded machine (another suite's processes beside these) is no failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -368,7 +368,7 @@ def test_offline_matrix(world: World, crew: Crew, name: str, cut: int | None) ->
             assert f.view().stage is Stage.STANDBY
     never_sent_while_down(crew)
     crew.net.down = False
-    wait_for(lambda: crew.outbox.pending_count() == 0, timeout=60, what="the outbox drained")
+    wait_for(lambda: crew.outbox.pending_count() == 0, timeout=90, what="the outbox drained")
     want = _expected(steps, cut)
     if want is None:
         assert not hub_has(world, case_id)  # discarded on the device, never posted
@@ -376,7 +376,7 @@ def test_offline_matrix(world: World, crew: Crew, name: str, cut: int | None) ->
         return
     wait_for(
         lambda: dashboard_status(world, world.a, case_id)[0] == want,
-        timeout=30,
+        timeout=60,
         what=f"{want} at A",
     )
     if want == "closed":
