@@ -4,6 +4,8 @@ Routes parse, call one of these, and respond; the services raise the hub's domai
 errors (``hub_server.core.errors``), which the app factory maps to HTTP.
 
 - ``case_submission``: a sealed case in one idempotent transaction, then the push
+- ``sealed_check``: the sealed envelope at the door (the device's, its signature, its
+  recipients, v2 under ``require_pq``): for the case post and the closure
 - ``case_progress``: a case's status, acks, answers and chosen destination
 - ``summary_lookup``: the emergency summary look-up (audited)
 - ``viewing_history``: the patient's own viewing history

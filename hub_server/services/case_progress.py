@@ -21,7 +21,7 @@ from hub_server.schemas import (
     ClosurePublic,
     DestinationPublic,
 )
-from hub_server.services.case_submission import check_sealed, version_refused
+from hub_server.services.sealed_check import check_sealed, version_refused
 
 __all__ = ["acknowledge_case", "answer_case", "case_status", "close_case", "confirm_destination"]
 

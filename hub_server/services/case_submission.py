@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlmodel import select
@@ -52,12 +51,12 @@ from hub_server.models import Case, CaseRecipient, Device
 from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.case_writer import CaseWriter
 from hub_server.services.nonces import record_pending_nonce
-from sync import MalformedEnvelope
+from hub_server.services.sealed_check import check_sealed, check_sealed_by
 from sync.envelope import SealedCase, envelope_from_text
 from sync.signed import canonical_json
 from sync.signing import public_key_from_b64
 
-__all__ = ["Submission", "check_sealed", "relay_case", "submit_case", "version_refused"]
+__all__ = ["Submission", "relay_case", "submit_case"]
 
 
 @dataclass(frozen=True)
@@ -101,18 +100,6 @@ class _KeyTaken(Exception):
         self.case_id_taken = case_id_taken
 
 
-def version_refused(
-    why: str = "the platform accepts only envelope v2 (post-quantum hybrid) sealed cases",
-) -> InvalidInput:
-    """``KYUKYU_HUB_REQUIRE_PQ``: only v2 (post-quantum hybrid) sealed cases and closures
-    come in (one code, one Japanese message; ``why`` in English for the logs)."""
-    return InvalidInput(
-        "envelope_version_refused",
-        why,
-        "このプラットフォームは耐量子暗号（v2）で封緘された事案のみ受け付けます。",
-    )
-
-
 class _RefusedUnlessHeld(InvalidInput):
     """``envelope_version_refused`` for a device's own post of its sealed v1 case (header
     and signature checked): the platform answers it with the stored case when it holds
@@ -122,112 +109,6 @@ class _RefusedUnlessHeld(InvalidInput):
     def __init__(self, refused: InvalidInput, case_id: str, device_id: str, raw: bytes) -> None:
         super().__init__(refused.code, refused.message_en, refused.message_ja)
         self.case_id, self.device_id, self.raw = case_id, device_id, raw
-
-
-def check_sealed(
-    envelope: str,
-    case_id: str,
-    recipients: list[str],
-    caller: crud.Principal,
-    *,
-    opaque_allowed: bool,
-    require_pq: bool = False,
-) -> bytes:
-    """The envelope's bytes, refused unless they are a sealed case of the caller.
-
-    A ``sync.envelope`` v1 sealed case (``KKSC``) must name the caller as its device,
-    carry the caller's Ed25519 signature (one verification, ~50 µs), and route to exactly
-    the recipients of the metadata. Other bytes are refused unless the settings accept
-    opaque envelopes (dev and test only). ``require_pq``: anything but a v2 sealed case
-    is refused (``envelope_version_refused``), opaque bytes included.
-    """
-    key = caller.public_key
-    if key is None:  # always set by the authentication; parse it otherwise
-        key = public_key_from_b64(caller.row.public_key)  # type: ignore[union-attr]
-    return _check_sealed_by(
-        envelope,
-        case_id,
-        recipients,
-        caller.id,
-        key,
-        opaque_allowed=opaque_allowed,
-        require_pq=require_pq,
-    )
-
-
-def _check_sealed_by(
-    envelope: str,
-    case_id: str,
-    recipients: list[str],
-    device_id: str,
-    key: Ed25519PublicKey,
-    *,
-    opaque_allowed: bool,
-    require_pq: bool = False,
-    parsed: SealedCase | None = None,
-) -> bytes:
-    """``check_sealed`` for the device ``device_id`` with its key ``key``; ``parsed``:
-    the envelope already parsed from ``envelope`` (this hop parses it once)."""
-    if parsed is not None:
-        return _check_parsed(parsed, case_id, recipients, device_id, key, require_pq)
-    try:
-        data = envelope_from_text(envelope)
-    except MalformedEnvelope:
-        raise InvalidInput(
-            "bad_envelope", "envelope must be base64", "送信データの形式が不正です。"
-        ) from None
-    if data[:4] != b"KKSC":
-        if require_pq:
-            raise version_refused()
-        if opaque_allowed:
-            return data
-        raise InvalidInput(
-            "not_sealed",
-            "the envelope is not a sealed case (sync.envelope v1)",
-            "送信データが封緘された事案ではありません。",
-        )
-    try:
-        sealed = SealedCase.from_bytes(data)
-    except Exception:
-        raise InvalidInput(
-            "malformed_envelope",
-            "the sealed case cannot be parsed",
-            "送信データが壊れています。",
-        ) from None
-    return _check_parsed(sealed, case_id, recipients, device_id, key, require_pq)
-
-
-def _check_parsed(
-    sealed: SealedCase,
-    case_id: str,
-    recipients: list[str],
-    device_id: str,
-    key: Ed25519PublicKey,
-    require_pq: bool,
-) -> bytes:
-    if require_pq and sealed.version < 2:
-        raise version_refused()
-    if sealed.device_id != device_id:
-        raise InvalidInput(
-            "envelope_not_yours",
-            "the sealed case names another device than the caller",
-            "送信データの端末が送信元と一致しません。",
-        )
-    try:
-        sealed.verify_signature(key)
-    except Exception:
-        raise InvalidInput(
-            "bad_envelope_signature",
-            "the sealed case is not signed by the caller's key",
-            "送信データの署名を検証できません。",
-        ) from None
-    if sealed.case_id != case_id or set(sealed.recipient_ids) != set(recipients):
-        raise InvalidInput(
-            "envelope_mismatch",
-            "the envelope's case id or recipients differ from the routing metadata",
-            "送信データと送信先の情報が一致しません。",
-        )
-    return sealed.raw
 
 
 async def to_thread(fn: Callable[..., Submission], *args: object) -> Submission:
@@ -310,7 +191,7 @@ def _prepare(
         envelope = _check_own(hub, caller, body)
     else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
         key = public_key_from_b64(device.public_key)
-        envelope = _check_sealed_by(
+        envelope = check_sealed_by(
             body.envelope, body.case_id, body.recipients, device.id, key,
             opaque_allowed=False, parsed=sealed,
         )  # fmt: skip

@@ -67,21 +67,19 @@ class SharedText:
         hit = self._texts.get(id(data))
         return hit[1] if hit is not None and hit[0] is data else None
 
-    def put(self, data: dict[str, Any], text: str) -> None:
+    def put(self, data: dict[str, Any], text: str) -> bytes:
         """Remember ``text``, the ``sse_json`` of ``data`` (e.g. as a notification
-        carried it)."""
+        carried it); its UTF-8 bytes."""
         if len(self._texts) >= self._limit:
             self._texts.clear()
-        self._texts[id(data)] = (data, text.encode())
+        raw = text.encode()
+        self._texts[id(data)] = (data, raw)
+        return raw
 
     def json(self, data: dict[str, Any]) -> bytes:
         """``sse_json(data)`` as UTF-8, encoded once per shared dict."""
         text = self.get(data)
-        if text is None:
-            self.put(data, sse_json(data))
-            text = self.get(data)
-            assert text is not None
-        return text
+        return self.put(data, sse_json(data)) if text is None else text
 
 
 #: The texts ``format_sse`` reuses; ``notify.parse_notification`` seeds it with the text
