@@ -20,9 +20,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from errbase import KyukyuError
 from hub_server.core.audit import record_restore
-from hub_server.core.db import libpq_url, make_engine, migrate, utcnow
+from hub_server.core.db import make_engine, migrate, utcnow
 from hub_server.core.security import HubKey
 
 
@@ -43,16 +45,22 @@ def file_sha256(path: Path) -> str:
 
 
 def _sqlite_path(db_url: str) -> Path:
-    from sqlalchemy.engine import make_url
-
     database = make_url(db_url).database
     if not database or database == ":memory:":
         raise BackupFailed("backup and restore need a SQLite file, not memory")
     return Path(database)
 
 
-def _run(command: list[str], tool: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def _pg_tool(tool: str, db_url: str, *args: str) -> None:
+    """Run ``pg_dump`` / ``pg_restore`` on ``db_url``: the password goes in the child's
+    environment (``PGPASSWORD``), never on its command line (``ps`` shows that)."""
+    url = make_url(db_url).set(drivername="postgresql")
+    env = dict(os.environ)
+    if url.password is not None:
+        env["PGPASSWORD"] = str(url.password)
+    target = url.set(password=None).render_as_string(hide_password=False)
+    command = [tool, f"--dbname={target}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise BackupFailed(f"{tool} failed: {done.stderr.strip()[-500:]}")
 
@@ -68,15 +76,19 @@ def _sqlite_copy(source_uri: str, target: Path) -> None:
 
 
 def backup_database(db_url: str, out: Path) -> str:
-    """Write a backup of ``db_url`` to ``out`` (mode 600); its sha256."""
+    """Write a backup of ``db_url`` to ``out`` (mode 600 from its creation: never readable
+    by others while it is written); its sha256."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    if db_url.startswith("postgresql"):
-        dump = ["pg_dump", "--format=custom", "--no-owner", f"--file={out}", libpq_url(db_url)]
-        _run(dump, "pg_dump")
-    else:
-        out.unlink(missing_ok=True)
-        _sqlite_copy(f"file:{_sqlite_path(db_url)}", out)
-    out.chmod(0o600)
+    out.unlink(missing_ok=True)
+    os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        if db_url.startswith("postgresql"):
+            _pg_tool("pg_dump", db_url, "--format=custom", "--no-owner", f"--file={out}")
+        else:
+            _sqlite_copy(f"file:{_sqlite_path(db_url)}", out)
+    except BaseException:
+        out.unlink(missing_ok=True)  # no half a backup left behind
+        raise
     return file_sha256(out)
 
 
@@ -93,16 +105,10 @@ def restore_database(
     if not backup.is_file():
         raise BackupFailed(f"no backup at {backup}")
     if db_url.startswith("postgresql"):
-        restore = [
-            "pg_restore",
-            "--clean",
-            "--if-exists",
-            "--no-owner",
-            "--single-transaction",
-            f"--dbname={libpq_url(db_url)}",
-            str(backup),
-        ]
-        _run(restore, "pg_restore")
+        _pg_tool(
+            "pg_restore", db_url, "--clean", "--if-exists", "--no-owner",
+            "--single-transaction", str(backup),
+        )  # fmt: skip
     else:
         _sqlite_copy(f"file:{backup}?mode=ro", _sqlite_path(db_url))
     migrate(db_url)  # a backup of an older release: its schema brought up to this one
