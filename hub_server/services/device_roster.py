@@ -52,7 +52,6 @@ from hub_server.schemas import (
     SignedDeviceKey,
     SignedRoster,
 )
-from sync.signed import canonical_json
 
 __all__ = ["RestoreGaps", "restore_gaps", "signed_device_key", "signed_roster"]
 
@@ -112,8 +111,9 @@ def signed_roster(hub: HubState, session: Session) -> SignedRoster:
             for d in devices
         ],
     )
-    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
-    return SignedRoster(roster=body, key_id=hub.hub_key.key_id, signature=signature)
+    return SignedRoster.model_validate(
+        hub.hub_key.sign_document("roster", body.model_dump(mode="json"))
+    )
 
 
 def signed_device_key(hub: HubState, session: Session, device_id: str) -> SignedDeviceKey:
@@ -132,5 +132,6 @@ def signed_device_key(hub: HubState, session: Session, device_id: str) -> Signed
         revoked_at=device.revoked_at,
         issued_at=utcnow().isoformat(),
     )
-    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
-    return SignedDeviceKey(device=body, key_id=hub.hub_key.key_id, signature=signature)
+    return SignedDeviceKey.model_validate(
+        hub.hub_key.sign_document("device", body.model_dump(mode="json"))
+    )
