@@ -47,14 +47,14 @@ from hub_server.core.errors import (
 from hub_server.core.events import PendingEvent
 from hub_server.core.state import HubState
 from hub_server.crud.case_batch import BatchRefused, CaseRow, UniqueTaken
+from hub_server.crud.identities.keys import signing_key
 from hub_server.models import Case, CaseRecipient, Device
 from hub_server.schemas import CaseCreate, CaseCreated
 from hub_server.services.case_writer import CaseWriter
 from hub_server.services.nonces import record_pending_nonce
-from hub_server.services.sealed_check import check_sealed, check_sealed_by
+from hub_server.services.sealed_check import OwnCaseRefused, check_sealed, check_sealed_by
 from sync.envelope import SealedCase, envelope_from_text
 from sync.signed import canonical_json
-from sync.signing import public_key_from_b64
 
 __all__ = ["Submission", "relay_case", "submit_case"]
 
@@ -98,17 +98,6 @@ class _KeyTaken(Exception):
     def __init__(self, *, case_id_taken: bool = False) -> None:
         super().__init__()
         self.case_id_taken = case_id_taken
-
-
-class _RefusedUnlessHeld(InvalidInput):
-    """``envelope_version_refused`` for a device's own post of its sealed v1 case (header
-    and signature checked): the platform answers it with the stored case when it holds
-    these very bytes already (a hospital handed them in after the direct route; refusing
-    them again protects nothing and would tell the device its case reached nobody)."""
-
-    def __init__(self, refused: InvalidInput, case_id: str, device_id: str, raw: bytes) -> None:
-        super().__init__(refused.code, refused.message_en, refused.message_ja)
-        self.case_id, self.device_id, self.raw = case_id, device_id, raw
 
 
 async def to_thread(fn: Callable[..., Submission], *args: object) -> Submission:
@@ -188,9 +177,13 @@ def _prepare(
         own = caller.row  # loaded (and checked not revoked) by the authentication
         assert isinstance(own, Device)
         device = own
-        envelope = _check_own(hub, caller, body)
+        envelope = check_sealed(
+            body.envelope, body.case_id, body.recipients, caller,
+            opaque_allowed=hub.settings.accepts_opaque_envelopes,
+            require_pq=hub.settings.require_pq,
+        )  # fmt: skip
     else:  # a recipient hospital hands in the device's sealed case (never opaque bytes)
-        key = public_key_from_b64(device.public_key)
+        key = signing_key(device.public_key)
         envelope = check_sealed_by(
             body.envelope, body.case_id, body.recipients, device.id, key,
             opaque_allowed=False, parsed=sealed,
@@ -205,27 +198,6 @@ def _prepare(
         caller, device, body, recipients, envelope, idempotency_key, request_hash,
         response, now, route, reported_by,
     )  # fmt: skip
-
-
-def _check_own(hub: HubState, caller: crud.Principal, body: CaseCreate) -> bytes:
-    """The device's own sealed case (``check_sealed``); refused for its version as
-    ``_RefusedUnlessHeld`` when it is otherwise this device's sealed case."""
-    opaque_allowed = hub.settings.accepts_opaque_envelopes
-    try:
-        return check_sealed(
-            body.envelope, body.case_id, body.recipients, caller,
-            opaque_allowed=opaque_allowed, require_pq=hub.settings.require_pq,
-        )  # fmt: skip
-    except InvalidInput as refused:
-        if refused.code != "envelope_version_refused":
-            raise
-        try:
-            raw = check_sealed(
-                body.envelope, body.case_id, body.recipients, caller, opaque_allowed=False
-            )
-        except InvalidInput:
-            raise refused from None
-        raise _RefusedUnlessHeld(refused, body.case_id, caller.id, raw) from None
 
 
 _ENVELOPE_SLOT = b'"envelope":""'
@@ -264,7 +236,7 @@ def _failed(
     """After a case that was not stored (request thread): the nonce is recorded on its
     own; a taken key answers with the first answer, anything else is raised again."""
     record_pending_nonce(hub, caller)
-    if isinstance(exc, _RefusedUnlessHeld):
+    if isinstance(exc, OwnCaseRefused):
         held = _stored_same(hub, exc.case_id, exc.device_id, exc.raw)
         if held is not None:
             return held

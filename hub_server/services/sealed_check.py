@@ -16,7 +16,7 @@ from sync import MalformedEnvelope
 from sync.envelope import SealedCase, envelope_from_text
 from sync.signing import public_key_from_b64
 
-__all__ = ["check_sealed", "check_sealed_by", "version_refused"]
+__all__ = ["OwnCaseRefused", "check_sealed", "check_sealed_by", "version_refused"]
 
 
 def version_refused(
@@ -29,6 +29,19 @@ def version_refused(
         why,
         "このプラットフォームは耐量子暗号（v2）で封緘された事案のみ受け付けます。",
     )
+
+
+class OwnCaseRefused(InvalidInput):
+    """``envelope_version_refused`` for bytes that are otherwise the caller's sealed case
+    (device, signature and routing checked): ``raw`` are those bytes. The case post
+    answers one the platform already holds byte for byte with the stored case (a
+    hospital handed it in after the direct route; refusing it again protects nothing
+    and would tell the device its case reached nobody)."""
+
+    def __init__(self, sealed: SealedCase) -> None:
+        refused = version_refused()
+        super().__init__(refused.code, refused.message_en, refused.message_ja)
+        self.case_id, self.device_id, self.raw = sealed.case_id, sealed.device_id, sealed.raw
 
 
 def check_sealed(
@@ -113,7 +126,11 @@ def _check_parsed(
     require_pq: bool,
 ) -> bytes:
     if require_pq and sealed.version < 2:
-        raise version_refused()
+        try:  # refused either way; which refusal says whether it is the caller's own
+            _check_parsed(sealed, case_id, recipients, device_id, key, require_pq=False)
+        except InvalidInput:
+            raise version_refused() from None
+        raise OwnCaseRefused(sealed)
     if sealed.device_id != device_id:
         raise InvalidInput(
             "envelope_not_yours",
