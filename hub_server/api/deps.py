@@ -221,14 +221,6 @@ def require(*kinds: str) -> Callable[..., Coroutine[Any, Any, crud.Principal]]:
     return dependency
 
 
-def _only_devices(principal: crud.Principal) -> NotAllowed:
-    return NotAllowed(
-        "forbidden",
-        f"a {principal.kind} may not do this (allowed: device)",
-        "この操作は許可されていません。",
-    )
-
-
 def _authenticate_device(
     hub: HubState,
     headers: dict[str, str],
@@ -236,11 +228,18 @@ def _authenticate_device(
     body: bytes,
     client: str,
     keys: crud.DeviceKeyCache | None,
+    kind: str = "device",
 ) -> crud.Principal:
+    """The signed ``POST`` of a device (or of ``kind``: a hospital relaying a case), its
+    nonce left for the route's transaction; 403 for any other caller."""
     principal = _check(hub, headers, "POST", path, body, client, True, keys)
-    if principal.kind != "device":
+    if principal.kind != kind:
         record_pending_nonce(hub, principal)
-        raise _only_devices(principal)
+        raise NotAllowed(
+            "forbidden",
+            f"a {principal.kind} may not do this (allowed: {kind})",
+            "この操作は許可されていません。",
+        )
     return principal
 
 
@@ -262,47 +261,30 @@ async def authenticate_device(request: Request) -> crud.Principal:
     ``services.case_writer``). A known key is checked here on the event loop (no I/O,
     one Ed25519 verification); anything else on a request thread (one hop).
     """
-    body = await request.body()
-    hub: HubState = request.app.state.hub
-    headers = {k: v for k, v in request.headers.items()}
-    path, client = _path_and_query(request), _client(request)
-    keys = hub.device_keys if hub.settings.is_postgres else None
-    key_id = headers.get("x-kyukyu-key-id")
-    known = keys.only(key_id) if keys is not None and key_id else None
-    if known is not None:  # no I/O: stay on the event loop
-        principal = _authenticate_device(hub, headers, path, body, client, known)
-    else:
-        principal = await run_in_threadpool(
-            _authenticate_device, hub, headers, path, body, client, keys
-        )
-    request.scope[IDENTITY] = principal.key_id  # the access log's identity
-    return principal
-
-
-def _authenticate_hospital(
-    hub: HubState, headers: dict[str, str], path: str, body: bytes, client: str
-) -> crud.Principal:
-    principal = _check(hub, headers, "POST", path, body, client, True)
-    if principal.kind != "hospital":
-        record_pending_nonce(hub, principal)
-        raise NotAllowed(
-            "forbidden",
-            f"a {principal.kind} may not do this (allowed: hospital)",
-            "この操作は許可されていません。",
-        )
-    return principal
+    return await _signed_post(request, "device")
 
 
 async def relaying_hospital(request: Request) -> crud.Principal:
     """The signed hospital of a ``POST`` whose nonce the route records in its own
     transaction, like ``authenticate_device`` (a hospital handing in a case it received
     directly: ``services.case_submission.relay_case``)."""
+    return await _signed_post(request, "hospital")
+
+
+async def _signed_post(request: Request, kind: str) -> crud.Principal:
     body = await request.body()
     hub: HubState = request.app.state.hub
     headers = {k: v for k, v in request.headers.items()}
-    principal: crud.Principal = await run_in_threadpool(
-        _authenticate_hospital, hub, headers, _path_and_query(request), body, _client(request)
-    )
+    path, client = _path_and_query(request), _client(request)
+    keys = hub.device_keys if kind == "device" and hub.settings.is_postgres else None
+    key_id = headers.get("x-kyukyu-key-id")
+    known = keys.only(key_id) if keys is not None and key_id else None
+    if known is not None:  # no I/O: stay on the event loop
+        principal = _authenticate_device(hub, headers, path, body, client, known)
+    else:
+        principal = await run_in_threadpool(
+            _authenticate_device, hub, headers, path, body, client, keys, kind
+        )
     request.scope[IDENTITY] = principal.key_id  # the access log's identity
     return principal
 
