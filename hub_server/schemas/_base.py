@@ -44,13 +44,15 @@ X25519Key = Field(
 )
 
 
-XWingKey = Field(
-    default=None,
-    min_length=1622,
-    max_length=1622,
-    pattern=r"^[A-Za-z0-9_-]{1622}$",
-    description="1,216-byte X-Wing (MLKEM768-X25519) public key (HPKE, envelope v2), base64url",
-)
+XWingKeyText = Annotated[
+    str,
+    Field(
+        min_length=1622,
+        max_length=1622,
+        pattern=r"^[A-Za-z0-9_-]{1622}$",
+        description="1,216-byte X-Wing (MLKEM768-X25519) public key (HPKE, envelope v2), base64url",
+    ),
+]
 
 
 class _Strict(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from hub_server.schemas._base import TEXT, Ed25519Key, Region, X25519Key, XWingKey, _Strict
+from hub_server.schemas._base import TEXT, Ed25519Key, Region, X25519Key, XWingKeyText, _Strict
 
 __all__ = [
     "DeviceKeyBody",
@@ -99,7 +99,7 @@ class HospitalCreate(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
-    xwing_public_key: str | None = XWingKey
+    xwing_public_key: XWingKeyText | None = None
     signing_public_key: str = Ed25519Key
     region: str | None = Region
 
@@ -126,7 +126,7 @@ class HospitalEnrollRequest(_Strict):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     hpke_public_key: str = X25519Key
-    xwing_public_key: str | None = XWingKey
+    xwing_public_key: XWingKeyText | None = None
     signing_public_key: str = Ed25519Key
 
 
@@ -196,12 +196,7 @@ class DirectAddressSet(_Strict):
 class HospitalKeyPublish(_Strict):
     """A hospital publishes its hybrid (X-Wing) public key (``kyukyu hospital keys rotate``)."""
 
-    xwing_public_key: str = Field(
-        min_length=1622,
-        max_length=1622,
-        pattern=r"^[A-Za-z0-9_-]{1622}$",
-        description="1,216-byte X-Wing public key, base64url",
-    )
+    xwing_public_key: XWingKeyText
 
 
 class HospitalKeysPublic(BaseModel):
