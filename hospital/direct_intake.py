@@ -91,10 +91,12 @@ def _store_unavailable() -> DirectRefused:
 
 
 def _store_failed(what: str, exc: CaseStoreFailed) -> DirectRefused:
-    """The store failed otherwise: the code only reaches the device (a 500: it sends
-    again), the exception's type name the log; never its text (the SQL and its values)."""
+    """The store failed otherwise (this one row, as the stream quarantines it): refused
+    with the code only (a 4xx, so it holds up none of the device's later cases; the device
+    still hands it to the platform), the exception's type name logged; never its text (the
+    SQL and its values)."""
     log.warning("direct %s not stored: %s (%s)", what, exc.code, exc.detail)
-    return DirectRefused(500, exc.code, CaseStoreFailed.message_en, CaseStoreFailed.message_ja)
+    return DirectRefused(422, exc.code, CaseStoreFailed.message_en, CaseStoreFailed.message_ja)
 
 
 @contextmanager

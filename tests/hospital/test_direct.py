@@ -157,7 +157,7 @@ def test_the_direct_route_keeps_its_loop_free_and_says_codes_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A slow store write stalls no other request (the health check answers meanwhile); a
-    store that fails answers its code only (503 when it is out, else 500), never the SQL or
+    store that fails answers its code only (503 when it is out, else 422), never the SQL or
     its values; a duplicate from the stream touches a direct case only; failed signature
     checks are charged to their address (429 past the budget)."""
     from sqlalchemy import exc as sa_exc
@@ -222,7 +222,7 @@ def test_the_direct_route_keeps_its_loop_free_and_says_codes_only(
                 client.post(row(case_id))
             answers.append((info.value.status, info.value.hub_code))
             assert secret not in str(info.value)
-        assert answers == [(503, "store_unavailable"), (500, "case_store_failed")]
+        assert answers == [(503, "store_unavailable"), (422, "case_store_failed")]
         assert "case_store_failed (IntegrityError)" in caplog.text
         assert secret not in caplog.text
         monkeypatch.setattr(store, "add_case", real_add)
