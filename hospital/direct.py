@@ -24,6 +24,7 @@ Routes (all device-signed):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Annotated, Any, TypeVar
@@ -144,6 +145,11 @@ def _parse(model: type[_M], raw: bytes) -> _M:
         ) from None
 
 
+# The device-signed routes (where the signature is checked, and a failure charged): a
+# signature header anywhere else (the health check, an unknown path) pays as unsigned.
+_SIGNED_ROUTE = re.compile(r"^/direct/v1/(cases|answers|cases/[^/]+/(closure|destination))$")
+
+
 class _AddressDoor:
     """Who pays at the door, as on the platform (``hub_server.core.limits``): an unsigned
     request its address's bucket; a signed one passes to its signature check (where the
@@ -155,7 +161,8 @@ class _AddressDoor:
         self.auth_failures = auth_failures
 
     def wait(self, path: str, headers: list[tuple[bytes, bytes]], client: str) -> float:
-        if any(name == b"x-kyukyu-signature" for name, _ in headers):
+        has_signature = any(name == b"x-kyukyu-signature" for name, _ in headers)
+        if has_signature and _SIGNED_ROUTE.match(path):
             return self.auth_failures.empty(client)
         return self.unsigned.take(client)
 

@@ -174,7 +174,9 @@ def test_the_direct_route_keeps_its_loop_free_and_says_codes_only(
         service = site.runtime.service
         service.direct.refresh_roster()
         hpke = {h.id: h for h in device.client.hospital_directory(35.68, 139.76)}[site.id]
-        limits = DirectLimits(auth_failure_rate=0.001, auth_failure_burst=3.0)
+        limits = DirectLimits(
+            unsigned_rate=0.001, unsigned_burst=3.0, auth_failure_rate=0.001, auth_failure_burst=3.0
+        )
         url = plat.stack.enter_context(serve_in_thread(create_direct_app(service, limits)))
         target = DirectHospital(site.id, url, "")
         client = DirectClient(target, key=device.key, device_id=device.id, verify=False)
@@ -262,3 +264,12 @@ def test_the_direct_route_keeps_its_loop_free_and_says_codes_only(
             statuses.append(info.value.status)
         assert statuses == [401, 401, 401, 429, 429]
         assert all(store.case(f"forged-{i}") is None for i in range(5))
+        # A signature header elsewhere (the health check) pays as an unsigned request (one
+        # of the three was the health check above).
+        signed_health = [
+            httpx.get(
+                f"{url}/direct/v1/health", headers={"X-Kyukyu-Signature": "x"}, timeout=10
+            ).status_code
+            for _ in range(3)
+        ]
+        assert signed_health == [200, 200, 429]
