@@ -24,6 +24,7 @@ Routes (all device-signed):
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Annotated, Any, TypeVar
@@ -31,6 +32,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from door import BodyLimitMiddleware, RateLimiter, RateLimitMiddleware
 from door.server import ServerLimits, configure
@@ -72,6 +74,8 @@ class DirectLimits(BaseModel):
     unsigned_burst: float = 20.0
     device_rate: float = 50.0  # per signed device
     device_burst: float = 200.0
+    auth_failure_rate: float = 1.0  # failed signature checks per client address
+    auth_failure_burst: float = 30.0
     # header bytes and count, header and body time, connections (``door.server``)
     server: ServerLimits = Field(default_factory=lambda: ServerLimits(max_connections=512))
 
@@ -106,21 +110,23 @@ _SIGNATURE_CODES = {
 }
 
 
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, en: str, ja: str, retry_after: float = 0.0):
-        super().__init__(code)
-        self.status, self.code, self.en, self.ja = status, code, en, ja
-        self.retry_after = retry_after
-
-
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, _Refused)
+    assert isinstance(exc, DirectRefused)
     headers = (
         {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))} if exc.retry_after else None
     )
     return JSONResponse(
-        error_body(exc.code, exc.en, exc.ja), status_code=exc.status, headers=headers
+        error_body(exc.code, exc.message_en, exc.message_ja),
+        status_code=exc.status,
+        headers=headers,
     )
+
+
+def _slow_down(wait: float, what: str) -> DirectRefused:
+    return DirectRefused(
+        429, "rate_limited", f"too many {what}; retry later",
+        "リクエストが多すぎます。しばらくしてから再試行してください。", retry_after=wait,
+    )  # fmt: skip
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -131,7 +137,7 @@ def _parse(model: type[_M], raw: bytes) -> _M:
         return model.model_validate_json(raw)
     except ValidationError:
         # The field's name is enough; the value (an envelope) is never echoed.
-        raise _Refused(
+        raise DirectRefused(
             422,
             "invalid_request",
             "the request body is not valid",
@@ -139,16 +145,25 @@ def _parse(model: type[_M], raw: bytes) -> _M:
         ) from None
 
 
-class _AddressDoor:
-    """Who pays at the door: an unsigned request its address's bucket; a signed one passes
-    to its signature check (where the device's own bucket is charged)."""
+# The device-signed routes (where the signature is checked, and a failure charged): a
+# signature header anywhere else (the health check, an unknown path) pays as unsigned.
+_SIGNED_ROUTE = re.compile(r"^/direct/v1/(cases|answers|cases/[^/]+/(closure|destination))$")
 
-    def __init__(self, unsigned: RateLimiter) -> None:
+
+class _AddressDoor:
+    """Who pays at the door, as on the platform (``hub_server.core.limits``): an unsigned
+    request its address's bucket; a signed one passes to its signature check (where the
+    device's own bucket is charged) unless its address is past its failed-signature
+    budget: every failed check is charged to the address (``device_of``)."""
+
+    def __init__(self, unsigned: RateLimiter, auth_failures: RateLimiter) -> None:
         self.unsigned = unsigned
+        self.auth_failures = auth_failures
 
     def wait(self, path: str, headers: list[tuple[bytes, bytes]], client: str) -> float:
-        if any(name == b"x-kyukyu-signature" for name, _ in headers):
-            return 0.0
+        has_signature = any(name == b"x-kyukyu-signature" for name, _ in headers)
+        if has_signature and _SIGNED_ROUTE.match(path):
+            return self.auth_failures.empty(client)
         return self.unsigned.take(client)
 
 
@@ -158,9 +173,21 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
     app = FastAPI(title="kyukyu hospital direct route", docs_url=None, redoc_url=None)
     nonces = _Nonces()
     per_device = RateLimiter(limits.device_rate, limits.device_burst)
-    app.add_exception_handler(_Refused, _refused)
+    door = _AddressDoor(
+        RateLimiter(limits.unsigned_rate, limits.unsigned_burst),
+        RateLimiter(limits.auth_failure_rate, limits.auth_failure_burst),
+    )
+    app.add_exception_handler(DirectRefused, _refused)
+
+    def failed(client: str, refusal: DirectRefused) -> DirectRefused:
+        door.auth_failures.take(client)  # a failed check is charged to the address
+        return refusal
 
     async def device_of(request: Request) -> tuple[str, bytes]:
+        client = request.client.host if request.client is not None else ""
+        wait = door.auth_failures.empty(client)
+        if wait > 0:  # past its failed-signature budget: nothing is looked at
+            raise _slow_down(wait, "failed signature checks from this address")
         body = await request.body()
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         try:
@@ -175,30 +202,27 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
             )
         except SignatureError as exc:
             if exc.code == "unknown_key":
-                raise _Refused(
-                    403,
-                    "unknown_device",
-                    "not an enrolled device (or revoked)",
+                raise failed(client, DirectRefused(
+                    403, "unknown_device", "not an enrolled device (or revoked)",
                     "登録されていない端末です（または失効しています）。",
-                ) from None
-            raise _Refused(
-                401,
-                _SIGNATURE_CODES.get(exc.code, "bad_signature"),
-                "the request signature does not check",
-                "署名を確認できません。",
-            ) from None
+                )) from None  # fmt: skip
+            raise failed(client, DirectRefused(
+                401, _SIGNATURE_CODES.get(exc.code, "bad_signature"),
+                "the request signature does not check", "署名を確認できません。",
+            )) from None  # fmt: skip
         if not nonces.first(got.key_id, got.nonce, time.time()):
-            raise _Refused(401, "replayed_request", "replayed request", "再送された要求です。")
+            raise failed(
+                client,
+                DirectRefused(401, "replayed_request", "replayed request", "再送された要求です。"),
+            )
         wait = per_device.take(got.key_id)
         if wait > 0:
-            raise _Refused(
-                429, "rate_limited", "too many requests of this device; retry later",
-                "リクエストが多すぎます。しばらくしてから再試行してください。", retry_after=wait,
-            )  # fmt: skip
+            raise _slow_down(wait, "requests of this device")
         return got.key_id[7:], body
 
-    def refused(exc: DirectRefused) -> _Refused:
-        return _Refused(exc.status, exc.code, exc.message_en, exc.message_ja)
+    # The work behind each route (opening an envelope, reading the key file again, the
+    # store's writes, the FHIR export) blocks: it runs in the thread pool, so one slow
+    # write never stalls the other ambulances (nor the health check) on this event loop.
 
     @app.post("/direct/v1/cases")
     async def post_case(
@@ -209,10 +233,9 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
     ) -> JSONResponse:
         device_id, raw = await device_of(request)
         body = _parse(DirectCase, raw)
-        try:
-            added = service.direct.take_direct_case(device_id, body.case_id, body.envelope)
-        except DirectRefused as exc:
-            raise refused(exc) from None
+        added = await run_in_threadpool(
+            service.direct.take_direct_case, device_id, body.case_id, body.envelope
+        )
         return JSONResponse(
             {"case_id": body.case_id, "hospital_id": service.identity.hospital_id},
             status_code=201 if added else 200,
@@ -222,20 +245,18 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
     async def post_closure(case_id: str, request: Request) -> JSONResponse:
         device_id, raw = await device_of(request)
         body = _parse(DirectClosure, raw)
-        try:
-            service.direct.take_direct_closure(device_id, case_id, body.envelope)
-        except DirectRefused as exc:
-            raise refused(exc) from None
+        await run_in_threadpool(
+            service.direct.take_direct_closure, device_id, case_id, body.envelope
+        )
         return JSONResponse({"case_id": case_id}, status_code=201)
 
     @app.post("/direct/v1/cases/{case_id}/destination")
     async def post_destination(case_id: str, request: Request) -> JSONResponse:
         device_id, raw = await device_of(request)
         body = _parse(DirectDestination, raw)
-        try:
-            service.direct.take_direct_destination(device_id, case_id, body.hospital_id, body.via)
-        except DirectRefused as exc:
-            raise refused(exc) from None
+        await run_in_threadpool(
+            service.direct.take_direct_destination, device_id, case_id, body.hospital_id, body.via
+        )
         return JSONResponse({"case_id": case_id})
 
     @app.get("/direct/v1/answers")
@@ -243,16 +264,13 @@ def create_direct_app(service: ReceivingService, limits: DirectLimits | None = N
         request: Request, after: Annotated[int, Query(ge=0, le=2**53)] = 0
     ) -> dict[str, Any]:
         device_id, _ = await device_of(request)
-        return {
-            "hospital_id": service.identity.hospital_id,
-            "answers": service.store.direct_answers(device_id, after),
-        }
+        found = await run_in_threadpool(service.store.direct_answers, device_id, after)
+        return {"hospital_id": service.identity.hospital_id, "answers": found}
 
     @app.get("/direct/v1/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    door = _AddressDoor(RateLimiter(limits.unsigned_rate, limits.unsigned_burst))
     # Under ``kyukyu hub serve``'s protocol (``uvicorn_options``) the door is asked by the
     # protocol itself; the middleware asks it otherwise (in-process servers, tests).
     configure(limits.server, door=door)

@@ -15,23 +15,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import exc as sa_exc
 
 from hospital.errors import DirectRefused
-from hospital.intake import check_case
+from hospital.intake import CaseStoreFailed
 from sync import (
     Backoff,
     CaseRefused,
     EnvelopeError,
+    HandOffDeferred,
     HttpStatusError,
     NotFound,
     PlatformError,
     RateLimited,
     ServerError,
     SnapshotRollback,
+    SyncError,
     Timeout,
     TransportError,
     WrongKeyKind,
@@ -58,6 +61,7 @@ REPORT_BACKOFF = Backoff(base=1.0, cap=60.0)
 _PASSING = frozenset({401, 408, 425})
 # The store cannot be reached or is busy: the device sends again.
 _STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+_Opened = TypeVar("_Opened")
 
 
 def _keys_unavailable(exc: WrongKeyKind) -> DirectRefused:
@@ -70,6 +74,41 @@ def _keys_unavailable(exc: WrongKeyKind) -> DirectRefused:
         "this hospital does not hold the key this case was sealed to yet; retry",
         "病院側で鍵の準備ができていません。自動で再送します。",
     )  # fmt: skip
+
+
+def _refused(what: str, exc: SyncError) -> DirectRefused:
+    """A direct case or closure that is not good (its code only: never its content)."""
+    log.warning("direct %s refused: %s", what, exc.code)
+    return DirectRefused(422, exc.code, exc.message_en, exc.message_ja)
+
+
+def _store_unavailable() -> DirectRefused:
+    """The store cannot be reached or is busy: a 503, the device sends again."""
+    return DirectRefused(
+        503, "store_unavailable", "the hospital's store is unavailable; retry",
+        "病院のデータベースが一時的に使えません。再送してください。",
+    )  # fmt: skip
+
+
+def _store_failed(what: str, exc: CaseStoreFailed) -> DirectRefused:
+    """The store failed otherwise (this one row, as the stream quarantines it): refused
+    with the code only (a 4xx, so it holds up none of the device's later cases; the device
+    still hands it to the platform), the exception's type name logged; never its text (the
+    SQL and its values)."""
+    log.warning("direct %s not stored: %s (%s)", what, exc.code, exc.detail)
+    return DirectRefused(422, exc.code, CaseStoreFailed.message_en, CaseStoreFailed.message_ja)
+
+
+@contextmanager
+def _store_errors(what: str) -> Iterator[None]:
+    """A store call of the direct route: unavailable is a 503, any other failure a
+    ``CaseStoreFailed`` refusal (its type name logged, never its text)."""
+    try:
+        yield
+    except _STORE_UNAVAILABLE:
+        raise _store_unavailable() from None
+    except sa_exc.SQLAlchemyError as exc:
+        raise _store_failed(what, CaseStoreFailed(type(exc).__name__)) from None
 
 
 class DirectIntake:
@@ -178,61 +217,22 @@ class DirectIntake:
             )
         return vouched
 
-    def take_direct_case(self, device_id: str, case_id: str, envelope: str) -> bool:
-        """A sealed case straight from ``device_id``: opened with this hospital's key,
-        checked against the roster's key of that device, checked like a streamed case and
-        stored once (``route`` direct). False if the case was here already."""
-        vouched = self._direct_device(device_id)
+    def _open(
+        self,
+        opener: Callable[..., _Opened],
+        vouched: VouchedDevice,
+        case_id: str,
+        envelope: str,
+        what: str,
+    ) -> _Opened:
+        """``envelope`` (a case or a closure, ``what``) opened by ``opener`` with this
+        hospital's keys and checked against the roster's key of its device: no key of its
+        kind yet is a 503 (sent again), a bad envelope a 422 (refused for good)."""
+        device_id = vouched.device_id
         try:
             sealed = SealedCase.from_text(envelope)
-            opened = self.service.open_with_keys(
-                lambda keys: open_case(
-                    sealed,
-                    hospital_id=self.service.identity.hospital_id,
-                    hospital_key=keys,
-                    device_key_for=lambda d: vouched.public_key if d == device_id else None,
-                    expected_case_id=case_id,
-                )
-            )
-            bundle = check_case(opened.payload)
-        except WrongKeyKind as exc:
-            raise _keys_unavailable(exc) from None
-        except (EnvelopeError, CaseRefused) as exc:
-            log.warning("direct case refused: %s", exc.code)
-            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
-        try:
-            added = self.service.store.add_case(
-                case_id=opened.case_id,
-                event_id=0,  # not one of the platform's events
-                device_id=opened.device_id,
-                sealed_at=opened.created_at,
-                bundle=bundle,
-                sender_department=vouched.fire_department,
-                route="direct",
-                envelope=envelope,  # handed in to the platform once it is back
-            )
-        except _STORE_UNAVAILABLE as exc:
-            raise DirectRefused(
-                503, "store_unavailable", "the hospital's store is unavailable; retry",
-                "病院のデータベースが一時的に使えません。再送してください。",
-            ) from exc  # fmt: skip
-        if added:
-            log.info("case received by the direct route")
-            self.service.after_case(opened.case_id, bundle)
-        return added
-
-    def take_direct_closure(self, device_id: str, case_id: str, envelope: str) -> bool:
-        """中止 / 不搬送 straight from the device that sent the case."""
-        vouched = self._direct_device(device_id)
-        row = self.service.store.case(case_id)
-        if row is None or row.device_id != device_id:
-            raise DirectRefused(
-                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
-            )
-        try:
-            sealed = SealedCase.from_text(envelope)
-            closure = self.service.open_with_keys(
-                lambda keys: open_closure(
+            return self.service.open_with_keys(
+                lambda keys: opener(
                     sealed,
                     hospital_id=self.service.identity.hospital_id,
                     hospital_key=keys,
@@ -243,10 +243,45 @@ class DirectIntake:
         except WrongKeyKind as exc:
             raise _keys_unavailable(exc) from None
         except EnvelopeError as exc:
-            raise DirectRefused(422, exc.code, exc.message_en, exc.message_ja) from None
-        added = self.service.store.add_closure(
-            case_id=closure.case_id, event_id=0, reason=closure.reason, closed_at=closure.closed_at
-        )
+            raise _refused(what, exc) from None
+
+    def _own_case(self, device_id: str, case_id: str) -> None:
+        """404 unless ``case_id`` is a case ``device_id`` sent here."""
+        with _store_errors("case lookup"):
+            row = self.service.store.case(case_id)
+        if row is None or row.device_id != device_id:
+            raise DirectRefused(
+                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
+            )
+
+    def take_direct_case(self, device_id: str, case_id: str, envelope: str) -> bool:
+        """A sealed case straight from ``device_id``: opened with this hospital's key,
+        checked against the roster's key of that device, then checked and stored exactly
+        as a streamed case is (``ReceivingService._take``, ``route`` direct), once. False
+        if the case was here already."""
+        vouched = self._direct_device(device_id)
+        opened = self._open(open_case, vouched, case_id, envelope, "case")
+        try:
+            return self.service._take(0, opened, vouched, route="direct", envelope=envelope)
+        except HandOffDeferred:
+            raise _store_unavailable() from None
+        except CaseStoreFailed as exc:
+            raise _store_failed("case", exc) from None
+        except CaseRefused as exc:
+            raise _refused("case", exc) from None
+
+    def take_direct_closure(self, device_id: str, case_id: str, envelope: str) -> bool:
+        """中止 / 不搬送 straight from the device that sent the case."""
+        vouched = self._direct_device(device_id)
+        self._own_case(device_id, case_id)
+        closure = self._open(open_closure, vouched, case_id, envelope, "closure")
+        with _store_errors("closure"):
+            added = self.service.store.add_closure(
+                case_id=closure.case_id,
+                event_id=0,
+                reason=closure.reason,
+                closed_at=closure.closed_at,
+            )
         if added:
             self.service.announce("closure", case_id)
         return added
@@ -256,14 +291,12 @@ class DirectIntake:
     ) -> None:
         """搬送先決定 straight from the device that sent the case: this hospital or another."""
         self._direct_device(device_id)
-        row = self.service.store.case(case_id)
-        if row is None or row.device_id != device_id:
-            raise DirectRefused(
-                404, "unknown_case", "no such case from this device", "該当する事案がありません。"
+        self._own_case(device_id, case_id)
+        with _store_errors("destination"):
+            changed = self.service.store.set_destination(
+                case_id, hospital_id == self.service.identity.hospital_id, via
             )
-        if self.service.store.set_destination(
-            case_id, hospital_id == self.service.identity.hospital_id, via
-        ):
+        if changed:
             self.service.announce("destination", case_id)
 
     def refresh_roster(self) -> int:

@@ -77,9 +77,12 @@ class DirectRefused(HospitalError):
     message_ja = "直接送信を受け付けられません。"
     message_en = "The direct route refused the request."
 
-    def __init__(self, status: int, code: str, message_en: str, message_ja: str) -> None:
+    def __init__(
+        self, status: int, code: str, message_en: str, message_ja: str, retry_after: float = 0
+    ) -> None:
         super().__init__(message_en)
         self.status = status
         self.code = code
         self.message_en = message_en
         self.message_ja = message_ja
+        self.retry_after = retry_after  # seconds (a 429's ``Retry-After``); 0: none

@@ -72,7 +72,9 @@ def make_engine(db_url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if db_url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-    engine = create_engine(db_url, **kwargs)
+    # No SQL parameter in an error's text (a traceback, a log): a case's bundle, an
+    # envelope, a device id are the parameters of the store's statements.
+    engine = create_engine(db_url, hide_parameters=True, **kwargs)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

@@ -283,9 +283,20 @@ class ReceivingService:
         """Check, then store; a case that is not good is refused (``CaseRefused``)."""
         self._take(case.event_id, case.opened, self._poster_keys.vouched)
 
-    def _take(self, event_id: int, opened: OpenedCase, vouched: VouchedDevice | None) -> None:
-        """Check and store an opened case of the platform's event ``event_id``
-        (``CaseRefused``: not a case to store; ``HandOffDeferred``: the store is out)."""
+    def _take(
+        self,
+        event_id: int,
+        opened: OpenedCase,
+        vouched: VouchedDevice | None,
+        *,
+        route: str = "platform",
+        envelope: str | None = None,
+    ) -> bool:
+        """Check and store an opened case of the platform's event ``event_id`` (0 and
+        ``route`` direct: one a device delivered straight, ``envelope`` kept to hand it in);
+        False if it was here already (``CaseRefused``: not a case to store;
+        ``HandOffDeferred``: the store is out; ``CaseStoreFailed``: this row cannot be
+        stored, only the exception's type name said)."""
         bundle = check_case(opened.payload)
         department = (
             vouched.fire_department
@@ -300,20 +311,34 @@ class ReceivingService:
                 sealed_at=opened.created_at,
                 bundle=bundle,
                 sender_department=department,
+                route=route,
+                envelope=envelope,
             )
         except _STORE_UNAVAILABLE as exc:
             raise HandOffDeferred(type(exc).__name__) from None
         except Exception as exc:  # this one row cannot be stored: quarantined
             raise CaseStoreFailed(type(exc).__name__) from None
         if not added:
-            # Here already by the direct route: the platform has it now (reconciled), so an
-            # answer given meanwhile can reach it; the case is not shown twice.
-            log.info("case event %s: received directly before", event_id)
-            self.store.mark_direct_reported(opened.case_id, "platform")
-            self.direct.wake()
-            return
-        log.info("case received (event %s)", event_id)
+            if route == "platform":
+                self._seen_directly(event_id, opened.case_id)
+            return False
+        if route == "direct":
+            log.info("case received by the direct route")
+        else:
+            log.info("case received (event %s)", event_id)
         self.after_case(opened.case_id, bundle)
+        return True
+
+    def _seen_directly(self, event_id: int, case_id: str) -> None:
+        """A streamed case stored before: if it came by the direct route, the platform has
+        it now (reconciled), so an answer given meanwhile can reach it; it is not shown
+        twice. Any other duplicate (an event seen again) changes nothing."""
+        row = self.store.case(case_id)
+        if row is None or row.route != "direct":
+            return
+        log.info("case event %s: received directly before", event_id)
+        self.store.mark_direct_reported(case_id, "platform")
+        self.direct.wake()
 
     def after_case(self, case_id: str, bundle: dict[str, Any]) -> None:
         """A new case is stored: tell the dashboard, export it (never stops the caller)."""

@@ -60,7 +60,11 @@ class MedicalSource(Protocol):
 
 def make_engine(db_url: str) -> Engine:
     """An engine for ``db_url`` (SQLite file or ``postgresql+psycopg://``)."""
-    return create_engine(db_url, pool_pre_ping=db_url.startswith("postgresql"))
+    return create_engine(
+        db_url,
+        pool_pre_ping=db_url.startswith("postgresql"),
+        hide_parameters=True,  # no SQL parameter (a patient key) in an error's text (logs)
+    )
 
 
 class SqlMedicalSource:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +151,125 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
         assert big.status_code == 413
         codes = [httpx.get(f"{url}/direct/v1/health", timeout=10).status_code for _ in range(6)]
         assert 429 in codes
+
+
+def test_the_direct_route_keeps_its_loop_free_and_says_codes_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A slow store write stalls no other request (the health check answers meanwhile); a
+    store that fails answers its code only (503 when it is out, else 422), never the SQL or
+    its values; a duplicate from the stream touches a direct case only; failed signature
+    checks are charged to their address (429 past the budget)."""
+    from sqlalchemy import exc as sa_exc
+
+    from sync.envelope import SealedCase, envelope_to_text
+    from sync.seal import open_case
+
+    caplog.set_level("INFO")
+    with platform(tmp_path) as plat:
+        device = plat.new_device()
+        site = plat.new_hospital(tmp_path, "直接病院", 35.68, 139.76)
+        plat.start(site)
+        assert site.runtime is not None
+        service = site.runtime.service
+        service.direct.refresh_roster()
+        hpke = {h.id: h for h in device.client.hospital_directory(35.68, 139.76)}[site.id]
+        limits = DirectLimits(
+            unsigned_rate=0.001, unsigned_burst=3.0, auth_failure_rate=0.001, auth_failure_burst=3.0
+        )
+        url = plat.stack.enter_context(serve_in_thread(create_direct_app(service, limits)))
+        target = DirectHospital(site.id, url, "")
+        client = DirectClient(target, key=device.key, device_id=device.id, verify=False)
+        plat.stack.callback(client.close)
+        store = service.store
+        real_add = store.add_case
+
+        def row(case_id: str) -> PendingCase:
+            return _row(case_id, device.id, device.key, site.id, hpke.hpke_public_key)
+
+        # A write that waits (a busy store): the listener's loop is free meanwhile.
+        entered, release = threading.Event(), threading.Event()
+
+        def slow_add(**kwargs: Any) -> bool:
+            entered.set()
+            release.wait(60)
+            return real_add(**kwargs)
+
+        monkeypatch.setattr(store, "add_case", slow_add)
+        with ThreadPoolExecutor(1) as pool:
+            posted = pool.submit(client.post, row("slow-1"))
+            assert entered.wait(60)
+            try:
+                health = httpx.get(f"{url}/direct/v1/health", timeout=10)
+            finally:
+                release.set()
+            posted.result(timeout=60)
+        assert health.status_code == 200
+        assert store.case("slow-1") is not None
+
+        # The store fails: the device hears the code only; the log the type's name only.
+        secret = "device-id-and-envelope-bytes"
+        failures: list[Exception] = [
+            sa_exc.OperationalError("INSERT INTO cases", {"x": secret}, Exception(secret)),
+            sa_exc.IntegrityError("INSERT INTO cases", {"x": secret}, Exception(secret)),
+        ]
+
+        def broken_add(**kwargs: Any) -> bool:
+            raise failures.pop(0)
+
+        monkeypatch.setattr(store, "add_case", broken_add)
+        answers = []
+        for case_id in ("broken-1", "broken-2"):
+            with pytest.raises(HttpStatusError) as info:
+                client.post(row(case_id))
+            answers.append((info.value.status, info.value.hub_code))
+            assert secret not in str(info.value)
+        assert answers == [(503, "store_unavailable"), (422, "case_store_failed")]
+        assert "case_store_failed (IntegrityError)" in caplog.text
+        assert secret not in caplog.text
+        monkeypatch.setattr(store, "add_case", real_add)
+
+        # A case the stream brings again: a direct one is the platform's now (reconciled,
+        # the report loop woken); any other changes nothing.
+        wakes: list[int] = []
+        monkeypatch.setattr(service.direct, "wake", lambda: wakes.append(1))
+
+        def opened(pending: PendingCase) -> Any:
+            return service.open_with_keys(
+                lambda keys: open_case(
+                    SealedCase.from_text(envelope_to_text(pending.envelope)),
+                    hospital_id=site.id,
+                    hospital_key=keys,
+                    device_key_for=lambda _d: device.key.public_key(),
+                )
+            )
+
+        streamed = opened(row("stream-1"))
+        assert service._take(5, streamed, None) is True
+        assert service._take(5, streamed, None) is False
+        assert wakes == []
+        assert service._take(6, opened(row("slow-1")), None) is False
+        assert wakes == [1]
+        assert _report(service, "slow-1") == "platform"
+
+        # Bad signatures from one address: charged to it, then 429 before any check.
+        forger = DirectClient(
+            target, key=Ed25519PrivateKey.generate(), device_id=device.id, verify=False
+        )
+        plat.stack.callback(forger.close)
+        statuses = []
+        for i in range(5):
+            with pytest.raises(HttpStatusError) as info:
+                forger.post(row(f"forged-{i}"))
+            statuses.append(info.value.status)
+        assert statuses == [401, 401, 401, 429, 429]
+        assert all(store.case(f"forged-{i}") is None for i in range(5))
+        # A signature header elsewhere (the health check) pays as an unsigned request (one
+        # of the three was the health check above).
+        signed_health = [
+            httpx.get(
+                f"{url}/direct/v1/health", headers={"X-Kyukyu-Signature": "x"}, timeout=10
+            ).status_code
+            for _ in range(3)
+        ]
+        assert signed_health == [200, 200, 429]
