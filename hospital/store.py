@@ -450,16 +450,16 @@ class HospitalStore:
         reason, time, and the number to ask after next."""
         with self.session() as s:
             rows = s.exec(
-                select(AuditRow, CaseRow)
+                select(AuditRow)
+                .join(CaseRow, col(AuditRow.case_id) == col(CaseRow.case_id))
                 .where(col(AuditRow.action) == "case_answered")
                 .where(col(AuditRow.id) > after)
-                .where(col(AuditRow.case_id) == col(CaseRow.case_id))
                 .where(col(CaseRow.device_id) == device_id)
                 .order_by(col(AuditRow.id))
                 .limit(limit)
             ).all()
         out = []
-        for audit, _case in rows:
+        for audit in rows:
             answer, _, reason = audit.detail.partition(":")
             out.append(
                 {

@@ -150,6 +150,14 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
         assert service.direct.send_unsent_answers() == 1
         assert [r.case_id for r in service.store.unsent_answers()] == ["direct-6"]
         assert service.direct.send_unsent_answers() == 0
+        # The device's direct answer feed: its own cases' answers, in order, after a number.
+        feed = service.store.direct_answers(device.id, 0)
+        assert [(a["case_id"], a["answer"], a["reason"]) for a in feed] == [
+            ("direct-5", "accept", None),
+            ("direct-6", "accept", None),
+        ]
+        assert service.store.direct_answers(device.id, feed[0]["seq"]) == feed[1:]
+        assert service.store.direct_answers("never-enrolled", 0) == []
         # The older roster (the device not yet revoked), correctly signed: refused.
         with pytest.raises(SnapshotRollback):
             service.direct.roster.accept(old_roster)
