@@ -68,7 +68,7 @@ class CaseRow(_Base, table=True):
 
     case_id: str = Field(primary_key=True, max_length=128)
     event_id: int
-    device_id: str = Field(max_length=128)
+    device_id: str = Field(max_length=128, index=True)  # the direct route's answer feed
     # the envelope's created_at (unix seconds); 64-bit: a device's clock may say anything
     sealed_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     # the sealing time is absurd (far future or past): stored, shown flagged, never lost
