@@ -140,7 +140,9 @@ class DirectIntake:
 
     def send_unsent_answers(self) -> int:
         """Give the platform the answers it missed (given while it was out); stops at the
-        first sign it is still out. A case it does not have yet waits for its event."""
+        first sign it is still out. A case it does not have yet waits for its event; one
+        it can never have (it came from the platform, or the platform refused it for good
+        when it was handed in) is settled like an answer refused for good."""
         sent = 0
         for row in self.service.store.unsent_answers():
             assert row.answer is not None
@@ -150,11 +152,14 @@ class DirectIntake:
                 log.info("unsent answers deferred (%s)", exc.code)
                 break
             except NotFound:
-                continue  # the device has not reconciled this case yet
+                if row.route == "direct" and not (row.direct_report or "").startswith("refused:"):
+                    continue  # the device has not reconciled this case yet
+                log.warning("the platform can never have the case of a kept answer (not_found)")
             except PlatformError as exc:
                 # Refused for good (e.g. the case was closed): recorded, not retried.
                 log.warning("the platform refused a kept answer (%s)", exc.code)
             self.service.store.mark_answer_sent(row.case_id, row.answer)
+            self.service.announce("answer", row.case_id)
             sent += 1
         return sent
 

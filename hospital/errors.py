@@ -10,6 +10,7 @@ __all__ = [
     "DirectRefused",
     "HospitalError",
     "InsecurePlatformUrl",
+    "KeyFileOpenToOthers",
     "NotInitialised",
     "PlatformUnreachable",
     "RegistrationRefused",
@@ -27,6 +28,11 @@ class NotInitialised(HospitalError):
     code = "hospital_not_initialised"
     message_ja = "病院の初期設定がまだです。`kyukyu hospital init` を実行してください。"
     message_en = "The hospital is not initialised: run `kyukyu hospital init` first."
+
+
+class KeyFileOpenToOthers(NotInitialised):
+    """The key file is there but readable by others (its mode): refused as not
+    initialised (same code and messages), told apart by its class."""
 
 
 class AlreadyInitialised(HospitalError):

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hospital.errors import (
     AlreadyInitialised,
     InsecurePlatformUrl,
+    KeyFileOpenToOthers,
     NotInitialised,
     PlatformUnreachable,
     RegistrationRefused,
@@ -129,7 +130,7 @@ class HospitalKeys:
             raise NotInitialised(str(path))
         mode = path.stat().st_mode & 0o077
         if mode:
-            raise NotInitialised(f"{path} is readable by others (chmod 600)")
+            raise KeyFileOpenToOthers(f"{path} is readable by others (chmod 600)")
         try:
             doc = json.loads(path.read_bytes())
             if not isinstance(doc, dict):

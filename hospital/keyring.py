@@ -25,12 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-from hospital.errors import NotInitialised
-from hospital.identity import HospitalKeys
+from hospital.errors import KeyFileOpenToOthers, NotInitialised
+from hospital.identity import HospitalKeys, _raw_private
 from sync.seal import OpeningKeys
 
 __all__ = ["KeyFileProblem", "LiveKeys"]
@@ -75,16 +71,10 @@ _OTHER_KEYS = KeyFileProblem(
 )
 
 
-def _raw(key: X25519PrivateKey | Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-
-
 def _same_fixed_keys(a: HospitalKeys, b: HospitalKeys) -> bool:
     return (
-        _raw(a.hpke) == _raw(b.hpke)
-        and _raw(a.signing) == _raw(b.signing)
+        _raw_private(a.hpke) == _raw_private(b.hpke)
+        and _raw_private(a.signing) == _raw_private(b.signing)
         and a.storage == b.storage
     )
 
@@ -106,8 +96,6 @@ class LiveKeys:
         self._on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
         self._keys = keys
-        #: Incremented each time a new file is taken.
-        self.generation = 0
         self.problem: KeyFileProblem | None = None
         try:
             self._seen: _Signature | None = _signature(path)
@@ -152,7 +140,7 @@ class LiveKeys:
         try:
             fresh = HospitalKeys.load(self.path)
         except NotInitialised as exc:
-            problem = _OPEN_TO_OTHERS if "readable by others" in str(exc) else _UNREADABLE
+            problem = _OPEN_TO_OTHERS if isinstance(exc, KeyFileOpenToOthers) else _UNREADABLE
             return self._refuse(problem, exc.detail or exc.code)  # a path and a kind, no bytes
         except Exception as exc:  # JSON, base64, key lengths: the type only, never bytes
             return self._refuse(_UNREADABLE, type(exc).__name__)
@@ -166,7 +154,6 @@ class LiveKeys:
             return False  # the same keys (a file rewritten as it was)
         before = self.kinds()
         self._keys = fresh
-        self.generation += 1
         log.info(
             "key file read again: opening %s (was %s)",
             "+".join(self.kinds()),

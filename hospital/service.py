@@ -250,6 +250,7 @@ class ReceivingService:
         # The keys of the key file, read again when it is replaced (hospital.keyring).
         # New keys taken (by any thread): the cases held for want of them are opened now.
         self._keys_wanted = threading.Event()
+        self._held_deferred = False  # the last retry_held stopped at an outage
         self.keys = LiveKeys(settings.resolved_key_file(), identity.keys, on_change=self._keys_news)
         self.receiver = _HospitalReceiver(
             self.client,
@@ -420,6 +421,7 @@ class ReceivingService:
                 continue
             except (PlatformError, HandOffDeferred) as exc:
                 log.info("held cases wait (%s)", getattr(exc, "code", type(exc).__name__))
+                self._held_deferred = True
                 break  # the platform or the store is out: the next round
             except (EnvelopeError, CaseRefused) as exc:
                 self._refuse_held(row.id, row.event_id, row.case_id, exc.code)
@@ -443,15 +445,29 @@ class ReceivingService:
         self.store.release_rejection(row_id, code=code)
         self.announce("rejection", case_id)
 
-    def _keys_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.keys.refresh()
+    def _keys_round(self, retry: bool) -> bool:
+        """Look at the key file; open the held cases again if ``retry`` (asked for: at
+        start, new keys, a case newly held) or the file gave new keys. Only a newly held
+        key can open a held case, so a round without either loads none of them. Returns
+        whether a retry is still owed (the platform or the store was out)."""
+        self._held_deferred = False
+        try:
+            if self.keys.refresh():
+                retry = True
+            if retry:
                 self.retry_held()
-            except Exception as exc:  # the store: next round
-                log.warning("held cases not retried: %s", type(exc).__name__)
-            self._keys_wanted.wait(self.settings.key_check_seconds)
-            self._keys_wanted.clear()
+        except Exception as exc:  # the store: next round
+            log.warning("held cases not retried: %s", type(exc).__name__)
+            return True
+        return retry and self._held_deferred
+
+    def _keys_loop(self) -> None:
+        retry = True  # at start: the cases held before
+        while not self._stop.is_set():
+            retry = self._keys_round(retry)
+            if self._keys_wanted.wait(self.settings.key_check_seconds):
+                self._keys_wanted.clear()  # set again meanwhile: the round below covers it
+                retry = True
 
     def _on_incident(self, ev: StreamEvent) -> None:
         """A mass-casualty incident declared or closed: the dashboard's alert and tone

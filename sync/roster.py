@@ -53,13 +53,14 @@ class DeviceRoster:
         self._lock = threading.Lock()
         self._version = -1
         self._devices: dict[str, VouchedDevice] = {}
+        self._held: dict[str, Any] | None = None  # the held roster's body, but its issue time
         self._revoked = self._read_revoked()
         if path.exists():
             try:
                 self._take(json.loads(path.read_text()))
             except (ValueError, ResponseError):
                 # A damaged file is no roster: the next fetch replaces it.
-                self._version, self._devices = -1, {}
+                self._version, self._devices, self._held = -1, {}, None
 
     @property
     def version(self) -> int:
@@ -132,7 +133,7 @@ class DeviceRoster:
     def _take(self, document: Any) -> None:
         version, devices = self._parse(document)
         self._revoked, self._devices = self._keep_revoked(devices)
-        self._version = version
+        self._version, self._held = version, _unissued(document)
 
     def accept(self, document: Any) -> int:
         """Check and keep a signed roster document; its version.
@@ -141,14 +142,18 @@ class DeviceRoster:
         parse, ``SnapshotRollback`` for one older than the roster held (nothing changes).
         """
         version, devices = self._parse(document)
+        held = _unissued(document)
         with self._lock:
             if version < self._version:
                 raise SnapshotRollback(f"roster version {version} < {self._version}")
+            if version == self._version and held == self._held:
+                return version  # the roster held, issued again: nothing to write
             revoked, devices = self._keep_revoked(devices)
             # The revocations first: a crash between the two writes keeps them all.
             _write_0600(self._revoked_path, sorted(revoked))
             _write_0600(self.path, document)
             self._version, self._devices, self._revoked = version, devices, revoked
+            self._held = held
         return version
 
     def vouched(self, device_id: str) -> VouchedDevice | None:
@@ -160,6 +165,12 @@ class DeviceRoster:
         """The key to check ``device_id``'s signatures with; None: unknown or revoked."""
         vouched = self.vouched(device_id)
         return None if vouched is None else vouched.public_key
+
+
+def _unissued(document: dict[str, Any]) -> dict[str, Any]:
+    """A verified roster's body without its issue time (the hub signs every fetch anew):
+    equal for the same roster issued twice."""
+    return {k: v for k, v in document["roster"].items() if k != "issued_at"}
 
 
 def _write_0600(path: Path, value: Any) -> None:

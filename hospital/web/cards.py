@@ -4,10 +4,10 @@ Each card is rendered on its own (``_case.html``): nothing one case holds can ta
 the list or another card down; a case that cannot be read or rendered is a card
 saying so (``_case_unreadable.html``, and if even that fails a fixed sentence).
 Every card carries its ``state`` (the ``data-status`` word of its badge) and its
-``version`` (what may change of it after it arrived: answer, destination,
-closure), both computed from the row alone, without opening the case: the list
-``GET /api/cases`` gives them for every case, so a browser fetches again only the
-cards whose version it does not have.
+``version`` (what may change of it after it arrived: answer and whether the
+platform has it yet, destination, closure), both computed from the row alone,
+without opening the case: the list ``GET /api/cases`` gives them for every case, so
+a browser fetches again only the cards whose version it does not have.
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ def case_version(row: CaseRow, closed: bool) -> str:
         row.answer_reason or "",
         row.answered_by or "",
         iso(row.answered_at),
+        "unsent" if row.answer_unsent else "",
     )
     return "|".join(parts)
 

@@ -140,6 +140,26 @@ def test_the_direct_endpoint_takes_enrolled_devices_only(tmp_path: Path) -> None
         assert wait_for(lambda: _report(service, "direct-5") == "refused:unknown_device")
         assert service.store.unreported_direct() == []
         assert _platform_case(plat, "direct-5") == (0, [])
+        # Its answer, kept for the platform, is settled (the platform can never have the
+        # case: a 404 forever), not offered every round nor holding newer answers up; a
+        # direct case the platform may still get (not handed in yet) keeps its answer.
+        service.store.add_case(
+            case_id="direct-6", event_id=0, device_id=device.id, sealed_at=0,
+            bundle=json.loads(BUNDLE), route="direct",
+        )  # fmt: skip
+        for case_id in ("direct-5", "direct-6"):
+            service.store.set_answer(case_id, answer="accept", reason=None, by="a", sent=False)
+        assert service.direct.send_unsent_answers() == 1
+        assert [r.case_id for r in service.store.unsent_answers()] == ["direct-6"]
+        assert service.direct.send_unsent_answers() == 0
+        # The device's direct answer feed: its own cases' answers, in order, after a number.
+        feed = service.store.direct_answers(device.id, 0)
+        assert [(a["case_id"], a["answer"], a["reason"]) for a in feed] == [
+            ("direct-5", "accept", None),
+            ("direct-6", "accept", None),
+        ]
+        assert service.store.direct_answers(device.id, feed[0]["seq"]) == feed[1:]
+        assert service.store.direct_answers("never-enrolled", 0) == []
         # The older roster (the device not yet revoked), correctly signed: refused.
         with pytest.raises(SnapshotRollback):
             service.direct.roster.accept(old_roster)

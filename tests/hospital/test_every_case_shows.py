@@ -310,6 +310,33 @@ def test_a_suspect_sealing_time_is_marked(hospital: Site) -> None:
         assert mark not in card
 
 
+def test_an_answer_the_platform_does_not_have_yet_shows_unsent(hospital: Site) -> None:
+    """An answer kept while the platform was out (``answer_unsent``) is never shown as a
+    delivered one: 「未送信」 with the next step, until the platform takes it."""
+    case_id = store_case(hospital.store, a_case("u"))
+    hospital.store.set_answer(case_id, answer="accept", reason=None, by="alice", sent=False)
+    versions = {
+        i["case_id"]: i["version"] for i in hospital.client.get("/api/cases").json()["cases"]
+    }
+    for card in shown(hospital.client, case_id):
+        assert 'data-unsent="1"' in card
+        assert "受入可（未送信）" in card
+        assert '<span class="badge ok" data-status="accepted">受入可</span>' not in card
+        assert "急ぐ場合は救急隊に電話で伝えてください" in card
+    hospital.store.mark_answer_sent(case_id, "accept")
+    after = {i["case_id"]: i["version"] for i in hospital.client.get("/api/cases").json()["cases"]}
+    assert after[case_id] != versions[case_id]  # the page fetches the card again
+    for card in shown(hospital.client, case_id):
+        assert "未送信" not in card
+        assert '<span class="badge ok" data-status="accepted">受入可</span>' in card
+
+    declined = store_case(hospital.store, a_case("d"))
+    hospital.store.set_answer(declined, answer="decline", reason="満床", by="alice", sent=False)
+    for card in shown(hospital.client, declined):
+        assert "受入不可（満床・未送信）" in card
+        assert 'class="badge ng"' not in card
+
+
 # -- refused cases -----------------------------------------------------------------------
 
 

@@ -396,6 +396,10 @@ def test_a_case_held_before_a_restart_is_taken_at_start(tmp_path: Path) -> None:
         p.operator.request_json("POST", f"/v1/devices/{lost.id}/revoke", body={})
         _replace(key_file, elsewhere.read_bytes())
         second = HospitalRuntime(site.settings(key_check_seconds=3600))
+        # A round of the key check with nothing new (the file as read at start, no retry
+        # asked for) opens none of the held cases: only a newly held key can.
+        assert second.service._keys_round(False) is False
+        assert len(second.store.held_rejections()) == 2
         second.service.start()
         try:
             wait_for(lambda: second.store.case(held), what="the held case taken at start")

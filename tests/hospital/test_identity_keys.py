@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hospital.errors import NotInitialised
+from hospital.errors import KeyFileOpenToOthers, NotInitialised
 from hospital.identity import HospitalKeys, load_identity
 from kyukyu.cli import main as kyukyu_main
 from sync import SealedCase, WrongKeyKind
@@ -97,6 +97,10 @@ def test_init_makes_both_keys_and_an_old_install_still_loads(tmp_path: Path) -> 
     del private["xwing_seed"]
     key_file.unlink()
     key_file.write_text(json.dumps(private))
+    key_file.chmod(0o640)  # others may read it: refused, told apart by its class
+    with pytest.raises(KeyFileOpenToOthers) as refused:
+        load_identity(data)
+    assert refused.value.code == "hospital_not_initialised"
     key_file.chmod(0o600)
     old = load_identity(data)
     assert old.keys.xwing is None

@@ -41,7 +41,7 @@ from tests.components import fresh_postgres_database
 from tests.hospital import _release_0001
 from tests.hospital._world import make_bundle
 
-HEAD = "0005_held_envelope"
+HEAD = "0006_case_device_index"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

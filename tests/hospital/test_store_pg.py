@@ -47,6 +47,12 @@ def test_cases_answers_purge_and_sign_in(store: HospitalStore, tmp_path: Path) -
     assert (row.answer, row.answer_reason, row.destination) == ("decline", "手術中", "elsewhere")
     assert row.answered_at is not None
     assert row.answered_at.tzinfo is not None
+    feed = store.direct_answers("d-1", 0)  # the device's direct answer feed
+    assert [(a["case_id"], a["answer"], a["reason"]) for a in feed] == [
+        ("c-1", "decline", "手術中")
+    ]
+    assert store.direct_answers("d-1", feed[0]["seq"]) == []
+    assert store.direct_answers("d-2", 0) == []
 
     secret, _ = add_user(store, "alice", "Alice", "long enough password")
     auth = Authenticator(store, HospitalSettings(data_dir=tmp_path))

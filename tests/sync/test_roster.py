@@ -19,21 +19,28 @@ HUB = Ed25519PrivateKey.generate()
 DEVICE = Ed25519PrivateKey.generate()
 
 
-def roster(version: int, devices: list[dict[str, Any]], key: Ed25519PrivateKey = HUB) -> Any:
+def roster(
+    version: int,
+    devices: list[dict[str, Any]],
+    key: Ed25519PrivateKey = HUB,
+    issued_at: str = "2026-12-06T00:00:00+00:00",
+) -> Any:
     body = {
         "format": ROSTER_FORMAT,
         "version": version,
-        "issued_at": "2026-12-06T00:00:00+00:00",
+        "issued_at": issued_at,
         "devices": devices,
     }
     return signed_document("roster", body, key, "hub:test")
 
 
-def entry(device_id: str, *, revoked: bool = False) -> dict[str, Any]:
+def entry(
+    device_id: str, *, revoked: bool = False, department: str = "東京消防庁"
+) -> dict[str, Any]:
     return {
         "id": device_id,
         "public_key": public_key_to_b64(DEVICE.public_key()),
-        "fire_department": "東京消防庁",
+        "fire_department": department,
         "revoked": revoked,
     }
 
@@ -99,3 +106,30 @@ def test_a_revocation_once_held_is_kept_whatever_a_newer_roster_says(tmp_path: P
     assert again("d2") is not None
     kept.write_text("{not json")
     assert DeviceRoster(path, HUB.public_key())("d1") is not None  # the roster alone
+
+
+def test_the_roster_held_issued_again_writes_nothing(tmp_path: Path) -> None:
+    """The hospital fetches the roster every minute; the same roster issued again (a new
+    issue time) is checked but neither file is rewritten; any other change is."""
+    path = tmp_path / "device-roster.json"
+    revoked_path = tmp_path / "device-roster.json.revoked"
+    held = DeviceRoster(path, HUB.public_key())
+    assert held.accept(roster(2, [entry("d1"), entry("d2", revoked=True)])) == 2
+    files = (path.stat().st_ino, revoked_path.stat().st_ino)
+    again = roster(2, [entry("d1"), entry("d2", revoked=True)], issued_at="2026-12-06T00:01:00Z")
+    for kept in (held, DeviceRoster(path, HUB.public_key())):  # and after a restart
+        assert kept.accept(again) == 2
+        assert (path.stat().st_ino, revoked_path.stat().st_ino) == files
+        assert kept("d1") is not None
+        assert kept("d2") is None
+    with pytest.raises(BadHubSignature):  # still checked: a forged one is refused
+        held.accept(roster(2, [entry("d1"), entry("d2")], key=Ed25519PrivateKey.generate()))
+    assert held("d2") is None
+    # The same version saying something else (a department renamed): kept and written.
+    renamed = roster(2, [entry("d1", department="千代田消防署"), entry("d2", revoked=True)])
+    assert held.accept(renamed) == 2
+    assert path.stat().st_ino != files[0]
+    vouched = held.vouched("d1")
+    assert vouched is not None
+    assert vouched.fire_department == "千代田消防署"
+    assert json.loads(path.read_text())["roster"]["devices"][0]["fire_department"] == "千代田消防署"
