@@ -23,6 +23,7 @@ from sqlalchemy import exc as sa_exc
 
 from hospital.errors import DirectRefused
 from hospital.intake import CaseStoreFailed
+from hospital.store import STORE_UNAVAILABLE
 from sync import (
     Backoff,
     CaseRefused,
@@ -60,7 +61,6 @@ REPORT_BACKOFF = Backoff(base=1.0, cap=60.0)
 # 4xx that may pass (a clock off for a moment, a slow request): offered again.
 _PASSING = frozenset({401, 408, 425})
 # The store cannot be reached or is busy: the device sends again.
-_STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 _Opened = TypeVar("_Opened")
 
 
@@ -105,7 +105,7 @@ def _store_errors(what: str) -> Iterator[None]:
     ``CaseStoreFailed`` refusal (its type name logged, never its text)."""
     try:
         yield
-    except _STORE_UNAVAILABLE:
+    except STORE_UNAVAILABLE:
         raise _store_unavailable() from None
     except sa_exc.SQLAlchemyError as exc:
         raise _store_failed(what, CaseStoreFailed(type(exc).__name__)) from None

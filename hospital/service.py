@@ -43,14 +43,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import exc as sa_exc
 
 from hospital.direct_intake import PLATFORM_OUT, DirectIntake
 from hospital.identity import HospitalIdentity
 from hospital.intake import CaseStoreFailed, check_case
 from hospital.keyring import LiveKeys
 from hospital.settings import HospitalSettings
-from hospital.store import HospitalStore
+from hospital.store import STORE_UNAVAILABLE, HospitalStore
 from sync import (
     AuthError,
     CaseRefused,
@@ -215,7 +214,6 @@ class _HospitalReceiver(Receiver):
 
 
 # The database cannot be reached or is busy: nothing wrong with the case, take it again.
-_STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 # A refusal report the platform may take later; any other error refuses this report.
 _REPORT_LATER = (TransportError, ServerError, RateLimited, AuthError, ResponseError)
 
@@ -315,7 +313,7 @@ class ReceivingService:
                 route=route,
                 envelope=envelope,
             )
-        except _STORE_UNAVAILABLE as exc:
+        except STORE_UNAVAILABLE as exc:
             raise HandOffDeferred(type(exc).__name__) from None
         except Exception as exc:  # this one row cannot be stored: quarantined
             raise CaseStoreFailed(type(exc).__name__) from None
@@ -508,7 +506,7 @@ class ReceivingService:
                 reason=closure.reason,
                 closed_at=closure.closed_at,
             )
-        except (PlatformError, HandOffDeferred, *_STORE_UNAVAILABLE):
+        except (PlatformError, HandOffDeferred, *STORE_UNAVAILABLE):
             raise  # nothing wrong with the closure: read again after a pause
         except Exception as exc:
             code = exc.code if isinstance(exc, EnvelopeError) else CaseStoreFailed.code

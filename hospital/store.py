@@ -19,6 +19,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import BigInteger, Engine, LargeBinary, MetaData, Text, false, update
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import registry
 from sqlmodel import Column, Field, Session, SQLModel, col, delete, select
 
@@ -27,6 +28,7 @@ from hospital.schema import make_engine, migrate
 __all__ = [
     "SEALED_AT_EARLIEST",
     "SEALED_AT_FUTURE_LEEWAY",
+    "STORE_UNAVAILABLE",
     "AuditRow",
     "CaseRow",
     "ClosureRow",
@@ -38,6 +40,10 @@ __all__ = [
     "sealed_at_is_suspect",
     "utcnow",
 ]
+
+#: The errors of a store that is out for now (connection lost, database down, pool
+#: exhausted): the work is kept and tried again, never refused for them.
+STORE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
 
 # A sealing time (the envelope's created_at, the device's clock) outside these bounds is
 # absurd: the case is stored and shown like any other, with ``sealed_at_suspect`` set.
