@@ -200,11 +200,21 @@ class DirectRoute:
         for i, c in old.items():
             if i not in kept:
                 c.close()
-        self.clients = {
-            i: kept.get(i)
-            or DirectClient(h, key=self._key, device_id=self._device_id, timeout=self._timeout)
-            for i, h in wanted.items()
-        }
+        clients: dict[str, DirectClient] = {}
+        for i, h in wanted.items():
+            client = kept.get(i)
+            if client is None:
+                try:
+                    client = DirectClient(
+                        h, key=self._key, device_id=self._device_id, timeout=self._timeout
+                    )
+                except (ssl.SSLError, ValueError):
+                    # One hospital's unusable certificate must not stop the route (nor the
+                    # device's boot, nor a directory refresh) for every other hospital.
+                    log.warning("hospital %s: its direct certificate is unusable; skipped", i)
+                    continue
+            clients[i] = client
+        self.clients = clients
 
     def _reachable_now(self, hospital_id: str, now: float) -> bool:
         return now >= self._next_try.get(hospital_id, 0.0)
