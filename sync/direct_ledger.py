@@ -91,6 +91,17 @@ class DirectLedger:
         return row is not None
 
     @staticmethod
+    def delivered_in(db: sqlite3.Connection, case_id: str) -> set[str]:
+        """The hospitals that got this case by the direct route (not those that refused
+        it), in the caller's transaction."""
+        prefix = _prefix(case_id, "case")
+        rows = db.execute(
+            "SELECT k FROM meta WHERE k >= ? AND k < ? AND v = 'delivered'",
+            (prefix, _end(prefix)),
+        ).fetchall()
+        return {str(r[0])[len(prefix) :] for r in rows}
+
+    @staticmethod
     def forget(db: sqlite3.Connection, case_ids: Iterable[str], kinds: Iterable[str]) -> None:
         """Drop what the direct route delivered of these cases' rows (their status rows
         go), in the caller's transaction. The hospitals' answer cursors stay."""

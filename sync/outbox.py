@@ -168,6 +168,8 @@ class DeliveryStatus:
     reasons: dict[str, str] = field(default_factory=dict)  # hospital id -> decline reason
     # platform (プラットフォーム経由) | direct (直接送信: the platform was out, docs/disaster.md)
     route: str = "platform"
+    # The hospitals that got it by the direct route (each row of the screen says its own).
+    direct_to: frozenset[str] = frozenset()
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -390,17 +392,15 @@ class Outbox:
             under_way = (case_id, "case") in self._inflight
             # A case some hospital has by the direct route has left: it is closed, not
             # discarded (those hospitals must be told; docs/disaster.md).
-            if self.direct.took_in(db, case_id):
-                self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
-                return True
-            if row is not None and not under_way:
+            took = self.direct.took_in(db, case_id)
+            if row is not None and not under_way and not took:
                 db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
                 for kind in KINDS:
                     db.execute("DELETE FROM meta WHERE k = ?", (_intent_key(case_id, kind),))
                 db.execute("DELETE FROM answers WHERE case_id = ?", (case_id,))
                 db.execute("DELETE FROM status WHERE case_id = ?", (case_id,))
                 return False
-            if row is not None and not force:
+            if row is not None and not force and not took:
                 return None
             self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
         return True
@@ -630,7 +630,7 @@ class Outbox:
             answers = self._db.execute(
                 "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
-            direct = self.direct.took_in(self._db, case_id)
+            direct = self.direct.delivered_in(self._db, case_id)
         return DeliveryStatus(
             case_id=row[0],
             recipients=tuple(json.loads(row[1])),
@@ -641,6 +641,7 @@ class Outbox:
             answers={h: a for h, a, _ in answers},
             reasons={h: r for h, _, r in answers if r},
             route="direct" if direct else "platform",
+            direct_to=frozenset(direct),
         )
 
     def statuses(self) -> Sequence[DeliveryStatus]:
