@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kyukyu.testing._disaster import self_signed_certificate
+from kyukyu.testing import self_signed_certificate
 from tests.hub_server._support import Hub
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kyukyu.testing._disaster import self_signed_certificate
+from kyukyu.testing import self_signed_certificate
 from sync.direct import DirectHospital, DirectRoute
 from sync.outbox import Outbox
 
