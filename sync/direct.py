@@ -200,11 +200,21 @@ class DirectRoute:
         for i, c in old.items():
             if i not in kept:
                 c.close()
-        self.clients = {
-            i: kept.get(i)
-            or DirectClient(h, key=self._key, device_id=self._device_id, timeout=self._timeout)
-            for i, h in wanted.items()
-        }
+        clients: dict[str, DirectClient] = {}
+        for i, h in wanted.items():
+            client = kept.get(i)
+            if client is None:
+                try:
+                    client = DirectClient(
+                        h, key=self._key, device_id=self._device_id, timeout=self._timeout
+                    )
+                except (ssl.SSLError, ValueError):
+                    # One hospital's unusable certificate must not stop the route (nor the
+                    # device's boot, nor a directory refresh) for every other hospital.
+                    log.warning("hospital %s: its direct certificate is unusable; skipped", i)
+                    continue
+            clients[i] = client
+        self.clients = clients
 
     def _reachable_now(self, hospital_id: str, now: float) -> bool:
         return now >= self._next_try.get(hospital_id, 0.0)
@@ -226,20 +236,32 @@ class DirectRoute:
         blocked: set[tuple[str, str]] = set()  # (case, hospital): an earlier row waits
         down: set[str] = set()
         clients = self.clients
-        for row in self.outbox.waiting():
-            have = self.outbox.direct.done(row.case_id, row.kind)
-            for hospital_id in row.recipients:
+        if not clients:
+            return 0  # no hospital has a direct address: nothing to read every second
+        for listed in self.outbox.waiting(envelopes=False):
+            if not any(h in clients for h in listed.recipients):
+                continue
+            have = self.outbox.direct.done(listed.case_id, listed.kind)
+            row: PendingCase | None = None  # its envelope, read once a post is due
+            for hospital_id in listed.recipients:
                 client = clients.get(hospital_id)
                 if client is None or hospital_id in have:
                     continue
-                if (row.case_id, hospital_id) in blocked or hospital_id in down:
-                    blocked.add((row.case_id, hospital_id))
+                if (listed.case_id, hospital_id) in blocked or hospital_id in down:
+                    blocked.add((listed.case_id, hospital_id))
                     continue
                 now = self._clock()
                 if not self._reachable_now(hospital_id, now):
                     down.add(hospital_id)
-                    blocked.add((row.case_id, hospital_id))
+                    blocked.add((listed.case_id, hospital_id))
                     continue
+                if row is None:
+                    row = self.outbox.row(listed.case_id, listed.kind)
+                    if row is None:
+                        # The platform took it meanwhile: its later rows wait for a next
+                        # round, as after a failure (a case's rows go in order).
+                        blocked.update((listed.case_id, h) for h in listed.recipients)
+                        break
                 try:
                     client.post(row)
                 except HttpStatusError as exc:
@@ -283,16 +305,26 @@ class DirectRoute:
         return done
 
     def poll_answers(self) -> int:
-        """Read every hospital's direct answer feed once; the number of new answers."""
+        """Read the direct answer feed of each hospital that got a case by this route once
+        (a hospital that got none has no answer for this device); the number of new
+        answers. A feed that cannot be read waits out the hospital's pause, as a delivery
+        does (the sender's one thread is not held by an unreachable hospital each time)."""
         new = 0
         now = self._clock()
-        for hospital_id, client in list(self.clients.items()):
-            if not self._reachable_now(hospital_id, now):
+        clients = self.clients
+        if not clients:
+            return 0
+        holders = self.outbox.direct.holders()
+        for hospital_id, client in list(clients.items()):
+            if hospital_id not in holders or not self._reachable_now(hospital_id, now):
                 continue
             try:
                 items = client.answers(self.outbox.direct.after(hospital_id))
-            except PlatformError:
+            except PlatformError as exc:
+                log.info("a hospital's direct answer feed is unreachable (%s)", exc.code)
+                self._failed(hospital_id, now)
                 continue
+            self._failures.pop(hospital_id, None)
             for item in items:
                 try:
                     if self.outbox.direct.apply_answer(

@@ -28,6 +28,13 @@ def _prefix(case_id: str, kind: str) -> str:
     return f"direct/{kind}/{case_id}/"
 
 
+def _end(prefix: str) -> str:
+    """The first key after every key starting with ``prefix`` (which ends in "/"): the
+    range ``prefix <= k < _end(prefix)`` is those keys, and SQLite reads it from the
+    primary key's index (``substr(k, ...)`` scanned the whole table)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def _cursor(hospital_id: str) -> str:
     return f"direct_after:{hospital_id}"
 
@@ -44,9 +51,19 @@ class DirectLedger:
         prefix = _prefix(case_id, kind)
         with self._read() as db:
             rows = db.execute(
-                "SELECT k FROM meta WHERE substr(k, 1, ?) = ?", (len(prefix), prefix)
+                "SELECT k FROM meta WHERE k >= ? AND k < ?", (prefix, _end(prefix))
             ).fetchall()
         return {str(r[0])[len(prefix) :] for r in rows}
+
+    def holders(self) -> set[str]:
+        """The hospitals that got at least one case by the direct route (delivered)."""
+        prefix = "direct/case/"
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT k FROM meta WHERE k >= ? AND k < ? AND v = 'delivered'",
+                (prefix, _end(prefix)),
+            ).fetchall()
+        return {str(r[0]).rsplit("/", 1)[-1] for r in rows}
 
     def mark(self, case_id: str, kind: str, hospital_id: str, outcome: str = "delivered") -> None:
         """``hospital_id`` has the row by the direct route (``outcome`` delivered, or
@@ -68,10 +85,21 @@ class DirectLedger:
         """``took``, in the caller's transaction."""
         prefix = _prefix(case_id, "case")
         row = db.execute(
-            "SELECT 1 FROM meta WHERE substr(k, 1, ?) = ? AND v = 'delivered' LIMIT 1",
-            (len(prefix), prefix),
+            "SELECT 1 FROM meta WHERE k >= ? AND k < ? AND v = 'delivered' LIMIT 1",
+            (prefix, _end(prefix)),
         ).fetchone()
         return row is not None
+
+    @staticmethod
+    def delivered_in(db: sqlite3.Connection, case_id: str) -> set[str]:
+        """The hospitals that got this case by the direct route (not those that refused
+        it), in the caller's transaction."""
+        prefix = _prefix(case_id, "case")
+        rows = db.execute(
+            "SELECT k FROM meta WHERE k >= ? AND k < ? AND v = 'delivered'",
+            (prefix, _end(prefix)),
+        ).fetchall()
+        return {str(r[0])[len(prefix) :] for r in rows}
 
     @staticmethod
     def forget(db: sqlite3.Connection, case_ids: Iterable[str], kinds: Iterable[str]) -> None:
@@ -80,8 +108,8 @@ class DirectLedger:
         ids = list(case_ids)
         for kind in kinds:
             db.executemany(
-                "DELETE FROM meta WHERE substr(k, 1, ?) = ?",
-                [(len(p), p) for p in (_prefix(i, kind) for i in ids)],
+                "DELETE FROM meta WHERE k >= ? AND k < ?",
+                [(p, _end(p)) for p in (_prefix(i, kind) for i in ids)],
             )
 
     def apply_answer(

@@ -168,6 +168,8 @@ class DeliveryStatus:
     reasons: dict[str, str] = field(default_factory=dict)  # hospital id -> decline reason
     # platform (プラットフォーム経由) | direct (直接送信: the platform was out, docs/disaster.md)
     route: str = "platform"
+    # The hospitals that got it by the direct route (each row of the screen says its own).
+    direct_to: frozenset[str] = frozenset()
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -390,17 +392,15 @@ class Outbox:
             under_way = (case_id, "case") in self._inflight
             # A case some hospital has by the direct route has left: it is closed, not
             # discarded (those hospitals must be told; docs/disaster.md).
-            if self.direct.took_in(db, case_id):
-                self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
-                return True
-            if row is not None and not under_way:
+            took = self.direct.took_in(db, case_id)
+            if row is not None and not under_way and not took:
                 db.execute("DELETE FROM pending WHERE case_id = ?", (case_id,))
                 for kind in KINDS:
                     db.execute("DELETE FROM meta WHERE k = ?", (_intent_key(case_id, kind),))
                 db.execute("DELETE FROM answers WHERE case_id = ?", (case_id,))
                 db.execute("DELETE FROM status WHERE case_id = ?", (case_id,))
                 return False
-            if row is not None and not force:
+            if row is not None and not force and not took:
                 return None
             self._insert_intent(db, case_id, "closure", meta.raw, meta.recipient_ids, now)
         return True
@@ -471,15 +471,23 @@ class Outbox:
             self._inflight.update((str(r[0]), str(r[6])) for r in rows)
         return [_pending(r) for r in rows]
 
-    def waiting(self) -> list[PendingCase]:
+    def waiting(self, *, envelopes: bool = True) -> list[PendingCase]:
         """Every waiting row (cases and intents), oldest first, whatever its next attempt
-        (the direct route's round, ``sync.direct``)."""
+        (the direct route's round, ``sync.direct``). ``envelopes=False``: the rows without
+        their envelope bytes (``envelope`` is empty; ``row`` reads one in full), for a
+        round that runs every second and posts few of them, if any."""
+        column = "envelope" if envelopes else "X''"
         with self._lock, self._errors():
             rows = self._db.execute(
-                "SELECT case_id, idempotency_key, recipients, envelope, attempts, next_attempt_at,"
-                " kind FROM pending ORDER BY seq"
+                "SELECT case_id, idempotency_key, recipients, "  # noqa: S608 (a constant)
+                + column
+                + ", attempts, next_attempt_at, kind FROM pending ORDER BY seq"
             ).fetchall()
         return [_pending(r) for r in rows]
+
+    def row(self, case_id: str, kind: str) -> PendingCase | None:
+        """The waiting row ``(case_id, kind)`` with its envelope (None once gone)."""
+        return self._get(case_id, kind)
 
     def pending_count(self) -> int:
         with self._lock, self._errors():
@@ -622,7 +630,7 @@ class Outbox:
             answers = self._db.execute(
                 "SELECT hospital_id, answer, reason FROM answers WHERE case_id = ?", (case_id,)
             ).fetchall()
-            direct = self.direct.took_in(self._db, case_id)
+            direct = self.direct.delivered_in(self._db, case_id)
         return DeliveryStatus(
             case_id=row[0],
             recipients=tuple(json.loads(row[1])),
@@ -633,6 +641,7 @@ class Outbox:
             answers={h: a for h, a, _ in answers},
             reasons={h: r for h, _, r in answers if r},
             route="direct" if direct else "platform",
+            direct_to=frozenset(direct),
         )
 
     def statuses(self) -> Sequence[DeliveryStatus]:

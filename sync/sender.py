@@ -156,11 +156,13 @@ class Sender:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _post(self, case: PendingCase, depth: int) -> PlatformError | None:
+    def _post(self, case: PendingCase, depth: int, direct: bool = False) -> PlatformError | None:
+        """One row to the platform, in a posting thread: ``direct`` (read in the outbox's
+        thread, ``send_due``) says the case reached hospitals by the direct route."""
         if case.kind != "case":
             return self._post_intent(case)
         # Reconciliation: a case that reached hospitals directly says so (audited).
-        route = {"route": "direct"} if self.direct and self.outbox.direct.took(case.case_id) else {}
+        route = {"route": "direct"} if direct else {}
         try:
             self.client.post_case(
                 case.case_id,
@@ -219,9 +221,17 @@ class Sender:
         # the start of this round, each case of the round included. Read here, in the
         # outbox's own thread, not in the posting threads.
         depths = [self.outbox.pending_count()] * len(due)
+        # Whether each case reached hospitals directly (reconciliation), read here too.
+        direct = [
+            self.direct is not None
+            and case.kind == "case"
+            and self.outbox.direct.took(case.case_id)
+            for case in due
+        ]
         delivered = failed = 0
         out: list[PlatformError] = []
-        for case, error in zip(due, self._pool.map(self._post, due, depths), strict=True):
+        posts = self._pool.map(self._post, due, depths, direct)
+        for case, error in zip(due, posts, strict=True):
             if error is None:
                 self.outbox.mark_delivered(case.case_id, self._clock(), kind=case.kind)
                 delivered += 1

@@ -143,7 +143,7 @@ class _Case:
     refused: set[str] = field(default_factory=set)
     answers: dict[str, str] = field(default_factory=dict)  # received | accept | decline
     reasons: dict[str, str] = field(default_factory=dict)  # a decline's reason
-    routes: dict[str, str] = field(default_factory=dict)  # case id -> platform | direct
+    routes: dict[str, str] = field(default_factory=dict)  # hospital id -> platform | direct
     destination: str | None = None
     destination_via: str | None = None
     destination_state: str | None = None
@@ -344,7 +344,8 @@ class FlowCore:
                         else "queued"
                     ),
                     reason=c.reasons.get(h.id),
-                    route=c.routes.get(c.sent[h.id]) if h.id in c.sent else None,
+                    route=c.routes.get(h.id) if h.id in c.sent else None,
+                    on_platform=h.id in c.sent and c.sent[h.id] in c.delivered,
                     phone_only=h.phone_only and h.id not in c.sent,
                     availability=statuses,
                     availability_age_s=age,
@@ -480,11 +481,17 @@ class FlowCore:
                 c.delivered.add(case_id)
             elif (self._outbox.intent_state(case_id, "case") or "").startswith("refused"):
                 c.refused.add(case_id)
-            route = getattr(status, "route", "platform")
-            if route == "direct" or status.delivered_at is not None:  # it has left: which way
-                c.routes[case_id] = route
+            # Which way it reached each hospital: directly (that hospital got it by the
+            # direct route), else through the platform once the platform has it.
+            got: frozenset[str] = getattr(status, "direct_to", frozenset())
             for hid, cid in c.sent.items():
-                if cid == case_id and hid in status.answers:
+                if cid != case_id:
+                    continue
+                if hid in got:
+                    c.routes[hid] = "direct"
+                elif status.delivered_at is not None:
+                    c.routes[hid] = "platform"
+                if hid in status.answers:
                     c.answers[hid] = status.answers[hid]
                     if hid in status.reasons:
                         c.reasons[hid] = status.reasons[hid]

@@ -340,6 +340,8 @@ class HospitalRow:
     # The route the case took: "platform" (プラットフォーム経由) | "direct" (直接送信: the
     # platform was cut off, docs/disaster.md); None while it has not left.
     route: str | None = None
+    # The platform has this row's case (its 201): 直接送信 no longer says it cannot be reached.
+    on_platform: bool = False
     # 応需状況 of what this patient needs (sync.vocabulary.COMPLAINT_NEEDS): (item code,
     # status now: available | consult | unavailable | unknown), and how old it is.
     availability: tuple[tuple[str, str], ...] = ()

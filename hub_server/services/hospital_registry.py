@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cryptography import x509
 from sqlmodel import Session, col, select
 
 from hub_server import crud
 from hub_server.core.audit import append_audit
 from hub_server.core.db import utcnow
+from hub_server.core.errors import InvalidInput
 from hub_server.core.state import HubState
 from hub_server.crud.availability import check_region, direct_regions, visible_regions
 from hub_server.crud.identities.keys import check_xwing_key, key_kinds
@@ -178,6 +180,15 @@ def set_direct_address(
 ) -> DirectAddressPublic:
     """The hospital registers (or changes) its direct-delivery address and TLS certificate;
     audited ``direct_address_set`` (the address, not the certificate)."""
+    try:
+        x509.load_pem_x509_certificate(body.tls_cert.strip().encode())
+    except ValueError:
+        # Devices pin this certificate: one they cannot load would stop the direct route.
+        raise InvalidInput(
+            "invalid_tls_cert",
+            "tls_cert is not a PEM X.509 certificate",
+            "直接送信の TLS 証明書を読み取れません。証明書ファイル (PEM) を確認してください。",
+        ) from None
     now = utcnow()
     hospital.direct_url = body.url
     hospital.direct_tls_cert = body.tls_cert.strip() + "\n"

@@ -27,6 +27,7 @@ class _Feed:
 def test_nonsense_answers_are_skipped_and_the_good_ones_kept(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.db")
     route = DirectRoute(outbox, [], key=Ed25519PrivateKey.generate(), device_id="dev-1")
+    outbox.direct.mark("c0", "case", "h1")  # h1 got a case directly: its feed is read
     route.clients["h1"] = _Feed(  # type: ignore[assignment]
         [
             {"seq": 1, "case_id": "c1", "answer": "accept", "answered_at": "2026-12-06T10:00:00"},

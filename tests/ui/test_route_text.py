@@ -40,6 +40,24 @@ def test_one_line_names_the_route_the_case_took() -> None:
         "送信経路: プラットフォーム経由・直接送信 2病院"
     )
     assert route_line([via_platform], "en") == "Route: via the platform"
+    # Once the platform has the case (reconciled), it is not said to be unreachable.
+    reconciled = row(delivery="received", route="direct", on_platform=True)
+    assert route_line([reconciled], "ja") == "送信経路: 直接送信"
+    assert route_line([reconciled], "en") == "Route: sent directly"
+    assert route_line([reconciled, direct], "ja") == (
+        "送信経路: 直接送信（プラットフォームに接続できません）"
+    )
+
+
+def test_a_hospital_that_did_not_get_it_directly_does_not_say_so() -> None:
+    """Each row says its own route: one hospital got it directly, the other still waits."""
+    got = row(delivery="received", route="direct")
+    waits = row(id="h2", delivery="queued", route=None)
+    assert answer_text(got, "ja")[0] == "病院に到着・直接送信"
+    assert "直接送信" not in answer_text(waits, "ja")[0]
+    assert (
+        route_line([got, waits], "ja") == "送信経路: 直接送信（プラットフォームに接続できません）"
+    )
 
 
 def test_phone_only_reads_yodenwa() -> None:

@@ -55,15 +55,20 @@ def route_line(rows: Iterable[HospitalRow], lang: str) -> str:
     """Which route the case took, once it left: 送信経路: プラットフォーム経由, 直接送信
     (the platform was cut off), or both with the count of hospitals reached directly;
     empty while nothing has left."""
-    routes = [r.route for r in rows if r.sent and r.route is not None]
+    left = [r for r in rows if r.sent and r.route is not None]
+    routes = [r.route for r in left]
     if not routes:
         return ""
     direct = routes.count("direct")
+    # The platform has every case that went directly (reconciled): it is not cut off now.
+    reconciled = all(r.on_platform for r in left if r.route == "direct")
     platform = ROUTE_TEXT["platform"].pick(lang)
     straight = ROUTE_TEXT["direct"].pick(lang)
     ja = lang != "en"
     if direct == 0:
         return f"送信経路: {platform}" if ja else f"Route: {platform.lower()}"
+    if direct == len(routes) and reconciled:
+        return f"送信経路: {straight}" if ja else f"Route: {straight.lower()}"
     if direct == len(routes):
         return (
             f"送信経路: {straight}（プラットフォームに接続できません）"
