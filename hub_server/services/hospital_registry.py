@@ -33,7 +33,6 @@ from hub_server.schemas import (
     HospitalTokenPublic,
     SignedDirectory,
 )
-from sync.signed import canonical_json
 
 __all__ = [
     "create_hospital_token",
@@ -142,37 +141,34 @@ def signed_directory(
     ranked = crud.hospitals_nearest(session, lat=lat, lon=lon, limit=limit, regions=seen)
     direct = direct_regions(session)
 
-    def direct_of(h: Hospital) -> tuple[str | None, str | None]:
+    def entry(h: Hospital, distance_km: float) -> DirectoryEntry:
         # Opt-in per region (the operator's setting): no region, no direct route.
-        if h.region in direct and h.direct_url and h.direct_tls_cert:
-            return h.direct_url, h.direct_tls_cert
-        return None, None
+        opted_in = h.region in direct and bool(h.direct_url and h.direct_tls_cert)
+        return DirectoryEntry(
+            id=h.id,
+            name=h.name,
+            lat=h.lat,
+            lon=h.lon,
+            distance_km=round(distance_km, 3),
+            hpke_public_key=h.hpke_public_key,
+            key_kinds=key_kinds(h.xwing_public_key),
+            xwing_public_key=h.xwing_public_key,
+            signing_public_key=h.signing_public_key,
+            region=h.region,
+            direct_url=h.direct_url if opted_in else None,
+            direct_tls_cert=h.direct_tls_cert if opted_in else None,
+        )
 
     body = DirectoryBody(
         issued_at=utcnow().isoformat(),
         lat=lat,
         lon=lon,
         require_pq=hub.settings.require_pq,
-        hospitals=[
-            DirectoryEntry(
-                id=h.id,
-                name=h.name,
-                lat=h.lat,
-                lon=h.lon,
-                distance_km=round(d, 3),
-                hpke_public_key=h.hpke_public_key,
-                key_kinds=key_kinds(h.xwing_public_key),
-                xwing_public_key=h.xwing_public_key,
-                signing_public_key=h.signing_public_key,
-                region=h.region,
-                direct_url=direct_of(h)[0],
-                direct_tls_cert=direct_of(h)[1],
-            )
-            for h, d in ranked
-        ],
+        hospitals=[entry(h, d) for h, d in ranked],
     )
-    signature = hub.hub_key.sign(canonical_json(body.model_dump(mode="json")))
-    return SignedDirectory(directory=body, key_id=hub.hub_key.key_id, signature=signature)
+    return SignedDirectory.model_validate(
+        hub.hub_key.sign_document("directory", body.model_dump(mode="json"))
+    )
 
 
 def set_direct_address(
