@@ -24,6 +24,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from kyukyu.testing._process import ROOT
+
 __all__ = [
     "CountingTransport",
     "EnrolledDevice",
@@ -35,8 +37,6 @@ __all__ = [
     "operator_http",
     "wait_for",
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingTransport(httpx.HTTPTransport):
