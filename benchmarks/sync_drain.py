@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kyukyu.testing import enroll_device, register_hospital  # noqa: E402
+from kyukyu.testing import enroll_device, free_port, register_hospital  # noqa: E402
 from sync import SignedHttp  # noqa: E402
 from sync.client import PlatformClient  # noqa: E402
 from sync.envelope import V1, V2  # noqa: E402
@@ -44,15 +43,9 @@ VERSIONS = {"v1": V1, "v2": V2}
 
 
 def hospital_keys() -> OpeningKeys:
-    """A hospital holding both kinds of key (the hub knows only the X25519 one so far:
-    it never opens a case, so the drain does not depend on it)."""
+    """A hospital holding both kinds of key; it registers both (the v2 drain seals to
+    its X-Wing key)."""
     return OpeningKeys(x25519=X25519PrivateKey.generate(), xwing=XWingPrivateKey.generate())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main() -> None:
@@ -116,6 +109,7 @@ def run(args: argparse.Namespace, db_url: str | None, db_kind: str) -> None:
         for i in range(args.recipients):
             hk = hospital_keys()
             assert hk.x25519 is not None
+            assert hk.xwing is not None
             hid = register_hospital(
                 op,
                 f"bench hospital {i}",
@@ -123,6 +117,7 @@ def run(args: argparse.Namespace, db_url: str | None, db_kind: str) -> None:
                 139.0 + i / 100,
                 hpke_public_key=hk.x25519.public_key(),
                 signing_public_key=Ed25519PrivateKey.generate().public_key(),
+                xwing_public_key=hk.xwing.public_key(),
             )
             hospitals[hid] = hk
         device_id, device_key = enroll_device(op, url, "b", "bench ambulance")

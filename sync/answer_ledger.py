@@ -72,16 +72,6 @@ class AnswerLedger:
         self._tx = tx
         self._read = read
 
-    def record(self, case_id: str, hospital_id: str, answer: str, at: float) -> None:
-        """Store a hospital's accept/decline (no cursor, no reason)."""
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO answers (case_id, hospital_id, answer, at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (case_id, hospital_id) DO UPDATE SET answer = excluded.answer,"
-                " at = excluded.at",
-                (case_id, hospital_id, answer, at),
-            )
-
     @property
     def answers_after(self) -> int:
         """The last device event number applied (the answer stream's durable cursor)."""

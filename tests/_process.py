@@ -3,32 +3,18 @@
 The child runs this checkout's code (``PYTHONPATH``), sees no ``KYUKYU_*`` variable nor
 ``$CREDENTIALS_DIRECTORY`` of the test's own environment, and reads no settings file
 unless the test names one: each role's ``KYUKYU_<ROLE>_CONFIG`` points at an absent
-file in ``tmp_path``.
+file in ``tmp_path`` (``kyukyu.testing.cli_env``).
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_VARIABLES = ("KYUKYU_EDGE_CONFIG", "KYUKYU_HUB_CONFIG", "KYUKYU_HOSPITAL_CONFIG")
+from kyukyu.testing import CONFIG_VARIABLES, ROOT, cli_env
 
-
-def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The child's environment: the test's, cleaned as the module docstring says, + ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("KYUKYU_") and k != "CREDENTIALS_DIRECTORY"
-    }
-    for name in CONFIG_VARIABLES:
-        env[name] = str(tmp_path / "absent.env")
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
+__all__ = ["CONFIG_VARIABLES", "ROOT", "cli_env", "run_kyukyu"]
 
 
 def run_kyukyu(

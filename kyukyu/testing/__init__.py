@@ -3,6 +3,9 @@
 Used by ``kyukyu demo``, the test suite (``tests/components.py``) and the benchmarks;
 no library imports it.
 
+- ``cli_env`` (``ROOT``, ``CONFIG_VARIABLES``): a ``python -m kyukyu`` child's
+  environment, none of the caller's ``KYUKYU_*`` settings; ``free_port``: a free
+  loopback port for a server in another process
 - ``serve_in_thread``: an ASGI app under a real uvicorn on a free loopback port;
   ``wait_until_serving``: until a server in another process answers
 - ``ensure_pcscd`` (``VPCD_HOST``, ``VPCD_PORTS``, ``PcscdUnavailable``, ``vpcd_ready``):
@@ -22,8 +25,8 @@ no library imports it.
 - ``DisasterWorld`` (``DisasterHospital``, ``DisasterDevice``): the platform to kill -9,
   hospital services with their direct endpoint, devices with the direct route
   (docs/disaster.md)
-- ``DashboardStaff`` (``totp_now``): a hospital's staff member as a script, signed in to
-  the dashboard over HTTP
+- ``DashboardStaff`` (``totp_now``, ``STAFF_PASSWORD``): a hospital's staff member as a
+  script, signed in to the dashboard over HTTP
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ from kyukyu.testing._pcscd import (
     vpcd_ready,
 )
 from kyukyu.testing._pg import PgCluster, pg_cluster
+from kyukyu.testing._process import CONFIG_VARIABLES, ROOT, cli_env, free_port
 from kyukyu.testing._serve import serve_in_thread, wait_until_serving
-from kyukyu.testing._staff import DashboardStaff, totp_now
+from kyukyu.testing._staff import STAFF_PASSWORD, DashboardStaff, totp_now
 from kyukyu.testing._world import (
     Operator,
     Platform,
@@ -67,6 +71,9 @@ from kyukyu.testing._world import (
 )
 
 __all__ = [
+    "CONFIG_VARIABLES",
+    "ROOT",
+    "STAFF_PASSWORD",
     "VPCD_HOST",
     "VPCD_PORTS",
     "CardSeedReport",
@@ -86,8 +93,10 @@ __all__ = [
     "RegisteredHospital",
     "SeededCard",
     "add_operator",
+    "cli_env",
     "enroll_device",
     "ensure_pcscd",
+    "free_port",
     "make_fleet",
     "operator_http",
     "pg_cluster",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import sqlite3
 import ssl
 import subprocess
@@ -29,19 +28,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from kyukyu.testing._fleet import ROOT, HubProcess, operator_http, wait_for
+from kyukyu.testing._fleet import HubProcess, operator_http, wait_for
+from kyukyu.testing._process import ROOT, cli_env, free_port
+from kyukyu.testing._staff import STAFF_PASSWORD
+from kyukyu.testing._world import enroll_device
 
 __all__ = [
     "CASE_BUNDLE",
     "DisasterDevice",
     "DisasterHospital",
     "DisasterWorld",
-    "free_port",
     "self_signed_certificate",
 ]
 
 REGION = "JP-13"
-PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
 #: The smallest case a hospital stores: a FHIR document Bundle that starts with a Composition.
 CASE_BUNDLE = json.dumps(
     {
@@ -50,12 +50,6 @@ CASE_BUNDLE = json.dumps(
         "entry": [{"resource": {"resourceType": "Composition", "status": "final"}}],
     }
 ).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
@@ -95,11 +89,11 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def _cli(*args: str) -> dict[str, Any]:
+def _cli(tmp: Path, *args: str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "kyukyu", *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "KYUKYU_HOSPITAL_CONFIG": "/nonexistent"},
+        env=cli_env(tmp),
         capture_output=True,
         text=True,
         timeout=120,
@@ -158,13 +152,11 @@ class DisasterHospital:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115 - the child holds it
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "KYUKYU_HOSPITAL_CONFIG": "/nonexistent",
-                "KYUKYU_HOSPITAL_ROSTER_REFRESH_SECONDS": str(roster_seconds),
-                "KYUKYU_HOSPITAL_DIRECT_RECONCILE_SECONDS": "0.3",
-            },
+            env=cli_env(
+                self.data_dir.parent,
+                KYUKYU_HOSPITAL_ROSTER_REFRESH_SECONDS=str(roster_seconds),
+                KYUKYU_HOSPITAL_DIRECT_RECONCILE_SECONDS="0.3",
+            ),
             start_new_session=True,
         )
         ctx = ssl.create_default_context(cafile=str(self.cert))
@@ -202,7 +194,7 @@ class DisasterHospital:
     def staff(self) -> Any:
         from kyukyu.testing._staff import DashboardStaff
 
-        return DashboardStaff(self.url, "doctor", PASSWORD, self.totp, verify=str(self.cert))
+        return DashboardStaff(self.url, "doctor", STAFF_PASSWORD, self.totp, verify=str(self.cert))
 
     def rows(self, case_id: str) -> list[tuple[str, str | None, int]]:
         """(route, answer, answer_unsent) of every stored row of ``case_id`` (read-only)."""
@@ -443,7 +435,7 @@ class DisasterWorld:
         subprocess.run(
             [*init, "--out", str(self.tmp / "op.json")],
             check=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=cli_env(self.tmp),
             cwd=ROOT,
             capture_output=True,
         )
@@ -460,12 +452,13 @@ class DisasterWorld:
             )["token"]
             data_dir = self.tmp / f"hospital{i}"
             doc = _cli(
-                "hospital", "init", "--data-dir", str(data_dir), "--platform", self.hub_url,
-                "--token", token, "--lat", str(35.68 + i / 100), "--lon", "139.76",
+                self.tmp, "hospital", "init", "--data-dir", str(data_dir),
+                "--platform", self.hub_url, "--token", token,
+                "--lat", str(35.68 + i / 100), "--lon", "139.76",
             )  # fmt: skip
             user = _cli(
-                "hospital", "user", "add", "doctor", "--data-dir", str(data_dir),
-                "--password", PASSWORD,
+                self.tmp, "hospital", "user", "add", "doctor", "--data-dir", str(data_dir),
+                "--password", STAFF_PASSWORD,
             )  # fmt: skip
             cert, tls_key = self_signed_certificate(data_dir.parent / f"tls{i}")
             from sync.signing import b64d
@@ -484,18 +477,10 @@ class DisasterWorld:
                     totp=user["totp_secret"],
                 )
             )
-        enrolled = []
-        for i in range(devices):
-            token = op.request_json(
-                "POST",
-                "/v1/enrollment-tokens",
-                body={"fire_department": "東京消防庁", "region": REGION},
-            )["token"]
-            from sync.client import PlatformClient
-
-            device_key = Ed25519PrivateKey.generate()
-            with PlatformClient(self.hub_url, key=device_key) as c:
-                enrolled.append((c.enroll(token, f"救急{i}"), device_key))
+        enrolled = [
+            enroll_device(op, self.hub_url, "東京消防庁", f"救急{i}", region=REGION)
+            for i in range(devices)
+        ]
         for h in self.hospitals:
             h.start()
         # Every hospital registered its address and holds a roster with every device.
@@ -558,7 +543,7 @@ class DisasterWorld:
                 f"sqlite:///{self.db}",
             ],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=cli_env(self.tmp),
             capture_output=True,
             timeout=120,
         )

@@ -24,6 +24,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from kyukyu.testing._process import ROOT, cli_env
+
 __all__ = [
     "CountingTransport",
     "EnrolledDevice",
@@ -35,8 +37,6 @@ __all__ = [
     "operator_http",
     "wait_for",
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class CountingTransport(httpx.HTTPTransport):
@@ -66,7 +66,8 @@ class CountingTransport(httpx.HTTPTransport):
 
 @dataclass
 class HubProcess:
-    """``kyukyu hub serve`` in a process of its own (its log in ``log``)."""
+    """``kyukyu hub serve`` in a process of its own (its log in ``log``; its environment
+    ``cli_env``: none of the caller's ``KYUKYU_*`` settings, ``env`` over it)."""
 
     args: list[str]
     log: Path
@@ -79,7 +80,7 @@ class HubProcess:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115 - the child holds it
-            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **self.env},
+            env=cli_env(self.log.parent, PYTHONUNBUFFERED="1", **self.env),
             start_new_session=True,
         )
         return self

@@ -12,11 +12,12 @@ import contextlib
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from kyukyu.testing._process import free_port
 
 __all__ = ["PgCluster", "pg_cluster"]
 
@@ -36,12 +37,6 @@ def _version(path: str) -> int:
     return int(part) if part.isdigit() else 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgCluster:
     """One cluster in ``root`` (``data/``, ``server.log``), trust authentication on
     ``127.0.0.1:port``, superuser ``postgres``."""
@@ -50,7 +45,7 @@ class PgCluster:
         self.root = root
         self.data = root / "data"
         self.log = root / "server.log"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.fsync = fsync
         self._bin = _bindir()
         self._as_root = os.geteuid() == 0

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DashboardStaff", "totp_now"]
+__all__ = ["STAFF_PASSWORD", "DashboardStaff", "totp_now"]
+
+#: The password of the staff accounts test worlds create (``kyukyu hospital user add``).
+STAFF_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test account's
 
 
 def totp_now(secret: str) -> str:

@@ -70,14 +70,18 @@ def enroll_device(
     fire_department: str,
     name: str,
     hub_public_key: Ed25519PublicKey | None = None,
+    *,
+    region: str | None = None,
 ) -> tuple[str, Ed25519PrivateKey]:
     """A one-time token from the operator, then a new device enrolls with it over the
-    hub's API at ``url``: the device's id and key."""
+    hub's API at ``url``: the device's id and key. ``region``: the token's region code
+    (e.g. ``JP-13``), None: the platform's default."""
     from sync.client import PlatformClient
 
-    token = operator.request_json(
-        "POST", "/v1/enrollment-tokens", body={"fire_department": fire_department}
-    )["token"]
+    body = {"fire_department": fire_department}
+    if region is not None:
+        body["region"] = region
+    token = operator.request_json("POST", "/v1/enrollment-tokens", body=body)["token"]
     key = Ed25519PrivateKey.generate()
     with PlatformClient(url, key=key, hub_public_key=hub_public_key) as device:
         return device.enroll(token, name), key

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hospital.main import HospitalRuntime
 from hospital.settings import HospitalSettings
 from kyukyu.cli import main as kyukyu_main
+from kyukyu.testing import STAFF_PASSWORD as PASSWORD
 from kyukyu.testing import serve_in_thread
 from sync import SignedHttp
 from sync.client import PlatformClient
@@ -47,7 +48,6 @@ from sync.seal import seal_json
 from tests.sync._realhub import make_real_hub
 
 SCENE = (35.6812, 139.7671)
-PASSWORD = "correct horse battery staple"
 
 
 def cli(*args: str) -> dict[str, Any]:

@@ -54,9 +54,9 @@ def test_enqueue_deliver_keeps_only_status(tmp_path: Path) -> None:
     assert st is not None
     assert st.delivered_at == 123.0
     assert st.recipients == ("h0", "h1")
-    ob.answers.record("c1", "h0", "accept", 130.0)
-    ob.answers.record("c1", "h1", "decline", 131.0)
-    ob.answers.record("c1", "h1", "accept", 132.0)
+    ob.answers.apply_answer_event(1, "c1", "h0", "accept", 130.0)
+    ob.answers.apply_answer_event(2, "c1", "h1", "decline", 131.0)
+    ob.answers.apply_answer_event(3, "c1", "h1", "accept", 132.0)  # a later answer replaces
     assert ob.status("c1").answers == {"h0": "accept", "h1": "accept"}  # type: ignore[union-attr]
     rows = ob._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
     assert rows == 0
